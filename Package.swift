@@ -1,0 +1,63 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+// Dependencies, declared once.
+let grdb = Target.Dependency.product(name: "GRDB", package: "GRDB.swift")
+let crypto = Target.Dependency.product(name: "Crypto", package: "swift-crypto")
+let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
+let tomlKit = Target.Dependency.product(name: "TOMLKit", package: "TOMLKit")
+
+/// Every Cairn target builds in Swift 6 mode with warnings as errors.
+let strict: [SwiftSetting] = [.treatAllWarnings(as: .error)]
+
+let package = Package(
+    name: "cairn",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "cairn", targets: ["cairn"]),
+        .executable(name: "cairn-bench", targets: ["cairn-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", exact: "3.12.3"),
+        .package(url: "https://github.com/LebJe/TOMLKit", exact: "0.6.0"),
+    ],
+    targets: [
+        // C libraries, each behind one system-library target.
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
+
+        // Components.
+        .target(name: "CairnStore", dependencies: [crypto], swiftSettings: strict),
+        .target(
+            name: "CairnCatalog", dependencies: ["CairnStore", grdb], swiftSettings: strict,
+            plugins: [.plugin(name: "EmbedSchema")]),
+        .target(name: "CairnImaging", dependencies: ["CPNG", "CTurboJPEG"], swiftSettings: strict),
+        .target(
+            name: "CairnRepository",
+            dependencies: ["CairnStore", "CairnCatalog", "CairnImaging", tomlKit],
+            swiftSettings: strict),
+        .executableTarget(
+            name: "cairn", dependencies: ["CairnRepository", argumentParser], swiftSettings: strict),
+        .executableTarget(
+            name: "cairn-bench", dependencies: ["CairnRepository", argumentParser], swiftSettings: strict),
+
+        // Embeds schema/*.sql into CairnCatalog at build time, so the binary carries its migrations.
+        .executableTarget(name: "EmbedSchemaTool", path: "Sources/EmbedSchemaTool"),
+        .plugin(name: "EmbedSchema", capability: .buildTool(), dependencies: ["EmbedSchemaTool"]),
+
+        // Tests.
+        .target(
+            name: "CairnTestSupport",
+            dependencies: ["CairnStore", "CairnCatalog", "CairnImaging", "CairnRepository"],
+            swiftSettings: strict),
+        .testTarget(name: "CairnStoreTests", dependencies: ["CairnStore", "CairnTestSupport"], swiftSettings: strict),
+        .testTarget(name: "CairnCatalogTests", dependencies: ["CairnCatalog", "CairnTestSupport"], swiftSettings: strict),
+        .testTarget(name: "CairnImagingTests", dependencies: ["CairnImaging", "CairnTestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "CairnRepositoryTests", dependencies: ["CairnRepository", "CairnTestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "CairnEndToEndTests", dependencies: ["cairn", "CairnTestSupport"], swiftSettings: strict),
+    ]
+)

@@ -1,0 +1,316 @@
+import CairnStore
+import Foundation
+import GRDB
+
+/// Catalog operations inside one transaction (see `Catalog.write` and `Catalog.read`).
+public struct CatalogTransaction {
+    let db: Database
+
+    // MARK: Items
+
+    private static let itemColumns = "id, blob_id, path, format, width, height, byte_size, split, added_at"
+
+    private func item(from row: Row) throws -> Item {
+        let hex: String = row[1]
+        guard let blobID = BlobID(hex: hex) else { throw CatalogError.invalid("catalog holds a malformed blob id: \(hex)") }
+        let split: String = row[7]
+        return Item(id: row[0], blobID: blobID, path: row[2], format: row[3], width: row[4], height: row[5],
+                    byteSize: row[6], split: Split(rawValue: split) ?? .train,
+                    addedAt: Date(timeIntervalSince1970: row[8]))
+    }
+
+    private func items(sql: String, _ arguments: StatementArguments = []) throws -> [Item] {
+        var out: [Item] = []
+        let cursor = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: arguments)
+        while let row = try cursor.next() { out.append(try item(from: row)) }
+        return out
+    }
+
+    /// Inserts `item` unless its blob is already an item; returns the item and whether it was new.
+    public func insertItem(_ item: NewItem, addedAt: Date = Date()) throws -> (item: Item, isNew: Bool) {
+        if let existing = try self.item(blobID: item.blobID) { return (existing, false) }
+        try db.cachedStatement(sql: """
+            INSERT INTO items (blob_id, path, format, width, height, byte_size, split, added_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            """).execute(arguments: [item.blobID.hex, item.path, item.format, item.width, item.height,
+                                     item.byteSize, item.split.rawValue, addedAt.timeIntervalSince1970])
+        let stored = Item(id: db.lastInsertedRowID, blobID: item.blobID, path: item.path, format: item.format,
+                          width: item.width, height: item.height, byteSize: item.byteSize, split: item.split,
+                          addedAt: addedAt)
+        return (stored, true)
+    }
+
+    /// The item holding `blobID`, if any.
+    public func item(blobID: BlobID) throws -> Item? {
+        try items(sql: "SELECT \(Self.itemColumns) FROM items WHERE blob_id = ?", [blobID.hex]).first
+    }
+
+    /// The item with this catalog id, if any.
+    public func item(id: Int64) throws -> Item? {
+        try items(sql: "SELECT \(Self.itemColumns) FROM items WHERE id = ?", [id]).first
+    }
+
+    /// Resolves what a user typed: a full blob id, an unambiguous hex prefix (4+ digits) of
+    /// one, or an imported path.
+    /// - Throws: `CatalogError.notFound`, `CatalogError.ambiguous`.
+    public func item(matching ref: String) throws -> Item {
+        let lower = ref.lowercased()
+        if lower.count >= 4, lower.count <= 64, lower.allSatisfy(\.isHexDigit) {
+            let upper = lower + String(repeating: "g", count: 1)
+            let matches = try items(sql: "SELECT \(Self.itemColumns) FROM items WHERE blob_id >= ? AND blob_id < ? LIMIT 6",
+                                    [lower, upper])
+            if matches.count == 1 { return matches[0] }
+            if matches.count > 1 {
+                throw CatalogError.ambiguous(kind: "item", name: ref, matches: matches.map(\.blobID.hex))
+            }
+        }
+        let byPath = try items(sql: "SELECT \(Self.itemColumns) FROM items WHERE path = ? LIMIT 6", [ref])
+        if byPath.count == 1 { return byPath[0] }
+        if byPath.count > 1 { throw CatalogError.ambiguous(kind: "item", name: ref, matches: byPath.map(\.blobID.hex)) }
+        throw CatalogError.notFound(kind: "item", name: ref)
+    }
+
+    /// All items in id order, optionally only one split.
+    public func allItems(split: Split? = nil) throws -> [Item] {
+        if let split {
+            return try items(sql: "SELECT \(Self.itemColumns) FROM items WHERE split = ? ORDER BY id", [split.rawValue])
+        }
+        return try items(sql: "SELECT \(Self.itemColumns) FROM items ORDER BY id")
+    }
+
+    /// Number of items.
+    public func itemCount() throws -> Int {
+        try Int.fetchOne(db, sql: "SELECT count(*) FROM items") ?? 0
+    }
+
+    /// Every blob id the catalog references.
+    public func referencedBlobs() throws -> [BlobID] {
+        var out: [BlobID] = []
+        let cursor = try String.fetchCursor(db, sql: "SELECT blob_id FROM items")
+        while let hex = try cursor.next() {
+            guard let id = BlobID(hex: hex) else { throw CatalogError.invalid("catalog holds a malformed blob id: \(hex)") }
+            out.append(id)
+        }
+        return out
+    }
+
+    /// Item counts grouped by a column: `split` or `format`.
+    public func itemCounts(by column: ItemGrouping) throws -> [(String, Int)] {
+        try Row.fetchAll(db, sql: "SELECT \(column.rawValue), count(*) FROM items GROUP BY 1 ORDER BY 1")
+            .map { ($0[0], $0[1]) }
+    }
+
+    /// A column items can be counted by.
+    public enum ItemGrouping: String, Sendable {
+        case split, format
+    }
+
+    // MARK: Classes
+
+    private func labelClass(from row: Row) -> LabelClass {
+        LabelClass(id: row[0], name: row[1], hotkey: row[2], ordinal: row[3])
+    }
+
+    /// Every class in ordinal order.
+    public func classes() throws -> [LabelClass] {
+        try Row.fetchAll(db, sql: "SELECT id, name, hotkey, ordinal FROM classes ORDER BY ordinal").map(labelClass)
+    }
+
+    /// The class named `name`, if any.
+    public func labelClass(named name: String) throws -> LabelClass? {
+        try Row.fetchOne(db, sql: "SELECT id, name, hotkey, ordinal FROM classes WHERE name = ?", arguments: [name])
+            .map(labelClass)
+    }
+
+    /// Keys the labeling UI keeps for itself; no class may use them as a hotkey.
+    public static let reservedKeys: Set<Character> = ["q", "u", "z", "?", " "]
+
+    /// Default hotkeys in order: 1–9, 0, then letters not reserved by the UI.
+    public static let defaultHotkeys: [String] =
+        (Array("1234567890") + Array("abcdefghijklmnopqrstuvwxyz").filter { !reservedKeys.contains($0) }).map(String.init)
+
+    /// Adds a class at the end of the order; `hotkey` defaults to the first free default key.
+    @discardableResult
+    public func addClass(_ name: String, hotkey: String? = nil) throws -> LabelClass {
+        let trimmed = name.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !trimmed.isEmpty, trimmed == name, !name.contains(where: { $0.isNewline || $0 == "," || $0 == "\"" }) else {
+            throw CatalogError.invalid("class name '\(name)' is empty, has surrounding spaces, a comma, a quote or a newline")
+        }
+        if try labelClass(named: name) != nil { throw CatalogError.invalid("class '\(name)' already exists") }
+        let existing = try classes()
+        let used = Set(existing.compactMap(\.hotkey))
+        var key = hotkey
+        if let hotkey {
+            guard hotkey.count == 1, let c = hotkey.first, !Self.reservedKeys.contains(c) else {
+                throw CatalogError.invalid("hotkey '\(hotkey)' must be one character other than \(Self.reservedKeys.sorted().map { "'\($0)'" }.joined(separator: " "))")
+            }
+            guard !used.contains(hotkey) else { throw CatalogError.invalid("hotkey '\(hotkey)' is already used") }
+        } else {
+            key = Self.defaultHotkeys.first { !used.contains($0) }
+        }
+        let ordinal = (existing.map(\.ordinal).max() ?? -1) + 1
+        try db.execute(sql: "INSERT INTO classes (name, hotkey, ordinal) VALUES (?, ?, ?)", arguments: [name, key, ordinal])
+        return LabelClass(id: db.lastInsertedRowID, name: name, hotkey: key, ordinal: ordinal)
+    }
+
+    /// The class named `name`, added if missing.
+    public func ensureClass(_ name: String) throws -> LabelClass {
+        if let existing = try labelClass(named: name) { return existing }
+        return try addClass(name)
+    }
+
+    /// Renames a class; its history follows it.
+    public func renameClass(_ name: String, to newName: String) throws {
+        guard let existing = try labelClass(named: name) else { throw CatalogError.notFound(kind: "class", name: name) }
+        guard try labelClass(named: newName) == nil else { throw CatalogError.invalid("class '\(newName)' already exists") }
+        guard !newName.isEmpty, newName.trimmingCharacters(in: .whitespacesAndNewlines) == newName,
+              !newName.contains(where: { $0.isNewline || $0 == "," || $0 == "\"" })
+        else { throw CatalogError.invalid("class name '\(newName)' is empty, has surrounding spaces, a comma, a quote or a newline") }
+        try db.execute(sql: "UPDATE classes SET name = ? WHERE id = ?", arguments: [newName, existing.id])
+    }
+
+    // MARK: Annotators
+
+    private func annotator(from row: Row) -> Annotator {
+        let role: String = row[2]
+        return Annotator(id: row[0], name: row[1], role: Role(rawValue: role) ?? .annotator,
+                         createdAt: Date(timeIntervalSince1970: row[3]))
+    }
+
+    /// Every annotator by name.
+    public func annotators() throws -> [Annotator] {
+        try Row.fetchAll(db, sql: "SELECT id, name, role, created_at FROM annotators ORDER BY name").map(annotator)
+    }
+
+    /// The annotator named `name`, if any.
+    public func annotator(named name: String) throws -> Annotator? {
+        try Row.fetchOne(db, sql: "SELECT id, name, role, created_at FROM annotators WHERE name = ?", arguments: [name])
+            .map(annotator)
+    }
+
+    /// Adds an annotator; fails if the name is taken.
+    @discardableResult
+    public func addAnnotator(_ name: String, role: Role) throws -> Annotator {
+        guard !name.isEmpty, !name.contains(where: { $0.isWhitespace || $0.isNewline }) else {
+            throw CatalogError.invalid("annotator name '\(name)' must be non-empty and without spaces")
+        }
+        if try annotator(named: name) != nil { throw CatalogError.invalid("annotator '\(name)' already exists") }
+        let now = Date()
+        try db.execute(sql: "INSERT INTO annotators (name, role, created_at) VALUES (?, ?, ?)",
+                       arguments: [name, role.rawValue, now.timeIntervalSince1970])
+        return Annotator(id: db.lastInsertedRowID, name: name, role: role, createdAt: now)
+    }
+
+    /// The annotator named `name`, added with `role` if missing.
+    public func ensureAnnotator(_ name: String, role: Role = .annotator) throws -> Annotator {
+        if let existing = try annotator(named: name) { return existing }
+        return try addAnnotator(name, role: role)
+    }
+
+    // MARK: Annotations
+
+    /// Appends a label (or a skip, when `classID` is nil) to an item's history.
+    public func appendAnnotation(itemID: Int64, annotatorID: Int64, classID: Int64?, at time: Date = Date()) throws {
+        try db.cachedStatement(sql: "INSERT INTO annotations (item_id, annotator_id, class_id, created_at) VALUES (?, ?, ?, ?)")
+            .execute(arguments: [itemID, annotatorID, classID, time.timeIntervalSince1970])
+    }
+
+    /// Labels `itemID` as `className` (nil = skip) for `annotator`, creating either if missing.
+    public func annotate(itemID: Int64, className: String?, annotator: String) throws {
+        let who = try ensureAnnotator(annotator)
+        let classID = try className.map { try ensureClass($0).id }
+        try appendAnnotation(itemID: itemID, annotatorID: who.id, classID: classID)
+    }
+
+    /// The class of `annotatorID`'s latest annotation of `itemID`; nil when none or a skip.
+    public func latestLabel(itemID: Int64, annotatorID: Int64) throws -> String? {
+        try String.fetchOne(db.cachedStatement(sql: """
+            SELECT c.name FROM annotations a LEFT JOIN classes c ON c.id = a.class_id
+            WHERE a.item_id = ? AND a.annotator_id = ? ORDER BY a.id DESC LIMIT 1
+            """), arguments: [itemID, annotatorID])
+    }
+
+    /// An item's full label history, oldest first.
+    public func history(itemID: Int64) throws -> [Annotation] {
+        try Row.fetchAll(db, sql: """
+            SELECT a.id, a.item_id, p.name, c.name, a.created_at FROM annotations a
+            JOIN annotators p ON p.id = a.annotator_id LEFT JOIN classes c ON c.id = a.class_id
+            WHERE a.item_id = ? ORDER BY a.id
+            """, arguments: [itemID]).map {
+            Annotation(id: $0[0], itemID: $0[1], annotator: $0[2], className: $0[3], createdAt: Date(timeIntervalSince1970: $0[4]))
+        }
+    }
+
+    /// Number of annotation rows.
+    public func annotationCount() throws -> Int {
+        try Int.fetchOne(db, sql: "SELECT count(*) FROM annotations") ?? 0
+    }
+
+    /// For every annotated item, each annotator's latest label (nil = skipped).
+    ///
+    /// - Complexity: one pass over the annotation history.
+    public func latestLabels() throws -> [Int64: [String: String?]] {
+        var out: [Int64: [String: String?]] = [:]
+        // SQLite returns the bare columns of the row holding max(a.id) in each group.
+        let cursor = try Row.fetchCursor(db, sql: """
+            SELECT a.item_id, p.name, c.name, max(a.id) FROM annotations a
+            JOIN annotators p ON p.id = a.annotator_id LEFT JOIN classes c ON c.id = a.class_id
+            GROUP BY a.item_id, a.annotator_id
+            """)
+        while let row = try cursor.next() {
+            let item: Int64 = row[0]
+            let annotator: String = row[1]
+            let className: String? = row[2]
+            out[item, default: [:]][annotator] = .some(className)
+        }
+        return out
+    }
+
+    /// Every item's resolved label under `LabelPolicy`, keyed by item id (unlabeled items included).
+    public func resolvedLabels() throws -> [Int64: ResolvedLabel] {
+        let latest = try latestLabels()
+        var out: [Int64: ResolvedLabel] = [:]
+        for id in try Int64.fetchAll(db, sql: "SELECT id FROM items") {
+            out[id] = LabelPolicy.resolve(latest: latest[id] ?? [:])
+        }
+        return out
+    }
+
+    // MARK: Import state
+
+    /// Every remembered file under `prefix` (an absolute directory path).
+    public func importStates(under prefix: String) throws -> [String: ImportState] {
+        var out: [String: ImportState] = [:]
+        let start = prefix.hasSuffix("/") ? prefix : prefix + "/"
+        let end = String(start.dropLast()) + "0"  // "/" + 1 == "0": every path starting with `start`
+        let cursor = try Row.fetchCursor(db, sql: """
+            SELECT path, size, mtime_ns, inode, blob_id, label FROM import_state WHERE path >= ? AND path < ?
+            """, arguments: [start, end])
+        while let row = try cursor.next() {
+            if let state = importState(from: row) { out[state.path] = state }
+        }
+        return out
+    }
+
+    /// What import last saw at exactly `path`, if anything.
+    public func importState(path: String) throws -> ImportState? {
+        try Row.fetchOne(db, sql: "SELECT path, size, mtime_ns, inode, blob_id, label FROM import_state WHERE path = ?",
+                         arguments: [path]).flatMap(importState(from:))
+    }
+
+    private func importState(from row: Row) -> ImportState? {
+        let hex: String = row[4]
+        guard let id = BlobID(hex: hex) else { return nil }
+        let inode: Int64 = row[3]
+        return ImportState(path: row[0], size: row[1], mtimeNanoseconds: row[2], inode: UInt64(bitPattern: inode),
+                           blobID: id, label: row[5])
+    }
+
+    /// Remembers what import saw at a path.
+    public func setImportState(_ state: ImportState) throws {
+        try db.cachedStatement(sql: """
+            INSERT OR REPLACE INTO import_state (path, size, mtime_ns, inode, blob_id, label) VALUES (?, ?, ?, ?, ?, ?)
+            """).execute(arguments: [state.path, state.size, state.mtimeNanoseconds, Int64(bitPattern: state.inode),
+                                     state.blobID.hex, state.label])
+    }
+}

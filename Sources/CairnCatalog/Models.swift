@@ -1,0 +1,111 @@
+import CairnStore
+import Foundation
+
+/// Which part of the data an item belongs to.
+public enum Split: String, Sendable, Hashable, Codable, CaseIterable, CustomStringConvertible {
+    case train, val, test
+    public var description: String { rawValue }
+}
+
+/// One image in the catalog, identified by the blob that holds its bytes.
+public struct Item: Sendable, Hashable, Codable {
+    public var id: Int64
+    public var blobID: BlobID
+    /// Relative path where the image was first imported.
+    public var path: String
+    /// `png` or `jpeg`.
+    public var format: String
+    public var width: Int
+    public var height: Int
+    public var byteSize: Int64
+    public var split: Split
+    public var addedAt: Date
+
+    public init(id: Int64, blobID: BlobID, path: String, format: String, width: Int, height: Int,
+                byteSize: Int64, split: Split, addedAt: Date) {
+        self.id = id
+        self.blobID = blobID
+        self.path = path
+        self.format = format
+        self.width = width
+        self.height = height
+        self.byteSize = byteSize
+        self.split = split
+        self.addedAt = addedAt
+    }
+}
+
+/// An item about to be inserted (its id is assigned by the catalog).
+public struct NewItem: Sendable, Hashable {
+    public var blobID: BlobID
+    public var path: String
+    public var format: String
+    public var width: Int
+    public var height: Int
+    public var byteSize: Int64
+    public var split: Split
+
+    public init(blobID: BlobID, path: String, format: String, width: Int, height: Int, byteSize: Int64, split: Split) {
+        self.blobID = blobID
+        self.path = path
+        self.format = format
+        self.width = width
+        self.height = height
+        self.byteSize = byteSize
+        self.split = split
+    }
+}
+
+/// A label class. `ordinal` fixes the order of classes everywhere.
+public struct LabelClass: Sendable, Hashable, Codable {
+    public var id: Int64
+    public var name: String
+    public var hotkey: String?
+    public var ordinal: Int
+}
+
+/// What an annotator may do.
+public enum Role: String, Sendable, Hashable, Codable, CaseIterable {
+    case annotator, reviewer, admin
+}
+
+/// A person (or a process, like `import`) who labels.
+public struct Annotator: Sendable, Hashable, Codable {
+    public var id: Int64
+    public var name: String
+    public var role: Role
+    public var createdAt: Date
+
+    /// The annotator that labels taken from folder names or a labels file are recorded under.
+    public static let importName = "import"
+}
+
+/// One entry of the append-only label history.
+public struct Annotation: Sendable, Hashable, Codable {
+    public var id: Int64
+    public var itemID: Int64
+    public var annotator: String
+    /// The class set, or nil when the annotator skipped the item.
+    public var className: String?
+    public var createdAt: Date
+}
+
+/// What import last saw at a path: enough to skip an unchanged file without reading it.
+public struct ImportState: Sendable, Hashable {
+    public var path: String
+    public var size: Int64
+    public var mtimeNanoseconds: Int64
+    public var inode: UInt64
+    public var blobID: BlobID
+    /// The label import applied from this file (folder name or labels file), if any.
+    public var label: String?
+
+    public init(path: String, size: Int64, mtimeNanoseconds: Int64, inode: UInt64, blobID: BlobID, label: String?) {
+        self.path = path
+        self.size = size
+        self.mtimeNanoseconds = mtimeNanoseconds
+        self.inode = inode
+        self.blobID = blobID
+        self.label = label
+    }
+}

@@ -1,0 +1,42 @@
+import CairnCatalog
+import CairnStore
+import Foundation
+
+/// The result of checking a repository end to end.
+public struct FsckReport: Sendable, Codable, Equatable {
+    /// Objects whose bytes were re-hashed.
+    public var objectsChecked = 0
+    /// Corrupt objects, damaged packs and stray files.
+    public var problems: [String] = []
+    /// Objects the catalog references that the store does not hold.
+    public var missing: [String] = []
+    /// Objects nothing references (left by an interrupted command; `gc` may remove them).
+    public var orphans: [String] = []
+    /// Problems SQLite's own integrity check found in the catalog file.
+    public var catalogProblems: [String] = []
+
+    /// True when nothing is corrupt or missing (orphans are not damage).
+    public var isClean: Bool { problems.isEmpty && missing.isEmpty && catalogProblems.isEmpty }
+
+    public init() {}
+}
+
+extension Repository {
+    /// Re-hashes every object, checks every catalog reference, and lists orphans.
+    ///
+    /// - Complexity: reads every stored byte once.
+    public func fsck(progress: (Int, Int) -> Void = { _, _ in }) throws -> FsckReport {
+        var report = FsckReport()
+        let (checked, problems) = try store.verify(progress: progress)
+        report.objectsChecked = checked
+        report.problems = problems.map(\.description)
+        report.catalogProblems = try catalog.integrityProblems()
+        let referenced = Set(try catalog.read { try $0.referencedBlobs() })
+        for id in referenced.sorted() where try !store.contains(id) {
+            report.missing.append(id.hex)
+        }
+        let stored = Set(try store.allIDs())
+        report.orphans = stored.subtracting(referenced).sorted().map(\.hex)
+        return report
+    }
+}

@@ -1,0 +1,329 @@
+import CairnCatalog
+import CairnImaging
+import CairnStore
+import Foundation
+import Glibc
+import Synchronization
+
+/// How `cairn import` behaves.
+public struct ImportOptions: Sendable {
+    /// Label each image with the name of the folder it is in (ImageFolder layout).
+    public var labelsFromDirectories: Bool
+    /// A `path,label` CSV; its rows win over folder names.
+    public var labelsFile: String?
+    /// Parallel workers; defaults to the number of cores.
+    public var jobs: Int
+    /// Decode every image fully (true) or only read its header (false).
+    public var verify: Bool
+    /// Follow symbolic links that point outside the imported directory.
+    public var followSymlinks: Bool
+    /// Limits checked before decoding.
+    public var limits: DecodeLimits
+    /// Files per durable batch: the store is flushed and the catalog committed after each.
+    public var batchFiles: Int
+    /// Bytes per durable batch.
+    public var batchBytes: Int
+
+    public init(labelsFromDirectories: Bool = false, labelsFile: String? = nil,
+                jobs: Int = ProcessInfo.processInfo.activeProcessorCount, verify: Bool = true,
+                followSymlinks: Bool = false, limits: DecodeLimits = DecodeLimits(),
+                batchFiles: Int = 8192, batchBytes: Int = 128 << 20) {
+        self.labelsFromDirectories = labelsFromDirectories
+        self.labelsFile = labelsFile
+        self.jobs = max(1, jobs)
+        self.verify = verify
+        self.followSymlinks = followSymlinks
+        self.limits = limits
+        self.batchFiles = batchFiles
+        self.batchBytes = batchBytes
+    }
+}
+
+/// What an import did. Every file seen is counted exactly once among
+/// `added`, `duplicates`, `unchanged` and `rejected`.
+public struct ImportReport: Sendable, Codable, Equatable {
+    public var filesSeen = 0
+    /// New items.
+    public var added = 0
+    /// Files whose content is already an item (same bytes under another path, or re-imported).
+    public var duplicates = 0
+    /// Files skipped because their (path, size, mtime, inode) matched the last import.
+    public var unchanged = 0
+    /// Files refused, with reasons (also listed in `rejections`).
+    public var rejected = 0
+    /// Labels recorded for the `import` annotator.
+    public var labeled = 0
+    /// Bytes of new items.
+    public var bytesAdded: Int64 = 0
+    public var rejections: [Rejection] = []
+    /// Labels-file paths that matched no imported file.
+    public var unmatchedLabelRows: [String] = []
+    public var seconds: Double = 0
+
+    public init() {}
+}
+
+/// Progress of a running import, for progress bars.
+public struct ImportProgress: Sendable {
+    public var done: Int
+    public var total: Int
+    public var bytes: Int64
+}
+
+/// Imports image files into a repository: walk, skip unchanged, hash and validate in parallel,
+/// store, and record items and labels in durable batches.
+///
+/// A batch's objects are flushed (durable) before the catalog transaction that references
+/// them commits, so the catalog never names an object that is not on disk. Killing an import
+/// loses at most the batch in flight; running it again continues where it stopped.
+public struct Importer: Sendable {
+    public let repository: Repository
+    public let options: ImportOptions
+
+    public init(repository: Repository, options: ImportOptions = ImportOptions()) {
+        self.repository = repository
+        self.options = options
+    }
+
+    private enum Outcome: Sendable {
+        case image(HashedBlob, ImageInfo)
+        case rejected(String)
+    }
+
+    private struct Candidate: Sendable {
+        let file: WalkedFile
+        let itemPath: String
+        let label: String?
+    }
+
+    /// Imports every file under `paths` (directories or single files).
+    public func run(paths: [String], progress: @escaping @Sendable (ImportProgress) -> Void = { _ in }) throws -> ImportReport {
+        let started = Date()
+        var report = ImportReport()
+        let labelsFile = try options.labelsFile.map { try LabelsFile(contentsOf: $0) }
+        var unmatched = Set(labelsFile?.labels.keys.map { $0 } ?? [])
+
+        // 1. Walk, and decide each file's catalog path and label.
+        var candidates: [Candidate] = []
+        var cacheRoots: [(path: String, isFile: Bool)] = []
+        for path in paths {
+            let root = Repository.absolute(path)
+            let walk = try FileWalker(followSymlinks: options.followSymlinks).walk(root: root)
+            report.rejections += walk.rejections
+            let isFile = walk.files.count == 1 && walk.files[0].absolutePath == root
+            cacheRoots.append((root, isFile))
+            let base = itemPathBase(for: root, isFile: isFile)
+            for file in walk.files {
+                let itemPath = base.isEmpty ? file.relativePath : base + "/" + file.relativePath
+                var label: String? = nil
+                if options.labelsFromDirectories, file.relativePath.contains("/") {
+                    label = ((file.relativePath as NSString).deletingLastPathComponent as NSString).lastPathComponent
+                }
+                if let labelsFile {
+                    for key in [itemPath, file.relativePath, file.absolutePath] {
+                        if let fromFile = labelsFile.labels[key] {
+                            label = fromFile
+                            unmatched.remove(key)
+                            break
+                        }
+                    }
+                }
+                candidates.append(Candidate(file: file, itemPath: itemPath, label: label))
+            }
+        }
+        report.filesSeen = candidates.count + report.rejections.count
+        report.rejected = report.rejections.count
+        report.unmatchedLabelRows = unmatched.sorted()
+
+        // 2. Skip files the import cache proves unchanged (and whose label is unchanged).
+        var known: [String: ImportState] = [:]
+        try repository.catalog.read { tx in
+            for root in cacheRoots {
+                if root.isFile {
+                    if let state = try tx.importState(path: root.path) { known[root.path] = state }
+                } else {
+                    known.merge(try tx.importStates(under: root.path)) { a, _ in a }
+                }
+            }
+        }
+        var work: [Candidate] = []
+        var relabel: [(Candidate, BlobID)] = []
+        for c in candidates {
+            if let state = known[c.file.absolutePath], state.size == c.file.size,
+               state.mtimeNanoseconds == c.file.mtimeNanoseconds, state.inode == c.file.inode {
+                report.unchanged += 1
+                if let label = c.label, label != state.label { relabel.append((c, state.blobID)) }
+            } else {
+                work.append(c)
+            }
+        }
+        let total = work.count
+        progress(ImportProgress(done: 0, total: total, bytes: 0))
+        if !relabel.isEmpty { report.labeled += try applyCachedLabels(relabel) }
+
+        // 3. Process the rest in durable batches.
+        var start = 0
+        var done = 0
+        while start < work.count {
+            var end = start
+            var bytes = 0
+            while end < work.count && end - start < options.batchFiles && (bytes < options.batchBytes || end == start) {
+                bytes += Int(work[end].file.size)
+                end += 1
+            }
+            let batch = Array(work[start..<end])
+            let outcomes = process(batch, doneBefore: done, total: total, progress: progress)
+            try commit(batch, outcomes, into: &report)
+            done += batch.count
+            progress(ImportProgress(done: done, total: total, bytes: report.bytesAdded))
+            start = end
+        }
+        report.seconds = Date().timeIntervalSince(started)
+        return report
+    }
+
+    /// The prefix of catalog paths for files under `root`: relative to the repository when
+    /// `root` is inside it, else the root's own name (so `import ~/x/digits` gives `digits/3/a.png`).
+    private func itemPathBase(for root: String, isFile: Bool) -> String {
+        let repoRoot = repository.root
+        if root == repoRoot { return "" }
+        if root.hasPrefix(repoRoot + "/") {
+            let relative = String(root.dropFirst(repoRoot.count + 1))
+            return isFile ? (relative as NSString).deletingLastPathComponent : relative
+        }
+        return isFile ? "" : (root as NSString).lastPathComponent
+    }
+
+    /// Reads, hashes and validates `batch` on `options.jobs` threads.
+    private func process(_ batch: [Candidate], doneBefore: Int, total: Int,
+                         progress: @escaping @Sendable (ImportProgress) -> Void) -> [Outcome] {
+        let results = UnsafeMutableBufferPointer<Outcome?>.allocate(capacity: batch.count)
+        results.initialize(repeating: nil)
+        defer { results.deinitialize(); results.deallocate() }
+        let slots = ResultSlots(results)
+        let next = Atomic<Int>(0)
+        let options = self.options
+        DispatchQueue.concurrentPerform(iterations: min(options.jobs, batch.count)) { worker in
+            while true {
+                let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                guard i < batch.count else { break }
+                slots.set(i, Self.examine(batch[i].file, options: options))
+                if worker == 0 && i % 512 == 0 {
+                    progress(ImportProgress(done: doneBefore + i, total: total, bytes: 0))
+                }
+            }
+        }
+        return results.map { $0! }
+    }
+
+    /// Reads one file and decides whether it is an image worth importing.
+    private static func examine(_ file: WalkedFile, options: ImportOptions) -> Outcome {
+        let data: Data
+        do {
+            let handle = try POSIXFile(path: file.absolutePath, flags: O_RDONLY)
+            let size = try handle.size()
+            if size > UInt64(options.limits.maxPixels) * 8 + (64 << 20) {
+                return .rejected("file is \(size) bytes, too large for an image within the decode limits")
+            }
+            data = try handle.read(count: Int(size), at: 0)
+        } catch {
+            if case .permissionDenied = error { return .rejected("permission denied") }
+            return .rejected("cannot read: \(error)")
+        }
+        do {
+            let info = options.verify ? try decodedInfo(data, options.limits) : try ImageCodec.probe(data)
+            if !options.verify { try options.limits.check(info) }
+            return .image(HashedBlob(data), info)
+        } catch {
+            return .rejected(error.description)
+        }
+    }
+
+    private static func decodedInfo(_ data: Data, _ limits: DecodeLimits) throws(ImagingError) -> ImageInfo {
+        let info = try ImageCodec.probe(data)
+        try limits.check(info)
+        let pixels = try ImageCodec.decode(data, limits: limits)
+        return ImageInfo(format: info.format, width: pixels.width, height: pixels.height, channels: pixels.channels)
+    }
+
+    /// Stores one batch's blobs, flushes them, then records items, labels and cache rows in
+    /// one catalog transaction.
+    private func commit(_ batch: [Candidate], _ outcomes: [Outcome], into report: inout ImportReport) throws {
+        let store = repository.store
+        for outcome in outcomes {
+            if case .image(let blob, _) = outcome { try store.put(blob) }
+        }
+        try store.flush()
+        let splits = repository.config.splits
+        let now = Date()
+        let counts = try repository.catalog.write { tx -> (added: Int, duplicates: Int, labeled: Int, bytes: Int64) in
+            var added = 0, duplicates = 0, labeled = 0
+            var bytes: Int64 = 0
+            let importer = try tx.ensureAnnotator(Annotator.importName)
+            var classIDs: [String: Int64] = [:]
+            for (candidate, outcome) in zip(batch, outcomes) {
+                guard case .image(let blob, let info) = outcome else { continue }
+                let (item, isNew) = try tx.insertItem(NewItem(
+                    blobID: blob.id, path: candidate.itemPath, format: info.format.rawValue, width: info.width,
+                    height: info.height, byteSize: Int64(blob.data.count), split: splits.split(for: blob.id)), addedAt: now)
+                if isNew {
+                    added += 1
+                    bytes += Int64(blob.data.count)
+                } else {
+                    duplicates += 1
+                }
+                if let label = candidate.label {
+                    if classIDs[label] == nil { classIDs[label] = try tx.ensureClass(label).id }
+                    if try tx.latestLabel(itemID: item.id, annotatorID: importer.id) != label {
+                        try tx.appendAnnotation(itemID: item.id, annotatorID: importer.id, classID: classIDs[label], at: now)
+                        labeled += 1
+                    }
+                }
+                try tx.setImportState(ImportState(
+                    path: candidate.file.absolutePath, size: candidate.file.size,
+                    mtimeNanoseconds: candidate.file.mtimeNanoseconds, inode: candidate.file.inode,
+                    blobID: blob.id, label: candidate.label))
+            }
+            return (added, duplicates, labeled, bytes)
+        }
+        report.added += counts.added
+        report.duplicates += counts.duplicates
+        report.labeled += counts.labeled
+        report.bytesAdded += counts.bytes
+        for (candidate, outcome) in zip(batch, outcomes) {
+            if case .rejected(let reason) = outcome {
+                report.rejections.append(Rejection(path: candidate.file.absolutePath, reason: reason))
+                report.rejected += 1
+            }
+        }
+    }
+
+    /// Applies labels that changed for files whose bytes did not (a new labels file).
+    private func applyCachedLabels(_ pairs: [(Candidate, BlobID)]) throws -> Int {
+        try repository.catalog.write { tx in
+            let importer = try tx.ensureAnnotator(Annotator.importName)
+            var labeled = 0
+            for (candidate, blobID) in pairs {
+                guard let label = candidate.label, let item = try tx.item(blobID: blobID) else { continue }
+                if try tx.latestLabel(itemID: item.id, annotatorID: importer.id) != label {
+                    try tx.appendAnnotation(itemID: item.id, annotatorID: importer.id, classID: try tx.ensureClass(label).id)
+                    labeled += 1
+                }
+                try tx.setImportState(ImportState(
+                    path: candidate.file.absolutePath, size: candidate.file.size,
+                    mtimeNanoseconds: candidate.file.mtimeNanoseconds, inode: candidate.file.inode,
+                    blobID: blobID, label: label))
+            }
+            return labeled
+        }
+    }
+}
+
+/// Result slots written by parallel workers.
+private struct ResultSlots<T>: @unchecked Sendable {
+    // @unchecked: each index is claimed by exactly one worker through an atomic counter, so no
+    // two threads touch the same slot, and the buffer outlives concurrentPerform, which joins them.
+    let buffer: UnsafeMutableBufferPointer<T?>
+    init(_ buffer: UnsafeMutableBufferPointer<T?>) { self.buffer = buffer }
+    func set(_ i: Int, _ value: T) { buffer[i] = value }
+}

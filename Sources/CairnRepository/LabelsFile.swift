@@ -1,0 +1,90 @@
+import Foundation
+
+/// A `path,label` CSV: one row per image, an optional `path,label` header, RFC 4180 quoting.
+public struct LabelsFile: Sendable {
+    /// Label by path as written in the file.
+    public let labels: [String: String]
+
+    /// Parses `text`; every malformed row is reported, with its line number, in one error.
+    /// - Throws: `RepositoryError.badLabelsFile` listing every bad row.
+    public init(text: String, path: String) throws {
+        var labels: [String: String] = [:]
+        var problems: [String] = []
+        for (number, fields) in Self.records(text) {
+            if fields.count == 1 && fields[0].trimmingCharacters(in: .whitespaces).isEmpty { continue }
+            if number == 1 && fields.map({ $0.lowercased() }) == ["path", "label"] { continue }
+            guard fields.count == 2 else {
+                problems.append("line \(number): expected 2 fields (path,label), found \(fields.count)")
+                continue
+            }
+            let (file, label) = (fields[0], fields[1].trimmingCharacters(in: .whitespaces))
+            guard !file.isEmpty else { problems.append("line \(number): empty path"); continue }
+            guard !label.isEmpty else { problems.append("line \(number): empty label for \(file)"); continue }
+            if let previous = labels[file], previous != label {
+                problems.append("line \(number): \(file) is labeled both '\(previous)' and '\(label)'")
+                continue
+            }
+            labels[file] = label
+        }
+        if !problems.isEmpty { throw RepositoryError.badLabelsFile(path: path, problems: problems) }
+        self.labels = labels
+    }
+
+    /// Reads and parses the file at `path`.
+    public init(contentsOf path: String) throws {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw RepositoryError.badPath(path: path, reason: "cannot read the labels file")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw RepositoryError.badLabelsFile(path: path, problems: ["the file is not UTF-8 text"])
+        }
+        try self.init(text: text, path: path)
+    }
+
+    /// Splits CSV text into (line number, fields) records. Quoted fields may hold commas,
+    /// doubled quotes and newlines; an unterminated quote runs to the end of the text.
+    static func records(_ text: String) -> [(Int, [String])] {
+        var records: [(Int, [String])] = []
+        var fields: [String] = []
+        var field = ""
+        var inQuotes = false
+        var line = 1
+        var recordLine = 1
+        var chars = text.unicodeScalars.makeIterator()
+        var pending: Unicode.Scalar? = nil
+        func next() -> Unicode.Scalar? {
+            if let p = pending { pending = nil; return p }
+            return chars.next()
+        }
+        while let c = next() {
+            if inQuotes {
+                if c == "\"" {
+                    let after = next()
+                    if after == "\"" { field.unicodeScalars.append("\"") } else { inQuotes = false; pending = after }
+                } else {
+                    if c == "\n" { line += 1 }
+                    field.unicodeScalars.append(c)
+                }
+                continue
+            }
+            switch c {
+            case "\"" where field.isEmpty: inQuotes = true
+            case ",": fields.append(field); field = ""
+            case "\r": continue
+            case "\n":
+                fields.append(field)
+                records.append((recordLine, fields))
+                fields = []
+                field = ""
+                line += 1
+                recordLine = line
+            default: field.unicodeScalars.append(c)
+            }
+        }
+        if !field.isEmpty || !fields.isEmpty {
+            fields.append(field)
+            records.append((recordLine, fields))
+        }
+        return records
+    }
+}

@@ -1,0 +1,473 @@
+import Crypto
+import Foundation
+import Glibc
+import Synchronization
+
+/// The local blob store under `.cairn/`: small objects in pack files, large ones loose.
+///
+/// Layout (see Docs/FORMAT.md):
+/// - `objects/sha256/ab/<62 more hex digits>`: a loose object, named by its id;
+/// - `packs/<name>.pack` + `packs/<name>.idx`: a pack and its index;
+/// - `tmp/`: staging; everything is written here and renamed into place.
+///
+/// Each `flush()` seals the objects put since the last one: the pack is fsynced and renamed
+/// into `packs/`, its index is written, fsynced and renamed after it, and loose files are
+/// fsynced before their rename. A crash at any point leaves at worst unindexed packs and
+/// temporary files, which readers ignore.
+public final class FileBlobStore: BlobStore {
+    /// Objects larger than this stay loose files (see Docs/BENCHMARKS.md for the measurement).
+    public static let defaultLooseThreshold = 1 << 20
+
+    public let root: String
+    public let looseThreshold: Int
+    /// Seal the open pack once it grows past this many bytes.
+    public let packSizeLimit: UInt64
+
+    private let state: Mutex<State>
+
+    private struct LoadedPack {
+        let index: PackIndex
+        let path: String
+        var file: POSIXFile?
+    }
+
+    private struct OpenPack {
+        let name: String
+        let file: POSIXFile
+        var size: UInt64
+        var entries: [BlobID: PackEntry] = [:]
+        var buffer: [UInt8] = []
+    }
+
+    private struct State {
+        var packs: [LoadedPack] = []
+        var packNames: Set<String> = []
+        var open: OpenPack?
+        var pendingLoose: [BlobID: String] = [:]
+    }
+
+    var objectsDir: String { root + "/objects/sha256" }
+    var packsDir: String { root + "/packs" }
+    var tmpDir: String { root + "/tmp" }
+
+    /// Creates the directories of an empty store under `root`.
+    public static func create(at root: String) throws {
+        for dir in [root, root + "/objects", root + "/objects/sha256", root + "/packs", root + "/tmp"] {
+            try FileOps.makeDirectory(dir)
+        }
+    }
+
+    /// Opens the store at `root` (made by `create(at:)`), loading its pack indexes.
+    public init(root: String, looseThreshold: Int = defaultLooseThreshold, packSizeLimit: UInt64 = 512 << 20) throws {
+        self.root = root
+        self.looseThreshold = looseThreshold
+        self.packSizeLimit = packSizeLimit
+        self.state = Mutex(State())
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: root + "/packs", isDirectory: &isDir), isDir.boolValue else {
+            throw StoreError.damagedFile(path: root, reason: "not a Cairn object store (no packs/ directory)")
+        }
+        try refreshPacks()
+    }
+
+    // MARK: Paths
+
+    /// Where the loose object `id` lives.
+    public func loosePath(_ id: BlobID) -> String {
+        let hex = id.hex
+        return "\(objectsDir)/\(hex.prefix(2))/\(hex.dropFirst(2))"
+    }
+
+    /// Loads indexes of packs that appeared since the last look (e.g. written by another process).
+    public func refreshPacks() throws {
+        let names = try FileOps.list(packsDir).filter { $0.hasSuffix(".idx") }.map { String($0.dropLast(4)) }
+        let known = state.withLock { $0.packNames }
+        var loaded: [LoadedPack] = []
+        for name in names where !known.contains(name) {
+            let index = try PackIndex(path: "\(packsDir)/\(name).idx", name: name)
+            loaded.append(LoadedPack(index: index, path: "\(packsDir)/\(name).pack", file: nil))
+        }
+        guard !loaded.isEmpty else { return }
+        state.withLock { state in
+            for pack in loaded where !state.packNames.contains(pack.index.name) {
+                state.packNames.insert(pack.index.name)
+                state.packs.append(pack)
+            }
+        }
+    }
+
+    // MARK: Writing
+
+    @discardableResult
+    public func put(_ blob: HashedBlob) throws -> Bool {
+        if blob.data.count > looseThreshold {
+            return try putLoose(blob)
+        }
+        return try state.withLock { state throws -> Bool in
+            if Self.locate(blob.id, in: &state) != nil || FileOps.exists(loosePath(blob.id)) { return false }
+            if state.open == nil {
+                let name = FileOps.uniqueName()
+                let file = try POSIXFile(path: "\(tmpDir)/\(name).pack", flags: O_RDWR | O_CREAT | O_EXCL, mode: 0o444)
+                state.open = OpenPack(name: name, file: file, size: UInt64(PackFormat.packHeaderSize))
+                state.open!.buffer = PackFormat.packHeader()
+            }
+            let header = PackFormat.recordHeader(id: blob.id, length: blob.data.count)
+            let offset = state.open!.size + UInt64(header.count)
+            state.open!.buffer.append(contentsOf: header)
+            state.open!.buffer.append(contentsOf: blob.data)
+            state.open!.size = offset + UInt64(blob.data.count)
+            state.open!.entries[blob.id] = PackEntry(id: blob.id, offset: offset, length: UInt64(blob.data.count))
+            if state.open!.buffer.count >= 4 << 20 { try Self.drainBuffer(&state.open!) }
+            if state.open!.size >= packSizeLimit { try sealOpenPack(&state) }
+            return true
+        }
+    }
+
+    private func putLoose(_ blob: HashedBlob) throws -> Bool {
+        if try contains(blob.id) { return false }
+        let tmp = "\(tmpDir)/\(FileOps.uniqueName()).obj"
+        do {
+            let file = try POSIXFile(path: tmp, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o444)
+            try file.writeAll(blob.data)
+        } catch {
+            try? FileOps.remove(tmp)
+            throw error
+        }
+        return state.withLock { state in
+            if state.pendingLoose[blob.id] != nil {
+                try? FileOps.remove(tmp)
+                return false
+            }
+            state.pendingLoose[blob.id] = tmp
+            return true
+        }
+    }
+
+    @discardableResult
+    public func putFile(atPath path: String) throws -> (id: BlobID, isNew: Bool) {
+        let source = try POSIXFile(path: path, flags: O_RDONLY)
+        if try source.size() <= UInt64(looseThreshold) {
+            let blob = HashedBlob(try source.read(count: Int(try source.size()), at: 0))
+            return (blob.id, try put(blob))
+        }
+        let tmp = "\(tmpDir)/\(FileOps.uniqueName()).obj"
+        var hasher = SHA256()
+        do {
+            let out = try POSIXFile(path: tmp, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o444)
+            var chunk = [UInt8](repeating: 0, count: 1 << 20)
+            while true {
+                let n = try chunk.withUnsafeMutableBytes { try source.readSome(into: $0) }
+                if n == 0 { break }
+                try chunk.withUnsafeBytes { raw in
+                    let part = UnsafeRawBufferPointer(rebasing: raw[0..<n])
+                    hasher.update(bufferPointer: part)
+                    try out.writeAll(part)
+                }
+            }
+        } catch {
+            try? FileOps.remove(tmp)
+            throw error
+        }
+        let id = BlobID(digest: hasher.finalize())
+        if try contains(id) {
+            try FileOps.remove(tmp)
+            return (id, false)
+        }
+        let isNew = state.withLock { state in
+            if state.pendingLoose[id] != nil { return false }
+            state.pendingLoose[id] = tmp
+            return true
+        }
+        if !isNew { try FileOps.remove(tmp) }
+        return (id, isNew)
+    }
+
+    public func flush() throws {
+        try state.withLock { state throws in
+            if state.open != nil { try sealOpenPack(&state) }
+            try publishLoose(&state)
+        }
+    }
+
+    private static func drainBuffer(_ pack: inout OpenPack) throws {
+        guard !pack.buffer.isEmpty else { return }
+        try pack.file.writeAll(pack.buffer)
+        pack.buffer.removeAll(keepingCapacity: true)
+    }
+
+    /// Makes the open pack durable, then its index, then publishes both.
+    private func sealOpenPack(_ state: inout State) throws {
+        guard var pack = state.open else { return }
+        state.open = nil
+        do {
+            try Self.drainBuffer(&pack)
+            try pack.file.sync()
+            let packPath = "\(packsDir)/\(pack.name).pack"
+            try FileOps.rename("\(tmpDir)/\(pack.name).pack", packPath)
+            let indexData = PackFormat.encodeIndex(Array(pack.entries.values))
+            let tmpIndex = "\(tmpDir)/\(pack.name).idx"
+            let indexFile = try POSIXFile(path: tmpIndex, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o444)
+            try indexFile.writeAll(indexData)
+            try indexFile.sync()
+            try FileOps.rename(tmpIndex, "\(packsDir)/\(pack.name).idx")
+            try FileOps.syncDirectory(packsDir)
+            let index = try PackIndex(data: indexData, name: pack.name, path: tmpIndex)
+            state.packs.append(LoadedPack(index: index, path: packPath, file: nil))
+            state.packNames.insert(pack.name)
+        } catch {
+            // Nothing was published: remove what was staged so no partial pack lingers.
+            try? FileOps.remove("\(tmpDir)/\(pack.name).pack")
+            try? FileOps.remove("\(packsDir)/\(pack.name).pack")
+            try? FileOps.remove("\(tmpDir)/\(pack.name).idx")
+            throw error
+        }
+    }
+
+    /// fsyncs staged loose objects (in parallel), renames them into place, fsyncs their directories.
+    private func publishLoose(_ state: inout State) throws {
+        guard !state.pendingLoose.isEmpty else { return }
+        let pending = Array(state.pendingLoose)
+        state.pendingLoose = [:]
+        let failures = Mutex<[any Error]>([])
+        DispatchQueue.concurrentPerform(iterations: pending.count) { i in
+            do {
+                try POSIXFile(path: pending[i].value, flags: O_RDONLY).sync()
+            } catch {
+                failures.withLock { $0.append(error) }
+            }
+        }
+        if let error = failures.withLock({ $0.first }) {
+            for (_, tmp) in pending { try? FileOps.remove(tmp) }
+            throw error
+        }
+        var directories: Set<String> = []
+        var createdFanout = false
+        for (id, tmp) in pending {
+            let dir = "\(objectsDir)/\(id.hex.prefix(2))"
+            if !directories.contains(dir) && !FileOps.exists(dir) {
+                try FileOps.makeDirectory(dir)
+                createdFanout = true
+            }
+            directories.insert(dir)
+            try FileOps.rename(tmp, loosePath(id))
+        }
+        for dir in directories { try FileOps.syncDirectory(dir) }
+        if createdFanout { try FileOps.syncDirectory(objectsDir) }
+    }
+
+    // MARK: Reading
+
+    private enum Location {
+        case packed(packIndex: Int, PackEntry)
+        case open(PackEntry)
+        case pendingLoose(String)
+    }
+
+    private static func locate(_ id: BlobID, in state: inout State) -> Location? {
+        if let entry = state.open?.entries[id] { return .open(entry) }
+        if let tmp = state.pendingLoose[id] { return .pendingLoose(tmp) }
+        for (i, pack) in state.packs.enumerated() {
+            if let entry = pack.index.find(id) { return .packed(packIndex: i, entry) }
+        }
+        return nil
+    }
+
+    public func contains(_ id: BlobID) throws -> Bool {
+        if state.withLock({ Self.locate(id, in: &$0) }) != nil { return true }
+        return FileOps.exists(loosePath(id))
+    }
+
+    /// Finds `id`, reloading pack indexes once if another process may have added it.
+    private func resolve(_ id: BlobID) throws -> (file: POSIXFile, offset: UInt64, length: UInt64, location: String) {
+        for attempt in 0..<2 {
+            let found = try state.withLock { state throws -> (POSIXFile, UInt64, UInt64, String)? in
+                switch Self.locate(id, in: &state) {
+                case .open(let entry)?:
+                    try Self.drainBuffer(&state.open!)
+                    return (state.open!.file, entry.offset, entry.length, "the open pack \(state.open!.name)")
+                case .pendingLoose(let tmp)?:
+                    let file = try POSIXFile(path: tmp, flags: O_RDONLY)
+                    return (file, 0, try file.size(), tmp)
+                case .packed(let i, let entry)?:
+                    if state.packs[i].file == nil {
+                        state.packs[i].file = try POSIXFile(path: state.packs[i].path, flags: O_RDONLY)
+                    }
+                    return (state.packs[i].file!, entry.offset, entry.length,
+                            "\(state.packs[i].path) offset \(entry.offset)")
+                case nil:
+                    return nil
+                }
+            }
+            if let found { return found }
+            let loose = loosePath(id)
+            if let file = try? POSIXFile(path: loose, flags: O_RDONLY) {
+                return (file, 0, try file.size(), loose)
+            }
+            if attempt == 0 { try refreshPacks() }
+        }
+        throw StoreError.notFound(id)
+    }
+
+    public func get(_ id: BlobID) throws -> Data {
+        let (file, offset, length, location) = try resolve(id)
+        let data: Data
+        do {
+            data = try file.read(count: Int(length), at: offset)
+        } catch StoreError.damagedFile {
+            throw StoreError.corrupt(id, location: location)
+        }
+        guard BlobID(hashing: data) == id else { throw StoreError.corrupt(id, location: location) }
+        return data
+    }
+
+    public func read(_ id: BlobID, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        let (file, offset, length, location) = try resolve(id)
+        var hasher = SHA256()
+        var done: UInt64 = 0
+        let chunkSize: UInt64 = 1 << 20
+        while done < length {
+            let count = Int(min(chunkSize, length - done))
+            let chunk: Data
+            do {
+                chunk = try file.read(count: count, at: offset + done)
+            } catch StoreError.damagedFile {
+                throw StoreError.corrupt(id, location: location)
+            }
+            try chunk.withUnsafeBytes { raw in
+                hasher.update(bufferPointer: raw)
+                try body(raw)
+            }
+            done += UInt64(count)
+        }
+        guard BlobID(digest: hasher.finalize()) == id else { throw StoreError.corrupt(id, location: location) }
+    }
+
+    public func size(of id: BlobID) throws -> UInt64 { try resolve(id).length }
+
+    public func allIDs() throws -> [BlobID] {
+        try refreshPacks()
+        var ids = Set<BlobID>()
+        state.withLock { state in
+            for pack in state.packs { for entry in pack.index.entries { ids.insert(entry.id) } }
+            if let open = state.open { ids.formUnion(open.entries.keys) }
+            ids.formUnion(state.pendingLoose.keys)
+        }
+        for object in try looseObjects() { if let id = object.id { ids.insert(id) } }
+        return Array(ids)
+    }
+
+    // MARK: Checking
+
+    /// A file under `objects/` and the id its name claims (nil when the name is not an id).
+    public struct LooseFile: Sendable {
+        public let path: String
+        public let id: BlobID?
+    }
+
+    /// Every file under `objects/sha256/`.
+    public func looseObjects() throws -> [LooseFile] {
+        var out: [LooseFile] = []
+        for dir in try FileOps.list(objectsDir).sorted() {
+            let dirPath = "\(objectsDir)/\(dir)"
+            var st = stat()
+            guard lstat(dirPath, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
+                out.append(LooseFile(path: dirPath, id: nil))
+                continue
+            }
+            for name in try FileOps.list(dirPath).sorted() {
+                out.append(LooseFile(path: "\(dirPath)/\(name)", id: dir.count == 2 ? BlobID(hex: dir + name) : nil))
+            }
+        }
+        return out
+    }
+
+    /// One problem found by `verify`.
+    public enum Problem: Sendable, Equatable, CustomStringConvertible {
+        /// The object's bytes do not hash to its id.
+        case corrupt(BlobID, location: String)
+        /// A pack or index that cannot be read.
+        case damagedFile(path: String, reason: String)
+        /// A file under `objects/` whose name is not an object id.
+        case strayFile(path: String)
+
+        public var description: String {
+            switch self {
+            case .corrupt(let id, let location): "corrupt object \(id) at \(location)"
+            case .damagedFile(let path, let reason): "damaged file \(path): \(reason)"
+            case .strayFile(let path): "stray file \(path) (not named by an object id)"
+            }
+        }
+    }
+
+    /// Re-hashes every stored object. `progress` is called with (objects done, total).
+    ///
+    /// - Complexity: reads every stored byte once.
+    public func verify(progress: (Int, Int) -> Void = { _, _ in }) throws -> (checked: Int, problems: [Problem]) {
+        try refreshPacks()
+        var problems: [Problem] = []
+        let packs = state.withLock { $0.packs }
+        let loose = try looseObjects()
+        let total = packs.reduce(0) { $0 + $1.index.count } + loose.count
+        var done = 0
+        // Indexes whose files were damaged are reported by refreshPacks throwing; check packs here.
+        for pack in packs {
+            let file: POSIXFile
+            do {
+                file = try POSIXFile(path: pack.path, flags: O_RDONLY)
+                let header = try file.read(count: PackFormat.packHeaderSize, at: 0)
+                if Array(header.prefix(8)) != PackFormat.packMagic {
+                    problems.append(.damagedFile(path: pack.path, reason: "bad pack header"))
+                }
+            } catch {
+                problems.append(.damagedFile(path: pack.path, reason: "\(error)"))
+                for entry in pack.index.entries { problems.append(.corrupt(entry.id, location: pack.path)) }
+                done += pack.index.count
+                continue
+            }
+            for entry in pack.index.entries {
+                let location = "\(pack.path) offset \(entry.offset)"
+                do {
+                    let record = try file.read(count: PackFormat.recordHeaderSize + Int(entry.length),
+                                               at: entry.offset - UInt64(PackFormat.recordHeaderSize))
+                    let ok = record.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> Bool in
+                        let headerID = BlobID(rawBytes: raw)!
+                        let headerLength = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 32, as: UInt64.self))
+                        let body = UnsafeRawBufferPointer(rebasing: raw[PackFormat.recordHeaderSize...])
+                        return headerID == entry.id && headerLength == entry.length
+                            && BlobID(hashing: body) == entry.id
+                    }
+                    if !ok { problems.append(.corrupt(entry.id, location: location)) }
+                } catch {
+                    problems.append(.corrupt(entry.id, location: location))
+                }
+                done += 1
+                if done % 4096 == 0 { progress(done, total) }
+            }
+        }
+        for object in loose {
+            defer {
+                done += 1
+                if done % 256 == 0 { progress(done, total) }
+            }
+            guard let id = object.id else {
+                problems.append(.strayFile(path: object.path))
+                continue
+            }
+            do {
+                let file = try POSIXFile(path: object.path, flags: O_RDONLY)
+                var hasher = SHA256()
+                var chunk = [UInt8](repeating: 0, count: 1 << 20)
+                while true {
+                    let n = try chunk.withUnsafeMutableBytes { try file.readSome(into: $0) }
+                    if n == 0 { break }
+                    chunk.withUnsafeBytes { hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+                }
+                if BlobID(digest: hasher.finalize()) != id { problems.append(.corrupt(id, location: object.path)) }
+            } catch {
+                problems.append(.corrupt(id, location: object.path))
+            }
+        }
+        progress(total, total)
+        return (total, problems)
+    }
+}

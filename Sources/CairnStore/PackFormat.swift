@@ -1,0 +1,129 @@
+import Crypto
+import Foundation
+
+/// The on-disk formats of pack files and their indexes (specified in Docs/FORMAT.md).
+///
+/// A pack is `"CAIRNPAK" u32le(version=1) u32le(0)` followed by records
+/// `id[32] u64le(length) bytes[length]`. Its index is
+/// `"CAIRNIDX" u32le(version=1) u32le(count) u32le(fanout[256])` followed by `count` entries
+/// `id[32] u64le(offset of bytes) u64le(length)` sorted by id, then the SHA-256 of everything
+/// before it. A pack becomes visible only when its index exists, and the index is written
+/// only after the pack is durable, so an index never names bytes that are not on disk.
+enum PackFormat {
+    static let packMagic = Array("CAIRNPAK".utf8)
+    static let indexMagic = Array("CAIRNIDX".utf8)
+    static let version: UInt32 = 1
+    static let packHeaderSize = 16
+    static let recordHeaderSize = 40
+    static let indexHeaderSize = 16 + 256 * 4
+    static let indexEntrySize = 48
+
+    static func packHeader() -> [UInt8] {
+        packMagic + le32(version) + le32(0)
+    }
+
+    static func recordHeader(id: BlobID, length: Int) -> [UInt8] {
+        id.bytes + le64(UInt64(length))
+    }
+
+    /// Encodes a sorted index for `entries`.
+    static func encodeIndex(_ entries: [PackEntry]) -> Data {
+        let sorted = entries.sorted { $0.id < $1.id }
+        var fanout = [UInt32](repeating: 0, count: 256)
+        for entry in sorted { fanout[Int(entry.id.firstByte)] += 1 }
+        var running: UInt32 = 0
+        for i in 0..<256 {
+            running += fanout[i]
+            fanout[i] = running
+        }
+        var out = Data(capacity: indexHeaderSize + sorted.count * indexEntrySize + 32)
+        out.append(contentsOf: indexMagic)
+        out.append(contentsOf: le32(version))
+        out.append(contentsOf: le32(UInt32(sorted.count)))
+        for f in fanout { out.append(contentsOf: le32(f)) }
+        for entry in sorted {
+            out.append(contentsOf: entry.id.bytes)
+            out.append(contentsOf: le64(entry.offset))
+            out.append(contentsOf: le64(entry.length))
+        }
+        out.append(contentsOf: SHA256.hash(data: out))
+        return out
+    }
+
+    static func le32(_ v: UInt32) -> [UInt8] { withUnsafeBytes(of: v.littleEndian, Array.init) }
+    static func le64(_ v: UInt64) -> [UInt8] { withUnsafeBytes(of: v.littleEndian, Array.init) }
+}
+
+/// Where one object's bytes sit inside a pack.
+struct PackEntry: Sendable {
+    let id: BlobID
+    let offset: UInt64
+    let length: UInt64
+}
+
+/// A loaded, verified pack index: sorted entries searched through a 256-way fan-out.
+///
+/// - Complexity: lookup is O(log n) in the pack's entry count; loading is one read and one hash.
+struct PackIndex: Sendable {
+    let name: String
+    private let data: Data
+    let count: Int
+
+    /// Reads and verifies the index at `path`.
+    init(path: String, name: String) throws(StoreError) {
+        let file = try POSIXFile(path: path, flags: O_RDONLY)
+        let data = try file.read(count: Int(try file.size()), at: 0)
+        try self.init(data: data, name: name, path: path)
+    }
+
+    init(data: Data, name: String, path: String) throws(StoreError) {
+        func damaged(_ reason: String) -> StoreError { .damagedFile(path: path, reason: reason) }
+        guard data.count >= PackFormat.indexHeaderSize + 32 else { throw damaged("index too short") }
+        guard Array(data.prefix(8)) == PackFormat.indexMagic else { throw damaged("not a Cairn pack index") }
+        let version = data.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 8, as: UInt32.self)) }
+        guard version == PackFormat.version else {
+            throw damaged("index format version \(version) is newer than this cairn understands; upgrade cairn")
+        }
+        let count = Int(data.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 12, as: UInt32.self)) })
+        guard data.count == PackFormat.indexHeaderSize + count * PackFormat.indexEntrySize + 32 else {
+            throw damaged("index length does not match its entry count")
+        }
+        let body = data.prefix(data.count - 32)
+        guard Array(SHA256.hash(data: body)) == Array(data.suffix(32)) else { throw damaged("index checksum mismatch") }
+        self.data = data
+        self.count = count
+        self.name = name
+    }
+
+    private func fanout(_ byte: Int) -> Int {
+        data.withUnsafeBytes { Int(UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 16 + byte * 4, as: UInt32.self))) }
+    }
+
+    /// The entry at sorted position `i`.
+    func entry(at i: Int) -> PackEntry {
+        data.withUnsafeBytes { raw in
+            let base = PackFormat.indexHeaderSize + i * PackFormat.indexEntrySize
+            let id = BlobID(rawBytes: UnsafeRawBufferPointer(rebasing: raw[base..<base + 32]))!
+            let offset = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: base + 32, as: UInt64.self))
+            let length = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: base + 40, as: UInt64.self))
+            return PackEntry(id: id, offset: offset, length: length)
+        }
+    }
+
+    /// The entry for `id`, if this pack holds it.
+    func find(_ id: BlobID) -> PackEntry? {
+        let first = Int(id.firstByte)
+        var low = first == 0 ? 0 : fanout(first - 1)
+        var high = fanout(first)
+        while low < high {
+            let mid = (low + high) / 2
+            let entry = entry(at: mid)
+            if entry.id == id { return entry }
+            if entry.id < id { low = mid + 1 } else { high = mid }
+        }
+        return nil
+    }
+
+    /// Every entry, in id order.
+    var entries: [PackEntry] { (0..<count).map(entry(at:)) }
+}

@@ -1,0 +1,61 @@
+import ArgumentParser
+import CairnCatalog
+import CairnImaging
+import CairnRepository
+import CairnStore
+import Foundation
+
+/// The `cairn` command: argument parsing and output only; the work happens in the libraries.
+@main
+struct Cairn: ParsableCommand {
+    static let version = "0.1.0"
+
+    static let configuration = CommandConfiguration(
+        commandName: "cairn",
+        abstract: "Label, version and train on image datasets.",
+        discussion: """
+            Start with `cairn init` in a dataset directory, then `cairn import --labels-from-dirs IMAGES`.
+            Exit status: 0 success; 1 the command failed; 2 it finished but found problems
+            (files rejected by import, damage found by fsck); 64 bad usage.
+            """,
+        version: version,
+        subcommands: [
+            InitCommand.self, ImportCommand.self, StatusCommand.self, ListCommand.self, ShowCommand.self,
+            ClassesCommand.self, AnnotateCommand.self, FsckCommand.self, CatBlobCommand.self,
+        ])
+
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let error where isUserFacing(error) {
+            FileHandle.standardError.write(Data("cairn: error: \(error)\n".utf8))
+            Foundation.exit(1)
+        } catch {
+            exit(withError: error)
+        }
+    }
+
+    /// Errors from Cairn's libraries are printed as one line; ArgumentParser's own (help, usage) it prints itself.
+    private static func isUserFacing(_ error: any Error) -> Bool {
+        error is StoreError || error is CatalogError || error is RepositoryError || error is ImagingError
+            || error is CocoaError || error is POSIXError
+    }
+}
+
+/// Options every command that works on a repository takes.
+struct RepositoryOptions: ParsableArguments {
+    @Option(name: [.customShort("C"), .customLong("repo")], help: "The repository (default: found from the current directory upward).")
+    var repo: String?
+
+    func open() throws -> Repository {
+        if let repo { return try Repository(root: repo) }
+        return try Repository.discover()
+    }
+}
+
+/// `--json` for commands with machine-readable output.
+struct OutputOptions: ParsableArguments {
+    @Flag(help: "Print JSON on stdout instead of text.")
+    var json = false
+}

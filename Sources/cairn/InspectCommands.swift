@@ -1,0 +1,218 @@
+import ArgumentParser
+import CairnCatalog
+import CairnRepository
+import CairnStore
+import Foundation
+
+struct StatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Summarise the repository: items by class, split and format; unlabeled items.",
+        discussion: "Example: cairn status --json")
+
+    @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var output: OutputOptions
+
+    struct Summary: Encodable {
+        var root: String
+        var items: Int
+        var bytes: Int64
+        var classes: [String: Int]
+        var classOrder: [String]
+        var splits: [String: Int]
+        var formats: [String: Int]
+        var labeled: Int
+        var unlabeled: Int
+        var conflicts: Int
+        var annotations: Int
+    }
+
+    func run() throws {
+        let repo = try repository.open()
+        let summary = try repo.catalog.read { tx -> Summary in
+            let resolved = try tx.resolvedLabels()
+            var byClass: [String: Int] = [:]
+            var unlabeled = 0, conflicts = 0
+            for label in resolved.values {
+                switch label {
+                case .labeled(let name): byClass[name, default: 0] += 1
+                case .unlabeled: unlabeled += 1
+                case .conflict: conflicts += 1
+                }
+            }
+            let classes = try tx.classes()
+            for c in classes where byClass[c.name] == nil { byClass[c.name] = 0 }
+            let items = try tx.allItems()
+            return Summary(
+                root: repo.root, items: items.count, bytes: items.reduce(0) { $0 + $1.byteSize },
+                classes: byClass, classOrder: classes.map(\.name),
+                splits: Dictionary(uniqueKeysWithValues: try tx.itemCounts(by: .split)),
+                formats: Dictionary(uniqueKeysWithValues: try tx.itemCounts(by: .format)),
+                labeled: resolved.count - unlabeled - conflicts, unlabeled: unlabeled, conflicts: conflicts,
+                annotations: try tx.annotationCount())
+        }
+        if output.json { return try printJSON(summary) }
+        say("repository \(summary.root)")
+        say("\(summary.items) items (\(formatBytes(summary.bytes))) in \(summary.classOrder.count) classes; "
+            + "\(summary.labeled) labeled, \(summary.unlabeled) unlabeled, \(summary.conflicts) with conflicting labels")
+        say("splits:  " + Split.allCases.map { "\($0) \(summary.splits[$0.rawValue] ?? 0)" }.joined(separator: "  "))
+        say("formats: " + summary.formats.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: "  "))
+        if !summary.classOrder.isEmpty {
+            say("classes:")
+            say(table(summary.classOrder.map { [$0, String(summary.classes[$0] ?? 0)] }, indent: "  "))
+        }
+    }
+}
+
+struct ListCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ls",
+        abstract: "List items: short blob id, split, resolved label and path.",
+        discussion: "Examples:\n  cairn ls --class 3\n  cairn ls --unlabeled --json")
+
+    @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var output: OutputOptions
+
+    @Option(help: "Only items whose resolved label is this class.")
+    var `class`: String?
+
+    @Option(help: "Only items in this split (train, val, test).")
+    var split: Split?
+
+    @Flag(help: "Only items without a resolved label.")
+    var unlabeled = false
+
+    struct Row: Encodable {
+        var blobID: String
+        var path: String
+        var split: String
+        var label: String?
+        var conflict: [String]?
+        var format: String
+        var width: Int
+        var height: Int
+        var bytes: Int64
+    }
+
+    func run() throws {
+        let repo = try repository.open()
+        let rows = try repo.catalog.read { tx -> [Row] in
+            if let name = self.class, try tx.labelClass(named: name) == nil {
+                throw CatalogError.notFound(kind: "class", name: name)
+            }
+            let resolved = try tx.resolvedLabels()
+            return try tx.allItems(split: split).compactMap { item in
+                let label = resolved[item.id] ?? .unlabeled
+                if let name = self.class, label.className != name { return nil }
+                if unlabeled, label.className != nil { return nil }
+                var conflict: [String]? = nil
+                if case .conflict(let names) = label { conflict = names }
+                return Row(blobID: item.blobID.hex, path: item.path, split: item.split.rawValue, label: label.className,
+                           conflict: conflict, format: item.format, width: item.width, height: item.height, bytes: item.byteSize)
+            }
+        }
+        if output.json { return try printJSON(rows) }
+        for row in rows {
+            let label = row.label ?? (row.conflict.map { "conflict(" + $0.joined(separator: "|") + ")" } ?? "-")
+            say("\(row.blobID.prefix(12))  \(row.split.padding(toLength: 5, withPad: " ", startingAt: 0))  \(label)  \(row.path)")
+        }
+    }
+}
+
+extension Split: ExpressibleByArgument {}
+
+struct ShowCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "show",
+        abstract: "Show one item's metadata and label history.",
+        discussion: "ITEM is a blob id, an unambiguous prefix of one (4+ hex digits), or an imported path.\nExample: cairn show 3f2a9c")
+
+    @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var output: OutputOptions
+
+    @Argument(help: "Blob id, id prefix or imported path.")
+    var item: String
+
+    struct Details: Encodable {
+        var item: Item
+        var label: String?
+        var conflict: [String]?
+        var history: [Annotation]
+    }
+
+    func run() throws {
+        let repo = try repository.open()
+        let details = try repo.catalog.read { tx -> Details in
+            let item = try tx.item(matching: self.item)
+            let history = try tx.history(itemID: item.id)
+            var latest: [String: String?] = [:]
+            for entry in history { latest[entry.annotator] = .some(entry.className) }
+            let resolved = LabelPolicy.resolve(latest: latest)
+            var conflict: [String]? = nil
+            if case .conflict(let names) = resolved { conflict = names }
+            return Details(item: item, label: resolved.className, conflict: conflict, history: history)
+        }
+        if output.json { return try printJSON(details) }
+        let item = details.item
+        say("blob    \(item.blobID)")
+        say("path    \(item.path)")
+        say("image   \(item.format) \(item.width)x\(item.height), \(formatBytes(item.byteSize))")
+        say("split   \(item.split)")
+        say("label   \(details.label ?? (details.conflict.map { "unresolved: " + $0.joined(separator: " vs ") } ?? "unlabeled"))")
+        say("added   \(ISO8601DateFormatter().string(from: item.addedAt))")
+        if details.history.isEmpty { return say("history (none)") }
+        say("history")
+        let formatter = ISO8601DateFormatter()
+        say(table(details.history.map { [formatter.string(from: $0.createdAt), $0.annotator, $0.className ?? "(skip)"] },
+                  indent: "  "))
+    }
+}
+
+struct CatBlobCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cat-blob",
+        abstract: "Write a blob's exact bytes to stdout (verified against its id).",
+        discussion: "Example: cairn cat-blob 3f2a…e1 | sha256sum   # prints the same id")
+
+    @OptionGroup var repository: RepositoryOptions
+
+    @Argument(help: "A full blob id, or an item reference (id prefix or imported path).")
+    var id: String
+
+    func run() throws {
+        let repo = try repository.open()
+        let blob = try BlobID(hex: id) ?? repo.catalog.read { try $0.item(matching: id).blobID }
+        let out = FileHandle.standardOutput
+        try repo.store.read(blob) { chunk in out.write(Data(chunk)) }
+    }
+}
+
+struct FsckCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fsck",
+        abstract: "Re-hash every object, check every catalog reference, list orphans.",
+        discussion: "Exits 2 when anything is corrupt or missing.\nExample: cairn fsck --json")
+
+    @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        let repo = try repository.open()
+        let bar = ProgressBar("checking")
+        let report = try repo.fsck { done, total in bar.update(done: done, total: total) }
+        bar.finish()
+        if output.json {
+            try printJSON(report)
+        } else {
+            for problem in report.problems { say("error: \(problem)") }
+            for id in report.missing { say("error: missing object \(id) (referenced by the catalog)") }
+            for problem in report.catalogProblems { say("error: catalog: \(problem)") }
+            for id in report.orphans.prefix(20) { say("orphan \(id)") }
+            if report.orphans.count > 20 { say("… and \(report.orphans.count - 20) more orphans") }
+            say("checked \(report.objectsChecked) objects: \(report.problems.count) corrupt or damaged, "
+                + "\(report.missing.count) missing, \(report.orphans.count) orphaned"
+                + (report.catalogProblems.isEmpty ? "" : ", catalog damaged"))
+        }
+        if !report.isClean { throw ExitCode(2) }
+    }
+}
