@@ -53,11 +53,11 @@ let package = Package(
             dependencies: ["CairnStore", "CairnCatalog", "CairnImaging", "CairnRepository"],
             swiftSettings: strict),
         .testTarget(name: "CairnStoreTests", dependencies: ["CairnStore", "CairnTestSupport"], swiftSettings: strict),
-        .testTarget(name: "CairnCatalogTests", dependencies: ["CairnCatalog", "CairnTestSupport"], swiftSettings: strict),
+        .testTarget(name: "CairnCatalogTests", dependencies: ["CairnCatalog", "CairnTestSupport", grdb], swiftSettings: strict),
         .testTarget(name: "CairnImagingTests", dependencies: ["CairnImaging", "CairnTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "CairnRepositoryTests", dependencies: ["CairnRepository", "CairnTestSupport"], swiftSettings: strict),
         .testTarget(
-            name: "CairnEndToEndTests", dependencies: ["cairn", "CairnTestSupport"], swiftSettings: strict),
+            name: "CairnEndToEndTests", dependencies: ["cairn", "CairnStore", "CairnTestSupport"], swiftSettings: strict),
     ]
 )

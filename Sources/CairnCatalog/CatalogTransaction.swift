@@ -36,7 +36,7 @@ public struct CatalogTransaction {
                                      item.byteSize, item.split.rawValue, addedAt.timeIntervalSince1970])
         let stored = Item(id: db.lastInsertedRowID, blobID: item.blobID, path: item.path, format: item.format,
                           width: item.width, height: item.height, byteSize: item.byteSize, split: item.split,
-                          addedAt: addedAt)
+                          addedAt: Date(timeIntervalSince1970: addedAt.timeIntervalSince1970))
         return (stored, true)
     }
 

@@ -32,16 +32,40 @@ enum PNGCodec {
         guard png_image_begin_read_from_memory(&image, bytes.baseAddress, bytes.count) != 0 else {
             throw .invalid(message(of: &image))
         }
-        // The file's own layout, as 8-bit samples (16-bit files are reduced; palettes expanded).
+        // The file's own layout (palettes expanded). 16-bit files are read as 16-bit and reduced
+        // here, because libpng's 8-bit path would treat them as linear light and gamma-encode them.
+        let sixteen = bytes[24] == 16
         image.format &= ~UInt32(PNG_FORMAT_FLAG_LINEAR | PNG_FORMAT_FLAG_COLORMAP | PNG_FORMAT_FLAG_BGR | PNG_FORMAT_FLAG_AFIRST)
+        if sixteen { image.format |= UInt32(PNG_FORMAT_FLAG_LINEAR) }
         let channels = Int(cairn_png_image_pixel_channels(image.format))
         let info = ImageInfo(format: .png, width: Int(image.width), height: Int(image.height), channels: channels)
         try limits.check(info)
-        var pixels = [UInt8](repeating: 0, count: info.width * info.height * channels)
-        let ok = pixels.withUnsafeMutableBytes { raw in
+        let samples = info.width * info.height * channels
+        if !sixteen {
+            var pixels = [UInt8](repeating: 0, count: samples)
+            let ok = pixels.withUnsafeMutableBytes { raw in
+                png_image_finish_read(&image, nil, raw.baseAddress, Int32(info.width * channels), nil)
+            }
+            guard ok != 0 else { throw .invalid(message(of: &image)) }
+            return PixelBuffer(width: info.width, height: info.height, channels: channels, pixels: pixels)
+        }
+        var wide = [UInt16](repeating: 0, count: samples)
+        let ok = wide.withUnsafeMutableBytes { raw in
             png_image_finish_read(&image, nil, raw.baseAddress, Int32(info.width * channels), nil)
         }
         guard ok != 0 else { throw .invalid(message(of: &image)) }
+        // Linear output premultiplies colour by alpha; undo that before reducing to 8 bits.
+        let hasAlpha = channels == 2 || channels == 4
+        var pixels = [UInt8](repeating: 0, count: samples)
+        for p in 0..<(info.width * info.height) {
+            let base = p * channels
+            let alpha = hasAlpha ? UInt64(wide[base + channels - 1]) : 65535
+            for c in 0..<channels {
+                var v = UInt64(wide[base + c])
+                if hasAlpha && c < channels - 1 { v = alpha == 0 ? 0 : min(65535, (v * 65535 + alpha / 2) / alpha) }
+                pixels[base + c] = UInt8((v * 255 + 32767) / 65535)
+            }
+        }
         return PixelBuffer(width: info.width, height: info.height, channels: channels, pixels: pixels)
     }
 

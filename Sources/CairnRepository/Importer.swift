@@ -97,6 +97,7 @@ public struct Importer: Sendable {
     }
 
     /// Imports every file under `paths` (directories or single files).
+    @discardableResult
     public func run(paths: [String], progress: @escaping @Sendable (ImportProgress) -> Void = { _ in }) throws -> ImportReport {
         let started = Date()
         var report = ImportReport()

@@ -1,0 +1,51 @@
+# Cairn: `make demo` runs the main job on sample-data/, `make test` runs every test.
+# Both install what is missing first (apt packages; nothing else is needed yet).
+
+SHELL := /bin/bash
+APT_PACKAGES := libsqlite3-dev libpng-dev libjpeg-dev libturbojpeg0-dev libopenblas-dev \
+                libchafa-dev libglib2.0-dev pkg-config tmux sqlite3
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+DEMO_REPO ?= demo-repo
+RELEASE_BIN := .build/release/cairn
+
+.PHONY: deps build release test demo bench clean
+
+## deps: install missing system packages (idempotent: does nothing when all are present)
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+	@command -v swift >/dev/null || { echo "swift is not on PATH; install Swift 6.2 or newer"; exit 1; }
+
+build: deps
+	swift build
+
+release: deps
+	swift build -c release
+
+## test: build everything (warnings are errors) and run all test targets
+test: deps
+	swift build --build-tests
+	swift test --skip-build
+
+## demo: the main job on sample-data/digits in a fresh ./demo-repo
+demo: release
+	rm -rf $(DEMO_REPO)
+	$(RELEASE_BIN) init $(DEMO_REPO)
+	$(RELEASE_BIN) -C $(DEMO_REPO) import --labels-from-dirs sample-data/digits
+	$(RELEASE_BIN) -C $(DEMO_REPO) status
+	$(RELEASE_BIN) -C $(DEMO_REPO) ls --class 3 | head -5
+	$(RELEASE_BIN) -C $(DEMO_REPO) fsck
+	@echo
+	@echo "Done. Try: $(RELEASE_BIN) -C $(DEMO_REPO) show digits/3/0003.png"
+
+## bench: the benchmark program in a release build (see Docs/BENCHMARKS.md)
+bench: release
+	.build/release/cairn-bench --help
+
+clean:
+	rm -rf .build $(DEMO_REPO)

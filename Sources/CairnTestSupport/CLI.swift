@@ -1,0 +1,92 @@
+import Foundation
+
+/// What one run of the `cairn` binary did.
+public struct CommandResult: Sendable, CustomStringConvertible {
+    public let status: Int32
+    public let stdout: String
+    public let stderr: String
+    public let stdoutData: Data
+
+    public var description: String { "exit \(status)\n--- stdout\n\(stdout)\n--- stderr\n\(stderr)" }
+
+    /// Decodes stdout as JSON.
+    public func json<T: Decodable>(_ type: T.Type = T.self) throws -> T {
+        try JSONDecoder().decode(T.self, from: stdoutData)
+    }
+
+    /// stdout parsed as a JSON object.
+    public func jsonObject() throws -> [String: Any] {
+        try JSONSerialization.jsonObject(with: stdoutData) as? [String: Any] ?? [:]
+    }
+}
+
+/// Runs the built `cairn` executable, the way a user would.
+public enum CLI {
+    /// The `cairn` binary next to the running test bundle (or `$CAIRN_BIN`).
+    public static let binary: String = {
+        if let path = ProcessInfo.processInfo.environment["CAIRN_BIN"] { return path }
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
+        // Test bundles may live in a subdirectory (`X.xctest/...`); walk up until `cairn` is found.
+        for _ in 0..<4 {
+            let candidate = dir.appendingPathComponent("cairn").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            dir.deleteLastPathComponent()
+        }
+        return "cairn"
+    }()
+
+    /// Runs `cairn ARGS` in `directory`, feeding `stdin`, and waits for it.
+    @discardableResult
+    public static func run(_ arguments: [String], in directory: String? = nil, stdin: Data? = nil,
+                           environment: [String: String] = [:]) throws -> CommandResult {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+        var env = ProcessInfo.processInfo.environment
+        env.merge(environment) { _, new in new }
+        process.environment = env
+        let outPipe = Pipe(), errPipe = Pipe(), inPipe = Pipe()
+        process.standardOutput = outPipe
+        process.standardError = errPipe
+        process.standardInput = inPipe
+        try process.run()
+        if let stdin { inPipe.fileHandleForWriting.write(stdin) }
+        try inPipe.fileHandleForWriting.close()
+        // Read both pipes concurrently so a full pipe never blocks the child.
+        let errData = LockedData()
+        let errThread = Thread { errData.set(errPipe.fileHandleForReading.readDataToEndOfFile()) }
+        errThread.start()
+        let out = outPipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        while !errData.isSet { usleep(1000) }
+        return CommandResult(status: process.terminationStatus, stdout: String(decoding: out, as: UTF8.self),
+                             stderr: String(decoding: errData.value, as: UTF8.self), stdoutData: out)
+    }
+
+    /// Runs a shell command (for test set-up such as `mount`), returning its exit status and output.
+    @discardableResult
+    public static func shell(_ command: String) -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", command]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        do { try process.run() } catch { return (127, "\(error)") }
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+}
+
+private final class LockedData: @unchecked Sendable {
+    // @unchecked: both fields are only read or written with `lock` held.
+    private let lock = NSLock()
+    private var data = Data()
+    private var done = false
+    func set(_ d: Data) { lock.withLock { data = d; done = true } }
+    var isSet: Bool { lock.withLock { done } }
+    var value: Data { lock.withLock { data } }
+}
