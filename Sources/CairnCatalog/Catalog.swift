@@ -17,8 +17,10 @@ import GRDB
 /// writes; each `write` is one durable transaction (synchronous=FULL). The public API speaks
 /// in Cairn's types, not SQL, so another backend can implement it later.
 public final class Catalog: Sendable {
-    private let pool: DatabasePool
+    private let database: any DatabaseWriter
     public let path: String
+    /// True when the catalog's directory cannot be written: reads work, writes fail with `readOnly`.
+    public let isReadOnly: Bool
 
     /// How long a writer waits for another process's transaction before giving up.
     public static let busyTimeout: TimeInterval = 30
@@ -27,43 +29,70 @@ public final class Catalog: Sendable {
     /// - Throws: `CatalogError.schemaTooNew` when the file was written by a newer cairn.
     public init(path: String) throws {
         self.path = path
-        var config = Configuration()
-        config.busyMode = .timeout(Self.busyTimeout)
-        config.journalMode = .wal
-        config.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = FULL")
-        }
+        let directory = (path as NSString).deletingLastPathComponent
+        isReadOnly = FileManager.default.fileExists(atPath: path) && access(directory.isEmpty ? "." : directory, W_OK) != 0
         do {
-            pool = try DatabasePool(path: path, configuration: config)
-            try Self.migrate(pool)
+            if isReadOnly {
+                // WAL readers need to create -shm; on a read-only file system nobody writes, so
+                // SQLite may read the file as immutable instead.
+                var config = Configuration()
+                config.readonly = true
+                let uri = "file:" + (path.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? path) + "?immutable=1"
+                let queue = try DatabaseQueue(path: uri, configuration: config)
+                database = queue
+                try Self.checkSchema(queue, path: path)
+            } else {
+                var config = Configuration()
+                config.busyMode = .timeout(Self.busyTimeout)
+                config.journalMode = .wal
+                config.prepareDatabase { db in
+                    try db.execute(sql: "PRAGMA synchronous = FULL")
+                }
+                let pool = try DatabasePool(path: path, configuration: config)
+                database = pool
+                try Self.migrate(pool)
+            }
         } catch {
-            throw Self.translate(error)
+            throw Self.translate(error, path: path)
         }
     }
 
     /// The migrations in `schema/`, in order.
     public static var migrationNames: [String] { embeddedMigrations.map(\.name) }
 
-    private static func migrate(_ pool: DatabasePool) throws {
+    private static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         for migration in embeddedMigrations {
             let sql = migration.sql
             migrator.registerMigration(migration.name) { db in try db.execute(sql: sql) }
         }
-        let known = Set(migrationNames)
-        let applied = try pool.read { db in try migrator.appliedIdentifiers(db) }
-        let unknown = applied.subtracting(known)
+        return migrator
+    }
+
+    /// Applies pending migrations; refuses a catalog that has migrations this binary does not know.
+    private static func migrate(_ writer: any DatabaseWriter) throws {
+        let applied = try checkSchema(writer, path: nil)
+        if applied.count < migrationNames.count { try migrator.migrate(writer) }
+    }
+
+    @discardableResult
+    private static func checkSchema(_ reader: any DatabaseReader, path: String?) throws -> Set<String> {
+        let applied = try reader.read { db in try migrator.appliedIdentifiers(db) }
+        let unknown = applied.subtracting(migrationNames)
         if !unknown.isEmpty { throw CatalogError.schemaTooNew(unknownMigrations: unknown.sorted()) }
-        if applied.count < known.count { try migrator.migrate(pool) }
+        if let path, applied.count < migrationNames.count {
+            throw CatalogError.invalid("\(path) needs a schema upgrade, which a read-only repository cannot take; open it once where it is writable")
+        }
+        return applied
     }
 
     /// Maps GRDB and SQLite errors to `CatalogError`.
-    static func translate(_ error: any Error) -> any Error {
+    static func translate(_ error: any Error, path: String) -> any Error {
         guard let error = error as? DatabaseError else { return error }
         switch error.resultCode {
         case .SQLITE_FULL: return CatalogError.diskFull
         case .SQLITE_READONLY:
-            return CatalogError.readOnly(path: "catalog.sqlite")
+            return CatalogError.readOnly(path: path)
         case .SQLITE_BUSY, .SQLITE_LOCKED: return CatalogError.busy
         default:
             return CatalogError.database(code: error.resultCode.rawValue, message: error.message ?? "unknown", sql: error.sql)
@@ -73,18 +102,19 @@ public final class Catalog: Sendable {
     /// Runs `body` in one write transaction: all of it commits, or none of it.
     public func write<T>(_ body: (CatalogTransaction) throws -> T) throws -> T {
         do {
-            return try pool.write { db in try body(CatalogTransaction(db: db)) }
+            if isReadOnly { throw CatalogError.readOnly(path: path) }
+            return try database.write { db in try body(CatalogTransaction(db: db)) }
         } catch {
-            throw Self.translate(error)
+            throw Self.translate(error, path: path)
         }
     }
 
     /// Runs `body` against a consistent read-only view of the catalog.
     public func read<T>(_ body: (CatalogTransaction) throws -> T) throws -> T {
         do {
-            return try pool.read { db in try body(CatalogTransaction(db: db)) }
+            return try database.read { db in try body(CatalogTransaction(db: db)) }
         } catch {
-            throw Self.translate(error)
+            throw Self.translate(error, path: path)
         }
     }
 

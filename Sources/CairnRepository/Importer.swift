@@ -100,6 +100,7 @@ public struct Importer: Sendable {
     @discardableResult
     public func run(paths: [String], progress: @escaping @Sendable (ImportProgress) -> Void = { _ in }) throws -> ImportReport {
         let started = Date()
+        if repository.catalog.isReadOnly { throw CatalogError.readOnly(path: repository.catalog.path) }
         var report = ImportReport()
         let labelsFile = try options.labelsFile.map { try LabelsFile(contentsOf: $0) }
         var unmatched = Set(labelsFile?.labels.keys.map { $0 } ?? [])

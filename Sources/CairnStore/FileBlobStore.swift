@@ -105,22 +105,40 @@ public final class FileBlobStore: BlobStore {
         }
         return try state.withLock { state throws -> Bool in
             if Self.locate(blob.id, in: &state) != nil || FileOps.exists(loosePath(blob.id)) { return false }
-            if state.open == nil {
-                let name = FileOps.uniqueName()
-                let file = try POSIXFile(path: "\(tmpDir)/\(name).pack", flags: O_RDWR | O_CREAT | O_EXCL, mode: 0o444)
-                state.open = OpenPack(name: name, file: file, size: UInt64(PackFormat.packHeaderSize))
-                state.open!.buffer = PackFormat.packHeader()
+            do {
+                try appendToOpenPack(blob, &state)
+            } catch {
+                discardPending(&state)
+                throw error
             }
-            let header = PackFormat.recordHeader(id: blob.id, length: blob.data.count)
-            let offset = state.open!.size + UInt64(header.count)
-            state.open!.buffer.append(contentsOf: header)
-            state.open!.buffer.append(contentsOf: blob.data)
-            state.open!.size = offset + UInt64(blob.data.count)
-            state.open!.entries[blob.id] = PackEntry(id: blob.id, offset: offset, length: UInt64(blob.data.count))
-            if state.open!.buffer.count >= 4 << 20 { try Self.drainBuffer(&state.open!) }
-            if state.open!.size >= packSizeLimit { try sealOpenPack(&state) }
             return true
         }
+    }
+
+    private func appendToOpenPack(_ blob: HashedBlob, _ state: inout State) throws {
+        if state.open == nil {
+            let name = FileOps.uniqueName()
+            let file = try POSIXFile(path: "\(tmpDir)/\(name).pack", flags: O_RDWR | O_CREAT | O_EXCL, mode: 0o444)
+            state.open = OpenPack(name: name, file: file, size: UInt64(PackFormat.packHeaderSize))
+            state.open!.buffer = PackFormat.packHeader()
+        }
+        let header = PackFormat.recordHeader(id: blob.id, length: blob.data.count)
+        let offset = state.open!.size + UInt64(header.count)
+        state.open!.buffer.append(contentsOf: header)
+        state.open!.buffer.append(contentsOf: blob.data)
+        state.open!.size = offset + UInt64(blob.data.count)
+        state.open!.entries[blob.id] = PackEntry(id: blob.id, offset: offset, length: UInt64(blob.data.count))
+        if state.open!.buffer.count >= 4 << 20 { try Self.drainBuffer(&state.open!) }
+        if state.open!.size >= packSizeLimit { try sealOpenPack(&state) }
+    }
+
+    /// After a failed write, drops every object not yet flushed and deletes its staging files, so a
+    /// full disk leaves nothing partial behind. Callers only reference objects after `flush()`.
+    private func discardPending(_ state: inout State) {
+        if let open = state.open { try? FileOps.remove("\(tmpDir)/\(open.name).pack") }
+        state.open = nil
+        for tmp in state.pendingLoose.values { try? FileOps.remove(tmp) }
+        state.pendingLoose = [:]
     }
 
     private func putLoose(_ blob: HashedBlob) throws -> Bool {
@@ -184,8 +202,13 @@ public final class FileBlobStore: BlobStore {
 
     public func flush() throws {
         try state.withLock { state throws in
-            if state.open != nil { try sealOpenPack(&state) }
-            try publishLoose(&state)
+            do {
+                if state.open != nil { try sealOpenPack(&state) }
+                try publishLoose(&state)
+            } catch {
+                discardPending(&state)
+                throw error
+            }
         }
     }
 

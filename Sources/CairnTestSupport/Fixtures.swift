@@ -60,3 +60,9 @@ public enum SyntheticImages {
         return paths
     }
 }
+
+/// Encoders for writing test inputs.
+public enum ImageFiles {
+    /// `image` as a quality-90 JPEG.
+    public static func jpeg(_ image: PixelBuffer) throws -> Data { try ImageCodec.encodeJPEG(image, quality: 90) }
+}

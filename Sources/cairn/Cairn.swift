@@ -26,7 +26,7 @@ struct Cairn: ParsableCommand {
 
     static func main() {
         do {
-            var command = try parseAsRoot()
+            var command = try parseAsRoot(extractGlobalRepository(Array(CommandLine.arguments.dropFirst())))
             try command.run()
         } catch let error where isUserFacing(error) {
             FileHandle.standardError.write(Data("cairn: error: \(error)\n".utf8))
@@ -34,6 +34,17 @@ struct Cairn: ParsableCommand {
         } catch {
             exit(withError: error)
         }
+    }
+
+    /// `cairn -C DIR COMMAND …` (or `--repo DIR`) before the command, as with git: the repository is
+    /// DIR, while other paths stay relative to the current directory. Passed on as `CAIRN_REPO`.
+    static func extractGlobalRepository(_ arguments: [String]) -> [String] {
+        var rest = arguments
+        while rest.count >= 2, rest[0] == "-C" || rest[0] == "--repo" {
+            setenv("CAIRN_REPO", rest[1], 1)
+            rest.removeFirst(2)
+        }
+        return rest
     }
 
     /// Errors from Cairn's libraries are printed as one line; ArgumentParser's own (help, usage) it prints itself.
@@ -45,11 +56,12 @@ struct Cairn: ParsableCommand {
 
 /// Options every command that works on a repository takes.
 struct RepositoryOptions: ParsableArguments {
-    @Option(name: [.customShort("C"), .customLong("repo")], help: "The repository (default: found from the current directory upward).")
+    @Option(name: [.customShort("C"), .customLong("repo")],
+            help: "The repository (default: $CAIRN_REPO, else found from the current directory upward).")
     var repo: String?
 
     func open() throws -> Repository {
-        if let repo { return try Repository(root: repo) }
+        if let repo = repo ?? ProcessInfo.processInfo.environment["CAIRN_REPO"] { return try Repository(root: repo) }
         return try Repository.discover()
     }
 }

@@ -1,0 +1,83 @@
+import CairnTestSupport
+import Foundation
+import Glibc
+import Testing
+
+/// A tmpfs mounted for one test (root only), unmounted by `remove()`.
+private struct SmallDisk {
+    let dir: TemporaryDirectory
+    var path: String { dir.appending("mnt") }
+
+    init(megabytes: Int) throws {
+        dir = try TemporaryDirectory("cairn-disk")
+        try FileManager.default.createDirectory(atPath: dir.appending("mnt"), withIntermediateDirectories: true)
+        let mounted = CLI.shell("mount -t tmpfs -o size=\(megabytes)m cairn-test '\(dir.appending("mnt"))'")
+        try #require(mounted.status == 0, "mount failed: \(mounted.output)")
+    }
+
+    func remount(_ options: String) throws {
+        let result = CLI.shell("mount -o remount,\(options) '\(path)'")
+        try #require(result.status == 0, "remount failed: \(result.output)")
+    }
+
+    func remove() {
+        CLI.shell("umount '\(path)'")
+        dir.remove()
+    }
+}
+
+private let canMount = getuid() == 0 && CLI.shell("command -v mount").status == 0
+
+/// JPEGs big enough (about 100 KB each) to fill a small disk quickly.
+private func writeLargeImages(to directory: String, count: Int) throws {
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    for n in 0..<count {
+        let image = SyntheticImages.pixels(seed: n, width: 256, height: 256, channels: 3)
+        try ImageFiles.jpeg(image).write(to: URL(fileURLWithPath: "\(directory)/\(n).jpg"))
+    }
+}
+
+@Suite(.serialized, .enabled(if: canMount, "mounting a tmpfs needs root; skipped"))
+struct FileSystemTests {
+    @Test func aFullDiskGivesAClearErrorLeavesNothingPartialAndTheImportCompletesLater() throws {
+        let disk = try SmallDisk(megabytes: 2)
+        defer { disk.remove() }
+        let inputs = disk.dir.appending("inputs")
+        try writeLargeImages(to: inputs, count: 40)
+        let repo = disk.path + "/repo"
+        #expect(try CLI.run(["init", repo]).status == 0)
+        let full = try CLI.run(["-C", repo, "import", inputs])
+        #expect(full.status == 1)
+        #expect(full.stderr.contains("disk full"), "\(full)")
+        // Nothing partial: no staging files, and what the catalog names is intact.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: repo + "/.cairn/tmp").isEmpty)
+        let fsck = try CLI.run(["-C", repo, "fsck", "--json"])
+        #expect(fsck.status == 0, "\(fsck)")
+        try disk.remount("size=64m")
+        let again = try CLI.run(["-C", repo, "import", inputs, "--json"])
+        #expect(again.status == 0, "\(again)")
+        let status = try CLI.run(["-C", repo, "status", "--json"]).jsonObject()
+        #expect(status["items"] as? Int == 40)
+        #expect(try CLI.run(["-C", repo, "fsck"]).status == 0)
+    }
+
+    @Test func aReadOnlyRepositoryReadsButRefusesWrites() throws {
+        let disk = try SmallDisk(megabytes: 16)
+        defer { disk.remove() }
+        let repo = disk.path + "/repo"
+        #expect(try CLI.run(["init", repo]).status == 0)
+        #expect(try CLI.run(["-C", repo, "import", "--labels-from-dirs", Fixtures.digits + "/../digits"]).status == 0)
+        try disk.remount("ro")
+        let status = try CLI.run(["-C", repo, "status", "--json"])
+        #expect(status.status == 0, "\(status)")
+        #expect(try status.jsonObject()["items"] as? Int == 1797)
+        #expect(try CLI.run(["-C", repo, "fsck"]).status == 0)
+        #expect(try CLI.run(["-C", repo, "ls"]).stdout.split(separator: "\n").count == 1797)
+        for write in [["import", Fixtures.image("rgba.png")], ["classes", "add", "x"],
+                      ["annotate", "digits/3/0003.png", "--class", "3"]] {
+            let result = try CLI.run(["-C", repo] + write)
+            #expect(result.status == 1)
+            #expect(result.stderr.contains("the repository is read-only"), "\(result)")
+        }
+    }
+}
