@@ -28,12 +28,17 @@ public struct CatalogTransaction {
 
     /// Inserts `item` unless its blob is already an item; returns the item and whether it was new.
     public func insertItem(_ item: NewItem, addedAt: Date = Date()) throws -> (item: Item, isNew: Bool) {
-        if let existing = try self.item(blobID: item.blobID) { return (existing, false) }
         try db.cachedStatement(sql: """
             INSERT INTO items (blob_id, path, format, width, height, byte_size, split, added_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (blob_id) DO NOTHING
             """).execute(arguments: [item.blobID.hex, item.path, item.format, item.width, item.height,
                                      item.byteSize, item.split.rawValue, addedAt.timeIntervalSince1970])
+        guard db.changesCount == 1 else {
+            guard let existing = try self.item(blobID: item.blobID) else {
+                throw CatalogError.invalid("item \(item.blobID) was neither inserted nor found")
+            }
+            return (existing, false)
+        }
         let stored = Item(id: db.lastInsertedRowID, blobID: item.blobID, path: item.path, format: item.format,
                           width: item.width, height: item.height, byteSize: item.byteSize, split: item.split,
                           addedAt: Date(timeIntervalSince1970: addedAt.timeIntervalSince1970))
@@ -278,18 +283,26 @@ public struct CatalogTransaction {
 
     // MARK: Import state
 
-    /// Every remembered file under `prefix` (an absolute directory path).
-    public func importStates(under prefix: String) throws -> [String: ImportState] {
-        var out: [String: ImportState] = [:]
+    /// Adds every remembered file under `prefix` (an absolute directory path) to `states`.
+    public func importStates(under prefix: String, into states: inout [String: ImportState]) throws {
         let start = prefix.hasSuffix("/") ? prefix : prefix + "/"
         let end = String(start.dropLast()) + "0"  // "/" + 1 == "0": every path starting with `start`
+        let count = try Int.fetchOne(db, sql: "SELECT count(*) FROM import_state WHERE path >= ? AND path < ?",
+                                     arguments: [start, end]) ?? 0
+        states.reserveCapacity(states.count + count)
         let cursor = try Row.fetchCursor(db, sql: """
             SELECT path, size, mtime_ns, inode, blob_id, label FROM import_state WHERE path >= ? AND path < ?
             """, arguments: [start, end])
         while let row = try cursor.next() {
-            if let state = importState(from: row) { out[state.path] = state }
+            if let state = importState(from: row) { states[state.path] = state }
         }
-        return out
+    }
+
+    /// Every remembered file under `prefix` (an absolute directory path).
+    public func importStates(under prefix: String) throws -> [String: ImportState] {
+        var states: [String: ImportState] = [:]
+        try importStates(under: prefix, into: &states)
+        return states
     }
 
     /// What import last saw at exactly `path`, if anything.

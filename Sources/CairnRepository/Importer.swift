@@ -105,21 +105,38 @@ public struct Importer: Sendable {
         let labelsFile = try options.labelsFile.map { try LabelsFile(contentsOf: $0) }
         var unmatched = Set(labelsFile?.labels.keys.map { $0 } ?? [])
 
-        // 1. Walk, and decide each file's catalog path and label.
+        // 1. Load the import cache on another core while walking, and decide each file's catalog
+        //    path and label.
+        let roots = paths.map(Repository.absolute)
+        let catalog = repository.catalog
+        let cacheLoaded = DispatchGroup()
+        let cache = Mutex<Result<[String: ImportState], any Error>>(.success([:]))
+        DispatchQueue.global().async(group: cacheLoaded) {
+            let result = Result {
+                try catalog.read { tx in
+                    var known: [String: ImportState] = [:]
+                    for root in roots {
+                        if let state = try tx.importState(path: root) { known[root] = state }
+                        try tx.importStates(under: root, into: &known)
+                    }
+                    return known
+                }
+            }
+            cache.withLock { $0 = result }
+        }
         var candidates: [Candidate] = []
-        var cacheRoots: [(path: String, isFile: Bool)] = []
         for path in paths {
             let root = Repository.absolute(path)
             let walk = try FileWalker(followSymlinks: options.followSymlinks).walk(root: root)
             report.rejections += walk.rejections
             let isFile = walk.files.count == 1 && walk.files[0].absolutePath == root
-            cacheRoots.append((root, isFile))
             let base = itemPathBase(for: root, isFile: isFile)
             for file in walk.files {
                 let itemPath = base.isEmpty ? file.relativePath : base + "/" + file.relativePath
                 var label: String? = nil
-                if options.labelsFromDirectories, file.relativePath.contains("/") {
-                    label = ((file.relativePath as NSString).deletingLastPathComponent as NSString).lastPathComponent
+                if options.labelsFromDirectories, let slash = file.relativePath.lastIndex(of: "/") {
+                    let folder = file.relativePath[..<slash]
+                    label = String(folder[(folder.lastIndex(of: "/").map(folder.index(after:)) ?? folder.startIndex)...])
                 }
                 if let labelsFile {
                     for key in [itemPath, file.relativePath, file.absolutePath] {
@@ -138,16 +155,8 @@ public struct Importer: Sendable {
         report.unmatchedLabelRows = unmatched.sorted()
 
         // 2. Skip files the import cache proves unchanged (and whose label is unchanged).
-        var known: [String: ImportState] = [:]
-        try repository.catalog.read { tx in
-            for root in cacheRoots {
-                if root.isFile {
-                    if let state = try tx.importState(path: root.path) { known[root.path] = state }
-                } else {
-                    known.merge(try tx.importStates(under: root.path)) { a, _ in a }
-                }
-            }
-        }
+        cacheLoaded.wait()
+        let known = try cache.withLock { $0 }.get()
         var work: [Candidate] = []
         var relabel: [(Candidate, BlobID)] = []
         for c in candidates {
@@ -163,10 +172,13 @@ public struct Importer: Sendable {
         progress(ImportProgress(done: 0, total: total, bytes: 0))
         if !relabel.isEmpty { report.labeled += try applyCachedLabels(relabel) }
 
-        // 3. Process the rest in durable batches.
+        // 3. Process the rest in durable batches. Batch i commits on a serial queue while batch
+        //    i+1 is hashed and decoded, so the catalog work overlaps the decoding.
+        let committer = DispatchQueue(label: "cairn.import.commit")
+        let committed = Mutex<(results: [BatchResult], failure: (any Error)?, done: Int)>(([], nil, 0))
         var start = 0
-        var done = 0
         while start < work.count {
+            if committed.withLock({ $0.failure }) != nil { break }
             var end = start
             var bytes = 0
             while end < work.count && end - start < options.batchFiles && (bytes < options.batchBytes || end == start) {
@@ -174,12 +186,33 @@ public struct Importer: Sendable {
                 end += 1
             }
             let batch = Array(work[start..<end])
-            let outcomes = process(batch, doneBefore: done, total: total, progress: progress)
-            try commit(batch, outcomes, into: &report)
-            done += batch.count
-            progress(ImportProgress(done: done, total: total, bytes: report.bytesAdded))
+            let outcomes = process(batch, doneBefore: start, total: total, progress: progress)
+            committer.async {
+                do {
+                    let result = try self.commit(batch, outcomes)
+                    let (done, bytes) = committed.withLock { state in
+                        state.results.append(result)
+                        state.done += batch.count
+                        return (state.done, state.results.reduce(0) { $0 + $1.bytesAdded })
+                    }
+                    progress(ImportProgress(done: done, total: total, bytes: bytes))
+                } catch {
+                    committed.withLock { if $0.failure == nil { $0.failure = error } }
+                }
+            }
             start = end
         }
+        committer.sync {}
+        let (results, failure) = committed.withLock { ($0.results, $0.failure) }
+        for result in results {
+            report.added += result.added
+            report.duplicates += result.duplicates
+            report.labeled += result.labeled
+            report.bytesAdded += result.bytesAdded
+            report.rejections += result.rejections
+            report.rejected += result.rejections.count
+        }
+        if let failure { throw failure }
         report.seconds = Date().timeIntervalSince(started)
         return report
     }
@@ -248,9 +281,16 @@ public struct Importer: Sendable {
         return ImageInfo(format: info.format, width: pixels.width, height: pixels.height, channels: pixels.channels)
     }
 
+    /// What one committed batch added.
+    private struct BatchResult: Sendable {
+        var added = 0, duplicates = 0, labeled = 0
+        var bytesAdded: Int64 = 0
+        var rejections: [Rejection] = []
+    }
+
     /// Stores one batch's blobs, flushes them, then records items, labels and cache rows in
     /// one catalog transaction.
-    private func commit(_ batch: [Candidate], _ outcomes: [Outcome], into report: inout ImportReport) throws {
+    private func commit(_ batch: [Candidate], _ outcomes: [Outcome]) throws -> BatchResult {
         let store = repository.store
         for outcome in outcomes {
             if case .image(let blob, _) = outcome { try store.put(blob) }
@@ -258,9 +298,8 @@ public struct Importer: Sendable {
         try store.flush()
         let splits = repository.config.splits
         let now = Date()
-        let counts = try repository.catalog.write { tx -> (added: Int, duplicates: Int, labeled: Int, bytes: Int64) in
-            var added = 0, duplicates = 0, labeled = 0
-            var bytes: Int64 = 0
+        var result = try repository.catalog.write { tx -> BatchResult in
+            var result = BatchResult()
             let importer = try tx.ensureAnnotator(Annotator.importName)
             var classIDs: [String: Int64] = [:]
             for (candidate, outcome) in zip(batch, outcomes) {
@@ -269,16 +308,16 @@ public struct Importer: Sendable {
                     blobID: blob.id, path: candidate.itemPath, format: info.format.rawValue, width: info.width,
                     height: info.height, byteSize: Int64(blob.data.count), split: splits.split(for: blob.id)), addedAt: now)
                 if isNew {
-                    added += 1
-                    bytes += Int64(blob.data.count)
+                    result.added += 1
+                    result.bytesAdded += Int64(blob.data.count)
                 } else {
-                    duplicates += 1
+                    result.duplicates += 1
                 }
                 if let label = candidate.label {
                     if classIDs[label] == nil { classIDs[label] = try tx.ensureClass(label).id }
-                    if try tx.latestLabel(itemID: item.id, annotatorID: importer.id) != label {
+                    if try isNew || tx.latestLabel(itemID: item.id, annotatorID: importer.id) != label {
                         try tx.appendAnnotation(itemID: item.id, annotatorID: importer.id, classID: classIDs[label], at: now)
-                        labeled += 1
+                        result.labeled += 1
                     }
                 }
                 try tx.setImportState(ImportState(
@@ -286,18 +325,14 @@ public struct Importer: Sendable {
                     mtimeNanoseconds: candidate.file.mtimeNanoseconds, inode: candidate.file.inode,
                     blobID: blob.id, label: candidate.label))
             }
-            return (added, duplicates, labeled, bytes)
+            return result
         }
-        report.added += counts.added
-        report.duplicates += counts.duplicates
-        report.labeled += counts.labeled
-        report.bytesAdded += counts.bytes
         for (candidate, outcome) in zip(batch, outcomes) {
             if case .rejected(let reason) = outcome {
-                report.rejections.append(Rejection(path: candidate.file.absolutePath, reason: reason))
-                report.rejected += 1
+                result.rejections.append(Rejection(path: candidate.file.absolutePath, reason: reason))
             }
         }
+        return result
     }
 
     /// Applies labels that changed for files whose bytes did not (a new labels file).

@@ -33,15 +33,21 @@ public struct BlobID: Hashable, Comparable, Sendable, CustomStringConvertible {
 
     /// Parses 64 hex digits (either case); nil for anything else.
     public init?(hex: some StringProtocol) {
-        guard hex.utf8.count == 64 else { return nil }
-        var words: [UInt64] = [0, 0, 0, 0]
+        var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
         var index = 0
         for c in hex.utf8 {
-            guard let v = hexValue(c) else { return nil }
-            words[index / 16] = words[index / 16] << 4 | UInt64(v)
+            guard index < 64, let v = hexValue(c) else { return nil }
+            let value = UInt64(v)
+            switch index >> 4 {
+            case 0: words.0 = words.0 << 4 | value
+            case 1: words.1 = words.1 << 4 | value
+            case 2: words.2 = words.2 << 4 | value
+            default: words.3 = words.3 << 4 | value
+            }
             index += 1
         }
-        (w0, w1, w2, w3) = (words[0], words[1], words[2], words[3])
+        guard index == 64 else { return nil }
+        (w0, w1, w2, w3) = words
     }
 
     /// The 32 raw bytes.

@@ -104,7 +104,9 @@ public final class FileBlobStore: BlobStore {
             return try putLoose(blob)
         }
         return try state.withLock { state throws -> Bool in
-            if Self.locate(blob.id, in: &state) != nil || FileOps.exists(loosePath(blob.id)) { return false }
+            // Small objects are only ever packed (unless the threshold changed, when at worst an
+            // object is stored twice), so no loose-file lookup is needed here.
+            if Self.locate(blob.id, in: &state) != nil { return false }
             do {
                 try appendToOpenPack(blob, &state)
             } catch {

@@ -1,0 +1,173 @@
+import ArgumentParser
+import CairnImaging
+import CairnStore
+import Foundation
+import Glibc
+
+/// Benchmarks as programs: each prints one `key=value` line per measurement, for Docs/BENCHMARKS.md.
+/// Run the release build: `swift build -c release && .build/release/cairn-bench SUBCOMMAND …`.
+@main
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cairn-bench",
+        abstract: "Measure Cairn against the machine's limits; prints one key=value line per figure.",
+        subcommands: [ImportBench.self, LimitsBench.self, StoreBench.self])
+}
+
+/// Where the `cairn` binary next to this one is.
+let cairnBinary: String = {
+    let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    return URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("cairn").path
+}()
+
+/// Runs a child process, returning wall seconds, its peak RSS in MB and its exit status.
+func timed(_ executable: String, _ arguments: [String]) throws -> (seconds: Double, maxRSSMB: Double, status: Int32) {
+    var pid: pid_t = 0
+    let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+    defer { for p in argv { free(p) } }
+    var actions: posix_spawn_file_actions_t = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    let start = Date()
+    guard posix_spawn(&pid, executable, &actions, nil, argv, environ) == 0 else {
+        throw ValidationError("cannot start \(executable)")
+    }
+    var status: Int32 = 0
+    var usage = rusage()
+    wait4(pid, &status, 0, &usage)
+    return (Date().timeIntervalSince(start), Double(usage.ru_maxrss) / 1024, (status >> 8) & 0xFF)
+}
+
+func emit(_ fields: KeyValuePairs<String, Any>) {
+    FileHandle.standardOutput.write(Data((fields.map { "\($0.key)=\($0.value)" }.joined(separator: " ") + "\n").utf8))
+}
+
+func format(_ x: Double, _ digits: Int = 1) -> String { String(format: "%.\(digits)f", x) }
+
+/// Every regular file under `directory`, sorted.
+func files(under directory: String) -> [String] {
+    let enumerator = FileManager.default.enumerator(atPath: directory)
+    var out: [String] = []
+    while let relative = enumerator?.nextObject() as? String {
+        var isDir: ObjCBool = false
+        let path = directory + "/" + relative
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), !isDir.boolValue { out.append(path) }
+    }
+    return out.sorted()
+}
+
+struct ImportBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import",
+        abstract: "Time `cairn import` of DIR into a fresh repository, then a re-import of the unchanged tree.")
+
+    @Argument(help: "A directory of images (e.g. 100,000 28x28 PNGs).") var dataset: String
+    @Flag(help: "Pass --no-verify (header probe only).") var noVerify = false
+    @Option(help: "Where to make the scratch repository (same file system as the data is fairest).")
+    var work: String = "/tmp/cairn-bench"
+
+    func run() throws {
+        let count = files(under: dataset).count
+        let repo = work + "/repo-\(getpid())"
+        try? FileManager.default.removeItem(atPath: repo)
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: repo) }
+        _ = try timed(cairnBinary, ["init", repo])
+        var args = ["-C", repo, "import", "--labels-from-dirs", dataset]
+        if noVerify { args.append("--no-verify") }
+        let name = (dataset as NSString).lastPathComponent
+        let first = try timed(cairnBinary, args)
+        emit(["bench": "import", "dataset": name, "verify": noVerify ? 0 : 1, "files": count,
+              "seconds": format(first.seconds, 3), "files_per_s": format(Double(count) / first.seconds),
+              "maxrss_mb": format(first.maxRSSMB), "rc": first.status])
+        let again = try timed(cairnBinary, args)
+        emit(["bench": "reimport", "dataset": name, "verify": noVerify ? 0 : 1, "files": count,
+              "seconds": format(again.seconds, 3), "files_per_s": format(Double(count) / again.seconds),
+              "maxrss_mb": format(again.maxRSSMB), "rc": again.status])
+    }
+}
+
+struct LimitsBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "limits",
+        abstract: "The machine's limits on DIR's bytes (TurboJPEG/libpng decode and SHA-256 on all cores), "
+            + "then `cairn import` with and without --no-verify, with the ratios.")
+
+    @Argument(help: "A directory of images (e.g. 2,000 512x512 JPEGs).") var dataset: String
+    @Option(help: "Where to make the scratch repository.") var work: String = "/tmp/cairn-bench"
+
+    func run() throws {
+        let paths = files(under: dataset)
+        let blobs = try paths.map { try Data(contentsOf: URL(fileURLWithPath: $0)) }
+        let bytes = blobs.reduce(0) { $0 + $1.count }
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        func parallel(_ body: @escaping @Sendable (Data) -> Void) -> Double {
+            let start = Date()
+            let shared = blobs
+            DispatchQueue.concurrentPerform(iterations: cores) { worker in
+                for i in stride(from: worker, to: shared.count, by: cores) { body(shared[i]) }
+            }
+            return Date().timeIntervalSince(start)
+        }
+        let decodeSeconds = parallel { _ = try? ImageCodec.decode($0) }
+        let hashSeconds = parallel { _ = BlobID(hashing: $0) }
+        let name = (dataset as NSString).lastPathComponent
+        emit(["bench": "decode_only", "dataset": name, "files": paths.count, "mb": format(Double(bytes) / 1e6),
+              "seconds": format(decodeSeconds, 3), "files_per_s": format(Double(paths.count) / decodeSeconds)])
+        emit(["bench": "sha256_only", "dataset": name, "files": paths.count, "mb": format(Double(bytes) / 1e6),
+              "seconds": format(hashSeconds, 3), "files_per_s": format(Double(paths.count) / hashSeconds),
+              "mb_per_s": format(Double(bytes) / 1e6 / hashSeconds)])
+        for verify in [true, false] {
+            let repo = work + "/limits-\(getpid())"
+            try? FileManager.default.removeItem(atPath: repo)
+            try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+            _ = try timed(cairnBinary, ["init", repo])
+            let run = try timed(cairnBinary, ["-C", repo, "import", dataset] + (verify ? [] : ["--no-verify"]))
+            try? FileManager.default.removeItem(atPath: repo)
+            let limit = verify ? decodeSeconds : hashSeconds
+            emit(["bench": verify ? "import_verify" : "import_no_verify", "dataset": name, "files": paths.count,
+                  "seconds": format(run.seconds, 3), "files_per_s": format(Double(paths.count) / run.seconds),
+                  "mb_per_s": format(Double(bytes) / 1e6 / run.seconds), "maxrss_mb": format(run.maxRSSMB),
+                  "ratio_to_limit": format(limit / run.seconds, 2), "rc": run.status])
+        }
+    }
+}
+
+struct StoreBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "store",
+        abstract: "Cost per object of packed versus loose storage by object size (to choose the loose threshold).")
+
+    @Option(help: "Total bytes written per measurement.") var bytesPerRun: Int = 256 << 20
+    @Option(help: "Where to make the scratch stores.") var work: String = "/tmp/cairn-bench"
+
+    func run() throws {
+        for size in [4 << 10, 16 << 10, 64 << 10, 256 << 10, 1 << 20, 4 << 20] {
+            let count = max(16, min(20_000, bytesPerRun / size))
+            let blobs = (0..<count).map { n -> HashedBlob in
+                var data = Data(count: size)
+                data.withUnsafeMutableBytes { raw in
+                    let words = raw.bindMemory(to: UInt64.self)
+                    for i in words.indices { words[i] = UInt64(n) &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(i) }
+                }
+                return HashedBlob(data)
+            }
+            for loose in [false, true] {
+                let root = work + "/store-\(getpid())"
+                try? FileManager.default.removeItem(atPath: root)
+                try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+                try FileBlobStore.create(at: root)
+                let store = try FileBlobStore(root: root, looseThreshold: loose ? 0 : Int.max)
+                let start = Date()
+                for blob in blobs { try store.put(blob) }
+                try store.flush()
+                let seconds = Date().timeIntervalSince(start)
+                try? FileManager.default.removeItem(atPath: root)
+                emit(["bench": "store_put", "layout": loose ? "loose" : "packed", "object_kb": size >> 10,
+                      "objects": count, "seconds": format(seconds, 3),
+                      "us_per_object": format(seconds / Double(count) * 1e6), "mb_per_s": format(Double(count * size) / 1e6 / seconds)])
+            }
+        }
+    }
+}
