@@ -38,10 +38,12 @@ let package = Package(
             name: "CairnRepository",
             dependencies: ["CairnStore", "CairnCatalog", "CairnImaging", tomlKit],
             swiftSettings: strict),
+        .target(name: "CairnVersioning", dependencies: ["CairnStore", "CairnCatalog", "CairnRepository"], swiftSettings: strict),
         .executableTarget(
-            name: "cairn", dependencies: ["CairnRepository", argumentParser], swiftSettings: strict),
+            name: "cairn", dependencies: ["CairnRepository", "CairnVersioning", argumentParser], swiftSettings: strict),
         .executableTarget(
-            name: "cairn-bench", dependencies: ["CairnRepository", argumentParser], swiftSettings: strict),
+            name: "cairn-bench", dependencies: ["CairnRepository", "CairnVersioning", argumentParser], exclude: ["peers"],
+            swiftSettings: strict),
 
         // Embeds schema/*.sql into CairnCatalog at build time, so the binary carries its migrations.
         .executableTarget(name: "EmbedSchemaTool", path: "Sources/EmbedSchemaTool"),
@@ -50,13 +52,15 @@ let package = Package(
         // Tests.
         .target(
             name: "CairnTestSupport",
-            dependencies: ["CairnStore", "CairnCatalog", "CairnImaging", "CairnRepository"],
+            dependencies: ["CairnStore", "CairnCatalog", "CairnImaging", "CairnRepository", "CairnVersioning"],
             swiftSettings: strict),
         .testTarget(name: "CairnStoreTests", dependencies: ["CairnStore", "CairnTestSupport"], swiftSettings: strict),
         .testTarget(name: "CairnCatalogTests", dependencies: ["CairnCatalog", "CairnTestSupport", grdb], swiftSettings: strict),
         .testTarget(name: "CairnImagingTests", dependencies: ["CairnImaging", "CairnTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "CairnRepositoryTests", dependencies: ["CairnRepository", "CairnTestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "CairnVersioningTests", dependencies: ["CairnVersioning", "CairnImaging", "CairnTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "CairnEndToEndTests", dependencies: ["cairn", "CairnStore", "CairnTestSupport"], swiftSettings: strict),
     ]

@@ -271,14 +271,20 @@ public struct CatalogTransaction {
         return out
     }
 
-    /// Every item's resolved label under `LabelPolicy`, keyed by item id (unlabeled items included).
+    /// Every item's resolved label under `LabelPolicy` (verdicts included), keyed by item id.
     public func resolvedLabels() throws -> [Int64: ResolvedLabel] {
-        let latest = try latestLabels()
-        var out: [Int64: ResolvedLabel] = [:]
-        for id in try Int64.fetchAll(db, sql: "SELECT id FROM items") {
-            out[id] = LabelPolicy.resolve(latest: latest[id] ?? [:])
+        Dictionary(uniqueKeysWithValues: try itemStates().map { ($0.item.id, $0.resolved) })
+    }
+
+    /// An item's reviewer verdicts, oldest first (`annotator` is the reviewer).
+    public func verdicts(itemID: Int64) throws -> [Annotation] {
+        try Row.fetchAll(db, sql: """
+            SELECT r.id, r.item_id, p.name, c.name, r.created_at FROM reviews r
+            JOIN annotators p ON p.id = r.reviewer_id JOIN classes c ON c.id = r.class_id
+            WHERE r.item_id = ? ORDER BY r.id
+            """, arguments: [itemID]).map {
+            Annotation(id: $0[0], itemID: $0[1], annotator: $0[2], className: $0[3], createdAt: Date(timeIntervalSince1970: $0[4]))
         }
-        return out
     }
 
     // MARK: Import state

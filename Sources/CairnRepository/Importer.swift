@@ -99,6 +99,10 @@ public struct Importer: Sendable {
     /// Imports every file under `paths` (directories or single files).
     @discardableResult
     public func run(paths: [String], progress: @escaping @Sendable (ImportProgress) -> Void = { _ in }) throws -> ImportReport {
+        try repository.withLock(exclusive: false) { try runLocked(paths: paths, progress: progress) }
+    }
+
+    private func runLocked(paths: [String], progress: @escaping @Sendable (ImportProgress) -> Void) throws -> ImportReport {
         let started = Date()
         if repository.catalog.isReadOnly { throw CatalogError.readOnly(path: repository.catalog.path) }
         var report = ImportReport()

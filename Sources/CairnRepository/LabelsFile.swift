@@ -1,6 +1,7 @@
 import Foundation
 
-/// A `path,label` CSV: one row per image, an optional `path,label` header, RFC 4180 quoting.
+/// A labels CSV: rows `path,label`, or any columns under a header that names `path` and `label`
+/// (as `cairn export --format csv` writes); RFC 4180 quoting.
 public struct LabelsFile: Sendable {
     /// Label by path as written in the file.
     public let labels: [String: String]
@@ -10,16 +11,28 @@ public struct LabelsFile: Sendable {
     public init(text: String, path: String) throws {
         var labels: [String: String] = [:]
         var problems: [String] = []
+        // A header naming `path` and `label` columns (others ignored); without one, two columns.
+        var pathColumn = 0, labelColumn = 1, width = 2
         for (number, fields) in Self.records(text) {
             if fields.count == 1 && fields[0].trimmingCharacters(in: .whitespaces).isEmpty { continue }
-            if number == 1 && fields.map({ $0.lowercased() }) == ["path", "label"] { continue }
-            guard fields.count == 2 else {
-                problems.append("line \(number): expected 2 fields (path,label), found \(fields.count)")
+            if number == 1 {
+                let names = fields.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+                if let p = names.firstIndex(of: "path"), let l = names.firstIndex(of: "label") {
+                    (pathColumn, labelColumn, width) = (p, l, names.count)
+                    continue
+                }
+            }
+            guard fields.count == width else {
+                problems.append("line \(number): expected \(width) fields, found \(fields.count)")
                 continue
             }
-            let (file, label) = (fields[0], fields[1].trimmingCharacters(in: .whitespaces))
+            let (file, label) = (fields[pathColumn], fields[labelColumn].trimmingCharacters(in: .whitespaces))
             guard !file.isEmpty else { problems.append("line \(number): empty path"); continue }
-            guard !label.isEmpty else { problems.append("line \(number): empty label for \(file)"); continue }
+            // An empty label in a file with a header means "unlabeled"; in a bare two-column file it is a mistake.
+            if label.isEmpty {
+                if width == 2 && pathColumn == 0 { problems.append("line \(number): empty label for \(file)") }
+                continue
+            }
             if let previous = labels[file], previous != label {
                 problems.append("line \(number): \(file) is labeled both '\(previous)' and '\(label)'")
                 continue

@@ -81,7 +81,12 @@ public final class FileBlobStore: BlobStore {
     /// Loads indexes of packs that appeared since the last look (e.g. written by another process).
     public func refreshPacks() throws {
         let names = try FileOps.list(packsDir).filter { $0.hasSuffix(".idx") }.map { String($0.dropLast(4)) }
-        let known = state.withLock { $0.packNames }
+        let present = Set(names)
+        let known = state.withLock { state in
+            // Packs removed by gc since the last look.
+            for gone in state.packNames.subtracting(present) { Self.forget(gone, in: &state) }
+            return state.packNames
+        }
         var loaded: [LoadedPack] = []
         for name in names where !known.contains(name) {
             let index = try PackIndex(path: "\(packsDir)/\(name).idx", name: name)
@@ -92,6 +97,30 @@ public final class FileBlobStore: BlobStore {
             for pack in loaded where !state.packNames.contains(pack.index.name) {
                 state.packNames.insert(pack.index.name)
                 state.packs.append(pack)
+            }
+        }
+    }
+
+    private static func forget(_ name: String, in state: inout State) {
+        state.packNames.remove(name)
+        state.packs.removeAll { $0.index.name == name }
+    }
+
+    func forgetPack(_ name: String) {
+        state.withLock { Self.forget(name, in: &$0) }
+    }
+
+    /// Writes `blobs` into a new pack even if other packs hold them (gc's repack), and seals it.
+    func writeFreshPack(_ blobs: [HashedBlob]) throws {
+        guard !blobs.isEmpty else { return }
+        try state.withLock { state throws in
+            if state.open != nil { try sealOpenPack(&state) }
+            do {
+                for blob in blobs { try appendToOpenPack(blob, &state) }
+                try sealOpenPack(&state)
+            } catch {
+                discardPending(&state)
+                throw error
             }
         }
     }
@@ -127,7 +156,13 @@ public final class FileBlobStore: BlobStore {
         let header = PackFormat.recordHeader(id: blob.id, length: blob.data.count)
         let offset = state.open!.size + UInt64(header.count)
         state.open!.buffer.append(contentsOf: header)
-        state.open!.buffer.append(contentsOf: blob.data)
+        if blob.data.count >= 64 << 10 {
+            // Large enough to write straight from the caller's bytes, saving a copy.
+            try Self.drainBuffer(&state.open!)
+            try state.open!.file.writeAll(blob.data)
+        } else {
+            state.open!.buffer.append(contentsOf: blob.data)
+        }
         state.open!.size = offset + UInt64(blob.data.count)
         state.open!.entries[blob.id] = PackEntry(id: blob.id, offset: offset, length: UInt64(blob.data.count))
         if state.open!.buffer.count >= 4 << 20 { try Self.drainBuffer(&state.open!) }
@@ -315,7 +350,11 @@ public final class FileBlobStore: BlobStore {
                     return (file, 0, try file.size(), tmp)
                 case .packed(let i, let entry)?:
                     if state.packs[i].file == nil {
-                        state.packs[i].file = try POSIXFile(path: state.packs[i].path, flags: O_RDONLY)
+                        do {
+                            state.packs[i].file = try POSIXFile(path: state.packs[i].path, flags: O_RDONLY)
+                        } catch StoreError.io(_, _, ENOENT) where attempt == 0 {
+                            return nil  // removed by gc after we loaded its index: look again
+                        }
                     }
                     return (state.packs[i].file!, entry.offset, entry.length,
                             "\(state.packs[i].path) offset \(entry.offset)")

@@ -3,6 +3,7 @@ import CairnCatalog
 import CairnImaging
 import CairnRepository
 import CairnStore
+import CairnVersioning
 import Foundation
 
 /// The `cairn` command: argument parsing and output only; the work happens in the libraries.
@@ -21,7 +22,9 @@ struct Cairn: ParsableCommand {
         version: version,
         subcommands: [
             InitCommand.self, ImportCommand.self, StatusCommand.self, ListCommand.self, ShowCommand.self,
-            ClassesCommand.self, AnnotateCommand.self, FsckCommand.self, CatBlobCommand.self,
+            ClassesCommand.self, AnnotateCommand.self, AnnotatorsCommand.self, ReviewCommand.self, SnapshotCommand.self, TagCommand.self, TagsCommand.self,
+            LogCommand.self, DiffCommand.self, CheckoutCommand.self, ExportCommand.self, RestoreCommand.self,
+            GCCommand.self, FsckCommand.self, CatBlobCommand.self,
         ])
 
     static func main() {
@@ -50,6 +53,7 @@ struct Cairn: ParsableCommand {
     /// Errors from Cairn's libraries are printed as one line; ArgumentParser's own (help, usage) it prints itself.
     private static func isUserFacing(_ error: any Error) -> Bool {
         error is StoreError || error is CatalogError || error is RepositoryError || error is ImagingError
+            || error is VersioningError
             || error is CocoaError || error is POSIXError
     }
 }

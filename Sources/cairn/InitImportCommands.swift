@@ -2,6 +2,7 @@ import ArgumentParser
 import CairnCatalog
 import CairnImaging
 import CairnRepository
+import CairnVersioning
 import Foundation
 
 struct InitCommand: ParsableCommand {
@@ -37,7 +38,10 @@ struct ImportCommand: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     @Argument(help: "Files or directories to import.")
-    var paths: [String]
+    var paths: [String] = []
+
+    @Option(help: "Import a `cairn export --format jsonl` (items.jsonl and its images/) with full provenance.")
+    var jsonl: String?
 
     @Flag(help: "Label each image with the name of its folder (ImageFolder layout).")
     var labelsFromDirs = false
@@ -56,11 +60,18 @@ struct ImportCommand: ParsableCommand {
 
     func validate() throws {
         guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
-        guard !paths.isEmpty else { throw ValidationError("give at least one file or directory to import") }
+        guard !paths.isEmpty || jsonl != nil else { throw ValidationError("give at least one file or directory to import") }
+        guard paths.isEmpty || jsonl == nil else { throw ValidationError("give either paths or --jsonl, not both") }
     }
 
     func run() throws {
         let repo = try repository.open()
+        if let jsonl {
+            let (count, snapshot) = try Versioning(repository: repo).importExport(jsonl)
+            if output.json { return try printJSON(["items": String(count), "exportedSnapshot": snapshot.hex]) }
+            return say("imported \(count) item(s) with their labels from the export of snapshot \(snapshot.hex.prefix(12)); "
+                + "`cairn snapshot` reproduces it")
+        }
         let options = ImportOptions(labelsFromDirectories: labelsFromDirs, labelsFile: labels, jobs: jobs,
                                     verify: !noVerify, followSymlinks: followSymlinks)
         let bar = ProgressBar("importing")

@@ -138,6 +138,7 @@ struct ShowCommand: ParsableCommand {
         var label: String?
         var conflict: [String]?
         var history: [Annotation]
+        var verdicts: [Annotation]
     }
 
     func run() throws {
@@ -145,12 +146,11 @@ struct ShowCommand: ParsableCommand {
         let details = try repo.catalog.read { tx -> Details in
             let item = try tx.item(matching: self.item)
             let history = try tx.history(itemID: item.id)
-            var latest: [String: String?] = [:]
-            for entry in history { latest[entry.annotator] = .some(entry.className) }
-            let resolved = LabelPolicy.resolve(latest: latest)
+            let resolved = try tx.itemStates(ids: [item.id]).first?.resolved ?? .unlabeled
             var conflict: [String]? = nil
             if case .conflict(let names) = resolved { conflict = names }
-            return Details(item: item, label: resolved.className, conflict: conflict, history: history)
+            return Details(item: item, label: resolved.className, conflict: conflict, history: history,
+                           verdicts: try tx.verdicts(itemID: item.id))
         }
         if output.json { return try printJSON(details) }
         let item = details.item
@@ -165,6 +165,10 @@ struct ShowCommand: ParsableCommand {
         let formatter = ISO8601DateFormatter()
         say(table(details.history.map { [formatter.string(from: $0.createdAt), $0.annotator, $0.className ?? "(skip)"] },
                   indent: "  "))
+        if !details.verdicts.isEmpty {
+            say("verdicts")
+            say(table(details.verdicts.map { [formatter.string(from: $0.createdAt), $0.annotator, $0.className ?? ""] }, indent: "  "))
+        }
     }
 }
 

@@ -1,0 +1,265 @@
+import CairnStore
+import Foundation
+import GRDB
+
+/// A snapshot as the catalog records it: the content id plus what is recorded beside it.
+public struct SnapshotRow: Sendable, Hashable, Codable {
+    public var id: BlobID
+    public var parentID: BlobID?
+    public var message: String
+    public var author: String
+    public var createdAt: Date
+    public var itemCount: Int
+    /// JSON-encoded `SnapshotCounts`, kept opaque to the catalog.
+    public var counts: String
+
+    public init(id: BlobID, parentID: BlobID?, message: String, author: String, createdAt: Date, itemCount: Int, counts: String) {
+        self.id = id
+        self.parentID = parentID
+        self.message = message
+        self.author = author
+        self.createdAt = createdAt
+        self.itemCount = itemCount
+        self.counts = counts
+    }
+}
+
+/// A tag: an immutable name for a snapshot.
+public struct TagRow: Sendable, Hashable, Codable {
+    public var name: String
+    public var snapshotID: BlobID
+    public var createdAt: Date
+    public var author: String
+}
+
+/// One entry of a tag's history.
+public struct TagEvent: Sendable, Hashable, Codable {
+    public var name: String
+    public var snapshotID: BlobID
+    public var action: String
+    public var at: Date
+    public var author: String
+}
+
+/// Everything a snapshot records about one item, read from the working state.
+public struct ItemState: Sendable, Hashable {
+    public var item: Item
+    /// Each annotator's latest label (nil = skipped).
+    public var latest: [String: String?]
+    /// The latest reviewer verdict: (reviewer, class).
+    public var verdict: (reviewer: String, className: String)?
+
+    public static func == (a: ItemState, b: ItemState) -> Bool {
+        a.item == b.item && a.latest == b.latest && a.verdict?.reviewer == b.verdict?.reviewer
+            && a.verdict?.className == b.verdict?.className
+    }
+
+    public func hash(into hasher: inout Hasher) { hasher.combine(item.id) }
+
+    /// The label the policy resolves for this item.
+    public var resolved: ResolvedLabel { LabelPolicy.resolve(latest: latest, verdict: verdict?.className) }
+}
+
+extension CatalogTransaction {
+    private static func blobID(_ hex: String) throws -> BlobID {
+        guard let id = BlobID(hex: hex) else { throw CatalogError.invalid("catalog holds a malformed id: \(hex)") }
+        return id
+    }
+
+    private func snapshotRow(_ row: Row) throws -> SnapshotRow {
+        let parent: String? = row[1]
+        return SnapshotRow(id: try Self.blobID(row[0]), parentID: try parent.map(Self.blobID), message: row[2], author: row[3],
+                           createdAt: Date(timeIntervalSince1970: row[4]), itemCount: row[5], counts: row[6])
+    }
+
+    private static let snapshotColumns = "id, parent_id, message, author, created_at, item_count, counts"
+
+    // MARK: Snapshots
+
+    /// Records a snapshot and makes it the head the change log is relative to.
+    public func recordSnapshot(_ snapshot: SnapshotRow) throws {
+        try db.execute(sql: """
+            INSERT INTO snapshots (\(Self.snapshotColumns)) VALUES (?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (id) DO NOTHING
+            """, arguments: [snapshot.id.hex, snapshot.parentID?.hex, snapshot.message, snapshot.author,
+                             snapshot.createdAt.timeIntervalSince1970, snapshot.itemCount, snapshot.counts])
+        try setHead(snapshot.id)
+    }
+
+    /// Makes `id` the snapshot the change log is relative to.
+    public func setHead(_ id: BlobID) throws {
+        try db.execute(sql: "INSERT OR REPLACE INTO snapshot_head (one, snapshot_id) VALUES (1, ?)", arguments: [id.hex])
+    }
+
+    /// The snapshot the working state was last frozen into, if any.
+    public func headSnapshot() throws -> SnapshotRow? {
+        guard let hex = try String.fetchOne(db, sql: "SELECT snapshot_id FROM snapshot_head") else { return nil }
+        return try snapshot(id: try Self.blobID(hex))
+    }
+
+    /// The most recently created snapshot, if any.
+    public func latestSnapshot() throws -> SnapshotRow? {
+        try Row.fetchOne(db, sql: "SELECT \(Self.snapshotColumns) FROM snapshots ORDER BY seq DESC LIMIT 1")
+            .map(snapshotRow)
+    }
+
+    /// The snapshot with this id.
+    public func snapshot(id: BlobID) throws -> SnapshotRow? {
+        try Row.fetchOne(db, sql: "SELECT \(Self.snapshotColumns) FROM snapshots WHERE id = ?", arguments: [id.hex])
+            .map(snapshotRow)
+    }
+
+    /// Snapshots whose id starts with `prefix` (lowercase hex), at most `limit`.
+    public func snapshots(prefix: String, limit: Int = 6) throws -> [SnapshotRow] {
+        try Row.fetchAll(db, sql: "SELECT \(Self.snapshotColumns) FROM snapshots WHERE id >= ? AND id < ? LIMIT ?",
+                         arguments: [prefix, prefix + "g", limit]).map(snapshotRow)
+    }
+
+    /// Every snapshot, newest first.
+    public func allSnapshots() throws -> [SnapshotRow] {
+        try Row.fetchAll(db, sql: "SELECT \(Self.snapshotColumns) FROM snapshots ORDER BY seq DESC").map(snapshotRow)
+    }
+
+    // MARK: Change log
+
+    /// Items changed since the head snapshot, and the highest sequence number seen.
+    public func dirtyItems() throws -> (itemIDs: [Int64], maxSequence: Int64) {
+        let rows = try Row.fetchAll(db, sql: "SELECT item_id, seq FROM snapshot_dirty")
+        return (rows.map { $0[0] }, rows.map { $0[1] as Int64 }.max() ?? 0)
+    }
+
+    /// Forgets changes up to `sequence` (they are in the snapshot just recorded).
+    public func clearDirty(upTo sequence: Int64) throws {
+        try db.execute(sql: "DELETE FROM snapshot_dirty WHERE seq <= ?", arguments: [sequence])
+    }
+
+    // MARK: Item states
+
+    /// The snapshot-relevant state of the given items, or of every item when `ids` is nil.
+    ///
+    /// - Complexity: one pass over the items, annotations and reviews involved.
+    public func itemStates(ids: [Int64]? = nil) throws -> [ItemState] {
+        var items: [Int64: Item] = [:]
+        var latest: [Int64: [String: String?]] = [:]
+        var verdicts: [Int64: (String, String)] = [:]
+        if let ids {
+            for chunk in stride(from: 0, to: ids.count, by: 500).map({ Array(ids[$0..<min($0 + 500, ids.count)]) }) {
+                let marks = chunk.map { _ in "?" }.joined(separator: ",")
+                let args = StatementArguments(chunk)
+                for item in try allItems(whereSQL: "id IN (\(marks))", args) { items[item.id] = item }
+                try collectLabels(whereSQL: "a.item_id IN (\(marks))", args, into: &latest)
+                try collectVerdicts(whereSQL: "r.item_id IN (\(marks))", args, into: &verdicts)
+            }
+        } else {
+            for item in try allItems() { items[item.id] = item }
+            try collectLabels(whereSQL: "1", [], into: &latest)
+            try collectVerdicts(whereSQL: "1", [], into: &verdicts)
+        }
+        return items.values.map { item in
+            ItemState(item: item, latest: latest[item.id] ?? [:],
+                      verdict: verdicts[item.id].map { (reviewer: $0.0, className: $0.1) })
+        }
+    }
+
+    private func allItems(whereSQL: String, _ arguments: StatementArguments) throws -> [Item] {
+        try Row.fetchAll(db, sql: """
+            SELECT id, blob_id, path, format, width, height, byte_size, split, added_at FROM items WHERE \(whereSQL)
+            """, arguments: arguments).map { row in
+            let split: String = row[7]
+            return Item(id: row[0], blobID: try Self.blobID(row[1]), path: row[2], format: row[3], width: row[4],
+                        height: row[5], byteSize: row[6], split: Split(rawValue: split) ?? .train,
+                        addedAt: Date(timeIntervalSince1970: row[8]))
+        }
+    }
+
+    private func collectLabels(whereSQL: String, _ arguments: StatementArguments, into out: inout [Int64: [String: String?]]) throws {
+        let cursor = try Row.fetchCursor(db, sql: """
+            SELECT a.item_id, p.name, c.name, max(a.id) FROM annotations a
+            JOIN annotators p ON p.id = a.annotator_id LEFT JOIN classes c ON c.id = a.class_id
+            WHERE \(whereSQL) GROUP BY a.item_id, a.annotator_id
+            """, arguments: arguments)
+        while let row = try cursor.next() {
+            let item: Int64 = row[0]
+            let annotator: String = row[1]
+            let className: String? = row[2]
+            out[item, default: [:]][annotator] = .some(className)
+        }
+    }
+
+    private func collectVerdicts(whereSQL: String, _ arguments: StatementArguments, into out: inout [Int64: (String, String)]) throws {
+        let cursor = try Row.fetchCursor(db, sql: """
+            SELECT r.item_id, p.name, c.name, max(r.id) FROM reviews r
+            JOIN annotators p ON p.id = r.reviewer_id JOIN classes c ON c.id = r.class_id
+            WHERE \(whereSQL) GROUP BY r.item_id
+            """, arguments: arguments)
+        while let row = try cursor.next() { out[row[0]] = (row[1], row[2]) }
+    }
+
+    // MARK: Reviews
+
+    /// Records a reviewer's verdict; the latest verdict per item wins in `LabelPolicy`.
+    public func appendVerdict(itemID: Int64, reviewerID: Int64, classID: Int64, at time: Date = Date()) throws {
+        try db.cachedStatement(sql: "INSERT INTO reviews (item_id, reviewer_id, class_id, created_at) VALUES (?, ?, ?, ?)")
+            .execute(arguments: [itemID, reviewerID, classID, time.timeIntervalSince1970])
+    }
+
+    // MARK: Tags
+
+    private func tagRow(_ row: Row) throws -> TagRow {
+        TagRow(name: row[0], snapshotID: try Self.blobID(row[1]), createdAt: Date(timeIntervalSince1970: row[2]), author: row[3])
+    }
+
+    /// Every tag by name.
+    public func tags() throws -> [TagRow] {
+        try Row.fetchAll(db, sql: "SELECT name, snapshot_id, created_at, author FROM tags ORDER BY name").map(tagRow)
+    }
+
+    /// The tag named `name`, if any.
+    public func tag(named name: String) throws -> TagRow? {
+        try Row.fetchOne(db, sql: "SELECT name, snapshot_id, created_at, author FROM tags WHERE name = ?", arguments: [name])
+            .map(tagRow)
+    }
+
+    /// Creates or (when `force`) moves a tag, recording the change in the tag history.
+    public func setTag(_ name: String, to id: BlobID, author: String, force: Bool) throws {
+        let now = Date().timeIntervalSince1970
+        if let existing = try tag(named: name) {
+            if existing.snapshotID == id { return }
+            guard force else {
+                throw CatalogError.invalid("tag '\(name)' already names \(existing.snapshotID.hex.prefix(12)); tags are immutable (use --force to move it)")
+            }
+            try db.execute(sql: "UPDATE tags SET snapshot_id = ?, created_at = ?, author = ? WHERE name = ?",
+                           arguments: [id.hex, now, author, name])
+            try db.execute(sql: "INSERT INTO tag_history (name, snapshot_id, action, at, author) VALUES (?, ?, 'move', ?, ?)",
+                           arguments: [name, id.hex, now, author])
+        } else {
+            try db.execute(sql: "INSERT INTO tags (name, snapshot_id, created_at, author) VALUES (?, ?, ?, ?)",
+                           arguments: [name, id.hex, now, author])
+            try db.execute(sql: "INSERT INTO tag_history (name, snapshot_id, action, at, author) VALUES (?, ?, 'create', ?, ?)",
+                           arguments: [name, id.hex, now, author])
+        }
+    }
+
+    /// Deletes a tag (its history keeps what it named).
+    public func deleteTag(_ name: String, author: String) throws {
+        guard let existing = try tag(named: name) else { throw CatalogError.notFound(kind: "tag", name: name) }
+        try db.execute(sql: "DELETE FROM tags WHERE name = ?", arguments: [name])
+        try db.execute(sql: "INSERT INTO tag_history (name, snapshot_id, action, at, author) VALUES (?, ?, 'delete', ?, ?)",
+                       arguments: [name, existing.snapshotID.hex, Date().timeIntervalSince1970, author])
+    }
+
+    /// The history of every tag (or of one), oldest first.
+    public func tagHistory(name: String? = nil) throws -> [TagEvent] {
+        let rows = try Row.fetchAll(db, sql: """
+            SELECT name, snapshot_id, action, at, author FROM tag_history WHERE ? IS NULL OR name = ? ORDER BY id
+            """, arguments: [name, name])
+        return try rows.map {
+            TagEvent(name: $0[0], snapshotID: try Self.blobID($0[1]), action: $0[2], at: Date(timeIntervalSince1970: $0[3]), author: $0[4])
+        }
+    }
+
+    /// Every snapshot id named anywhere in tag history (kept by gc even after a move).
+    public func snapshotIDsInTagHistory() throws -> [BlobID] {
+        try String.fetchAll(db, sql: "SELECT DISTINCT snapshot_id FROM tag_history").map(Self.blobID)
+    }
+}

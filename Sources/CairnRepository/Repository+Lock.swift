@@ -1,0 +1,21 @@
+import CairnStore
+import Foundation
+import Glibc
+
+extension Repository {
+    /// Runs `body` holding the repository's writer lock (`.cairn/lock`, flock(2)).
+    ///
+    /// Commands that store objects and then reference them (import, snapshot) hold it shared, so
+    /// they run together; gc holds it exclusively, so it never deletes an object that a writer has
+    /// just found already stored (deduplicated) but not yet recorded. The kernel drops the lock if
+    /// the holder dies. A read-only repository has no writers, so nothing is locked there.
+    public func withLock<T>(exclusive: Bool, _ body: () throws -> T) throws -> T {
+        if catalog.isReadOnly { return try body() }
+        let file = try POSIXFile(path: cairnDirectory + "/lock", flags: O_RDWR | O_CREAT, mode: 0o644)
+        while flock(file.fd, exclusive ? LOCK_EX : LOCK_SH) != 0 {
+            if errno != EINTR { throw StoreError.fromErrno(errno, "flock", file.path) }
+        }
+        defer { flock(file.fd, LOCK_UN) }
+        return try body()
+    }
+}

@@ -1,0 +1,312 @@
+import CairnCatalog
+import CairnStore
+import Foundation
+
+/// The byte encoding of snapshot tree objects (specified in Docs/FORMAT.md, with test vectors).
+///
+/// A snapshot is a 16-way trie over blob ids: a node holding at most `leafCapacity` items is a
+/// leaf listing them; a larger one is an interior node with a child per next hex digit of the
+/// ids. The shape depends only on the set of items, so the same content always gives the same
+/// objects and ids, whatever the order of import.
+public enum TreeFormat {
+    /// Most items a leaf holds; a node with more splits on the next hex digit.
+    public static let leafCapacity = 32
+    public static let version: UInt64 = 1
+
+    /// Class names as a snapshot lists them: sorted by UTF-8 bytes, so the order classes were
+    /// created in (which depends on import order) never changes a snapshot id.
+    public static func canonicalOrder(_ names: [String]) -> [String] {
+        names.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+    }
+
+    enum Kind: UInt8 {
+        case leaf = 1, interior = 2, root = 3
+    }
+
+    // MARK: Nodes
+
+    /// A child pointer in an interior node.
+    public struct Child: Sendable, Hashable {
+        public var id: BlobID
+        public var count: Int
+    }
+
+    /// A decoded tree object.
+    public enum Node: Sendable, Hashable {
+        case leaf([ItemRecord])
+        /// 16 slots, one per hex digit; nil where no item's id has that digit.
+        case interior([Child?])
+
+        public var count: Int {
+            switch self {
+            case .leaf(let items): items.count
+            case .interior(let children): children.reduce(0) { $0 + ($1?.count ?? 0) }
+            }
+        }
+    }
+
+    /// The root object, whose hash is the snapshot id.
+    public struct Root: Sendable, Hashable {
+        public var classes: [String]
+        public var itemCount: Int
+        public var items: BlobID?
+
+        public init(classes: [String], itemCount: Int, items: BlobID?) {
+            self.classes = classes
+            self.itemCount = itemCount
+            self.items = items
+        }
+    }
+
+    // MARK: Encoding
+
+    public static func encode(_ node: Node) -> Data {
+        var w = ByteWriter()
+        switch node {
+        case .leaf(let items):
+            w.byte(Kind.leaf.rawValue)
+            w.varint(UInt64(items.count))
+            for item in items { encode(item, into: &w) }
+        case .interior(let children):
+            w.byte(Kind.interior.rawValue)
+            var bitmap: UInt16 = 0
+            for (digit, child) in children.enumerated() where child != nil { bitmap |= 1 << UInt16(digit) }
+            w.byte(UInt8(bitmap & 0xFF))
+            w.byte(UInt8(bitmap >> 8))
+            for child in children.compactMap({ $0 }) {
+                w.id(child.id)
+                w.varint(UInt64(child.count))
+            }
+        }
+        return w.data
+    }
+
+    public static func encode(_ root: Root) -> Data {
+        var w = ByteWriter()
+        w.byte(Kind.root.rawValue)
+        w.varint(version)
+        w.varint(UInt64(root.classes.count))
+        for name in root.classes { w.string(name) }
+        w.varint(UInt64(root.itemCount))
+        if let items = root.items {
+            w.byte(1)
+            w.id(items)
+        } else {
+            w.byte(0)
+        }
+        return w.data
+    }
+
+    static func encode(_ item: ItemRecord, into w: inout ByteWriter) {
+        w.id(item.blobID)
+        w.string(item.path)
+        w.byte(item.format == "jpeg" ? 1 : 0)
+        w.varint(UInt64(item.width))
+        w.varint(UInt64(item.height))
+        w.byte(item.split == .train ? 0 : item.split == .val ? 1 : 2)
+        if let label = item.label {
+            w.byte(1)
+            w.string(label)
+        } else if !item.conflict.isEmpty {
+            w.byte(2)
+            w.varint(UInt64(item.conflict.count))
+            for name in item.conflict { w.string(name) }
+        } else {
+            w.byte(0)
+        }
+        w.varint(UInt64(item.annotations.count))
+        for a in item.annotations {
+            w.string(a.annotator)
+            if let name = a.className {
+                w.byte(1)
+                w.string(name)
+            } else {
+                w.byte(0)
+            }
+        }
+        if let verdict = item.verdict {
+            w.byte(1)
+            w.string(verdict.reviewer)
+            w.string(verdict.className)
+        } else {
+            w.byte(0)
+        }
+    }
+
+    // MARK: Decoding
+
+    /// Decodes a leaf or interior node.
+    /// - Throws: `VersioningError.corruptObject` for anything malformed.
+    public static func decodeNode(_ data: Data, id: BlobID) throws -> Node {
+        var r = ByteReader(data: data, id: id)
+        let node: Node
+        switch try r.byte() {
+        case Kind.leaf.rawValue:
+            let count = try r.count(max: data.count / 40 + 1)
+            var items: [ItemRecord] = []
+            items.reserveCapacity(count)
+            for _ in 0..<count { items.append(try decodeItem(&r)) }
+            node = .leaf(items)
+        case Kind.interior.rawValue:
+            let bitmap = UInt16(try r.byte()) | UInt16(try r.byte()) << 8
+            var children = [Child?](repeating: nil, count: 16)
+            for digit in 0..<16 where bitmap & (1 << UInt16(digit)) != 0 {
+                children[digit] = Child(id: try r.id(), count: try r.count(max: Int(Int32.max)))
+            }
+            node = .interior(children)
+        default:
+            throw r.corrupt("unknown node kind")
+        }
+        try r.end()
+        return node
+    }
+
+    /// Decodes a root object.
+    public static func decodeRoot(_ data: Data, id: BlobID) throws -> Root {
+        var r = ByteReader(data: data, id: id)
+        guard try r.byte() == Kind.root.rawValue else { throw r.corrupt("not a snapshot root") }
+        let version = try r.varint()
+        guard version == Self.version else {
+            throw VersioningError.unsupportedVersion(id, version: version)
+        }
+        let classCount = try r.count(max: data.count)
+        var classes: [String] = []
+        for _ in 0..<classCount { classes.append(try r.string()) }
+        let itemCount = try r.count(max: Int(Int32.max))
+        let hasItems = try r.byte()
+        let items = hasItems == 1 ? try r.id() : nil
+        try r.end()
+        return Root(classes: classes, itemCount: itemCount, items: items)
+    }
+
+    static func decodeItem(_ r: inout ByteReader) throws -> ItemRecord {
+        let blobID = try r.id()
+        let path = try r.string()
+        let format: String
+        switch try r.byte() {
+        case 0: format = "png"
+        case 1: format = "jpeg"
+        default: throw r.corrupt("unknown image format")
+        }
+        let width = try r.count(max: Int(Int32.max)), height = try r.count(max: Int(Int32.max))
+        let split: Split
+        switch try r.byte() {
+        case 0: split = .train
+        case 1: split = .val
+        case 2: split = .test
+        default: throw r.corrupt("unknown split")
+        }
+        var label: String? = nil
+        var conflict: [String] = []
+        switch try r.byte() {
+        case 0: break
+        case 1: label = try r.string()
+        case 2:
+            let n = try r.count(max: 1 << 16)
+            for _ in 0..<n { conflict.append(try r.string()) }
+        default: throw r.corrupt("unknown label kind")
+        }
+        let annotationCount = try r.count(max: 1 << 20)
+        var annotations: [ItemRecord.AnnotatorLabel] = []
+        for _ in 0..<annotationCount {
+            let annotator = try r.string()
+            let className: String? = try r.byte() == 1 ? try r.string() : nil
+            annotations.append(.init(annotator: annotator, className: className))
+        }
+        let verdict: ItemRecord.Verdict? = try r.byte() == 1 ? .init(reviewer: try r.string(), className: try r.string()) : nil
+        let record = ItemRecord(blobID: blobID, path: path, format: format, width: width, height: height, split: split,
+                                annotations: annotations, verdict: verdict)
+        guard record.label == label, record.conflict == conflict, record.annotations == annotations else {
+            throw r.corrupt("item \(blobID) records a label its provenance does not resolve to")
+        }
+        return record
+    }
+}
+
+/// Appends the primitive encodings: bytes, LEB128 varints, length-prefixed UTF-8, raw ids.
+struct ByteWriter {
+    var data = Data()
+
+    mutating func byte(_ b: UInt8) { data.append(b) }
+
+    mutating func varint(_ value: UInt64) {
+        var v = value
+        while v >= 0x80 {
+            data.append(UInt8(v & 0x7F) | 0x80)
+            v >>= 7
+        }
+        data.append(UInt8(v))
+    }
+
+    mutating func string(_ s: String) {
+        let bytes = Array(s.utf8)
+        varint(UInt64(bytes.count))
+        data.append(contentsOf: bytes)
+    }
+
+    mutating func id(_ id: BlobID) {
+        withUnsafeTemporaryAllocation(byteCount: 32, alignment: 8) { buffer in
+            id.writeRaw(to: buffer.baseAddress!)
+            data.append(contentsOf: UnsafeRawBufferPointer(buffer))
+        }
+    }
+}
+
+/// Reads what `ByteWriter` writes, refusing anything out of bounds.
+struct ByteReader {
+    let data: Data
+    let object: BlobID
+    var offset: Int
+
+    init(data: Data, id: BlobID) {
+        self.data = data
+        self.object = id
+        self.offset = data.startIndex
+    }
+
+    func corrupt(_ reason: String) -> VersioningError { .corruptObject(object, reason: reason) }
+
+    mutating func byte() throws -> UInt8 {
+        guard offset < data.endIndex else { throw corrupt("truncated") }
+        defer { offset += 1 }
+        return data[offset]
+    }
+
+    mutating func varint() throws -> UInt64 {
+        var result: UInt64 = 0
+        var shift: UInt64 = 0
+        while true {
+            let b = try byte()
+            guard shift < 64 else { throw corrupt("varint too long") }
+            result |= UInt64(b & 0x7F) << shift
+            if b & 0x80 == 0 { return result }
+            shift += 7
+        }
+    }
+
+    /// A varint that must be at most `max`.
+    mutating func count(max: Int) throws -> Int {
+        let v = try varint()
+        guard v <= UInt64(max) else { throw corrupt("count \(v) out of range") }
+        return Int(v)
+    }
+
+    mutating func string() throws -> String {
+        let length = try count(max: data.endIndex - offset)
+        let bytes = data[offset..<offset + length]
+        offset += length
+        guard let s = String(validating: bytes, as: UTF8.self) else { throw corrupt("string is not UTF-8") }
+        return s
+    }
+
+    mutating func id() throws -> BlobID {
+        guard data.endIndex - offset >= 32 else { throw corrupt("truncated id") }
+        let value = data[offset..<offset + 32].withUnsafeBytes { BlobID(rawBytes: $0)! }
+        offset += 32
+        return value
+    }
+
+    func end() throws {
+        guard offset == data.endIndex else { throw corrupt("\(data.endIndex - offset) trailing bytes") }
+    }
+}

@@ -1,0 +1,102 @@
+import CairnCatalog
+import CairnStore
+import Foundation
+
+/// How two snapshots differ.
+public struct SnapshotDiff: Sendable, Codable, Equatable {
+    /// One item's change of label or split.
+    public struct Change: Sendable, Codable, Equatable {
+        public var blobID: BlobID
+        public var path: String
+        public var old: String?
+        public var new: String?
+    }
+
+    public var from: BlobID
+    public var to: BlobID
+    public var added: [ItemRecord] = []
+    public var removed: [ItemRecord] = []
+    public var labelsChanged: [Change] = []
+    public var splitsChanged: [Change] = []
+    /// Items whose stored path or provenance changed but whose label and split did not.
+    public var otherwiseChanged: [Change] = []
+    /// Per-class count change (new − old), classes with no change left out.
+    public var classDeltas: [String: Int] = [:]
+    public var classesChanged: Bool = false
+    /// Tree objects skipped because both sides held the same subtree.
+    public var sharedSubtrees = 0
+
+    /// True when the two snapshots hold the same images with the same labels and splits.
+    public var sameImagesLabelsAndSplits: Bool {
+        added.isEmpty && removed.isEmpty && labelsChanged.isEmpty && splitsChanged.isEmpty
+    }
+}
+
+extension Versioning {
+    /// Compares two snapshots by walking both trees, skipping subtrees with equal ids.
+    ///
+    /// - Complexity: proportional to the number of differing leaves, not to the dataset.
+    public func diff(_ a: String, _ b: String) throws -> SnapshotDiff {
+        let rowA = try resolve(a), rowB = try resolve(b)
+        let rootA = try tree.root(rowA.id), rootB = try tree.root(rowB.id)
+        var diff = SnapshotDiff(from: rowA.id, to: rowB.id)
+        diff.classesChanged = rootA.classes != rootB.classes
+        try compare(rootA.items, rootB.items, depth: 0, into: &diff)
+        var deltas: [String: Int] = [:]
+        for item in diff.added { if let label = item.label { deltas[label, default: 0] += 1 } }
+        for item in diff.removed { if let label = item.label { deltas[label, default: 0] -= 1 } }
+        for change in diff.labelsChanged {
+            if let old = change.old { deltas[old, default: 0] -= 1 }
+            if let new = change.new { deltas[new, default: 0] += 1 }
+        }
+        diff.classDeltas = deltas.filter { $0.value != 0 }
+        return diff
+    }
+
+    private func compare(_ a: BlobID?, _ b: BlobID?, depth: Int, into diff: inout SnapshotDiff) throws {
+        if a == b {
+            if a != nil { diff.sharedSubtrees += 1 }
+            return
+        }
+        let nodeA = try a.map(tree.node), nodeB = try b.map(tree.node)
+        if case .interior(let childrenA)? = nodeA, case .interior(let childrenB)? = nodeB {
+            for digit in 0..<16 { try compare(childrenA[digit]?.id, childrenB[digit]?.id, depth: depth + 1, into: &diff) }
+            return
+        }
+        // At least one side is a leaf (or absent): compare the items directly.
+        let itemsA = try tree.items(under: a), itemsB = try tree.items(under: b)
+        var i = 0, j = 0
+        while i < itemsA.count || j < itemsB.count {
+            if j >= itemsB.count || (i < itemsA.count && itemsA[i].blobID < itemsB[j].blobID) {
+                diff.removed.append(itemsA[i])
+                i += 1
+            } else if i >= itemsA.count || itemsB[j].blobID < itemsA[i].blobID {
+                diff.added.append(itemsB[j])
+                j += 1
+            } else {
+                let old = itemsA[i], new = itemsB[j]
+                if old != new {
+                    var any = false
+                    if old.label != new.label || old.conflict != new.conflict {
+                        diff.labelsChanged.append(.init(blobID: new.blobID, path: new.path, old: Self.describe(old), new: Self.describe(new)))
+                        any = true
+                    }
+                    if old.split != new.split {
+                        diff.splitsChanged.append(.init(blobID: new.blobID, path: new.path, old: old.split.rawValue, new: new.split.rawValue))
+                        any = true
+                    }
+                    if !any {
+                        diff.otherwiseChanged.append(.init(blobID: new.blobID, path: new.path, old: old.path, new: new.path))
+                    }
+                }
+                i += 1
+                j += 1
+            }
+        }
+    }
+
+    /// A label as diff shows it: the class, `conflict(a|b)`, or nil when unlabeled.
+    static func describe(_ item: ItemRecord) -> String? {
+        item.label ?? (item.conflict.isEmpty ? nil : "conflict(" + item.conflict.joined(separator: "|") + ")")
+    }
+}

@@ -1,0 +1,130 @@
+import CairnCatalog
+import CairnStore
+import Foundation
+
+/// What gc found and did.
+public struct GCReport: Sendable, Codable {
+    public var dryRun: Bool
+    public var reachable = 0
+    /// Unreachable objects removed (or that would be, with --dry-run).
+    public var deletedObjects = 0
+    public var freedBytes: Int64 = 0
+    public var packsRewritten = 0
+    public var packsDeleted = 0
+    /// Leftovers of crashed writers (temporary files, packs without an index).
+    public var abandonedFiles = 0
+    /// Unreachable objects kept because they were written within the grace period.
+    public var keptRecent = 0
+}
+
+extension Versioning {
+    /// Every object id reachable from the working state, every snapshot, every tag and tag
+    /// history entry: snapshot roots, tree nodes and item blobs.
+    ///
+    /// - Complexity: proportional to the distinct tree nodes; subtrees shared by snapshots are walked once.
+    public func reachableObjects() throws -> Set<BlobID> {
+        var live = Set<BlobID>()
+        let (items, snapshots, tagged) = try catalog.read { tx in
+            (try tx.referencedBlobs(), try tx.allSnapshots().map(\.id),
+             try tx.tags().map(\.snapshotID) + tx.snapshotIDsInTagHistory())
+        }
+        live.formUnion(items)
+        var visited = Set<BlobID>()
+        for id in Set(snapshots + tagged) {
+            live.insert(id)
+            let root = try tree.root(id)
+            guard let top = root.items else { continue }
+            try tree.forEachObject(under: top, visit: { visited.insert($0).inserted }) { live.insert($0.blobID) }
+        }
+        live.formUnion(visited)
+        return live
+    }
+
+    /// Deletes objects unreachable from every snapshot, tag and the working state, never one
+    /// written within `gracePeriod` (an import may be about to reference it).
+    public func gc(dryRun: Bool = false, gracePeriod: TimeInterval = 3600) throws -> GCReport {
+        if catalog.isReadOnly && !dryRun { throw CatalogError.readOnly(path: catalog.path) }
+        return try repository.withLock(exclusive: !dryRun) {
+            let store = repository.store
+            let live = try reachableObjects()
+            let cutoff = Date().addingTimeInterval(-gracePeriod)
+            var report = GCReport(dryRun: dryRun, reachable: live.count)
+            for pack in try store.packInfos() {
+                let dead = pack.entries.filter { !live.contains($0.id) }
+                guard !dead.isEmpty else { continue }
+                guard pack.modified < cutoff else {
+                    report.keptRecent += dead.count
+                    continue
+                }
+                report.deletedObjects += dead.count
+                report.freedBytes += Int64(dead.reduce(0) { $0 + $1.length })
+                if dead.count == pack.entries.count {
+                    report.packsDeleted += 1
+                    if !dryRun { try store.deletePack(pack.name) }
+                } else {
+                    report.packsRewritten += 1
+                    if !dryRun { try store.repack(pack.name, keeping: live) }
+                }
+            }
+            for object in try store.looseObjects() {
+                guard let id = object.id, !live.contains(id) else { continue }
+                guard let modified = store.modified(object.path), modified < cutoff else {
+                    report.keptRecent += 1
+                    continue
+                }
+                report.deletedObjects += 1
+                report.freedBytes += Int64((try? FileManager.default.attributesOfItem(atPath: object.path)[.size] as? Int) ?? 0)
+                if !dryRun { try FileOps.remove(object.path) }
+            }
+            for path in try store.abandonedFiles(before: cutoff) {
+                report.abandonedFiles += 1
+                if !dryRun { try FileOps.remove(path) }
+            }
+            return report
+        }
+    }
+}
+
+extension Versioning {
+    /// What `restore` did.
+    public struct RestoreReport: Sendable, Codable {
+        public var snapshot: BlobID
+        /// Items whose label was set back, as verdicts by the restoring user.
+        public var restored = 0
+        /// Items unlabeled or in conflict in the snapshot but labeled now: a verdict cannot
+        /// unlabel, so they are left as they are and listed.
+        public var leftAsIs: [String] = []
+        /// Snapshot items no longer in the catalog.
+        public var missing = 0
+    }
+
+    /// Sets the working labels back to snapshot `ref`'s, recording each change as a reviewer
+    /// verdict by `author` (history is append-only, so nothing is erased).
+    public func restore(_ ref: String, author: String) throws -> RestoreReport {
+        let row = try resolve(ref)
+        let root = try tree.root(row.id)
+        let target = try tree.items(under: root.items)
+        return try catalog.write { tx in
+            var report = RestoreReport(snapshot: row.id)
+            let reviewer = try tx.ensureAnnotator(author, role: .reviewer)
+            let current = Dictionary(uniqueKeysWithValues: try tx.itemStates().map { ($0.item.blobID, $0) })
+            for name in root.classes { _ = try tx.ensureClass(name) }
+            for record in target {
+                guard let state = current[record.blobID] else {
+                    report.missing += 1
+                    continue
+                }
+                let now = state.resolved
+                if let label = record.label {
+                    if now.className != label {
+                        try tx.appendVerdict(itemID: state.item.id, reviewerID: reviewer.id, classID: try tx.ensureClass(label).id)
+                        report.restored += 1
+                    }
+                } else if now.className != nil {
+                    report.leftAsIs.append(record.path)
+                }
+            }
+            return report
+        }
+    }
+}

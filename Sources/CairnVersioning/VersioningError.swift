@@ -1,0 +1,38 @@
+import CairnStore
+import Foundation
+
+/// What went wrong with snapshots, refs, checkout or export.
+public enum VersioningError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// A ref that names no snapshot.
+    case unknownRef(String)
+    /// A short id that matches several snapshots.
+    case ambiguousRef(String, matches: [String])
+    /// No snapshot exists yet.
+    case noSnapshots
+    /// A tree object that does not decode (its bytes hash correctly but are not a valid node).
+    case corruptObject(BlobID, reason: String)
+    /// A snapshot written by a newer cairn.
+    case unsupportedVersion(BlobID, version: UInt64)
+    /// A tag name that is not allowed.
+    case invalidTagName(String, reason: String)
+    /// Checkout or export target problems.
+    case badTarget(path: String, reason: String)
+    /// An export file that cannot be imported.
+    case badExport(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .unknownRef(let ref):
+            "no snapshot matches '\(ref)' (try a tag from `cairn tags`, an id from `cairn log`, HEAD or HEAD~N)"
+        case .ambiguousRef(let ref, let matches):
+            "'\(ref)' matches \(matches.count) snapshots (\(matches.joined(separator: ", "))); give more characters"
+        case .noSnapshots: "there are no snapshots yet; make one with `cairn snapshot -m MESSAGE`"
+        case .corruptObject(let id, let reason): "snapshot object \(id) is corrupt (\(reason)); run `cairn fsck`"
+        case .unsupportedVersion(let id, let version):
+            "snapshot object \(id) has format version \(version), newer than this cairn understands; upgrade cairn"
+        case .invalidTagName(let name, let reason): "invalid tag name '\(name)': \(reason)"
+        case .badTarget(let path, let reason): "\(path): \(reason)"
+        case .badExport(let path, let reason): "\(path): \(reason)"
+        }
+    }
+}

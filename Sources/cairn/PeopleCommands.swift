@@ -1,0 +1,71 @@
+import ArgumentParser
+import CairnCatalog
+import CairnRepository
+import Foundation
+
+extension Role: ExpressibleByArgument {}
+
+struct AnnotatorsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "annotators", abstract: "List and add the people who label and review.",
+        subcommands: [List.self, Add.self], defaultSubcommand: List.self)
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List annotators and their roles.")
+        @OptionGroup var repository: RepositoryOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            let people = try repository.open().catalog.read { try $0.annotators() }
+            if output.json { return try printJSON(people) }
+            say(table(people.map { [$0.name, $0.role.rawValue] }))
+        }
+    }
+
+    struct Add: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Add an annotator.", discussion: "Example: cairn annotators add ada --role reviewer")
+        @OptionGroup var repository: RepositoryOptions
+        @Argument(help: "Name (no spaces).") var name: String
+        @Option(help: "annotator, reviewer or admin.") var role: Role = .annotator
+
+        func run() throws {
+            try repository.open().catalog.write { _ = try $0.addAnnotator(name, role: role) }
+            say("added \(role.rawValue) \(name)")
+        }
+    }
+}
+
+struct ReviewCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "review",
+        abstract: "Record a reviewer's verdict on items (it wins over annotators' labels).",
+        discussion: """
+            The reviewer must have the role reviewer or admin (`cairn annotators add NAME --role reviewer`).
+            Example: cairn review digits/3/0003.png --class 8 --reviewer grace
+            """)
+
+    @OptionGroup var repository: RepositoryOptions
+    @Argument(help: "Items (blob id, id prefix or imported path).") var items: [String]
+    @Option(help: "The correct class.") var `class`: String
+    @Option(help: "Who is reviewing (default: $USER).") var reviewer: String = ProcessInfo.processInfo.environment["USER"] ?? "unknown"
+
+    func run() throws {
+        let repo = try repository.open()
+        let count = try repo.catalog.write { tx -> Int in
+            guard let who = try tx.annotator(named: reviewer) else {
+                throw CatalogError.invalid("\(reviewer) is not an annotator; add them with `cairn annotators add \(reviewer) --role reviewer`")
+            }
+            guard who.role == .reviewer || who.role == .admin else {
+                throw CatalogError.invalid("\(reviewer) has the role \(who.role.rawValue); only reviewers and admins review")
+            }
+            guard let found = try tx.labelClass(named: self.class) else {
+                throw CatalogError.invalid("no class '\(self.class)'; add it with `cairn classes add \(self.class)`")
+            }
+            let resolved = try items.map { try tx.item(matching: $0) }
+            for item in resolved { try tx.appendVerdict(itemID: item.id, reviewerID: who.id, classID: found.id) }
+            return resolved.count
+        }
+        say("recorded \(count) verdict(s) of \(self.class) by \(reviewer)")
+    }
+}

@@ -1,0 +1,246 @@
+import ArgumentParser
+import CairnCatalog
+import CairnRepository
+import CairnStore
+import CairnVersioning
+import Foundation
+
+/// The user recorded as author: `$CAIRN_AUTHOR`, else `$USER`.
+var currentUser: String {
+    let env = ProcessInfo.processInfo.environment
+    return env["CAIRN_AUTHOR"] ?? env["USER"] ?? "unknown"
+}
+
+/// ISO 8601 text for a date, as every command prints times.
+func isoTime(_ date: Date) -> String { date.formatted(.iso8601) }
+
+struct SnapshotCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "snapshot",
+        abstract: "Freeze the current images, labels and splits into an immutable snapshot.",
+        discussion: """
+            The snapshot id is the SHA-256 of its content (items, labels, splits, classes, provenance), so the
+            same content always has the same id. With nothing changed since the last snapshot, nothing new is made.
+            Example: cairn snapshot -m "first labeled version" && cairn tag v1
+            """)
+
+    @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var output: OutputOptions
+    @Option(name: .shortAndLong, help: "What this snapshot is.") var message: String
+    @Option(help: "Author (default: $CAIRN_AUTHOR or $USER).") var author: String = currentUser
+
+    func run() throws {
+        let result = try Versioning(repository: try repository.open()).snapshot(message: message, author: author)
+        if output.json { return try printJSON(result) }
+        let s = result.snapshot
+        if result.created {
+            say("snapshot \(s.id) (\(s.itemCount) items, \(s.counts.classes.count) classes, \(s.counts.unlabeled) unlabeled)")
+        } else {
+            say("nothing changed since snapshot \(s.id.hex.prefix(12)); no new snapshot")
+        }
+    }
+}
+
+struct TagCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tag",
+        abstract: "Name a snapshot (default HEAD), or delete a tag with -d.",
+        discussion: """
+            Tags are immutable: moving one needs --force, and its old target stays in the tag history (and is kept by gc).
+            Examples: cairn tag v1   cairn tag v1-fixed HEAD~1   cairn tag -d v1
+            """)
+
+    @OptionGroup var repository: RepositoryOptions
+    @Argument(help: "Tag name (no '/', '..' or whitespace).") var name: String
+    @Argument(help: "A tag, snapshot id (or unambiguous prefix), HEAD or HEAD~N.") var ref: String = "HEAD"
+    @Flag(name: .shortAndLong, help: "Delete the tag.") var delete = false
+    @Flag(name: .shortAndLong, help: "Move an existing tag.") var force = false
+
+    func run() throws {
+        let repo = try repository.open()
+        if delete {
+            try repo.catalog.write { try $0.deleteTag(name, author: currentUser) }
+            return say("deleted tag \(name)")
+        }
+        let target = try Versioning(repository: repo).tag(name, ref: ref, author: currentUser, force: force)
+        say("tagged \(target.id.hex.prefix(12)) as \(name)")
+    }
+}
+
+struct TagsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tags", abstract: "List tags; --history shows every create, move and delete.",
+        discussion: "Example: cairn tags --json")
+
+    @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var output: OutputOptions
+    @Flag(help: "Show the tag history instead.") var history = false
+
+    func run() throws {
+        let repo = try repository.open()
+        if history {
+            let events = try repo.catalog.read { try $0.tagHistory() }
+            if output.json { return try printJSON(events) }
+            return say(table(events.map { [isoTime($0.at), $0.action, $0.name, String($0.snapshotID.hex.prefix(12)), $0.author] }))
+        }
+        let tags = try repo.catalog.read { try $0.tags() }
+        if output.json { return try printJSON(tags) }
+        if tags.isEmpty { return say("no tags yet; make one with `cairn tag NAME`") }
+        say(table(tags.map { [$0.name, String($0.snapshotID.hex.prefix(12)), isoTime($0.createdAt), $0.author] }))
+    }
+}
+
+struct LogCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "log", abstract: "Snapshot history from a ref (default HEAD) back, with counts.",
+        discussion: "Example: cairn log -n 5")
+
+    @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var output: OutputOptions
+    @Argument(help: "Where to start.") var ref: String = "HEAD"
+    @Option(name: [.customShort("n"), .long], help: "Show at most this many.") var limit: Int = .max
+
+    func run() throws {
+        let log = try Versioning(repository: try repository.open()).log(from: ref, limit: limit)
+        if output.json { return try printJSON(log) }
+        for s in log {
+            say("snapshot \(s.id)" + (s.tags.isEmpty ? "" : "  (tag: \(s.tags.joined(separator: ", ")))"))
+            say("  \(isoTime(s.createdAt))  \(s.author)  \(s.message)")
+            let classes = s.counts.classes.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+            say("  \(s.itemCount) items; \(Split.allCases.map { "\($0) \(s.counts.splits[$0.rawValue] ?? 0)" }.joined(separator: ", ")); "
+                + "unlabeled \(s.counts.unlabeled), conflicts \(s.counts.conflicts)")
+            if !classes.isEmpty { say("  classes: \(classes)") }
+            say("")
+        }
+    }
+}
+
+struct DiffCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "diff", abstract: "What changed between two snapshots: items, labels, splits, class counts.",
+        discussion: "Examples: cairn diff v1 v2   cairn diff HEAD~1 HEAD --stat")
+
+    @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var output: OutputOptions
+    @Argument(help: "The older snapshot.") var from: String
+    @Argument(help: "The newer snapshot.") var to: String
+    @Flag(help: "Only the counts.") var stat = false
+
+    func run() throws {
+        let diff = try Versioning(repository: try repository.open()).diff(from, to)
+        if output.json { return try printJSON(diff) }
+        if !stat {
+            for item in diff.added { say("+ \(item.blobID.hex.prefix(12))  \(item.label ?? "-")  \(item.path)") }
+            for item in diff.removed { say("- \(item.blobID.hex.prefix(12))  \(item.label ?? "-")  \(item.path)") }
+            for c in diff.labelsChanged { say("~ \(c.blobID.hex.prefix(12))  label \(c.old ?? "-") -> \(c.new ?? "-")  \(c.path)") }
+            for c in diff.splitsChanged { say("~ \(c.blobID.hex.prefix(12))  split \(c.old ?? "-") -> \(c.new ?? "-")  \(c.path)") }
+            for c in diff.otherwiseChanged { say("~ \(c.blobID.hex.prefix(12))  path or provenance  \(c.path)") }
+        }
+        let deltas = diff.classDeltas.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value > 0 ? "+" : "")\($0.value)" }
+        say("\(diff.added.count) added, \(diff.removed.count) removed, \(diff.labelsChanged.count) labels changed, "
+            + "\(diff.splitsChanged.count) splits changed, \(diff.otherwiseChanged.count) otherwise changed"
+            + (deltas.isEmpty ? "" : "; classes: " + deltas.joined(separator: ", "))
+            + (diff.classesChanged ? "; the class list changed" : ""))
+    }
+}
+
+extension CheckoutLayout: ExpressibleByArgument {}
+extension LinkMode: ExpressibleByArgument {}
+extension ExportFormat: ExpressibleByArgument {}
+
+struct CheckoutCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "checkout", abstract: "Write a snapshot's images out as files, with a manifest.",
+        discussion: """
+            ImageFolder layout: DIR/<split>/<class>/<blob-id>.<ext> (unlabeled items under _unlabeled); flat: DIR/<blob-id>.<ext>.
+            Every byte is verified against its blob id. --link hardlink makes files read-only so editing them cannot
+            corrupt the store; objects stored in packs are always written out.
+            Examples: cairn checkout v1 out/   cairn checkout v1 out/ --split train --link hardlink
+            """)
+
+    @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var output: OutputOptions
+    @Argument(help: "The snapshot.") var ref: String
+    @Argument(help: "Target directory (created; must be empty unless --force).") var directory: String
+    @Option(help: "imagefolder or flat.") var layout: CheckoutLayout = .imagefolder
+    @Option(help: "reflink (default; falls back to copy), hardlink, symlink or copy.") var link: LinkMode = .reflink
+    @Option(help: "Only this split.") var split: Split?
+    @Flag(help: "Write into a non-empty directory.") var force = false
+    @Option(help: "Parallel writers.") var jobs: Int = 4
+
+    func run() throws {
+        let bar = ProgressBar("checkout")
+        let report = try Versioning(repository: try repository.open()).checkout(
+            ref, to: directory, options: CheckoutOptions(layout: layout, link: link, split: split, force: force, jobs: jobs)
+        ) { done, total in bar.update(done: done, total: total) }
+        bar.finish()
+        if output.json { return try printJSON(report) }
+        say("checked out \(report.files) files (\(formatBytes(report.bytes)), \(report.linked) linked) from \(report.snapshot.hex.prefix(12)) into \(directory)")
+    }
+}
+
+struct ExportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export", abstract: "Export a snapshot's labels and images for use elsewhere.",
+        discussion: """
+            csv: labels.csv + images/; jsonl: items.jsonl (full fidelity, re-importable with `cairn import --jsonl`)
+            + images/; coco: annotations.json (categories in the snapshot's class order, ids from 1) + images/;
+            imagefolder: as `checkout`. Image files are named by blob id.
+            Example: cairn export v1 --format jsonl out/
+            """)
+
+    @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var output: OutputOptions
+    @Argument(help: "The snapshot.") var ref: String
+    @Option(help: "csv, jsonl, coco or imagefolder.") var format: ExportFormat
+    @Argument(help: "Target directory.") var directory: String
+    @Flag(help: "Write into a non-empty directory.") var force = false
+
+    func run() throws {
+        let report = try Versioning(repository: try repository.open()).export(ref, format: format, to: directory, force: force)
+        if output.json { return try printJSON(report) }
+        say("exported \(report.items) items of \(report.snapshot.hex.prefix(12)) as \(format.rawValue) to \(directory)")
+    }
+}
+
+struct RestoreCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "restore", abstract: "Set the working labels back to a snapshot's.",
+        discussion: "Each change is recorded as a reviewer verdict by you, so history is kept.\nExample: cairn restore v1")
+
+    @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var output: OutputOptions
+    @Argument(help: "The snapshot.") var ref: String
+
+    func run() throws {
+        let report = try Versioning(repository: try repository.open()).restore(ref, author: currentUser)
+        if output.json { return try printJSON(report) }
+        say("restored \(report.restored) label(s) from \(report.snapshot.hex.prefix(12))")
+        if !report.leftAsIs.isEmpty {
+            warn("\(report.leftAsIs.count) item(s) are unlabeled in that snapshot but labeled now; a verdict cannot unlabel, so they were left as they are")
+        }
+    }
+}
+
+struct GCCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gc", abstract: "Delete objects no snapshot, tag or item needs.",
+        discussion: """
+            Never deletes anything reachable from a snapshot, a tag (or tag history) or the working state, nor
+            anything written in the last hour (an import may be about to use it). Waits for running imports.
+            Example: cairn gc --dry-run
+            """)
+
+    @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var output: OutputOptions
+    @Flag(help: "Report what would be deleted, delete nothing.") var dryRun = false
+    @Option(help: "Grace period in seconds for new objects.") var grace: Double = 3600
+
+    func run() throws {
+        let report = try Versioning(repository: try repository.open()).gc(dryRun: dryRun, gracePeriod: grace)
+        if output.json { return try printJSON(report) }
+        say("\(dryRun ? "would free" : "freed") \(formatBytes(report.freedBytes)): \(report.deletedObjects) unreachable objects "
+            + "(\(report.packsDeleted) packs deleted, \(report.packsRewritten) rewritten), \(report.abandonedFiles) abandoned files; "
+            + "\(report.reachable) reachable, \(report.keptRecent) unreachable kept as recent")
+    }
+}

@@ -1,0 +1,178 @@
+import CairnCatalog
+import CairnStore
+import CairnTestSupport
+@testable import CairnVersioning
+import Foundation
+import Testing
+
+/// The items of the test vectors in Docs/FORMAT.md.
+func vectorItems() -> [ItemRecord] {
+    let a = ItemRecord(blobID: BlobID(hashing: Data("a".utf8)), path: "cats/a.png", format: "png", width: 8, height: 8,
+                       split: .train, annotations: [.init(annotator: "import", className: "cat")], verdict: nil)
+    let b = ItemRecord(blobID: BlobID(hashing: Data("b".utf8)), path: "dogs/b.jpg", format: "jpeg", width: 640, height: 480,
+                       split: .val, annotations: [.init(annotator: "ada", className: "dog"), .init(annotator: "bob", className: "cat")],
+                       verdict: .init(reviewer: "grace", className: "dog"))
+    let c = ItemRecord(blobID: BlobID(hashing: Data("c".utf8)), path: "c.png", format: "png", width: 1, height: 2,
+                       split: .test, annotations: [.init(annotator: "ada", className: nil)], verdict: nil)
+    return [a, b, c].sorted { $0.blobID < $1.blobID }
+}
+
+/// Fenced ```vectors blocks of Docs/FORMAT.md as name → hex.
+func formatVectors() throws -> [String: String] {
+    let text = try String(contentsOfFile: Fixtures.packageRoot + "/Docs/FORMAT.md", encoding: .utf8)
+    var out: [String: String] = [:]
+    var inBlock = false
+    var name: String? = nil
+    for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        if line.hasPrefix("```vectors") { inBlock = true; continue }
+        if inBlock && line.hasPrefix("```") { inBlock = false; name = nil; continue }
+        guard inBlock else { continue }
+        if line.hasSuffix(":") && !line.hasPrefix(" ") {
+            name = String(line.dropLast())
+            out[name!] = ""
+        } else if let name {
+            out[name]! += line.trimmingCharacters(in: .whitespaces)
+        }
+    }
+    return out
+}
+
+func hex(_ data: Data) -> String { data.map { String(format: "%02x", $0) }.joined() }
+
+@Suite struct TreeFormatTests {
+    @Test func theTestVectorsInFORMATmdHold() throws {
+        let vectors = try formatVectors()
+        let items = vectorItems()
+        let leaf = TreeFormat.encode(.leaf(items))
+        let leafID = BlobID(hashing: leaf)
+        let root = TreeFormat.encode(TreeFormat.Root(classes: ["cat", "dog"], itemCount: 3, items: leafID))
+        let empty = TreeFormat.encode(TreeFormat.Root(classes: [], itemCount: 0, items: nil))
+        #expect(vectors["leaf"] == hex(leaf), "leaf bytes: \(hex(leaf))")
+        #expect(vectors["root"] == hex(root), "root bytes: \(hex(root))")
+        #expect(vectors["snapshot id"] == BlobID(hashing: root).hex, "id: \(BlobID(hashing: root).hex)")
+        #expect(vectors["empty snapshot id"] == BlobID(hashing: empty).hex, "empty id: \(BlobID(hashing: empty).hex)")
+    }
+
+    @Test func nodesRoundTrip() throws {
+        let items = vectorItems()
+        let leaf = TreeFormat.Node.leaf(items)
+        let data = TreeFormat.encode(leaf)
+        #expect(try TreeFormat.decodeNode(data, id: BlobID(hashing: data)) == leaf)
+        var children = [TreeFormat.Child?](repeating: nil, count: 16)
+        children[3] = .init(id: BlobID(hashing: Data("x".utf8)), count: 40)
+        children[15] = .init(id: BlobID(hashing: Data("y".utf8)), count: 2)
+        let interior = TreeFormat.Node.interior(children)
+        let bytes = TreeFormat.encode(interior)
+        #expect(try TreeFormat.decodeNode(bytes, id: BlobID(hashing: bytes)) == interior)
+    }
+
+    @Test func malformedObjectsAreRejectedNotTrusted() throws {
+        let data = TreeFormat.encode(.leaf(vectorItems()))
+        for cut in [1, 5, 40, data.count - 1] {
+            let truncated = data.prefix(cut)
+            #expect(throws: VersioningError.self) { try TreeFormat.decodeNode(truncated, id: BlobID(hashing: truncated)) }
+        }
+        var trailing = data
+        trailing.append(0)
+        #expect(throws: VersioningError.self) { try TreeFormat.decodeNode(trailing, id: BlobID(hashing: trailing)) }
+        #expect(throws: VersioningError.self) { try TreeFormat.decodeNode(Data([9]), id: BlobID(hashing: Data([9]))) }
+        // A label its own provenance does not resolve to.
+        var lying = vectorItems()
+        lying[0].label = "zebra"
+        let bytes = TreeFormat.encode(.leaf(lying))
+        #expect(throws: VersioningError.self) { try TreeFormat.decodeNode(bytes, id: BlobID(hashing: bytes)) }
+        var future = TreeFormat.encode(TreeFormat.Root(classes: [], itemCount: 0, items: nil))
+        future[1] = 9
+        #expect(throws: VersioningError.unsupportedVersion(BlobID(hashing: future), version: 9)) {
+            try TreeFormat.decodeRoot(future, id: BlobID(hashing: future))
+        }
+    }
+}
+
+/// n synthetic item records with distinct ids.
+func syntheticRecords(_ n: Int, label: (Int) -> String? = { "c\($0 % 3)" }) -> [ItemRecord] {
+    (0..<n).map { i in
+        ItemRecord(blobID: BlobID(hashing: Data("item \(i)".utf8)), path: "p/\(i).png", format: "png", width: 4, height: 4,
+                   split: .train, annotations: label(i).map { [.init(annotator: "import", className: $0)] } ?? [], verdict: nil)
+    }.sorted { $0.blobID < $1.blobID }
+}
+
+@Suite struct SnapshotTreeTests {
+    @Test func buildIsCanonicalAndSplitsAtTheLeafCapacity() throws {
+        let tree = SnapshotTree(store: MemoryBlobStore())
+        let small = syntheticRecords(TreeFormat.leafCapacity)
+        let leaf = try #require(try tree.build(ArraySlice(small)))
+        if case .leaf = try tree.node(leaf.id) {} else { Issue.record("32 items should be one leaf") }
+        let large = syntheticRecords(TreeFormat.leafCapacity + 1)
+        let split = try #require(try tree.build(ArraySlice(large)))
+        if case .interior = try tree.node(split.id) {} else { Issue.record("33 items should split") }
+        #expect(split.count == 33)
+        #expect(try tree.items(under: split.id) == large)
+    }
+
+    @Test(arguments: [1, 7, 42])
+    func incrementalUpdatesEqualAFullRebuild(seed: UInt64) throws {
+        var rng = SplitMix(seed: seed)
+        let store = MemoryBlobStore()
+        let tree = SnapshotTree(store: store)
+        var records = Dictionary(uniqueKeysWithValues: syntheticRecords(600).map { ($0.blobID, $0) })
+        var current = try tree.build(ArraySlice(records.values.sorted { $0.blobID < $1.blobID }))
+        for round in 0..<20 {
+            var changes: [BlobID: ItemRecord?] = [:]
+            for _ in 0..<Int(rng.next() % 40) {
+                let keys = Array(records.keys)
+                switch rng.next() % 3 {
+                case 0:  // relabel
+                    var r = records[keys[Int(rng.next() % UInt64(keys.count))]]!
+                    r = ItemRecord(blobID: r.blobID, path: r.path, format: r.format, width: r.width, height: r.height, split: r.split,
+                                   annotations: [.init(annotator: "ada", className: "x\(round)")], verdict: nil)
+                    changes[r.blobID] = r
+                case 1:  // add
+                    let r = ItemRecord(blobID: BlobID(hashing: Data("new \(seed) \(round) \(rng.next())".utf8)), path: "n.png",
+                                       format: "png", width: 1, height: 1, split: .val, annotations: [], verdict: nil)
+                    changes[r.blobID] = r
+                default:  // remove
+                    changes[keys[Int(rng.next() % UInt64(keys.count))]] = .some(nil)
+                }
+            }
+            let sorted = changes.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+            current = try tree.update(current, changes: ArraySlice(sorted))
+            for (id, record) in sorted { records[id] = record }
+            let rebuilt = try tree.build(ArraySlice(records.values.sorted { $0.blobID < $1.blobID }))
+            #expect(current?.id == rebuilt?.id, "round \(round)")
+            #expect(current?.count == records.count)
+        }
+        // Removing everything leaves an empty tree.
+        let all = records.keys.sorted().map { ($0, ItemRecord?.none) }
+        #expect(try tree.update(current, changes: ArraySlice(all)) == nil)
+    }
+
+    @Test func aSmallChangeWritesOnlyThePathToIt() throws {
+        let store = MemoryBlobStore()
+        let tree = SnapshotTree(store: store)
+        let records = syntheticRecords(20_000)
+        let first = try tree.build(ArraySlice(records))
+        let before = Set(try store.allIDs())
+        var changed = records[1234]
+        changed = ItemRecord(blobID: changed.blobID, path: changed.path, format: "png", width: 4, height: 4, split: .test,
+                             annotations: [], verdict: nil)
+        _ = try tree.update(first, changes: [(changed.blobID, changed)])
+        let written = Set(try store.allIDs()).subtracting(before)
+        // 20,000 items: a leaf plus at most three interior nodes above it.
+        #expect(written.count <= 4)
+        #expect(written.count >= 2)
+    }
+}
+
+/// A tiny deterministic generator for property tests.
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
