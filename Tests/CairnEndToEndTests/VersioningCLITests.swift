@@ -1,0 +1,150 @@
+import CairnStore
+import CairnTestSupport
+import Foundation
+import Testing
+
+@Suite(.serialized) struct VersioningCLITests {
+    /// The acceptance flow on sample-data/digits, through the real binary.
+    @Test func digitsSnapshotTagRelabelDiffCheckoutExportAndGC() throws {
+        let dir = try TemporaryDirectory("cairn-e2e-v")
+        defer { dir.remove() }
+        let repo = dir.appending("repo")
+        func cairn(_ args: String...) throws -> CommandResult {
+            let result = try CLI.run(["-C", repo] + args, environment: ["CAIRN_AUTHOR": "tester"])
+            return result
+        }
+        #expect(try CLI.run(["init", repo]).status == 0)
+        #expect(try cairn("import", "--labels-from-dirs", Fixtures.digits).status == 0)
+        let first = try cairn("snapshot", "-m", "v1", "--json")
+        #expect(first.status == 0, "\(first)")
+        #expect(try cairn("tag", "v1").status == 0)
+        // Ten reviewers' corrections.
+        #expect(try cairn("annotators", "add", "grace", "--role", "reviewer").status == 0)
+        let existing = try cairn("ls", "--class", "3", "--json").json([[String: AnyDecodable]].self).compactMap { $0["path"]?.string }
+        let targets = Array(existing.prefix(10))
+        #expect(targets.count == 10)
+        let review = try CLI.run(["-C", repo, "review"] + targets + ["--class", "8", "--reviewer", "grace"])
+        #expect(review.status == 0, "\(review)")
+        #expect(try cairn("snapshot", "-m", "v2").status == 0)
+        #expect(try cairn("tag", "v2").status == 0)
+        let diff = try cairn("diff", "v1", "v2", "--json").jsonObject()
+        let changed = try #require(diff["labelsChanged"] as? [[String: Any]])
+        #expect(Set(changed.compactMap { $0["path"] as? String }) == Set(targets))
+        #expect((diff["added"] as? [Any])?.isEmpty == true)
+        let stat = try cairn("diff", "v1", "v2", "--stat")
+        #expect(stat.stdout.contains("10 labels changed"))
+        // Checkout v1: 1,797 files whose SHA-256 equals their names.
+        let out = dir.appending("out")
+        #expect(try cairn("checkout", "v1", out).status == 0)
+        var count = 0
+        let walker = FileManager.default.enumerator(atPath: out)!
+        while let file = walker.nextObject() as? String {
+            guard file.hasSuffix(".png") else { continue }
+            let data = try Data(contentsOf: URL(fileURLWithPath: out + "/" + file))
+            #expect(BlobID(hashing: data).hex + ".png" == (file as NSString).lastPathComponent)
+            count += 1
+        }
+        #expect(count == 1797)
+        #expect(try cairn("checkout", "v1", out).status == 1)  // not empty
+        // JSONL round trip into a fresh repository gives v1's id.
+        let v1 = try cairn("log", "v1", "-n", "1", "--json").json([[String: AnyDecodable]].self)
+        let v1ID = try #require(v1.first?["id"]?.string)
+        #expect(try cairn("export", "v1", "--format", "jsonl", dir.appending("jsonl")).status == 0)
+        let copy = dir.appending("copy")
+        #expect(try CLI.run(["init", copy]).status == 0)
+        #expect(try CLI.run(["-C", copy, "import", "--jsonl", dir.appending("jsonl/items.jsonl")]).status == 0)
+        let copied = try CLI.run(["-C", copy, "snapshot", "-m", "copy", "--json"]).jsonObject()
+        #expect((copied["snapshot"] as? [String: Any])?["id"] as? String == v1ID)
+        // CSV round trip: same images, labels and splits.
+        #expect(try cairn("export", "v1", "--format", "csv", dir.appending("csv")).status == 0)
+        let csvRepo = dir.appending("csvrepo")
+        #expect(try CLI.run(["init", csvRepo]).status == 0)
+        #expect(try CLI.run(["-C", csvRepo, "import", dir.appending("csv/images"), "--labels", dir.appending("csv/labels.csv")]).status == 0)
+        #expect(try CLI.run(["-C", csvRepo, "snapshot", "-m", "csv"]).status == 0)
+        // Its CSV export lists the same images (by blob id), labels and splits as v1's.
+        #expect(try CLI.run(["-C", csvRepo, "export", "HEAD", "--format", "csv", dir.appending("csv2")]).status == 0)
+        let original = try String(contentsOfFile: dir.appending("csv/labels.csv"), encoding: .utf8)
+        let roundTrip = try String(contentsOfFile: dir.appending("csv2/labels.csv"), encoding: .utf8)
+        #expect(original == roundTrip)
+        #expect(original.split(separator: "\n").count == 1798)
+        // gc after deleting v2 keeps everything v1 needs.
+        #expect(try cairn("tag", "-d", "v2").status == 0)
+        let gc = try cairn("gc", "--grace", "0", "--json")
+        #expect(gc.status == 0, "\(gc)")
+        #expect(try cairn("fsck").status == 0)
+        let again = dir.appending("again")
+        #expect(try cairn("checkout", "v1", again, "--layout", "flat").status == 0)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: again).count == 1798)
+    }
+
+    @Test func gcWhileAnotherProcessImportsLosesNothing() throws {
+        let dir = try TemporaryDirectory("cairn-e2e-gc")
+        defer { dir.remove() }
+        let repo = dir.appending("repo")
+        #expect(try CLI.run(["init", repo]).status == 0)
+        let inputs = dir.appending("in")
+        try SyntheticImages.writeImageFolder(at: inputs, count: 3000, classes: ["a", "b", "c"])
+        // Start the import, and run gc with no grace period several times while it runs.
+        let importer = Process()
+        importer.executableURL = URL(fileURLWithPath: CLI.binary)
+        importer.arguments = ["-C", repo, "import", "--labels-from-dirs", "--jobs", "1", inputs]
+        importer.standardOutput = FileHandle.nullDevice
+        importer.standardError = FileHandle.nullDevice
+        try importer.run()
+        var gcRuns = 0
+        while importer.isRunning && gcRuns < 50 {
+            let gc = try CLI.run(["-C", repo, "gc", "--grace", "0"])
+            #expect(gc.status == 0, "\(gc)")
+            gcRuns += 1
+        }
+        importer.waitUntilExit()
+        #expect(importer.terminationStatus == 0)
+        #expect(gcRuns > 0)
+        #expect(try CLI.run(["-C", repo, "gc", "--grace", "0"]).status == 0)
+        let fsck = try CLI.run(["-C", repo, "fsck", "--json"])
+        #expect(fsck.status == 0, "\(fsck)")
+        let status = try CLI.run(["-C", repo, "status", "--json"]).jsonObject()
+        #expect(status["items"] as? Int == 3000)
+    }
+
+    @Test func badRefsAndTagNamesGetClearErrors() throws {
+        let dir = try TemporaryDirectory("cairn-e2e-refs")
+        defer { dir.remove() }
+        let repo = dir.appending("repo")
+        #expect(try CLI.run(["init", repo]).status == 0)
+        let none = try CLI.run(["-C", repo, "diff", "HEAD", "HEAD"])
+        #expect(none.status == 1)
+        #expect(none.stderr.contains("no snapshots yet"))
+        #expect(try CLI.run(["-C", repo, "import", Fixtures.digits + "/1"]).status == 0)
+        #expect(try CLI.run(["-C", repo, "snapshot", "-m", "x"]).status == 0)
+        for bad in ["a/b", "../x", "with space"] {
+            let result = try CLI.run(["-C", repo, "tag", bad])
+            #expect(result.status == 1)
+            #expect(result.stderr.contains("invalid tag name"), "\(result)")
+        }
+        let unknown = try CLI.run(["-C", repo, "checkout", "nope", dir.appending("o")])
+        #expect(unknown.status == 1)
+        #expect(unknown.stderr.contains("no snapshot matches 'nope'"))
+        let file = dir.appending("file")
+        try Data("x".utf8).write(to: URL(fileURLWithPath: file))
+        let ontoFile = try CLI.run(["-C", repo, "checkout", "HEAD", file])
+        #expect(ontoFile.status == 1)
+        #expect(ontoFile.stderr.contains("is not a directory"))
+    }
+}
+
+/// Decodes any JSON value, for tests that read a few fields of a larger document.
+struct AnyDecodable: Decodable {
+    let value: Any
+    var string: String? { value as? String }
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if let s = try? c.decode(String.self) { value = s }
+        else if let i = try? c.decode(Int.self) { value = i }
+        else if let d = try? c.decode(Double.self) { value = d }
+        else if let b = try? c.decode(Bool.self) { value = b }
+        else if let a = try? c.decode([AnyDecodable].self) { value = a.map(\.value) }
+        else if let o = try? c.decode([String: AnyDecodable].self) { value = o.mapValues(\.value) }
+        else { value = NSNull() }
+    }
+}
