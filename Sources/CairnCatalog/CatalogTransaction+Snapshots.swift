@@ -263,3 +263,56 @@ extension CatalogTransaction {
         try String.fetchAll(db, sql: "SELECT DISTINCT snapshot_id FROM tag_history").map(Self.blobID)
     }
 }
+
+/// One item's snapshot-relevant fields, streamed by `forEachItemState`.
+public struct ItemStateRow {
+    public var blobID: BlobID
+    public var path: String
+    public var format: String
+    public var width: Int
+    public var height: Int
+    public var split: Split
+    /// (annotator, class or nil for a skip), one per annotator, in no particular order.
+    public var labels: [(annotator: String, className: String?)]
+    public var verdict: (reviewer: String, className: String)?
+}
+
+extension CatalogTransaction {
+    /// Streams every item's snapshot state in item-id order, merging three index-ordered scans
+    /// (items, latest label per annotator, latest verdict) instead of building dictionaries.
+    ///
+    /// - Complexity: O(items + annotations + reviews), memory O(1) per item.
+    public func forEachItemState(_ body: (ItemStateRow) throws -> Void) throws {
+        let annotatorNames = Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT id, name FROM annotators")
+            .map { ($0[0] as Int64, $0[1] as String) })
+        let classNames = Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT id, name FROM classes")
+            .map { ($0[0] as Int64, $0[1] as String) })
+        let items = try Row.fetchCursor(db, sql: "SELECT id, blob_id, path, format, width, height, split FROM items ORDER BY id")
+        let labels = try Row.fetchCursor(db, sql: """
+            SELECT item_id, annotator_id, class_id, max(id) FROM annotations GROUP BY item_id, annotator_id ORDER BY item_id
+            """)
+        let verdicts = try Row.fetchCursor(db, sql: """
+            SELECT item_id, reviewer_id, class_id, max(id) FROM reviews GROUP BY item_id ORDER BY item_id
+            """)
+        var nextLabel = try labels.next().map { ($0[0] as Int64, $0[1] as Int64, $0[2] as Int64?) }
+        var nextVerdict = try verdicts.next().map { ($0[0] as Int64, $0[1] as Int64, $0[2] as Int64) }
+        while let row = try items.next() {
+            let itemID: Int64 = row[0]
+            let hex: String = row[1]
+            let splitName: String = row[6]
+            var state = ItemStateRow(blobID: try Self.blobID(hex), path: row[2], format: row[3], width: row[4], height: row[5],
+                                     split: Split(rawValue: splitName) ?? .train, labels: [], verdict: nil)
+            while let (item, annotator, classID) = nextLabel, item <= itemID {
+                if item == itemID {
+                    state.labels.append((annotatorNames[annotator] ?? "?", classID.flatMap { classNames[$0] }))
+                }
+                nextLabel = try labels.next().map { ($0[0] as Int64, $0[1] as Int64, $0[2] as Int64?) }
+            }
+            while let (item, reviewer, classID) = nextVerdict, item <= itemID {
+                if item == itemID { state.verdict = (annotatorNames[reviewer] ?? "?", classNames[classID] ?? "?") }
+                nextVerdict = try verdicts.next().map { ($0[0] as Int64, $0[1] as Int64, $0[2] as Int64) }
+            }
+            try body(state)
+        }
+    }
+}

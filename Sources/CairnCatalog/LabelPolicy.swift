@@ -24,12 +24,25 @@ public enum ResolvedLabel: Sendable, Hashable {
 public enum LabelPolicy {
     /// Resolves from each annotator's latest label (nil = skipped) and an optional verdict.
     public static func resolve(latest: [String: String?], verdict: String? = nil) -> ResolvedLabel {
-        if let verdict { return .labeled(verdict) }
-        let classes = Set(latest.values.compactMap { $0 })
-        switch classes.count {
-        case 0: return .unlabeled
-        case 1: return .labeled(classes.first!)
-        default: return .conflict(classes.sorted())
-        }
+        resolve(labels: Array(latest.values), verdict: verdict)
     }
+
+    /// Resolves from the annotators' latest labels in any order (nil = skipped).
+    public static func resolve(labels: some Collection<String?>, verdict: String? = nil) -> ResolvedLabel {
+        if let verdict { return .labeled(verdict) }
+        var first: String? = nil
+        var others: Set<String> = []
+        for case let label? in labels {
+            if first == nil { first = label } else if label != first { others.insert(label) }
+        }
+        guard let first else { return .unlabeled }
+        if others.isEmpty { return .labeled(first) }
+        others.insert(first)
+        return .conflict(others.sorted(by: utf8Precedes))
+    }
+}
+
+/// Orders strings by their UTF-8 bytes: the order snapshots and their ids are defined by.
+public func utf8Precedes(_ a: String, _ b: String) -> Bool {
+    a.utf8.lexicographicallyPrecedes(b.utf8)
 }

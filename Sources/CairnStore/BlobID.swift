@@ -32,21 +32,38 @@ public struct BlobID: Hashable, Comparable, Sendable, CustomStringConvertible {
     }
 
     /// Parses 64 hex digits (either case); nil for anything else.
-    public init?(hex: some StringProtocol) {
+    public init?(hex: String) {
+        var text = hex
+        let parsed = text.withUTF8 { Self.parse(hex: UnsafeBufferPointer(rebasing: $0[...])) }
+        guard let parsed else { return nil }
+        self = parsed
+    }
+
+    /// Parses 64 hex digits (either case) from a substring.
+    public init?(hex: Substring) {
+        self.init(hex: String(hex))
+    }
+
+    private static func parse(hex: UnsafeBufferPointer<UInt8>) -> BlobID? {
+        guard hex.count == 64 else { return nil }
         var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-        var index = 0
-        for c in hex.utf8 {
-            guard index < 64, let v = hexValue(c) else { return nil }
-            let value = UInt64(v)
-            switch index >> 4 {
-            case 0: words.0 = words.0 << 4 | value
-            case 1: words.1 = words.1 << 4 | value
-            case 2: words.2 = words.2 << 4 | value
-            default: words.3 = words.3 << 4 | value
+        for w in 0..<4 {
+            var word: UInt64 = 0
+            for i in 0..<16 {
+                guard let v = hexValue(hex[w * 16 + i]) else { return nil }
+                word = word << 4 | UInt64(v)
             }
-            index += 1
+            switch w {
+            case 0: words.0 = word
+            case 1: words.1 = word
+            case 2: words.2 = word
+            default: words.3 = word
+            }
         }
-        guard index == 64 else { return nil }
+        return BlobID(words: words)
+    }
+
+    private init(words: (UInt64, UInt64, UInt64, UInt64)) {
         (w0, w1, w2, w3) = words
     }
 

@@ -48,7 +48,7 @@ public struct ItemRecord: Sendable, Hashable, Codable {
         self.width = width
         self.height = height
         self.split = split
-        self.annotations = annotations.sorted { $0.annotator < $1.annotator }
+        self.annotations = annotations.sorted { utf8Precedes($0.annotator, $1.annotator) }
         self.verdict = verdict
         let resolved = LabelPolicy.resolve(
             latest: Dictionary(uniqueKeysWithValues: self.annotations.map { ($0.annotator, $0.className) }),

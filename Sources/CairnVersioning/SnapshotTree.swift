@@ -92,6 +92,37 @@ public struct SnapshotTree: Sendable {
         return try write(.interior(children))
     }
 
+    /// Pre-encoded item records: `bytes` holds them back to back; `entries` (sorted by id) say where.
+    public struct EncodedItems {
+        var bytes: [UInt8]
+        var entries: [(id: BlobID, start: Int, end: Int)]
+    }
+
+    /// Writes the canonical tree for pre-encoded records: the same objects as `build`, without
+    /// materialising an `ItemRecord` per item (the first snapshot of a large catalog).
+    func build(_ encoded: EncodedItems, _ range: Range<Int>, depth: Int = 0) throws -> TreeFormat.Child? {
+        if range.isEmpty { return nil }
+        if range.count <= TreeFormat.leafCapacity || depth >= 64 {
+            var w = ByteWriter()
+            w.byte(TreeFormat.Kind.leaf.rawValue)
+            w.varint(UInt64(range.count))
+            for i in range { w.bytes.append(contentsOf: encoded.bytes[encoded.entries[i].start..<encoded.entries[i].end]) }
+            let blob = HashedBlob(w.data)
+            try store.put(blob)
+            return TreeFormat.Child(id: blob.id, count: range.count)
+        }
+        var children = [TreeFormat.Child?](repeating: nil, count: 16)
+        var start = range.lowerBound
+        while start < range.upperBound {
+            let digit = Self.digit(encoded.entries[start].id, depth)
+            var end = start
+            while end < range.upperBound && Self.digit(encoded.entries[end].id, depth) == digit { end += 1 }
+            children[digit] = try build(encoded, start..<end, depth: depth + 1)
+            start = end
+        }
+        return try write(.interior(children))
+    }
+
     /// Applies `changes` (blob id → new record, or nil to remove) to the subtree `node` at `depth`.
     /// Only nodes on paths to changed items are rewritten.
     ///
@@ -144,7 +175,7 @@ public struct SnapshotTree: Sendable {
 
     /// The hex digit of `id` at position `depth` (0 = the high nibble of the first byte).
     static func digit(_ id: BlobID, _ depth: Int) -> Int {
-        let word = [id.w0, id.w1, id.w2, id.w3][depth / 16]
+        let word = depth < 16 ? id.w0 : depth < 32 ? id.w1 : depth < 48 ? id.w2 : id.w3
         return Int((word >> UInt64(60 - 4 * (depth % 16))) & 0xF)
     }
 }

@@ -16,7 +16,7 @@ public enum TreeFormat {
     /// Class names as a snapshot lists them: sorted by UTF-8 bytes, so the order classes were
     /// created in (which depends on import order) never changes a snapshot id.
     public static func canonicalOrder(_ names: [String]) -> [String] {
-        names.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+        names.sorted(by: utf8Precedes)
     }
 
     enum Kind: UInt8 {
@@ -98,36 +98,47 @@ public enum TreeFormat {
     }
 
     static func encode(_ item: ItemRecord, into w: inout ByteWriter) {
-        w.id(item.blobID)
-        w.string(item.path)
-        w.byte(item.format == "jpeg" ? 1 : 0)
-        w.varint(UInt64(item.width))
-        w.varint(UInt64(item.height))
-        w.byte(item.split == .train ? 0 : item.split == .val ? 1 : 2)
-        if let label = item.label {
+        let label: ResolvedLabel = item.label.map { .labeled($0) } ?? (item.conflict.isEmpty ? .unlabeled : .conflict(item.conflict))
+        encodeRecord(blobID: item.blobID, path: item.path, format: item.format, width: item.width, height: item.height,
+                     split: item.split, label: label, annotations: item.annotations.map { ($0.annotator, $0.className) },
+                     verdict: item.verdict.map { ($0.reviewer, $0.className) }, into: &w)
+    }
+
+    /// The one record encoder; `annotations` must be sorted by annotator.
+    static func encodeRecord(blobID: BlobID, path: String, format: String, width: Int, height: Int, split: Split,
+                             label: ResolvedLabel, annotations: [(String, String?)], verdict: (String, String)?,
+                             into w: inout ByteWriter) {
+        w.id(blobID)
+        w.string(path)
+        w.byte(format == "jpeg" ? 1 : 0)
+        w.varint(UInt64(width))
+        w.varint(UInt64(height))
+        w.byte(split == .train ? 0 : split == .val ? 1 : 2)
+        switch label {
+        case .labeled(let name):
             w.byte(1)
-            w.string(label)
-        } else if !item.conflict.isEmpty {
+            w.string(name)
+        case .conflict(let names):
             w.byte(2)
-            w.varint(UInt64(item.conflict.count))
-            for name in item.conflict { w.string(name) }
-        } else {
+            w.varint(UInt64(names.count))
+            for name in names { w.string(name) }
+        case .unlabeled:
             w.byte(0)
         }
-        w.varint(UInt64(item.annotations.count))
-        for a in item.annotations {
-            w.string(a.annotator)
-            if let name = a.className {
+        w.varint(UInt64(annotations.count))
+        for (annotator, className) in annotations {
+            w.string(annotator)
+            if let name = className {
                 w.byte(1)
                 w.string(name)
             } else {
                 w.byte(0)
             }
         }
-        if let verdict = item.verdict {
+        if let (reviewer, className) = verdict {
             w.byte(1)
-            w.string(verdict.reviewer)
-            w.string(verdict.className)
+            w.string(reviewer)
+            w.string(className)
         } else {
             w.byte(0)
         }
@@ -225,29 +236,33 @@ public enum TreeFormat {
 
 /// Appends the primitive encodings: bytes, LEB128 varints, length-prefixed UTF-8, raw ids.
 struct ByteWriter {
-    var data = Data()
+    var bytes: [UInt8] = []
 
-    mutating func byte(_ b: UInt8) { data.append(b) }
+    var data: Data { Data(bytes) }
+    var count: Int { bytes.count }
+
+    mutating func byte(_ b: UInt8) { bytes.append(b) }
 
     mutating func varint(_ value: UInt64) {
         var v = value
         while v >= 0x80 {
-            data.append(UInt8(v & 0x7F) | 0x80)
+            bytes.append(UInt8(v & 0x7F) | 0x80)
             v >>= 7
         }
-        data.append(UInt8(v))
+        bytes.append(UInt8(v))
     }
 
     mutating func string(_ s: String) {
-        let bytes = Array(s.utf8)
-        varint(UInt64(bytes.count))
-        data.append(contentsOf: bytes)
+        var s = s
+        s.withUTF8 { utf8 in
+            varint(UInt64(utf8.count))
+            bytes.append(contentsOf: utf8)
+        }
     }
 
     mutating func id(_ id: BlobID) {
-        withUnsafeTemporaryAllocation(byteCount: 32, alignment: 8) { buffer in
-            id.writeRaw(to: buffer.baseAddress!)
-            data.append(contentsOf: UnsafeRawBufferPointer(buffer))
+        for word in [id.w0, id.w1, id.w2, id.w3] {
+            withUnsafeBytes(of: word.bigEndian) { bytes.append(contentsOf: $0) }
         }
     }
 }

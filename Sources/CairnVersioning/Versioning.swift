@@ -13,14 +13,17 @@ public struct SnapshotCounts: Sendable, Hashable, Codable {
     public init() {}
 
     mutating func add(_ item: ItemRecord, _ sign: Int = 1) {
-        splits[item.split.rawValue, default: 0] += sign
-        if let label = item.label {
-            classes[label, default: 0] += sign
-            if classes[label] == 0 { classes[label] = nil }
-        } else if item.conflict.isEmpty {
-            unlabeled += sign
-        } else {
-            conflicts += sign
+        add(split: item.split, label: item.label.map { .labeled($0) } ?? (item.conflict.isEmpty ? .unlabeled : .conflict(item.conflict)), sign)
+    }
+
+    mutating func add(split: Split, label: ResolvedLabel, _ sign: Int = 1) {
+        splits[split.rawValue, default: 0] += sign
+        switch label {
+        case .labeled(let name):
+            classes[name, default: 0] += sign
+            if classes[name] == 0 { classes[name] = nil }
+        case .unlabeled: unlabeled += sign
+        case .conflict: conflicts += sign
         }
     }
 }
@@ -84,40 +87,39 @@ public struct Versioning: Sendable {
 
     private func snapshotLocked(message: String, author: String) throws -> SnapshotResult {
         // Read a consistent view: head, change log, the changed items and the classes.
-        let (head, dirty, maxSequence, states, classes) = try catalog.read { tx in
+        let (head, maxSequence, states, classes, encoded) = try catalog.read { tx in
             let head = try tx.headSnapshot()
             let (dirty, maxSequence) = try tx.dirtyItems()
-            let states = head == nil ? try tx.itemStates() : try tx.itemStates(ids: dirty)
-            return (head, dirty, maxSequence, states, TreeFormat.canonicalOrder(try tx.classes().map(\.name)))
+            let classes = TreeFormat.canonicalOrder(try tx.classes().map(\.name))
+            if head != nil { return (head, maxSequence, try tx.itemStates(ids: dirty), classes, Optional<(SnapshotTree.EncodedItems, SnapshotCounts)>.none) }
+            return (head, maxSequence, [ItemState](), classes, try Self.encodeAll(tx))
         }
-        var records = states.map(ItemRecord.init).sorted { $0.blobID < $1.blobID }
         var counts = SnapshotCounts()
+        var examined = states.count
         let itemsRoot: TreeFormat.Child?
-        var itemCount: Int
         if let head {
+            let records = states.map(ItemRecord.init).sorted { $0.blobID < $1.blobID }
             let headRoot = try tree.root(head.id)
             counts = SnapshotInfo(head, tags: []).counts
-            itemCount = headRoot.itemCount
             // Old records of the changed items, to adjust the counts.
             var old: [BlobID: ItemRecord] = [:]
-            let changedIDs = Set(records.map(\.blobID))
             if let items = headRoot.items {
-                for record in try recordsIn(items, ids: changedIDs) { old[record.blobID] = record }
+                for record in try recordsIn(items, ids: Set(records.map(\.blobID))) { old[record.blobID] = record }
             }
             for record in records {
-                if let previous = old[record.blobID] { counts.add(previous, -1) } else { itemCount += 1 }
+                if let previous = old[record.blobID] { counts.add(previous, -1) }
                 counts.add(record)
             }
             let current = headRoot.items.map { TreeFormat.Child(id: $0, count: headRoot.itemCount) }
             itemsRoot = try tree.update(current, changes: ArraySlice(records.map { ($0.blobID, Optional($0)) }))
         } else {
-            records = records.sorted { $0.blobID < $1.blobID }
-            for record in records { counts.add(record) }
-            itemCount = records.count
-            itemsRoot = try tree.build(ArraySlice(records))
+            let (items, allCounts) = encoded!
+            counts = allCounts
+            examined = items.entries.count
+            itemsRoot = try tree.build(items, 0..<items.entries.count)
         }
         let root = TreeFormat.Root(classes: classes, itemCount: itemsRoot?.count ?? 0, items: itemsRoot?.id)
-        itemCount = root.itemCount
+        let itemCount = root.itemCount
         let id = try tree.writeRoot(root)
         try repository.store.flush()
         let countsJSON = String(decoding: try JSONEncoder.sorted.encode(counts), as: UTF8.self)
@@ -133,8 +135,26 @@ public struct Versioning: Sendable {
             try tx.recordSnapshot(row)
             return (row, true)
         }
-        _ = dirty
-        return SnapshotResult(snapshot: SnapshotInfo(row, tags: try tags(of: id)), created: created, itemsExamined: records.count)
+        return SnapshotResult(snapshot: SnapshotInfo(row, tags: try tags(of: id)), created: created, itemsExamined: examined)
+    }
+
+    /// Every item's record, encoded straight from the catalog stream and sorted by blob id, with counts.
+    private static func encodeAll(_ tx: CatalogTransaction) throws -> (SnapshotTree.EncodedItems, SnapshotCounts) {
+        var writer = ByteWriter()
+        var entries: [(id: BlobID, start: Int, end: Int)] = []
+        var counts = SnapshotCounts()
+        try tx.forEachItemState { row in
+            let labels = row.labels.count > 1 ? row.labels.sorted { utf8Precedes($0.annotator, $1.annotator) } : row.labels
+            let resolved = LabelPolicy.resolve(labels: labels.map(\.className), verdict: row.verdict?.className)
+            counts.add(split: row.split, label: resolved)
+            let start = writer.count
+            TreeFormat.encodeRecord(blobID: row.blobID, path: row.path, format: row.format, width: row.width, height: row.height,
+                                    split: row.split, label: resolved, annotations: labels.map { ($0.annotator, $0.className) },
+                                    verdict: row.verdict.map { ($0.reviewer, $0.className) }, into: &writer)
+            entries.append((row.blobID, start, writer.count))
+        }
+        entries.sort { $0.id < $1.id }
+        return (SnapshotTree.EncodedItems(bytes: writer.bytes, entries: entries), counts)
     }
 
     /// The records under `node` whose ids are in `ids`, visiting only the branches that can hold them.

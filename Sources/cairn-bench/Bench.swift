@@ -1,5 +1,7 @@
 import ArgumentParser
+import CairnCatalog
 import CairnImaging
+import CairnRepository
 import CairnStore
 import Foundation
 import Glibc
@@ -11,7 +13,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cairn-bench",
         abstract: "Measure Cairn against the machine's limits; prints one key=value line per figure.",
-        subcommands: [ImportBench.self, LimitsBench.self, StoreBench.self])
+        subcommands: [ImportBench.self, LimitsBench.self, StoreBench.self, SnapshotBench.self])
 }
 
 /// Where the `cairn` binary next to this one is.
@@ -194,5 +196,64 @@ struct StoreBench: ParsableCommand {
                       "us_per_object": format(seconds / Double(count) * 1e6), "mb_per_s": format(Double(count * size) / 1e6 / seconds)])
             }
         }
+    }
+}
+
+struct SnapshotBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "snapshot",
+        abstract: "Synthetic catalog of N items: first snapshot, a snapshot after changing K labels, and diff, "
+            + "each timed as a `cairn` child process (wall time, peak RSS), plus the bytes the second snapshot wrote.")
+
+    @Option(help: "Items in the synthetic catalog.") var items: Int = 1_000_000
+    @Option(help: "Labels changed between the two snapshots.") var changes: Int = 1000
+    @Flag(help: "Keep the scratch repository (to profile it).") var keep = false
+    @Option(help: "Where to make the scratch repository.") var work: String = "/tmp/cairn-bench"
+
+    func packBytes(_ repo: String) throws -> Int64 {
+        try FileManager.default.contentsOfDirectory(atPath: repo + "/.cairn/packs").reduce(Int64(0)) { sum, name in
+            sum + Int64((try FileManager.default.attributesOfItem(atPath: repo + "/.cairn/packs/" + name)[.size] as? Int) ?? 0)
+        }
+    }
+
+    func run() throws {
+        let repo = work + "/snapshot-\(getpid())"
+        try? FileManager.default.removeItem(atPath: repo)
+        defer { if !keep { try? FileManager.default.removeItem(atPath: repo) } }
+        let repository = try Repository.initialize(at: repo)
+        let start = Date()
+        let classes = (0..<10).map { "class\($0)" }
+        try repository.catalog.write { tx in
+            let importer = try tx.ensureAnnotator(Annotator.importName)
+            let classIDs = try classes.map { try tx.ensureClass($0).id }
+            for i in 0..<items {
+                let id = BlobID(hashing: Data("synthetic item \(i)".utf8))
+                let c = i % 10
+                let item = try tx.insertItem(NewItem(blobID: id, path: "\(classes[c])/\(String(format: "%07d", i)).png", format: "png",
+                                                     width: 28, height: 28, byteSize: 700, split: SplitPolicy.standard.split(for: id))).item
+                try tx.appendAnnotation(itemID: item.id, annotatorID: importer.id, classID: classIDs[c])
+            }
+        }
+        emit(["bench": "snapshot_setup", "items": items, "seconds": format(Date().timeIntervalSince(start), 1)])
+        let first = try timed(cairnBinary, ["-C", repo, "snapshot", "-m", "first"])
+        let treeBytes = try packBytes(repo)
+        emit(["bench": "snapshot_first", "items": items, "seconds": format(first.seconds, 3),
+              "maxrss_mb": format(first.maxRSSMB), "tree_mb": format(Double(treeBytes) / 1e6, 1), "rc": first.status])
+        try repository.catalog.write { tx in
+            let reviewer = try tx.ensureAnnotator("bench", role: .reviewer)
+            let target = try tx.ensureClass("changed").id
+            var rng = SystemRandomNumberGenerator()
+            for _ in 0..<changes {
+                try tx.appendVerdict(itemID: Int64.random(in: 1...Int64(items), using: &rng), reviewerID: reviewer.id, classID: target)
+            }
+        }
+        let second = try timed(cairnBinary, ["-C", repo, "snapshot", "-m", "second"])
+        let written = try packBytes(repo) - treeBytes
+        emit(["bench": "snapshot_incremental", "items": items, "changes": changes, "seconds": format(second.seconds, 3),
+              "maxrss_mb": format(second.maxRSSMB), "written_kb": format(Double(written) / 1e3, 1),
+              "written_pct_of_tree": format(Double(written) / Double(treeBytes) * 100, 2), "rc": second.status])
+        let diff = try timed(cairnBinary, ["-C", repo, "diff", "HEAD~1", "HEAD", "--stat"])
+        emit(["bench": "diff", "items": items, "changes": changes, "seconds": format(diff.seconds, 3),
+              "maxrss_mb": format(diff.maxRSSMB), "rc": diff.status])
     }
 }
