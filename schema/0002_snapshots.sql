@@ -52,7 +52,8 @@ CREATE TRIGGER reviews_append_only_delete BEFORE DELETE ON reviews
 BEGIN SELECT RAISE(ABORT, 'reviews are append-only'); END;
 
 -- Items whose snapshot record may have changed since snapshot_head, with a rising sequence
--- number so a snapshot clears only the changes it saw.
+-- number so a snapshot clears only the changes it saw. Before the first snapshot nothing is
+-- recorded: the first snapshot reads every item anyway (and marks what arrived while it ran).
 CREATE TABLE snapshot_dirty (
     item_id     INTEGER PRIMARY KEY,
     seq         INTEGER NOT NULL
@@ -61,22 +62,22 @@ CREATE INDEX snapshot_dirty_seq ON snapshot_dirty(seq);
 
 CREATE TRIGGER dirty_on_item_insert AFTER INSERT ON items BEGIN
     INSERT INTO snapshot_dirty (item_id, seq)
-    VALUES (NEW.id, (SELECT coalesce(max(seq), 0) + 1 FROM snapshot_dirty))
+    SELECT NEW.id, (SELECT coalesce(max(seq), 0) + 1 FROM snapshot_dirty) WHERE EXISTS (SELECT 1 FROM snapshot_head)
     ON CONFLICT (item_id) DO UPDATE SET seq = excluded.seq;
 END;
 CREATE TRIGGER dirty_on_item_update AFTER UPDATE ON items BEGIN
     INSERT INTO snapshot_dirty (item_id, seq)
-    VALUES (NEW.id, (SELECT coalesce(max(seq), 0) + 1 FROM snapshot_dirty))
+    SELECT NEW.id, (SELECT coalesce(max(seq), 0) + 1 FROM snapshot_dirty) WHERE EXISTS (SELECT 1 FROM snapshot_head)
     ON CONFLICT (item_id) DO UPDATE SET seq = excluded.seq;
 END;
 CREATE TRIGGER dirty_on_annotation AFTER INSERT ON annotations BEGIN
     INSERT INTO snapshot_dirty (item_id, seq)
-    VALUES (NEW.item_id, (SELECT coalesce(max(seq), 0) + 1 FROM snapshot_dirty))
+    SELECT NEW.item_id, (SELECT coalesce(max(seq), 0) + 1 FROM snapshot_dirty) WHERE EXISTS (SELECT 1 FROM snapshot_head)
     ON CONFLICT (item_id) DO UPDATE SET seq = excluded.seq;
 END;
 CREATE TRIGGER dirty_on_review AFTER INSERT ON reviews BEGIN
     INSERT INTO snapshot_dirty (item_id, seq)
-    VALUES (NEW.item_id, (SELECT coalesce(max(seq), 0) + 1 FROM snapshot_dirty))
+    SELECT NEW.item_id, (SELECT coalesce(max(seq), 0) + 1 FROM snapshot_dirty) WHERE EXISTS (SELECT 1 FROM snapshot_head)
     ON CONFLICT (item_id) DO UPDATE SET seq = excluded.seq;
 END;
 -- Renaming a class changes the label of every item that carries it anywhere in its history.
@@ -84,6 +85,6 @@ CREATE TRIGGER dirty_on_class_rename AFTER UPDATE OF name ON classes BEGIN
     INSERT INTO snapshot_dirty (item_id, seq)
     SELECT DISTINCT item_id, (SELECT coalesce(max(seq), 0) + 1 FROM snapshot_dirty)
     FROM (SELECT item_id FROM annotations WHERE class_id = NEW.id
-          UNION SELECT item_id FROM reviews WHERE class_id = NEW.id) WHERE true
+          UNION SELECT item_id FROM reviews WHERE class_id = NEW.id) WHERE EXISTS (SELECT 1 FROM snapshot_head)
     ON CONFLICT (item_id) DO UPDATE SET seq = excluded.seq;
 END;

@@ -128,6 +128,24 @@ extension CatalogTransaction {
         return (rows.map { $0[0] }, rows.map { $0[1] as Int64 }.max() ?? 0)
     }
 
+    /// The highest item, annotation and review ids: a first snapshot's high-water marks.
+    public func highWaterMarks() throws -> [Int64] {
+        try ["items", "annotations", "reviews"].map { try Int64.fetchOne(db, sql: "SELECT coalesce(max(id), 0) FROM \($0)") ?? 0 }
+    }
+
+    /// Marks items changed after the given high-water marks as dirty (what arrived while a first
+    /// snapshot was being built, before the change log was running).
+    public func markChangedSince(_ marks: [Int64]) throws {
+        try db.execute(sql: """
+            INSERT INTO snapshot_dirty (item_id, seq)
+            SELECT item_id, (SELECT coalesce(max(seq), 0) + 1 FROM snapshot_dirty) FROM (
+                SELECT id AS item_id FROM items WHERE id > ?
+                UNION SELECT item_id FROM annotations WHERE id > ?
+                UNION SELECT item_id FROM reviews WHERE id > ?) WHERE true
+            ON CONFLICT (item_id) DO UPDATE SET seq = excluded.seq
+            """, arguments: StatementArguments(marks))
+    }
+
     /// Forgets changes up to `sequence` (they are in the snapshot just recorded).
     public func clearDirty(upTo sequence: Int64) throws {
         try db.execute(sql: "DELETE FROM snapshot_dirty WHERE seq <= ?", arguments: [sequence])

@@ -77,10 +77,10 @@ public struct SnapshotTree: Sendable {
     /// - Complexity: O(n) encoding and hashing for n items.
     public func build(_ items: ArraySlice<ItemRecord>, depth: Int = 0) throws -> TreeFormat.Child? {
         if items.isEmpty { return nil }
-        if items.count <= TreeFormat.leafCapacity || depth >= 64 {
+        if items.count <= TreeFormat.leafCapacity || depth >= TreeFormat.maxDepth {
             return try write(.leaf(Array(items)))
         }
-        var children = [TreeFormat.Child?](repeating: nil, count: 16)
+        var children = [TreeFormat.Child?](repeating: nil, count: TreeFormat.fanout)
         var start = items.startIndex
         while start < items.endIndex {
             let digit = Self.digit(items[start].blobID, depth)
@@ -102,7 +102,7 @@ public struct SnapshotTree: Sendable {
     /// materialising an `ItemRecord` per item (the first snapshot of a large catalog).
     func build(_ encoded: EncodedItems, _ range: Range<Int>, depth: Int = 0) throws -> TreeFormat.Child? {
         if range.isEmpty { return nil }
-        if range.count <= TreeFormat.leafCapacity || depth >= 64 {
+        if range.count <= TreeFormat.leafCapacity || depth >= TreeFormat.maxDepth {
             var w = ByteWriter()
             w.byte(TreeFormat.Kind.leaf.rawValue)
             w.varint(UInt64(range.count))
@@ -111,7 +111,7 @@ public struct SnapshotTree: Sendable {
             try store.put(blob)
             return TreeFormat.Child(id: blob.id, count: range.count)
         }
-        var children = [TreeFormat.Child?](repeating: nil, count: 16)
+        var children = [TreeFormat.Child?](repeating: nil, count: TreeFormat.fanout)
         var start = range.lowerBound
         while start < range.upperBound {
             let digit = Self.digit(encoded.entries[start].id, depth)
@@ -173,10 +173,18 @@ public struct SnapshotTree: Sendable {
         return TreeFormat.Child(id: blob.id, count: node.count)
     }
 
-    /// The hex digit of `id` at position `depth` (0 = the high nibble of the first byte).
+    /// The digit of `id` at `depth`: bits [3·depth, 3·depth + 3) of the id read as a big-endian
+    /// 256-bit number (bits past the end count as 0).
     static func digit(_ id: BlobID, _ depth: Int) -> Int {
-        let word = depth < 16 ? id.w0 : depth < 32 ? id.w1 : depth < 48 ? id.w2 : id.w3
-        return Int((word >> UInt64(60 - 4 * (depth % 16))) & 0xF)
+        let start = depth * TreeFormat.digitBits
+        var value = 0
+        for bit in start..<start + TreeFormat.digitBits {
+            value <<= 1
+            guard bit < 256 else { continue }
+            let word = bit < 64 ? id.w0 : bit < 128 ? id.w1 : bit < 192 ? id.w2 : id.w3
+            value |= Int((word >> UInt64(63 - bit % 64)) & 1)
+        }
+        return value
     }
 }
 

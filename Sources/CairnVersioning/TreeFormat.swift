@@ -4,13 +4,17 @@ import Foundation
 
 /// The byte encoding of snapshot tree objects (specified in Docs/FORMAT.md, with test vectors).
 ///
-/// A snapshot is a 16-way trie over blob ids: a node holding at most `leafCapacity` items is a
-/// leaf listing them; a larger one is an interior node with a child per next hex digit of the
-/// ids. The shape depends only on the set of items, so the same content always gives the same
+/// A snapshot is an 8-way trie over blob ids: a node holding at most `leafCapacity` items is a
+/// leaf listing them; a larger one is an interior node with a child per next 3 bits of the ids. The shape depends only on the set of items, so the same content always gives the same
 /// objects and ids, whatever the order of import.
 public enum TreeFormat {
     /// Most items a leaf holds; a node with more splits on the next hex digit.
-    public static let leafCapacity = 32
+    public static let leafCapacity = 16
+    /// Children of an interior node (one per value of the next `digitBits` bits of the id).
+    public static let fanout = 8
+    public static let digitBits = 3
+    /// Depth past which a node is always a leaf (all 256 bits consumed).
+    public static let maxDepth = 86
     public static let version: UInt64 = 1
 
     /// Class names as a snapshot lists them: sorted by UTF-8 bytes, so the order classes were
@@ -34,7 +38,7 @@ public enum TreeFormat {
     /// A decoded tree object.
     public enum Node: Sendable, Hashable {
         case leaf([ItemRecord])
-        /// 16 slots, one per hex digit; nil where no item's id has that digit.
+        /// `fanout` slots, one per digit; nil where no item's id has that digit.
         case interior([Child?])
 
         public var count: Int {
@@ -69,10 +73,9 @@ public enum TreeFormat {
             for item in items { encode(item, into: &w) }
         case .interior(let children):
             w.byte(Kind.interior.rawValue)
-            var bitmap: UInt16 = 0
-            for (digit, child) in children.enumerated() where child != nil { bitmap |= 1 << UInt16(digit) }
-            w.byte(UInt8(bitmap & 0xFF))
-            w.byte(UInt8(bitmap >> 8))
+            var bitmap: UInt8 = 0
+            for (digit, child) in children.enumerated() where child != nil { bitmap |= 1 << UInt8(digit) }
+            w.byte(bitmap)
             for child in children.compactMap({ $0 }) {
                 w.id(child.id)
                 w.varint(UInt64(child.count))
@@ -159,9 +162,10 @@ public enum TreeFormat {
             for _ in 0..<count { items.append(try decodeItem(&r)) }
             node = .leaf(items)
         case Kind.interior.rawValue:
-            let bitmap = UInt16(try r.byte()) | UInt16(try r.byte()) << 8
-            var children = [Child?](repeating: nil, count: 16)
-            for digit in 0..<16 where bitmap & (1 << UInt16(digit)) != 0 {
+            let bitmap = try r.byte()
+            guard bitmap != 0 else { throw r.corrupt("interior node without children") }
+            var children = [Child?](repeating: nil, count: fanout)
+            for digit in 0..<fanout where bitmap & (1 << UInt8(digit)) != 0 {
                 children[digit] = Child(id: try r.id(), count: try r.count(max: Int(Int32.max)))
             }
             node = .interior(children)

@@ -60,7 +60,7 @@ extension Versioning {
         }
         let nodeA = try a.map(tree.node), nodeB = try b.map(tree.node)
         if case .interior(let childrenA)? = nodeA, case .interior(let childrenB)? = nodeB {
-            for digit in 0..<16 { try compare(childrenA[digit]?.id, childrenB[digit]?.id, depth: depth + 1, into: &diff) }
+            for digit in 0..<TreeFormat.fanout { try compare(childrenA[digit]?.id, childrenB[digit]?.id, depth: depth + 1, into: &diff) }
             return
         }
         // At least one side is a leaf (or absent): compare the items directly.

@@ -87,12 +87,16 @@ public struct Versioning: Sendable {
 
     private func snapshotLocked(message: String, author: String) throws -> SnapshotResult {
         // Read a consistent view: head, change log, the changed items and the classes.
-        let (head, maxSequence, states, classes, encoded) = try catalog.read { tx in
+        let (head, maxSequence, marks, states, classes, encoded) = try catalog.read { tx in
             let head = try tx.headSnapshot()
             let (dirty, maxSequence) = try tx.dirtyItems()
+            let marks = try tx.highWaterMarks()
             let classes = TreeFormat.canonicalOrder(try tx.classes().map(\.name))
-            if head != nil { return (head, maxSequence, try tx.itemStates(ids: dirty), classes, Optional<(SnapshotTree.EncodedItems, SnapshotCounts)>.none) }
-            return (head, maxSequence, [ItemState](), classes, try Self.encodeAll(tx))
+            if head != nil {
+                return (head, maxSequence, marks, try tx.itemStates(ids: dirty), classes,
+                        Optional<(SnapshotTree.EncodedItems, SnapshotCounts)>.none)
+            }
+            return (head, maxSequence, marks, [ItemState](), classes, try Self.encodeAll(tx))
         }
         var counts = SnapshotCounts()
         var examined = states.count
@@ -125,6 +129,8 @@ public struct Versioning: Sendable {
         let countsJSON = String(decoding: try JSONEncoder.sorted.encode(counts), as: UTF8.self)
         let (row, created) = try catalog.write { tx -> (SnapshotRow, Bool) in
             try tx.clearDirty(upTo: maxSequence)
+            // The change log runs only once a head exists: mark what arrived while this first one was built.
+            if head == nil { try tx.markChangedSince(marks) }
             if let head, head.id == id { return (head, false) }
             if let existing = try tx.snapshot(id: id) {
                 try tx.setHead(id)
@@ -162,10 +168,10 @@ public struct Versioning: Sendable {
         switch try tree.node(node) {
         case .leaf(let items): return items.filter { ids.contains($0.blobID) }
         case .interior(let children):
-            var byDigit = [Set<BlobID>](repeating: [], count: 16)
+            var byDigit = [Set<BlobID>](repeating: [], count: TreeFormat.fanout)
             for id in ids { byDigit[SnapshotTree.digit(id, depth)].insert(id) }
             var out: [ItemRecord] = []
-            for digit in 0..<16 where !byDigit[digit].isEmpty {
+            for digit in 0..<TreeFormat.fanout where !byDigit[digit].isEmpty {
                 if let child = children[digit] { out += try recordsIn(child.id, ids: byDigit[digit], depth: depth + 1) }
             }
             return out
