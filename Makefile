@@ -38,12 +38,16 @@ demo: release
 	$(RELEASE_BIN) init $(DEMO_REPO)
 	$(RELEASE_BIN) -C $(DEMO_REPO) import --labels-from-dirs sample-data/digits
 	$(RELEASE_BIN) -C $(DEMO_REPO) status
-	$(RELEASE_BIN) -C $(DEMO_REPO) ls --class 3 | head -5
+	$(RELEASE_BIN) -C $(DEMO_REPO) snapshot -m "digits as imported"
+	$(RELEASE_BIN) -C $(DEMO_REPO) tag v1
+	$(RELEASE_BIN) -C $(DEMO_REPO) log
+	$(RELEASE_BIN) -C $(DEMO_REPO) checkout v1 $(DEMO_REPO)/checkout-v1
 	$(RELEASE_BIN) -C $(DEMO_REPO) fsck
 	@echo
-	@echo "Done. Try: $(RELEASE_BIN) -C $(DEMO_REPO) show digits/3/0003.png"
+	@echo "Done: ./$(DEMO_REPO) holds the digits, snapshot v1 and its checkout in $(DEMO_REPO)/checkout-v1."
+	@echo "Try: $(RELEASE_BIN) -C $(DEMO_REPO) show digits/3/0003.png"
 
-## bench: the benchmark program in a release build (see Docs/BENCHMARKS.md)
+## bench: the benchmark program in a release build (commands and figures in Docs/BENCHMARKS.md)
 bench: release
 	.build/release/cairn-bench --help
 

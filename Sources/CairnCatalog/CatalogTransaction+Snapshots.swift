@@ -282,6 +282,9 @@ extension CatalogTransaction {
     }
 }
 
+/// A presorted scan met rows out of order; scan again without `presorted`.
+public struct ScanOrderError: Error {}
+
 /// One item's snapshot-relevant fields, streamed by `forEachItemState`.
 public struct ItemStateRow {
     public var blobID: BlobID
@@ -300,17 +303,23 @@ extension CatalogTransaction {
     /// (items, latest label per annotator, latest verdict) instead of building dictionaries.
     ///
     /// - Complexity: O(items + annotations + reviews), memory O(1) per item.
-    public func forEachItemState(_ body: (ItemStateRow) throws -> Void) throws {
+    ///
+    /// With `presorted`, the GROUP BY scans are trusted to come out in item order (they do when
+    /// SQLite walks the (item_id, …) indexes, saving a sort of every row); if a row arrives out of
+    /// order the scan stops with `ScanOrderError`, and the caller starts over with `presorted: false`.
+    public func forEachItemState(presorted: Bool = false, _ body: (ItemStateRow) throws -> Void) throws {
+        let order = presorted ? "" : "ORDER BY item_id"
+        var lastLabel: Int64 = 0, lastVerdict: Int64 = 0
         let annotatorNames = Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT id, name FROM annotators")
             .map { ($0[0] as Int64, $0[1] as String) })
         let classNames = Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT id, name FROM classes")
             .map { ($0[0] as Int64, $0[1] as String) })
         let items = try Row.fetchCursor(db, sql: "SELECT id, blob_id, path, format, width, height, split FROM items ORDER BY id")
         let labels = try Row.fetchCursor(db, sql: """
-            SELECT item_id, annotator_id, class_id, max(id) FROM annotations GROUP BY item_id, annotator_id ORDER BY item_id
+            SELECT item_id, annotator_id, class_id, max(id) FROM annotations GROUP BY item_id, annotator_id \(order)
             """)
         let verdicts = try Row.fetchCursor(db, sql: """
-            SELECT item_id, reviewer_id, class_id, max(id) FROM reviews GROUP BY item_id ORDER BY item_id
+            SELECT item_id, reviewer_id, class_id, max(id) FROM reviews GROUP BY item_id \(order)
             """)
         var nextLabel = try labels.next().map { ($0[0] as Int64, $0[1] as Int64, $0[2] as Int64?) }
         var nextVerdict = try verdicts.next().map { ($0[0] as Int64, $0[1] as Int64, $0[2] as Int64) }
@@ -321,12 +330,16 @@ extension CatalogTransaction {
             var state = ItemStateRow(blobID: try Self.blobID(hex), path: row[2], format: row[3], width: row[4], height: row[5],
                                      split: Split(rawValue: splitName) ?? .train, labels: [], verdict: nil)
             while let (item, annotator, classID) = nextLabel, item <= itemID {
+                if item < lastLabel { throw ScanOrderError() }
+                lastLabel = item
                 if item == itemID {
                     state.labels.append((annotatorNames[annotator] ?? "?", classID.flatMap { classNames[$0] }))
                 }
                 nextLabel = try labels.next().map { ($0[0] as Int64, $0[1] as Int64, $0[2] as Int64?) }
             }
             while let (item, reviewer, classID) = nextVerdict, item <= itemID {
+                if item < lastVerdict { throw ScanOrderError() }
+                lastVerdict = item
                 if item == itemID { state.verdict = (annotatorNames[reviewer] ?? "?", classNames[classID] ?? "?") }
                 nextVerdict = try verdicts.next().map { ($0[0] as Int64, $0[1] as Int64, $0[2] as Int64) }
             }

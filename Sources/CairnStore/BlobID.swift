@@ -49,10 +49,13 @@ public struct BlobID: Hashable, Comparable, Sendable, CustomStringConvertible {
         var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
         for w in 0..<4 {
             var word: UInt64 = 0
+            var invalid: UInt8 = 0
             for i in 0..<16 {
-                guard let v = hexValue(hex[w * 16 + i]) else { return nil }
-                word = word << 4 | UInt64(v)
+                let v = hexTable[Int(hex[w * 16 + i])]
+                invalid |= v
+                word = word << 4 | UInt64(v & 0xF)
             }
+            guard invalid & 0x80 == 0 else { return nil }
             switch w {
             case 0: words.0 = word
             case 1: words.1 = word
@@ -120,6 +123,9 @@ extension BlobID: Codable {
         try container.encode(hex)
     }
 }
+
+/// Hex digit values by byte; 0x80 marks a byte that is not a hex digit.
+private let hexTable: [UInt8] = (0..<256).map { hexValue(UInt8($0)) ?? 0x80 }
 
 @inline(__always)
 func hexValue(_ c: UInt8) -> UInt8? {

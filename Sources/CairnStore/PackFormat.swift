@@ -115,13 +115,24 @@ struct PackIndex: Sendable {
         let first = Int(id.firstByte)
         var low = first == 0 ? 0 : fanout(first - 1)
         var high = fanout(first)
-        while low < high {
-            let mid = (low + high) / 2
-            let entry = entry(at: mid)
-            if entry.id == id { return entry }
-            if entry.id < id { low = mid + 1 } else { high = mid }
+        let key = (id.w0, id.w1, id.w2, id.w3)
+        return data.withUnsafeBytes { raw -> PackEntry? in
+            func word(_ base: Int, _ i: Int) -> UInt64 {
+                UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: base + i * 8, as: UInt64.self))
+            }
+            while low < high {
+                let mid = (low + high) / 2
+                let base = PackFormat.indexHeaderSize + mid * PackFormat.indexEntrySize
+                let probe = (word(base, 0), word(base, 1), word(base, 2), word(base, 3))
+                if probe == key {
+                    return PackEntry(id: id,
+                                     offset: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: base + 32, as: UInt64.self)),
+                                     length: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: base + 40, as: UInt64.self)))
+                }
+                if probe < key { low = mid + 1 } else { high = mid }
+            }
+            return nil
         }
-        return nil
     }
 
     /// Every entry, in id order.

@@ -146,10 +146,18 @@ public struct Versioning: Sendable {
 
     /// Every item's record, encoded straight from the catalog stream and sorted by blob id, with counts.
     private static func encodeAll(_ tx: CatalogTransaction) throws -> (SnapshotTree.EncodedItems, SnapshotCounts) {
+        do {
+            return try encodeAll(tx, presorted: true)
+        } catch is ScanOrderError {
+            return try encodeAll(tx, presorted: false)
+        }
+    }
+
+    private static func encodeAll(_ tx: CatalogTransaction, presorted: Bool) throws -> (SnapshotTree.EncodedItems, SnapshotCounts) {
         var writer = ByteWriter()
         var entries: [(id: BlobID, start: Int, end: Int)] = []
         var counts = SnapshotCounts()
-        try tx.forEachItemState { row in
+        try tx.forEachItemState(presorted: presorted) { row in
             let labels = row.labels.count > 1 ? row.labels.sorted { utf8Precedes($0.annotator, $1.annotator) } : row.labels
             let resolved = LabelPolicy.resolve(labels: labels.map(\.className), verdict: row.verdict?.className)
             counts.add(split: row.split, label: resolved)

@@ -193,3 +193,35 @@ private func newItem(_ n: Int, path: String? = nil) -> NewItem {
         #expect(throws: CatalogError.self) { try SplitPolicy(train: 1.1, val: -0.1, test: 0).validate() }
     }
 }
+
+@Suite struct ItemStateScanTests {
+    @Test func presortedAndSortedScansAgreeAndCarryLabelsAndVerdicts() throws {
+        let dir = try TemporaryDirectory("cairn-scan")
+        defer { dir.remove() }
+        let catalog = try Catalog(path: dir.appending("catalog.sqlite"))
+        try catalog.write { tx throws in
+            let items = try (0..<30).map { try tx.insertItem(newItem($0)).item }
+            let grace = try tx.addAnnotator("grace", role: .reviewer)
+            for (n, item) in items.enumerated() {
+                try tx.annotate(itemID: item.id, className: "c\(n % 3)", annotator: "import")
+                if n % 4 == 0 { try tx.annotate(itemID: item.id, className: nil, annotator: "ada") }
+                if n % 7 == 0 { try tx.appendVerdict(itemID: item.id, reviewerID: grace.id, classID: try tx.ensureClass("v").id) }
+            }
+        }
+        func scan(_ presorted: Bool) throws -> [String] {
+            try catalog.read { tx in
+                var out: [String] = []
+                try tx.forEachItemState(presorted: presorted) { row in
+                    let labels = row.labels.sorted { $0.annotator < $1.annotator }.map { "\($0.annotator)=\($0.className ?? "-")" }
+                    out.append("\(row.path) \(labels.joined(separator: ",")) \(row.verdict?.className ?? "")")
+                }
+                return out
+            }
+        }
+        let sorted = try scan(false)
+        #expect(sorted.count == 30)
+        #expect(try scan(true) == sorted)
+        #expect(sorted[0] == "images/0.png ada=-,import=c0 v")
+        #expect(sorted[1] == "images/1.png import=c1 ")
+    }
+}
