@@ -33,7 +33,7 @@ public struct CheckoutOptions: Sendable {
     public var jobs: Int
 
     public init(layout: CheckoutLayout = .imagefolder, link: LinkMode = .reflink, split: Split? = nil,
-                force: Bool = false, jobs: Int = 4) {
+                force: Bool = false, jobs: Int = 1) {
         self.layout = layout
         self.link = link
         self.split = split

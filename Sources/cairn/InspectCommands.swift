@@ -160,11 +160,14 @@ struct ShowCommand: ParsableCommand {
         say("split   \(item.split)")
         say("label   \(details.label ?? (details.conflict.map { "unresolved: " + $0.joined(separator: " vs ") } ?? "unlabeled"))")
         say("added   \(ISO8601DateFormatter().string(from: item.addedAt))")
-        if details.history.isEmpty { return say("history (none)") }
-        say("history")
         let formatter = ISO8601DateFormatter()
-        say(table(details.history.map { [formatter.string(from: $0.createdAt), $0.annotator, $0.className ?? "(skip)"] },
-                  indent: "  "))
+        if details.history.isEmpty {
+            say("history (none)")
+        } else {
+            say("history")
+            say(table(details.history.map { [formatter.string(from: $0.createdAt), $0.annotator, $0.className ?? "(skip)"] },
+                      indent: "  "))
+        }
         if !details.verdicts.isEmpty {
             say("verdicts")
             say(table(details.verdicts.map { [formatter.string(from: $0.createdAt), $0.annotator, $0.className ?? ""] }, indent: "  "))

@@ -3,7 +3,7 @@
 
 Steps: init + import (with --labels-from-dirs, full decode validation), snapshot (the commit), no-op
 status, no-op import (re-import of the unchanged tree), 1% modified import + snapshot, checkout of
-the first snapshot into an empty directory (flat layout, like the others' trees), store size.
+the first snapshot into an empty directory (ImageFolder layout), store size.
 Run from the peers directory's harness:
 
     PEERS_BIN=/tmp/peers/venv/bin CAIRN=.build/release/cairn \
@@ -31,7 +31,7 @@ try:
     b.step("add_mod", f"{cairn} import --labels-from-dirs data", cwd=repo, files=nmod)
     b.step("commit_mod", f"{cairn} snapshot -m v2", cwd=repo, files=nmod)
     fresh = os.path.join(b.work, "fresh")
-    b.step("checkout_fresh", f"{cairn} -C {repo} checkout v1 {fresh} --layout flat", cwd=b.work)
+    b.step("checkout_fresh", f"{cairn} -C {repo} checkout v1 {fresh}", cwd=b.work)
     b.size("cache_size", os.path.join(repo, ".cairn"))
 finally:
     b.cleanup()
