@@ -8,7 +8,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_REPO ?= demo-repo
 RELEASE_BIN := .build/release/cairn
 
-.PHONY: deps build release test demo bench clean
+.PHONY: deps build release test demo bench stress clean
 
 ## deps: install missing system packages (idempotent: does nothing when all are present)
 deps:
@@ -31,6 +31,13 @@ release: deps
 test: deps
 	swift build --build-tests
 	swift test --skip-build
+
+## stress: the crash and concurrency harnesses at length (1,000 SIGKILLs; 8 x 1,000 concurrent labels;
+## CAIRN_CRASH_SEED=N reproduces a crash run)
+stress: deps
+	swift build --build-tests
+	CAIRN_CRASH_KILLS=$${CAIRN_CRASH_KILLS:-1000} CAIRN_CONCURRENT_LABELS=$${CAIRN_CONCURRENT_LABELS:-1000} \
+	  swift test --skip-build --filter 'CrashTests|ConcurrencyTests' 
 
 ## demo: the main job on sample-data/digits in a fresh ./demo-repo
 demo: release

@@ -66,12 +66,16 @@ struct AnnotateCommand: ParsableCommand {
             Examples:
               cairn annotate 3f2a9c digits/7/0042.png --class 7
               cairn annotate 3f2a9c --skip --annotator ada
+              printf 'digits/7/0042.png 7\\n' | cairn annotate --stdin --annotator bot
             """)
 
     @OptionGroup var repository: RepositoryOptions
 
     @Argument(help: "Items to label.")
-    var items: [String]
+    var items: [String] = []
+
+    @Flag(help: "Read `ITEM CLASS` lines from stdin (CLASS `-` = skip); each is committed on its own and acknowledged with `ok ITEM CLASS` on stdout.")
+    var stdin = false
 
     @Option(help: "The class to set (it must exist: see `cairn classes`).")
     var `class`: String?
@@ -83,12 +87,41 @@ struct AnnotateCommand: ParsableCommand {
     var annotator: String = ProcessInfo.processInfo.environment["USER"] ?? "unknown"
 
     func validate() throws {
+        if stdin {
+            guard items.isEmpty, self.class == nil, !skip else { throw ValidationError("--stdin takes items and classes from stdin only") }
+            return
+        }
         guard (self.class != nil) != skip else { throw ValidationError("give exactly one of --class C or --skip") }
         guard !items.isEmpty else { throw ValidationError("give at least one item") }
     }
 
+    /// One label per line, one transaction per label: what a labeling front does per keystroke.
+    private func runStream(_ repo: Repository) throws {
+        let who = try repo.catalog.write { try $0.ensureAnnotator(annotator) }
+        while let line = readLine() {
+            let parts = line.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+            guard parts.count == 2 else {
+                warn("skipped malformed line (want `ITEM CLASS`): \(line)")
+                continue
+            }
+            try repo.catalog.write { tx in
+                let item = try tx.item(matching: parts[0])
+                var classID: Int64? = nil
+                if parts[1] != "-" {
+                    guard let found = try tx.labelClass(named: parts[1]) else {
+                        throw CatalogError.invalid("no class '\(parts[1])'; add it with `cairn classes add \(parts[1])`")
+                    }
+                    classID = found.id
+                }
+                try tx.appendAnnotation(itemID: item.id, annotatorID: who.id, classID: classID)
+            }
+            say("ok \(parts[0]) \(parts[1])")
+        }
+    }
+
     func run() throws {
         let repo = try repository.open()
+        if stdin { return try runStream(repo) }
         let count = try repo.catalog.write { tx -> Int in
             let who = try tx.ensureAnnotator(annotator)
             var classID: Int64? = nil
