@@ -90,3 +90,34 @@ private final class LockedData: @unchecked Sendable {
     var isSet: Bool { lock.withLock { done } }
     var value: Data { lock.withLock { data } }
 }
+
+extension CLI {
+    /// Starts `cairn ARGS` without waiting: its stdin is fed `stdin` and closed; stdout and stderr
+    /// are pipes for the caller to read.
+    public static func start(_ arguments: [String], stdin: Data? = nil) throws -> (process: Process, stdout: Pipe, stderr: Pipe) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe(), input = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = input
+        try process.run()
+        if let stdin { input.fileHandleForWriting.write(stdin) }
+        try input.fileHandleForWriting.close()
+        return (process, out, err)
+    }
+}
+
+/// SplitMix64: a tiny deterministic generator, so a seed reproduces a randomised test exactly.
+public struct SeededGenerator: RandomNumberGenerator {
+    public var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

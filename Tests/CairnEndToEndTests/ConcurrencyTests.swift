@@ -17,17 +17,7 @@ import Testing
         let paths = try CLI.run(["-C", repo, "ls", "--json"]).json([[String: AnyDecodable]].self).compactMap { $0["path"]?.string }
 
         func start(_ arguments: [String], stdin: Data? = nil) throws -> (Process, Pipe, Pipe) {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: CLI.binary)
-            process.arguments = ["-C", repo] + arguments
-            let out = Pipe(), err = Pipe(), input = Pipe()
-            process.standardOutput = out
-            process.standardError = err
-            process.standardInput = input
-            try process.run()
-            if let stdin { input.fileHandleForWriting.write(stdin) }
-            try input.fileHandleForWriting.close()
-            return (process, out, err)
+            try CLI.start(["-C", repo] + arguments, stdin: stdin)
         }
 
         var labelers: [(Process, Pipe, Pipe)] = []

@@ -112,7 +112,7 @@ func syntheticRecords(_ n: Int, label: (Int) -> String? = { "c\($0 % 3)" }) -> [
 
     @Test(arguments: [1, 7, 42])
     func incrementalUpdatesEqualAFullRebuild(seed: UInt64) throws {
-        var rng = SplitMix(seed: seed)
+        var rng = SeededGenerator(seed: seed)
         let store = MemoryBlobStore()
         let tree = SnapshotTree(store: store)
         var records = Dictionary(uniqueKeysWithValues: syntheticRecords(600).map { ($0.blobID, $0) })
@@ -161,18 +161,5 @@ func syntheticRecords(_ n: Int, label: (Int) -> String? = { "c\($0 % 3)" }) -> [
         // 20,000 items in an 8-way trie with 16-item leaves: a leaf plus at most four interior nodes.
         #expect(written.count <= 5)
         #expect(written.count >= 2)
-    }
-}
-
-/// A tiny deterministic generator for property tests.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
