@@ -22,10 +22,12 @@ public struct FsckReport: Sendable, Codable, Equatable {
 }
 
 extension Repository {
-    /// Re-hashes every object, checks every catalog reference, and lists orphans.
+    /// Re-hashes every object, checks every catalog reference, and lists orphans: stored objects
+    /// outside `reachable` (default: the objects the catalog's items reference; pass the full
+    /// reachable set, snapshots included, when there is one).
     ///
     /// - Complexity: reads every stored byte once.
-    public func fsck(progress: (Int, Int) -> Void = { _, _ in }) throws -> FsckReport {
+    public func fsck(reachable: Set<BlobID>? = nil, progress: (Int, Int) -> Void = { _, _ in }) throws -> FsckReport {
         var report = FsckReport()
         let (checked, problems) = try store.verify(progress: progress)
         report.objectsChecked = checked
@@ -36,7 +38,7 @@ extension Repository {
             report.missing.append(id.hex)
         }
         let stored = Set(try store.allIDs())
-        report.orphans = stored.subtracting(referenced).sorted().map(\.hex)
+        report.orphans = stored.subtracting(reachable ?? referenced).sorted().map(\.hex)
         return report
     }
 }

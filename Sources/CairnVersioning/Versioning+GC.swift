@@ -1,4 +1,5 @@
 import CairnCatalog
+import CairnRepository
 import CairnStore
 import Foundation
 
@@ -86,6 +87,36 @@ extension Versioning {
 }
 
 extension Versioning {
+    /// `Repository.fsck` plus the snapshots: every tree object of every snapshot and tag must be
+    /// present and decode, and every item blob a snapshot names must be stored. Orphans are
+    /// objects nothing reachable names.
+    public func fsck(progress: (Int, Int) -> Void = { _, _ in }) throws -> FsckReport {
+        var live = Set(try catalog.read { try $0.referencedBlobs() })
+        var treeProblems: [String] = []
+        var snapshotBlobs = Set<BlobID>()
+        let ids = try catalog.read { tx in
+            Set(try tx.allSnapshots().map(\.id) + tx.tags().map(\.snapshotID) + tx.snapshotIDsInTagHistory())
+        }
+        var visited = Set<BlobID>()
+        for id in ids.sorted() {
+            live.insert(id)
+            do {
+                guard let top = try tree.root(id).items else { continue }
+                try tree.forEachObject(under: top, visit: { visited.insert($0).inserted }) { snapshotBlobs.insert($0.blobID) }
+            } catch {
+                treeProblems.append("snapshot \(id): \(error)")
+            }
+        }
+        live.formUnion(visited)
+        live.formUnion(snapshotBlobs)
+        var report = try repository.fsck(reachable: live, progress: progress)
+        report.problems += treeProblems
+        for id in snapshotBlobs.sorted() where try !repository.store.contains(id) {
+            if !report.missing.contains(id.hex) { report.missing.append(id.hex) }
+        }
+        return report
+    }
+
     /// What `restore` did.
     public struct RestoreReport: Sendable, Codable {
         public var snapshot: BlobID

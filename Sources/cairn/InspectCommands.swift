@@ -2,6 +2,7 @@ import ArgumentParser
 import CairnCatalog
 import CairnRepository
 import CairnStore
+import CairnVersioning
 import Foundation
 
 struct StatusCommand: ParsableCommand {
@@ -197,7 +198,7 @@ struct CatBlobCommand: ParsableCommand {
 struct FsckCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fsck",
-        abstract: "Re-hash every object, check every catalog reference, list orphans.",
+        abstract: "Re-hash every object, check every catalog reference and snapshot tree, list orphans.",
         discussion: "Exits 2 when anything is corrupt or missing.\nExample: cairn fsck --json")
 
     @OptionGroup var repository: RepositoryOptions
@@ -206,7 +207,7 @@ struct FsckCommand: ParsableCommand {
     func run() throws {
         let repo = try repository.open()
         let bar = ProgressBar("checking")
-        let report = try repo.fsck { done, total in bar.update(done: done, total: total) }
+        let report = try Versioning(repository: repo).fsck { done, total in bar.update(done: done, total: total) }
         bar.finish()
         if output.json {
             try printJSON(report)

@@ -331,3 +331,24 @@ private func relabel(_ f: TestRepository, _ paths: [String], as label: String, b
 
 /// PNG bytes of an image, for tests that need a large file.
 func ImageCodec_pngFile(_ image: PixelBuffer) throws -> Data { try ImageCodec.encodePNG(image) }
+
+@Suite struct FsckWithSnapshotsTests {
+    @Test func snapshotTreesAreNotOrphansAndAMissingTreeIsNamed() throws {
+        let (f, v) = try labeledRepository(50)
+        defer { f.remove() }
+        let packsBefore = Set(try FileManager.default.contentsOfDirectory(atPath: f.repository.cairnDirectory + "/packs"))
+        let id = try v.snapshot(message: "1", author: "a").snapshot.id
+        let clean = try v.fsck()
+        #expect(clean.isClean)
+        #expect(clean.orphans.isEmpty)
+        // The snapshot's tree objects went into a pack of their own; remove it.
+        let packs = f.repository.cairnDirectory + "/packs"
+        for name in Set(try FileManager.default.contentsOfDirectory(atPath: packs)).subtracting(packsBefore) {
+            try FileManager.default.removeItem(atPath: packs + "/" + name)
+        }
+        let broken = try Versioning(repository: try f.reopen()).fsck()
+        #expect(!broken.isClean)
+        #expect(broken.problems.contains { $0.contains("snapshot \(id)") })
+        #expect(throws: VersioningError.self) { try Versioning(repository: try f.reopen()).checkout("HEAD", to: f.directory.appending("o")) }
+    }
+}
