@@ -1,6 +1,7 @@
 import CairnCatalog
 import CairnStore
 import Foundation
+import Glibc
 
 /// A dataset directory with its `.cairn/` state: the blob store, the catalog and the config.
 ///
@@ -46,7 +47,12 @@ public final class Repository: Sendable {
         try FileOps.makeDirectory(dir)
         try FileBlobStore.create(at: dir)
         try FileOps.makeDirectory(dir + "/cache")
-        try Data(config.rendered().utf8).write(to: URL(fileURLWithPath: dir + "/config.toml"), options: .atomic)
+        // Written with an explicit mode (Foundation's atomic write would make it 0666 under umask 000).
+        let staged = dir + "/tmp/config.toml." + FileOps.uniqueName()
+        let file = try POSIXFile(path: staged, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o644)
+        try file.writeAll(Data(config.rendered().utf8))
+        try file.sync()
+        try FileOps.rename(staged, dir + "/config.toml")
         _ = try Catalog(path: dir + "/catalog.sqlite")
         return try Repository(root: root)
     }
