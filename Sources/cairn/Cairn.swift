@@ -13,7 +13,7 @@ struct Cairn: ParsableCommand {
 
     static let configuration = CommandConfiguration(
         commandName: "cairn",
-        abstract: "Label, version and train on image datasets.",
+        abstract: "Version and label image datasets: content-addressed images, labels with history, immutable snapshots.",
         discussion: """
             Start with `cairn init` in a dataset directory, then `cairn import --labels-from-dirs IMAGES`.
             Exit status: 0 success; 1 the command failed; 2 it finished but found problems

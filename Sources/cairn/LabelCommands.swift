@@ -59,7 +59,7 @@ struct ClassesCommand: ParsableCommand {
 struct AnnotateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "annotate",
-        abstract: "Label items from a script (the same history the labeling UI writes).",
+        abstract: "Label items from a script: each label is appended to the item's history.",
         discussion: """
             ITEM is a blob id, an unambiguous prefix of one, or an imported path. The labels are
             committed in one transaction before the command reports success.
