@@ -47,7 +47,8 @@ let package = Package(
 
         // Embeds schema/*.sql into CairnCatalog at build time, so the binary carries its migrations.
         .executableTarget(name: "EmbedSchemaTool", path: "Sources/EmbedSchemaTool"),
-        .plugin(name: "EmbedSchema", capability: .buildTool(), dependencies: ["EmbedSchemaTool"]),
+        .plugin(
+            name: "EmbedSchema", capability: .buildTool(), dependencies: ["EmbedSchemaTool"], path: "Sources/EmbedSchemaPlugin"),
 
         // Tests.
         .target(
