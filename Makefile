@@ -7,8 +7,9 @@ APT_PACKAGES := libsqlite3-dev libpng-dev libjpeg-dev libturbojpeg0-dev libopenb
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_REPO ?= demo-repo
 RELEASE_BIN := .build/release/cairn
+FUZZ_SECONDS ?= 30
 
-.PHONY: deps build release test demo bench stress clean
+.PHONY: deps build release test demo bench stress fuzz clean
 
 ## deps: install missing system packages (idempotent: does nothing when all are present)
 deps:
@@ -27,10 +28,29 @@ build: deps
 release: deps
 	swift build -c release
 
-## test: build everything (warnings are errors) and run all test targets
+## test: build everything (warnings are errors), run all test targets, then fuzz each target briefly
 test: deps
 	swift build --build-tests
 	swift test --skip-build
+	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_SECONDS)
+
+## fuzz: every fuzz target for FUZZ_SECONDS each (default 30), sanitized build in .build-fuzz
+FUZZ_TARGETS := png jpeg labels-csv jsonl tree
+fuzz: deps
+	swift build --scratch-path .build-fuzz --product cairn-fuzz -Xswiftc -sanitize=fuzzer,address -Xlinker --export-dynamic
+	@passed=0; failed=0; for t in $(FUZZ_TARGETS); do \
+	  work=$$(mktemp -d); cp -r Tests/Fuzz/corpus/$$t/. $$work/; \
+	  echo "fuzzing $$t for $(FUZZ_SECONDS) s"; \
+	  if CAIRN_FUZZ_TARGET=$$t .build-fuzz/debug/cairn-fuzz -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	      -artifact_prefix=.build-fuzz/crash-$$t- $$work > .build-fuzz/fuzz-$$t.log 2>&1; then \
+	    passed=$$((passed + 1)); grep -E '^stat::number_of_executed_units' .build-fuzz/fuzz-$$t.log; \
+	  else \
+	    failed=$$((failed + 1)); tail -n 40 .build-fuzz/fuzz-$$t.log; \
+	    echo "fuzz target $$t crashed: the input is in .build-fuzz/crash-$$t-*; add it to Tests/Fuzz/regressions/$$t/"; \
+	  fi; \
+	  rm -rf $$work; \
+	done; \
+	echo "fuzz: $$passed passed, $$failed failed"; [ $$failed -eq 0 ]
 
 ## stress: the crash and concurrency harnesses at length (1,000 SIGKILLs; 8 x 1,000 concurrent labels;
 ## CAIRN_CRASH_SEED=N reproduces a crash run)

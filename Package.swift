@@ -45,6 +45,9 @@ let package = Package(
             name: "cairn-bench", dependencies: ["CairnRepository", "CairnVersioning", argumentParser], exclude: ["peers"],
             swiftSettings: strict),
 
+        // libFuzzer entry points (built only by `make fuzz`, with -sanitize=fuzzer,address).
+        .executableTarget(name: "cairn-fuzz", dependencies: ["CairnTestSupport"], swiftSettings: strict),
+
         // Embeds schema/*.sql into CairnCatalog at build time, so the binary carries its migrations.
         .executableTarget(name: "EmbedSchemaTool", path: "Sources/EmbedSchemaTool"),
         .plugin(

@@ -157,18 +157,26 @@ public enum TreeFormat {
         switch try r.byte() {
         case Kind.leaf.rawValue:
             let count = try r.count(max: data.count / 40 + 1)
+            guard count >= 1, count <= leafCapacity else { throw r.corrupt("a leaf must hold 1 to \(leafCapacity) items, not \(count)") }
             var items: [ItemRecord] = []
             items.reserveCapacity(count)
-            for _ in 0..<count { items.append(try decodeItem(&r)) }
+            for _ in 0..<count {
+                let item = try decodeItem(&r)
+                if let last = items.last, !(last.blobID < item.blobID) { throw r.corrupt("leaf items out of order") }
+                items.append(item)
+            }
             node = .leaf(items)
         case Kind.interior.rawValue:
             let bitmap = try r.byte()
             guard bitmap != 0 else { throw r.corrupt("interior node without children") }
             var children = [Child?](repeating: nil, count: fanout)
             for digit in 0..<fanout where bitmap & (1 << UInt8(digit)) != 0 {
-                children[digit] = Child(id: try r.id(), count: try r.count(max: Int(Int32.max)))
+                let child = Child(id: try r.id(), count: try r.count(max: Int(Int32.max)))
+                guard child.count >= 1 else { throw r.corrupt("empty child") }
+                children[digit] = child
             }
             node = .interior(children)
+            guard node.count > leafCapacity else { throw r.corrupt("an interior node must hold more than \(leafCapacity) items") }
         default:
             throw r.corrupt("unknown node kind")
         }
@@ -186,10 +194,16 @@ public enum TreeFormat {
         }
         let classCount = try r.count(max: data.count)
         var classes: [String] = []
-        for _ in 0..<classCount { classes.append(try r.string()) }
+        for _ in 0..<classCount {
+            let name = try r.string()
+            if let last = classes.last, !utf8Precedes(last, name) { throw r.corrupt("classes out of order") }
+            classes.append(name)
+        }
         let itemCount = try r.count(max: Int(Int32.max))
         let hasItems = try r.byte()
+        guard hasItems <= 1 else { throw r.corrupt("bad items flag") }
         let items = hasItems == 1 ? try r.id() : nil
+        guard (items == nil) == (itemCount == 0) else { throw r.corrupt("item count does not match the items flag") }
         try r.end()
         return Root(classes: classes, itemCount: itemCount, items: items)
     }
@@ -225,10 +239,11 @@ public enum TreeFormat {
         var annotations: [ItemRecord.AnnotatorLabel] = []
         for _ in 0..<annotationCount {
             let annotator = try r.string()
-            let className: String? = try r.byte() == 1 ? try r.string() : nil
+            if let last = annotations.last, !utf8Precedes(last.annotator, annotator) { throw r.corrupt("annotators out of order") }
+            let className: String? = try r.flag() ? try r.string() : nil
             annotations.append(.init(annotator: annotator, className: className))
         }
-        let verdict: ItemRecord.Verdict? = try r.byte() == 1 ? .init(reviewer: try r.string(), className: try r.string()) : nil
+        let verdict: ItemRecord.Verdict? = try r.flag() ? .init(reviewer: try r.string(), className: try r.string()) : nil
         let record = ItemRecord(blobID: blobID, path: path, format: format, width: width, height: height, split: split,
                                 annotations: annotations, verdict: verdict)
         guard record.label == label, record.conflict == conflict, record.annotations == annotations else {
@@ -298,7 +313,11 @@ struct ByteReader {
             let b = try byte()
             guard shift < 64 else { throw corrupt("varint too long") }
             result |= UInt64(b & 0x7F) << shift
-            if b & 0x80 == 0 { return result }
+            if b & 0x80 == 0 {
+                // Canonical encodings only: a trailing zero group means an overlong varint.
+                guard b != 0 || shift == 0 else { throw corrupt("overlong varint") }
+                return result
+            }
             shift += 7
         }
     }
@@ -323,6 +342,15 @@ struct ByteReader {
         let value = data[offset..<offset + 32].withUnsafeBytes { BlobID(rawBytes: $0)! }
         offset += 32
         return value
+    }
+
+    /// A 0/1 byte.
+    mutating func flag() throws -> Bool {
+        switch try byte() {
+        case 0: return false
+        case 1: return true
+        default: throw corrupt("bad flag byte")
+        }
     }
 
     func end() throws {

@@ -23,14 +23,14 @@ public struct ExportReport: Sendable, Codable {
 }
 
 /// The first line of `items.jsonl`.
-struct ExportHeader: Codable {
+public struct ExportHeader: Codable, Sendable {
     var cairn_export: Int
     var snapshot: BlobID
     var classes: [String]
 }
 
 /// One item line of `items.jsonl`.
-struct ExportLine: Codable {
+public struct ExportLine: Codable, Sendable {
     var blob_id: BlobID
     var file: String
     var path: String
@@ -108,6 +108,24 @@ extension Versioning {
         return report
     }
 
+    /// Parses `items.jsonl`: the header line, then one record per line.
+    /// - Throws: `VersioningError.badExport` naming the first bad line.
+    public static func parseExport(_ data: Data, path: String) throws -> (ExportHeader, [ExportLine]) {
+        let lines = data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true)
+        guard let first = lines.first, let header = try? JSONDecoder().decode(ExportHeader.self, from: Data(first)),
+              header.cairn_export == 1
+        else { throw VersioningError.badExport(path: path, reason: "line 1 is not a cairn export header") }
+        var records: [ExportLine] = []
+        for (n, line) in lines.dropFirst().enumerated() {
+            do {
+                records.append(try JSONDecoder().decode(ExportLine.self, from: Data(line)))
+            } catch {
+                throw VersioningError.badExport(path: path, reason: "line \(n + 2) is not an item record: \(error)")
+            }
+        }
+        return (header, records)
+    }
+
     private func csvField(_ s: String) -> String {
         s.contains(where: { $0 == "," || $0 == "\"" || $0.isNewline }) ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
     }
@@ -132,18 +150,7 @@ extension Versioning {
             throw VersioningError.badExport(path: jsonlPath, reason: "cannot read the file")
         }
         let base = (jsonlPath as NSString).deletingLastPathComponent
-        let lines = data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true)
-        guard let first = lines.first, let header = try? JSONDecoder().decode(ExportHeader.self, from: Data(first)),
-              header.cairn_export == 1
-        else { throw VersioningError.badExport(path: jsonlPath, reason: "line 1 is not a cairn export header") }
-        var records: [ExportLine] = []
-        for (n, line) in lines.dropFirst().enumerated() {
-            do {
-                records.append(try JSONDecoder().decode(ExportLine.self, from: Data(line)))
-            } catch {
-                throw VersioningError.badExport(path: jsonlPath, reason: "line \(n + 2) is not an item record: \(error)")
-            }
-        }
+        let (header, records) = try Self.parseExport(data, path: jsonlPath)
         for record in records {
             guard !record.file.hasPrefix("/"), !record.file.split(separator: "/").contains("..") else {
                 throw VersioningError.badExport(path: jsonlPath, reason: "\(record.file) leaves the export directory")
