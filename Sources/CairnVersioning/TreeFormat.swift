@@ -330,9 +330,11 @@ struct ByteReader {
     }
 
     mutating func string() throws -> String {
-        let length = try count(max: data.endIndex - offset)
-        let bytes = data[offset..<offset + length]
-        offset += length
+        let length = try varint()
+        // Compare after reading the length: the bytes left are counted from past the varint.
+        guard length <= UInt64(data.endIndex - offset) else { throw corrupt("string runs past the end") }
+        let bytes = data[offset..<offset + Int(length)]
+        offset += Int(length)
         guard let s = String(validating: bytes, as: UTF8.self) else { throw corrupt("string is not UTF-8") }
         return s
     }
