@@ -446,7 +446,7 @@ public final class FileBlobStore: BlobStore {
     }
 
     /// One problem found by `verify`.
-    public enum Problem: Sendable, Equatable, CustomStringConvertible {
+    public enum Problem: Sendable, Hashable, CustomStringConvertible {
         /// The object's bytes do not hash to its id.
         case corrupt(BlobID, location: String)
         /// A pack or index that cannot be read.

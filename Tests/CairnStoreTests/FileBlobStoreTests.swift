@@ -149,6 +149,23 @@ private func flipByte(in path: String, at offset: Int) throws {
         #expect(problems == [.corrupt(big.id, location: f.store.loosePath(big.id))])
     }
 
+    @Test func swappedAndDeletedLooseObjectsAreEachNamed() throws {
+        let f = try StoreFixture(looseThreshold: 10)
+        defer { f.dir.remove() }
+        let a = blob("first loose object"), b = blob("second loose object"), c = blob("third loose object")
+        for x in [a, b, c] { try f.store.put(x) }
+        try f.store.flush()
+        let pathA = f.store.loosePath(a.id), pathB = f.store.loosePath(b.id)
+        let bytesA = try Data(contentsOf: URL(fileURLWithPath: pathA)), bytesB = try Data(contentsOf: URL(fileURLWithPath: pathB))
+        try bytesB.write(to: URL(fileURLWithPath: pathA))
+        try bytesA.write(to: URL(fileURLWithPath: pathB))
+        try FileManager.default.removeItem(atPath: f.store.loosePath(c.id))
+        let problems = try f.store.verify().problems
+        #expect(Set(problems) == [.corrupt(a.id, location: pathA), .corrupt(b.id, location: pathB)])
+        #expect(throws: StoreError.corrupt(a.id, location: pathA)) { try f.store.get(a.id) }
+        #expect(throws: StoreError.notFound(c.id)) { try f.store.get(c.id) }
+    }
+
     @Test func aTruncatedPackMakesItsObjectsCorruptNotMissing() throws {
         let f = try StoreFixture()
         defer { f.dir.remove() }
