@@ -40,20 +40,7 @@ public enum CLI {
     @discardableResult
     public static func run(_ arguments: [String], in directory: String? = nil, stdin: Data? = nil,
                            environment: [String: String] = [:]) throws -> CommandResult {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
-        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-        var env = ProcessInfo.processInfo.environment
-        env.merge(environment) { _, new in new }
-        process.environment = env
-        let outPipe = Pipe(), errPipe = Pipe(), inPipe = Pipe()
-        process.standardOutput = outPipe
-        process.standardError = errPipe
-        process.standardInput = inPipe
-        try process.run()
-        if let stdin { inPipe.fileHandleForWriting.write(stdin) }
-        try inPipe.fileHandleForWriting.close()
+        let (process, outPipe, errPipe) = try start(arguments, in: directory, stdin: stdin, environment: environment)
         // Read both pipes concurrently so a full pipe never blocks the child.
         let errData = LockedData()
         let errThread = Thread { errData.set(errPipe.fileHandleForReading.readDataToEndOfFile()) }
@@ -94,10 +81,15 @@ private final class LockedData: @unchecked Sendable {
 extension CLI {
     /// Starts `cairn ARGS` without waiting: its stdin is fed `stdin` and closed; stdout and stderr
     /// are pipes for the caller to read.
-    public static func start(_ arguments: [String], stdin: Data? = nil) throws -> (process: Process, stdout: Pipe, stderr: Pipe) {
+    public static func start(_ arguments: [String], in directory: String? = nil, stdin: Data? = nil,
+                             environment: [String: String] = [:]) throws -> (process: Process, stdout: Pipe, stderr: Pipe) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+        var env = ProcessInfo.processInfo.environment
+        env.merge(environment) { _, new in new }
+        process.environment = env
         let out = Pipe(), err = Pipe(), input = Pipe()
         process.standardOutput = out
         process.standardError = err
