@@ -181,6 +181,8 @@ public enum TreeFormat {
             throw r.corrupt("unknown node kind")
         }
         try r.end()
+        // One content, one encoding, one id: anything this encoder would not have written is refused.
+        guard encode(node) == data else { throw r.corrupt("non-canonical encoding") }
         return node
     }
 
@@ -205,7 +207,9 @@ public enum TreeFormat {
         let items = hasItems == 1 ? try r.id() : nil
         guard (items == nil) == (itemCount == 0) else { throw r.corrupt("item count does not match the items flag") }
         try r.end()
-        return Root(classes: classes, itemCount: itemCount, items: items)
+        let root = Root(classes: classes, itemCount: itemCount, items: items)
+        guard encode(root) == data else { throw r.corrupt("non-canonical encoding") }
+        return root
     }
 
     static func decodeItem(_ r: inout ByteReader) throws -> ItemRecord {
