@@ -8,6 +8,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_REPO ?= demo-repo
 RELEASE_BIN := .build/release/cairn
 FUZZ_SECONDS ?= 30
+# 0 lets libFuzzer pick a random seed; `make test` pins one so CI explores the same inputs each run.
+FUZZ_SEED ?= 0
 
 .PHONY: deps build release test demo bench stress fuzz clean
 
@@ -32,7 +34,7 @@ release: deps
 test: deps
 	swift build --build-tests
 	swift test --skip-build
-	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_SECONDS)
+	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_SEED=1
 
 ## fuzz: every fuzz target for FUZZ_SECONDS each (default 30), sanitized build in .build-fuzz
 FUZZ_TARGETS := png jpeg labels-csv jsonl tree
@@ -41,7 +43,7 @@ fuzz: deps
 	@passed=0; failed=0; for t in $(FUZZ_TARGETS); do \
 	  work=$$(mktemp -d); cp -r Tests/Fuzz/corpus/$$t/. $$work/; \
 	  echo "fuzzing $$t for $(FUZZ_SECONDS) s"; \
-	  if CAIRN_FUZZ_TARGET=$$t .build-fuzz/debug/cairn-fuzz -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	  if CAIRN_FUZZ_TARGET=$$t .build-fuzz/debug/cairn-fuzz -max_total_time=$(FUZZ_SECONDS) -seed=$(FUZZ_SEED) -print_final_stats=1 \
 	      -artifact_prefix=.build-fuzz/crash-$$t- $$work > .build-fuzz/fuzz-$$t.log 2>&1; then \
 	    passed=$$((passed + 1)); grep -E '^stat::number_of_executed_units' .build-fuzz/fuzz-$$t.log; \
 	  else \
