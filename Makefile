@@ -34,7 +34,7 @@ release: deps
 test: deps
 	swift build --build-tests
 	swift test --skip-build
-	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_SEED=1
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_SEED=1
 
 ## fuzz: every fuzz target for FUZZ_SECONDS each (default 30), sanitized build in .build-fuzz
 FUZZ_TARGETS := png jpeg labels-csv jsonl tree
