@@ -27,6 +27,7 @@ let package = Package(
         // C libraries, each behind one system-library target.
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
 
         // Components.
         .target(name: "CairnStore", dependencies: [crypto], swiftSettings: strict),
@@ -39,10 +40,13 @@ let package = Package(
             dependencies: ["CairnStore", "CairnCatalog", "CairnImaging", tomlKit],
             swiftSettings: strict),
         .target(name: "CairnVersioning", dependencies: ["CairnStore", "CairnCatalog", "CairnRepository"], swiftSettings: strict),
+        .target(
+            name: "CairnTraining", dependencies: ["CairnStore", "CairnCatalog", "CairnImaging", "CairnRepository", "CairnVersioning", "COpenBLAS"],
+            swiftSettings: strict),
         .executableTarget(
-            name: "cairn", dependencies: ["CairnRepository", "CairnVersioning", argumentParser], swiftSettings: strict),
+            name: "cairn", dependencies: ["CairnRepository", "CairnVersioning", "CairnTraining", argumentParser], swiftSettings: strict),
         .executableTarget(
-            name: "cairn-bench", dependencies: ["CairnRepository", "CairnVersioning", argumentParser], exclude: ["peers"],
+            name: "cairn-bench", dependencies: ["CairnRepository", "CairnVersioning", "CairnTraining", argumentParser], exclude: ["peers"],
             swiftSettings: strict),
 
         // libFuzzer entry points (built only by `make fuzz`, with -sanitize=fuzzer,address).
@@ -56,7 +60,7 @@ let package = Package(
         // Tests.
         .target(
             name: "CairnTestSupport",
-            dependencies: ["CairnStore", "CairnCatalog", "CairnImaging", "CairnRepository", "CairnVersioning"],
+            dependencies: ["CairnStore", "CairnCatalog", "CairnImaging", "CairnRepository", "CairnVersioning", "CairnTraining"],
             swiftSettings: strict),
         .testTarget(name: "CairnStoreTests", dependencies: ["CairnStore", "CairnTestSupport"], swiftSettings: strict),
         .testTarget(name: "CairnCatalogTests", dependencies: ["CairnCatalog", "CairnTestSupport", grdb], swiftSettings: strict),
@@ -65,6 +69,8 @@ let package = Package(
             name: "CairnRepositoryTests", dependencies: ["CairnRepository", "CairnTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "CairnVersioningTests", dependencies: ["CairnVersioning", "CairnImaging", "CairnTestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "CairnTrainingTests", dependencies: ["CairnTraining", "CairnTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "CairnEndToEndTests", dependencies: ["cairn", "CairnStore", "CairnTestSupport"], swiftSettings: strict),
     ]

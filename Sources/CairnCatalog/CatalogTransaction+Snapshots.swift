@@ -61,7 +61,7 @@ public struct ItemState: Sendable, Hashable {
 }
 
 extension CatalogTransaction {
-    private static func blobID(_ hex: String) throws -> BlobID {
+    static func blobID(_ hex: String) throws -> BlobID {
         guard let id = BlobID(hex: hex) else { throw CatalogError.invalid("catalog holds a malformed id: \(hex)") }
         return id
     }

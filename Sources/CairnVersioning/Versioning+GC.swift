@@ -19,19 +19,16 @@ public struct GCReport: Sendable, Codable {
 }
 
 extension Versioning {
-    /// Every object id reachable from the working state, every snapshot, every tag and tag
-    /// history entry: snapshot roots, tree nodes and item blobs.
+    /// Every object id reachable from the working state, every snapshot, tag, tag history entry
+    /// and run: snapshot roots, tree nodes, item blobs and run checkpoints.
     ///
     /// - Complexity: proportional to the distinct tree nodes; subtrees shared by snapshots are walked once.
     public func reachableObjects() throws -> Set<BlobID> {
         var live = Set<BlobID>()
-        let (items, snapshots, tagged) = try catalog.read { tx in
-            (try tx.referencedBlobs(), try tx.allSnapshots().map(\.id),
-             try tx.tags().map(\.snapshotID) + tx.snapshotIDsInTagHistory())
-        }
-        live.formUnion(items)
+        let (blobs, snapshots) = try catalog.read { tx in (try tx.rootBlobs(), try tx.rootSnapshotIDs()) }
+        live.formUnion(blobs)
         var visited = Set<BlobID>()
-        for id in Set(snapshots + tagged) {
+        for id in snapshots {
             live.insert(id)
             let root = try tree.root(id)
             guard let top = root.items else { continue }
@@ -91,12 +88,10 @@ extension Versioning {
     /// present and decode, and every item blob a snapshot names must be stored. Orphans are
     /// objects nothing reachable names.
     public func fsck(progress: (Int, Int) -> Void = { _, _ in }) throws -> FsckReport {
-        var live = Set(try catalog.read { try $0.referencedBlobs() })
+        let (blobs, ids) = try catalog.read { tx in (try tx.rootBlobs(), try tx.rootSnapshotIDs()) }
+        var live = blobs
         var treeProblems: [String] = []
         var snapshotBlobs = Set<BlobID>()
-        let ids = try catalog.read { tx in
-            Set(try tx.allSnapshots().map(\.id) + tx.tags().map(\.snapshotID) + tx.snapshotIDsInTagHistory())
-        }
         var visited = Set<BlobID>()
         for id in ids.sorted() {
             live.insert(id)

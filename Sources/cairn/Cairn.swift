@@ -3,6 +3,7 @@ import CairnCatalog
 import CairnImaging
 import CairnRepository
 import CairnStore
+import CairnTraining
 import CairnVersioning
 import Foundation
 
@@ -24,6 +25,7 @@ struct Cairn: ParsableCommand {
             InitCommand.self, ImportCommand.self, StatusCommand.self, ListCommand.self, ShowCommand.self,
             ClassesCommand.self, AnnotateCommand.self, AnnotatorsCommand.self, ReviewCommand.self, SnapshotCommand.self, TagCommand.self, TagsCommand.self,
             LogCommand.self, DiffCommand.self, CheckoutCommand.self, ExportCommand.self, RestoreCommand.self,
+            TrainCommand.self, RunsCommand.self, EvalCommand.self, PredictCommand.self,
             GCCommand.self, FsckCommand.self, CatBlobCommand.self,
         ])
 
@@ -53,7 +55,7 @@ struct Cairn: ParsableCommand {
     /// Errors from Cairn's libraries are printed as one line; ArgumentParser's own (help, usage) it prints itself.
     private static func isUserFacing(_ error: any Error) -> Bool {
         error is StoreError || error is CatalogError || error is RepositoryError || error is ImagingError
-            || error is VersioningError
+            || error is VersioningError || error is TrainingError
             || error is CocoaError || error is POSIXError
     }
 }

@@ -1,0 +1,278 @@
+import CairnCatalog
+import CairnImaging
+import CairnStore
+import CairnVersioning
+import Foundation
+
+/// How an image becomes a model input. Part of the tensor cache's key.
+public struct Preprocessing: Sendable, Hashable, Codable {
+    public var width: Int
+    public var height: Int
+    public var channels: Int
+
+    public init(width: Int, height: Int, channels: Int) {
+        self.width = width
+        self.height = height
+        self.channels = channels
+    }
+
+    /// Bytes per preprocessed image.
+    public var sampleSize: Int { width * height * channels }
+
+    /// Names the cache folder; the version changes whenever the decode or resize rule does.
+    var cacheKey: String { "\(width)x\(height)x\(channels)-area-v1" }
+
+    /// Decodes, converts and resizes one image.
+    func apply(_ bytes: Data) throws(ImagingError) -> PixelBuffer {
+        let image = try ImageCodec.decode(bytes).converted(toChannels: channels)
+        return image.resized(width: width, height: height)
+    }
+}
+
+/// Per-channel mean and standard deviation of the training split, on the 0…1 scale.
+public struct Normalization: Sendable, Hashable, Codable {
+    public var mean: [Float]
+    public var std: [Float]
+
+    /// Statistics over `rows` of a pixel table.
+    static func fit(_ table: PixelTable, rows: [Int], channels: Int) -> Normalization {
+        var sum = [Double](repeating: 0, count: channels), squares = sum
+        var count = 0
+        table.pixels.withUnsafeBufferPointer { p in
+            for row in rows {
+                let base = row * table.sampleSize
+                for i in 0..<table.sampleSize {
+                    let v = Double(p[base + i]) / 255
+                    sum[i % channels] += v
+                    squares[i % channels] += v * v
+                }
+            }
+            count = rows.count * table.sampleSize / channels
+        }
+        let n = Double(max(count, 1))
+        let mean = sum.map { $0 / n }
+        let std = zip(squares, mean).map { max(($0 / n - $1 * $1).squareRoot(), 1e-3) }
+        return Normalization(mean: mean.map(Float.init), std: std.map(Float.init))
+    }
+
+    /// Writes normalized floats for `rows` of `table`, one sample after another.
+    func apply(_ table: PixelTable, rows: some Collection<Int>, into out: inout [Float]) {
+        let size = table.sampleSize, channels = mean.count
+        out.removeAll(keepingCapacity: true)
+        out.reserveCapacity(rows.count * size)
+        let scale = std.map { 1 / (255 * $0) }, shift = zip(mean, std).map { -$0 / $1 }
+        table.pixels.withUnsafeBufferPointer { p in
+            for row in rows {
+                let base = row * size
+                for i in 0..<size { out.append(Float(p[base + i]) * scale[i % channels] + shift[i % channels]) }
+            }
+        }
+    }
+}
+
+/// Preprocessed images as bytes, one row of `sampleSize` per image.
+public struct PixelTable: Sendable {
+    public let sampleSize: Int
+    public var pixels: [UInt8]
+    public var count: Int { sampleSize == 0 ? 0 : pixels.count / sampleSize }
+}
+
+/// A labeled item of a snapshot.
+public struct Example: Sendable, Hashable {
+    public var blobID: BlobID
+    public var path: String
+    public var split: Split
+    /// Index into the snapshot's class list.
+    public var label: Int32
+}
+
+/// The labeled items of a snapshot and what was left out.
+public struct SnapshotExamples: Sendable {
+    public var classes: [String]
+    public var examples: [Example]
+    /// Items without a resolved label (unlabeled or in conflict): not trained on.
+    public var unlabeled: Int
+
+    /// Reads the snapshot tree. Items come in blob-id order, so the list is the same on every machine.
+    public static func read(_ snapshot: BlobID, versioning: Versioning) throws -> SnapshotExamples {
+        let root = try versioning.tree.root(snapshot)
+        let index = Dictionary(uniqueKeysWithValues: root.classes.enumerated().map { ($1, Int32($0)) })
+        var out = SnapshotExamples(classes: root.classes, examples: [], unlabeled: 0)
+        try versioning.tree.forEachItem(under: root.items) { record in
+            guard let label = record.label, let classIndex = index[label] else {
+                out.unlabeled += 1
+                return
+            }
+            out.examples.append(Example(blobID: record.blobID, path: record.path, split: record.split, label: classIndex))
+        }
+        return out
+    }
+}
+
+/// What loading did.
+public struct LoadReport: Sendable, Codable, Hashable {
+    /// Images decoded from the store.
+    public var decoded = 0
+    /// Images taken from the tensor cache.
+    public var cached = 0
+    public var seconds = 0.0
+}
+
+/// Reads examples' images through the store (every read verified against its blob id), decodes
+/// and resizes them in parallel, and keeps the results in a cache under `.cairn/cache/tensors`
+/// keyed by (blob id, preprocessing), so a second run on the same data decodes nothing.
+public struct Loader: Sendable {
+    public let store: any BlobStore
+    /// `.cairn/cache/tensors`, or nil for no cache.
+    public let cacheDirectory: String?
+    public let workers: Int
+
+    public init(store: any BlobStore, cacheDirectory: String?, workers: Int = ProcessInfo.processInfo.activeProcessorCount) {
+        self.store = store
+        self.cacheDirectory = cacheDirectory
+        self.workers = max(1, workers)
+    }
+
+    /// The preprocessed images of `examples`, in the same order.
+    ///
+    /// - Throws: `TrainingError.unreadableItem` naming the first blob that is missing, corrupt or
+    ///   not an image.
+    /// - Complexity: O(n) decodes on the first call for n images, O(n) copies after.
+    public func load(_ examples: [Example], _ preprocessing: Preprocessing,
+                     progress: @Sendable (Int, Int) -> Void = { _, _ in }) throws -> (PixelTable, LoadReport) {
+        let started = Date()
+        let size = preprocessing.sampleSize
+        var pixels = [UInt8](repeating: 0, count: examples.count * size)
+        var report = LoadReport()
+        let cache = cacheDirectory.map { TensorCache(directory: $0 + "/" + preprocessing.cacheKey, sampleSize: size) }
+        let cached: (bytes: [UInt8], offsets: [BlobID: Int]) = (try? cache?.load()) ?? ([], [:])
+        var misses: [Int] = []
+        pixels.withUnsafeMutableBufferPointer { out in
+            cached.bytes.withUnsafeBufferPointer { src in
+                for (row, example) in examples.enumerated() {
+                    if let offset = cached.offsets[example.blobID] {
+                        (out.baseAddress! + row * size).update(from: src.baseAddress! + offset, count: size)
+                    } else {
+                        misses.append(row)
+                    }
+                }
+            }
+        }
+        report.cached = examples.count - misses.count
+        if !misses.isEmpty {
+            try decode(misses, of: examples, preprocessing, into: &pixels, progress: progress)
+            report.decoded = misses.count
+            if let cache {
+                // The cache is derived data: failing to write it costs speed next time, nothing else.
+                try? cache.append(misses.map { (examples[$0].blobID, $0) }, from: pixels)
+            }
+        }
+        report.seconds = Date().timeIntervalSince(started)
+        return (PixelTable(sampleSize: size, pixels: pixels), report)
+    }
+
+    private func decode(_ rows: [Int], of examples: [Example], _ preprocessing: Preprocessing, into pixels: inout [UInt8],
+                        progress: @Sendable (Int, Int) -> Void) throws {
+        let size = preprocessing.sampleSize
+        let chunk = 64
+        let chunks = (rows.count + chunk - 1) / chunk
+        let failure = Failure()
+        let done = Counter()
+        let store = self.store
+        try pixels.withUnsafeMutableBufferPointer { buffer in
+            let out = DisjointRows(base: buffer.baseAddress!)
+            DispatchQueue.concurrentPerform(iterations: chunks) { c in
+                for row in rows[(c * chunk)..<min(rows.count, (c + 1) * chunk)] {
+                    if failure.isSet { return }
+                    let example = examples[row]
+                    do {
+                        let image = try preprocessing.apply(try store.get(example.blobID))
+                        image.pixels.withUnsafeBytes { src in
+                            UnsafeMutableRawPointer(out.base + row * size).copyMemory(from: src.baseAddress!, byteCount: size)
+                        }
+                    } catch {
+                        failure.set(TrainingError.unreadableItem(blob: example.blobID, path: example.path, reason: "\(error)"), order: row)
+                        return
+                    }
+                }
+                progress(done.add(min(chunk, rows.count - c * chunk)), rows.count)
+            }
+            if let error = failure.error { throw error }
+        }
+    }
+}
+
+/// The output rows of a parallel decode. @unchecked Sendable: every worker writes only the rows
+/// of its own chunk, and the buffer outlives `concurrentPerform`, which returns after all workers.
+private struct DisjointRows: @unchecked Sendable {
+    let base: UnsafeMutablePointer<UInt8>
+}
+
+/// The first error of a parallel job (lowest row wins, so the report is the same on every run).
+private final class Failure: @unchecked Sendable {
+    // @unchecked: both fields are touched only while `lock` is held.
+    private let lock = NSLock()
+    private var stored: (Error, Int)?
+
+    var isSet: Bool { lock.withLock { stored != nil } }
+    var error: Error? { lock.withLock { stored?.0 } }
+
+    func set(_ error: Error, order: Int) {
+        lock.withLock { if stored == nil || order < stored!.1 { stored = (error, order) } }
+    }
+}
+
+/// A shared running total.
+private final class Counter: @unchecked Sendable {
+    // @unchecked: `value` is touched only while `lock` is held.
+    private let lock = NSLock()
+    private var value = 0
+
+    func add(_ n: Int) -> Int { lock.withLock { value += n; return value } }
+}
+
+/// Preprocessed images on disk: segment files of (blob id, bytes) records, each written to a
+/// temporary name and renamed, so a reader sees whole segments or none. Safe to delete.
+struct TensorCache {
+    let directory: String
+    let sampleSize: Int
+    private static let magic = Array("CAIRNTC1".utf8)
+
+    /// Every cached image: the segments' bytes and where each image starts in them.
+    func load() throws -> (bytes: [UInt8], offsets: [BlobID: Int]) {
+        var all: [UInt8] = []
+        var offsets: [BlobID: Int] = [:]
+        let record = 32 + sampleSize
+        for name in try FileOps.list(directory) where name.hasSuffix(".seg") {
+            guard let data = FileManager.default.contents(atPath: directory + "/" + name), data.count >= 16,
+                  Array(data.prefix(8)) == Self.magic else { continue }
+            let count = data.dropFirst(8).prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+            guard data.count == 16 + count * record else { continue }  // damaged or another version: ignore
+            let base = all.count
+            all.append(contentsOf: data)
+            all.withUnsafeBytes { raw in
+                for i in 0..<count {
+                    let start = base + 16 + i * record
+                    offsets[BlobID(rawBytes: UnsafeRawBufferPointer(rebasing: raw[start..<start + 32]))!] = start + 32
+                }
+            }
+        }
+        return (all, offsets)
+    }
+
+    /// Adds `rows` of `pixels` as one new segment.
+    func append(_ rows: [(BlobID, Int)], from pixels: [UInt8]) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        var bytes = Self.magic
+        bytes.reserveCapacity(16 + rows.count * (32 + sampleSize))
+        for shift in stride(from: 0, to: 64, by: 8) { bytes.append(UInt8(truncatingIfNeeded: rows.count >> shift)) }
+        for (id, row) in rows {
+            bytes.append(contentsOf: id.bytes)
+            bytes.append(contentsOf: pixels[row * sampleSize..<(row + 1) * sampleSize])
+        }
+        let name = FileOps.uniqueName()
+        let tmp = directory + "/" + name + ".tmp"
+        try Data(bytes).write(to: URL(fileURLWithPath: tmp))
+        try FileOps.rename(tmp, directory + "/" + name + ".seg")
+    }
+}

@@ -1,0 +1,333 @@
+import Foundation
+
+/// A learnable tensor, its gradient for the current batch, and its shape.
+final class Parameter {
+    let shape: [Int]
+    var value: [Float]
+    var grad: [Float]
+
+    init(shape: [Int], value: [Float]) {
+        self.shape = shape
+        self.value = value
+        self.grad = [Float](repeating: 0, count: value.count)
+    }
+}
+
+/// Time spent in sgemm, collected when `enabled` (the benchmark reports its share of training).
+final class GemmProfile {
+    var enabled = false
+    var seconds: Double = 0
+
+    @inline(__always)
+    func gemm(_ transA: Bool, _ transB: Bool, m: Int, n: Int, k: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+              beta: Float = 0, _ c: UnsafeMutablePointer<Float>) {
+        guard enabled else {
+            BLAS.gemm(transA, transB, m: m, n: n, k: k, a, b, beta: beta, c)
+            return
+        }
+        let start = DispatchTime.now().uptimeNanoseconds
+        BLAS.gemm(transA, transB, m: m, n: n, k: k, a, b, beta: beta, c)
+        seconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    }
+}
+
+/// One stage of a network. Inputs and outputs are batches of samples laid out row by row; images
+/// are height × width × channels per sample (the order decoded pixels come in).
+protocol Layer: AnyObject {
+    var parameters: [Parameter] { get }
+    /// Values per sample coming out.
+    var outputSize: Int { get }
+    func forward(_ input: [Float], batch: Int) -> [Float]
+    /// Fills the parameters' gradients and returns the gradient with respect to the input
+    /// (empty when `needsInputGradient` is false: the first layer has no one to pass it to).
+    func backward(_ gradOutput: [Float], batch: Int, needsInputGradient: Bool) -> [Float]
+}
+
+/// A fully connected layer: y = x · W + b.
+final class Dense: Layer {
+    let inputs: Int, outputs: Int
+    let weight: Parameter, bias: Parameter
+    let profile: GemmProfile
+    private var input: [Float] = []
+
+    init(inputs: Int, outputs: Int, random: inout SeededRandom, profile: GemmProfile) {
+        self.inputs = inputs
+        self.outputs = outputs
+        self.profile = profile
+        let scale = Float((2.0 / Double(inputs)).squareRoot())  // He initialization
+        weight = Parameter(shape: [inputs, outputs], value: (0..<inputs * outputs).map { _ in Float(random.normal()) * scale })
+        bias = Parameter(shape: [outputs], value: [Float](repeating: 0, count: outputs))
+    }
+
+    var parameters: [Parameter] { [weight, bias] }
+    var outputSize: Int { outputs }
+
+    func forward(_ input: [Float], batch: Int) -> [Float] {
+        self.input = input
+        var out = [Float](unsafeUninitializedCapacity: batch * outputs) { buffer, count in
+            for row in 0..<batch { for j in 0..<outputs { buffer[row * outputs + j] = bias.value[j] } }
+            count = batch * outputs
+        }
+        input.withUnsafeBufferPointer { x in
+            weight.value.withUnsafeBufferPointer { w in
+                out.withUnsafeMutableBufferPointer { y in
+                    profile.gemm(false, false, m: batch, n: outputs, k: inputs, x.baseAddress!, w.baseAddress!, beta: 1, y.baseAddress!)
+                }
+            }
+        }
+        return out
+    }
+
+    func backward(_ gradOutput: [Float], batch: Int, needsInputGradient: Bool) -> [Float] {
+        gradOutput.withUnsafeBufferPointer { dy in
+            input.withUnsafeBufferPointer { x in
+                weight.grad.withUnsafeMutableBufferPointer { dw in
+                    profile.gemm(true, false, m: inputs, n: outputs, k: batch, x.baseAddress!, dy.baseAddress!, dw.baseAddress!)
+                }
+            }
+            bias.grad.withUnsafeMutableBufferPointer { db in
+                for j in 0..<outputs { db[j] = 0 }
+                for row in 0..<batch { for j in 0..<outputs { db[j] += dy[row * outputs + j] } }
+            }
+        }
+        guard needsInputGradient else { return [] }
+        var dx = [Float](repeating: 0, count: batch * inputs)
+        gradOutput.withUnsafeBufferPointer { dy in
+            weight.value.withUnsafeBufferPointer { w in
+                dx.withUnsafeMutableBufferPointer { dx in
+                    profile.gemm(false, true, m: batch, n: inputs, k: outputs, dy.baseAddress!, w.baseAddress!, dx.baseAddress!)
+                }
+            }
+        }
+        return dx
+    }
+}
+
+/// max(0, x), elementwise.
+final class ReLU: Layer {
+    let outputSize: Int
+    private var output: [Float] = []
+
+    init(size: Int) { outputSize = size }
+
+    var parameters: [Parameter] { [] }
+
+    func forward(_ input: [Float], batch: Int) -> [Float] {
+        output = input.map { max($0, 0) }
+        return output
+    }
+
+    func backward(_ gradOutput: [Float], batch: Int, needsInputGradient: Bool) -> [Float] {
+        var dx = gradOutput
+        dx.withUnsafeMutableBufferPointer { dx in
+            output.withUnsafeBufferPointer { y in
+                for i in 0..<dx.count where y[i] <= 0 { dx[i] = 0 }
+            }
+        }
+        return dx
+    }
+}
+
+/// A k×k convolution with stride 1 and "same" zero padding, as one GEMM over the batch's
+/// patches (im2col): patches [batch·h·w × k·k·c] · W [k·k·c × filters].
+final class Conv2D: Layer {
+    let height: Int, width: Int, channels: Int, filters: Int, kernel: Int
+    let weight: Parameter, bias: Parameter
+    let profile: GemmProfile
+    private var columns: [Float] = []
+
+    init(height: Int, width: Int, channels: Int, filters: Int, kernel: Int = 3, random: inout SeededRandom, profile: GemmProfile) {
+        self.height = height
+        self.width = width
+        self.channels = channels
+        self.filters = filters
+        self.kernel = kernel
+        self.profile = profile
+        let fanIn = kernel * kernel * channels
+        let scale = Float((2.0 / Double(fanIn)).squareRoot())
+        weight = Parameter(shape: [fanIn, filters], value: (0..<fanIn * filters).map { _ in Float(random.normal()) * scale })
+        bias = Parameter(shape: [filters], value: [Float](repeating: 0, count: filters))
+    }
+
+    var parameters: [Parameter] { [weight, bias] }
+    var outputSize: Int { height * width * filters }
+    private var patchSize: Int { kernel * kernel * channels }
+
+    /// Visits every (patch row, patch column offset, input offset) pair inside the image.
+    @inline(__always)
+    private func forEachTap(batch: Int, _ body: (Int, Int) -> Void) {
+        let pad = kernel / 2
+        for b in 0..<batch {
+            for y in 0..<height {
+                for x in 0..<width {
+                    let row = ((b * height + y) * width + x) * patchSize
+                    for ky in 0..<kernel {
+                        let iy = y + ky - pad
+                        guard iy >= 0, iy < height else { continue }
+                        for kx in 0..<kernel {
+                            let ix = x + kx - pad
+                            guard ix >= 0, ix < width else { continue }
+                            body(row + (ky * kernel + kx) * channels, ((b * height + iy) * width + ix) * channels)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    func forward(_ input: [Float], batch: Int) -> [Float] {
+        let rows = batch * height * width
+        columns = [Float](repeating: 0, count: rows * patchSize)
+        let channels = self.channels
+        input.withUnsafeBufferPointer { x in
+            columns.withUnsafeMutableBufferPointer { cols in
+                forEachTap(batch: batch) { to, from in
+                    for c in 0..<channels { cols[to + c] = x[from + c] }
+                }
+            }
+        }
+        var out = [Float](unsafeUninitializedCapacity: rows * filters) { buffer, count in
+            for row in 0..<rows { for f in 0..<filters { buffer[row * filters + f] = bias.value[f] } }
+            count = rows * filters
+        }
+        columns.withUnsafeBufferPointer { cols in
+            weight.value.withUnsafeBufferPointer { w in
+                out.withUnsafeMutableBufferPointer { y in
+                    profile.gemm(false, false, m: rows, n: filters, k: patchSize, cols.baseAddress!, w.baseAddress!, beta: 1, y.baseAddress!)
+                }
+            }
+        }
+        return out
+    }
+
+    func backward(_ gradOutput: [Float], batch: Int, needsInputGradient: Bool) -> [Float] {
+        let rows = batch * height * width
+        gradOutput.withUnsafeBufferPointer { dy in
+            columns.withUnsafeBufferPointer { cols in
+                weight.grad.withUnsafeMutableBufferPointer { dw in
+                    profile.gemm(true, false, m: patchSize, n: filters, k: rows, cols.baseAddress!, dy.baseAddress!, dw.baseAddress!)
+                }
+            }
+            bias.grad.withUnsafeMutableBufferPointer { db in
+                for f in 0..<filters { db[f] = 0 }
+                for row in 0..<rows { for f in 0..<filters { db[f] += dy[row * filters + f] } }
+            }
+        }
+        guard needsInputGradient else { return [] }
+        var dColumns = [Float](repeating: 0, count: rows * patchSize)
+        gradOutput.withUnsafeBufferPointer { dy in
+            weight.value.withUnsafeBufferPointer { w in
+                dColumns.withUnsafeMutableBufferPointer { dc in
+                    profile.gemm(false, true, m: rows, n: patchSize, k: filters, dy.baseAddress!, w.baseAddress!, dc.baseAddress!)
+                }
+            }
+        }
+        var dx = [Float](repeating: 0, count: batch * height * width * channels)
+        let channels = self.channels
+        dColumns.withUnsafeBufferPointer { dc in
+            dx.withUnsafeMutableBufferPointer { dx in
+                forEachTap(batch: batch) { from, to in
+                    for c in 0..<channels { dx[to + c] += dc[from + c] }
+                }
+            }
+        }
+        return dx
+    }
+}
+
+/// 2×2 max pooling with stride 2; an odd last row or column is dropped.
+final class MaxPool2: Layer {
+    let height: Int, width: Int, channels: Int
+    private var argmax: [Int32] = []
+
+    init(height: Int, width: Int, channels: Int) {
+        self.height = height
+        self.width = width
+        self.channels = channels
+    }
+
+    var parameters: [Parameter] { [] }
+    var outHeight: Int { height / 2 }
+    var outWidth: Int { width / 2 }
+    var outputSize: Int { outHeight * outWidth * channels }
+
+    func forward(_ input: [Float], batch: Int) -> [Float] {
+        var out = [Float](repeating: 0, count: batch * outputSize)
+        argmax = [Int32](repeating: 0, count: batch * outputSize)
+        let (h, w, c, oh, ow) = (height, width, channels, outHeight, outWidth)
+        input.withUnsafeBufferPointer { x in
+            out.withUnsafeMutableBufferPointer { y in
+                argmax.withUnsafeMutableBufferPointer { arg in
+                    for b in 0..<batch {
+                        for oy in 0..<oh {
+                            for ox in 0..<ow {
+                                let o = ((b * oh + oy) * ow + ox) * c
+                                let i00 = ((b * h + 2 * oy) * w + 2 * ox) * c
+                                for ch in 0..<c {
+                                    var best = i00 + ch
+                                    if x[i00 + c + ch] > x[best] { best = i00 + c + ch }
+                                    if x[i00 + w * c + ch] > x[best] { best = i00 + w * c + ch }
+                                    if x[i00 + w * c + c + ch] > x[best] { best = i00 + w * c + c + ch }
+                                    y[o + ch] = x[best]
+                                    arg[o + ch] = Int32(best)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    func backward(_ gradOutput: [Float], batch: Int, needsInputGradient: Bool) -> [Float] {
+        var dx = [Float](repeating: 0, count: batch * height * width * channels)
+        dx.withUnsafeMutableBufferPointer { dx in
+            argmax.withUnsafeBufferPointer { arg in
+                for i in 0..<gradOutput.count { dx[Int(arg[i])] += gradOutput[i] }
+            }
+        }
+        return dx
+    }
+}
+
+/// A reproducible random source (SplitMix64): the same seed gives the same initialization and
+/// the same batch order on every machine.
+struct SeededRandom: RandomNumberGenerator {
+    private var state: UInt64
+    private var spare: Double?
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// A uniform double in [0, 1).
+    mutating func uniform() -> Double { Double(next() >> 11) / Double(1 << 53) }
+
+    /// A standard normal sample (Box–Muller).
+    mutating func normal() -> Double {
+        if let spare {
+            self.spare = nil
+            return spare
+        }
+        let u1 = max(uniform(), .leastNonzeroMagnitude), u2 = uniform()
+        let r = (-2 * log(u1)).squareRoot()
+        spare = r * sin(2 * .pi * u2)
+        return r * cos(2 * .pi * u2)
+    }
+
+    /// Fisher–Yates with this generator (Swift's `shuffle(using:)` does not promise a fixed algorithm).
+    mutating func shuffle<T>(_ array: inout [T]) {
+        guard array.count > 1 else { return }
+        for i in stride(from: array.count - 1, to: 0, by: -1) {
+            let j = Int(next() % UInt64(i + 1))
+            array.swapAt(i, j)
+        }
+    }
+}

@@ -1,0 +1,208 @@
+import Foundation
+
+/// The model families `cairn train` offers.
+public enum ModelKind: String, Sendable, Hashable, Codable, CaseIterable {
+    /// Multinomial logistic regression: one dense layer.
+    case softmax
+    /// Dense layers with ReLU between them (`hidden` sizes).
+    case mlp
+    /// conv3×3(16) → ReLU → maxpool → conv3×3(32) → ReLU → maxpool → dense(hidden…) → dense.
+    case cnn
+}
+
+/// Everything needed to rebuild a network's shape: stored in every checkpoint.
+public struct ModelSpec: Sendable, Hashable, Codable {
+    public var kind: ModelKind
+    /// Hidden dense layer sizes (MLP: the layers; CNN: dense layers after the convolutions).
+    public var hidden: [Int]
+    public var width: Int
+    public var height: Int
+    public var channels: Int
+    public var classes: Int
+
+    public init(kind: ModelKind, hidden: [Int], width: Int, height: Int, channels: Int, classes: Int) {
+        self.kind = kind
+        self.hidden = hidden
+        self.width = width
+        self.height = height
+        self.channels = channels
+        self.classes = classes
+    }
+
+    /// Values per input sample.
+    public var inputSize: Int { width * height * channels }
+}
+
+/// A feed-forward network with a softmax cross-entropy head.
+final class Network {
+    let spec: ModelSpec
+    let layers: [any Layer]
+    let profile = GemmProfile()
+
+    init(spec: ModelSpec, seed: UInt64) {
+        self.spec = spec
+        var random = SeededRandom(seed: seed)
+        var layers: [any Layer] = []
+        var size = spec.inputSize
+        if spec.kind == .cnn {
+            var (h, w, c) = (spec.height, spec.width, spec.channels)
+            for filters in [16, 32] {
+                layers.append(Conv2D(height: h, width: w, channels: c, filters: filters, random: &random, profile: profile))
+                layers.append(ReLU(size: h * w * filters))
+                let pool = MaxPool2(height: h, width: w, channels: filters)
+                layers.append(pool)
+                (h, w, c) = (pool.outHeight, pool.outWidth, filters)
+            }
+            size = h * w * c
+        }
+        if spec.kind != .softmax {
+            for hidden in spec.hidden {
+                layers.append(Dense(inputs: size, outputs: hidden, random: &random, profile: profile))
+                layers.append(ReLU(size: hidden))
+                size = hidden
+            }
+        }
+        layers.append(Dense(inputs: size, outputs: spec.classes, random: &random, profile: profile))
+        self.layers = layers
+    }
+
+    var parameters: [Parameter] { layers.flatMap(\.parameters) }
+
+    var parameterCount: Int { parameters.reduce(0) { $0 + $1.value.count } }
+
+    /// Logits for a batch of `batch` samples.
+    func logits(_ input: [Float], batch: Int) -> [Float] {
+        var x = input
+        for layer in layers { x = layer.forward(x, batch: batch) }
+        return x
+    }
+
+    /// Class probabilities, `classes` per sample.
+    func probabilities(_ input: [Float], batch: Int) -> [Float] {
+        var p = logits(input, batch: batch)
+        Self.softmaxInPlace(&p, classes: spec.classes)
+        return p
+    }
+
+    /// One forward and backward pass: fills every parameter's gradient and returns the mean
+    /// cross-entropy loss over the batch.
+    func lossAndGradients(_ input: [Float], labels: ArraySlice<Int32>, batch: Int) -> Double {
+        var grad = logits(input, batch: batch)
+        Self.softmaxInPlace(&grad, classes: spec.classes)
+        let classes = spec.classes
+        var loss = 0.0
+        for (row, label) in labels.enumerated() {
+            let p = grad[row * classes + Int(label)]
+            loss -= log(Double(max(p, .leastNormalMagnitude)))
+            grad[row * classes + Int(label)] -= 1
+        }
+        let scale = 1 / Float(batch)
+        for i in grad.indices { grad[i] *= scale }
+        for (index, layer) in layers.enumerated().reversed() {
+            grad = layer.backward(grad, batch: batch, needsInputGradient: index > 0)
+        }
+        return loss / Double(batch)
+    }
+
+    static func softmaxInPlace(_ values: inout [Float], classes: Int) {
+        values.withUnsafeMutableBufferPointer { v in
+            for row in 0..<(v.count / classes) {
+                let base = row * classes
+                var top = v[base]
+                for j in 1..<classes { top = max(top, v[base + j]) }
+                var sum: Float = 0
+                for j in 0..<classes {
+                    let e = expf(v[base + j] - top)
+                    v[base + j] = e
+                    sum += e
+                }
+                for j in 0..<classes { v[base + j] /= sum }
+            }
+        }
+    }
+
+    // MARK: Weights
+
+    /// Every parameter's values, concatenated in layer order.
+    func flatWeights() -> [Float] { parameters.flatMap(\.value) }
+
+    /// Loads weights produced by `flatWeights()` of a network with the same spec.
+    func load(_ weights: [Float]) throws(TrainingError) {
+        guard weights.count == parameterCount else {
+            throw .badCheckpoint("it holds \(weights.count) weights; a \(spec.kind.rawValue) of this shape has \(parameterCount)")
+        }
+        var offset = 0
+        for parameter in parameters {
+            parameter.value = Array(weights[offset..<offset + parameter.value.count])
+            offset += parameter.value.count
+        }
+    }
+}
+
+/// Optimizers over a network's parameters.
+public enum OptimizerKind: String, Sendable, Hashable, Codable, CaseIterable {
+    /// Adam (β1 0.9, β2 0.999, ε 1e-8).
+    case adam
+    /// Stochastic gradient descent with momentum 0.9.
+    case sgd
+}
+
+/// Applies gradients; keeps the per-parameter state (moments, velocity) between steps.
+final class Optimizer {
+    let kind: OptimizerKind
+    let learningRate: Float
+    let beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8, momentum: Float = 0.9
+    private var first: [[Float]] = []
+    private var second: [[Float]] = []
+    private var step = 0
+
+    init(kind: OptimizerKind, learningRate: Float) {
+        self.kind = kind
+        self.learningRate = learningRate
+    }
+
+    func update(_ parameters: [Parameter]) {
+        if first.isEmpty {
+            first = parameters.map { [Float](repeating: 0, count: $0.value.count) }
+            second = kind == .adam ? first : []
+        }
+        step += 1
+        switch kind {
+        case .adam:
+            let (b1, b2, lr, eps) = (beta1, beta2, learningRate, epsilon)
+            let correction1 = 1 - Float(pow(Double(b1), Double(step)))
+            let correction2 = 1 - Float(pow(Double(b2), Double(step)))
+            let stepSize = lr * correction2.squareRoot() / correction1
+            let epsHat = eps * correction2.squareRoot()
+            for (index, parameter) in parameters.enumerated() {
+                parameter.value.withUnsafeMutableBufferPointer { w in
+                    parameter.grad.withUnsafeBufferPointer { g in
+                        first[index].withUnsafeMutableBufferPointer { m in
+                            second[index].withUnsafeMutableBufferPointer { v in
+                                for i in 0..<w.count {
+                                    m[i] = b1 * m[i] + (1 - b1) * g[i]
+                                    v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i]
+                                    w[i] -= stepSize * m[i] / (v[i].squareRoot() + epsHat)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        case .sgd:
+            let (mu, lr) = (momentum, learningRate)
+            for (index, parameter) in parameters.enumerated() {
+                parameter.value.withUnsafeMutableBufferPointer { w in
+                    parameter.grad.withUnsafeBufferPointer { g in
+                        first[index].withUnsafeMutableBufferPointer { velocity in
+                            for i in 0..<w.count {
+                                velocity[i] = mu * velocity[i] - lr * g[i]
+                                w[i] += velocity[i]
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

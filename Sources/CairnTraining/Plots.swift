@@ -1,0 +1,210 @@
+import CairnImaging
+import CairnStore
+import Foundation
+
+/// PNG plots of a run: loss curves, accuracy curve, confusion matrix. Drawn on a small raster
+/// canvas with a built-in 5×7 font, encoded by `CairnImaging`.
+enum Plots {
+    /// Writes the run's plots into `directory`; returns their paths relative to `root`.
+    static func write(_ record: RunRecord, to directory: String, relativeTo root: String) throws -> [String] {
+        try FileOps.makeDirectory(repositoryRunsParent(directory))
+        try FileOps.makeDirectory(directory)
+        var written: [String] = []
+        func save(_ canvas: Canvas, _ name: String) throws {
+            let path = directory + "/" + name
+            let tmp = path + ".tmp"
+            try ImageCodec.encodePNG(canvas.image).write(to: URL(fileURLWithPath: tmp))
+            try FileOps.rename(tmp, path)
+            written.append(path.hasPrefix(root + "/") ? String(path.dropFirst(root.count + 1)) : path)
+        }
+        let epochs = record.epochs.map { Double($0.epoch) }
+        if !record.epochs.isEmpty {
+            var series = [Series(name: "train loss", color: (31, 119, 180), x: epochs, y: record.epochs.map(\.trainLoss))]
+            let val = record.epochs.compactMap { e in e.valLoss.map { (Double(e.epoch), $0) } }
+            if !val.isEmpty { series.append(Series(name: "val loss", color: (255, 127, 14), x: val.map(\.0), y: val.map(\.1))) }
+            try save(lineChart(title: "loss by epoch - run \(record.id)", series: series, yFromZero: true), "loss.png")
+            let accuracy = record.epochs.compactMap { e in e.valAccuracy.map { (Double(e.epoch), $0 * 100) } }
+            if !accuracy.isEmpty {
+                var lines = [Series(name: "val accuracy %", color: (44, 160, 44), x: accuracy.map(\.0), y: accuracy.map(\.1))]
+                if let baseline = record.baseline {
+                    lines.append(Series(name: "baseline %", color: (127, 127, 127), x: [epochs.first!, epochs.last!],
+                                        y: [baseline.accuracy * 100, baseline.accuracy * 100]))
+                }
+                try save(lineChart(title: "accuracy by epoch - run \(record.id)", series: lines, yFromZero: true), "accuracy.png")
+            }
+        }
+        if let evaluation = record.test ?? record.val {
+            try save(confusion(evaluation, title: "confusion (\(record.test != nil ? "test" : "val")) rows true, columns predicted"),
+                     "confusion.png")
+        }
+        return written
+    }
+
+    private static func repositoryRunsParent(_ directory: String) -> String {
+        (directory as NSString).deletingLastPathComponent
+    }
+
+    struct Series {
+        var name: String
+        var color: (UInt8, UInt8, UInt8)
+        var x: [Double]
+        var y: [Double]
+    }
+
+    static func lineChart(title: String, series: [Series], yFromZero: Bool) -> Canvas {
+        var canvas = Canvas(width: 720, height: 420)
+        let (left, right, top, bottom) = (70, 700, 40, 370)
+        let xs = series.flatMap(\.x), ys = series.flatMap(\.y)
+        let xMin = xs.min() ?? 0, xMax = max(xs.max() ?? 1, xMin + 1)
+        var yMin = yFromZero ? min(0, ys.min() ?? 0) : (ys.min() ?? 0)
+        var yMax = ys.max() ?? 1
+        if yMax - yMin < 1e-9 { yMax = yMin + 1 }
+        let step = niceStep((yMax - yMin) / 5)
+        yMin = (yMin / step).rounded(.down) * step
+        yMax = (yMax / step).rounded(.up) * step
+        func px(_ x: Double) -> Int { left + Int((x - xMin) / (xMax - xMin) * Double(right - left)) }
+        func py(_ y: Double) -> Int { bottom - Int((y - yMin) / (yMax - yMin) * Double(bottom - top)) }
+        canvas.text(title, x: left, y: 12, color: (0, 0, 0))
+        var tick = yMin
+        while tick <= yMax + step / 2 {
+            canvas.line(left, py(tick), right, py(tick), color: (225, 225, 225))
+            let label = step >= 1 ? String(format: "%.0f", tick) : String(format: "%.\(max(1, Int(-log10(step).rounded(.up))))f", tick)
+            canvas.text(label, x: left - 8 - label.count * 6, y: py(tick) - 3, color: (60, 60, 60))
+            tick += step
+        }
+        let xStep = max(1, niceStep((xMax - xMin) / 8))
+        var x = (xMin / xStep).rounded(.up) * xStep
+        while x <= xMax {
+            let label = String(format: "%.0f", x)
+            canvas.text(label, x: px(x) - label.count * 3, y: bottom + 8, color: (60, 60, 60))
+            x += xStep
+        }
+        canvas.text("epoch", x: (left + right) / 2 - 15, y: bottom + 24, color: (60, 60, 60))
+        canvas.line(left, top, left, bottom, color: (0, 0, 0))
+        canvas.line(left, bottom, right, bottom, color: (0, 0, 0))
+        for (i, s) in series.enumerated() {
+            for j in 1..<max(1, s.x.count) {
+                canvas.line(px(s.x[j - 1]), py(s.y[j - 1]), px(s.x[j]), py(s.y[j]), color: s.color, thick: true)
+            }
+            if s.x.count == 1 { canvas.fill(px(s.x[0]) - 2, py(s.y[0]) - 2, 5, 5, color: s.color) }
+            let ly = top + 8 + i * 14
+            canvas.fill(right - 170, ly, 14, 4, color: s.color)
+            canvas.text(s.name, x: right - 150, y: ly - 2, color: (0, 0, 0))
+        }
+        return canvas
+    }
+
+    static func confusion(_ evaluation: Evaluation, title: String) -> Canvas {
+        let k = evaluation.confusion.count
+        let cell = max(8, min(48, 560 / max(k, 1)))
+        let labelWidth = 70
+        var canvas = Canvas(width: labelWidth + k * cell + 40, height: 60 + k * cell + 40)
+        canvas.text(title, x: 10, y: 10, color: (0, 0, 0))
+        let (x0, y0) = (labelWidth, 50)
+        for (t, row) in evaluation.confusion.enumerated() {
+            let total = max(1, row.reduce(0, +))
+            let name = String(evaluation.perClass[t].name.prefix(10))
+            canvas.text(name, x: max(2, x0 - 6 - name.count * 6), y: y0 + t * cell + cell / 2 - 3, color: (0, 0, 0))
+            for (p, count) in row.enumerated() {
+                let share = Double(count) / Double(total)
+                let shade = UInt8(255 - Int(share * 200))
+                canvas.fill(x0 + p * cell, y0 + t * cell, cell - 1, cell - 1, color: (shade, shade, 255))
+                let text = "\(count)"
+                if cell >= text.count * 6 + 4 {
+                    canvas.text(text, x: x0 + p * cell + (cell - text.count * 6) / 2, y: y0 + t * cell + cell / 2 - 3,
+                                color: share > 0.5 ? (255, 255, 255) : (0, 0, 0))
+                }
+            }
+        }
+        for p in 0..<k {
+            let name = String(evaluation.perClass[p].name.prefix(max(1, (cell - 2) / 6)))
+            canvas.text(name, x: x0 + p * cell + (cell - name.count * 6) / 2, y: y0 + k * cell + 6, color: (0, 0, 0))
+        }
+        return canvas
+    }
+
+    private static func niceStep(_ raw: Double) -> Double {
+        guard raw > 0, raw.isFinite else { return 1 }
+        let magnitude = pow(10, (log10(raw)).rounded(.down))
+        let fraction = raw / magnitude
+        return (fraction <= 1 ? 1 : fraction <= 2 ? 2 : fraction <= 5 ? 5 : 10) * magnitude
+    }
+}
+
+/// An RGB raster with lines, boxes and 5×7 text.
+struct Canvas {
+    let width: Int, height: Int
+    var pixels: [UInt8]
+
+    init(width: Int, height: Int) {
+        self.width = width
+        self.height = height
+        pixels = [UInt8](repeating: 255, count: width * height * 3)
+    }
+
+    var image: PixelBuffer { PixelBuffer(width: width, height: height, channels: 3, pixels: pixels) }
+
+    mutating func set(_ x: Int, _ y: Int, _ color: (UInt8, UInt8, UInt8)) {
+        guard x >= 0, y >= 0, x < width, y < height else { return }
+        let i = (y * width + x) * 3
+        (pixels[i], pixels[i + 1], pixels[i + 2]) = color
+    }
+
+    mutating func fill(_ x: Int, _ y: Int, _ w: Int, _ h: Int, color: (UInt8, UInt8, UInt8)) {
+        for yy in y..<y + max(h, 0) { for xx in x..<x + max(w, 0) { set(xx, yy, color) } }
+    }
+
+    /// Bresenham's line; `thick` draws it two pixels wide.
+    mutating func line(_ x0: Int, _ y0: Int, _ x1: Int, _ y1: Int, color: (UInt8, UInt8, UInt8), thick: Bool = false) {
+        var (x, y) = (x0, y0)
+        let dx = abs(x1 - x0), dy = -abs(y1 - y0)
+        let sx = x0 < x1 ? 1 : -1, sy = y0 < y1 ? 1 : -1
+        var error = dx + dy
+        while true {
+            set(x, y, color)
+            if thick { set(x + 1, y, color); set(x, y + 1, color) }
+            if x == x1 && y == y1 { break }
+            let e2 = 2 * error
+            if e2 >= dy { error += dy; x += sx }
+            if e2 <= dx { error += dx; y += sy }
+        }
+    }
+
+    /// Draws `text` (shown in upper case) with its top-left corner at (x, y), 6 pixels per character.
+    mutating func text(_ text: String, x: Int, y: Int, color: (UInt8, UInt8, UInt8)) {
+        for (i, character) in text.uppercased().enumerated() {
+            let rows = Font.glyphs[character] ?? Font.unknown
+            for (r, bits) in rows.enumerated() {
+                for c in 0..<5 where bits & (0x10 >> c) != 0 { set(x + i * 6 + c, y + r, color) }
+            }
+        }
+    }
+}
+
+/// A 5×7 bitmap font: seven rows per glyph, the top five bits of each row's low byte.
+private enum Font {
+    static let unknown: [UInt8] = [0x1F, 0x11, 0x11, 0x11, 0x11, 0x11, 0x1F]
+    static let glyphs: [Character: [UInt8]] = {
+        let table: [(Character, UInt64)] = [
+            ("0", 0x0E_11_13_15_19_11_0E), ("1", 0x04_0C_04_04_04_04_0E), ("2", 0x0E_11_01_02_04_08_1F),
+            ("3", 0x1F_02_04_02_01_11_0E), ("4", 0x02_06_0A_12_1F_02_02), ("5", 0x1F_10_1E_01_01_11_0E),
+            ("6", 0x06_08_10_1E_11_11_0E), ("7", 0x1F_01_02_04_08_08_08), ("8", 0x0E_11_11_0E_11_11_0E),
+            ("9", 0x0E_11_11_0F_01_02_0C), ("A", 0x0E_11_11_1F_11_11_11), ("B", 0x1E_11_11_1E_11_11_1E),
+            ("C", 0x0E_11_10_10_10_11_0E), ("D", 0x1C_12_11_11_11_12_1C), ("E", 0x1F_10_10_1E_10_10_1F),
+            ("F", 0x1F_10_10_1E_10_10_10), ("G", 0x0E_11_10_17_11_11_0F), ("H", 0x11_11_11_1F_11_11_11),
+            ("I", 0x0E_04_04_04_04_04_0E), ("J", 0x07_02_02_02_02_12_0C), ("K", 0x11_12_14_18_14_12_11),
+            ("L", 0x10_10_10_10_10_10_1F), ("M", 0x11_1B_15_15_11_11_11), ("N", 0x11_11_19_15_13_11_11),
+            ("O", 0x0E_11_11_11_11_11_0E), ("P", 0x1E_11_11_1E_10_10_10), ("Q", 0x0E_11_11_11_15_12_0D),
+            ("R", 0x1E_11_11_1E_14_12_11), ("S", 0x0F_10_10_0E_01_01_1E), ("T", 0x1F_04_04_04_04_04_04),
+            ("U", 0x11_11_11_11_11_11_0E), ("V", 0x11_11_11_11_11_0A_04), ("W", 0x11_11_11_15_15_15_0A),
+            ("X", 0x11_11_0A_04_0A_11_11), ("Y", 0x11_11_11_0A_04_04_04), ("Z", 0x1F_01_02_04_08_10_1F),
+            (".", 0x00_00_00_00_00_0C_0C), ("-", 0x00_00_00_1F_00_00_00), (":", 0x00_0C_0C_00_0C_0C_00),
+            ("%", 0x18_19_02_04_08_13_03), ("/", 0x00_01_02_04_08_10_00), ("(", 0x02_04_08_08_08_04_02),
+            (")", 0x08_04_02_02_02_04_08), ("_", 0x00_00_00_00_00_00_1F), ("=", 0x00_00_1F_00_1F_00_00),
+            (",", 0x00_00_00_00_0C_04_08), (" ", 0),
+        ]
+        var out: [Character: [UInt8]] = [:]
+        for (character, bits) in table { out[character] = (0..<7).map { UInt8((bits >> (8 * (6 - $0))) & 0xFF) } }
+        return out
+    }()
+}

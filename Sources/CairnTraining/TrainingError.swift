@@ -1,0 +1,34 @@
+import CairnStore
+import Foundation
+
+/// What went wrong in training, evaluation or prediction, with what to do about it.
+public enum TrainingError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// A parameter is out of range (`what` names it and the accepted range).
+    case badParameter(String)
+    /// The snapshot cannot be trained on as it is (no labels, one class, an empty split).
+    case unusableData(String)
+    /// An item's blob is missing, corrupt or not a decodable image.
+    case unreadableItem(blob: BlobID, path: String, reason: String)
+    /// The loss became NaN or infinite.
+    case diverged(epoch: Int, step: Int, learningRate: Float)
+    /// A checkpoint blob does not decode.
+    case badCheckpoint(String)
+    /// The run has no checkpoint to evaluate or predict with.
+    case noCheckpoint(run: String, status: String)
+    /// An image given to `predict` cannot be read.
+    case unreadableImage(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .badParameter(let what): what
+        case .unusableData(let why): "cannot train on this snapshot: \(why)"
+        case .unreadableItem(let blob, let path, let reason):
+            "item \(path) (blob \(blob.hex)) cannot be read: \(reason); run `cairn fsck` to see what is damaged"
+        case .diverged(let epoch, let step, let lr):
+            "the loss became NaN at epoch \(epoch), step \(step): learning rate \(lr) is too high for this model; try a smaller --lr (default 3e-4)"
+        case .badCheckpoint(let why): "the run's checkpoint does not load: \(why)"
+        case .noCheckpoint(let run, let status): "run \(run) has no checkpoint (it \(status) before finishing an epoch)"
+        case .unreadableImage(let path, let reason): "cannot read \(path): \(reason)"
+        }
+    }
+}

@@ -1,0 +1,322 @@
+import ArgumentParser
+import CairnCatalog
+import CairnStore
+import CairnTraining
+import CairnVersioning
+import Foundation
+import Synchronization
+
+/// Set by the first Ctrl-C or SIGTERM during training: the run stops after the current step.
+private let stopRequested = Atomic<Bool>(false)
+
+/// Turns SIGINT and SIGTERM into a request to stop; a second one ends the process at once.
+private func installStopHandlers() -> [any DispatchSourceSignal] {
+    [SIGINT, SIGTERM].map { number in
+        signal(number, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+        source.setEventHandler {
+            if stopRequested.exchange(true, ordering: .relaxed) { Foundation.exit(130) }
+            warn("\nstopping after this step (the run is kept as interrupted); press Ctrl-C again to quit at once")
+        }
+        source.resume()
+        return source
+    }
+}
+
+func training(_ repository: RepositoryOptions) throws -> Training {
+    Training(versioning: Versioning(repository: try repository.open()), cairnVersion: Cairn.version)
+}
+
+func percent(_ value: Double?) -> String { value.map { String(format: "%.1f%%", $0 * 100) } ?? "-" }
+
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train a classifier on a pinned snapshot and record the run.",
+        discussion: """
+            The ref is resolved to a snapshot id and recorded before any data is read. Train, val and test are the
+            snapshot's splits: val is evaluated each epoch, test once at the end. Preprocessed images are cached in
+            .cairn/cache, so a second run on the same data skips decoding. Ctrl-C stops after the current step and
+            keeps the run as interrupted, with a checkpoint. Exit status 2: --overfit-batch could not fit its batch.
+            Examples:
+              cairn train --data v1
+              cairn train --data v1 --model cnn --epochs 20 --name cnn-baseline
+              cairn train --data HEAD --overfit-batch
+            """)
+
+    @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var output: OutputOptions
+    @Option(help: "The data: a tag, snapshot id or HEAD.") var data: String
+    @Option(help: "softmax, mlp or cnn.") var model: ModelKind = .mlp
+    @Option(help: "Hidden layer sizes, comma-separated (default: mlp 256; cnn 64, after its convolutions).")
+    var hidden: String?
+    @Option(help: "Passes over the training split (default: 30; cnn 20; --overfit-batch 200 steps).") var epochs: Int?
+    @Option(help: "Examples per optimizer step.") var batch = 128
+    @Option(help: "Learning rate.") var lr: Float = 3e-4
+    @Option(help: "adam or sgd (momentum 0.9).") var optimizer: OptimizerKind = .adam
+    @Option(help: "Seed for initialization and batch order.") var seed: UInt64 = 0
+    @Option(help: "Input size WxH; images are resized to it.") var size = "28x28"
+    @Option(help: "1 (gray) or 3 (RGB).") var channels = 1
+    @Option(help: "OpenBLAS threads (default: all cores).") var threads = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "Train on at most N training items.") var limit: Int?
+    @Flag(help: "Train on one batch only; the loss must fall near zero, or something is broken.") var overfitBatch = false
+    @Option(help: "A name for the run (default: MODEL-ID).") var name: String?
+
+    func parameters() throws -> RunParameters {
+        var p = RunParameters(model: model, overfitBatch: overfitBatch)
+        if let hidden {
+            let sizes = hidden.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard !sizes.isEmpty, sizes.allSatisfy({ $0 != nil }) else { throw ValidationError("--hidden takes sizes like 256 or 256,128") }
+            p.hidden = sizes.map { $0! }
+        }
+        if let epochs { p.epochs = epochs }
+        p.batch = batch
+        p.learningRate = lr
+        p.optimizer = optimizer
+        p.seed = seed
+        let parts = size.lowercased().split(separator: "x").map { Int($0) }
+        guard parts.count == 2, let w = parts[0], let h = parts[1] else { throw ValidationError("--size takes WxH, like 28x28") }
+        (p.width, p.height, p.channels) = (w, h, channels)
+        p.threads = threads
+        p.limit = limit
+        return p
+    }
+
+    func run() throws {
+        let training = try training(repository)
+        let parameters = try parameters()
+        let signals = installStopHandlers()
+        defer { signals.forEach { $0.cancel() } }
+        let quiet = output.json
+        let bar = ProgressBar("loading")
+        let record = try training.train(ref: data, name: name, parameters: parameters, events: { event in
+            guard !quiet else { return }
+            switch event {
+            case .started(let record):
+                say("run \(record.id) (\(record.name)): \(record.parameters.model.rawValue) on \(record.dataRef) = snapshot \(record.snapshotID)")
+            case .loading(let done, let total):
+                bar.update(done: done, total: total)
+            case .loaded(let report, let counts):
+                bar.finish()
+                say("data: \(counts.train) train, \(counts.val) val, \(counts.test) test; \(counts.unlabeled) unlabeled left out"
+                    + (counts.limitedOut > 0 ? "; \(counts.limitedOut) training items left out by --limit/--overfit-batch" : ""))
+                say(String(format: "loaded %d images (%d decoded, %d from cache) in %.2f s",
+                           report.decoded + report.cached, report.decoded, report.cached, report.seconds))
+            case .step:
+                break
+            case .epoch(let m):
+                let val = m.valLoss.map { String(format: "  val loss %.4f  val acc %@", $0, percent(m.valAccuracy)) } ?? ""
+                if !parameters.overfitBatch || m.epoch % 20 == 0 || m.epoch == parameters.epochs {
+                    say(String(format: "epoch %3d/%d  train loss %.4f%@  %.2f s", m.epoch, parameters.epochs, m.trainLoss, val, m.seconds))
+                }
+            }
+        }, shouldStop: { stopRequested.load(ordering: .relaxed) })
+        if output.json { try printJSON(record) } else { say(""); RunsCommand.Show.printSummary(record) }
+        if record.status == .interrupted { throw ExitCode(130) }
+        if record.overfitPassed == false { throw ExitCode(2) }
+    }
+}
+
+extension ModelKind: ExpressibleByArgument {}
+extension OptimizerKind: ExpressibleByArgument {}
+
+struct RunsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "runs",
+        abstract: "List training runs; show or compare them.",
+        discussion: "Examples: cairn runs   cairn runs show mlp-1a2b3c   cairn runs compare 1a2b 9f8e",
+        subcommands: [List.self, Show.self, Compare.self], defaultSubcommand: List.self)
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "Every run, oldest first.")
+        @OptionGroup var repository: RepositoryOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            let runs = try training(repository).runs()
+            if output.json { return try printJSON(runs) }
+            guard !runs.isEmpty else { return say("no runs yet; start one with: cairn train --data v1") }
+            var rows = [["ID", "NAME", "STATUS", "DATA", "SNAPSHOT", "MODEL", "VAL ACC", "TEST ACC", "STARTED"]]
+            for r in runs {
+                rows.append([r.id, r.name, r.isOrphaned ? "died" : r.status.rawValue, r.dataRef, String(r.snapshotID.prefix(12)),
+                             r.parameters.model.rawValue, percent(r.val?.accuracy), percent(r.test?.accuracy), isoTime(r.startedAt)])
+            }
+            say(table(rows))
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "show", abstract: "One run in full: data, parameters, environment, metrics, plots.")
+        @OptionGroup var repository: RepositoryOptions
+        @OptionGroup var output: OutputOptions
+        @Argument(help: "A run id (or 4+ leading characters) or name.") var runID: String
+
+        func run() throws {
+            let record = try training(repository).run(runID)
+            if output.json { return try printJSON(record) }
+            Self.printSummary(record)
+        }
+
+        static func printSummary(_ r: RunRecord) {
+            let p = r.parameters
+            say("run \(r.id)  \(r.name)  \(r.isOrphaned ? "died (its process is gone; it never finished)" : r.status.rawValue)")
+            if let error = r.error { say("  \(error)") }
+            say("data         \(r.dataRef) = snapshot \(r.snapshotID)")
+            let hidden = p.hidden.isEmpty || p.model == .softmax ? "" : " hidden \(p.hidden.map(String.init).joined(separator: ","))"
+            say("model        \(p.model.rawValue)\(hidden), \(p.epochs) epochs, batch \(p.batch), \(p.optimizer.rawValue) lr \(p.learningRate), "
+                + "seed \(p.seed), \(p.width)x\(p.height)x\(p.channels), \(p.threads) threads"
+                + (p.limit.map { ", limit \($0)" } ?? "") + (p.overfitBatch ? ", overfit-batch" : ""))
+            say("items        \(r.counts.train) train, \(r.counts.val) val, \(r.counts.test) test; \(r.counts.unlabeled) unlabeled left out")
+            let e = r.environment
+            say("environment  cairn \(e.cairnVersion)\(e.sourceCommit.map { " (\($0))" } ?? ""), \(e.os), \(e.cpu) x\(e.cores), \(e.blas), \(e.blasThreads) BLAS threads")
+            let seconds = r.endedAt.map { String(format: " (%.1f s)", $0.timeIntervalSince(r.startedAt)) } ?? ""
+            say("time         \(isoTime(r.startedAt)) to \(r.endedAt.map(isoTime) ?? "-")\(seconds)")
+            if let load = r.loading {
+                say(String(format: "loading      %d decoded, %d from cache, %.2f s", load.decoded, load.cached, load.seconds))
+            }
+            if let check = r.overfitCheck { say("overfit      \(check)") }
+            if let last = r.epochs.last {
+                say(String(format: "last epoch   %d: train loss %.4f", last.epoch, last.trainLoss)
+                    + (last.valLoss.map { String(format: ", val loss %.4f", $0) } ?? ""))
+            }
+            if let train = r.trainAccuracy {
+                var line = "accuracy     train \(percent(train)), val \(percent(r.val?.accuracy)), test \(percent(r.test?.accuracy))"
+                if let b = r.baseline { line += "; majority baseline ('\(b.className)') \(percent(b.accuracy))" }
+                say(line)
+            }
+            if let d = r.diagnosis { say("fit          \(d.explanation)") }
+            if let test = r.test ?? r.val {
+                say(String(format: "%@ macro-F1 %.3f", r.test != nil ? "test" : "val", test.macroF1))
+                var rows = [["  CLASS", "PRECISION", "RECALL", "F1", "SUPPORT"]]
+                for c in test.perClass {
+                    rows.append(["  " + c.name, String(format: "%.3f", c.precision), String(format: "%.3f", c.recall),
+                                 String(format: "%.3f", c.f1), "\(c.support)"])
+                }
+                say(table(rows))
+                say("confusion (rows true, columns predicted):")
+                var matrix = [[""] + test.perClass.map(\.name)]
+                for (i, row) in test.confusion.enumerated() { matrix.append([test.perClass[i].name] + row.map(String.init)) }
+                say(table(matrix, indent: "  "))
+            }
+            if let checkpoint = r.checkpoint { say("checkpoint   \(checkpoint)") }
+            for plot in r.plots { say("plot         \(plot)") }
+            for ev in r.evaluations {
+                say("eval         \(ev.dataRef) = \(ev.snapshotID.prefix(12)) (\(ev.split)): accuracy \(percent(ev.evaluation.accuracy)), "
+                    + String(format: "macro-F1 %.3f, %d items", ev.evaluation.macroF1, ev.evaluation.count))
+            }
+        }
+    }
+
+    struct Compare: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "compare",
+            abstract: "Runs side by side: their data snapshots, the parameters that differ, and metric deltas against the first.")
+        @OptionGroup var repository: RepositoryOptions
+        @OptionGroup var output: OutputOptions
+        @Argument(help: "Two or more run ids or names.") var runs: [String]
+
+        struct Comparison: Encodable {
+            var runs: [String]
+            var snapshots: [String]
+            var differingParameters: [String: [String]]
+            var metrics: [String: [Double?]]
+        }
+
+        func run() throws {
+            guard runs.count >= 2 else { throw ValidationError("give at least two runs to compare") }
+            let training = try training(repository)
+            let records = try runs.map { try training.run($0) }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            let parameterSets = try records.map { r -> [String: String] in
+                let object = try JSONSerialization.jsonObject(with: encoder.encode(r.parameters)) as? [String: Any] ?? [:]
+                return object.mapValues { "\($0)" }
+            }
+            var differing: [String: [String]] = [:]
+            for key in Set(parameterSets.flatMap(\.keys)).sorted() {
+                let values = parameterSets.map { $0[key] ?? "-" }
+                if Set(values).count > 1 { differing[key] = values }
+            }
+            let metrics: [(String, (RunRecord) -> Double?)] = [
+                ("test accuracy", { $0.test?.accuracy }), ("val accuracy", { $0.val?.accuracy }),
+                ("train accuracy", { $0.trainAccuracy }), ("test macro-F1", { $0.test?.macroF1 }),
+                ("final train loss", { $0.epochs.last?.trainLoss }), ("final val loss", { $0.epochs.last?.valLoss }),
+            ]
+            let comparison = Comparison(
+                runs: records.map(\.id), snapshots: records.map(\.snapshotID), differingParameters: differing,
+                metrics: Dictionary(uniqueKeysWithValues: metrics.map { name, f in (name, records.map(f)) }))
+            if output.json { return try printJSON(comparison) }
+            var rows = [[""] + records.map { "\($0.id) \($0.name)" }]
+            rows.append(["data"] + records.map(\.dataRef))
+            rows.append(["snapshot"] + records.map { String($0.snapshotID.prefix(16)) + (($0.snapshotID == records[0].snapshotID) ? "" : " (differs)") })
+            rows.append(["status"] + records.map(\.status.rawValue))
+            for (key, values) in differing.sorted(by: { $0.key < $1.key }) { rows.append([key] + values) }
+            if differing.isEmpty { rows.append(["parameters", "all equal"]) }
+            for (name, f) in metrics {
+                let base = f(records[0])
+                rows.append([name] + records.enumerated().map { i, r in
+                    guard let v = f(r) else { return "-" }
+                    let isRate = !name.contains("loss") && !name.contains("F1")
+                    let text = isRate ? String(format: "%.2f%%", v * 100) : String(format: "%.4f", v)
+                    guard i > 0, let base else { return text }
+                    return text + (isRate ? String(format: " (%+.2f)", (v - base) * 100) : String(format: " (%+.4f)", v - base))
+                })
+            }
+            say(table(rows))
+        }
+    }
+}
+
+struct EvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Evaluate a run's model on another snapshot (to see distribution shift); kept in the run's record.",
+        discussion: "Examples: cairn eval mlp-1a2b3c --data v2   cairn eval 1a2b --data HEAD --split all")
+    @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var output: OutputOptions
+    @Argument(help: "A run id or name.") var runID: String
+    @Option(help: "The snapshot to evaluate on: a tag, snapshot id or HEAD.") var data: String
+    @Option(help: "train, val, test or all.") var split = "test"
+
+    func run() throws {
+        let chosen: Split?
+        if split == "all" { chosen = nil } else {
+            guard let s = Split(rawValue: split) else { throw ValidationError("--split must be train, val, test or all") }
+            chosen = s
+        }
+        let result = try training(repository).evaluate(run: runID, data: data, split: chosen)
+        if output.json { return try printJSON(result) }
+        let e = result.evaluation
+        say("\(data) = snapshot \(result.snapshotID), \(result.split) split: \(e.count) items")
+        say(String(format: "accuracy %@, macro-F1 %.3f, loss %.4f", percent(e.accuracy), e.macroF1, e.loss))
+        if result.unknownClass > 0 { say("\(result.unknownClass) items have classes the model does not know; left out") }
+        var rows = [["  CLASS", "PRECISION", "RECALL", "F1", "SUPPORT"]]
+        for c in e.perClass where c.support > 0 {
+            rows.append(["  " + c.name, String(format: "%.3f", c.precision), String(format: "%.3f", c.recall), String(format: "%.3f", c.f1), "\(c.support)"])
+        }
+        say(table(rows))
+    }
+}
+
+struct PredictCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "predict",
+        abstract: "Classify image files with a run's model.",
+        discussion: "Example: cairn predict mlp-1a2b3c photo1.png photo2.jpg --top 3")
+    @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var output: OutputOptions
+    @Argument(help: "A run id or name.") var runID: String
+    @Argument(help: "PNG or JPEG files.") var images: [String]
+    @Option(help: "How many classes to list per image.") var top = 3
+
+    func run() throws {
+        guard !images.isEmpty else { throw ValidationError("give at least one image") }
+        let predictions = try training(repository).predict(run: runID, images: images, top: top)
+        if output.json { return try printJSON(predictions) }
+        for prediction in predictions {
+            say(prediction.path + "  " + prediction.top.map { String(format: "%@ %.1f%%", $0.className, $0.probability * 100) }
+                .joined(separator: "  "))
+        }
+    }
+}

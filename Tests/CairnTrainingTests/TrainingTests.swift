@@ -1,0 +1,217 @@
+import CairnCatalog
+import CairnImaging
+import CairnRepository
+import CairnStore
+import CairnTestSupport
+@testable import CairnTraining
+import CairnVersioning
+import Foundation
+import Testing
+
+/// A repository of `count` learnable 8×8 images in classes `left` and `right` (the bright half),
+/// imported, snapshotted and tagged `v1`.
+func learnableRepository(count: Int = 120, classes: [String] = ["left", "right"]) throws -> (TestRepository, Training) {
+    let fixture = try TestRepository()
+    var random = SeededRandom(seed: 42)
+    for n in 0..<count {
+        let label = classes[n % classes.count]
+        let folder = "\(fixture.inputs)/\(label)"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        var pixels = [UInt8](repeating: 0, count: 64)
+        for y in 0..<8 {
+            for x in 0..<8 {
+                let bright = (x < 4) == (label == classes[0])
+                pixels[y * 8 + x] = UInt8(clamping: (bright ? 170 : 60) + Int(random.next() % 60))
+            }
+        }
+        try ImageCodec.encodePNG(PixelBuffer(width: 8, height: 8, channels: 1, pixels: pixels))
+            .write(to: URL(fileURLWithPath: "\(folder)/\(n).png"))
+    }
+    var options = ImportOptions()
+    options.labelsFromDirectories = true
+    try fixture.importInputs(options)
+    let versioning = Versioning(repository: fixture.repository)
+    _ = try versioning.snapshot(message: "v1", author: "test")
+    _ = try versioning.tag("v1", author: "test")
+    return (fixture, Training(versioning: versioning, cairnVersion: "test"))
+}
+
+func smallParameters(_ model: ModelKind = .mlp, epochs: Int = 5) -> RunParameters {
+    var p = RunParameters()
+    p.model = model
+    p.hidden = model == .cnn ? [] : [16]
+    p.epochs = epochs
+    p.batch = 16
+    p.width = 8
+    p.height = 8
+    p.learningRate = 3e-3
+    p.threads = 1
+    return p
+}
+
+@Suite struct TrainingTests {
+    @Test(arguments: ModelKind.allCases)
+    func everyModelLearnsAndRecordsTheRun(model: ModelKind) throws {
+        let (fixture, training) = try learnableRepository()
+        defer { fixture.remove() }
+        let record = try training.train(ref: "v1", name: "first", parameters: smallParameters(model, epochs: 8))
+        #expect(record.status == .finished)
+        #expect(record.snapshotID == (try training.versioning.resolve("v1")).id.hex)
+        #expect(record.dataRef == "v1")
+        #expect(record.epochs.count == 8)
+        #expect((record.trainAccuracy ?? 0) > 0.95, "train accuracy \(record.trainAccuracy ?? -1)")
+        #expect(record.counts.train + record.counts.val + record.counts.test == 120)
+        #expect(record.baseline != nil && record.diagnosis != nil)
+        // Stored in the catalog, with the checkpoint in the store and the plots on disk.
+        let stored = try training.run("first")
+        #expect(stored == record)
+        let checkpoint = try #require(record.checkpoint.flatMap { BlobID(hex: $0) })
+        #expect(try fixture.repository.store.contains(checkpoint))
+        #expect(record.plots.count == 3)
+        for plot in record.plots {
+            let image = try ImageCodec.decode(try Data(contentsOf: URL(fileURLWithPath: fixture.root + "/" + plot)))
+            #expect(image.width > 100)
+        }
+    }
+
+    @Test func sameSeedGivesIdenticalMetricsAndOtherSeedsDiffer() throws {
+        let (fixture, training) = try learnableRepository()
+        defer { fixture.remove() }
+        let a = try training.train(ref: "v1", name: nil, parameters: smallParameters())
+        let b = try training.train(ref: "v1", name: nil, parameters: smallParameters())  // from the tensor cache
+        #expect(a.loading?.decoded == 120 && b.loading?.cached == 120 && b.loading?.decoded == 0)
+        #expect(a.epochs.map(\.trainLoss) == b.epochs.map(\.trainLoss))
+        #expect(a.epochs.map(\.valLoss) == b.epochs.map(\.valLoss))
+        #expect(a.test == b.test && a.checkpoint == b.checkpoint)
+        var other = smallParameters()
+        other.seed = 1
+        let c = try training.train(ref: "v1", name: nil, parameters: other)
+        #expect(c.epochs.map(\.trainLoss) != a.epochs.map(\.trainLoss))
+    }
+
+    @Test func overfitBatchDrivesTheLossToZero() throws {
+        let (fixture, training) = try learnableRepository()
+        defer { fixture.remove() }
+        var p = smallParameters()
+        p.overfitBatch = true
+        p.epochs = 150
+        let record = try training.train(ref: "v1", name: nil, parameters: p)
+        #expect(record.overfitPassed == true, "\(record.overfitCheck ?? "")")
+        #expect(record.counts.train == 16 && record.counts.limitedOut > 0)
+    }
+
+    @Test func limitTrainsOnASubset() throws {
+        let (fixture, training) = try learnableRepository()
+        defer { fixture.remove() }
+        var p = smallParameters(epochs: 1)
+        p.limit = 10
+        let record = try training.train(ref: "v1", name: nil, parameters: p)
+        #expect(record.counts.train == 10)
+    }
+
+    @Test func divergingLossFailsTheRunAndKeepsTheRecord() throws {
+        let (fixture, training) = try learnableRepository()
+        defer { fixture.remove() }
+        var p = smallParameters(epochs: 30)
+        p.optimizer = .sgd
+        p.learningRate = 100
+        #expect(throws: TrainingError.self) { try training.train(ref: "v1", name: "boom", parameters: p) }
+        let record = try training.run("boom")
+        #expect(record.status == .failed)
+        #expect(record.error?.contains("NaN") == true)
+    }
+
+    @Test func interruptionKeepsACheckpoint() throws {
+        let (fixture, training) = try learnableRepository()
+        defer { fixture.remove() }
+        var steps = 0
+        let record = try training.train(ref: "v1", name: "stopped", parameters: smallParameters(epochs: 50), shouldStop: {
+            steps += 1
+            return steps > 12
+        })
+        #expect(record.status == .interrupted)
+        #expect(record.epochs.count < 50)
+        #expect(try training.run("stopped").checkpoint != nil)
+        _ = try training.model(of: record)
+    }
+
+    @Test func badDataIsRefusedClearly() throws {
+        let (fixture, training) = try learnableRepository(count: 12, classes: ["only"])
+        defer { fixture.remove() }
+        #expect(throws: VersioningError.self) { try training.train(ref: "nope", name: nil, parameters: smallParameters()) }
+        #expect(try training.runs().isEmpty, "an unknown ref records no run")
+        do {
+            _ = try training.train(ref: "v1", name: "one", parameters: smallParameters())
+            Issue.record("a one-class snapshot trained")
+        } catch let error as TrainingError {
+            #expect("\(error)".contains("at least two classes"))
+        }
+        // The run was recorded (with its snapshot) before the data was read, and marked failed.
+        let failed = try training.run("one")
+        #expect(failed.status == .failed && failed.snapshotID.count == 64)
+        var zero = smallParameters()
+        zero.width = 0
+        #expect(throws: TrainingError.self) { try training.train(ref: "v1", name: nil, parameters: zero) }
+        var huge = smallParameters()
+        (huge.width, huge.height) = (100_000, 100_000)
+        #expect(throws: TrainingError.self) { try training.train(ref: "v1", name: nil, parameters: huge) }
+        #expect(throws: CatalogError.self) { try training.run("ffffffffffff") }
+    }
+
+    @Test func aCorruptBlobFailsTheRunNamingIt() throws {
+        let (fixture, training) = try learnableRepository(count: 20)
+        defer { fixture.remove() }
+        // Damage every pack: the first item read fails its hash check.
+        let packs = fixture.root + "/.cairn/packs"
+        for name in try FileManager.default.contentsOfDirectory(atPath: packs) where name.hasSuffix(".pack") {
+            let handle = try #require(FileHandle(forUpdatingAtPath: packs + "/" + name))
+            let size = try handle.seekToEnd()
+            for offset in stride(from: UInt64(64), to: size, by: 97) {
+                try handle.seek(toOffset: offset)
+                try handle.write(contentsOf: Data([0x5A]))
+            }
+            try handle.close()
+        }
+        var thrown: (any Error)?
+        do { _ = try training.train(ref: "v1", name: "rot", parameters: smallParameters()) } catch { thrown = error }
+        let message = "\(thrown.map { "\($0)" } ?? "no error")"
+        #expect(message.contains("blob") || message.contains("corrupt"), "\(message)")
+        #expect(try training.run("rot").status == .failed)
+    }
+
+    @Test func evaluateAndPredictWithATrainedModel() throws {
+        let (fixture, training) = try learnableRepository()
+        defer { fixture.remove() }
+        let record = try training.train(ref: "v1", name: "m", parameters: smallParameters(epochs: 8))
+        let evaluation = try training.evaluate(run: "m", data: "v1", split: nil)
+        #expect(evaluation.evaluation.count == 120)
+        #expect(evaluation.evaluation.accuracy > 0.9)
+        #expect(try training.run(record.id).evaluations.count == 1)
+        let left = fixture.inputs + "/left/0.png", right = fixture.inputs + "/right/1.png"
+        let predictions = try training.predict(run: "m", images: [left, right], top: 2)
+        #expect(predictions.map { $0.top[0].className } == ["left", "right"])
+        #expect(abs(predictions[0].top.reduce(0) { $0 + $1.probability } - 1) < 1e-4)
+        #expect(throws: TrainingError.self) { try training.predict(run: "m", images: [fixture.inputs + "/missing.png"]) }
+    }
+
+    @Test func gcKeepsWhatARunNeedsAfterItsTagIsGone() throws {
+        let (fixture, training) = try learnableRepository()
+        defer { fixture.remove() }
+        let record = try training.train(ref: "v1", name: "keep", parameters: smallParameters(epochs: 2))
+        let versioning = training.versioning
+        // A second snapshot after relabeling, then v1 and its snapshot row's tag deleted.
+        try fixture.repository.catalog.write { tx in
+            let item = try #require(try tx.allItems().first)
+            let annotator = try tx.ensureAnnotator("ann", role: .annotator)
+            try tx.appendAnnotation(itemID: item.id, annotatorID: annotator.id, classID: try tx.ensureClass("right").id)
+        }
+        _ = try versioning.snapshot(message: "v2", author: "t")
+        let live = try versioning.reachableObjects()
+        #expect(live.contains(try #require(BlobID(hex: record.checkpoint!))))
+        #expect(live.contains(try #require(BlobID(hex: record.snapshotID))))
+        _ = try versioning.gc(gracePeriod: 0)
+        let evaluation = try training.evaluate(run: "keep", data: record.snapshotID, split: nil)
+        #expect(evaluation.evaluation.count == 120)
+        #expect(try versioning.fsck().isClean)
+    }
+}
