@@ -93,7 +93,8 @@ final class Network {
         var loss = 0.0
         for (row, label) in labels.enumerated() {
             let p = grad[row * classes + Int(label)]
-            loss -= log(Double(max(p, .leastNormalMagnitude)))
+            // NaN must reach the caller (it means divergence), so it is not clamped away.
+            loss -= p.isNaN ? .nan : log(Double(max(p, .leastNormalMagnitude)))
             grad[row * classes + Int(label)] -= 1
         }
         let scale = 1 / Float(batch)

@@ -147,13 +147,19 @@ public struct Training: Sendable {
                 batchLabels.removeAll(keepingCapacity: true)
                 for row in rows { batchLabels.append(labels[row]) }
                 let loss = network.lossAndGradients(input, labels: batchLabels[...], batch: rows.count)
-                guard loss.isFinite else { throw TrainingError.diverged(epoch: epoch, step: step + 1, learningRate: p.learningRate) }
+                guard loss.isFinite else {
+                    throw TrainingError.diverged(epoch: epoch, step: step + 1, loss: loss, learningRate: p.learningRate)
+                }
                 optimizer.update(network.parameters)
                 lossSum += loss * Double(rows.count)
                 events(.step(epoch: epoch, step: step + 1, steps: steps, loss: loss))
             }
             var metrics = EpochMetrics(epoch: epoch, trainLoss: lossSum / Double(order.count), valLoss: nil, valAccuracy: nil,
                                        seconds: 0)
+            // Guessing uniformly costs ln(k); a whole epoch ten times worse is divergence, not learning.
+            if metrics.trainLoss > 10 * log(Double(data.classes.count)) {
+                throw TrainingError.diverged(epoch: epoch, step: steps, loss: metrics.trainLoss, learningRate: p.learningRate)
+            }
             if !valRows.isEmpty && !p.overfitBatch {
                 let evaluation = evaluate(network, table, rows: valRows, labels: labels, classes: data.classes, normalization: normalization)
                 (metrics.valLoss, metrics.valAccuracy) = (evaluation.loss, evaluation.accuracy)

@@ -9,8 +9,8 @@ public enum TrainingError: Error, Sendable, Equatable, CustomStringConvertible {
     case unusableData(String)
     /// An item's blob is missing, corrupt or not a decodable image.
     case unreadableItem(blob: BlobID, path: String, reason: String)
-    /// The loss became NaN or infinite.
-    case diverged(epoch: Int, step: Int, learningRate: Float)
+    /// The loss became NaN or infinite, or an epoch's mean loss exceeded ten times chance level.
+    case diverged(epoch: Int, step: Int, loss: Double, learningRate: Float)
     /// A checkpoint blob does not decode.
     case badCheckpoint(String)
     /// The run has no checkpoint to evaluate or predict with.
@@ -24,8 +24,9 @@ public enum TrainingError: Error, Sendable, Equatable, CustomStringConvertible {
         case .unusableData(let why): "cannot train on this snapshot: \(why)"
         case .unreadableItem(let blob, let path, let reason):
             "item \(path) (blob \(blob.hex)) cannot be read: \(reason); run `cairn fsck` to see what is damaged"
-        case .diverged(let epoch, let step, let lr):
-            "the loss became NaN at epoch \(epoch), step \(step): learning rate \(lr) is too high for this model; try a smaller --lr (default 3e-4)"
+        case .diverged(let epoch, let step, let loss, let lr):
+            (loss.isFinite ? "the loss diverged to \(String(format: "%.1f", loss)) (far worse than guessing)" : "the loss became NaN")
+                + " at epoch \(epoch), step \(step): learning rate \(lr) is too high for this model; try a smaller --lr (default 3e-4)"
         case .badCheckpoint(let why): "the run's checkpoint does not load: \(why)"
         case .noCheckpoint(let run, let status): "run \(run) has no checkpoint (it \(status) before finishing an epoch)"
         case .unreadableImage(let path, let reason): "cannot read \(path): \(reason)"
