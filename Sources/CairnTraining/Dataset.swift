@@ -35,7 +35,7 @@ public struct Normalization: Sendable, Hashable, Codable {
     public var std: [Float]
 
     /// Statistics over `rows` of a pixel table.
-    static func fit(_ table: PixelTable, rows: [Int], channels: Int) -> Normalization {
+    public static func fit(_ table: PixelTable, rows: [Int], channels: Int) -> Normalization {
         var sum = [Double](repeating: 0, count: channels), squares = sum
         var count = 0
         table.pixels.withUnsafeBufferPointer { p in
@@ -56,15 +56,31 @@ public struct Normalization: Sendable, Hashable, Codable {
     }
 
     /// Writes normalized floats for `rows` of `table`, one sample after another.
-    func apply(_ table: PixelTable, rows: some Collection<Int>, into out: inout [Float]) {
+    ///
+    /// - Complexity: O(rows × sampleSize), through a 256-entry table per channel.
+    public func apply(_ table: PixelTable, rows: some Collection<Int>, into out: inout [Float]) {
         let size = table.sampleSize, channels = mean.count
-        out.removeAll(keepingCapacity: true)
-        out.reserveCapacity(rows.count * size)
-        let scale = std.map { 1 / (255 * $0) }, shift = zip(mean, std).map { -$0 / $1 }
+        // Every byte value's normalized float, per channel: one lookup per pixel.
+        var lookup = [Float](repeating: 0, count: 256 * channels)
+        for c in 0..<channels {
+            for v in 0..<256 { lookup[c * 256 + v] = (Float(v) / 255 - mean[c]) / std[c] }
+        }
+        let count = rows.count * size
+        if out.count != count { out = [Float](repeating: 0, count: count) }
         table.pixels.withUnsafeBufferPointer { p in
-            for row in rows {
-                let base = row * size
-                for i in 0..<size { out.append(Float(p[base + i]) * scale[i % channels] + shift[i % channels]) }
+            lookup.withUnsafeBufferPointer { lut in
+                out.withUnsafeMutableBufferPointer { o in
+                    var at = 0
+                    for row in rows {
+                        let src = p.baseAddress! + row * size
+                        if channels == 1 {
+                            for i in 0..<size { o[at + i] = lut[Int(src[i])] }
+                        } else {
+                            for i in 0..<size { o[at + i] = lut[(i % channels) * 256 + Int(src[i])] }
+                        }
+                        at += size
+                    }
+                }
             }
         }
     }
@@ -240,22 +256,39 @@ struct TensorCache {
 
     /// Every cached image: the segments' bytes and where each image starts in them.
     func load() throws -> (bytes: [UInt8], offsets: [BlobID: Int]) {
-        var all: [UInt8] = []
-        var offsets: [BlobID: Int] = [:]
         let record = 32 + sampleSize
+        var segments: [(path: String, size: Int)] = []
         for name in try FileOps.list(directory) where name.hasSuffix(".seg") {
-            guard let data = FileManager.default.contents(atPath: directory + "/" + name), data.count >= 16,
-                  Array(data.prefix(8)) == Self.magic else { continue }
-            let count = data.dropFirst(8).prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
-            guard data.count == 16 + count * record else { continue }  // damaged or another version: ignore
-            let base = all.count
-            all.append(contentsOf: data)
+            let path = directory + "/" + name
+            let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+            if size >= 16 { segments.append((path, size)) }
+        }
+        // One buffer for all segments, read straight into place.
+        var all = [UInt8](repeating: 0, count: segments.reduce(0) { $0 + $1.size })
+        var offsets: [BlobID: Int] = [:]
+        offsets.reserveCapacity(all.count / record)
+        var base = 0
+        for segment in segments {
+            guard let file = try? POSIXFile(path: segment.path, flags: O_RDONLY) else { continue }
+            let read = all.withUnsafeMutableBytes { raw -> Int in
+                var done = 0
+                while done < segment.size {
+                    let n = (try? file.readSome(into: UnsafeMutableRawBufferPointer(rebasing: raw[base + done..<base + segment.size]))) ?? 0
+                    if n <= 0 { break }
+                    done += n
+                }
+                return done
+            }
+            guard read == segment.size, Array(all[base..<base + 8]) == Self.magic else { continue }
+            let count = all[base + 8..<base + 16].enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+            guard segment.size == 16 + count * record else { continue }  // damaged or another version: ignore
             all.withUnsafeBytes { raw in
                 for i in 0..<count {
                     let start = base + 16 + i * record
                     offsets[BlobID(rawBytes: UnsafeRawBufferPointer(rebasing: raw[start..<start + 32]))!] = start + 32
                 }
             }
+            base += segment.size
         }
         return (all, offsets)
     }

@@ -37,10 +37,12 @@ protocol Layer: AnyObject {
     var parameters: [Parameter] { get }
     /// Values per sample coming out.
     var outputSize: Int { get }
-    func forward(_ input: [Float], batch: Int) -> [Float]
-    /// Fills the parameters' gradients and returns the gradient with respect to the input
-    /// (empty when `needsInputGradient` is false: the first layer has no one to pass it to).
-    func backward(_ gradOutput: [Float], batch: Int, needsInputGradient: Bool) -> [Float]
+    /// Replaces the batch `x` by this layer's output (in place where the layer can).
+    func forward(_ x: inout [Float], batch: Int)
+    /// Fills the parameters' gradients and replaces `grad` (with respect to the output) by the
+    /// gradient with respect to the input (emptied when `needsInputGradient` is false: the first
+    /// layer has no one to pass it to).
+    func backward(_ grad: inout [Float], batch: Int, needsInputGradient: Bool)
 }
 
 /// A fully connected layer: y = x · W + b.
@@ -62,7 +64,8 @@ final class Dense: Layer {
     var parameters: [Parameter] { [weight, bias] }
     var outputSize: Int { outputs }
 
-    func forward(_ input: [Float], batch: Int) -> [Float] {
+    func forward(_ x: inout [Float], batch: Int) {
+        let input = x
         self.input = input
         var out = [Float](unsafeUninitializedCapacity: batch * outputs) { buffer, count in
             for row in 0..<batch { for j in 0..<outputs { buffer[row * outputs + j] = bias.value[j] } }
@@ -75,10 +78,11 @@ final class Dense: Layer {
                 }
             }
         }
-        return out
+        x = out
     }
 
-    func backward(_ gradOutput: [Float], batch: Int, needsInputGradient: Bool) -> [Float] {
+    func backward(_ grad: inout [Float], batch: Int, needsInputGradient: Bool) {
+        let gradOutput = grad
         gradOutput.withUnsafeBufferPointer { dy in
             input.withUnsafeBufferPointer { x in
                 weight.grad.withUnsafeMutableBufferPointer { dw in
@@ -90,7 +94,10 @@ final class Dense: Layer {
                 for row in 0..<batch { for j in 0..<outputs { db[j] += dy[row * outputs + j] } }
             }
         }
-        guard needsInputGradient else { return [] }
+        guard needsInputGradient else {
+            grad = []
+            return
+        }
         var dx = [Float](repeating: 0, count: batch * inputs)
         gradOutput.withUnsafeBufferPointer { dy in
             weight.value.withUnsafeBufferPointer { w in
@@ -99,7 +106,7 @@ final class Dense: Layer {
                 }
             }
         }
-        return dx
+        grad = dx
     }
 }
 
@@ -112,19 +119,19 @@ final class ReLU: Layer {
 
     var parameters: [Parameter] { [] }
 
-    func forward(_ input: [Float], batch: Int) -> [Float] {
-        output = input.map { max($0, 0) }
-        return output
+    func forward(_ x: inout [Float], batch: Int) {
+        x.withUnsafeMutableBufferPointer { v in
+            for i in 0..<v.count { v[i] = max(v[i], 0) }
+        }
+        output = x  // shares the buffer; only read in backward
     }
 
-    func backward(_ gradOutput: [Float], batch: Int, needsInputGradient: Bool) -> [Float] {
-        var dx = gradOutput
-        dx.withUnsafeMutableBufferPointer { dx in
+    func backward(_ grad: inout [Float], batch: Int, needsInputGradient: Bool) {
+        grad.withUnsafeMutableBufferPointer { g in
             output.withUnsafeBufferPointer { y in
-                for i in 0..<dx.count where y[i] <= 0 { dx[i] = 0 }
+                for i in 0..<g.count { g[i] = y[i] > 0 ? g[i] : 0 }  // a select, so it vectorizes
             }
         }
-        return dx
     }
 }
 
@@ -175,7 +182,8 @@ final class Conv2D: Layer {
         }
     }
 
-    func forward(_ input: [Float], batch: Int) -> [Float] {
+    func forward(_ x: inout [Float], batch: Int) {
+        let input = x
         let rows = batch * height * width
         columns = [Float](repeating: 0, count: rows * patchSize)
         let channels = self.channels
@@ -197,10 +205,11 @@ final class Conv2D: Layer {
                 }
             }
         }
-        return out
+        x = out
     }
 
-    func backward(_ gradOutput: [Float], batch: Int, needsInputGradient: Bool) -> [Float] {
+    func backward(_ grad: inout [Float], batch: Int, needsInputGradient: Bool) {
+        let gradOutput = grad
         let rows = batch * height * width
         gradOutput.withUnsafeBufferPointer { dy in
             columns.withUnsafeBufferPointer { cols in
@@ -213,7 +222,10 @@ final class Conv2D: Layer {
                 for row in 0..<rows { for f in 0..<filters { db[f] += dy[row * filters + f] } }
             }
         }
-        guard needsInputGradient else { return [] }
+        guard needsInputGradient else {
+            grad = []
+            return
+        }
         var dColumns = [Float](repeating: 0, count: rows * patchSize)
         gradOutput.withUnsafeBufferPointer { dy in
             weight.value.withUnsafeBufferPointer { w in
@@ -231,7 +243,7 @@ final class Conv2D: Layer {
                 }
             }
         }
-        return dx
+        grad = dx
     }
 }
 
@@ -251,7 +263,8 @@ final class MaxPool2: Layer {
     var outWidth: Int { width / 2 }
     var outputSize: Int { outHeight * outWidth * channels }
 
-    func forward(_ input: [Float], batch: Int) -> [Float] {
+    func forward(_ x: inout [Float], batch: Int) {
+        let input = x
         var out = [Float](repeating: 0, count: batch * outputSize)
         argmax = [Int32](repeating: 0, count: batch * outputSize)
         let (h, w, c, oh, ow) = (height, width, channels, outHeight, outWidth)
@@ -277,17 +290,18 @@ final class MaxPool2: Layer {
                 }
             }
         }
-        return out
+        x = out
     }
 
-    func backward(_ gradOutput: [Float], batch: Int, needsInputGradient: Bool) -> [Float] {
+    func backward(_ grad: inout [Float], batch: Int, needsInputGradient: Bool) {
+        let gradOutput = grad
         var dx = [Float](repeating: 0, count: batch * height * width * channels)
         dx.withUnsafeMutableBufferPointer { dx in
             argmax.withUnsafeBufferPointer { arg in
                 for i in 0..<gradOutput.count { dx[Int(arg[i])] += gradOutput[i] }
             }
         }
-        return dx
+        grad = dx
     }
 }
 

@@ -1,3 +1,4 @@
+import COpenBLAS
 import Foundation
 
 /// The model families `cairn train` offers.
@@ -73,7 +74,7 @@ final class Network {
     /// Logits for a batch of `batch` samples.
     func logits(_ input: [Float], batch: Int) -> [Float] {
         var x = input
-        for layer in layers { x = layer.forward(x, batch: batch) }
+        for layer in layers { layer.forward(&x, batch: batch) }
         return x
     }
 
@@ -100,7 +101,7 @@ final class Network {
         let scale = 1 / Float(batch)
         for i in grad.indices { grad[i] *= scale }
         for (index, layer) in layers.enumerated().reversed() {
-            grad = layer.backward(grad, batch: batch, needsInputGradient: index > 0)
+            layer.backward(&grad, batch: batch, needsInputGradient: index > 0)
         }
         return loss / Double(batch)
     }
@@ -153,8 +154,9 @@ final class Optimizer {
     let kind: OptimizerKind
     let learningRate: Float
     let beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8, momentum: Float = 0.9
-    private var first: [[Float]] = []
-    private var second: [[Float]] = []
+    /// First moments (Adam) or velocities (SGD), then second moments (Adam), per parameter.
+    private var first: [UnsafeMutableBufferPointer<Float>] = []
+    private var second: [UnsafeMutableBufferPointer<Float>] = []
     private var step = 0
 
     init(kind: OptimizerKind, learningRate: Float) {
@@ -162,30 +164,43 @@ final class Optimizer {
         self.learningRate = learningRate
     }
 
+    deinit {
+        for buffer in first + second { buffer.deallocate() }
+    }
+
+    private static func zeros(_ count: Int) -> UnsafeMutableBufferPointer<Float> {
+        let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: count)
+        buffer.initialize(repeating: 0)
+        return buffer
+    }
+
     func update(_ parameters: [Parameter]) {
         if first.isEmpty {
-            first = parameters.map { [Float](repeating: 0, count: $0.value.count) }
-            second = kind == .adam ? first : []
+            first = parameters.map { Self.zeros($0.value.count) }
+            second = kind == .adam ? parameters.map { Self.zeros($0.value.count) } : []
         }
         step += 1
         switch kind {
         case .adam:
-            let (b1, b2, lr, eps) = (beta1, beta2, learningRate, epsilon)
+            let (b1, b2) = (beta1, beta2)
             let correction1 = 1 - Float(pow(Double(b1), Double(step)))
             let correction2 = 1 - Float(pow(Double(b2), Double(step)))
-            let stepSize = lr * correction2.squareRoot() / correction1
-            let epsHat = eps * correction2.squareRoot()
+            // The bias corrections folded into the step size and epsilon (Kingma & Ba, section 2).
+            let stepSize = learningRate * correction2.squareRoot() / correction1
+            let epsHat = epsilon * correction2.squareRoot()
             for (index, parameter) in parameters.enumerated() {
+                let m = first[index].baseAddress!, v = second[index].baseAddress!
                 parameter.value.withUnsafeMutableBufferPointer { w in
                     parameter.grad.withUnsafeBufferPointer { g in
-                        first[index].withUnsafeMutableBufferPointer { m in
-                            second[index].withUnsafeMutableBufferPointer { v in
-                                for i in 0..<w.count {
-                                    m[i] = b1 * m[i] + (1 - b1) * g[i]
-                                    v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i]
-                                    w[i] -= stepSize * m[i] / (v[i].squareRoot() + epsHat)
-                                }
-                            }
+                        // The update is memory-bound: large tensors are split across cores.
+                        let lanes = AdamLanes(w: w.baseAddress!, g: g.baseAddress!, m: m, v: v)
+                        let total = w.count
+                        let parts = total >= 1 << 16 ? Self.cores : 1
+                        let chunk = (total / parts + 7) & ~7
+                        DispatchQueue.concurrentPerform(iterations: parts) { part in
+                            let start = part * chunk, count = min(chunk, total - start)
+                            guard count > 0 else { return }
+                            Self.adam(lanes.w + start, lanes.g + start, lanes.m + start, lanes.v + start, count, b1, b2, stepSize, epsHat)
                         }
                     }
                 }
@@ -193,17 +208,35 @@ final class Optimizer {
         case .sgd:
             let (mu, lr) = (momentum, learningRate)
             for (index, parameter) in parameters.enumerated() {
+                let velocity = first[index]
                 parameter.value.withUnsafeMutableBufferPointer { w in
                     parameter.grad.withUnsafeBufferPointer { g in
-                        first[index].withUnsafeMutableBufferPointer { velocity in
-                            for i in 0..<w.count {
-                                velocity[i] = mu * velocity[i] - lr * g[i]
-                                w[i] += velocity[i]
-                            }
+                        for i in 0..<w.count {
+                            velocity[i] = mu * velocity[i] - lr * g[i]
+                            w[i] += velocity[i]
                         }
                     }
                 }
             }
         }
     }
+
+    private static let cores = ProcessInfo.processInfo.activeProcessorCount
+
+    /// One Adam step over `count` weights (the vectorized kernel in COpenBLAS's shim).
+    @inline(__always)
+    private static func adam(_ w: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, _ m: UnsafeMutablePointer<Float>,
+                             _ v: UnsafeMutablePointer<Float>, _ count: Int, _ b1: Float, _ b2: Float, _ stepSize: Float,
+                             _ epsHat: Float) {
+        cairn_adam_step(w, g, m, v, count, b1, b2, stepSize, epsHat)
+    }
+}
+
+/// The four arrays of one Adam update. @unchecked Sendable: each concurrent part touches only its
+/// own disjoint range, and the arrays outlive `concurrentPerform`, which returns after every part.
+private struct AdamLanes: @unchecked Sendable {
+    let w: UnsafeMutablePointer<Float>
+    let g: UnsafePointer<Float>
+    let m: UnsafeMutablePointer<Float>
+    let v: UnsafeMutablePointer<Float>
 }
