@@ -27,8 +27,10 @@ deps:
 build: deps
 	swift build
 
+## release: the shipped programs only (test support imports internals, which a release build does not expose)
 release: deps
-	swift build -c release
+	swift build -c release --product cairn
+	swift build -c release --product cairn-bench
 
 ## test: build everything (warnings are errors), run all test targets, then fuzz each target briefly
 test: deps
