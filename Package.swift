@@ -43,8 +43,10 @@ let package = Package(
         .target(
             name: "CairnTraining", dependencies: ["CairnStore", "CairnCatalog", "CairnImaging", "CairnRepository", "CairnVersioning", "COpenBLAS"],
             swiftSettings: strict),
+        .target(name: "CairnLabeling", dependencies: ["CairnCatalog"], swiftSettings: strict),
         .executableTarget(
-            name: "cairn", dependencies: ["CairnRepository", "CairnVersioning", "CairnTraining", argumentParser], swiftSettings: strict),
+            name: "cairn", dependencies: ["CairnRepository", "CairnVersioning", "CairnTraining", "CairnLabeling", argumentParser],
+            swiftSettings: strict),
         .executableTarget(
             name: "cairn-bench", dependencies: ["CairnRepository", "CairnVersioning", "CairnTraining", argumentParser], exclude: ["peers"],
             swiftSettings: strict),
@@ -69,6 +71,7 @@ let package = Package(
             name: "CairnRepositoryTests", dependencies: ["CairnRepository", "CairnTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "CairnVersioningTests", dependencies: ["CairnVersioning", "CairnImaging", "CairnTestSupport"], swiftSettings: strict),
+        .testTarget(name: "CairnLabelingTests", dependencies: ["CairnLabeling", "CairnTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "CairnTrainingTests", dependencies: ["CairnTraining", "CairnTestSupport"], swiftSettings: strict),
         .testTarget(
