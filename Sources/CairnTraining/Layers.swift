@@ -135,13 +135,12 @@ final class ReLU: Layer {
     }
 }
 
-/// A k×k convolution with stride 1 and "same" zero padding, as one GEMM over the batch's
-/// patches (im2col): patches [batch·h·w × k·k·c] · W [k·k·c × filters].
+/// A k×k convolution with stride 1 and "same" zero padding: a dense layer applied to every
+/// patch at once (im2col), so the whole batch is one GEMM of [batch·h·w × k·k·c] · [k·k·c × filters].
 final class Conv2D: Layer {
     let height: Int, width: Int, channels: Int, filters: Int, kernel: Int
-    let weight: Parameter, bias: Parameter
-    let profile: GemmProfile
-    private var columns: [Float] = []
+    /// The per-patch weights (k·k·c × filters, patches ordered ky, kx, channel) and bias.
+    let patches: Dense
 
     init(height: Int, width: Int, channels: Int, filters: Int, kernel: Int = 3, random: inout SeededRandom, profile: GemmProfile) {
         self.height = height
@@ -149,18 +148,14 @@ final class Conv2D: Layer {
         self.channels = channels
         self.filters = filters
         self.kernel = kernel
-        self.profile = profile
-        let fanIn = kernel * kernel * channels
-        let scale = Float((2.0 / Double(fanIn)).squareRoot())
-        weight = Parameter(shape: [fanIn, filters], value: (0..<fanIn * filters).map { _ in Float(random.normal()) * scale })
-        bias = Parameter(shape: [filters], value: [Float](repeating: 0, count: filters))
+        patches = Dense(inputs: kernel * kernel * channels, outputs: filters, random: &random, profile: profile)
     }
 
-    var parameters: [Parameter] { [weight, bias] }
+    var parameters: [Parameter] { patches.parameters }
     var outputSize: Int { height * width * filters }
     private var patchSize: Int { kernel * kernel * channels }
 
-    /// Visits every (patch row, patch column offset, input offset) pair inside the image.
+    /// Visits every (patch offset, pixel offset) pair that lies inside the image.
     @inline(__always)
     private func forEachTap(batch: Int, _ body: (Int, Int) -> Void) {
         let pad = kernel / 2
@@ -183,60 +178,25 @@ final class Conv2D: Layer {
     }
 
     func forward(_ x: inout [Float], batch: Int) {
-        let input = x
-        let rows = batch * height * width
-        columns = [Float](repeating: 0, count: rows * patchSize)
+        var columns = [Float](repeating: 0, count: batch * height * width * patchSize)
         let channels = self.channels
-        input.withUnsafeBufferPointer { x in
+        x.withUnsafeBufferPointer { x in
             columns.withUnsafeMutableBufferPointer { cols in
                 forEachTap(batch: batch) { to, from in
                     for c in 0..<channels { cols[to + c] = x[from + c] }
                 }
             }
         }
-        var out = [Float](unsafeUninitializedCapacity: rows * filters) { buffer, count in
-            for row in 0..<rows { for f in 0..<filters { buffer[row * filters + f] = bias.value[f] } }
-            count = rows * filters
-        }
-        columns.withUnsafeBufferPointer { cols in
-            weight.value.withUnsafeBufferPointer { w in
-                out.withUnsafeMutableBufferPointer { y in
-                    profile.gemm(false, false, m: rows, n: filters, k: patchSize, cols.baseAddress!, w.baseAddress!, beta: 1, y.baseAddress!)
-                }
-            }
-        }
-        x = out
+        x = columns
+        patches.forward(&x, batch: batch * height * width)
     }
 
     func backward(_ grad: inout [Float], batch: Int, needsInputGradient: Bool) {
-        let gradOutput = grad
-        let rows = batch * height * width
-        gradOutput.withUnsafeBufferPointer { dy in
-            columns.withUnsafeBufferPointer { cols in
-                weight.grad.withUnsafeMutableBufferPointer { dw in
-                    profile.gemm(true, false, m: patchSize, n: filters, k: rows, cols.baseAddress!, dy.baseAddress!, dw.baseAddress!)
-                }
-            }
-            bias.grad.withUnsafeMutableBufferPointer { db in
-                for f in 0..<filters { db[f] = 0 }
-                for row in 0..<rows { for f in 0..<filters { db[f] += dy[row * filters + f] } }
-            }
-        }
-        guard needsInputGradient else {
-            grad = []
-            return
-        }
-        var dColumns = [Float](repeating: 0, count: rows * patchSize)
-        gradOutput.withUnsafeBufferPointer { dy in
-            weight.value.withUnsafeBufferPointer { w in
-                dColumns.withUnsafeMutableBufferPointer { dc in
-                    profile.gemm(false, true, m: rows, n: patchSize, k: filters, dy.baseAddress!, w.baseAddress!, dc.baseAddress!)
-                }
-            }
-        }
+        patches.backward(&grad, batch: batch * height * width, needsInputGradient: needsInputGradient)
+        guard needsInputGradient else { return }
         var dx = [Float](repeating: 0, count: batch * height * width * channels)
         let channels = self.channels
-        dColumns.withUnsafeBufferPointer { dc in
+        grad.withUnsafeBufferPointer { dc in
             dx.withUnsafeMutableBufferPointer { dx in
                 forEachTap(batch: batch) { from, to in
                     for c in 0..<channels { dx[to + c] += dc[from + c] }
