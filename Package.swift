@@ -27,6 +27,7 @@ let package = Package(
         // C libraries, each behind one system-library target.
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
+        .systemLibrary(name: "CChafa", pkgConfig: "chafa", providers: [.apt(["libchafa-dev", "libglib2.0-dev"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
 
         // Components.
@@ -43,7 +44,7 @@ let package = Package(
         .target(
             name: "CairnTraining", dependencies: ["CairnStore", "CairnCatalog", "CairnImaging", "CairnRepository", "CairnVersioning", "COpenBLAS"],
             swiftSettings: strict),
-        .target(name: "CairnLabeling", dependencies: ["CairnCatalog"], swiftSettings: strict),
+        .target(name: "CairnLabeling", dependencies: ["CairnCatalog", "CairnStore", "CairnImaging", "CChafa"], swiftSettings: strict),
         .executableTarget(
             name: "cairn", dependencies: ["CairnRepository", "CairnVersioning", "CairnTraining", "CairnLabeling", argumentParser],
             swiftSettings: strict),

@@ -23,7 +23,7 @@ struct Cairn: ParsableCommand {
         version: version,
         subcommands: [
             InitCommand.self, ImportCommand.self, StatusCommand.self, ListCommand.self, ShowCommand.self,
-            ClassesCommand.self, AnnotateCommand.self, AnnotatorsCommand.self, ReviewCommand.self, AgreementCommand.self, SnapshotCommand.self, TagCommand.self, TagsCommand.self,
+            ClassesCommand.self, AnnotateCommand.self, AnnotatorsCommand.self, ReviewCommand.self, LabelCommand.self, AgreementCommand.self, SnapshotCommand.self, TagCommand.self, TagsCommand.self,
             LogCommand.self, DiffCommand.self, CheckoutCommand.self, ExportCommand.self, RestoreCommand.self,
             TrainCommand.self, RunsCommand.self, EvalCommand.self, PredictCommand.self,
             GCCommand.self, FsckCommand.self, CatBlobCommand.self,

@@ -1,0 +1,78 @@
+import Foundation
+import GRDB
+
+/// Which items a labeling session is offered.
+public enum LabelQueue: String, Sendable, Hashable, Codable, CaseIterable {
+    /// Items that still need labels: fewer than `overlap` annotators have labeled them (or hold them).
+    case unlabeled
+    /// Every item, in order.
+    case all
+}
+
+extension CatalogTransaction {
+    /// Items with a current (non-skip) label from this many distinct annotators, per item, as SQL.
+    private static let labelersSQL = """
+        (SELECT count(*) FROM annotations a
+          WHERE a.item_id = i.id AND a.class_id IS NOT NULL
+            AND a.id = (SELECT max(b.id) FROM annotations b WHERE b.item_id = i.id AND b.annotator_id = a.annotator_id))
+        """
+    private static let othersLeasesSQL =
+        "(SELECT count(*) FROM leases l WHERE l.item_id = i.id AND l.annotator_id != :me AND l.expires_at > :now)"
+
+    private static func queueCondition(_ queue: LabelQueue) -> String {
+        switch queue {
+        case .unlabeled:
+            """
+            NOT EXISTS (SELECT 1 FROM annotations a WHERE a.item_id = i.id AND a.annotator_id = :me)
+            AND \(labelersSQL) + \(othersLeasesSQL) < :overlap
+            """
+        case .all:
+            "\(othersLeasesSQL) < :overlap"
+        }
+    }
+
+    /// Leases the first item after `after` (item id order) that `queue` offers annotator `me`,
+    /// for `duration` seconds, and drops the holder's other leases. Nil when the queue is empty.
+    ///
+    /// Two processes calling this at once get different items: the write transaction serializes
+    /// them, and the second sees the first's lease.
+    public func leaseNext(queue: LabelQueue, annotatorID me: Int64, overlap: Int, after: Int64, host: String, pid: Int32,
+                          now: Date = Date(), duration: TimeInterval = 120) throws -> Item? {
+        let arguments: StatementArguments = ["me": me, "now": now.timeIntervalSince1970, "overlap": overlap, "after": after]
+        guard let id = try Int64.fetchOne(db, sql: """
+            SELECT i.id FROM items i WHERE i.id > :after AND \(Self.queueCondition(queue)) ORDER BY i.id LIMIT 1
+            """, arguments: arguments) else { return nil }
+        try lease(itemID: id, annotatorID: me, host: host, pid: pid, until: now.addingTimeInterval(duration))
+        return try item(id: id)
+    }
+
+    /// Holds item `itemID` for annotator `me` until `until`, releasing the holder's other leases.
+    public func lease(itemID: Int64, annotatorID me: Int64, host: String, pid: Int32, until: Date) throws {
+        try db.execute(sql: "DELETE FROM leases WHERE host = ? AND pid = ? AND item_id != ?", arguments: [host, pid, itemID])
+        try db.execute(sql: """
+            INSERT INTO leases (item_id, annotator_id, host, pid, expires_at) VALUES (?, ?, ?, ?, ?)
+            ON CONFLICT (item_id, annotator_id) DO UPDATE SET host = excluded.host, pid = excluded.pid, expires_at = excluded.expires_at
+            """, arguments: [itemID, me, host, pid, until.timeIntervalSince1970])
+    }
+
+    /// Drops every lease of one labeling process.
+    public func releaseLeases(host: String, pid: Int32) throws {
+        try db.execute(sql: "DELETE FROM leases WHERE host = ? AND pid = ?", arguments: [host, pid])
+    }
+
+    /// How many items `queue` still offers annotator `me` (leases by others excluded).
+    public func queueLength(queue: LabelQueue, annotatorID me: Int64, overlap: Int, now: Date = Date()) throws -> Int {
+        try Int.fetchOne(db, sql: "SELECT count(*) FROM items i WHERE \(Self.queueCondition(queue))",
+                         arguments: ["me": me, "now": now.timeIntervalSince1970, "overlap": overlap]) ?? 0
+    }
+
+    /// The annotator's latest annotation of an item: nil when none, `.some(nil)` for a skip.
+    public func latestAnnotation(itemID: Int64, annotatorID: Int64) throws -> String?? {
+        guard let row = try Row.fetchOne(db, sql: """
+            SELECT c.name FROM annotations a LEFT JOIN classes c ON c.id = a.class_id
+            WHERE a.item_id = ? AND a.annotator_id = ? ORDER BY a.id DESC LIMIT 1
+            """, arguments: [itemID, annotatorID]) else { return nil }
+        let name: String? = row[0]
+        return .some(name)
+    }
+}

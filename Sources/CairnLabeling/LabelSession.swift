@@ -1,0 +1,117 @@
+import CairnCatalog
+import CairnStore
+import Foundation
+
+/// One annotator's labeling session: which item is current, what a key does to the catalog, and
+/// the undo history. The terminal UI drives it; tests drive it directly.
+///
+/// Every label is one committed catalog transaction before the call returns, so nothing the UI
+/// showed as saved can be lost. Undo appends the annotator's previous label again (history stays
+/// append-only); undoing a first label appends a skip, which leaves the item unlabeled by them.
+public final class LabelSession {
+    public let catalog: Catalog
+    public let annotator: Annotator
+    public let queue: LabelQueue
+    public let overlap: Int
+    public private(set) var classes: [LabelClass] = []
+    /// The item on screen, nil when the queue is exhausted.
+    public private(set) var current: Item?
+    /// Labels set in this session (undo subtracts).
+    public private(set) var labeled = 0
+    public let started = Date()
+    private var visited: [Item] = []
+    private var undoStack: [(item: Item, previous: String??)] = []
+    private var cursor: Int64 = 0
+    private let host = ProcessInfo.processInfo.hostName
+    private let pid = getpid()
+
+    /// Opens a session for `annotatorName` (created as an annotator when new).
+    /// - Throws: `CatalogError.invalid` for an overlap below 1.
+    public init(catalog: Catalog, annotator annotatorName: String, queue: LabelQueue = .unlabeled, overlap: Int = 1) throws {
+        guard overlap >= 1 else { throw CatalogError.invalid("--overlap must be at least 1 (got \(overlap))") }
+        self.catalog = catalog
+        self.queue = queue
+        self.overlap = overlap
+        annotator = try catalog.write { try $0.ensureAnnotator(annotatorName) }
+        classes = try catalog.read { try $0.classes() }
+        try advance()
+    }
+
+    /// The class a key selects, if any.
+    public func labelClass(forKey key: String) -> LabelClass? { classes.first { $0.hotkey == key } }
+
+    /// Items still in the queue besides the current one.
+    public func remaining() throws -> Int {
+        try catalog.read { try $0.queueLength(queue: queue, annotatorID: annotator.id, overlap: overlap) }
+    }
+
+    /// This annotator's latest label on the current item (nil when none or skipped).
+    public func currentLabel() throws -> String? {
+        guard let current else { return nil }
+        return try catalog.read { try $0.latestLabel(itemID: current.id, annotatorID: annotator.id) }
+    }
+
+    /// Labels the current item and moves on.
+    public func label(_ labelClass: LabelClass) throws {
+        guard let item = current else { return }
+        let previous = try catalog.write { tx -> String?? in
+            let previous = try tx.latestAnnotation(itemID: item.id, annotatorID: annotator.id)
+            try tx.appendAnnotation(itemID: item.id, annotatorID: annotator.id, classID: labelClass.id)
+            return previous
+        }
+        undoStack.append((item, previous))
+        labeled += 1
+        try advance()
+    }
+
+    /// Moves on without labeling (the item stays in the queue for later sessions).
+    public func skip() throws { try advance() }
+
+    /// Goes back to the previous item of this session.
+    public func back() throws {
+        guard let previous = visited.popLast() else { return }
+        if let current { cursor = min(cursor, current.id - 1) }
+        try show(previous)
+    }
+
+    /// Takes back the last label of this session and shows its item again. False when there is nothing to undo.
+    @discardableResult
+    public func undo() throws -> Bool {
+        guard let (item, previous) = undoStack.popLast() else { return false }
+        try catalog.write { tx in
+            let classID = try previous.flatMap { $0 }.map { try tx.ensureClass($0).id }
+            try tx.appendAnnotation(itemID: item.id, annotatorID: annotator.id, classID: classID)
+        }
+        labeled -= 1
+        if let current { visited.append(current) }
+        try show(item)
+        return true
+    }
+
+    /// Releases this process's leases (call on every exit path; they also expire on their own).
+    public func close() {
+        try? catalog.write { try $0.releaseLeases(host: host, pid: pid) }
+    }
+
+    /// Keeps the current lease alive during a long look at one item.
+    public func renew() throws {
+        guard let current else { return }
+        try catalog.write { try $0.lease(itemID: current.id, annotatorID: annotator.id, host: host, pid: pid, until: Date().addingTimeInterval(120)) }
+    }
+
+    private func show(_ item: Item) throws {
+        current = item
+        try renew()
+    }
+
+    private func advance() throws {
+        if let current {
+            visited.append(current)
+            cursor = max(cursor, current.id)
+        }
+        current = try catalog.write { tx in
+            try tx.leaseNext(queue: queue, annotatorID: annotator.id, overlap: overlap, after: cursor, host: host, pid: pid)
+        }
+        if current == nil { close() }
+    }
+}

@@ -1,0 +1,132 @@
+import CairnTestSupport
+import Foundation
+import Testing
+
+/// `cairn label` driven through a real terminal: tmux sessions, `send-keys`, `capture-pane`.
+@Suite(.serialized) struct LabelUITests {
+    private static let hasTmux = CLI.shell("command -v tmux").status == 0
+
+    /// A repository of `count` unlabeled images with classes cat (key 1) and dog (key 2).
+    private func repository(_ dir: TemporaryDirectory, count: Int = 30) throws -> String {
+        let repo = dir.appending("repo")
+        try SyntheticImages.writeImageFolder(at: dir.appending("in"), count: count)
+        #expect(try CLI.run(["init", repo]).status == 0)
+        #expect(try CLI.run(["-C", repo, "import", dir.appending("in")]).status == 0)
+        #expect(try CLI.run(["-C", repo, "classes", "add", "cat", "dog"]).status == 0)
+        return repo
+    }
+
+    /// A command that may start the tmux server must not hand it our output pipe, or reading the
+    /// pipe would wait for the server to exit.
+    private static let detached = "< /dev/null > /dev/null 2>&1"
+
+    @discardableResult
+    private func tmux(_ args: String) -> String { CLI.shell("tmux \(args)").output }
+
+    /// Waits until the pane shows `text` (or `seconds` pass); returns the last capture.
+    @discardableResult
+    private func waitFor(_ session: String, _ text: String, seconds: Double = 20) -> String {
+        var capture = ""
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            capture = tmux("capture-pane -p -t \(session)")
+            if capture.contains(text) { return capture }
+            usleep(100_000)
+        }
+        return capture
+    }
+
+    private func startLabel(_ session: String, repo: String, annotator: String) {
+        tmux("kill-session -t \(session) 2>/dev/null")
+        tmux("new-session -d -s \(session) -x 120 -y 40 '\(CLI.binary) -C \(repo) label --annotator \(annotator); echo EXITED $?; sleep 30' \(Self.detached)")
+    }
+
+    private func labelCounts(_ repo: String) throws -> [String: Int] {
+        let status = try CLI.run(["-C", repo, "status", "--json"]).jsonObject()
+        return status["classes"] as? [String: Int] ?? [:]
+    }
+
+    @Test(.enabled(if: hasTmux)) func labelUndoAndQuitKeepExactlyWhatWasKept() throws {
+        let dir = try TemporaryDirectory("cairn-e2e-ui")
+        defer { dir.remove() }
+        let repo = try repository(dir)
+        let session = "cairn-ui-\(getpid())"
+        defer { tmux("kill-session -t \(session)") }
+        startLabel(session, repo: repo, annotator: "ann")
+        let first = waitFor(session, "done 0 / 30")
+        #expect(first.contains("cairn label") && first.contains("1  cat") && first.contains("2  dog"), "\(first)")
+        // Twenty labels, one key each: 1 2 1 2 …
+        for i in 0..<20 {
+            tmux("send-keys -t \(session) \(i % 2 == 0 ? "1" : "2")")
+            waitFor(session, "done \(i + 1) / 30")
+        }
+        tmux("send-keys -t \(session) u")
+        waitFor(session, "done 19 /")
+        tmux("send-keys -t \(session) u")
+        let undone = waitFor(session, "done 18 /")
+        #expect(undone.contains("done 18 /"), "\(undone)")
+        tmux("send-keys -t \(session) Space")  // skip one: no label
+        tmux("send-keys -t \(session) q")
+        let end = waitFor(session, "EXITED")
+        #expect(end.contains("labeled 18 items") && end.contains("EXITED 0"), "\(end)")
+        let counts = try labelCounts(repo)
+        #expect(counts["cat"] == 9 && counts["dog"] == 9, "\(counts)")
+    }
+
+    @Test(.enabled(if: hasTmux)) func twoAnnotatorsAtOnceGetDisjointItems() throws {
+        let dir = try TemporaryDirectory("cairn-e2e-ui2")
+        defer { dir.remove() }
+        let repo = try repository(dir, count: 20)
+        let (a, b) = ("cairn-ui-a-\(getpid())", "cairn-ui-b-\(getpid())")
+        defer { tmux("kill-session -t \(a)"); tmux("kill-session -t \(b)") }
+        startLabel(a, repo: repo, annotator: "ada")
+        startLabel(b, repo: repo, annotator: "bob")
+        waitFor(a, "done 0 /")
+        waitFor(b, "done 0 /")
+        for i in 0..<6 {
+            tmux("send-keys -t \(a) 1")
+            tmux("send-keys -t \(b) 2")
+            waitFor(a, "done \(i + 1) /")
+            waitFor(b, "done \(i + 1) /")
+        }
+        tmux("send-keys -t \(a) q")
+        tmux("send-keys -t \(b) q")
+        waitFor(a, "EXITED")
+        waitFor(b, "EXITED")
+        // No item got labels from both: agreement finds nothing to compare, and 12 items are labeled.
+        let agreement = try CLI.run(["-C", repo, "agreement", "--json"]).jsonObject()
+        #expect(agreement["items"] as? Int == 0)
+        let counts = try labelCounts(repo)
+        #expect(counts["cat"] == 6 && counts["dog"] == 6, "\(counts)")
+    }
+
+    @Test(.enabled(if: hasTmux)) func ctrlCRestoresTheTerminal() throws {
+        let dir = try TemporaryDirectory("cairn-e2e-ui3")
+        defer { dir.remove() }
+        let repo = try repository(dir, count: 5)
+        let session = "cairn-ui-c-\(getpid())"
+        defer { tmux("kill-session -t \(session)") }
+        tmux("new-session -d -s \(session) -x 100 -y 30 'env PS1=READY\\$\\  bash --norc --noprofile' \(Self.detached)")
+        waitFor(session, "READY$")
+        tmux("send-keys -t \(session) '\(CLI.binary) -C \(repo) label --annotator c' Enter")
+        waitFor(session, "done 0 /")
+        #expect(tmux("display -p -t \(session) '#{alternate_on}'").hasPrefix("1"))
+        tmux("send-keys -t \(session) 1")
+        waitFor(session, "done 1 /")
+        tmux("send-keys -t \(session) C-c")
+        let after = waitFor(session, "labeled 1 item")
+        #expect(after.contains("labeled 1 item"), "\(after)")
+        #expect(tmux("display -p -t \(session) '#{alternate_on}'").hasPrefix("0"))
+        // The shell works again: echo is back and a command runs.
+        tmux("send-keys -t \(session) 'echo back-to-normal' Enter")
+        #expect(waitFor(session, "back-to-normal\nREADY$").contains("back-to-normal\nREADY$"))
+    }
+
+    @Test func aNonInteractiveStdinGetsAClearMessage() throws {
+        let dir = try TemporaryDirectory("cairn-e2e-ui4")
+        defer { dir.remove() }
+        let repo = try repository(dir, count: 2)
+        let result = try CLI.run(["-C", repo, "label"])
+        #expect(result.status != 0 && result.stderr.contains("interactive terminal"), "\(result)")
+    }
+}
