@@ -7,6 +7,13 @@ public enum LabelQueue: String, Sendable, Hashable, Codable, CaseIterable {
     case unlabeled
     /// Every item, in order.
     case all
+    /// Labeled items without a reviewer verdict (reviewers only).
+    case review
+    /// Items whose annotators gave different classes, without a verdict (reviewers only).
+    case disagreements
+
+    /// True for the queues whose keys record reviewer verdicts.
+    public var isReview: Bool { self == .review || self == .disagreements }
 }
 
 extension CatalogTransaction {
@@ -28,6 +35,15 @@ extension CatalogTransaction {
             """
         case .all:
             "\(othersLeasesSQL) < :overlap"
+        case .review:
+            "NOT EXISTS (SELECT 1 FROM reviews r WHERE r.item_id = i.id) AND \(labelersSQL) >= 1 AND \(othersLeasesSQL) = 0"
+        case .disagreements:
+            """
+            NOT EXISTS (SELECT 1 FROM reviews r WHERE r.item_id = i.id) AND \(othersLeasesSQL) = 0
+            AND (SELECT count(DISTINCT a.class_id) FROM annotations a
+                  WHERE a.item_id = i.id AND a.class_id IS NOT NULL
+                    AND a.id = (SELECT max(b.id) FROM annotations b WHERE b.item_id = i.id AND b.annotator_id = a.annotator_id)) >= 2
+            """
         }
     }
 

@@ -33,6 +33,10 @@ public final class LabelSession {
         self.queue = queue
         self.overlap = overlap
         annotator = try catalog.write { try $0.ensureAnnotator(annotatorName) }
+        if queue.isReview && annotator.role == .annotator {
+            throw CatalogError.invalid(
+                "\(annotatorName) is an annotator; only reviewers and admins review (cairn annotators add \(annotatorName) --role reviewer)")
+        }
         classes = try catalog.read { try $0.classes() }
         try advance()
     }
@@ -51,9 +55,21 @@ public final class LabelSession {
         return try catalog.read { try $0.latestLabel(itemID: current.id, annotatorID: annotator.id) }
     }
 
-    /// Labels the current item and moves on.
+    /// Every annotator's latest label on the current item (what a reviewer decides between).
+    public func currentLabels() throws -> [(annotator: String, className: String?)] {
+        guard let current else { return [] }
+        let state = try catalog.read { try $0.itemStates(ids: [current.id]) }.first
+        return (state?.latest ?? [:]).map { ($0.key, $0.value) }.sorted { $0.annotator < $1.annotator }
+    }
+
+    /// Labels the current item (in a review queue: records the verdict) and moves on.
     public func label(_ labelClass: LabelClass) throws {
         guard let item = current else { return }
+        if queue.isReview {
+            try catalog.write { try $0.appendVerdict(itemID: item.id, reviewerID: annotator.id, classID: labelClass.id) }
+            labeled += 1
+            return try advance()
+        }
         let previous = try catalog.write { tx -> String?? in
             let previous = try tx.latestAnnotation(itemID: item.id, annotatorID: annotator.id)
             try tx.appendAnnotation(itemID: item.id, annotatorID: annotator.id, classID: labelClass.id)
@@ -77,6 +93,7 @@ public final class LabelSession {
     /// Takes back the last label of this session and shows its item again. False when there is nothing to undo.
     @discardableResult
     public func undo() throws -> Bool {
+        // Verdicts cannot be taken back, only replaced: review queues keep no undo history.
         guard let (item, previous) = undoStack.popLast() else { return false }
         try catalog.write { tx in
             let classID = try previous.flatMap { $0 }.map { try tx.ensureClass($0).id }

@@ -64,7 +64,8 @@ public final class LabelUI {
         case .character("q"), .interrupt: return false
         case .character(" "), .right: try session.skip()
         case .left: try session.back()
-        case .character("u"): if try !session.undo() { message = "nothing to undo" }
+        case .character("u"):
+            if try !session.undo() { message = session.queue.isReview ? "a verdict is replaced, not undone: review the item again" : "nothing to undo" }
         case .character("?"): helpShown = true
         case .character("z"): zoomed.toggle()
         case .character(let k):
@@ -116,8 +117,14 @@ public final class LabelUI {
                 let mark = c.name == mine ? style("7", " \(c.name) ") : c.name
                 out += at(row, cols - panel + 1) + "\(c.hotkey ?? " ")  " + mark
             }
-            out += at(rows - 2, 1) + "\(item.path)  \(item.blobID.hex.prefix(12))  \(item.width)x\(item.height) \(item.format)  \(item.split)"
-                + "  your label: " + (mine ?? "none")
+            var facts = "\(item.path)  \(item.blobID.hex.prefix(12))  \(item.width)x\(item.height) \(item.format)  \(item.split)"
+            if session.queue.isReview {
+                // Reviewers see every annotator's label; annotators see only their own (blind labeling).
+                facts += "  labels: " + (try session.currentLabels().map { "\($0.annotator)=\($0.className ?? "skip")" }.joined(separator: " "))
+            } else {
+                facts += "  your label: " + (mine ?? "none")
+            }
+            out += at(rows - 2, 1) + String(facts.prefix(cols))
             let remaining = try session.remaining()
             let elapsed = max(1, Date().timeIntervalSince(session.started))
             let perHour = Double(session.labeled) / elapsed * 3600

@@ -16,12 +16,13 @@ struct LabelCommand: ParsableCommand {
             ← goes back; u undoes the last label (any number of times); z zooms; ? shows help; q or Ctrl-C quits.
             Every label is committed before the next image is drawn. Each process leases its item, so annotators
             working at once get different items; --overlap N asks for N independent labels per item (annotators do
-            not see each other's labels).
-            Examples: cairn label   cairn label --annotator ada --overlap 2
+            not see each other's labels). In --queue review or disagreements a reviewer sees every annotator's label
+            and a class key records the verdict, which wins when snapshots resolve labels.
+            Examples: cairn label   cairn label --annotator ada --overlap 2   cairn label --annotator grace --queue disagreements
             """)
     @OptionGroup var repository: RepositoryOptions
     @Option(help: "Who is labeling (default: $USER).") var annotator: String = ProcessInfo.processInfo.environment["USER"] ?? "unknown"
-    @Option(help: "unlabeled (items needing labels) or all.") var queue: LabelQueue = .unlabeled
+    @Option(help: "unlabeled (items needing labels), all, review (labeled, no verdict) or disagreements (annotators differ); the last two record verdicts and need the reviewer role.") var queue: LabelQueue = .unlabeled
     @Option(help: "Independent labels wanted per item.") var overlap = 1
     @Option(help: "auto, kitty, sixel, iterm or symbols.") var render: ImageRenderer.Mode = .auto
 

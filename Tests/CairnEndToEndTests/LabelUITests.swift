@@ -36,9 +36,9 @@ import Testing
         return capture
     }
 
-    private func startLabel(_ session: String, repo: String, annotator: String) {
+    private func startLabel(_ session: String, repo: String, annotator: String, _ extra: String = "") {
         tmux("kill-session -t \(session) 2>/dev/null")
-        tmux("new-session -d -s \(session) -x 120 -y 40 '\(CLI.binary) -C \(repo) label --annotator \(annotator); echo EXITED $?; sleep 30' \(Self.detached)")
+        tmux("new-session -d -s \(session) -x 120 -y 40 '\(CLI.binary) -C \(repo) label --annotator \(annotator) \(extra); echo EXITED $?; sleep 30' \(Self.detached)")
     }
 
     private func labelCounts(_ repo: String) throws -> [String: Int] {
@@ -120,6 +120,44 @@ import Testing
         // The shell works again: echo is back and a command runs.
         tmux("send-keys -t \(session) 'echo back-to-normal' Enter")
         #expect(waitFor(session, "back-to-normal\nREADY$").contains("back-to-normal\nREADY$"))
+    }
+
+    /// The done-when: two annotators with --overlap 2 label the same items blind, agreement
+    /// reports their κ, and a reviewer resolves the disagreements in the UI.
+    @Test(.enabled(if: hasTmux)) func overlapAgreementAndReview() throws {
+        let dir = try TemporaryDirectory("cairn-e2e-ui5")
+        defer { dir.remove() }
+        let repo = try repository(dir, count: 6)
+        let (a, b, r) = ("cairn-ui-oa-\(getpid())", "cairn-ui-ob-\(getpid())", "cairn-ui-or-\(getpid())")
+        defer { for s in [a, b, r] { tmux("kill-session -t \(s)") } }
+        startLabel(a, repo: repo, annotator: "ada", "--overlap 2")
+        startLabel(b, repo: repo, annotator: "bob", "--overlap 2")
+        waitFor(a, "done 0 /")
+        waitFor(b, "done 0 /")
+        let (keysA, keysB) = (["1", "1", "1", "2", "2", "2"], ["1", "1", "2", "2", "2", "1"])
+        for i in 0..<6 {
+            tmux("send-keys -t \(a) \(keysA[i])")
+            tmux("send-keys -t \(b) \(keysB[i])")
+            waitFor(a, i == 5 ? "EXITED" : "done \(i + 1) /")
+            waitFor(b, i == 5 ? "EXITED" : "done \(i + 1) /")
+        }
+        #expect(waitFor(a, "EXITED").contains("labeled 6 items"))
+        let agreement = try CLI.run(["-C", repo, "agreement", "--json"]).jsonObject()
+        let pair = try #require((agreement["pairs"] as? [[String: Any]])?.first)
+        #expect(abs((pair["kappa"] as? Double ?? 0) - 1.0 / 3) < 1e-9, "\(pair)")
+        // An annotator may not review; a reviewer works through the two disagreements.
+        startLabel(r, repo: repo, annotator: "ada", "--queue disagreements")
+        #expect(waitFor(r, "EXITED").contains("only reviewers"))
+        #expect(try CLI.run(["-C", repo, "annotators", "add", "grace", "--role", "reviewer"]).status == 0)
+        startLabel(r, repo: repo, annotator: "grace", "--queue disagreements")
+        let shown = waitFor(r, "done 0 / 2")
+        #expect(shown.contains("ada=") && shown.contains("bob="), "\(shown)")
+        tmux("send-keys -t \(r) 1")
+        waitFor(r, "done 1 / 2")
+        tmux("send-keys -t \(r) 2")
+        #expect(waitFor(r, "EXITED").contains("labeled 2 items"))
+        let status = try CLI.run(["-C", repo, "status", "--json"]).jsonObject()
+        #expect(status["conflicts"] as? Int == 0, "\(status)")
     }
 
     @Test func aNonInteractiveStdinGetsAClearMessage() throws {
