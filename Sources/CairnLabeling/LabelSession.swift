@@ -62,22 +62,23 @@ public final class LabelSession {
         return (state?.latest ?? [:]).map { ($0.key, $0.value) }.sorted { $0.annotator < $1.annotator }
     }
 
-    /// Labels the current item (in a review queue: records the verdict) and moves on.
+    /// Labels the current item (in a review queue: records the verdict) and moves on. The label and
+    /// the next item's lease are one transaction: one durable commit per keystroke.
     public func label(_ labelClass: LabelClass) throws {
         guard let item = current else { return }
-        if queue.isReview {
-            try catalog.write { try $0.appendVerdict(itemID: item.id, reviewerID: annotator.id, classID: labelClass.id) }
-            labeled += 1
-            return try advance()
+        let review = queue.isReview
+        let me = annotator.id
+        var previous: String?? = nil
+        try advance { tx in
+            if review {
+                try tx.appendVerdict(itemID: item.id, reviewerID: me, classID: labelClass.id)
+            } else {
+                previous = try tx.latestAnnotation(itemID: item.id, annotatorID: me)
+                try tx.appendAnnotation(itemID: item.id, annotatorID: me, classID: labelClass.id)
+            }
         }
-        let previous = try catalog.write { tx -> String?? in
-            let previous = try tx.latestAnnotation(itemID: item.id, annotatorID: annotator.id)
-            try tx.appendAnnotation(itemID: item.id, annotatorID: annotator.id, classID: labelClass.id)
-            return previous
-        }
-        undoStack.append((item, previous))
+        if !review { undoStack.append((item, previous)) }
         labeled += 1
-        try advance()
     }
 
     /// Moves on without labeling (the item stays in the queue for later sessions).
@@ -121,14 +122,18 @@ public final class LabelSession {
         try renew()
     }
 
-    private func advance() throws {
-        if let current {
-            visited.append(current)
-            cursor = max(cursor, current.id)
+    /// Moves to the next item of the queue, running `record` first in the same transaction.
+    private func advance(recording record: (CatalogTransaction) throws -> Void = { _ in }) throws {
+        var after = cursor
+        if let current { after = max(after, current.id) }
+        let (queue, me, overlap, host, pid) = (self.queue, annotator.id, self.overlap, self.host, self.pid)
+        let next = try catalog.write { tx in
+            try record(tx)
+            return try tx.leaseNext(queue: queue, annotatorID: me, overlap: overlap, after: after, host: host, pid: pid)
         }
-        current = try catalog.write { tx in
-            try tx.leaseNext(queue: queue, annotatorID: annotator.id, overlap: overlap, after: cursor, host: host, pid: pid)
-        }
+        if let current { visited.append(current) }
+        cursor = after
+        current = next
         if current == nil { close() }
     }
 }

@@ -13,7 +13,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cairn-bench",
         abstract: "Measure Cairn against the machine's limits; prints one key=value line per figure.",
-        subcommands: [ImportBench.self, LimitsBench.self, StoreBench.self, SnapshotBench.self, TrainBench.self])
+        subcommands: [ImportBench.self, LimitsBench.self, StoreBench.self, SnapshotBench.self, TrainBench.self, LabelBench.self])
 }
 
 /// Where the `cairn` binary next to this one is.
