@@ -98,6 +98,30 @@ public enum FileOps {
         if mkdir(path, mode) != 0 && errno != EEXIST { throw StoreError.fromErrno(errno, "mkdir", path) }
     }
 
+    /// Makes `path` and any missing parents directories (mode 0755 before the umask).
+    public static func makeDirectories(_ path: String) throws(StoreError) {
+        var prefix = path.hasPrefix("/") ? "" : "."
+        for component in path.split(separator: "/") {
+            prefix += "/" + component
+            try makeDirectory(prefix)
+        }
+    }
+
+    /// Writes `data` to `path` through a temporary file in the same directory and a rename, so a
+    /// reader sees the whole file or none; mode 0644 before the umask. For derived files (caches,
+    /// plots): nothing is fsynced.
+    public static func writeFile(_ data: some ContiguousBytes, to path: String) throws(StoreError) {
+        let staged = path + "." + uniqueName() + ".tmp"
+        do {
+            let file = try POSIXFile(path: staged, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o644)
+            try file.writeAll(data)
+        } catch {
+            try? remove(staged)
+            throw error
+        }
+        try rename(staged, path)
+    }
+
     /// fsyncs a directory, making renames and creations inside it durable.
     public static func syncDirectory(_ path: String) throws(StoreError) {
         let file = try POSIXFile(path: path, flags: O_RDONLY | O_DIRECTORY)

@@ -10,38 +10,28 @@ public enum TrainingBenchmark {
         public var finalLoss: Double
     }
 
-    /// Trains `spec` on `features` (normalized, `spec.inputSize` per row) for `epochs` with
-    /// shuffled mini-batches of `batch` and Adam at `learningRate`, exactly as `cairn train` does.
-    public static func timeEpochs(features: [Float], labels: [Int32], spec: ModelSpec, epochs: Int, batch: Int,
-                                  learningRate: Float = 3e-4, seed: UInt64 = 0, threads: Int) -> Result {
+    /// Trains `spec` on `rows` of `table` for `epochs` with shuffled mini-batches of `batch` and
+    /// Adam at `learningRate`, through the same step `cairn train` takes.
+    public static func timeEpochs(table: PixelTable, rows: Int, labels: [Int32], normalization: Normalization, spec: ModelSpec,
+                                  epochs: Int, batch: Int, learningRate: Float = 3e-4, seed: UInt64 = 0, threads: Int) -> Result {
         BLAS.threads = threads
         let network = Network(spec: spec, seed: seed)
         network.profile.enabled = true
         let optimizer = Optimizer(kind: .adam, learningRate: learningRate)
         var random = SeededRandom(seed: seed)
-        var order = Array(labels.indices)
-        var input: [Float] = []
-        var batchLabels: [Int32] = []
+        var order = Array(0..<rows)
+        var buffers = Network.StepBuffers()
         var perEpoch: [Double] = []
         var loss = 0.0
-        let size = spec.inputSize
         let started = DispatchTime.now().uptimeNanoseconds
         for _ in 0..<epochs {
             let epochStart = DispatchTime.now().uptimeNanoseconds
             random.shuffle(&order)
             var sum = 0.0
             for start in stride(from: 0, to: order.count, by: batch) {
-                let rows = order[start..<min(order.count, start + batch)]
-                input.removeAll(keepingCapacity: true)
-                batchLabels.removeAll(keepingCapacity: true)
-                features.withUnsafeBufferPointer { f in
-                    for row in rows {
-                        input.append(contentsOf: UnsafeBufferPointer(rebasing: f[row * size..<(row + 1) * size]))
-                        batchLabels.append(labels[row])
-                    }
-                }
-                sum += network.lossAndGradients(input, labels: batchLabels[...], batch: rows.count) * Double(rows.count)
-                optimizer.update(network.parameters)
+                let part = order[start..<min(order.count, start + batch)]
+                sum += network.trainStep(table, rows: part, labels: labels, normalization: normalization, optimizer: optimizer,
+                                         buffers: &buffers) * Double(part.count)
             }
             loss = sum / Double(order.count)
             perEpoch.append(Double(DispatchTime.now().uptimeNanoseconds - epochStart) / 1e9)

@@ -77,14 +77,6 @@ public final class TrainedModel {
 
     /// Class probabilities for `rows` of `table`, `classes.count` per row.
     public func probabilities(_ table: PixelTable, rows: [Int]) -> [Float] {
-        var out: [Float] = []
-        var input: [Float] = []
-        let chunk = 512
-        for start in stride(from: 0, to: rows.count, by: chunk) {
-            let part = rows[start..<min(rows.count, start + chunk)]
-            checkpoint.header.normalization.apply(table, rows: part, into: &input)
-            out += network.probabilities(input, batch: part.count)
-        }
-        return out
+        network.probabilities(table, rows: rows, normalization: checkpoint.header.normalization)
     }
 }

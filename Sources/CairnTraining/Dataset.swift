@@ -295,7 +295,7 @@ struct TensorCache {
 
     /// Adds `rows` of `pixels` as one new segment.
     func append(_ rows: [(BlobID, Int)], from pixels: [UInt8]) throws {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try FileOps.makeDirectories(directory)
         var bytes = Self.magic
         bytes.reserveCapacity(16 + rows.count * (32 + sampleSize))
         for shift in stride(from: 0, to: 64, by: 8) { bytes.append(UInt8(truncatingIfNeeded: rows.count >> shift)) }
@@ -303,9 +303,6 @@ struct TensorCache {
             bytes.append(contentsOf: id.bytes)
             bytes.append(contentsOf: pixels[row * sampleSize..<(row + 1) * sampleSize])
         }
-        let name = FileOps.uniqueName()
-        let tmp = directory + "/" + name + ".tmp"
-        try Data(bytes).write(to: URL(fileURLWithPath: tmp))
-        try FileOps.rename(tmp, directory + "/" + name + ".seg")
+        try FileOps.writeFile(bytes, to: directory + "/" + FileOps.uniqueName() + ".seg")
     }
 }

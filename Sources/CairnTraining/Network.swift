@@ -85,6 +85,36 @@ final class Network {
         return p
     }
 
+    /// Class probabilities for `rows` of `table`, normalized on the way in, 512 rows at a time.
+    func probabilities(_ table: PixelTable, rows: [Int], normalization: Normalization) -> [Float] {
+        var out: [Float] = []
+        var input: [Float] = []
+        for start in stride(from: 0, to: rows.count, by: 512) {
+            let part = rows[start..<min(rows.count, start + 512)]
+            normalization.apply(table, rows: part, into: &input)
+            out += probabilities(input, batch: part.count)
+        }
+        return out
+    }
+
+    /// Reusable buffers for `trainStep`, so a step allocates no batch-sized arrays of its own.
+    struct StepBuffers {
+        var input: [Float] = []
+        var labels: [Int32] = []
+    }
+
+    /// One optimizer step on `rows` of `table`: normalize, forward, backward, update. Returns the
+    /// batch's mean loss (NaN when the network diverged).
+    func trainStep(_ table: PixelTable, rows: ArraySlice<Int>, labels: [Int32], normalization: Normalization,
+                   optimizer: Optimizer, buffers: inout StepBuffers) -> Double {
+        normalization.apply(table, rows: rows, into: &buffers.input)
+        buffers.labels.removeAll(keepingCapacity: true)
+        for row in rows { buffers.labels.append(labels[row]) }
+        let loss = lossAndGradients(buffers.input, labels: buffers.labels[...], batch: rows.count)
+        if loss.isFinite { optimizer.update(parameters) }
+        return loss
+    }
+
     /// One forward and backward pass: fills every parameter's gradient and returns the mean
     /// cross-entropy loss over the batch.
     func lossAndGradients(_ input: [Float], labels: ArraySlice<Int32>, batch: Int) -> Double {

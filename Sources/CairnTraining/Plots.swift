@@ -7,14 +7,11 @@ import Foundation
 enum Plots {
     /// Writes the run's plots into `directory`; returns their paths relative to `root`.
     static func write(_ record: RunRecord, to directory: String, relativeTo root: String) throws -> [String] {
-        try FileOps.makeDirectory(repositoryRunsParent(directory))
-        try FileOps.makeDirectory(directory)
+        try FileOps.makeDirectories(directory)
         var written: [String] = []
         func save(_ canvas: Canvas, _ name: String) throws {
             let path = directory + "/" + name
-            let tmp = path + ".tmp"
-            try ImageCodec.encodePNG(canvas.image).write(to: URL(fileURLWithPath: tmp))
-            try FileOps.rename(tmp, path)
+            try FileOps.writeFile(ImageCodec.encodePNG(canvas.image), to: path)
             written.append(path.hasPrefix(root + "/") ? String(path.dropFirst(root.count + 1)) : path)
         }
         let epochs = record.epochs.map { Double($0.epoch) }
@@ -38,10 +35,6 @@ enum Plots {
                      "confusion.png")
         }
         return written
-    }
-
-    private static func repositoryRunsParent(_ directory: String) -> String {
-        (directory as NSString).deletingLastPathComponent
     }
 
     struct Series {

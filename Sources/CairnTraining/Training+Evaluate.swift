@@ -51,13 +51,8 @@ extension Training {
         let result = EvaluationRecord(dataRef: dataRef, snapshotID: snapshot.id.hex, split: split?.rawValue ?? "all", at: Date(),
                                       evaluation: evaluation, unknownClass: unknown, unlabeled: data.unlabeled)
         record.evaluations.append(result)
-        if !catalog.isReadOnly { try catalogSave(record) }
+        if !catalog.isReadOnly { try save(record) }
         return result
-    }
-
-    private func catalogSave(_ record: RunRecord) throws {
-        let row = try record.row
-        try catalog.write { try $0.updateRun(row) }
     }
 
     /// The `top` most likely classes for each image file, by run `runRef`'s model.

@@ -46,7 +46,7 @@ public struct Training: Sendable {
     /// The run whose id starts with `ref` or whose name is `ref` (the latest of that name).
     public func run(_ ref: String) throws -> RunRecord { try RunRecord(catalog.read { try $0.run(matching: ref) }) }
 
-    private func save(_ record: RunRecord) throws {
+    func save(_ record: RunRecord) throws {
         let row = try record.row
         try catalog.write { try $0.updateRun(row) }
     }
@@ -129,8 +129,7 @@ public struct Training: Sendable {
         let network = Network(spec: spec, seed: p.seed)
         let optimizer = Optimizer(kind: p.optimizer, learningRate: p.learningRate)
         var order = trainRows
-        var input: [Float] = []
-        var batchLabels: [Int32] = []
+        var buffers = Network.StepBuffers()
         var interrupted = false
         epochs: for epoch in 1...p.epochs {
             let epochStart = Date()
@@ -143,14 +142,11 @@ public struct Training: Sendable {
                     break epochs
                 }
                 let rows = order[step * p.batch..<min(order.count, (step + 1) * p.batch)]
-                normalization.apply(table, rows: rows, into: &input)
-                batchLabels.removeAll(keepingCapacity: true)
-                for row in rows { batchLabels.append(labels[row]) }
-                let loss = network.lossAndGradients(input, labels: batchLabels[...], batch: rows.count)
+                let loss = network.trainStep(table, rows: rows, labels: labels, normalization: normalization, optimizer: optimizer,
+                                             buffers: &buffers)
                 guard loss.isFinite else {
                     throw TrainingError.diverged(epoch: epoch, step: step + 1, loss: loss, learningRate: p.learningRate)
                 }
-                optimizer.update(network.parameters)
                 lossSum += loss * Double(rows.count)
                 events(.step(epoch: epoch, step: step + 1, steps: steps, loss: loss))
             }
@@ -211,20 +207,14 @@ public struct Training: Sendable {
     /// Mean loss, accuracy and per-class figures of `network` on `rows`.
     func evaluate(_ network: Network, _ table: PixelTable, rows: [Int], labels: [Int32], classes: [String],
                   normalization: Normalization) -> Evaluation {
-        var input: [Float] = []
+        let k = classes.count
+        let p = network.probabilities(table, rows: rows, normalization: normalization)
         var predicted: [Int32] = []
         var loss = 0.0
-        let k = classes.count
-        let chunk = 512
-        for start in stride(from: 0, to: rows.count, by: chunk) {
-            let part = rows[start..<min(rows.count, start + chunk)]
-            normalization.apply(table, rows: part, into: &input)
-            let p = network.probabilities(input, batch: part.count)
-            for (i, row) in part.enumerated() {
-                let probabilities = p[i * k..<(i + 1) * k]
-                loss -= log(Double(max(probabilities[i * k + Int(labels[row])], .leastNormalMagnitude)))
-                predicted.append(Int32(probabilities.indices.max { probabilities[$0] < probabilities[$1] }! - i * k))
-            }
+        for (i, row) in rows.enumerated() {
+            let probabilities = p[i * k..<(i + 1) * k]
+            loss -= log(Double(max(probabilities[i * k + Int(labels[row])], .leastNormalMagnitude)))
+            predicted.append(Int32(probabilities.indices.max { probabilities[$0] < probabilities[$1] }! - i * k))
         }
         return Evaluation(classes: classes, truth: rows.map { labels[$0] }, predicted: predicted,
                           loss: rows.isEmpty ? 0 : loss / Double(rows.count))

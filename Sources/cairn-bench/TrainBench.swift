@@ -58,7 +58,8 @@ struct TrainBench: ParsableCommand {
         let x = Array(features[0..<n * 784])
         let y = examples.prefix(n).map(\.label)
         let spec = ModelSpec(kind: .mlp, hidden: [256], width: 28, height: 28, channels: 1, classes: data.classes.count)
-        let ours = TrainingBenchmark.timeEpochs(features: x, labels: Array(y), spec: spec, epochs: epochs, batch: 128, threads: threads)
+        let ours = TrainingBenchmark.timeEpochs(table: table, rows: n, labels: Array(y), normalization: normalization, spec: spec,
+                                                epochs: epochs, batch: 128, threads: threads)
         let oursPerEpoch = ours.secondsPerEpoch.reduce(0, +) / Double(epochs)
         emit(["bench": "mlp_epoch", "trainer": "cairn", "rows": n, "epochs": epochs, "threads": threads,
               "seconds_per_epoch": format(oursPerEpoch, 3), "sgemm_share": format(ours.gemmShare, 3), "final_loss": format(ours.finalLoss, 4)])

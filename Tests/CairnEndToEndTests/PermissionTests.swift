@@ -21,8 +21,9 @@ import Testing
         defer { dir.remove() }
         let repo = dir.appending("repo")
         let script = """
-            umask \(umask) && '\(CLI.binary)' init '\(repo)' && '\(CLI.binary)' -C '\(repo)' import --labels-from-dirs '\(Fixtures.digits)/1' \
-            && '\(CLI.binary)' -C '\(repo)' snapshot -m x && '\(CLI.binary)' -C '\(repo)' checkout HEAD '\(dir.appending("out"))'
+            umask \(umask) && '\(CLI.binary)' init '\(repo)' && '\(CLI.binary)' -C '\(repo)' import --labels-from-dirs '\(Fixtures.digits)' \
+            && '\(CLI.binary)' -C '\(repo)' snapshot -m x && '\(CLI.binary)' -C '\(repo)' checkout HEAD '\(dir.appending("out"))' \
+            && '\(CLI.binary)' -C '\(repo)' train --data HEAD --epochs 1 --size 8x8 > /dev/null
             """
         let result = CLI.shell(script)
         #expect(result.status == 0, "\(result.output)")
