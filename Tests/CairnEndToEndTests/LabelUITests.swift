@@ -16,12 +16,23 @@ import Testing
         return repo
     }
 
-    /// A command that may start the tmux server must not hand it our output pipe, or reading the
-    /// pipe would wait for the server to exit.
-    private static let detached = "< /dev/null > /dev/null 2>&1"
-
+    /// Runs `tmux ARGS` and returns its output. It is spawned and reaped directly (posix_spawn and
+    /// waitpid, output through a file): the tmux server that a first command forks must never hold
+    /// a pipe of ours, and Foundation's Process was seen to miss a fast-exiting child under load.
     @discardableResult
-    private func tmux(_ args: String) -> String { CLI.shell("tmux \(args)").output }
+    private func tmux(_ args: String) -> String {
+        let out = NSTemporaryDirectory() + "cairn-tmux-\(getpid())-\(UUID().uuidString)"
+        defer { unlink(out) }
+        let command = "tmux \(args) < /dev/null > '\(out)' 2>&1"
+        var pid: pid_t = 0
+        let words: [String] = ["/bin/sh", "-c", command]
+        let argv = words.map { strdup($0) } + [nil]
+        defer { for p in argv { free(p) } }
+        guard posix_spawn(&pid, "/bin/sh", nil, nil, argv, environ) == 0 else { return "" }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        return (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+    }
 
     /// Waits until the pane shows `text` (or `seconds` pass); returns the last capture.
     @discardableResult
@@ -38,7 +49,7 @@ import Testing
 
     private func startLabel(_ session: String, repo: String, annotator: String, _ extra: String = "") {
         tmux("kill-session -t \(session) 2>/dev/null")
-        tmux("new-session -d -s \(session) -x 120 -y 40 '\(CLI.binary) -C \(repo) label --annotator \(annotator) \(extra); echo EXITED $?; sleep 30' \(Self.detached)")
+        tmux("new-session -d -s \(session) -x 120 -y 40 '\(CLI.binary) -C \(repo) label --annotator \(annotator) \(extra); echo EXITED $?; sleep 30'")
     }
 
     private func labelCounts(_ repo: String) throws -> [String: Int] {
@@ -106,7 +117,7 @@ import Testing
         let repo = try repository(dir, count: 5)
         let session = "cairn-ui-c-\(getpid())"
         defer { tmux("kill-session -t \(session)") }
-        tmux("new-session -d -s \(session) -x 100 -y 30 'env PS1=READY\\$\\  bash --norc --noprofile' \(Self.detached)")
+        tmux("new-session -d -s \(session) -x 100 -y 30 'env PS1=READY\\$\\  bash --norc --noprofile'")
         waitFor(session, "READY$")
         tmux("send-keys -t \(session) '\(CLI.binary) -C \(repo) label --annotator c' Enter")
         waitFor(session, "done 0 /")
