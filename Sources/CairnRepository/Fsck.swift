@@ -10,6 +10,8 @@ public struct FsckReport: Sendable, Codable, Equatable {
     public var problems: [String] = []
     /// Objects the catalog references that the store does not hold.
     public var missing: [String] = []
+    /// Images a remote holds that were left there on purpose by a partial pull (not damage).
+    public var notFetched: [String] = []
     /// Objects nothing references (left by an interrupted command; `gc` may remove them).
     public var orphans: [String] = []
     /// Problems SQLite's own integrity check found in the catalog file.

@@ -1,4 +1,5 @@
 import CairnCatalog
+import CairnStore
 import Foundation
 import TOMLKit
 
@@ -13,13 +14,39 @@ import TOMLKit
 public struct RepositoryConfig: Sendable, Hashable, Codable {
     /// Ratios for assigning splits at import (by blob id, see `SplitPolicy`).
     public var splits: SplitPolicy
+    /// Remotes by name (`[remotes.NAME]`): where they are, never how to sign in.
+    public var remotes: [String: RemoteSettings]
 
-    public init(splits: SplitPolicy = .standard) {
+    public init(splits: SplitPolicy = .standard, remotes: [String: RemoteSettings] = [:]) {
         self.splits = splits
+        self.remotes = remotes
+    }
+
+    /// One `[remotes.NAME]` table.
+    public struct RemoteSettings: Sendable, Hashable, Codable {
+        /// `s3://BUCKET[/PREFIX]`.
+        public var url: String
+        /// `http(s)://HOST[:PORT]` of an S3-compatible server; absent for AWS.
+        public var endpoint: String?
+        public var region: String?
+        public var pathStyle: Bool?
+
+        public init(url: String, endpoint: String? = nil, region: String? = nil, pathStyle: Bool? = nil) {
+            self.url = url
+            self.endpoint = endpoint
+            self.region = region
+            self.pathStyle = pathStyle
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case url, endpoint, region
+            case pathStyle = "path_style"
+        }
     }
 
     private struct File: Codable {
         var splits: SplitPolicy?
+        var remotes: [String: RemoteSettings]?
     }
 
     /// Reads and validates the config at `path`.
@@ -32,7 +59,7 @@ public struct RepositoryConfig: Sendable, Hashable, Codable {
         }
         do {
             let file = try TOMLDecoder().decode(File.self, from: text)
-            let config = RepositoryConfig(splits: file.splits ?? .standard)
+            let config = RepositoryConfig(splits: file.splits ?? .standard, remotes: file.remotes ?? [:])
             try config.splits.validate()
             return config
         } catch let error as CatalogError {
@@ -54,6 +81,33 @@ public struct RepositoryConfig: Sendable, Hashable, Codable {
         val = \(splits.val)
         test = \(splits.test)
 
-        """
+        """ + remotes.keys.sorted().map { name in
+            let remote = remotes[name]!
+            let key = name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") } ? name : Self.quote(name)
+            var lines = ["[remotes.\(key)]", "url = \(Self.quote(remote.url))"]
+            if let endpoint = remote.endpoint { lines.append("endpoint = \(Self.quote(endpoint))") }
+            if let region = remote.region { lines.append("region = \(Self.quote(region))") }
+            if let pathStyle = remote.pathStyle { lines.append("path_style = \(pathStyle)") }
+            return "\n" + lines.joined(separator: "\n") + "\n"
+        }.joined()
+    }
+
+    /// A TOML basic string.
+    static func quote(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case _ where scalar.value < 0x20 || scalar.value == 0x7f: out += String(format: "\\u%04X", scalar.value)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+
+    /// Writes the config to `path` durably (temporary file, fsync, rename).
+    public func save(path: String) throws {
+        try FileOps.writeFile(Data(rendered().utf8), to: path, durable: true)
     }
 }

@@ -109,17 +109,19 @@ public enum FileOps {
 
     /// Writes `data` to `path` through a temporary file in the same directory and a rename, so a
     /// reader sees the whole file or none; mode 0644 before the umask. For derived files (caches,
-    /// plots): nothing is fsynced.
-    public static func writeFile(_ data: some ContiguousBytes, to path: String) throws(StoreError) {
+    /// plots) nothing is fsynced; `durable` fsyncs the file before the rename and the directory after.
+    public static func writeFile(_ data: some ContiguousBytes, to path: String, durable: Bool = false) throws(StoreError) {
         let staged = path + "." + uniqueName() + ".tmp"
         do {
             let file = try POSIXFile(path: staged, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o644)
             try file.writeAll(data)
+            if durable { try file.sync() }
         } catch {
             try? remove(staged)
             throw error
         }
         try rename(staged, path)
+        if durable { try syncDirectory((path as NSString).deletingLastPathComponent) }
     }
 
     /// fsyncs a directory, making renames and creations inside it durable.

@@ -108,15 +108,25 @@ public struct SnapshotExamples: Sendable {
     public var examples: [Example]
     /// Items without a resolved label (unlabeled or in conflict): not trained on.
     public var unlabeled: Int
+    /// Labeled items whose images a partial pull left on a remote: not trained on.
+    public var notFetched = 0
 
     /// Reads the snapshot tree. Items come in blob-id order, so the list is the same on every machine.
+    /// When a remote holds the snapshot, items whose images are not here (a partial pull) are left
+    /// out and counted; otherwise a missing image fails the load.
     public static func read(_ snapshot: BlobID, versioning: Versioning) throws -> SnapshotExamples {
         let root = try versioning.tree.root(snapshot)
         let index = Dictionary(uniqueKeysWithValues: root.classes.enumerated().map { ($1, Int32($0)) })
         var out = SnapshotExamples(classes: root.classes, examples: [], unlabeled: 0)
+        let partial = Remote.heldSnapshots(in: versioning.repository).values.contains { $0.contains(snapshot) }
+        let store = versioning.repository.store
         try versioning.tree.forEachItem(under: root.items) { record in
             guard let label = record.label, let classIndex = index[label] else {
                 out.unlabeled += 1
+                return
+            }
+            if partial, try !store.contains(record.blobID) {
+                out.notFetched += 1
                 return
             }
             out.examples.append(Example(blobID: record.blobID, path: record.path, split: record.split, label: classIndex))

@@ -96,6 +96,8 @@ public struct DataCounts: Sendable, Hashable, Codable {
     public var unlabeled = 0
     /// Training items left out by --limit or --overfit-batch.
     public var limitedOut = 0
+    /// Items whose images a partial pull left on a remote: left out (absent in older records).
+    public var notFetched: Int?
 }
 
 /// A model evaluated on a (possibly different) snapshot by `cairn eval`.

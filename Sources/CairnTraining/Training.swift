@@ -93,6 +93,7 @@ public struct Training: Sendable {
         let data = try SnapshotExamples.read(snapshot, versioning: versioning)
         record.classes = data.classes
         record.counts.unlabeled = data.unlabeled
+        record.counts.notFetched = data.notFetched > 0 ? data.notFetched : nil
         guard !data.examples.isEmpty else {
             throw TrainingError.unusableData("it has no labeled items (\(data.unlabeled) unlabeled or unresolved); label some first")
         }

@@ -84,6 +84,16 @@ extension Versioning {
 }
 
 extension Versioning {
+    /// Blobs of snapshots a remote holds completely (as of the last push or pull): when one is
+    /// absent here, a partial pull left it there and `cairn pull` fetches it.
+    public func promisedBlobs() throws -> Set<BlobID> {
+        var out = Set<BlobID>()
+        for id in Set(Remote.heldSnapshots(in: repository).values.joined()) where try repository.store.contains(id) {
+            try tree.forEachItem(under: try tree.root(id).items) { out.insert($0.blobID) }
+        }
+        return out
+    }
+
     /// `Repository.fsck` plus the snapshots: every tree object of every snapshot and tag must be
     /// present and decode, and every item blob a snapshot names must be stored. Orphans are
     /// objects nothing reachable names.
@@ -109,6 +119,9 @@ extension Versioning {
         for id in snapshotBlobs.sorted() where try !repository.store.contains(id) {
             if !report.missing.contains(id.hex) { report.missing.append(id.hex) }
         }
+        let promised = try promisedBlobs()
+        report.notFetched = report.missing.filter { BlobID(hex: $0).map(promised.contains) ?? false }
+        report.missing.removeAll { BlobID(hex: $0).map(promised.contains) ?? false }
         return report
     }
 

@@ -26,6 +26,7 @@ struct Cairn: ParsableCommand {
             ClassesCommand.self, AnnotateCommand.self, AnnotatorsCommand.self, ReviewCommand.self, LabelCommand.self, AgreementCommand.self, SnapshotCommand.self, TagCommand.self, TagsCommand.self,
             LogCommand.self, DiffCommand.self, CheckoutCommand.self, ExportCommand.self, RestoreCommand.self,
             TrainCommand.self, RunsCommand.self, EvalCommand.self, PredictCommand.self,
+            RemoteCommand.self, PushCommand.self, PullCommand.self, CloneCommand.self,
             GCCommand.self, FsckCommand.self, CatBlobCommand.self,
         ])
 
@@ -55,7 +56,7 @@ struct Cairn: ParsableCommand {
     /// Errors from Cairn's libraries are printed as one line; ArgumentParser's own (help, usage) it prints itself.
     private static func isUserFacing(_ error: any Error) -> Bool {
         error is StoreError || error is CatalogError || error is RepositoryError || error is ImagingError
-            || error is VersioningError || error is TrainingError
+            || error is VersioningError || error is TrainingError || error is RemoteError || error is S3Error
             || error is CocoaError || error is POSIXError
     }
 }

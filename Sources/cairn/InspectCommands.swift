@@ -215,6 +215,9 @@ struct FsckCommand: ParsableCommand {
             for problem in report.problems { say("error: \(problem)") }
             for id in report.missing { say("error: missing object \(id) (referenced by the catalog)") }
             for problem in report.catalogProblems { say("error: catalog: \(problem)") }
+            if !report.notFetched.isEmpty {
+                say("\(report.notFetched.count) images are on a remote but not here (left by a partial pull; `cairn pull` fetches them)")
+            }
             for id in report.orphans.prefix(20) { say("orphan \(id)") }
             if report.orphans.count > 20 { say("… and \(report.orphans.count - 20) more orphans") }
             say("checked \(report.objectsChecked) objects: \(report.problems.count) corrupt or damaged, "

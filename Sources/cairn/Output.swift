@@ -59,7 +59,7 @@ final class ProgressBar: @unchecked Sendable {
     }
 
     /// Redraws with `done` of `total` finished.
-    func update(done: Int, total: Int, force: Bool = false) {
+    func update(done: Int, total: Int, bytes: Int64? = nil, force: Bool = false) {
         guard enabled else { return }
         lock.lock()
         defer { lock.unlock() }
@@ -73,7 +73,8 @@ final class ProgressBar: @unchecked Sendable {
         let rate = elapsed > 0 ? Double(done) / elapsed : 0
         let eta = rate > 0 ? Double(total - done) / rate : 0
         let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: cells - filled)
-        let line = String(format: "\r%@ %@ %3.0f%% %d/%d  %.0f/s  ETA %.0fs ", label, bar, fraction * 100, done, total, rate, eta)
+        let volume = bytes.map { b in "  \(formatBytes(b)) \(formatBytes(Int64(elapsed > 0 ? Double(b) / elapsed : 0)))/s" } ?? ""
+        let line = String(format: "\r%@ %@ %3.0f%% %d/%d  %.0f/s%@  ETA %.0fs ", label, bar, fraction * 100, done, total, rate, volume, eta)
         FileHandle.standardError.write(Data(line.utf8))
         drawn = true
     }

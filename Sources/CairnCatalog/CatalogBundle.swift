@@ -1,0 +1,198 @@
+import CairnStore
+import Foundation
+import GRDB
+
+/// The part of a catalog that travels with a dataset to a remote: classes, annotators, items,
+/// every annotation and verdict, snapshots' descriptions and runs. Rows name items by blob id
+/// and people and classes by name, so bundles from different repositories merge.
+///
+/// ```swift
+/// let bundle = try catalog.read { try CatalogBundle.export($0, items: blobsOnRemote, snapshots: pushed) }
+/// let merged = remoteBundle.merging(bundle)           // union; nothing is ever dropped
+/// let added = try catalog.write { try merged.merge(into: $0) }
+/// ```
+public struct CatalogBundle: Codable, Sendable, Equatable {
+    public static let formatVersion = 1
+
+    public struct ClassRow: Codable, Sendable, Hashable { public var name: String; public var hotkey: String?; public var ordinal: Int }
+    public struct AnnotatorRow: Codable, Sendable, Hashable { public var name: String; public var role: String; public var createdAt: Double }
+    public struct ItemRow: Codable, Sendable, Hashable {
+        public var blob: String, path: String, format: String, width: Int, height: Int, size: Int64, split: String, addedAt: Double
+    }
+    /// An annotation (`class` nil = skip) or a verdict.
+    public struct LabelRow: Codable, Sendable, Hashable {
+        public var blob: String, who: String, `class`: String?, at: Double
+    }
+    public struct RunEntry: Codable, Sendable, Hashable {
+        public var id: String, name: String, dataRef: String, snapshot: String, model: String, status: String
+        public var startedAt: Double, endedAt: Double?, checkpoint: String?, record: String
+    }
+
+    public var format = formatVersion
+    public var classes: [ClassRow] = []
+    public var annotators: [AnnotatorRow] = []
+    public var items: [ItemRow] = []
+    public var annotations: [LabelRow] = []
+    public var reviews: [LabelRow] = []
+    public var snapshots: [SnapshotRow] = []
+    public var runs: [RunEntry] = []
+
+    public init() {}
+
+    /// What merging added to a catalog.
+    public struct MergeCounts: Codable, Sendable, Equatable {
+        public var items = 0, annotations = 0, reviews = 0, runs = 0, classes = 0, annotators = 0
+        public init() {}
+        public var total: Int { items + annotations + reviews + runs + classes + annotators }
+    }
+
+    /// The catalog's rows for the items whose blobs are in `items`, the snapshots in `snapshots`,
+    /// and the runs on those snapshots. Rows come out in a fixed order, so equal catalogs give equal bundles.
+    public static func export(_ tx: CatalogTransaction, items keep: Set<BlobID>, snapshots keepSnapshots: Set<BlobID>) throws -> CatalogBundle {
+        let db = tx.db
+        var bundle = CatalogBundle()
+        bundle.classes = try Row.fetchAll(db, sql: "SELECT name, hotkey, ordinal FROM classes ORDER BY ordinal").map {
+            ClassRow(name: $0[0], hotkey: $0[1], ordinal: $0[2])
+        }
+        bundle.annotators = try Row.fetchAll(db, sql: "SELECT name, role, created_at FROM annotators ORDER BY name").map {
+            AnnotatorRow(name: $0[0], role: $0[1], createdAt: $0[2])
+        }
+        func kept(_ hex: String) -> Bool { BlobID(hex: hex).map(keep.contains) ?? false }
+        bundle.items = try Row.fetchAll(
+            db, sql: "SELECT blob_id, path, format, width, height, byte_size, split, added_at FROM items ORDER BY blob_id"
+        ).compactMap {
+            let blob: String = $0[0]
+            return kept(blob) ? ItemRow(blob: blob, path: $0[1], format: $0[2], width: $0[3], height: $0[4], size: $0[5], split: $0[6], addedAt: $0[7]) : nil
+        }
+        bundle.annotations = try Row.fetchAll(db, sql: """
+            SELECT i.blob_id, a.name, c.name, n.created_at FROM annotations n JOIN items i ON i.id = n.item_id
+            JOIN annotators a ON a.id = n.annotator_id LEFT JOIN classes c ON c.id = n.class_id ORDER BY n.id
+            """).compactMap { kept($0[0]) ? LabelRow(blob: $0[0], who: $0[1], class: $0[2], at: $0[3]) : nil }
+        bundle.reviews = try Row.fetchAll(db, sql: """
+            SELECT i.blob_id, a.name, c.name, r.created_at FROM reviews r JOIN items i ON i.id = r.item_id
+            JOIN annotators a ON a.id = r.reviewer_id JOIN classes c ON c.id = r.class_id ORDER BY r.id
+            """).compactMap { kept($0[0]) ? LabelRow(blob: $0[0], who: $0[1], class: $0[2], at: $0[3]) : nil }
+        bundle.snapshots = try tx.allSnapshots().filter { keepSnapshots.contains($0.id) }.sorted { $0.createdAt < $1.createdAt }
+        bundle.runs = try tx.runs().filter { keepSnapshots.contains($0.snapshotID) }.map {
+            RunEntry(id: $0.id, name: $0.name, dataRef: $0.dataRef, snapshot: $0.snapshotID.hex, model: $0.model, status: $0.status.rawValue,
+                     startedAt: $0.startedAt.timeIntervalSince1970, endedAt: $0.endedAt?.timeIntervalSince1970,
+                     checkpoint: $0.checkpointID?.hex, record: $0.record)
+        }
+        return bundle
+    }
+
+    /// The union of two bundles: every row of either, each once. `self`'s rows come first, so
+    /// merging what is already there changes nothing.
+    public func merging(_ other: CatalogBundle) -> CatalogBundle {
+        func union<T: Hashable>(_ a: [T], _ b: [T], key: (T) -> some Hashable) -> [T] {
+            var seen = Set(a.map { AnyHashable(key($0)) })
+            return a + b.filter { seen.insert(AnyHashable(key($0))).inserted }
+        }
+        var out = self
+        out.classes = union(classes, other.classes, key: \.name)
+        out.annotators = union(annotators, other.annotators, key: \.name)
+        out.items = union(items, other.items, key: \.blob)
+        out.annotations = union(annotations, other.annotations, key: { $0 })
+        out.reviews = union(reviews, other.reviews, key: { $0 })
+        out.snapshots = union(snapshots, other.snapshots, key: \.id)
+        out.runs = union(runs, other.runs, key: \.id)
+        return out
+    }
+
+    /// Adds to the catalog every row it lacks (by blob id, name, or the whole annotation), never
+    /// changing or removing what is there. Snapshots named by runs must already be recorded.
+    public func merge(into tx: CatalogTransaction) throws -> MergeCounts {
+        var counts = MergeCounts()
+        var classIDs: [String: Int64] = [:]
+        for row in classes.sorted(by: { $0.ordinal < $1.ordinal }) {
+            if let existing = try tx.labelClass(named: row.name) {
+                classIDs[row.name] = existing.id
+            } else {
+                let used = Set(try tx.classes().compactMap(\.hotkey))
+                classIDs[row.name] = try tx.addClass(row.name, hotkey: row.hotkey.flatMap { used.contains($0) ? nil : $0 }).id
+                counts.classes += 1
+            }
+        }
+        var people: [String: Int64] = [:]
+        for row in annotators {
+            if let existing = try tx.annotator(named: row.name) {
+                people[row.name] = existing.id
+            } else {
+                people[row.name] = try tx.addAnnotator(row.name, role: Role(rawValue: row.role) ?? .annotator).id
+                counts.annotators += 1
+            }
+        }
+        var itemIDs: [String: Int64] = [:]
+        for row in items {
+            guard let blob = BlobID(hex: row.blob), let split = Split(rawValue: row.split) else {
+                throw CatalogError.invalid("bundle item \(row.blob) is malformed")
+            }
+            let (item, isNew) = try tx.insertItem(
+                NewItem(blobID: blob, path: row.path, format: row.format, width: row.width, height: row.height, byteSize: row.size, split: split),
+                addedAt: Date(timeIntervalSince1970: row.addedAt))
+            itemIDs[row.blob] = item.id
+            if isNew { counts.items += 1 }
+        }
+        func ids(_ row: LabelRow) throws -> (Int64, Int64, Int64?) {
+            guard let item = itemIDs[row.blob], let who = people[row.who] else {
+                throw CatalogError.invalid("bundle label names an unknown item or person (\(row.blob), \(row.who))")
+            }
+            let cls = try row.class.map { name in
+                guard let id = classIDs[name] else { throw CatalogError.invalid("bundle label names an unknown class \(name)") }
+                return id
+            }
+            return (item, who, cls)
+        }
+        let haveAnnotations = Set(try Self.export(tx, items: Set(items.compactMap { BlobID(hex: $0.blob) }), snapshots: []).annotations)
+        for row in annotations where !haveAnnotations.contains(row) {
+            let (item, who, cls) = try ids(row)
+            try tx.appendAnnotation(itemID: item, annotatorID: who, classID: cls, at: Date(timeIntervalSince1970: row.at))
+            counts.annotations += 1
+        }
+        let haveReviews = Set(try Self.export(tx, items: Set(items.compactMap { BlobID(hex: $0.blob) }), snapshots: []).reviews)
+        for row in reviews where !haveReviews.contains(row) {
+            let (item, who, cls) = try ids(row)
+            guard let cls else { throw CatalogError.invalid("bundle verdict without a class") }
+            try tx.appendVerdict(itemID: item, reviewerID: who, classID: cls, at: Date(timeIntervalSince1970: row.at))
+            counts.reviews += 1
+        }
+        let haveRuns = Set(try tx.runs().map(\.id))
+        for run in runs where !haveRuns.contains(run.id) {
+            guard let snapshot = BlobID(hex: run.snapshot) else { throw CatalogError.invalid("bundle run \(run.id) is malformed") }
+            try tx.insertRun(RunRow(
+                id: run.id, name: run.name, dataRef: run.dataRef, snapshotID: snapshot, model: run.model,
+                status: RunStatus(rawValue: run.status) ?? .failed, startedAt: Date(timeIntervalSince1970: run.startedAt),
+                endedAt: run.endedAt.map(Date.init(timeIntervalSince1970:)), checkpointID: run.checkpoint.flatMap { BlobID(hex: $0) },
+                record: run.record))
+            counts.runs += 1
+        }
+        return counts
+    }
+}
+
+extension CatalogTransaction {
+    /// Records a snapshot described elsewhere (a remote) without moving the head; a parent this
+    /// catalog does not know is left unset. Does nothing when the snapshot is known.
+    public func importSnapshot(_ snapshot: SnapshotRow) throws {
+        var row = snapshot
+        if let parent = row.parentID, try self.snapshot(id: parent) == nil { row.parentID = nil }
+        try db.execute(sql: """
+            INSERT INTO snapshots (id, parent_id, message, author, created_at, item_count, counts) VALUES (?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (id) DO NOTHING
+            """, arguments: [row.id.hex, row.parentID?.hex, row.message, row.author, row.createdAt.timeIntervalSince1970,
+                             row.itemCount, row.counts])
+    }
+
+    /// A fingerprint of everything a bundle carries: changes whenever a row is added or changed.
+    public func bundleFingerprint() throws -> String {
+        let parts = try [
+            "SELECT count(*), coalesce(max(id), 0) FROM items", "SELECT count(*), coalesce(max(id), 0) FROM annotations",
+            "SELECT count(*), coalesce(max(id), 0) FROM reviews", "SELECT count(*), coalesce(max(seq), 0) FROM snapshots",
+            "SELECT count(*), coalesce(max(seq), 0) FROM runs", "SELECT count(*), coalesce(max(id), 0) FROM classes",
+            "SELECT count(*), coalesce(max(id), 0) FROM annotators",
+            "SELECT coalesce(group_concat(status || coalesce(checkpoint_id, '') || length(record)), '') FROM runs",
+            "SELECT coalesce(group_concat(name || coalesce(hotkey, '')), '') FROM classes",
+        ].map { sql in try Row.fetchOne(db, sql: sql).map { row in (0..<row.count).map { "\(row[$0] as DatabaseValue)" }.joined(separator: ",") } ?? "" }
+        return parts.joined(separator: ";")
+    }
+}

@@ -1,0 +1,556 @@
+import CairnCatalog
+import CairnRepository
+import CairnStore
+import Foundation
+
+/// What went wrong with a remote (transport and S3 errors are `S3Error`).
+public enum RemoteError: Error, Sendable, CustomStringConvertible {
+    case unknown(String, known: [String])
+    case noRemote
+    case exists(String)
+    case badName(String)
+    case notACairnRemote(String)
+    case newerFormat(String, version: Int)
+    case tagConflict(tag: String, remote: String, local: String)
+    case badTarget(String)
+
+    public var description: String {
+        switch self {
+        case .unknown(let name, let known):
+            "no remote named '\(name)'" + (known.isEmpty ? "; add one with `cairn remote add NAME s3://BUCKET/PREFIX`"
+                                           : " (remotes: \(known.joined(separator: ", ")))")
+        case .noRemote: "this repository has no remote; add one with `cairn remote add origin s3://BUCKET/PREFIX`"
+        case .exists(let name): "a remote named '\(name)' exists; remove it first with `cairn remote remove \(name)`"
+        case .badName(let name): "invalid remote name '\(name)': use letters, digits, '-', '_' and '.'"
+        case .notACairnRemote(let url): "\(url) holds no Cairn data (no cairn-remote.json); push to it first"
+        case .newerFormat(let url, let version):
+            "\(url) was written by a newer cairn (remote format \(version), this cairn reads \(Remote.formatVersion)); upgrade cairn"
+        case .tagConflict(let tag, let remote, let local):
+            "tag \(tag) names \(remote.prefix(12)) on the remote but \(local.prefix(12)) here; `cairn push --force` moves the remote's tag"
+        case .badTarget(let reason): reason
+        }
+    }
+}
+
+/// Progress of a push or pull: the phase, objects and bytes so far.
+public struct TransferProgress: Sendable {
+    public var phase: String
+    public var done: Int
+    public var total: Int
+    public var bytes: Int64
+}
+
+/// What `push` did.
+public struct PushReport: Sendable, Codable {
+    public var remote: String
+    public var url: String
+    /// Snapshots that were not on the remote before.
+    public var snapshots: [String] = []
+    public var objectsUploaded = 0
+    public var bytesUploaded: Int64 = 0
+    public var tagsUpdated: [String] = []
+    public var catalogUpdated = false
+    public var requests = 0
+    public var retries = 0
+    public var seconds = 0.0
+}
+
+/// What `pull` did.
+public struct PullReport: Sendable, Codable {
+    public var remote: String
+    public var url: String
+    public var snapshots: [String] = []
+    public var treeObjects = 0
+    public var blobs = 0
+    public var bytes: Int64 = 0
+    /// Blobs of the pulled refs left on the remote by `--split` / `--class`.
+    public var blobsLeftOnRemote = 0
+    public var tagsAdded: [String] = []
+    /// Tags that name a different snapshot here than on the remote (kept as they are here).
+    public var tagConflicts: [String] = []
+    public var merged = CatalogBundle.MergeCounts()
+    public var requests = 0
+    public var retries = 0
+    public var seconds = 0.0
+}
+
+/// A repository's view of one remote: push, pull and the bookkeeping that makes both resumable.
+///
+/// Remote layout (Docs/FORMAT.md, "Remotes"):
+/// ```
+/// PREFIX/cairn-remote.json      {"format": 1, "instance": UUID}
+/// PREFIX/objects/<id>           every blob and tree object, its exact bytes
+/// PREFIX/snapshots/<id>         a snapshot's description; written only once every object it reaches is there
+/// PREFIX/tags.json              {"tags": {NAME: {"snapshot", "createdAt", "author"}}}
+/// PREFIX/catalog.json           the catalog bundle (CatalogBundle)
+/// ```
+public final class Remote: Sendable {
+    public static let formatVersion = 1
+
+    public let name: String
+    public let repository: Repository
+    public let store: S3BlobStore
+    public var client: S3Client { store.client }
+    private var tree: SnapshotTree { SnapshotTree(store: repository.store) }
+
+    /// The remote `name` (default: `origin`, or the only one) of `repository`.
+    public init(repository: Repository, name: String?, credentials: AWSCredentials? = nil, parallelism: Int = 16,
+                retry: RetryPolicy = RetryPolicy()) throws {
+        let remotes = repository.config.remotes
+        let chosen: String
+        if let name {
+            chosen = name
+        } else if remotes["origin"] != nil {
+            chosen = "origin"
+        } else if remotes.count == 1 {
+            chosen = remotes.keys.first!
+        } else {
+            throw remotes.isEmpty ? RemoteError.noRemote : RemoteError.unknown("origin", known: remotes.keys.sorted())
+        }
+        guard let settings = remotes[chosen] else { throw RemoteError.unknown(chosen, known: remotes.keys.sorted()) }
+        self.name = chosen
+        self.repository = repository
+        self.store = S3BlobStore(client: try Self.client(settings, credentials: credentials, parallelism: parallelism, retry: retry))
+    }
+
+    /// An S3 client for `settings` with credentials from the standard places unless given.
+    public static func client(_ settings: RepositoryConfig.RemoteSettings, credentials: AWSCredentials? = nil, parallelism: Int = 16,
+                              retry: RetryPolicy = RetryPolicy()) throws -> S3Client {
+        let env = ProcessInfo.processInfo.environment
+        let region = settings.region ?? env["AWS_REGION"] ?? env["AWS_DEFAULT_REGION"] ?? "us-east-1"
+        let location = try S3Location(url: settings.url, endpoint: settings.endpoint, region: region, pathStyle: settings.pathStyle ?? false)
+        return S3Client(location: location, credentials: try credentials ?? AWSCredentials.standard(), parallelism: parallelism, retry: retry)
+    }
+
+    /// Checks a remote name: letters, digits, `-`, `_`, `.`, not starting with `.` or `-`.
+    public static func validateName(_ name: String) throws {
+        guard !name.isEmpty, name.count <= 64, !name.hasPrefix("."), !name.hasPrefix("-"),
+              name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) })
+        else { throw RemoteError.badName(name) }
+    }
+
+    // MARK: Local bookkeeping (.cairn/remotes/NAME.*)
+
+    struct State: Codable {
+        var instance: String
+        /// The catalog fingerprint and remote bundle ETag after the last push or pull.
+        var fingerprint: String?
+        var bundleETag: String?
+        /// Snapshots the remote held completely at the last push or pull: their blobs may be
+        /// absent here on purpose (a partial pull), and `pull` can fetch them.
+        var snapshots: [String]?
+    }
+
+    /// Snapshots each remote held completely at the last push or pull, by remote name.
+    public static func heldSnapshots(in repository: Repository) -> [String: Set<BlobID>] {
+        var out: [String: Set<BlobID>] = [:]
+        for name in repository.config.remotes.keys {
+            let path = repository.cairnDirectory + "/remotes/\(name).json"
+            guard let data = FileManager.default.contents(atPath: path), let state = try? JSONDecoder().decode(State.self, from: data)
+            else { continue }
+            out[name] = Set((state.snapshots ?? []).compactMap { BlobID(hex: $0) })
+        }
+        return out
+    }
+
+    private var stateDirectory: String { repository.cairnDirectory + "/remotes" }
+    private var statePath: String { stateDirectory + "/\(name).json" }
+    private var journalPath: String { stateDirectory + "/\(name).uploaded" }
+
+    private func loadState() -> State? {
+        FileManager.default.contents(atPath: statePath).flatMap { try? JSONDecoder().decode(State.self, from: $0) }
+    }
+
+    private func saveState(_ state: State) throws {
+        try FileOps.makeDirectory(stateDirectory)
+        try FileOps.writeFile(try JSONEncoder().encode(state), to: statePath)
+    }
+
+    /// Ids uploaded by pushes that did not finish: each was stored on the remote whole.
+    private func journal() -> Set<BlobID> {
+        guard let data = FileManager.default.contents(atPath: journalPath) else { return [] }
+        var out = Set<BlobID>()
+        data.withUnsafeBytes { raw in
+            for start in stride(from: 0, to: raw.count - 31, by: 32) {
+                if let id = BlobID(rawBytes: UnsafeRawBufferPointer(rebasing: raw[start..<start + 32])) { out.insert(id) }
+            }
+        }
+        return out
+    }
+
+    // MARK: Remote metadata
+
+    struct Meta: Codable {
+        var format: Int
+        var instance: String
+    }
+
+    struct TagEntry: Codable, Equatable {
+        var snapshot: String
+        var createdAt: Double
+        var author: String
+    }
+
+    struct Tags: Codable, Equatable {
+        var tags: [String: TagEntry] = [:]
+    }
+
+    /// The remote's identity; created on first push.
+    private func meta(create: Bool) async throws -> Meta {
+        if let data = try await client.getIfPresent("cairn-remote.json") {
+            guard let meta = try? JSONDecoder().decode(Meta.self, from: data) else {
+                throw S3Error.badResponse(operation: "read \(client.location.key("cairn-remote.json"))", reason: "not a Cairn remote description")
+            }
+            if meta.format > Self.formatVersion { throw RemoteError.newerFormat(client.location.url, version: meta.format) }
+            return meta
+        }
+        guard create else { throw RemoteError.notACairnRemote(client.location.url) }
+        _ = try await client.list(prefix: "cairn-remote.json")  // NoSuchBucket surfaces here, before anything is written
+        let meta = Meta(format: Self.formatVersion, instance: UUID().uuidString)
+        try await client.put("cairn-remote.json", try JSONEncoder().encode(meta))
+        return meta
+    }
+
+    private func remoteSnapshots() async throws -> Set<BlobID> {
+        Set(try await client.list(prefix: "snapshots/").compactMap { BlobID(hex: $0.key.dropFirst("snapshots/".count)) })
+    }
+
+    private func remoteTags() async throws -> Tags {
+        guard let data = try await client.getIfPresent("tags.json") else { return Tags() }
+        guard let tags = try? JSONDecoder().decode(Tags.self, from: data) else {
+            throw S3Error.badResponse(operation: "read tags.json", reason: "not a tag list")
+        }
+        return tags
+    }
+
+    private func remoteBundle() async throws -> CatalogBundle {
+        guard let data = try await client.getIfPresent("catalog.json") else { return CatalogBundle() }
+        guard let bundle = try? JSONDecoder().decode(CatalogBundle.self, from: data) else {
+            throw S3Error.badResponse(operation: "read catalog.json", reason: "not a catalog bundle")
+        }
+        if bundle.format > CatalogBundle.formatVersion { throw RemoteError.newerFormat(client.location.url, version: bundle.format) }
+        return bundle
+    }
+
+    /// Every tree object and blob under the snapshots in `roots` that this repository holds the trees of.
+    private func objectsUnder(_ roots: Set<BlobID>) throws -> (nodes: Set<BlobID>, blobs: Set<BlobID>) {
+        var nodes = Set<BlobID>(), blobs = Set<BlobID>()
+        let tree = self.tree
+        for root in roots where try repository.store.contains(root) {
+            nodes.insert(root)
+            guard let top = try tree.root(root).items else { continue }
+            try tree.forEachObject(under: top, visit: { nodes.insert($0).inserted }, items: { blobs.insert($0.blobID) })
+        }
+        return (nodes, blobs)
+    }
+
+    // MARK: Push
+
+    /// Uploads what `refs` (default: every tag) need that the remote lacks, then their tags, then the
+    /// catalog bundle: a remote never names an object it does not hold.
+    public func push(refs: [String], force: Bool = false, progress: @escaping @Sendable (TransferProgress) -> Void = { _ in }) throws -> PushReport {
+        let started = Date()
+        let versioning = Versioning(repository: repository)
+        let localTags = try repository.catalog.read { try $0.tags() }
+        let targets: [(tag: String?, row: SnapshotRow)] = refs.isEmpty
+            ? try localTags.map { ($0.name, try versioning.resolve($0.name)) }
+            : try refs.map { ref in (localTags.contains { $0.name == ref } ? ref : nil, try versioning.resolve(ref)) }
+        if targets.isEmpty { throw RemoteError.badTarget("nothing to push: there are no tags; name a snapshot (`cairn push \(name) HEAD`) or tag one") }
+        var report = try blocking { [self] in
+            try await self.push(targets: targets, localTags: localTags, force: force, progress: progress)
+        }
+        (report.requests, report.retries) = client.requestCount
+        report.seconds = Date().timeIntervalSince(started)
+        return report
+    }
+
+    private func push(targets: [(tag: String?, row: SnapshotRow)], localTags: [TagRow], force: Bool,
+                      progress: @escaping @Sendable (TransferProgress) -> Void) async throws -> PushReport {
+            var report = PushReport(remote: name, url: client.location.url)
+            let meta = try await self.meta(create: true)
+            var state = self.loadState() ?? State(instance: meta.instance)
+            if state.instance != meta.instance {
+                state = State(instance: meta.instance)
+                try? FileOps.remove(self.journalPath)
+            }
+            let before = try await self.remoteSnapshots()
+            let wanted = Dictionary(targets.map { ($0.row.id, $0.row) }, uniquingKeysWith: { a, _ in a })
+            let newSnapshots = wanted.values.filter { !before.contains($0.id) }.sorted { $0.createdAt < $1.createdAt }
+            let runs = try self.repository.catalog.read { try $0.runs() }
+
+            // 1. Objects: walk each new snapshot, pruning subtrees the remote's complete snapshots hold.
+            var (complete, completeBlobs) = try self.objectsUnder(before)
+            let uploaded = self.journal()
+            var missing: [BlobID] = []
+            var queued = Set<BlobID>()
+            func want(_ id: BlobID) {
+                if !completeBlobs.contains(id) && !complete.contains(id) && !uploaded.contains(id) && queued.insert(id).inserted {
+                    missing.append(id)
+                }
+            }
+            let tree = self.tree
+            for snapshot in newSnapshots {
+                want(snapshot.id)
+                guard let top = try tree.root(snapshot.id).items else { continue }
+                try tree.forEachObject(under: top, visit: { node in
+                    if complete.contains(node) { return false }
+                    want(node)
+                    return true
+                }, items: { want($0.blobID) })
+            }
+            let onRemote = before.union(newSnapshots.map(\.id))
+            for run in runs where onRemote.contains(run.snapshotID) {
+                if let checkpoint = run.checkpointID { want(checkpoint) }
+            }
+            try await self.upload(missing, report: &report, progress: progress)
+
+            // 2. Snapshot markers, oldest first: each says "everything I reach is here".
+            for snapshot in newSnapshots {
+                try await self.client.put("snapshots/\(snapshot.id.hex)", try JSONEncoder().encode(snapshot))
+                report.snapshots.append(snapshot.id.hex)
+            }
+            (complete, completeBlobs) = newSnapshots.isEmpty ? (complete, completeBlobs) : try self.objectsUnder(onRemote)
+
+            // 3. Tags.
+            var tags = try await self.remoteTags()
+            let original = tags
+            for target in targets {
+                guard let tagName = target.tag, let local = localTags.first(where: { $0.name == tagName }) else { continue }
+                if let existing = tags.tags[tagName], existing.snapshot != local.snapshotID.hex, !force {
+                    throw RemoteError.tagConflict(tag: tagName, remote: existing.snapshot, local: local.snapshotID.hex)
+                }
+                if tags.tags[tagName]?.snapshot != local.snapshotID.hex {
+                    tags.tags[tagName] = TagEntry(snapshot: local.snapshotID.hex, createdAt: local.createdAt.timeIntervalSince1970, author: local.author)
+                    report.tagsUpdated.append(tagName)
+                }
+            }
+            if tags != original { try await self.client.put("tags.json", try JSONEncoder.sorted.encode(tags)) }
+
+            // 4. The catalog bundle, merged with what the remote has.
+            let fingerprint = try self.repository.catalog.read { try $0.bundleFingerprint() } + ";" + onRemote.map(\.hex).sorted().joined()
+            let etag = try await self.client.etag("catalog.json")
+            if state.fingerprint != fingerprint || etag == nil || state.bundleETag != etag {
+                let remote = try await self.remoteBundle()
+                let local = try self.repository.catalog.read {
+                    try CatalogBundle.export($0, items: completeBlobs, snapshots: onRemote)
+                }
+                let merged = remote.merging(local)
+                var newETag = etag
+                if merged != remote || etag == nil {
+                    newETag = try await self.client.put("catalog.json", try JSONEncoder.sorted.encode(merged))
+                    report.catalogUpdated = true
+                }
+                state.fingerprint = fingerprint
+                state.bundleETag = newETag
+            }
+            state.snapshots = onRemote.map(\.hex).sorted()
+            try self.saveState(state)
+            try? FileOps.remove(self.journalPath)
+            return report
+    }
+
+    /// Uploads `ids` from the local store in parallel, journaling each one the remote acknowledged.
+    private func upload(_ ids: [BlobID], report: inout PushReport, progress: @Sendable (TransferProgress) -> Void) async throws {
+        if ids.isEmpty { return }
+        try FileOps.makeDirectory(stateDirectory)
+        let journal = try POSIXFile(path: journalPath, flags: O_WRONLY | O_CREAT | O_APPEND, mode: 0o644)
+        let local = repository.store
+        let client = self.client
+        var done = 0, bytes: Int64 = 0
+        var raw = [UInt8](repeating: 0, count: 32)
+        try await store.forEachConcurrently(ids, { id in
+            let data = try local.get(id)
+            try await client.put(S3BlobStore.key(id), data)
+            return Int64(data.count)
+        }, done: { id, size in
+            raw.withUnsafeMutableBytes { id.writeRaw(to: $0.baseAddress!) }
+            try journal.writeAll(Data(raw))
+            done += 1
+            bytes += size
+            progress(TransferProgress(phase: "upload", done: done, total: ids.count, bytes: bytes))
+        })
+        report.objectsUploaded += done
+        report.bytesUploaded += bytes
+    }
+
+    // MARK: Pull
+
+    /// Fetches the remote's snapshot trees, the blobs of `refs` (default: every remote tag) that
+    /// pass the filters, and merges tags and the catalog bundle. Resumable: what is already here is
+    /// never fetched again.
+    public func pull(refs: [String], splits: Set<Split> = [], classes: Set<String> = [],
+                     progress: @escaping @Sendable (TransferProgress) -> Void = { _ in }) throws -> PullReport {
+        let started = Date()
+        var report = try repository.withLock(exclusive: false) {
+            try blocking { [self] in try await self.pull(refs: refs, splits: splits, classes: classes, progress: progress) }
+        }
+        (report.requests, report.retries) = client.requestCount
+        report.seconds = Date().timeIntervalSince(started)
+        return report
+    }
+
+    private func pull(refs: [String], splits: Set<Split>, classes: Set<String>,
+                      progress: @escaping @Sendable (TransferProgress) -> Void) async throws -> PullReport {
+                var report = PullReport(remote: name, url: client.location.url)
+                let meta = try await self.meta(create: false)
+                let snapshotIDs = try await self.remoteSnapshots()
+                let tags = try await self.remoteTags()
+                let bundle = try await self.remoteBundle()
+
+                // 1. Trees of every remote snapshot: descriptions, then objects level by level.
+                let known = Set(try self.repository.catalog.read { try $0.allSnapshots() }.map(\.id))
+                var rows: [SnapshotRow] = []
+                try await self.store.forEachConcurrently(Array(snapshotIDs.subtracting(known)), { id in
+                    try JSONDecoder().decode(SnapshotRow.self, from: try await self.client.get("snapshots/\(id.hex)"))
+                }, done: { id, row in
+                    guard row.id == id else { throw S3Error.badResponse(operation: "read snapshots/\(id.hex)", reason: "it describes \(row.id)") }
+                    rows.append(row)
+                })
+                report.treeObjects = try await self.fetchTrees(Array(snapshotIDs), progress: progress)
+
+                // 2. Blobs of the chosen refs.
+                var targets: [BlobID] = []
+                if refs.isEmpty {
+                    targets = tags.tags.values.compactMap { BlobID(hex: $0.snapshot) }
+                    if targets.isEmpty { targets = Array(snapshotIDs) }
+                } else {
+                    for ref in refs {
+                        if let tag = tags.tags[ref], let id = BlobID(hex: tag.snapshot) {
+                            targets.append(id)
+                        } else if let id = snapshotIDs.first(where: { $0.hex.hasPrefix(ref.lowercased()) }), ref.count >= 4 {
+                            targets.append(id)
+                        } else {
+                            throw RemoteError.badTarget("the remote has no tag or snapshot '\(ref)' (tags there: \(tags.tags.keys.sorted().joined(separator: ", ")))")
+                        }
+                    }
+                }
+                var blobs: [BlobID] = []
+                var seen = Set<BlobID>()
+                let tree = self.tree
+                for target in Set(targets) {
+                    try tree.forEachItem(under: try tree.root(target).items) { item in
+                        guard seen.insert(item.blobID).inserted else { return }
+                        let selected = (splits.isEmpty || splits.contains(item.split)) && (classes.isEmpty || item.label.map(classes.contains) == true)
+                        if !selected { report.blobsLeftOnRemote += 1; return }
+                        if try !self.repository.store.contains(item.blobID) { blobs.append(item.blobID) }
+                    }
+                }
+                for run in bundle.runs where snapshotIDs.contains(where: { $0.hex == run.snapshot }) {
+                    if let checkpoint = run.checkpoint.flatMap({ BlobID(hex: $0) }), try !self.repository.store.contains(checkpoint) {
+                        blobs.append(checkpoint)
+                    }
+                }
+                (report.blobs, report.bytes) = try await self.fetch(blobs, phase: "download", progress: progress)
+                try self.repository.store.flush()
+
+                // 3. Catalog: snapshot descriptions (oldest first), tags, then the bundle.
+                let localTags = try self.repository.catalog.read { try $0.tags() }
+                try self.repository.catalog.write { tx in
+                    let hadHead = try tx.headSnapshot() != nil
+                    for row in (rows + bundle.snapshots).sorted(by: { $0.createdAt < $1.createdAt }) where snapshotIDs.contains(row.id) {
+                        try tx.importSnapshot(row)
+                    }
+                    if !hadHead, let latest = rows.max(by: { $0.createdAt < $1.createdAt }) { try tx.setHead(latest.id) }
+                    for (tagName, entry) in tags.tags.sorted(by: { $0.key < $1.key }) {
+                        guard let id = BlobID(hex: entry.snapshot), snapshotIDs.contains(id) else { continue }
+                        if let local = localTags.first(where: { $0.name == tagName }) {
+                            if local.snapshotID != id { report.tagConflicts.append(tagName) }
+                            continue
+                        }
+                        try tx.setTag(tagName, to: id, author: entry.author, force: false)
+                        report.tagsAdded.append(tagName)
+                    }
+                    report.merged = try bundle.merge(into: tx)
+                }
+                var state = self.loadState() ?? State(instance: meta.instance)
+                state.instance = meta.instance
+                state.snapshots = snapshotIDs.map(\.hex).sorted()
+                try self.saveState(state)
+                report.snapshots = rows.map(\.id.hex)
+                return report
+    }
+
+    /// Fetches every tree object under `roots` that is not here, level by level (a level's objects
+    /// in parallel). Objects already here are read locally to find their children, so an
+    /// interrupted pull that stored a parent but not its children completes them.
+    private func fetchTrees(_ roots: [BlobID], progress: @escaping @Sendable (TransferProgress) -> Void) async throws -> Int {
+        var level = roots.map { ($0, true) }
+        var seen = Set(roots)
+        var fetched = 0
+        while !level.isEmpty {
+            var absent: [BlobID] = []
+            var next: [(BlobID, Bool)] = []
+            func children(_ id: BlobID, _ data: Data, isRoot: Bool) throws {
+                let ids: [BlobID]
+                if isRoot {
+                    ids = try TreeFormat.decodeRoot(data, id: id).items.map { [$0] } ?? []
+                } else if case .interior(let kids) = try TreeFormat.decodeNode(data, id: id) {
+                    ids = kids.compactMap { $0?.id }
+                } else {
+                    ids = []
+                }
+                for child in ids where seen.insert(child).inserted { next.append((child, false)) }
+            }
+            var isRoot: [BlobID: Bool] = [:]
+            for (id, root) in level {
+                isRoot[id] = root
+                if try repository.store.contains(id) { try children(id, try repository.store.get(id), isRoot: root) } else { absent.append(id) }
+            }
+            let (count, _) = try await fetch(absent, phase: "trees", progress: progress) { blob in
+                try children(blob.id, blob.data, isRoot: isRoot[blob.id] ?? false)
+            }
+            fetched += count
+            level = next
+        }
+        return fetched
+    }
+
+    /// Downloads `ids` in parallel, verifies each against its id and stores it; a mismatch stops
+    /// the pull with `StoreError.corrupt` naming the remote object, and nothing of it is stored.
+    private func fetch(_ ids: [BlobID], phase: String, progress: @Sendable (TransferProgress) -> Void,
+                       then: (HashedBlob) throws -> Void = { _ in }) async throws -> (Int, Int64) {
+        let local = repository.store
+        var done = 0, bytes: Int64 = 0
+        try await store.forEachConcurrently(ids, { [store] id in try await store.fetch(id) }, done: { _, blob in
+            try local.put(blob)
+            try then(blob)
+            done += 1
+            bytes += Int64(blob.data.count)
+            if done % 2048 == 0 { try local.flush() }
+            progress(TransferProgress(phase: phase, done: done, total: ids.count, bytes: bytes))
+        })
+        return (done, bytes)
+    }
+
+    // MARK: Clone
+
+    /// Makes a repository at `directory` (which must not hold one) from the remote at `settings`,
+    /// names the remote `origin`, and pulls into it. A failed clone removes what it created.
+    public static func clone(_ settings: RepositoryConfig.RemoteSettings, into directory: String, refs: [String] = [],
+                             splits: Set<Split> = [], classes: Set<String> = [], credentials: AWSCredentials? = nil,
+                             parallelism: Int = 16, progress: @escaping @Sendable (TransferProgress) -> Void = { _ in }) throws
+        -> (Repository, PullReport)
+    {
+        let root = Repository.absolute(directory)
+        if FileManager.default.fileExists(atPath: root + "/" + Repository.directoryName) {
+            throw RepositoryError.alreadyInitialized(path: root)
+        }
+        let existed = FileManager.default.fileExists(atPath: root)
+        if existed, let entries = try? FileManager.default.contentsOfDirectory(atPath: root), !entries.isEmpty {
+            throw RemoteError.badTarget("\(root) exists and is not empty; clone into a new directory")
+        }
+        _ = try client(settings, credentials: credentials, parallelism: parallelism)  // check the URL and credentials first
+        do {
+            var config = RepositoryConfig()
+            config.remotes["origin"] = settings
+            _ = try Repository.initialize(at: root, config: config)
+            let repository = try Repository(root: root)
+            let remote = try Remote(repository: repository, name: "origin", credentials: credentials, parallelism: parallelism)
+            let report = try remote.pull(refs: refs, splits: splits, classes: classes, progress: progress)
+            return (repository, report)
+        } catch {
+            try? FileManager.default.removeItem(atPath: existed ? root + "/" + Repository.directoryName : root)
+            throw error
+        }
+    }
+}

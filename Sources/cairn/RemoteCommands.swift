@@ -1,0 +1,246 @@
+import ArgumentParser
+import CairnCatalog
+import CairnRepository
+import CairnStore
+import CairnVersioning
+import Foundation
+
+struct RemoteCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "remote",
+        abstract: "Add, list or remove S3-compatible remotes.",
+        discussion: """
+            A remote is a bucket and key prefix on AWS S3 or any S3-compatible server (MinIO, Ceph RGW, R2 …).
+            Its address is kept in .cairn/config.toml; credentials never are: they come from AWS_ACCESS_KEY_ID /
+            AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN, or AWS_PROFILE and ~/.aws/credentials.
+            Examples:
+              cairn remote add origin s3://datasets/cats
+              cairn remote add local s3://bucket/ds --endpoint http://127.0.0.1:9000 --path-style
+              cairn remote list
+            """,
+        subcommands: [RemoteAdd.self, RemoteList.self, RemoteRemove.self], defaultSubcommand: RemoteList.self)
+
+    struct RemoteAdd: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "add", abstract: "Add a remote.")
+        @OptionGroup var repository: RepositoryOptions
+        @OptionGroup var remote: RemoteAddressOptions
+        @Argument(help: "Remote name (letters, digits, '-', '_', '.').") var name: String
+        @Argument(help: "s3://BUCKET[/PREFIX]") var url: String
+
+        func run() throws {
+            let repo = try repository.open()
+            try Remote.validateName(name)
+            if repo.config.remotes[name] != nil { throw RemoteError.exists(name) }
+            let settings = try remote.settings(url: url)
+            var config = repo.config
+            config.remotes[name] = settings
+            try config.save(path: repo.cairnDirectory + "/config.toml")
+            say("added remote \(name) → \(settings.url)\(settings.endpoint.map { " at \($0)" } ?? "")")
+        }
+    }
+
+    struct RemoteList: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "List remotes.")
+        @OptionGroup var repository: RepositoryOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            let remotes = try repository.open().config.remotes
+            if output.json { return try printJSON(remotes) }
+            if remotes.isEmpty { return say("no remotes; add one with `cairn remote add origin s3://BUCKET/PREFIX`") }
+            say(table(remotes.keys.sorted().map { name in
+                let r = remotes[name]!
+                return [name, r.url, r.endpoint ?? "aws", r.region ?? "", r.pathStyle == true ? "path-style" : ""]
+            }))
+        }
+    }
+
+    struct RemoteRemove: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "remove", abstract: "Forget a remote (nothing on it is deleted).")
+        @OptionGroup var repository: RepositoryOptions
+        @Argument(help: "Remote name.") var name: String
+
+        func run() throws {
+            let repo = try repository.open()
+            var config = repo.config
+            guard config.remotes.removeValue(forKey: name) != nil else {
+                throw RemoteError.unknown(name, known: repo.config.remotes.keys.sorted())
+            }
+            try config.save(path: repo.cairnDirectory + "/config.toml")
+            for suffix in [".json", ".uploaded"] { try? FileOps.remove(repo.cairnDirectory + "/remotes/\(name)\(suffix)") }
+            say("removed remote \(name)")
+        }
+    }
+}
+
+/// Where a remote is, as given on the command line.
+struct RemoteAddressOptions: ParsableArguments {
+    @Option(help: "S3-compatible server, http(s)://HOST[:PORT] (default: AWS).") var endpoint: String?
+    @Option(help: "Region (default: $AWS_REGION, $AWS_DEFAULT_REGION, else us-east-1).") var region: String?
+    @Flag(help: "Put the bucket in the path (most non-AWS servers) instead of the host name.") var pathStyle = false
+
+    func settings(url: String) throws -> RepositoryConfig.RemoteSettings {
+        let settings = RepositoryConfig.RemoteSettings(url: url, endpoint: endpoint, region: region, pathStyle: pathStyle ? true : nil)
+        _ = try S3Location(url: url, endpoint: endpoint)  // validates
+        return settings
+    }
+}
+
+/// `--jobs` and the progress display shared by push, pull and clone.
+struct TransferOptions: ParsableArguments {
+    @Option(name: [.short, .long], help: "Parallel requests.") var jobs = 16
+
+    func validate() throws {
+        guard (1...256).contains(jobs) else { throw ValidationError("--jobs must be between 1 and 256") }
+    }
+
+    /// A progress callback drawing one bar per phase on a terminal.
+    func progress() -> @Sendable (TransferProgress) -> Void {
+        let bars = TransferBars()
+        return { bars.update($0) }
+    }
+}
+
+private final class TransferBars: @unchecked Sendable {
+    // @unchecked: touched only under `lock`.
+    private let lock = NSLock()
+    private var phase = ""
+    private var bar: ProgressBar?
+
+    func update(_ p: TransferProgress) {
+        lock.lock()
+        defer { lock.unlock() }
+        if p.phase != phase {
+            bar?.finish()
+            phase = p.phase
+            bar = ProgressBar(p.phase)
+        }
+        bar?.update(done: p.done, total: p.total, bytes: p.bytes, force: p.done == p.total)
+        if p.done == p.total { bar?.finish() }
+    }
+}
+
+/// Parses `--split` / `--class` filters.
+struct PullFilterOptions: ParsableArguments {
+    @Option(name: .customLong("split"), help: "Fetch only images of this split (train, val, test; repeatable).") var splits: [String] = []
+    @Option(name: .customLong("class"), help: "Fetch only images labeled with this class (repeatable).") var classes: [String] = []
+
+    func validate() throws {
+        for split in splits where Split(rawValue: split) == nil {
+            throw ValidationError("unknown split '\(split)' (train, val or test)")
+        }
+    }
+
+    var splitSet: Set<Split> { Set(splits.compactMap(Split.init(rawValue:))) }
+}
+
+struct PushCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "push",
+        abstract: "Upload snapshots, their tags and the catalog to a remote.",
+        discussion: """
+            Uploads every object the refs (default: every tag) need that the remote lacks — found from the snapshot
+            trees, not by asking about each blob — then the snapshots' descriptions, the tags and the catalog
+            (classes, annotators, annotations, verdicts, runs) last, so the remote never names something it lacks.
+            An interrupted push resumes where it stopped. A tag that names another snapshot on the remote is
+            refused unless --force.
+            Examples: cairn push   cairn push origin v1   cairn push backup HEAD --json
+            """)
+
+    @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var output: OutputOptions
+    @OptionGroup var transfer: TransferOptions
+    @Argument(help: "Remote (default: origin, or the only one), then refs: tags, snapshot ids, HEAD.") var arguments: [String] = []
+    @Flag(help: "Move tags on the remote that name other snapshots.") var force = false
+
+    func run() throws {
+        let repo = try repository.open()
+        var args = arguments
+        let name = args.first.flatMap { repo.config.remotes[$0] != nil ? $0 : nil }
+        if name != nil { args.removeFirst() }
+        let remote = try Remote(repository: repo, name: name, parallelism: transfer.jobs)
+        let report = try remote.push(refs: args, force: force, progress: transfer.progress())
+        if output.json { return try printJSON(report) }
+        if report.snapshots.isEmpty && report.objectsUploaded == 0 && report.tagsUpdated.isEmpty && !report.catalogUpdated {
+            return say("\(report.remote) is up to date (\(report.requests) requests, \(String(format: "%.2f", report.seconds)) s)")
+        }
+        say("pushed to \(report.remote) (\(report.url)): \(report.snapshots.count) snapshots, \(report.objectsUploaded) objects, "
+            + "\(formatBytes(report.bytesUploaded)) in \(String(format: "%.1f", report.seconds)) s"
+            + (report.tagsUpdated.isEmpty ? "" : "; tags \(report.tagsUpdated.joined(separator: ", "))")
+            + (report.catalogUpdated ? "; catalog updated" : "")
+            + (report.retries > 0 ? " (\(report.retries) requests retried)" : ""))
+    }
+}
+
+struct PullCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pull",
+        abstract: "Fetch snapshots, images, tags and labels from a remote.",
+        discussion: """
+            Fetches every snapshot tree on the remote, the images of the refs (default: every remote tag) that pass
+            --split and --class, and merges tags and the catalog (annotations are unioned; nothing here is
+            overwritten; a tag that names a different snapshot here is kept and reported). Every object is checked
+            against its id before it is stored. Images left on the remote by a filter can be pulled later.
+            Examples: cairn pull   cairn pull origin v1 --split train   cairn pull --class cat --json
+            """)
+
+    @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var output: OutputOptions
+    @OptionGroup var transfer: TransferOptions
+    @OptionGroup var filter: PullFilterOptions
+    @Argument(help: "Remote (default: origin, or the only one), then refs: remote tags or snapshot ids.") var arguments: [String] = []
+
+    func run() throws {
+        let repo = try repository.open()
+        var args = arguments
+        let name = args.first.flatMap { repo.config.remotes[$0] != nil ? $0 : nil }
+        if name != nil { args.removeFirst() }
+        let remote = try Remote(repository: repo, name: name, parallelism: transfer.jobs)
+        let report = try remote.pull(refs: args, splits: filter.splitSet, classes: Set(filter.classes), progress: transfer.progress())
+        if output.json { return try printJSON(report) }
+        printPull(report)
+    }
+}
+
+func printPull(_ report: PullReport) {
+    say("pulled from \(report.remote) (\(report.url)): \(report.snapshots.count) new snapshots, \(report.treeObjects) tree objects, "
+        + "\(report.blobs) images and checkpoints (\(formatBytes(report.bytes))) in \(String(format: "%.1f", report.seconds)) s")
+    let m = report.merged
+    if m.total > 0 {
+        say("merged \(m.items) items, \(m.annotations) annotations, \(m.reviews) verdicts, \(m.runs) runs, \(m.classes) classes, \(m.annotators) annotators")
+    }
+    if !report.tagsAdded.isEmpty { say("new tags: \(report.tagsAdded.joined(separator: ", "))") }
+    if report.blobsLeftOnRemote > 0 { say("\(report.blobsLeftOnRemote) images left on the remote by --split/--class") }
+    for tag in report.tagConflicts { warn("tag \(tag) names a different snapshot here than on the remote; kept this repository's") }
+}
+
+struct CloneCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "clone",
+        abstract: "Make a new repository from a remote.",
+        discussion: """
+            Creates DIR (or uses it if empty), records the remote as origin and pulls from it: every snapshot
+            tree, the images of every tag (or of the refs given, and only those passing --split / --class), the
+            tags and the catalog.
+            Examples:
+              cairn clone s3://datasets/cats cats
+              cairn clone s3://bucket/ds ds --endpoint http://127.0.0.1:9000 --path-style --split train
+            """)
+
+    @OptionGroup var output: OutputOptions
+    @OptionGroup var transfer: TransferOptions
+    @OptionGroup var address: RemoteAddressOptions
+    @OptionGroup var filter: PullFilterOptions
+    @Argument(help: "s3://BUCKET[/PREFIX]") var url: String
+    @Argument(help: "Directory for the new repository.") var directory: String
+    @Option(name: .customLong("ref"), help: "Fetch images of this remote tag or snapshot only (repeatable).") var refs: [String] = []
+
+    func run() throws {
+        let (repo, report) = try Remote.clone(
+            try address.settings(url: url), into: directory, refs: refs, splits: filter.splitSet, classes: Set(filter.classes),
+            parallelism: transfer.jobs, progress: transfer.progress())
+        if output.json { return try printJSON(report) }
+        printPull(report)
+        say("cloned into \(repo.root)")
+    }
+}
