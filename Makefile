@@ -1,9 +1,11 @@
 # Cairn: `make demo` runs the main job on sample-data/, `make test` runs every test.
-# Both install what is missing first (apt packages; nothing else is needed yet).
+# Both install what is missing first: apt packages, and for the tests the Python S3 tools below.
 
 SHELL := /bin/bash
 APT_PACKAGES := libsqlite3-dev libpng-dev libjpeg-dev libturbojpeg0-dev libopenblas-dev \
                 libchafa-dev libglib2.0-dev pkg-config tmux sqlite3
+# The S3 tests' local server (moto), reference signer (botocore) and peer (awscli).
+PIP_PACKAGES := 'moto[server]' botocore awscli
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_REPO ?= demo-repo
 RELEASE_BIN := .build/release/cairn
@@ -11,7 +13,7 @@ FUZZ_SECONDS ?= 30
 # 0 lets libFuzzer pick a random seed; `make test` pins one so CI explores the same inputs each run.
 FUZZ_SEED ?= 0
 
-.PHONY: deps build release test demo bench stress fuzz clean
+.PHONY: deps test-deps build release test demo bench stress fuzz clean
 
 ## deps: install missing system packages (idempotent: does nothing when all are present)
 deps:
@@ -24,6 +26,11 @@ deps:
 	fi
 	@command -v swift >/dev/null || { echo "swift is not on PATH; install Swift 6.2 or newer"; exit 1; }
 
+## test-deps: the Python tools the S3 tests start (installed with pip when missing)
+test-deps:
+	@python3 -c "import moto.server, botocore" 2>/dev/null && command -v moto_server >/dev/null && command -v aws >/dev/null \
+	  || { echo "installing: $(PIP_PACKAGES)"; python3 -m pip install -q $(PIP_PACKAGES); }
+
 build: deps
 	swift build
 
@@ -33,7 +40,7 @@ release: deps
 	swift build -c release --product cairn-bench
 
 ## test: build everything (warnings are errors), run all test targets, then fuzz each target briefly
-test: deps
+test: deps test-deps
 	swift build --build-tests
 	swift test --skip-build
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_SEED=1

@@ -31,6 +31,12 @@ struct Cairn: ParsableCommand {
         ])
 
     static func main() {
+        // A parent that starts us from a thread with these signals blocked (libdispatch workers do)
+        // passes the mask on; Ctrl-C and kill must still stop every command.
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        for number in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&signals, number) }
+        sigprocmask(SIG_UNBLOCK, &signals, nil)
         do {
             var command = try parseAsRoot(extractGlobalRepository(Array(CommandLine.arguments.dropFirst())))
             try command.run()

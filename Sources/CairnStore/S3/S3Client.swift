@@ -171,6 +171,11 @@ public final class S3Client: Sendable {
         return status == 404 ? nil : headers.first(name: "etag") ?? ""
     }
 
+    /// Creates the bucket (for tests and set-up; Cairn never creates buckets on its own).
+    public func createBucket() async throws {
+        _ = try await send("PUT", nil, operation: "create bucket \(location.bucket)")
+    }
+
     /// The object's bytes; throws `S3Error.notFound` when absent.
     public func get(_ name: String) async throws -> Data {
         let (status, _, body) = try await send("GET", name, operation: "download \(name)", allow404: true)

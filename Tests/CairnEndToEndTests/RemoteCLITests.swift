@@ -1,0 +1,263 @@
+import CairnStore
+import CairnTestSupport
+import Foundation
+import Testing
+
+/// `cairn remote`, `push`, `pull` and `clone` through the real binary against a local S3 server
+/// (moto, started and stopped by each test).
+@Suite(.serialized) struct RemoteCLITests {
+    let env = S3TestServer.environment
+
+    private func cairn(_ repo: String, _ args: [String], env extra: [String: String] = [:]) throws -> CommandResult {
+        try CLI.run(["-C", repo] + args, environment: env.merging(extra) { $1 })
+    }
+
+    /// A repository of `count` synthetic images in two classes, snapshotted and tagged v1, with
+    /// remote `origin` at `s3://bucket/ds` on `endpoint`.
+    private func repository(_ dir: TemporaryDirectory, _ name: String, count: Int, endpoint: String, bucket: String = "cairn") throws -> String {
+        let repo = dir.appending(name)
+        try SyntheticImages.writeImageFolder(at: dir.appending("\(name)-in"), count: count)
+        #expect(try CLI.run(["init", repo]).status == 0)
+        #expect(try cairn(repo, ["import", "--labels-from-dirs", dir.appending("\(name)-in")]).status == 0)
+        #expect(try cairn(repo, ["snapshot", "-m", "v1"]).status == 0)
+        #expect(try cairn(repo, ["tag", "v1"]).status == 0)
+        #expect(try cairn(repo, ["remote", "add", "origin", "s3://\(bucket)/ds", "--endpoint", endpoint, "--path-style"]).status == 0)
+        return repo
+    }
+
+    private func snapshotID(_ repo: String, _ tag: String) throws -> String {
+        try cairn(repo, ["tags", "--json"]).jsonArray().first { $0["name"] as? String == tag }?["snapshotID"] as? String ?? ""
+    }
+
+    /// The issue's done-when: one repository imports, labels, snapshots, tags v1 and pushes; another
+    /// clones, pulls only the train split, trains against v1 and gets the same snapshot id. Labels
+    /// made in the clone come back through push and pull; a second push is a few requests.
+    @Test func twoRepositoriesShareADatasetThroughS3() throws {
+        let server = try S3TestServer()
+        defer { server.stop() }
+        try server.createBucket("team")
+        let dir = try TemporaryDirectory("cairn-e2e-s3")
+        defer { dir.remove() }
+        let a = dir.appending("a")
+        #expect(try CLI.run(["init", a]).status == 0)
+        #expect(try cairn(a, ["import", "--labels-from-dirs", Fixtures.digits]).status == 0)
+        #expect(try cairn(a, ["annotate", "digits/3/0003.png", "--class", "8", "--annotator", "ada"]).status == 0)
+        #expect(try cairn(a, ["snapshot", "-m", "labeled"]).status == 0)
+        #expect(try cairn(a, ["tag", "v1"]).status == 0)
+        #expect(try cairn(a, ["remote", "add", "origin", "s3://team/digits", "--endpoint", server.endpoint, "--path-style"]).status == 0)
+        let remotes = try cairn(a, ["remote", "list", "--json"]).jsonObject()
+        #expect((remotes["origin"] as? [String: Any])?["url"] as? String == "s3://team/digits")
+        let config = try String(contentsOfFile: a + "/.cairn/config.toml", encoding: .utf8)
+        #expect(!config.contains("cairn-test-secret") && config.contains("[remotes.origin]"))
+
+        let push = try cairn(a, ["push", "--json"])
+        #expect(push.status == 0, "\(push)")
+        let pushed = try push.jsonObject()
+        #expect(pushed["objectsUploaded"] as? Int ?? 0 > 1797)
+        #expect(!push.stdout.contains("cairn-test-secret") && !push.stderr.contains("cairn-test-secret"))
+
+        // Nothing new: a handful of requests, nothing uploaded.
+        let again = try cairn(a, ["push", "--json"]).jsonObject()
+        #expect(again["objectsUploaded"] as? Int == 0 && again["catalogUpdated"] as? Bool == false)
+        #expect(again["requests"] as? Int ?? 99 <= 5, "\(again)")
+
+        // The layout Docs/FORMAT.md documents, as awscli lists it.
+        let listing = server.aws("ls --recursive s3://team/digits/")
+        #expect(listing.status == 0, "\(listing.output)")
+        let keys = listing.output.split(separator: "\n").compactMap { $0.split(separator: " ").last.map(String.init) }
+        #expect(keys.contains("digits/cairn-remote.json") && keys.contains("digits/tags.json") && keys.contains("digits/catalog.json"))
+        let v1 = try snapshotID(a, "v1")
+        #expect(keys.contains("digits/snapshots/\(v1)"))
+        let objects = keys.filter { $0.hasPrefix("digits/objects/") }
+        #expect(objects.count == pushed["objectsUploaded"] as? Int)
+        #expect(objects.allSatisfy { BlobID(hex: $0.dropFirst("digits/objects/".count)) != nil })
+        #expect(keys.count == objects.count + 4, "\(keys.filter { !$0.hasPrefix("digits/objects/") })")
+
+        // The second repository: train split only.
+        let b = dir.appending("b")
+        let clone = try CLI.run(["clone", "s3://team/digits", b, "--endpoint", server.endpoint, "--path-style", "--split", "train", "--json"],
+                                environment: env)
+        #expect(clone.status == 0, "\(clone)")
+        let cloned = try clone.jsonObject()
+        #expect(cloned["blobsLeftOnRemote"] as? Int ?? 0 > 100)
+        #expect(try snapshotID(b, "v1") == v1)
+        let fsck = try cairn(b, ["fsck", "--json"])
+        #expect(fsck.status == 0, "\(fsck)")
+        #expect((try fsck.jsonObject()["notFetched"] as? [Any])?.count == cloned["blobsLeftOnRemote"] as? Int)
+        let status = try cairn(b, ["status", "--json"]).jsonObject()
+        #expect(status["items"] as? Int == 1797)
+        let history = try cairn(b, ["show", "digits/3/0003.png", "--json"])
+        #expect(history.stdout.contains("ada"), "\(history)")
+        let run = try cairn(b, ["train", "--data", "v1", "--epochs", "2", "--size", "8x8", "--json"])
+        #expect(run.status == 0, "\(run)")
+        let record = try run.jsonObject()
+        #expect(record["snapshotID"] as? String == v1)
+        let counts = record["counts"] as? [String: Any] ?? [:]
+        #expect(counts["val"] as? Int == 0 && counts["test"] as? Int == 0 && counts["notFetched"] as? Int ?? 0 > 0)
+
+        // B labels one more image and pushes (its run goes too); A pulls both.
+        #expect(try cairn(b, ["annotate", "digits/5/0005.png", "--class", "6", "--annotator", "bob"]).status == 0)
+        let pushB = try cairn(b, ["push", "--json"])
+        #expect(pushB.status == 0, "\(pushB)")
+        let pull = try cairn(a, ["pull", "--json"])
+        #expect(pull.status == 0, "\(pull)")
+        let merged = try pull.jsonObject()["merged"] as? [String: Any] ?? [:]
+        #expect(merged["annotations"] as? Int == 1 && merged["runs"] as? Int == 1, "\(merged)")
+        #expect(try cairn(a, ["show", "digits/5/0005.png", "--json"]).stdout.contains("bob"))
+        #expect(try cairn(a, ["runs", "--json"]).jsonArray().count == 1)
+
+        // B fetches the rest: nothing is left out any more.
+        let rest = try cairn(b, ["pull", "--json"])
+        let restReport = try rest.jsonObject()
+        #expect(rest.status == 0 && restReport["blobs"] as? Int == cloned["blobsLeftOnRemote"] as? Int, "\(rest)")
+        let full = try cairn(b, ["fsck", "--json"])
+        let fullReport = try full.jsonObject()
+        #expect(full.status == 0 && (fullReport["notFetched"] as? [Any])?.isEmpty == true, "\(full)")
+    }
+
+    /// A proxy fails a fifth of requests (500, 503, dropped connections): the push still completes,
+    /// and a clone through the same proxy verifies every object.
+    @Test func pushAndCloneCompleteThroughInjectedFailures() throws {
+        let server = try S3TestServer()
+        defer { server.stop() }
+        try server.createBucket("cairn")
+        let proxy = try server.faultyProxy(failureRate: 0.2, seed: 7)
+        let dir = try TemporaryDirectory("cairn-e2e-s3-faults")
+        defer { dir.remove() }
+        let a = try repository(dir, "a", count: 150, endpoint: proxy)
+        let push = try cairn(a, ["push", "--json"])
+        #expect(push.status == 0, "\(push)")
+        let report = try push.jsonObject()
+        #expect(report["retries"] as? Int ?? 0 > 0, "\(report)")
+        let b = dir.appending("b")
+        let clone = try CLI.run(["clone", "s3://cairn/ds", b, "--endpoint", proxy, "--path-style", "--json"], environment: env)
+        #expect(clone.status == 0, "\(clone)")
+        #expect(try clone.jsonObject()["blobs"] as? Int == 150)
+        #expect(try cairn(b, ["fsck"]).status == 0)
+        #expect(try snapshotID(b, "v1") == snapshotID(a, "v1"))
+    }
+
+    /// Ctrl-C in the middle of a push: the remote shows no snapshot or tag yet, and the next push
+    /// uploads only what is missing and completes.
+    @Test func interruptedPushResumes() throws {
+        let server = try S3TestServer()
+        defer { server.stop() }
+        try server.createBucket("cairn")
+        let dir = try TemporaryDirectory("cairn-e2e-s3-resume")
+        defer { dir.remove() }
+        let a = try repository(dir, "a", count: 400, endpoint: server.endpoint)
+        let (process, _, _) = try CLI.start(["-C", a, "push", "--jobs", "1"], environment: env)
+        let journal = a + "/.cairn/remotes/origin.uploaded"
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline, ((try? FileManager.default.attributesOfItem(atPath: journal)[.size] as? Int) ?? 0) < 32 * 40 {
+            usleep(20_000)
+        }
+        process.interrupt()
+        process.waitUntilExit()
+        #expect(process.terminationStatus != 0)
+        let listing = server.aws("ls --recursive s3://cairn/ds/")
+        #expect(!listing.output.contains("snapshots/") && !listing.output.contains("tags.json"), "\(listing.output)")
+        let uploadedBefore = ((try? FileManager.default.attributesOfItem(atPath: journal)[.size] as? Int) ?? 0) / 32
+        #expect(uploadedBefore >= 40)
+
+        let resumed = try cairn(a, ["push", "--json"])
+        #expect(resumed.status == 0, "\(resumed)")
+        let uploaded = try resumed.jsonObject()["objectsUploaded"] as? Int ?? 0
+        #expect(uploaded > 0)
+        // 400 images + the tree objects, less what the interrupted push had already stored.
+        let b = dir.appending("b")
+        let clone = try CLI.run(["clone", "s3://cairn/ds", b, "--endpoint", server.endpoint, "--path-style", "--json"], environment: env)
+        #expect(clone.status == 0, "\(clone)")
+        let cloned = try clone.jsonObject()
+        let onRemote = (cloned["blobs"] as? Int ?? 0) + (cloned["treeObjects"] as? Int ?? 0)
+        #expect(uploaded + uploadedBefore >= onRemote && uploaded < onRemote, "\(uploaded) + \(uploadedBefore) vs \(onRemote)")
+        #expect(try cairn(b, ["fsck"]).status == 0)
+    }
+
+    /// A bucket that does not exist, an endpoint that refuses connections, wrong credentials, a
+    /// remote object whose bytes do not match its name, a remote written by a newer format, and a
+    /// tag that names another snapshot on the remote: each a clear error, nothing damaged.
+    @Test func badRemotesGiveClearErrors() throws {
+        let server = try S3TestServer()
+        defer { server.stop() }
+        try server.createBucket("cairn")
+        let dir = try TemporaryDirectory("cairn-e2e-s3-bad")
+        defer { dir.remove() }
+        let a = try repository(dir, "a", count: 20, endpoint: server.endpoint)
+
+        #expect(try cairn(a, ["remote", "add", "nobucket", "s3://does-not-exist/x", "--endpoint", server.endpoint, "--path-style"]).status == 0)
+        let noBucket = try cairn(a, ["push", "nobucket"])
+        #expect(noBucket.status == 1 && noBucket.stderr.contains("does-not-exist does not exist"), "\(noBucket)")
+
+        let closed = S3TestServer.freePort()
+        #expect(try cairn(a, ["remote", "add", "closed", "s3://cairn/x", "--endpoint", "http://127.0.0.1:\(closed)", "--path-style"]).status == 0)
+        let refused = try cairn(a, ["push", "closed"])
+        #expect(refused.status == 1 && refused.stderr.contains("cannot reach http://127.0.0.1:\(closed)"), "\(refused)")
+
+        let noCreds = try CLI.run(["-C", a, "push"], environment: ["AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "",
+                                                                  "AWS_SHARED_CREDENTIALS_FILE": dir.appending("none"), "AWS_PROFILE": ""])
+        #expect(noCreds.status == 1 && noCreds.stderr.contains("no S3 credentials found"), "\(noCreds)")
+
+        #expect(try cairn(a, ["remote", "add", "bad name", "s3://cairn/x"]).status != 0)
+        #expect(try cairn(a, ["remote", "add", "badurl", "http://cairn/x"]).stderr.contains("not a remote URL"))
+        #expect(try cairn(a, ["remote", "add", "origin", "s3://cairn/y"]).stderr.contains("exists"))
+
+        // A corrupt object on the remote: reported, never stored.
+        #expect(try cairn(a, ["push"]).status == 0)
+        let victim = try #require(try cairn(a, ["ls", "--json"]).jsonArray().first?["blobID"] as? String)
+        try Data("not the right bytes".utf8).write(to: URL(fileURLWithPath: dir.appending("wrong")))
+        #expect(server.aws("cp \(dir.appending("wrong")) s3://cairn/ds/objects/\(victim)").status == 0)
+        let b = dir.appending("b")
+        #expect(try CLI.run(["init", b]).status == 0)
+        #expect(try cairn(b, ["remote", "add", "origin", "s3://cairn/ds", "--endpoint", server.endpoint, "--path-style"]).status == 0)
+        let corrupt = try cairn(b, ["pull"])
+        #expect(corrupt.status == 1 && corrupt.stderr.contains("\(victim) is corrupt") && corrupt.stderr.contains("s3://cairn/ds/objects/\(victim)"),
+                "\(corrupt)")
+        #expect(try cairn(b, ["cat-blob", victim]).status != 0)
+        #expect(try cairn(b, ["fsck"]).status == 0)
+
+        // A newer format.
+        try Data(#"{"format": 99, "instance": "x"}"#.utf8).write(to: URL(fileURLWithPath: dir.appending("newer")))
+        #expect(server.aws("cp \(dir.appending("newer")) s3://cairn/ds/cairn-remote.json").status == 0)
+        let newer = try cairn(b, ["pull"])
+        #expect(newer.status == 1 && newer.stderr.contains("newer cairn"), "\(newer)")
+        #expect(server.aws("rm s3://cairn/ds/cairn-remote.json").status == 0)
+        let notCairn = try cairn(b, ["pull"])
+        #expect(notCairn.status == 1 && notCairn.stderr.contains("holds no Cairn data"), "\(notCairn)")
+    }
+
+    /// Wrong credentials against a server that checks them (moto with authentication on).
+    @Test func wrongCredentialsAreRefusedWithoutShowingThem() throws {
+        let server = try S3TestServer(environment: ["INITIAL_NO_AUTH_ACTION_COUNT": "1"])
+        defer { server.stop() }
+        try server.createBucket("cairn")  // the one request allowed without authentication
+        let dir = try TemporaryDirectory("cairn-e2e-s3-creds")
+        defer { dir.remove() }
+        let a = try repository(dir, "a", count: 5, endpoint: server.endpoint)
+        let secret = "wrong-secret-\(getpid())"
+        let refused = try cairn(a, ["push"], env: ["AWS_ACCESS_KEY_ID": "AKIDWRONG", "AWS_SECRET_ACCESS_KEY": secret])
+        #expect(refused.status == 1 && refused.stderr.contains("refused the credentials"), "\(refused)")
+        #expect(!refused.stderr.contains(secret) && !refused.stdout.contains(secret))
+    }
+
+    /// A tag moved here after it was pushed is refused by push unless --force.
+    @Test func movedTagNeedsForce() throws {
+        let server = try S3TestServer()
+        defer { server.stop() }
+        try server.createBucket("cairn")
+        let dir = try TemporaryDirectory("cairn-e2e-s3-tags")
+        defer { dir.remove() }
+        let a = try repository(dir, "a", count: 10, endpoint: server.endpoint)
+        #expect(try cairn(a, ["push"]).status == 0)
+        #expect(try cairn(a, ["annotate", "a-in/cat/0000.png", "--class", "dog"]).status == 0)
+        #expect(try cairn(a, ["snapshot", "-m", "v1b"]).status == 0)
+        #expect(try cairn(a, ["tag", "--force", "v1"]).status == 0)
+        let refused = try cairn(a, ["push"])
+        #expect(refused.status == 1 && refused.stderr.contains("cairn push --force"), "\(refused)")
+        #expect(try cairn(a, ["push", "--force"]).status == 0)
+        let b = dir.appending("b")
+        #expect(try CLI.run(["clone", "s3://cairn/ds", b, "--endpoint", server.endpoint, "--path-style"], environment: env).status == 0)
+        #expect(try snapshotID(b, "v1") == snapshotID(a, "v1"))
+        #expect(try cairn(b, ["log", "--json"]).stdout.contains("v1b"))
+    }
+}
