@@ -266,87 +266,87 @@ public final class Remote: Sendable {
 
     private func push(targets: [(tag: String?, row: SnapshotRow)], localTags: [TagRow], force: Bool,
                       progress: @escaping @Sendable (TransferProgress) -> Void) async throws -> PushReport {
-            var report = PushReport(remote: name, url: client.location.url)
-            let meta = try await self.meta(create: true)
-            var state = self.loadState() ?? State(instance: meta.instance)
-            if state.instance != meta.instance {
-                state = State(instance: meta.instance)
-                try? FileOps.remove(self.journalPath)
-            }
-            let before = try await self.remoteSnapshots()
-            let wanted = Dictionary(targets.map { ($0.row.id, $0.row) }, uniquingKeysWith: { a, _ in a })
-            let newSnapshots = wanted.values.filter { !before.contains($0.id) }.sorted { $0.createdAt < $1.createdAt }
-            let runs = try self.repository.catalog.read { try $0.runs() }
-
-            // 1. Objects: walk each new snapshot, pruning subtrees the remote's complete snapshots hold.
-            var (complete, completeBlobs) = try self.objectsUnder(before)
-            let uploaded = self.journal()
-            var missing: [BlobID] = []
-            var queued = Set<BlobID>()
-            func want(_ id: BlobID) {
-                if !completeBlobs.contains(id) && !complete.contains(id) && !uploaded.contains(id) && queued.insert(id).inserted {
-                    missing.append(id)
-                }
-            }
-            let tree = self.tree
-            for snapshot in newSnapshots {
-                want(snapshot.id)
-                guard let top = try tree.root(snapshot.id).items else { continue }
-                try tree.forEachObject(under: top, visit: { node in
-                    if complete.contains(node) { return false }
-                    want(node)
-                    return true
-                }, items: { want($0.blobID) })
-            }
-            let onRemote = before.union(newSnapshots.map(\.id))
-            for run in runs where onRemote.contains(run.snapshotID) {
-                if let checkpoint = run.checkpointID { want(checkpoint) }
-            }
-            try await self.upload(missing, report: &report, progress: progress)
-
-            // 2. Snapshot markers, oldest first: each says "everything I reach is here".
-            for snapshot in newSnapshots {
-                try await self.client.put("snapshots/\(snapshot.id.hex)", try JSONEncoder().encode(snapshot))
-                report.snapshots.append(snapshot.id.hex)
-            }
-            (complete, completeBlobs) = newSnapshots.isEmpty ? (complete, completeBlobs) : try self.objectsUnder(onRemote)
-
-            // 3. Tags.
-            var tags = try await self.remoteTags()
-            let original = tags
-            for target in targets {
-                guard let tagName = target.tag, let local = localTags.first(where: { $0.name == tagName }) else { continue }
-                if let existing = tags.tags[tagName], existing.snapshot != local.snapshotID.hex, !force {
-                    throw RemoteError.tagConflict(tag: tagName, remote: existing.snapshot, local: local.snapshotID.hex)
-                }
-                if tags.tags[tagName]?.snapshot != local.snapshotID.hex {
-                    tags.tags[tagName] = TagEntry(snapshot: local.snapshotID.hex, createdAt: local.createdAt.timeIntervalSince1970, author: local.author)
-                    report.tagsUpdated.append(tagName)
-                }
-            }
-            if tags != original { try await self.client.put("tags.json", try JSONEncoder.sorted.encode(tags)) }
-
-            // 4. The catalog bundle, merged with what the remote has.
-            let fingerprint = try self.repository.catalog.read { try $0.bundleFingerprint() } + ";" + onRemote.map(\.hex).sorted().joined()
-            let etag = try await self.client.etag("catalog.json")
-            if state.fingerprint != fingerprint || etag == nil || state.bundleETag != etag {
-                let remote = try await self.remoteBundle()
-                let local = try self.repository.catalog.read {
-                    try CatalogBundle.export($0, items: completeBlobs, snapshots: onRemote)
-                }
-                let merged = remote.merging(local)
-                var newETag = etag
-                if merged != remote || etag == nil {
-                    newETag = try await self.client.put("catalog.json", try JSONEncoder.sorted.encode(merged))
-                    report.catalogUpdated = true
-                }
-                state.fingerprint = fingerprint
-                state.bundleETag = newETag
-            }
-            state.snapshots = onRemote.map(\.hex).sorted()
-            try self.saveState(state)
+        var report = PushReport(remote: name, url: client.location.url)
+        let meta = try await self.meta(create: true)
+        var state = self.loadState() ?? State(instance: meta.instance)
+        if state.instance != meta.instance {
+            state = State(instance: meta.instance)
             try? FileOps.remove(self.journalPath)
-            return report
+        }
+        let before = try await self.remoteSnapshots()
+        let wanted = Dictionary(targets.map { ($0.row.id, $0.row) }, uniquingKeysWith: { a, _ in a })
+        let newSnapshots = wanted.values.filter { !before.contains($0.id) }.sorted { $0.createdAt < $1.createdAt }
+        let runs = try self.repository.catalog.read { try $0.runs() }
+
+        // 1. Objects: walk each new snapshot, pruning subtrees the remote's complete snapshots hold.
+        var (complete, completeBlobs) = try self.objectsUnder(before)
+        let uploaded = self.journal()
+        var missing: [BlobID] = []
+        var queued = Set<BlobID>()
+        func want(_ id: BlobID) {
+            if !completeBlobs.contains(id) && !complete.contains(id) && !uploaded.contains(id) && queued.insert(id).inserted {
+                missing.append(id)
+            }
+        }
+        let tree = self.tree
+        for snapshot in newSnapshots {
+            want(snapshot.id)
+            guard let top = try tree.root(snapshot.id).items else { continue }
+            try tree.forEachObject(under: top, visit: { node in
+                if complete.contains(node) { return false }
+                want(node)
+                return true
+            }, items: { want($0.blobID) })
+        }
+        let onRemote = before.union(newSnapshots.map(\.id))
+        for run in runs where onRemote.contains(run.snapshotID) {
+            if let checkpoint = run.checkpointID { want(checkpoint) }
+        }
+        try await self.upload(missing, report: &report, progress: progress)
+
+        // 2. Snapshot markers, oldest first: each says "everything I reach is here".
+        for snapshot in newSnapshots {
+            try await self.client.put("snapshots/\(snapshot.id.hex)", try JSONEncoder().encode(snapshot))
+            report.snapshots.append(snapshot.id.hex)
+        }
+        (complete, completeBlobs) = newSnapshots.isEmpty ? (complete, completeBlobs) : try self.objectsUnder(onRemote)
+
+        // 3. Tags.
+        var tags = try await self.remoteTags()
+        let original = tags
+        for target in targets {
+            guard let tagName = target.tag, let local = localTags.first(where: { $0.name == tagName }) else { continue }
+            if let existing = tags.tags[tagName], existing.snapshot != local.snapshotID.hex, !force {
+                throw RemoteError.tagConflict(tag: tagName, remote: existing.snapshot, local: local.snapshotID.hex)
+            }
+            if tags.tags[tagName]?.snapshot != local.snapshotID.hex {
+                tags.tags[tagName] = TagEntry(snapshot: local.snapshotID.hex, createdAt: local.createdAt.timeIntervalSince1970, author: local.author)
+                report.tagsUpdated.append(tagName)
+            }
+        }
+        if tags != original { try await self.client.put("tags.json", try JSONEncoder.sorted.encode(tags)) }
+
+        // 4. The catalog bundle, merged with what the remote has.
+        let fingerprint = try self.repository.catalog.read { try $0.bundleFingerprint() } + ";" + onRemote.map(\.hex).sorted().joined()
+        let etag = try await self.client.etag("catalog.json")
+        if state.fingerprint != fingerprint || etag == nil || state.bundleETag != etag {
+            let remote = try await self.remoteBundle()
+            let local = try self.repository.catalog.read {
+                try CatalogBundle.export($0, items: completeBlobs, snapshots: onRemote)
+            }
+            let merged = remote.merging(local)
+            var newETag = etag
+            if merged != remote || etag == nil {
+                newETag = try await self.client.put("catalog.json", try JSONEncoder.sorted.encode(merged))
+                report.catalogUpdated = true
+            }
+            state.fingerprint = fingerprint
+            state.bundleETag = newETag
+        }
+        state.snapshots = onRemote.map(\.hex).sorted()
+        try self.saveState(state)
+        try? FileOps.remove(self.journalPath)
+        return report
     }
 
     /// Uploads `ids` from the local store in parallel, journaling each one the remote acknowledged.
@@ -391,83 +391,83 @@ public final class Remote: Sendable {
 
     private func pull(refs: [String], splits: Set<Split>, classes: Set<String>,
                       progress: @escaping @Sendable (TransferProgress) -> Void) async throws -> PullReport {
-                var report = PullReport(remote: name, url: client.location.url)
-                let meta = try await self.meta(create: false)
-                let snapshotIDs = try await self.remoteSnapshots()
-                let tags = try await self.remoteTags()
-                let bundle = try await self.remoteBundle()
+        var report = PullReport(remote: name, url: client.location.url)
+        let meta = try await self.meta(create: false)
+        let snapshotIDs = try await self.remoteSnapshots()
+        let tags = try await self.remoteTags()
+        let bundle = try await self.remoteBundle()
 
-                // 1. Trees of every remote snapshot: descriptions, then objects level by level.
-                let known = Set(try self.repository.catalog.read { try $0.allSnapshots() }.map(\.id))
-                var rows: [SnapshotRow] = []
-                try await self.store.forEachConcurrently(Array(snapshotIDs.subtracting(known)), { id in
-                    try JSONDecoder().decode(SnapshotRow.self, from: try await self.client.get("snapshots/\(id.hex)"))
-                }, done: { id, row in
-                    guard row.id == id else { throw S3Error.badResponse(operation: "read snapshots/\(id.hex)", reason: "it describes \(row.id)") }
-                    rows.append(row)
-                })
-                report.treeObjects = try await self.fetchTrees(Array(snapshotIDs), progress: progress)
+        // 1. Trees of every remote snapshot: descriptions, then objects level by level.
+        let known = Set(try self.repository.catalog.read { try $0.allSnapshots() }.map(\.id))
+        var rows: [SnapshotRow] = []
+        try await self.store.forEachConcurrently(Array(snapshotIDs.subtracting(known)), { id in
+            try JSONDecoder().decode(SnapshotRow.self, from: try await self.client.get("snapshots/\(id.hex)"))
+        }, done: { id, row in
+            guard row.id == id else { throw S3Error.badResponse(operation: "read snapshots/\(id.hex)", reason: "it describes \(row.id)") }
+            rows.append(row)
+        })
+        report.treeObjects = try await self.fetchTrees(Array(snapshotIDs), progress: progress)
 
-                // 2. Blobs of the chosen refs.
-                var targets: [BlobID] = []
-                if refs.isEmpty {
-                    targets = tags.tags.values.compactMap { BlobID(hex: $0.snapshot) }
-                    if targets.isEmpty { targets = Array(snapshotIDs) }
+        // 2. Blobs of the chosen refs.
+        var targets: [BlobID] = []
+        if refs.isEmpty {
+            targets = tags.tags.values.compactMap { BlobID(hex: $0.snapshot) }
+            if targets.isEmpty { targets = Array(snapshotIDs) }
+        } else {
+            for ref in refs {
+                if let tag = tags.tags[ref], let id = BlobID(hex: tag.snapshot) {
+                    targets.append(id)
+                } else if let id = snapshotIDs.first(where: { $0.hex.hasPrefix(ref.lowercased()) }), ref.count >= 4 {
+                    targets.append(id)
                 } else {
-                    for ref in refs {
-                        if let tag = tags.tags[ref], let id = BlobID(hex: tag.snapshot) {
-                            targets.append(id)
-                        } else if let id = snapshotIDs.first(where: { $0.hex.hasPrefix(ref.lowercased()) }), ref.count >= 4 {
-                            targets.append(id)
-                        } else {
-                            throw RemoteError.badTarget("the remote has no tag or snapshot '\(ref)' (tags there: \(tags.tags.keys.sorted().joined(separator: ", ")))")
-                        }
-                    }
+                    throw RemoteError.badTarget("the remote has no tag or snapshot '\(ref)' (tags there: \(tags.tags.keys.sorted().joined(separator: ", ")))")
                 }
-                var blobs: [BlobID] = []
-                var seen = Set<BlobID>()
-                let tree = self.tree
-                for target in Set(targets) {
-                    try tree.forEachItem(under: try tree.root(target).items) { item in
-                        guard seen.insert(item.blobID).inserted else { return }
-                        let selected = (splits.isEmpty || splits.contains(item.split)) && (classes.isEmpty || item.label.map(classes.contains) == true)
-                        if !selected { report.blobsLeftOnRemote += 1; return }
-                        if try !self.repository.store.contains(item.blobID) { blobs.append(item.blobID) }
-                    }
-                }
-                for run in bundle.runs where snapshotIDs.contains(where: { $0.hex == run.snapshot }) {
-                    if let checkpoint = run.checkpoint.flatMap({ BlobID(hex: $0) }), try !self.repository.store.contains(checkpoint) {
-                        blobs.append(checkpoint)
-                    }
-                }
-                (report.blobs, report.bytes) = try await self.fetch(blobs, phase: "download", progress: progress)
-                try self.repository.store.flush()
+            }
+        }
+        var blobs: [BlobID] = []
+        var seen = Set<BlobID>()
+        let tree = self.tree
+        for target in Set(targets) {
+            try tree.forEachItem(under: try tree.root(target).items) { item in
+                guard seen.insert(item.blobID).inserted else { return }
+                let selected = (splits.isEmpty || splits.contains(item.split)) && (classes.isEmpty || item.label.map(classes.contains) == true)
+                if !selected { report.blobsLeftOnRemote += 1; return }
+                if try !self.repository.store.contains(item.blobID) { blobs.append(item.blobID) }
+            }
+        }
+        for run in bundle.runs where snapshotIDs.contains(where: { $0.hex == run.snapshot }) {
+            if let checkpoint = run.checkpoint.flatMap({ BlobID(hex: $0) }), try !self.repository.store.contains(checkpoint) {
+                blobs.append(checkpoint)
+            }
+        }
+        (report.blobs, report.bytes) = try await self.fetch(blobs, phase: "download", progress: progress)
+        try self.repository.store.flush()
 
-                // 3. Catalog: snapshot descriptions (oldest first), tags, then the bundle.
-                let localTags = try self.repository.catalog.read { try $0.tags() }
-                try self.repository.catalog.write { tx in
-                    let hadHead = try tx.headSnapshot() != nil
-                    for row in (rows + bundle.snapshots).sorted(by: { $0.createdAt < $1.createdAt }) where snapshotIDs.contains(row.id) {
-                        try tx.importSnapshot(row)
-                    }
-                    if !hadHead, let latest = rows.max(by: { $0.createdAt < $1.createdAt }) { try tx.setHead(latest.id) }
-                    for (tagName, entry) in tags.tags.sorted(by: { $0.key < $1.key }) {
-                        guard let id = BlobID(hex: entry.snapshot), snapshotIDs.contains(id) else { continue }
-                        if let local = localTags.first(where: { $0.name == tagName }) {
-                            if local.snapshotID != id { report.tagConflicts.append(tagName) }
-                            continue
-                        }
-                        try tx.setTag(tagName, to: id, author: entry.author, force: false)
-                        report.tagsAdded.append(tagName)
-                    }
-                    report.merged = try bundle.merge(into: tx)
+        // 3. Catalog: snapshot descriptions (oldest first), tags, then the bundle.
+        let localTags = try self.repository.catalog.read { try $0.tags() }
+        try self.repository.catalog.write { tx in
+            let hadHead = try tx.headSnapshot() != nil
+            for row in (rows + bundle.snapshots).sorted(by: { $0.createdAt < $1.createdAt }) where snapshotIDs.contains(row.id) {
+                try tx.importSnapshot(row)
+            }
+            if !hadHead, let latest = rows.max(by: { $0.createdAt < $1.createdAt }) { try tx.setHead(latest.id) }
+            for (tagName, entry) in tags.tags.sorted(by: { $0.key < $1.key }) {
+                guard let id = BlobID(hex: entry.snapshot), snapshotIDs.contains(id) else { continue }
+                if let local = localTags.first(where: { $0.name == tagName }) {
+                    if local.snapshotID != id { report.tagConflicts.append(tagName) }
+                    continue
                 }
-                var state = self.loadState() ?? State(instance: meta.instance)
-                state.instance = meta.instance
-                state.snapshots = snapshotIDs.map(\.hex).sorted()
-                try self.saveState(state)
-                report.snapshots = rows.map(\.id.hex)
-                return report
+                try tx.setTag(tagName, to: id, author: entry.author, force: false)
+                report.tagsAdded.append(tagName)
+            }
+            report.merged = try bundle.merge(into: tx)
+        }
+        var state = self.loadState() ?? State(instance: meta.instance)
+        state.instance = meta.instance
+        state.snapshots = snapshotIDs.map(\.hex).sorted()
+        try self.saveState(state)
+        report.snapshots = rows.map(\.id.hex)
+        return report
     }
 
     /// Fetches every tree object under `roots` that is not here, level by level (a level's objects
