@@ -134,6 +134,7 @@ public final class S3Client: Sendable {
 
     public init(location: S3Location, credentials: AWSCredentials, parallelism: Int = 16, retry: RetryPolicy = RetryPolicy(),
                 multipartThreshold: Int = 64 << 20, partSize: Int = 16 << 20) {
+        precondition(multipartThreshold > 5 << 20, "S3 parts other than the last must be at least 5 MiB")
         self.location = location
         self.parallelism = max(1, parallelism)
         self.retry = retry
@@ -200,13 +201,14 @@ public final class S3Client: Sendable {
 
     /// Every object under `prefix` (relative to the location's prefix), following continuation tokens.
     /// Returned keys are relative too.
-    public func list(prefix: String) async throws -> [S3Object] {
+    public func list(prefix: String, pageSize: Int? = nil) async throws -> [S3Object] {
         var out: [S3Object] = []
         var token: String?
         let stem = location.prefix.isEmpty ? "" : location.prefix + "/"
         repeat {
             var query = [("list-type", "2"), ("prefix", location.key(prefix))]
             if let token { query.append(("continuation-token", token)) }
+            if let pageSize { query.append(("max-keys", String(pageSize))) }
             let (_, _, body) = try await send("GET", nil, query: query, operation: "list \(location.key(prefix))")
             let xml = String(decoding: body, as: UTF8.self)
             for contents in XMLScan.elements("Contents", in: xml) {
