@@ -94,6 +94,13 @@ struct TransferOptions: ParsableArguments {
         guard (1...256).contains(jobs) else { throw ValidationError("--jobs must be between 1 and 256") }
     }
 
+    /// The remote named by the first argument when it is one (else the default remote), and the refs after it.
+    func remote(_ repo: Repository, _ arguments: [String]) throws -> (Remote, [String]) {
+        let named = arguments.first.flatMap { repo.config.remotes[$0] != nil ? $0 : nil }
+        let remote = try Remote(repository: repo, name: named, parallelism: jobs)
+        return (remote, named == nil ? arguments : Array(arguments.dropFirst()))
+    }
+
     /// A progress callback drawing one bar per phase on a terminal.
     func progress() -> @Sendable (TransferProgress) -> Void {
         let bars = TransferBars()
@@ -154,11 +161,7 @@ struct PushCommand: ParsableCommand {
     @Flag(help: "Move tags on the remote that name other snapshots.") var force = false
 
     func run() throws {
-        let repo = try repository.open()
-        var args = arguments
-        let name = args.first.flatMap { repo.config.remotes[$0] != nil ? $0 : nil }
-        if name != nil { args.removeFirst() }
-        let remote = try Remote(repository: repo, name: name, parallelism: transfer.jobs)
+        let (remote, args) = try transfer.remote(try repository.open(), arguments)
         let report = try remote.push(refs: args, force: force, progress: transfer.progress())
         if output.json { return try printJSON(report) }
         if report.snapshots.isEmpty && report.objectsUploaded == 0 && report.tagsUpdated.isEmpty && !report.catalogUpdated {
@@ -191,11 +194,7 @@ struct PullCommand: ParsableCommand {
     @Argument(help: "Remote (default: origin, or the only one), then refs: remote tags or snapshot ids.") var arguments: [String] = []
 
     func run() throws {
-        let repo = try repository.open()
-        var args = arguments
-        let name = args.first.flatMap { repo.config.remotes[$0] != nil ? $0 : nil }
-        if name != nil { args.removeFirst() }
-        let remote = try Remote(repository: repo, name: name, parallelism: transfer.jobs)
+        let (remote, args) = try transfer.remote(try repository.open(), arguments)
         let report = try remote.pull(refs: args, splits: filter.splitSet, classes: Set(filter.classes), progress: transfer.progress())
         if output.json { return try printJSON(report) }
         printPull(report)
