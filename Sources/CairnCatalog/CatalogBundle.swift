@@ -143,13 +143,14 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
             }
             return (item, who, cls)
         }
-        let haveAnnotations = Set(try Self.export(tx, items: Set(items.compactMap { BlobID(hex: $0.blob) }), snapshots: []).annotations)
+        let here = try Self.export(tx, items: Set(items.compactMap { BlobID(hex: $0.blob) }), snapshots: [])
+        let haveAnnotations = Set(here.annotations)
         for row in annotations where !haveAnnotations.contains(row) {
             let (item, who, cls) = try ids(row)
             try tx.appendAnnotation(itemID: item, annotatorID: who, classID: cls, at: Date(timeIntervalSince1970: row.at))
             counts.annotations += 1
         }
-        let haveReviews = Set(try Self.export(tx, items: Set(items.compactMap { BlobID(hex: $0.blob) }), snapshots: []).reviews)
+        let haveReviews = Set(here.reviews)
         for row in reviews where !haveReviews.contains(row) {
             let (item, who, cls) = try ids(row)
             guard let cls else { throw CatalogError.invalid("bundle verdict without a class") }
