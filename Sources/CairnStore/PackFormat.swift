@@ -50,6 +50,21 @@ enum PackFormat {
         return out
     }
 
+    /// A whole pack holding `blobs` in the given order, and its index (for packs written at once,
+    /// as a push writes them to a remote).
+    static func build(_ blobs: [HashedBlob]) -> (pack: Data, index: Data) {
+        var pack = Data(capacity: packHeaderSize + blobs.reduce(0) { $0 + recordHeaderSize + $1.data.count })
+        pack.append(contentsOf: packHeader())
+        var entries: [PackEntry] = []
+        entries.reserveCapacity(blobs.count)
+        for blob in blobs {
+            pack.append(contentsOf: recordHeader(id: blob.id, length: blob.data.count))
+            entries.append(PackEntry(id: blob.id, offset: UInt64(pack.count), length: UInt64(blob.data.count)))
+            pack.append(blob.data)
+        }
+        return (pack, encodeIndex(entries))
+    }
+
     static func le32(_ v: UInt32) -> [UInt8] { withUnsafeBytes(of: v.littleEndian, Array.init) }
     static func le64(_ v: UInt64) -> [UInt8] { withUnsafeBytes(of: v.littleEndian, Array.init) }
 }

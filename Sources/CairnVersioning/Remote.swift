@@ -79,7 +79,8 @@ public struct PullReport: Sendable, Codable {
 /// Remote layout (Docs/FORMAT.md, "Remotes"):
 /// ```
 /// PREFIX/cairn-remote.json      {"format": 1, "instance": UUID}
-/// PREFIX/objects/<id>           every blob and tree object, its exact bytes
+/// PREFIX/packs/<sha>.pack, .idx  blobs and tree objects up to 1 MiB, many to a pack (the local pack format)
+/// PREFIX/objects/<id>           a larger blob, its exact bytes
 /// PREFIX/snapshots/<id>         a snapshot's description; written only once every object it reaches is there
 /// PREFIX/tags.json              {"tags": {NAME: {"snapshot", "createdAt", "author"}}}
 /// PREFIX/catalog.json           the catalog bundle (CatalogBundle)
@@ -248,7 +249,9 @@ public final class Remote: Sendable {
 
     /// Uploads what `refs` (default: every tag) need that the remote lacks, then their tags, then the
     /// catalog bundle: a remote never names an object it does not hold.
-    public func push(refs: [String], force: Bool = false, progress: @escaping @Sendable (TransferProgress) -> Void = { _ in }) throws -> PushReport {
+    /// Small objects go in packs of about `packSize` bytes (default: an even share of the push
+    /// across the parallel requests, 1 to 8 MiB).
+    public func push(refs: [String], force: Bool = false, packSize: Int? = nil, progress: @escaping @Sendable (TransferProgress) -> Void = { _ in }) throws -> PushReport {
         let started = Date()
         let versioning = Versioning(repository: repository)
         let localTags = try repository.catalog.read { try $0.tags() }
@@ -257,14 +260,14 @@ public final class Remote: Sendable {
             : try refs.map { ref in (localTags.contains { $0.name == ref } ? ref : nil, try versioning.resolve(ref)) }
         if targets.isEmpty { throw RemoteError.badTarget("nothing to push: there are no tags; name a snapshot (`cairn push \(name) HEAD`) or tag one") }
         var report = try blocking { [self] in
-            try await self.push(targets: targets, localTags: localTags, force: force, progress: progress)
+            try await self.push(targets: targets, localTags: localTags, force: force, packSize: packSize, progress: progress)
         }
         (report.requests, report.retries) = client.requestCount
         report.seconds = Date().timeIntervalSince(started)
         return report
     }
 
-    private func push(targets: [(tag: String?, row: SnapshotRow)], localTags: [TagRow], force: Bool,
+    private func push(targets: [(tag: String?, row: SnapshotRow)], localTags: [TagRow], force: Bool, packSize: Int?,
                       progress: @escaping @Sendable (TransferProgress) -> Void) async throws -> PushReport {
         var report = PushReport(remote: name, url: client.location.url)
         let meta = try await self.meta(create: true)
@@ -281,28 +284,30 @@ public final class Remote: Sendable {
         // 1. Objects: walk each new snapshot, pruning subtrees the remote's complete snapshots hold.
         var (complete, completeBlobs) = try self.objectsUnder(before)
         let uploaded = self.journal()
-        var missing: [BlobID] = []
+        // Tree objects first, then images, then checkpoints: a pull reads trees level by level and
+        // finds a level's objects side by side in the packs.
+        var missingTrees: [BlobID] = [], missingBlobs: [BlobID] = []
         var queued = Set<BlobID>()
-        func want(_ id: BlobID) {
+        func want(_ id: BlobID, tree: Bool) {
             if !completeBlobs.contains(id) && !complete.contains(id) && !uploaded.contains(id) && queued.insert(id).inserted {
-                missing.append(id)
+                if tree { missingTrees.append(id) } else { missingBlobs.append(id) }
             }
         }
         let tree = self.tree
         for snapshot in newSnapshots {
-            want(snapshot.id)
+            want(snapshot.id, tree: true)
             guard let top = try tree.root(snapshot.id).items else { continue }
-            try tree.forEachObject(under: top, visit: { node in
+            try tree.forEachObjectByLevel(under: top, visit: { node in
                 if complete.contains(node) { return false }
-                want(node)
+                want(node, tree: true)
                 return true
-            }, items: { want($0.blobID) })
+            }, items: { want($0.blobID, tree: false) })
         }
         let onRemote = before.union(newSnapshots.map(\.id))
         for run in runs where onRemote.contains(run.snapshotID) {
-            if let checkpoint = run.checkpointID { want(checkpoint) }
+            if let checkpoint = run.checkpointID { want(checkpoint, tree: false) }
         }
-        try await self.upload(missing, report: &report, progress: progress)
+        try await self.upload(missingTrees + missingBlobs, packSize: packSize, report: &report, progress: progress)
 
         // 2. Snapshot markers, oldest first: each says "everything I reach is here".
         for snapshot in newSnapshots {
@@ -350,22 +355,51 @@ public final class Remote: Sendable {
     }
 
     /// Uploads `ids` from the local store in parallel, journaling each one the remote acknowledged.
-    private func upload(_ ids: [BlobID], report: inout PushReport, progress: @Sendable (TransferProgress) -> Void) async throws {
+    /// Small objects go in packs, in the order given (so a pull reading them in that order merges
+    /// neighbours into one range request); objects above `S3BlobStore.looseThreshold` go alone.
+    private func upload(_ ids: [BlobID], packSize: Int?, report: inout PushReport, progress: @Sendable (TransferProgress) -> Void) async throws {
         if ids.isEmpty { return }
         try FileOps.makeDirectory(stateDirectory)
         let journal = try POSIXFile(path: journalPath, flags: O_WRONLY | O_CREAT | O_APPEND, mode: 0o644)
         let local = repository.store
-        let client = self.client
+        let sizes = try ids.map { Int(try local.size(of: $0)) }
+        let smallBytes = sizes.filter { $0 <= S3BlobStore.looseThreshold }.reduce(0, +)
+        // Packs no bigger than an even share of the work, so small pushes still run in parallel.
+        let target = packSize ?? max(1 << 20, min(S3BlobStore.packTarget, smallBytes / client.parallelism + 1))
+        var batches: [[BlobID]] = []
+        var pack: [BlobID] = [], packBytes = 0
+        for (id, size) in zip(ids, sizes) {
+            if size > S3BlobStore.looseThreshold {
+                batches.append([id])
+                continue
+            }
+            pack.append(id)
+            packBytes += size
+            if packBytes >= target {
+                batches.append(pack)
+                (pack, packBytes) = ([], 0)
+            }
+        }
+        if !pack.isEmpty { batches.append(pack) }
+
+        let store = self.store
         var done = 0, bytes: Int64 = 0
         var raw = [UInt8](repeating: 0, count: 32)
-        try await store.forEachConcurrently(ids, { id in
-            let data = try local.get(id)
-            try await client.put(S3BlobStore.key(id), data)
-            return Int64(data.count)
-        }, done: { id, size in
-            raw.withUnsafeMutableBytes { id.writeRaw(to: $0.baseAddress!) }
-            try journal.writeAll(Data(raw))
-            done += 1
+        try await store.forEachConcurrently(batches, { batch in
+            if batch.count == 1, let id = batch.first, try local.size(of: id) > S3BlobStore.looseThreshold {
+                let data = try local.get(id)
+                try await store.client.put(S3BlobStore.key(id), data)
+                return Int64(data.count)
+            }
+            return Int64(try await store.putPack(try batch.map { HashedBlob(try local.get($0)) }))
+        }, done: { batch, size in
+            var record = Data(capacity: batch.count * 32)
+            for id in batch {
+                raw.withUnsafeMutableBytes { id.writeRaw(to: $0.baseAddress!) }
+                record.append(contentsOf: raw)
+            }
+            try journal.writeAll(record)
+            done += batch.count
             bytes += size
             progress(TransferProgress(phase: "upload", done: done, total: ids.count, bytes: bytes))
         })
@@ -394,6 +428,7 @@ public final class Remote: Sendable {
         var report = PullReport(remote: name, url: client.location.url)
         let meta = try await self.meta(create: false)
         let snapshotIDs = try await self.remoteSnapshots()
+        try await self.store.loadPackIndexes()
         let tags = try await self.remoteTags()
         let bundle = try await self.remoteBundle()
 
@@ -511,14 +546,14 @@ public final class Remote: Sendable {
                        then: (HashedBlob) throws -> Void = { _ in }) async throws -> (Int, Int64) {
         let local = repository.store
         var done = 0, bytes: Int64 = 0
-        try await store.forEachConcurrently(ids, { [store] id in try await store.fetch(id) }, done: { _, blob in
+        try await store.fetch(ids) { blob in
             try local.put(blob)
             try then(blob)
             done += 1
             bytes += Int64(blob.data.count)
             if done % 2048 == 0 { try local.flush() }
             progress(TransferProgress(phase: phase, done: done, total: ids.count, bytes: bytes))
-        })
+        }
         return (done, bytes)
     }
 

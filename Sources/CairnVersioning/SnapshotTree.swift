@@ -70,6 +70,21 @@ public struct SnapshotTree: Sendable {
         }
     }
 
+    /// `forEachObject` breadth first: every object of one depth before any of the next.
+    public func forEachObjectByLevel(under node: BlobID, visit: (BlobID) -> Bool, items: (ItemRecord) -> Void) throws {
+        var level = [node]
+        while !level.isEmpty {
+            var next: [BlobID] = []
+            for id in level where visit(id) {
+                switch try self.node(id) {
+                case .leaf(let records): for record in records { items(record) }
+                case .interior(let children): next += children.compactMap { $0?.id }
+                }
+            }
+            level = next
+        }
+    }
+
     // MARK: Writing
 
     /// Writes the canonical tree for `items` (sorted by blob id, no duplicates); nil when empty.

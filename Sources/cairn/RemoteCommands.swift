@@ -141,6 +141,23 @@ struct PullFilterOptions: ParsableArguments {
     var splitSet: Set<Split> { Set(splits.compactMap(Split.init(rawValue:))) }
 }
 
+/// A byte count written as digits with an optional K, M or G suffix (powers of 1024).
+struct ByteSize: ExpressibleByArgument {
+    let bytes: Int
+
+    init?(argument: String) {
+        let units: [Character: Int] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30]
+        var digits = argument.uppercased()
+        var unit = 1
+        if let last = digits.last, let scale = units[last] {
+            unit = scale
+            digits.removeLast()
+        }
+        guard let value = Int(digits), value > 0, value <= Int.max / unit else { return nil }
+        bytes = value * unit
+    }
+}
+
 struct PushCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "push",
@@ -149,9 +166,10 @@ struct PushCommand: ParsableCommand {
             Uploads every object the refs (default: every tag) need that the remote lacks — found from the snapshot
             trees, not by asking about each blob — then the snapshots' descriptions, the tags and the catalog
             (classes, annotators, annotations, verdicts, runs) last, so the remote never names something it lacks.
+            Objects up to 1 MiB travel many to a pack (one request each way for thousands of small images).
             An interrupted push resumes where it stopped. A tag that names another snapshot on the remote is
             refused unless --force.
-            Examples: cairn push   cairn push origin v1   cairn push backup HEAD --json
+            Examples: cairn push   cairn push origin v1   cairn push backup HEAD --json   cairn push --pack-size 32M
             """)
 
     @OptionGroup var repository: RepositoryOptions
@@ -159,10 +177,12 @@ struct PushCommand: ParsableCommand {
     @OptionGroup var transfer: TransferOptions
     @Argument(help: "Remote (default: origin, or the only one), then refs: tags, snapshot ids, HEAD.") var arguments: [String] = []
     @Flag(help: "Move tags on the remote that name other snapshots.") var force = false
+    @Option(help: "Bytes of small objects per uploaded pack, e.g. 32M or 512K (default: an even share of the push, 1M to 8M).")
+    var packSize: ByteSize?
 
     func run() throws {
         let (remote, args) = try transfer.remote(try repository.open(), arguments)
-        let report = try remote.push(refs: args, force: force, progress: transfer.progress())
+        let report = try remote.push(refs: args, force: force, packSize: packSize?.bytes, progress: transfer.progress())
         if output.json { return try printJSON(report) }
         if report.snapshots.isEmpty && report.objectsUploaded == 0 && report.tagsUpdated.isEmpty && !report.catalogUpdated {
             return say("\(report.remote) is up to date (\(report.requests) requests, \(String(format: "%.2f", report.seconds)) s)")

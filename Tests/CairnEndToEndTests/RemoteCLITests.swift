@@ -68,10 +68,13 @@ import Testing
         #expect(keys.contains("digits/cairn-remote.json") && keys.contains("digits/tags.json") && keys.contains("digits/catalog.json"))
         let v1 = try snapshotID(a, "v1")
         #expect(keys.contains("digits/snapshots/\(v1)"))
-        let objects = keys.filter { $0.hasPrefix("digits/objects/") }
-        #expect(objects.count == pushed["objectsUploaded"] as? Int)
-        #expect(objects.allSatisfy { BlobID(hex: $0.dropFirst("digits/objects/".count)) != nil })
-        #expect(keys.count == objects.count + 4, "\(keys.filter { !$0.hasPrefix("digits/objects/") })")
+        // Every object is under 1 MiB, so all travel in packs: each a .pack and its .idx, named by a SHA-256.
+        let packs = keys.filter { $0.hasPrefix("digits/packs/") }.map { $0.dropFirst("digits/packs/".count) }
+        let names = Set(packs.filter { $0.hasSuffix(".pack") }.map { String($0.dropLast(5)) })
+        #expect(!names.isEmpty && Set(packs.filter { $0.hasSuffix(".idx") }.map { String($0.dropLast(4)) }) == names)
+        #expect(names.allSatisfy { BlobID(hex: $0) != nil })
+        #expect(names.count <= 16, "packs: \(names.count)")
+        #expect(keys.count == packs.count + 4, "\(keys.filter { !$0.hasPrefix("digits/packs/") })")
 
         // The second repository: train split only.
         let b = dir.appending("b")
@@ -125,7 +128,7 @@ import Testing
         let dir = try TemporaryDirectory("cairn-e2e-s3-faults")
         defer { dir.remove() }
         let a = try repository(dir, "a", count: 150, endpoint: proxy)
-        let push = try cairn(a, ["push", "--json"])
+        let push = try cairn(a, ["push", "--json", "--pack-size", "2K"])
         #expect(push.status == 0, "\(push)")
         let report = try push.jsonObject()
         #expect(report["retries"] as? Int ?? 0 > 0, "\(report)")
@@ -146,7 +149,7 @@ import Testing
         let dir = try TemporaryDirectory("cairn-e2e-s3-resume")
         defer { dir.remove() }
         let a = try repository(dir, "a", count: 400, endpoint: server.endpoint)
-        let (process, _, _) = try CLI.start(["-C", a, "push", "--jobs", "1"], environment: env)
+        let (process, _, _) = try CLI.start(["-C", a, "push", "--jobs", "1", "--pack-size", "1"], environment: env)
         let journal = a + "/.cairn/remotes/origin.uploaded"
         let deadline = Date().addingTimeInterval(60)
         while Date() < deadline, ((try? FileManager.default.attributesOfItem(atPath: journal)[.size] as? Int) ?? 0) < 32 * 40 {
@@ -202,16 +205,22 @@ import Testing
         #expect(try cairn(a, ["remote", "add", "badurl", "http://cairn/x"]).stderr.contains("not a remote URL"))
         #expect(try cairn(a, ["remote", "add", "origin", "s3://cairn/y"]).stderr.contains("exists"))
 
-        // A corrupt object on the remote: reported, never stored.
+        // A corrupt object in a remote pack (one flipped byte in its first record): reported, never stored.
         #expect(try cairn(a, ["push"]).status == 0)
-        let victim = try #require(try cairn(a, ["ls", "--json"]).jsonArray().first?["blobID"] as? String)
-        try Data("not the right bytes".utf8).write(to: URL(fileURLWithPath: dir.appending("wrong")))
-        #expect(server.aws("cp \(dir.appending("wrong")) s3://cairn/ds/objects/\(victim)").status == 0)
+        let packKey = try #require(server.aws("ls s3://cairn/ds/packs/").output.split(separator: "\n")
+            .compactMap { $0.split(separator: " ").last.map(String.init) }.first { $0.hasSuffix(".pack") })
+        let packFile = dir.appending("pack")
+        #expect(server.aws("cp s3://cairn/ds/packs/\(packKey) \(packFile)").status == 0)
+        var pack = try Data(contentsOf: URL(fileURLWithPath: packFile))
+        let victim = pack[16..<48].withUnsafeBytes { BlobID(rawBytes: $0)! }.hex  // header[16], then id[32] length[8] bytes
+        pack[56] ^= 0xFF
+        try pack.write(to: URL(fileURLWithPath: packFile))
+        #expect(server.aws("cp \(packFile) s3://cairn/ds/packs/\(packKey)").status == 0)
         let b = dir.appending("b")
         #expect(try CLI.run(["init", b]).status == 0)
         #expect(try cairn(b, ["remote", "add", "origin", "s3://cairn/ds", "--endpoint", server.endpoint, "--path-style"]).status == 0)
         let corrupt = try cairn(b, ["pull"])
-        #expect(corrupt.status == 1 && corrupt.stderr.contains("\(victim) is corrupt") && corrupt.stderr.contains("s3://cairn/ds/objects/\(victim)"),
+        #expect(corrupt.status == 1 && corrupt.stderr.contains("\(victim) is corrupt") && corrupt.stderr.contains("s3://cairn/ds/packs/\(packKey) at offset 56"),
                 "\(corrupt)")
         #expect(try cairn(b, ["cat-blob", victim]).status != 0)
         #expect(try cairn(b, ["fsck"]).status == 0)

@@ -26,4 +26,37 @@ import Testing
         #expect(try await client.getIfPresent("many/0") == nil)
         #expect(try await client.list(prefix: "many/", pageSize: 7).count == 22)
     }
+
+    /// Packs: a pack and a loose object written, then a second store (a fresh reader) finds every
+    /// object through the listed indexes and reads scattered ones in merged ranges; an object on
+    /// neither is not found. (A corrupt pack is in RemoteCLITests.badRemotesGiveClearErrors.)
+    @Test func packsAreReadInRanges() async throws {
+        let server = try S3TestServer()
+        defer { server.stop() }
+        try server.createBucket("cairn")
+        let location = S3Location(bucket: "cairn", prefix: "p", endpoint: server.endpoint, pathStyle: true)
+        let credentials = AWSCredentials(accessKeyID: "x", secretAccessKey: "y")
+        let writer = S3BlobStore(client: S3Client(location: location, credentials: credentials, parallelism: 4))
+        var generator = SeededGenerator(seed: 5)
+        let blobs = (0..<300).map { i in HashedBlob(Data((0..<(100 + i * 7)).map { _ in UInt8.random(in: 0...255, using: &generator) })) }
+        _ = try await writer.putPack(Array(blobs[..<200]))
+        _ = try await writer.putPack(Array(blobs[200...]))
+        let loose = HashedBlob(Data("a loose object".utf8))
+        try await writer.client.put(S3BlobStore.key(loose.id), loose.data)
+
+        let reader = S3BlobStore(client: S3Client(location: location, credentials: credentials, parallelism: 4))
+        #expect(try await reader.loadPackIndexes() == 300)
+        let wanted = stride(from: 0, to: 300, by: 3).map { blobs[$0].id } + [loose.id]
+        var got: [BlobID: Data] = [:]
+        try await reader.fetch(wanted) { got[$0.id] = $0.data }
+        #expect(got.count == wanted.count && wanted.allSatisfy { got[$0] != nil })
+        #expect(got[blobs[150].id] == blobs[150].data && got[loose.id] == loose.data)
+        // 2 packs, each read in one merged range, and the loose object: three GETs.
+        let before = reader.client.requestCount.sent
+        try await reader.fetch(wanted) { _ in }
+        #expect(reader.client.requestCount.sent - before == 3)
+
+        let missing = HashedBlob(Data("never stored".utf8)).id
+        await #expect(throws: StoreError.notFound(missing)) { try await reader.fetch(missing) }
+    }
 }

@@ -184,6 +184,19 @@ public final class S3Client: Sendable {
         return body
     }
 
+    /// `length` bytes of the object from `offset` (an HTTP range request).
+    public func get(_ name: String, offset: UInt64, length: Int) async throws -> Data {
+        precondition(length > 0)
+        let range = "bytes=\(offset)-\(offset + UInt64(length) - 1)"
+        let operation = "download \(name) (\(range))"
+        let (status, _, body) = try await send("GET", name, headers: [("range", range)], operation: operation, allow404: true)
+        if status == 404 { throw S3Error.notFound(key: location.key(name)) }
+        guard body.count == length else {
+            throw S3Error.badResponse(operation: operation, reason: "\(body.count) bytes instead of \(length)")
+        }
+        return body
+    }
+
     public func getIfPresent(_ name: String) async throws -> Data? {
         do { return try await get(name) } catch S3Error.notFound { return nil }
     }
@@ -272,8 +285,8 @@ public final class S3Client: Sendable {
     // MARK: Requests
 
     /// Sends one signed request, retrying per `retry`. Returns status, headers and the whole body.
-    func send(_ method: String, _ name: String?, query: [(String, String)] = [], body: Data = Data(), operation: String,
-              allow404: Bool = false) async throws -> (Int, HTTPHeaders, Data) {
+    func send(_ method: String, _ name: String?, query: [(String, String)] = [], headers extra: [(String, String)] = [],
+              body: Data = Data(), operation: String, allow404: Bool = false) async throws -> (Int, HTTPHeaders, Data) {
         let base = location.base()
         let path = base.pathPrefix + (name.map { "/" + SigV4Signer.encodePath(location.key($0)) } ?? "/")
         let queryString = SigV4Signer.canonicalQuery(query)
@@ -285,7 +298,7 @@ public final class S3Client: Sendable {
             do {
                 var request = HTTPClientRequest(url: url)
                 request.method = HTTPMethod(rawValue: method)
-                var headers = [("host", base.host)]
+                var headers = [("host", base.host)] + extra
                 if !body.isEmpty || method == "PUT" || method == "POST" { headers.append(("content-length", String(body.count))) }
                 for (header, value) in headers + signer.sign(method: method, path: path, query: query, headers: headers,
                                                              payloadHash: payloadHash, date: Date()) {
