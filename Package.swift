@@ -51,7 +51,8 @@ let package = Package(
             name: "cairn", dependencies: ["CairnRepository", "CairnVersioning", "CairnTraining", "CairnLabeling", argumentParser],
             swiftSettings: strict),
         .executableTarget(
-            name: "cairn-bench", dependencies: ["CairnRepository", "CairnVersioning", "CairnTraining", "CairnLabeling", argumentParser], exclude: ["peers"],
+            name: "cairn-bench",
+            dependencies: ["CairnRepository", "CairnVersioning", "CairnTraining", "CairnLabeling", argumentParser], exclude: ["peers"],
             swiftSettings: strict),
 
         // libFuzzer entry points (built only by `make fuzz`, with -sanitize=fuzzer,address).

@@ -13,7 +13,8 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cairn-bench",
         abstract: "Measure Cairn against the machine's limits; prints one key=value line per figure.",
-        subcommands: [ImportBench.self, LimitsBench.self, StoreBench.self, SnapshotBench.self, TrainBench.self, LabelBench.self])
+        subcommands: [ImportBench.self, LimitsBench.self, StoreBench.self, SnapshotBench.self, TrainBench.self, LabelBench.self,
+                      RemoteBench.self])
 }
 
 /// Where the `cairn` binary next to this one is.
@@ -23,13 +24,14 @@ let cairnBinary: String = {
 }()
 
 /// Runs a child process, returning wall seconds, its peak RSS in MB and its exit status.
-func timed(_ executable: String, _ arguments: [String]) throws -> (seconds: Double, maxRSSMB: Double, status: Int32) {
+/// Its standard output goes to `stdout` (a file path), else nowhere.
+func timed(_ executable: String, _ arguments: [String], stdout: String = "/dev/null") throws -> (seconds: Double, maxRSSMB: Double, status: Int32) {
     var pid: pid_t = 0
     let argv = ([executable] + arguments).map { strdup($0) } + [nil]
     defer { for p in argv { free(p) } }
     var actions: posix_spawn_file_actions_t = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
-    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
     defer { posix_spawn_file_actions_destroy(&actions) }
     let start = Date()
     guard posix_spawn(&pid, executable, &actions, nil, argv, environ) == 0 else {
