@@ -288,6 +288,7 @@ public final class Remote: Sendable {
         // finds a level's objects side by side in the packs.
         var missingTrees: [BlobID] = [], missingBlobs: [BlobID] = []
         var queued = Set<BlobID>()
+        var newItems = Set<BlobID>()  // every image of the new snapshots outside subtrees the remote holds
         func want(_ id: BlobID, tree: Bool) {
             if !completeBlobs.contains(id) && !complete.contains(id) && !uploaded.contains(id) && queued.insert(id).inserted {
                 if tree { missingTrees.append(id) } else { missingBlobs.append(id) }
@@ -301,7 +302,10 @@ public final class Remote: Sendable {
                 if complete.contains(node) { return false }
                 want(node, tree: true)
                 return true
-            }, items: { want($0.blobID, tree: false) })
+            }, items: { item in
+                want(item.blobID, tree: false)
+                newItems.insert(item.blobID)
+            })
         }
         let onRemote = before.union(newSnapshots.map(\.id))
         for run in runs where onRemote.contains(run.snapshotID) {
@@ -314,7 +318,7 @@ public final class Remote: Sendable {
             try await self.client.put("snapshots/\(snapshot.id.hex)", try JSONEncoder().encode(snapshot))
             report.snapshots.append(snapshot.id.hex)
         }
-        (complete, completeBlobs) = newSnapshots.isEmpty ? (complete, completeBlobs) : try self.objectsUnder(onRemote)
+        completeBlobs.formUnion(newItems)
 
         // 3. Tags.
         var tags = try await self.remoteTags()
