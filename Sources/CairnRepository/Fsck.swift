@@ -8,7 +8,9 @@ public struct FsckReport: Sendable, Codable, Equatable {
     public var objectsChecked = 0
     /// Corrupt objects, damaged packs and stray files.
     public var problems: [String] = []
-    /// Objects the catalog references that the store does not hold.
+    /// Ids of objects whose stored bytes do not match them (each also described in `problems`).
+    public var corrupt: [String] = []
+    /// Objects the catalog or a snapshot references that the store does not hold.
     public var missing: [String] = []
     /// Images a remote holds that were left there on purpose by a partial pull (not damage).
     public var notFetched: [String] = []
@@ -34,6 +36,7 @@ extension Repository {
         let (checked, problems) = try store.verify(progress: progress)
         report.objectsChecked = checked
         report.problems = problems.map(\.description)
+        report.corrupt = Set(problems.compactMap { if case .corrupt(let id, _) = $0 { id } else { nil } }).sorted().map(\.hex)
         report.catalogProblems = try catalog.integrityProblems()
         let referenced = Set(try catalog.read { try $0.referencedBlobs() })
         for id in referenced.sorted() where try !store.contains(id) {

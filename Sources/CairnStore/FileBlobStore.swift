@@ -535,3 +535,68 @@ public final class FileBlobStore: BlobStore {
         return (total, problems)
     }
 }
+
+extension FileBlobStore {
+    /// Puts back good copies of objects that are damaged or missing here; returns the ids it could
+    /// not put back.
+    ///
+    /// - An object stored nowhere is stored anew.
+    /// - A loose object whose bytes are wrong is replaced by an atomic rename of the good copy.
+    /// - A pack with bad records is rewritten from its good records and the copies, then the old
+    ///   pack is deleted; the new pack is durable and indexed first, so no good object is ever
+    ///   unreadable. A pack with a bad record that has no copy is left as it is (its copies would
+    ///   be shadowed by it), and those ids are returned.
+    ///
+    /// - Complexity: reads each affected pack whole.
+    public func repair(_ copies: [HashedBlob]) throws -> [BlobID] {
+        try refreshPacks()
+        let byID = Dictionary(copies.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        var placed = Set<BlobID>()
+        var left: [BlobID] = []
+        let packs = state.withLock { $0.packs }
+        for pack in packs where byID.keys.contains(where: { pack.index.find($0) != nil }) {
+            let file = try? POSIXFile(path: pack.path, flags: O_RDONLY)
+            var blobs: [HashedBlob] = []
+            var unrecoverable: [BlobID] = []
+            for entry in pack.index.entries {
+                if let bytes = try? file?.read(count: Int(entry.length), at: entry.offset), case let good = HashedBlob(bytes),
+                   good.id == entry.id {
+                    blobs.append(good)
+                } else if let copy = byID[entry.id] {
+                    blobs.append(copy)
+                } else {
+                    unrecoverable.append(entry.id)
+                }
+            }
+            let ids = Set(blobs.map(\.id))
+            if unrecoverable.isEmpty {
+                try writeFreshPack(blobs)
+                try deletePack(pack.index.name)
+                placed.formUnion(ids)
+            } else {
+                left += unrecoverable + byID.keys.filter { ids.contains($0) && pack.index.find($0) != nil }
+                placed.formUnion(ids)  // not to be written elsewhere: this pack would shadow the copy
+            }
+        }
+        for copy in copies where !placed.contains(copy.id) {
+            let path = loosePath(copy.id)
+            if FileOps.exists(path) {
+                let tmp = "\(tmpDir)/\(FileOps.uniqueName()).obj"
+                do {
+                    let file = try POSIXFile(path: tmp, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o444)
+                    try file.writeAll(copy.data)
+                    try file.sync()
+                    try FileOps.rename(tmp, path)
+                } catch {
+                    try? FileOps.remove(tmp)
+                    throw error
+                }
+                try FileOps.syncDirectory((path as NSString).deletingLastPathComponent)
+            } else {
+                try put(copy)
+            }
+        }
+        try flush()
+        return left.sorted()
+    }
+}

@@ -561,6 +561,33 @@ public final class Remote: Sendable {
         return (done, bytes)
     }
 
+    // MARK: Repair
+
+    /// What `repair` did: ids put back from the remote, and ids it could not put back.
+    public struct RepairReport: Sendable, Codable {
+        public var remote: String
+        public var repaired: [String] = []
+        /// Not on the remote, or in a local pack with another bad record the remote lacks.
+        public var unrepaired: [String] = []
+    }
+
+    /// Fetches good copies of `ids` (damaged or missing here) and puts them back with
+    /// `FileBlobStore.repair`; each copy is verified against its id before it is written.
+    public func repair(_ ids: [BlobID]) throws -> RepairReport {
+        var report = RepairReport(remote: name)
+        let copies = try blocking { [self] in
+            try await self.store.loadPackIndexes()
+            let held = try await self.store.holding(ids)
+            var copies: [HashedBlob] = []
+            try await self.store.fetch(ids.filter(held.contains)) { copies.append($0) }
+            return copies
+        }
+        let left = Set(try repository.withLock(exclusive: true) { try repository.store.repair(copies) })  // it may delete packs, as gc does
+        report.repaired = copies.map(\.id).filter { !left.contains($0) }.sorted().map(\.hex)
+        report.unrepaired = Set(ids).subtracting(copies.map(\.id)).union(left).sorted().map(\.hex)
+        return report
+    }
+
     // MARK: Clone
 
     /// Makes a repository at `directory` (which must not hold one) from the remote at `settings`,

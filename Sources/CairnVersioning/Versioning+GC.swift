@@ -89,7 +89,8 @@ extension Versioning {
     public func promisedBlobs() throws -> Set<BlobID> {
         var out = Set<BlobID>()
         for id in Set(Remote.heldSnapshots(in: repository).values.joined()) where try repository.store.contains(id) {
-            try tree.forEachItem(under: try tree.root(id).items) { out.insert($0.blobID) }
+            // A damaged tree is fsck's to report; what can be read of it still counts.
+            try? tree.forEachItem(under: try tree.root(id).items) { out.insert($0.blobID) }
         }
         return out
     }
@@ -101,6 +102,7 @@ extension Versioning {
         let (blobs, ids) = try catalog.read { tx in (try tx.rootBlobs(), try tx.rootSnapshotIDs()) }
         var live = blobs
         var treeProblems: [String] = []
+        var treeMissing = Set<BlobID>()  // a tree object absent here stops the walk of its snapshot
         var snapshotBlobs = Set<BlobID>()
         var visited = Set<BlobID>()
         for id in ids.sorted() {
@@ -110,13 +112,14 @@ extension Versioning {
                 try tree.forEachObject(under: top, visit: { visited.insert($0).inserted }) { snapshotBlobs.insert($0.blobID) }
             } catch {
                 treeProblems.append("snapshot \(id): \(error)")
+                if case StoreError.notFound(let missing) = error { treeMissing.insert(missing) }
             }
         }
         live.formUnion(visited)
         live.formUnion(snapshotBlobs)
         var report = try repository.fsck(reachable: live, progress: progress)
         report.problems += treeProblems
-        for id in snapshotBlobs.sorted() where try !repository.store.contains(id) {
+        for id in snapshotBlobs.union(treeMissing).sorted() where try !repository.store.contains(id) {
             if !report.missing.contains(id.hex) { report.missing.append(id.hex) }
         }
         let promised = try promisedBlobs()

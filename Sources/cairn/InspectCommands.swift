@@ -199,22 +199,62 @@ struct FsckCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fsck",
         abstract: "Re-hash every object, check every catalog reference and snapshot tree, list orphans.",
-        discussion: "Exits 2 when anything is corrupt or missing.\nExample: cairn fsck --json")
+        discussion: """
+            Exits 2 when anything is corrupt or missing. --repair fetches good copies of the damaged and missing
+            objects from a remote (--from NAME; default origin, or the only remote), verifies each against its id,
+            puts it back (a damaged pack is rewritten, a damaged loose file replaced atomically), and checks again.
+            Examples: cairn fsck --json   cairn fsck --repair   cairn fsck --repair --from backup
+            """)
 
     @OptionGroup var repository: RepositoryOptions
     @OptionGroup var output: OutputOptions
+    @Flag(help: "Put back damaged and missing objects from a remote.") var repair = false
+    @Option(help: "The remote to repair from (default: origin, or the only remote).") var from: String?
+
+    func validate() throws {
+        if from != nil && !repair { throw ValidationError("--from goes with --repair") }
+    }
 
     func run() throws {
         let repo = try repository.open()
-        let bar = ProgressBar("checking")
-        let report = try Versioning(repository: repo).fsck { done, total in bar.update(done: done, total: total) }
-        bar.finish()
+        let versioning = Versioning(repository: repo)
+        func check() throws -> FsckReport {
+            let bar = ProgressBar("checking")
+            defer { bar.finish() }
+            return try versioning.fsck { done, total in bar.update(done: done, total: total) }
+        }
+        var report = try check()
+        var repairs: [Remote.RepairReport] = []
+        if repair {
+            let remote = try Remote(repository: repo, name: from)
+            // A restored tree object can reveal more of its snapshot, so check again after each round.
+            var tried = Set<String>()
+            while case let damaged = report.corrupt + report.missing, !Set(damaged).isSubset(of: tried) {
+                tried.formUnion(damaged)
+                repairs.append(try remote.repair(damaged.compactMap { BlobID(hex: $0) }))
+                report = try check()
+            }
+        }
         if output.json {
-            try printJSON(report)
+            if repair {
+                struct Repaired: Encodable {
+                    var repaired: [String], unrepaired: [String], fsck: FsckReport
+                }
+                let unrepaired = Set(report.corrupt + report.missing)
+                try printJSON(Repaired(repaired: repairs.flatMap(\.repaired), unrepaired: unrepaired.sorted(), fsck: report))
+            } else {
+                try printJSON(report)
+            }
         } else {
+            for round in repairs where !round.repaired.isEmpty {
+                say("repaired \(round.repaired.count) objects from \(round.remote)")
+            }
             for problem in report.problems { say("error: \(problem)") }
-            for id in report.missing { say("error: missing object \(id) (referenced by the catalog)") }
+            for id in report.missing { say("error: missing object \(id)") }
             for problem in report.catalogProblems { say("error: catalog: \(problem)") }
+            if repair, let last = repairs.last, !last.unrepaired.isEmpty, !report.isClean {
+                say("\(last.remote) has no good copy of \(last.unrepaired.count) of them")
+            }
             if !report.notFetched.isEmpty {
                 say("\(report.notFetched.count) images are on a remote but not here (left by a partial pull; `cairn pull` fetches them)")
             }

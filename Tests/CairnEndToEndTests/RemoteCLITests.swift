@@ -249,6 +249,52 @@ import Testing
         #expect(!refused.stderr.contains(secret) && !refused.stdout.contains(secret))
     }
 
+    /// Bit rot repaired from a remote: a flipped byte in each local pack and a truncated pack are
+    /// named by fsck, `fsck --repair` fetches good copies and puts them back, and the repository
+    /// checks clean and checks out. An image the remote never had stays reported.
+    @Test func fsckRepairRestoresDamagedObjectsFromTheRemote() throws {
+        let server = try S3TestServer()
+        defer { server.stop() }
+        try server.createBucket("cairn")
+        let dir = try TemporaryDirectory("cairn-e2e-s3-repair")
+        defer { dir.remove() }
+        let a = try repository(dir, "a", count: 40, endpoint: server.endpoint)
+        #expect(try cairn(a, ["push"]).status == 0)
+
+        let packs = a + "/.cairn/packs"
+        let names = try FileManager.default.contentsOfDirectory(atPath: packs).filter { $0.hasSuffix(".pack") }.sorted()
+        #expect(names.count >= 2, "\(names)")  // the import's and the snapshot's
+        for name in names {
+            var bytes = try Data(contentsOf: URL(fileURLWithPath: "\(packs)/\(name)"))
+            bytes[56] ^= 0xFF  // the first record's bytes
+            if name == names.last { bytes = bytes.prefix(bytes.count - 10) }  // and its last record cut short
+            try? FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: "\(packs)/\(name)")
+            try bytes.write(to: URL(fileURLWithPath: "\(packs)/\(name)"))
+        }
+        let damaged = try cairn(a, ["fsck", "--json"])
+        #expect(damaged.status == 2, "\(damaged)")
+        let corrupt = try damaged.jsonObject()["corrupt"] as? [String] ?? []
+        #expect(corrupt.count == names.count + 1, "\(damaged.stdout)")
+
+        let repaired = try cairn(a, ["fsck", "--repair", "--json"])
+        #expect(repaired.status == 0, "\(repaired)")
+        #expect(Set(try repaired.jsonObject()["repaired"] as? [String] ?? []) == Set(corrupt))
+        #expect(try cairn(a, ["fsck"]).status == 0)
+        #expect(try cairn(a, ["checkout", "v1", dir.appending("out")]).status == 0)
+
+        // An image the remote never had: reported, exit 2, the rest untouched.
+        let before = try FileManager.default.contentsOfDirectory(atPath: packs)
+        try SyntheticImages.writeImageFolder(at: dir.appending("more"), count: 1, classes: ["bird"], seedOffset: 1000)
+        #expect(try cairn(a, ["import", "--labels-from-dirs", dir.appending("more")]).status == 0)
+        let newest = try #require(try FileManager.default.contentsOfDirectory(atPath: packs).first { !before.contains($0) && $0.hasSuffix(".pack") })
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: "\(packs)/\(newest)"))
+        bytes[56] ^= 0xFF
+        try? FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: "\(packs)/\(newest)")
+        try bytes.write(to: URL(fileURLWithPath: "\(packs)/\(newest)"))
+        let unrepairable = try cairn(a, ["fsck", "--repair"])
+        #expect(unrepairable.status == 2 && unrepairable.stdout.contains("has no good copy of 1"), "\(unrepairable)")
+    }
+
     /// A tag moved here after it was pushed is refused by push unless --force.
     @Test func movedTagNeedsForce() throws {
         let server = try S3TestServer()

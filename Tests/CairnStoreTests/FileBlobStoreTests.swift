@@ -149,6 +149,41 @@ private func flipByte(in path: String, at offset: Int) throws {
         #expect(problems == [.corrupt(big.id, location: f.store.loosePath(big.id))])
     }
 
+    /// `repair` puts back good copies: swapped and deleted loose objects, a flipped byte in a pack
+    /// (the pack is rewritten); a pack with a bad record that has no copy is left alone.
+    @Test func repairPutsBackGoodCopies() throws {
+        let f = try StoreFixture(looseThreshold: 10)
+        defer { f.dir.remove() }
+        let a = blob("first loose object"), b = blob("second loose object"), c = blob("third loose object")
+        let small = (0..<5).map { blob("p\($0)") }
+        for x in [a, b, c] + small { try f.store.put(x) }
+        try f.store.flush()
+        let bytesA = try Data(contentsOf: URL(fileURLWithPath: f.store.loosePath(a.id)))
+        try Data(contentsOf: URL(fileURLWithPath: f.store.loosePath(b.id))).write(to: URL(fileURLWithPath: f.store.loosePath(a.id)))
+        try bytesA.write(to: URL(fileURLWithPath: f.store.loosePath(b.id)))
+        try FileManager.default.removeItem(atPath: f.store.loosePath(c.id))
+        let pack = f.files(in: "packs").first { $0.hasSuffix(".pack") }!
+        try flipByte(in: "\(f.root)/packs/\(pack)", at: 16 + 40)  // the first record's bytes: small[0]
+        #expect(try f.store.verify().problems.count == 3)
+
+        #expect(try f.store.repair([a, b, c, small[0]]).isEmpty)
+        #expect(try f.store.verify().problems.isEmpty)
+        let other = try f.reopen()
+        for x in [a, b, c] + small { #expect(try other.get(x.id) == x.data) }
+        #expect(f.files(in: "packs").filter { $0.hasSuffix(".pack") } != [pack])
+        #expect(f.files(in: "tmp").isEmpty)
+
+        // Two bad records in one pack, a copy of only one: the pack stays, both ids come back.
+        let pack2 = f.files(in: "packs").first { $0.hasSuffix(".pack") }!
+        try flipByte(in: "\(f.root)/packs/\(pack2)", at: 16 + 40)
+        try flipByte(in: "\(f.root)/packs/\(pack2)", at: 16 + 40 + 2 + 40)
+        let bad = try other.verify().problems.compactMap { if case .corrupt(let id, _) = $0 { id } else { nil } }
+        #expect(bad.count == 2)
+        let copy = try #require(small.first { $0.id == bad[0] })
+        #expect(try Set(other.repair([copy])) == Set(bad))
+        #expect(f.files(in: "packs").contains(pack2))
+    }
+
     @Test func swappedAndDeletedLooseObjectsAreEachNamed() throws {
         let f = try StoreFixture(looseThreshold: 10)
         defer { f.dir.remove() }

@@ -67,6 +67,17 @@ public final class S3BlobStore: BlobStore {
         return pack.count + index.count
     }
 
+    /// Which of `ids` the remote holds: in a loaded pack index, or loose (one HEAD each, in parallel).
+    public func holding(_ ids: [BlobID]) async throws -> Set<BlobID> {
+        var held = Set(ids.filter { locate($0) != nil })
+        try await forEachConcurrently(ids.filter { !held.contains($0) }, { [client] id in
+            try await client.head(Self.key(id)) != nil
+        }, done: { id, present in
+            if present { held.insert(id) }
+        })
+        return held
+    }
+
     private func locate(_ id: BlobID) -> (pack: String, entry: PackEntry)? {
         indexes.withLock { indexes in
             for (name, index) in indexes { if let entry = index.find(id) { return (name, entry) } }
