@@ -81,6 +81,60 @@ import Testing
         #expect(try CLI.run(["-C", repo, "tag", "survived"]).status == 0, "\(note)")
     }
 
+    /// The labeling UI's code path under SIGKILL: `cairn label` runs in a tmux pane, gets a burst
+    /// of label keys, and is killed at a random moment. Every label the screen had acknowledged
+    /// ("done N") is in the catalog, no more labels than keys sent, the repository checks clean, and
+    /// the next session starts without repair. One round per five kills of the test above.
+    @Test(.enabled(if: Tmux.available)) func killedLabelUILosesNothingItShowed() throws {
+        let env = ProcessInfo.processInfo.environment
+        let seed = UInt64(env["CAIRN_CRASH_SEED"] ?? "") ?? UInt64(Date().timeIntervalSince1970)
+        let rounds = max(1, (Int(env["CAIRN_CRASH_KILLS"] ?? "") ?? 50) / 5)
+        var rng = SeededGenerator(seed: seed)
+        let note = "(reproduce with CAIRN_CRASH_SEED=\(seed))"
+        let dir = try TemporaryDirectory("cairn-crash-ui")
+        defer { dir.remove() }
+        let repo = dir.appending("repo")
+        try SyntheticImages.writeImageFolder(at: dir.appending("in"), count: 40 * rounds + 20, classes: ["x"])
+        #expect(try CLI.run(["init", repo]).status == 0)
+        #expect(try CLI.run(["-C", repo, "import", dir.appending("in")]).status == 0)
+        #expect(try CLI.run(["-C", repo, "classes", "add", "a", "b", "c"]).status == 0)
+        func annotations() throws -> Int { try CLI.run(["-C", repo, "status", "--json"]).jsonObject()["annotations"] as? Int ?? -1 }
+        var before = try annotations()
+        var killedMidway = 0
+        for round in 0..<rounds {
+            let session = "cairn-crash-ui-\(getpid())"
+            defer { Tmux.run("kill-session -t \(session)") }
+            Tmux.run("new-session -d -s \(session) -x 120 -y 40 'exec \(CLI.binary) -C \(repo) label --annotator ui\(round)'")
+            let first = Tmux.waitFor(session, "done 0 /")
+            #expect(first.contains("done 0 /"), "round \(round): \(first) \(note)")
+            guard let pid = pid_t(Tmux.run("display -p -t \(session) '#{pane_pid}'").trimmingCharacters(in: .whitespacesAndNewlines)) else {
+                Issue.record("round \(round): no pane pid \(note)")
+                continue
+            }
+            let keys = (0..<(1 + Int(rng.next() % 40))).map { _ in String(1 + rng.next() % 3) }
+            Tmux.run("send-keys -t \(session) \(keys.joined(separator: " "))")
+            usleep(UInt32(rng.next() % 60_000))
+            let screen = Tmux.run("capture-pane -p -t \(session)")
+            kill(pid, SIGKILL)
+            let shown = screen.firstMatch(of: /done (\d+) \//).flatMap { Int($0.1) } ?? 0
+            var after = try annotations()
+            for _ in 0..<20 where after < shown {  // the kill has landed by the time the pane is gone
+                usleep(50_000)
+                after = try annotations()
+            }
+            let committed = after - before
+            #expect(committed >= shown, "round \(round): the screen showed \(shown) labels, the catalog kept \(committed) \(note)")
+            #expect(committed <= keys.count, "round \(round): \(committed) labels from \(keys.count) keys \(note)")
+            if committed < keys.count { killedMidway += 1 }
+            before = after
+            if round % 5 == 4 || round == rounds - 1 {
+                let fsck = try CLI.run(["-C", repo, "fsck", "--json"])
+                #expect(fsck.status == 0, "\(fsck) \(note)")
+            }
+        }
+        #expect(killedMidway > 0 || rounds < 5, "no session was killed before its keys were all handled; the timing needs adjusting \(note)")
+    }
+
     private func checkConsistent(_ repo: String, acknowledged: [Acknowledged], note: String) throws {
         let fsck = try CLI.run(["-C", repo, "fsck", "--json"])
         #expect(fsck.status == 0, "\(fsck) \(note)")

@@ -4,8 +4,6 @@ import Testing
 
 /// `cairn label` driven through a real terminal: tmux sessions, `send-keys`, `capture-pane`.
 @Suite(.serialized) struct LabelUITests {
-    private static let hasTmux = CLI.shell("command -v tmux").status == 0
-
     /// A repository of `count` unlabeled images with classes cat (key 1) and dog (key 2).
     private func repository(_ dir: TemporaryDirectory, count: Int = 30) throws -> String {
         let repo = dir.appending("repo")
@@ -16,40 +14,9 @@ import Testing
         return repo
     }
 
-    /// Runs `tmux ARGS` and returns its output. It is spawned and reaped directly (posix_spawn and
-    /// waitpid, output through a file): the tmux server that a first command forks must never hold
-    /// a pipe of ours, and Foundation's Process was seen to miss a fast-exiting child under load.
-    @discardableResult
-    private func tmux(_ args: String) -> String {
-        let out = NSTemporaryDirectory() + "cairn-tmux-\(getpid())-\(UUID().uuidString)"
-        defer { unlink(out) }
-        let command = "tmux \(args) < /dev/null > '\(out)' 2>&1"
-        var pid: pid_t = 0
-        let words: [String] = ["/bin/sh", "-c", command]
-        let argv = words.map { strdup($0) } + [nil]
-        defer { for p in argv { free(p) } }
-        guard posix_spawn(&pid, "/bin/sh", nil, nil, argv, environ) == 0 else { return "" }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-        return (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
-    }
-
-    /// Waits until the pane shows `text` (or `seconds` pass); returns the last capture.
-    @discardableResult
-    private func waitFor(_ session: String, _ text: String, seconds: Double = 20) -> String {
-        var capture = ""
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            capture = tmux("capture-pane -p -t \(session)")
-            if capture.contains(text) { return capture }
-            usleep(100_000)
-        }
-        return capture
-    }
-
     private func startLabel(_ session: String, repo: String, annotator: String, _ extra: String = "") {
-        tmux("kill-session -t \(session) 2>/dev/null")
-        tmux("new-session -d -s \(session) -x 120 -y 40 '\(CLI.binary) -C \(repo) label --annotator \(annotator) \(extra); echo EXITED $?; sleep 30'")
+        Tmux.run("kill-session -t \(session) 2>/dev/null")
+        Tmux.run("new-session -d -s \(session) -x 120 -y 40 '\(CLI.binary) -C \(repo) label --annotator \(annotator) \(extra); echo EXITED $?; sleep 30'")
     }
 
     private func labelCounts(_ repo: String) throws -> [String: Int] {
@@ -57,53 +24,53 @@ import Testing
         return status["classes"] as? [String: Int] ?? [:]
     }
 
-    @Test(.enabled(if: hasTmux)) func labelUndoAndQuitKeepExactlyWhatWasKept() throws {
+    @Test(.enabled(if: Tmux.available)) func labelUndoAndQuitKeepExactlyWhatWasKept() throws {
         let dir = try TemporaryDirectory("cairn-e2e-ui")
         defer { dir.remove() }
         let repo = try repository(dir)
         let session = "cairn-ui-\(getpid())"
-        defer { tmux("kill-session -t \(session)") }
+        defer { Tmux.run("kill-session -t \(session)") }
         startLabel(session, repo: repo, annotator: "ann")
-        let first = waitFor(session, "done 0 / 30")
+        let first = Tmux.waitFor(session, "done 0 / 30")
         #expect(first.contains("cairn label") && first.contains("1  cat") && first.contains("2  dog"), "\(first)")
         // Twenty labels, one key each: 1 2 1 2 …
         for i in 0..<20 {
-            tmux("send-keys -t \(session) \(i % 2 == 0 ? "1" : "2")")
-            waitFor(session, "done \(i + 1) / 30")
+            Tmux.run("send-keys -t \(session) \(i % 2 == 0 ? "1" : "2")")
+            Tmux.waitFor(session, "done \(i + 1) / 30")
         }
-        tmux("send-keys -t \(session) u")
-        waitFor(session, "done 19 /")
-        tmux("send-keys -t \(session) u")
-        let undone = waitFor(session, "done 18 /")
+        Tmux.run("send-keys -t \(session) u")
+        Tmux.waitFor(session, "done 19 /")
+        Tmux.run("send-keys -t \(session) u")
+        let undone = Tmux.waitFor(session, "done 18 /")
         #expect(undone.contains("done 18 /"), "\(undone)")
-        tmux("send-keys -t \(session) Space")  // skip one: no label
-        tmux("send-keys -t \(session) q")
-        let end = waitFor(session, "EXITED")
+        Tmux.run("send-keys -t \(session) Space")  // skip one: no label
+        Tmux.run("send-keys -t \(session) q")
+        let end = Tmux.waitFor(session, "EXITED")
         #expect(end.contains("labeled 18 items") && end.contains("EXITED 0"), "\(end)")
         let counts = try labelCounts(repo)
         #expect(counts["cat"] == 9 && counts["dog"] == 9, "\(counts)")
     }
 
-    @Test(.enabled(if: hasTmux)) func twoAnnotatorsAtOnceGetDisjointItems() throws {
+    @Test(.enabled(if: Tmux.available)) func twoAnnotatorsAtOnceGetDisjointItems() throws {
         let dir = try TemporaryDirectory("cairn-e2e-ui2")
         defer { dir.remove() }
         let repo = try repository(dir, count: 20)
         let (a, b) = ("cairn-ui-a-\(getpid())", "cairn-ui-b-\(getpid())")
-        defer { tmux("kill-session -t \(a)"); tmux("kill-session -t \(b)") }
+        defer { Tmux.run("kill-session -t \(a)"); Tmux.run("kill-session -t \(b)") }
         startLabel(a, repo: repo, annotator: "ada")
         startLabel(b, repo: repo, annotator: "bob")
-        waitFor(a, "done 0 /")
-        waitFor(b, "done 0 /")
+        Tmux.waitFor(a, "done 0 /")
+        Tmux.waitFor(b, "done 0 /")
         for i in 0..<6 {
-            tmux("send-keys -t \(a) 1")
-            tmux("send-keys -t \(b) 2")
-            waitFor(a, "done \(i + 1) /")
-            waitFor(b, "done \(i + 1) /")
+            Tmux.run("send-keys -t \(a) 1")
+            Tmux.run("send-keys -t \(b) 2")
+            Tmux.waitFor(a, "done \(i + 1) /")
+            Tmux.waitFor(b, "done \(i + 1) /")
         }
-        tmux("send-keys -t \(a) q")
-        tmux("send-keys -t \(b) q")
-        waitFor(a, "EXITED")
-        waitFor(b, "EXITED")
+        Tmux.run("send-keys -t \(a) q")
+        Tmux.run("send-keys -t \(b) q")
+        Tmux.waitFor(a, "EXITED")
+        Tmux.waitFor(b, "EXITED")
         // No item got labels from both: agreement finds nothing to compare, and 12 items are labeled.
         let agreement = try CLI.run(["-C", repo, "agreement", "--json"]).jsonObject()
         #expect(agreement["items"] as? Int == 0)
@@ -111,62 +78,62 @@ import Testing
         #expect(counts["cat"] == 6 && counts["dog"] == 6, "\(counts)")
     }
 
-    @Test(.enabled(if: hasTmux)) func ctrlCRestoresTheTerminal() throws {
+    @Test(.enabled(if: Tmux.available)) func ctrlCRestoresTheTerminal() throws {
         let dir = try TemporaryDirectory("cairn-e2e-ui3")
         defer { dir.remove() }
         let repo = try repository(dir, count: 5)
         let session = "cairn-ui-c-\(getpid())"
-        defer { tmux("kill-session -t \(session)") }
-        tmux("new-session -d -s \(session) -x 100 -y 30 'env PS1=READY\\$\\  bash --norc --noprofile'")
-        waitFor(session, "READY$")
-        tmux("send-keys -t \(session) '\(CLI.binary) -C \(repo) label --annotator c' Enter")
-        waitFor(session, "done 0 /")
-        #expect(tmux("display -p -t \(session) '#{alternate_on}'").hasPrefix("1"))
-        tmux("send-keys -t \(session) 1")
-        waitFor(session, "done 1 /")
-        tmux("send-keys -t \(session) C-c")
-        let after = waitFor(session, "labeled 1 item")
+        defer { Tmux.run("kill-session -t \(session)") }
+        Tmux.run("new-session -d -s \(session) -x 100 -y 30 'env PS1=READY\\$\\  bash --norc --noprofile'")
+        Tmux.waitFor(session, "READY$")
+        Tmux.run("send-keys -t \(session) '\(CLI.binary) -C \(repo) label --annotator c' Enter")
+        Tmux.waitFor(session, "done 0 /")
+        #expect(Tmux.run("display -p -t \(session) '#{alternate_on}'").hasPrefix("1"))
+        Tmux.run("send-keys -t \(session) 1")
+        Tmux.waitFor(session, "done 1 /")
+        Tmux.run("send-keys -t \(session) C-c")
+        let after = Tmux.waitFor(session, "labeled 1 item")
         #expect(after.contains("labeled 1 item"), "\(after)")
-        #expect(tmux("display -p -t \(session) '#{alternate_on}'").hasPrefix("0"))
+        #expect(Tmux.run("display -p -t \(session) '#{alternate_on}'").hasPrefix("0"))
         // The shell works again: echo is back and a command runs.
-        tmux("send-keys -t \(session) 'echo back-to-normal' Enter")
-        #expect(waitFor(session, "back-to-normal\nREADY$").contains("back-to-normal\nREADY$"))
+        Tmux.run("send-keys -t \(session) 'echo back-to-normal' Enter")
+        #expect(Tmux.waitFor(session, "back-to-normal\nREADY$").contains("back-to-normal\nREADY$"))
     }
 
     /// The issue's done-when: two annotators with --overlap 2 label the same items blind, agreement
     /// reports their κ, and a reviewer resolves the disagreements in the UI.
-    @Test(.enabled(if: hasTmux)) func overlapAgreementAndReview() throws {
+    @Test(.enabled(if: Tmux.available)) func overlapAgreementAndReview() throws {
         let dir = try TemporaryDirectory("cairn-e2e-ui5")
         defer { dir.remove() }
         let repo = try repository(dir, count: 6)
         let (a, b, r) = ("cairn-ui-oa-\(getpid())", "cairn-ui-ob-\(getpid())", "cairn-ui-or-\(getpid())")
-        defer { for s in [a, b, r] { tmux("kill-session -t \(s)") } }
+        defer { for s in [a, b, r] { Tmux.run("kill-session -t \(s)") } }
         startLabel(a, repo: repo, annotator: "ada", "--overlap 2")
         startLabel(b, repo: repo, annotator: "bob", "--overlap 2")
-        waitFor(a, "done 0 /")
-        waitFor(b, "done 0 /")
+        Tmux.waitFor(a, "done 0 /")
+        Tmux.waitFor(b, "done 0 /")
         let (keysA, keysB) = (["1", "1", "1", "2", "2", "2"], ["1", "1", "2", "2", "2", "1"])
         for i in 0..<6 {
-            tmux("send-keys -t \(a) \(keysA[i])")
-            tmux("send-keys -t \(b) \(keysB[i])")
-            waitFor(a, i == 5 ? "EXITED" : "done \(i + 1) /")
-            waitFor(b, i == 5 ? "EXITED" : "done \(i + 1) /")
+            Tmux.run("send-keys -t \(a) \(keysA[i])")
+            Tmux.run("send-keys -t \(b) \(keysB[i])")
+            Tmux.waitFor(a, i == 5 ? "EXITED" : "done \(i + 1) /")
+            Tmux.waitFor(b, i == 5 ? "EXITED" : "done \(i + 1) /")
         }
-        #expect(waitFor(a, "EXITED").contains("labeled 6 items"))
+        #expect(Tmux.waitFor(a, "EXITED").contains("labeled 6 items"))
         let agreement = try CLI.run(["-C", repo, "agreement", "--json"]).jsonObject()
         let pair = try #require((agreement["pairs"] as? [[String: Any]])?.first)
         #expect(abs((pair["kappa"] as? Double ?? 0) - 1.0 / 3) < 1e-9, "\(pair)")
         // An annotator may not review; a reviewer works through the two disagreements.
         startLabel(r, repo: repo, annotator: "ada", "--queue disagreements")
-        #expect(waitFor(r, "EXITED").contains("only reviewers"))
+        #expect(Tmux.waitFor(r, "EXITED").contains("only reviewers"))
         #expect(try CLI.run(["-C", repo, "annotators", "add", "grace", "--role", "reviewer"]).status == 0)
         startLabel(r, repo: repo, annotator: "grace", "--queue disagreements")
-        let shown = waitFor(r, "done 0 / 2")
+        let shown = Tmux.waitFor(r, "done 0 / 2")
         #expect(shown.contains("ada=") && shown.contains("bob="), "\(shown)")
-        tmux("send-keys -t \(r) 1")
-        waitFor(r, "done 1 / 2")
-        tmux("send-keys -t \(r) 2")
-        #expect(waitFor(r, "EXITED").contains("labeled 2 items"))
+        Tmux.run("send-keys -t \(r) 1")
+        Tmux.waitFor(r, "done 1 / 2")
+        Tmux.run("send-keys -t \(r) 2")
+        #expect(Tmux.waitFor(r, "EXITED").contains("labeled 2 items"))
         let status = try CLI.run(["-C", repo, "status", "--json"]).jsonObject()
         #expect(status["conflicts"] as? Int == 0, "\(status)")
     }
