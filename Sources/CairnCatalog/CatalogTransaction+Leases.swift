@@ -7,6 +7,8 @@ public enum LabelQueue: String, Sendable, Hashable, Codable, CaseIterable {
     case unlabeled
     /// Every item, in order.
     case all
+    /// Items this annotator has labeled (to look over their own work).
+    case mine
     /// Labeled items without a reviewer verdict (reviewers only).
     case review
     /// Items whose annotators gave different classes, without a verdict (reviewers only).
@@ -14,6 +16,35 @@ public enum LabelQueue: String, Sendable, Hashable, Codable, CaseIterable {
 
     /// True for the queues whose keys record reviewer verdicts.
     public var isReview: Bool { self == .review || self == .disagreements }
+}
+
+/// Narrows a queue to one split and/or to items someone currently labels as one class.
+public struct QueueFilter: Sendable, Hashable {
+    public var split: Split?
+    public var className: String?
+
+    public init(split: Split? = nil, className: String? = nil) {
+        self.split = split
+        self.className = className
+    }
+
+    var sql: String {
+        var out = ""
+        if split != nil { out += " AND i.split = :split" }
+        if className != nil {
+            out += """
+                 AND EXISTS (SELECT 1 FROM annotations a JOIN classes c ON c.id = a.class_id
+                  WHERE a.item_id = i.id AND c.name = :class
+                    AND a.id = (SELECT max(b.id) FROM annotations b WHERE b.item_id = i.id AND b.annotator_id = a.annotator_id))
+                """
+        }
+        return out
+    }
+
+    func add(to arguments: inout StatementArguments) {
+        if let split { arguments += ["split": split.rawValue] }
+        if let className { arguments += ["class": className] }
+    }
 }
 
 extension CatalogTransaction {
@@ -35,6 +66,8 @@ extension CatalogTransaction {
             """
         case .all:
             "\(othersLeasesSQL) < :overlap"
+        case .mine:
+            "EXISTS (SELECT 1 FROM annotations a WHERE a.item_id = i.id AND a.annotator_id = :me)"
         case .review:
             "NOT EXISTS (SELECT 1 FROM reviews r WHERE r.item_id = i.id) AND \(labelersSQL) >= 1 AND \(othersLeasesSQL) = 0"
         case .disagreements:
@@ -47,19 +80,29 @@ extension CatalogTransaction {
         }
     }
 
+    /// The first item after `after` (item id order) that `queue` offers annotator `me`, without
+    /// leasing it (a labeling UI renders it ahead; `leaseNext` decides).
+    public func peekNext(queue: LabelQueue, filter: QueueFilter = QueueFilter(), annotatorID me: Int64, overlap: Int, after: Int64,
+                         now: Date = Date()) throws -> Item? {
+        var arguments: StatementArguments = ["me": me, "now": now.timeIntervalSince1970, "overlap": overlap, "after": after]
+        filter.add(to: &arguments)
+        guard let id = try Int64.fetchOne(db, sql: """
+            SELECT i.id FROM items i WHERE i.id > :after AND \(Self.queueCondition(queue))\(filter.sql) ORDER BY i.id LIMIT 1
+            """, arguments: arguments) else { return nil }
+        return try item(id: id)
+    }
+
     /// Leases the first item after `after` (item id order) that `queue` offers annotator `me`,
     /// for `duration` seconds, and drops the holder's other leases. Nil when the queue is empty.
     ///
     /// Two processes calling this at once get different items: the write transaction serializes
     /// them, and the second sees the first's lease.
-    public func leaseNext(queue: LabelQueue, annotatorID me: Int64, overlap: Int, after: Int64, host: String, pid: Int32,
-                          now: Date = Date(), duration: TimeInterval = 120) throws -> Item? {
-        let arguments: StatementArguments = ["me": me, "now": now.timeIntervalSince1970, "overlap": overlap, "after": after]
-        guard let id = try Int64.fetchOne(db, sql: """
-            SELECT i.id FROM items i WHERE i.id > :after AND \(Self.queueCondition(queue)) ORDER BY i.id LIMIT 1
-            """, arguments: arguments) else { return nil }
-        try lease(itemID: id, annotatorID: me, host: host, pid: pid, until: now.addingTimeInterval(duration))
-        return try item(id: id)
+    public func leaseNext(queue: LabelQueue, filter: QueueFilter = QueueFilter(), annotatorID me: Int64, overlap: Int, after: Int64,
+                          host: String, pid: Int32, now: Date = Date(), duration: TimeInterval = 120) throws -> Item? {
+        guard let item = try peekNext(queue: queue, filter: filter, annotatorID: me, overlap: overlap, after: after, now: now)
+        else { return nil }
+        try lease(itemID: item.id, annotatorID: me, host: host, pid: pid, until: now.addingTimeInterval(duration))
+        return item
     }
 
     /// Holds item `itemID` for annotator `me` until `until`, releasing the holder's other leases.
@@ -77,9 +120,12 @@ extension CatalogTransaction {
     }
 
     /// How many items `queue` still offers annotator `me` (leases by others excluded).
-    public func queueLength(queue: LabelQueue, annotatorID me: Int64, overlap: Int, now: Date = Date()) throws -> Int {
-        try Int.fetchOne(db, sql: "SELECT count(*) FROM items i WHERE \(Self.queueCondition(queue))",
-                         arguments: ["me": me, "now": now.timeIntervalSince1970, "overlap": overlap]) ?? 0
+    public func queueLength(queue: LabelQueue, filter: QueueFilter = QueueFilter(), annotatorID me: Int64, overlap: Int,
+                            now: Date = Date()) throws -> Int {
+        var arguments: StatementArguments = ["me": me, "now": now.timeIntervalSince1970, "overlap": overlap]
+        filter.add(to: &arguments)
+        return try Int.fetchOne(db, sql: "SELECT count(*) FROM items i WHERE \(Self.queueCondition(queue))\(filter.sql)",
+                                arguments: arguments) ?? 0
     }
 
     /// The annotator's latest annotation of an item: nil when none, `.some(nil)` for a skip.

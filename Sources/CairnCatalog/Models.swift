@@ -62,6 +62,10 @@ public struct LabelClass: Sendable, Hashable, Codable {
     public var name: String
     public var hotkey: String?
     public var ordinal: Int
+
+    public init(id: Int64, name: String, hotkey: String?, ordinal: Int) {
+        (self.id, self.name, self.hotkey, self.ordinal) = (id, name, hotkey, ordinal)
+    }
 }
 
 /// What an annotator may do.

@@ -14,10 +14,18 @@ public struct ImageRenderer: Sendable {
     /// Colours for symbols mode: 16, 256 or 16777216.
     public let colors: Int
 
-    /// Picks a mode from `environment` when `requested` is auto: kitty (`TERM=xterm-kitty` or
-    /// `KITTY_WINDOW_ID`), iTerm2 (`TERM_PROGRAM=iTerm.app`), else symbols; never graphics inside
-    /// tmux, which does not pass them through by default.
-    public init(_ requested: Mode = .auto, environment: [String: String] = ProcessInfo.processInfo.environment) {
+    /// True when `auto` has to ask the terminal (the environment alone does not decide).
+    public static func needsTerminalQuery(environment: [String: String] = ProcessInfo.processInfo.environment) -> Bool {
+        let term = environment["TERM"] ?? ""
+        return environment["TMUX"] == nil && !term.hasPrefix("screen") && !term.hasPrefix("tmux") && term != "xterm-kitty"
+            && environment["KITTY_WINDOW_ID"] == nil && environment["TERM_PROGRAM"] != "iTerm.app" && term != "dumb"
+    }
+
+    /// Picks a mode when `requested` is auto: kitty (`TERM=xterm-kitty` or `KITTY_WINDOW_ID`),
+    /// iTerm2 (`TERM_PROGRAM=iTerm.app`), sixel when the terminal's device attributes include 4,
+    /// else symbols; never graphics inside tmux or screen, which do not pass them through by default.
+    public init(_ requested: Mode = .auto, environment: [String: String] = ProcessInfo.processInfo.environment,
+                terminalAttributes: [Int] = []) {
         let term = environment["TERM"] ?? ""
         if requested != .auto {
             mode = requested
@@ -27,6 +35,8 @@ public struct ImageRenderer: Sendable {
             mode = .kitty
         } else if environment["TERM_PROGRAM"] == "iTerm.app" {
             mode = .iterm
+        } else if terminalAttributes.contains(4) {
+            mode = .sixel
         } else {
             mode = .symbols
         }

@@ -12,6 +12,7 @@ public final class LabelSession {
     public let catalog: Catalog
     public let annotator: Annotator
     public let queue: LabelQueue
+    public let filter: QueueFilter
     public let overlap: Int
     public private(set) var classes: [LabelClass] = []
     /// The item on screen, nil when the queue is exhausted.
@@ -27,10 +28,12 @@ public final class LabelSession {
 
     /// Opens a session for `annotatorName` (created as an annotator when new).
     /// - Throws: `CatalogError.invalid` for an overlap below 1.
-    public init(catalog: Catalog, annotator annotatorName: String, queue: LabelQueue = .unlabeled, overlap: Int = 1) throws {
+    public init(catalog: Catalog, annotator annotatorName: String, queue: LabelQueue = .unlabeled, filter: QueueFilter = QueueFilter(),
+                overlap: Int = 1) throws {
         guard overlap >= 1 else { throw CatalogError.invalid("--overlap must be at least 1 (got \(overlap))") }
         self.catalog = catalog
         self.queue = queue
+        self.filter = filter
         self.overlap = overlap
         annotator = try catalog.write { try $0.ensureAnnotator(annotatorName) }
         if queue.isReview && annotator.role == .annotator {
@@ -38,15 +41,28 @@ public final class LabelSession {
                 "\(annotatorName) is an annotator; only reviewers and admins review (cairn annotators add \(annotatorName) --role reviewer)")
         }
         classes = try catalog.read { try $0.classes() }
+        if let name = filter.className, !classes.contains(where: { $0.name == name }) {
+            throw CatalogError.invalid("there is no class '\(name)' (classes: \(classes.map(\.name).joined(separator: ", ")))")
+        }
         try advance()
     }
 
-    /// The class a key selects, if any.
-    public func labelClass(forKey key: String) -> LabelClass? { classes.first { $0.hotkey == key } }
-
     /// Items still in the queue besides the current one.
-    public func remaining() throws -> Int {
-        try catalog.read { try $0.queueLength(queue: queue, annotatorID: annotator.id, overlap: overlap) }
+    public func remaining() throws -> Int { try remainingCounter()() }
+
+    /// `remaining()` as a function that may run on another thread (it reads the catalog only).
+    public func remainingCounter() -> @Sendable () throws -> Int {
+        let (catalog, queue, filter, me, overlap) = (self.catalog, self.queue, self.filter, annotator.id, self.overlap)
+        return { try catalog.read { try $0.queueLength(queue: queue, filter: filter, annotatorID: me, overlap: overlap) } }
+    }
+
+    /// The item the next label or skip will most likely show (the queue's next one as of now;
+    /// another annotator may take it first). The UI renders it ahead.
+    public func peekNext() throws -> Item? {
+        var after = cursor
+        if let current { after = max(after, current.id) }
+        let (queue, filter, me, overlap) = (self.queue, self.filter, annotator.id, self.overlap)
+        return try catalog.read { try $0.peekNext(queue: queue, filter: filter, annotatorID: me, overlap: overlap, after: after) }
     }
 
     /// This annotator's latest label on the current item (nil when none or skipped).
@@ -126,10 +142,10 @@ public final class LabelSession {
     private func advance(recording record: (CatalogTransaction) throws -> Void = { _ in }) throws {
         var after = cursor
         if let current { after = max(after, current.id) }
-        let (queue, me, overlap, host, pid) = (self.queue, annotator.id, self.overlap, self.host, self.pid)
+        let (queue, filter, me, overlap, host, pid) = (self.queue, self.filter, annotator.id, self.overlap, self.host, self.pid)
         let next = try catalog.write { tx in
             try record(tx)
-            return try tx.leaseNext(queue: queue, annotatorID: me, overlap: overlap, after: after, host: host, pid: pid)
+            return try tx.leaseNext(queue: queue, filter: filter, annotatorID: me, overlap: overlap, after: after, host: host, pid: pid)
         }
         if let current { visited.append(current) }
         cursor = after

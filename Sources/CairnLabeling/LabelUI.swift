@@ -10,18 +10,24 @@ public final class LabelUI {
     let session: LabelSession
     let store: any BlobStore
     let renderer: ImageRenderer
+    let keys: KeyMap
     let terminal = Terminal()
     let color: Bool
     private var zoomed = false
     private var helpShown = false
     private var message = ""
-    private var cache: (id: BlobID, image: PixelBuffer)?
+    private let frames: Frames
+    /// The queue's length as last counted, off the keystroke path (counting scans the queue).
+    private let counted = Counted()
+    private var shownRemaining: Int?
 
-    public init(session: LabelSession, store: any BlobStore, renderer: ImageRenderer,
+    public init(session: LabelSession, store: any BlobStore, renderer: ImageRenderer, keys: KeyMap,
                 environment: [String: String] = ProcessInfo.processInfo.environment) {
         self.session = session
+        self.keys = keys
         self.store = store
         self.renderer = renderer
+        frames = Frames(store: store, renderer: renderer)
         color = environment["NO_COLOR"].map(\.isEmpty) ?? true
     }
 
@@ -41,7 +47,7 @@ public final class LabelUI {
             let keys = terminal.readKeys(timeout: 0.25)
             if keys.isEmpty {
                 idle += 0.25
-                if terminal.updateSize() { try draw() }
+                if terminal.updateSize() || (shownRemaining != nil && remainingNow() != shownRemaining) { try draw() }
                 if idle >= 30 { try session.renew(); idle = 0 }
                 continue
             }
@@ -56,28 +62,30 @@ public final class LabelUI {
     /// Applies one key; false when it asks to quit.
     private func handle(_ key: Key) throws -> Bool {
         message = ""
+        let action = keys.action(for: key)
         if helpShown {
             helpShown = false
-            if key != .character("q") && key != .interrupt { return true }
+            if action != .quit { return true }
         }
-        switch key {
-        case .character("q"), .interrupt: return false
-        case .character(" "), .right: try session.skip()
-        case .left: try session.back()
-        case .character("u"):
+        switch action {
+        case .quit?: return false
+        case .skip?: try session.skip()
+        case .back?: try session.back()
+        case .undo?:
             if try !session.undo() { message = session.queue.isReview ? "a verdict is replaced, not undone: review the item again" : "nothing to undo" }
-        case .character("?"): helpShown = true
-        case .character("z"): zoomed.toggle()
-        case .character(let k):
-            if let labelClass = session.labelClass(forKey: k) {
+        case .help?: helpShown = true
+        case .zoom?: zoomed.toggle()
+        case nil:
+            if let name = keys.classes[key], let labelClass = session.classes.first(where: { $0.name == name }) {
                 try session.label(labelClass)
-            } else {
-                message = "'\(k)' is not a key here; ? shows the keys"
+            } else if key != .up && key != .down && key != .escape {
+                message = "'\(KeyMap.name(key))' is not a key here; \(keyName(.help)) shows the keys"
             }
-        default: break
         }
         return true
     }
+
+    private func keyName(_ action: KeyMap.Action) -> String { keys.key(for: action).map(KeyMap.name) ?? "-" }
 
     private func style(_ code: String, _ text: String) -> String { color ? "\u{1B}[\(code)m\(text)\u{1B}[0m" : text }
 
@@ -89,10 +97,12 @@ public final class LabelUI {
         var out = "\u{1B}[0m\u{1B}[2J"
         guard let item = session.current else { return }
         if helpShown {
-            let lines = ["Keys", ""] + session.classes.compactMap { c in c.hotkey.map { "  \($0)  label \(c.name)" } } + [
-                "  space or →  skip", "  ←  back to the previous item", "  u  undo the last label (any number of times)",
-                "  z  zoom: the image alone", "  ?  this help", "  q or Ctrl-C  quit (every label is already saved)", "",
-                "any key closes this help",
+            let lines = ["Keys", ""] + session.classes.compactMap { c in keys.key(forClass: c.name).map { "  \(KeyMap.name($0))  label \(c.name)" } } + [
+                "  \(keyName(.skip)) or →  skip", "  \(keyName(.back) == "-" ? "" : keyName(.back) + " or ")←  back to the previous item",
+                "  \(keyName(.undo))  undo the last label (any number of times)",
+                "  \(keyName(.zoom))  zoom: the image alone", "  \(keyName(.help))  this help",
+                "  \(keyName(.quit)) or ctrl-c  quit (every label is already saved)", "",
+                "any key closes this help (keys remap in .cairn/config.toml, [keys.classes] and [keys.actions])",
             ]
             for (i, line) in lines.prefix(rows - 1).enumerated() { out += at(i + 1, 2) + line }
             terminal.write(out)
@@ -101,8 +111,7 @@ public final class LabelUI {
         let panel = zoomed ? 0 : min(28, cols / 3)
         let imageRows = zoomed ? rows : rows - 4
         let imageColumns = cols - panel - 1
-        let image = try decoded(item)
-        let lines = renderer.render(image, columns: imageColumns, rows: imageRows - (zoomed ? 0 : 1))
+        let lines = try frames.frame(Frames.Key(item.blobID, columns: imageColumns, rows: imageRows - (zoomed ? 0 : 1)))
         for (i, line) in lines.enumerated() where !line.isEmpty {
             out += at((zoomed ? 1 : 2) + i, 1) + line + "\u{1B}[0m"
         }
@@ -115,7 +124,7 @@ public final class LabelUI {
             for c in session.classes where row < imageRows {
                 row += 1
                 let mark = c.name == mine ? style("7", " \(c.name) ") : c.name
-                out += at(row, cols - panel + 1) + "\(c.hotkey ?? " ")  " + mark
+                out += at(row, cols - panel + 1) + "\(keys.key(forClass: c.name).map(KeyMap.name) ?? " ")  " + mark
             }
             var facts = "\(item.path)  \(item.blobID.hex.prefix(12))  \(item.width)x\(item.height) \(item.format)  \(item.split)"
             if session.queue.isReview {
@@ -125,22 +134,63 @@ public final class LabelUI {
                 facts += "  your label: " + (mine ?? "none")
             }
             out += at(rows - 2, 1) + String(facts.prefix(cols))
-            let remaining = try session.remaining()
+            let remaining = try remainingNow() ?? session.remaining()
+            shownRemaining = remaining
             let elapsed = max(1, Date().timeIntervalSince(session.started))
             let perHour = Double(session.labeled) / elapsed * 3600
             let eta = perHour > 0 ? String(format: "%.0f min", Double(remaining) / perHour * 60) : "-"
             out += at(rows - 1, 1) + style("36", "done \(session.labeled) / \(session.labeled + remaining)")
                 + String(format: "  %.0f/h  left %@", perHour, eta)
-            out += at(rows, 1) + (message.isEmpty ? style("2", "keys: class key labels · space skip · ← back · u undo · z zoom · ? help · q quit")
-                                                  : style("33", message))
+            let help = "keys: class key labels · \(keyName(.skip)) skip · ← back · \(keyName(.undo)) undo · \(keyName(.zoom)) zoom"
+                + " · \(keyName(.help)) help · \(keyName(.quit)) quit"
+            out += at(rows, 1) + (message.isEmpty ? style("2", help) : style("33", message))
         }
         terminal.write(out)
+        prepareNext(columns: imageColumns, rows: imageRows - (zoomed ? 0 : 1))
     }
 
-    private func decoded(_ item: Item) throws -> PixelBuffer {
-        if let cache, cache.id == item.blobID { return cache.image }
-        let image = try ImageCodec.decode(try store.get(item.blobID))
-        cache = (item.blobID, image)
-        return image
+    /// The queue's length from the latest background count. A label takes its item out of the
+    /// unlabeled and review queues, so labels made since that count started are counted off.
+    private func remainingNow() -> Int? {
+        let leaves = session.queue != .all && session.queue != .mine
+        return counted.value(labeled: leaves ? session.labeled : nil)
+    }
+
+    /// While the annotator looks: render the item a label or skip will most likely show next, and
+    /// recount the queue.
+    private func prepareNext(columns: Int, rows: Int) {
+        if let next = try? session.peekNext() { frames.prefetch(Frames.Key(next.blobID, columns: columns, rows: rows)) }
+        counted.refresh(session.remainingCounter(), labeled: session.labeled)
+    }
+}
+
+/// A queue count made on a background thread, with the session's label count when it started.
+final class Counted: @unchecked Sendable {
+    private let lock = NSLock()
+    private var latest: (count: Int, labeled: Int)?
+    private var running = false
+    private let worker = DispatchQueue(label: "cairn.count", qos: .utility)
+
+    /// The latest count; given the session's label count now, less the labels made since it started.
+    func value(labeled: Int?) -> Int? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard let latest else { return nil }
+        return max(0, latest.count - (labeled.map { $0 - latest.labeled } ?? 0))
+    }
+
+    /// Starts a recount unless one is running.
+    func refresh(_ count: @escaping @Sendable () throws -> Int, labeled: Int) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !running else { return }
+        running = true
+        worker.async { [self] in
+            let result = try? count()
+            lock.lock()
+            if let result { latest = (result, labeled) }
+            running = false
+            lock.unlock()
+        }
     }
 }

@@ -16,7 +16,7 @@ private func restoreAndDie(_ signal: Int32) {
 }
 
 /// A key the labeling UI understands.
-public enum Key: Equatable, Sendable {
+public enum Key: Hashable, Sendable {
     case character(String)
     case left, right, up, down, enter, escape, interrupt, backspace
 }
@@ -92,6 +92,41 @@ public final class Terminal {
         let n = read(STDIN_FILENO, &buffer, buffer.count)
         guard n > 0 else { return [] }
         return Self.split(Array(buffer[0..<n]))
+    }
+
+    /// Asks the terminal what it supports (Primary Device Attributes, `ESC [ c`) and returns the
+    /// numbers of its reply (4 means sixel graphics), or nil when it does not answer within
+    /// `timeout` seconds. Switches to raw mode only for the question.
+    public static func primaryAttributes(timeout: Double = 0.2) -> [Int]? {
+        guard isInteractive else { return nil }
+        var saved = termios()
+        tcgetattr(STDIN_FILENO, &saved)
+        var raw = saved
+        raw.c_lflag &= ~tcflag_t(ECHO | ICANON)
+        tcsetattr(STDIN_FILENO, TCSANOW, &raw)
+        defer { tcsetattr(STDIN_FILENO, TCSANOW, &saved) }
+        let query = Array("\u{1B}[c".utf8)
+        _ = query.withUnsafeBytes { Glibc.write(STDOUT_FILENO, $0.baseAddress, $0.count) }
+        var reply: [UInt8] = []
+        let deadline = Date().addingTimeInterval(timeout)
+        while reply.last != UInt8(ascii: "c") || parseAttributes(reply) == nil {
+            let left = deadline.timeIntervalSinceNow
+            var poller = pollfd(fd: STDIN_FILENO, events: Int16(POLLIN), revents: 0)
+            guard left > 0, poll(&poller, 1, Int32(left * 1000)) > 0 else { return nil }
+            var buffer = [UInt8](repeating: 0, count: 64)
+            let n = read(STDIN_FILENO, &buffer, buffer.count)
+            guard n > 0 else { return nil }
+            reply += buffer[0..<n]
+        }
+        return parseAttributes(reply)
+    }
+
+    /// The numbers of a Primary Device Attributes reply `ESC [ ? N ; N … c` found in `bytes`.
+    public static func parseAttributes(_ bytes: [UInt8]) -> [Int]? {
+        let text = String(decoding: bytes, as: UTF8.self)
+        guard let start = text.range(of: "\u{1B}[?"), let end = text[start.upperBound...].firstIndex(of: "c") else { return nil }
+        let numbers = text[start.upperBound..<end].split(separator: ";").map { Int($0) }
+        return numbers.contains(nil) ? nil : numbers.compactMap { $0 }
     }
 
     /// Splits bytes into keys: escape sequences, UTF-8 characters, control bytes.

@@ -16,10 +16,24 @@ public struct RepositoryConfig: Sendable, Hashable, Codable {
     public var splits: SplitPolicy
     /// Remotes by name (`[remotes.NAME]`): where they are, never how to sign in.
     public var remotes: [String: RemoteSettings]
+    /// Labeling UI keys (`[keys.classes]`: class name → key, `[keys.actions]`: action → key).
+    public var keys: KeySettings
 
-    public init(splits: SplitPolicy = .standard, remotes: [String: RemoteSettings] = [:]) {
+    public init(splits: SplitPolicy = .standard, remotes: [String: RemoteSettings] = [:], keys: KeySettings = KeySettings()) {
         self.splits = splits
         self.remotes = remotes
+        self.keys = keys
+    }
+
+    /// The `[keys]` tables; checked against the classes when `cairn label` starts.
+    public struct KeySettings: Sendable, Hashable, Codable {
+        public var classes: [String: String]?
+        public var actions: [String: String]?
+
+        public init(classes: [String: String]? = nil, actions: [String: String]? = nil) {
+            self.classes = classes
+            self.actions = actions
+        }
     }
 
     /// One `[remotes.NAME]` table.
@@ -47,6 +61,7 @@ public struct RepositoryConfig: Sendable, Hashable, Codable {
     private struct File: Codable {
         var splits: SplitPolicy?
         var remotes: [String: RemoteSettings]?
+        var keys: KeySettings?
     }
 
     /// Reads and validates the config at `path`.
@@ -59,7 +74,7 @@ public struct RepositoryConfig: Sendable, Hashable, Codable {
         }
         do {
             let file = try TOMLDecoder().decode(File.self, from: text)
-            let config = RepositoryConfig(splits: file.splits ?? .standard, remotes: file.remotes ?? [:])
+            let config = RepositoryConfig(splits: file.splits ?? .standard, remotes: file.remotes ?? [:], keys: file.keys ?? KeySettings())
             try config.splits.validate()
             return config
         } catch let error as CatalogError {
@@ -89,6 +104,9 @@ public struct RepositoryConfig: Sendable, Hashable, Codable {
             if let region = remote.region { lines.append("region = \(Self.quote(region))") }
             if let pathStyle = remote.pathStyle { lines.append("path_style = \(pathStyle)") }
             return "\n" + lines.joined(separator: "\n") + "\n"
+        }.joined() + [("classes", keys.classes), ("actions", keys.actions)].compactMap { table, entries -> String? in
+            guard let entries, !entries.isEmpty else { return nil }
+            return "\n[keys.\(table)]\n" + entries.keys.sorted().map { "\(Self.quote($0)) = \(Self.quote(entries[$0]!))\n" }.joined()
         }.joined()
     }
 

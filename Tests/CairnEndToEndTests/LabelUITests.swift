@@ -138,6 +138,40 @@ import Testing
         #expect(status["conflicts"] as? Int == 0, "\(status)")
     }
 
+    /// Keys remapped in config.toml work (and the help line shows them); --split keeps the queue to
+    /// one split; --queue mine brings back what this annotator labeled.
+    @Test(.enabled(if: Tmux.available)) func remappedKeysSplitFilterAndMineQueue() throws {
+        let dir = try TemporaryDirectory("cairn-e2e-ui6")
+        defer { dir.remove() }
+        let repo = try repository(dir, count: 40)
+        let config = repo + "/.cairn/config.toml"
+        let text = try String(contentsOfFile: config, encoding: .utf8) + "\n[keys.classes]\ncat = \"c\"\n\n[keys.actions]\nundo = \"backspace\"\n"
+        try text.write(toFile: config, atomically: true, encoding: .utf8)
+        let train = try CLI.run(["-C", repo, "ls", "--json"]).jsonArray().filter { $0["split"] as? String == "train" }.count
+        let session = "cairn-ui-keys-\(getpid())"
+        defer { Tmux.run("kill-session -t \(session)") }
+        startLabel(session, repo: repo, annotator: "kim", "--split train")
+        let first = Tmux.waitFor(session, "done 0 / \(train)")
+        #expect(first.contains("c  cat") && first.contains("backspace undo"), "\(first)")
+        for i in 1...3 {
+            Tmux.run("send-keys -t \(session) c")
+            Tmux.waitFor(session, "done \(i) /")
+        }
+        Tmux.run("send-keys -t \(session) 1")  // cat's default key is taken away
+        #expect(Tmux.waitFor(session, "'1' is not a key").contains("'1' is not a key"))
+        Tmux.run("send-keys -t \(session) BSpace")
+        #expect(Tmux.waitFor(session, "done 2 /").contains("done 2 /"))
+        Tmux.run("send-keys -t \(session) q")
+        #expect(Tmux.waitFor(session, "EXITED").contains("labeled 2 items"))
+        let labeled = try CLI.run(["-C", repo, "ls", "--json"]).jsonArray().filter { $0["label"] as? String == "cat" }
+        #expect(labeled.count == 2 && labeled.allSatisfy { $0["split"] as? String == "train" }, "\(labeled)")
+
+        // Mine: the two labels and the undone item (undo recorded a skip).
+        startLabel(session, repo: repo, annotator: "kim", "--queue mine")
+        let mine = Tmux.waitFor(session, "done 0 / 3")
+        #expect(mine.contains("done 0 / 3") && mine.contains("your label: cat"), "\(mine)")
+    }
+
     @Test func aNonInteractiveStdinGetsAClearMessage() throws {
         let dir = try TemporaryDirectory("cairn-e2e-ui4")
         defer { dir.remove() }

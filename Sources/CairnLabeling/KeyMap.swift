@@ -1,0 +1,122 @@
+import CairnCatalog
+
+/// Which key does what in the labeling UI: the action keys and each class's key.
+///
+/// Class keys come from the class list (`cairn classes`, defaulting to 1–9, 0, then letters) unless
+/// `.cairn/config.toml` remaps them; action keys default to space (skip), u (undo), z (zoom),
+/// ? (help) and q (quit), and can be remapped there too. The arrow keys (→ skip, ← back) and
+/// Ctrl-C (quit) always work.
+///
+/// ```toml
+/// [keys.classes]
+/// cat = "c"
+/// dog = "d"
+///
+/// [keys.actions]
+/// undo = "backspace"
+/// ```
+public struct KeyMap: Sendable, Equatable {
+    public enum Action: String, Sendable, CaseIterable {
+        case skip, back, undo, zoom, help, quit
+    }
+
+    /// Action by key.
+    public private(set) var actions: [Key: Action]
+    /// Class name by key.
+    public private(set) var classes: [Key: String]
+
+    public static let defaultActions: [Action: Key] = [
+        .skip: .character(" "), .undo: .character("u"), .zoom: .character("z"), .help: .character("?"), .quit: .character("q"),
+    ]
+
+    /// The keys for `classList`, with `classKeys` (class name → key) and `actionKeys` (action name →
+    /// key) from the config overriding the defaults.
+    /// - Throws: `CatalogError.invalid` naming an unknown class or action, a key that is not one
+    ///   character (or `space`, `enter`, `backspace`, `tab`), or a key given two meanings.
+    public init(classList: [LabelClass], classKeys: [String: String] = [:], actionKeys: [String: String] = [:]) throws {
+        var byAction = Self.defaultActions
+        for (name, text) in actionKeys {
+            guard let action = Action(rawValue: name) else {
+                throw CatalogError.invalid("[keys.actions] has '\(name)'; the actions are \(Action.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            byAction[action] = try Self.key(text, for: name)
+        }
+        var actions: [Key: Action] = [:]
+        for (action, key) in byAction.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+            if let other = actions[key] { throw CatalogError.invalid("the key \(Self.name(key)) is set for both \(other.rawValue) and \(action.rawValue)") }
+            actions[key] = action
+        }
+        let known = Set(classList.map(\.name))
+        for name in classKeys.keys where !known.contains(name) {
+            throw CatalogError.invalid("[keys.classes] has '\(name)', which is not a class (classes: \(classList.map(\.name).joined(separator: ", ")))")
+        }
+        var classes: [Key: String] = [:]
+        for labelClass in classList {
+            let key: Key
+            if let text = classKeys[labelClass.name] {
+                key = try Self.key(text, for: labelClass.name)
+            } else if let hotkey = labelClass.hotkey {
+                key = .character(hotkey)
+            } else {
+                continue
+            }
+            if let action = actions[key] { throw CatalogError.invalid("the key \(Self.name(key)) is set for both \(action.rawValue) and class \(labelClass.name)") }
+            if let other = classes[key] { throw CatalogError.invalid("the key \(Self.name(key)) is set for both class \(other) and class \(labelClass.name)") }
+            classes[key] = labelClass.name
+        }
+        self.actions = actions
+        self.classes = classes
+    }
+
+    /// What `key` does: an action, or nil (then maybe a class, see `classes`).
+    public func action(for key: Key) -> Action? {
+        switch key {
+        case .interrupt: .quit
+        case .right: .skip
+        case .left: .back
+        default: actions[key]
+        }
+    }
+
+    /// The key a class is labeled with, for display.
+    public func key(forClass name: String) -> Key? { classes.first { $0.value == name }?.key }
+
+    /// The key an action is on, for display.
+    public func key(for action: Action) -> Key? { actions.first { $0.value == action }?.key }
+
+    /// A key as written in the config or shown on screen.
+    public static func name(_ key: Key) -> String {
+        switch key {
+        case .character(" "): "space"
+        case .character("\t"): "tab"
+        case .character(let c): c
+        case .enter: "enter"
+        case .backspace: "backspace"
+        case .left: "←"
+        case .right: "→"
+        case .up: "↑"
+        case .down: "↓"
+        case .escape: "esc"
+        case .interrupt: "ctrl-c"
+        }
+    }
+
+    private static func key(_ text: String, for name: String) throws -> Key {
+        switch text.lowercased() {
+        case "space": return .character(" ")
+        case "tab": return .character("\t")
+        case "enter": return .enter
+        case "backspace": return .backspace
+        default:
+            guard text.count == 1, let scalar = text.unicodeScalars.first, scalar.value >= 0x20, scalar.value != 0x7f else {
+                throw CatalogError.invalid("the key for \(name) is '\(text)': use one character, or space, tab, enter or backspace")
+            }
+            return .character(text)
+        }
+    }
+}
+
+extension Key {
+    /// A stable text for sorting and messages.
+    var rawValue: String { KeyMap.name(self) }
+}

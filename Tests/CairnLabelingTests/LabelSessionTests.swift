@@ -1,0 +1,127 @@
+import CairnCatalog
+import CairnLabeling
+import CairnRepository
+import CairnStore
+import CairnTestSupport
+import Foundation
+import Testing
+
+/// The labeling session's queues and filters, the key map, frames rendered ahead, and the
+/// terminal's device attributes.
+@Suite struct LabelSessionTests {
+    /// 30 images in folders cat and dog, imported with those labels by "import".
+    private func fixture() throws -> TestRepository {
+        let fixture = try TestRepository(label: "cairn-label")
+        try SyntheticImages.writeImageFolder(at: fixture.inputs, count: 30)
+        try fixture.importInputs(ImportOptions(labelsFromDirectories: true))
+        return fixture
+    }
+
+    @Test func splitAndClassFiltersNarrowTheQueue() throws {
+        let f = try fixture()
+        defer { f.remove() }
+        let catalog = f.repository.catalog
+        let train = try catalog.read { try $0.allItems(split: .train) }.count
+        let all = try LabelSession(catalog: catalog, annotator: "ada", queue: .all)
+        #expect(try all.remaining() == 30)
+        all.close()
+        let trainOnly = try LabelSession(catalog: catalog, annotator: "ada", queue: .all, filter: QueueFilter(split: .train))
+        #expect(try trainOnly.remaining() == train && trainOnly.current?.split == .train)
+        trainOnly.close()
+        // Someone (the import) currently labels 15 items cat.
+        let cats = try LabelSession(catalog: catalog, annotator: "ada", queue: .all, filter: QueueFilter(className: "cat"))
+        #expect(try cats.remaining() == 15)
+        cats.close()
+        #expect(throws: CatalogError.self) { try LabelSession(catalog: catalog, annotator: "ada", filter: QueueFilter(className: "cow")) }
+    }
+
+    @Test func mineHoldsWhatTheAnnotatorLabeled() throws {
+        let f = try fixture()
+        defer { f.remove() }
+        let catalog = f.repository.catalog
+        let session = try LabelSession(catalog: catalog, annotator: "ada", queue: .all)
+        let dog = try #require(session.classes.first { $0.name == "dog" })
+        var labeled: [Int64] = []
+        for _ in 0..<4 {
+            labeled.append(session.current!.id)
+            try session.label(dog)
+        }
+        session.close()
+        let mine = try LabelSession(catalog: catalog, annotator: "ada", queue: .mine)
+        #expect(try mine.remaining() == 4)
+        var seen: [Int64] = []
+        while let item = mine.current {
+            seen.append(item.id)
+            try mine.skip()
+        }
+        #expect(seen == labeled)
+        #expect(try LabelSession(catalog: catalog, annotator: "bob", queue: .mine).current == nil)
+    }
+
+    /// `peekNext` predicts what a label shows next; another annotator taking it makes the label
+    /// show the one after (the prediction is only a hint).
+    @Test func peekPredictsTheNextItem() throws {
+        let f = try fixture()
+        defer { f.remove() }
+        let catalog = f.repository.catalog
+        // Overlap 2: every item wants one label besides the import's.
+        let ada = try LabelSession(catalog: catalog, annotator: "ada", overlap: 2)
+        let cat = try #require(ada.classes.first { $0.name == "cat" })
+        let predicted = try #require(try ada.peekNext())
+        try ada.label(cat)
+        #expect(ada.current?.id == predicted.id)
+        let next = try #require(try ada.peekNext())
+        let bob = try LabelSession(catalog: catalog, annotator: "bob", overlap: 2)  // leases the first free item: `next`
+        #expect(bob.current?.id == next.id)
+        try ada.label(cat)
+        #expect(ada.current?.id != next.id)
+        ada.close()
+        bob.close()
+    }
+
+    @Test func keyMapDefaultsRemapsAndRefusesConflicts() throws {
+        let classes = [LabelClass(id: 1, name: "cat", hotkey: "1", ordinal: 0), LabelClass(id: 2, name: "dog", hotkey: "2", ordinal: 1)]
+        let standard = try KeyMap(classList: classes)
+        #expect(standard.classes[.character("1")] == "cat" && standard.action(for: .character("u")) == .undo)
+        #expect(standard.action(for: .right) == .skip && standard.action(for: .left) == .back && standard.action(for: .interrupt) == .quit)
+        let mapped = try KeyMap(classList: classes, classKeys: ["cat": "c"], actionKeys: ["undo": "backspace", "skip": "s"])
+        #expect(mapped.classes[.character("c")] == "cat" && mapped.classes[.character("1")] == nil)
+        #expect(mapped.action(for: .backspace) == .undo && mapped.action(for: .character("u")) == nil)
+        #expect(mapped.action(for: .character("s")) == .skip && mapped.action(for: .character(" ")) == nil)
+        #expect(throws: CatalogError.self) { try KeyMap(classList: classes, classKeys: ["cat": "u"]) }  // undo's key
+        #expect(throws: CatalogError.self) { try KeyMap(classList: classes, classKeys: ["cat": "2"]) }  // dog's key
+        #expect(throws: CatalogError.self) { try KeyMap(classList: classes, classKeys: ["cow": "c"]) }
+        #expect(throws: CatalogError.self) { try KeyMap(classList: classes, actionKeys: ["jump": "j"]) }
+        #expect(throws: CatalogError.self) { try KeyMap(classList: classes, actionKeys: ["undo": "ctrl-z"]) }
+        #expect(throws: CatalogError.self) { try KeyMap(classList: classes, actionKeys: ["undo": "q"]) }  // quit's key
+    }
+
+    /// A prefetched frame is the same text as one made on the spot.
+    @Test func framesRenderedAheadMatchFramesMadeNow() throws {
+        let f = try fixture()
+        defer { f.remove() }
+        let items = try f.repository.catalog.read { try $0.allItems() }
+        let renderer = ImageRenderer(.symbols, environment: ["COLORTERM": "truecolor"])
+        let ahead = Frames(store: f.repository.store, renderer: renderer)
+        let now = Frames(store: f.repository.store, renderer: renderer)
+        let key = Frames.Key(items[3].blobID, columns: 60, rows: 20)
+        ahead.prefetch(key)
+        let lines = try ahead.frame(key)  // waits for the background render
+        #expect(ahead.isReady(key))
+        #expect(lines == (try now.frame(key)) && !lines.isEmpty)
+        let missing = Frames.Key(HashedBlob(Data("absent".utf8)).id, columns: 60, rows: 20)
+        ahead.prefetch(missing)
+        #expect(throws: StoreError.notFound(missing.blobID)) { try ahead.frame(missing) }
+    }
+
+    @Test func sixelIsChosenWhenTheTerminalReportsIt() {
+        #expect(Terminal.parseAttributes(Array("\u{1B}[?62;4;6;22c".utf8)) == [62, 4, 6, 22])
+        #expect(Terminal.parseAttributes(Array("\u{1B}[?1;2c".utf8)) == [1, 2])
+        #expect(Terminal.parseAttributes(Array("\u{1B}[?1;2".utf8)) == nil)
+        let env = ["TERM": "xterm-256color"]
+        #expect(ImageRenderer(.auto, environment: env, terminalAttributes: [62, 4, 22]).mode == .sixel)
+        #expect(ImageRenderer(.auto, environment: env, terminalAttributes: [62, 22]).mode == .symbols)
+        #expect(ImageRenderer(.auto, environment: env.merging(["TMUX": "x"]) { $1 }, terminalAttributes: [62, 4]).mode == .symbols)
+        #expect(ImageRenderer.needsTerminalQuery(environment: env) && !ImageRenderer.needsTerminalQuery(environment: ["TMUX": "x"]))
+    }
+}
