@@ -25,6 +25,29 @@ import Testing
         return repo
     }
 
+    /// A moto server with bucket `cairn`, a scratch directory, and repository `a` of `count`
+    /// images, snapshotted, tagged v1, with origin s3://cairn/ds.
+    private func setUp(_ label: String, count: Int, environment: [String: String] = [:]) throws
+        -> (server: S3TestServer, dir: TemporaryDirectory, a: String)
+    {
+        let server = try S3TestServer(environment: environment)
+        let dir: TemporaryDirectory
+        do {
+            dir = try TemporaryDirectory("cairn-e2e-s3-\(label)")
+        } catch {
+            server.stop()
+            throw error
+        }
+        do {
+            try server.createBucket("cairn")
+            return (server, dir, try repository(dir, "a", count: count, endpoint: server.endpoint))
+        } catch {
+            server.stop()
+            dir.remove()
+            throw error
+        }
+    }
+
     private func snapshotID(_ repo: String, _ tag: String) throws -> String {
         try cairn(repo, ["tags", "--json"]).jsonArray().first { $0["name"] as? String == tag }?["snapshotID"] as? String ?? ""
     }
@@ -143,12 +166,8 @@ import Testing
     /// Ctrl-C in the middle of a push: the remote shows no snapshot or tag yet, and the next push
     /// uploads only what is missing and completes.
     @Test func interruptedPushResumes() throws {
-        let server = try S3TestServer()
-        defer { server.stop() }
-        try server.createBucket("cairn")
-        let dir = try TemporaryDirectory("cairn-e2e-s3-resume")
-        defer { dir.remove() }
-        let a = try repository(dir, "a", count: 400, endpoint: server.endpoint)
+        let (server, dir, a) = try setUp("resume", count: 400)
+        defer { server.stop(); dir.remove() }
         let (process, _, _) = try CLI.start(["-C", a, "push", "--jobs", "1", "--pack-size", "1"], environment: env)
         let journal = a + "/.cairn/remotes/origin.uploaded"
         let deadline = Date().addingTimeInterval(60)
@@ -181,12 +200,8 @@ import Testing
     /// remote object whose bytes do not match its name, a remote written by a newer format, and a
     /// tag that names another snapshot on the remote: each a clear error, nothing damaged.
     @Test func badRemotesGiveClearErrors() throws {
-        let server = try S3TestServer()
-        defer { server.stop() }
-        try server.createBucket("cairn")
-        let dir = try TemporaryDirectory("cairn-e2e-s3-bad")
-        defer { dir.remove() }
-        let a = try repository(dir, "a", count: 20, endpoint: server.endpoint)
+        let (server, dir, a) = try setUp("bad", count: 20)
+        defer { server.stop(); dir.remove() }
 
         #expect(try cairn(a, ["remote", "add", "nobucket", "s3://does-not-exist/x", "--endpoint", server.endpoint, "--path-style"]).status == 0)
         let noBucket = try cairn(a, ["push", "nobucket"])
@@ -237,12 +252,9 @@ import Testing
 
     /// Wrong credentials against a server that checks them (moto with authentication on).
     @Test func wrongCredentialsAreRefusedWithoutShowingThem() throws {
-        let server = try S3TestServer(environment: ["INITIAL_NO_AUTH_ACTION_COUNT": "1"])
-        defer { server.stop() }
-        try server.createBucket("cairn")  // the one request allowed without authentication
-        let dir = try TemporaryDirectory("cairn-e2e-s3-creds")
-        defer { dir.remove() }
-        let a = try repository(dir, "a", count: 5, endpoint: server.endpoint)
+        // Creating the bucket is the one request moto allows without authentication.
+        let (server, dir, a) = try setUp("creds", count: 5, environment: ["INITIAL_NO_AUTH_ACTION_COUNT": "1"])
+        defer { server.stop(); dir.remove() }
         let secret = "wrong-secret-\(getpid())"
         let refused = try cairn(a, ["push"], env: ["AWS_ACCESS_KEY_ID": "AKIDWRONG", "AWS_SECRET_ACCESS_KEY": secret])
         #expect(refused.status == 1 && refused.stderr.contains("refused the credentials"), "\(refused)")
@@ -253,12 +265,8 @@ import Testing
     /// named by fsck, `fsck --repair` fetches good copies and puts them back, and the repository
     /// checks clean and checks out. An image the remote never had stays reported.
     @Test func fsckRepairRestoresDamagedObjectsFromTheRemote() throws {
-        let server = try S3TestServer()
-        defer { server.stop() }
-        try server.createBucket("cairn")
-        let dir = try TemporaryDirectory("cairn-e2e-s3-repair")
-        defer { dir.remove() }
-        let a = try repository(dir, "a", count: 40, endpoint: server.endpoint)
+        let (server, dir, a) = try setUp("repair", count: 40)
+        defer { server.stop(); dir.remove() }
         #expect(try cairn(a, ["push"]).status == 0)
 
         let packs = a + "/.cairn/packs"
@@ -297,12 +305,8 @@ import Testing
 
     /// A tag moved here after it was pushed is refused by push unless --force.
     @Test func movedTagNeedsForce() throws {
-        let server = try S3TestServer()
-        defer { server.stop() }
-        try server.createBucket("cairn")
-        let dir = try TemporaryDirectory("cairn-e2e-s3-tags")
-        defer { dir.remove() }
-        let a = try repository(dir, "a", count: 10, endpoint: server.endpoint)
+        let (server, dir, a) = try setUp("tags", count: 10)
+        defer { server.stop(); dir.remove() }
         #expect(try cairn(a, ["push"]).status == 0)
         #expect(try cairn(a, ["annotate", "a-in/cat/0000.png", "--class", "dog"]).status == 0)
         #expect(try cairn(a, ["snapshot", "-m", "v1b"]).status == 0)
