@@ -79,6 +79,6 @@ let package = Package(
         .testTarget(
             name: "CairnTrainingTests", dependencies: ["CairnTraining", "CairnTestSupport"], swiftSettings: strict),
         .testTarget(
-            name: "CairnEndToEndTests", dependencies: ["cairn", "CairnStore", "CairnTestSupport"], swiftSettings: strict),
+            name: "CairnEndToEndTests", dependencies: ["cairn", "CairnStore", "CairnRepository", "CairnVersioning", "CairnTestSupport"], swiftSettings: strict),
     ]
 )

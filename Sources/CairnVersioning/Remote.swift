@@ -216,21 +216,48 @@ public final class Remote: Sendable {
         Set(try await client.list(prefix: "snapshots/").compactMap { BlobID(hex: $0.key.dropFirst("snapshots/".count)) })
     }
 
-    private func remoteTags() async throws -> Tags {
-        guard let data = try await client.getIfPresent("tags.json") else { return Tags() }
+    private func remoteTags() async throws -> Tags { try await remoteTagsAndETag().tags }
+
+    /// tags.json and its ETag (nil when absent), for a conditional rewrite.
+    func remoteTagsAndETag() async throws -> (tags: Tags, etag: String?) {
+        guard let (data, etag) = try await client.getWithETag("tags.json") else { return (Tags(), nil) }
         guard let tags = try? JSONDecoder().decode(Tags.self, from: data) else {
             throw S3Error.badResponse(operation: "read tags.json", reason: "not a tag list")
         }
-        return tags
+        return (tags, etag)
     }
 
-    private func remoteBundle() async throws -> CatalogBundle {
-        guard let data = try await client.getIfPresent("catalog.json") else { return CatalogBundle() }
+    private func remoteBundle() async throws -> CatalogBundle { try await remoteBundleAndETag().bundle }
+
+    /// catalog.json and its ETag (nil when absent), for a conditional rewrite.
+    private func remoteBundleAndETag() async throws -> (bundle: CatalogBundle, etag: String?) {
+        guard let (data, etag) = try await client.getWithETag("catalog.json") else { return (CatalogBundle(), nil) }
         guard let bundle = try? JSONDecoder().decode(CatalogBundle.self, from: data) else {
             throw S3Error.badResponse(operation: "read catalog.json", reason: "not a catalog bundle")
         }
         if bundle.format > CatalogBundle.formatVersion { throw RemoteError.newerFormat(client.location.url, version: bundle.format) }
-        return bundle
+        return (bundle, etag)
+    }
+
+    /// Reads `name`, lets `update` merge into it, and writes the result only if the object is
+    /// still the version read; when another writer got there first, reads and merges again.
+    /// Two repositories pushing at once then both keep what they added.
+    func readMergeWrite<Value: Equatable>(
+        _ name: String, read: () async throws -> (Value, String?), update: (inout Value) throws -> Void, encode: (Value) throws -> Data
+    ) async throws -> (written: Bool, etag: String?) {
+        var attempt = 0
+        while true {
+            attempt += 1
+            let (original, etag) = try await read()
+            var value = original
+            try update(&value)
+            if value == original && etag != nil { return (false, etag) }
+            do {
+                return (true, try await client.put(name, try encode(value), ifStill: etag))
+            } catch S3Error.changedMeanwhile where attempt < 8 {
+                try await Task.sleep(nanoseconds: UInt64(Double.random(in: 0.01...0.1) * Double(attempt) * 1e9))
+            }
+        }
     }
 
     /// Every tree object and blob under the snapshots in `roots` that this repository holds the trees of.
@@ -321,34 +348,32 @@ public final class Remote: Sendable {
         completeBlobs.formUnion(newItems)
 
         // 3. Tags.
-        var tags = try await self.remoteTags()
-        let original = tags
-        for target in targets {
-            guard let tagName = target.tag, let local = localTags.first(where: { $0.name == tagName }) else { continue }
-            if let existing = tags.tags[tagName], existing.snapshot != local.snapshotID.hex, !force {
-                throw RemoteError.tagConflict(tag: tagName, remote: existing.snapshot, local: local.snapshotID.hex)
+        _ = try await readMergeWrite("tags.json", read: { try await self.remoteTagsAndETag() }, update: { tags in
+            report.tagsUpdated = []
+            for target in targets {
+                guard let tagName = target.tag, let local = localTags.first(where: { $0.name == tagName }) else { continue }
+                if let existing = tags.tags[tagName], existing.snapshot != local.snapshotID.hex, !force {
+                    throw RemoteError.tagConflict(tag: tagName, remote: existing.snapshot, local: local.snapshotID.hex)
+                }
+                if tags.tags[tagName]?.snapshot != local.snapshotID.hex {
+                    tags.tags[tagName] = TagEntry(snapshot: local.snapshotID.hex, createdAt: local.createdAt.timeIntervalSince1970,
+                                                  author: local.author)
+                    report.tagsUpdated.append(tagName)
+                }
             }
-            if tags.tags[tagName]?.snapshot != local.snapshotID.hex {
-                tags.tags[tagName] = TagEntry(snapshot: local.snapshotID.hex, createdAt: local.createdAt.timeIntervalSince1970, author: local.author)
-                report.tagsUpdated.append(tagName)
-            }
-        }
-        if tags != original { try await self.client.put("tags.json", try JSONEncoder.sorted.encode(tags)) }
+        }, encode: { try JSONEncoder.sorted.encode($0) })
 
         // 4. The catalog bundle, merged with what the remote has.
         let fingerprint = try self.repository.catalog.read { try $0.bundleFingerprint() } + ";" + onRemote.map(\.hex).sorted().joined()
         let etag = try await self.client.etag("catalog.json")
         if state.fingerprint != fingerprint || etag == nil || state.bundleETag != etag {
-            let remote = try await self.remoteBundle()
             let local = try self.repository.catalog.read {
                 try CatalogBundle.export($0, items: completeBlobs, snapshots: onRemote)
             }
-            let merged = remote.merging(local)
-            var newETag = etag
-            if merged != remote || etag == nil {
-                newETag = try await self.client.put("catalog.json", try JSONEncoder.sorted.encode(merged))
-                report.catalogUpdated = true
-            }
+            let (written, newETag) = try await readMergeWrite("catalog.json", read: { try await self.remoteBundleAndETag() },
+                                                              update: { $0 = $0.merging(local) },
+                                                              encode: { try JSONEncoder.sorted.encode($0) })
+            report.catalogUpdated = written
             state.fingerprint = fingerprint
             state.bundleETag = newETag
         }

@@ -1,5 +1,7 @@
+import CairnRepository
 import CairnStore
 import CairnTestSupport
+@testable import CairnVersioning
 import Foundation
 import Testing
 
@@ -301,6 +303,31 @@ import Testing
         try bytes.write(to: URL(fileURLWithPath: "\(packs)/\(newest)"))
         let unrepairable = try cairn(a, ["fsck", "--repair"])
         #expect(unrepairable.status == 2 && unrepairable.stdout.contains("has no good copy of 1"), "\(unrepairable)")
+    }
+
+    /// A push that loses the race for tags.json to another writer (who lands between its read and
+    /// its write) reads again, merges, and writes: both writers' tags are kept.
+    @Test func aWriteThatLosesARaceIsMergedAgain() async throws {
+        let (server, dir, a) = try setUp("race", count: 3)
+        defer { server.stop(); dir.remove() }
+        let credentials = AWSCredentials(accessKeyID: "cairn-test", secretAccessKey: "cairn-test-secret")
+        let remote = try Remote(repository: try Repository(root: a), name: "origin", credentials: credentials)
+        let other = S3Client(location: remote.client.location, credentials: credentials)
+        func entry(_ author: String) -> Remote.TagEntry { Remote.TagEntry(snapshot: String(repeating: "a", count: 64), createdAt: 0, author: author) }
+        var reads = 0
+        let theirs = try JSONEncoder().encode(Remote.Tags(tags: ["theirs": entry("them")]))
+        let read: () async throws -> (Remote.Tags, String?) = {
+            reads += 1
+            let (tags, etag) = try await remote.remoteTagsAndETag()
+            if reads == 1 { try await other.put("tags.json", theirs) }  // the other writer lands now
+            return (tags, etag)
+        }
+        let update: (inout Remote.Tags) throws -> Void = { $0.tags["ours"] = entry("us") }
+        let encode: (Remote.Tags) throws -> Data = { try JSONEncoder().encode($0) }
+        let (written, _) = try await remote.readMergeWrite("tags.json", read: read, update: update, encode: encode)
+        #expect(written && reads == 2)
+        let tags = try JSONDecoder().decode(Remote.Tags.self, from: try await other.get("tags.json"))
+        #expect(Set(tags.tags.keys) == ["ours", "theirs"])
     }
 
     /// A tag moved here after it was pushed is refused by push unless --force.

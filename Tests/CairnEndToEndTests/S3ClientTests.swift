@@ -59,4 +59,21 @@ import Testing
         let missing = HashedBlob(Data("never stored".utf8)).id
         await #expect(throws: StoreError.notFound(missing)) { try await reader.fetch(missing) }
     }
+
+    /// Conditional writes: create-only when absent, replace only the version read.
+    @Test func conditionalPutsLoseToAnotherWriter() async throws {
+        let server = try S3TestServer()
+        defer { server.stop() }
+        try server.createBucket("cairn")
+        let client = S3Client(location: S3Location(bucket: "cairn", prefix: "p", endpoint: server.endpoint, pathStyle: true),
+                              credentials: AWSCredentials(accessKeyID: "x", secretAccessKey: "y"))
+        let first = try await client.put("tags.json", Data("1".utf8), ifStill: nil)
+        await #expect(throws: S3Error.self) { try await client.put("tags.json", Data("2".utf8), ifStill: nil) }
+        let (data, etag) = try #require(try await client.getWithETag("tags.json"))
+        #expect(data == Data("1".utf8) && etag == first)
+        let second = try await client.put("tags.json", Data("3".utf8), ifStill: etag)
+        await #expect(throws: S3Error.self) { try await client.put("tags.json", Data("4".utf8), ifStill: etag) }  // stale
+        #expect(try await client.getWithETag("tags.json")?.etag == second)
+        #expect(try await client.get("tags.json") == Data("3".utf8))
+    }
 }

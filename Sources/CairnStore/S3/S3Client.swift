@@ -65,6 +65,8 @@ public enum S3Error: Error, Sendable, CustomStringConvertible {
     case noSuchBucket(String)
     case credentialsRefused(code: String, message: String)
     case notFound(key: String)
+    /// A conditional write lost: the object changed (or appeared) since it was read.
+    case changedMeanwhile(operation: String)
     case unreachable(endpoint: String, reason: String)
     case http(status: Int, code: String, message: String, operation: String)
     case badResponse(operation: String, reason: String)
@@ -85,6 +87,8 @@ public enum S3Error: Error, Sendable, CustomStringConvertible {
             "the remote refused the credentials (\(code): \(message)); check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or the profile in use"
         case .notFound(let key):
             "\(key) is not on the remote"
+        case .changedMeanwhile(let operation):
+            "\(operation) lost to another writer (the object changed on the remote since it was read); run the command again"
         case .unreachable(let endpoint, let reason):
             "cannot reach \(endpoint): \(reason)"
         case .http(let status, let code, let message, let operation):
@@ -164,6 +168,21 @@ public final class S3Client: Sendable {
     public func put(_ name: String, _ body: Data) async throws -> String? {
         if body.count >= multipartThreshold { return try await putMultipart(name, body) }
         return try await send("PUT", name, body: body, operation: "upload \(name)").1.first(name: "etag")
+    }
+
+    /// Replaces `name` only if it is still the version read: `expected` is the ETag it had, or nil
+    /// when it was absent (then the write only creates). Returns the new ETag.
+    /// - Throws: `S3Error.changedMeanwhile` when another writer got there first.
+    @discardableResult
+    public func put(_ name: String, _ body: Data, ifStill expected: String?) async throws -> String? {
+        let condition = expected.map { ("if-match", $0) } ?? ("if-none-match", "*")
+        return try await send("PUT", name, headers: [condition], body: body, operation: "upload \(name)").1.first(name: "etag")
+    }
+
+    /// The object's bytes and ETag, or nil when it is absent.
+    public func getWithETag(_ name: String) async throws -> (data: Data, etag: String)? {
+        let (status, headers, body) = try await send("GET", name, operation: "download \(name)", allow404: true)
+        return status == 404 ? nil : (body, headers.first(name: "etag") ?? "")
     }
 
     /// The object's ETag, or nil when it is absent.
@@ -343,6 +362,7 @@ public final class S3Client: Sendable {
         let text = String(decoding: body, as: UTF8.self)
         let code = XMLScan.value("Code", in: text) ?? ""
         let message = XMLScan.value("Message", in: text) ?? ""
+        if status == 412 { return .changedMeanwhile(operation: operation) }
         switch code {
         case "NoSuchBucket": return .noSuchBucket(location.bucket)
         case "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken", "AccessDenied":
