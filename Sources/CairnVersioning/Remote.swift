@@ -309,7 +309,8 @@ public final class Remote: Sendable {
         let runs = try self.repository.catalog.read { try $0.runs() }
 
         // 1. Objects: walk each new snapshot, pruning subtrees the remote's complete snapshots hold.
-        var (complete, completeBlobs) = try self.objectsUnder(before)
+        let (complete, heldBlobs) = try self.objectsUnder(before)
+        var completeBlobs = heldBlobs
         let uploaded = self.journal()
         // Tree objects first, then images, then checkpoints: a pull reads trees level by level and
         // finds a level's objects side by side in the packs.

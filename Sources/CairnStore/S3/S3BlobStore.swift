@@ -88,6 +88,7 @@ public final class S3BlobStore: BlobStore {
     // MARK: BlobStore
 
     public func put(_ blob: HashedBlob) throws -> Bool {
+        if try contains(blob.id) { return false }
         _ = try blocking { try await self.client.put(Self.key(blob.id), blob.data) }
         return true
     }
