@@ -472,6 +472,7 @@ public final class Remote: Sendable {
             rows.append(row)
         })
         report.treeObjects = try await self.fetchTrees(Array(snapshotIDs), progress: progress)
+        try self.repository.store.flush()  // an interrupted pull keeps the trees (and, below, every 2,048 images)
 
         // 2. Blobs of the chosen refs.
         var targets: [BlobID] = []

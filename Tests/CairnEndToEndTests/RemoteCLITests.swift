@@ -198,6 +198,32 @@ import Testing
         #expect(try cairn(b, ["fsck"]).status == 0)
     }
 
+    /// Ctrl-C in the middle of a pull, once the snapshot trees are stored: the next pull fetches no
+    /// tree again, only images, and the repository checks clean with the same snapshot id.
+    @Test func interruptedPullResumes() throws {
+        let (server, dir, a) = try setUp("pull", count: 120)
+        defer { server.stop(); dir.remove() }
+        #expect(try cairn(a, ["push", "--pack-size", "1"]).status == 0)  // one object per pack: one request per image
+        let b = dir.appending("b")
+        #expect(try CLI.run(["init", b]).status == 0)
+        #expect(try cairn(b, ["remote", "add", "origin", "s3://cairn/ds", "--endpoint", server.endpoint, "--path-style"]).status == 0)
+        let (process, _, _) = try CLI.start(["-C", b, "pull", "--jobs", "1"], environment: env)
+        let packs = b + "/.cairn/packs"
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline, ((try? FileManager.default.contentsOfDirectory(atPath: packs)) ?? []).allSatisfy({ !$0.hasSuffix(".idx") }) {
+            usleep(10_000)
+        }
+        process.interrupt()
+        process.waitUntilExit()
+        #expect(process.terminationStatus != 0, "the pull finished before it could be interrupted")
+        let resumed = try cairn(b, ["pull", "--json"])
+        #expect(resumed.status == 0, "\(resumed)")
+        let report = try resumed.jsonObject()
+        #expect(report["treeObjects"] as? Int == 0 && report["blobs"] as? Int ?? 0 > 0, "\(report)")
+        #expect(try cairn(b, ["fsck"]).status == 0)
+        #expect(try snapshotID(b, "v1") == snapshotID(a, "v1"))
+    }
+
     /// A bucket that does not exist, an endpoint that refuses connections, wrong credentials, a
     /// remote object whose bytes do not match its name, a remote written by a newer format, and a
     /// tag that names another snapshot on the remote: each a clear error, nothing damaged.
