@@ -557,25 +557,25 @@ extension FileBlobStore {
         for pack in packs where byID.keys.contains(where: { pack.index.find($0) != nil }) {
             let file = try? POSIXFile(path: pack.path, flags: O_RDONLY)
             var blobs: [HashedBlob] = []
-            var unrecoverable: [BlobID] = []
+            var mended: [BlobID] = [], unrecoverable: [BlobID] = []
             for entry in pack.index.entries {
                 if let bytes = try? file?.read(count: Int(entry.length), at: entry.offset), case let good = HashedBlob(bytes),
                    good.id == entry.id {
                     blobs.append(good)
                 } else if let copy = byID[entry.id] {
                     blobs.append(copy)
+                    mended.append(entry.id)
                 } else {
                     unrecoverable.append(entry.id)
                 }
             }
-            let ids = Set(blobs.map(\.id))
-            if unrecoverable.isEmpty {
+            // Either way no copy of this pack's objects goes elsewhere: the pack would shadow it.
+            placed.formUnion(pack.index.entries.map(\.id))
+            if !unrecoverable.isEmpty {
+                left += unrecoverable + mended
+            } else if !mended.isEmpty {
                 try writeFreshPack(blobs)
                 try deletePack(pack.index.name)
-                placed.formUnion(ids)
-            } else {
-                left += unrecoverable + byID.keys.filter { ids.contains($0) && pack.index.find($0) != nil }
-                placed.formUnion(ids)  // not to be written elsewhere: this pack would shadow the copy
             }
         }
         for copy in copies where !placed.contains(copy.id) {

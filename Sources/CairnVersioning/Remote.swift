@@ -396,40 +396,41 @@ public final class Remote: Sendable {
         let smallBytes = sizes.filter { $0 <= S3BlobStore.looseThreshold }.reduce(0, +)
         // Packs no bigger than an even share of the work, so small pushes still run in parallel.
         let target = packSize ?? max(1 << 20, min(S3BlobStore.packTarget, smallBytes / client.parallelism + 1))
-        var batches: [[BlobID]] = []
+        // A batch is one pack of small objects, or one large object on its own.
+        var batches: [(ids: [BlobID], loose: Bool)] = []
         var pack: [BlobID] = [], packBytes = 0
         for (id, size) in zip(ids, sizes) {
             if size > S3BlobStore.looseThreshold {
-                batches.append([id])
+                batches.append(([id], true))
                 continue
             }
             pack.append(id)
             packBytes += size
             if packBytes >= target {
-                batches.append(pack)
+                batches.append((pack, false))
                 (pack, packBytes) = ([], 0)
             }
         }
-        if !pack.isEmpty { batches.append(pack) }
+        if !pack.isEmpty { batches.append((pack, false)) }
 
         let store = self.store
         var done = 0, bytes: Int64 = 0
         var raw = [UInt8](repeating: 0, count: 32)
         try await store.forEachConcurrently(batches, { batch in
-            if batch.count == 1, let id = batch.first, try local.size(of: id) > S3BlobStore.looseThreshold {
+            if batch.loose, let id = batch.ids.first {
                 let data = try local.get(id)
                 try await store.client.put(S3BlobStore.key(id), data)
                 return Int64(data.count)
             }
-            return Int64(try await store.putPack(try batch.map { HashedBlob(try local.get($0)) }))
+            return Int64(try await store.putPack(try batch.ids.map { HashedBlob(try local.get($0)) }))
         }, done: { batch, size in
-            var record = Data(capacity: batch.count * 32)
-            for id in batch {
+            var record = Data(capacity: batch.ids.count * 32)
+            for id in batch.ids {
                 raw.withUnsafeMutableBytes { id.writeRaw(to: $0.baseAddress!) }
                 record.append(contentsOf: raw)
             }
             try journal.writeAll(record)
-            done += batch.count
+            done += batch.ids.count
             bytes += size
             progress(TransferProgress(phase: "upload", done: done, total: ids.count, bytes: bytes))
         })
@@ -590,18 +591,36 @@ public final class Remote: Sendable {
 
     // MARK: Repair
 
-    /// What `repair` did: ids put back from the remote, and ids it could not put back.
-    public struct RepairReport: Sendable, Codable {
+    /// What `repair` did.
+    public struct RepairReport: Sendable, Encodable {
         public var remote: String
+        /// Ids put back from the remote.
         public var repaired: [String] = []
-        /// Not on the remote, or in a local pack with another bad record the remote lacks.
+        /// Ids still corrupt or missing: not on the remote, or in a local pack with another bad
+        /// record the remote lacks.
         public var unrepaired: [String] = []
+        /// The check after the last repair.
+        public var fsck: FsckReport
     }
 
-    /// Fetches good copies of `ids` (damaged or missing here) and puts them back with
-    /// `FileBlobStore.repair`; each copy is verified against its id before it is written.
-    public func repair(_ ids: [BlobID]) throws -> RepairReport {
-        var report = RepairReport(remote: name)
+    /// Puts back what `report` (an fsck) finds corrupt or missing, from good copies on the remote,
+    /// each verified against its id (`FileBlobStore.repair` writes them). Then runs `check` again,
+    /// and repeats while it finds damage not tried yet: a restored tree object can reveal more of
+    /// its snapshot.
+    public func repair(_ report: FsckReport, check: () throws -> FsckReport) throws -> RepairReport {
+        var result = RepairReport(remote: name, fsck: report)
+        var tried = Set<String>()
+        while case let damaged = result.fsck.corrupt + result.fsck.missing, !Set(damaged).isSubset(of: tried) {
+            tried.formUnion(damaged)
+            result.repaired += try repair(damaged.compactMap { BlobID(hex: $0) }).map(\.hex)
+            result.fsck = try check()
+        }
+        result.unrepaired = Set(result.fsck.corrupt + result.fsck.missing).sorted()
+        return result
+    }
+
+    /// One round: fetches the copies the remote holds and puts them back; returns the ids put back.
+    private func repair(_ ids: [BlobID]) throws -> [BlobID] {
         let copies = try blocking { [self] in
             try await self.store.loadPackIndexes()
             let held = try await self.store.holding(ids)
@@ -609,10 +628,9 @@ public final class Remote: Sendable {
             try await self.store.fetch(ids.filter(held.contains)) { copies.append($0) }
             return copies
         }
-        let left = Set(try repository.withLock(exclusive: true) { try repository.store.repair(copies) })  // it may delete packs, as gc does
-        report.repaired = copies.map(\.id).filter { !left.contains($0) }.sorted().map(\.hex)
-        report.unrepaired = Set(ids).subtracting(copies.map(\.id)).union(left).sorted().map(\.hex)
-        return report
+        // Exclusive, as for gc: it may delete packs.
+        let left = Set(try repository.withLock(exclusive: true) { try repository.store.repair(copies) })
+        return copies.map(\.id).filter { !left.contains($0) }.sorted()
     }
 
     // MARK: Clone

@@ -43,6 +43,16 @@ func timed(_ executable: String, _ arguments: [String], stdout: String = "/dev/n
     return (Date().timeIntervalSince(start), Double(usage.ru_maxrss) / 1024, (status >> 8) & 0xFF)
 }
 
+/// Runs a child process that must succeed; returns its wall seconds and standard output, which
+/// passes through the file `output`.
+func runChecked(_ executable: String, _ arguments: [String], output: String) throws -> (seconds: Double, stdout: String) {
+    let result = try timed(executable, arguments, stdout: output)
+    guard result.status == 0 else {
+        throw ValidationError("\(executable) \(arguments.joined(separator: " ")) failed (exit \(result.status))")
+    }
+    return (result.seconds, (try? String(contentsOfFile: output, encoding: .utf8)) ?? "")
+}
+
 func emit(_ fields: KeyValuePairs<String, Any>) {
     FileHandle.standardOutput.write(Data((fields.map { "\($0.key)=\($0.value)" }.joined(separator: " ") + "\n").utf8))
 }

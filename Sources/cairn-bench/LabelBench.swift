@@ -89,15 +89,8 @@ struct LabelThroughputBench: ParsableCommand {
             try? FileManager.default.removeItem(atPath: repo)
             try? FileManager.default.removeItem(atPath: out)
         }
-        func tmux(_ args: [String]) throws -> String {
-            _ = try timed("/usr/bin/env", ["tmux"] + args, stdout: out)
-            return (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
-        }
-        func cairn(_ args: [String]) throws -> String {
-            let run = try timed(cairnBinary, args, stdout: out)
-            guard run.status == 0 else { throw ValidationError("cairn \(args.joined(separator: " ")) failed") }
-            return (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
-        }
+        func tmux(_ args: [String]) throws -> String { try runChecked("/usr/bin/env", ["tmux"] + args, output: out).stdout }
+        func cairn(_ args: [String]) throws -> String { try runChecked(cairnBinary, args, output: out).stdout }
         _ = try cairn(["init", repo])
         _ = try cairn(["-C", repo, "import", dataset])
         _ = try cairn(["-C", repo, "classes", "add", "a", "b", "c"])

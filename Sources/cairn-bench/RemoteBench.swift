@@ -33,17 +33,11 @@ struct RemoteBench: ParsableCommand {
         try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         let tag = String(getpid())
-        func aws(_ args: [String]) throws -> Double {
-            let run = try timed("/usr/bin/env", ["aws", "--endpoint-url", url] + args)
-            guard run.status == 0 else { throw ValidationError("aws \(args.joined(separator: " ")) failed") }
-            return run.seconds
-        }
-        func cairn(_ args: [String], json: String? = nil) throws -> (Double, [String: Any]) {
-            let out = scratch + "/out.json"
-            let run = try timed(cairnBinary, args, stdout: out)
-            guard run.status == 0 else { throw ValidationError("cairn \(args.joined(separator: " ")) failed (exit \(run.status))") }
-            let object = (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out)))) as? [String: Any]
-            return (run.seconds, object ?? [:])
+        let out = scratch + "/out"
+        func aws(_ args: [String]) throws -> Double { try runChecked("/usr/bin/env", ["aws", "--endpoint-url", url] + args, output: out).seconds }
+        func cairn(_ args: [String]) throws -> (Double, [String: Any]) {
+            let (seconds, stdout) = try runChecked(cairnBinary, args, output: out)
+            return (seconds, (try? JSONSerialization.jsonObject(with: Data(stdout.utf8))) as? [String: Any] ?? [:])
         }
         _ = try aws(["s3", "mb", "s3://sync-\(tag)"])
         _ = try aws(["s3", "mb", "s3://cairn-\(tag)"])

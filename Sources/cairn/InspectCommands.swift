@@ -224,36 +224,22 @@ struct FsckCommand: ParsableCommand {
             return try versioning.fsck { done, total in bar.update(done: done, total: total) }
         }
         var report = try check()
-        var repairs: [Remote.RepairReport] = []
+        var repaired: Remote.RepairReport?
         if repair {
-            let remote = try Remote(repository: repo, name: from)
-            // A restored tree object can reveal more of its snapshot, so check again after each round.
-            var tried = Set<String>()
-            while case let damaged = report.corrupt + report.missing, !Set(damaged).isSubset(of: tried) {
-                tried.formUnion(damaged)
-                repairs.append(try remote.repair(damaged.compactMap { BlobID(hex: $0) }))
-                report = try check()
-            }
+            repaired = try Remote(repository: repo, name: from).repair(report, check: check)
+            report = repaired!.fsck
         }
         if output.json {
-            if repair {
-                struct Repaired: Encodable {
-                    var repaired: [String], unrepaired: [String], fsck: FsckReport
-                }
-                let unrepaired = Set(report.corrupt + report.missing)
-                try printJSON(Repaired(repaired: repairs.flatMap(\.repaired), unrepaired: unrepaired.sorted(), fsck: report))
-            } else {
-                try printJSON(report)
-            }
+            if let repaired { try printJSON(repaired) } else { try printJSON(report) }
         } else {
-            for round in repairs where !round.repaired.isEmpty {
-                say("repaired \(round.repaired.count) objects from \(round.remote)")
+            if let repaired, !repaired.repaired.isEmpty {
+                say("repaired \(repaired.repaired.count) objects from \(repaired.remote)")
             }
             for problem in report.problems { say("error: \(problem)") }
             for id in report.missing { say("error: missing object \(id)") }
             for problem in report.catalogProblems { say("error: catalog: \(problem)") }
-            if repair, let last = repairs.last, !last.unrepaired.isEmpty, !report.isClean {
-                say("\(last.remote) has no good copy of \(last.unrepaired.count) of them")
+            if let repaired, !repaired.unrepaired.isEmpty {
+                say("\(repaired.remote) has no good copy of \(repaired.unrepaired.count) of them")
             }
             if !report.notFetched.isEmpty {
                 say("\(report.notFetched.count) images are on a remote but not here (left by a partial pull; `cairn pull` fetches them)")

@@ -100,8 +100,7 @@ public final class S3BlobStore: BlobStore {
     }
 
     public func contains(_ id: BlobID) throws -> Bool {
-        if locate(id) != nil { return true }
-        return try blocking { try await self.client.head(Self.key(id)) != nil }
+        try blocking { try await self.holding([id]).contains(id) }
     }
 
     public func get(_ id: BlobID) throws -> Data {
