@@ -8,7 +8,7 @@ import GRDB
 /// let catalog = try Catalog(path: ".cairn/catalog.sqlite")
 /// try catalog.write { tx in
 ///     let item = try tx.insertItem(newItem)
-///     try tx.annotate(itemID: item.id, className: "cat", annotator: "ada")
+///     try tx.annotate(itemID: item.id, label: "cat", annotator: "ada")
 /// }
 /// print(try catalog.itemCount())
 /// ```

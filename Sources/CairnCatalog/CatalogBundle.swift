@@ -19,9 +19,10 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
     public struct ItemRow: Codable, Sendable, Hashable {
         public var blob: String, path: String, format: String, width: Int, height: Int, size: Int64, split: String, addedAt: Double
     }
-    /// An annotation (`class` nil = skip) or a verdict.
+    /// An annotation (`class` nil = skip) or a verdict. A one-class label is written as its name,
+    /// a multi-label one as a list of names.
     public struct LabelRow: Codable, Sendable, Hashable {
-        public var blob: String, who: String, `class`: String?, at: Double
+        public var blob: String, who: String, `class`: Label?, at: Double
     }
     public struct RunEntry: Codable, Sendable, Hashable {
         public var id: String, name: String, dataRef: String, snapshot: String, model: String, status: String
@@ -65,13 +66,13 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
             return kept(blob) ? ItemRow(blob: blob, path: $0[1], format: $0[2], width: $0[3], height: $0[4], size: $0[5], split: $0[6], addedAt: $0[7]) : nil
         }
         bundle.annotations = try Row.fetchAll(db, sql: """
-            SELECT i.blob_id, a.name, c.name, n.created_at FROM annotations n JOIN items i ON i.id = n.item_id
-            JOIN annotators a ON a.id = n.annotator_id LEFT JOIN classes c ON c.id = n.class_id ORDER BY n.id
-            """).compactMap { kept($0[0]) ? LabelRow(blob: $0[0], who: $0[1], class: $0[2], at: $0[3]) : nil }
+            SELECT i.blob_id, a.name, n.created_at, \(LabelRows.annotations.labelSQL("n")) FROM annotations n
+            JOIN items i ON i.id = n.item_id JOIN annotators a ON a.id = n.annotator_id ORDER BY n.id
+            """).compactMap { kept($0[0]) ? LabelRow(blob: $0[0], who: $0[1], class: try LabelRows.label($0, at: 3), at: $0[2]) : nil }
         bundle.reviews = try Row.fetchAll(db, sql: """
-            SELECT i.blob_id, a.name, c.name, r.created_at FROM reviews r JOIN items i ON i.id = r.item_id
-            JOIN annotators a ON a.id = r.reviewer_id JOIN classes c ON c.id = r.class_id ORDER BY r.id
-            """).compactMap { kept($0[0]) ? LabelRow(blob: $0[0], who: $0[1], class: $0[2], at: $0[3]) : nil }
+            SELECT i.blob_id, a.name, r.created_at, \(LabelRows.reviews.labelSQL("r")) FROM reviews r
+            JOIN items i ON i.id = r.item_id JOIN annotators a ON a.id = r.reviewer_id ORDER BY r.id
+            """).compactMap { kept($0[0]) ? LabelRow(blob: $0[0], who: $0[1], class: try LabelRows.label($0, at: 3), at: $0[2]) : nil }
         bundle.snapshots = try tx.allSnapshots().filter { keepSnapshots.contains($0.id) }.sorted { $0.createdAt < $1.createdAt }
         bundle.runs = try tx.runs().filter { keepSnapshots.contains($0.snapshotID) }.map {
             RunEntry(id: $0.id, name: $0.name, dataRef: $0.dataRef, snapshot: $0.snapshotID.hex, model: $0.model, status: $0.status.rawValue,
@@ -133,13 +134,15 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
             itemIDs[row.blob] = item.id
             if isNew { counts.items += 1 }
         }
-        func ids(_ row: LabelRow) throws -> (Int64, Int64, Int64?) {
+        func ids(_ row: LabelRow) throws -> (Int64, Int64, [Int64]?) {
             guard let item = itemIDs[row.blob], let who = people[row.who] else {
                 throw CatalogError.invalid("bundle label names an unknown item or person (\(row.blob), \(row.who))")
             }
-            let cls = try row.class.map { name in
-                guard let id = classIDs[name] else { throw CatalogError.invalid("bundle label names an unknown class \(name)") }
-                return id
+            let cls = try row.class.map { label in
+                try label.classes.map { name in
+                    guard let id = classIDs[name] else { throw CatalogError.invalid("bundle label names an unknown class \(name)") }
+                    return id
+                }
             }
             return (item, who, cls)
         }
@@ -147,14 +150,14 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
         let haveAnnotations = Set(here.annotations)
         for row in annotations where !haveAnnotations.contains(row) {
             let (item, who, cls) = try ids(row)
-            try tx.appendAnnotation(itemID: item, annotatorID: who, classID: cls, at: Date(timeIntervalSince1970: row.at))
+            try tx.appendAnnotation(itemID: item, annotatorID: who, classIDs: cls, at: Date(timeIntervalSince1970: row.at))
             counts.annotations += 1
         }
         let haveReviews = Set(here.reviews)
         for row in reviews where !haveReviews.contains(row) {
             let (item, who, cls) = try ids(row)
             guard let cls else { throw CatalogError.invalid("bundle verdict without a class") }
-            try tx.appendVerdict(itemID: item, reviewerID: who, classID: cls, at: Date(timeIntervalSince1970: row.at))
+            try tx.appendVerdict(itemID: item, reviewerID: who, classIDs: cls, at: Date(timeIntervalSince1970: row.at))
             counts.reviews += 1
         }
         let haveRuns = Set(try tx.runs().map(\.id))

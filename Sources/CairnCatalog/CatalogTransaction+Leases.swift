@@ -11,14 +11,14 @@ public enum LabelQueue: String, Sendable, Hashable, Codable, CaseIterable {
     case mine
     /// Labeled items without a reviewer verdict (reviewers only).
     case review
-    /// Items whose annotators gave different classes, without a verdict (reviewers only).
+    /// Items whose annotators gave different labels, without a verdict (reviewers only).
     case disagreements
 
     /// True for the queues whose keys record reviewer verdicts.
     public var isReview: Bool { self == .review || self == .disagreements }
 }
 
-/// Narrows a queue to one split and/or to items someone currently labels as one class.
+/// Narrows a queue to one split and/or to items someone currently labels with a class (alone or in a set).
 public struct QueueFilter: Sendable, Hashable {
     public var split: Split?
     public var className: String?
@@ -33,9 +33,12 @@ public struct QueueFilter: Sendable, Hashable {
         if split != nil { out += " AND i.split = :split" }
         if className != nil {
             out += """
-                 AND EXISTS (SELECT 1 FROM annotations a JOIN classes c ON c.id = a.class_id
-                  WHERE a.item_id = i.id AND c.name = :class
-                    AND a.id = (SELECT max(b.id) FROM annotations b WHERE b.item_id = i.id AND b.annotator_id = a.annotator_id))
+                 AND EXISTS (SELECT 1 FROM annotations a
+                  WHERE a.item_id = i.id
+                    AND a.id = (SELECT max(b.id) FROM annotations b WHERE b.item_id = i.id AND b.annotator_id = a.annotator_id)
+                    AND (a.class_id = (SELECT id FROM classes WHERE name = :class)
+                         OR EXISTS (SELECT 1 FROM annotation_classes x
+                                     WHERE x.annotation_id = a.id AND x.class_id = (SELECT id FROM classes WHERE name = :class))))
                 """
         }
         return out
@@ -51,8 +54,14 @@ extension CatalogTransaction {
     /// Items with a current (non-skip) label from this many distinct annotators, per item, as SQL.
     private static let labelersSQL = """
         (SELECT count(*) FROM annotations a
-          WHERE a.item_id = i.id AND a.class_id IS NOT NULL
+          WHERE a.item_id = i.id AND (a.class_id IS NOT NULL OR a.multi = 1)
             AND a.id = (SELECT max(b.id) FROM annotations b WHERE b.item_id = i.id AND b.annotator_id = a.annotator_id))
+        """
+    /// A value equal for equal labels: the class id, or for a multi-label row its sorted class ids.
+    private static let labelKeySQL = """
+        CASE WHEN a.multi = 1 THEN 'm' || coalesce((SELECT group_concat(class_id) FROM
+            (SELECT class_id FROM annotation_classes x WHERE x.annotation_id = a.id ORDER BY class_id)), '')
+        ELSE a.class_id END
         """
     private static let othersLeasesSQL =
         "(SELECT count(*) FROM leases l WHERE l.item_id = i.id AND l.annotator_id != :me AND l.expires_at > :now)"
@@ -73,8 +82,8 @@ extension CatalogTransaction {
         case .disagreements:
             """
             NOT EXISTS (SELECT 1 FROM reviews r WHERE r.item_id = i.id) AND \(othersLeasesSQL) = 0
-            AND (SELECT count(DISTINCT a.class_id) FROM annotations a
-                  WHERE a.item_id = i.id AND a.class_id IS NOT NULL
+            AND (SELECT count(DISTINCT \(labelKeySQL)) FROM annotations a
+                  WHERE a.item_id = i.id AND (a.class_id IS NOT NULL OR a.multi = 1)
                     AND a.id = (SELECT max(b.id) FROM annotations b WHERE b.item_id = i.id AND b.annotator_id = a.annotator_id)) >= 2
             """
         }
@@ -126,15 +135,5 @@ extension CatalogTransaction {
         filter.add(to: &arguments)
         return try Int.fetchOne(db, sql: "SELECT count(*) FROM items i WHERE \(Self.queueCondition(queue))\(filter.sql)",
                                 arguments: arguments) ?? 0
-    }
-
-    /// The annotator's latest annotation of an item: nil when none, `.some(nil)` for a skip.
-    public func latestAnnotation(itemID: Int64, annotatorID: Int64) throws -> String?? {
-        guard let row = try Row.fetchOne(db, sql: """
-            SELECT c.name FROM annotations a LEFT JOIN classes c ON c.id = a.class_id
-            WHERE a.item_id = ? AND a.annotator_id = ? ORDER BY a.id DESC LIMIT 1
-            """, arguments: [itemID, annotatorID]) else { return nil }
-        let name: String? = row[0]
-        return .some(name)
     }
 }

@@ -45,19 +45,19 @@ public struct TagEvent: Sendable, Hashable, Codable {
 public struct ItemState: Sendable, Hashable {
     public var item: Item
     /// Each annotator's latest label (nil = skipped).
-    public var latest: [String: String?]
-    /// The latest reviewer verdict: (reviewer, class).
-    public var verdict: (reviewer: String, className: String)?
+    public var latest: [String: Label?]
+    /// The latest reviewer verdict.
+    public var verdict: (reviewer: String, label: Label)?
 
     public static func == (a: ItemState, b: ItemState) -> Bool {
         a.item == b.item && a.latest == b.latest && a.verdict?.reviewer == b.verdict?.reviewer
-            && a.verdict?.className == b.verdict?.className
+            && a.verdict?.label == b.verdict?.label
     }
 
     public func hash(into hasher: inout Hasher) { hasher.combine(item.id) }
 
     /// The label the policy resolves for this item.
-    public var resolved: ResolvedLabel { LabelPolicy.resolve(latest: latest, verdict: verdict?.className) }
+    public var resolved: ResolvedLabel { LabelPolicy.resolve(latest: latest, verdict: verdict?.label) }
 }
 
 extension CatalogTransaction {
@@ -158,8 +158,8 @@ extension CatalogTransaction {
     /// - Complexity: one pass over the items, annotations and reviews involved.
     public func itemStates(ids: [Int64]? = nil) throws -> [ItemState] {
         var items: [Int64: Item] = [:]
-        var latest: [Int64: [String: String?]] = [:]
-        var verdicts: [Int64: (String, String)] = [:]
+        var latest: [Int64: [String: Label?]] = [:]
+        var verdicts: [Int64: (String, Label)] = [:]
         if let ids {
             for chunk in stride(from: 0, to: ids.count, by: 500).map({ Array(ids[$0..<min($0 + 500, ids.count)]) }) {
                 let marks = chunk.map { _ in "?" }.joined(separator: ",")
@@ -175,7 +175,7 @@ extension CatalogTransaction {
         }
         return items.values.map { item in
             ItemState(item: item, latest: latest[item.id] ?? [:],
-                      verdict: verdicts[item.id].map { (reviewer: $0.0, className: $0.1) })
+                      verdict: verdicts[item.id].map { (reviewer: $0.0, label: $0.1) })
         }
     }
 
@@ -190,35 +190,46 @@ extension CatalogTransaction {
         }
     }
 
-    private func collectLabels(whereSQL: String, _ arguments: StatementArguments, into out: inout [Int64: [String: String?]]) throws {
+    /// Each annotator's latest label per item, for the annotations `whereSQL` selects (alias `a`).
+    func collectLabels(whereSQL: String, _ arguments: StatementArguments, into out: inout [Int64: [String: Label?]]) throws {
         let cursor = try Row.fetchCursor(db, sql: """
-            SELECT a.item_id, p.name, c.name, max(a.id) FROM annotations a
-            JOIN annotators p ON p.id = a.annotator_id LEFT JOIN classes c ON c.id = a.class_id
-            WHERE \(whereSQL) GROUP BY a.item_id, a.annotator_id
+            SELECT a.item_id, p.name, \(LabelRows.annotations.labelSQL("a"))
+            FROM (SELECT max(a.id) AS id FROM annotations a WHERE \(whereSQL) GROUP BY a.item_id, a.annotator_id) m
+            JOIN annotations a ON a.id = m.id JOIN annotators p ON p.id = a.annotator_id
             """, arguments: arguments)
         while let row = try cursor.next() {
             let item: Int64 = row[0]
             let annotator: String = row[1]
-            let className: String? = row[2]
-            out[item, default: [:]][annotator] = .some(className)
+            out[item, default: [:]][annotator] = .some(try LabelRows.label(row, at: 2))
         }
     }
 
-    private func collectVerdicts(whereSQL: String, _ arguments: StatementArguments, into out: inout [Int64: (String, String)]) throws {
+    private func collectVerdicts(whereSQL: String, _ arguments: StatementArguments, into out: inout [Int64: (String, Label)]) throws {
         let cursor = try Row.fetchCursor(db, sql: """
-            SELECT r.item_id, p.name, c.name, max(r.id) FROM reviews r
-            JOIN annotators p ON p.id = r.reviewer_id JOIN classes c ON c.id = r.class_id
-            WHERE \(whereSQL) GROUP BY r.item_id
+            SELECT r.item_id, p.name, \(LabelRows.reviews.labelSQL("r"))
+            FROM (SELECT max(r.id) AS id FROM reviews r WHERE \(whereSQL) GROUP BY r.item_id) m
+            JOIN reviews r ON r.id = m.id JOIN annotators p ON p.id = r.reviewer_id
             """, arguments: arguments)
-        while let row = try cursor.next() { out[row[0]] = (row[1], row[2]) }
+        while let row = try cursor.next() {
+            guard let label = try LabelRows.label(row, at: 2) else { throw CatalogError.invalid("a verdict without a label") }
+            out[row[0]] = (row[1], label)
+        }
     }
 
     // MARK: Reviews
 
-    /// Records a reviewer's verdict; the latest verdict per item wins in `LabelPolicy`.
+    /// Records a reviewer's verdict, a set of classes (one, or any number in multi-label work);
+    /// the latest verdict per item wins in `LabelPolicy`.
+    public func appendVerdict(itemID: Int64, reviewerID: Int64, classIDs: [Int64], at time: Date = Date()) throws {
+        let (classID, multi) = LabelRows.reviews.columns(classIDs)
+        try db.cachedStatement(sql: "INSERT INTO reviews (item_id, reviewer_id, class_id, multi, created_at) VALUES (?, ?, ?, ?, ?)")
+            .execute(arguments: [itemID, reviewerID, classID, multi, time.timeIntervalSince1970])
+        if multi { try LabelRows.reviews.addMembers(db, row: db.lastInsertedRowID, classIDs) }
+    }
+
+    /// Records a reviewer's one-class verdict.
     public func appendVerdict(itemID: Int64, reviewerID: Int64, classID: Int64, at time: Date = Date()) throws {
-        try db.cachedStatement(sql: "INSERT INTO reviews (item_id, reviewer_id, class_id, created_at) VALUES (?, ?, ?, ?)")
-            .execute(arguments: [itemID, reviewerID, classID, time.timeIntervalSince1970])
+        try appendVerdict(itemID: itemID, reviewerID: reviewerID, classIDs: [classID], at: time)
     }
 
     // MARK: Tags
@@ -293,9 +304,9 @@ public struct ItemStateRow {
     public var width: Int
     public var height: Int
     public var split: Split
-    /// (annotator, class or nil for a skip), one per annotator, in no particular order.
-    public var labels: [(annotator: String, className: String?)]
-    public var verdict: (reviewer: String, className: String)?
+    /// (annotator, label or nil for a skip), one per annotator, in no particular order.
+    public var labels: [(annotator: String, label: Label?)]
+    public var verdict: (reviewer: String, label: Label)?
 }
 
 extension CatalogTransaction {
@@ -314,34 +325,42 @@ extension CatalogTransaction {
             .map { ($0[0] as Int64, $0[1] as String) })
         let classNames = Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT id, name FROM classes")
             .map { ($0[0] as Int64, $0[1] as String) })
+        // Multi-label rows are rare next to one-class rows: their classes are looked up by row id.
+        let multiLabels = try LabelRows.annotations.allMembers(db), multiVerdicts = try LabelRows.reviews.allMembers(db)
+        func label(_ classID: Int64?, multi: Bool, row: Int64, members: [Int64: [Int64]]) -> Label? {
+            if multi { return Label((members[row] ?? []).map { classNames[$0] ?? "?" }) }
+            return classID.map { .one(classNames[$0] ?? "?") }
+        }
         let items = try Row.fetchCursor(db, sql: "SELECT id, blob_id, path, format, width, height, split FROM items ORDER BY id")
         let labels = try Row.fetchCursor(db, sql: """
-            SELECT item_id, annotator_id, class_id, max(id) FROM annotations GROUP BY item_id, annotator_id \(order)
+            SELECT item_id, annotator_id, class_id, multi, max(id) FROM annotations GROUP BY item_id, annotator_id \(order)
             """)
         let verdicts = try Row.fetchCursor(db, sql: """
-            SELECT item_id, reviewer_id, class_id, max(id) FROM reviews GROUP BY item_id \(order)
+            SELECT item_id, reviewer_id, class_id, multi, max(id) FROM reviews GROUP BY item_id \(order)
             """)
-        var nextLabel = try labels.next().map { ($0[0] as Int64, $0[1] as Int64, $0[2] as Int64?) }
-        var nextVerdict = try verdicts.next().map { ($0[0] as Int64, $0[1] as Int64, $0[2] as Int64) }
+        typealias Scanned = (item: Int64, who: Int64, label: Label?)
+        func scanned(_ row: Row?, _ members: [Int64: [Int64]]) -> Scanned? {
+            row.map { ($0[0], $0[1], label($0[2], multi: $0[3], row: $0[4], members: members)) }
+        }
+        var nextLabel = scanned(try labels.next(), multiLabels)
+        var nextVerdict = scanned(try verdicts.next(), multiVerdicts)
         while let row = try items.next() {
             let itemID: Int64 = row[0]
             let hex: String = row[1]
             let splitName: String = row[6]
             var state = ItemStateRow(blobID: try Self.blobID(hex), path: row[2], format: row[3], width: row[4], height: row[5],
                                      split: Split(rawValue: splitName) ?? .train, labels: [], verdict: nil)
-            while let (item, annotator, classID) = nextLabel, item <= itemID {
-                if item < lastLabel { throw ScanOrderError() }
-                lastLabel = item
-                if item == itemID {
-                    state.labels.append((annotatorNames[annotator] ?? "?", classID.flatMap { classNames[$0] }))
-                }
-                nextLabel = try labels.next().map { ($0[0] as Int64, $0[1] as Int64, $0[2] as Int64?) }
+            while let next = nextLabel, next.item <= itemID {
+                if next.item < lastLabel { throw ScanOrderError() }
+                lastLabel = next.item
+                if next.item == itemID { state.labels.append((annotatorNames[next.who] ?? "?", next.label)) }
+                nextLabel = scanned(try labels.next(), multiLabels)
             }
-            while let (item, reviewer, classID) = nextVerdict, item <= itemID {
-                if item < lastVerdict { throw ScanOrderError() }
-                lastVerdict = item
-                if item == itemID { state.verdict = (annotatorNames[reviewer] ?? "?", classNames[classID] ?? "?") }
-                nextVerdict = try verdicts.next().map { ($0[0] as Int64, $0[1] as Int64, $0[2] as Int64) }
+            while let next = nextVerdict, next.item <= itemID {
+                if next.item < lastVerdict { throw ScanOrderError() }
+                lastVerdict = next.item
+                if next.item == itemID, let verdict = next.label { state.verdict = (annotatorNames[next.who] ?? "?", verdict) }
+                nextVerdict = scanned(try verdicts.next(), multiVerdicts)
             }
             try body(state)
         }

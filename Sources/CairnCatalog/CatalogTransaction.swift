@@ -214,35 +214,53 @@ public struct CatalogTransaction {
 
     // MARK: Annotations
 
-    /// Appends a label (or a skip, when `classID` is nil) to an item's history.
+    /// Appends a label (or a skip, when `classIDs` is nil) to an item's history. A set of one
+    /// class is stored in `class_id`; any other set, the empty one included, as a multi-label row.
+    public func appendAnnotation(itemID: Int64, annotatorID: Int64, classIDs: [Int64]?, at time: Date = Date()) throws {
+        let (classID, multi) = LabelRows.annotations.columns(classIDs)
+        try db.cachedStatement(sql: "INSERT INTO annotations (item_id, annotator_id, class_id, multi, created_at) VALUES (?, ?, ?, ?, ?)")
+            .execute(arguments: [itemID, annotatorID, classID, multi, time.timeIntervalSince1970])
+        if multi, let classIDs { try LabelRows.annotations.addMembers(db, row: db.lastInsertedRowID, classIDs) }
+    }
+
+    /// Appends a one-class label (or a skip, when `classID` is nil) to an item's history.
     public func appendAnnotation(itemID: Int64, annotatorID: Int64, classID: Int64?, at time: Date = Date()) throws {
-        try db.cachedStatement(sql: "INSERT INTO annotations (item_id, annotator_id, class_id, created_at) VALUES (?, ?, ?, ?)")
-            .execute(arguments: [itemID, annotatorID, classID, time.timeIntervalSince1970])
+        try appendAnnotation(itemID: itemID, annotatorID: annotatorID, classIDs: classID.map { [$0] }, at: time)
     }
 
-    /// Labels `itemID` as `className` (nil = skip) for `annotator`, creating either if missing.
-    public func annotate(itemID: Int64, className: String?, annotator: String) throws {
+    /// The ids of a label's classes, adding classes that are missing.
+    public func ensureClasses(_ label: Label) throws -> [Int64] {
+        try label.classes.map { try ensureClass($0).id }
+    }
+
+    /// Labels `itemID` as `label` (nil = skip) for `annotator`, creating the annotator and classes if missing.
+    public func annotate(itemID: Int64, label: Label?, annotator: String) throws {
         let who = try ensureAnnotator(annotator)
-        let classID = try className.map { try ensureClass($0).id }
-        try appendAnnotation(itemID: itemID, annotatorID: who.id, classID: classID)
+        try appendAnnotation(itemID: itemID, annotatorID: who.id, classIDs: try label.map(ensureClasses))
     }
 
-    /// The class of `annotatorID`'s latest annotation of `itemID`; nil when none or a skip.
-    public func latestLabel(itemID: Int64, annotatorID: Int64) throws -> String? {
-        try String.fetchOne(db.cachedStatement(sql: """
-            SELECT c.name FROM annotations a LEFT JOIN classes c ON c.id = a.class_id
+    /// `annotatorID`'s latest label of `itemID`: nil when none, `.some(nil)` for a skip.
+    public func latestAnnotation(itemID: Int64, annotatorID: Int64) throws -> Label?? {
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: """
+            SELECT \(LabelRows.annotations.labelSQL("a")) FROM annotations a
             WHERE a.item_id = ? AND a.annotator_id = ? ORDER BY a.id DESC LIMIT 1
-            """), arguments: [itemID, annotatorID])
+            """), arguments: [itemID, annotatorID]) else { return nil }
+        return .some(try LabelRows.label(row, at: 0))
+    }
+
+    /// `annotatorID`'s latest label of `itemID`; nil when none or a skip.
+    public func latestLabel(itemID: Int64, annotatorID: Int64) throws -> Label? {
+        try latestAnnotation(itemID: itemID, annotatorID: annotatorID) ?? nil
     }
 
     /// An item's full label history, oldest first.
     public func history(itemID: Int64) throws -> [Annotation] {
         try Row.fetchAll(db, sql: """
-            SELECT a.id, a.item_id, p.name, c.name, a.created_at FROM annotations a
-            JOIN annotators p ON p.id = a.annotator_id LEFT JOIN classes c ON c.id = a.class_id
-            WHERE a.item_id = ? ORDER BY a.id
+            SELECT a.id, a.item_id, p.name, a.created_at, \(LabelRows.annotations.labelSQL("a")) FROM annotations a
+            JOIN annotators p ON p.id = a.annotator_id WHERE a.item_id = ? ORDER BY a.id
             """, arguments: [itemID]).map {
-            Annotation(id: $0[0], itemID: $0[1], annotator: $0[2], className: $0[3], createdAt: Date(timeIntervalSince1970: $0[4]))
+            Annotation(id: $0[0], itemID: $0[1], annotator: $0[2], label: try LabelRows.label($0, at: 4),
+                       createdAt: Date(timeIntervalSince1970: $0[3]))
         }
     }
 
@@ -254,20 +272,9 @@ public struct CatalogTransaction {
     /// For every annotated item, each annotator's latest label (nil = skipped).
     ///
     /// - Complexity: one pass over the annotation history.
-    public func latestLabels() throws -> [Int64: [String: String?]] {
-        var out: [Int64: [String: String?]] = [:]
-        // SQLite returns the bare columns of the row holding max(a.id) in each group.
-        let cursor = try Row.fetchCursor(db, sql: """
-            SELECT a.item_id, p.name, c.name, max(a.id) FROM annotations a
-            JOIN annotators p ON p.id = a.annotator_id LEFT JOIN classes c ON c.id = a.class_id
-            GROUP BY a.item_id, a.annotator_id
-            """)
-        while let row = try cursor.next() {
-            let item: Int64 = row[0]
-            let annotator: String = row[1]
-            let className: String? = row[2]
-            out[item, default: [:]][annotator] = .some(className)
-        }
+    public func latestLabels() throws -> [Int64: [String: Label?]] {
+        var out: [Int64: [String: Label?]] = [:]
+        try collectLabels(whereSQL: "1", [], into: &out)
         return out
     }
 
@@ -279,11 +286,11 @@ public struct CatalogTransaction {
     /// An item's reviewer verdicts, oldest first (`annotator` is the reviewer).
     public func verdicts(itemID: Int64) throws -> [Annotation] {
         try Row.fetchAll(db, sql: """
-            SELECT r.id, r.item_id, p.name, c.name, r.created_at FROM reviews r
-            JOIN annotators p ON p.id = r.reviewer_id JOIN classes c ON c.id = r.class_id
-            WHERE r.item_id = ? ORDER BY r.id
+            SELECT r.id, r.item_id, p.name, r.created_at, \(LabelRows.reviews.labelSQL("r")) FROM reviews r
+            JOIN annotators p ON p.id = r.reviewer_id WHERE r.item_id = ? ORDER BY r.id
             """, arguments: [itemID]).map {
-            Annotation(id: $0[0], itemID: $0[1], annotator: $0[2], className: $0[3], createdAt: Date(timeIntervalSince1970: $0[4]))
+            Annotation(id: $0[0], itemID: $0[1], annotator: $0[2], label: try LabelRows.label($0, at: 4),
+                       createdAt: Date(timeIntervalSince1970: $0[3]))
         }
     }
 

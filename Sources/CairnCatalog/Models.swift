@@ -89,8 +89,8 @@ public struct Annotation: Sendable, Hashable, Codable {
     public var id: Int64
     public var itemID: Int64
     public var annotator: String
-    /// The class set, or nil when the annotator skipped the item.
-    public var className: String?
+    /// The label given, or nil when the annotator skipped the item.
+    public var label: Label?
     public var createdAt: Date
 }
 

@@ -6,6 +6,8 @@ import Foundation
 /// Cohen's κ for every pair of annotators over the items both labeled; Fleiss' κ over every item
 /// labeled by two or more (the variable-raters form: each item's agreement is the share of
 /// agreeing rater pairs), overall and per class; and which classes annotators confuse.
+/// Multi-label labels agree when they are the same set; per class, each label either carries
+/// the class or not, so a class's κ measures how reliably annotators tell it is there.
 public struct AgreementReport: Sendable, Hashable, Codable {
     /// Cohen's κ of two annotators.
     public struct Pair: Sendable, Hashable, Codable {
@@ -22,12 +24,12 @@ public struct AgreementReport: Sendable, Hashable, Codable {
     /// Fleiss' κ for one class (how reliably annotators tell it from the rest).
     public struct ClassAgreement: Sendable, Hashable, Codable {
         public var className: String
-        /// Labels of this class among the items counted.
+        /// Labels carrying this class among the items counted.
         public var labels: Int
         public var kappa: Double?
     }
 
-    /// Two classes given to one item by two annotators, and how often.
+    /// Two labels given to one item by two annotators (classes, or `a+b` for sets), and how often.
     public struct Confusion: Sendable, Hashable, Codable {
         public var classA: String
         public var classB: String
@@ -45,17 +47,17 @@ public struct AgreementReport: Sendable, Hashable, Codable {
     /// Rater pairs that agreed, over all items: the diagonal of the confusion matrix.
     public var agreements: Int
 
-    /// Computes the report from `labels`: for each item, annotator → class.
+    /// Computes the report from `labels`: for each item, annotator → label.
     ///
     /// - Complexity: O(Σ raters² per item + annotators² · items).
-    public init(labels: [[String: String]]) {
+    public init(labels: [[String: Label]]) {
         annotators = Array(Set(labels.flatMap(\.keys))).sorted()
         // Pairs.
         var pairs: [Pair] = []
         for (i, a) in annotators.enumerated() {
             for b in annotators[(i + 1)...] {
                 var items = 0, same = 0
-                var marginalA: [String: Int] = [:], marginalB: [String: Int] = [:]
+                var marginalA: [Label: Int] = [:], marginalB: [Label: Int] = [:]
                 for item in labels {
                     guard let x = item[a], let y = item[b] else { continue }
                     items += 1
@@ -75,18 +77,22 @@ public struct AgreementReport: Sendable, Hashable, Codable {
         // Fleiss, over items with at least two raters.
         let rated = labels.filter { $0.count >= 2 }
         items = rated.count
-        var totals: [String: Int] = [:]
+        var totals: [Label: Int] = [:]
+        var classTotals: [String: Int] = [:]
         var sumAgreement = 0.0
         var pairCount = 0.0  // Σ n_i (n_i − 1)
-        var confusion: [String: [String: Int]] = [:]
+        var confusion: [Label: [Label: Int]] = [:]
         var agreements = 0
         for item in rated {
-            var counts: [String: Int] = [:]
+            var counts: [Label: Int] = [:]
             for label in item.values { counts[label, default: 0] += 1 }
             let n = Double(item.count)
             sumAgreement += counts.values.reduce(0.0) { $0 + Double($1 * ($1 - 1)) } / (n * (n - 1))
             pairCount += n * (n - 1)
-            for (label, count) in counts { totals[label, default: 0] += count }
+            for (label, count) in counts {
+                totals[label, default: 0] += count
+                for name in label.classes { classTotals[name, default: 0] += count }
+            }
             let values = item.sorted { $0.key < $1.key }.map(\.value)
             for i in values.indices {
                 for j in values.indices where j > i {
@@ -107,17 +113,17 @@ public struct AgreementReport: Sendable, Hashable, Codable {
             fleissKappa = chance < 1 ? (meanAgreement - chance) / (1 - chance) : nil
         }
         // Per class: 1 − Σ n_ic (n_i − n_ic) / (Σ n_i (n_i − 1) · p_c (1 − p_c)).
-        perClass = totals.keys.sorted().map { name in
-            let p = Double(totals[name]!) / allLabels
+        perClass = classTotals.keys.sorted().map { name in
+            let p = Double(classTotals[name]!) / allLabels
             var disagreement = 0.0
             for item in rated {
-                let n = item.count, nc = item.values.filter { $0 == name }.count
+                let n = item.count, nc = item.values.filter { $0.contains(name) }.count
                 disagreement += Double(nc * (n - nc))
             }
             let denominator = pairCount * p * (1 - p)
-            return ClassAgreement(className: name, labels: totals[name]!, kappa: denominator > 0 ? 1 - disagreement / denominator : nil)
+            return ClassAgreement(className: name, labels: classTotals[name]!, kappa: denominator > 0 ? 1 - disagreement / denominator : nil)
         }
-        confusions = confusion.flatMap { a, row in row.map { Confusion(classA: a, classB: $0.key, count: $0.value) } }
+        confusions = confusion.flatMap { a, row in row.map { Confusion(classA: a.description, classB: $0.key.description, count: $0.value) } }
             .sorted { ($0.count, $1.classA, $1.classB) > ($1.count, $0.classA, $0.classB) }
     }
 }
@@ -126,11 +132,11 @@ extension CatalogTransaction {
     /// Agreement among every annotator's latest non-skip labels. The `import` annotator (labels
     /// taken from folders or files) is left out unless `includeImport`.
     public func agreement(includeImport: Bool = false) throws -> AgreementReport {
-        let labels = try itemStates().map { state -> [String: String] in
-            var out: [String: String] = [:]
-            for (annotator, className) in state.latest {
-                guard let className, includeImport || annotator != Annotator.importName else { continue }
-                out[annotator] = className
+        let labels = try itemStates().map { state -> [String: Label] in
+            var out: [String: Label] = [:]
+            for (annotator, label) in state.latest {
+                guard let label, includeImport || annotator != Annotator.importName else { continue }
+                out[annotator] = label
             }
             return out
         }

@@ -4,7 +4,8 @@ import CairnCatalog
 ///
 /// Class keys come from the class list (`cairn classes`, defaulting to 1–9, 0, then letters) unless
 /// `.cairn/config.toml` remaps them; action keys default to space (skip), u (undo), z (zoom),
-/// ? (help) and q (quit), and can be remapped there too. The arrow keys (→ skip, ← back) and
+/// ? (help), q (quit) and enter (commit: saves the ticked classes in multi-label mode), and can
+/// be remapped there too. The arrow keys (→ skip, ← back) and
 /// Ctrl-C (quit) always work.
 ///
 /// ```toml
@@ -17,7 +18,7 @@ import CairnCatalog
 /// ```
 public struct KeyMap: Sendable, Equatable {
     public enum Action: String, Sendable, CaseIterable {
-        case skip, back, undo, zoom, help, quit
+        case skip, back, undo, zoom, help, quit, commit
     }
 
     /// Action by key.
@@ -27,6 +28,7 @@ public struct KeyMap: Sendable, Equatable {
 
     public static let defaultActions: [Action: Key] = [
         .skip: .character(" "), .undo: .character("u"), .zoom: .character("z"), .help: .character("?"), .quit: .character("q"),
+        .commit: .enter,
     ]
 
     /// The keys for `classList`, with `classKeys` (class name → key) and `actionKeys` (action name →

@@ -5,8 +5,9 @@ import Foundation
 /// One annotator's labeling session: which item is current, what a key does to the catalog, and
 /// the undo history. The terminal UI drives it; tests drive it directly.
 ///
-/// Every label is one committed catalog transaction before the call returns, so nothing the UI
-/// showed as saved can be lost. Undo appends the annotator's previous label again (history stays
+/// A label is a set of classes: one per key in single-label work, any number (none included) in
+/// multi-label work. Every label is one committed catalog transaction before the call returns,
+/// so nothing the UI showed as saved can be lost. Undo appends the annotator's previous label again (history stays
 /// append-only); undoing a first label appends a skip, which leaves the item unlabeled by them.
 public final class LabelSession {
     public let catalog: Catalog
@@ -21,7 +22,7 @@ public final class LabelSession {
     public private(set) var labeled = 0
     public let started = Date()
     private var visited: [Item] = []
-    private var undoStack: [(item: Item, previous: String??)] = []
+    private var undoStack: [(item: Item, previous: Label??)] = []
     private var cursor: Int64 = 0
     private let host = ProcessInfo.processInfo.hostName
     private let pid = getpid()
@@ -66,31 +67,36 @@ public final class LabelSession {
     }
 
     /// This annotator's latest label on the current item (nil when none or skipped).
-    public func currentLabel() throws -> String? {
+    public func currentLabel() throws -> Label? {
         guard let current else { return nil }
         return try catalog.read { try $0.latestLabel(itemID: current.id, annotatorID: annotator.id) }
     }
 
     /// Every annotator's latest label on the current item (what a reviewer decides between).
-    public func currentLabels() throws -> [(annotator: String, className: String?)] {
+    public func currentLabels() throws -> [(annotator: String, label: Label?)] {
         guard let current else { return [] }
         let state = try catalog.read { try $0.itemStates(ids: [current.id]) }.first
         return (state?.latest ?? [:]).map { ($0.key, $0.value) }.sorted { $0.annotator < $1.annotator }
     }
 
-    /// Labels the current item (in a review queue: records the verdict) and moves on. The label and
-    /// the next item's lease are one transaction: one durable commit per keystroke.
-    public func label(_ labelClass: LabelClass) throws {
+    /// Labels the current item with one class and moves on.
+    public func label(_ labelClass: LabelClass) throws { try label([labelClass]) }
+
+    /// Labels the current item with a set of classes (multi-label work; empty means no class
+    /// applies) and moves on. In a review queue this records the verdict. The label and the next
+    /// item's lease are one transaction: one durable commit per label.
+    public func label(_ labelClasses: [LabelClass]) throws {
         guard let item = current else { return }
         let review = queue.isReview
         let me = annotator.id
-        var previous: String?? = nil
+        let classIDs = labelClasses.map(\.id)
+        var previous: Label?? = nil
         try advance { tx in
             if review {
-                try tx.appendVerdict(itemID: item.id, reviewerID: me, classID: labelClass.id)
+                try tx.appendVerdict(itemID: item.id, reviewerID: me, classIDs: classIDs)
             } else {
                 previous = try tx.latestAnnotation(itemID: item.id, annotatorID: me)
-                try tx.appendAnnotation(itemID: item.id, annotatorID: me, classID: labelClass.id)
+                try tx.appendAnnotation(itemID: item.id, annotatorID: me, classIDs: classIDs)
             }
         }
         if !review { undoStack.append((item, previous)) }
@@ -113,8 +119,7 @@ public final class LabelSession {
         // Verdicts cannot be taken back, only replaced: review queues keep no undo history.
         guard let (item, previous) = undoStack.popLast() else { return false }
         try catalog.write { tx in
-            let classID = try previous.flatMap { $0 }.map { try tx.ensureClass($0).id }
-            try tx.appendAnnotation(itemID: item.id, annotatorID: annotator.id, classID: classID)
+            try tx.appendAnnotation(itemID: item.id, annotatorID: annotator.id, classIDs: try previous.flatMap { $0 }.map(tx.ensureClasses))
         }
         labeled -= 1
         if let current { visited.append(current) }

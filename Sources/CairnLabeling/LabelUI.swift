@@ -5,7 +5,8 @@ import Foundation
 
 /// The full-screen labeling UI: the image as large as the window allows, the item's facts, the
 /// classes with their keys, and progress. One key per label; each label is committed before the
-/// next image is drawn.
+/// next image is drawn. In multi-label mode class keys tick and untick classes and the commit key
+/// (enter) saves the ticked set, none ticked meaning no class applies.
 public final class LabelUI {
     let session: LabelSession
     let store: any BlobStore
@@ -13,6 +14,10 @@ public final class LabelUI {
     let keys: KeyMap
     let terminal = Terminal()
     let color: Bool
+    /// Multi-label mode: class keys toggle, the commit key saves.
+    let multi: Bool
+    /// The classes ticked on the current item (multi-label mode), until saved or skipped.
+    private var ticked: (item: Int64, classes: Set<String>)?
     private var zoomed = false
     private var helpShown = false
     private var message = ""
@@ -21,9 +26,10 @@ public final class LabelUI {
     private let counted = Counted()
     private var shownRemaining: Int?
 
-    public init(session: LabelSession, store: any BlobStore, renderer: ImageRenderer, keys: KeyMap,
+    public init(session: LabelSession, store: any BlobStore, renderer: ImageRenderer, keys: KeyMap, multi: Bool = false,
                 environment: [String: String] = ProcessInfo.processInfo.environment) {
         self.session = session
+        self.multi = multi
         self.keys = keys
         self.store = store
         self.renderer = renderer
@@ -63,6 +69,8 @@ public final class LabelUI {
     private func handle(_ key: Key) throws -> Bool {
         message = ""
         let action = keys.action(for: key)
+        // Ticks last until the item is saved or left: skip, back, undo and quit drop them.
+        if let action, action != .zoom, action != .help, action != .commit { ticked = nil }
         if helpShown {
             helpShown = false
             if action != .quit { return true }
@@ -75,14 +83,37 @@ public final class LabelUI {
             if try !session.undo() { message = session.queue.isReview ? "a verdict is replaced, not undone: review the item again" : "nothing to undo" }
         case .help?: helpShown = true
         case .zoom?: zoomed.toggle()
+        case .commit?:
+            if multi {
+                let chosen = try tickedClasses()
+                ticked = nil
+                try session.label(session.classes.filter { chosen.contains($0.name) })
+            } else {
+                message = "\(keyName(.commit)) saves ticked classes with --multi; here a class key labels"
+            }
         case nil:
             if let name = keys.classes[key], let labelClass = session.classes.first(where: { $0.name == name }) {
-                try session.label(labelClass)
+                if multi, let item = session.current {
+                    var chosen = try tickedClasses()
+                    if chosen.remove(name) == nil { chosen.insert(name) }
+                    ticked = (item.id, chosen)
+                } else {
+                    try session.label(labelClass)
+                }
             } else if key != .up && key != .down && key != .escape {
                 message = "'\(KeyMap.name(key))' is not a key here; \(keyName(.help)) shows the keys"
             }
         }
         return true
+    }
+
+    /// The classes ticked on the current item; on arrival, the annotator's own label of it.
+    private func tickedClasses() throws -> Set<String> {
+        guard let item = session.current else { return [] }
+        if let ticked, ticked.item == item.id { return ticked.classes }
+        let start = Set(try session.currentLabel()?.classes ?? [])
+        ticked = (item.id, start)
+        return start
     }
 
     private func keyName(_ action: KeyMap.Action) -> String { keys.key(for: action).map(KeyMap.name) ?? "-" }
@@ -97,7 +128,9 @@ public final class LabelUI {
         var out = "\u{1B}[0m\u{1B}[2J"
         guard let item = session.current else { return }
         if helpShown {
-            let lines = ["Keys", ""] + session.classes.compactMap { c in keys.key(forClass: c.name).map { "  \(KeyMap.name($0))  label \(c.name)" } } + [
+            let verb = multi ? "tick or untick" : "label"
+            let lines = ["Keys", ""] + session.classes.compactMap { c in keys.key(forClass: c.name).map { "  \(KeyMap.name($0))  \(verb) \(c.name)" } }
+                + (multi ? ["  \(keyName(.commit))  save the ticked classes and move on (none ticked: no class applies)"] : []) + [
                 "  \(keyName(.skip)) or →  skip", "  \(keyName(.back) == "-" ? "" : keyName(.back) + " or ")←  back to the previous item",
                 "  \(keyName(.undo))  undo the last label (any number of times)",
                 "  \(keyName(.zoom))  zoom: the image alone", "  \(keyName(.help))  this help",
@@ -117,21 +150,23 @@ public final class LabelUI {
         }
         if !zoomed {
             out += at(1, 1) + style("1", "cairn label") + "  annotator \(session.annotator.name)  queue \(session.queue.rawValue)"
-                + (session.overlap > 1 ? "  overlap \(session.overlap) (blind)" : "")
+                + (session.overlap > 1 ? "  overlap \(session.overlap) (blind)" : "") + (multi ? "  multi-label" : "")
             let mine = try session.currentLabel()
+            let chosen = multi ? try tickedClasses() : []
             var row = 2
             out += at(row, cols - panel + 1) + style("1", "classes")
             for c in session.classes where row < imageRows {
                 row += 1
-                let mark = c.name == mine ? style("7", " \(c.name) ") : c.name
-                out += at(row, cols - panel + 1) + "\(keys.key(forClass: c.name).map(KeyMap.name) ?? " ")  " + mark
+                let name = mine?.contains(c.name) == true ? style("7", " \(c.name) ") : c.name
+                let box = multi ? (chosen.contains(c.name) ? "[x] " : "[ ] ") : ""
+                out += at(row, cols - panel + 1) + "\(keys.key(forClass: c.name).map(KeyMap.name) ?? " ")  " + box + name
             }
             var facts = "\(item.path)  \(item.blobID.hex.prefix(12))  \(item.width)x\(item.height) \(item.format)  \(item.split)"
             if session.queue.isReview {
                 // Reviewers see every annotator's label; annotators see only their own (blind labeling).
-                facts += "  labels: " + (try session.currentLabels().map { "\($0.annotator)=\($0.className ?? "skip")" }.joined(separator: " "))
+                facts += "  labels: " + (try session.currentLabels().map { "\($0.annotator)=\($0.label?.description ?? "skip")" }.joined(separator: " "))
             } else {
-                facts += "  your label: " + (mine ?? "none")
+                facts += "  your label: " + (mine?.description ?? "none")
             }
             out += at(rows - 2, 1) + String(facts.prefix(cols))
             let remaining = try remainingNow() ?? session.remaining()
@@ -141,7 +176,7 @@ public final class LabelUI {
             let eta = perHour > 0 ? String(format: "%.0f min", Double(remaining) / perHour * 60) : "-"
             out += at(rows - 1, 1) + style("36", "done \(session.labeled) / \(session.labeled + remaining)")
                 + String(format: "  %.0f/h  left %@", perHour, eta)
-            let help = "keys: class key labels · \(keyName(.skip)) skip · ← back · \(keyName(.undo)) undo · \(keyName(.zoom)) zoom"
+            let help = (multi ? "keys: class keys tick · \(keyName(.commit)) saves" : "keys: class key labels") + " · \(keyName(.skip)) skip · ← back · \(keyName(.undo)) undo · \(keyName(.zoom)) zoom"
                 + " · \(keyName(.help)) help · \(keyName(.quit)) quit"
             out += at(rows, 1) + (message.isEmpty ? style("2", help) : style("33", message))
         }

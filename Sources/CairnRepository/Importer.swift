@@ -319,7 +319,7 @@ public struct Importer: Sendable {
                 }
                 if let label = candidate.label {
                     if classIDs[label] == nil { classIDs[label] = try tx.ensureClass(label).id }
-                    if try isNew || tx.latestLabel(itemID: item.id, annotatorID: importer.id) != label {
+                    if try isNew || tx.latestLabel(itemID: item.id, annotatorID: importer.id) != .one(label) {
                         try tx.appendAnnotation(itemID: item.id, annotatorID: importer.id, classID: classIDs[label], at: now)
                         result.labeled += 1
                     }
@@ -346,7 +346,7 @@ public struct Importer: Sendable {
             var labeled = 0
             for (candidate, blobID) in pairs {
                 guard let label = candidate.label, let item = try tx.item(blobID: blobID) else { continue }
-                if try tx.latestLabel(itemID: item.id, annotatorID: importer.id) != label {
+                if try tx.latestLabel(itemID: item.id, annotatorID: importer.id) != .one(label) {
                     try tx.appendAnnotation(itemID: item.id, annotatorID: importer.id, classID: try tx.ensureClass(label).id)
                     labeled += 1
                 }

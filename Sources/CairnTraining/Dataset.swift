@@ -108,6 +108,9 @@ public struct SnapshotExamples: Sendable {
     public var examples: [Example]
     /// Items without a resolved label (unlabeled or in conflict): not trained on.
     public var unlabeled: Int
+    /// Items labeled with a set of classes other than one (multi-label work): the classifier
+    /// learns one class per image, so these are not trained on.
+    public var multiLabel = 0
     /// Labeled items whose images a partial pull left on a remote: not trained on.
     public var notFetched = 0
 
@@ -121,8 +124,12 @@ public struct SnapshotExamples: Sendable {
         let partial = Remote.heldSnapshots(in: versioning.repository).values.contains { $0.contains(snapshot) }
         let store = versioning.repository.store
         try versioning.tree.forEachItem(under: root.items) { record in
-            guard let label = record.label, let classIndex = index[label] else {
+            guard let label = record.label else {
                 out.unlabeled += 1
+                return
+            }
+            guard let name = label.single, let classIndex = index[name] else {
+                out.multiLabel += 1
                 return
             }
             if partial, try !store.contains(record.blobID) {

@@ -98,6 +98,8 @@ public struct DataCounts: Sendable, Hashable, Codable {
     public var limitedOut = 0
     /// Items whose images a partial pull left on a remote: left out (absent in older records).
     public var notFetched: Int?
+    /// Items labeled with a set of classes other than one, left out (absent when none).
+    public var multiLabel: Int?
 }
 
 /// A model evaluated on a (possibly different) snapshot by `cairn eval`.

@@ -94,8 +94,10 @@ public struct Training: Sendable {
         record.classes = data.classes
         record.counts.unlabeled = data.unlabeled
         record.counts.notFetched = data.notFetched > 0 ? data.notFetched : nil
+        record.counts.multiLabel = data.multiLabel > 0 ? data.multiLabel : nil
         guard !data.examples.isEmpty else {
-            throw TrainingError.unusableData("it has no labeled items (\(data.unlabeled) unlabeled or unresolved); label some first")
+            throw TrainingError.unusableData("it has no items labeled with one class (\(data.unlabeled) unlabeled or unresolved, "
+                                             + "\(data.multiLabel) labeled with a set of classes, which training does not take); label some first")
         }
         let present = Set(data.examples.map(\.label))
         guard present.count >= 2 else {

@@ -11,32 +11,66 @@ public struct ItemRecord: Sendable, Hashable, Codable {
     public var width: Int
     public var height: Int
     public var split: Split
-    /// The resolved label: a class, or nil when unlabeled or in conflict (see `conflict`).
-    public var label: String?
-    /// The classes annotators disagree between, when unresolved; empty otherwise.
-    public var conflict: [String]
+    /// The resolved label: a class (or in multi-label work a set), nil when unlabeled or in
+    /// conflict (see `conflict`).
+    public var label: Label?
+    /// The labels annotators disagree between, when unresolved; empty otherwise.
+    public var conflict: [Label]
     /// Each annotator's latest label, sorted by annotator (nil class = skipped).
     public var annotations: [AnnotatorLabel]
     /// The latest reviewer verdict, if any.
     public var verdict: Verdict?
 
-    /// One annotator's latest label.
+    /// One annotator's latest label (nil = skipped).
     public struct AnnotatorLabel: Sendable, Hashable, Codable {
         public var annotator: String
-        public var className: String?
-        public init(annotator: String, className: String?) {
+        public var label: Label?
+        public init(annotator: String, label: Label?) {
             self.annotator = annotator
-            self.className = className
+            self.label = label
+        }
+
+        private enum CodingKeys: String, CodingKey { case annotator, label, className }
+
+        /// Reads `label`, or `className` as exports written before multi-label support name it.
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            annotator = try c.decode(String.self, forKey: .annotator)
+            label = try c.decodeIfPresent(Label.self, forKey: .label) ?? c.decodeIfPresent(Label.self, forKey: .className)
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(annotator, forKey: .annotator)
+            try c.encodeIfPresent(label, forKey: .label)
         }
     }
 
     /// A reviewer's decision.
     public struct Verdict: Sendable, Hashable, Codable {
         public var reviewer: String
-        public var className: String
-        public init(reviewer: String, className: String) {
+        public var label: Label
+        public init(reviewer: String, label: Label) {
             self.reviewer = reviewer
-            self.className = className
+            self.label = label
+        }
+
+        private enum CodingKeys: String, CodingKey { case reviewer, label, className }
+
+        /// Reads `label`, or `className` as exports written before multi-label support name it.
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            reviewer = try c.decode(String.self, forKey: .reviewer)
+            guard let label = try c.decodeIfPresent(Label.self, forKey: .label) ?? c.decodeIfPresent(Label.self, forKey: .className) else {
+                throw DecodingError.keyNotFound(CodingKeys.label, .init(codingPath: c.codingPath, debugDescription: "a verdict without a label"))
+            }
+            self.label = label
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(reviewer, forKey: .reviewer)
+            try c.encode(label, forKey: .label)
         }
     }
 
@@ -51,9 +85,9 @@ public struct ItemRecord: Sendable, Hashable, Codable {
         self.annotations = annotations.sorted { utf8Precedes($0.annotator, $1.annotator) }
         self.verdict = verdict
         let resolved = LabelPolicy.resolve(
-            latest: Dictionary(uniqueKeysWithValues: self.annotations.map { ($0.annotator, $0.className) }),
-            verdict: verdict?.className)
-        self.label = resolved.className
+            latest: Dictionary(uniqueKeysWithValues: self.annotations.map { ($0.annotator, $0.label) }),
+            verdict: verdict?.label)
+        self.label = resolved.label
         if case .conflict(let names) = resolved { conflict = names } else { conflict = [] }
     }
 
@@ -61,13 +95,16 @@ public struct ItemRecord: Sendable, Hashable, Codable {
     public init(_ state: ItemState) {
         self.init(blobID: state.item.blobID, path: state.item.path, format: state.item.format,
                   width: state.item.width, height: state.item.height, split: state.item.split,
-                  annotations: state.latest.map { AnnotatorLabel(annotator: $0.key, className: $0.value) },
-                  verdict: state.verdict.map { Verdict(reviewer: $0.reviewer, className: $0.className) })
+                  annotations: state.latest.map { AnnotatorLabel(annotator: $0.key, label: $0.value) },
+                  verdict: state.verdict.map { Verdict(reviewer: $0.reviewer, label: $0.label) })
     }
+
+    /// The label as the policy resolved it.
+    public var resolved: ResolvedLabel { label.map { .labeled($0) } ?? (conflict.isEmpty ? .unlabeled : .conflict(conflict)) }
 
     /// Fraction of annotators (skips excluded) whose latest label equals the resolved label.
     public var agreement: Double? {
-        let voted = annotations.compactMap(\.className)
+        let voted = annotations.compactMap(\.label)
         guard let label, !voted.isEmpty else { return nil }
         return Double(voted.filter { $0 == label }.count) / Double(voted.count)
     }

@@ -497,7 +497,7 @@ public final class Remote: Sendable {
         for target in Set(targets) {
             try tree.forEachItem(under: try tree.root(target).items) { item in
                 guard seen.insert(item.blobID).inserted else { return }
-                let selected = (splits.isEmpty || splits.contains(item.split)) && (classes.isEmpty || item.label.map(classes.contains) == true)
+                let selected = (splits.isEmpty || splits.contains(item.split)) && (classes.isEmpty || item.label?.classes.contains(where: classes.contains) == true)
                 if !selected { report.blobsLeftOnRemote += 1; return }
                 if try !self.repository.store.contains(item.blobID) { blobs.append(item.blobID) }
             }

@@ -101,15 +101,14 @@ public enum TreeFormat {
     }
 
     static func encode(_ item: ItemRecord, into w: inout ByteWriter) {
-        let label: ResolvedLabel = item.label.map { .labeled($0) } ?? (item.conflict.isEmpty ? .unlabeled : .conflict(item.conflict))
         encodeRecord(blobID: item.blobID, path: item.path, format: item.format, width: item.width, height: item.height,
-                     split: item.split, label: label, annotations: item.annotations.map { ($0.annotator, $0.className) },
-                     verdict: item.verdict.map { ($0.reviewer, $0.className) }, into: &w)
+                     split: item.split, label: item.resolved, annotations: item.annotations.map { ($0.annotator, $0.label) },
+                     verdict: item.verdict.map { ($0.reviewer, $0.label) }, into: &w)
     }
 
     /// The one record encoder; `annotations` must be sorted by annotator.
     static func encodeRecord(blobID: BlobID, path: String, format: String, width: Int, height: Int, split: Split,
-                             label: ResolvedLabel, annotations: [(String, String?)], verdict: (String, String)?,
+                             label: ResolvedLabel, annotations: [(String, Label?)], verdict: (String, Label)?,
                              into w: inout ByteWriter) {
         w.id(blobID)
         w.string(path)
@@ -117,31 +116,39 @@ public enum TreeFormat {
         w.varint(UInt64(width))
         w.varint(UInt64(height))
         w.byte(split == .train ? 0 : split == .val ? 1 : 2)
+        // A one-class label keeps the encoding it had before multi-label labels existed, so
+        // single-label snapshots keep their ids; any other set is written as a list.
         switch label {
-        case .labeled(let name):
-            w.byte(1)
-            w.string(name)
-        case .conflict(let names):
-            w.byte(2)
-            w.varint(UInt64(names.count))
-            for name in names { w.string(name) }
         case .unlabeled:
             w.byte(0)
-        }
-        w.varint(UInt64(annotations.count))
-        for (annotator, className) in annotations {
-            w.string(annotator)
-            if let name = className {
+        case .labeled(let label):
+            if let name = label.single {
                 w.byte(1)
                 w.string(name)
             } else {
-                w.byte(0)
+                w.byte(3)
+                w.labelSet(label)
+            }
+        case .conflict(let labels):
+            if labels.allSatisfy({ !$0.isMulti }) {
+                w.byte(2)
+                w.varint(UInt64(labels.count))
+                for label in labels { w.string(label.classes[0]) }
+            } else {
+                w.byte(4)
+                w.varint(UInt64(labels.count))
+                for label in labels { w.labelSet(label) }
             }
         }
-        if let (reviewer, className) = verdict {
-            w.byte(1)
+        w.varint(UInt64(annotations.count))
+        for (annotator, label) in annotations {
+            w.string(annotator)
+            w.optionalLabel(label)
+        }
+        if let (reviewer, label) = verdict {
+            w.byte(label.isMulti ? 2 : 1)
             w.string(reviewer)
-            w.string(className)
+            w.label(label)
         } else {
             w.byte(0)
         }
@@ -229,14 +236,18 @@ public enum TreeFormat {
         case 2: split = .test
         default: throw r.corrupt("unknown split")
         }
-        var label: String? = nil
-        var conflict: [String] = []
+        var label: Label? = nil
+        var conflict: [Label] = []
         switch try r.byte() {
         case 0: break
-        case 1: label = try r.string()
+        case 1: label = .one(try r.string())
         case 2:
             let n = try r.count(max: 1 << 16)
-            for _ in 0..<n { conflict.append(try r.string()) }
+            for _ in 0..<n { conflict.append(.one(try r.string())) }
+        case 3: label = try r.labelSet()
+        case 4:
+            let n = try r.count(max: 1 << 16)
+            for _ in 0..<n { conflict.append(try r.labelSet()) }
         default: throw r.corrupt("unknown label kind")
         }
         let annotationCount = try r.count(max: 1 << 20)
@@ -244,10 +255,15 @@ public enum TreeFormat {
         for _ in 0..<annotationCount {
             let annotator = try r.string()
             if let last = annotations.last, !utf8Precedes(last.annotator, annotator) { throw r.corrupt("annotators out of order") }
-            let className: String? = try r.flag() ? try r.string() : nil
-            annotations.append(.init(annotator: annotator, className: className))
+            annotations.append(.init(annotator: annotator, label: try r.optionalLabel()))
         }
-        let verdict: ItemRecord.Verdict? = try r.flag() ? .init(reviewer: try r.string(), className: try r.string()) : nil
+        var verdict: ItemRecord.Verdict? = nil
+        switch try r.byte() {
+        case 0: break
+        case 1: verdict = .init(reviewer: try r.string(), label: .one(try r.string()))
+        case 2: verdict = .init(reviewer: try r.string(), label: try r.labelSet())
+        default: throw r.corrupt("bad verdict flag")
+        }
         let record = ItemRecord(blobID: blobID, path: path, format: format, width: width, height: height, split: split,
                                 annotations: annotations, verdict: verdict)
         guard record.label == label, record.conflict == conflict, record.annotations == annotations else {
@@ -281,6 +297,24 @@ struct ByteWriter {
             varint(UInt64(utf8.count))
             bytes.append(contentsOf: utf8)
         }
+    }
+
+    /// A set of classes other than one: their count, then each name.
+    mutating func labelSet(_ label: Label) {
+        varint(UInt64(label.classes.count))
+        for name in label.classes { string(name) }
+    }
+
+    /// A label whose kind (one class or a set) was written before it.
+    mutating func label(_ label: Label) {
+        if let name = label.single { string(name) } else { labelSet(label) }
+    }
+
+    /// 0 for a skip, 1 and the name for one class, 2 and the set for any other label.
+    mutating func optionalLabel(_ label: Label?) {
+        guard let label else { return byte(0) }
+        byte(label.isMulti ? 2 : 1)
+        self.label(label)
     }
 
     mutating func id(_ id: BlobID) {
@@ -350,12 +384,21 @@ struct ByteReader {
         return value
     }
 
-    /// A 0/1 byte.
-    mutating func flag() throws -> Bool {
+    /// What `ByteWriter.labelSet` writes (a non-canonical order is refused by the re-encoding check).
+    mutating func labelSet() throws -> Label {
+        let n = try count(max: 1 << 16)
+        var names: [String] = []
+        for _ in 0..<n { names.append(try string()) }
+        return Label(names)
+    }
+
+    /// What `ByteWriter.optionalLabel` writes.
+    mutating func optionalLabel() throws -> Label? {
         switch try byte() {
-        case 0: return false
-        case 1: return true
-        default: throw corrupt("bad flag byte")
+        case 0: return nil
+        case 1: return .one(try string())
+        case 2: return try labelSet()
+        default: throw corrupt("bad label flag")
         }
     }
 

@@ -93,7 +93,8 @@ extension Versioning {
             switch options.layout {
             case .flat: path = fileName(item)
             case .imagefolder:
-                let folder = item.split.rawValue + "/" + safeComponent(item.label ?? "_unlabeled")
+                // A multi-label item goes in the folder of its set (`cat+dog`, `(none)`).
+                let folder = item.split.rawValue + "/" + safeComponent(item.label?.description ?? "_unlabeled")
                 directories.insert(item.split.rawValue)
                 directories.insert(folder)
                 path = folder + "/" + fileName(item)
@@ -216,7 +217,7 @@ extension Versioning {
                                items: [ItemRecord], paths: [String]) throws {
         struct Header: Encodable { var cairn_checkout = 1; var snapshot: BlobID; var ref: String; var layout: CheckoutLayout }
         struct Line: Encodable {
-            var file: String; var blob_id: BlobID; var path: String; var label: String?; var split: Split
+            var file: String; var blob_id: BlobID; var path: String; var label: Label?; var split: Split
         }
         let encoder = JSONEncoder.sorted
         var out = try encoder.encode(Header(snapshot: snapshot, ref: ref, layout: layout)) + Data("\n".utf8)

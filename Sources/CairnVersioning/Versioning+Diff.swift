@@ -42,14 +42,9 @@ extension Versioning {
         var diff = SnapshotDiff(from: rowA.id, to: rowB.id)
         diff.classesChanged = rootA.classes != rootB.classes
         try compare(rootA.items, rootB.items, depth: 0, into: &diff)
-        var deltas: [String: Int] = [:]
-        for item in diff.added { if let label = item.label { deltas[label, default: 0] += 1 } }
-        for item in diff.removed { if let label = item.label { deltas[label, default: 0] -= 1 } }
-        for change in diff.labelsChanged {
-            if let old = change.old { deltas[old, default: 0] -= 1 }
-            if let new = change.new { deltas[new, default: 0] += 1 }
-        }
-        diff.classDeltas = deltas.filter { $0.value != 0 }
+        for item in diff.added { Self.count(item.label, 1, into: &diff.classDeltas) }
+        for item in diff.removed { Self.count(item.label, -1, into: &diff.classDeltas) }
+        diff.classDeltas = diff.classDeltas.filter { $0.value != 0 }
         return diff
     }
 
@@ -79,6 +74,8 @@ extension Versioning {
                     var any = false
                     if old.label != new.label || old.conflict != new.conflict {
                         diff.labelsChanged.append(.init(blobID: new.blobID, path: new.path, old: Self.describe(old), new: Self.describe(new)))
+                        Self.count(old.label, -1, into: &diff.classDeltas)
+                        Self.count(new.label, 1, into: &diff.classDeltas)
                         any = true
                     }
                     if old.split != new.split {
@@ -95,8 +92,13 @@ extension Versioning {
         }
     }
 
-    /// A label as diff shows it: the class, `conflict(a|b)`, or nil when unlabeled.
+    /// A label as diff shows it: the class (`a+b` for a set), `conflict(a|b)`, or nil when unlabeled.
     static func describe(_ item: ItemRecord) -> String? {
-        item.label ?? (item.conflict.isEmpty ? nil : "conflict(" + item.conflict.joined(separator: "|") + ")")
+        item.label?.description ?? (item.conflict.isEmpty ? nil : "conflict(" + item.conflict.map(\.description).joined(separator: "|") + ")")
+    }
+
+    /// Adds a resolved label to per-class counts (each class of a set counts), as `SnapshotCounts` does.
+    private static func count(_ label: Label?, _ sign: Int, into deltas: inout [String: Int]) {
+        for name in label?.classes ?? [] { deltas[name, default: 0] += sign }
     }
 }

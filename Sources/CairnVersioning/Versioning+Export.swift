@@ -38,8 +38,8 @@ public struct ExportLine: Codable, Sendable {
     var width: Int
     var height: Int
     var split: Split
-    var label: String?
-    var conflict: [String]?
+    var label: Label?
+    var conflict: [Label]?
     var annotations: [ItemRecord.AnnotatorLabel]
     var verdict: ItemRecord.Verdict?
 }
@@ -66,7 +66,9 @@ extension Versioning {
         case .csv:
             var csv = "path,label,split,blob_id\n"
             for item in items {
-                csv += "images/\(fileName(item)),\(csvField(item.label ?? "")),\(item.split.rawValue),\(item.blobID.hex)\n"
+                // A set's classes are joined by commas, which class names cannot contain.
+                let label = item.label?.classes.joined(separator: ",") ?? ""
+                csv += "images/\(fileName(item)),\(csvField(label)),\(item.split.rawValue),\(item.blobID.hex)\n"
             }
             try write(csv, to: target + "/labels.csv", force: force)
             report.files.append(target + "/labels.csv")
@@ -94,8 +96,11 @@ extension Versioning {
             for (n, item) in items.enumerated() {
                 images.append(Image(id: n + 1, file_name: "images/" + fileName(item), width: item.width, height: item.height,
                                     cairn_split: item.split, cairn_blob_id: item.blobID))
-                if let label = item.label, let category = categoryIDs[label] {
-                    annotations.append(Annotation(id: annotations.count + 1, image_id: n + 1, category_id: category))
+                // One annotation per class: a multi-label item has one for each of its classes.
+                for name in item.label?.classes ?? [] {
+                    if let category = categoryIDs[name] {
+                        annotations.append(Annotation(id: annotations.count + 1, image_id: n + 1, category_id: category))
+                    }
                 }
             }
             let coco = Coco(info: Info(description: "exported by cairn", version: row.id.hex, snapshot: row.id), images: images,
@@ -174,12 +179,11 @@ extension Versioning {
                                                           split: record.split))
                 for annotation in record.annotations {
                     let who = try tx.ensureAnnotator(annotation.annotator)
-                    let classID = try annotation.className.map { try tx.ensureClass($0).id }
-                    try tx.appendAnnotation(itemID: item.id, annotatorID: who.id, classID: classID)
+                    try tx.appendAnnotation(itemID: item.id, annotatorID: who.id, classIDs: try annotation.label.map(tx.ensureClasses))
                 }
                 if let verdict = record.verdict {
                     let who = try tx.ensureAnnotator(verdict.reviewer, role: .reviewer)
-                    try tx.appendVerdict(itemID: item.id, reviewerID: who.id, classID: try tx.ensureClass(verdict.className).id)
+                    try tx.appendVerdict(itemID: item.id, reviewerID: who.id, classIDs: try tx.ensureClasses(verdict.label))
                 }
             }
         }

@@ -158,11 +158,11 @@ extension Versioning {
                 }
                 let now = state.resolved
                 if let label = record.label {
-                    if now.className != label {
-                        try tx.appendVerdict(itemID: state.item.id, reviewerID: reviewer.id, classID: try tx.ensureClass(label).id)
+                    if now.label != label {
+                        try tx.appendVerdict(itemID: state.item.id, reviewerID: reviewer.id, classIDs: try tx.ensureClasses(label))
                         report.restored += 1
                     }
-                } else if now.className != nil {
+                } else if now.label != nil {
                     report.leftAsIs.append(record.path)
                 }
             }

@@ -5,6 +5,7 @@ import Foundation
 
 /// Per-class and per-split counts recorded beside a snapshot.
 public struct SnapshotCounts: Sendable, Hashable, Codable {
+    /// Labeled items carrying each class (an item labeled with a set counts for each of its classes).
     public var classes: [String: Int] = [:]
     public var splits: [String: Int] = [:]
     public var unlabeled = 0
@@ -13,15 +14,17 @@ public struct SnapshotCounts: Sendable, Hashable, Codable {
     public init() {}
 
     mutating func add(_ item: ItemRecord, _ sign: Int = 1) {
-        add(split: item.split, label: item.label.map { .labeled($0) } ?? (item.conflict.isEmpty ? .unlabeled : .conflict(item.conflict)), sign)
+        add(split: item.split, label: item.resolved, sign)
     }
 
     mutating func add(split: Split, label: ResolvedLabel, _ sign: Int = 1) {
         splits[split.rawValue, default: 0] += sign
         switch label {
-        case .labeled(let name):
-            classes[name, default: 0] += sign
-            if classes[name] == 0 { classes[name] = nil }
+        case .labeled(let label):
+            for name in label.classes {
+                classes[name, default: 0] += sign
+                if classes[name] == 0 { classes[name] = nil }
+            }
         case .unlabeled: unlabeled += sign
         case .conflict: conflicts += sign
         }
@@ -159,12 +162,12 @@ public struct Versioning: Sendable {
         var counts = SnapshotCounts()
         try tx.forEachItemState(presorted: presorted) { row in
             let labels = row.labels.count > 1 ? row.labels.sorted { utf8Precedes($0.annotator, $1.annotator) } : row.labels
-            let resolved = LabelPolicy.resolve(labels: labels.map(\.className), verdict: row.verdict?.className)
+            let resolved = LabelPolicy.resolve(labels: labels.map(\.label), verdict: row.verdict?.label)
             counts.add(split: row.split, label: resolved)
             let start = writer.count
             TreeFormat.encodeRecord(blobID: row.blobID, path: row.path, format: row.format, width: row.width, height: row.height,
-                                    split: row.split, label: resolved, annotations: labels.map { ($0.annotator, $0.className) },
-                                    verdict: row.verdict.map { ($0.reviewer, $0.className) }, into: &writer)
+                                    split: row.split, label: resolved, annotations: labels.map { ($0.annotator, $0.label) },
+                                    verdict: row.verdict.map { ($0.reviewer, $0.label) }, into: &writer)
             entries.append((row.blobID, start, writer.count))
         }
         entries.sort { $0.id < $1.id }

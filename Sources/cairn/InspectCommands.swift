@@ -36,7 +36,7 @@ struct StatusCommand: ParsableCommand {
             var unlabeled = 0, conflicts = 0
             for label in resolved.values {
                 switch label {
-                case .labeled(let name): byClass[name, default: 0] += 1
+                case .labeled(let label): for name in label.classes { byClass[name, default: 0] += 1 }
                 case .unlabeled: unlabeled += 1
                 case .conflict: conflicts += 1
                 }
@@ -74,7 +74,7 @@ struct ListCommand: ParsableCommand {
     @OptionGroup var repository: RepositoryOptions
     @OptionGroup var output: OutputOptions
 
-    @Option(help: "Only items whose resolved label is this class.")
+    @Option(help: "Only items whose resolved label carries this class (alone or in a multi-label set).")
     var `class`: String?
 
     @Option(help: "Only items in this split (train, val, test).")
@@ -87,8 +87,8 @@ struct ListCommand: ParsableCommand {
         var blobID: String
         var path: String
         var split: String
-        var label: String?
-        var conflict: [String]?
+        var label: Label?
+        var conflict: [Label]?
         var format: String
         var width: Int
         var height: Int
@@ -104,17 +104,17 @@ struct ListCommand: ParsableCommand {
             let resolved = try tx.resolvedLabels()
             return try tx.allItems(split: split).compactMap { item in
                 let label = resolved[item.id] ?? .unlabeled
-                if let name = self.class, label.className != name { return nil }
-                if unlabeled, label.className != nil { return nil }
-                var conflict: [String]? = nil
-                if case .conflict(let names) = label { conflict = names }
-                return Row(blobID: item.blobID.hex, path: item.path, split: item.split.rawValue, label: label.className,
+                if let name = self.class, label.label?.contains(name) != true { return nil }
+                if unlabeled, label.label != nil { return nil }
+                var conflict: [Label]? = nil
+                if case .conflict(let labels) = label { conflict = labels }
+                return Row(blobID: item.blobID.hex, path: item.path, split: item.split.rawValue, label: label.label,
                            conflict: conflict, format: item.format, width: item.width, height: item.height, bytes: item.byteSize)
             }
         }
         if output.json { return try printJSON(rows) }
         for row in rows {
-            let label = row.label ?? (row.conflict.map { "conflict(" + $0.joined(separator: "|") + ")" } ?? "-")
+            let label = row.label?.description ?? (row.conflict.map { "conflict(" + $0.map(\.description).joined(separator: "|") + ")" } ?? "-")
             say("\(row.blobID.prefix(12))  \(row.split.padding(toLength: 5, withPad: " ", startingAt: 0))  \(label)  \(row.path)")
         }
     }
@@ -136,8 +136,8 @@ struct ShowCommand: ParsableCommand {
 
     struct Details: Encodable {
         var item: Item
-        var label: String?
-        var conflict: [String]?
+        var label: Label?
+        var conflict: [Label]?
         var history: [Annotation]
         var verdicts: [Annotation]
     }
@@ -148,9 +148,9 @@ struct ShowCommand: ParsableCommand {
             let item = try tx.item(matching: self.item)
             let history = try tx.history(itemID: item.id)
             let resolved = try tx.itemStates(ids: [item.id]).first?.resolved ?? .unlabeled
-            var conflict: [String]? = nil
-            if case .conflict(let names) = resolved { conflict = names }
-            return Details(item: item, label: resolved.className, conflict: conflict, history: history,
+            var conflict: [Label]? = nil
+            if case .conflict(let labels) = resolved { conflict = labels }
+            return Details(item: item, label: resolved.label, conflict: conflict, history: history,
                            verdicts: try tx.verdicts(itemID: item.id))
         }
         if output.json { return try printJSON(details) }
@@ -159,19 +159,19 @@ struct ShowCommand: ParsableCommand {
         say("path    \(item.path)")
         say("image   \(item.format) \(item.width)x\(item.height), \(formatBytes(item.byteSize))")
         say("split   \(item.split)")
-        say("label   \(details.label ?? (details.conflict.map { "unresolved: " + $0.joined(separator: " vs ") } ?? "unlabeled"))")
+        say("label   \(details.label?.description ?? (details.conflict.map { "unresolved: " + $0.map(\.description).joined(separator: " vs ") } ?? "unlabeled"))")
         say("added   \(ISO8601DateFormatter().string(from: item.addedAt))")
         let formatter = ISO8601DateFormatter()
         if details.history.isEmpty {
             say("history (none)")
         } else {
             say("history")
-            say(table(details.history.map { [formatter.string(from: $0.createdAt), $0.annotator, $0.className ?? "(skip)"] },
+            say(table(details.history.map { [formatter.string(from: $0.createdAt), $0.annotator, $0.label?.description ?? "(skip)"] },
                       indent: "  "))
         }
         if !details.verdicts.isEmpty {
             say("verdicts")
-            say(table(details.verdicts.map { [formatter.string(from: $0.createdAt), $0.annotator, $0.className ?? ""] }, indent: "  "))
+            say(table(details.verdicts.map { [formatter.string(from: $0.createdAt), $0.annotator, $0.label?.description ?? ""] }, indent: "  "))
         }
     }
 }

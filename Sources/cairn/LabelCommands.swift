@@ -65,6 +65,8 @@ struct AnnotateCommand: ParsableCommand {
             committed in one transaction before the command reports success.
             Examples:
               cairn annotate 3f2a9c digits/7/0042.png --class 7
+              cairn annotate 3f2a9c --class cat --class dog     (multi-label: both apply)
+              cairn annotate 3f2a9c --none                      (multi-label: no class applies)
               cairn annotate 3f2a9c --skip --annotator ada
               printf 'digits/7/0042.png 7\\n' | cairn annotate --stdin --annotator bot
             """)
@@ -74,11 +76,14 @@ struct AnnotateCommand: ParsableCommand {
     @Argument(help: "Items to label.")
     var items: [String] = []
 
-    @Flag(help: "Read `ITEM CLASS` lines from stdin (CLASS `-` = skip); each is committed on its own and acknowledged with `ok ITEM CLASS` on stdout.")
+    @Flag(help: "Read `ITEM CLASS` lines from stdin (CLASS `-` = skip, `a,b` = a multi-label set); each is committed on its own and acknowledged with `ok ITEM CLASS` on stdout.")
     var stdin = false
 
-    @Option(help: "The class to set (it must exist: see `cairn classes`).")
-    var `class`: String?
+    @Option(help: "The class to set (it must exist: see `cairn classes`); repeat it for a multi-label set.")
+    var `class`: [String] = []
+
+    @Flag(help: "Record that no class applies (a multi-label answer, unlike --skip).")
+    var none = false
 
     @Flag(help: "Record that the annotator skipped these items instead.")
     var skip = false
@@ -88,10 +93,12 @@ struct AnnotateCommand: ParsableCommand {
 
     func validate() throws {
         if stdin {
-            guard items.isEmpty, self.class == nil, !skip else { throw ValidationError("--stdin takes items and classes from stdin only") }
+            guard items.isEmpty, self.class.isEmpty, !skip, !none else { throw ValidationError("--stdin takes items and classes from stdin only") }
             return
         }
-        guard (self.class != nil) != skip else { throw ValidationError("give exactly one of --class C or --skip") }
+        guard [!self.class.isEmpty, skip, none].filter({ $0 }).count == 1 else {
+            throw ValidationError("give exactly one of --class C (repeatable), --none or --skip")
+        }
         guard !items.isEmpty else { throw ValidationError("give at least one item") }
     }
 
@@ -106,14 +113,8 @@ struct AnnotateCommand: ParsableCommand {
             }
             try repo.catalog.write { tx in
                 let item = try tx.item(matching: parts[0])
-                var classID: Int64? = nil
-                if parts[1] != "-" {
-                    guard let found = try tx.labelClass(named: parts[1]) else {
-                        throw CatalogError.invalid("no class '\(parts[1])'; add it with `cairn classes add \(parts[1])`")
-                    }
-                    classID = found.id
-                }
-                try tx.appendAnnotation(itemID: item.id, annotatorID: who.id, classID: classID)
+                let classIDs = parts[1] == "-" ? nil : try Self.classIDs(parts[1].split(separator: ",").map(String.init), tx)
+                try tx.appendAnnotation(itemID: item.id, annotatorID: who.id, classIDs: classIDs)
             }
             say("ok \(parts[0]) \(parts[1])")
         }
@@ -124,17 +125,21 @@ struct AnnotateCommand: ParsableCommand {
         if stdin { return try runStream(repo) }
         let count = try repo.catalog.write { tx -> Int in
             let who = try tx.ensureAnnotator(annotator)
-            var classID: Int64? = nil
-            if let name = self.class {
-                guard let found = try tx.labelClass(named: name) else {
-                    throw CatalogError.invalid("no class '\(name)'; add it with `cairn classes add \(name)`")
-                }
-                classID = found.id
-            }
+            let classIDs = skip ? nil : try Self.classIDs(self.class, tx)
             let resolved = try items.map { try tx.item(matching: $0) }
-            for item in resolved { try tx.appendAnnotation(itemID: item.id, annotatorID: who.id, classID: classID) }
+            for item in resolved { try tx.appendAnnotation(itemID: item.id, annotatorID: who.id, classIDs: classIDs) }
             return resolved.count
         }
-        say("\(skip ? "skipped" : "labeled") \(count) item(s)" + (self.class.map { " as \($0)" } ?? "") + " for \(annotator)")
+        say("\(skip ? "skipped" : "labeled") \(count) item(s)" + (skip ? "" : " as \(Label(self.class))") + " for \(annotator)")
+    }
+
+    /// The ids of existing classes.
+    private static func classIDs(_ names: [String], _ tx: CatalogTransaction) throws -> [Int64] {
+        try names.map { name in
+            guard let found = try tx.labelClass(named: name) else {
+                throw CatalogError.invalid("no class '\(name)'; add it with `cairn classes add \(name)`")
+            }
+            return found.id
+        }
     }
 }

@@ -15,6 +15,8 @@ struct LabelCommand: ParsableCommand {
             Shows each image as large as the window allows, with its path, id, size, your current label and the
             classes with their keys (`cairn classes` sets them). Keys: a class key labels and moves on; space or → skips;
             ← goes back; u undoes the last label (any number of times); z zooms; ? shows help; q or Ctrl-C quits.
+            With --multi an item takes any number of classes: class keys tick and untick them and enter saves the
+            ticked set (none ticked records that no class applies); training takes only items with one class.
             Keys remap per repository in .cairn/config.toml: [keys.classes] cat = "c", [keys.actions] undo = "backspace".
             --class and --split narrow any queue (e.g. --queue review --class cat: every item someone calls a cat).
             Every label is committed before the next image is drawn. Each process leases its item, so annotators
@@ -22,7 +24,7 @@ struct LabelCommand: ParsableCommand {
             not see each other's labels). In --queue review or disagreements a reviewer sees every annotator's label
             and a class key records the verdict, which wins when snapshots resolve labels.
             Examples: cairn label   cairn label --annotator ada --overlap 2   cairn label --annotator grace --queue disagreements
-                      cairn label --queue mine --class cat   cairn label --split val
+                      cairn label --queue mine --class cat   cairn label --split val   cairn label --multi
             """)
     @OptionGroup var repository: RepositoryOptions
     @Option(help: "Who is labeling (default: $USER).") var annotator: String = ProcessInfo.processInfo.environment["USER"] ?? "unknown"
@@ -30,6 +32,7 @@ struct LabelCommand: ParsableCommand {
     @Option(name: .customLong("class"), help: "Only items someone currently labels as this class.") var className: String?
     @Option(help: "Only items of this split (train, val, test).") var split: Split?
     @Option(help: "Independent labels wanted per item.") var overlap = 1
+    @Flag(help: "Multi-label mode: class keys tick classes, enter saves the ticked set.") var multi = false
     @Option(help: "auto (kitty, iTerm2 or sixel when the terminal has them, else symbols), kitty, sixel, iterm or symbols.")
     var render: ImageRenderer.Mode = .auto
 
@@ -56,7 +59,8 @@ struct LabelCommand: ParsableCommand {
             throw RepositoryError.badConfig(path: repo.cairnDirectory + "/config.toml", reason: "\(error)")
         }
         let attributes = render == .auto && ImageRenderer.needsTerminalQuery() ? Terminal.primaryAttributes() ?? [] : []
-        let ui = LabelUI(session: session, store: repo.store, renderer: ImageRenderer(render, terminalAttributes: attributes), keys: keys)
+        let ui = LabelUI(session: session, store: repo.store, renderer: ImageRenderer(render, terminalAttributes: attributes), keys: keys,
+                         multi: multi)
         try ui.run()
         say("labeled \(session.labeled) item\(session.labeled == 1 ? "" : "s") as \(annotator); every label is saved")
     }

@@ -100,7 +100,8 @@ struct TrainCommand: ParsableCommand {
                 bar.finish()
                 say("data: \(counts.train) train, \(counts.val) val, \(counts.test) test; \(counts.unlabeled) unlabeled left out"
                     + (counts.limitedOut > 0 ? "; \(counts.limitedOut) training items left out by --limit/--overfit-batch" : "")
-                    + (counts.notFetched.map { "; \($0) not fetched (partial pull) left out" } ?? ""))
+                    + (counts.notFetched.map { "; \($0) not fetched (partial pull) left out" } ?? "")
+                    + (counts.multiLabel.map { "; \($0) multi-label items left out (training takes one class per image)" } ?? ""))
                 say(String(format: "loaded %d images (%d decoded, %d from cache) in %.2f s",
                            report.decoded + report.cached, report.decoded, report.cached, report.seconds))
             case .step:

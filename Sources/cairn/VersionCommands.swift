@@ -130,8 +130,8 @@ struct DiffCommand: ParsableCommand {
         let diff = try Versioning(repository: try repository.open()).diff(from, to)
         if output.json { return try printJSON(diff) }
         if !stat {
-            for item in diff.added { say("+ \(item.blobID.hex.prefix(12))  \(item.label ?? "-")  \(item.path)") }
-            for item in diff.removed { say("- \(item.blobID.hex.prefix(12))  \(item.label ?? "-")  \(item.path)") }
+            for item in diff.added { say("+ \(item.blobID.hex.prefix(12))  \(item.label?.description ?? "-")  \(item.path)") }
+            for item in diff.removed { say("- \(item.blobID.hex.prefix(12))  \(item.label?.description ?? "-")  \(item.path)") }
             for c in diff.labelsChanged { say("~ \(c.blobID.hex.prefix(12))  label \(c.old ?? "-") -> \(c.new ?? "-")  \(c.path)") }
             for c in diff.splitsChanged { say("~ \(c.blobID.hex.prefix(12))  split \(c.old ?? "-") -> \(c.new ?? "-")  \(c.path)") }
             for c in diff.otherwiseChanged { say("~ \(c.blobID.hex.prefix(12))  path or provenance  \(c.path)") }

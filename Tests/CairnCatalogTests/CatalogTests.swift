@@ -42,7 +42,7 @@ private func newItem(_ n: Int, path: String? = nil) -> NewItem {
         defer { dir.remove() }
         try catalog.write { tx throws in
             let item = try tx.insertItem(newItem(1)).item
-            try tx.annotate(itemID: item.id, className: "cat", annotator: "ada")
+            try tx.annotate(itemID: item.id, label: "cat", annotator: "ada")
         }
         let queue = try DatabaseQueue(path: catalog.path)
         #expect(throws: DatabaseError.self) { try queue.write { try $0.execute(sql: "UPDATE annotations SET class_id = NULL") } }
@@ -122,12 +122,12 @@ private func newItem(_ n: Int, path: String? = nil) -> NewItem {
         let (a, b, c) = try catalog.write { tx throws in
             let a = try tx.insertItem(newItem(1)).item, b = try tx.insertItem(newItem(2)).item
             let c = try tx.insertItem(newItem(3)).item
-            try tx.annotate(itemID: a.id, className: "cat", annotator: "ada")
-            try tx.annotate(itemID: a.id, className: "dog", annotator: "ada")  // ada changed her mind
-            try tx.annotate(itemID: a.id, className: "dog", annotator: "bob")
-            try tx.annotate(itemID: b.id, className: "cat", annotator: "ada")
-            try tx.annotate(itemID: b.id, className: "dog", annotator: "bob")
-            try tx.annotate(itemID: c.id, className: nil, annotator: "ada")  // a skip
+            try tx.annotate(itemID: a.id, label: "cat", annotator: "ada")
+            try tx.annotate(itemID: a.id, label: "dog", annotator: "ada")  // ada changed her mind
+            try tx.annotate(itemID: a.id, label: "dog", annotator: "bob")
+            try tx.annotate(itemID: b.id, label: "cat", annotator: "ada")
+            try tx.annotate(itemID: b.id, label: "dog", annotator: "bob")
+            try tx.annotate(itemID: c.id, label: nil, annotator: "ada")  // a skip
             return (a, b, c)
         }
         let resolved = try catalog.read { try $0.resolvedLabels() }
@@ -135,7 +135,7 @@ private func newItem(_ n: Int, path: String? = nil) -> NewItem {
         #expect(resolved[b.id] == .conflict(["cat", "dog"]))
         #expect(resolved[c.id] == .unlabeled)
         let history = try catalog.read { try $0.history(itemID: a.id) }
-        #expect(history.map(\.className) == ["cat", "dog", "dog"])
+        #expect(history.map(\.label) == ["cat", "dog", "dog"])
         #expect(history.map(\.annotator) == ["ada", "ada", "bob"])
     }
 
@@ -203,17 +203,24 @@ private func newItem(_ n: Int, path: String? = nil) -> NewItem {
             let items = try (0..<30).map { try tx.insertItem(newItem($0)).item }
             let grace = try tx.addAnnotator("grace", role: .reviewer)
             for (n, item) in items.enumerated() {
-                try tx.annotate(itemID: item.id, className: "c\(n % 3)", annotator: "import")
-                if n % 4 == 0 { try tx.annotate(itemID: item.id, className: nil, annotator: "ada") }
-                if n % 7 == 0 { try tx.appendVerdict(itemID: item.id, reviewerID: grace.id, classID: try tx.ensureClass("v").id) }
+                try tx.annotate(itemID: item.id, label: .one("c\(n % 3)"), annotator: "import")
+                if n % 4 == 0 { try tx.annotate(itemID: item.id, label: nil, annotator: "ada") }
+                // Multi-label rows: a set, the empty set, a multi-label verdict.
+                if n % 5 == 1 { try tx.annotate(itemID: item.id, label: Label(["c2", "c0"]), annotator: "bo") }
+                if n == 10 { try tx.annotate(itemID: item.id, label: Label([String]()), annotator: "bo") }
+                if n == 14 {
+                    try tx.appendVerdict(itemID: item.id, reviewerID: grace.id, classIDs: try tx.ensureClasses(Label(["v", "c1"])))
+                } else if n % 7 == 0 {
+                    try tx.appendVerdict(itemID: item.id, reviewerID: grace.id, classID: try tx.ensureClass("v").id)
+                }
             }
         }
         func scan(_ presorted: Bool) throws -> [String] {
             try catalog.read { tx in
                 var out: [String] = []
                 try tx.forEachItemState(presorted: presorted) { row in
-                    let labels = row.labels.sorted { $0.annotator < $1.annotator }.map { "\($0.annotator)=\($0.className ?? "-")" }
-                    out.append("\(row.path) \(labels.joined(separator: ",")) \(row.verdict?.className ?? "")")
+                    let labels = row.labels.sorted { $0.annotator < $1.annotator }.map { "\($0.annotator)=\($0.label?.description ?? "-")" }
+                    out.append("\(row.path) \(labels.joined(separator: ",")) \(row.verdict?.label.description ?? "")")
                 }
                 return out
             }
@@ -222,6 +229,106 @@ private func newItem(_ n: Int, path: String? = nil) -> NewItem {
         #expect(sorted.count == 30)
         #expect(try scan(true) == sorted)
         #expect(sorted[0] == "images/0.png ada=-,import=c0 v")
-        #expect(sorted[1] == "images/1.png import=c1 ")
+        #expect(sorted[1] == "images/1.png bo=c0+c2,import=c1 ")
+        #expect(sorted[10] == "images/10.png bo=(none),import=c1 ")
+        #expect(sorted[14] == "images/14.png import=c2 c1+v")
+        // The per-item reader (itemStates) agrees with the scan on every label, multi-label ones included.
+        let states = try catalog.read { try $0.itemStates() }.sorted { $0.item.id < $1.item.id }
+        #expect(states[1].latest["bo"] == .some(Label(["c0", "c2"])) && states[10].latest["bo"] == .some(Label([String]())))
+        #expect(states[14].verdict?.label == Label(["c1", "v"]) && states[14].resolved == .labeled(Label(["c1", "v"])))
+        #expect(states[1].resolved == .conflict([Label.one("c1"), Label(["c0", "c2"])].sorted()))
+    }
+}
+
+@Suite struct MultiLabelTests {
+    /// A catalog written before 0005 (reviews with a NOT NULL class) upgrades in place: its
+    /// verdicts survive, stay append-only, and still mark items for the next snapshot.
+    @Test func aVersion4CatalogUpgradesKeepingItsVerdicts() throws {
+        let dir = try TemporaryDirectory("cairn-migrate")
+        defer { dir.remove() }
+        let path = dir.appending("catalog.sqlite")
+        var old = DatabaseMigrator()
+        for name in Catalog.migrationNames where name < "0005" {
+            let sql = try String(contentsOfFile: Fixtures.packageRoot + "/schema/\(name).sql", encoding: .utf8)
+            old.registerMigration(name) { try $0.execute(sql: sql) }
+        }
+        try old.migrate(try DatabaseQueue(path: path))
+        let blob = BlobID(hashing: Data("item 1".utf8))
+        try DatabaseQueue(path: path).write { db in
+            try db.execute(sql: """
+                INSERT INTO items (id, blob_id, path, format, width, height, byte_size, split, added_at) VALUES (1, ?, 'a.png', 'png', 1, 1, 1, 'train', 0);
+                INSERT INTO classes (id, name, hotkey, ordinal) VALUES (1, 'cat', '1', 0);
+                INSERT INTO annotators (id, name, role, created_at) VALUES (1, 'grace', 'reviewer', 0);
+                INSERT INTO reviews (item_id, reviewer_id, class_id, created_at) VALUES (1, 1, 1, 5);
+                INSERT INTO snapshots (seq, id, message, author, created_at, item_count, counts) VALUES (1, ?, 'm', 'a', 0, 1, '{}');
+                INSERT INTO snapshot_head (one, snapshot_id) VALUES (1, ?);
+                """, arguments: [blob.hex, String(repeating: "a", count: 64), String(repeating: "a", count: 64)])
+        }
+        let catalog = try Catalog(path: path)
+        let state = try #require(try catalog.read { try $0.itemStates() }.first)
+        #expect(state.verdict?.reviewer == "grace" && state.verdict?.label == "cat")
+        let queue = try DatabaseQueue(path: path)
+        #expect(throws: (any Error).self) { try queue.write { try $0.execute(sql: "UPDATE reviews SET class_id = NULL") } }
+        #expect(throws: (any Error).self) { try queue.write { try $0.execute(sql: "DELETE FROM reviews") } }
+        try catalog.write { tx in
+            try tx.appendVerdict(itemID: 1, reviewerID: 1, classIDs: [try tx.ensureClass("dog").id, 1])
+        }
+        #expect(try catalog.read { try $0.dirtyItems().itemIDs } == [1])
+        #expect(try catalog.read { try $0.itemStates().first?.verdict?.label } == Label(["cat", "dog"]))
+        // Renaming a class that is only in a set still marks its item for the next snapshot.
+        try catalog.write { try $0.clearDirty(upTo: .max) }
+        try catalog.write { try $0.renameClass("dog", to: "hound") }
+        #expect(try catalog.read { try $0.dirtyItems().itemIDs } == [1])
+        #expect(try catalog.read { try $0.itemStates().first?.verdict?.label } == Label(["cat", "hound"]))
+    }
+
+    @Test func setsAreStoredReadFilteredAndTravelInBundles() throws {
+        let (catalog, dir) = try makeCatalog()
+        defer { dir.remove() }
+        let catDog = Label(["dog", "cat"]), nothing = Label([String]())
+        let ids = try catalog.write { tx throws -> [Int64] in
+            let items = try (1...4).map { try tx.insertItem(newItem($0)).item.id }
+            try tx.annotate(itemID: items[0], label: catDog, annotator: "ada")
+            try tx.annotate(itemID: items[0], label: catDog, annotator: "bob")   // agree: same set
+            try tx.annotate(itemID: items[1], label: catDog, annotator: "ada")
+            try tx.annotate(itemID: items[1], label: "cat", annotator: "bob")    // disagree: set vs one class
+            try tx.annotate(itemID: items[2], label: nothing, annotator: "ada")  // "no class applies": a label, not a skip
+            try tx.annotate(itemID: items[3], label: Label(["cat"]), annotator: "ada")  // a set of one is the one-class label
+            try tx.annotate(itemID: items[3], label: "cat", annotator: "bob")
+            try tx.addAnnotator("grace", role: .reviewer)
+            return items
+        }
+        try catalog.read { tx in
+            #expect(try tx.latestLabel(itemID: ids[0], annotatorID: try #require(try tx.annotator(named: "ada")).id) == Label(["cat", "dog"]))
+            #expect(try tx.history(itemID: ids[2]).map(\.label) == [nothing])
+            let resolved = try tx.resolvedLabels()
+            #expect(resolved[ids[0]] == .labeled(catDog))
+            #expect(resolved[ids[1]] == .conflict([Label.one("cat"), catDog]))
+            #expect(resolved[ids[2]] == .labeled(nothing))
+            #expect(resolved[ids[3]] == .labeled("cat"))
+            let grace = try #require(try tx.annotator(named: "grace")).id
+            let disagreeing = try tx.queueLength(queue: .disagreements, annotatorID: grace, overlap: 1)
+            #expect(disagreeing == 1)
+            #expect(try tx.peekNext(queue: .disagreements, annotatorID: grace, overlap: 1, after: 0)?.id == ids[1])
+            // --class dog finds the items whose current labels carry dog in a set.
+            #expect(try tx.queueLength(queue: .all, filter: QueueFilter(className: "dog"), annotatorID: grace, overlap: 1) == 2)
+            // Items labeled with the empty set count as labeled for the unlabeled queue.
+            #expect(try tx.peekNext(queue: .unlabeled, annotatorID: grace, overlap: 1, after: ids[1]) == nil)
+        }
+        // A set of one is stored as a one-class row: one label, one encoding.
+        let multiRows = try DatabaseQueue(path: catalog.path).read { try Int.fetchOne($0, sql: "SELECT count(*) FROM annotations WHERE multi = 1") }
+        #expect(multiRows == 4)
+        // Bundles carry sets, and merging into an empty catalog reproduces every label.
+        let items = Set(try catalog.read { try $0.allItems().map(\.blobID) })
+        let bundle = try catalog.read { try CatalogBundle.export($0, items: items, snapshots: []) }
+        let json = try JSONEncoder().encode(bundle)
+        #expect(String(decoding: json, as: UTF8.self).contains(#""class":["cat","dog"]"#))
+        let decoded = try JSONDecoder().decode(CatalogBundle.self, from: json)
+        let (copy, copyDir) = try makeCatalog()
+        defer { copyDir.remove() }
+        _ = try copy.write { try decoded.merge(into: $0) }
+        let labels = { (c: Catalog) in try c.read { tx in try tx.itemStates().map { "\($0.item.blobID) \($0.latest.sorted { $0.key < $1.key })" }.sorted() } }
+        #expect(try labels(copy) == labels(catalog))
+        #expect(try copy.write { try decoded.merge(into: $0) }.total == 0)
     }
 }

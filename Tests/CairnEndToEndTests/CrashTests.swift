@@ -11,7 +11,7 @@ import Testing
     struct Acknowledged: Hashable {
         let item: String
         let annotator: String
-        let className: String
+        let label: String
     }
 
     @Test func killedCommandsLoseNothingAcknowledged() throws {
@@ -48,7 +48,7 @@ import Testing
                 let className = ["a", "b", "c"][Int(rng.next() % 3)]
                 let items = (0..<5).map { _ in paths[Int(rng.next() % UInt64(paths.count))] }
                 arguments = ["annotate"] + items + ["--class", className, "--annotator", who]
-                pending = items.map { Acknowledged(item: $0, annotator: who, className: className) }
+                pending = items.map { Acknowledged(item: $0, annotator: who, label: className) }
             case 3:
                 arguments = ["snapshot", "-m", "round \(round)"]
             default:
@@ -147,7 +147,7 @@ import Testing
             #expect(show.status == 0, "\(note)")
             let history = (try show.jsonObject()["history"] as? [[String: Any]]) ?? []
             let recorded = Set(history.map { Acknowledged(item: item, annotator: $0["annotator"] as? String ?? "",
-                                                           className: $0["className"] as? String ?? "") })
+                                                           label: $0["label"] as? String ?? "") })
             for label in acknowledged where label.item == item {
                 #expect(recorded.contains(label), "acknowledged label lost: \(label) \(note)")
             }

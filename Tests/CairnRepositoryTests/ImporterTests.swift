@@ -26,7 +26,7 @@ private func write(_ data: Data, to path: String) throws {
         }
         #expect(classes == ["cat", "dog"])
         #expect(items.map(\.path).contains("inputs/cat/0000.png"))
-        #expect(resolved.values.compactMap(\.className).sorted() == Array(repeating: "cat", count: 5) + Array(repeating: "dog", count: 5))
+        #expect(resolved.values.compactMap(\.label).sorted() == Array(repeating: "cat", count: 5) + Array(repeating: "dog", count: 5))
         // Every item's blob is durably in the store, as another process sees it.
         let store = try f.reopen().store
         for item in items { #expect(try store.get(item.blobID).count == Int(item.byteSize)) }
@@ -135,7 +135,7 @@ private func write(_ data: Data, to path: String) throws {
         let report = try f.importInputs(ImportOptions(labelsFromDirectories: true, labelsFile: csv))
         #expect(report.unmatchedLabelRows == ["missing.png"])
         let labels = try f.repository.catalog.read { tx in
-            try Dictionary(uniqueKeysWithValues: tx.allItems().map { ($0.path, try tx.history(itemID: $0.id).last?.className) })
+            try Dictionary(uniqueKeysWithValues: tx.allItems().map { ($0.path, try tx.history(itemID: $0.id).last?.label) })
         }
         #expect(labels["inputs/cat/0000.png"] == "lion")
         #expect(labels["inputs/dog/0001.png"] == "wolf")
@@ -170,7 +170,7 @@ private func write(_ data: Data, to path: String) throws {
         #expect(report.unchanged == 2)
         #expect(report.labeled == 1)
         let item = try f.repository.catalog.read { try $0.item(matching: "inputs/cat/0000.png") }
-        #expect(try f.repository.catalog.read { try $0.history(itemID: item.id).map(\.className) } == ["a", "b"])
+        #expect(try f.repository.catalog.read { try $0.history(itemID: item.id).map(\.label) } == ["a", "b"])
     }
 
     @Test func headerOnlyImportStillRecordsDimensions() throws {

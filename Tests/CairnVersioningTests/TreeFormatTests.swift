@@ -8,13 +8,24 @@ import Testing
 /// The items of the test vectors in Docs/FORMAT.md.
 func vectorItems() -> [ItemRecord] {
     let a = ItemRecord(blobID: BlobID(hashing: Data("a".utf8)), path: "cats/a.png", format: "png", width: 8, height: 8,
-                       split: .train, annotations: [.init(annotator: "import", className: "cat")], verdict: nil)
+                       split: .train, annotations: [.init(annotator: "import", label: "cat")], verdict: nil)
     let b = ItemRecord(blobID: BlobID(hashing: Data("b".utf8)), path: "dogs/b.jpg", format: "jpeg", width: 640, height: 480,
-                       split: .val, annotations: [.init(annotator: "ada", className: "dog"), .init(annotator: "bob", className: "cat")],
-                       verdict: .init(reviewer: "grace", className: "dog"))
+                       split: .val, annotations: [.init(annotator: "ada", label: "dog"), .init(annotator: "bob", label: "cat")],
+                       verdict: .init(reviewer: "grace", label: "dog"))
     let c = ItemRecord(blobID: BlobID(hashing: Data("c".utf8)), path: "c.png", format: "png", width: 1, height: 2,
-                       split: .test, annotations: [.init(annotator: "ada", className: nil)], verdict: nil)
+                       split: .test, annotations: [.init(annotator: "ada", label: nil)], verdict: nil)
     return [a, b, c].sorted { $0.blobID < $1.blobID }
+}
+
+/// The multi-label items of the test vectors: a conflict between a set and the empty set, and a
+/// set decided by a multi-label verdict.
+func multiLabelVectorItems() -> [ItemRecord] {
+    let d = ItemRecord(blobID: BlobID(hashing: Data("d".utf8)), path: "d.png", format: "png", width: 2, height: 2, split: .train,
+                       annotations: [.init(annotator: "ada", label: Label(["dog", "cat"])), .init(annotator: "bob", label: Label([String]()))],
+                       verdict: nil)
+    let e = ItemRecord(blobID: BlobID(hashing: Data("e".utf8)), path: "e.png", format: "png", width: 2, height: 2, split: .train,
+                       annotations: [.init(annotator: "ada", label: "cat")], verdict: .init(reviewer: "grace", label: Label(["cat", "dog"])))
+    return [d, e].sorted { $0.blobID < $1.blobID }
 }
 
 /// Fenced ```vectors blocks of Docs/FORMAT.md as name → hex.
@@ -51,6 +62,51 @@ func hex(_ data: Data) -> String { data.map { String(format: "%02x", $0) }.joine
         #expect(vectors["root"] == hex(root), "root bytes: \(hex(root))")
         #expect(vectors["snapshot id"] == BlobID(hashing: root).hex, "id: \(BlobID(hashing: root).hex)")
         #expect(vectors["empty snapshot id"] == BlobID(hashing: empty).hex, "empty id: \(BlobID(hashing: empty).hex)")
+        let multi = TreeFormat.encode(.leaf(multiLabelVectorItems()))
+        #expect(vectors["multi-label leaf"] == hex(multi), "multi-label leaf bytes: \(hex(multi))")
+    }
+
+    /// Sets round-trip; a set of one class written as a set, or a set out of order, is not the
+    /// canonical encoding and is refused (one content, one id).
+    @Test func multiLabelRecordsRoundTripCanonically() throws {
+        let items = multiLabelVectorItems()
+        #expect(items.map(\.label) == [nil, Label(["cat", "dog"])] || items.map(\.label) == [Label(["cat", "dog"]), nil])
+        let leaf = TreeFormat.Node.leaf(items)
+        let data = TreeFormat.encode(leaf)
+        #expect(try TreeFormat.decodeNode(data, id: BlobID(hashing: data)) == leaf)
+        // One class: the single-label encoding (kind 1), so single-label snapshots keep their ids.
+        let one = ItemRecord(blobID: BlobID(hashing: Data("o".utf8)), path: "o.png", format: "png", width: 1, height: 1, split: .train,
+                             annotations: [.init(annotator: "ada", label: Label(["cat"]))], verdict: nil)
+        var w = ByteWriter()
+        TreeFormat.encodeRecord(blobID: one.blobID, path: "o.png", format: "png", width: 1, height: 1, split: .train,
+                                label: .labeled("cat"), annotations: [("ada", "cat")], verdict: nil, into: &w)
+        #expect(TreeFormat.encode(.leaf([one])) == Data([1, 1] + w.bytes))
+        // The same item written with set encodings (label kind 3, annotation flag 2) is refused.
+        var setEncoded = ByteWriter()
+        setEncoded.byte(1); setEncoded.varint(1)
+        setEncoded.id(one.blobID); setEncoded.string("o.png"); setEncoded.byte(0); setEncoded.varint(1); setEncoded.varint(1); setEncoded.byte(0)
+        setEncoded.byte(3); setEncoded.varint(1); setEncoded.string("cat")
+        setEncoded.varint(1); setEncoded.string("ada"); setEncoded.byte(2); setEncoded.varint(1); setEncoded.string("cat")
+        setEncoded.byte(0)
+        #expect(throws: VersioningError.self) { try TreeFormat.decodeNode(setEncoded.data, id: BlobID(hashing: setEncoded.data)) }
+        // A set listed out of order.
+        var unordered = ByteWriter()
+        unordered.byte(1); unordered.varint(1)
+        unordered.id(one.blobID); unordered.string("o.png"); unordered.byte(0); unordered.varint(1); unordered.varint(1); unordered.byte(0)
+        unordered.byte(3); unordered.varint(2); unordered.string("dog"); unordered.string("cat")
+        unordered.varint(1); unordered.string("ada"); unordered.byte(2); unordered.varint(2); unordered.string("dog"); unordered.string("cat")
+        unordered.byte(0)
+        #expect(throws: VersioningError.self) { try TreeFormat.decodeNode(unordered.data, id: BlobID(hashing: unordered.data)) }
+        // The same bytes in order decode: the refusal above is about order alone.
+        var ordered = ByteWriter()
+        ordered.byte(1); ordered.varint(1)
+        ordered.id(one.blobID); ordered.string("o.png"); ordered.byte(0); ordered.varint(1); ordered.varint(1); ordered.byte(0)
+        ordered.byte(3); ordered.varint(2); ordered.string("cat"); ordered.string("dog")
+        ordered.varint(1); ordered.string("ada"); ordered.byte(2); ordered.varint(2); ordered.string("cat"); ordered.string("dog")
+        ordered.byte(0)
+        let decoded = try TreeFormat.decodeNode(ordered.data, id: BlobID(hashing: ordered.data))
+        guard case .leaf(let records) = decoded else { Issue.record("not a leaf"); return }
+        #expect(records.first?.label == Label(["cat", "dog"]))
     }
 
     @Test func nodesRoundTrip() throws {
@@ -93,7 +149,7 @@ func hex(_ data: Data) -> String { data.map { String(format: "%02x", $0) }.joine
 func syntheticRecords(_ n: Int, label: (Int) -> String? = { "c\($0 % 3)" }) -> [ItemRecord] {
     (0..<n).map { i in
         ItemRecord(blobID: BlobID(hashing: Data("item \(i)".utf8)), path: "p/\(i).png", format: "png", width: 4, height: 4,
-                   split: .train, annotations: label(i).map { [.init(annotator: "import", className: $0)] } ?? [], verdict: nil)
+                   split: .train, annotations: label(i).map { [.init(annotator: "import", label: .one($0))] } ?? [], verdict: nil)
     }.sorted { $0.blobID < $1.blobID }
 }
 
@@ -125,7 +181,7 @@ func syntheticRecords(_ n: Int, label: (Int) -> String? = { "c\($0 % 3)" }) -> [
                 case 0:  // relabel
                     var r = records[keys[Int(rng.next() % UInt64(keys.count))]]!
                     r = ItemRecord(blobID: r.blobID, path: r.path, format: r.format, width: r.width, height: r.height, split: r.split,
-                                   annotations: [.init(annotator: "ada", className: "x\(round)")], verdict: nil)
+                                   annotations: [.init(annotator: "ada", label: .one("x\(round)"))], verdict: nil)
                     changes[r.blobID] = r
                 case 1:  // add
                     let r = ItemRecord(blobID: BlobID(hashing: Data("new \(seed) \(round) \(rng.next())".utf8)), path: "n.png",

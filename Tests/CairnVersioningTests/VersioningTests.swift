@@ -223,7 +223,7 @@ private func relabel(_ f: TestRepository, _ paths: [String], as label: String, b
         let paths = try f.repository.catalog.read { try $0.allItems().prefix(3).map(\.path) }
         try relabel(f, paths, as: "owl")
         try f.repository.catalog.write { tx in
-            try tx.annotate(itemID: try tx.item(matching: paths[0]).id, className: nil, annotator: "ada")
+            try tx.annotate(itemID: try tx.item(matching: paths[0]).id, label: nil, annotator: "ada")
         }
         let id = try v.snapshot(message: "1", author: "a").snapshot.id
         let out = f.directory.appending("jsonl")

@@ -1,0 +1,63 @@
+import Foundation
+
+/// What one annotator (or reviewer) said about an item: the set of classes that apply.
+///
+/// Single-label work gives sets of one class; multi-label work (`cairn label --multi`) any
+/// number, none included ("no class applies", which is an answer, unlike a skip). A set of one
+/// is the same label however it was made, so single- and multi-label annotators agree on it.
+///
+/// ```swift
+/// let cat: Label = "cat"
+/// let both = Label(["dog", "cat"])   // classes ["cat", "dog"]
+/// both.contains("cat")               // true
+/// ```
+public struct Label: Sendable, Hashable, Comparable, ExpressibleByStringLiteral, CustomStringConvertible {
+    /// Class names in UTF-8 order, each once.
+    public let classes: [String]
+
+    /// The set of `names` (order and repeats do not matter).
+    public init(_ names: some Sequence<String>) {
+        classes = Set(names).sorted(by: utf8Precedes)
+    }
+
+    /// The label of one class.
+    public init(stringLiteral name: String) { classes = [name] }
+
+    /// The label of one class.
+    public static func one(_ name: String) -> Label { Label(stringLiteral: name) }
+
+    /// The class, when the label is exactly one.
+    public var single: String? { classes.count == 1 ? classes[0] : nil }
+
+    /// True unless the label is exactly one class (what single-label training needs).
+    public var isMulti: Bool { classes.count != 1 }
+
+    public func contains(_ name: String) -> Bool { classes.contains(name) }
+
+    /// The class for one, `a+b` for a set, `(none)` for the empty set.
+    public var description: String { classes.isEmpty ? "(none)" : classes.joined(separator: "+") }
+
+    /// Labels order by their class lists (UTF-8), so lists of labels have one canonical order.
+    public static func < (a: Label, b: Label) -> Bool {
+        for (x, y) in zip(a.classes, b.classes) where x != y { return utf8Precedes(x, y) }
+        return a.classes.count < b.classes.count
+    }
+}
+
+/// A one-class label is written as its name and any other as a list of names, so JSON written
+/// before multi-label labels existed reads the same.
+extension Label: Codable {
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let name = try? container.decode(String.self) {
+            self.init(stringLiteral: name)
+        } else {
+            self.init(try container.decode([String].self))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        if let single { try container.encode(single) } else { try container.encode(classes) }
+    }
+}
