@@ -228,6 +228,17 @@ public struct CatalogTransaction {
         try appendAnnotation(itemID: itemID, annotatorID: annotatorID, classIDs: classID.map { [$0] }, at: time)
     }
 
+    /// The ids of classes that must exist (what a user typed).
+    /// - Throws: `CatalogError.invalid` naming a class that does not exist and how to add it.
+    public func existingClassIDs(_ names: [String]) throws -> [Int64] {
+        try names.map { name in
+            guard let found = try labelClass(named: name) else {
+                throw CatalogError.invalid("no class '\(name)'; add it with `cairn classes add \(name)`")
+            }
+            return found.id
+        }
+    }
+
     /// The ids of a label's classes, adding classes that are missing.
     public func ensureClasses(_ label: Label) throws -> [Int64] {
         try label.classes.map { try ensureClass($0).id }

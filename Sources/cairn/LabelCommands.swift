@@ -113,7 +113,7 @@ struct AnnotateCommand: ParsableCommand {
             }
             try repo.catalog.write { tx in
                 let item = try tx.item(matching: parts[0])
-                let classIDs = parts[1] == "-" ? nil : try Self.classIDs(parts[1].split(separator: ",").map(String.init), tx)
+                let classIDs = parts[1] == "-" ? nil : try tx.existingClassIDs(parts[1].split(separator: ",").map(String.init))
                 try tx.appendAnnotation(itemID: item.id, annotatorID: who.id, classIDs: classIDs)
             }
             say("ok \(parts[0]) \(parts[1])")
@@ -125,21 +125,11 @@ struct AnnotateCommand: ParsableCommand {
         if stdin { return try runStream(repo) }
         let count = try repo.catalog.write { tx -> Int in
             let who = try tx.ensureAnnotator(annotator)
-            let classIDs = skip ? nil : try Self.classIDs(self.class, tx)
+            let classIDs = skip ? nil : try tx.existingClassIDs(self.class)
             let resolved = try items.map { try tx.item(matching: $0) }
             for item in resolved { try tx.appendAnnotation(itemID: item.id, annotatorID: who.id, classIDs: classIDs) }
             return resolved.count
         }
         say("\(skip ? "skipped" : "labeled") \(count) item(s)" + (skip ? "" : " as \(Label(self.class))") + " for \(annotator)")
-    }
-
-    /// The ids of existing classes.
-    private static func classIDs(_ names: [String], _ tx: CatalogTransaction) throws -> [Int64] {
-        try names.map { name in
-            guard let found = try tx.labelClass(named: name) else {
-                throw CatalogError.invalid("no class '\(name)'; add it with `cairn classes add \(name)`")
-            }
-            return found.id
-        }
     }
 }

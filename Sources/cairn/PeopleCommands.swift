@@ -42,12 +42,18 @@ struct ReviewCommand: ParsableCommand {
         abstract: "Record a reviewer's verdict on items (it wins over annotators' labels).",
         discussion: """
             The reviewer must have the role reviewer or admin (`cairn annotators add NAME --role reviewer`).
-            Example: cairn review digits/3/0003.png --class 8 --reviewer grace
+            Examples: cairn review digits/3/0003.png --class 8 --reviewer grace
+                      cairn review 3f2a9c --class cat --class dog --reviewer grace   (multi-label: both apply)
             """)
 
     @OptionGroup var repository: RepositoryOptions
     @Argument(help: "Items (blob id, id prefix or imported path).") var items: [String]
-    @Option(help: "The correct class.") var `class`: String
+    @Option(help: "The correct class; repeat it for a multi-label set.") var `class`: [String] = []
+    @Flag(help: "No class applies (a multi-label verdict).") var none = false
+
+    func validate() throws {
+        guard self.class.isEmpty == none else { throw ValidationError("give --class C (repeatable) or --none") }
+    }
     @Option(help: "Who is reviewing (default: $USER).") var reviewer: String = ProcessInfo.processInfo.environment["USER"] ?? "unknown"
 
     func run() throws {
@@ -59,13 +65,11 @@ struct ReviewCommand: ParsableCommand {
             guard who.role == .reviewer || who.role == .admin else {
                 throw CatalogError.invalid("\(reviewer) has the role \(who.role.rawValue); only reviewers and admins review")
             }
-            guard let found = try tx.labelClass(named: self.class) else {
-                throw CatalogError.invalid("no class '\(self.class)'; add it with `cairn classes add \(self.class)`")
-            }
+            let classIDs = try tx.existingClassIDs(self.class)
             let resolved = try items.map { try tx.item(matching: $0) }
-            for item in resolved { try tx.appendVerdict(itemID: item.id, reviewerID: who.id, classID: found.id) }
+            for item in resolved { try tx.appendVerdict(itemID: item.id, reviewerID: who.id, classIDs: classIDs) }
             return resolved.count
         }
-        say("recorded \(count) verdict(s) of \(self.class) by \(reviewer)")
+        say("recorded \(count) verdict(s) of \(Label(self.class)) by \(reviewer)")
     }
 }

@@ -60,6 +60,33 @@ import Testing
 
     /// `peekNext` predicts what a label shows next; another annotator taking it makes the label
     /// show the one after (the prediction is only a hint).
+    /// Multi-label: a set (or no class) is one label; undo puts back the annotator's previous set.
+    @Test func setsAreLabelsAndUndoRestoresThePreviousSet() throws {
+        let f = try fixture()
+        defer { f.remove() }
+        let catalog = f.repository.catalog
+        let session = try LabelSession(catalog: catalog, annotator: "ada", queue: .all)
+        defer { session.close() }
+        let (cat, dog) = (session.classes[0], session.classes[1])
+        let first = try #require(session.current)
+        try session.label([cat, dog])
+        let second = try #require(session.current)
+        try session.label([])
+        #expect(try catalog.read { try $0.history(itemID: first.id).last?.label } == Label(["cat", "dog"]))
+        #expect(try catalog.read { try $0.history(itemID: second.id).last?.label } == Label([String]()))
+        // Relabel the first item with one class, then undo: the set comes back.
+        try session.back()
+        try session.back()
+        #expect(session.current == first)
+        #expect(try session.currentLabel() == Label(["cat", "dog"]))
+        try session.label([dog])
+        #expect(try catalog.read { try $0.history(itemID: first.id).last?.label } == "dog")
+        #expect(try session.undo())
+        #expect(session.current == first)
+        #expect(try session.currentLabel() == Label(["cat", "dog"]))
+        #expect(session.labeled == 2)
+    }
+
     @Test func peekPredictsTheNextItem() throws {
         let f = try fixture()
         defer { f.remove() }
