@@ -19,7 +19,8 @@ struct LabelBench: ParsableCommand {
         discussion: """
             Example: cairn-bench label /tmp/peers/data/large --labels 500 --think-ms 150
             --think-ms 0 fires keys back to back (each frame is then awaited from the background thread);
-            --no-prefetch measures the old path (everything after the keystroke).
+            --no-prefetch measures the old path (everything after the keystroke);
+            --multi saves a set of two classes per item, as enter does in `cairn label --multi`.
             """)
 
     @Argument(help: "A folder of images (e.g. 2,000 512x512 JPEGs).") var dataset: String
@@ -27,6 +28,7 @@ struct LabelBench: ParsableCommand {
     @Option(help: "Labels to time.") var labels = 500
     @Option(help: "Milliseconds the annotator looks at each image before the key.") var thinkMs = 150
     @Flag(help: "Render after the keystroke instead of ahead.") var noPrefetch = false
+    @Flag(help: "Save two-class sets (multi-label mode) instead of one class.") var multi = false
 
     func run() throws {
         let repoPath = work + "/label-\(getpid())"
@@ -49,7 +51,7 @@ struct LabelBench: ParsableCommand {
             if !noPrefetch, let next = try session.peekNext() { frames.prefetch(key(next)) }
             usleep(UInt32(thinkMs * 1000))
             let start = DispatchTime.now().uptimeNanoseconds
-            try session.label(classes[i % 3])
+            try session.label(multi ? [classes[i % 3], classes[(i + 1) % 3]] : [classes[i % 3]])
             commit += ms(start)
             guard let item = session.current else { break }
             if frames.isReady(key(item)) { ready += 1 }
@@ -60,7 +62,7 @@ struct LabelBench: ParsableCommand {
         }
         samples.sort()
         func pct(_ p: Double) -> String { format(samples[min(samples.count - 1, Int(Double(samples.count) * p))], 2) }
-        emit(["bench": "label_latency", "labels": samples.count, "think_ms": thinkMs, "prefetch": !noPrefetch,
+        emit(["bench": "label_latency", "labels": samples.count, "think_ms": thinkMs, "prefetch": !noPrefetch, "multi": multi,
               "p50_ms": pct(0.5), "p90_ms": pct(0.9), "p99_ms": pct(0.99), "max_ms": format(samples.last ?? 0, 2),
               "mean_commit_ms": format(commit / Double(samples.count), 2), "mean_frame_ms": format(frame / Double(samples.count), 2),
               "frames_ready": ready, "rows_drawn": drawn])
