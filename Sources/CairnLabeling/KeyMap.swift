@@ -4,7 +4,7 @@ import CairnCatalog
 ///
 /// Class keys come from the class list (`cairn classes`, defaulting to 1–9, 0, then letters) unless
 /// `.cairn/config.toml` remaps them; action keys default to space (skip), u (undo), z (zoom),
-/// ? (help), q (quit) and enter (commit: saves the ticked classes in multi-label mode), and can
+/// ? (help), q (quit) and, in multi-label mode, enter (commit: saves the ticked classes), and can
 /// be remapped there too. The arrow keys (→ skip, ← back) and
 /// Ctrl-C (quit) always work.
 ///
@@ -32,11 +32,13 @@ public struct KeyMap: Sendable, Equatable {
     ]
 
     /// The keys for `classList`, with `classKeys` (class name → key) and `actionKeys` (action name →
-    /// key) from the config overriding the defaults.
+    /// key) from the config overriding the defaults. Outside `multi` mode commit has no key unless
+    /// the config gives it one, so enter stays free for a class.
     /// - Throws: `CatalogError.invalid` naming an unknown class or action, a key that is not one
     ///   character (or `space`, `enter`, `backspace`, `tab`), or a key given two meanings.
-    public init(classList: [LabelClass], classKeys: [String: String] = [:], actionKeys: [String: String] = [:]) throws {
+    public init(classList: [LabelClass], classKeys: [String: String] = [:], actionKeys: [String: String] = [:], multi: Bool = false) throws {
         var byAction = Self.defaultActions
+        if !multi { byAction[.commit] = nil }
         for (name, text) in actionKeys {
             guard let action = Action(rawValue: name) else {
                 throw CatalogError.invalid("[keys.actions] has '\(name)'; the actions are \(Action.allCases.map(\.rawValue).joined(separator: ", "))")

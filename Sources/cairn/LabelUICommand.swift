@@ -53,7 +53,8 @@ struct LabelCommand: ParsableCommand {
         }
         let keys: KeyMap
         do {
-            keys = try KeyMap(classList: session.classes, classKeys: repo.config.keys.classes ?? [:], actionKeys: repo.config.keys.actions ?? [:])
+            keys = try KeyMap(classList: session.classes, classKeys: repo.config.keys.classes ?? [:], actionKeys: repo.config.keys.actions ?? [:],
+                              multi: multi)
         } catch {
             session.close()
             throw RepositoryError.badConfig(path: repo.cairnDirectory + "/config.toml", reason: "\(error)")

@@ -85,6 +85,14 @@ import Testing
         #expect(session.current == first)
         #expect(try session.currentLabel() == Label(["cat", "dog"]))
         #expect(session.labeled == 2)
+        // A reviewer's set is the verdict, and it wins.
+        _ = try catalog.write { try $0.addAnnotator("grace", role: .reviewer) }
+        let review = try LabelSession(catalog: catalog, annotator: "grace", queue: .review)
+        defer { review.close() }
+        let reviewed = try #require(review.current)
+        try review.label([dog, cat])
+        let state = try #require(try catalog.read { try $0.itemStates(ids: [reviewed.id]) }.first)
+        #expect(state.verdict?.label == Label(["cat", "dog"]) && state.resolved == .labeled(Label(["cat", "dog"])))
     }
 
     @Test func peekPredictsTheNextItem() throws {
@@ -121,6 +129,11 @@ import Testing
         #expect(throws: CatalogError.self) { try KeyMap(classList: classes, actionKeys: ["jump": "j"]) }
         #expect(throws: CatalogError.self) { try KeyMap(classList: classes, actionKeys: ["undo": "ctrl-z"]) }
         #expect(throws: CatalogError.self) { try KeyMap(classList: classes, actionKeys: ["undo": "q"]) }  // quit's key
+        // Enter commits only in multi-label mode; otherwise it is free for a class.
+        #expect(try KeyMap(classList: classes, multi: true).action(for: .enter) == .commit)
+        #expect(try KeyMap(classList: classes).action(for: .enter) == nil)
+        #expect(try KeyMap(classList: classes, classKeys: ["cat": "enter"]).classes[.enter] == "cat")
+        #expect(throws: CatalogError.self) { try KeyMap(classList: classes, classKeys: ["cat": "enter"], multi: true) }
     }
 
     /// A prefetched frame is the same text as one made on the spot.
