@@ -23,6 +23,12 @@ public struct Label: Sendable, Hashable, Comparable, ExpressibleByStringLiteral,
     /// The label of one class.
     public init(stringLiteral name: String) { classes = [name] }
 
+    /// A label as CSV files write it: a class name, or a set's names joined by commas (which class
+    /// names cannot contain), surrounding spaces ignored.
+    public init(commaSeparated text: String) {
+        self.init(text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
+    }
+
     /// The label of one class.
     public static func one(_ name: String) -> Label { Label(stringLiteral: name) }
 

@@ -317,10 +317,16 @@ public struct Importer: Sendable {
                 } else {
                     result.duplicates += 1
                 }
-                if let label = candidate.label {
-                    if classIDs[label] == nil { classIDs[label] = try tx.ensureClass(label).id }
-                    if try isNew || tx.latestLabel(itemID: item.id, annotatorID: importer.id) != .one(label) {
-                        try tx.appendAnnotation(itemID: item.id, annotatorID: importer.id, classID: classIDs[label], at: now)
+                if let text = candidate.label {
+                    let label = Label(commaSeparated: text)
+                    let ids = try label.classes.map { name in
+                        if let id = classIDs[name] { return id }
+                        let id = try tx.ensureClass(name).id
+                        classIDs[name] = id
+                        return id
+                    }
+                    if try isNew || tx.latestLabel(itemID: item.id, annotatorID: importer.id) != label {
+                        try tx.appendAnnotation(itemID: item.id, annotatorID: importer.id, classIDs: ids, at: now)
                         result.labeled += 1
                     }
                 }
@@ -345,15 +351,16 @@ public struct Importer: Sendable {
             let importer = try tx.ensureAnnotator(Annotator.importName)
             var labeled = 0
             for (candidate, blobID) in pairs {
-                guard let label = candidate.label, let item = try tx.item(blobID: blobID) else { continue }
-                if try tx.latestLabel(itemID: item.id, annotatorID: importer.id) != .one(label) {
-                    try tx.appendAnnotation(itemID: item.id, annotatorID: importer.id, classID: try tx.ensureClass(label).id)
+                guard let text = candidate.label, let item = try tx.item(blobID: blobID) else { continue }
+                let label = Label(commaSeparated: text)
+                if try tx.latestLabel(itemID: item.id, annotatorID: importer.id) != label {
+                    try tx.appendAnnotation(itemID: item.id, annotatorID: importer.id, classIDs: try tx.ensureClasses(label))
                     labeled += 1
                 }
                 try tx.setImportState(ImportState(
                     path: candidate.file.absolutePath, size: candidate.file.size,
                     mtimeNanoseconds: candidate.file.mtimeNanoseconds, inode: candidate.file.inode,
-                    blobID: blobID, label: label))
+                    blobID: blobID, label: text))
             }
             return labeled
         }

@@ -103,6 +103,13 @@ import Testing
         _ = try cairn("export", "v1", "--format", "csv", dir.appending("csv"))
         let csv = try String(contentsOfFile: dir.appending("csv/labels.csv"), encoding: .utf8)
         #expect(csv.contains(#","cat,dog","#) && csv.contains(#","bird,cat","#), "\(csv)")
+        // The CSV re-imports with its sets: the same labels (those the CSV can carry: not the empty set).
+        let csvRepo = dir.appending("csvrepo")
+        #expect(try CLI.run(["init", csvRepo]).status == 0)
+        #expect(try CLI.run(["-C", csvRepo, "import", dir.appending("csv/images"), "--labels", dir.appending("csv/labels.csv")]).status == 0)
+        let reimported = try CLI.run(["-C", csvRepo, "status", "--json"]).jsonObject()
+        #expect(reimported["classes"] as? [String: Int] == ["cat": 13, "dog": 12, "bird": 1], "\(reimported)")
+        #expect(reimported["labeled"] as? Int == 23 && reimported["unlabeled"] as? Int == 1)
         _ = try cairn("export", "v1", "--format", "coco", dir.appending("coco"))
         let coco = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir.appending("coco/annotations.json")))) as? [String: Any]
         // 20 one-class items, two {cat, dog} items and {bird, cat}: one annotation per class; {} has none.
