@@ -112,6 +112,8 @@ public struct EvaluationRecord: Sendable, Hashable, Codable {
     /// Items whose class the model does not know, left out.
     public var unknownClass: Int
     public var unlabeled: Int
+    /// Items labeled with a set of classes other than one, left out (absent when none).
+    public var multiLabel: Int?
 }
 
 /// The full record of a training run, stored as JSON in the catalog's `runs` table.

@@ -49,7 +49,8 @@ extension Training {
         let evaluation = evaluate(model.network, table, rows: rows, labels: examples.map(\.label), classes: model.classes,
                                   normalization: model.checkpoint.header.normalization)
         let result = EvaluationRecord(dataRef: dataRef, snapshotID: snapshot.id.hex, split: split?.rawValue ?? "all", at: Date(),
-                                      evaluation: evaluation, unknownClass: unknown, unlabeled: data.unlabeled)
+                                      evaluation: evaluation, unknownClass: unknown, unlabeled: data.unlabeled,
+                                      multiLabel: data.multiLabel > 0 ? data.multiLabel : nil)
         record.evaluations.append(result)
         if !catalog.isReadOnly { try save(record) }
         return result

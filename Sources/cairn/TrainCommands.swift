@@ -293,6 +293,7 @@ struct EvalCommand: ParsableCommand {
         say("\(data) = snapshot \(result.snapshotID), \(result.split) split: \(e.count) items")
         say(String(format: "accuracy %@, macro-F1 %.3f, loss %.4f", percent(e.accuracy), e.macroF1, e.loss))
         if result.unknownClass > 0 { say("\(result.unknownClass) items have classes the model does not know; left out") }
+        if let multi = result.multiLabel { say("\(multi) multi-label items left out (the model predicts one class per image)") }
         var rows = [["  CLASS", "PRECISION", "RECALL", "F1", "SUPPORT"]]
         for c in e.perClass where c.support > 0 {
             rows.append(["  " + c.name, String(format: "%.3f", c.precision), String(format: "%.3f", c.recall), String(format: "%.3f", c.f1), "\(c.support)"])

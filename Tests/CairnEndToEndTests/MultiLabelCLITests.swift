@@ -119,5 +119,9 @@ import Testing
         #expect(train.status == 0, "\(train)")
         let counts = try train.jsonObject()["counts"] as? [String: Any]
         #expect(counts?["multiLabel"] as? Int == 4, "\(train.stdout)")
+        let run = try #require(try train.jsonObject()["id"] as? String)
+        let eval = try CLI.run(["-C", repo, "eval", run, "--data", "v1", "--split", "all", "--json"])
+        #expect(eval.status == 0, "\(eval)")
+        #expect(try eval.jsonObject()["multiLabel"] as? Int == 4, "\(eval)")
     }
 }
