@@ -7,8 +7,9 @@ import Foundation
 ///
 /// A label is a set of classes: one per key in single-label work, any number (none included) in
 /// multi-label work. Every label is one committed catalog transaction before the call returns,
-/// so nothing the UI showed as saved can be lost. Undo appends the annotator's previous label again (history stays
-/// append-only); undoing a first label appends a skip, which leaves the item unlabeled by them.
+/// so nothing the UI showed as saved can be lost. Undo appends the annotator's previous label
+/// again (history stays append-only); undoing a first label appends a skip, which leaves the item
+/// unlabeled by them.
 public final class LabelSession {
     public let catalog: Catalog
     public let annotator: Annotator
