@@ -36,9 +36,7 @@ public struct QueueFilter: Sendable, Hashable {
                  AND EXISTS (SELECT 1 FROM annotations a
                   WHERE a.item_id = i.id
                     AND a.id = (SELECT max(b.id) FROM annotations b WHERE b.item_id = i.id AND b.annotator_id = a.annotator_id)
-                    AND (a.class_id = (SELECT id FROM classes WHERE name = :class)
-                         OR EXISTS (SELECT 1 FROM annotation_classes x
-                                     WHERE x.annotation_id = a.id AND x.class_id = (SELECT id FROM classes WHERE name = :class))))
+                    AND \(LabelRows.annotations.carriesSQL("a", classNamed: ":class")))
                 """
         }
         return out
@@ -54,14 +52,8 @@ extension CatalogTransaction {
     /// Items with a current (non-skip) label from this many distinct annotators, per item, as SQL.
     private static let labelersSQL = """
         (SELECT count(*) FROM annotations a
-          WHERE a.item_id = i.id AND (a.class_id IS NOT NULL OR a.multi = 1)
+          WHERE a.item_id = i.id AND \(LabelRows.annotations.isLabelSQL("a"))
             AND a.id = (SELECT max(b.id) FROM annotations b WHERE b.item_id = i.id AND b.annotator_id = a.annotator_id))
-        """
-    /// A value equal for equal labels: the class id, or for a multi-label row its sorted class ids.
-    private static let labelKeySQL = """
-        CASE WHEN a.multi = 1 THEN 'm' || coalesce((SELECT group_concat(class_id) FROM
-            (SELECT class_id FROM annotation_classes x WHERE x.annotation_id = a.id ORDER BY class_id)), '')
-        ELSE a.class_id END
         """
     private static let othersLeasesSQL =
         "(SELECT count(*) FROM leases l WHERE l.item_id = i.id AND l.annotator_id != :me AND l.expires_at > :now)"
@@ -82,8 +74,8 @@ extension CatalogTransaction {
         case .disagreements:
             """
             NOT EXISTS (SELECT 1 FROM reviews r WHERE r.item_id = i.id) AND \(othersLeasesSQL) = 0
-            AND (SELECT count(DISTINCT \(labelKeySQL)) FROM annotations a
-                  WHERE a.item_id = i.id AND (a.class_id IS NOT NULL OR a.multi = 1)
+            AND (SELECT count(DISTINCT \(LabelRows.annotations.keySQL("a"))) FROM annotations a
+                  WHERE a.item_id = i.id AND \(LabelRows.annotations.isLabelSQL("a"))
                     AND a.id = (SELECT max(b.id) FROM annotations b WHERE b.item_id = i.id AND b.annotator_id = a.annotator_id)) >= 2
             """
         }

@@ -221,15 +221,7 @@ extension CatalogTransaction {
     /// Records a reviewer's verdict, a set of classes (one, or any number in multi-label work);
     /// the latest verdict per item wins in `LabelPolicy`.
     public func appendVerdict(itemID: Int64, reviewerID: Int64, classIDs: [Int64], at time: Date = Date()) throws {
-        let (classID, multi) = LabelRows.reviews.columns(classIDs)
-        try db.cachedStatement(sql: "INSERT INTO reviews (item_id, reviewer_id, class_id, multi, created_at) VALUES (?, ?, ?, ?, ?)")
-            .execute(arguments: [itemID, reviewerID, classID, multi, time.timeIntervalSince1970])
-        if multi { try LabelRows.reviews.addMembers(db, row: db.lastInsertedRowID, classIDs) }
-    }
-
-    /// Records a reviewer's one-class verdict.
-    public func appendVerdict(itemID: Int64, reviewerID: Int64, classID: Int64, at time: Date = Date()) throws {
-        try appendVerdict(itemID: itemID, reviewerID: reviewerID, classIDs: [classID], at: time)
+        try LabelRows.reviews.append(db, itemID: itemID, personID: reviewerID, classIDs: classIDs, at: time)
     }
 
     // MARK: Tags
@@ -327,10 +319,6 @@ extension CatalogTransaction {
             .map { ($0[0] as Int64, $0[1] as String) })
         // Multi-label rows are rare next to one-class rows: their classes are looked up by row id.
         let multiLabels = try LabelRows.annotations.allMembers(db), multiVerdicts = try LabelRows.reviews.allMembers(db)
-        func label(_ classID: Int64?, multi: Bool, row: Int64, members: [Int64: [Int64]]) -> Label? {
-            if multi { return Label((members[row] ?? []).map { classNames[$0] ?? "?" }) }
-            return classID.map { .one(classNames[$0] ?? "?") }
-        }
         let items = try Row.fetchCursor(db, sql: "SELECT id, blob_id, path, format, width, height, split FROM items ORDER BY id")
         let labels = try Row.fetchCursor(db, sql: """
             SELECT item_id, annotator_id, class_id, multi, max(id) FROM annotations GROUP BY item_id, annotator_id \(order)
@@ -340,7 +328,7 @@ extension CatalogTransaction {
             """)
         typealias Scanned = (item: Int64, who: Int64, label: Label?)
         func scanned(_ row: Row?, _ members: [Int64: [Int64]]) -> Scanned? {
-            row.map { ($0[0], $0[1], label($0[2], multi: $0[3], row: $0[4], members: members)) }
+            row.map { ($0[0], $0[1], LabelRows.label(classID: $0[2], multi: $0[3], row: $0[4], members: members, names: classNames)) }
         }
         var nextLabel = scanned(try labels.next(), multiLabels)
         var nextVerdict = scanned(try verdicts.next(), multiVerdicts)

@@ -217,15 +217,7 @@ public struct CatalogTransaction {
     /// Appends a label (or a skip, when `classIDs` is nil) to an item's history. A set of one
     /// class is stored in `class_id`; any other set, the empty one included, as a multi-label row.
     public func appendAnnotation(itemID: Int64, annotatorID: Int64, classIDs: [Int64]?, at time: Date = Date()) throws {
-        let (classID, multi) = LabelRows.annotations.columns(classIDs)
-        try db.cachedStatement(sql: "INSERT INTO annotations (item_id, annotator_id, class_id, multi, created_at) VALUES (?, ?, ?, ?, ?)")
-            .execute(arguments: [itemID, annotatorID, classID, multi, time.timeIntervalSince1970])
-        if multi, let classIDs { try LabelRows.annotations.addMembers(db, row: db.lastInsertedRowID, classIDs) }
-    }
-
-    /// Appends a one-class label (or a skip, when `classID` is nil) to an item's history.
-    public func appendAnnotation(itemID: Int64, annotatorID: Int64, classID: Int64?, at time: Date = Date()) throws {
-        try appendAnnotation(itemID: itemID, annotatorID: annotatorID, classIDs: classID.map { [$0] }, at: time)
+        try LabelRows.annotations.append(db, itemID: itemID, personID: annotatorID, classIDs: classIDs, at: time)
     }
 
     /// The ids of classes that must exist (what a user typed).

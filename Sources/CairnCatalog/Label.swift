@@ -23,11 +23,14 @@ public struct Label: Sendable, Hashable, Comparable, ExpressibleByStringLiteral,
     /// The label of one class.
     public init(stringLiteral name: String) { classes = [name] }
 
-    /// A label as CSV files write it: a class name, or a set's names joined by commas (which class
-    /// names cannot contain), surrounding spaces ignored.
+    /// A label as CSV files write it (`commaSeparated`), surrounding spaces ignored.
     public init(commaSeparated text: String) {
         self.init(text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
     }
+
+    /// The label as CSV files write it: a class name, or a set's names joined by commas (which
+    /// class names cannot contain); the empty set is the empty string.
+    public var commaSeparated: String { classes.joined(separator: ",") }
 
     /// The label of one class.
     public static func one(_ name: String) -> Label { Label(stringLiteral: name) }

@@ -3,7 +3,7 @@ import GRDB
 
 /// How the two label histories, annotations and reviews, store a `Label` (schema/0005): a set of
 /// one class in the row's `class_id`; any other set as a row with `multi = 1` whose classes are
-/// listed in a member table.
+/// listed in a member table. Everything that writes labels or reads them in SQL goes through here.
 enum LabelRows: String {
     case annotations, reviews
 
@@ -15,17 +15,43 @@ enum LabelRows: String {
         }
     }
 
-    /// The row's `class_id` and `multi` for a set of class ids (nil = skip).
-    func columns(_ classIDs: [Int64]?) -> (classID: Int64?, multi: Bool) {
-        guard let classIDs else { return (nil, false) }
-        let set = Set(classIDs)
-        return set.count == 1 ? (set.first, false) : (nil, true)
+    /// The column naming who gave the label.
+    private var person: String { self == .annotations ? "annotator_id" : "reviewer_id" }
+
+    /// Appends a label given by `personID` to `itemID`'s history: a set of one class in
+    /// `class_id`, any other set (the empty one included) as a multi-label row with its members;
+    /// nil `classIDs` is a skip.
+    func append(_ db: Database, itemID: Int64, personID: Int64, classIDs: [Int64]?, at time: Date) throws {
+        let set = classIDs.map(Set.init)
+        let multi = set.map { $0.count != 1 } ?? false
+        try db.cachedStatement(sql: "INSERT INTO \(rawValue) (item_id, \(person), class_id, multi, created_at) VALUES (?, ?, ?, ?, ?)")
+            .execute(arguments: [itemID, personID, multi ? nil : set?.first, multi, time.timeIntervalSince1970])
+        guard multi, let set else { return }
+        let row = db.lastInsertedRowID
+        let statement = try db.cachedStatement(sql: "INSERT INTO \(members.table) (\(members.key), class_id) VALUES (?, ?)")
+        for classID in set { try statement.execute(arguments: [row, classID]) }
     }
 
-    /// Lists a multi-label row's classes.
-    func addMembers(_ db: Database, row: Int64, _ classIDs: [Int64]) throws {
-        let statement = try db.cachedStatement(sql: "INSERT INTO \(members.table) (\(members.key), class_id) VALUES (?, ?)")
-        for classID in Set(classIDs) { try statement.execute(arguments: [row, classID]) }
+    /// SQL true when the row aliased `alias` is a label, not a skip.
+    func isLabelSQL(_ alias: String) -> String { "(\(alias).class_id IS NOT NULL OR \(alias).multi = 1)" }
+
+    /// SQL true when the label of the row aliased `alias` carries the class named by the parameter `name`.
+    func carriesSQL(_ alias: String, classNamed name: String) -> String {
+        """
+        (\(alias).class_id = (SELECT id FROM classes WHERE name = \(name))
+         OR EXISTS (SELECT 1 FROM \(members.table) x
+                     WHERE x.\(members.key) = \(alias).id AND x.class_id = (SELECT id FROM classes WHERE name = \(name))))
+        """
+    }
+
+    /// SQL giving a value equal for equal labels of rows aliased `alias`: the class id, or for a
+    /// multi-label row its sorted class ids.
+    func keySQL(_ alias: String) -> String {
+        """
+        CASE WHEN \(alias).multi = 1 THEN 'm' || coalesce((SELECT group_concat(class_id) FROM
+            (SELECT class_id FROM \(members.table) x WHERE x.\(members.key) = \(alias).id ORDER BY class_id)), '')
+        ELSE \(alias).class_id END
+        """
     }
 
     /// Two result columns giving the label of the row aliased `alias`: its `multi` flag, and the
@@ -48,6 +74,13 @@ enum LabelRows: String {
             throw CatalogError.invalid("catalog holds a malformed multi-label row: \(text)")
         }
         return Label(names)
+    }
+
+    /// The label of a row read as raw columns (`class_id`, `multi`, `id`), with `members` from
+    /// `allMembers` and class names by id; nil for a skip.
+    static func label(classID: Int64?, multi: Bool, row: Int64, members: [Int64: [Int64]], names: [Int64: String]) -> Label? {
+        if multi { return Label((members[row] ?? []).map { names[$0] ?? "?" }) }
+        return classID.map { .one(names[$0] ?? "?") }
     }
 
     /// Every multi-label row's class ids, by row id: what a scan that reads class ids (not

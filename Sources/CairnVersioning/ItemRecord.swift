@@ -30,13 +30,12 @@ public struct ItemRecord: Sendable, Hashable, Codable {
             self.label = label
         }
 
-        private enum CodingKeys: String, CodingKey { case annotator, label, className }
+        private enum CodingKeys: String, CodingKey, LegacyLabelKeys { case annotator, label, className }
 
-        /// Reads `label`, or `className` as exports written before multi-label support name it.
         public init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             annotator = try c.decode(String.self, forKey: .annotator)
-            label = try c.decodeIfPresent(Label.self, forKey: .label) ?? c.decodeIfPresent(Label.self, forKey: .className)
+            label = try c.decodeLabel()
         }
 
         public func encode(to encoder: any Encoder) throws {
@@ -55,13 +54,12 @@ public struct ItemRecord: Sendable, Hashable, Codable {
             self.label = label
         }
 
-        private enum CodingKeys: String, CodingKey { case reviewer, label, className }
+        private enum CodingKeys: String, CodingKey, LegacyLabelKeys { case reviewer, label, className }
 
-        /// Reads `label`, or `className` as exports written before multi-label support name it.
         public init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             reviewer = try c.decode(String.self, forKey: .reviewer)
-            guard let label = try c.decodeIfPresent(Label.self, forKey: .label) ?? c.decodeIfPresent(Label.self, forKey: .className) else {
+            guard let label = try c.decodeLabel() else {
                 throw DecodingError.keyNotFound(CodingKeys.label, .init(codingPath: c.codingPath, debugDescription: "a verdict without a label"))
             }
             self.label = label
@@ -107,5 +105,18 @@ public struct ItemRecord: Sendable, Hashable, Codable {
         let voted = annotations.compactMap(\.label)
         guard let label, !voted.isEmpty else { return nil }
         return Double(voted.filter { $0 == label }.count) / Double(voted.count)
+    }
+}
+
+/// Coding keys of a record with a label, which exports written before multi-label support name `className`.
+private protocol LegacyLabelKeys: CodingKey {
+    static var label: Self { get }
+    static var className: Self { get }
+}
+
+extension KeyedDecodingContainer where Key: LegacyLabelKeys {
+    /// The `label` field, or `className` in older files; nil when neither is there.
+    func decodeLabel() throws -> Label? {
+        try decodeIfPresent(Label.self, forKey: .label) ?? decodeIfPresent(Label.self, forKey: .className)
     }
 }

@@ -66,9 +66,7 @@ extension Versioning {
         case .csv:
             var csv = "path,label,split,blob_id\n"
             for item in items {
-                // A set's classes are joined by commas, which class names cannot contain.
-                let label = item.label?.classes.joined(separator: ",") ?? ""
-                csv += "images/\(fileName(item)),\(csvField(label)),\(item.split.rawValue),\(item.blobID.hex)\n"
+                csv += "images/\(fileName(item)),\(csvField(item.label?.commaSeparated ?? "")),\(item.split.rawValue),\(item.blobID.hex)\n"
             }
             try write(csv, to: target + "/labels.csv", force: force)
             report.files.append(target + "/labels.csv")

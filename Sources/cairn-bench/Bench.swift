@@ -243,7 +243,7 @@ struct SnapshotBench: ParsableCommand {
                 let c = i % 10
                 let item = try tx.insertItem(NewItem(blobID: id, path: "\(classes[c])/\(String(format: "%07d", i)).png", format: "png",
                                                      width: 28, height: 28, byteSize: 700, split: SplitPolicy.standard.split(for: id))).item
-                try tx.appendAnnotation(itemID: item.id, annotatorID: importer.id, classID: classIDs[c])
+                try tx.appendAnnotation(itemID: item.id, annotatorID: importer.id, classIDs: [classIDs[c]])
             }
         }
         emit(["bench": "snapshot_setup", "items": items, "seconds": format(Date().timeIntervalSince(start), 1)])
@@ -256,7 +256,7 @@ struct SnapshotBench: ParsableCommand {
             let target = try tx.ensureClass("changed").id
             var rng = SystemRandomNumberGenerator()
             for _ in 0..<changes {
-                try tx.appendVerdict(itemID: Int64.random(in: 1...Int64(items), using: &rng), reviewerID: reviewer.id, classID: target)
+                try tx.appendVerdict(itemID: Int64.random(in: 1...Int64(items), using: &rng), reviewerID: reviewer.id, classIDs: [target])
             }
         }
         let second = try timed(cairnBinary, ["-C", repo, "snapshot", "-m", "second"])

@@ -113,7 +113,7 @@ struct AnnotateCommand: ParsableCommand {
             }
             try repo.catalog.write { tx in
                 let item = try tx.item(matching: parts[0])
-                let classIDs = parts[1] == "-" ? nil : try tx.existingClassIDs(parts[1].split(separator: ",").map(String.init))
+                let classIDs = parts[1] == "-" ? nil : try tx.existingClassIDs(Label(commaSeparated: parts[1]).classes)
                 try tx.appendAnnotation(itemID: item.id, annotatorID: who.id, classIDs: classIDs)
             }
             say("ok \(parts[0]) \(parts[1])")

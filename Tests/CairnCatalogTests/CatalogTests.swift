@@ -211,7 +211,7 @@ private func newItem(_ n: Int, path: String? = nil) -> NewItem {
                 if n == 14 {
                     try tx.appendVerdict(itemID: item.id, reviewerID: grace.id, classIDs: try tx.ensureClasses(Label(["v", "c1"])))
                 } else if n % 7 == 0 {
-                    try tx.appendVerdict(itemID: item.id, reviewerID: grace.id, classID: try tx.ensureClass("v").id)
+                    try tx.appendVerdict(itemID: item.id, reviewerID: grace.id, classIDs: [try tx.ensureClass("v").id])
                 }
             }
         }

@@ -203,7 +203,7 @@ func smallParameters(_ model: ModelKind = .mlp, epochs: Int = 5) -> RunParameter
         try fixture.repository.catalog.write { tx in
             let item = try #require(try tx.allItems().first)
             let annotator = try tx.ensureAnnotator("ann", role: .annotator)
-            try tx.appendAnnotation(itemID: item.id, annotatorID: annotator.id, classID: try tx.ensureClass("right").id)
+            try tx.appendAnnotation(itemID: item.id, annotatorID: annotator.id, classIDs: [try tx.ensureClass("right").id])
         }
         _ = try versioning.snapshot(message: "v2", author: "t")
         let live = try versioning.reachableObjects()

@@ -66,6 +66,22 @@ func hex(_ data: Data) -> String { data.map { String(format: "%02x", $0) }.joine
         #expect(vectors["multi-label leaf"] == hex(multi), "multi-label leaf bytes: \(hex(multi))")
     }
 
+    /// Records in JSON (exports) write `label`; files from before multi-label support say
+    /// `className`, and still read.
+    @Test func exportRecordsReadTheOldFieldName() throws {
+        let old = try JSONDecoder().decode(ItemRecord.AnnotatorLabel.self, from: Data(#"{"annotator":"ada","className":"cat"}"#.utf8))
+        #expect(old.label == "cat")
+        let verdict = try JSONDecoder().decode(ItemRecord.Verdict.self, from: Data(#"{"reviewer":"grace","className":"dog"}"#.utf8))
+        #expect(verdict.label == "dog")
+        let set = ItemRecord.AnnotatorLabel(annotator: "ada", label: Label(["cat", "dog"]))
+        let json = String(decoding: try JSONEncoder().encode(set), as: UTF8.self)
+        #expect(json.contains(#""label":["cat","dog"]"#) && !json.contains("className"))
+        #expect(try JSONDecoder().decode(ItemRecord.AnnotatorLabel.self, from: Data(json.utf8)) == set)
+        let skip = try JSONDecoder().decode(ItemRecord.AnnotatorLabel.self, from: Data(#"{"annotator":"bob"}"#.utf8))
+        #expect(skip.label == nil)
+        #expect(throws: DecodingError.self) { try JSONDecoder().decode(ItemRecord.Verdict.self, from: Data(#"{"reviewer":"grace"}"#.utf8)) }
+    }
+
     /// Sets round-trip; a set of one class written as a set, or a set out of order, is not the
     /// canonical encoding and is refused (one content, one id).
     @Test func multiLabelRecordsRoundTripCanonically() throws {

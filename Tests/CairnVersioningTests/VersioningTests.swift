@@ -20,7 +20,7 @@ private func relabel(_ f: TestRepository, _ paths: [String], as label: String, b
     try f.repository.catalog.write { tx in
         let who = try tx.ensureAnnotator(reviewer, role: .reviewer)
         let classID = try tx.ensureClass(label).id
-        for path in paths { try tx.appendVerdict(itemID: try tx.item(matching: path).id, reviewerID: who.id, classID: classID) }
+        for path in paths { try tx.appendVerdict(itemID: try tx.item(matching: path).id, reviewerID: who.id, classIDs: [classID]) }
     }
 }
 
