@@ -12,16 +12,32 @@ import Foundation
 /// both.contains("cat")               // true
 /// ```
 public struct Label: Sendable, Hashable, Comparable, ExpressibleByStringLiteral, CustomStringConvertible {
+    /// A one-class label (nearly every label) holds its name without an array, which keeps the
+    /// snapshot scan of a million items free of an allocation per label. A set of one is always
+    /// `.one`, so equal labels have equal storage.
+    private enum Storage: Sendable, Hashable {
+        case one(String)
+        case set([String])
+    }
+
+    private let storage: Storage
+
     /// Class names in UTF-8 order, each once.
-    public let classes: [String]
+    public var classes: [String] {
+        switch storage {
+        case .one(let name): [name]
+        case .set(let names): names
+        }
+    }
 
     /// The set of `names` (order and repeats do not matter).
     public init(_ names: some Sequence<String>) {
-        classes = Set(names).sorted(by: utf8Precedes)
+        let sorted = Set(names).sorted(by: utf8Precedes)
+        storage = sorted.count == 1 ? .one(sorted[0]) : .set(sorted)
     }
 
     /// The label of one class.
-    public init(stringLiteral name: String) { classes = [name] }
+    public init(stringLiteral name: String) { storage = .one(name) }
 
     /// A label as CSV files write it (`commaSeparated`), surrounding spaces ignored.
     public init(commaSeparated text: String) {
@@ -36,20 +52,34 @@ public struct Label: Sendable, Hashable, Comparable, ExpressibleByStringLiteral,
     public static func one(_ name: String) -> Label { Label(stringLiteral: name) }
 
     /// The class, when the label is exactly one.
-    public var single: String? { classes.count == 1 ? classes[0] : nil }
+    public var single: String? {
+        if case .one(let name) = storage { return name }
+        return nil
+    }
 
     /// True unless the label is exactly one class (what single-label training needs).
-    public var isMulti: Bool { classes.count != 1 }
+    public var isMulti: Bool { single == nil }
 
-    public func contains(_ name: String) -> Bool { classes.contains(name) }
+    public func contains(_ name: String) -> Bool {
+        switch storage {
+        case .one(let one): one == name
+        case .set(let names): names.contains(name)
+        }
+    }
 
     /// The class for one, `a+b` for a set, `(none)` for the empty set.
-    public var description: String { classes.isEmpty ? "(none)" : classes.joined(separator: "+") }
+    public var description: String {
+        switch storage {
+        case .one(let name): name
+        case .set(let names): names.isEmpty ? "(none)" : names.joined(separator: "+")
+        }
+    }
 
     /// Labels order by their class lists (UTF-8), so lists of labels have one canonical order.
     public static func < (a: Label, b: Label) -> Bool {
-        for (x, y) in zip(a.classes, b.classes) where x != y { return utf8Precedes(x, y) }
-        return a.classes.count < b.classes.count
+        let (x, y) = (a.classes, b.classes)
+        for (p, q) in zip(x, y) where p != q { return utf8Precedes(p, q) }
+        return x.count < y.count
     }
 }
 

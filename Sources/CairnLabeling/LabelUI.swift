@@ -107,11 +107,12 @@ public final class LabelUI {
         return true
     }
 
-    /// The classes ticked on the current item; on arrival, the annotator's own label of it.
-    private func tickedClasses() throws -> Set<String> {
+    /// The classes ticked on the current item; on arrival, the annotator's own label of it
+    /// (`own` when the caller has just read it, else read now).
+    private func tickedClasses(own: Label?? = nil) throws -> Set<String> {
         guard let item = session.current else { return [] }
         if let ticked, ticked.item == item.id { return ticked.classes }
-        let start = Set(try session.currentLabel()?.classes ?? [])
+        let start = Set(try (own ?? session.currentLabel())?.classes ?? [])
         ticked = (item.id, start)
         return start
     }
@@ -152,7 +153,7 @@ public final class LabelUI {
             out += at(1, 1) + style("1", "cairn label") + "  annotator \(session.annotator.name)  queue \(session.queue.rawValue)"
                 + (session.overlap > 1 ? "  overlap \(session.overlap) (blind)" : "") + (multi ? "  multi-label" : "")
             let mine = try session.currentLabel()
-            let chosen = multi ? try tickedClasses() : []
+            let chosen = multi ? try tickedClasses(own: .some(mine)) : []
             var row = 2
             out += at(row, cols - panel + 1) + style("1", "classes")
             for c in session.classes where row < imageRows {
