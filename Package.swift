@@ -35,7 +35,7 @@ let package = Package(
         // Components.
         .target(name: "CairnStore", dependencies: [crypto, httpClient], swiftSettings: strict),
         .target(
-            name: "CairnCatalog", dependencies: ["CairnStore", grdb], swiftSettings: strict,
+            name: "CairnCatalog", dependencies: ["CairnStore", grdb, crypto], swiftSettings: strict,
             plugins: [.plugin(name: "EmbedSchema")]),
         .target(name: "CairnImaging", dependencies: ["CPNG", "CTurboJPEG"], swiftSettings: strict),
         .target(

@@ -47,6 +47,7 @@ public final class Catalog: Sendable {
                 config.journalMode = .wal
                 config.prepareDatabase { db in
                     try db.execute(sql: "PRAGMA synchronous = FULL")
+                    db.add(function: LabelOrder.sqlFunction)
                 }
                 let pool = try DatabasePool(path: path, configuration: config)
                 database = pool

@@ -20,9 +20,38 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
         public var blob: String, path: String, format: String, width: Int, height: Int, size: Int64, split: String, addedAt: Double
     }
     /// An annotation (`class` nil = skip) or a verdict. A one-class label is written as its name,
-    /// a multi-label one as a list of names.
+    /// a multi-label one as a list of names. `order` is the row's stamp in the label order
+    /// (`LabelOrder`, 32 hex digits), made where the row was first written; bundles from before
+    /// it existed lack it, and the stamp is then made from the row. A row's identity (what merging
+    /// compares) is its item, person, label and time, not the stamp.
     public struct LabelRow: Codable, Sendable, Hashable {
         public var blob: String, who: String, `class`: Label?, at: Double
+        public var order: String?
+
+        public init(blob: String, who: String, class label: Label?, at: Double, order: String? = nil) {
+            (self.blob, self.who, self.class, self.at, self.order) = (blob, who, label, at, order)
+        }
+
+        public static func == (a: LabelRow, b: LabelRow) -> Bool {
+            a.blob == b.blob && a.who == b.who && a.class == b.class && a.at == b.at
+        }
+
+        public func hash(into hasher: inout Hasher) {
+            hasher.combine(blob)
+            hasher.combine(who)
+            hasher.combine(`class`)
+            hasher.combine(at)
+        }
+
+        /// The stamp this row carries, or the one its content gives.
+        /// - Throws: `CatalogError.invalid` for a stamp that is not 32 hex digits.
+        func stamp() throws -> Data {
+            guard let order else { return LabelOrder.stamp(at: at, label: `class`) }
+            guard let stamp = LabelOrder.stamp(hex: order) else {
+                throw CatalogError.invalid("bundle label of \(blob) by \(who) has a malformed order stamp")
+            }
+            return stamp
+        }
     }
     public struct RunEntry: Codable, Sendable, Hashable {
         public var id: String, name: String, dataRef: String, snapshot: String, model: String, status: String
@@ -66,13 +95,13 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
             return kept(blob) ? ItemRow(blob: blob, path: $0[1], format: $0[2], width: $0[3], height: $0[4], size: $0[5], split: $0[6], addedAt: $0[7]) : nil
         }
         bundle.annotations = try Row.fetchAll(db, sql: """
-            SELECT i.blob_id, a.name, n.created_at, \(LabelRows.annotations.labelSQL("n")) FROM annotations n
-            JOIN items i ON i.id = n.item_id JOIN annotators a ON a.id = n.annotator_id ORDER BY n.id
-            """).compactMap { kept($0[0]) ? LabelRow(blob: $0[0], who: $0[1], class: try LabelRows.label($0, at: 3), at: $0[2]) : nil }
+            SELECT i.blob_id, a.name, n.created_at, n.stamp, \(LabelRows.annotations.labelSQL("n")) FROM annotations n
+            JOIN items i ON i.id = n.item_id JOIN annotators a ON a.id = n.annotator_id ORDER BY i.blob_id, n.stamp, n.id
+            """).compactMap { kept($0[0]) ? try labelRow($0) : nil }
         bundle.reviews = try Row.fetchAll(db, sql: """
-            SELECT i.blob_id, a.name, r.created_at, \(LabelRows.reviews.labelSQL("r")) FROM reviews r
-            JOIN items i ON i.id = r.item_id JOIN annotators a ON a.id = r.reviewer_id ORDER BY r.id
-            """).compactMap { kept($0[0]) ? LabelRow(blob: $0[0], who: $0[1], class: try LabelRows.label($0, at: 3), at: $0[2]) : nil }
+            SELECT i.blob_id, a.name, r.created_at, r.stamp, \(LabelRows.reviews.labelSQL("r")) FROM reviews r
+            JOIN items i ON i.id = r.item_id JOIN annotators a ON a.id = r.reviewer_id ORDER BY i.blob_id, r.stamp, r.id
+            """).compactMap { kept($0[0]) ? try labelRow($0) : nil }
         bundle.snapshots = try tx.allSnapshots().filter { keepSnapshots.contains($0.id) }.sorted { $0.createdAt < $1.createdAt }
         bundle.runs = try tx.runs().filter { keepSnapshots.contains($0.snapshotID) }.map {
             RunEntry(id: $0.id, name: $0.name, dataRef: $0.dataRef, snapshot: $0.snapshotID.hex, model: $0.model, status: $0.status.rawValue,
@@ -80,6 +109,12 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
                      checkpoint: $0.checkpointID?.hex, record: $0.record)
         }
         return bundle
+    }
+
+    /// A label row from the columns blob id, person, time, stamp, then `LabelRows.labelSQL`'s two.
+    private static func labelRow(_ row: Row) throws -> LabelRow {
+        let stamp: Data = row[3]
+        return LabelRow(blob: row[0], who: row[1], class: try LabelRows.label(row, at: 4), at: row[2], order: LabelOrder.hex(stamp))
     }
 
     /// The union of two bundles: every row of either, each once. `self`'s rows come first, so
@@ -147,17 +182,20 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
             return (item, who, cls)
         }
         let here = try Self.export(tx, items: Set(items.compactMap { BlobID(hex: $0.blob) }), snapshots: [])
-        let haveAnnotations = Set(here.annotations)
-        for row in annotations where !haveAnnotations.contains(row) {
+        // A label row is an event (item, person, label, time): each is added once.
+        var haveAnnotations = Set(here.annotations)
+        for row in annotations where haveAnnotations.insert(row).inserted {
             let (item, who, cls) = try ids(row)
-            try tx.appendAnnotation(itemID: item, annotatorID: who, classIDs: cls, at: Date(timeIntervalSince1970: row.at))
+            try LabelRows.annotations.append(tx.db, itemID: item, personID: who, classIDs: cls, at: Date(timeIntervalSince1970: row.at),
+                                             stamp: try row.stamp())
             counts.annotations += 1
         }
-        let haveReviews = Set(here.reviews)
-        for row in reviews where !haveReviews.contains(row) {
+        var haveReviews = Set(here.reviews)
+        for row in reviews where haveReviews.insert(row).inserted {
             let (item, who, cls) = try ids(row)
             guard let cls else { throw CatalogError.invalid("bundle verdict without a class") }
-            try tx.appendVerdict(itemID: item, reviewerID: who, classIDs: cls, at: Date(timeIntervalSince1970: row.at))
+            try LabelRows.reviews.append(tx.db, itemID: item, personID: who, classIDs: cls, at: Date(timeIntervalSince1970: row.at),
+                                         stamp: try row.stamp())
             counts.reviews += 1
         }
         let haveRuns = Set(try tx.runs().map(\.id))

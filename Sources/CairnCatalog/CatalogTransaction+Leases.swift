@@ -35,7 +35,7 @@ public struct QueueFilter: Sendable, Hashable {
             out += """
                  AND EXISTS (SELECT 1 FROM annotations a
                   WHERE a.item_id = i.id
-                    AND a.id = (SELECT max(b.id) FROM annotations b WHERE b.item_id = i.id AND b.annotator_id = a.annotator_id)
+                    AND \(LabelRows.annotations.isLatestSQL("a"))
                     AND \(LabelRows.annotations.carriesSQL("a", classNamed: ":class")))
                 """
         }
@@ -51,9 +51,9 @@ public struct QueueFilter: Sendable, Hashable {
 extension CatalogTransaction {
     /// Items with a current (non-skip) label from this many distinct annotators, per item, as SQL.
     private static let labelersSQL = """
-        (SELECT count(*) FROM annotations a
+        (SELECT count(DISTINCT a.annotator_id) FROM annotations a
           WHERE a.item_id = i.id AND \(LabelRows.annotations.isLabelSQL("a"))
-            AND a.id = (SELECT max(b.id) FROM annotations b WHERE b.item_id = i.id AND b.annotator_id = a.annotator_id))
+            AND \(LabelRows.annotations.isLatestSQL("a")))
         """
     private static let othersLeasesSQL =
         "(SELECT count(*) FROM leases l WHERE l.item_id = i.id AND l.annotator_id != :me AND l.expires_at > :now)"
@@ -76,7 +76,7 @@ extension CatalogTransaction {
             NOT EXISTS (SELECT 1 FROM reviews r WHERE r.item_id = i.id) AND \(othersLeasesSQL) = 0
             AND (SELECT count(DISTINCT \(LabelRows.annotations.keySQL("a"))) FROM annotations a
                   WHERE a.item_id = i.id AND \(LabelRows.annotations.isLabelSQL("a"))
-                    AND a.id = (SELECT max(b.id) FROM annotations b WHERE b.item_id = i.id AND b.annotator_id = a.annotator_id)) >= 2
+                    AND \(LabelRows.annotations.isLatestSQL("a"))) >= 2
             """
         }
     }

@@ -194,7 +194,7 @@ extension CatalogTransaction {
     func collectLabels(whereSQL: String, _ arguments: StatementArguments, into out: inout [Int64: [String: Label?]]) throws {
         let cursor = try Row.fetchCursor(db, sql: """
             SELECT a.item_id, p.name, \(LabelRows.annotations.labelSQL("a"))
-            FROM (SELECT max(a.id) AS id FROM annotations a WHERE \(whereSQL) GROUP BY a.item_id, a.annotator_id) m
+            FROM (SELECT a.id AS id, max(a.stamp) FROM annotations a WHERE \(whereSQL) GROUP BY a.item_id, a.annotator_id) m
             JOIN annotations a ON a.id = m.id JOIN annotators p ON p.id = a.annotator_id
             """, arguments: arguments)
         while let row = try cursor.next() {
@@ -207,7 +207,7 @@ extension CatalogTransaction {
     private func collectVerdicts(whereSQL: String, _ arguments: StatementArguments, into out: inout [Int64: (String, Label)]) throws {
         let cursor = try Row.fetchCursor(db, sql: """
             SELECT r.item_id, p.name, \(LabelRows.reviews.labelSQL("r"))
-            FROM (SELECT max(r.id) AS id FROM reviews r WHERE \(whereSQL) GROUP BY r.item_id) m
+            FROM (SELECT r.id AS id, max(r.stamp) FROM reviews r WHERE \(whereSQL) GROUP BY r.item_id) m
             JOIN reviews r ON r.id = m.id JOIN annotators p ON p.id = r.reviewer_id
             """, arguments: arguments)
         while let row = try cursor.next() {
@@ -321,10 +321,10 @@ extension CatalogTransaction {
         let multiLabels = try LabelRows.annotations.allMembers(db), multiVerdicts = try LabelRows.reviews.allMembers(db)
         let items = try Row.fetchCursor(db, sql: "SELECT id, blob_id, path, format, width, height, split FROM items ORDER BY id")
         let labels = try Row.fetchCursor(db, sql: """
-            SELECT item_id, annotator_id, class_id, multi, max(id) FROM annotations GROUP BY item_id, annotator_id \(order)
+            SELECT item_id, annotator_id, class_id, multi, id, max(stamp) FROM annotations GROUP BY item_id, annotator_id \(order)
             """)
         let verdicts = try Row.fetchCursor(db, sql: """
-            SELECT item_id, reviewer_id, class_id, multi, max(id) FROM reviews GROUP BY item_id \(order)
+            SELECT item_id, reviewer_id, class_id, multi, id, max(stamp) FROM reviews GROUP BY item_id \(order)
             """)
         typealias Scanned = (item: Int64, who: Int64, label: Label?)
         func scanned(_ row: Row?, _ members: [Int64: [Int64]]) -> Scanned? {

@@ -246,7 +246,7 @@ public struct CatalogTransaction {
     public func latestAnnotation(itemID: Int64, annotatorID: Int64) throws -> Label?? {
         guard let row = try Row.fetchOne(db.cachedStatement(sql: """
             SELECT \(LabelRows.annotations.labelSQL("a")) FROM annotations a
-            WHERE a.item_id = ? AND a.annotator_id = ? ORDER BY a.id DESC LIMIT 1
+            WHERE a.item_id = ? AND a.annotator_id = ? ORDER BY a.stamp DESC, a.id DESC LIMIT 1
             """), arguments: [itemID, annotatorID]) else { return nil }
         return .some(try LabelRows.label(row, at: 0))
     }
@@ -256,11 +256,11 @@ public struct CatalogTransaction {
         try latestAnnotation(itemID: itemID, annotatorID: annotatorID) ?? nil
     }
 
-    /// An item's full label history, oldest first.
+    /// An item's full label history, oldest first in the label order (`LabelOrder`).
     public func history(itemID: Int64) throws -> [Annotation] {
         try Row.fetchAll(db, sql: """
             SELECT a.id, a.item_id, p.name, a.created_at, \(LabelRows.annotations.labelSQL("a")) FROM annotations a
-            JOIN annotators p ON p.id = a.annotator_id WHERE a.item_id = ? ORDER BY a.id
+            JOIN annotators p ON p.id = a.annotator_id WHERE a.item_id = ? ORDER BY a.stamp, p.name, a.id
             """, arguments: [itemID]).map {
             Annotation(id: $0[0], itemID: $0[1], annotator: $0[2], label: try LabelRows.label($0, at: 4),
                        createdAt: Date(timeIntervalSince1970: $0[3]))
@@ -286,11 +286,11 @@ public struct CatalogTransaction {
         Dictionary(uniqueKeysWithValues: try itemStates().map { ($0.item.id, $0.resolved) })
     }
 
-    /// An item's reviewer verdicts, oldest first (`annotator` is the reviewer).
+    /// An item's reviewer verdicts, oldest first in the label order (`annotator` is the reviewer).
     public func verdicts(itemID: Int64) throws -> [Annotation] {
         try Row.fetchAll(db, sql: """
             SELECT r.id, r.item_id, p.name, r.created_at, \(LabelRows.reviews.labelSQL("r")) FROM reviews r
-            JOIN annotators p ON p.id = r.reviewer_id WHERE r.item_id = ? ORDER BY r.id
+            JOIN annotators p ON p.id = r.reviewer_id WHERE r.item_id = ? ORDER BY r.stamp, p.name, r.id
             """, arguments: [itemID]).map {
             Annotation(id: $0[0], itemID: $0[1], annotator: $0[2], label: try LabelRows.label($0, at: 4),
                        createdAt: Date(timeIntervalSince1970: $0[3]))

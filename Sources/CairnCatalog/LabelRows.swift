@@ -20,16 +20,42 @@ enum LabelRows: String {
 
     /// Appends a label given by `personID` to `itemID`'s history: a set of one class in
     /// `class_id`, any other set (the empty one included) as a multi-label row with its members;
-    /// nil `classIDs` is a skip.
-    func append(_ db: Database, itemID: Int64, personID: Int64, classIDs: [Int64]?, at time: Date) throws {
+    /// nil `classIDs` is a skip. `stamp` is the row's place in the label order (`LabelOrder`):
+    /// made here from the time and the classes' names, or kept as given for a row written elsewhere.
+    func append(_ db: Database, itemID: Int64, personID: Int64, classIDs: [Int64]?, at time: Date, stamp: Data? = nil) throws {
         let set = classIDs.map(Set.init)
         let multi = set.map { $0.count != 1 } ?? false
-        try db.cachedStatement(sql: "INSERT INTO \(rawValue) (item_id, \(person), class_id, multi, created_at) VALUES (?, ?, ?, ?, ?)")
-            .execute(arguments: [itemID, personID, multi ? nil : set?.first, multi, time.timeIntervalSince1970])
+        let seconds = time.timeIntervalSince1970
+        let order = try stamp ?? LabelOrder.stamp(at: seconds, label: set.map { Label(try Self.names(db, $0)) })
+        try db.cachedStatement(sql: "INSERT INTO \(rawValue) (item_id, \(person), class_id, multi, created_at, stamp) VALUES (?, ?, ?, ?, ?, ?)")
+            .execute(arguments: [itemID, personID, multi ? nil : set?.first, multi, seconds, order])
         guard multi, let set else { return }
         let row = db.lastInsertedRowID
         let statement = try db.cachedStatement(sql: "INSERT INTO \(members.table) (\(members.key), class_id) VALUES (?, ?)")
         for classID in set { try statement.execute(arguments: [row, classID]) }
+    }
+
+    /// The names of classes by id.
+    /// - Throws: `CatalogError.notFound` for an id that names no class.
+    private static func names(_ db: Database, _ ids: Set<Int64>) throws -> [String] {
+        let statement = try db.cachedStatement(sql: "SELECT name FROM classes WHERE id = ?")
+        return try ids.map { id in
+            guard let name = try String.fetchOne(statement, arguments: [id]) else {
+                throw CatalogError.notFound(kind: "class", name: "#\(id)")
+            }
+            return name
+        }
+    }
+
+    /// SQL true when the row aliased `alias` is the latest of its item (and, for annotations, of
+    /// its annotator) in the label order.
+    func isLatestSQL(_ alias: String) -> String {
+        switch self {
+        case .annotations:
+            "\(alias).stamp = (SELECT max(z.stamp) FROM annotations z WHERE z.item_id = \(alias).item_id AND z.annotator_id = \(alias).annotator_id)"
+        case .reviews:
+            "\(alias).stamp = (SELECT max(z.stamp) FROM reviews z WHERE z.item_id = \(alias).item_id)"
+        }
     }
 
     /// SQL true when the row aliased `alias` is a label, not a skip.

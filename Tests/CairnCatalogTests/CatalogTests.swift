@@ -332,3 +332,56 @@ private func newItem(_ n: Int, path: String? = nil) -> NewItem {
         #expect(try copy.write { try decoded.merge(into: $0) }.total == 0)
     }
 }
+
+@Suite struct LabelOrderTests {
+    /// A catalog written before 0006 (latest = highest row id) upgrades: every row gets the stamp
+    /// it would get today, and the latest label is the latest in time, whatever the insertion order.
+    @Test func aVersion5CatalogIsStampedAndOrderedByTime() throws {
+        let dir = try TemporaryDirectory("cairn-migrate6")
+        defer { dir.remove() }
+        let path = dir.appending("catalog.sqlite")
+        var old = DatabaseMigrator()
+        for name in Catalog.migrationNames where name < "0006" {
+            let sql = try String(contentsOfFile: Fixtures.packageRoot + "/schema/\(name).sql", encoding: .utf8)
+            old.registerMigration(name) { try $0.execute(sql: sql) }
+        }
+        try old.migrate(try DatabaseQueue(path: path))
+        let blob = BlobID(hashing: Data("item 1".utf8))
+        try DatabaseQueue(path: path).write { db in
+            // ada said dog at t=20, then (inserted later, but made earlier) cat at t=10; a set at t=15.
+            try db.execute(sql: """
+                INSERT INTO items (id, blob_id, path, format, width, height, byte_size, split, added_at) VALUES (1, ?, 'a.png', 'png', 1, 1, 1, 'train', 0);
+                INSERT INTO classes (id, name, hotkey, ordinal) VALUES (1, 'cat', '1', 0), (2, 'dog', '2', 1);
+                INSERT INTO annotators (id, name, role, created_at) VALUES (1, 'ada', 'annotator', 0), (2, 'grace', 'reviewer', 0);
+                INSERT INTO annotations (id, item_id, annotator_id, class_id, created_at) VALUES (1, 1, 1, 2, 20), (2, 1, 1, 1, 10);
+                INSERT INTO annotations (id, item_id, annotator_id, class_id, created_at, multi) VALUES (3, 1, 1, NULL, 15, 1);
+                INSERT INTO annotation_classes (annotation_id, class_id) VALUES (3, 2), (3, 1);
+                INSERT INTO reviews (id, item_id, reviewer_id, class_id, created_at) VALUES (1, 1, 2, 2, 30), (2, 1, 2, 1, 25);
+                """, arguments: [blob.hex])
+        }
+        let catalog = try Catalog(path: path)
+        let stamps = try DatabaseQueue(path: path).read { db in
+            try Row.fetchAll(db, sql: "SELECT id, stamp FROM annotations ORDER BY id").map { ($0[0] as Int64, $0[1] as Data) }
+        }
+        #expect(stamps.map(\.1) == [LabelOrder.stamp(at: 20, label: "dog"), LabelOrder.stamp(at: 10, label: "cat"),
+                                    LabelOrder.stamp(at: 15, label: Label(["cat", "dog"]))])
+        let state = try #require(try catalog.read { try $0.itemStates() }.first)
+        #expect(state.latest["ada"] == .some("dog"))
+        #expect(state.verdict?.label == "dog")
+        #expect(try catalog.read { try $0.history(itemID: 1) }.map { $0.label?.description } == ["cat", "cat+dog", "dog"])
+        #expect(try catalog.read { try $0.latestLabel(itemID: 1, annotatorID: 1) } == "dog")
+        // Still append-only after the triggers were recreated.
+        #expect(throws: (any Error).self) { try DatabaseQueue(path: path).write { try $0.execute(sql: "UPDATE annotations SET stamp = x''") } }
+    }
+
+    /// Time decides; at one microsecond the label's content does, the same way everywhere.
+    @Test func stampsOrderByTimeThenContent() {
+        let early = LabelOrder.stamp(at: 100.000001, label: "zebra"), late = LabelOrder.stamp(at: 100.000002, label: "ant")
+        #expect(early.lexicographicallyPrecedes(late))
+        let a = LabelOrder.stamp(at: 100, label: "cat"), b = LabelOrder.stamp(at: 100, label: "dog")
+        #expect(a != b && a.prefix(8) == b.prefix(8))
+        #expect(LabelOrder.stamp(at: 100, label: nil) != LabelOrder.stamp(at: 100, label: Label([String]())))
+        #expect(LabelOrder.stamp(hex: LabelOrder.hex(a)) == a)
+        #expect(LabelOrder.stamp(hex: "zz") == nil)
+    }
+}

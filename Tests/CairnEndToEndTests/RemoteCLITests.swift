@@ -143,6 +143,39 @@ import Testing
         #expect(full.status == 0 && (fullReport["notFetched"] as? [Any])?.isEmpty == true, "\(full)")
     }
 
+    /// The report's reproduction: a clone, ada labels one image in the original and a little later
+    /// differently in the clone; after push and pull both ways, both repositories resolve every
+    /// item alike, list the history in the same (time) order and make the same snapshot id.
+    @Test func replicasAgreeAfterExchangingLabels() throws {
+        let (server, dir, a) = try setUp("replicas", count: 20)
+        defer { server.stop(); dir.remove() }
+        #expect(try cairn(a, ["push"]).status == 0)
+        let b = dir.appending("b")
+        #expect(try CLI.run(["clone", "s3://cairn/ds", b, "--endpoint", server.endpoint, "--path-style"], environment: env).status == 0)
+        let item = try cairn(a, ["ls", "--json"]).jsonArray()[3]["path"] as? String ?? ""
+        #expect(try cairn(a, ["annotate", item, "--class", "dog", "--annotator", "ada"]).status == 0)
+        usleep(20_000)
+        #expect(try cairn(b, ["annotate", item, "--class", "cat", "--annotator", "ada"]).status == 0)
+        #expect(try cairn(a, ["push"]).status == 0)
+        #expect(try cairn(b, ["pull"]).status == 0)
+        #expect(try cairn(b, ["push"]).status == 0)
+        #expect(try cairn(a, ["pull"]).status == 0)
+        for repo in [a, b] {
+            let shown = try cairn(repo, ["show", item, "--json"]).jsonObject()
+            let history = (shown["history"] as? [[String: Any]] ?? []).compactMap { $0["label"] as? String }
+            #expect(history.suffix(2) == ["dog", "cat"], "\(repo): \(history)")
+        }
+        let labels = { (repo: String) -> [String: String] in
+            Dictionary(uniqueKeysWithValues: try self.cairn(repo, ["ls", "--json"]).jsonArray().map {
+                ($0["path"] as? String ?? "", "\($0["label"] ?? "-") \($0["conflict"] ?? "")")
+            })
+        }
+        #expect(try labels(a) == labels(b))
+        let idA = try cairn(a, ["snapshot", "-m", "after exchange", "--json"]).jsonObject()["snapshot"] as? [String: Any]
+        let idB = try cairn(b, ["snapshot", "-m", "after exchange", "--json"]).jsonObject()["snapshot"] as? [String: Any]
+        #expect(idA?["id"] as? String != nil && idA?["id"] as? String == idB?["id"] as? String)
+    }
+
     /// A proxy fails a fifth of requests (500, 503, dropped connections): the push still completes,
     /// and a clone through the same proxy verifies every object.
     @Test func pushAndCloneCompleteThroughInjectedFailures() throws {

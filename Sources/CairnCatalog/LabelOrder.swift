@@ -1,0 +1,71 @@
+import Crypto
+import Foundation
+import GRDB
+
+/// The one order of an item's labels (and of its verdicts) that every replica computes the same
+/// way, whatever order rows were written or merged in (Docs/LABELS.md, "Which label is latest").
+///
+/// Each annotation and verdict carries a 16-byte stamp, compared byte by byte: the recorded time
+/// in microseconds since 1970 (8 bytes, big-endian), then the first 8 bytes of SHA-256 of the
+/// label's canonical text. Time decides; two labels at the same microsecond are ordered by their
+/// content, never by insertion order. A stamp is made once, when a row is first written, and
+/// travels with the row to other repositories.
+///
+/// ```swift
+/// let a = LabelOrder.stamp(at: 1_700_000_000.25, label: "cat")
+/// let b = LabelOrder.stamp(at: 1_700_000_000.25, label: "dog")
+/// // a and b differ only in their last 8 bytes; every replica orders them the same way.
+/// ```
+public enum LabelOrder {
+    /// Bytes in a stamp.
+    public static let stampSize = 16
+
+    /// The stamp of a label (nil = a skip) recorded at `time` (seconds since 1970).
+    public static func stamp(at time: Double, label: Label?) -> Data {
+        let micros = time.isFinite ? max(0, min((time * 1_000_000).rounded(), Double(UInt64.max >> 1))) : 0
+        var out = Data(capacity: stampSize)
+        withUnsafeBytes(of: UInt64(micros).bigEndian) { out.append(contentsOf: $0) }
+        out.append(contentsOf: SHA256.hash(data: Data(canonicalText(label).utf8)).prefix(8))
+        return out
+    }
+
+    /// The text a label's tie-break hashes: `skip`, `1:NAME` for one class, `m:A,B,…` for any other
+    /// set (names in UTF-8 order; `m:` alone for the empty set).
+    public static func canonicalText(_ label: Label?) -> String {
+        guard let label else { return "skip" }
+        if let name = label.single { return "1:" + name }
+        return "m:" + label.classes.joined(separator: ",")
+    }
+
+    /// A stamp from its 32-digit hex form (as catalog bundles carry it); nil for anything else.
+    public static func stamp(hex: String) -> Data? {
+        guard hex.utf8.count == stampSize * 2 else { return nil }
+        var out = Data(capacity: stampSize)
+        var index = hex.startIndex
+        while index < hex.endIndex {
+            let next = hex.index(index, offsetBy: 2)
+            guard let byte = UInt8(hex[index..<next], radix: 16) else { return nil }
+            out.append(byte)
+            index = next
+        }
+        return out
+    }
+
+    /// The 32-digit lowercase hex form of a stamp.
+    public static func hex(_ stamp: Data) -> String { stamp.map { String(format: "%02x", $0) }.joined() }
+
+    /// `cairn_label_stamp(created_at, multi, class name, JSON list of member names)`, registered on
+    /// every catalog connection so that migration 0006 can stamp the rows written before it.
+    static let sqlFunction = DatabaseFunction("cairn_label_stamp", argumentCount: 4, pure: true) { values in
+        let time = Double.fromDatabaseValue(values[0]) ?? 0
+        let multi = Bool.fromDatabaseValue(values[1]) ?? false
+        let label: Label?
+        if multi {
+            let json = String.fromDatabaseValue(values[3]) ?? "[]"
+            label = Label((try? JSONDecoder().decode([String].self, from: Data(json.utf8))) ?? [])
+        } else {
+            label = String.fromDatabaseValue(values[2]).map(Label.one)
+        }
+        return stamp(at: time, label: label)
+    }
+}
