@@ -8,6 +8,8 @@ public enum CatalogError: Error, Sendable, Equatable, CustomStringConvertible {
     case notFound(kind: String, name: String)
     /// A short id or name matches more than one thing.
     case ambiguous(kind: String, name: String, matches: [String])
+    /// A hex prefix too short to name anything (ids are matched from 4 hex digits on).
+    case prefixTooShort(kind: String, name: String)
     /// A request the catalog refuses (duplicate name, bad hotkey …).
     case invalid(String)
     /// The disk holding the catalog is full.
@@ -26,6 +28,8 @@ public enum CatalogError: Error, Sendable, Equatable, CustomStringConvertible {
         case .notFound(let kind, let name): "no \(kind) matches '\(name)'"
         case .ambiguous(let kind, let name, let matches):
             "'\(name)' is ambiguous: it matches \(matches.count) \(kind)s (\(matches.prefix(5).joined(separator: ", "))\(matches.count > 5 ? ", …" : "")); give more characters"
+        case .prefixTooShort(let kind, let name):
+            "'\(name)' is too short to name an \(kind): give 4 or more hex digits of its id\(kind == "item" ? ", or its imported path" : "")"
         case .invalid(let reason): reason
         case .diskFull: "disk full while writing the catalog; free some space and run the command again (the last transaction was rolled back)"
         case .readOnly(let path): "cannot write \(path): the repository is read-only"

@@ -16,6 +16,9 @@ public enum LabelQueue: String, Sendable, Hashable, Codable, CaseIterable {
 
     /// True for the queues whose keys record reviewer verdicts.
     public var isReview: Bool { self == .review || self == .disagreements }
+
+    /// True when labeling an item takes it out of the queue (not for `all` and `mine`).
+    public var labelsLeaveIt: Bool { self != .all && self != .mine }
 }
 
 /// Narrows a queue to one split and/or to items someone currently labels with a class (alone or in a set).

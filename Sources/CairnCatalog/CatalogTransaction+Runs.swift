@@ -87,6 +87,7 @@ extension CatalogTransaction {
             db, sql: "SELECT \(Self.runColumns) FROM runs WHERE name = ? ORDER BY seq DESC LIMIT 1", arguments: [ref]) {
             return try runRow(named)
         }
+        if !lower.isEmpty, lower.count < 4, lower.allSatisfy(\.isHexDigit) { throw CatalogError.prefixTooShort(kind: "run", name: ref) }
         throw CatalogError.notFound(kind: "run", name: ref)
     }
 

@@ -72,6 +72,7 @@ public struct CatalogTransaction {
         let byPath = try items(sql: "SELECT \(Self.itemColumns) FROM items WHERE path = ? LIMIT 6", [ref])
         if byPath.count == 1 { return byPath[0] }
         if byPath.count > 1 { throw CatalogError.ambiguous(kind: "item", name: ref, matches: byPath.map(\.blobID.hex)) }
+        if !lower.isEmpty, lower.count < 4, lower.allSatisfy(\.isHexDigit) { throw CatalogError.prefixTooShort(kind: "item", name: ref) }
         throw CatalogError.notFound(kind: "item", name: ref)
     }
 
@@ -134,28 +135,49 @@ public struct CatalogTransaction {
     public static let defaultHotkeys: [String] =
         (Array("1234567890") + Array("abcdefghijklmnopqrstuvwxyz").filter { !reservedKeys.contains($0) }).map(String.init)
 
-    /// Adds a class at the end of the order; `hotkey` defaults to the first free default key.
+    /// Adds a class at the end of the order. Without `hotkey`, a class whose name is one free key
+    /// gets that key (class `0` gets `0`), any other the first free default key.
+    /// - Throws: `CatalogError.invalid` for a name `LabelClass.validate` refuses, a name in use, or a bad hotkey.
     @discardableResult
     public func addClass(_ name: String, hotkey: String? = nil) throws -> LabelClass {
-        let trimmed = name.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !trimmed.isEmpty, trimmed == name, !name.contains(where: { $0.isNewline || $0 == "," || $0 == "\"" }) else {
-            throw CatalogError.invalid("class name '\(name)' is empty, has surrounding spaces, a comma, a quote or a newline")
-        }
+        try LabelClass.validate(name: name)
         if try labelClass(named: name) != nil { throw CatalogError.invalid("class '\(name)' already exists") }
         let existing = try classes()
         let used = Set(existing.compactMap(\.hotkey))
         var key = hotkey
         if let hotkey {
-            guard hotkey.count == 1, let c = hotkey.first, !Self.reservedKeys.contains(c) else {
-                throw CatalogError.invalid("hotkey '\(hotkey)' must be one character other than \(Self.reservedKeys.sorted().map { "'\($0)'" }.joined(separator: " "))")
-            }
-            guard !used.contains(hotkey) else { throw CatalogError.invalid("hotkey '\(hotkey)' is already used") }
+            try Self.validateHotkey(hotkey, usedBy: existing)
+        } else if name.count == 1, Self.usableKey(name), !used.contains(name) {
+            key = name
         } else {
             key = Self.defaultHotkeys.first { !used.contains($0) }
         }
         let ordinal = (existing.map(\.ordinal).max() ?? -1) + 1
         try db.execute(sql: "INSERT INTO classes (name, hotkey, ordinal) VALUES (?, ?, ?)", arguments: [name, key, ordinal])
         return LabelClass(id: db.lastInsertedRowID, name: name, hotkey: key, ordinal: ordinal)
+    }
+
+    /// True for a key a class may have: one printable character the labeling UI does not keep for itself.
+    static func usableKey(_ key: String) -> Bool {
+        guard key.count == 1, let c = key.first, let scalar = key.unicodeScalars.first else { return false }
+        return !reservedKeys.contains(c) && !c.isWhitespace && scalar.value >= 0x21 && scalar.value != 0x7F && !(0x80...0x9F).contains(scalar.value)
+    }
+
+    private static func validateHotkey(_ hotkey: String, usedBy classes: [LabelClass], except name: String? = nil) throws {
+        guard usableKey(hotkey) else {
+            throw CatalogError.invalid("hotkey '\(hotkey)' must be one printable character other than \(reservedKeys.sorted().map { "'\($0)'" }.joined(separator: " "))")
+        }
+        if let other = classes.first(where: { $0.hotkey == hotkey && $0.name != name }) {
+            throw CatalogError.invalid("hotkey '\(hotkey)' is already used by class \(other.name)")
+        }
+    }
+
+    /// Gives class `name` the labeling key `hotkey`.
+    /// - Throws: `CatalogError.notFound` for an unknown class, `.invalid` for a reserved or used key.
+    public func setHotkey(_ name: String, to hotkey: String) throws {
+        guard let existing = try labelClass(named: name) else { throw CatalogError.notFound(kind: "class", name: name) }
+        try Self.validateHotkey(hotkey, usedBy: try classes(), except: name)
+        try db.execute(sql: "UPDATE classes SET hotkey = ? WHERE id = ?", arguments: [hotkey, existing.id])
     }
 
     /// The class named `name`, added if missing.
@@ -168,9 +190,7 @@ public struct CatalogTransaction {
     public func renameClass(_ name: String, to newName: String) throws {
         guard let existing = try labelClass(named: name) else { throw CatalogError.notFound(kind: "class", name: name) }
         guard try labelClass(named: newName) == nil else { throw CatalogError.invalid("class '\(newName)' already exists") }
-        guard !newName.isEmpty, newName.trimmingCharacters(in: .whitespacesAndNewlines) == newName,
-              !newName.contains(where: { $0.isNewline || $0 == "," || $0 == "\"" })
-        else { throw CatalogError.invalid("class name '\(newName)' is empty, has surrounding spaces, a comma, a quote or a newline") }
+        try LabelClass.validate(name: newName)
         try db.execute(sql: "UPDATE classes SET name = ? WHERE id = ?", arguments: [newName, existing.id])
     }
 
@@ -196,8 +216,10 @@ public struct CatalogTransaction {
     /// Adds an annotator; fails if the name is taken.
     @discardableResult
     public func addAnnotator(_ name: String, role: Role) throws -> Annotator {
-        guard !name.isEmpty, !name.contains(where: { $0.isWhitespace || $0.isNewline }) else {
-            throw CatalogError.invalid("annotator name '\(name)' must be non-empty and without spaces")
+        guard !name.isEmpty, name.count <= 128, !name.contains(where: { $0.isWhitespace || $0.isNewline }),
+              !name.unicodeScalars.contains(where: Printable.isControl)
+        else {
+            throw CatalogError.invalid("annotator name '\(Printable.escaped(name))' must be 1 to 128 characters, without spaces or control characters")
         }
         if try annotator(named: name) != nil { throw CatalogError.invalid("annotator '\(name)' already exists") }
         let now = Date()

@@ -66,6 +66,22 @@ public struct LabelClass: Sendable, Hashable, Codable {
     public init(id: Int64, name: String, hotkey: String?, ordinal: Int) {
         (self.id, self.name, self.hotkey, self.ordinal) = (id, name, hotkey, ordinal)
     }
+
+    /// Checks that `name` can be a class: 1 to 200 characters, no surrounding spaces, no comma or
+    /// quote (CSV files list sets with commas), no control characters (names are printed in
+    /// terminals), and — because a class is a folder in checkouts and exports, whose sorted order
+    /// must stay the class order — no `/` or `\` and no leading `.`.
+    /// - Throws: `CatalogError.invalid` saying which rule the name breaks.
+    public static func validate(name: String) throws(CatalogError) {
+        func fail(_ why: String) -> CatalogError { .invalid("class name '\(Printable.escaped(name))' \(why)") }
+        guard !name.isEmpty, name.count <= 200 else { throw fail("must be 1 to 200 characters") }
+        guard name.trimmingCharacters(in: .whitespacesAndNewlines) == name else { throw fail("has surrounding spaces") }
+        guard !name.unicodeScalars.contains(where: Printable.isControl) else { throw fail("contains control characters") }
+        guard !name.contains(where: { $0 == "," || $0 == "\"" }) else { throw fail("contains a comma or a quote") }
+        guard !name.contains(where: { $0 == "/" || $0 == "\\" }), !name.hasPrefix(".") else {
+            throw fail("contains '/' or '\\' or starts with '.' (a class is a folder name in checkouts)")
+        }
+    }
 }
 
 /// What an annotator may do.

@@ -130,7 +130,7 @@ public final class LabelUI {
         guard let item = session.current else { return }
         if helpShown {
             let verb = multi ? "tick or untick" : "label"
-            let lines = ["Keys", ""] + session.classes.compactMap { c in keys.key(forClass: c.name).map { "  \(KeyMap.name($0))  \(verb) \(c.name)" } }
+            let lines = ["Keys", ""] + session.classes.compactMap { c in keys.key(forClass: c.name).map { "  \(KeyMap.name($0))  \(verb) \(Printable.escaped(c.name))" } }
                 + (multi ? ["  \(keyName(.commit))  save the ticked classes and move on (none ticked: no class applies)"] : []) + [
                 "  \(keyName(.skip)) or →  skip", "  \(keyName(.back) == "-" ? "" : keyName(.back) + " or ")←  back to the previous item",
                 "  \(keyName(.undo))  undo the last label (any number of times)",
@@ -145,12 +145,19 @@ public final class LabelUI {
         let panel = zoomed ? 0 : min(28, cols / 3)
         let imageRows = zoomed ? rows : rows - 4
         let imageColumns = cols - panel - 1
-        let lines = try frames.frame(Frames.Key(item.blobID, columns: imageColumns, rows: imageRows - (zoomed ? 0 : 1)))
+        let lines: [String]
+        do {
+            lines = try frames.frame(Frames.Key(item.blobID, columns: imageColumns, rows: imageRows - (zoomed ? 0 : 1)))
+        } catch {
+            // An image imported with --no-verify may not decode, a blob may be damaged: say so and
+            // keep the session going, the annotator decides what to do with the item.
+            lines = unshowable(item, error)
+        }
         for (i, line) in lines.enumerated() where !line.isEmpty {
             out += at((zoomed ? 1 : 2) + i, 1) + line + "\u{1B}[0m"
         }
         if !zoomed {
-            out += at(1, 1) + style("1", "cairn label") + "  annotator \(session.annotator.name)  queue \(session.queue.rawValue)"
+            out += at(1, 1) + style("1", "cairn label") + "  annotator \(Printable.escaped(session.annotator.name))  queue \(session.queue.rawValue)"
                 + (session.overlap > 1 ? "  overlap \(session.overlap) (blind)" : "") + (multi ? "  multi-label" : "")
             let mine = try session.currentLabel()
             let chosen = multi ? try tickedClasses(own: .some(mine)) : []
@@ -158,16 +165,17 @@ public final class LabelUI {
             out += at(row, cols - panel + 1) + style("1", "classes")
             for c in session.classes where row < imageRows {
                 row += 1
-                let name = mine?.contains(c.name) == true ? style("7", " \(c.name) ") : c.name
+                let shown = Printable.escaped(c.name)
+                let name = mine?.contains(c.name) == true ? style("7", " \(shown) ") : shown
                 let box = multi ? (chosen.contains(c.name) ? "[x] " : "[ ] ") : ""
                 out += at(row, cols - panel + 1) + "\(keys.key(forClass: c.name).map(KeyMap.name) ?? " ")  " + box + name
             }
-            var facts = "\(item.path)  \(item.blobID.hex.prefix(12))  \(item.width)x\(item.height) \(item.format)  \(item.split)"
+            var facts = "\(Printable.escaped(item.path))  \(item.blobID.hex.prefix(12))  \(item.width)x\(item.height) \(item.format)  \(item.split)"
             if session.queue.isReview {
                 // Reviewers see every annotator's label; annotators see only their own (blind labeling).
-                facts += "  labels: " + (try session.currentLabels().map { "\($0.annotator)=\($0.label?.description ?? "skip")" }.joined(separator: " "))
+                facts += "  labels: " + (try session.currentLabels().map { "\(Printable.escaped($0.annotator))=\(Printable.escaped($0.label?.description ?? "skip"))" }.joined(separator: " "))
             } else {
-                facts += "  your label: " + (mine?.description ?? "none")
+                facts += "  your label: " + Printable.escaped(mine?.description ?? "none")
             }
             out += at(rows - 2, 1) + String(facts.prefix(cols))
             let remaining = try remainingNow() ?? session.remaining()
@@ -175,21 +183,32 @@ public final class LabelUI {
             let elapsed = max(1, Date().timeIntervalSince(session.started))
             let perHour = Double(session.labeled) / elapsed * 3600
             let eta = perHour > 0 ? String(format: "%.0f min", Double(remaining) / perHour * 60) : "-"
-            out += at(rows - 1, 1) + style("36", "done \(session.labeled) / \(session.labeled + remaining)")
+            // Labels take items out of the unlabeled and review queues, not out of `all` or `mine`,
+            // whose count is already the whole queue: either way the total stays fixed.
+            let total = session.queue.labelsLeaveIt ? session.labeled + remaining : remaining
+            out += at(rows - 1, 1) + style("36", "done \(session.labeled) / \(total)")
                 + String(format: "  %.0f/h  left %@", perHour, eta)
             let help = (multi ? "keys: class keys tick · \(keyName(.commit)) saves" : "keys: class key labels") + " · \(keyName(.skip)) skip · ← back · \(keyName(.undo)) undo · \(keyName(.zoom)) zoom"
                 + " · \(keyName(.help)) help · \(keyName(.quit)) quit"
-            out += at(rows, 1) + (message.isEmpty ? style("2", help) : style("33", message))
+            out += at(rows, 1) + (message.isEmpty ? style("2", help) : style("33", Printable.escaped(message)))
         }
         terminal.write(out)
         prepareNext(columns: imageColumns, rows: imageRows - (zoomed ? 0 : 1))
     }
 
+    /// What stands in for an image that cannot be shown: why, which item, and what the keys do.
+    private func unshowable(_ item: Item, _ error: any Error) -> [String] {
+        let why = error is ImagingError ? "this image cannot be decoded: \(error)" : "this image cannot be read: \(error)"
+        return ["", "  " + style("33", Printable.escaped(why)), "  \(Printable.escaped(item.path))  \(item.blobID.hex)", "",
+                "  \(keyName(.skip)) skips it; a class key still labels it; "
+                    + "`cairn annotate \(item.blobID.hex.prefix(12)) --none` records that no class applies",
+                "  `cairn ls --undecodable` lists every such item"]
+    }
+
     /// The queue's length from the latest background count. A label takes its item out of the
     /// unlabeled and review queues, so labels made since that count started are counted off.
     private func remainingNow() -> Int? {
-        let leaves = session.queue != .all && session.queue != .mine
-        return counted.value(labeled: leaves ? session.labeled : nil)
+        counted.value(labeled: session.queue.labelsLeaveIt ? session.labeled : nil)
     }
 
     /// While the annotator looks: render the item a label or skip will most likely show next, and

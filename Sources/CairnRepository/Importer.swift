@@ -11,6 +11,9 @@ public struct ImportOptions: Sendable {
     public var labelsFromDirectories: Bool
     /// A `path,label` CSV; its rows win over folder names.
     public var labelsFile: String?
+    /// Let a file whose bytes are already an item under another path change that item's label
+    /// (by default such files are listed in `ImportReport.duplicateLabels` and change nothing).
+    public var relabel: Bool
     /// Parallel workers; defaults to the number of cores.
     public var jobs: Int
     /// Decode every image fully (true) or only read its header (false).
@@ -24,12 +27,13 @@ public struct ImportOptions: Sendable {
     /// Bytes per durable batch.
     public var batchBytes: Int
 
-    public init(labelsFromDirectories: Bool = false, labelsFile: String? = nil,
+    public init(labelsFromDirectories: Bool = false, labelsFile: String? = nil, relabel: Bool = false,
                 jobs: Int = ProcessInfo.processInfo.activeProcessorCount, verify: Bool = true,
                 followSymlinks: Bool = false, limits: DecodeLimits = DecodeLimits(),
                 batchFiles: Int = 8192, batchBytes: Int = 128 << 20) {
         self.labelsFromDirectories = labelsFromDirectories
         self.labelsFile = labelsFile
+        self.relabel = relabel
         self.jobs = max(1, jobs)
         self.verify = verify
         self.followSymlinks = followSymlinks
@@ -58,9 +62,25 @@ public struct ImportReport: Sendable, Codable, Equatable {
     public var rejections: [Rejection] = []
     /// Labels-file paths that matched no imported file.
     public var unmatchedLabelRows: [String] = []
+    /// Files whose bytes are already an item under another path and whose folder or labels file
+    /// gives another label: the item's label was left as it was (`--relabel` changes it).
+    public var duplicateLabels: [DuplicateLabel] = []
     public var seconds: Double = 0
 
     public init() {}
+}
+
+/// A file whose bytes are already an item imported from another path, labeled differently.
+public struct DuplicateLabel: Sendable, Codable, Equatable {
+    /// The file as imported now (its path in the catalog's form).
+    public var path: String
+    /// Where the item was first imported from.
+    public var existingPath: String
+    public var blobID: BlobID
+    /// The item's resolved label now (nil when unlabeled or in conflict).
+    public var existingLabel: Label?
+    /// The label this file's folder or labels-file row gives.
+    public var label: Label
 }
 
 /// Progress of a running import, for progress bars.
@@ -93,7 +113,7 @@ public struct Importer: Sendable {
     private struct Candidate: Sendable {
         let file: WalkedFile
         let itemPath: String
-        let label: String?
+        let label: Label?
     }
 
     /// Imports every file under `paths` (directories or single files).
@@ -137,19 +157,25 @@ public struct Importer: Sendable {
             let base = itemPathBase(for: root, isFile: isFile)
             for file in walk.files {
                 let itemPath = base.isEmpty ? file.relativePath : base + "/" + file.relativePath
-                var label: String? = nil
+                var label: Label? = nil
                 if options.labelsFromDirectories, let slash = file.relativePath.lastIndex(of: "/") {
                     let folder = file.relativePath[..<slash]
-                    label = String(folder[(folder.lastIndex(of: "/").map(folder.index(after:)) ?? folder.startIndex)...])
+                    label = .one(String(folder[(folder.lastIndex(of: "/").map(folder.index(after:)) ?? folder.startIndex)...]))
                 }
                 if let labelsFile {
                     for key in [itemPath, file.relativePath, file.absolutePath] {
                         if let fromFile = labelsFile.labels[key] {
-                            label = fromFile
+                            label = Label(commaSeparated: fromFile)
                             unmatched.remove(key)
                             break
                         }
                     }
+                }
+                // A label that cannot be a class (a folder named with control characters, say)
+                // rejects its file, not the import.
+                if let label, let bad = Self.invalidClass(in: label) {
+                    report.rejections.append(Rejection(path: file.absolutePath, reason: bad))
+                    continue
                 }
                 candidates.append(Candidate(file: file, itemPath: itemPath, label: label))
             }
@@ -167,14 +193,18 @@ public struct Importer: Sendable {
             if let state = known[c.file.absolutePath], state.size == c.file.size,
                state.mtimeNanoseconds == c.file.mtimeNanoseconds, state.inode == c.file.inode {
                 report.unchanged += 1
-                if let label = c.label, label != state.label { relabel.append((c, state.blobID)) }
+                if let label = c.label, label.commaSeparated != state.label { relabel.append((c, state.blobID)) }
             } else {
                 work.append(c)
             }
         }
         let total = work.count
         progress(ImportProgress(done: 0, total: total, bytes: 0))
-        if !relabel.isEmpty { report.labeled += try applyCachedLabels(relabel) }
+        if !relabel.isEmpty {
+            let applied = try applyCachedLabels(relabel)
+            report.labeled += applied.labeled
+            report.duplicateLabels += applied.duplicates
+        }
 
         // 3. Process the rest in durable batches. Batch i commits on a serial queue while batch
         //    i+1 is hashed and decoded, so the catalog work overlaps the decoding.
@@ -212,6 +242,7 @@ public struct Importer: Sendable {
             report.added += result.added
             report.duplicates += result.duplicates
             report.labeled += result.labeled
+            report.duplicateLabels += result.duplicateLabels
             report.bytesAdded += result.bytesAdded
             report.rejections += result.rejections
             report.rejected += result.rejections.count
@@ -290,6 +321,31 @@ public struct Importer: Sendable {
         var added = 0, duplicates = 0, labeled = 0
         var bytesAdded: Int64 = 0
         var rejections: [Rejection] = []
+        var duplicateLabels: [DuplicateLabel] = []
+    }
+
+    /// Why `label` cannot be recorded (a name that cannot be a class), or nil.
+    private static func invalidClass(in label: Label) -> String? {
+        for name in label.classes {
+            do { try LabelClass.validate(name: name) } catch { return "its label cannot be a class: \(error)" }
+        }
+        return nil
+    }
+
+    /// Records `label` from import for `item`, unless import already says so. A file whose bytes
+    /// are an item first imported from another path does not change that item's label unless
+    /// `options.relabel`: it is returned as a duplicate instead. True when a label was recorded.
+    private func applyImportLabel(_ label: Label, to item: Item, isNew: Bool, from candidate: Candidate, importer: Annotator,
+                                  classIDs: [Int64], at time: Date, _ tx: CatalogTransaction,
+                                  duplicates: inout [DuplicateLabel]) throws -> Bool {
+        if !isNew, try tx.latestLabel(itemID: item.id, annotatorID: importer.id) == label { return false }
+        if !isNew, item.path != candidate.itemPath, !options.relabel {
+            duplicates.append(DuplicateLabel(path: candidate.itemPath, existingPath: item.path, blobID: item.blobID,
+                                             existingLabel: try tx.itemStates(ids: [item.id]).first?.resolved.label, label: label))
+            return false
+        }
+        try tx.appendAnnotation(itemID: item.id, annotatorID: importer.id, classIDs: classIDs, at: time)
+        return true
     }
 
     /// Stores one batch's blobs, flushes them, then records items, labels and cache rows in
@@ -317,23 +373,22 @@ public struct Importer: Sendable {
                 } else {
                     result.duplicates += 1
                 }
-                if let text = candidate.label {
-                    let label = Label(commaSeparated: text)
+                if let label = candidate.label {
                     let ids = try label.classes.map { name in
                         if let id = classIDs[name] { return id }
                         let id = try tx.ensureClass(name).id
                         classIDs[name] = id
                         return id
                     }
-                    if try isNew || tx.latestLabel(itemID: item.id, annotatorID: importer.id) != label {
-                        try tx.appendAnnotation(itemID: item.id, annotatorID: importer.id, classIDs: ids, at: now)
+                    if try applyImportLabel(label, to: item, isNew: isNew, from: candidate, importer: importer, classIDs: ids, at: now, tx,
+                                            duplicates: &result.duplicateLabels) {
                         result.labeled += 1
                     }
                 }
                 try tx.setImportState(ImportState(
                     path: candidate.file.absolutePath, size: candidate.file.size,
                     mtimeNanoseconds: candidate.file.mtimeNanoseconds, inode: candidate.file.inode,
-                    blobID: blob.id, label: candidate.label))
+                    blobID: blob.id, label: candidate.label?.commaSeparated))
             }
             return result
         }
@@ -346,23 +401,23 @@ public struct Importer: Sendable {
     }
 
     /// Applies labels that changed for files whose bytes did not (a new labels file).
-    private func applyCachedLabels(_ pairs: [(Candidate, BlobID)]) throws -> Int {
+    private func applyCachedLabels(_ pairs: [(Candidate, BlobID)]) throws -> (labeled: Int, duplicates: [DuplicateLabel]) {
         try repository.catalog.write { tx in
             let importer = try tx.ensureAnnotator(Annotator.importName)
             var labeled = 0
+            var duplicates: [DuplicateLabel] = []
             for (candidate, blobID) in pairs {
-                guard let text = candidate.label, let item = try tx.item(blobID: blobID) else { continue }
-                let label = Label(commaSeparated: text)
-                if try tx.latestLabel(itemID: item.id, annotatorID: importer.id) != label {
-                    try tx.appendAnnotation(itemID: item.id, annotatorID: importer.id, classIDs: try tx.ensureClasses(label))
+                guard let label = candidate.label, let item = try tx.item(blobID: blobID) else { continue }
+                if try applyImportLabel(label, to: item, isNew: false, from: candidate, importer: importer,
+                                        classIDs: try tx.ensureClasses(label), at: Date(), tx, duplicates: &duplicates) {
                     labeled += 1
                 }
                 try tx.setImportState(ImportState(
                     path: candidate.file.absolutePath, size: candidate.file.size,
                     mtimeNanoseconds: candidate.file.mtimeNanoseconds, inode: candidate.file.inode,
-                    blobID: blobID, label: text))
+                    blobID: blobID, label: label.commaSeparated))
             }
-            return labeled
+            return (labeled, duplicates)
         }
     }
 }

@@ -422,6 +422,26 @@ public final class FileBlobStore: BlobStore {
 
     // MARK: Checking
 
+    /// The id of a file's bytes, read in 1 MiB chunks.
+    static func hashFile(_ path: String) throws -> BlobID {
+        let file = try POSIXFile(path: path, flags: O_RDONLY)
+        var hasher = SHA256()
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = try chunk.withUnsafeMutableBytes { try file.readSome(into: $0) }
+            if n == 0 { break }
+            chunk.withUnsafeBytes { hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+        }
+        return BlobID(digest: hasher.finalize())
+    }
+
+    /// Checks that the loose file of `id` still hashes to `id` (before it is handed out by a link).
+    /// - Throws: `StoreError.corrupt` naming the file when it does not.
+    public func verifyLoose(_ id: BlobID) throws {
+        let path = loosePath(id)
+        guard try Self.hashFile(path) == id else { throw StoreError.corrupt(id, location: path) }
+    }
+
     /// A file under `objects/` and the id its name claims (nil when the name is not an id).
     public struct LooseFile: Sendable {
         public let path: String
@@ -518,15 +538,7 @@ public final class FileBlobStore: BlobStore {
                 continue
             }
             do {
-                let file = try POSIXFile(path: object.path, flags: O_RDONLY)
-                var hasher = SHA256()
-                var chunk = [UInt8](repeating: 0, count: 1 << 20)
-                while true {
-                    let n = try chunk.withUnsafeMutableBytes { try file.readSome(into: $0) }
-                    if n == 0 { break }
-                    chunk.withUnsafeBytes { hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
-                }
-                if BlobID(digest: hasher.finalize()) != id { problems.append(.corrupt(id, location: object.path)) }
+                if try Self.hashFile(object.path) != id { problems.append(.corrupt(id, location: object.path)) }
             } catch {
                 problems.append(.corrupt(id, location: object.path))
             }

@@ -52,12 +52,21 @@ public enum CLI {
                              stderr: String(decoding: errData.value, as: UTF8.self), stdoutData: out)
     }
 
+    /// The environment commands run in: this process's, with `$USER` set as for a logged-in user
+    /// (commands that record a person ask for one when it is unset).
+    public static var environment: [String: String] {
+        var env = ProcessInfo.processInfo.environment
+        if env["USER"] == nil { env["USER"] = "cairn-test" }
+        return env
+    }
+
     /// Runs a shell command (for test set-up such as `mount`), returning its exit status and output.
     @discardableResult
     public static func shell(_ command: String) -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
         process.arguments = ["-c", command]
+        process.environment = environment
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
@@ -87,7 +96,7 @@ extension CLI {
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments
         if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-        var env = ProcessInfo.processInfo.environment
+        var env = CLI.environment
         env.merge(environment) { _, new in new }
         process.environment = env
         let out = Pipe(), err = Pipe(), input = Pipe()

@@ -3,6 +3,7 @@ import CairnImaging
 import CairnStore
 import CairnVersioning
 import Foundation
+import Synchronization
 
 /// How an image becomes a model input. Part of the tensor cache's key.
 public struct Preprocessing: Sendable, Hashable, Codable {
@@ -106,8 +107,10 @@ public struct Example: Sendable, Hashable {
 public struct SnapshotExamples: Sendable {
     public var classes: [String]
     public var examples: [Example]
-    /// Items without a resolved label (unlabeled or in conflict): not trained on.
+    /// Items nobody labeled: not trained on.
     public var unlabeled: Int
+    /// Items whose annotators disagree with no verdict: not trained on.
+    public var conflicts = 0
     /// Items labeled with a set of classes other than one (multi-label work): the classifier
     /// learns one class per image, so these are not trained on.
     public var multiLabel = 0
@@ -125,7 +128,7 @@ public struct SnapshotExamples: Sendable {
         let store = versioning.repository.store
         try versioning.tree.forEachItem(under: root.items) { record in
             guard let label = record.label else {
-                out.unlabeled += 1
+                if record.conflict.isEmpty { out.unlabeled += 1 } else { out.conflicts += 1 }
                 return
             }
             guard let name = label.single, let classIndex = index[name] else {
@@ -149,6 +152,28 @@ public struct LoadReport: Sendable, Codable, Hashable {
     /// Images taken from the tensor cache.
     public var cached = 0
     public var seconds = 0.0
+    /// Items whose bytes are intact but do not decode (imported with `--no-verify`): left out,
+    /// never trained or evaluated on (absent in records from before this was counted).
+    public var undecodable: [UndecodableItem]?
+}
+
+/// An item whose stored bytes are intact (they hash to its id) but are not a decodable image.
+public struct UndecodableItem: Sendable, Codable, Hashable {
+    public var blobID: BlobID
+    public var path: String
+    public var reason: String
+}
+
+/// Images loaded for a list of examples: one row per example, in order. Rows of `undecodable`
+/// examples are zeros and must not be used.
+public struct LoadedImages: Sendable {
+    public var table: PixelTable
+    public var report: LoadReport
+    /// Row numbers of the examples whose images do not decode.
+    public var undecodableRows: Set<Int>
+
+    /// `rows` without the undecodable ones.
+    public func usable(_ rows: [Int]) -> [Int] { undecodableRows.isEmpty ? rows : rows.filter { !undecodableRows.contains($0) } }
 }
 
 /// Reads examples' images through the store (every read verified against its blob id), decodes
@@ -166,13 +191,14 @@ public struct Loader: Sendable {
         self.workers = max(1, workers)
     }
 
-    /// The preprocessed images of `examples`, in the same order.
+    /// The preprocessed images of `examples`, in the same order. An image whose bytes are intact
+    /// but do not decode is left out (its row is reported in `undecodableRows` and named in the
+    /// report), so one bad file imported with `--no-verify` does not stop a run.
     ///
-    /// - Throws: `TrainingError.unreadableItem` naming the first blob that is missing, corrupt or
-    ///   not an image.
+    /// - Throws: `TrainingError.unreadableItem` naming the first blob that is missing or corrupt.
     /// - Complexity: O(n) decodes on the first call for n images, O(n) copies after.
     public func load(_ examples: [Example], _ preprocessing: Preprocessing,
-                     progress: @Sendable (Int, Int) -> Void = { _, _ in }) throws -> (PixelTable, LoadReport) {
+                     progress: @Sendable (Int, Int) -> Void = { _, _ in }) throws -> LoadedImages {
         let started = Date()
         let size = preprocessing.sampleSize
         var pixels = [UInt8](repeating: 0, count: examples.count * size)
@@ -192,25 +218,33 @@ public struct Loader: Sendable {
             }
         }
         report.cached = examples.count - misses.count
+        var undecodable: [Int: String] = [:]
         if !misses.isEmpty {
-            try decode(misses, of: examples, preprocessing, into: &pixels, progress: progress)
-            report.decoded = misses.count
+            undecodable = try decode(misses, of: examples, preprocessing, into: &pixels, progress: progress)
+            report.decoded = misses.count - undecodable.count
             if let cache {
                 // The cache is derived data: failing to write it costs speed next time, nothing else.
-                try? cache.append(misses.map { (examples[$0].blobID, $0) }, from: pixels)
+                try? cache.append(misses.filter { undecodable[$0] == nil }.map { (examples[$0].blobID, $0) }, from: pixels)
+            }
+        }
+        if !undecodable.isEmpty {
+            report.undecodable = undecodable.keys.sorted().map {
+                UndecodableItem(blobID: examples[$0].blobID, path: examples[$0].path, reason: undecodable[$0]!)
             }
         }
         report.seconds = Date().timeIntervalSince(started)
-        return (PixelTable(sampleSize: size, pixels: pixels), report)
+        return LoadedImages(table: PixelTable(sampleSize: size, pixels: pixels), report: report, undecodableRows: Set(undecodable.keys))
     }
 
+    /// Decodes `rows` in parallel into `pixels`; returns the rows whose images do not decode, with why.
     private func decode(_ rows: [Int], of examples: [Example], _ preprocessing: Preprocessing, into pixels: inout [UInt8],
-                        progress: @Sendable (Int, Int) -> Void) throws {
+                        progress: @Sendable (Int, Int) -> Void) throws -> [Int: String] {
         let size = preprocessing.sampleSize
         let chunk = 64
         let chunks = (rows.count + chunk - 1) / chunk
         let failure = Failure()
         let done = Counter()
+        let bad = Mutex<[Int: String]>([:])
         let store = self.store
         try pixels.withUnsafeMutableBufferPointer { buffer in
             let out = DisjointRows(base: buffer.baseAddress!)
@@ -219,7 +253,14 @@ public struct Loader: Sendable {
                     if failure.isSet { return }
                     let example = examples[row]
                     do {
-                        let image = try preprocessing.apply(try store.get(example.blobID))
+                        let bytes = try store.get(example.blobID)
+                        let image: PixelBuffer
+                        do {
+                            image = try preprocessing.apply(bytes)
+                        } catch {
+                            bad.withLock { $0[row] = "\(error)" }
+                            continue
+                        }
                         image.pixels.withUnsafeBytes { src in
                             UnsafeMutableRawPointer(out.base + row * size).copyMemory(from: src.baseAddress!, byteCount: size)
                         }
@@ -232,6 +273,7 @@ public struct Loader: Sendable {
             }
             if let error = failure.error { throw error }
         }
+        return bad.withLock { $0 }
     }
 }
 

@@ -67,16 +67,25 @@ public struct Baseline: Sendable, Hashable, Codable {
 public struct FitDiagnosis: Sendable, Hashable, Codable {
     public enum Verdict: String, Sendable, Hashable, Codable {
         case underfitting, overfitting, balanced
+        /// No held-out items (no val or test), so the gap cannot be measured.
+        case notMeasured
+        /// An `--overfit-batch` check: fitting the batch is the point, not a diagnosis.
+        case overfitCheck
     }
     public var verdict: Verdict
     public var explanation: String
 
     /// Under-fitting when the model barely beats the baseline on its own training data or stays
-    /// below 90% there; over-fitting when validation trails training by more than 5 points.
-    public init(train: Double, val: Double?, test: Double?, baseline: Double) {
+    /// below 90% there; over-fitting when validation trails training by more than 5 points; "not
+    /// measured" when there is nothing held out; and no verdict at all for an `--overfit-batch` run,
+    /// whose job is to fit its one batch (its result is `RunRecord.overfitCheck`).
+    public init(train: Double, val: Double?, test: Double?, baseline: Double, overfitBatch: Bool = false) {
         let heldOut = val ?? test
         let pct = { (x: Double) in String(format: "%.1f%%", x * 100) }
-        if train < 0.9 || train - baseline < 0.1 {
+        if overfitBatch {
+            verdict = .overfitCheck
+            explanation = "not diagnosed: an --overfit-batch run fits one batch on purpose (see the overfit check)"
+        } else if train < 0.9 || train - baseline < 0.1 {
             verdict = .underfitting
             explanation = "under-fitting (high bias): training accuracy is only \(pct(train)) against a \(pct(baseline)) baseline; "
                 + "train longer, raise the learning rate or use a larger model"
@@ -84,10 +93,12 @@ public struct FitDiagnosis: Sendable, Hashable, Codable {
             verdict = .overfitting
             explanation = "over-fitting (high variance): training accuracy \(pct(train)) but held-out \(pct(heldOut)) "
                 + "(gap \(pct(train - heldOut))); more data, fewer epochs or a smaller model"
-        } else {
+        } else if let heldOut {
             verdict = .balanced
-            explanation = "balanced: training \(pct(train))" + (heldOut.map { ", held-out \(pct($0)) (gap \(pct(train - $0)))" } ?? "")
-
+            explanation = "balanced: training \(pct(train)), held-out \(pct(heldOut)) (gap \(pct(train - heldOut)))"
+        } else {
+            verdict = .notMeasured
+            explanation = "not measured: training \(pct(train)), but the snapshot has no val or test items to compare with"
         }
     }
 }

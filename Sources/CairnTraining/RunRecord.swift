@@ -92,8 +92,12 @@ public struct DataCounts: Sendable, Hashable, Codable {
     public var train = 0
     public var val = 0
     public var test = 0
-    /// Unlabeled or unresolved items, left out.
+    /// Items nobody labeled, left out (before conflicts were counted apart: unlabeled or in conflict).
     public var unlabeled = 0
+    /// Items whose annotators disagree with no verdict, left out (absent when none).
+    public var conflicts: Int?
+    /// Items whose images do not decode, left out (absent when none; named in `loading`).
+    public var undecodable: Int?
     /// Training items left out by --limit or --overfit-batch.
     public var limitedOut = 0
     /// Items whose images a partial pull left on a remote: left out (absent in older records).

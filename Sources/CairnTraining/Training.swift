@@ -46,6 +46,21 @@ public struct Training: Sendable {
     /// The run whose id starts with `ref` or whose name is `ref` (the latest of that name).
     public func run(_ ref: String) throws -> RunRecord { try RunRecord(catalog.read { try $0.run(matching: ref) }) }
 
+    /// `record` with its plots present on disk: plots a clone or pull did not bring (they are
+    /// derived from the record) are drawn again from it; where they cannot be (a read-only
+    /// repository), they are not listed.
+    public func withPlots(_ record: RunRecord) -> RunRecord {
+        var record = record
+        let missing = record.plots.contains { !FileManager.default.fileExists(atPath: repository.root + "/" + $0) }
+        guard missing || (record.plots.isEmpty && !record.epochs.isEmpty) else { return record }
+        if !catalog.isReadOnly, let drawn = try? Plots.write(record, to: runDirectory(record.id), relativeTo: repository.root) {
+            record.plots = drawn
+        } else {
+            record.plots = record.plots.filter { FileManager.default.fileExists(atPath: repository.root + "/" + $0) }
+        }
+        return record
+    }
+
     func save(_ record: RunRecord) throws {
         let row = try record.row
         try catalog.write { try $0.updateRun(row) }
@@ -93,10 +108,11 @@ public struct Training: Sendable {
         let data = try SnapshotExamples.read(snapshot, versioning: versioning)
         record.classes = data.classes
         record.counts.unlabeled = data.unlabeled
+        record.counts.conflicts = data.conflicts > 0 ? data.conflicts : nil
         record.counts.notFetched = data.notFetched > 0 ? data.notFetched : nil
         record.counts.multiLabel = data.multiLabel > 0 ? data.multiLabel : nil
         guard !data.examples.isEmpty else {
-            throw TrainingError.unusableData("it has no items labeled with one class (\(data.unlabeled) unlabeled or unresolved, "
+            throw TrainingError.unusableData("it has no items labeled with one class (\(data.unlabeled) unlabeled, \(data.conflicts) in conflict, "
                                              + "\(data.multiLabel) labeled with a set of classes, which training does not take); label some first")
         }
         let present = Set(data.examples.map(\.label))
@@ -117,12 +133,19 @@ public struct Training: Sendable {
 
         let preprocessing = Preprocessing(width: p.width, height: p.height, channels: p.channels)
         let all = train + val + test
-        let (table, loadReport) = try loader.load(all, preprocessing) { done, total in events(.loading(done: done, total: total)) }
-        record.loading = loadReport
-        events(.loaded(loadReport, record.counts))
-        let trainRows = Array(0..<train.count)
-        let valRows = Array(train.count..<train.count + val.count)
-        let testRows = Array(train.count + val.count..<all.count)
+        let loaded = try loader.load(all, preprocessing) { done, total in events(.loading(done: done, total: total)) }
+        let table = loaded.table
+        record.loading = loaded.report
+        // Images that do not decode are left out of every split, counted and named in the record.
+        let trainRows = loaded.usable(Array(0..<train.count))
+        let valRows = loaded.usable(Array(train.count..<train.count + val.count))
+        let testRows = loaded.usable(Array(train.count + val.count..<all.count))
+        record.counts.undecodable = loaded.undecodableRows.isEmpty ? nil : loaded.undecodableRows.count
+        (record.counts.train, record.counts.val, record.counts.test) = (trainRows.count, valRows.count, testRows.count)
+        events(.loaded(loaded.report, record.counts))
+        guard !trainRows.isEmpty else {
+            throw TrainingError.unusableData("none of its labeled training images decode (\(loaded.undecodableRows.count) undecodable; `cairn ls --undecodable` lists them)")
+        }
         let labels = all.map(\.label)
         let normalization = Normalization.fit(table, rows: trainRows, channels: p.channels)
         record.normalization = normalization
@@ -181,7 +204,7 @@ public struct Training: Sendable {
             className: data.classes[majority],
             accuracy: Double(baselineRows.filter { labels[$0] == Int32(majority) }.count) / Double(baselineRows.count))
         record.diagnosis = FitDiagnosis(train: trainEvaluation.accuracy, val: record.val?.accuracy, test: record.test?.accuracy,
-                                        baseline: record.baseline!.accuracy)
+                                        baseline: record.baseline!.accuracy, overfitBatch: p.overfitBatch)
         if p.overfitBatch {
             let last = record.epochs.last?.trainLoss ?? .infinity
             record.overfitPassed = last < 0.05

@@ -140,6 +140,9 @@ public final class Remote: Sendable {
         /// Snapshots the remote held completely at the last push or pull: their blobs may be
         /// absent here on purpose (a partial pull), and `pull` can fetch them.
         var snapshots: [String]?
+        /// Objects outside snapshot trees (run checkpoints) known to be on the remote, so a push
+        /// with nothing new uploads nothing.
+        var held: [String]?
     }
 
     /// Snapshots each remote held completely at the last push or pull, by remote name.
@@ -282,12 +285,17 @@ public final class Remote: Sendable {
         let started = Date()
         let versioning = Versioning(repository: repository)
         let localTags = try repository.catalog.read { try $0.tags() }
-        let targets: [(tag: String?, row: SnapshotRow)] = refs.isEmpty
+        var targets: [(tag: String?, row: SnapshotRow)] = refs.isEmpty
             ? try localTags.map { ($0.name, try versioning.resolve($0.name)) }
             : try refs.map { ref in (localTags.contains { $0.name == ref } ? ref : nil, try versioning.resolve(ref)) }
-        if targets.isEmpty { throw RemoteError.badTarget("nothing to push: there are no tags; name a snapshot (`cairn push \(name) HEAD`) or tag one") }
+        // With no refs, HEAD goes too when no tag names it: untagged work is not left behind.
+        if refs.isEmpty, let head = try? versioning.resolve("HEAD"), !targets.contains(where: { $0.row.id == head.id }) {
+            targets.append((nil, head))
+        }
+        if targets.isEmpty { throw RemoteError.badTarget("nothing to push: there are no snapshots yet; make one with `cairn snapshot -m MESSAGE`") }
+        let chosen = targets
         var report = try blocking { [self] in
-            try await self.push(targets: targets, localTags: localTags, force: force, packSize: packSize, progress: progress)
+            try await self.push(targets: chosen, localTags: localTags, force: force, packSize: packSize, progress: progress)
         }
         (report.requests, report.retries) = client.requestCount
         report.seconds = Date().timeIntervalSince(started)
@@ -336,10 +344,16 @@ public final class Remote: Sendable {
             })
         }
         let onRemote = before.union(newSnapshots.map(\.id))
+        let heldExtras = Set((state.held ?? []).compactMap { BlobID(hex: $0) })
+        var extras: [BlobID] = []
         for run in runs where onRemote.contains(run.snapshotID) {
-            if let checkpoint = run.checkpointID { want(checkpoint, tree: false) }
+            if let checkpoint = run.checkpointID, !heldExtras.contains(checkpoint) {
+                want(checkpoint, tree: false)
+                extras.append(checkpoint)
+            }
         }
         try await self.upload(missingTrees + missingBlobs, packSize: packSize, report: &report, progress: progress)
+        state.held = heldExtras.union(extras).map(\.hex).sorted()
 
         // 2. Snapshot markers, oldest first: each says "everything I reach is here".
         for snapshot in newSnapshots {
@@ -530,8 +544,10 @@ public final class Remote: Sendable {
             report.merged = try bundle.merge(into: tx)
         }
         var state = self.loadState() ?? State(instance: meta.instance)
-        state.instance = meta.instance
+        if state.instance != meta.instance { state = State(instance: meta.instance) }  // another remote at this URL now
         state.snapshots = snapshotIDs.map(\.hex).sorted()
+        // The bundle names only checkpoints the remote holds (push writes them before the bundle).
+        state.held = Set(state.held ?? []).union(bundle.runs.compactMap(\.checkpoint)).sorted()
         try self.saveState(state)
         report.snapshots = rows.map(\.id.hex)
         return report

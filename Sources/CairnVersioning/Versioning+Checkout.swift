@@ -6,7 +6,9 @@ import Synchronization
 
 /// How checkout arranges files.
 public enum CheckoutLayout: String, Sendable, Codable, CaseIterable {
-    /// `DIR/<split>/<class>/<blob-id>.<ext>` (unlabeled items under `_unlabeled`).
+    /// `DIR/<split>/<class>/<blob-id>.<ext>` for items labeled with one class, every class folder
+    /// in every split (PyTorch's `ImageFolder` then numbers classes alike in each), `DIR/classes.txt`;
+    /// other items outside the split folders (`ImageFolderLayout`).
     case imagefolder
     /// `DIR/<blob-id>.<ext>`.
     case flat
@@ -48,8 +50,45 @@ public struct CheckoutReport: Sendable, Codable {
     public var bytes: Int64 = 0
     /// Files made by reflink, hard link or symlink rather than by writing bytes.
     public var linked = 0
+    /// With `--link hardlink` or `symlink`: files written out instead, because their objects are
+    /// packed (small objects share pack files, which cannot be linked one object at a time).
+    public var notLinked = 0
     public var manifest: String
+    /// `classes.txt` (ImageFolder layout): one class a line, in index order.
+    public var classes: String?
     public var seconds: Double = 0
+}
+
+/// Where the ImageFolder layout puts an item, and why the names cannot collide.
+///
+/// Items labeled with exactly one class go to `<split>/<class>/`, and every class has a folder in
+/// every split, even an empty one, so a loader that numbers the folders of each split in sorted
+/// order (PyTorch's `ImageFolder`) gives a class the same index in train, val and test — the
+/// order of `classes.txt`, which is the snapshot's class order (UTF-8 byte order; class names that
+/// would need escaping are refused when classes are made, so sorted folder names keep that order).
+/// Everything else lives outside the split folders, where no loader mistakes it for a class:
+/// `_unlabeled/<split>/`, `_conflict/<split>/`, and `_multi/<split>/<set>/` for sets of classes
+/// other than one (names joined by `+`, a `+` inside a name written `%2B`; `_none` for the
+/// empty set, which no set of two or more can spell).
+enum ImageFolderLayout {
+    static let unlabeled = "_unlabeled", conflict = "_conflict", multi = "_multi"
+
+    /// The folder an item's file goes in, relative to the checkout.
+    static func folder(_ item: ItemRecord) -> String {
+        let split = item.split.rawValue
+        guard let label = item.label else {
+            return (item.conflict.isEmpty ? unlabeled : conflict) + "/" + split
+        }
+        if let name = label.single { return split + "/" + safeComponent(name) }
+        let set = label.classes.isEmpty ? "_none"
+            : label.classes.map { safeComponent($0).replacingOccurrences(of: "+", with: "%2B") }.joined(separator: "+")
+        return multi + "/" + split + "/" + set
+    }
+
+    /// Every class folder of every split in `splits`: made even when empty.
+    static func classFolders(_ classes: [String], splits: [Split]) -> [String] {
+        splits.flatMap { split in [split.rawValue] + classes.map { split.rawValue + "/" + safeComponent($0) } }
+    }
 }
 
 /// The name a class gets as a directory: '/' and '\' escaped, '.' and '..' and leading dots made
@@ -88,21 +127,30 @@ extension Versioning {
         let target = try prepareTarget(directory, force: options.force)
         var relative: [String] = []
         var directories: Set<String> = []
+        if options.layout == .imagefolder {
+            directories.formUnion(ImageFolderLayout.classFolders(root.classes, splits: options.split.map { [$0] } ?? Split.allCases))
+        }
         for item in items {
-            let path: String
             switch options.layout {
-            case .flat: path = fileName(item)
+            case .flat:
+                relative.append(fileName(item))
             case .imagefolder:
-                // A multi-label item goes in the folder of its set (`cat+dog`, `(none)`).
-                let folder = item.split.rawValue + "/" + safeComponent(item.label?.description ?? "_unlabeled")
-                directories.insert(item.split.rawValue)
-                directories.insert(folder)
-                path = folder + "/" + fileName(item)
+                let folder = ImageFolderLayout.folder(item)
+                var parent = ""
+                for component in folder.split(separator: "/") {
+                    parent += (parent.isEmpty ? "" : "/") + component
+                    directories.insert(parent)
+                }
+                relative.append(folder + "/" + fileName(item))
             }
-            relative.append(path)
         }
         for dir in directories.sorted() { try makeDirectoryInside(target, dir) }
-        let report = Mutex(CheckoutReport(snapshot: row.id, manifest: target + "/cairn-manifest.jsonl"))
+        var initial = CheckoutReport(snapshot: row.id, manifest: target + "/cairn-manifest.jsonl")
+        if options.layout == .imagefolder {
+            initial.classes = target + "/classes.txt"
+            try writeNew(target + "/classes.txt", Data(root.classes.map { $0 + "\n" }.joined().utf8))
+        }
+        let report = Mutex(initial)
         let failure = Mutex<(any Error)?>(nil)
         let next = Atomic<Int>(0)
         let store = repository.store
@@ -113,12 +161,13 @@ extension Versioning {
                 let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
                 guard i < work.count else { return }
                 do {
-                    let (bytes, linked) = try Self.materialise(work[i], at: target + "/" + paths[i], store: store,
-                                                               link: options.link, force: options.force)
+                    let written = try Self.materialise(work[i], at: target + "/" + paths[i], store: store,
+                                                       link: options.link, force: options.force)
                     let done = report.withLock { r in
                         r.files += 1
-                        r.bytes += bytes
-                        if linked { r.linked += 1 }
+                        r.bytes += written.bytes
+                        if written.linked { r.linked += 1 }
+                        if written.packed && (options.link == .hardlink || options.link == .symlink) { r.notLinked += 1 }
                         return r.files
                     }
                     if done % 1000 == 0 { progress(done, total) }
@@ -168,9 +217,14 @@ extension Versioning {
         }
     }
 
-    /// Writes or links one item's file; returns its size and whether it was linked.
+    /// Writes or links one item's file: its size, whether it was linked, and whether its object
+    /// is packed (so it could not be linked).
+    ///
+    /// A loose object is verified against its id before it is linked, as a copy is while it is
+    /// written: a link to damaged bytes would hand them out as the image. (Root can still write
+    /// through a hard link: the file is read-only, not immutable.)
     static func materialise(_ item: ItemRecord, at path: String, store: any BlobStore, link: LinkMode, force: Bool) throws
-        -> (Int64, Bool)
+        -> (bytes: Int64, linked: Bool, packed: Bool)
     {
         if force {
             var st = stat()
@@ -179,28 +233,40 @@ extension Versioning {
                 try FileOps.remove(path)
             }
         }
+        var packed = false
         if let files = store as? FileBlobStore, link != .copy {
             let loose = files.loosePath(item.blobID)
             if FileOps.exists(loose) {
+                try files.verifyLoose(item.blobID)
+                let size = Int64(try files.size(of: item.blobID))
                 switch link {
                 case .hardlink:
                     guard Glibc.link(loose, path) == 0 else { throw StoreError.fromErrno(errno, "link", path) }
-                    return (Int64(try files.size(of: item.blobID)), true)
+                    return (size, true, false)
                 case .symlink:
                     guard Glibc.symlink(loose, path) == 0 else { throw StoreError.fromErrno(errno, "symlink", path) }
-                    return (Int64(try files.size(of: item.blobID)), true)
+                    return (size, true, false)
                 case .reflink:
-                    if try reflink(from: loose, to: path) { return (Int64(try files.size(of: item.blobID)), true) }
+                    if try reflink(from: loose, to: path) { return (size, true, false) }
                 case .copy:
                     break
                 }
+            } else {
+                packed = true
             }
         }
         let data = try store.get(item.blobID)
         let mode: mode_t = link == .hardlink ? 0o444 : 0o644
         let file = try POSIXFile(path: path, flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: mode)
         try file.writeAll(data)
-        return (Int64(data.count), false)
+        return (Int64(data.count), false, packed)
+    }
+
+    /// Creates `path` (never through a symbolic link) holding `data`; an existing file is replaced.
+    func writeNew(_ path: String, _ data: Data) throws {
+        if FileOps.exists(path) { try FileOps.remove(path) }
+        let file = try POSIXFile(path: path, flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o644)
+        try file.writeAll(data)
     }
 
     /// Clones `source` into a new file at `path` with FICLONE; false (and no file) when unsupported.
@@ -225,8 +291,6 @@ extension Versioning {
             out += try encoder.encode(Line(file: file, blob_id: item.blobID, path: item.path, label: item.label, split: item.split))
             out += Data("\n".utf8)
         }
-        if FileOps.exists(path) { try FileOps.remove(path) }
-        let file = try POSIXFile(path: path, flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o644)
-        try file.writeAll(out)
+        try writeNew(path, out)
     }
 }

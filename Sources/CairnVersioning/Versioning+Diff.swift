@@ -4,12 +4,14 @@ import Foundation
 
 /// How two snapshots differ.
 public struct SnapshotDiff: Sendable, Codable, Equatable {
-    /// One item's change of label or split.
+    /// One item's change of label or split (or, in `otherwiseChanged`, of path or provenance).
     public struct Change: Sendable, Codable, Equatable {
         public var blobID: BlobID
         public var path: String
         public var old: String?
         public var new: String?
+        /// What else changed, in words: `path a.png -> b.png`, `ada: cat -> dog`, `verdict by grace: dog`.
+        public var details: [String]?
     }
 
     public var from: BlobID
@@ -73,7 +75,8 @@ extension Versioning {
                 if old != new {
                     var any = false
                     if old.label != new.label || old.conflict != new.conflict {
-                        diff.labelsChanged.append(.init(blobID: new.blobID, path: new.path, old: Self.describe(old), new: Self.describe(new)))
+                        diff.labelsChanged.append(.init(blobID: new.blobID, path: new.path, old: Self.describe(old), new: Self.describe(new),
+                                                        details: Self.provenanceChanges(old, new)))
                         Self.count(old.label, -1, into: &diff.classDeltas)
                         Self.count(new.label, 1, into: &diff.classDeltas)
                         any = true
@@ -83,13 +86,40 @@ extension Versioning {
                         any = true
                     }
                     if !any {
-                        diff.otherwiseChanged.append(.init(blobID: new.blobID, path: new.path, old: old.path, new: new.path))
+                        diff.otherwiseChanged.append(.init(blobID: new.blobID, path: new.path, old: old.path, new: new.path,
+                                                           details: Self.provenanceChanges(old, new)))
                     }
                 }
                 i += 1
                 j += 1
             }
         }
+    }
+
+    /// How the path, the annotators' latest labels and the verdict of one item differ, in words.
+    static func provenanceChanges(_ old: ItemRecord, _ new: ItemRecord) -> [String] {
+        var out: [String] = []
+        if old.path != new.path { out.append("path \(old.path) -> \(new.path)") }
+        func text(_ label: Label?) -> String { label?.description ?? "skip" }
+        let before = Dictionary(uniqueKeysWithValues: old.annotations.map { ($0.annotator, $0.label) })
+        let after = Dictionary(uniqueKeysWithValues: new.annotations.map { ($0.annotator, $0.label) })
+        for name in Set(before.keys).union(after.keys).sorted(by: utf8Precedes) {
+            switch (before[name], after[name]) {
+            case (nil, let now?): out.append("\(name): \(text(now)) (new)")
+            case (let was?, nil): out.append("\(name): \(text(was)) (gone)")
+            case (let was?, let now?) where was != now: out.append("\(name): \(text(was)) -> \(text(now))")
+            default: break
+            }
+        }
+        if old.verdict != new.verdict {
+            switch (old.verdict, new.verdict) {
+            case (nil, let now?): out.append("verdict by \(now.reviewer): \(now.label)")
+            case (let was?, nil): out.append("verdict by \(was.reviewer) gone")
+            case (let was?, let now?): out.append("verdict \(was.reviewer): \(was.label) -> \(now.reviewer): \(now.label)")
+            default: break
+            }
+        }
+        return out
     }
 
     /// A label as diff shows it: the class (`a+b` for a set), `conflict(a|b)`, or nil when unlabeled.

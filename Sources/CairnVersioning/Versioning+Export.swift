@@ -134,9 +134,8 @@ extension Versioning {
     }
 
     private func write(_ text: String, to path: String, force: Bool) throws {
-        if force, FileOps.exists(path) { try FileOps.remove(path) }
-        let file = try POSIXFile(path: path, flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o644)
-        try file.writeAll(Data(text.utf8))
+        if !force, FileOps.exists(path) { throw VersioningError.badTarget(path: path, reason: "exists (use --force to replace it)") }
+        try writeNew(path, Data(text.utf8))
     }
 
     /// Imports a JSONL export (`items.jsonl` and the `images/` beside it) with its full provenance:

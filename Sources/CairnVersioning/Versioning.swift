@@ -139,7 +139,9 @@ public struct Versioning: Sendable {
                 try tx.setHead(id)
                 return (existing, false)
             }
-            let row = SnapshotRow(id: id, parentID: try tx.latestSnapshot()?.id, message: message, author: author,
+            // The parent is HEAD, the snapshot this working state was last frozen into: never a
+            // snapshot a pull brought in meanwhile.
+            let row = SnapshotRow(id: id, parentID: try tx.headSnapshot()?.id, message: message, author: author,
                                   createdAt: Date(), itemCount: itemCount, counts: countsJSON)
             try tx.recordSnapshot(row)
             return (row, true)
@@ -191,11 +193,15 @@ public struct Versioning: Sendable {
 
     // MARK: Refs
 
-    /// Resolves a tag, a full or unambiguous short snapshot id, `HEAD` or `HEAD~N` to a snapshot.
+    /// Resolves a full snapshot id, a tag, an unambiguous short snapshot id, `HEAD` or `HEAD~N` to a
+    /// snapshot, in that order: a tag can never shadow a snapshot's full id. `HEAD` is the snapshot
+    /// the working state was last frozen into (made here, or the latest one a first pull or clone
+    /// brought); later pulls do not move it.
     public func resolve(_ ref: String) throws -> SnapshotRow {
         try catalog.read { tx in
+            if let full = BlobID(hex: ref), let row = try tx.snapshot(id: full) { return row }
             if ref == "HEAD" || ref.hasPrefix("HEAD~") {
-                guard var current = try tx.latestSnapshot() else { throw VersioningError.noSnapshots }
+                guard var current = try tx.headSnapshot() ?? tx.latestSnapshot() else { throw VersioningError.noSnapshots }
                 let steps = ref == "HEAD" ? 0 : Int(ref.dropFirst(5))
                 guard let steps, steps >= 0 else { throw VersioningError.unknownRef(ref) }
                 for _ in 0..<steps {
@@ -245,6 +251,11 @@ public struct Versioning: Sendable {
         let target = try resolve(ref)
         try catalog.write { try $0.setTag(name, to: target.id, author: author, force: force) }
         return target
+    }
+
+    /// Deletes a tag; its history keeps what it named (and gc keeps that).
+    public func deleteTag(_ name: String, author: String) throws {
+        try catalog.write { try $0.deleteTag(name, author: author) }
     }
 
     // MARK: Log

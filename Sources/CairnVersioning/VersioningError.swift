@@ -22,6 +22,8 @@ public enum VersioningError: Error, Sendable, Equatable, CustomStringConvertible
 
     public var description: String {
         switch self {
+        case .unknownRef(let ref) where !ref.isEmpty && ref.count < 4 && ref.allSatisfy(\.isHexDigit):
+            "'\(ref)' is too short to name a snapshot: give 4 or more hex digits of its id, or a tag"
         case .unknownRef(let ref):
             "no snapshot matches '\(ref)' (try a tag from `cairn tags`, an id from `cairn log`, HEAD or HEAD~N)"
         case .ambiguousRef(let ref, let matches):

@@ -37,7 +37,8 @@ struct TrainBench: ParsableCommand {
         // First epoch: decode + resize from the store, then normalize every row.
         try? FileManager.default.removeItem(atPath: cache)
         var start = Date()
-        let (table, cold) = try loader.load(examples, preprocessing)
+        let coldLoad = try loader.load(examples, preprocessing)
+        let (table, cold) = (coldLoad.table, coldLoad.report)
         let normalization = Normalization.fit(table, rows: Array(0..<table.count), channels: 1)
         var features: [Float] = []
         normalization.apply(table, rows: 0..<table.count, into: &features)
@@ -45,7 +46,8 @@ struct TrainBench: ParsableCommand {
         emit(["bench": "loader_first", "images": examples.count, "decoded": cold.decoded, "seconds": format(first, 3),
               "images_per_s": format(Double(examples.count) / first)])
         start = Date()
-        let (again, warm) = try loader.load(examples, preprocessing)
+        let warmLoad = try loader.load(examples, preprocessing)
+        let (again, warm) = (warmLoad.table, warmLoad.report)
         let loadOnly = Date().timeIntervalSince(start)
         normalization.apply(again, rows: 0..<again.count, into: &features)
         let cached = Date().timeIntervalSince(start)

@@ -8,10 +8,11 @@ struct AgreementCommand: ParsableCommand {
         commandName: "agreement",
         abstract: "Inter-annotator agreement: Cohen's κ per pair, Fleiss' κ overall and per class, confused classes.",
         discussion: """
-            Uses each annotator's latest label per item; skips are left out, and so are labels taken from folders or
-            files at import (the `import` annotator) unless --include-import. κ is 1 for perfect agreement, 0 for
+            Uses each annotator's latest label per item; skips are left out, and so are labels taken from folders or \
+            files at import (the `import` annotator) unless --include-import. κ is 1 for perfect agreement, 0 for \
             chance, and undefined ("-") when everyone gave the same single class.
-            Example: cairn agreement --json
+            Example:
+              cairn agreement --json
             """)
     @OptionGroup var repository: RepositoryOptions
     @OptionGroup var output: OutputOptions

@@ -17,7 +17,7 @@ struct Cairn: ParsableCommand {
         abstract: "Version and label image datasets: content-addressed images, labels with history, immutable snapshots.",
         discussion: """
             Start with `cairn init` in a dataset directory, then `cairn import --labels-from-dirs IMAGES`.
-            Exit status: 0 success; 1 the command failed; 2 it finished but found problems
+            Exit status: 0 success; 1 the command failed; 2 it finished but found problems \
             (files rejected by import, damage found by fsck); 64 bad usage.
             """,
         version: version,
@@ -37,15 +37,116 @@ struct Cairn: ParsableCommand {
         sigemptyset(&signals)
         for number in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&signals, number) }
         sigprocmask(SIG_UNBLOCK, &signals, nil)
+        let arguments = extractGlobalRepository(Array(CommandLine.arguments.dropFirst()))
         do {
-            var command = try parseAsRoot(extractGlobalRepository(Array(CommandLine.arguments.dropFirst())))
+            if let unknown = unknownCommand(in: arguments) { throw unknown }
+            var command = try parseAsRoot(arguments)
             try command.run()
         } catch let error where isUserFacing(error) {
-            FileHandle.standardError.write(Data("cairn: error: \(error)\n".utf8))
+            warn("cairn: error: \(error)")
             Foundation.exit(1)
+        } catch let error as UnknownCommand {
+            warn("cairn: error: \(error)")
+            Foundation.exit(ExitCode.validationFailure.rawValue)
         } catch {
-            exit(withError: error)
+            let code = exitCode(for: error)
+            if code == .success {
+                // --help, --version, help: what was asked for, on stdout.
+                say(fullMessage(for: error))
+                Foundation.exit(0)
+            }
+            if code != .validationFailure {
+                Foundation.exit(code.rawValue)  // ExitCode(n) from a command that has already said why
+            }
+            var text = message(for: error)
+            if let first = text.first { text = first.lowercased() + text.dropFirst() }
+            warn("cairn: error: \(text)")
+            warn("usage: \(usageString(for: arguments))  (`cairn help \(commandPath(arguments).joined(separator: " "))` for more)")
+            Foundation.exit(code.rawValue)
         }
+    }
+
+    /// A mistyped command name, with the closest real ones.
+    struct UnknownCommand: Error, CustomStringConvertible {
+        var name: String
+        var within: [String]
+        var suggestions: [String]
+        var description: String {
+            let command = (["cairn"] + within).joined(separator: " ")
+            return "'\(name)' is not a \(command) command"
+                + (suggestions.isEmpty ? "" : "; did you mean \(suggestions.map { "'\($0)'" }.joined(separator: " or "))?")
+                + " (`\(command) --help` lists them)"
+        }
+    }
+
+    /// The subcommand names `arguments` walk through, as far as they name real ones.
+    static func commandPath(_ arguments: [String]) -> [String] {
+        var command: any ParsableCommand.Type = Cairn.self
+        var path: [String] = []
+        for word in arguments where !word.hasPrefix("-") {
+            guard let next = command.configuration.subcommands.first(where: { $0._commandName == word }) else { break }
+            path.append(word)
+            command = next
+        }
+        return path
+    }
+
+    /// Default subcommands that take positional arguments: a word after their parent may be one
+    /// of those, not a mistyped subcommand.
+    static let defaultsTakingWords: Set<String> = []
+
+    /// `cairn stauts`, `cairn help nosuch`, `cairn runs shwo`: the first word that should name a
+    /// subcommand and does not, when the command it follows takes no other words there.
+    static func unknownCommand(in arguments: [String]) -> UnknownCommand? {
+        // Only the words before the first option: after one, a word may be that option's value.
+        var words = Array(arguments.prefix { !$0.hasPrefix("-") })
+        if words.first == "help" { words.removeFirst() }
+        var command: any ParsableCommand.Type = Cairn.self
+        var within: [String] = []
+        for word in words {
+            let subcommands: [any ParsableCommand.Type] = command.configuration.subcommands
+            if subcommands.isEmpty { return nil }
+            let names: [String] = subcommands.map { $0._commandName }
+            if let index = names.firstIndex(of: word) {
+                command = subcommands[index]
+                within.append(word)
+                continue
+            }
+            // Under a default subcommand that takes arguments the word may be one of them.
+            if let fallback = command.configuration.defaultSubcommand, defaultsTakingWords.contains(fallback._commandName) {
+                return nil
+            }
+            let close = names.filter { $0 != "help" && (editDistance($0, word) <= 2 || ($0.hasPrefix(word) && word.count >= 2)) }
+            return UnknownCommand(name: word, within: within, suggestions: close)
+        }
+        return nil
+    }
+
+    /// Levenshtein distance, for "did you mean".
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let (x, y) = (Array(a), Array(b))
+        var row = Array(0...y.count)
+        for i in 1...max(1, x.count) where !x.isEmpty {
+            var previous = row[0]
+            row[0] = i
+            for j in 1...max(1, y.count) where !y.isEmpty {
+                let saved = row[j]
+                row[j] = min(row[j] + 1, row[j - 1] + 1, previous + (x[i - 1] == y[j - 1] ? 0 : 1))
+                previous = saved
+            }
+        }
+        return x.isEmpty ? y.count : row[y.count]
+    }
+
+    /// The usage line of the deepest command `arguments` name.
+    static func usageString(for arguments: [String]) -> String {
+        var command: any ParsableCommand.Type = Cairn.self
+        let path = commandPath(arguments)
+        for word in path {
+            command = command.configuration.subcommands.first { $0._commandName == word } ?? command
+        }
+        let usage = command.usageString().replacingOccurrences(of: "\n", with: " ")
+        return path.isEmpty ? usage : (["cairn"] + path.dropLast() + [usage]).joined(separator: " ")
     }
 
     /// `cairn -C DIR COMMAND …` (or `--repo DIR`) before the command, as with git: the repository is

@@ -25,10 +25,10 @@ struct ImportCommand: ParsableCommand {
         commandName: "import",
         abstract: "Add PNG and JPEG images to the repository.",
         discussion: """
-            Walks each PATH recursively (hidden files skipped), validates every image by decoding it,
-            stores new ones and records them in the catalog. Re-importing an unchanged tree adds nothing
+            Walks each PATH recursively (hidden files skipped), validates every image by decoding it, \
+            stores new ones and records them in the catalog. Re-importing an unchanged tree adds nothing \
             and reads no file twice. Rejected files are listed with their reason; the rest are imported.
-
+            
             Examples:
               cairn import --labels-from-dirs sample-data/digits
               cairn import photos/ --labels labels.csv --json
@@ -49,8 +49,11 @@ struct ImportCommand: ParsableCommand {
     @Option(help: "A CSV of path,label rows; its labels win over folder names.")
     var labels: String?
 
-    @Option(help: "Parallel workers (default: all cores).")
-    var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Flag(help: "Let a file whose bytes are already an item under another path change that item's label.")
+    var relabel = false
+
+    @Option(parsing: .unconditional, help: "Parallel workers (default: all cores).")
+    var jobs: Int?
 
     @Flag(help: "Read only image headers instead of decoding every pixel.")
     var noVerify = false
@@ -59,7 +62,7 @@ struct ImportCommand: ParsableCommand {
     var followSymlinks = false
 
     func validate() throws {
-        guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
+        guard (jobs ?? 1) >= 1 else { throw ValidationError("--jobs must be at least 1") }
         guard !paths.isEmpty || jsonl != nil else { throw ValidationError("give at least one file or directory to import") }
         guard paths.isEmpty || jsonl == nil else { throw ValidationError("give either paths or --jsonl, not both") }
     }
@@ -72,7 +75,7 @@ struct ImportCommand: ParsableCommand {
             return say("imported \(count) item(s) with their labels from the export of snapshot \(snapshot.hex.prefix(12)); "
                 + "`cairn snapshot` reproduces it")
         }
-        let options = ImportOptions(labelsFromDirectories: labelsFromDirs, labelsFile: labels, jobs: jobs,
+        let options = ImportOptions(labelsFromDirectories: labelsFromDirs, labelsFile: labels, relabel: relabel, jobs: jobs ?? ProcessInfo.processInfo.activeProcessorCount,
                                     verify: !noVerify, followSymlinks: followSymlinks)
         let bar = ProgressBar("importing")
         let report = try Importer(repository: repo, options: options).run(paths: paths) { p in
@@ -85,12 +88,20 @@ struct ImportCommand: ParsableCommand {
             for rejection in report.rejections { warn("rejected \(rejection.path): \(rejection.reason)") }
             for row in report.unmatchedLabelRows.prefix(20) { warn("labels file: no imported file matches \(row)") }
             if report.unmatchedLabelRows.count > 20 { warn("labels file: … and \(report.unmatchedLabelRows.count - 20) more unmatched rows") }
+            for d in report.duplicateLabels {
+                warn("kept the label of \(d.existingPath) (\(d.existingLabel?.description ?? "unlabeled")): \(d.path) has the same bytes "
+                     + "but says \(d.label); `cairn import --relabel` applies it")
+            }
             let rate = report.seconds > 0 ? Double(report.filesSeen) / report.seconds : 0
             say("""
                 imported \(report.added) new image(s) (\(formatBytes(report.bytesAdded))), \(report.duplicates) already present, \
                 \(report.unchanged) unchanged, \(report.rejected) rejected; \(report.labeled) label(s) recorded \
                 [\(String(format: "%.2f", report.seconds)) s, \(Int(rate)) files/s]
                 """)
+        }
+        if report.filesSeen == 0 {
+            warn("found no files to import in \(paths.joined(separator: ", "))")
+            throw ExitCode(2)
         }
         if report.rejected > 0 { throw ExitCode(2) }
     }

@@ -69,7 +69,7 @@ struct ListCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ls",
         abstract: "List items: short blob id, split, resolved label and path.",
-        discussion: "Examples:\n  cairn ls --class 3\n  cairn ls --unlabeled --json")
+        discussion: "Examples:\n  cairn ls --class 3\n  cairn ls --unlabeled --json\n  cairn ls --conflicting")
 
     @OptionGroup var repository: RepositoryOptions
     @OptionGroup var output: OutputOptions
@@ -80,8 +80,14 @@ struct ListCommand: ParsableCommand {
     @Option(help: "Only items in this split (train, val, test).")
     var split: Split?
 
-    @Flag(help: "Only items without a resolved label.")
+    @Flag(help: "Only items nobody has labeled (conflicts are listed by --conflicting).")
     var unlabeled = false
+
+    @Flag(help: "Only items whose annotators disagree, with no verdict.")
+    var conflicting = false
+
+    @Flag(help: "Only items whose images do not decode (imported with --no-verify); decodes every image to find them.")
+    var undecodable = false
 
     struct Row: Encodable {
         var blobID: String
@@ -93,10 +99,18 @@ struct ListCommand: ParsableCommand {
         var width: Int
         var height: Int
         var bytes: Int64
+        /// Why the image does not decode (with --undecodable).
+        var problem: String?
     }
 
     func run() throws {
         let repo = try repository.open()
+        var problems: [BlobID: String]? = nil
+        if undecodable {
+            let bar = ProgressBar("decoding")
+            problems = Dictionary(uniqueKeysWithValues: try repo.undecodableImages { bar.update(done: $0, total: $1) }.map { ($0.item.blobID, $0.reason) })
+            bar.finish()
+        }
         let rows = try repo.catalog.read { tx -> [Row] in
             if let name = self.class, try tx.labelClass(named: name) == nil {
                 throw CatalogError.notFound(kind: "class", name: name)
@@ -105,17 +119,21 @@ struct ListCommand: ParsableCommand {
             return try tx.allItems(split: split).compactMap { item in
                 let label = resolved[item.id] ?? .unlabeled
                 if let name = self.class, label.label?.contains(name) != true { return nil }
-                if unlabeled, label.label != nil { return nil }
+                if unlabeled, label != .unlabeled { return nil }
+                if conflicting, case .conflict = label {} else if conflicting { return nil }
                 var conflict: [Label]? = nil
                 if case .conflict(let labels) = label { conflict = labels }
+                if let problems, problems[item.blobID] == nil { return nil }
                 return Row(blobID: item.blobID.hex, path: item.path, split: item.split.rawValue, label: label.label,
-                           conflict: conflict, format: item.format, width: item.width, height: item.height, bytes: item.byteSize)
+                           conflict: conflict, format: item.format, width: item.width, height: item.height, bytes: item.byteSize,
+                           problem: problems?[item.blobID])
             }
         }
         if output.json { return try printJSON(rows) }
         for row in rows {
             let label = row.label?.description ?? (row.conflict.map { "conflict(" + $0.map(\.description).joined(separator: "|") + ")" } ?? "-")
-            say("\(row.blobID.prefix(12))  \(row.split.padding(toLength: 5, withPad: " ", startingAt: 0))  \(label)  \(row.path)")
+            say("\(row.blobID.prefix(12))  \(row.split.padding(toLength: 5, withPad: " ", startingAt: 0))  \(label)  \(row.path)"
+                + (row.problem.map { "  (\($0))" } ?? ""))
         }
     }
 }
@@ -200,16 +218,19 @@ struct FsckCommand: ParsableCommand {
         commandName: "fsck",
         abstract: "Re-hash every object, check every catalog reference and snapshot tree, list orphans.",
         discussion: """
-            Exits 2 when anything is corrupt or missing. --repair fetches good copies of the damaged and missing
-            objects from a remote (--from NAME; default origin, or the only remote), verifies each against its id,
+            Exits 2 when anything is corrupt or missing. --repair fetches good copies of the damaged and missing \
+            objects from a remote (--from NAME; default origin, or the only remote), verifies each against its id, \
             puts it back (a damaged pack is rewritten, a damaged loose file replaced atomically), and checks again.
-            Examples: cairn fsck --json   cairn fsck --repair   cairn fsck --repair --from backup
+            Examples:
+              cairn fsck --json
+              cairn fsck --repair
+              cairn fsck --repair --from backup
             """)
 
     @OptionGroup var repository: RepositoryOptions
     @OptionGroup var output: OutputOptions
     @Flag(help: "Put back damaged and missing objects from a remote.") var repair = false
-    @Option(help: "The remote to repair from (default: origin, or the only remote).") var from: String?
+    @Option(help: "The remote to repair from (default: origin, or the only remote).", completion: .custom(Completions.remotes)) var from: String?
 
     func validate() throws {
         if from != nil && !repair { throw ValidationError("--from goes with --repair") }

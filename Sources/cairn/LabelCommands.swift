@@ -1,25 +1,56 @@
 import ArgumentParser
 import CairnCatalog
+import CairnLabeling
 import CairnRepository
 import Foundation
 
 struct ClassesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "classes",
-        abstract: "List, add and rename label classes.",
-        subcommands: [List.self, Add.self, Rename.self],
+        abstract: "List, add and rename label classes, and set their keys.",
+        subcommands: [List.self, Add.self, Rename.self, Key.self],
         defaultSubcommand: List.self)
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List classes in order, with hotkeys.")
+        static let configuration = CommandConfiguration(
+            abstract: "List classes in order, with the key `cairn label` uses for each (remaps in .cairn/config.toml included).")
         @OptionGroup var repository: RepositoryOptions
         @OptionGroup var output: OutputOptions
 
+        struct Entry: Encodable {
+            var id: Int64, name: String, ordinal: Int
+            /// The key the class has in the catalog.
+            var hotkey: String?
+            /// The key `cairn label` uses: the catalog's, or a `[keys.classes]` remap.
+            var key: String?
+        }
+
         func run() throws {
-            let classes = try repository.open().catalog.read { try $0.classes() }
-            if output.json { return try printJSON(classes) }
+            let repo = try repository.open()
+            let classes = try repo.catalog.read { try $0.classes() }
+            let keys = try KeyMap(classList: classes, classKeys: repo.config.keys.classes ?? [:], actionKeys: repo.config.keys.actions ?? [:])
+            let entries = classes.map {
+                Entry(id: $0.id, name: $0.name, ordinal: $0.ordinal, hotkey: $0.hotkey, key: keys.key(forClass: $0.name).map(KeyMap.name))
+            }
+            if output.json { return try printJSON(entries) }
             if classes.isEmpty { return say("no classes yet; add one with `cairn classes add NAME`") }
-            say(table(classes.map { [$0.hotkey.map { "[\($0)]" } ?? "[ ]", $0.name] }))
+            say(table(entries.map { entry in
+                [entry.key.map { "[\($0)]" } ?? "[ ]", entry.name + (entry.key != entry.hotkey ? "  (remapped in config.toml)" : "")]
+            }))
+        }
+    }
+
+    struct Key: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "key", abstract: "Set the key that labels a class in `cairn label`.",
+            discussion: "Example: cairn classes key cat c")
+        @OptionGroup var repository: RepositoryOptions
+        @Argument(help: "The class.") var name: String
+        @Argument(help: "One character (not q, u, z, ? or space, which the labeling UI keeps).") var key: String
+
+        func run() throws {
+            try repository.open().catalog.write { try $0.setHotkey(name, to: key) }
+            say("class \(name) is labeled with \(key)")
         }
     }
 
@@ -61,7 +92,7 @@ struct AnnotateCommand: ParsableCommand {
         commandName: "annotate",
         abstract: "Label items from a script: each label is appended to the item's history.",
         discussion: """
-            ITEM is a blob id, an unambiguous prefix of one, or an imported path. The labels are
+            ITEM is a blob id, an unambiguous prefix of one, or an imported path. The labels are \
             committed in one transaction before the command reports success.
             Examples:
               cairn annotate 3f2a9c digits/7/0042.png --class 7
@@ -89,7 +120,7 @@ struct AnnotateCommand: ParsableCommand {
     var skip = false
 
     @Option(help: "Who is labeling (default: $USER).")
-    var annotator: String = ProcessInfo.processInfo.environment["USER"] ?? "unknown"
+    var annotator: String?
 
     func validate() throws {
         if stdin {
@@ -102,27 +133,43 @@ struct AnnotateCommand: ParsableCommand {
         guard !items.isEmpty else { throw ValidationError("give at least one item") }
     }
 
-    /// One label per line, one transaction per label: what a labeling front does per keystroke.
-    private func runStream(_ repo: Repository) throws {
+    /// One label per line, one transaction per label: what a labeling front does per keystroke. A
+    /// line that cannot be applied (malformed, an unknown item or class) is reported with its
+    /// number and the stream goes on; the exit status is then 2.
+    private func runStream(_ repo: Repository, annotator: String) throws {
         let who = try repo.catalog.write { try $0.ensureAnnotator(annotator) }
+        var number = 0, failed = 0
         while let line = readLine() {
+            number += 1
             let parts = line.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
             guard parts.count == 2 else {
-                warn("skipped malformed line (want `ITEM CLASS`): \(line)")
+                warn("line \(number): skipped, want `ITEM CLASS`: \(line)")
+                failed += 1
                 continue
             }
-            try repo.catalog.write { tx in
-                let item = try tx.item(matching: parts[0])
-                let classIDs = parts[1] == "-" ? nil : try tx.existingClassIDs(Label(commaSeparated: parts[1]).classes)
-                try tx.appendAnnotation(itemID: item.id, annotatorID: who.id, classIDs: classIDs)
+            do {
+                try repo.catalog.write { tx in
+                    let item = try tx.item(matching: parts[0])
+                    let classIDs = parts[1] == "-" ? nil : try tx.existingClassIDs(Label(commaSeparated: parts[1]).classes)
+                    try tx.appendAnnotation(itemID: item.id, annotatorID: who.id, classIDs: classIDs)
+                }
+            } catch let error as CatalogError {
+                warn("line \(number): skipped: \(error)")
+                failed += 1
+                continue
             }
             say("ok \(parts[0]) \(parts[1])")
+        }
+        if failed > 0 {
+            warn("\(failed) of \(number) lines were not applied")
+            throw ExitCode(2)
         }
     }
 
     func run() throws {
         let repo = try repository.open()
-        if stdin { return try runStream(repo) }
+        if stdin { return try runStream(repo, annotator: try person(self.annotator, option: "--annotator")) }
+        let annotator = try person(self.annotator, option: "--annotator")
         let count = try repo.catalog.write { tx -> Int in
             let who = try tx.ensureAnnotator(annotator)
             let classIDs = skip ? nil : try tx.existingClassIDs(self.class)

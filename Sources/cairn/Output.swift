@@ -1,13 +1,15 @@
+import CairnCatalog
 import Foundation
 
-/// Writes a line to stdout.
+/// Writes a line to stdout. Text output quotes names and paths from the data, so every control
+/// character but the line breaks is shown escaped (`Printable`): data never drives the terminal.
 func say(_ text: String) {
-    FileHandle.standardOutput.write(Data((text + "\n").utf8))
+    FileHandle.standardOutput.write(Data((Printable.lines(text) + "\n").utf8))
 }
 
-/// Writes a line to stderr.
+/// Writes a line to stderr, escaped as `say` does.
 func warn(_ text: String) {
-    FileHandle.standardError.write(Data((text + "\n").utf8))
+    FileHandle.standardError.write(Data((Printable.lines(text) + "\n").utf8))
 }
 
 /// Prints `value` as pretty JSON with sorted keys on stdout.

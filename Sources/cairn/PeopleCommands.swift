@@ -27,7 +27,7 @@ struct AnnotatorsCommand: ParsableCommand {
             abstract: "Add an annotator.", discussion: "Example: cairn annotators add ada --role reviewer")
         @OptionGroup var repository: RepositoryOptions
         @Argument(help: "Name (no spaces).") var name: String
-        @Option(help: "annotator, reviewer or admin.") var role: Role = .annotator
+        @Option(help: "What they may do: reviewers and admins record verdicts.") var role: Role = .annotator
 
         func run() throws {
             try repository.open().catalog.write { _ = try $0.addAnnotator(name, role: role) }
@@ -42,7 +42,8 @@ struct ReviewCommand: ParsableCommand {
         abstract: "Record a reviewer's verdict on items (it wins over annotators' labels).",
         discussion: """
             The reviewer must have the role reviewer or admin (`cairn annotators add NAME --role reviewer`).
-            Examples: cairn review digits/3/0003.png --class 8 --reviewer grace
+            Examples:
+              cairn review digits/3/0003.png --class 8 --reviewer grace
                       cairn review 3f2a9c --class cat --class dog --reviewer grace   (multi-label: both apply)
             """)
 
@@ -54,10 +55,11 @@ struct ReviewCommand: ParsableCommand {
     func validate() throws {
         guard self.class.isEmpty == none else { throw ValidationError("give --class C (repeatable) or --none") }
     }
-    @Option(help: "Who is reviewing (default: $USER).") var reviewer: String = ProcessInfo.processInfo.environment["USER"] ?? "unknown"
+    @Option(help: "Who is reviewing (default: $USER).") var reviewer: String?
 
     func run() throws {
         let repo = try repository.open()
+        let reviewer = try person(self.reviewer, option: "--reviewer")
         let count = try repo.catalog.write { tx -> Int in
             guard let who = try tx.annotator(named: reviewer) else {
                 throw CatalogError.invalid("\(reviewer) is not an annotator; add them with `cairn annotators add \(reviewer) --role reviewer`")

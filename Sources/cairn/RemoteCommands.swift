@@ -10,8 +10,8 @@ struct RemoteCommand: ParsableCommand {
         commandName: "remote",
         abstract: "Add, list or remove S3-compatible remotes.",
         discussion: """
-            A remote is a bucket and key prefix on AWS S3 or any S3-compatible server (MinIO, Ceph RGW, R2 …).
-            Its address is kept in .cairn/config.toml; credentials never are: they come from AWS_ACCESS_KEY_ID /
+            A remote is a bucket and key prefix on AWS S3 or any S3-compatible server (MinIO, Ceph RGW, R2 …). \
+            Its address is kept in .cairn/config.toml; credentials never are: they come from AWS_ACCESS_KEY_ID / \
             AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN, or AWS_PROFILE and ~/.aws/credentials.
             Examples:
               cairn remote add origin s3://datasets/cats
@@ -58,7 +58,7 @@ struct RemoteCommand: ParsableCommand {
     struct RemoteRemove: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "remove", abstract: "Forget a remote (nothing on it is deleted).")
         @OptionGroup var repository: RepositoryOptions
-        @Argument(help: "Remote name.") var name: String
+        @Argument(help: "Remote name.", completion: .custom(Completions.remotes)) var name: String
 
         func run() throws {
             let repo = try repository.open()
@@ -88,7 +88,7 @@ struct RemoteAddressOptions: ParsableArguments {
 
 /// `--jobs` and the progress display shared by push, pull and clone.
 struct TransferOptions: ParsableArguments {
-    @Option(name: [.short, .long], help: "Parallel requests.") var jobs = 16
+    @Option(name: [.short, .long], parsing: .unconditional, help: "Parallel requests.") var jobs = 16
 
     func validate() throws {
         guard (1...256).contains(jobs) else { throw ValidationError("--jobs must be between 1 and 256") }
@@ -163,19 +163,23 @@ struct PushCommand: ParsableCommand {
         commandName: "push",
         abstract: "Upload snapshots, their tags and the catalog to a remote.",
         discussion: """
-            Uploads every object the refs (default: every tag) need that the remote lacks — found from the snapshot
-            trees, not by asking about each blob — then the snapshots' descriptions, the tags and the catalog
-            (classes, annotators, annotations, verdicts, runs) last, so the remote never names something it lacks.
-            Objects up to 1 MiB travel many to a pack (one request each way for thousands of small images).
-            An interrupted push resumes where it stopped. A tag that names another snapshot on the remote is
+            Uploads every object the refs (default: every tag) need that the remote lacks — found from the snapshot \
+            trees, not by asking about each blob — then the snapshots' descriptions, the tags and the catalog \
+            (classes, annotators, annotations, verdicts, runs) last, so the remote never names something it lacks. \
+            Objects up to 1 MiB travel many to a pack (one request each way for thousands of small images). \
+            An interrupted push resumes where it stopped. A tag that names another snapshot on the remote is \
             refused unless --force.
-            Examples: cairn push   cairn push origin v1   cairn push backup HEAD --json   cairn push --pack-size 32M
+            Examples:
+              cairn push
+              cairn push origin v1
+              cairn push backup HEAD --json
+              cairn push --pack-size 32M
             """)
 
     @OptionGroup var repository: RepositoryOptions
     @OptionGroup var output: OutputOptions
     @OptionGroup var transfer: TransferOptions
-    @Argument(help: "Remote (default: origin, or the only one), then refs: tags, snapshot ids, HEAD.") var arguments: [String] = []
+    @Argument(help: "Remote (default: origin, or the only one), then refs: tags, snapshot ids, HEAD.", completion: .custom(Completions.remotesAndRefs)) var arguments: [String] = []
     @Flag(help: "Move tags on the remote that name other snapshots.") var force = false
     @Option(help: "Bytes of small objects per uploaded pack, e.g. 32M or 512K (default: an even share of the push, 1M to 8M).")
     var packSize: ByteSize?
@@ -200,18 +204,21 @@ struct PullCommand: ParsableCommand {
         commandName: "pull",
         abstract: "Fetch snapshots, images, tags and labels from a remote.",
         discussion: """
-            Fetches every snapshot tree on the remote, the images of the refs (default: every remote tag) that pass
-            --split and --class, and merges tags and the catalog (annotations are unioned; nothing here is
-            overwritten; a tag that names a different snapshot here is kept and reported). Every object is checked
+            Fetches every snapshot tree on the remote, the images of the refs (default: every remote tag) that pass \
+            --split and --class, and merges tags and the catalog (annotations are unioned; nothing here is \
+            overwritten; a tag that names a different snapshot here is kept and reported). Every object is checked \
             against its id before it is stored. Images left on the remote by a filter can be pulled later.
-            Examples: cairn pull   cairn pull origin v1 --split train   cairn pull --class cat --json
+            Examples:
+              cairn pull
+              cairn pull origin v1 --split train
+              cairn pull --class cat --json
             """)
 
     @OptionGroup var repository: RepositoryOptions
     @OptionGroup var output: OutputOptions
     @OptionGroup var transfer: TransferOptions
     @OptionGroup var filter: PullFilterOptions
-    @Argument(help: "Remote (default: origin, or the only one), then refs: remote tags or snapshot ids.") var arguments: [String] = []
+    @Argument(help: "Remote (default: origin, or the only one), then refs: remote tags or snapshot ids.", completion: .custom(Completions.remotesAndRefs)) var arguments: [String] = []
 
     func run() throws {
         let (remote, args) = try transfer.remote(try repository.open(), arguments)
@@ -238,8 +245,8 @@ struct CloneCommand: ParsableCommand {
         commandName: "clone",
         abstract: "Make a new repository from a remote.",
         discussion: """
-            Creates DIR (or uses it if empty), records the remote as origin and pulls from it: every snapshot
-            tree, the images of every tag (or of the refs given, and only those passing --split / --class), the
+            Creates DIR (or uses it if empty), records the remote as origin and pulls from it: every snapshot \
+            tree, the images of every tag (or of the refs given, and only those passing --split / --class), the \
             tags and the catalog.
             Examples:
               cairn clone s3://datasets/cats cats

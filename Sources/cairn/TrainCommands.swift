@@ -34,9 +34,9 @@ struct TrainCommand: ParsableCommand {
         commandName: "train",
         abstract: "Train a classifier on a pinned snapshot and record the run.",
         discussion: """
-            The ref is resolved to a snapshot id and recorded before any data is read. Train, val and test are the
-            snapshot's splits: val is evaluated each epoch, test once at the end. Preprocessed images are cached in
-            .cairn/cache, so a second run on the same data skips decoding. Ctrl-C stops after the current step and
+            The ref is resolved to a snapshot id and recorded before any data is read. Train, val and test are the \
+            snapshot's splits: val is evaluated each epoch, test once at the end. Preprocessed images are cached in \
+            .cairn/cache, so a second run on the same data skips decoding. Ctrl-C stops after the current step and \
             keeps the run as interrupted, with a checkpoint. Exit status 2: --overfit-batch could not fit its batch.
             Examples:
               cairn train --data v1
@@ -46,19 +46,19 @@ struct TrainCommand: ParsableCommand {
 
     @OptionGroup var repository: RepositoryOptions
     @OptionGroup var output: OutputOptions
-    @Option(help: "The data: a tag, snapshot id or HEAD.") var data: String
-    @Option(help: "softmax, mlp or cnn.") var model: ModelKind = .mlp
+    @Option(help: "The data: a tag, snapshot id or HEAD.", completion: .custom(Completions.refs)) var data: String
+    @Option(help: "The model family.") var model: ModelKind = .mlp
     @Option(help: "Hidden layer sizes, comma-separated (default: mlp 256; cnn 64, after its convolutions).")
     var hidden: String?
-    @Option(help: "Passes over the training split (default: 30; cnn 20; --overfit-batch 200 steps).") var epochs: Int?
-    @Option(help: "Examples per optimizer step.") var batch = 128
-    @Option(help: "Learning rate.") var lr: Float = 3e-4
-    @Option(help: "adam or sgd (momentum 0.9).") var optimizer: OptimizerKind = .adam
-    @Option(help: "Seed for initialization and batch order.") var seed: UInt64 = 0
+    @Option(parsing: .unconditional, help: "Passes over the training split (default: 30; cnn 20; --overfit-batch 200 steps).") var epochs: Int?
+    @Option(parsing: .unconditional, help: "Examples per optimizer step.") var batch = 128
+    @Option(parsing: .unconditional, help: "Learning rate.") var lr: Float = 3e-4
+    @Option(help: "The optimizer (sgd uses momentum 0.9).") var optimizer: OptimizerKind = .adam
+    @Option(parsing: .unconditional, help: "Seed for initialization and batch order.") var seed: UInt64 = 0
     @Option(help: "Input size WxH; images are resized to it.") var size = "28x28"
-    @Option(help: "1 (gray) or 3 (RGB).") var channels = 1
-    @Option(help: "OpenBLAS threads (default: all cores).") var threads = ProcessInfo.processInfo.activeProcessorCount
-    @Option(help: "Train on at most N training items.") var limit: Int?
+    @Option(parsing: .unconditional, help: "1 (gray) or 3 (RGB).") var channels = 1
+    @Option(parsing: .unconditional, help: "OpenBLAS threads (default: all cores).") var threads: Int?
+    @Option(parsing: .unconditional, help: "Train on at most N training items.") var limit: Int?
     @Flag(help: "Train on one batch only; the loss must fall near zero, or something is broken.") var overfitBatch = false
     @Option(help: "A name for the run (default: MODEL-ID).") var name: String?
 
@@ -77,7 +77,7 @@ struct TrainCommand: ParsableCommand {
         let parts = size.lowercased().split(separator: "x").map { Int($0) }
         guard parts.count == 2, let w = parts[0], let h = parts[1] else { throw ValidationError("--size takes WxH, like 28x28") }
         (p.width, p.height, p.channels) = (w, h, channels)
-        p.threads = threads
+        p.threads = threads ?? ProcessInfo.processInfo.activeProcessorCount
         p.limit = limit
         return p
     }
@@ -99,9 +99,15 @@ struct TrainCommand: ParsableCommand {
             case .loaded(let report, let counts):
                 bar.finish()
                 say("data: \(counts.train) train, \(counts.val) val, \(counts.test) test; \(counts.unlabeled) unlabeled left out"
+                    + (counts.conflicts.map { "; \($0) with conflicting labels left out" } ?? "")
                     + (counts.limitedOut > 0 ? "; \(counts.limitedOut) training items left out by --limit/--overfit-batch" : "")
                     + (counts.notFetched.map { "; \($0) not fetched (partial pull) left out" } ?? "")
-                    + (counts.multiLabel.map { "; \($0) multi-label items left out (training takes one class per image)" } ?? ""))
+                    + (counts.multiLabel.map { "; \($0) multi-label items left out (training takes one class per image)" } ?? "")
+                    + (counts.undecodable.map { "; \($0) undecodable images left out" } ?? ""))
+                for item in (report.undecodable ?? []).prefix(10) {
+                    warn("left out \(item.path) (\(item.blobID.hex.prefix(12))): it does not decode: \(item.reason)")
+                }
+                if let more = report.undecodable?.dropFirst(10), !more.isEmpty { warn("… and \(more.count) more; `cairn ls --undecodable` lists them") }
                 say(String(format: "loaded %d images (%d decoded, %d from cache) in %.2f s",
                            report.decoded + report.cached, report.decoded, report.cached, report.seconds))
             case .step:
@@ -152,10 +158,11 @@ struct RunsCommand: ParsableCommand {
             commandName: "show", abstract: "One run in full: data, parameters, environment, metrics, plots.")
         @OptionGroup var repository: RepositoryOptions
         @OptionGroup var output: OutputOptions
-        @Argument(help: "A run id (or 4+ leading characters) or name.") var runID: String
+        @Argument(help: "A run id (or 4+ leading characters) or name.", completion: .custom(Completions.runs)) var runID: String
 
         func run() throws {
-            let record = try training(repository).run(runID)
+            let training = try training(repository)
+            let record = training.withPlots(try training.run(runID))
             if output.json { return try printJSON(record) }
             Self.printSummary(record)
         }
@@ -169,7 +176,8 @@ struct RunsCommand: ParsableCommand {
             say("model        \(p.model.rawValue)\(hidden), \(p.epochs) epochs, batch \(p.batch), \(p.optimizer.rawValue) lr \(p.learningRate), "
                 + "seed \(p.seed), \(p.width)x\(p.height)x\(p.channels), \(p.threads) threads"
                 + (p.limit.map { ", limit \($0)" } ?? "") + (p.overfitBatch ? ", overfit-batch" : ""))
-            say("items        \(r.counts.train) train, \(r.counts.val) val, \(r.counts.test) test; \(r.counts.unlabeled) unlabeled left out")
+            say("items        \(r.counts.train) train, \(r.counts.val) val, \(r.counts.test) test; \(r.counts.unlabeled) unlabeled left out"
+                + (r.counts.conflicts.map { ", \($0) in conflict" } ?? "") + (r.counts.undecodable.map { ", \($0) undecodable" } ?? ""))
             let e = r.environment
             say("environment  cairn \(e.cairnVersion)\(e.sourceCommit.map { " (\($0))" } ?? ""), \(e.os), \(e.cpu) x\(e.cores), \(e.blas), \(e.blasThreads) BLAS threads")
             let seconds = r.endedAt.map { String(format: " (%.1f s)", $0.timeIntervalSince(r.startedAt)) } ?? ""
@@ -216,7 +224,7 @@ struct RunsCommand: ParsableCommand {
             abstract: "Runs side by side: their data snapshots, the parameters that differ, and metric deltas against the first.")
         @OptionGroup var repository: RepositoryOptions
         @OptionGroup var output: OutputOptions
-        @Argument(help: "Two or more run ids or names.") var runs: [String]
+        @Argument(help: "Two or more run ids or names.", completion: .custom(Completions.runs)) var runs: [String]
 
         struct Comparison: Encodable {
             var runs: [String]
@@ -277,8 +285,8 @@ struct EvalCommand: ParsableCommand {
         discussion: "Examples: cairn eval mlp-1a2b3c --data v2   cairn eval 1a2b --data HEAD --split all")
     @OptionGroup var repository: RepositoryOptions
     @OptionGroup var output: OutputOptions
-    @Argument(help: "A run id or name.") var runID: String
-    @Option(help: "The snapshot to evaluate on: a tag, snapshot id or HEAD.") var data: String
+    @Argument(help: "A run id or name.", completion: .custom(Completions.runs)) var runID: String
+    @Option(help: "The snapshot to evaluate on: a tag, snapshot id or HEAD.", completion: .custom(Completions.refs)) var data: String
     @Option(help: "train, val, test or all.") var split = "test"
 
     func run() throws {
@@ -306,20 +314,34 @@ struct PredictCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "predict",
         abstract: "Classify image files with a run's model.",
-        discussion: "Example: cairn predict mlp-1a2b3c photo1.png photo2.jpg --top 3")
+        discussion: """
+            A directory stands for every .png, .jpg and .jpeg file under it. A file that cannot be read or decoded \
+            is reported on stderr and the others are still predicted; the exit status is then 2.
+            Examples:
+              cairn predict mlp-1a2b3c photo1.png photo2.jpg --top 3
+              cairn predict cnn-v1 new-photos/
+            """)
     @OptionGroup var repository: RepositoryOptions
     @OptionGroup var output: OutputOptions
-    @Argument(help: "A run id or name.") var runID: String
-    @Argument(help: "PNG or JPEG files.") var images: [String]
-    @Option(help: "How many classes to list per image.") var top = 3
+    @Argument(help: "A run id or name.", completion: .custom(Completions.runs)) var runID: String
+    @Argument(help: "PNG or JPEG files, or directories of them.") var images: [String]
+    @Option(parsing: .unconditional, help: "How many classes to list per image.") var top = 3
 
     func run() throws {
         guard !images.isEmpty else { throw ValidationError("give at least one image") }
         let predictions = try training(repository).predict(run: runID, images: images, top: top)
-        if output.json { return try printJSON(predictions) }
-        for prediction in predictions {
-            say(prediction.path + "  " + prediction.top.map { String(format: "%@ %.1f%%", $0.className, $0.probability * 100) }
-                .joined(separator: "  "))
+        if output.json {
+            try printJSON(predictions)
+        } else {
+            for prediction in predictions {
+                if let error = prediction.error {
+                    warn("cairn: error: \(error)")
+                    continue
+                }
+                say(prediction.path + "  " + prediction.top.map { String(format: "%@ %.1f%%", $0.className, $0.probability * 100) }
+                    .joined(separator: "  "))
+            }
         }
+        if predictions.contains(where: { $0.error != nil }) { throw ExitCode(2) }
     }
 }

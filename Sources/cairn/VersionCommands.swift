@@ -5,10 +5,12 @@ import CairnStore
 import CairnVersioning
 import Foundation
 
-/// The user recorded as author: `$CAIRN_AUTHOR`, else `$USER`.
-var currentUser: String {
-    let env = ProcessInfo.processInfo.environment
-    return env["CAIRN_AUTHOR"] ?? env["USER"] ?? "unknown"
+/// The person a command records: `given` (an option), else (for `--author`) `$CAIRN_AUTHOR`, else
+/// `$USER`; never a made-up name — with none of them set, the command asks for `option`.
+func person(_ given: String?, option: String) throws -> String {
+    let env = ProcessInfo.processInfo.environment.filter { !$0.value.isEmpty }
+    if let name = given ?? (option == "--author" ? env["CAIRN_AUTHOR"] : nil) ?? env["USER"] { return name }
+    throw ValidationError("this command records who did it, and $USER is not set: give \(option) NAME")
 }
 
 /// ISO 8601 text for a date, as every command prints times.
@@ -19,22 +21,30 @@ struct SnapshotCommand: ParsableCommand {
         commandName: "snapshot",
         abstract: "Freeze the current images, labels and splits into an immutable snapshot.",
         discussion: """
-            The snapshot id is the SHA-256 of its content (items, labels, splits, classes, provenance), so the
+            The snapshot id is the SHA-256 of its content (items, labels, splits, classes, provenance), so the \
             same content always has the same id. With nothing changed since the last snapshot, nothing new is made.
-            Example: cairn snapshot -m "first labeled version" && cairn tag v1
+            Example:
+              cairn snapshot -m "first labeled version" && cairn tag v1
             """)
 
     @OptionGroup var repository: RepositoryOptions
     @OptionGroup var output: OutputOptions
     @Option(name: .shortAndLong, help: "What this snapshot is.") var message: String
-    @Option(help: "Author (default: $CAIRN_AUTHOR or $USER).") var author: String = currentUser
+    @Option(help: "Author (default: $CAIRN_AUTHOR, else $USER).") var author: String?
+
+    func validate() throws {
+        guard !message.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+            throw ValidationError("give the snapshot a message: -m \"what changed\"")
+        }
+    }
 
     func run() throws {
-        let result = try Versioning(repository: try repository.open()).snapshot(message: message, author: author)
+        let result = try Versioning(repository: try repository.open()).snapshot(message: message, author: try person(author, option: "--author"))
         if output.json { return try printJSON(result) }
         let s = result.snapshot
         if result.created {
-            say("snapshot \(s.id) (\(s.itemCount) items, \(s.counts.classes.count) classes, \(s.counts.unlabeled) unlabeled)")
+            say("snapshot \(s.id) (\(s.itemCount) items, \(s.counts.classes.count) classes, \(s.counts.unlabeled) unlabeled, "
+                + "\(s.counts.conflicts) with conflicting labels)")
         } else {
             say("nothing changed since snapshot \(s.id.hex.prefix(12)); no new snapshot")
         }
@@ -47,22 +57,27 @@ struct TagCommand: ParsableCommand {
         abstract: "Name a snapshot (default HEAD), or delete a tag with -d.",
         discussion: """
             Tags are immutable: moving one needs --force, and its old target stays in the tag history (and is kept by gc).
-            Examples: cairn tag v1   cairn tag v1-fixed HEAD~1   cairn tag -d v1
+            Examples:
+              cairn tag v1
+              cairn tag v1-fixed HEAD~1
+              cairn tag -d v1
             """)
 
     @OptionGroup var repository: RepositoryOptions
     @Argument(help: "Tag name (no '/', '..' or whitespace).") var name: String
-    @Argument(help: "A tag, snapshot id (or unambiguous prefix), HEAD or HEAD~N.") var ref: String = "HEAD"
+    @Argument(help: "A tag, snapshot id (or unambiguous prefix), HEAD or HEAD~N.", completion: .custom(Completions.refs)) var ref: String = "HEAD"
     @Flag(name: .shortAndLong, help: "Delete the tag.") var delete = false
     @Flag(name: .shortAndLong, help: "Move an existing tag.") var force = false
+    @Option(help: "Who is tagging, kept in the tag history (default: $CAIRN_AUTHOR, else $USER).") var author: String?
 
     func run() throws {
         let repo = try repository.open()
+        let author = try person(author, option: "--author")
         if delete {
-            try repo.catalog.write { try $0.deleteTag(name, author: currentUser) }
+            try Versioning(repository: repo).deleteTag(name, author: author)
             return say("deleted tag \(name)")
         }
-        let target = try Versioning(repository: repo).tag(name, ref: ref, author: currentUser, force: force)
+        let target = try Versioning(repository: repo).tag(name, ref: ref, author: author, force: force)
         say("tagged \(target.id.hex.prefix(12)) as \(name)")
     }
 }
@@ -97,7 +112,7 @@ struct LogCommand: ParsableCommand {
 
     @OptionGroup var repository: RepositoryOptions
     @OptionGroup var output: OutputOptions
-    @Argument(help: "Where to start.") var ref: String = "HEAD"
+    @Argument(help: "Where to start.", completion: .custom(Completions.refs)) var ref: String = "HEAD"
     @Option(name: [.customShort("n"), .long], help: "Show at most this many.") var limit: Int = .max
 
     func run() throws {
@@ -122,8 +137,8 @@ struct DiffCommand: ParsableCommand {
 
     @OptionGroup var repository: RepositoryOptions
     @OptionGroup var output: OutputOptions
-    @Argument(help: "The older snapshot.") var from: String
-    @Argument(help: "The newer snapshot.") var to: String
+    @Argument(help: "The older snapshot.", completion: .custom(Completions.refs)) var from: String
+    @Argument(help: "The newer snapshot.", completion: .custom(Completions.refs)) var to: String
     @Flag(help: "Only the counts.") var stat = false
 
     func run() throws {
@@ -132,9 +147,14 @@ struct DiffCommand: ParsableCommand {
         if !stat {
             for item in diff.added { say("+ \(item.blobID.hex.prefix(12))  \(item.label?.description ?? "-")  \(item.path)") }
             for item in diff.removed { say("- \(item.blobID.hex.prefix(12))  \(item.label?.description ?? "-")  \(item.path)") }
-            for c in diff.labelsChanged { say("~ \(c.blobID.hex.prefix(12))  label \(c.old ?? "-") -> \(c.new ?? "-")  \(c.path)") }
+            for c in diff.labelsChanged {
+                let why = (c.details ?? []).isEmpty ? "" : " (\(c.details!.joined(separator: "; ")))"
+                say("~ \(c.blobID.hex.prefix(12))  label \(c.old ?? "-") -> \(c.new ?? "-")\(why)  \(c.path)")
+            }
             for c in diff.splitsChanged { say("~ \(c.blobID.hex.prefix(12))  split \(c.old ?? "-") -> \(c.new ?? "-")  \(c.path)") }
-            for c in diff.otherwiseChanged { say("~ \(c.blobID.hex.prefix(12))  path or provenance  \(c.path)") }
+            for c in diff.otherwiseChanged {
+                say("~ \(c.blobID.hex.prefix(12))  \((c.details ?? []).joined(separator: "; "))  \(c.path)")
+            }
         }
         let deltas = diff.classDeltas.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value > 0 ? "+" : "")\($0.value)" }
         say("\(diff.added.count) added, \(diff.removed.count) removed, \(diff.labelsChanged.count) labels changed, "
@@ -152,21 +172,27 @@ struct CheckoutCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "checkout", abstract: "Write a snapshot's images out as files, with a manifest.",
         discussion: """
-            ImageFolder layout: DIR/<split>/<class>/<blob-id>.<ext> (unlabeled items under _unlabeled); flat: DIR/<blob-id>.<ext>.
-            Every byte is verified against its blob id. --link hardlink makes files read-only so editing them cannot
-            corrupt the store; objects stored in packs are always written out.
-            Examples: cairn checkout v1 out/   cairn checkout v1 out/ --split train --link hardlink
+            ImageFolder layout: DIR/<split>/<class>/<blob-id>.<ext> for items labeled with one class, with a folder for \
+            every class in every split (so PyTorch's ImageFolder gives a class the same index in each) and DIR/classes.txt \
+            listing the classes in that index order; unlabeled, conflicting and multi-label items go outside the splits, \
+            under DIR/_unlabeled/<split>/, DIR/_conflict/<split>/ and DIR/_multi/<split>/<a+b>/. Flat layout: \
+            DIR/<blob-id>.<ext>. Every byte is verified against its blob id, a linked file's too. --link hardlink makes \
+            files read-only so editing them cannot corrupt the store; small objects are stored in packs, which cannot be \
+            linked one object at a time: those are written out, and the count is reported.
+            Examples:
+              cairn checkout v1 out/
+              cairn checkout v1 out/ --split train --link hardlink
             """)
 
     @OptionGroup var repository: RepositoryOptions
     @OptionGroup var output: OutputOptions
-    @Argument(help: "The snapshot.") var ref: String
+    @Argument(help: "The snapshot.", completion: .custom(Completions.refs)) var ref: String
     @Argument(help: "Target directory (created; must be empty unless --force).") var directory: String
-    @Option(help: "imagefolder or flat.") var layout: CheckoutLayout = .imagefolder
-    @Option(help: "reflink (default; falls back to copy), hardlink, symlink or copy.") var link: LinkMode = .reflink
+    @Option(help: "How files are arranged.") var layout: CheckoutLayout = .imagefolder
+    @Option(help: "How files are made; reflink copies where the file system cannot clone, hardlink and symlink copy packed objects.") var link: LinkMode = .reflink
     @Option(help: "Only this split.") var split: Split?
     @Flag(help: "Write into a non-empty directory.") var force = false
-    @Option(help: "Parallel writers (1 is fastest on ext4, which serialises creation within a directory).") var jobs: Int = 1
+    @Option(parsing: .unconditional, help: "Parallel writers (1 is fastest on ext4, which serialises creation within a directory).") var jobs: Int = 1
 
     func run() throws {
         let bar = ProgressBar("checkout")
@@ -175,7 +201,12 @@ struct CheckoutCommand: ParsableCommand {
         ) { done, total in bar.update(done: done, total: total) }
         bar.finish()
         if output.json { return try printJSON(report) }
-        say("checked out \(report.files) files (\(formatBytes(report.bytes)), \(report.linked) linked) from \(report.snapshot.hex.prefix(12)) into \(directory)")
+        say("checked out \(report.files) files (\(formatBytes(report.bytes)), \(report.linked) linked) from \(report.snapshot.hex.prefix(12)) into \(directory)"
+            + (report.classes != nil ? "; classes.txt lists the classes in index order" : ""))
+        if report.notLinked > 0 {
+            warn("\(report.notLinked) of \(report.files) files were written out, not linked: their objects are packed "
+                 + "(objects up to 1 MiB share pack files, which cannot be linked one object at a time)")
+        }
     }
 }
 
@@ -183,16 +214,17 @@ struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export", abstract: "Export a snapshot's labels and images for use elsewhere.",
         discussion: """
-            csv: labels.csv + images/; jsonl: items.jsonl (full fidelity, re-importable with `cairn import --jsonl`)
-            + images/; coco: annotations.json (categories in the snapshot's class order, ids from 1) + images/;
+            csv: labels.csv + images/; jsonl: items.jsonl (full fidelity, re-importable with `cairn import --jsonl`) \
+            + images/; coco: annotations.json (categories in the snapshot's class order, ids from 1) + images/; \
             imagefolder: as `checkout`. Image files are named by blob id.
-            Example: cairn export v1 --format jsonl out/
+            Example:
+              cairn export v1 --format jsonl out/
             """)
 
     @OptionGroup var repository: RepositoryOptions
     @OptionGroup var output: OutputOptions
-    @Argument(help: "The snapshot.") var ref: String
-    @Option(help: "csv, jsonl, coco or imagefolder.") var format: ExportFormat
+    @Argument(help: "The snapshot.", completion: .custom(Completions.refs)) var ref: String
+    @Option(help: "The format.") var format: ExportFormat
     @Argument(help: "Target directory.") var directory: String
     @Flag(help: "Write into a non-empty directory.") var force = false
 
@@ -210,10 +242,11 @@ struct RestoreCommand: ParsableCommand {
 
     @OptionGroup var repository: RepositoryOptions
     @OptionGroup var output: OutputOptions
-    @Argument(help: "The snapshot.") var ref: String
+    @Argument(help: "The snapshot.", completion: .custom(Completions.refs)) var ref: String
+    @Option(help: "Who restores: each change is a verdict by them (default: $CAIRN_AUTHOR, else $USER).") var author: String?
 
     func run() throws {
-        let report = try Versioning(repository: try repository.open()).restore(ref, author: currentUser)
+        let report = try Versioning(repository: try repository.open()).restore(ref, author: try person(author, option: "--author"))
         if output.json { return try printJSON(report) }
         say("restored \(report.restored) label(s) from \(report.snapshot.hex.prefix(12))")
         if !report.leftAsIs.isEmpty {
@@ -226,15 +259,16 @@ struct GCCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gc", abstract: "Delete objects no snapshot, tag or item needs.",
         discussion: """
-            Never deletes anything reachable from a snapshot, a tag (or tag history) or the working state, nor
+            Never deletes anything reachable from a snapshot, a tag (or tag history) or the working state, nor \
             anything written in the last hour (an import may be about to use it). Waits for running imports.
-            Example: cairn gc --dry-run
+            Example:
+              cairn gc --dry-run
             """)
 
     @OptionGroup var repository: RepositoryOptions
     @OptionGroup var output: OutputOptions
     @Flag(help: "Report what would be deleted, delete nothing.") var dryRun = false
-    @Option(help: "Grace period in seconds for new objects.") var grace: Double = 3600
+    @Option(parsing: .unconditional, help: "Grace period in seconds for new objects.") var grace: Double = 3600
 
     func run() throws {
         let report = try Versioning(repository: try repository.open()).gc(dryRun: dryRun, gracePeriod: grace)

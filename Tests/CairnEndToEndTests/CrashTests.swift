@@ -57,6 +57,7 @@ import Testing
             let process = Process()
             process.executableURL = URL(fileURLWithPath: CLI.binary)
             process.arguments = ["-C", repo] + arguments
+            process.environment = CLI.environment
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
             try process.run()
