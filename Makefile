@@ -4,8 +4,10 @@
 SHELL := /bin/bash
 APT_PACKAGES := libsqlite3-dev libpng-dev libjpeg-dev libturbojpeg0-dev libopenblas-dev \
                 libchafa-dev libglib2.0-dev pkg-config tmux sqlite3
-# The S3 tests' local server (moto), reference signer (botocore) and peer (awscli).
-PIP_PACKAGES := 'moto[server]' botocore awscli
+# Python tools the tests use as real consumers: the S3 tests' local server (moto), reference signer
+# (botocore) and peer (awscli); pycocotools reads the COCO export.
+PIP_PACKAGES := 'moto[server]' botocore awscli pycocotools
+PIP_MODULES := moto.server botocore pycocotools
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_REPO ?= demo-repo
 RELEASE_BIN := .build/release/cairn
@@ -32,7 +34,7 @@ deps:
 
 ## test-deps: the Python tools the S3 tests start (installed with pip when missing)
 test-deps:
-	@python3 -c "import moto.server, botocore" 2>/dev/null && command -v moto_server >/dev/null && command -v aws >/dev/null \
+	@python3 -c "import $(shell echo $(PIP_MODULES) | tr ' ' ',')" 2>/dev/null && command -v moto_server >/dev/null && command -v aws >/dev/null \
 	  || { echo "installing: $(PIP_PACKAGES)"; python3 -m pip install -q $(PIP_PACKAGES); }
 
 build: deps

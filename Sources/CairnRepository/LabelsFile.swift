@@ -1,9 +1,10 @@
 import Foundation
 
 /// A labels CSV: rows `path,label`, or any columns under a header that names `path` and `label`
-/// (as `cairn export --format csv` writes); RFC 4180 quoting.
+/// (as `cairn export --format csv` writes); RFC 4180 quoting. With a `status` column, `none` marks
+/// the multi-label answer "no class applies" (an empty label otherwise means unlabeled).
 public struct LabelsFile: Sendable {
-    /// Label by path as written in the file.
+    /// Label by path as written in the file (`a,b` for a set; empty for "no class applies").
     public let labels: [String: String]
 
     /// Parses `text`; every malformed row is reported, with its line number, in one error.
@@ -13,12 +14,14 @@ public struct LabelsFile: Sendable {
         var problems: [String] = []
         // A header naming `path` and `label` columns (others ignored); without one, two columns.
         var pathColumn = 0, labelColumn = 1, width = 2
+        var statusColumn: Int? = nil
         for (number, fields) in Self.records(text) {
             if fields.count == 1 && fields[0].trimmingCharacters(in: .whitespaces).isEmpty { continue }
             if number == 1 {
                 let names = fields.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
                 if let p = names.firstIndex(of: "path"), let l = names.firstIndex(of: "label") {
                     (pathColumn, labelColumn, width) = (p, l, names.count)
+                    statusColumn = names.firstIndex(of: "status")
                     continue
                 }
             }
@@ -28,6 +31,10 @@ public struct LabelsFile: Sendable {
             }
             let (file, label) = (fields[pathColumn], fields[labelColumn].trimmingCharacters(in: .whitespaces))
             guard !file.isEmpty else { problems.append("line \(number): empty path"); continue }
+            if let statusColumn, label.isEmpty, fields[statusColumn].trimmingCharacters(in: .whitespaces) == "none" {
+                labels[file] = ""
+                continue
+            }
             // An empty label in a file with a header means "unlabeled"; in a bare two-column file it is a mistake.
             if label.isEmpty {
                 if width == 2 && pathColumn == 0 { problems.append("line \(number): empty label for \(file)") }

@@ -71,7 +71,12 @@ extension Training {
         var rows: [Int] = []
         for path in try Self.imageFiles(paths) {
             do {
-                pixels += try p.apply(try Self.readImage(path)).pixels
+                let bytes = try Self.readImage(path)
+                do {
+                    pixels += try p.apply(bytes).pixels
+                } catch {
+                    throw TrainingError.unreadableImage(path: path, reason: "\(error)")
+                }
                 rows.append(out.count)
                 out.append(Prediction(path: path, top: []))
             } catch {

@@ -5,11 +5,12 @@ import Glibc
 
 /// Formats `cairn export` writes.
 public enum ExportFormat: String, Sendable, Codable, CaseIterable {
-    /// `labels.csv` (path,label,split,blob_id) + `images/`.
+    /// `labels.csv` (path,label,split,blob_id,original_path,status) + `images/`.
     case csv
     /// `items.jsonl`, the full-fidelity format (provenance included) + `images/`; importable.
     case jsonl
-    /// `annotations.json` in COCO form (categories in the snapshot's class order) + `images/`.
+    /// `annotations/instances_<split>.json` in COCO form, one file per split (categories in the
+    /// snapshot's class order, each image-level label a whole-image box) + `images/`.
     case coco
     /// `<split>/<class>/<blob-id>.<ext>` + `cairn-manifest.jsonl`.
     case imagefolder
@@ -64,9 +65,12 @@ extension Versioning {
         let encoder = JSONEncoder.sorted
         switch format {
         case .csv:
-            var csv = "path,label,split,blob_id\n"
+            // `status` tells apart what an empty label cannot: unlabeled, in conflict, or "no class applies".
+            var csv = "path,label,split,blob_id,original_path,status\n"
             for item in items {
-                csv += "images/\(fileName(item)),\(csvField(item.label?.commaSeparated ?? "")),\(item.split.rawValue),\(item.blobID.hex)\n"
+                let status = item.label.map { $0.classes.isEmpty ? "none" : "labeled" } ?? (item.conflict.isEmpty ? "unlabeled" : "conflict")
+                csv += "images/\(fileName(item)),\(csvField(item.label?.commaSeparated ?? "")),\(item.split.rawValue),\(item.blobID.hex),"
+                    + "\(csvField(item.path)),\(status)\n"
             }
             try write(csv, to: target + "/labels.csv", force: force)
             report.files.append(target + "/labels.csv")
@@ -82,33 +86,54 @@ extension Versioning {
             try write(String(decoding: out, as: UTF8.self), to: target + "/items.jsonl", force: force)
             report.files.append(target + "/items.jsonl")
         case .coco:
-            struct Image: Encodable { var id: Int; var file_name: String; var width: Int; var height: Int; var cairn_split: Split; var cairn_blob_id: BlobID }
-            struct Category: Encodable { var id: Int; var name: String; var supercategory = "" }
-            struct Annotation: Encodable { var id: Int; var image_id: Int; var category_id: Int }
-            struct Info: Encodable { var description: String; var version: String; var snapshot: BlobID }
-            struct Coco: Encodable { var info: Info; var images: [Image]; var categories: [Category]; var annotations: [Annotation] }
-            // Category ids follow the snapshot's class order, starting at 1 (COCO reserves 0).
-            let categoryIDs = Dictionary(uniqueKeysWithValues: root.classes.enumerated().map { ($1, $0 + 1) })
-            var images: [Image] = []
-            var annotations: [Annotation] = []
-            for (n, item) in items.enumerated() {
-                images.append(Image(id: n + 1, file_name: "images/" + fileName(item), width: item.width, height: item.height,
-                                    cairn_split: item.split, cairn_blob_id: item.blobID))
-                // One annotation per class: a multi-label item has one for each of its classes.
-                for name in item.label?.classes ?? [] {
-                    if let category = categoryIDs[name] {
-                        annotations.append(Annotation(id: annotations.count + 1, image_id: n + 1, category_id: category))
-                    }
-                }
+            try makeDirectoryInside(target, "annotations")
+            for split in Split.allCases {
+                let path = target + "/annotations/instances_\(split.rawValue).json"
+                let coco = COCO(snapshot: row.id, classes: root.classes, items: items.filter { $0.split == split })
+                try write(String(decoding: try encoder.encode(coco), as: UTF8.self), to: path, force: force)
+                report.files.append(path)
             }
-            let coco = Coco(info: Info(description: "exported by cairn", version: row.id.hex, snapshot: row.id), images: images,
-                            categories: root.classes.enumerated().map { Category(id: $0 + 1, name: $1) }, annotations: annotations)
-            try write(String(decoding: try encoder.encode(coco), as: UTF8.self), to: target + "/annotations.json", force: force)
-            report.files.append(target + "/annotations.json")
         case .imagefolder:
             break
         }
         return report
+    }
+
+    /// One split of a snapshot in COCO's object-detection format, which is what tools read
+    /// (`pycocotools`, detectron2, MMDetection). Cairn's labels are image-level, so each class of an
+    /// image is an annotation whose box is the whole image (`[0, 0, width, height]`, `iscrowd` 0):
+    /// COCOeval runs on it, and a classifier's output can be scored as whole-image detections.
+    /// `file_name` is relative to `images/`. Category ids are 1 + the class's place in the snapshot's
+    /// class list (COCO keeps 0 for the background); image ids count from 1 within the file.
+    struct COCO: Encodable {
+        struct Image: Encodable { var id: Int; var file_name: String; var width: Int; var height: Int; var cairn_split: Split; var cairn_blob_id: BlobID; var cairn_path: String }
+        struct Category: Encodable { var id: Int; var name: String; var supercategory = "" }
+        struct Annotation: Encodable {
+            var id: Int, image_id: Int, category_id: Int
+            var bbox: [Int], area: Int, iscrowd = 0
+        }
+        struct Info: Encodable { var description: String; var version: String; var snapshot: BlobID }
+        var info: Info
+        var licenses: [String] = []
+        var images: [Image] = []
+        var categories: [Category]
+        var annotations: [Annotation] = []
+
+        init(snapshot: BlobID, classes: [String], items: [ItemRecord]) {
+            info = Info(description: "exported by cairn", version: snapshot.hex, snapshot: snapshot)
+            categories = classes.enumerated().map { Category(id: $0 + 1, name: $1) }
+            let categoryIDs = Dictionary(uniqueKeysWithValues: classes.enumerated().map { ($1, $0 + 1) })
+            for (n, item) in items.enumerated() {
+                images.append(Image(id: n + 1, file_name: fileName(item), width: item.width, height: item.height,
+                                    cairn_split: item.split, cairn_blob_id: item.blobID, cairn_path: item.path))
+                // One annotation per class: a multi-label item has one for each of its classes.
+                for name in item.label?.classes ?? [] {
+                    guard let category = categoryIDs[name] else { continue }
+                    annotations.append(Annotation(id: annotations.count + 1, image_id: n + 1, category_id: category,
+                                                  bbox: [0, 0, item.width, item.height], area: item.width * item.height))
+                }
+            }
+        }
     }
 
     /// Parses `items.jsonl`: the header line, then one record per line.

@@ -172,6 +172,49 @@ import Testing
         #expect(mine.contains("done 0 / 3") && mine.contains("your label: cat"), "\(mine)")
     }
 
+    /// An image that does not decode (imported with --no-verify) is shown as such, with its path
+    /// and id, and the session goes on: space skips it, a class key still labels it.
+    @Test(.enabled(if: Tmux.available)) func anUndecodableImageIsShownAndTheSessionGoesOn() throws {
+        let dir = try TemporaryDirectory("cairn-e2e-ui7")
+        defer { dir.remove() }
+        let input = dir.appending("in")
+        try SyntheticImages.writeImageFolder(at: input, count: 3)
+        let good = try Data(contentsOf: URL(fileURLWithPath: input + "/cat/0000.png"))
+        try good.prefix(good.count - 30).write(to: URL(fileURLWithPath: input + "/cat/0000.png"))
+        let repo = dir.appending("repo")
+        #expect(try CLI.run(["init", repo]).status == 0)
+        #expect(try CLI.run(["-C", repo, "import", "--no-verify", input]).status == 0)
+        #expect(try CLI.run(["-C", repo, "classes", "add", "cat", "dog"]).status == 0)
+        let session = "cairn-ui-bad-\(getpid())"
+        defer { Tmux.run("kill-session -t \(session)") }
+        startLabel(session, repo: repo, annotator: "ann", "--queue all")
+        let first = Tmux.waitFor(session, "cannot be decoded")
+        #expect(first.contains("cannot be decoded") && first.contains("in/cat/0000.png"), "\(first)")
+        Tmux.run("send-keys -t \(session) Space")
+        #expect(!Tmux.waitFor(session, "in/cat/0002.png").contains("cannot be decoded"))
+        Tmux.run("send-keys -t \(session) q")
+        #expect(Tmux.waitFor(session, "EXITED").contains("EXITED 0"))
+    }
+
+    /// Labeling takes nothing out of `--queue all`, so its total is the queue and stays fixed.
+    @Test(.enabled(if: Tmux.available)) func theTotalStaysFixedInTheAllQueue() throws {
+        let dir = try TemporaryDirectory("cairn-e2e-ui8")
+        defer { dir.remove() }
+        let repo = try repository(dir, count: 12)
+        let session = "cairn-ui-all-\(getpid())"
+        defer { Tmux.run("kill-session -t \(session)") }
+        startLabel(session, repo: repo, annotator: "ann", "--queue all")
+        #expect(Tmux.waitFor(session, "done 0 / 12").contains("done 0 / 12"))
+        for i in 1...3 {
+            Tmux.run("send-keys -t \(session) 1")
+            #expect(Tmux.waitFor(session, "done \(i) / 12").contains("done \(i) / 12"))
+        }
+        usleep(600_000)  // the background recount has run: the total is still the queue
+        #expect(Tmux.run("capture-pane -p -t \(session)").contains("done 3 / 12"))
+        Tmux.run("send-keys -t \(session) q")
+        Tmux.waitFor(session, "EXITED")
+    }
+
     @Test func aNonInteractiveStdinGetsAClearMessage() throws {
         let dir = try TemporaryDirectory("cairn-e2e-ui4")
         defer { dir.remove() }

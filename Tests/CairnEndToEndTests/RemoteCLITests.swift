@@ -176,7 +176,33 @@ import Testing
         #expect(idA?["id"] as? String != nil && idA?["id"] as? String == idB?["id"] as? String)
     }
 
-    /// A proxy fails a fifth of requests (500, 503, dropped connections): the push still completes,
+    /// A push with nothing new uploads nothing, even with run checkpoints on the remote; a push with
+    /// no refs also sends the latest untagged snapshot; a clone shows a run's plots (drawn again from
+    /// its record), never files that are not there.
+    @Test func noOpPushesUploadNothingAndUntaggedWorkTravels() throws {
+        let (server, dir, a) = try setUp("noop", count: 24)
+        defer { server.stop(); dir.remove() }
+        #expect(try cairn(a, ["train", "--data", "v1", "--epochs", "2", "--size", "8x8", "--name", "m"]).status == 0)
+        let first = try cairn(a, ["push", "--json"]).jsonObject()
+        #expect(first["objectsUploaded"] as? Int ?? 0 > 24)
+        let again = try cairn(a, ["push", "--json"]).jsonObject()
+        #expect(again["objectsUploaded"] as? Int == 0 && again["bytesUploaded"] as? Int == 0, "\(again)")
+        // New untagged work: HEAD goes along with the tags.
+        #expect(try cairn(a, ["annotate", "a-in/cat/0000.png", "--class", "dog", "--annotator", "ada"]).status == 0)
+        let head = try cairn(a, ["snapshot", "-m", "untagged", "--json"]).jsonObject()["snapshot"] as? [String: Any]
+        let headID = try #require(head?["id"] as? String)
+        let pushed = try cairn(a, ["push", "--json"]).jsonObject()
+        #expect((pushed["snapshots"] as? [String]) == [headID], "\(pushed)")
+        #expect(server.aws("ls s3://cairn/ds/snapshots/").output.contains(headID))
+        // The clone has the run; its plots exist wherever they are listed.
+        let b = dir.appending("b")
+        #expect(try CLI.run(["clone", "s3://cairn/ds", b, "--endpoint", server.endpoint, "--path-style"], environment: env).status == 0)
+        let shown = try cairn(b, ["runs", "show", "m", "--json"]).jsonObject()
+        let plots = shown["plots"] as? [String] ?? []
+        #expect(!plots.isEmpty && plots.allSatisfy { FileManager.default.fileExists(atPath: b + "/" + $0) }, "\(plots)")
+    }
+
+    /// A proxy fails a fifth of requests    /// A proxy fails a fifth of requests (500, 503, dropped connections): the push still completes,
     /// and a clone through the same proxy verifies every object.
     @Test func pushAndCloneCompleteThroughInjectedFailures() throws {
         let server = try S3TestServer()

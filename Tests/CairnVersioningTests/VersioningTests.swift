@@ -276,12 +276,23 @@ private func relabel(_ f: TestRepository, _ paths: [String], as label: String, b
         _ = try v.snapshot(message: "1", author: "a")
         let out = f.directory.appending("coco")
         _ = try v.export("HEAD", format: .coco, to: out)
-        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/annotations.json"))) as! [String: Any]
-        let categories = json["categories"] as! [[String: Any]]
-        #expect(categories.map { $0["name"] as! String } == ["ant", "moth", "zebra"])
-        #expect(categories.map { $0["id"] as! Int } == [1, 2, 3])
-        #expect((json["annotations"] as! [Any]).count == 6)
-        #expect((json["images"] as! [Any]).count == 6)
+        var images = 0, annotations = 0
+        for split in Split.allCases {
+            let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/annotations/instances_\(split).json"))) as! [String: Any]
+            let categories = json["categories"] as! [[String: Any]]
+            #expect(categories.map { $0["name"] as! String } == ["ant", "moth", "zebra"])
+            #expect(categories.map { $0["id"] as! Int } == [1, 2, 3])
+            for annotation in json["annotations"] as! [[String: Any]] {
+                #expect(annotation["bbox"] as? [Int] == [0, 0, 8, 8] && annotation["area"] as? Int == 64 && annotation["iscrowd"] as? Int == 0)
+            }
+            for image in json["images"] as! [[String: Any]] {
+                #expect(FileManager.default.fileExists(atPath: out + "/images/" + (image["file_name"] as! String)))
+                #expect(image["cairn_split"] as? String == split.rawValue)
+            }
+            images += (json["images"] as! [Any]).count
+            annotations += (json["annotations"] as! [Any]).count
+        }
+        #expect(annotations == 6 && images == 6)
     }
 }
 
