@@ -46,6 +46,11 @@ import Testing
         // The unlabeled image is outside the splits, where no loader takes it for a class.
         let unlabeled = try FileManager.default.subpathsOfDirectory(atPath: out + "/_unlabeled").filter { $0.hasSuffix(".png") }
         #expect(unlabeled.count == 1)
+        // Small images are packed: a hard-linked checkout writes them out and says how many.
+        let linked = try r.cairn("checkout", "HEAD", r.dir.appending("linked"), "--link", "hardlink", "--json").jsonObject()
+        #expect(linked["notLinked"] as? Int == 32 && linked["linked"] as? Int == 0, "\(linked)")
+        let said = try r.cairn("checkout", "HEAD", r.dir.appending("linked2"), "--link", "symlink")
+        #expect(said.stderr.contains("32 of 32 files were written out, not linked"), "\(said)")
     }
 
     @Test func classKeysFollowOneKeyNamesAndClassesShowsTheKeysInUse() throws {

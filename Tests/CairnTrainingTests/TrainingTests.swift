@@ -220,3 +220,16 @@ func smallParameters(_ model: ModelKind = .mlp, epochs: Int = 5) -> RunParameter
         #expect(try versioning.fsck().isClean)
     }
 }
+
+@Suite struct FitDiagnosisTests {
+    @Test func theVerdictSaysOnlyWhatItCanMeasure() {
+        #expect(FitDiagnosis(train: 0.99, val: 0.97, test: nil, baseline: 0.1).verdict == .balanced)
+        #expect(FitDiagnosis(train: 0.99, val: 0.80, test: nil, baseline: 0.1).verdict == .overfitting)
+        #expect(FitDiagnosis(train: 0.50, val: 0.50, test: nil, baseline: 0.1).verdict == .underfitting)
+        // Nothing held out: the gap cannot be measured, so no "balanced".
+        let none = FitDiagnosis(train: 0.99, val: nil, test: nil, baseline: 0.1)
+        #expect(none.verdict == .notMeasured && none.explanation.hasPrefix("not measured"))
+        // An --overfit-batch run fits one batch on purpose: it is not told it over-fits.
+        #expect(FitDiagnosis(train: 1.0, val: 0.3, test: nil, baseline: 0.1, overfitBatch: true).verdict == .overfitCheck)
+    }
+}
