@@ -33,7 +33,7 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
 
         // Components.
-        .target(name: "CairnStore", dependencies: [crypto, httpClient], swiftSettings: strict),
+        .target(name: "CairnStore", dependencies: [crypto], swiftSettings: strict),
         .target(
             name: "CairnCatalog", dependencies: ["CairnStore", grdb, crypto], swiftSettings: strict,
             plugins: [.plugin(name: "EmbedSchema")]),
@@ -47,16 +47,27 @@ let package = Package(
             name: "CairnTraining", dependencies: ["CairnStore", "CairnCatalog", "CairnImaging", "CairnRepository", "CairnVersioning", "COpenBLAS"],
             swiftSettings: strict),
         .target(name: "CairnLabeling", dependencies: ["CairnCatalog", "CairnStore", "CairnImaging", "CChafa"], swiftSettings: strict),
+        // The only target that speaks HTTP: the S3 client and push, pull, clone and repair. Nothing
+        // else waits for swift-nio and its BoringSSL to build.
+        .target(
+            name: "CairnRemote",
+            dependencies: ["CairnStore", "CairnCatalog", "CairnRepository", "CairnVersioning", crypto, httpClient],
+            swiftSettings: strict),
         .executableTarget(
-            name: "cairn", dependencies: ["CairnRepository", "CairnVersioning", "CairnTraining", "CairnLabeling", argumentParser],
+            name: "cairn",
+            dependencies: ["CairnRepository", "CairnVersioning", "CairnTraining", "CairnLabeling", "CairnRemote", argumentParser],
             swiftSettings: strict),
         .executableTarget(
             name: "cairn-bench",
             dependencies: ["CairnRepository", "CairnVersioning", "CairnTraining", "CairnLabeling", argumentParser], exclude: ["peers"],
             swiftSettings: strict),
 
-        // libFuzzer entry points (built only by `make fuzz`, with -sanitize=fuzzer,address).
-        .executableTarget(name: "cairn-fuzz", dependencies: ["CairnTestSupport"], swiftSettings: strict),
+        // libFuzzer entry points (built only by `make fuzz`, with -sanitize=fuzzer,address): every
+        // format that comes from outside. No HTTP code, so the sanitized build stays small.
+        .target(
+            name: "CairnFuzz", dependencies: ["CairnStore", "CairnCatalog", "CairnImaging", "CairnRepository", "CairnVersioning", "CairnTraining"],
+            swiftSettings: strict),
+        .executableTarget(name: "cairn-fuzz", dependencies: ["CairnFuzz"], swiftSettings: strict),
 
         // Embeds schema/*.sql into CairnCatalog at build time, so the binary carries its migrations.
         .executableTarget(name: "EmbedSchemaTool", path: "Sources/EmbedSchemaTool"),
@@ -66,7 +77,7 @@ let package = Package(
         // Tests.
         .target(
             name: "CairnTestSupport",
-            dependencies: ["CairnStore", "CairnCatalog", "CairnImaging", "CairnRepository", "CairnVersioning", "CairnTraining"],
+            dependencies: ["CairnStore", "CairnCatalog", "CairnImaging", "CairnRepository", "CairnVersioning", "CairnTraining", "CairnRemote"],
             swiftSettings: strict),
         .testTarget(name: "CairnStoreTests", dependencies: ["CairnStore", "CairnTestSupport"], swiftSettings: strict),
         .testTarget(name: "CairnCatalogTests", dependencies: ["CairnCatalog", "CairnTestSupport", grdb], swiftSettings: strict),
@@ -74,11 +85,13 @@ let package = Package(
         .testTarget(
             name: "CairnRepositoryTests", dependencies: ["CairnRepository", "CairnTestSupport"], swiftSettings: strict),
         .testTarget(
-            name: "CairnVersioningTests", dependencies: ["CairnVersioning", "CairnImaging", "CairnTestSupport"], swiftSettings: strict),
+            name: "CairnVersioningTests", dependencies: ["CairnVersioning", "CairnImaging", "CairnTestSupport", "CairnFuzz"], swiftSettings: strict),
+        .testTarget(name: "CairnRemoteTests", dependencies: ["CairnRemote", "CairnTestSupport"], swiftSettings: strict),
         .testTarget(name: "CairnLabelingTests", dependencies: ["CairnLabeling", "CairnTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "CairnTrainingTests", dependencies: ["CairnTraining", "CairnTestSupport"], swiftSettings: strict),
         .testTarget(
-            name: "CairnEndToEndTests", dependencies: ["cairn", "CairnStore", "CairnRepository", "CairnVersioning", "CairnTestSupport"], swiftSettings: strict),
+            name: "CairnEndToEndTests", dependencies: ["cairn", "CairnStore", "CairnRepository", "CairnVersioning", "CairnRemote", "CairnTestSupport"],
+            swiftSettings: strict),
     ]
 )

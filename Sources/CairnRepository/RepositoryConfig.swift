@@ -64,6 +64,16 @@ public struct RepositoryConfig: Sendable, Hashable, Codable {
         var keys: KeySettings?
     }
 
+    /// Checks a remote name: 1 to 64 letters, digits, `-`, `_` and `.`, not starting with `.` or `-`.
+    /// The name becomes a file name under `.cairn/remotes/`, so nothing else may pass.
+    public static func validateRemoteName(_ name: String) throws(RepositoryError) {
+        guard !name.isEmpty, name.count <= 64, !name.hasPrefix("."), !name.hasPrefix("-"),
+              name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) })
+        else {
+            throw .badConfig(path: "remote name", reason: "invalid remote name '\(Printable.escaped(name))': use letters, digits, '-', '_' and '.'")
+        }
+    }
+
     /// Reads and validates the config at `path`.
     public static func load(path: String) throws -> RepositoryConfig {
         let text: String
@@ -76,7 +86,14 @@ public struct RepositoryConfig: Sendable, Hashable, Codable {
             let file = try TOMLDecoder().decode(File.self, from: text)
             let config = RepositoryConfig(splits: file.splits ?? .standard, remotes: file.remotes ?? [:], keys: file.keys ?? KeySettings())
             try config.splits.validate()
+            // A remote's name becomes a file name under .cairn/remotes: a hand-edited or planted
+            // `[remotes."../../x"]` must never reach one.
+            for name in config.remotes.keys {
+                do { try validateRemoteName(name) } catch { throw RepositoryError.badConfig(path: path, reason: "[remotes] has an \(error.reasonText)") }
+            }
             return config
+        } catch let error as RepositoryError {
+            throw error
         } catch let error as CatalogError {
             throw RepositoryError.badConfig(path: path, reason: error.description)
         } catch {

@@ -14,6 +14,16 @@ public enum RepositoryError: Error, Sendable, Equatable, CustomStringConvertible
     case badLabelsFile(path: String, problems: [String])
     /// fsck found problems.
     case inconsistent(problems: Int)
+    /// No remote has this name.
+    case unknownRemote(String, known: [String])
+    /// `remote add` with a name in use.
+    case remoteExists(String)
+
+    /// The reason alone, for errors quoted inside another message.
+    public var reasonText: String {
+        if case .badConfig(_, let reason) = self { return reason }
+        return description
+    }
 
     public var description: String {
         switch self {
@@ -26,6 +36,10 @@ public enum RepositoryError: Error, Sendable, Equatable, CustomStringConvertible
             "\(path) has \(problems.count) malformed row(s); nothing was imported:\n  "
                 + problems.prefix(20).joined(separator: "\n  ") + (problems.count > 20 ? "\n  …" : "")
         case .inconsistent(let problems): "fsck found \(problems) problem(s)"
+        case .unknownRemote(let name, let known):
+            "no remote named '\(name)'" + (known.isEmpty ? "; add one with `cairn remote add NAME s3://BUCKET/PREFIX`"
+                                           : " (remotes: \(known.joined(separator: ", ")))")
+        case .remoteExists(let name): "a remote named '\(name)' exists; remove it first with `cairn remote remove \(name)`"
         }
     }
 }

@@ -9,14 +9,14 @@ import Foundation
 /// `id[32] u64le(offset of bytes) u64le(length)` sorted by id, then the SHA-256 of everything
 /// before it. A pack becomes visible only when its index exists, and the index is written
 /// only after the pack is durable, so an index never names bytes that are not on disk.
-enum PackFormat {
-    static let packMagic = Array("CAIRNPAK".utf8)
-    static let indexMagic = Array("CAIRNIDX".utf8)
-    static let version: UInt32 = 1
-    static let packHeaderSize = 16
-    static let recordHeaderSize = 40
-    static let indexHeaderSize = 16 + 256 * 4
-    static let indexEntrySize = 48
+public enum PackFormat {
+    public static let packMagic = Array("CAIRNPAK".utf8)
+    public static let indexMagic = Array("CAIRNIDX".utf8)
+    public static let version: UInt32 = 1
+    public static let packHeaderSize = 16
+    public static let recordHeaderSize = 40
+    public static let indexHeaderSize = 16 + 256 * 4
+    public static let indexEntrySize = 48
 
     static func packHeader() -> [UInt8] {
         packMagic + le32(version) + le32(0)
@@ -52,7 +52,7 @@ enum PackFormat {
 
     /// A whole pack holding `blobs` in the given order, and its index (for packs written at once,
     /// as a push writes them to a remote).
-    static func build(_ blobs: [HashedBlob]) -> (pack: Data, index: Data) {
+    public static func build(_ blobs: [HashedBlob]) -> (pack: Data, index: Data) {
         var pack = Data(capacity: packHeaderSize + blobs.reduce(0) { $0 + recordHeaderSize + $1.data.count })
         pack.append(contentsOf: packHeader())
         var entries: [PackEntry] = []
@@ -70,19 +70,20 @@ enum PackFormat {
 }
 
 /// Where one object's bytes sit inside a pack.
-struct PackEntry: Sendable {
-    let id: BlobID
-    let offset: UInt64
-    let length: UInt64
+public struct PackEntry: Sendable, Hashable {
+    public let id: BlobID
+    /// The position of the object's first byte in the pack (after its record header).
+    public let offset: UInt64
+    public let length: UInt64
 }
 
 /// A loaded, verified pack index: sorted entries searched through a 256-way fan-out.
 ///
 /// - Complexity: lookup is O(log n) in the pack's entry count; loading is one read and one hash.
-struct PackIndex: Sendable {
-    let name: String
+public struct PackIndex: Sendable {
+    public let name: String
     private let data: Data
-    let count: Int
+    public let count: Int
 
     /// Reads and verifies the index at `path`.
     init(path: String, name: String) throws(StoreError) {
@@ -91,7 +92,7 @@ struct PackIndex: Sendable {
         try self.init(data: data, name: name, path: path)
     }
 
-    init(data: Data, name: String, path: String) throws(StoreError) {
+    public init(data: Data, name: String, path: String) throws(StoreError) {
         func damaged(_ reason: String) -> StoreError { .damagedFile(path: path, reason: reason) }
         guard data.count >= PackFormat.indexHeaderSize + 32 else { throw damaged("index too short") }
         guard Array(data.prefix(8)) == PackFormat.indexMagic else { throw damaged("not a Cairn pack index") }
@@ -115,7 +116,7 @@ struct PackIndex: Sendable {
     }
 
     /// The entry at sorted position `i`.
-    func entry(at i: Int) -> PackEntry {
+    public func entry(at i: Int) -> PackEntry {
         data.withUnsafeBytes { raw in
             let base = PackFormat.indexHeaderSize + i * PackFormat.indexEntrySize
             let id = BlobID(rawBytes: UnsafeRawBufferPointer(rebasing: raw[base..<base + 32]))!
@@ -126,7 +127,7 @@ struct PackIndex: Sendable {
     }
 
     /// The entry for `id`, if this pack holds it.
-    func find(_ id: BlobID) -> PackEntry? {
+    public func find(_ id: BlobID) -> PackEntry? {
         let first = Int(id.firstByte)
         var low = first == 0 ? 0 : fanout(first - 1)
         var high = fanout(first)
@@ -151,5 +152,5 @@ struct PackIndex: Sendable {
     }
 
     /// Every entry, in id order.
-    var entries: [PackEntry] { (0..<count).map(entry(at:)) }
+    public var entries: [PackEntry] { (0..<count).map(entry(at:)) }
 }

@@ -1,4 +1,5 @@
 import CairnStore
+import CairnRemote
 import Foundation
 
 /// A local S3-compatible server for tests: `moto_server` (pip `moto[server]`) on a free port of

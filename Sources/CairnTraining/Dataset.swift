@@ -124,7 +124,7 @@ public struct SnapshotExamples: Sendable {
         let root = try versioning.tree.root(snapshot)
         let index = Dictionary(uniqueKeysWithValues: root.classes.enumerated().map { ($1, Int32($0)) })
         var out = SnapshotExamples(classes: root.classes, examples: [], unlabeled: 0)
-        let partial = Remote.heldSnapshots(in: versioning.repository).values.contains { $0.contains(snapshot) }
+        let partial = versioning.repository.snapshotsHeldByRemotes().values.contains { $0.contains(snapshot) }
         let store = versioning.repository.store
         try versioning.tree.forEachItem(under: root.items) { record in
             guard let label = record.label else {

@@ -88,7 +88,7 @@ extension Versioning {
     /// absent here, a partial pull left it there and `cairn pull` fetches it.
     public func promisedBlobs() throws -> Set<BlobID> {
         var out = Set<BlobID>()
-        for id in Set(Remote.heldSnapshots(in: repository).values.joined()) where try repository.store.contains(id) {
+        for id in Set(repository.snapshotsHeldByRemotes().values.joined()) where try repository.store.contains(id) {
             // A damaged tree is fsck's to report; what can be read of it still counts.
             try? tree.forEachItem(under: try tree.root(id).items) { out.insert($0.blobID) }
         }

@@ -275,7 +275,7 @@ public struct Versioning: Sendable {
 
 extension JSONEncoder {
     /// Sorted keys, so the same value always encodes to the same bytes.
-    static var sorted: JSONEncoder {
+    public static var sorted: JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return encoder

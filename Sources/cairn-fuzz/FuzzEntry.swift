@@ -1,4 +1,4 @@
-import CairnTestSupport
+import CairnFuzz
 import Foundation
 import Glibc
 

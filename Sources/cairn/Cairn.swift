@@ -5,6 +5,7 @@ import CairnRepository
 import CairnStore
 import CairnTraining
 import CairnVersioning
+import CairnRemote
 import Foundation
 
 /// The `cairn` command: argument parsing and output only; the work happens in the libraries.

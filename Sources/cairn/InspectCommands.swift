@@ -3,6 +3,7 @@ import CairnCatalog
 import CairnRepository
 import CairnStore
 import CairnVersioning
+import CairnRemote
 import Foundation
 
 struct StatusCommand: ParsableCommand {

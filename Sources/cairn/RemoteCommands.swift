@@ -3,6 +3,7 @@ import CairnCatalog
 import CairnRepository
 import CairnStore
 import CairnVersioning
+import CairnRemote
 import Foundation
 
 struct RemoteCommand: ParsableCommand {
@@ -29,12 +30,8 @@ struct RemoteCommand: ParsableCommand {
 
         func run() throws {
             let repo = try repository.open()
-            try Remote.validateName(name)
-            if repo.config.remotes[name] != nil { throw RemoteError.exists(name) }
             let settings = try remote.settings(url: url)
-            var config = repo.config
-            config.remotes[name] = settings
-            try config.save(path: repo.cairnDirectory + "/config.toml")
+            try repo.addRemote(name, settings)
             say("added remote \(name) → \(settings.url)\(settings.endpoint.map { " at \($0)" } ?? "")")
         }
     }
@@ -61,13 +58,7 @@ struct RemoteCommand: ParsableCommand {
         @Argument(help: "Remote name.", completion: .custom(Completions.remotes)) var name: String
 
         func run() throws {
-            let repo = try repository.open()
-            var config = repo.config
-            guard config.remotes.removeValue(forKey: name) != nil else {
-                throw RemoteError.unknown(name, known: repo.config.remotes.keys.sorted())
-            }
-            try config.save(path: repo.cairnDirectory + "/config.toml")
-            for suffix in [".json", ".uploaded"] { try? FileOps.remove(repo.cairnDirectory + "/remotes/\(name)\(suffix)") }
+            try repository.open().removeRemote(name)
             say("removed remote \(name)")
         }
     }

@@ -1,7 +1,8 @@
 import CairnRepository
 import CairnStore
 import CairnTestSupport
-@testable import CairnVersioning
+@testable import CairnRemote
+import CairnVersioning
 import Foundation
 import Testing
 

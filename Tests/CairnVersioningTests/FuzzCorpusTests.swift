@@ -1,3 +1,4 @@
+import CairnFuzz
 import CairnTestSupport
 import Foundation
 import Testing

@@ -1,14 +1,13 @@
 import CairnCatalog
+import CairnVersioning
 import CairnRepository
 import CairnStore
 import Foundation
 
-/// What went wrong with a remote (transport and S3 errors are `S3Error`).
+/// What went wrong with a remote (transport and S3 errors are `S3Error`; unknown remote names
+/// and bad ones are `RepositoryError`, where remotes are configured).
 public enum RemoteError: Error, Sendable, CustomStringConvertible {
-    case unknown(String, known: [String])
     case noRemote
-    case exists(String)
-    case badName(String)
     case notACairnRemote(String)
     case newerFormat(String, version: Int)
     case tagConflict(tag: String, remote: String, local: String)
@@ -16,12 +15,7 @@ public enum RemoteError: Error, Sendable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .unknown(let name, let known):
-            "no remote named '\(name)'" + (known.isEmpty ? "; add one with `cairn remote add NAME s3://BUCKET/PREFIX`"
-                                           : " (remotes: \(known.joined(separator: ", ")))")
         case .noRemote: "this repository has no remote; add one with `cairn remote add origin s3://BUCKET/PREFIX`"
-        case .exists(let name): "a remote named '\(name)' exists; remove it first with `cairn remote remove \(name)`"
-        case .badName(let name): "invalid remote name '\(name)': use letters, digits, '-', '_' and '.'"
         case .notACairnRemote(let url): "\(url) holds no Cairn data (no cairn-remote.json); push to it first"
         case .newerFormat(let url, let version):
             "\(url) was written by a newer cairn (remote format \(version), this cairn reads \(Remote.formatVersion)); upgrade cairn"
@@ -106,9 +100,10 @@ public final class Remote: Sendable {
         } else if remotes.count == 1 {
             chosen = remotes.keys.first!
         } else {
-            throw remotes.isEmpty ? RemoteError.noRemote : RemoteError.unknown("origin", known: remotes.keys.sorted())
+            if remotes.isEmpty { throw RemoteError.noRemote }
+            throw RepositoryError.unknownRemote("origin", known: remotes.keys.sorted())
         }
-        guard let settings = remotes[chosen] else { throw RemoteError.unknown(chosen, known: remotes.keys.sorted()) }
+        guard let settings = remotes[chosen] else { throw RepositoryError.unknownRemote(chosen, known: remotes.keys.sorted()) }
         self.name = chosen
         self.repository = repository
         self.store = S3BlobStore(client: try Self.client(settings, credentials: credentials, parallelism: parallelism, retry: retry))
@@ -123,52 +118,15 @@ public final class Remote: Sendable {
         return S3Client(location: location, credentials: try credentials ?? AWSCredentials.standard(), parallelism: parallelism, retry: retry)
     }
 
-    /// Checks a remote name: letters, digits, `-`, `_`, `.`, not starting with `.` or `-`.
-    public static func validateName(_ name: String) throws {
-        guard !name.isEmpty, name.count <= 64, !name.hasPrefix("."), !name.hasPrefix("-"),
-              name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) })
-        else { throw RemoteError.badName(name) }
-    }
+    // MARK: Local bookkeeping (.cairn/remotes/NAME.*: `RemoteRecord`, the upload journal)
 
-    // MARK: Local bookkeeping (.cairn/remotes/NAME.*)
+    typealias State = RemoteRecord
 
-    struct State: Codable {
-        var instance: String
-        /// The catalog fingerprint and remote bundle ETag after the last push or pull.
-        var fingerprint: String?
-        var bundleETag: String?
-        /// Snapshots the remote held completely at the last push or pull: their blobs may be
-        /// absent here on purpose (a partial pull), and `pull` can fetch them.
-        var snapshots: [String]?
-        /// Objects outside snapshot trees (run checkpoints) known to be on the remote, so a push
-        /// with nothing new uploads nothing.
-        var held: [String]?
-    }
+    private var journalPath: String { repository.uploadJournalPath(remote: name) }
 
-    /// Snapshots each remote held completely at the last push or pull, by remote name.
-    public static func heldSnapshots(in repository: Repository) -> [String: Set<BlobID>] {
-        var out: [String: Set<BlobID>] = [:]
-        for name in repository.config.remotes.keys {
-            let path = repository.cairnDirectory + "/remotes/\(name).json"
-            guard let data = FileManager.default.contents(atPath: path), let state = try? JSONDecoder().decode(State.self, from: data)
-            else { continue }
-            out[name] = Set((state.snapshots ?? []).compactMap { BlobID(hex: $0) })
-        }
-        return out
-    }
+    private func loadState() -> State? { repository.remoteRecord(name) }
 
-    private var stateDirectory: String { repository.cairnDirectory + "/remotes" }
-    private var statePath: String { stateDirectory + "/\(name).json" }
-    private var journalPath: String { stateDirectory + "/\(name).uploaded" }
-
-    private func loadState() -> State? {
-        FileManager.default.contents(atPath: statePath).flatMap { try? JSONDecoder().decode(State.self, from: $0) }
-    }
-
-    private func saveState(_ state: State) throws {
-        try FileOps.makeDirectory(stateDirectory)
-        try FileOps.writeFile(try JSONEncoder().encode(state), to: statePath)
-    }
+    private func saveState(_ state: State) throws { try repository.saveRemoteRecord(state, remote: name) }
 
     /// Ids uploaded by pushes that did not finish: each was stored on the remote whole.
     private func journal() -> Set<BlobID> {
@@ -403,7 +361,7 @@ public final class Remote: Sendable {
     /// neighbours into one range request); objects above `S3BlobStore.looseThreshold` go alone.
     private func upload(_ ids: [BlobID], packSize: Int?, report: inout PushReport, progress: @Sendable (TransferProgress) -> Void) async throws {
         if ids.isEmpty { return }
-        try FileOps.makeDirectory(stateDirectory)
+        try FileOps.makeDirectory(repository.remotesDirectory)
         let journal = try POSIXFile(path: journalPath, flags: O_WRONLY | O_CREAT | O_APPEND, mode: 0o644)
         let local = repository.store
         let sizes = try ids.map { Int(try local.size(of: $0)) }

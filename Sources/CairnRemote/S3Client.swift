@@ -1,3 +1,4 @@
+import CairnStore
 import AsyncHTTPClient
 import Crypto
 import Foundation

@@ -1,3 +1,4 @@
+import CairnStore
 import Crypto
 import Foundation
 

@@ -1,3 +1,4 @@
+import CairnRemote
 import CairnStore
 import CairnTestSupport
 import Foundation

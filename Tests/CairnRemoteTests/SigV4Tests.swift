@@ -3,7 +3,8 @@ import Crypto
 import Foundation
 import Testing
 
-@testable import CairnStore
+@testable import CairnRemote
+import CairnStore
 
 /// Cairn's SigV4 signer against botocore's (pip `botocore`): the same request signed by both
 /// must carry the same Authorization header.
