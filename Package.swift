@@ -44,7 +44,8 @@ let package = Package(
             swiftSettings: strict),
         .target(name: "CairnVersioning", dependencies: ["CairnStore", "CairnCatalog", "CairnRepository"], swiftSettings: strict),
         .target(
-            name: "CairnTraining", dependencies: ["CairnStore", "CairnCatalog", "CairnImaging", "CairnRepository", "CairnVersioning", "COpenBLAS"],
+            name: "CairnTraining",
+            dependencies: ["CairnStore", "CairnCatalog", "CairnImaging", "CairnRepository", "CairnVersioning", "COpenBLAS", crypto],
             swiftSettings: strict),
         .target(name: "CairnLabeling", dependencies: ["CairnCatalog", "CairnStore", "CairnImaging", "CChafa"], swiftSettings: strict),
         // The only target that speaks HTTP: the S3 client and push, pull, clone and repair. Nothing

@@ -87,17 +87,27 @@ public final class Catalog: Sendable {
         return applied
     }
 
-    /// Maps GRDB and SQLite errors to `CatalogError`.
+    /// Maps GRDB and SQLite errors to `CatalogError`. SQLite reports a write that failed for want of
+    /// space as a plain I/O error (10) as often as SQLITE_FULL; when the file system is full, say so.
     static func translate(_ error: any Error, path: String) -> any Error {
         guard let error = error as? DatabaseError else { return error }
         switch error.resultCode {
         case .SQLITE_FULL: return CatalogError.diskFull
+        case .SQLITE_IOERR where freeBytes(near: path).map({ $0 < 1 << 20 }) ?? false: return CatalogError.diskFull
         case .SQLITE_READONLY:
             return CatalogError.readOnly(path: path)
         case .SQLITE_BUSY, .SQLITE_LOCKED: return CatalogError.busy
         default:
             return CatalogError.database(code: error.resultCode.rawValue, message: error.message ?? "unknown", sql: error.sql)
         }
+    }
+
+    /// Bytes free for unprivileged writers on the file system holding `path`.
+    static func freeBytes(near path: String) -> UInt64? {
+        var fs = statvfs()
+        let directory = (path as NSString).deletingLastPathComponent
+        guard statvfs(directory.isEmpty ? "." : directory, &fs) == 0 else { return nil }
+        return UInt64(fs.f_bavail) * UInt64(fs.f_frsize)
     }
 
     /// Runs `body` in one write transaction: all of it commits, or none of it.

@@ -12,6 +12,8 @@ public enum CatalogError: Error, Sendable, Equatable, CustomStringConvertible {
     case prefixTooShort(kind: String, name: String)
     /// A request the catalog refuses (duplicate name, bad hotkey …).
     case invalid(String)
+    /// A name (of a tag, class or annotator) that breaks the rules for its kind.
+    case invalidName(kind: String, name: String, reason: String)
     /// The disk holding the catalog is full.
     case diskFull
     /// The catalog file cannot be written.
@@ -31,6 +33,7 @@ public enum CatalogError: Error, Sendable, Equatable, CustomStringConvertible {
         case .prefixTooShort(let kind, let name):
             "'\(name)' is too short to name an \(kind): give 4 or more hex digits of its id\(kind == "item" ? ", or its imported path" : "")"
         case .invalid(let reason): reason
+        case .invalidName(let kind, let name, let reason): "invalid \(kind) name '\(Printable.escaped(name))': \(reason)"
         case .diskFull: "disk full while writing the catalog; free some space and run the command again (the last transaction was rolled back)"
         case .readOnly(let path): "cannot write \(path): the repository is read-only"
         case .busy: "the catalog stayed locked by another cairn process for too long; try again"

@@ -30,6 +30,22 @@ public struct TagRow: Sendable, Hashable, Codable {
     public var snapshotID: BlobID
     public var createdAt: Date
     public var author: String
+
+    /// Why `name` cannot be a tag, or nil when it can: 1 to 128 characters, no `/`, `\`, `..`,
+    /// whitespace or control characters, not starting with `-`, `.` or `HEAD`, and not 64 hex
+    /// digits (the form of a snapshot id, which a tag must never shadow). Tags come from remotes
+    /// too, so the rule is kept where every tag is written.
+    public static func problem(name: String) -> String? {
+        guard !name.isEmpty, name.count <= 128 else { return "must be 1 to 128 characters" }
+        guard !name.contains("/"), !name.contains("\\") else { return "must not contain '/' or '\\'" }
+        guard !name.contains("..") else { return "must not contain '..'" }
+        guard !name.contains(where: { $0.isWhitespace || $0.isNewline }), !name.unicodeScalars.contains(where: Printable.isControl) else {
+            return "must not contain whitespace or control characters"
+        }
+        guard !name.hasPrefix("-"), !name.hasPrefix("."), !name.hasPrefix("HEAD") else { return "must not start with '-', '.' or 'HEAD'" }
+        guard !(name.count == 64 && name.allSatisfy(\.isHexDigit)) else { return "must not look like a snapshot id (64 hex digits)" }
+        return nil
+    }
 }
 
 /// One entry of a tag's history.
@@ -242,7 +258,9 @@ extension CatalogTransaction {
     }
 
     /// Creates or (when `force`) moves a tag, recording the change in the tag history.
+    /// - Throws: `CatalogError.invalidName` for a name `TagRow.problem` refuses.
     public func setTag(_ name: String, to id: BlobID, author: String, force: Bool) throws {
+        if let problem = TagRow.problem(name: name) { throw CatalogError.invalidName(kind: "tag", name: name, reason: problem) }
         let now = Date().timeIntervalSince1970
         if let existing = try tag(named: name) {
             if existing.snapshotID == id { return }

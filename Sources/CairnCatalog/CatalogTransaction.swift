@@ -216,11 +216,7 @@ public struct CatalogTransaction {
     /// Adds an annotator; fails if the name is taken.
     @discardableResult
     public func addAnnotator(_ name: String, role: Role) throws -> Annotator {
-        guard !name.isEmpty, name.count <= 128, !name.contains(where: { $0.isWhitespace || $0.isNewline }),
-              !name.unicodeScalars.contains(where: Printable.isControl)
-        else {
-            throw CatalogError.invalid("annotator name '\(Printable.escaped(name))' must be 1 to 128 characters, without spaces or control characters")
-        }
+        if let problem = AnnotatorNames.problem(name) { throw CatalogError.invalidName(kind: "annotator", name: name, reason: problem) }
         if try annotator(named: name) != nil { throw CatalogError.invalid("annotator '\(name)' already exists") }
         let now = Date()
         try db.execute(sql: "INSERT INTO annotators (name, role, created_at) VALUES (?, ?, ?)",

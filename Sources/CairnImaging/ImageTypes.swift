@@ -37,10 +37,17 @@ public struct DecodeLimits: Sendable, Hashable {
     public var maxPixels: Int
     /// Longest side an image may have.
     public var maxDimension: Int
+    /// Most scans a JPEG may have. Progressive files use about 10 (up to a few dozen with many
+    /// components); each scan is a pass over the whole image, so thousands are an attack.
+    public var maxScans: Int
+    /// Most scans × pixels a JPEG may cost to decode (the work, not just the size).
+    public var maxScanWork: Int
 
-    public init(maxPixels: Int = 64 * 1024 * 1024, maxDimension: Int = 32768) {
+    public init(maxPixels: Int = 64 * 1024 * 1024, maxDimension: Int = 32768, maxScans: Int = 100, maxScanWork: Int = 64 * 64 * 1024 * 1024) {
         self.maxPixels = maxPixels
         self.maxDimension = maxDimension
+        self.maxScans = maxScans
+        self.maxScanWork = maxScanWork
     }
 
     /// Throws when `info` exceeds these limits.
@@ -86,6 +93,8 @@ public enum ImagingError: Error, Sendable, Equatable, CustomStringConvertible {
     case tooLarge(width: Int, height: Int, limit: DecodeLimits)
     /// The decoder rejected the data (truncated, corrupt, unsupported variant).
     case invalid(String)
+    /// A JPEG with more scans (decoding passes) than the limits allow, refused before decoding.
+    case tooManyScans(scans: Int, limit: Int)
 
     public var description: String {
         switch self {
@@ -94,6 +103,9 @@ public enum ImagingError: Error, Sendable, Equatable, CustomStringConvertible {
         case .tooLarge(let w, let h, let limit):
             "image is \(w)x\(h) pixels, over the limit of \(limit.maxPixels) pixels or \(limit.maxDimension) per side"
         case .invalid(let reason): "corrupt or truncated image: \(reason)"
+        case .tooManyScans(let scans, let limit):
+            "JPEG has \(scans > limit ? "more than \(limit)" : "\(scans)") scans, each a pass over the whole image; refused before decoding "
+                + "(at most \(limit), or fewer for very large images)"
         }
     }
 }

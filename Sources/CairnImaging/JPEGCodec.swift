@@ -37,11 +37,41 @@ enum JPEGCodec {
         return ImageInfo(format: .jpeg, width: Int(h.width), height: Int(h.height), channels: channels(of: h.colorspace))
     }
 
+    /// Counts the scans (SOS markers) of a JPEG by walking its marker segments, without decoding.
+    /// A progressive file may legally hold any number of scans, each costing a pass over the whole
+    /// image: thousands of empty ones make a small file decode for tens of seconds (a "scan bomb").
+    /// Stops counting past `limit`.
+    static func scanCount(_ bytes: UnsafeRawBufferPointer, limit: Int) -> Int {
+        var i = 2  // past SOI
+        var scans = 0
+        let n = bytes.count
+        while i + 3 < n && scans <= limit {
+            guard bytes[i] == 0xFF else { i += 1; continue }
+            let marker = bytes[i + 1]
+            if marker == 0xFF { i += 1; continue }  // fill byte
+            if marker == 0xD9 { break }  // EOI
+            if marker == 0x01 || (0xD0...0xD7).contains(marker) { i += 2; continue }  // no length
+            let length = Int(bytes[i + 2]) << 8 | Int(bytes[i + 3])
+            guard length >= 2 else { break }
+            i += 2 + length
+            if marker == 0xDA {  // SOS: entropy-coded data follows until the next real marker
+                scans += 1
+                while i + 1 < n && !(bytes[i] == 0xFF && bytes[i + 1] != 0x00 && !(0xD0...0xD7).contains(bytes[i + 1])) { i += 1 }
+            }
+        }
+        return scans
+    }
+
     static func decode(_ bytes: UnsafeRawBufferPointer, limits: DecodeLimits) throws(ImagingError) -> PixelBuffer {
         let handle = try Handle(compress: false)
         let h = try header(handle, bytes)
         let info = ImageInfo(format: .jpeg, width: Int(h.width), height: Int(h.height), channels: channels(of: h.colorspace))
         try limits.check(info)
+        let scans = scanCount(bytes, limit: limits.maxScans)
+        // Each scan is a pass over the image: bound the passes, and the work (passes × pixels).
+        guard scans <= limits.maxScans, scans.multipliedReportingOverflow(by: info.width * info.height).partialValue <= limits.maxScanWork else {
+            throw .tooManyScans(scans: scans, limit: limits.maxScans)
+        }
         let cmyk = h.colorspace == Int32(TJCS_CMYK.rawValue) || h.colorspace == Int32(TJCS_YCCK.rawValue)
         let pixelFormat: TJPF = info.channels == 1 ? TJPF_GRAY : (cmyk ? TJPF_CMYK : TJPF_RGB)
         let decodedChannels = cmyk ? 4 : info.channels

@@ -12,10 +12,12 @@ import Synchronization
 ///
 /// One request then carries thousands of small images, in both directions: a push uploads packs
 /// of up to `packTarget` bytes, and a pull reads the objects it wants with range requests, merging
-/// neighbours into one. Every download is hashed and compared with its id before a caller sees it.
-/// The synchronous `BlobStore` methods serve single reads and writes (`fsck --repair`); the async
-/// ones move many objects in parallel.
-public final class S3BlobStore: BlobStore {
+/// neighbours into one. A remote may be written by others, so nothing it says is trusted before it
+/// is checked: every index is validated against its pack's listed size (and packs hold nothing over
+/// `looseThreshold`), every download is hashed and compared with its id before a caller sees it,
+/// large objects are streamed to disk rather than held in memory, and an object stored twice is
+/// fetched from its other copy when the first is damaged.
+public final class S3BlobStore: Sendable {
     public let client: S3Client
     /// Objects up to this size travel in packs.
     public static let looseThreshold = FileBlobStore.defaultLooseThreshold
@@ -24,6 +26,8 @@ public final class S3BlobStore: BlobStore {
     /// Range reads merge objects less than this far apart, up to `maxRange` bytes per request.
     static let maxGap: UInt64 = 1 << 20
     static let maxRange: UInt64 = 16 << 20
+    /// The largest loose object a pull accepts (and streams to disk).
+    public static let maxObjectSize = 1 << 40
 
     private let indexes = Mutex<[String: PackIndex]>([:])
 
@@ -37,19 +41,31 @@ public final class S3BlobStore: BlobStore {
 
     // MARK: Packs
 
-    /// Reads the indexes of remote packs not seen yet (one listing, then one GET per new pack).
-    /// Returns how many objects they hold.
+    /// Reads the indexes of remote packs not seen yet (one listing, then one GET per new pack) and
+    /// validates each against its pack's listed size. An index whose pack is not listed is not
+    /// visible yet and is left alone. Returns how many objects the new indexes hold.
+    /// - Throws: `StoreError.damagedFile` naming a remote index that fails any check.
     @discardableResult
     public func loadPackIndexes() async throws -> Int {
         let known = indexes.withLock { Set($0.keys) }
-        let names = try await client.list(prefix: "packs/").compactMap { object -> String? in
+        let listing = try await client.list(prefix: "packs/")
+        var packSizes: [String: UInt64] = [:]
+        var names: [String] = []
+        for object in listing {
             let file = object.key.dropFirst("packs/".count)
-            return file.hasSuffix(".idx") ? String(file.dropLast(4)) : nil
-        }.filter { !known.contains($0) }
+            if file.hasSuffix(".pack") { packSizes[String(file.dropLast(5))] = object.size }
+            if file.hasSuffix(".idx") { names.append(String(file.dropLast(4))) }
+        }
+        let wanted = names.filter { !known.contains($0) && packSizes[$0] != nil }.sorted()
+        let sizes = packSizes
         var count = 0
-        try await forEachConcurrently(names, { [client] name in
+        try await forEachConcurrently(wanted, { [client] name in
             let key = Self.indexKey(name)
-            return try PackIndex(data: try await client.get(key), name: name, path: "\(client.location.url)/\(key)")
+            let packSize = sizes[name]!
+            // An index is 1,056 bytes of header and checksum and 48 per record of at least 41 bytes.
+            let limit = Int(min(UInt64(S3Client.smallObjectLimit), 1_056 + packSize / 41 * 48 + 48))
+            return try PackIndex(data: try await client.get(key, limit: limit), name: name, path: "\(client.location.url)/\(key)",
+                                 packSize: packSize, maxObjectSize: UInt64(Self.looseThreshold))
         }, done: { name, index in
             count += index.count
             indexes.withLock { $0[name] = index }
@@ -60,17 +76,17 @@ public final class S3BlobStore: BlobStore {
     /// Uploads `blobs` as one pack (the pack, then its index) and returns the bytes sent.
     public func putPack(_ blobs: [HashedBlob]) async throws -> Int {
         let (pack, index) = PackFormat.build(blobs)
-        let name = SHA256.hash(data: pack).hexString
+        let name = SHA256.hash(data: pack).map { String(format: "%02x", $0) }.joined()
         try await client.put(Self.packKey(name), pack)
         try await client.put(Self.indexKey(name), index)
-        let loaded = try PackIndex(data: index, name: name, path: Self.indexKey(name))
+        let loaded = try PackIndex(data: index, name: name, path: Self.indexKey(name), packSize: UInt64(pack.count))
         indexes.withLock { $0[name] = loaded }
         return pack.count + index.count
     }
 
     /// Which of `ids` the remote holds: in a loaded pack index, or loose (one HEAD each, in parallel).
     public func holding(_ ids: [BlobID]) async throws -> Set<BlobID> {
-        var held = Set(ids.filter { locate($0) != nil })
+        var held = Set(ids.filter { !locations($0).isEmpty })
         try await forEachConcurrently(ids.filter { !held.contains($0) }, { [client] id in
             try await client.head(Self.key(id)) != nil
         }, done: { id, present in
@@ -79,116 +95,157 @@ public final class S3BlobStore: BlobStore {
         return held
     }
 
-    private func locate(_ id: BlobID) -> (pack: String, entry: PackEntry)? {
+    /// Every loaded pack holding `id`, in pack-name order (so every run tries copies alike).
+    private func locations(_ id: BlobID) -> [(pack: String, entry: PackEntry)] {
         indexes.withLock { indexes in
-            for (name, index) in indexes { if let entry = index.find(id) { return (name, entry) } }
-            return nil
+            indexes.keys.sorted().compactMap { name in indexes[name]!.find(id).map { (name, $0) } }
         }
     }
 
-    // MARK: BlobStore
-
-    public func put(_ blob: HashedBlob) throws -> Bool {
-        if try contains(blob.id) { return false }
-        _ = try blocking { try await self.client.put(Self.key(blob.id), blob.data) }
-        return true
-    }
-
-    public func putFile(atPath path: String) throws -> (id: BlobID, isNew: Bool) {
-        guard let data = FileManager.default.contents(atPath: path) else { throw StoreError.fromErrno(errno, "read", path) }
-        let blob = HashedBlob(data)
-        return (blob.id, try put(blob))
-    }
-
-    public func contains(_ id: BlobID) throws -> Bool {
-        try blocking { try await self.holding([id]).contains(id) }
-    }
-
-    public func get(_ id: BlobID) throws -> Data {
-        try blocking { try await self.fetch(id).data }
-    }
-
-    public func read(_ id: BlobID, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
-        try get(id).withUnsafeBytes { try body($0) }
-    }
-
-    public func size(of id: BlobID) throws -> UInt64 {
-        if let (_, entry) = locate(id) { return entry.length }
-        guard let size = try blocking({ try await self.client.head(Self.key(id)) }) else { throw StoreError.notFound(id) }
-        return size
-    }
-
-    public func flush() throws {}
-
     /// Every object in the loaded packs and every loose object.
-    public func allIDs() throws -> [BlobID] {
-        let loose = try blocking { try await self.client.list(prefix: "objects/") }.compactMap { BlobID(hex: $0.key.dropFirst(8)) }
+    public func allIDs() async throws -> [BlobID] {
+        let loose = try await client.list(prefix: "objects/").compactMap { BlobID(hex: $0.key.dropFirst(8)) }
         return loose + indexes.withLock { $0.values.flatMap { $0.entries.map(\.id) } }
     }
 
-    // MARK: Bulk transfer
+    // MARK: Fetching
 
-    /// The blob's bytes, verified against its id: a mismatch throws `StoreError.corrupt`
-    /// naming the remote object, and the bytes are not returned.
-    public func fetch(_ id: BlobID) async throws -> HashedBlob {
-        var found: HashedBlob?
-        try await fetch([id]) { found = $0 }
+    /// A verified object as fetched: small ones in memory, large (loose) ones in a file.
+    public enum Fetched: Sendable {
+        case bytes(HashedBlob)
+        /// A file in the staging directory given to `fetch`, holding the object's exact bytes.
+        case file(BlobID, path: String, size: Int)
+
+        public var id: BlobID {
+            switch self {
+            case .bytes(let blob): blob.id
+            case .file(let id, _, _): id
+            }
+        }
+
+        /// The bytes, read from the file for a large object.
+        public func data() throws -> Data {
+            switch self {
+            case .bytes(let blob): return blob.data
+            case .file(_, let path, let size):
+                let file = try POSIXFile(path: path, flags: O_RDONLY)
+                return try file.read(count: size, at: 0)
+            }
+        }
+    }
+
+    /// The blob's bytes, verified against its id: a mismatch throws `StoreError.corrupt` naming the
+    /// remote object, and the bytes are not returned.
+    public func fetch(_ id: BlobID, staging: String) async throws -> Data {
+        var found: Data?
+        try await fetch([id], staging: staging) { fetched in
+            found = try fetched.data()
+            if case .file(_, let path, _) = fetched { try FileOps.remove(path) }
+        }
         guard let found else { throw StoreError.notFound(id) }
         return found
     }
 
-    /// Downloads `ids` (in packs whose indexes are loaded, or loose) with at most
-    /// `client.parallelism` requests in flight, calling `done` serially for each verified blob.
-    /// Neighbouring objects in one pack come in one range request. An object absent from the
-    /// remote throws `StoreError.notFound`; one whose bytes do not match its id throws
-    /// `StoreError.corrupt` before `done` sees it.
-    public func fetch(_ ids: [BlobID], done: (HashedBlob) throws -> Void) async throws {
+    /// Downloads `ids` with at most `client.parallelism` requests in flight, calling `done`
+    /// serially for each verified object. Objects in loaded packs come by range requests, merging
+    /// neighbours; others are streamed, as loose objects, to files in `staging` (`done` owns them).
+    /// When a copy's bytes do not match its id, the object's next copy is tried (another pack, then
+    /// a loose object); only when none is good does the fetch stop.
+    /// - Throws: `StoreError.notFound` for an object the remote lacks, `StoreError.corrupt` naming
+    ///   the remote object when no copy is good.
+    public func fetch(_ ids: [BlobID], staging: String, done: (Fetched) throws -> Void) async throws {
+        var attempt = Dictionary(uniqueKeysWithValues: ids.map { ($0, 0) })
+        var pending = ids
+        var lastError: [BlobID: any Error] = [:]
+        while !pending.isEmpty {
+            var failed: [BlobID] = []
+            try await fetchOnce(pending, attempts: attempt, staging: staging, done: done) { id, error in
+                lastError[id] = lastError[id] ?? error  // the first copy's fault is the one to report
+                failed.append(id)
+            }
+            pending = []
+            for id in failed {
+                attempt[id, default: 0] += 1
+                // Candidates: each pack holding it, then a loose copy.
+                if attempt[id]! <= locations(id).count { pending.append(id) } else { throw lastError[id]! }
+            }
+        }
+    }
+
+    /// One round of `fetch`: each id from its candidate number `attempts[id]`; ids whose copy is
+    /// damaged go to `failed` (with the error), every other error stops the round.
+    private func fetchOnce(_ ids: [BlobID], attempts: [BlobID: Int], staging: String, done: (Fetched) throws -> Void,
+                           failed: (BlobID, any Error) -> Void) async throws {
         var byPack: [String: [PackEntry]] = [:]
         var units: [FetchUnit] = []
         for id in ids {
-            if let (pack, entry) = locate(id) { byPack[pack, default: []].append(entry) } else { units.append(.loose(id)) }
+            let candidates = locations(id)
+            let n = attempts[id] ?? 0
+            if n < candidates.count { byPack[candidates[n].pack, default: []].append(candidates[n].entry) } else { units.append(.loose(id)) }
         }
         for (pack, entries) in byPack {
             var run: [PackEntry] = []
+            var runEnd: UInt64 = 0
             for entry in entries.sorted(by: { $0.offset < $1.offset }) {
-                if let first = run.first, let last = run.last,
-                   entry.offset > last.offset + last.length + Self.maxGap || entry.offset + entry.length - first.offset > Self.maxRange {
+                if let first = run.first, entry.offset > runEnd + Self.maxGap || entry.offset + entry.length - first.offset > Self.maxRange {
                     units.append(.range(pack: pack, run))
                     run = []
                 }
                 run.append(entry)
+                runEnd = max(runEnd, entry.offset + entry.length)
             }
             if !run.isEmpty { units.append(.range(pack: pack, run)) }
         }
         let location = client.location.url
-        try await forEachConcurrently(units, { [client] unit -> [HashedBlob] in
+        let maxObject = Self.maxObjectSize
+        try await forEachConcurrently(units, { [client] unit -> [Result<Fetched, StoreError>] in
             switch unit {
             case .loose(let id):
-                let blob: HashedBlob
-                do { blob = HashedBlob(try await client.get(Self.key(id))) } catch S3Error.notFound { throw StoreError.notFound(id) }
-                guard blob.id == id else { throw StoreError.corrupt(id, location: "\(location)/\(Self.key(id))") }
-                return [blob]
+                let path = staging + "/" + FileOps.uniqueName() + ".obj"
+                let size: Int, digest: SHA256.Digest
+                do {
+                    (size, digest) = try await client.download(Self.key(id), to: path, limit: maxObject)
+                } catch S3Error.notFound {
+                    return [.failure(.notFound(id))]
+                }
+                guard BlobID(digest: digest) == id else {
+                    try? FileOps.remove(path)
+                    return [.failure(.corrupt(id, location: "\(location)/\(Self.key(id))"))]
+                }
+                return [.success(.file(id, path: path, size: size))]
             case .range(let pack, let entries):
                 let start = entries[0].offset
-                let length = Int(entries.last!.offset + entries.last!.length - start)
-                let bytes = try await client.get(Self.packKey(pack), offset: start, length: length)
-                return try entries.map { entry in
+                let end = entries.map { $0.offset + $0.length }.max()!
+                let bytes = try await client.get(Self.packKey(pack), offset: start, length: Int(end - start))
+                return entries.map { entry in
                     let from = Int(entry.offset - start)
                     let blob = HashedBlob(bytes.subdata(in: from..<from + Int(entry.length)))
                     guard blob.id == entry.id else {
-                        throw StoreError.corrupt(entry.id, location: "\(location)/\(Self.packKey(pack)) at offset \(entry.offset)")
+                        return .failure(.corrupt(entry.id, location: "\(location)/\(Self.packKey(pack)) at offset \(entry.offset)"))
                     }
-                    return blob
+                    return .success(.bytes(blob))
                 }
             }
-        }, done: { _, blobs in
-            for blob in blobs { try done(blob) }
+        }, done: { unit, results in
+            for (result, id) in zip(results, unit.ids) {
+                switch result {
+                case .success(let fetched): try done(fetched)
+                case .failure(let error): failed(id, error)
+                }
+            }
         })
     }
 
     private enum FetchUnit: Sendable {
         case loose(BlobID)
         case range(pack: String, [PackEntry])
+
+        var ids: [BlobID] {
+            switch self {
+            case .loose(let id): [id]
+            case .range(_, let entries): entries.map(\.id)
+            }
+        }
     }
 
     /// Runs `work` for every element with at most `client.parallelism` in flight, calling
@@ -210,33 +267,5 @@ public final class S3BlobStore: BlobStore {
                 if next < elements.count { add() }
             }
         }
-    }
-}
-
-/// Runs `body` on the concurrency pool and waits for it from synchronous code.
-/// Must not be called from inside an async task (it would block one of its threads).
-public func blocking<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
-    let box = ResultBox<T>()
-    let done = DispatchSemaphore(value: 0)
-    Task.detached {
-        do { box.set(.success(try await body())) } catch { box.set(.failure(error)) }
-        done.signal()
-    }
-    done.wait()
-    return try box.get()
-}
-
-private final class ResultBox<T: Sendable>: @unchecked Sendable {
-    private var result: Result<T, any Error>?
-    private let lock = NSLock()
-    func set(_ value: Result<T, any Error>) {
-        lock.lock()
-        result = value
-        lock.unlock()
-    }
-    func get() throws -> T {
-        lock.lock()
-        defer { lock.unlock() }
-        return try result!.get()
     }
 }

@@ -1,128 +1,9 @@
-import CairnStore
 import AsyncHTTPClient
+import CairnStore
 import Crypto
 import Foundation
 import NIOCore
 import NIOHTTP1
-
-/// Where a remote lives: `s3://BUCKET/PREFIX` plus how to reach it.
-public struct S3Location: Sendable, Hashable, CustomStringConvertible {
-    public var bucket: String
-    /// Key prefix without leading or trailing `/` (may be empty).
-    public var prefix: String
-    /// `scheme://host[:port]`; nil means AWS (`https://s3.REGION.amazonaws.com`).
-    public var endpoint: String?
-    public var region: String
-    /// Bucket in the path (`endpoint/BUCKET/KEY`) rather than in the host name (`BUCKET.host/KEY`).
-    public var pathStyle: Bool
-
-    public init(bucket: String, prefix: String, endpoint: String? = nil, region: String = "us-east-1", pathStyle: Bool = false) {
-        self.bucket = bucket
-        self.prefix = prefix.split(separator: "/").joined(separator: "/")
-        self.endpoint = endpoint.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
-        self.region = region
-        self.pathStyle = pathStyle
-    }
-
-    /// Parses `s3://BUCKET[/PREFIX]`.
-    public init(url: String, endpoint: String? = nil, region: String = "us-east-1", pathStyle: Bool = false) throws {
-        guard url.hasPrefix("s3://") else { throw S3Error.badURL(url) }
-        let rest = url.dropFirst(5)
-        let bucket = rest.prefix { $0 != "/" }
-        guard (3...63).contains(bucket.count),
-            bucket.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-" || $0 == ".") })
-        else { throw S3Error.badURL(url) }
-        if let endpoint, !(endpoint.hasPrefix("http://") || endpoint.hasPrefix("https://")) {
-            throw S3Error.badEndpoint(endpoint)
-        }
-        self.init(bucket: String(bucket), prefix: String(rest.dropFirst(bucket.count)), endpoint: endpoint, region: region,
-                  pathStyle: pathStyle)
-    }
-
-    public var url: String { prefix.isEmpty ? "s3://\(bucket)" : "s3://\(bucket)/\(prefix)" }
-    public var description: String { url }
-
-    /// The full key of `name` under the prefix.
-    public func key(_ name: String) -> String { prefix.isEmpty ? name : "\(prefix)/\(name)" }
-
-    /// (base URL, host header, path prefix) for requests.
-    func base() -> (url: String, host: String, pathPrefix: String) {
-        let endpoint = self.endpoint ?? "https://s3.\(region).amazonaws.com"
-        let scheme = endpoint.hasPrefix("http://") ? "http://" : "https://"
-        let host = String(endpoint.dropFirst(scheme.count).prefix { $0 != "/" })
-        if pathStyle {
-            return (scheme + host, host, "/" + SigV4Signer.encode(bucket))
-        }
-        return (scheme + bucket + "." + host, bucket + "." + host, "")
-    }
-}
-
-/// What went wrong talking to an S3-compatible server. Never carries credentials.
-public enum S3Error: Error, Sendable, CustomStringConvertible {
-    case badURL(String)
-    case badEndpoint(String)
-    case noCredentials(tried: [String])
-    case badCredentialsFile(path: String, reason: String)
-    case noSuchBucket(String)
-    case credentialsRefused(code: String, message: String)
-    case notFound(key: String)
-    /// A conditional write lost: the object changed (or appeared) since it was read.
-    case changedMeanwhile(operation: String)
-    case unreachable(endpoint: String, reason: String)
-    case http(status: Int, code: String, message: String, operation: String)
-    case badResponse(operation: String, reason: String)
-
-    public var description: String {
-        switch self {
-        case .badURL(let url):
-            "\(url) is not a remote URL: expected s3://BUCKET[/PREFIX] with a bucket name of 3-63 lowercase letters, digits, '-' or '.'"
-        case .badEndpoint(let endpoint):
-            "\(endpoint) is not an endpoint URL: expected http://HOST[:PORT] or https://HOST[:PORT]"
-        case .noCredentials(let tried):
-            "no S3 credentials found (looked in \(tried.joined(separator: ", "))); set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE with ~/.aws/credentials"
-        case .badCredentialsFile(let path, let reason):
-            "cannot use credentials file \(path): \(reason)"
-        case .noSuchBucket(let bucket):
-            "bucket \(bucket) does not exist on the remote (create it first, e.g. `aws s3 mb s3://\(bucket)`)"
-        case .credentialsRefused(let code, let message):
-            "the remote refused the credentials (\(code): \(message)); check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or the profile in use"
-        case .notFound(let key):
-            "\(key) is not on the remote"
-        case .changedMeanwhile(let operation):
-            "\(operation) lost to another writer (the object changed on the remote since it was read); run the command again"
-        case .unreachable(let endpoint, let reason):
-            "cannot reach \(endpoint): \(reason)"
-        case .http(let status, let code, let message, let operation):
-            "\(operation) failed: HTTP \(status)\(code.isEmpty ? "" : " \(code)")\(message.isEmpty ? "" : ": \(message)")"
-        case .badResponse(let operation, let reason):
-            "\(operation): unexpected response from the remote: \(reason)"
-        }
-    }
-}
-
-/// How failed requests are retried: exponential backoff with full jitter on 5xx, 429,
-/// timeouts and dropped or refused connections.
-public struct RetryPolicy: Sendable {
-    public var attempts: Int
-    public var baseDelay: Double
-    public var maxDelay: Double
-
-    public init(attempts: Int = 8, baseDelay: Double = 0.05, maxDelay: Double = 2) {
-        self.attempts = attempts
-        self.baseDelay = baseDelay
-        self.maxDelay = maxDelay
-    }
-
-    func delay(afterAttempt attempt: Int) -> Double {
-        Double.random(in: 0...min(maxDelay, baseDelay * pow(2, Double(attempt))))
-    }
-}
-
-/// One listed object.
-public struct S3Object: Sendable, Hashable {
-    public var key: String
-    public var size: UInt64
-}
 
 /// A minimal S3 client: PUT, GET, HEAD, DELETE, ListObjectsV2 and multipart upload, signed with
 /// SigV4, over async-http-client, with retries. Keys passed in are relative to the location's prefix.
@@ -180,9 +61,13 @@ public final class S3Client: Sendable {
         return try await send("PUT", name, headers: [condition], body: body, operation: "upload \(name)").1.first(name: "etag")
     }
 
-    /// The object's bytes and ETag, or nil when it is absent.
-    public func getWithETag(_ name: String) async throws -> (data: Data, etag: String)? {
-        let (status, headers, body) = try await send("GET", name, operation: "download \(name)", allow404: true)
+    /// Most bytes a small object (a remote's JSON descriptions, a pack index) may have: a reply
+    /// that runs longer is refused as it arrives, never buffered whole.
+    public static let smallObjectLimit = 64 << 20
+
+    /// The object's bytes and ETag, or nil when it is absent; at most `limit` bytes are read.
+    public func getWithETag(_ name: String, limit: Int = smallObjectLimit) async throws -> (data: Data, etag: String)? {
+        let (status, headers, body) = try await send("GET", name, operation: "download \(name)", allow404: true, limit: limit)
         return status == 404 ? nil : (body, headers.first(name: "etag") ?? "")
     }
 
@@ -197,19 +82,20 @@ public final class S3Client: Sendable {
         _ = try await send("PUT", nil, operation: "create bucket \(location.bucket)")
     }
 
-    /// The object's bytes; throws `S3Error.notFound` when absent.
-    public func get(_ name: String) async throws -> Data {
-        let (status, _, body) = try await send("GET", name, operation: "download \(name)", allow404: true)
+    /// The object's bytes (at most `limit`); throws `S3Error.notFound` when absent.
+    public func get(_ name: String, limit: Int = smallObjectLimit) async throws -> Data {
+        let (status, _, body) = try await send("GET", name, operation: "download \(name)", allow404: true, limit: limit)
         if status == 404 { throw S3Error.notFound(key: location.key(name)) }
         return body
     }
 
-    /// `length` bytes of the object from `offset` (an HTTP range request).
+    /// `length` bytes of the object from `offset` (an HTTP range request); a reply of any other
+    /// length is refused.
     public func get(_ name: String, offset: UInt64, length: Int) async throws -> Data {
         precondition(length > 0)
         let range = "bytes=\(offset)-\(offset + UInt64(length) - 1)"
         let operation = "download \(name) (\(range))"
-        let (status, _, body) = try await send("GET", name, headers: [("range", range)], operation: operation, allow404: true)
+        let (status, _, body) = try await send("GET", name, headers: [("range", range)], operation: operation, allow404: true, limit: length)
         if status == 404 { throw S3Error.notFound(key: location.key(name)) }
         guard body.count == length else {
             throw S3Error.badResponse(operation: operation, reason: "\(body.count) bytes instead of \(length)")
@@ -217,8 +103,38 @@ public final class S3Client: Sendable {
         return body
     }
 
-    public func getIfPresent(_ name: String) async throws -> Data? {
-        do { return try await get(name) } catch S3Error.notFound { return nil }
+    /// Streams the object into a new file at `path`, hashing it on the way, without holding it in
+    /// memory; at most `limit` bytes. Returns its size and SHA-256. A failed or retried download
+    /// starts the file over; nothing is left at `path` when this throws.
+    /// - Throws: `S3Error.notFound` when the object is absent.
+    public func download(_ name: String, to path: String, limit: Int) async throws -> (size: Int, digest: SHA256.Digest) {
+        do {
+            return try await perform("GET", name, operation: "download \(name)", allow404: true) { status, _, body in
+                if status == 404 { throw S3Error.notFound(key: self.location.key(name)) }
+                try FileOps.remove(path)
+                let file = try POSIXFile(path: path, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o444)
+                var hasher = SHA256()
+                var size = 0
+                for try await chunk in body {
+                    size += chunk.readableBytes
+                    guard size <= limit else {
+                        throw S3Error.badResponse(operation: "download \(name)", reason: "longer than the \(limit) bytes expected")
+                    }
+                    try chunk.withUnsafeReadableBytes { raw in
+                        hasher.update(bufferPointer: raw)
+                        try file.writeAll(raw)
+                    }
+                }
+                return (size, hasher.finalize())
+            }
+        } catch {
+            try? FileOps.remove(path)
+            throw error
+        }
+    }
+
+    public func getIfPresent(_ name: String, limit: Int = smallObjectLimit) async throws -> Data? {
+        do { return try await get(name, limit: limit) } catch S3Error.notFound { return nil }
     }
 
     /// The object's size, or nil when it is absent.
@@ -232,17 +148,26 @@ public final class S3Client: Sendable {
         _ = try await send("DELETE", name, operation: "delete \(name)", allow404: true)
     }
 
+    /// Most keys one listing returns, and most pages it reads: a remote that claims more (one
+    /// that always says `IsTruncated`) is refused instead of read forever.
+    public static let listLimits = (keys: 50_000_000, pages: 100_000)
+
     /// Every object under `prefix` (relative to the location's prefix), following continuation tokens.
     /// Returned keys are relative too.
+    /// - Throws: `S3Error.badResponse` when a continuation token repeats or the limits are passed.
     public func list(prefix: String, pageSize: Int? = nil) async throws -> [S3Object] {
         var out: [S3Object] = []
         var token: String?
+        var seen = Set<String>()
+        var pages = 0
         let stem = location.prefix.isEmpty ? "" : location.prefix + "/"
+        let operation = "list \(location.key(prefix))"
         repeat {
             var query = [("list-type", "2"), ("prefix", location.key(prefix))]
             if let token { query.append(("continuation-token", token)) }
             if let pageSize { query.append(("max-keys", String(pageSize))) }
-            let (_, _, body) = try await send("GET", nil, query: query, operation: "list \(location.key(prefix))")
+            let (_, _, body) = try await send("GET", nil, query: query, operation: operation)
+            pages += 1
             let xml = String(decoding: body, as: UTF8.self)
             for contents in XMLScan.elements("Contents", in: xml) {
                 guard let key = XMLScan.value("Key", in: contents), key.hasPrefix(stem) else {
@@ -252,6 +177,14 @@ public final class S3Client: Sendable {
                 out.append(S3Object(key: String(key.dropFirst(stem.count)), size: size))
             }
             token = XMLScan.value("IsTruncated", in: xml) == "true" ? XMLScan.value("NextContinuationToken", in: xml) : nil
+            if let next = token {
+                guard seen.insert(next).inserted else {
+                    throw S3Error.badResponse(operation: operation, reason: "the listing repeats a continuation token")
+                }
+                guard pages < Self.listLimits.pages, out.count < Self.listLimits.keys else {
+                    throw S3Error.badResponse(operation: operation, reason: "the listing goes on past \(out.count) keys in \(pages) pages")
+                }
+            }
         } while token != nil
         return out
     }
@@ -304,9 +237,30 @@ public final class S3Client: Sendable {
 
     // MARK: Requests
 
-    /// Sends one signed request, retrying per `retry`. Returns status, headers and the whole body.
+    /// Sends one signed request, retrying per `retry`, and returns status, headers and the body,
+    /// read as it arrives and refused past `limit` bytes.
     func send(_ method: String, _ name: String?, query: [(String, String)] = [], headers extra: [(String, String)] = [],
-              body: Data = Data(), operation: String, allow404: Bool = false) async throws -> (Int, HTTPHeaders, Data) {
+              body: Data = Data(), operation: String, allow404: Bool = false, limit: Int = 1 << 20) async throws -> (Int, HTTPHeaders, Data) {
+        try await perform(method, name, query: query, headers: extra, body: body, operation: operation, allow404: allow404) { status, headers, response in
+            (status, headers, try await Self.collect(response, limit: limit, operation: operation))
+        }
+    }
+
+    /// A response body, refused past `limit` bytes.
+    private static func collect(_ body: HTTPClientResponse.Body, limit: Int, operation: String) async throws -> Data {
+        do {
+            return Data(try await body.collect(upTo: max(0, limit)).readableBytesView)
+        } catch is NIOTooManyBytesError {
+            throw S3Error.badResponse(operation: operation, reason: "the reply is longer than the \(limit) bytes expected")
+        }
+    }
+
+    /// Sends one signed request, retrying per `retry` (5xx, 429, timeouts, dropped connections),
+    /// and hands a successful response (2xx, or 404 with `allow404`) to `receive`, which reads its
+    /// body; a transport failure while `receive` reads is retried like any other.
+    func perform<T>(_ method: String, _ name: String?, query: [(String, String)] = [], headers extra: [(String, String)] = [],
+                    body: Data = Data(), operation: String, allow404: Bool = false,
+                    receive: (Int, HTTPHeaders, HTTPClientResponse.Body) async throws -> T) async throws -> T {
         let base = location.base()
         let path = base.pathPrefix + (name.map { "/" + SigV4Signer.encodePath(location.key($0)) } ?? "/")
         let queryString = SigV4Signer.canonicalQuery(query)
@@ -326,13 +280,15 @@ public final class S3Client: Sendable {
                 }
                 if !body.isEmpty { request.body = .bytes(ByteBuffer(bytes: body)) }
                 let response = try await http.execute(request, timeout: .seconds(120))
-                let bytes = try await response.body.collect(upTo: 1 << 31)
-                let data = Data(bytes.readableBytesView)
                 let status = Int(response.status.code)
-                if (200..<300).contains(status) || (status == 404 && allow404 && !Self.isBucketError(data)) {
-                    return (status, response.headers, data)
+                if (200..<300).contains(status) {
+                    return try await receive(status, response.headers, response.body)
                 }
-                let error = classify(status: status, body: data, operation: operation)
+                let reply = try await Self.collect(response.body, limit: 1 << 20, operation: operation)
+                if status == 404 && allow404 && !Self.isBucketError(reply) {
+                    return try await receive(status, response.headers, HTTPClientResponse.Body.bytes(ByteBuffer(bytes: reply)))
+                }
+                let error = classify(status: status, body: reply, operation: operation)
                 if status >= 500 || status == 429, attempt + 1 < retry.attempts {
                     attempt += 1
                     try await Task.sleep(nanoseconds: UInt64(retry.delay(afterAttempt: attempt) * 1e9))
@@ -340,6 +296,8 @@ public final class S3Client: Sendable {
                 }
                 throw error
             } catch let error as S3Error {
+                throw error
+            } catch let error as StoreError {
                 throw error
             } catch is CancellationError {
                 throw CancellationError()
@@ -391,54 +349,3 @@ public final class S3Client: Sendable {
     }
 }
 
-/// Just enough XML for S3's replies: the text of simple elements, with the five entities decoded.
-enum XMLScan {
-    static func elements(_ name: String, in xml: String) -> [Substring] {
-        var out: [Substring] = []
-        var rest = xml[...]
-        while let open = rest.range(of: "<\(name)>"), let close = rest.range(of: "</\(name)>", range: open.upperBound..<rest.endIndex) {
-            out.append(rest[open.upperBound..<close.lowerBound])
-            rest = rest[close.upperBound...]
-        }
-        return out
-    }
-
-    static func value(_ name: String, in xml: some StringProtocol) -> String? {
-        guard let open = xml.range(of: "<\(name)>"), let close = xml.range(of: "</\(name)>", range: open.upperBound..<xml.endIndex)
-        else { return nil }
-        return unescape(String(xml[open.upperBound..<close.lowerBound]))
-    }
-
-    static func unescape(_ text: String) -> String {
-        guard text.contains("&") else { return text }
-        var out = ""
-        var rest = text[...]
-        while let amp = rest.firstIndex(of: "&") {
-            out += rest[..<amp]
-            guard let semi = rest[amp...].firstIndex(of: ";") else { break }
-            let entity = rest[rest.index(after: amp)..<semi]
-            switch entity {
-            case "amp": out += "&"
-            case "lt": out += "<"
-            case "gt": out += ">"
-            case "quot": out += "\""
-            case "apos": out += "'"
-            default:
-                if entity.hasPrefix("#x"), let v = UInt32(entity.dropFirst(2), radix: 16), let s = Unicode.Scalar(v) {
-                    out.unicodeScalars.append(s)
-                } else if entity.hasPrefix("#"), let v = UInt32(entity.dropFirst()), let s = Unicode.Scalar(v) {
-                    out.unicodeScalars.append(s)
-                } else {
-                    out += "&\(entity);"
-                }
-            }
-            rest = rest[rest.index(after: semi)...]
-        }
-        return out + rest
-    }
-
-    static func escape(_ text: String) -> String {
-        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
-    }
-}

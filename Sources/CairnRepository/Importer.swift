@@ -352,10 +352,15 @@ public struct Importer: Sendable {
     /// one catalog transaction.
     private func commit(_ batch: [Candidate], _ outcomes: [Outcome]) throws -> BatchResult {
         let store = repository.store
-        for outcome in outcomes {
-            if case .image(let blob, _) = outcome { try store.put(blob) }
+        do {
+            for outcome in outcomes {
+                if case .image(let blob, _) = outcome { try store.put(blob) }
+            }
+            try store.flush()
+        } catch {
+            store.discardPending()  // nothing of this batch stays staged (a full disk stays usable)
+            throw error
         }
-        try store.flush()
         let splits = repository.config.splits
         let now = Date()
         var result = try repository.catalog.write { tx -> BatchResult in

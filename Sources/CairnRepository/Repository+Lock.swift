@@ -18,4 +18,15 @@ extension Repository {
         defer { flock(file.fd, LOCK_UN) }
         return try body()
     }
+
+    /// `withLock` for async work (push and pull): the lock is held across every suspension.
+    public func withLock<T>(exclusive: Bool, _ body: () async throws -> T) async throws -> T {
+        if catalog.isReadOnly { return try await body() }
+        let file = try POSIXFile(path: cairnDirectory + "/lock", flags: O_RDWR | O_CREAT, mode: 0o644)
+        while flock(file.fd, exclusive ? LOCK_EX : LOCK_SH) != 0 {
+            if errno != EINTR { throw StoreError.fromErrno(errno, "flock", file.path) }
+        }
+        defer { flock(file.fd, LOCK_UN) }
+        return try await body()
+    }
 }

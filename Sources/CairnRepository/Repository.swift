@@ -23,12 +23,15 @@ public final class Repository: Sendable {
     public static let directoryName = ".cairn"
 
     /// Opens the repository whose root is `root`.
+    /// - Throws: `RepositoryError.notARepository`, or `.notOwned` for a repository that belongs to
+    ///   someone else and is neither shared with a group of the caller's nor marked safe.
     public init(root: String) throws {
         let root = Self.absolute(root)
         let dir = root + "/" + Self.directoryName
         guard FileManager.default.fileExists(atPath: dir + "/catalog.sqlite") else {
             throw RepositoryError.notARepository(path: root)
         }
+        try Self.checkTrusted(dir)
         self.root = root
         self.cairnDirectory = dir
         self.config = try RepositoryConfig.load(path: dir + "/config.toml")
@@ -67,6 +70,41 @@ public final class Repository: Sendable {
             if dir == "/" || dir.isEmpty { throw RepositoryError.notARepository(path: absolute(path)) }
             dir = (dir as NSString).deletingLastPathComponent
         }
+    }
+
+    /// Trusts `.cairn` only when the caller owns it, or it is a shared repository (group-writable
+    /// and setgid, as `init --shared` makes it) whose group the caller is in, or its root is listed in
+    /// `$CAIRN_SAFE_DIRECTORIES` (`:`-separated; `*` for any) or `~/.config/cairn/safe-directories`
+    /// (one a line), as git's `safe.directory`. Otherwise a `.cairn` that another user planted
+    /// above a shared directory would take in the caller's images.
+    static func checkTrusted(_ dir: String) throws {
+        var st = stat()
+        guard stat(dir, &st) == 0 else { return }
+        if st.st_uid == geteuid() { return }
+        let shared = st.st_mode & (S_IWGRP | S_ISGID) == (S_IWGRP | S_ISGID)
+        if shared && callerGroups().contains(st.st_gid) { return }
+        let root = (dir as NSString).deletingLastPathComponent
+        if safeDirectories().contains(where: { $0 == "*" || absolute($0) == root }) { return }
+        let owner = getpwuid(st.st_uid).map { String(cString: $0.pointee.pw_name) } ?? "uid \(st.st_uid)"
+        throw RepositoryError.notOwned(path: root, owner: owner, shared: shared)
+    }
+
+    /// The caller's effective and supplementary groups.
+    static func callerGroups() -> Set<gid_t> {
+        var groups = [gid_t](repeating: 0, count: Int(max(1, getgroups(0, nil))))
+        let count = getgroups(Int32(groups.count), &groups)
+        return Set(groups.prefix(Int(max(0, count)))).union([getegid()])
+    }
+
+    /// Repository roots the caller trusts although others own them.
+    static func safeDirectories() -> [String] {
+        let env = ProcessInfo.processInfo.environment
+        var out = (env["CAIRN_SAFE_DIRECTORIES"] ?? "").split(separator: ":").map(String.init)
+        let config = (env["XDG_CONFIG_HOME"] ?? ((env["HOME"] ?? NSHomeDirectory()) + "/.config")) + "/cairn/safe-directories"
+        if let text = try? String(contentsOfFile: config, encoding: .utf8) {
+            out += text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty && !$0.hasPrefix("#") }
+        }
+        return out
     }
 
     /// `path` made absolute against the current directory and standardized (no `.` or `..`).

@@ -14,10 +14,14 @@ public enum RepositoryError: Error, Sendable, Equatable, CustomStringConvertible
     case badLabelsFile(path: String, problems: [String])
     /// fsck found problems.
     case inconsistent(problems: Int)
+    /// A repository another user owns, not shared with a group of the caller's, not marked safe.
+    case notOwned(path: String, owner: String, shared: Bool)
     /// No remote has this name.
     case unknownRemote(String, known: [String])
     /// `remote add` with a name in use.
     case remoteExists(String)
+    /// A remote's description, tag list or snapshot description that does not parse or check.
+    case badRemoteFile(name: String, reason: String)
 
     /// The reason alone, for errors quoted inside another message.
     public var reasonText: String {
@@ -36,9 +40,14 @@ public enum RepositoryError: Error, Sendable, Equatable, CustomStringConvertible
             "\(path) has \(problems.count) malformed row(s); nothing was imported:\n  "
                 + problems.prefix(20).joined(separator: "\n  ") + (problems.count > 20 ? "\n  …" : "")
         case .inconsistent(let problems): "fsck found \(problems) problem(s)"
+        case .notOwned(let path, let owner, let shared):
+            "the repository at \(path) belongs to \(owner)" + (shared ? " and you are not in its group" : "")
+                + "; cairn does not use a repository another user owns (someone may have planted it above your work). "
+                + "If you trust it, add its path to $CAIRN_SAFE_DIRECTORIES or ~/.config/cairn/safe-directories"
         case .unknownRemote(let name, let known):
             "no remote named '\(name)'" + (known.isEmpty ? "; add one with `cairn remote add NAME s3://BUCKET/PREFIX`"
                                            : " (remotes: \(known.joined(separator: ", ")))")
+        case .badRemoteFile(let name, let reason): "the remote's \(name) is damaged or not Cairn's: \(reason)"
         case .remoteExists(let name): "a remote named '\(name)' exists; remove it first with `cairn remote remove \(name)`"
         }
     }

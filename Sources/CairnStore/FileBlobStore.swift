@@ -48,7 +48,8 @@ public final class FileBlobStore: BlobStore {
 
     var objectsDir: String { root + "/objects/sha256" }
     var packsDir: String { root + "/packs" }
-    var tmpDir: String { root + "/tmp" }
+    /// Staging for atomic writes, on the same file system as the objects (downloads land here too).
+    public var tmpDir: String { root + "/tmp" }
 
     /// Creates the directories of an empty store under `root`.
     public static func create(at root: String) throws {
@@ -169,6 +170,34 @@ public final class FileBlobStore: BlobStore {
         if state.open!.size >= packSizeLimit { try sealOpenPack(&state) }
     }
 
+    /// Drops every object put since the last `flush()` and deletes its staging files: what a
+    /// command that fails before it flushes must do, so nothing it staged stays on a full disk.
+    public func discardPending() {
+        state.withLock { discardPending(&$0) }
+    }
+
+    /// Takes over `path`, a file in `tmpDir` holding exactly the bytes of `id` (a caller that
+    /// streamed a download there has verified the hash), as a loose object to publish at the next
+    /// `flush()`. When the store already holds `id`, the file is deleted. Returns true when new.
+    @discardableResult
+    public func adoptStaged(_ path: String, id: BlobID) throws -> Bool {
+        guard (path as NSString).deletingLastPathComponent == tmpDir else {
+            throw StoreError.io(operation: "adopt", path: path, errno: EXDEV)
+        }
+        if try contains(id) {
+            try FileOps.remove(path)
+            return false
+        }
+        return try state.withLock { state throws -> Bool in
+            if state.pendingLoose[id] != nil {
+                try FileOps.remove(path)
+                return false
+            }
+            state.pendingLoose[id] = path
+            return true
+        }
+    }
+
     /// After a failed write, drops every object not yet flushed and deletes its staging files, so a
     /// full disk leaves nothing partial behind. Callers only reference objects after `flush()`.
     private func discardPending(_ state: inout State) {
@@ -185,7 +214,10 @@ public final class FileBlobStore: BlobStore {
             let file = try POSIXFile(path: tmp, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o444)
             try file.writeAll(blob.data)
         } catch {
+            // A failed write (a full disk) drops everything staged since the last flush, as a
+            // failed pack append does: the caller cannot reference any of it now.
             try? FileOps.remove(tmp)
+            discardPending()
             throw error
         }
         return state.withLock { state in
@@ -221,6 +253,7 @@ public final class FileBlobStore: BlobStore {
             }
         } catch {
             try? FileOps.remove(tmp)
+            discardPending()
             throw error
         }
         let id = BlobID(digest: hasher.finalize())
@@ -271,7 +304,7 @@ public final class FileBlobStore: BlobStore {
             try indexFile.sync()
             try FileOps.rename(tmpIndex, "\(packsDir)/\(pack.name).idx")
             try FileOps.syncDirectory(packsDir)
-            let index = try PackIndex(data: indexData, name: pack.name, path: tmpIndex)
+            let index = try PackIndex(data: indexData, name: pack.name, path: tmpIndex, packSize: pack.size)
             state.packs.append(LoadedPack(index: index, path: packPath, file: nil))
             state.packNames.insert(pack.name)
         } catch {
@@ -302,14 +335,20 @@ public final class FileBlobStore: BlobStore {
         }
         var directories: Set<String> = []
         var createdFanout = false
-        for (id, tmp) in pending {
-            let dir = "\(objectsDir)/\(id.hex.prefix(2))"
-            if !directories.contains(dir) && !FileOps.exists(dir) {
-                try FileOps.makeDirectory(dir)
-                createdFanout = true
+        for (n, (id, tmp)) in pending.enumerated() {
+            do {
+                let dir = "\(objectsDir)/\(id.hex.prefix(2))"
+                if !directories.contains(dir) && !FileOps.exists(dir) {
+                    try FileOps.makeDirectory(dir)
+                    createdFanout = true
+                }
+                directories.insert(dir)
+                try FileOps.rename(tmp, loosePath(id))
+            } catch {
+                // Those not renamed yet would stay in tmp/ for good: remove them.
+                for (_, left) in pending[n...] { try? FileOps.remove(left) }
+                throw error
             }
-            directories.insert(dir)
-            try FileOps.rename(tmp, loosePath(id))
         }
         for dir in directories { try FileOps.syncDirectory(dir) }
         if createdFanout { try FileOps.syncDirectory(objectsDir) }

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Glibc
 
 /// The on-disk formats of pack files and their indexes (specified in Docs/FORMAT.md).
 ///
@@ -79,20 +80,31 @@ public struct PackEntry: Sendable, Hashable {
 
 /// A loaded, verified pack index: sorted entries searched through a 256-way fan-out.
 ///
-/// - Complexity: lookup is O(log n) in the pack's entry count; loading is one read and one hash.
+/// Every field is checked when the index is loaded, before any is used, because indexes also come
+/// from remotes written by others: the checksum, the fan-out (rising, ending at the entry count,
+/// each bucket holding only ids with that first byte), ids strictly increasing, and — given the
+/// pack's size — every record inside the pack, after its header, with no two overlapping and no
+/// arithmetic overflow. A damaged index is a `StoreError.damagedFile` naming it, never a trap.
+///
+/// - Complexity: lookup is O(log n) in the pack's entry count; loading is one read, one hash and
+///   O(n log n) checks.
 public struct PackIndex: Sendable {
     public let name: String
     private let data: Data
     public let count: Int
 
-    /// Reads and verifies the index at `path`.
+    /// Reads and verifies a local index at `path`. Its records are not checked against the pack's
+    /// size on disk: this store wrote both, and a pack cut short since (bit rot) must show as
+    /// damaged objects, found when they are read, not as an unreadable store.
     init(path: String, name: String) throws(StoreError) {
         let file = try POSIXFile(path: path, flags: O_RDONLY)
         let data = try file.read(count: Int(try file.size()), at: 0)
-        try self.init(data: data, name: name, path: path)
+        try self.init(data: data, name: name, path: path, packSize: nil)
     }
 
-    public init(data: Data, name: String, path: String) throws(StoreError) {
+    /// Verifies an index read from `path`. `packSize` (when known) bounds every record;
+    /// `maxObjectSize` bounds each object (a remote packs only objects up to 1 MiB).
+    public init(data: Data, name: String, path: String, packSize: UInt64?, maxObjectSize: UInt64 = .max) throws(StoreError) {
         func damaged(_ reason: String) -> StoreError { .damagedFile(path: path, reason: reason) }
         guard data.count >= PackFormat.indexHeaderSize + 32 else { throw damaged("index too short") }
         guard Array(data.prefix(8)) == PackFormat.indexMagic else { throw damaged("not a Cairn pack index") }
@@ -109,6 +121,43 @@ public struct PackIndex: Sendable {
         self.data = data
         self.count = count
         self.name = name
+        try validate(packSize: packSize, maxObjectSize: maxObjectSize, damaged)
+    }
+
+    /// The structural checks of `init`, past the checksum (which a hostile writer can always make right).
+    private func validate(packSize: UInt64?, maxObjectSize: UInt64, _ damaged: (String) -> StoreError) throws(StoreError) {
+        var previous = 0
+        for byte in 0..<256 {
+            let end = fanout(byte)
+            guard end >= previous, end <= count else { throw damaged("fan-out entry \(byte) is \(end), outside \(previous)...\(count)") }
+            previous = end
+        }
+        guard previous == count else { throw damaged("the fan-out ends at \(previous), not at the entry count \(count)") }
+        var spans: [(start: UInt64, end: UInt64)] = []
+        spans.reserveCapacity(count)
+        var last: BlobID?
+        var bucket = 0
+        for i in 0..<count {
+            let entry = entry(at: i)
+            if let last, !(last < entry.id) { throw damaged("entries are not in increasing id order at \(i)") }
+            last = entry.id
+            while fanout(bucket) <= i { bucket += 1 }
+            guard Int(entry.id.firstByte) == bucket else { throw damaged("entry \(i) is in the fan-out bucket of another first byte") }
+            guard entry.length <= maxObjectSize else { throw damaged("entry \(i) claims \(entry.length) bytes, more than \(maxObjectSize)") }
+            let (end, overflow) = entry.offset.addingReportingOverflow(entry.length)
+            guard !overflow, entry.offset >= UInt64(PackFormat.packHeaderSize + PackFormat.recordHeaderSize) else {
+                throw damaged("entry \(i) has an impossible offset \(entry.offset) or length \(entry.length)")
+            }
+            if let packSize, end > packSize {
+                throw damaged("entry \(i) runs to byte \(end), past the end of its \(packSize)-byte pack")
+            }
+            spans.append((entry.offset, end))
+        }
+        // Records (header and bytes) may not overlap: each starts after the previous one ends.
+        spans.sort { $0.start < $1.start }
+        for (a, b) in zip(spans, spans.dropFirst()) where b.start < a.end + UInt64(PackFormat.recordHeaderSize) {
+            throw damaged("records at offsets \(a.start) and \(b.start) overlap")
+        }
     }
 
     private func fanout(_ byte: Int) -> Int {

@@ -1,4 +1,5 @@
 import CairnCatalog
+import Crypto
 import CairnImaging
 import CairnStore
 import CairnVersioning
@@ -307,11 +308,13 @@ private final class Counter: @unchecked Sendable {
 }
 
 /// Preprocessed images on disk: segment files of (blob id, bytes) records, each written to a
-/// temporary name and renamed, so a reader sees whole segments or none. Safe to delete.
+/// temporary name and renamed, so a reader sees whole segments or none, and each ending in the
+/// SHA-256 of what precedes it: a segment whose bytes changed (a flipped bit) is deleted and its
+/// images decoded again, never trained on. Safe to delete.
 struct TensorCache {
     let directory: String
     let sampleSize: Int
-    private static let magic = Array("CAIRNTC1".utf8)
+    private static let magic = Array("CAIRNTC2".utf8)
 
     /// Every cached image: the segments' bytes and where each image starts in them.
     func load() throws -> (bytes: [UInt8], offsets: [BlobID: Int]) {
@@ -320,7 +323,7 @@ struct TensorCache {
         for name in try FileOps.list(directory) where name.hasSuffix(".seg") {
             let path = directory + "/" + name
             let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
-            if size >= 16 { segments.append((path, size)) }
+            if size >= 48 { segments.append((path, size)) } else { try? FileOps.remove(path) }
         }
         // One buffer for all segments, read straight into place.
         var all = [UInt8](repeating: 0, count: segments.reduce(0) { $0 + $1.size })
@@ -338,9 +341,17 @@ struct TensorCache {
                 }
                 return done
             }
-            guard read == segment.size, Array(all[base..<base + 8]) == Self.magic else { continue }
             let count = all[base + 8..<base + 16].enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
-            guard segment.size == 16 + count * record else { continue }  // damaged or another version: ignore
+            let intact = read == segment.size && Array(all[base..<base + 8]) == Self.magic && segment.size == 16 + count * record + 32
+                && all.withUnsafeBytes { raw in
+                    Array(SHA256.hash(data: UnsafeRawBufferPointer(rebasing: raw[base..<base + segment.size - 32])))
+                        == Array(raw[base + segment.size - 32..<base + segment.size])
+                }
+            guard intact else {
+                // Damaged, cut short or of another version: derived data, so drop it and decode again.
+                try? FileOps.remove(segment.path)
+                continue
+            }
             all.withUnsafeBytes { raw in
                 for i in 0..<count {
                     let start = base + 16 + i * record
@@ -356,12 +367,13 @@ struct TensorCache {
     func append(_ rows: [(BlobID, Int)], from pixels: [UInt8]) throws {
         try FileOps.makeDirectories(directory)
         var bytes = Self.magic
-        bytes.reserveCapacity(16 + rows.count * (32 + sampleSize))
+        bytes.reserveCapacity(16 + rows.count * (32 + sampleSize) + 32)
         for shift in stride(from: 0, to: 64, by: 8) { bytes.append(UInt8(truncatingIfNeeded: rows.count >> shift)) }
         for (id, row) in rows {
             bytes.append(contentsOf: id.bytes)
             bytes.append(contentsOf: pixels[row * sampleSize..<(row + 1) * sampleSize])
         }
+        bytes.append(contentsOf: SHA256.hash(data: bytes))
         try FileOps.writeFile(bytes, to: directory + "/" + FileOps.uniqueName() + ".seg")
     }
 }

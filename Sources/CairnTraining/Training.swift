@@ -133,6 +133,9 @@ public struct Training: Sendable {
 
         let preprocessing = Preprocessing(width: p.width, height: p.height, channels: p.channels)
         let all = train + val + test
+        let spec = ModelSpec(kind: p.model, hidden: p.hidden, width: p.width, height: p.height, channels: p.channels,
+                             classes: data.classes.count)
+        try MemoryEstimate.check(spec: spec, batch: p.batch, examples: all.count)
         let loaded = try loader.load(all, preprocessing) { done, total in events(.loading(done: done, total: total)) }
         let table = loaded.table
         record.loading = loaded.report
@@ -150,8 +153,6 @@ public struct Training: Sendable {
         let normalization = Normalization.fit(table, rows: trainRows, channels: p.channels)
         record.normalization = normalization
 
-        let spec = ModelSpec(kind: p.model, hidden: p.hidden, width: p.width, height: p.height, channels: p.channels,
-                             classes: data.classes.count)
         let network = Network(spec: spec, seed: p.seed)
         let optimizer = Optimizer(kind: p.optimizer, learningRate: p.learningRate)
         var order = trainRows

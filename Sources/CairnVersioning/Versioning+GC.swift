@@ -16,6 +16,8 @@ public struct GCReport: Sendable, Codable {
     public var abandonedFiles = 0
     /// Unreachable objects kept because they were written within the grace period.
     public var keptRecent = 0
+    /// Extra copies of live objects removed (concurrent imports of the same files each store one).
+    public var duplicatesRemoved = 0
 }
 
 extension Versioning {
@@ -47,21 +49,28 @@ extension Versioning {
             let live = try reachableObjects()
             let cutoff = Date().addingTimeInterval(-gracePeriod)
             var report = GCReport(dryRun: dryRun, reachable: live.count)
-            for pack in try store.packInfos() {
-                let dead = pack.entries.filter { !live.contains($0.id) }
+            let packs = try store.packInfos().sorted { ($0.modified, $0.name) < ($1.modified, $1.name) }
+            // One copy of each live object is kept: the one in the oldest pack. Processes importing
+            // the same files at once each store a copy; the others are dead weight.
+            var keeper: [BlobID: String] = [:]
+            for pack in packs { for entry in pack.entries where live.contains(entry.id) && keeper[entry.id] == nil { keeper[entry.id] = pack.name } }
+            for pack in packs {
+                let dead = pack.entries.filter { keeper[$0.id] != pack.name }
                 guard !dead.isEmpty else { continue }
                 guard pack.modified < cutoff else {
-                    report.keptRecent += dead.count
+                    report.keptRecent += dead.filter { !live.contains($0.id) }.count
                     continue
                 }
-                report.deletedObjects += dead.count
+                let duplicates = dead.filter { live.contains($0.id) }.count
+                report.duplicatesRemoved += duplicates
+                report.deletedObjects += dead.count - duplicates
                 report.freedBytes += Int64(dead.reduce(0) { $0 + $1.length })
                 if dead.count == pack.entries.count {
                     report.packsDeleted += 1
                     if !dryRun { try store.deletePack(pack.name) }
                 } else {
                     report.packsRewritten += 1
-                    if !dryRun { try store.repack(pack.name, keeping: live) }
+                    if !dryRun { try store.repack(pack.name, keeping: Set(pack.entries.map(\.id).filter { keeper[$0] == pack.name })) }
                 }
             }
             for object in try store.looseObjects() {

@@ -232,17 +232,9 @@ public struct Versioning: Sendable {
 
     // MARK: Tags
 
-    /// Checks that `name` can be a tag: no `/`, `..`, whitespace or control characters, not `HEAD…`.
+    /// Checks that `name` can be a tag (`TagRow.problem` says the rules).
     public static func validateTagName(_ name: String) throws {
-        func fail(_ reason: String) -> VersioningError { .invalidTagName(name, reason: reason) }
-        guard !name.isEmpty, name.count <= 128 else { throw fail("must be 1 to 128 characters") }
-        guard !name.contains("/"), !name.contains("\\") else { throw fail("must not contain '/' or '\\'") }
-        guard !name.contains("..") else { throw fail("must not contain '..'") }
-        guard !name.contains(where: { $0.isWhitespace || $0.isNewline || ($0.asciiValue.map { $0 < 32 || $0 == 127 } ?? false) })
-        else { throw fail("must not contain whitespace or control characters") }
-        guard !name.hasPrefix("-"), !name.hasPrefix("."), !name.hasPrefix("HEAD") else {
-            throw fail("must not start with '-', '.' or 'HEAD'")
-        }
+        if let problem = TagRow.problem(name: name) { throw VersioningError.invalidTagName(name, reason: problem) }
     }
 
     /// Names `ref`'s snapshot `name`; moving an existing tag needs `force`.

@@ -1,3 +1,4 @@
+import CairnCatalog
 import CairnStore
 import Foundation
 
@@ -32,7 +33,7 @@ public enum VersioningError: Error, Sendable, Equatable, CustomStringConvertible
         case .corruptObject(let id, let reason): "snapshot object \(id) is corrupt (\(reason)); run `cairn fsck`"
         case .unsupportedVersion(let id, let version):
             "snapshot object \(id) has format version \(version), newer than this cairn understands; upgrade cairn"
-        case .invalidTagName(let name, let reason): "invalid tag name '\(name)': \(reason)"
+        case .invalidTagName(let name, let reason): "invalid tag name '\(Printable.escaped(name))': \(reason)"
         case .badTarget(let path, let reason): "\(path): \(reason)"
         case .badExport(let path, let reason): "\(path): \(reason)"
         }

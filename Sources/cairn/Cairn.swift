@@ -10,7 +10,7 @@ import Foundation
 
 /// The `cairn` command: argument parsing and output only; the work happens in the libraries.
 @main
-struct Cairn: ParsableCommand {
+struct Cairn: AsyncParsableCommand {
     static let version = "0.1.0"
 
     static let configuration = CommandConfiguration(
@@ -31,7 +31,7 @@ struct Cairn: ParsableCommand {
             GCCommand.self, FsckCommand.self, CatBlobCommand.self,
         ])
 
-    static func main() {
+    static func main() async {
         // A parent that starts us from a thread with these signals blocked (libdispatch workers do)
         // passes the mask on; Ctrl-C and kill must still stop every command.
         var signals = sigset_t()
@@ -42,7 +42,11 @@ struct Cairn: ParsableCommand {
         do {
             if let unknown = unknownCommand(in: arguments) { throw unknown }
             var command = try parseAsRoot(arguments)
-            try command.run()
+            if var asynchronous = command as? any AsyncParsableCommand {
+                try await asynchronous.run()
+            } else {
+                try command.run()
+            }
         } catch let error where isUserFacing(error) {
             warn("cairn: error: \(error)")
             Foundation.exit(1)

@@ -214,7 +214,7 @@ struct CatBlobCommand: ParsableCommand {
     }
 }
 
-struct FsckCommand: ParsableCommand {
+struct FsckCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fsck",
         abstract: "Re-hash every object, check every catalog reference and snapshot tree, list orphans.",
@@ -237,7 +237,7 @@ struct FsckCommand: ParsableCommand {
         if from != nil && !repair { throw ValidationError("--from goes with --repair") }
     }
 
-    func run() throws {
+    func run() async throws {
         let repo = try repository.open()
         let versioning = Versioning(repository: repo)
         func check() throws -> FsckReport {
@@ -248,7 +248,7 @@ struct FsckCommand: ParsableCommand {
         var report = try check()
         var repaired: Remote.RepairReport?
         if repair {
-            repaired = try Remote(repository: repo, name: from).repair(report, check: check)
+            repaired = try await Remote(repository: repo, name: from).repair(report, check: check)
             report = repaired!.fsck
         }
         if output.json {

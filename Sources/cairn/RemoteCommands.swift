@@ -149,7 +149,7 @@ struct ByteSize: ExpressibleByArgument {
     }
 }
 
-struct PushCommand: ParsableCommand {
+struct PushCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "push",
         abstract: "Upload snapshots, their tags and the catalog to a remote.",
@@ -175,9 +175,9 @@ struct PushCommand: ParsableCommand {
     @Option(help: "Bytes of small objects per uploaded pack, e.g. 32M or 512K (default: an even share of the push, 1M to 8M).")
     var packSize: ByteSize?
 
-    func run() throws {
+    func run() async throws {
         let (remote, args) = try transfer.remote(try repository.open(), arguments)
-        let report = try remote.push(refs: args, force: force, packSize: packSize?.bytes, progress: transfer.progress())
+        let report = try await remote.push(refs: args, force: force, packSize: packSize?.bytes, progress: transfer.progress())
         if output.json { return try printJSON(report) }
         if report.snapshots.isEmpty && report.objectsUploaded == 0 && report.tagsUpdated.isEmpty && !report.catalogUpdated {
             return say("\(report.remote) is up to date (\(report.requests) requests, \(String(format: "%.2f", report.seconds)) s)")
@@ -190,7 +190,7 @@ struct PushCommand: ParsableCommand {
     }
 }
 
-struct PullCommand: ParsableCommand {
+struct PullCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pull",
         abstract: "Fetch snapshots, images, tags and labels from a remote.",
@@ -211,9 +211,9 @@ struct PullCommand: ParsableCommand {
     @OptionGroup var filter: PullFilterOptions
     @Argument(help: "Remote (default: origin, or the only one), then refs: remote tags or snapshot ids.", completion: .custom(Completions.remotesAndRefs)) var arguments: [String] = []
 
-    func run() throws {
+    func run() async throws {
         let (remote, args) = try transfer.remote(try repository.open(), arguments)
-        let report = try remote.pull(refs: args, splits: filter.splitSet, classes: Set(filter.classes), progress: transfer.progress())
+        let report = try await remote.pull(refs: args, splits: filter.splitSet, classes: Set(filter.classes), progress: transfer.progress())
         if output.json { return try printJSON(report) }
         printPull(report)
     }
@@ -229,9 +229,16 @@ func printPull(_ report: PullReport) {
     if !report.tagsAdded.isEmpty { say("new tags: \(report.tagsAdded.joined(separator: ", "))") }
     if report.blobsLeftOnRemote > 0 { say("\(report.blobsLeftOnRemote) images left on the remote by --split/--class") }
     for tag in report.tagConflicts { warn("tag \(tag) names a different snapshot here than on the remote; kept this repository's") }
+    for (tag, why) in report.tagsRefused.sorted(by: { $0.key < $1.key }) { warn("refused the remote's tag '\(tag)': \(why)") }
+    if report.refused.total > 0 {
+        let r = report.refused
+        warn("refused \(r.total) catalog rows from the remote (\(r.items) items no remote snapshot holds, \(r.labels) labels, "
+             + "\(r.classes) classes, \(r.annotators) annotators, \(r.runs) runs, \(r.snapshots) snapshot descriptions)"
+             + (r.examples.isEmpty ? "" : ": " + r.examples.joined(separator: "; ")))
+    }
 }
 
-struct CloneCommand: ParsableCommand {
+struct CloneCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "clone",
         abstract: "Make a new repository from a remote.",
@@ -252,8 +259,8 @@ struct CloneCommand: ParsableCommand {
     @Argument(help: "Directory for the new repository.") var directory: String
     @Option(name: .customLong("ref"), help: "Fetch images of this remote tag or snapshot only (repeatable).") var refs: [String] = []
 
-    func run() throws {
-        let (repo, report) = try Remote.clone(
+    func run() async throws {
+        let (repo, report) = try await Remote.clone(
             try address.settings(url: url), into: directory, refs: refs, splits: filter.splitSet, classes: Set(filter.classes),
             parallelism: transfer.jobs, progress: transfer.progress())
         if output.json { return try printJSON(report) }

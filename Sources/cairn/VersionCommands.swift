@@ -274,7 +274,8 @@ struct GCCommand: ParsableCommand {
         let report = try Versioning(repository: try repository.open()).gc(dryRun: dryRun, gracePeriod: grace)
         if output.json { return try printJSON(report) }
         say("\(dryRun ? "would free" : "freed") \(formatBytes(report.freedBytes)): \(report.deletedObjects) unreachable objects "
-            + "(\(report.packsDeleted) packs deleted, \(report.packsRewritten) rewritten), \(report.abandonedFiles) abandoned files; "
+            + "(\(report.packsDeleted) packs deleted, \(report.packsRewritten) rewritten), \(report.abandonedFiles) abandoned files, "
+            + "\(report.duplicatesRemoved) extra copies; "
             + "\(report.reachable) reachable, \(report.keptRecent) unreachable kept as recent")
     }
 }

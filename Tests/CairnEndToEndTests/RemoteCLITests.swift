@@ -399,20 +399,20 @@ import Testing
         let credentials = AWSCredentials(accessKeyID: "cairn-test", secretAccessKey: "cairn-test-secret")
         let remote = try Remote(repository: try Repository(root: a), name: "origin", credentials: credentials)
         let other = S3Client(location: remote.client.location, credentials: credentials)
-        func entry(_ author: String) -> Remote.TagEntry { Remote.TagEntry(snapshot: String(repeating: "a", count: 64), createdAt: 0, author: author) }
+        func entry(_ author: String) -> RemoteFiles.Tag { RemoteFiles.Tag(snapshot: String(repeating: "a", count: 64), createdAt: 0, author: author) }
         var reads = 0
-        let theirs = try JSONEncoder().encode(Remote.Tags(tags: ["theirs": entry("them")]))
-        let read: () async throws -> (Remote.Tags, String?) = {
+        var theirTags = RemoteFiles.Tags()
+        theirTags.tags["theirs"] = entry("them")
+        let theirs = try JSONEncoder().encode(theirTags)
+        let (written, _) = try await remote.readMergeWrite("tags.json", read: { () async throws -> (RemoteFiles.Tags, String?) in
             reads += 1
-            let (tags, etag) = try await remote.remoteTagsAndETag()
+            let (tags, _, etag) = try await remote.remoteTagsAndETag()
             if reads == 1 { try await other.put("tags.json", theirs) }  // the other writer lands now
             return (tags, etag)
-        }
-        let update: (inout Remote.Tags) throws -> Void = { $0.tags["ours"] = entry("us") }
-        let encode: (Remote.Tags) throws -> Data = { try JSONEncoder().encode($0) }
-        let (written, _) = try await remote.readMergeWrite("tags.json", read: read, update: update, encode: encode)
+        }, update: { (tags: inout RemoteFiles.Tags) in tags.tags["ours"] = entry("us") },
+           encode: { (tags: RemoteFiles.Tags) in try JSONEncoder().encode(tags) })
         #expect(written && reads == 2)
-        let tags = try JSONDecoder().decode(Remote.Tags.self, from: try await other.get("tags.json"))
+        let tags = try JSONDecoder().decode(RemoteFiles.Tags.self, from: try await other.get("tags.json"))
         #expect(Set(tags.tags.keys) == ["ours", "theirs"])
     }
 

@@ -48,17 +48,19 @@ import Testing
         let reader = S3BlobStore(client: S3Client(location: location, credentials: credentials, parallelism: 4))
         #expect(try await reader.loadPackIndexes() == 300)
         let wanted = stride(from: 0, to: 300, by: 3).map { blobs[$0].id } + [loose.id]
+        let staging = try TemporaryDirectory("cairn-s3-staging")
+        defer { staging.remove() }
         var got: [BlobID: Data] = [:]
-        try await reader.fetch(wanted) { got[$0.id] = $0.data }
+        try await reader.fetch(wanted, staging: staging.path) { got[$0.id] = try $0.data() }
         #expect(got.count == wanted.count && wanted.allSatisfy { got[$0] != nil })
         #expect(got[blobs[150].id] == blobs[150].data && got[loose.id] == loose.data)
         // 2 packs, each read in one merged range, and the loose object: three GETs.
         let before = reader.client.requestCount.sent
-        try await reader.fetch(wanted) { _ in }
+        try await reader.fetch(wanted, staging: staging.path) { _ in }
         #expect(reader.client.requestCount.sent - before == 3)
 
         let missing = HashedBlob(Data("never stored".utf8)).id
-        await #expect(throws: StoreError.notFound(missing)) { try await reader.fetch(missing) }
+        await #expect(throws: StoreError.notFound(missing)) { try await reader.fetch(missing, staging: staging.path) }
     }
 
     /// Conditional writes: create-only when absent, replace only the version read.

@@ -1,0 +1,218 @@
+import CairnCatalog
+import CairnRepository
+import CairnStore
+import CairnVersioning
+import Foundation
+
+/// What `push` did.
+public struct PushReport: Sendable, Codable {
+    public var remote: String
+    public var url: String
+    /// Snapshots that were not on the remote before.
+    public var snapshots: [String] = []
+    public var objectsUploaded = 0
+    public var bytesUploaded: Int64 = 0
+    public var tagsUpdated: [String] = []
+    public var catalogUpdated = false
+    public var requests = 0
+    public var retries = 0
+    public var seconds = 0.0
+}
+
+extension Remote {
+    /// A snapshot to push, and the local tag that names it (nil for a ref that is not a tag).
+    typealias Target = (tag: String?, row: SnapshotRow)
+
+    /// Uploads what `refs` (default: every tag, and HEAD when no tag names it) need that the remote
+    /// lacks, then their tags, then the catalog bundle: a remote never names an object it does not
+    /// hold. Small objects go in packs of about `packSize` bytes (default: an even share of the push
+    /// across the parallel requests, 1 to 8 MiB). Interrupted, it resumes: every acknowledged upload
+    /// is journaled.
+    ///
+    /// Phases: 1. choose the snapshots, 2. plan the objects the remote lacks, 3. upload them,
+    /// 4. write each new snapshot's description, 5. merge the tags, 6. merge the catalog bundle.
+    public func push(refs: [String], force: Bool = false, packSize: Int? = nil,
+                     progress: @escaping @Sendable (TransferProgress) -> Void = { _ in }) async throws -> PushReport {
+        let started = Date()
+        let localTags = try repository.catalog.read { try $0.tags() }
+        let targets = try pushTargets(refs, localTags: localTags)
+        var report = PushReport(remote: name, url: client.location.url)
+        let meta = try await meta(create: true)
+        var state = loadState() ?? State(instance: meta.instance)
+        if state.instance != meta.instance {
+            state = State(instance: meta.instance)  // another remote at this URL now: nothing known holds
+            try? FileOps.remove(journalPath)
+        }
+        let before = try await remoteSnapshots()
+        let newSnapshots = Dictionary(targets.map { ($0.row.id, $0.row) }, uniquingKeysWith: { a, _ in a }).values
+            .filter { !before.contains($0.id) }.sorted { $0.createdAt < $1.createdAt }
+        let onRemote = before.union(newSnapshots.map(\.id))
+
+        let plan = try planUpload(newSnapshots: newSnapshots, before: before, onRemote: onRemote, state: state)
+        try await upload(plan.objects, packSize: packSize, report: &report, progress: progress)
+        state.held = plan.heldExtras.map(\.hex).sorted()
+        for snapshot in newSnapshots {
+            try await client.put("snapshots/\(snapshot.id.hex)", try JSONEncoder().encode(snapshot))
+            report.snapshots.append(snapshot.id.hex)
+        }
+        report.tagsUpdated = try await pushTags(targets, localTags: localTags, force: force)
+        report.catalogUpdated = try await pushBundle(items: plan.items, onRemote: onRemote, state: &state)
+        state.snapshots = onRemote.map(\.hex).sorted()
+        try saveState(state)
+        try? FileOps.remove(journalPath)
+        (report.requests, report.retries) = client.requestCount
+        report.seconds = Date().timeIntervalSince(started)
+        return report
+    }
+
+    /// Phase 1: the snapshots `refs` name (default: every tag, and HEAD when no tag names it).
+    func pushTargets(_ refs: [String], localTags: [TagRow]) throws -> [Target] {
+        let versioning = Versioning(repository: repository)
+        var targets: [Target] = refs.isEmpty
+            ? try localTags.map { ($0.name, try versioning.resolve($0.name)) }
+            : try refs.map { ref in (localTags.contains { $0.name == ref } ? ref : nil, try versioning.resolve(ref)) }
+        if refs.isEmpty, let head = try? versioning.resolve("HEAD"), !targets.contains(where: { $0.row.id == head.id }) {
+            targets.append((nil, head))  // untagged work is not left behind
+        }
+        if targets.isEmpty { throw RemoteError.badTarget("nothing to push: there are no snapshots yet; make one with `cairn snapshot -m MESSAGE`") }
+        return targets
+    }
+
+    /// What phase 2 decides: the objects to upload in order, every image the remote will hold, and
+    /// the checkpoints it will hold.
+    struct UploadPlan {
+        var objects: [BlobID]
+        var items: Set<BlobID>
+        var heldExtras: Set<BlobID>
+    }
+
+    /// Phase 2: walks each new snapshot, pruning subtrees the remote's complete snapshots hold (as git
+    /// does with commits the other side has), and lists tree objects first, then images, then
+    /// checkpoints the remote lacks: a pull reads trees level by level and finds a level's objects
+    /// side by side in the packs. Objects an interrupted push already stored are left out.
+    func planUpload(newSnapshots: [SnapshotRow], before: Set<BlobID>, onRemote: Set<BlobID>, state: State) throws -> UploadPlan {
+        let (complete, heldBlobs) = try objectsUnder(before)
+        let uploaded = journal()
+        var trees: [BlobID] = [], blobs: [BlobID] = []
+        var queued = Set<BlobID>()
+        var items = heldBlobs
+        func want(_ id: BlobID, tree: Bool) {
+            if !heldBlobs.contains(id) && !complete.contains(id) && !uploaded.contains(id) && queued.insert(id).inserted {
+                if tree { trees.append(id) } else { blobs.append(id) }
+            }
+        }
+        let tree = self.tree
+        for snapshot in newSnapshots {
+            want(snapshot.id, tree: true)
+            guard let top = try tree.root(snapshot.id).items else { continue }
+            try tree.forEachObjectByLevel(under: top, visit: { node in
+                if complete.contains(node) { return false }
+                want(node, tree: true)
+                return true
+            }, items: { item in
+                want(item.blobID, tree: false)
+                items.insert(item.blobID)
+            })
+        }
+        // Checkpoints of runs on the snapshots the remote will hold, each once: the record remembers them.
+        var held = Set((state.held ?? []).compactMap { BlobID(hex: $0) })
+        for run in try repository.catalog.read({ try $0.runs() }) where onRemote.contains(run.snapshotID) {
+            if let checkpoint = run.checkpointID, held.insert(checkpoint).inserted { want(checkpoint, tree: false) }
+        }
+        return UploadPlan(objects: trees + blobs, items: items, heldExtras: held)
+    }
+
+    /// Phase 3: uploads `ids` from the local store in parallel, journaling each one the remote
+    /// acknowledged. Small objects go in packs, in the order given (so a pull reading them in that
+    /// order merges neighbours into one range request); objects above `S3BlobStore.looseThreshold` go alone.
+    func upload(_ ids: [BlobID], packSize: Int?, report: inout PushReport, progress: @Sendable (TransferProgress) -> Void) async throws {
+        if ids.isEmpty { return }
+        try FileOps.makeDirectory(repository.remotesDirectory)
+        let journal = try POSIXFile(path: journalPath, flags: O_WRONLY | O_CREAT | O_APPEND, mode: 0o644)
+        let local = repository.store
+        let sizes = try ids.map { Int(try local.size(of: $0)) }
+        let smallBytes = sizes.filter { $0 <= S3BlobStore.looseThreshold }.reduce(0, +)
+        // Packs no bigger than an even share of the work, so small pushes still run in parallel.
+        let target = packSize ?? max(1 << 20, min(S3BlobStore.packTarget, smallBytes / client.parallelism + 1))
+        // A batch is one pack of small objects, or one large object on its own.
+        var batches: [(ids: [BlobID], loose: Bool)] = []
+        var pack: [BlobID] = [], packBytes = 0
+        for (id, size) in zip(ids, sizes) {
+            if size > S3BlobStore.looseThreshold {
+                batches.append(([id], true))
+                continue
+            }
+            pack.append(id)
+            packBytes += size
+            if packBytes >= target {
+                batches.append((pack, false))
+                (pack, packBytes) = ([], 0)
+            }
+        }
+        if !pack.isEmpty { batches.append((pack, false)) }
+
+        let store = self.store
+        var done = 0, bytes: Int64 = 0
+        var raw = [UInt8](repeating: 0, count: 32)
+        try await store.forEachConcurrently(batches, { batch in
+            if batch.loose, let id = batch.ids.first {
+                let data = try local.get(id)
+                try await store.client.put(S3BlobStore.key(id), data)
+                return Int64(data.count)
+            }
+            return Int64(try await store.putPack(try batch.ids.map { HashedBlob(try local.get($0)) }))
+        }, done: { batch, size in
+            var record = Data(capacity: batch.ids.count * 32)
+            for id in batch.ids {
+                raw.withUnsafeMutableBytes { id.writeRaw(to: $0.baseAddress!) }
+                record.append(contentsOf: raw)
+            }
+            try journal.writeAll(record)
+            done += batch.ids.count
+            bytes += size
+            progress(TransferProgress(phase: "upload", done: done, total: ids.count, bytes: bytes))
+        })
+        report.objectsUploaded += done
+        report.bytesUploaded += bytes
+    }
+
+    /// Phase 5: the targets' tags into `tags.json`, merged with what is there (a tag that names
+    /// another snapshot there needs `force`). Returns the tags written.
+    func pushTags(_ targets: [Target], localTags: [TagRow], force: Bool) async throws -> [String] {
+        var updated: [String] = []
+        _ = try await readMergeWrite("tags.json", read: {
+            let (tags, _, etag) = try await self.remoteTagsAndETag()  // tags no cairn would write are dropped
+            return (tags, etag)
+        }, update: { tags in
+            updated = []
+            for target in targets {
+                guard let tagName = target.tag, let local = localTags.first(where: { $0.name == tagName }) else { continue }
+                if let existing = tags.tags[tagName], existing.snapshot != local.snapshotID.hex, !force {
+                    throw RemoteError.tagConflict(tag: tagName, remote: existing.snapshot, local: local.snapshotID.hex)
+                }
+                if tags.tags[tagName]?.snapshot != local.snapshotID.hex {
+                    tags.tags[tagName] = RemoteFiles.Tag(snapshot: local.snapshotID.hex, createdAt: local.createdAt.timeIntervalSince1970,
+                                                         author: local.author)
+                    updated.append(tagName)
+                }
+            }
+        }, encode: { try JSONEncoder.sorted.encode($0) })
+        return updated
+    }
+
+    /// Phase 6: this catalog's rows for the images and snapshots the remote holds, merged into
+    /// `catalog.json` (union; nothing there is dropped). Skipped when neither side changed since
+    /// the last push. Returns whether it was written.
+    func pushBundle(items: Set<BlobID>, onRemote: Set<BlobID>, state: inout State) async throws -> Bool {
+        let fingerprint = try repository.catalog.read { try $0.bundleFingerprint() } + ";" + onRemote.map(\.hex).sorted().joined()
+        let etag = try await client.etag("catalog.json")
+        guard state.fingerprint != fingerprint || etag == nil || state.bundleETag != etag else { return false }
+        let local = try repository.catalog.read { try CatalogBundle.export($0, items: items, snapshots: onRemote) }
+        let (written, newETag) = try await readMergeWrite("catalog.json", read: { try await self.remoteBundleAndETag() },
+                                                          update: { $0 = $0.merging(local) },
+                                                          encode: { try JSONEncoder.sorted.encode($0) })
+        state.fingerprint = fingerprint
+        state.bundleETag = newETag
+        return written
+    }
+}
