@@ -1,14 +1,17 @@
+import CairnCatalog
 import CairnImaging
 import CairnRepository
 import CairnStore
-@testable import CairnVersioning
+import CairnTraining
+import CairnVersioning
 import Foundation
 
 /// The fuzzed entry points, shared by the `cairn-fuzz` libFuzzer binary and the regression test
 /// that replays the corpus in ordinary builds. Each must return normally (or throw a Swift
 /// error) for any input; a crash, a trap or a sanitizer report is a bug.
 public enum FuzzTargets {
-    public static let names = ["png", "jpeg", "labels-csv", "jsonl", "tree"]
+    public static let names = ["png", "jpeg", "labels-csv", "jsonl", "tree", "pack-index", "pack", "checkpoint", "bundle", "tags",
+                               "remote-meta", "config"]
 
     /// Runs target `name` on `data`.
     public static func run(_ name: String, _ data: Data) {
@@ -35,6 +38,38 @@ public enum FuzzTargets {
             if let root = try? TreeFormat.decodeRoot(data, id: id) {
                 precondition(TreeFormat.encode(root) == data, "a root decoded but does not re-encode to its bytes")
             }
+        case "pack-index":
+            // As a remote's index is read: against a pack size and the 1 MiB object limit; then every
+            // lookup must stay in bounds.
+            let size = data.count >= 8 ? data.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) } % (1 << 34) : 0
+            if let index = try? PackIndex(data: data, name: "fuzz", path: "fuzz.idx", packSize: size, maxObjectSize: 1 << 20) {
+                for entry in index.entries { precondition(index.find(entry.id) == entry, "an entry is not found where the index says") }
+                _ = index.find(BlobID(hashing: data))
+            }
+        case "pack":
+            if let entries = try? PackFormat.records(in: data, path: "fuzz.pack") {
+                for entry in entries { precondition(entry.offset + entry.length <= UInt64(data.count), "a record past the end") }
+            }
+        case "checkpoint":
+            if let checkpoint = try? Checkpoint(decoding: data) {
+                precondition(checkpoint.weights.count == checkpoint.header.weightCount)
+                _ = try? TrainedModel(checkpoint)
+            }
+        case "bundle":
+            if let bundle = try? JSONDecoder().decode(CatalogBundle.self, from: data) {
+                let items = Set(bundle.items.compactMap { BlobID(hex: $0.blob) })
+                let (screened, _) = bundle.screened(items: items, snapshots: Set(bundle.snapshots.map(\.id)))
+                _ = screened.merging(bundle)
+            }
+        case "tags":
+            if let (tags, _) = try? RemoteFiles.tags(data) {
+                for name in tags.tags.keys { precondition(TagRow.problem(name: name) == nil, "a refused name came through") }
+            }
+        case "remote-meta":
+            _ = try? RemoteFiles.meta(data)
+            _ = try? RemoteFiles.snapshot(data, id: BlobID(hashing: Data("fuzz".utf8)))
+        case "config":
+            _ = try? RepositoryConfig.parse(String(decoding: data, as: UTF8.self), path: "fuzz.toml")
         default:
             preconditionFailure("unknown fuzz target \(name); known: \(names.joined(separator: ", "))")
         }

@@ -333,15 +333,17 @@ public struct Importer: Sendable {
     }
 
     /// Records `label` from import for `item`, unless import already says so. A file whose bytes
-    /// are an item first imported from another path does not change that item's label unless
-    /// `options.relabel`: it is returned as a duplicate instead. True when a label was recorded.
+    /// are an item first imported from another path, labeled otherwise, does not change that item's
+    /// label unless `options.relabel`: it is returned as a duplicate instead (an item with no label
+    /// yet simply takes it). True when a label was recorded.
     private func applyImportLabel(_ label: Label, to item: Item, isNew: Bool, from candidate: Candidate, importer: Annotator,
                                   classIDs: [Int64], at time: Date, _ tx: CatalogTransaction,
                                   duplicates: inout [DuplicateLabel]) throws -> Bool {
         if !isNew, try tx.latestLabel(itemID: item.id, annotatorID: importer.id) == label { return false }
-        if !isNew, item.path != candidate.itemPath, !options.relabel {
+        if !isNew, item.path != candidate.itemPath, !options.relabel,
+           let current = try tx.itemStates(ids: [item.id]).first?.resolved, current != .unlabeled, current.label != label {
             duplicates.append(DuplicateLabel(path: candidate.itemPath, existingPath: item.path, blobID: item.blobID,
-                                             existingLabel: try tx.itemStates(ids: [item.id]).first?.resolved.label, label: label))
+                                             existingLabel: current.label, label: label))
             return false
         }
         try tx.appendAnnotation(itemID: item.id, annotatorID: importer.id, classIDs: classIDs, at: time)

@@ -82,6 +82,12 @@ public struct RepositoryConfig: Sendable, Hashable, Codable {
         } catch {
             throw RepositoryError.badConfig(path: path, reason: "cannot read: \(error.localizedDescription)")
         }
+        return try parse(text, path: path)
+    }
+
+    /// Parses and validates config text (`path` names it in errors).
+    public static func parse(_ text: String, path: String) throws -> RepositoryConfig {
+        if let problem = lexicalProblem(text) { throw RepositoryError.badConfig(path: path, reason: problem) }
         do {
             let file = try TOMLDecoder().decode(File.self, from: text)
             let config = RepositoryConfig(splits: file.splits ?? .standard, remotes: file.remotes ?? [:], keys: file.keys ?? KeySettings())
@@ -99,6 +105,125 @@ public struct RepositoryConfig: Sendable, Hashable, Codable {
         } catch {
             throw RepositoryError.badConfig(path: path, reason: "\(error)")
         }
+    }
+
+    /// Where the text breaks TOML's key syntax, found before the text reaches the parser. toml++,
+    /// under TOMLKit, stops on an assertion (`parse_key`) for a key that starts with a character
+    /// keys cannot have instead of reporting an error (found by the `config` fuzz target), and every
+    /// command reads this file; so table headers and the keys of key/value lines are checked here
+    /// (bare keys are ASCII letters, digits, `-` and `_`; others are quoted), and values — strings,
+    /// arrays and inline tables, over several lines where TOML allows — are left to the parser.
+    static func lexicalProblem(_ text: String) -> String? {
+        let bytes = Array(text.utf8)
+        var i = 0, line = 1
+        let quote = UInt8(ascii: "\""), apostrophe = UInt8(ascii: "'")
+        func at(_ offset: Int = 0) -> UInt8? { i + offset < bytes.count ? bytes[i + offset] : nil }
+        func isBare(_ b: UInt8) -> Bool {
+            (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == UInt8(ascii: "-") || b == UInt8(ascii: "_")
+        }
+        func isControl(_ b: UInt8) -> Bool { (b < 0x20 && b != 0x09) || b == 0x7F }
+        func skipBlanks() { while let b = at(), b == 0x20 || b == 0x09 { i += 1 } }
+        func fail(_ what: String) -> String { "line \(line): \(what)" }
+        /// A quoted string starting at `i`; multi-line (triple quotes) only where `multiline`.
+        func skipString(multiline: Bool) -> String? {
+            let delimiter = at()!
+            if multiline, at(1) == delimiter, at(2) == delimiter {
+                i += 3
+                while i < bytes.count {
+                    if bytes[i] == 0x0A { line += 1 }
+                    if delimiter == quote, bytes[i] == UInt8(ascii: "\\") { i += 2; continue }
+                    if at() == delimiter, at(1) == delimiter, at(2) == delimiter {
+                        i += 3
+                        while at() == delimiter { i += 1 }  // up to two quotes may end the content
+                        return nil
+                    }
+                    i += 1
+                }
+                return fail("a multi-line string is not closed")
+            }
+            i += 1
+            while let b = at(), b != 0x0A {
+                if delimiter == quote, b == UInt8(ascii: "\\") { i += 2; continue }
+                if b == delimiter { i += 1; return nil }
+                if isControl(b) { return fail("a control character in a string") }
+                i += 1
+            }
+            return fail("a string is not closed")
+        }
+        /// A dotted key: bare or quoted parts joined by `.`.
+        func key() -> String? {
+            while true {
+                skipBlanks()
+                guard let b = at() else { return fail("a key is missing") }
+                if b == quote || b == apostrophe {
+                    if let problem = skipString(multiline: false) { return problem }
+                } else if isBare(b) {
+                    while let c = at(), isBare(c) { i += 1 }
+                } else {
+                    return fail("a key cannot start with '\(b < 0x80 && !isControl(b) ? String(UnicodeScalar(b)) : "a non-ASCII or control character")' (quote keys that are not plain ASCII)")
+                }
+                skipBlanks()
+                guard at() == UInt8(ascii: ".") else { return nil }
+                i += 1
+            }
+        }
+        /// A value: everything up to the end of the line, strings skipped whole, brackets counted so
+        /// an array may span lines.
+        func value() -> String? {
+            var depth = 0
+            while let b = at() {
+                if b == quote || b == apostrophe {
+                    if let problem = skipString(multiline: true) { return problem }
+                    continue
+                }
+                if b == UInt8(ascii: "#") { while let c = at(), c != 0x0A { i += 1 }; continue }
+                if b == UInt8(ascii: "[") || b == UInt8(ascii: "{") { depth += 1 }
+                if b == UInt8(ascii: "]") || b == UInt8(ascii: "}") { depth -= 1 }
+                if b == 0x0A {
+                    if depth <= 0 { return nil }
+                    line += 1
+                } else if isControl(b) && b != 0x0D {
+                    return fail("a control character outside a string")
+                }
+                i += 1
+            }
+            return nil
+        }
+        while i < bytes.count {
+            skipBlanks()
+            guard let b = at() else { break }
+            switch b {
+            case 0x0A:
+                line += 1
+                i += 1
+                continue
+            case 0x0D:
+                i += 1
+                continue
+            case UInt8(ascii: "#"):
+                while let c = at(), c != 0x0A { i += 1 }
+                continue
+            case UInt8(ascii: "["):
+                let double = at(1) == UInt8(ascii: "[")
+                i += double ? 2 : 1
+                if let problem = key() { return problem }
+                skipBlanks()
+                guard at() == UInt8(ascii: "]"), !double || at(1) == UInt8(ascii: "]") else { return fail("a table header is not closed") }
+                i += double ? 2 : 1
+            default:
+                if let problem = key() { return problem }
+                skipBlanks()
+                guard at() == UInt8(ascii: "=") else { return fail("a key is not followed by '='") }
+                i += 1
+                if let problem = value() { return problem }
+                continue
+            }
+            // After a header: only blanks and a comment on the line.
+            skipBlanks()
+            if at() == UInt8(ascii: "#") { while let c = at(), c != 0x0A { i += 1 } }
+            guard at() == nil || at() == 0x0A || at() == 0x0D else { return fail("unexpected text after a table header") }
+        }
+        return nil
     }
 
     /// The text written by `cairn init`.

@@ -66,6 +66,31 @@ public enum PackFormat {
         return (pack, encodeIndex(entries))
     }
 
+    /// Walks a pack's records without its index (to check or re-index it): where each object's
+    /// bytes sit. Nothing is hashed here.
+    /// - Throws: `StoreError.damagedFile` for a bad header or a record that runs past the end.
+    public static func records(in pack: Data, path: String) throws(StoreError) -> [PackEntry] {
+        func damaged(_ reason: String) -> StoreError { .damagedFile(path: path, reason: reason) }
+        guard pack.count >= packHeaderSize, Array(pack.prefix(8)) == packMagic else { throw damaged("not a Cairn pack") }
+        let version = pack.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 8, as: UInt32.self)) }
+        guard version == Self.version else { throw damaged("pack format version \(version) is newer than this cairn understands") }
+        var entries: [PackEntry] = []
+        var offset = packHeaderSize
+        let bytes = [UInt8](pack)
+        while offset < bytes.count {
+            guard bytes.count - offset >= recordHeaderSize else { throw damaged("a record header is cut short at \(offset)") }
+            let (id, length) = bytes.withUnsafeBytes { raw in
+                (BlobID(rawBytes: UnsafeRawBufferPointer(rebasing: raw[offset..<offset + 32]))!,
+                 UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: offset + 32, as: UInt64.self)))
+            }
+            let start = offset + recordHeaderSize
+            guard length <= UInt64(bytes.count - start) else { throw damaged("the record at \(offset) runs past the end") }
+            entries.append(PackEntry(id: id, offset: UInt64(start), length: length))
+            offset = start + Int(length)
+        }
+        return entries
+    }
+
     static func le32(_ v: UInt32) -> [UInt8] { withUnsafeBytes(of: v.littleEndian, Array.init) }
     static func le64(_ v: UInt64) -> [UInt8] { withUnsafeBytes(of: v.littleEndian, Array.init) }
 }
@@ -76,6 +101,10 @@ public struct PackEntry: Sendable, Hashable {
     /// The position of the object's first byte in the pack (after its record header).
     public let offset: UInt64
     public let length: UInt64
+
+    public init(id: BlobID, offset: UInt64, length: UInt64) {
+        (self.id, self.offset, self.length) = (id, offset, length)
+    }
 }
 
 /// A loaded, verified pack index: sorted entries searched through a 256-way fan-out.

@@ -65,4 +65,7 @@ public enum SyntheticImages {
 public enum ImageFiles {
     /// `image` as a quality-90 JPEG.
     public static func jpeg(_ image: PixelBuffer) throws -> Data { try ImageCodec.encodeJPEG(image, quality: 90) }
+
+    /// `image` as a PNG.
+    public static func png(_ image: PixelBuffer) throws -> Data { try ImageCodec.encodePNG(image) }
 }

@@ -30,12 +30,13 @@ public final class S3TestServer: @unchecked Sendable {
         }
     }
 
-    /// Starts a fault-injecting proxy in front of the server; returns its endpoint.
-    public func faultyProxy(failureRate: Double, seed: Int) throws -> String {
+    /// Starts a fault-injecting proxy in front of the server (`environment` selects its other modes,
+    /// see `Tests/S3/fault_proxy.py`); returns its endpoint.
+    public func faultyProxy(failureRate: Double, seed: Int, environment: [String: String] = [:]) throws -> String {
         let proxyPort = Self.freePort()
         let script = Fixtures.packageRoot + "/Tests/S3/fault_proxy.py"
         pids.append(try Self.spawn(["python3", script, String(proxyPort), String(port), String(failureRate), String(seed)],
-                                   log: directory.appending("proxy-\(proxyPort).log")))
+                                   log: directory.appending("proxy-\(proxyPort).log"), environment: environment))
         guard Self.waitForPort(proxyPort, seconds: 20) else {
             throw S3Error.unreachable(endpoint: "127.0.0.1:\(proxyPort)", reason: "the fault proxy did not start")
         }

@@ -61,6 +61,32 @@ struct FileSystemTests {
         #expect(try CLI.run(["-C", repo, "fsck"]).status == 0)
     }
 
+    /// Images over 1 MiB are stored as loose files: a full disk in the middle of a batch of them
+    /// leaves no staged file behind (before, 14 files and the disk stayed full), and a catalog
+    /// write that fails for want of space says the disk is full, not "disk I/O error".
+    @Test func aFullDiskWithLargeImagesLeavesNoStagedFilesAndSaysDiskFull() throws {
+        let disk = try SmallDisk(megabytes: 12)
+        defer { disk.remove() }
+        let inputs = disk.dir.appending("large")
+        try FileManager.default.createDirectory(atPath: inputs, withIntermediateDirectories: true)
+        for n in 0..<8 {  // about 3 MB each: random pixels do not compress
+            let image = SyntheticImages.pixels(seed: n, width: 1024, height: 1024, channels: 3)
+            try ImageFiles.png(image).write(to: URL(fileURLWithPath: "\(inputs)/\(n).png"))
+        }
+        let repo = disk.path + "/repo"
+        #expect(try CLI.run(["init", repo]).status == 0)
+        let full = try CLI.run(["-C", repo, "import", inputs])
+        #expect(full.status == 1 && full.stderr.contains("disk full"), "\(full)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: repo + "/.cairn/tmp").isEmpty)
+        #expect(try CLI.run(["-C", repo, "fsck"]).status == 0)
+        // Fill what is left, then write to the catalog.
+        CLI.shell("dd if=/dev/zero of='\(disk.path)/filler' bs=64k 2>/dev/null")
+        let annotate = try CLI.run(["-C", repo, "classes", "add", "cat"])
+        if annotate.status != 0 {
+            #expect(annotate.stderr.contains("disk full") && !annotate.stderr.contains("disk I/O error"), "\(annotate)")
+        }
+    }
+
     @Test func aReadOnlyRepositoryReadsButRefusesWrites() throws {
         let disk = try SmallDisk(megabytes: 16)
         defer { disk.remove() }

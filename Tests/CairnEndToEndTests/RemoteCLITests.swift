@@ -203,7 +203,35 @@ import Testing
         #expect(!plots.isEmpty && plots.allSatisfy { FileManager.default.fileExists(atPath: b + "/" + $0) }, "\(plots)")
     }
 
-    /// A proxy fails a fifth of requests    /// A proxy fails a fifth of requests (500, 503, dropped connections): the push still completes,
+    /// HEAD is this repository's own latest snapshot: a pull that brings snapshots made elsewhere
+    /// (earlier, or later) does not move it, so `train --data HEAD` and the next snapshot's parent
+    /// stay on local work.
+    @Test func aPullDoesNotMoveHead() throws {
+        let (server, dir, a) = try setUp("head", count: 12)
+        defer { server.stop(); dir.remove() }
+        #expect(try cairn(a, ["push"]).status == 0)
+        let b = dir.appending("b")
+        #expect(try CLI.run(["clone", "s3://cairn/ds", b, "--endpoint", server.endpoint, "--path-style"], environment: env).status == 0)
+        // Elsewhere, first: a newer remote snapshot, made before b's own.
+        #expect(try cairn(a, ["annotate", "a-in/cat/0000.png", "--class", "dog", "--annotator", "ada"]).status == 0)
+        #expect(try cairn(a, ["snapshot", "-m", "theirs"]).status == 0)
+        #expect(try cairn(a, ["tag", "v2"]).status == 0)
+        usleep(50_000)
+        #expect(try cairn(b, ["annotate", "a-in/dog/0001.png", "--class", "cat", "--annotator", "bob"]).status == 0)
+        let mine = try cairn(b, ["snapshot", "-m", "mine", "--json"]).jsonObject()["snapshot"] as? [String: Any]
+        let mineID = try #require(mine?["id"] as? String)
+        #expect(try cairn(a, ["push"]).status == 0)
+        #expect(try cairn(b, ["pull"]).status == 0)
+        #expect(try cairn(b, ["log", "-n", "1", "--json"]).jsonArray().first?["id"] as? String == mineID)
+        let run = try cairn(b, ["train", "--data", "HEAD", "--epochs", "1", "--size", "8x8", "--json"]).jsonObject()
+        #expect(run["snapshotID"] as? String == mineID)
+        #expect(try cairn(b, ["annotate", "a-in/dog/0003.png", "--class", "cat", "--annotator", "bob"]).status == 0)
+        let next = try cairn(b, ["snapshot", "-m", "next", "--json"]).jsonObject()["snapshot"] as? [String: Any]
+        #expect(next?["parent"] as? String == mineID)
+        #expect(try cairn(b, ["log", "v2", "-n", "1", "--json"]).jsonArray().first?["message"] as? String == "theirs")
+    }
+
+    /// A proxy fails a fifth of requests    /// A proxy fails a fifth of requests    /// A proxy fails a fifth of requests (500, 503, dropped connections): the push still completes,
     /// and a clone through the same proxy verifies every object.
     @Test func pushAndCloneCompleteThroughInjectedFailures() throws {
         let server = try S3TestServer()

@@ -233,3 +233,64 @@ func smallParameters(_ model: ModelKind = .mlp, epochs: Int = 5) -> RunParameter
         #expect(FitDiagnosis(train: 1.0, val: 0.3, test: nil, baseline: 0.1, overfitBatch: true).verdict == .overfitCheck)
     }
 }
+
+@Suite struct TrainingSafetyTests {
+    /// A flipped byte in the tensor cache is found (each segment carries its SHA-256), the segment
+    /// dropped and its images decoded again: the run's weights are those of a clean run.
+    @Test func aDamagedTensorCacheIsRebuiltNotTrainedOn() throws {
+        let (fixture, training) = try learnableRepository(count: 40)
+        defer { fixture.remove() }
+        let first = try training.train(ref: "v1", name: "a", parameters: smallParameters(epochs: 2))
+        let cached = try training.train(ref: "v1", name: "b", parameters: smallParameters(epochs: 2))
+        #expect(cached.loading?.decoded == 0 && cached.checkpoint == first.checkpoint)
+        let directory = fixture.repository.cairnDirectory + "/cache/tensors/8x8x1-area-v1"
+        let segment = try #require(try FileManager.default.contentsOfDirectory(atPath: directory).first)
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: directory + "/" + segment))
+        bytes[100] ^= 0x40
+        try bytes.write(to: URL(fileURLWithPath: directory + "/" + segment))
+        let rebuilt = try training.train(ref: "v1", name: "c", parameters: smallParameters(epochs: 2))
+        #expect(rebuilt.loading?.decoded == 40, "the damaged segment was decoded again")
+        #expect(rebuilt.checkpoint == first.checkpoint, "the same weights as a clean run")
+    }
+
+    /// Checkpoint headers from elsewhere (a pulled run) are checked before anything is allocated
+    /// from them: huge or negative counts and shapes are errors, never traps.
+    @Test func hostileCheckpointHeadersAreRefused() throws {
+        let (fixture, training) = try learnableRepository(count: 40)
+        defer { fixture.remove() }
+        let record = try training.train(ref: "v1", name: "a", parameters: smallParameters(epochs: 1))
+        let good = try fixture.repository.store.get(try #require(record.checkpoint.flatMap { BlobID(hex: $0) }))
+        let checkpoint = try Checkpoint(decoding: good)
+        #expect(checkpoint.header.spec.parameterCount() == checkpoint.weights.count)
+        func forged(_ edit: (inout [String: Any]) -> Void, weights: Data = Data()) throws -> Data {
+            let length = Int(good[8]) | Int(good[9]) << 8 | Int(good[10]) << 16 | Int(good[11]) << 24
+            var header = try JSONSerialization.jsonObject(with: good[12..<12 + length]) as! [String: Any]
+            edit(&header)
+            let json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
+            var out = Data("CAIRNCK1".utf8)
+            withUnsafeBytes(of: UInt32(json.count).littleEndian) { out.append(contentsOf: $0) }
+            return out + json + weights
+        }
+        let cases: [(String, Data)] = [
+            ("2^62 weights", try forged { $0["weightCount"] = 1 << 62 }),
+            ("a negative width", try forged { var s = $0["spec"] as! [String: Any]; s["width"] = -8; $0["spec"] = s }),
+            ("a huge hidden layer", try forged { var s = $0["spec"] as! [String: Any]; s["hidden"] = [1 << 40]; $0["spec"] = s }),
+            ("a header length of 2^32 - 1", Data("CAIRNCK1".utf8) + Data([0xFF, 0xFF, 0xFF, 0xFF]) + Data(count: 16)),
+            ("classes that do not match", try forged { $0["classes"] = ["one"] }),
+            ("weights cut short", try forged({ _ in }, weights: Data(count: 8))),
+        ]
+        for (name, bytes) in cases {
+            #expect(throws: TrainingError.self, "\(name)") { try Checkpoint(decoding: bytes) }
+        }
+    }
+
+    /// The memory estimate counts what a run allocates: a model of tens of GB is refused.
+    @Test func theMemoryEstimateRefusesWhatCannotFit() throws {
+        let small = ModelSpec(kind: .mlp, hidden: [256], width: 28, height: 28, channels: 1, classes: 10)
+        try MemoryEstimate.check(spec: small, batch: 128, examples: 60_000, available: 1 << 30)
+        let huge = ModelSpec(kind: .mlp, hidden: [65_536, 65_536], width: 28, height: 28, channels: 1, classes: 10)
+        #expect(throws: TrainingError.self) { try MemoryEstimate.check(spec: huge, batch: 128, examples: 100, available: 24 << 30) }
+        let wideCNN = ModelSpec(kind: .cnn, hidden: [64], width: 1024, height: 1024, channels: 3, classes: 10)
+        #expect(throws: TrainingError.self) { try MemoryEstimate.check(spec: wideCNN, batch: 128, examples: 100, available: 24 << 30) }
+    }
+}

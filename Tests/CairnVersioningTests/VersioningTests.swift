@@ -297,6 +297,29 @@ private func relabel(_ f: TestRepository, _ paths: [String], as label: String, b
 }
 
 @Suite struct GCTests {
+    /// Three processes importing the same files at once each store a copy in their own pack; gc
+    /// keeps one and the object stays readable.
+    @Test func gcKeepsOneCopyOfObjectsStoredTwice() throws {
+        let (f, v) = try labeledRepository(4)
+        defer { f.remove() }
+        let blob = HashedBlob(Data("stored by three importers".utf8))
+        // Three stores opened before any of them wrote, as three processes started together would be.
+        let stores = try (0..<3).map { _ in try FileBlobStore(root: f.repository.cairnDirectory) }
+        for store in stores {
+            #expect(try store.put(blob))
+            try store.flush()
+        }
+        try f.repository.catalog.write { tx in
+            _ = try tx.insertItem(NewItem(blobID: blob.id, path: "dup", format: "png", width: 1, height: 1, byteSize: 25, split: .train))
+        }
+        let report = try v.gc(gracePeriod: 0)
+        #expect(report.duplicatesRemoved == 2, "\(report)")
+        let reopened = try FileBlobStore(root: f.repository.cairnDirectory)
+        #expect(try reopened.get(blob.id) == blob.data)
+        #expect(try v.gc(gracePeriod: 0).duplicatesRemoved == 0)
+        #expect(try v.fsck().isClean)
+    }
+
     @Test func gcKeepsWhatSnapshotsTagsAndItemsNeedAndFreesTheRest() throws {
         let (f, v) = try labeledRepository(40)
         defer { f.remove() }

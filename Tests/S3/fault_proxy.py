@@ -6,13 +6,20 @@ usage: fault_proxy.py LISTEN_PORT UPSTREAM_PORT FAIL_RATE SEED
 Each request, with probability FAIL_RATE, gets one of: HTTP 500 InternalError, HTTP 503 SlowDown,
 or its connection closed without any response. The rest are forwarded unchanged (headers, body,
 signature) to 127.0.0.1:UPSTREAM_PORT and the reply passed back. Counts are printed on exit.
+
+With FAULT_PROXY_ENDLESS_LISTING=1 in the environment, every ListObjectsV2 reply says it is
+truncated and gives the same continuation token, as a hostile or broken server could.
 """
 import http.client
 import http.server
+import os
 import random
+import re
 import signal
 import sys
 import threading
+
+endless_listing = os.environ.get("FAULT_PROXY_ENDLESS_LISTING") == "1"
 
 listen, upstream, rate, seed = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
 rng = random.Random(seed)
@@ -51,9 +58,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         conn = http.client.HTTPConnection("127.0.0.1", upstream, timeout=60)
         headers = {k: v for k, v in self.headers.items()}
-        conn.request(self.command, self.path, body=body if body or self.command in ("PUT", "POST") else None, headers=headers)
+        path = self.path
+        if endless_listing:
+            path = re.sub(r"&?continuation-token=[^&]*", "", path)  # the first page, again and again
+        conn.request(self.command, path, body=body if body or self.command in ("PUT", "POST") else None, headers=headers)
         reply = conn.getresponse()
         data = reply.read()
+        if endless_listing and self.command == "GET" and "list-type=2" in self.path and reply.status == 200:
+            text = re.sub(rb"<IsTruncated>\w+</IsTruncated>", b"", data)
+            text = re.sub(rb"<NextContinuationToken>.*?</NextContinuationToken>", b"", text)
+            data = text.replace(b"</ListBucketResult>",
+                                b"<IsTruncated>true</IsTruncated><NextContinuationToken>again</NextContinuationToken></ListBucketResult>")
         self.send_response(reply.status)
         for k, v in reply.getheaders():
             if k.lower() not in ("transfer-encoding", "connection", "content-length"):
