@@ -13,7 +13,7 @@ let strict: [SwiftSetting] = [.treatAllWarnings(as: .error)]
 
 let package = Package(
     name: "cairn",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "cairn", targets: ["cairn"]),
         .executable(name: "cairn-bench", targets: ["cairn-bench"]),
@@ -32,35 +32,39 @@ let package = Package(
         .systemLibrary(name: "CChafa", pkgConfig: "chafa", providers: [.apt(["libchafa-dev", "libglib2.0-dev"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
 
-        // Components.
-        .target(name: "CairnStore", dependencies: [crypto], swiftSettings: strict),
+        // Components. CairnSupport holds what every other one shares: the error protocol, terminal
+        // escaping and the bounded parallel loop.
+        .target(name: "CairnSupport", swiftSettings: strict),
+        .target(name: "CairnStore", dependencies: ["CairnSupport", crypto], swiftSettings: strict),
         .target(
-            name: "CairnCatalog", dependencies: ["CairnStore", grdb, crypto], swiftSettings: strict,
+            name: "CairnCatalog", dependencies: ["CairnSupport", "CairnStore", grdb, crypto], swiftSettings: strict,
             plugins: [.plugin(name: "EmbedSchema")]),
-        .target(name: "CairnImaging", dependencies: ["CPNG", "CTurboJPEG"], swiftSettings: strict),
+        .target(name: "CairnImaging", dependencies: ["CairnSupport", "CPNG", "CTurboJPEG"], swiftSettings: strict),
         .target(
             name: "CairnRepository",
-            dependencies: ["CairnStore", "CairnCatalog", "CairnImaging", tomlKit],
+            dependencies: ["CairnSupport", "CairnStore", "CairnCatalog", "CairnImaging", tomlKit],
             swiftSettings: strict),
-        .target(name: "CairnVersioning", dependencies: ["CairnStore", "CairnCatalog", "CairnRepository"], swiftSettings: strict),
+        .target(name: "CairnVersioning", dependencies: ["CairnSupport", "CairnStore", "CairnCatalog", "CairnRepository"], swiftSettings: strict),
         .target(
             name: "CairnTraining",
-            dependencies: ["CairnStore", "CairnCatalog", "CairnImaging", "CairnRepository", "CairnVersioning", "COpenBLAS", crypto],
+            dependencies: ["CairnSupport", "CairnStore", "CairnCatalog", "CairnImaging", "CairnRepository", "CairnVersioning", "COpenBLAS", crypto],
             swiftSettings: strict),
-        .target(name: "CairnLabeling", dependencies: ["CairnCatalog", "CairnStore", "CairnImaging", "CChafa"], swiftSettings: strict),
+        .target(
+            name: "CairnLabeling", dependencies: ["CairnSupport", "CairnCatalog", "CairnStore", "CairnImaging", "CairnRepository", "CChafa"],
+            swiftSettings: strict),
         // The only target that speaks HTTP: the S3 client and push, pull, clone and repair. Nothing
         // else waits for swift-nio and its BoringSSL to build.
         .target(
             name: "CairnRemote",
-            dependencies: ["CairnStore", "CairnCatalog", "CairnRepository", "CairnVersioning", crypto, httpClient],
+            dependencies: ["CairnSupport", "CairnStore", "CairnCatalog", "CairnRepository", "CairnVersioning", crypto, httpClient],
             swiftSettings: strict),
         .executableTarget(
             name: "cairn",
-            dependencies: ["CairnRepository", "CairnVersioning", "CairnTraining", "CairnLabeling", "CairnRemote", argumentParser],
+            dependencies: ["CairnSupport", "CairnRepository", "CairnVersioning", "CairnTraining", "CairnLabeling", "CairnRemote", argumentParser],
             swiftSettings: strict),
         .executableTarget(
             name: "cairn-bench",
-            dependencies: ["CairnRepository", "CairnVersioning", "CairnTraining", "CairnLabeling", argumentParser], exclude: ["peers"],
+            dependencies: ["CairnSupport", "CairnRepository", "CairnVersioning", "CairnTraining", "CairnLabeling", argumentParser], exclude: ["peers"],
             swiftSettings: strict),
 
         // libFuzzer entry points (built only by `make fuzz`, with -sanitize=fuzzer,address): every
@@ -78,7 +82,7 @@ let package = Package(
         // Tests.
         .target(
             name: "CairnTestSupport",
-            dependencies: ["CairnStore", "CairnCatalog", "CairnImaging", "CairnRepository", "CairnVersioning", "CairnTraining", "CairnRemote"],
+            dependencies: ["CairnSupport", "CairnStore", "CairnCatalog", "CairnImaging", "CairnRepository", "CairnVersioning", "CairnTraining", "CairnRemote"],
             swiftSettings: strict),
         .testTarget(name: "CairnStoreTests", dependencies: ["CairnStore", "CairnTestSupport"], swiftSettings: strict),
         .testTarget(name: "CairnCatalogTests", dependencies: ["CairnCatalog", "CairnTestSupport", grdb], swiftSettings: strict),

@@ -1,3 +1,4 @@
+import CairnSupport
 import CairnStore
 import Foundation
 
@@ -71,7 +72,7 @@ extension CatalogBundle {
             out.items.append(row)
         }
         let itemBlobs = Set(out.items.map(\.blob))
-        func keep(_ row: LabelRow, verdict: Bool) -> Bool {
+        func keep(_ row: LabelEntry, verdict: Bool) -> Bool {
             guard itemBlobs.contains(row.blob), people.contains(row.who), row.at.isFinite,
                   (row.class?.classes ?? []).allSatisfy(classNames.contains), !(verdict && row.class == nil),
                   row.order.map({ LabelOrder.stamp(hex: $0) != nil }) ?? true

@@ -1,6 +1,5 @@
 import CairnStore
 import Foundation
-import GRDB
 
 /// The part of a catalog that travels with a dataset to a remote: classes, annotators, items,
 /// every annotation and verdict, snapshots' descriptions and runs. Rows name items by blob id
@@ -14,9 +13,9 @@ import GRDB
 public struct CatalogBundle: Codable, Sendable, Equatable {
     public static let formatVersion = 1
 
-    public struct ClassRow: Codable, Sendable, Hashable { public var name: String; public var hotkey: String?; public var ordinal: Int }
-    public struct AnnotatorRow: Codable, Sendable, Hashable { public var name: String; public var role: String; public var createdAt: Double }
-    public struct ItemRow: Codable, Sendable, Hashable {
+    public struct ClassEntry: Codable, Sendable, Hashable { public var name: String; public var hotkey: String?; public var ordinal: Int }
+    public struct PersonEntry: Codable, Sendable, Hashable { public var name: String; public var role: String; public var createdAt: Double }
+    public struct ItemEntry: Codable, Sendable, Hashable {
         public var blob: String, path: String, format: String, width: Int, height: Int, size: Int64, split: String, addedAt: Double
     }
     /// An annotation (`class` nil = skip) or a verdict. A one-class label is written as its name,
@@ -24,7 +23,7 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
     /// (`LabelOrder`, 32 hex digits), made where the row was first written; bundles from before
     /// it existed lack it, and the stamp is then made from the row. A row's identity (what merging
     /// compares) is its item, person, label and time, not the stamp.
-    public struct LabelRow: Codable, Sendable, Hashable {
+    public struct LabelEntry: Codable, Sendable, Hashable {
         public var blob: String, who: String, `class`: Label?, at: Double
         public var order: String?
 
@@ -32,7 +31,7 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
             (self.blob, self.who, self.class, self.at, self.order) = (blob, who, label, at, order)
         }
 
-        public static func == (a: LabelRow, b: LabelRow) -> Bool {
+        public static func == (a: LabelEntry, b: LabelEntry) -> Bool {
             a.blob == b.blob && a.who == b.who && a.class == b.class && a.at == b.at
         }
 
@@ -44,11 +43,11 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
         }
 
         /// The stamp this row carries, or the one its content gives.
-        /// - Throws: `CatalogError.invalid` for a stamp that is not 32 hex digits.
+        /// - Throws: `CatalogError.malformedBundle` for a stamp that is not 32 hex digits.
         func stamp() throws -> Data {
             guard let order else { return LabelOrder.stamp(at: at, label: `class`) }
             guard let stamp = LabelOrder.stamp(hex: order) else {
-                throw CatalogError.invalid("bundle label of \(blob) by \(who) has a malformed order stamp")
+                throw CatalogError.malformedBundle("the label of \(blob) by \(who) has a malformed order stamp")
             }
             return stamp
         }
@@ -59,12 +58,12 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
     }
 
     public var format = formatVersion
-    public var classes: [ClassRow] = []
-    public var annotators: [AnnotatorRow] = []
-    public var items: [ItemRow] = []
-    public var annotations: [LabelRow] = []
-    public var reviews: [LabelRow] = []
-    public var snapshots: [SnapshotRow] = []
+    public var classes: [ClassEntry] = []
+    public var annotators: [PersonEntry] = []
+    public var items: [ItemEntry] = []
+    public var annotations: [LabelEntry] = []
+    public var reviews: [LabelEntry] = []
+    public var snapshots: [SnapshotRecord] = []
     public var runs: [RunEntry] = []
 
     public init() {}
@@ -78,30 +77,23 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
 
     /// The catalog's rows for the items whose blobs are in `items`, the snapshots in `snapshots`,
     /// and the runs on those snapshots. Rows come out in a fixed order, so equal catalogs give equal bundles.
-    public static func export(_ tx: CatalogTransaction, items keep: Set<BlobID>, snapshots keepSnapshots: Set<BlobID>) throws -> CatalogBundle {
-        let db = tx.db
+    public static func export(_ tx: any CatalogTransaction, items keep: Set<BlobID>, snapshots keepSnapshots: Set<BlobID>) throws -> CatalogBundle {
         var bundle = CatalogBundle()
-        bundle.classes = try Row.fetchAll(db, sql: "SELECT name, hotkey, ordinal FROM classes ORDER BY ordinal").map {
-            ClassRow(name: $0[0], hotkey: $0[1], ordinal: $0[2])
+        bundle.classes = try tx.classes().map { ClassEntry(name: $0.name, hotkey: $0.hotkey, ordinal: $0.ordinal) }
+        bundle.annotators = try tx.annotators().map {
+            PersonEntry(name: $0.name, role: $0.role.rawValue, createdAt: $0.createdAt.timeIntervalSince1970)
         }
-        bundle.annotators = try Row.fetchAll(db, sql: "SELECT name, role, created_at FROM annotators ORDER BY name").map {
-            AnnotatorRow(name: $0[0], role: $0[1], createdAt: $0[2])
+        bundle.items = try tx.allItems().filter { keep.contains($0.blobID) }.sorted { $0.blobID < $1.blobID }.map {
+            ItemEntry(blob: $0.blobID.hex, path: $0.path, format: $0.format, width: $0.width, height: $0.height, size: $0.byteSize,
+                      split: $0.split.rawValue, addedAt: $0.addedAt.timeIntervalSince1970)
         }
-        func kept(_ hex: String) -> Bool { BlobID(hex: hex).map(keep.contains) ?? false }
-        bundle.items = try Row.fetchAll(
-            db, sql: "SELECT blob_id, path, format, width, height, byte_size, split, added_at FROM items ORDER BY blob_id"
-        ).compactMap {
-            let blob: String = $0[0]
-            return kept(blob) ? ItemRow(blob: blob, path: $0[1], format: $0[2], width: $0[3], height: $0[4], size: $0[5], split: $0[6], addedAt: $0[7]) : nil
+        func entries(_ history: LabelHistory) throws -> [LabelEntry] {
+            try tx.labelEvents(history).filter { keep.contains($0.item) }.map {
+                LabelEntry(blob: $0.item.hex, who: $0.person, class: $0.label, at: $0.at.timeIntervalSince1970, order: LabelOrder.hex($0.stamp))
+            }
         }
-        bundle.annotations = try Row.fetchAll(db, sql: """
-            SELECT i.blob_id, a.name, n.created_at, n.stamp, \(LabelRows.annotations.labelSQL("n")) FROM annotations n
-            JOIN items i ON i.id = n.item_id JOIN annotators a ON a.id = n.annotator_id ORDER BY i.blob_id, n.stamp, n.id
-            """).compactMap { kept($0[0]) ? try labelRow($0) : nil }
-        bundle.reviews = try Row.fetchAll(db, sql: """
-            SELECT i.blob_id, a.name, r.created_at, r.stamp, \(LabelRows.reviews.labelSQL("r")) FROM reviews r
-            JOIN items i ON i.id = r.item_id JOIN annotators a ON a.id = r.reviewer_id ORDER BY i.blob_id, r.stamp, r.id
-            """).compactMap { kept($0[0]) ? try labelRow($0) : nil }
+        bundle.annotations = try entries(.annotations)
+        bundle.reviews = try entries(.verdicts)
         bundle.snapshots = try tx.allSnapshots().filter { keepSnapshots.contains($0.id) }.sorted { $0.createdAt < $1.createdAt }
         bundle.runs = try tx.runs().filter { keepSnapshots.contains($0.snapshotID) }.map {
             RunEntry(id: $0.id, name: $0.name, dataRef: $0.dataRef, snapshot: $0.snapshotID.hex, model: $0.model, status: $0.status.rawValue,
@@ -109,12 +101,6 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
                      checkpoint: $0.checkpointID?.hex, record: $0.record)
         }
         return bundle
-    }
-
-    /// A label row from the columns blob id, person, time, stamp, then `LabelRows.labelSQL`'s two.
-    private static func labelRow(_ row: Row) throws -> LabelRow {
-        let stamp: Data = row[3]
-        return LabelRow(blob: row[0], who: row[1], class: try LabelRows.label(row, at: 4), at: row[2], order: LabelOrder.hex(stamp))
     }
 
     /// The union of two bundles: every row of either, each once. `self`'s rows come first, so
@@ -137,7 +123,7 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
 
     /// Adds to the catalog every row it lacks (by blob id, name, or the whole annotation), never
     /// changing or removing what is there. Snapshots named by runs must already be recorded.
-    public func merge(into tx: CatalogTransaction) throws -> MergeCounts {
+    public func merge(into tx: any CatalogTransaction) throws -> MergeCounts {
         var counts = MergeCounts()
         var classIDs: [String: Int64] = [:]
         for row in classes.sorted(by: { $0.ordinal < $1.ordinal }) {
@@ -161,7 +147,7 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
         var itemIDs: [String: Int64] = [:]
         for row in items {
             guard let blob = BlobID(hex: row.blob), let split = Split(rawValue: row.split) else {
-                throw CatalogError.invalid("bundle item \(row.blob) is malformed")
+                throw CatalogError.malformedBundle("item \(row.blob)")
             }
             let (item, isNew) = try tx.insertItem(
                 NewItem(blobID: blob, path: row.path, format: row.format, width: row.width, height: row.height, byteSize: row.size, split: split),
@@ -169,13 +155,13 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
             itemIDs[row.blob] = item.id
             if isNew { counts.items += 1 }
         }
-        func ids(_ row: LabelRow) throws -> (Int64, Int64, [Int64]?) {
+        func ids(_ row: LabelEntry) throws -> (Int64, Int64, [Int64]?) {
             guard let item = itemIDs[row.blob], let who = people[row.who] else {
-                throw CatalogError.invalid("bundle label names an unknown item or person (\(row.blob), \(row.who))")
+                throw CatalogError.malformedBundle("a label names an unknown item or person (\(row.blob), \(row.who))")
             }
             let cls = try row.class.map { label in
                 try label.classes.map { name in
-                    guard let id = classIDs[name] else { throw CatalogError.invalid("bundle label names an unknown class \(name)") }
+                    guard let id = classIDs[name] else { throw CatalogError.malformedBundle("a label names an unknown class \(name)") }
                     return id
                 }
             }
@@ -186,22 +172,22 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
         var haveAnnotations = Set(here.annotations)
         for row in annotations where haveAnnotations.insert(row).inserted {
             let (item, who, cls) = try ids(row)
-            try LabelRows.annotations.append(tx.db, itemID: item, personID: who, classIDs: cls, at: Date(timeIntervalSince1970: row.at),
-                                             stamp: try row.stamp())
+            try tx.appendLabel(.annotations, itemID: item, personID: who, classIDs: cls, at: Date(timeIntervalSince1970: row.at),
+                               stamp: try row.stamp())
             counts.annotations += 1
         }
         var haveReviews = Set(here.reviews)
         for row in reviews where haveReviews.insert(row).inserted {
             let (item, who, cls) = try ids(row)
-            guard let cls else { throw CatalogError.invalid("bundle verdict without a class") }
-            try LabelRows.reviews.append(tx.db, itemID: item, personID: who, classIDs: cls, at: Date(timeIntervalSince1970: row.at),
-                                         stamp: try row.stamp())
+            guard let cls else { throw CatalogError.malformedBundle("a verdict without a class") }
+            try tx.appendLabel(.verdicts, itemID: item, personID: who, classIDs: cls, at: Date(timeIntervalSince1970: row.at),
+                               stamp: try row.stamp())
             counts.reviews += 1
         }
         let haveRuns = Set(try tx.runs().map(\.id))
         for run in runs where !haveRuns.contains(run.id) {
-            guard let snapshot = BlobID(hex: run.snapshot) else { throw CatalogError.invalid("bundle run \(run.id) is malformed") }
-            try tx.insertRun(RunRow(
+            guard let snapshot = BlobID(hex: run.snapshot) else { throw CatalogError.malformedBundle("run \(run.id)") }
+            try tx.insertRun(Run(
                 id: run.id, name: run.name, dataRef: run.dataRef, snapshotID: snapshot, model: run.model,
                 status: RunStatus(rawValue: run.status) ?? .failed, startedAt: Date(timeIntervalSince1970: run.startedAt),
                 endedAt: run.endedAt.map(Date.init(timeIntervalSince1970:)), checkpointID: run.checkpoint.flatMap { BlobID(hex: $0) },
@@ -209,32 +195,5 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
             counts.runs += 1
         }
         return counts
-    }
-}
-
-extension CatalogTransaction {
-    /// Records a snapshot described elsewhere (a remote) without moving the head; a parent this
-    /// catalog does not know is left unset. Does nothing when the snapshot is known.
-    public func importSnapshot(_ snapshot: SnapshotRow) throws {
-        var row = snapshot
-        if let parent = row.parentID, try self.snapshot(id: parent) == nil { row.parentID = nil }
-        try db.execute(sql: """
-            INSERT INTO snapshots (id, parent_id, message, author, created_at, item_count, counts) VALUES (?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT (id) DO NOTHING
-            """, arguments: [row.id.hex, row.parentID?.hex, row.message, row.author, row.createdAt.timeIntervalSince1970,
-                             row.itemCount, row.counts])
-    }
-
-    /// A fingerprint of everything a bundle carries: changes whenever a row is added or changed.
-    public func bundleFingerprint() throws -> String {
-        let parts = try [
-            "SELECT count(*), coalesce(max(id), 0) FROM items", "SELECT count(*), coalesce(max(id), 0) FROM annotations",
-            "SELECT count(*), coalesce(max(id), 0) FROM reviews", "SELECT count(*), coalesce(max(seq), 0) FROM snapshots",
-            "SELECT count(*), coalesce(max(seq), 0) FROM runs", "SELECT count(*), coalesce(max(id), 0) FROM classes",
-            "SELECT count(*), coalesce(max(id), 0) FROM annotators",
-            "SELECT coalesce(group_concat(status || coalesce(checkpoint_id, '') || length(record)), '') FROM runs",
-            "SELECT coalesce(group_concat(name || coalesce(hotkey, '')), '') FROM classes",
-        ].map { sql in try Row.fetchOne(db, sql: sql).map { row in (0..<row.count).map { "\(row[$0] as DatabaseValue)" }.joined(separator: ",") } ?? "" }
-        return parts.joined(separator: ";")
     }
 }

@@ -1,3 +1,4 @@
+import CairnSupport
 import CairnStore
 import Foundation
 
@@ -71,9 +72,9 @@ public struct LabelClass: Sendable, Hashable, Codable {
     /// quote (CSV files list sets with commas), no control characters (names are printed in
     /// terminals), and — because a class is a folder in checkouts and exports, whose sorted order
     /// must stay the class order — no `/` or `\` and no leading `.`.
-    /// - Throws: `CatalogError.invalid` saying which rule the name breaks.
+    /// - Throws: `CatalogError.invalidName` saying which rule the name breaks.
     public static func validate(name: String) throws(CatalogError) {
-        func fail(_ why: String) -> CatalogError { .invalid("class name '\(Printable.escaped(name))' \(why)") }
+        func fail(_ why: String) -> CatalogError { .invalidName(kind: "class", name: name, reason: why) }
         guard !name.isEmpty, name.count <= 200 else { throw fail("must be 1 to 200 characters") }
         guard name.trimmingCharacters(in: .whitespacesAndNewlines) == name else { throw fail("has surrounding spaces") }
         guard !name.unicodeScalars.contains(where: Printable.isControl) else { throw fail("contains control characters") }
@@ -82,11 +83,34 @@ public struct LabelClass: Sendable, Hashable, Codable {
             throw fail("contains '/' or '\\' or starts with '.' (a class is a folder name in checkouts)")
         }
     }
+
+    /// Keys the labeling UI keeps for itself; no class may use them as a hotkey.
+    public static let reservedKeys: Set<Character> = ["q", "u", "z", "?", " "]
+
+    /// Default hotkeys in order: 1–9, 0, then letters not reserved by the UI.
+    public static let defaultKeys: [String] =
+        (Array("1234567890") + Array("abcdefghijklmnopqrstuvwxyz").filter { !reservedKeys.contains($0) }).map(String.init)
+
+    /// True for a key a class may have: one printable character the labeling UI does not keep for itself.
+    public static func usableKey(_ key: String) -> Bool {
+        guard key.count == 1, let c = key.first, let scalar = key.unicodeScalars.first else { return false }
+        return !reservedKeys.contains(c) && !c.isWhitespace && scalar.value >= 0x21 && scalar.value != 0x7F && !(0x80...0x9F).contains(scalar.value)
+    }
+
+    /// Checks that `key` can label a class other than `name` among `classes`.
+    /// - Throws: `CatalogError.unusableKey` or `.keyInUse`.
+    static func checkKey(_ key: String, usedBy classes: [LabelClass], except name: String? = nil) throws(CatalogError) {
+        guard usableKey(key) else { throw .unusableKey(key) }
+        if let other = classes.first(where: { $0.hotkey == key && $0.name != name }) { throw .keyInUse(key: key, className: other.name) }
+    }
 }
 
 /// What an annotator may do.
 public enum Role: String, Sendable, Hashable, Codable, CaseIterable {
     case annotator, reviewer, admin
+
+    /// True for the roles that record verdicts.
+    public var mayReview: Bool { self != .annotator }
 }
 
 /// A person (or a process, like `import`) who labels.
@@ -96,8 +120,17 @@ public struct Annotator: Sendable, Hashable, Codable {
     public var role: Role
     public var createdAt: Date
 
+    public init(id: Int64, name: String, role: Role, createdAt: Date) {
+        (self.id, self.name, self.role, self.createdAt) = (id, name, role, createdAt)
+    }
+
     /// The annotator that labels taken from folder names or a labels file are recorded under.
     public static let importName = "import"
+
+    /// - Throws: `CatalogError.notAReviewer` unless this person's role records verdicts.
+    public func checkMayReview() throws(CatalogError) {
+        guard role.mayReview else { throw .notAReviewer(name: name, role: role) }
+    }
 }
 
 /// One entry of the append-only label history.
@@ -108,6 +141,10 @@ public struct Annotation: Sendable, Hashable, Codable {
     /// The label given, or nil when the annotator skipped the item.
     public var label: Label?
     public var createdAt: Date
+
+    public init(id: Int64, itemID: Int64, annotator: String, label: Label?, createdAt: Date) {
+        (self.id, self.itemID, self.annotator, self.label, self.createdAt) = (id, itemID, annotator, label, createdAt)
+    }
 }
 
 /// What import last saw at a path: enough to skip an unchanged file without reading it.

@@ -22,7 +22,7 @@ public struct SplitPolicy: Sendable, Hashable, Codable {
     /// Throws unless the ratios are valid.
     public func validate() throws(CatalogError) {
         guard train >= 0, val >= 0, test >= 0, abs(train + val + test - 1) < 1e-6 else {
-            throw .invalid("split ratios must be non-negative and sum to 1 (got train \(train), val \(val), test \(test))")
+            throw .invalidSplitRatios(train: train, val: val, test: test)
         }
     }
 

@@ -63,7 +63,7 @@ public enum FuzzTargets {
             }
         case "tags":
             if let (tags, _) = try? RemoteFiles.tags(data) {
-                for name in tags.tags.keys { precondition(TagRow.problem(name: name) == nil, "a refused name came through") }
+                for name in tags.tags.keys { precondition(SnapshotTag.problem(name: name) == nil, "a refused name came through") }
             }
         case "remote-meta":
             _ = try? RemoteFiles.meta(data)

@@ -128,18 +128,21 @@ public struct AgreementReport: Sendable, Hashable, Codable {
     }
 }
 
-extension CatalogTransaction {
-    /// Agreement among every annotator's latest non-skip labels. The `import` annotator (labels
-    /// taken from folders or files) is left out unless `includeImport`.
-    public func agreement(includeImport: Bool = false) throws -> AgreementReport {
-        let labels = try itemStates().map { state -> [String: Label] in
-            var out: [String: Label] = [:]
-            for (annotator, label) in state.latest {
-                guard let label, includeImport || annotator != Annotator.importName else { continue }
-                out[annotator] = label
+extension AgreementReport {
+    /// Agreement among every annotator's latest non-skip labels in `catalog`. The `import`
+    /// annotator (labels taken from folders or files) is left out unless `includeImport`.
+    public init(catalog: any Catalog, includeImport: Bool = false) throws {
+        var labels: [[String: Label]] = []
+        try catalog.read { tx in
+            try tx.forEachItemRecord(ids: nil) { _, record in
+                var out: [String: Label] = [:]
+                for case let (annotator, label?) in record.annotations.map({ ($0.annotator, $0.label) })
+                where includeImport || annotator != Annotator.importName {
+                    out[annotator] = label
+                }
+                labels.append(out)
             }
-            return out
         }
-        return AgreementReport(labels: labels)
+        self.init(labels: labels)
     }
 }

@@ -1,3 +1,4 @@
+import CairnRepository
 import CairnCatalog
 
 /// Which key does what in the labeling UI: the action keys and each class's key.
@@ -34,25 +35,25 @@ public struct KeyMap: Sendable, Equatable {
     /// The keys for `classList`, with `classKeys` (class name → key) and `actionKeys` (action name →
     /// key) from the config overriding the defaults. Outside `multi` mode commit has no key unless
     /// the config gives it one, so enter stays free for a class.
-    /// - Throws: `CatalogError.invalid` naming an unknown class or action, a key that is not one
+    /// - Throws: `LabelingError` naming an unknown class or action, a key that is not one
     ///   character (or `space`, `enter`, `backspace`, `tab`), or a key given two meanings.
     public init(classList: [LabelClass], classKeys: [String: String] = [:], actionKeys: [String: String] = [:], multi: Bool = false) throws {
         var byAction = Self.defaultActions
         if !multi { byAction[.commit] = nil }
         for (name, text) in actionKeys {
             guard let action = Action(rawValue: name) else {
-                throw CatalogError.invalid("[keys.actions] has '\(name)'; the actions are \(Action.allCases.map(\.rawValue).joined(separator: ", "))")
+                throw LabelingError.unknownAction(name)
             }
             byAction[action] = try Self.key(text, for: name)
         }
         var actions: [Key: Action] = [:]
         for (action, key) in byAction.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
-            if let other = actions[key] { throw CatalogError.invalid("the key \(Self.name(key)) is set for both \(other.rawValue) and \(action.rawValue)") }
+            if let other = actions[key] { throw LabelingError.keyConflict(key: Self.name(key), first: other.rawValue, second: action.rawValue) }
             actions[key] = action
         }
         let known = Set(classList.map(\.name))
         for name in classKeys.keys where !known.contains(name) {
-            throw CatalogError.invalid("[keys.classes] has '\(name)', which is not a class (classes: \(classList.map(\.name).joined(separator: ", ")))")
+            throw LabelingError.unknownKeyedClass(name, classes: classList.map(\.name))
         }
         var classes: [Key: String] = [:]
         for labelClass in classList {
@@ -64,8 +65,12 @@ public struct KeyMap: Sendable, Equatable {
             } else {
                 continue
             }
-            if let action = actions[key] { throw CatalogError.invalid("the key \(Self.name(key)) is set for both \(action.rawValue) and class \(labelClass.name)") }
-            if let other = classes[key] { throw CatalogError.invalid("the key \(Self.name(key)) is set for both class \(other) and class \(labelClass.name)") }
+            if let action = actions[key] {
+                throw LabelingError.keyConflict(key: Self.name(key), first: action.rawValue, second: "class \(labelClass.name)")
+            }
+            if let other = classes[key] {
+                throw LabelingError.keyConflict(key: Self.name(key), first: "class \(other)", second: "class \(labelClass.name)")
+            }
             classes[key] = labelClass.name
         }
         self.actions = actions
@@ -113,7 +118,7 @@ public struct KeyMap: Sendable, Equatable {
         case "backspace": return .backspace
         default:
             guard text.count == 1, let scalar = text.unicodeScalars.first, scalar.value >= 0x20, scalar.value != 0x7f else {
-                throw CatalogError.invalid("the key for \(name) is '\(text)': use one character, or space, tab, enter or backspace")
+                throw LabelingError.badKey(for: name, text: text)
             }
             return .character(text)
         }
@@ -123,4 +128,17 @@ public struct KeyMap: Sendable, Equatable {
 extension Key {
     /// A stable text for sorting and messages.
     var rawValue: String { KeyMap.name(self) }
+}
+
+extension Repository {
+    /// The keys `cairn label` uses for `classes`: each class's own key unless `[keys.classes]` in
+    /// `.cairn/config.toml` remaps it, and the actions' keys with `[keys.actions]` applied.
+    /// - Throws: `RepositoryError.badConfig` naming the config file and the problem.
+    public func labelingKeys(for classes: [LabelClass], multi: Bool = false) throws -> KeyMap {
+        do {
+            return try KeyMap(classList: classes, classKeys: config.keys.classes ?? [:], actionKeys: config.keys.actions ?? [:], multi: multi)
+        } catch let error as LabelingError {
+            throw RepositoryError.badConfig(path: configPath, reason: error.description)
+        }
+    }
 }

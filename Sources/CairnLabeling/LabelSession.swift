@@ -11,11 +11,11 @@ import Foundation
 /// again (history stays append-only); undoing a first label appends a skip, which leaves the item
 /// unlabeled by them.
 public final class LabelSession {
-    public let catalog: Catalog
+    public let catalog: any Catalog
     public let annotator: Annotator
-    public let queue: LabelQueue
-    public let filter: QueueFilter
-    public let overlap: Int
+    /// The queue as this annotator sees it.
+    public let view: AnnotatorQueue
+    public var queue: LabelQueue { view.queue }
     public private(set) var classes: [LabelClass] = []
     /// The item on screen, nil when the queue is exhausted.
     public private(set) var current: Item?
@@ -29,22 +29,19 @@ public final class LabelSession {
     private let pid = getpid()
 
     /// Opens a session for `annotatorName` (created as an annotator when new).
-    /// - Throws: `CatalogError.invalid` for an overlap below 1.
-    public init(catalog: Catalog, annotator annotatorName: String, queue: LabelQueue = .unlabeled, filter: QueueFilter = QueueFilter(),
+    /// - Throws: `LabelingError.invalidOverlap` for an overlap below 1, `.unknownClass` for a
+    ///   filter naming no class, `CatalogError.notAReviewer` for a review queue opened by someone
+    ///   who may not review.
+    public init(catalog: any Catalog, annotator annotatorName: String, queue: LabelQueue = .unlabeled, filter: QueueFilter = QueueFilter(),
                 overlap: Int = 1) throws {
-        guard overlap >= 1 else { throw CatalogError.invalid("--overlap must be at least 1 (got \(overlap))") }
+        guard overlap >= 1 else { throw LabelingError.invalidOverlap(overlap) }
         self.catalog = catalog
-        self.queue = queue
-        self.filter = filter
-        self.overlap = overlap
         annotator = try catalog.write { try $0.ensureAnnotator(annotatorName) }
-        if queue.isReview && annotator.role == .annotator {
-            throw CatalogError.invalid(
-                "\(annotatorName) is an annotator; only reviewers and admins review (cairn annotators add \(annotatorName) --role reviewer)")
-        }
+        if queue.isReview { try annotator.checkMayReview() }
+        view = AnnotatorQueue(queue, filter: filter, annotatorID: annotator.id, overlap: overlap)
         classes = try catalog.read { try $0.classes() }
         if let name = filter.className, !classes.contains(where: { $0.name == name }) {
-            throw CatalogError.invalid("there is no class '\(name)' (classes: \(classes.map(\.name).joined(separator: ", ")))")
+            throw LabelingError.unknownClass(name, classes: classes.map(\.name))
         }
         try advance()
     }
@@ -54,8 +51,8 @@ public final class LabelSession {
 
     /// `remaining()` as a function that may run on another thread (it reads the catalog only).
     public func remainingCounter() -> @Sendable () throws -> Int {
-        let (catalog, queue, filter, me, overlap) = (self.catalog, self.queue, self.filter, annotator.id, self.overlap)
-        return { try catalog.read { try $0.queueLength(queue: queue, filter: filter, annotatorID: me, overlap: overlap) } }
+        let (catalog, view) = (self.catalog, self.view)
+        return { try catalog.read { try $0.queueLength(view) } }
     }
 
     /// The item the next label or skip will most likely show (the queue's next one as of now;
@@ -63,8 +60,8 @@ public final class LabelSession {
     public func peekNext() throws -> Item? {
         var after = cursor
         if let current { after = max(after, current.id) }
-        let (queue, filter, me, overlap) = (self.queue, self.filter, annotator.id, self.overlap)
-        return try catalog.read { try $0.peekNext(queue: queue, filter: filter, annotatorID: me, overlap: overlap, after: after) }
+        let view = self.view
+        return try catalog.read { try $0.peekNext(in: view, after: after) }
     }
 
     /// This annotator's latest label on the current item (nil when none or skipped).
@@ -76,8 +73,8 @@ public final class LabelSession {
     /// Every annotator's latest label on the current item (what a reviewer decides between).
     public func currentLabels() throws -> [(annotator: String, label: Label?)] {
         guard let current else { return [] }
-        let state = try catalog.read { try $0.itemStates(ids: [current.id]) }.first
-        return (state?.latest ?? [:]).map { ($0.key, $0.value) }.sorted { $0.annotator < $1.annotator }
+        let record = try catalog.read { try $0.itemRecord(id: current.id) }
+        return (record?.annotations ?? []).map { ($0.annotator, $0.label) }
     }
 
     /// Labels the current item with one class and moves on.
@@ -89,15 +86,15 @@ public final class LabelSession {
     public func label(_ labelClasses: [LabelClass]) throws {
         guard let item = current else { return }
         let review = queue.isReview
-        let me = annotator.id
+        let me = annotator
         let classIDs = labelClasses.map(\.id)
         var previous: Label?? = nil
         try advance { tx in
             if review {
-                try tx.appendVerdict(itemID: item.id, reviewerID: me, classIDs: classIDs)
+                try tx.appendVerdict(itemID: item.id, reviewer: me, classIDs: classIDs)
             } else {
-                previous = try tx.latestAnnotation(itemID: item.id, annotatorID: me)
-                try tx.appendAnnotation(itemID: item.id, annotatorID: me, classIDs: classIDs)
+                previous = try tx.latestAnnotation(itemID: item.id, annotatorID: me.id)
+                try tx.appendAnnotation(itemID: item.id, annotatorID: me.id, classIDs: classIDs)
             }
         }
         if !review { undoStack.append((item, previous)) }
@@ -145,13 +142,13 @@ public final class LabelSession {
     }
 
     /// Moves to the next item of the queue, running `record` first in the same transaction.
-    private func advance(recording record: (CatalogTransaction) throws -> Void = { _ in }) throws {
+    private func advance(recording record: (any CatalogTransaction) throws -> Void = { _ in }) throws {
         var after = cursor
         if let current { after = max(after, current.id) }
-        let (queue, filter, me, overlap, host, pid) = (self.queue, self.filter, annotator.id, self.overlap, self.host, self.pid)
+        let (view, host, pid) = (self.view, self.host, self.pid)
         let next = try catalog.write { tx in
             try record(tx)
-            return try tx.leaseNext(queue: queue, filter: filter, annotatorID: me, overlap: overlap, after: after, host: host, pid: pid)
+            return try tx.leaseNext(in: view, after: after, host: host, pid: pid)
         }
         if let current { visited.append(current) }
         cursor = after

@@ -1,3 +1,4 @@
+import CairnSupport
 import CairnCatalog
 import CairnImaging
 import CairnStore
@@ -45,7 +46,7 @@ public final class LabelUI {
             session.close()
         }
         guard terminal.columns >= 40, terminal.rows >= 12 else {
-            throw CatalogError.invalid("the terminal is \(terminal.columns)x\(terminal.rows); cairn label needs at least 40x12")
+            throw LabelingError.terminalTooSmall(columns: terminal.columns, rows: terminal.rows)
         }
         try draw()
         var idle = 0.0
@@ -158,7 +159,7 @@ public final class LabelUI {
         }
         if !zoomed {
             out += at(1, 1) + style("1", "cairn label") + "  annotator \(Printable.escaped(session.annotator.name))  queue \(session.queue.rawValue)"
-                + (session.overlap > 1 ? "  overlap \(session.overlap) (blind)" : "") + (multi ? "  multi-label" : "")
+                + (session.view.overlap > 1 ? "  overlap \(session.view.overlap) (blind)" : "") + (multi ? "  multi-label" : "")
             let mine = try session.currentLabel()
             let chosen = multi ? try tickedClasses(own: .some(mine)) : []
             var row = 2

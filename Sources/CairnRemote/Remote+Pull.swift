@@ -98,9 +98,9 @@ extension Remote {
 
     /// Phase 2a: the descriptions of the remote's snapshots this catalog lacks, each checked to
     /// describe the snapshot it is named after.
-    func fetchDescriptions(_ snapshots: Set<BlobID>) async throws -> [SnapshotRow] {
+    func fetchDescriptions(_ snapshots: Set<BlobID>) async throws -> [SnapshotRecord] {
         let known = Set(try repository.catalog.read { try $0.allSnapshots() }.map(\.id))
-        var rows: [SnapshotRow] = []
+        var rows: [SnapshotRecord] = []
         try await store.forEachConcurrently(Array(snapshots.subtracting(known)), { [client] id in
             try RemoteFiles.snapshot(try await client.get("snapshots/\(id.hex)"), id: id)
         }, done: { _, row in rows.append(row) })
@@ -215,7 +215,7 @@ extension Remote {
 
     /// Phase 4: the new snapshots' descriptions (oldest first; HEAD only in a repository that had
     /// none), the remote's valid tags this repository lacks, and the screened bundle, in one transaction.
-    func recordPull(rows: [SnapshotRow], view: RemoteView, bundle: CatalogBundle, report: inout PullReport) throws {
+    func recordPull(rows: [SnapshotRecord], view: RemoteView, bundle: CatalogBundle, report: inout PullReport) throws {
         let localTags = try repository.catalog.read { try $0.tags() }
         var added: [String] = [], conflicts: [String] = []
         let merged = try repository.catalog.write { tx -> CatalogBundle.MergeCounts in

@@ -21,7 +21,7 @@ public struct PushReport: Sendable, Codable {
 
 extension Remote {
     /// A snapshot to push, and the local tag that names it (nil for a ref that is not a tag).
-    typealias Target = (tag: String?, row: SnapshotRow)
+    typealias Target = (tag: String?, row: SnapshotRecord)
 
     /// Uploads what `refs` (default: every tag, and HEAD when no tag names it) need that the remote
     /// lacks, then their tags, then the catalog bundle: a remote never names an object it does not
@@ -66,7 +66,7 @@ extension Remote {
     }
 
     /// Phase 1: the snapshots `refs` name (default: every tag, and HEAD when no tag names it).
-    func pushTargets(_ refs: [String], localTags: [TagRow]) throws -> [Target] {
+    func pushTargets(_ refs: [String], localTags: [SnapshotTag]) throws -> [Target] {
         let versioning = Versioning(repository: repository)
         var targets: [Target] = refs.isEmpty
             ? try localTags.map { ($0.name, try versioning.resolve($0.name)) }
@@ -90,7 +90,7 @@ extension Remote {
     /// does with commits the other side has), and lists tree objects first, then images, then
     /// checkpoints the remote lacks: a pull reads trees level by level and finds a level's objects
     /// side by side in the packs. Objects an interrupted push already stored are left out.
-    func planUpload(newSnapshots: [SnapshotRow], before: Set<BlobID>, onRemote: Set<BlobID>, state: State) throws -> UploadPlan {
+    func planUpload(newSnapshots: [SnapshotRecord], before: Set<BlobID>, onRemote: Set<BlobID>, state: State) throws -> UploadPlan {
         let (complete, heldBlobs) = try objectsUnder(before)
         let uploaded = journal()
         var trees: [BlobID] = [], blobs: [BlobID] = []
@@ -178,7 +178,7 @@ extension Remote {
 
     /// Phase 5: the targets' tags into `tags.json`, merged with what is there (a tag that names
     /// another snapshot there needs `force`). Returns the tags written.
-    func pushTags(_ targets: [Target], localTags: [TagRow], force: Bool) async throws -> [String] {
+    func pushTags(_ targets: [Target], localTags: [SnapshotTag], force: Bool) async throws -> [String] {
         var updated: [String] = []
         _ = try await readMergeWrite("tags.json", read: {
             let (tags, _, etag) = try await self.remoteTagsAndETag()  // tags no cairn would write are dropped
@@ -204,7 +204,7 @@ extension Remote {
     /// `catalog.json` (union; nothing there is dropped). Skipped when neither side changed since
     /// the last push. Returns whether it was written.
     func pushBundle(items: Set<BlobID>, onRemote: Set<BlobID>, state: inout State) async throws -> Bool {
-        let fingerprint = try repository.catalog.read { try $0.bundleFingerprint() } + ";" + onRemote.map(\.hex).sorted().joined()
+        let fingerprint = try repository.catalog.read { try $0.changeFingerprint() } + ";" + onRemote.map(\.hex).sorted().joined()
         let etag = try await client.etag("catalog.json")
         guard state.fingerprint != fingerprint || etag == nil || state.bundleETag != etag else { return false }
         let local = try repository.catalog.read { try CatalogBundle.export($0, items: items, snapshots: onRemote) }

@@ -1,3 +1,4 @@
+import CairnSupport
 import CairnCatalog
 import CairnImaging
 import CairnStore
@@ -124,7 +125,7 @@ public struct Importer: Sendable {
 
     private func runLocked(paths: [String], progress: @escaping @Sendable (ImportProgress) -> Void) throws -> ImportReport {
         let started = Date()
-        if repository.catalog.isReadOnly { throw CatalogError.readOnly(path: repository.catalog.path) }
+        if repository.catalog.isReadOnly { throw CatalogError.readOnly(location: repository.catalog.location) }
         var report = ImportReport()
         let labelsFile = try options.labelsFile.map { try LabelsFile(contentsOf: $0) }
         var unmatched = Set(labelsFile?.labels.keys.map { $0 } ?? [])
@@ -337,11 +338,11 @@ public struct Importer: Sendable {
     /// label unless `options.relabel`: it is returned as a duplicate instead (an item with no label
     /// yet simply takes it). True when a label was recorded.
     private func applyImportLabel(_ label: Label, to item: Item, isNew: Bool, from candidate: Candidate, importer: Annotator,
-                                  classIDs: [Int64], at time: Date, _ tx: CatalogTransaction,
+                                  classIDs: [Int64], at time: Date, _ tx: any CatalogTransaction,
                                   duplicates: inout [DuplicateLabel]) throws -> Bool {
         if !isNew, try tx.latestLabel(itemID: item.id, annotatorID: importer.id) == label { return false }
         if !isNew, item.path != candidate.itemPath, !options.relabel,
-           let current = try tx.itemStates(ids: [item.id]).first?.resolved, current != .unlabeled, current.label != label {
+           let current = try tx.itemRecord(id: item.id)?.resolved, current != .unlabeled, current.label != label {
             duplicates.append(DuplicateLabel(path: candidate.itemPath, existingPath: item.path, blobID: item.blobID,
                                              existingLabel: current.label, label: label))
             return false

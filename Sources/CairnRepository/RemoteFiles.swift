@@ -1,3 +1,4 @@
+import CairnSupport
 import CairnCatalog
 import CairnStore
 import Foundation
@@ -50,7 +51,7 @@ public enum RemoteFiles {
         return meta
     }
 
-    /// Decodes `tags.json`, keeping the tags whose names `TagRow.problem` accepts and whose targets
+    /// Decodes `tags.json`, keeping the tags whose names `SnapshotTag.problem` accepts and whose targets
     /// are snapshot ids; the others come back with why they were refused.
     /// - Throws: `RepositoryError.badRemoteFile` when the file is not a tag list at all.
     public static func tags(_ data: Data) throws -> (tags: Tags, refused: [String: String]) {
@@ -59,7 +60,7 @@ public enum RemoteFiles {
         }
         var refused: [String: String] = [:]
         for (name, tag) in tags.tags {
-            if let problem = TagRow.problem(name: name) {
+            if let problem = SnapshotTag.problem(name: name) {
                 refused[name] = problem
             } else if BlobID(hex: tag.snapshot) == nil {
                 refused[name] = "it names '\(Printable.escaped(String(tag.snapshot.prefix(80))))', not a snapshot id"
@@ -73,9 +74,9 @@ public enum RemoteFiles {
 
     /// Decodes `snapshots/<id>`, the description of snapshot `id`.
     /// - Throws: `RepositoryError.badRemoteFile` when it does not describe `id`, or its fields are out of range.
-    public static func snapshot(_ data: Data, id: BlobID) throws -> SnapshotRow {
+    public static func snapshot(_ data: Data, id: BlobID) throws -> SnapshotRecord {
         let name = "snapshots/\(id.hex)"
-        guard let row = try? JSONDecoder().decode(SnapshotRow.self, from: data) else {
+        guard let row = try? JSONDecoder().decode(SnapshotRecord.self, from: data) else {
             throw RepositoryError.badRemoteFile(name: name, reason: "not a snapshot description")
         }
         guard row.id == id else { throw RepositoryError.badRemoteFile(name: name, reason: "it describes \(row.id)") }

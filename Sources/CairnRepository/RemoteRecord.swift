@@ -71,7 +71,4 @@ extension Repository {
         }
         return out
     }
-
-    /// `.cairn/config.toml`.
-    public var configPath: String { cairnDirectory + "/config.toml" }
 }

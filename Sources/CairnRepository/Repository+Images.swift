@@ -1,3 +1,4 @@
+import CairnSupport
 import CairnCatalog
 import CairnImaging
 import CairnStore

@@ -16,8 +16,11 @@ public final class Repository: Sendable {
     /// The `.cairn` directory.
     public let cairnDirectory: String
     public let store: FileBlobStore
-    public let catalog: Catalog
+    public let catalog: any Catalog
     public let config: RepositoryConfig
+
+    /// The path of `.cairn/config.toml`.
+    public var configPath: String { cairnDirectory + "/config.toml" }
 
     /// Name of the state directory inside a dataset directory.
     public static let directoryName = ".cairn"
@@ -36,7 +39,7 @@ public final class Repository: Sendable {
         self.cairnDirectory = dir
         self.config = try RepositoryConfig.load(path: dir + "/config.toml")
         self.store = try FileBlobStore(root: dir)
-        self.catalog = try Catalog(path: dir + "/catalog.sqlite")
+        self.catalog = try SQLiteCatalog(path: dir + "/catalog.sqlite")
     }
 
     /// Creates `.cairn/` in `root` (made if missing) and opens it.
@@ -56,7 +59,7 @@ public final class Repository: Sendable {
         try file.writeAll(Data(config.rendered().utf8))
         try file.sync()
         try FileOps.rename(staged, dir + "/config.toml")
-        _ = try Catalog(path: dir + "/catalog.sqlite")
+        _ = try SQLiteCatalog(path: dir + "/catalog.sqlite")
         return try Repository(root: root)
     }
 

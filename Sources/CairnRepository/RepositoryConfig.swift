@@ -1,3 +1,4 @@
+import CairnSupport
 import CairnCatalog
 import CairnStore
 import Foundation

@@ -154,16 +154,16 @@ public struct RunRecord: Sendable, Hashable, Codable {
     public var plots: [String] = []
     public var evaluations: [EvaluationRecord] = []
 
-    var row: RunRow {
+    var row: Run {
         get throws {
-            RunRow(id: id, name: name, dataRef: dataRef, snapshotID: BlobID(hex: snapshotID)!, model: parameters.model.rawValue,
+            Run(id: id, name: name, dataRef: dataRef, snapshotID: BlobID(hex: snapshotID)!, model: parameters.model.rawValue,
                    status: status, startedAt: startedAt, endedAt: endedAt, checkpointID: checkpoint.flatMap { BlobID(hex: $0) },
                    record: String(decoding: try Self.encoder.encode(self), as: UTF8.self))
         }
     }
 
     /// The record stored in `row`.
-    public init(_ row: RunRow) throws {
+    public init(_ row: Run) throws {
         self = try JSONDecoder().decode(RunRecord.self, from: Data(row.record.utf8))
         // The columns are authoritative for what gc and listing read.
         status = row.status

@@ -30,7 +30,7 @@ public struct Training: Sendable {
     }
 
     var repository: Repository { versioning.repository }
-    var catalog: Catalog { repository.catalog }
+    var catalog: any Catalog { repository.catalog }
 
     /// The loader for this repository, caching under `.cairn/cache/tensors`.
     public var loader: Loader { Loader(store: repository.store, cacheDirectory: repository.cairnDirectory + "/cache/tensors") }
@@ -78,7 +78,7 @@ public struct Training: Sendable {
     public func train(ref: String, name: String?, parameters: RunParameters,
                       events: @Sendable (TrainingEvent) -> Void = { _ in }, shouldStop: () -> Bool = { false }) throws -> RunRecord {
         try parameters.validate()
-        if catalog.isReadOnly { throw CatalogError.readOnly(path: catalog.path) }
+        if catalog.isReadOnly { throw CatalogError.readOnly(location: catalog.location) }
         let snapshot = try versioning.resolve(ref)
         BLAS.threads = parameters.threads
         let started = Date()

@@ -1,3 +1,4 @@
+import CairnCatalog
 import CairnStore
 import Foundation
 import Synchronization

@@ -100,25 +100,17 @@ public enum TreeFormat {
         return w.data
     }
 
+    /// The one record encoder (`ItemRecord` keeps its annotations sorted by annotator).
     static func encode(_ item: ItemRecord, into w: inout ByteWriter) {
-        encodeRecord(blobID: item.blobID, path: item.path, format: item.format, width: item.width, height: item.height,
-                     split: item.split, label: item.resolved, annotations: item.annotations.map { ($0.annotator, $0.label) },
-                     verdict: item.verdict.map { ($0.reviewer, $0.label) }, into: &w)
-    }
-
-    /// The one record encoder; `annotations` must be sorted by annotator.
-    static func encodeRecord(blobID: BlobID, path: String, format: String, width: Int, height: Int, split: Split,
-                             label: ResolvedLabel, annotations: [(String, Label?)], verdict: (String, Label)?,
-                             into w: inout ByteWriter) {
-        w.id(blobID)
-        w.string(path)
-        w.byte(format == "jpeg" ? 1 : 0)
-        w.varint(UInt64(width))
-        w.varint(UInt64(height))
-        w.byte(split == .train ? 0 : split == .val ? 1 : 2)
+        w.id(item.blobID)
+        w.string(item.path)
+        w.byte(item.format == "jpeg" ? 1 : 0)
+        w.varint(UInt64(item.width))
+        w.varint(UInt64(item.height))
+        w.byte(item.split == .train ? 0 : item.split == .val ? 1 : 2)
         // A one-class label keeps the encoding it had before multi-label labels existed, so
         // single-label snapshots keep their ids; any other set is written as a list.
-        switch label {
+        switch item.resolved {
         case .unlabeled:
             w.byte(0)
         case .labeled(let label):
@@ -140,15 +132,15 @@ public enum TreeFormat {
                 for label in labels { w.labelSet(label) }
             }
         }
-        w.varint(UInt64(annotations.count))
-        for (annotator, label) in annotations {
-            w.string(annotator)
-            w.optionalLabel(label)
+        w.varint(UInt64(item.annotations.count))
+        for annotation in item.annotations {
+            w.string(annotation.annotator)
+            w.optionalLabel(annotation.label)
         }
-        if let (reviewer, label) = verdict {
-            w.byte(label.isMulti ? 2 : 1)
-            w.string(reviewer)
-            w.label(label)
+        if let verdict = item.verdict {
+            w.byte(verdict.label.isMulti ? 2 : 1)
+            w.string(verdict.reviewer)
+            w.label(verdict.label)
         } else {
             w.byte(0)
         }

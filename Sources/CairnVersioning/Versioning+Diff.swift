@@ -127,7 +127,7 @@ extension Versioning {
         item.label?.description ?? (item.conflict.isEmpty ? nil : "conflict(" + item.conflict.map(\.description).joined(separator: "|") + ")")
     }
 
-    /// Adds a resolved label to per-class counts (each class of a set counts), as `SnapshotCounts` does.
+    /// Adds a resolved label to per-class counts (each class of a set counts), as `ItemCounts` does.
     private static func count(_ label: Label?, _ sign: Int, into deltas: inout [String: Int]) {
         for name in label?.classes ?? [] { deltas[name, default: 0] += sign }
     }

@@ -168,7 +168,7 @@ extension Versioning {
     /// snapshot of the result has the exported snapshot's id. Every image is verified against
     /// its blob id before anything is recorded.
     public func importExport(_ jsonlPath: String) throws -> (items: Int, snapshot: BlobID) {
-        if catalog.isReadOnly { throw CatalogError.readOnly(path: catalog.path) }
+        if catalog.isReadOnly { throw CatalogError.readOnly(location: catalog.location) }
         return try repository.withLock(exclusive: false) { try importExportLocked(jsonlPath) }
     }
 
@@ -204,8 +204,10 @@ extension Versioning {
                     try tx.appendAnnotation(itemID: item.id, annotatorID: who.id, classIDs: try annotation.label.map(tx.ensureClasses))
                 }
                 if let verdict = record.verdict {
+                    // Provenance replayed as recorded (the verdict was checked where it was made).
                     let who = try tx.ensureAnnotator(verdict.reviewer, role: .reviewer)
-                    try tx.appendVerdict(itemID: item.id, reviewerID: who.id, classIDs: try tx.ensureClasses(verdict.label))
+                    try tx.appendLabel(.verdicts, itemID: item.id, personID: who.id, classIDs: try tx.ensureClasses(verdict.label),
+                                       at: Date(), stamp: nil)
                 }
             }
         }

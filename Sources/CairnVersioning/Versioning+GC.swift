@@ -43,7 +43,7 @@ extension Versioning {
     /// Deletes objects unreachable from every snapshot, tag and the working state, never one
     /// written within `gracePeriod` (an import may be about to reference it).
     public func gc(dryRun: Bool = false, gracePeriod: TimeInterval = 3600) throws -> GCReport {
-        if catalog.isReadOnly && !dryRun { throw CatalogError.readOnly(path: catalog.path) }
+        if catalog.isReadOnly && !dryRun { throw CatalogError.readOnly(location: catalog.location) }
         return try repository.withLock(exclusive: !dryRun) {
             let store = repository.store
             let live = try reachableObjects()
@@ -150,7 +150,8 @@ extension Versioning {
     }
 
     /// Sets the working labels back to snapshot `ref`'s, recording each change as a reviewer
-    /// verdict by `author` (history is append-only, so nothing is erased).
+    /// verdict by `author` (history is append-only, so nothing is erased). A new author is added
+    /// as a reviewer; an existing one must be a reviewer or admin.
     public func restore(_ ref: String, author: String) throws -> RestoreReport {
         let row = try resolve(ref)
         let root = try tree.root(row.id)
@@ -158,17 +159,18 @@ extension Versioning {
         return try catalog.write { tx in
             var report = RestoreReport(snapshot: row.id)
             let reviewer = try tx.ensureAnnotator(author, role: .reviewer)
-            let current = Dictionary(uniqueKeysWithValues: try tx.itemStates().map { ($0.item.blobID, $0) })
+            try reviewer.checkMayReview()
+            var current: [BlobID: (id: Int64, label: ResolvedLabel)] = [:]
+            try tx.forEachItemRecord(ids: nil) { id, record in current[record.blobID] = (id, record.resolved) }
             for name in root.classes { _ = try tx.ensureClass(name) }
             for record in target {
-                guard let state = current[record.blobID] else {
+                guard let (itemID, now) = current[record.blobID] else {
                     report.missing += 1
                     continue
                 }
-                let now = state.resolved
                 if let label = record.label {
                     if now.label != label {
-                        try tx.appendVerdict(itemID: state.item.id, reviewerID: reviewer.id, classIDs: try tx.ensureClasses(label))
+                        try tx.appendVerdict(itemID: itemID, reviewer: reviewer, classIDs: try tx.ensureClasses(label))
                         report.restored += 1
                     }
                 } else if now.label != nil {

@@ -3,34 +3,6 @@ import CairnRepository
 import CairnStore
 import Foundation
 
-/// Per-class and per-split counts recorded beside a snapshot.
-public struct SnapshotCounts: Sendable, Hashable, Codable {
-    /// Labeled items carrying each class (an item labeled with a set counts for each of its classes).
-    public var classes: [String: Int] = [:]
-    public var splits: [String: Int] = [:]
-    public var unlabeled = 0
-    public var conflicts = 0
-
-    public init() {}
-
-    mutating func add(_ item: ItemRecord, _ sign: Int = 1) {
-        add(split: item.split, label: item.resolved, sign)
-    }
-
-    mutating func add(split: Split, label: ResolvedLabel, _ sign: Int = 1) {
-        splits[split.rawValue, default: 0] += sign
-        switch label {
-        case .labeled(let label):
-            for name in label.classes {
-                classes[name, default: 0] += sign
-                if classes[name] == 0 { classes[name] = nil }
-            }
-        case .unlabeled: unlabeled += sign
-        case .conflict: conflicts += sign
-        }
-    }
-}
-
 /// A snapshot with what is recorded beside it.
 public struct SnapshotInfo: Sendable, Hashable, Codable {
     public var id: BlobID
@@ -39,17 +11,17 @@ public struct SnapshotInfo: Sendable, Hashable, Codable {
     public var author: String
     public var createdAt: Date
     public var itemCount: Int
-    public var counts: SnapshotCounts
+    public var counts: ItemCounts
     public var tags: [String]
 
-    init(_ row: SnapshotRow, tags: [String]) {
+    init(_ row: SnapshotRecord, tags: [String]) {
         id = row.id
         parent = row.parentID
         message = row.message
         author = row.author
         createdAt = row.createdAt
         itemCount = row.itemCount
-        counts = (try? JSONDecoder().decode(SnapshotCounts.self, from: Data(row.counts.utf8))) ?? SnapshotCounts()
+        counts = (try? JSONDecoder().decode(ItemCounts.self, from: Data(row.counts.utf8))) ?? ItemCounts()
         self.tags = tags
     }
 }
@@ -73,7 +45,7 @@ public struct Versioning: Sendable {
         self.tree = SnapshotTree(store: repository.store)
     }
 
-    var catalog: Catalog { repository.catalog }
+    var catalog: any Catalog { repository.catalog }
 
     // MARK: Snapshot
 
@@ -84,30 +56,59 @@ public struct Versioning: Sendable {
     ///
     /// - Complexity: O(n) for the first snapshot of n items; O(k · depth) for k changed items after.
     public func snapshot(message: String, author: String) throws -> SnapshotResult {
-        if catalog.isReadOnly { throw CatalogError.readOnly(path: catalog.path) }
+        if catalog.isReadOnly { throw CatalogError.readOnly(location: catalog.location) }
         return try repository.withLock(exclusive: false) { try snapshotLocked(message: message, author: author) }
     }
 
     private func snapshotLocked(message: String, author: String) throws -> SnapshotResult {
-        // Read a consistent view: head, change log, the changed items and the classes.
-        let (head, maxSequence, marks, states, classes, encoded) = try catalog.read { tx in
+        // Read a consistent view: head, pending changes, the changed items' records and the classes.
+        let (head, changes, classes, content) = try catalog.read { tx -> (SnapshotRecord?, PendingChanges, [String], Content) in
             let head = try tx.headSnapshot()
-            let (dirty, maxSequence) = try tx.dirtyItems()
-            let marks = try tx.highWaterMarks()
+            let changes = try tx.pendingChanges()
             let classes = TreeFormat.canonicalOrder(try tx.classes().map(\.name))
-            if head != nil {
-                return (head, maxSequence, marks, try tx.itemStates(ids: dirty), classes,
-                        Optional<(SnapshotTree.EncodedItems, SnapshotCounts)>.none)
-            }
-            return (head, maxSequence, marks, [ItemState](), classes, try Self.encodeAll(tx))
+            if head != nil { return (head, changes, classes, Content.changed(Array(try tx.itemRecords(ids: changes.itemIDs).values))) }
+            let (items, counts) = try Self.encodeAll(tx)
+            return (head, changes, classes, Content.all(items, counts))
         }
-        var counts = SnapshotCounts()
-        var examined = states.count
-        let itemsRoot: TreeFormat.Child?
-        if let head {
-            let records = states.map(ItemRecord.init).sorted { $0.blobID < $1.blobID }
+        let (itemsRoot, counts, examined) = try buildItems(content, head: head)
+        let root = TreeFormat.Root(classes: classes, itemCount: itemsRoot?.count ?? 0, items: itemsRoot?.id)
+        let id = try tree.writeRoot(root)
+        try repository.store.flush()
+        let countsJSON = String(decoding: try JSONEncoder.sorted.encode(counts), as: UTF8.self)
+        let (row, created) = try catalog.write { tx -> (SnapshotRecord, Bool) in
+            try tx.settleChanges(changes)
+            if let head, head.id == id { return (head, false) }
+            if let existing = try tx.snapshot(id: id) {
+                try tx.setHead(id)
+                return (existing, false)
+            }
+            // The parent is HEAD, the snapshot this working state was last frozen into: never a
+            // snapshot a pull brought in meanwhile.
+            let row = SnapshotRecord(id: id, parentID: try tx.headSnapshot()?.id, message: message, author: author,
+                                     createdAt: Date(), itemCount: root.itemCount, counts: countsJSON)
+            try tx.recordSnapshot(row)
+            return (row, true)
+        }
+        return SnapshotResult(snapshot: SnapshotInfo(row, tags: try tags(of: id)), created: created, itemsExamined: examined)
+    }
+
+    /// What a snapshot is built from: every item, encoded (the first snapshot), or the records of
+    /// the items changed since the head.
+    private enum Content {
+        case all(SnapshotTree.EncodedItems, ItemCounts)
+        case changed([ItemRecord])
+    }
+
+    /// The items subtree of the new snapshot, its counts, and how many items were examined.
+    private func buildItems(_ content: Content, head: SnapshotRecord?) throws -> (TreeFormat.Child?, ItemCounts, Int) {
+        switch content {
+        case .all(let items, let counts):
+            return (try tree.build(items, 0..<items.entries.count), counts, items.entries.count)
+        case .changed(let changed):
+            guard let head else { throw VersioningError.noSnapshots }
+            let records = changed.sorted { $0.blobID < $1.blobID }
             let headRoot = try tree.root(head.id)
-            counts = SnapshotInfo(head, tags: []).counts
+            var counts = SnapshotInfo(head, tags: []).counts
             // Old records of the changed items, to adjust the counts.
             var old: [BlobID: ItemRecord] = [:]
             if let items = headRoot.items {
@@ -118,59 +119,20 @@ public struct Versioning: Sendable {
                 counts.add(record)
             }
             let current = headRoot.items.map { TreeFormat.Child(id: $0, count: headRoot.itemCount) }
-            itemsRoot = try tree.update(current, changes: ArraySlice(records.map { ($0.blobID, Optional($0)) }))
-        } else {
-            let (items, allCounts) = encoded!
-            counts = allCounts
-            examined = items.entries.count
-            itemsRoot = try tree.build(items, 0..<items.entries.count)
+            return (try tree.update(current, changes: ArraySlice(records.map { ($0.blobID, Optional($0)) })), counts, records.count)
         }
-        let root = TreeFormat.Root(classes: classes, itemCount: itemsRoot?.count ?? 0, items: itemsRoot?.id)
-        let itemCount = root.itemCount
-        let id = try tree.writeRoot(root)
-        try repository.store.flush()
-        let countsJSON = String(decoding: try JSONEncoder.sorted.encode(counts), as: UTF8.self)
-        let (row, created) = try catalog.write { tx -> (SnapshotRow, Bool) in
-            try tx.clearDirty(upTo: maxSequence)
-            // The change log runs only once a head exists: mark what arrived while this first one was built.
-            if head == nil { try tx.markChangedSince(marks) }
-            if let head, head.id == id { return (head, false) }
-            if let existing = try tx.snapshot(id: id) {
-                try tx.setHead(id)
-                return (existing, false)
-            }
-            // The parent is HEAD, the snapshot this working state was last frozen into: never a
-            // snapshot a pull brought in meanwhile.
-            let row = SnapshotRow(id: id, parentID: try tx.headSnapshot()?.id, message: message, author: author,
-                                  createdAt: Date(), itemCount: itemCount, counts: countsJSON)
-            try tx.recordSnapshot(row)
-            return (row, true)
-        }
-        return SnapshotResult(snapshot: SnapshotInfo(row, tags: try tags(of: id)), created: created, itemsExamined: examined)
     }
 
     /// Every item's record, encoded straight from the catalog stream and sorted by blob id, with counts.
-    private static func encodeAll(_ tx: CatalogTransaction) throws -> (SnapshotTree.EncodedItems, SnapshotCounts) {
-        do {
-            return try encodeAll(tx, presorted: true)
-        } catch is ScanOrderError {
-            return try encodeAll(tx, presorted: false)
-        }
-    }
-
-    private static func encodeAll(_ tx: CatalogTransaction, presorted: Bool) throws -> (SnapshotTree.EncodedItems, SnapshotCounts) {
+    private static func encodeAll(_ tx: any CatalogTransaction) throws -> (SnapshotTree.EncodedItems, ItemCounts) {
         var writer = ByteWriter()
         var entries: [(id: BlobID, start: Int, end: Int)] = []
-        var counts = SnapshotCounts()
-        try tx.forEachItemState(presorted: presorted) { row in
-            let labels = row.labels.count > 1 ? row.labels.sorted { utf8Precedes($0.annotator, $1.annotator) } : row.labels
-            let resolved = LabelPolicy.resolve(labels: labels.map(\.label), verdict: row.verdict?.label)
-            counts.add(split: row.split, label: resolved)
+        var counts = ItemCounts()
+        try tx.forEachItemRecord(ids: nil) { _, record in
+            counts.add(record)
             let start = writer.count
-            TreeFormat.encodeRecord(blobID: row.blobID, path: row.path, format: row.format, width: row.width, height: row.height,
-                                    split: row.split, label: resolved, annotations: labels.map { ($0.annotator, $0.label) },
-                                    verdict: row.verdict.map { ($0.reviewer, $0.label) }, into: &writer)
-            entries.append((row.blobID, start, writer.count))
+            TreeFormat.encode(record, into: &writer)
+            entries.append((record.blobID, start, writer.count))
         }
         entries.sort { $0.id < $1.id }
         return (SnapshotTree.EncodedItems(bytes: writer.bytes, entries: entries), counts)
@@ -197,7 +159,7 @@ public struct Versioning: Sendable {
     /// snapshot, in that order: a tag can never shadow a snapshot's full id. `HEAD` is the snapshot
     /// the working state was last frozen into (made here, or the latest one a first pull or clone
     /// brought); later pulls do not move it.
-    public func resolve(_ ref: String) throws -> SnapshotRow {
+    public func resolve(_ ref: String) throws -> SnapshotRecord {
         try catalog.read { tx in
             if let full = BlobID(hex: ref), let row = try tx.snapshot(id: full) { return row }
             if ref == "HEAD" || ref.hasPrefix("HEAD~") {
@@ -215,7 +177,7 @@ public struct Versioning: Sendable {
             if let tag = try tx.tag(named: ref), let row = try tx.snapshot(id: tag.snapshotID) { return row }
             let lower = ref.lowercased()
             if lower.count >= 4, lower.allSatisfy(\.isHexDigit) {
-                let matches = try tx.snapshots(prefix: lower)
+                let matches = try tx.snapshots(prefix: lower, limit: 6)
                 if matches.count == 1 { return matches[0] }
                 if matches.count > 1 { throw VersioningError.ambiguousRef(ref, matches: matches.map { String($0.id.hex.prefix(16)) }) }
             }
@@ -224,7 +186,7 @@ public struct Versioning: Sendable {
     }
 
     /// Full information about a snapshot row.
-    public func info(_ row: SnapshotRow) throws -> SnapshotInfo { SnapshotInfo(row, tags: try tags(of: row.id)) }
+    public func info(_ row: SnapshotRecord) throws -> SnapshotInfo { SnapshotInfo(row, tags: try tags(of: row.id)) }
 
     private func tags(of id: BlobID) throws -> [String] {
         try catalog.read { try $0.tags() }.filter { $0.snapshotID == id }.map(\.name)
@@ -232,18 +194,24 @@ public struct Versioning: Sendable {
 
     // MARK: Tags
 
-    /// Checks that `name` can be a tag (`TagRow.problem` says the rules).
+    /// Checks that `name` can be a tag (`SnapshotTag.problem` says the rules).
     public static func validateTagName(_ name: String) throws {
-        if let problem = TagRow.problem(name: name) { throw VersioningError.invalidTagName(name, reason: problem) }
+        if let problem = SnapshotTag.problem(name: name) { throw VersioningError.invalidTagName(name, reason: problem) }
     }
 
     /// Names `ref`'s snapshot `name`; moving an existing tag needs `force`.
-    public func tag(_ name: String, ref: String = "HEAD", author: String, force: Bool = false) throws -> SnapshotRow {
+    public func tag(_ name: String, ref: String = "HEAD", author: String, force: Bool = false) throws -> SnapshotRecord {
         try Self.validateTagName(name)
         let target = try resolve(ref)
         try catalog.write { try $0.setTag(name, to: target.id, author: author, force: force) }
         return target
     }
+
+    /// Every tag by name.
+    public func tags() throws -> [SnapshotTag] { try catalog.read { try $0.tags() } }
+
+    /// Every create, move and delete of a tag, oldest first.
+    public func tagHistory() throws -> [TagEvent] { try catalog.read { try $0.tagHistory() } }
 
     /// Deletes a tag; its history keeps what it named (and gc keeps that).
     public func deleteTag(_ name: String, author: String) throws {
@@ -255,7 +223,7 @@ public struct Versioning: Sendable {
     /// Snapshots from `ref` back through their parents, newest first.
     public func log(from ref: String = "HEAD", limit: Int = .max) throws -> [SnapshotInfo] {
         var out: [SnapshotInfo] = []
-        var current: SnapshotRow? = try resolve(ref)
+        var current: SnapshotRecord? = try resolve(ref)
         let tags = try catalog.read { try $0.tags() }
         while let row = current, out.count < limit {
             out.append(SnapshotInfo(row, tags: tags.filter { $0.snapshotID == row.id }.map(\.name)))

@@ -256,7 +256,7 @@ struct SnapshotBench: ParsableCommand {
             let target = try tx.ensureClass("changed").id
             var rng = SystemRandomNumberGenerator()
             for _ in 0..<changes {
-                try tx.appendVerdict(itemID: Int64.random(in: 1...Int64(items), using: &rng), reviewerID: reviewer.id, classIDs: [target])
+                try tx.appendVerdict(itemID: Int64.random(in: 1...Int64(items), using: &rng), reviewer: reviewer, classIDs: [target])
             }
         }
         let second = try timed(cairnBinary, ["-C", repo, "snapshot", "-m", "second"])

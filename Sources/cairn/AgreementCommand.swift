@@ -19,7 +19,7 @@ struct AgreementCommand: ParsableCommand {
     @Flag(help: "Count labels from import as an annotator.") var includeImport = false
 
     func run() throws {
-        let report = try repository.open().catalog.read { try $0.agreement(includeImport: includeImport) }
+        let report = try AgreementReport(catalog: repository.open().catalog, includeImport: includeImport)
         if output.json { return try printJSON(report) }
         func kappa(_ k: Double?) -> String { k.map { String(format: "%.3f", $0) } ?? "-" }
         guard report.items > 0 else {

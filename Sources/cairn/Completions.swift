@@ -1,5 +1,6 @@
-import CairnCatalog
 import CairnRepository
+import CairnTraining
+import CairnVersioning
 import Foundation
 
 /// Shell completions that read the repository: tags (and HEAD) where a snapshot is expected, runs
@@ -18,13 +19,13 @@ enum Completions {
 
     /// Tag names and `HEAD`.
     @Sendable static func refs(_ words: [String], _ index: Int, _ prefix: String) -> [String] {
-        let tags = (try? repository(words)?.catalog.read { try $0.tags() }.map(\.name)) ?? []
+        let tags = (try? repository(words).map { try Versioning(repository: $0).tags().map(\.name) }) ?? []
         return (["HEAD"] + tags).filter { $0.hasPrefix(prefix) }
     }
 
     /// Run names and ids.
     @Sendable static func runs(_ words: [String], _ index: Int, _ prefix: String) -> [String] {
-        let runs = (try? repository(words)?.catalog.read { try $0.runs() }) ?? []
+        let runs = (try? repository(words).map { try Training(versioning: Versioning(repository: $0), cairnVersion: Cairn.version).runs() }) ?? []
         return Array(Set(runs.flatMap { [$0.name, $0.id] })).sorted().filter { $0.hasPrefix(prefix) }
     }
 

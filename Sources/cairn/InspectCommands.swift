@@ -15,44 +15,8 @@ struct StatusCommand: ParsableCommand {
     @OptionGroup var repository: RepositoryOptions
     @OptionGroup var output: OutputOptions
 
-    struct Summary: Encodable {
-        var root: String
-        var items: Int
-        var bytes: Int64
-        var classes: [String: Int]
-        var classOrder: [String]
-        var splits: [String: Int]
-        var formats: [String: Int]
-        var labeled: Int
-        var unlabeled: Int
-        var conflicts: Int
-        var annotations: Int
-    }
-
     func run() throws {
-        let repo = try repository.open()
-        let summary = try repo.catalog.read { tx -> Summary in
-            let resolved = try tx.resolvedLabels()
-            var byClass: [String: Int] = [:]
-            var unlabeled = 0, conflicts = 0
-            for label in resolved.values {
-                switch label {
-                case .labeled(let label): for name in label.classes { byClass[name, default: 0] += 1 }
-                case .unlabeled: unlabeled += 1
-                case .conflict: conflicts += 1
-                }
-            }
-            let classes = try tx.classes()
-            for c in classes where byClass[c.name] == nil { byClass[c.name] = 0 }
-            let items = try tx.allItems()
-            return Summary(
-                root: repo.root, items: items.count, bytes: items.reduce(0) { $0 + $1.byteSize },
-                classes: byClass, classOrder: classes.map(\.name),
-                splits: Dictionary(uniqueKeysWithValues: try tx.itemCounts(by: .split)),
-                formats: Dictionary(uniqueKeysWithValues: try tx.itemCounts(by: .format)),
-                labeled: resolved.count - unlabeled - conflicts, unlabeled: unlabeled, conflicts: conflicts,
-                annotations: try tx.annotationCount())
-        }
+        let summary = try repository.open().summary()
         if output.json { return try printJSON(summary) }
         say("repository \(summary.root)")
         say("\(summary.items) items (\(formatBytes(summary.bytes))) in \(summary.classOrder.count) classes; "
@@ -102,34 +66,25 @@ struct ListCommand: ParsableCommand {
         var bytes: Int64
         /// Why the image does not decode (with --undecodable).
         var problem: String?
+
+        init(_ listing: ItemListing) {
+            let item = listing.item
+            (blobID, path, split, label) = (item.blobID.hex, item.path, item.split.rawValue, listing.resolved.label)
+            if case .conflict(let labels) = listing.resolved { conflict = labels }
+            (format, width, height, bytes, problem) = (item.format, item.width, item.height, item.byteSize, listing.problem)
+        }
     }
 
     func run() throws {
         let repo = try repository.open()
-        var problems: [BlobID: String]? = nil
+        var only: [BlobID: String]? = nil
         if undecodable {
             let bar = ProgressBar("decoding")
-            problems = Dictionary(uniqueKeysWithValues: try repo.undecodableImages { bar.update(done: $0, total: $1) }.map { ($0.item.blobID, $0.reason) })
+            only = Dictionary(uniqueKeysWithValues: try repo.undecodableImages { bar.update(done: $0, total: $1) }.map { ($0.item.blobID, $0.reason) })
             bar.finish()
         }
-        let rows = try repo.catalog.read { tx -> [Row] in
-            if let name = self.class, try tx.labelClass(named: name) == nil {
-                throw CatalogError.notFound(kind: "class", name: name)
-            }
-            let resolved = try tx.resolvedLabels()
-            return try tx.allItems(split: split).compactMap { item in
-                let label = resolved[item.id] ?? .unlabeled
-                if let name = self.class, label.label?.contains(name) != true { return nil }
-                if unlabeled, label != .unlabeled { return nil }
-                if conflicting, case .conflict = label {} else if conflicting { return nil }
-                var conflict: [Label]? = nil
-                if case .conflict(let labels) = label { conflict = labels }
-                if let problems, problems[item.blobID] == nil { return nil }
-                return Row(blobID: item.blobID.hex, path: item.path, split: item.split.rawValue, label: label.label,
-                           conflict: conflict, format: item.format, width: item.width, height: item.height, bytes: item.byteSize,
-                           problem: problems?[item.blobID])
-            }
-        }
+        let filter = ItemFilter(className: self.class, split: split, unlabeled: unlabeled, conflicting: conflicting, only: only)
+        let rows = try repo.items(where: filter).map(Row.init)
         if output.json { return try printJSON(rows) }
         for row in rows {
             let label = row.label?.description ?? (row.conflict.map { "conflict(" + $0.map(\.description).joined(separator: "|") + ")" } ?? "-")
@@ -153,25 +108,8 @@ struct ShowCommand: ParsableCommand {
     @Argument(help: "Blob id, id prefix or imported path.")
     var item: String
 
-    struct Details: Encodable {
-        var item: Item
-        var label: Label?
-        var conflict: [Label]?
-        var history: [Annotation]
-        var verdicts: [Annotation]
-    }
-
     func run() throws {
-        let repo = try repository.open()
-        let details = try repo.catalog.read { tx -> Details in
-            let item = try tx.item(matching: self.item)
-            let history = try tx.history(itemID: item.id)
-            let resolved = try tx.itemStates(ids: [item.id]).first?.resolved ?? .unlabeled
-            var conflict: [Label]? = nil
-            if case .conflict(let labels) = resolved { conflict = labels }
-            return Details(item: item, label: resolved.label, conflict: conflict, history: history,
-                           verdicts: try tx.verdicts(itemID: item.id))
-        }
+        let details = try repository.open().details(of: item)
         if output.json { return try printJSON(details) }
         let item = details.item
         say("blob    \(item.blobID)")
@@ -208,7 +146,7 @@ struct CatBlobCommand: ParsableCommand {
 
     func run() throws {
         let repo = try repository.open()
-        let blob = try BlobID(hex: id) ?? repo.catalog.read { try $0.item(matching: id).blobID }
+        let blob = try repo.blobID(of: id)
         let out = FileHandle.standardOutput
         try repo.store.read(blob) { chunk in out.write(Data(chunk)) }
     }

@@ -27,8 +27,8 @@ struct ClassesCommand: ParsableCommand {
 
         func run() throws {
             let repo = try repository.open()
-            let classes = try repo.catalog.read { try $0.classes() }
-            let keys = try KeyMap(classList: classes, classKeys: repo.config.keys.classes ?? [:], actionKeys: repo.config.keys.actions ?? [:])
+            let classes = try repo.classes()
+            let keys = try repo.labelingKeys(for: classes)
             let entries = classes.map {
                 Entry(id: $0.id, name: $0.name, ordinal: $0.ordinal, hotkey: $0.hotkey, key: keys.key(forClass: $0.name).map(KeyMap.name))
             }
@@ -49,7 +49,7 @@ struct ClassesCommand: ParsableCommand {
         @Argument(help: "One character (not q, u, z, ? or space, which the labeling UI keeps).") var key: String
 
         func run() throws {
-            try repository.open().catalog.write { try $0.setHotkey(name, to: key) }
+            try repository.open().setClassKey(name, to: key)
             say("class \(name) is labeled with \(key)")
         }
     }
@@ -68,7 +68,7 @@ struct ClassesCommand: ParsableCommand {
         }
 
         func run() throws {
-            let added = try repository.open().catalog.write { tx in try names.map { try tx.addClass($0, hotkey: hotkey) } }
+            let added = try repository.open().addClasses(names, hotkey: hotkey)
             for c in added { say("added class \(c.name)" + (c.hotkey.map { " (hotkey \($0))" } ?? "")) }
         }
     }
@@ -81,7 +81,7 @@ struct ClassesCommand: ParsableCommand {
         @Argument(help: "New name.") var new: String
 
         func run() throws {
-            try repository.open().catalog.write { try $0.renameClass(old, to: new) }
+            try repository.open().renameClass(old, to: new)
             say("renamed class \(old) to \(new)")
         }
     }
@@ -137,7 +137,7 @@ struct AnnotateCommand: ParsableCommand {
     /// line that cannot be applied (malformed, an unknown item or class) is reported with its
     /// number and the stream goes on; the exit status is then 2.
     private func runStream(_ repo: Repository, annotator: String) throws {
-        let who = try repo.catalog.write { try $0.ensureAnnotator(annotator) }
+        let who = try repo.annotator(ensuring: annotator)
         var number = 0, failed = 0
         while let line = readLine() {
             number += 1
@@ -148,11 +148,7 @@ struct AnnotateCommand: ParsableCommand {
                 continue
             }
             do {
-                try repo.catalog.write { tx in
-                    let item = try tx.item(matching: parts[0])
-                    let classIDs = parts[1] == "-" ? nil : try tx.existingClassIDs(Label(commaSeparated: parts[1]).classes)
-                    try tx.appendAnnotation(itemID: item.id, annotatorID: who.id, classIDs: classIDs)
-                }
+                try repo.annotate(parts[0], label: parts[1] == "-" ? nil : Label(commaSeparated: parts[1]), annotator: who)
             } catch let error as CatalogError {
                 warn("line \(number): skipped: \(error)")
                 failed += 1
@@ -170,13 +166,7 @@ struct AnnotateCommand: ParsableCommand {
         let repo = try repository.open()
         if stdin { return try runStream(repo, annotator: try person(self.annotator, option: "--annotator")) }
         let annotator = try person(self.annotator, option: "--annotator")
-        let count = try repo.catalog.write { tx -> Int in
-            let who = try tx.ensureAnnotator(annotator)
-            let classIDs = skip ? nil : try tx.existingClassIDs(self.class)
-            let resolved = try items.map { try tx.item(matching: $0) }
-            for item in resolved { try tx.appendAnnotation(itemID: item.id, annotatorID: who.id, classIDs: classIDs) }
-            return resolved.count
-        }
+        let count = try repo.annotate(items, label: skip ? nil : Label(self.class), annotator: annotator)
         say("\(skip ? "skipped" : "labeled") \(count) item(s)" + (skip ? "" : " as \(Label(self.class))") + " for \(annotator)")
     }
 }

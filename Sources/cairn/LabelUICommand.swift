@@ -57,11 +57,10 @@ struct LabelCommand: ParsableCommand {
         }
         let keys: KeyMap
         do {
-            keys = try KeyMap(classList: session.classes, classKeys: repo.config.keys.classes ?? [:], actionKeys: repo.config.keys.actions ?? [:],
-                              multi: multi)
+            keys = try repo.labelingKeys(for: session.classes, multi: multi)
         } catch {
             session.close()
-            throw RepositoryError.badConfig(path: repo.cairnDirectory + "/config.toml", reason: "\(error)")
+            throw error
         }
         let attributes = render == .auto && ImageRenderer.needsTerminalQuery() ? Terminal.primaryAttributes() ?? [] : []
         let ui = LabelUI(session: session, store: repo.store, renderer: ImageRenderer(render, terminalAttributes: attributes), keys: keys,

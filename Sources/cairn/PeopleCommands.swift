@@ -16,7 +16,7 @@ struct AnnotatorsCommand: ParsableCommand {
         @OptionGroup var output: OutputOptions
 
         func run() throws {
-            let people = try repository.open().catalog.read { try $0.annotators() }
+            let people = try repository.open().annotators()
             if output.json { return try printJSON(people) }
             say(table(people.map { [$0.name, $0.role.rawValue] }))
         }
@@ -30,7 +30,7 @@ struct AnnotatorsCommand: ParsableCommand {
         @Option(help: "What they may do: reviewers and admins record verdicts.") var role: Role = .annotator
 
         func run() throws {
-            try repository.open().catalog.write { _ = try $0.addAnnotator(name, role: role) }
+            try repository.open().addAnnotator(name, role: role)
             say("added \(role.rawValue) \(name)")
         }
     }
@@ -60,18 +60,7 @@ struct ReviewCommand: ParsableCommand {
     func run() throws {
         let repo = try repository.open()
         let reviewer = try person(self.reviewer, option: "--reviewer")
-        let count = try repo.catalog.write { tx -> Int in
-            guard let who = try tx.annotator(named: reviewer) else {
-                throw CatalogError.invalid("\(reviewer) is not an annotator; add them with `cairn annotators add \(reviewer) --role reviewer`")
-            }
-            guard who.role == .reviewer || who.role == .admin else {
-                throw CatalogError.invalid("\(reviewer) has the role \(who.role.rawValue); only reviewers and admins review")
-            }
-            let classIDs = try tx.existingClassIDs(self.class)
-            let resolved = try items.map { try tx.item(matching: $0) }
-            for item in resolved { try tx.appendVerdict(itemID: item.id, reviewerID: who.id, classIDs: classIDs) }
-            return resolved.count
-        }
+        let count = try repo.review(items, label: Label(self.class), reviewer: reviewer)
         say("recorded \(count) verdict(s) of \(Label(self.class)) by \(reviewer)")
     }
 }

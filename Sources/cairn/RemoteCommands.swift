@@ -1,3 +1,4 @@
+import CairnSupport
 import ArgumentParser
 import CairnCatalog
 import CairnRepository

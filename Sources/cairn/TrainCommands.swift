@@ -226,48 +226,23 @@ struct RunsCommand: ParsableCommand {
         @OptionGroup var output: OutputOptions
         @Argument(help: "Two or more run ids or names.", completion: .custom(Completions.runs)) var runs: [String]
 
-        struct Comparison: Encodable {
-            var runs: [String]
-            var snapshots: [String]
-            var differingParameters: [String: [String]]
-            var metrics: [String: [Double?]]
+        func validate() throws {
+            guard runs.count >= 2 else { throw ValidationError("give at least two runs to compare") }
         }
 
         func run() throws {
-            guard runs.count >= 2 else { throw ValidationError("give at least two runs to compare") }
-            let training = try training(repository)
-            let records = try runs.map { try training.run($0) }
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            let parameterSets = try records.map { r -> [String: String] in
-                let object = try JSONSerialization.jsonObject(with: encoder.encode(r.parameters)) as? [String: Any] ?? [:]
-                return object.mapValues { "\($0)" }
-            }
-            var differing: [String: [String]] = [:]
-            for key in Set(parameterSets.flatMap(\.keys)).sorted() {
-                let values = parameterSets.map { $0[key] ?? "-" }
-                if Set(values).count > 1 { differing[key] = values }
-            }
-            let metrics: [(String, (RunRecord) -> Double?)] = [
-                ("test accuracy", { $0.test?.accuracy }), ("val accuracy", { $0.val?.accuracy }),
-                ("train accuracy", { $0.trainAccuracy }), ("test macro-F1", { $0.test?.macroF1 }),
-                ("final train loss", { $0.epochs.last?.trainLoss }), ("final val loss", { $0.epochs.last?.valLoss }),
-            ]
-            let comparison = Comparison(
-                runs: records.map(\.id), snapshots: records.map(\.snapshotID), differingParameters: differing,
-                metrics: Dictionary(uniqueKeysWithValues: metrics.map { name, f in (name, records.map(f)) }))
+            let (records, comparison) = try training(repository).compare(runs)
             if output.json { return try printJSON(comparison) }
             var rows = [[""] + records.map { "\($0.id) \($0.name)" }]
             rows.append(["data"] + records.map(\.dataRef))
             rows.append(["snapshot"] + records.map { String($0.snapshotID.prefix(16)) + (($0.snapshotID == records[0].snapshotID) ? "" : " (differs)") })
             rows.append(["status"] + records.map(\.status.rawValue))
-            for (key, values) in differing.sorted(by: { $0.key < $1.key }) { rows.append([key] + values) }
-            if differing.isEmpty { rows.append(["parameters", "all equal"]) }
-            for (name, f) in metrics {
-                let base = f(records[0])
-                rows.append([name] + records.enumerated().map { i, r in
-                    guard let v = f(r) else { return "-" }
-                    let isRate = !name.contains("loss") && !name.contains("F1")
+            for (key, values) in comparison.differingParameters.sorted(by: { $0.key < $1.key }) { rows.append([key] + values) }
+            if comparison.differingParameters.isEmpty { rows.append(["parameters", "all equal"]) }
+            for metric in comparison.metrics {
+                let (base, isRate) = (metric.values[0], metric.isRate)
+                rows.append([metric.name] + metric.values.enumerated().map { i, value in
+                    guard let v = value else { return "-" }
                     let text = isRate ? String(format: "%.2f%%", v * 100) : String(format: "%.4f", v)
                     guard i > 0, let base else { return text }
                     return text + (isRate ? String(format: " (%+.2f)", (v - base) * 100) : String(format: " (%+.4f)", v - base))

@@ -1,3 +1,4 @@
+import CairnSupport
 import ArgumentParser
 import CairnCatalog
 import CairnRepository
@@ -92,13 +93,13 @@ struct TagsCommand: ParsableCommand {
     @Flag(help: "Show the tag history instead.") var history = false
 
     func run() throws {
-        let repo = try repository.open()
+        let versioning = Versioning(repository: try repository.open())
         if history {
-            let events = try repo.catalog.read { try $0.tagHistory() }
+            let events = try versioning.tagHistory()
             if output.json { return try printJSON(events) }
-            return say(table(events.map { [isoTime($0.at), $0.action, $0.name, String($0.snapshotID.hex.prefix(12)), $0.author] }))
+            return say(table(events.map { [isoTime($0.at), $0.action.rawValue, $0.name, String($0.snapshotID.hex.prefix(12)), $0.author] }))
         }
-        let tags = try repo.catalog.read { try $0.tags() }
+        let tags = try versioning.tags()
         if output.json { return try printJSON(tags) }
         if tags.isEmpty { return say("no tags yet; make one with `cairn tag NAME`") }
         say(table(tags.map { [$0.name, String($0.snapshotID.hex.prefix(12)), isoTime($0.createdAt), $0.author] }))

@@ -32,7 +32,9 @@ import Testing
         let cats = try LabelSession(catalog: catalog, annotator: "ada", queue: .all, filter: QueueFilter(className: "cat"))
         #expect(try cats.remaining() == 15)
         cats.close()
-        #expect(throws: CatalogError.self) { try LabelSession(catalog: catalog, annotator: "ada", filter: QueueFilter(className: "cow")) }
+        #expect(throws: LabelingError.unknownClass("cow", classes: ["cat", "dog"])) {
+            try LabelSession(catalog: catalog, annotator: "ada", filter: QueueFilter(className: "cow"))
+        }
     }
 
     @Test func mineHoldsWhatTheAnnotatorLabeled() throws {
@@ -91,7 +93,7 @@ import Testing
         defer { review.close() }
         let reviewed = try #require(review.current)
         try review.label([dog, cat])
-        let state = try #require(try catalog.read { try $0.itemStates(ids: [reviewed.id]) }.first)
+        let state = try #require(try catalog.read { try $0.itemRecord(id: reviewed.id) })
         #expect(state.verdict?.label == Label(["cat", "dog"]) && state.resolved == .labeled(Label(["cat", "dog"])))
     }
 
@@ -123,17 +125,21 @@ import Testing
         #expect(mapped.classes[.character("c")] == "cat" && mapped.classes[.character("1")] == nil)
         #expect(mapped.action(for: .backspace) == .undo && mapped.action(for: .character("u")) == nil)
         #expect(mapped.action(for: .character("s")) == .skip && mapped.action(for: .character(" ")) == nil)
-        #expect(throws: CatalogError.self) { try KeyMap(classList: classes, classKeys: ["cat": "u"]) }  // undo's key
-        #expect(throws: CatalogError.self) { try KeyMap(classList: classes, classKeys: ["cat": "2"]) }  // dog's key
-        #expect(throws: CatalogError.self) { try KeyMap(classList: classes, classKeys: ["cow": "c"]) }
-        #expect(throws: CatalogError.self) { try KeyMap(classList: classes, actionKeys: ["jump": "j"]) }
-        #expect(throws: CatalogError.self) { try KeyMap(classList: classes, actionKeys: ["undo": "ctrl-z"]) }
-        #expect(throws: CatalogError.self) { try KeyMap(classList: classes, actionKeys: ["undo": "q"]) }  // quit's key
+        #expect(throws: LabelingError.keyConflict(key: "u", first: "undo", second: "class cat")) {
+            try KeyMap(classList: classes, classKeys: ["cat": "u"])
+        }
+        #expect(throws: LabelingError.keyConflict(key: "2", first: "class cat", second: "class dog")) {
+            try KeyMap(classList: classes, classKeys: ["cat": "2"])
+        }
+        #expect(throws: LabelingError.unknownKeyedClass("cow", classes: ["cat", "dog"])) { try KeyMap(classList: classes, classKeys: ["cow": "c"]) }
+        #expect(throws: LabelingError.unknownAction("jump")) { try KeyMap(classList: classes, actionKeys: ["jump": "j"]) }
+        #expect(throws: LabelingError.badKey(for: "undo", text: "ctrl-z")) { try KeyMap(classList: classes, actionKeys: ["undo": "ctrl-z"]) }
+        #expect(throws: LabelingError.self) { try KeyMap(classList: classes, actionKeys: ["undo": "q"]) }  // quit's key
         // Enter commits only in multi-label mode; otherwise it is free for a class.
         #expect(try KeyMap(classList: classes, multi: true).action(for: .enter) == .commit)
         #expect(try KeyMap(classList: classes).action(for: .enter) == nil)
         #expect(try KeyMap(classList: classes, classKeys: ["cat": "enter"]).classes[.enter] == "cat")
-        #expect(throws: CatalogError.self) { try KeyMap(classList: classes, classKeys: ["cat": "enter"], multi: true) }
+        #expect(throws: LabelingError.self) { try KeyMap(classList: classes, classKeys: ["cat": "enter"], multi: true) }
     }
 
     /// A prefetched frame is the same text as one made on the spot.

@@ -83,7 +83,7 @@ import Testing
                         guard used.insert(event).inserted else { continue }
                         if verdict, let label {
                             let reviewer = try tx.ensureAnnotator("grace", role: .reviewer)
-                            try tx.appendVerdict(itemID: item.id, reviewerID: reviewer.id, classIDs: try tx.ensureClasses(label), at: at)
+                            try tx.appendVerdict(itemID: item.id, reviewer: reviewer, classIDs: try tx.ensureClasses(label), at: at)
                         } else {
                             let who = try tx.ensureAnnotator(annotators.randomElement(using: &random)!)
                             try tx.appendAnnotation(itemID: item.id, annotatorID: who.id, classIDs: try label.map(tx.ensureClasses), at: at)

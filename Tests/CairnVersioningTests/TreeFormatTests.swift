@@ -94,8 +94,8 @@ func hex(_ data: Data) -> String { data.map { String(format: "%02x", $0) }.joine
         let one = ItemRecord(blobID: BlobID(hashing: Data("o".utf8)), path: "o.png", format: "png", width: 1, height: 1, split: .train,
                              annotations: [.init(annotator: "ada", label: Label(["cat"]))], verdict: nil)
         var w = ByteWriter()
-        TreeFormat.encodeRecord(blobID: one.blobID, path: "o.png", format: "png", width: 1, height: 1, split: .train,
-                                label: .labeled("cat"), annotations: [("ada", "cat")], verdict: nil, into: &w)
+        w.id(one.blobID); w.string("o.png"); w.byte(0); w.varint(1); w.varint(1); w.byte(0)
+        w.byte(1); w.string("cat"); w.varint(1); w.string("ada"); w.byte(1); w.string("cat"); w.byte(0)
         #expect(TreeFormat.encode(.leaf([one])) == Data([1, 1] + w.bytes))
         // A leaf of that item written by hand, its label and ada's annotation as sets (kind 3, flag 2).
         func setEncodedLeaf(_ classes: [String]) -> Data {

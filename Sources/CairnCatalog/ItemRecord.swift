@@ -1,8 +1,9 @@
-import CairnCatalog
 import CairnStore
 import Foundation
 
-/// What a snapshot records about one item. Leaves of the snapshot tree hold these, sorted by blob id.
+/// Everything a snapshot records about one item, as the catalog has it now or as a snapshot
+/// tree's leaf holds it (sorted by blob id there). The one item-state type: the catalog streams
+/// these, versioning writes and reads them.
 public struct ItemRecord: Sendable, Hashable, Codable {
     public var blobID: BlobID
     /// Where the image was first imported.
@@ -80,21 +81,11 @@ public struct ItemRecord: Sendable, Hashable, Codable {
         self.width = width
         self.height = height
         self.split = split
-        self.annotations = annotations.sorted { utf8Precedes($0.annotator, $1.annotator) }
+        self.annotations = annotations.count > 1 ? annotations.sorted { utf8Precedes($0.annotator, $1.annotator) } : annotations
         self.verdict = verdict
-        let resolved = LabelPolicy.resolve(
-            latest: Dictionary(uniqueKeysWithValues: self.annotations.map { ($0.annotator, $0.label) }),
-            verdict: verdict?.label)
+        let resolved = LabelPolicy.resolve(labels: self.annotations.lazy.map(\.label), verdict: verdict?.label)
         self.label = resolved.label
         if case .conflict(let names) = resolved { conflict = names } else { conflict = [] }
-    }
-
-    /// The record of an item's current working state.
-    public init(_ state: ItemState) {
-        self.init(blobID: state.item.blobID, path: state.item.path, format: state.item.format,
-                  width: state.item.width, height: state.item.height, split: state.item.split,
-                  annotations: state.latest.map { AnnotatorLabel(annotator: $0.key, label: $0.value) },
-                  verdict: state.verdict.map { Verdict(reviewer: $0.reviewer, label: $0.label) })
     }
 
     /// The label as the policy resolved it.
@@ -105,6 +96,35 @@ public struct ItemRecord: Sendable, Hashable, Codable {
         let voted = annotations.compactMap(\.label)
         guard let label, !voted.isEmpty else { return nil }
         return Double(voted.filter { $0 == label }.count) / Double(voted.count)
+    }
+}
+
+/// Items counted by class and by split, with the unlabeled and conflicting ones: what a snapshot
+/// records beside its tree and what `status` reports.
+public struct ItemCounts: Sendable, Hashable, Codable {
+    /// Labeled items carrying each class (an item labeled with a set counts for each of its classes).
+    public var classes: [String: Int] = [:]
+    public var splits: [String: Int] = [:]
+    public var unlabeled = 0
+    public var conflicts = 0
+
+    public init() {}
+
+    /// The labeled items, each once.
+    public var labeled: Int { splits.values.reduce(0, +) - unlabeled - conflicts }
+
+    /// Counts `record` in (`sign` 1) or out (-1).
+    public mutating func add(_ record: ItemRecord, _ sign: Int = 1) {
+        splits[record.split.rawValue, default: 0] += sign
+        switch record.resolved {
+        case .labeled(let label):
+            for name in label.classes {
+                classes[name, default: 0] += sign
+                if classes[name] == 0 { classes[name] = nil }
+            }
+        case .unlabeled: unlabeled += sign
+        case .conflict: conflicts += sign
+        }
     }
 }
 

@@ -7,6 +7,8 @@ import GRDB
 enum LabelRows: String {
     case annotations, reviews
 
+    init(_ history: LabelHistory) { self = history == .annotations ? .annotations : .reviews }
+
     /// The member table and its column naming the row.
     private var members: (table: String, key: String) {
         switch self {
@@ -16,7 +18,7 @@ enum LabelRows: String {
     }
 
     /// The column naming who gave the label.
-    private var person: String { self == .annotations ? "annotator_id" : "reviewer_id" }
+    var person: String { self == .annotations ? "annotator_id" : "reviewer_id" }
 
     /// Appends a label given by `personID` to `itemID`'s history: a set of one class in
     /// `class_id`, any other set (the empty one included) as a multi-label row with its members;
@@ -97,7 +99,7 @@ enum LabelRows: String {
         guard let text: String = row[index + 1] else { return nil }
         guard multi else { return .one(text) }
         guard let names = try? JSONDecoder().decode([String].self, from: Data(text.utf8)) else {
-            throw CatalogError.invalid("catalog holds a malformed multi-label row: \(text)")
+            throw CatalogError.corrupt("malformed multi-label row \(text)")
         }
         return Label(names)
     }
@@ -109,11 +111,17 @@ enum LabelRows: String {
         return classID.map { .one(names[$0] ?? "?") }
     }
 
-    /// Every multi-label row's class ids, by row id: what a scan that reads class ids (not
-    /// names) needs to finish its multi-label rows.
-    func allMembers(_ db: Database) throws -> [Int64: [Int64]] {
+    /// The class ids of the multi-label rows of the items `itemCondition` selects (SQL on
+    /// `item_id`, with its `arguments`), by row id: what a scan that reads class ids (not names)
+    /// needs to finish its multi-label rows.
+    func members(_ db: Database, itemCondition: String, _ arguments: StatementArguments) throws -> [Int64: [Int64]] {
         var out: [Int64: [Int64]] = [:]
-        let cursor = try Row.fetchCursor(db, sql: "SELECT \(members.key), class_id FROM \(members.table)")
+        let cursor = itemCondition == "1"
+            ? try Row.fetchCursor(db, sql: "SELECT \(members.key), class_id FROM \(members.table)")
+            : try Row.fetchCursor(db, sql: """
+                SELECT x.\(members.key), x.class_id FROM \(members.table) x JOIN \(rawValue) r ON r.id = x.\(members.key)
+                WHERE r.multi = 1 AND r.\(itemCondition)
+                """, arguments: arguments)
         while let row = try cursor.next() { out[row[0], default: []].append(row[1]) }
         return out
     }

@@ -1,0 +1,80 @@
+import CairnStore
+import Foundation
+
+/// The two append-only label histories of an item.
+public enum LabelHistory: String, Sendable, CaseIterable {
+    /// What annotators said (a skip is an annotation without a label).
+    case annotations
+    /// What reviewers decided; the latest verdict wins over annotators (`LabelPolicy`).
+    case verdicts
+}
+
+/// Label history, and each item's current state as snapshots record it.
+public protocol CatalogLabels {
+    /// Appends a label given by `personID` to `itemID`'s history: a set of classes (one, or any
+    /// number in multi-label work), nil for a skip (annotations only). `stamp` is the row's place
+    /// in the label order (`LabelOrder`); nil makes it from `time` and the label, a stamp made
+    /// elsewhere (a merged row) is kept as given.
+    func appendLabel(_ history: LabelHistory, itemID: Int64, personID: Int64, classIDs: [Int64]?, at time: Date, stamp: Data?) throws
+    /// `annotatorID`'s latest annotation of `itemID` in the label order: nil when none, `.some(nil)` for a skip.
+    func latestAnnotation(itemID: Int64, annotatorID: Int64) throws -> Label??
+    /// An item's annotations or verdicts, oldest first in the label order (`annotator` is who gave each).
+    func labels(_ history: LabelHistory, itemID: Int64) throws -> [Annotation]
+    /// Number of annotations.
+    func annotationCount() throws -> Int
+    /// Streams the current state of the items `ids` names (every item when nil) as snapshots
+    /// record it, in item id order, with each item's catalog id.
+    ///
+    /// - Complexity: O(items + their labels), memory O(1) per item.
+    func forEachItemRecord(ids: [Int64]?, _ body: (Int64, ItemRecord) throws -> Void) throws
+}
+
+extension CatalogLabels {
+    /// Appends an annotation (nil `classIDs` = a skip) made now or at `time`.
+    public func appendAnnotation(itemID: Int64, annotatorID: Int64, classIDs: [Int64]?, at time: Date = Date()) throws {
+        try appendLabel(.annotations, itemID: itemID, personID: annotatorID, classIDs: classIDs, at: time, stamp: nil)
+    }
+
+    /// Records `reviewer`'s verdict, a set of classes, made now or at `time`.
+    /// - Throws: `CatalogError.notAReviewer` unless the reviewer's role records verdicts.
+    public func appendVerdict(itemID: Int64, reviewer: Annotator, classIDs: [Int64], at time: Date = Date()) throws {
+        try reviewer.checkMayReview()
+        try appendLabel(.verdicts, itemID: itemID, personID: reviewer.id, classIDs: classIDs, at: time, stamp: nil)
+    }
+
+    /// `annotatorID`'s latest label of `itemID`; nil when none or a skip.
+    public func latestLabel(itemID: Int64, annotatorID: Int64) throws -> Label? {
+        try latestAnnotation(itemID: itemID, annotatorID: annotatorID) ?? nil
+    }
+
+    /// An item's annotations, oldest first in the label order.
+    public func history(itemID: Int64) throws -> [Annotation] { try labels(.annotations, itemID: itemID) }
+
+    /// An item's verdicts, oldest first in the label order (`annotator` is the reviewer).
+    public func verdicts(itemID: Int64) throws -> [Annotation] { try labels(.verdicts, itemID: itemID) }
+
+    /// The current records of the items `ids` names (every item when nil), by catalog id.
+    public func itemRecords(ids: [Int64]? = nil) throws -> [Int64: ItemRecord] {
+        var out: [Int64: ItemRecord] = [:]
+        try forEachItemRecord(ids: ids) { out[$0] = $1 }
+        return out
+    }
+
+    /// One item's current record.
+    public func itemRecord(id: Int64) throws -> ItemRecord? { try itemRecords(ids: [id])[id] }
+
+    /// Every item's resolved label under `LabelPolicy` (verdicts included), by catalog id.
+    public func resolvedLabels() throws -> [Int64: ResolvedLabel] {
+        var out: [Int64: ResolvedLabel] = [:]
+        try forEachItemRecord(ids: nil) { out[$0] = $1.resolved }
+        return out
+    }
+}
+
+extension CatalogTransaction {
+    /// Labels `itemID` as `label` (nil = skip) for `annotator`, creating the annotator and classes if missing.
+    public func annotate(itemID: Int64, label: Label?, annotator: String) throws {
+        let who = try ensureAnnotator(annotator)
+        try appendAnnotation(itemID: itemID, annotatorID: who.id, classIDs: try label.map(ensureClasses))
+    }
+}

@@ -1,0 +1,81 @@
+import CairnStore
+import Foundation
+
+/// How a run ended, or that it is still going.
+public enum RunStatus: String, Sendable, Hashable, Codable, CaseIterable {
+    case running, finished, failed, interrupted
+}
+
+/// One run as the catalog keeps it: what it trained on and how it ended. `record` is the
+/// training module's JSON; the catalog reads only the fields it needs for listing and for gc.
+public struct Run: Sendable, Hashable {
+    public var id: String
+    public var name: String
+    public var dataRef: String
+    public var snapshotID: BlobID
+    public var model: String
+    public var status: RunStatus
+    public var startedAt: Date
+    public var endedAt: Date?
+    public var checkpointID: BlobID?
+    public var record: String
+
+    public init(id: String, name: String, dataRef: String, snapshotID: BlobID, model: String, status: RunStatus,
+                startedAt: Date, endedAt: Date?, checkpointID: BlobID?, record: String) {
+        self.id = id
+        self.name = name
+        self.dataRef = dataRef
+        self.snapshotID = snapshotID
+        self.model = model
+        self.status = status
+        self.startedAt = startedAt
+        self.endedAt = endedAt
+        self.checkpointID = checkpointID
+        self.record = record
+    }
+}
+
+/// Runs pinned to snapshots.
+public protocol CatalogRuns {
+    /// Records a new run.
+    /// - Throws: `CatalogError.notFound` when its snapshot is not recorded.
+    func insertRun(_ run: Run) throws
+    /// Updates a run's name and outcome: status, end time, checkpoint and record.
+    /// - Throws: `CatalogError.notFound` for an unknown run.
+    func updateRun(_ run: Run) throws
+    /// Every run, oldest first.
+    func runs() throws -> [Run]
+    /// Runs whose id starts with `prefix` (lowercase hex), oldest first, at most `limit`.
+    func runs(idPrefix prefix: String, limit: Int) throws -> [Run]
+    /// The latest run named `name`, if any.
+    func latestRun(named name: String) throws -> Run?
+}
+
+extension CatalogRuns {
+    /// The run whose id starts with `ref` (4 to 12 hex digits) or whose name is `ref` (the latest such).
+    /// - Throws: `CatalogError.notFound`, `.ambiguous`, `.prefixTooShort`.
+    public func run(matching ref: String) throws -> Run {
+        let lower = ref.lowercased()
+        if lower.count >= 4, lower.count <= 12, lower.allSatisfy(\.isHexDigit) {
+            let matches = try runs(idPrefix: lower, limit: 6)
+            if matches.count == 1 { return matches[0] }
+            if matches.count > 1 { throw CatalogError.ambiguous(kind: "run", name: ref, matches: matches.map(\.id)) }
+        }
+        if let named = try latestRun(named: ref) { return named }
+        if !lower.isEmpty, lower.count < 4, lower.allSatisfy(\.isHexDigit) { throw CatalogError.prefixTooShort(kind: "run", name: ref) }
+        throw CatalogError.notFound(kind: "run", name: ref)
+    }
+}
+
+extension CatalogTransaction {
+    /// Every snapshot something still names: all snapshots, tags, tag history and runs. gc keeps
+    /// and fsck checks everything reachable from these.
+    public func rootSnapshotIDs() throws -> Set<BlobID> {
+        Set(try allSnapshots().map(\.id) + tags().map(\.snapshotID) + runs().map(\.snapshotID)).union(try snapshotIDsInTagHistory())
+    }
+
+    /// Objects outside any snapshot that something names: item blobs and run checkpoints.
+    public func rootBlobs() throws -> Set<BlobID> {
+        Set(try referencedBlobs() + runs().compactMap(\.checkpointID))
+    }
+}

@@ -1,0 +1,33 @@
+import CairnSupport
+
+/// What keeps a labeling session from starting, with what to do about it.
+public enum LabelingError: CairnError, Equatable {
+    /// The terminal is smaller than the labeling screen needs.
+    case terminalTooSmall(columns: Int, rows: Int)
+    /// `[keys.actions]` names something that is not an action.
+    case unknownAction(String)
+    /// `[keys.classes]` names something that is not a class.
+    case unknownKeyedClass(String, classes: [String])
+    /// A key in the config that is not one character (or space, tab, enter, backspace).
+    case badKey(for: String, text: String)
+    /// One key given two meanings (two actions, two classes, or an action and a class).
+    case keyConflict(key: String, first: String, second: String)
+    /// An overlap below 1.
+    case invalidOverlap(Int)
+    /// A queue filter that names no class.
+    case unknownClass(String, classes: [String])
+
+    public var description: String {
+        switch self {
+        case .terminalTooSmall(let columns, let rows): "the terminal is \(columns)x\(rows); cairn label needs at least 40x12"
+        case .unknownAction(let name):
+            "[keys.actions] has '\(name)'; the actions are \(KeyMap.Action.allCases.map(\.rawValue).joined(separator: ", "))"
+        case .unknownKeyedClass(let name, let classes):
+            "[keys.classes] has '\(name)', which is not a class (classes: \(classes.joined(separator: ", ")))"
+        case .badKey(let name, let text): "the key for \(name) is '\(text)': use one character, or space, tab, enter or backspace"
+        case .keyConflict(let key, let first, let second): "the key \(key) is set for both \(first) and \(second)"
+        case .invalidOverlap(let overlap): "--overlap must be at least 1 (got \(overlap))"
+        case .unknownClass(let name, let classes): "there is no class '\(name)' (classes: \(classes.joined(separator: ", ")))"
+        }
+    }
+}

@@ -1,0 +1,110 @@
+import CairnCatalog
+import CairnStore
+import Foundation
+
+/// What `status` reports: the items, their labels by class and split, formats and history size.
+public struct RepositorySummary: Sendable, Encodable {
+    public var root: String
+    public var items: Int
+    public var bytes: Int64
+    /// Labeled items per class, every class present (zero when unused).
+    public var classes: [String: Int]
+    public var classOrder: [String]
+    public var splits: [String: Int]
+    public var formats: [String: Int]
+    public var labeled: Int
+    public var unlabeled: Int
+    public var conflicts: Int
+    public var annotations: Int
+}
+
+/// Which items `items(where:)` lists.
+public struct ItemFilter: Sendable {
+    /// Only items whose resolved label carries this class (alone or in a set).
+    public var className: String?
+    public var split: Split?
+    /// Only items nobody has labeled.
+    public var unlabeled = false
+    /// Only items whose annotators disagree, with no verdict.
+    public var conflicting = false
+    /// Only these items (by blob), with why each is listed (`ls --undecodable`).
+    public var only: [BlobID: String]?
+
+    public init(className: String? = nil, split: Split? = nil, unlabeled: Bool = false, conflicting: Bool = false,
+                only: [BlobID: String]? = nil) {
+        (self.className, self.split, self.unlabeled, self.conflicting, self.only) = (className, split, unlabeled, conflicting, only)
+    }
+}
+
+/// One item as `ls` lists it: the item, its resolved label, and why it is listed (with `only`).
+public struct ItemListing: Sendable {
+    public var item: Item
+    public var resolved: ResolvedLabel
+    public var problem: String?
+}
+
+/// One item in full, as `show` prints it.
+public struct ItemDetails: Sendable, Encodable {
+    public var item: Item
+    public var label: Label?
+    /// The labels annotators disagree between, when unresolved.
+    public var conflict: [Label]?
+    public var history: [Annotation]
+    public var verdicts: [Annotation]
+}
+
+extension Repository {
+    /// Counts of the working state, in one consistent read.
+    public func summary() throws -> RepositorySummary {
+        try catalog.read { tx in
+            var counts = ItemCounts()
+            var bytes: Int64 = 0
+            try tx.forEachItemRecord(ids: nil) { _, record in counts.add(record) }
+            let items = try tx.allItems()
+            for item in items { bytes += item.byteSize }
+            let classes = try tx.classes()
+            var byClass = counts.classes
+            for c in classes where byClass[c.name] == nil { byClass[c.name] = 0 }
+            return RepositorySummary(
+                root: root, items: items.count, bytes: bytes, classes: byClass, classOrder: classes.map(\.name),
+                splits: Dictionary(uniqueKeysWithValues: try tx.itemCounts(by: .split)),
+                formats: Dictionary(uniqueKeysWithValues: try tx.itemCounts(by: .format)),
+                labeled: counts.labeled, unlabeled: counts.unlabeled, conflicts: counts.conflicts, annotations: try tx.annotationCount())
+        }
+    }
+
+    /// The items `filter` selects, in catalog order.
+    /// - Throws: `CatalogError.notFound` for a class filter that names no class.
+    public func items(where filter: ItemFilter) throws -> [ItemListing] {
+        try catalog.read { tx in
+            if let name = filter.className, try tx.labelClass(named: name) == nil { throw CatalogError.notFound(kind: "class", name: name) }
+            let resolved = try tx.resolvedLabels()
+            return try tx.allItems(split: filter.split).compactMap { item in
+                let label = resolved[item.id] ?? .unlabeled
+                if let name = filter.className, label.label?.contains(name) != true { return nil }
+                if filter.unlabeled, label != .unlabeled { return nil }
+                if filter.conflicting { guard case .conflict = label else { return nil } }
+                if let only = filter.only, only[item.blobID] == nil { return nil }
+                return ItemListing(item: item, resolved: label, problem: filter.only?[item.blobID])
+            }
+        }
+    }
+
+    /// The item `ref` names (blob id, 4+ hex digit prefix, or imported path) with its label and history.
+    public func details(of ref: String) throws -> ItemDetails {
+        try catalog.read { tx in
+            let item = try tx.item(matching: ref)
+            let resolved = try tx.itemRecord(id: item.id)?.resolved ?? .unlabeled
+            var conflict: [Label]? = nil
+            if case .conflict(let labels) = resolved { conflict = labels }
+            return ItemDetails(item: item, label: resolved.label, conflict: conflict, history: try tx.history(itemID: item.id),
+                               verdicts: try tx.verdicts(itemID: item.id))
+        }
+    }
+
+    /// The blob `ref` names: a full blob id as given, else the blob of the item it names.
+    public func blobID(of ref: String) throws -> BlobID {
+        if let id = BlobID(hex: ref) { return id }
+        return try catalog.read { try $0.item(matching: ref).blobID }
+    }
+}

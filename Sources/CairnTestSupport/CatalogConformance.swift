@@ -1,0 +1,398 @@
+import CairnCatalog
+import CairnStore
+import Foundation
+import Testing
+
+/// What every catalog backend must do, as checks a backend's tests run on a fresh, empty catalog:
+///
+/// ```swift
+/// @Test(arguments: CatalogConformance.checks)
+/// func conformance(_ check: CatalogConformance.Check) throws {
+///     let dir = try TemporaryDirectory("catalog")
+///     defer { dir.remove() }
+///     try check.run(try SQLiteCatalog(path: dir.appending("catalog.sqlite")))
+/// }
+/// ```
+///
+/// The checks speak only the `Catalog` protocols; storage details (a schema, triggers, query
+/// plans) are the backend's own tests.
+public enum CatalogConformance {
+    public struct Check: Sendable, CustomTestStringConvertible {
+        public let name: String
+        public let run: @Sendable (any Catalog) throws -> Void
+        public var testDescription: String { name }
+    }
+
+    /// A new item numbered `n`, at `images/n.png` unless `path` says otherwise.
+    public static func newItem(_ n: Int, path: String? = nil) -> NewItem {
+        let id = BlobID(hashing: Data("item \(n)".utf8))
+        return NewItem(blobID: id, path: path ?? "images/\(n).png", format: "png", width: 8, height: 8, byteSize: 100,
+                       split: SplitPolicy.standard.split(for: id))
+    }
+
+    public static let checks: [Check] = [
+        Check(name: "one item per blob", run: oneItemPerBlob),
+        Check(name: "items resolve by id, prefix or path", run: itemsResolve),
+        Check(name: "a prefix two items share is ambiguous", run: sharedPrefixIsAmbiguous),
+        Check(name: "class names and keys", run: classesAndKeys),
+        Check(name: "latest label per annotator, resolved", run: latestLabelsResolve),
+        Check(name: "the latest label is the latest in time", run: latestIsByTime),
+        Check(name: "records carry labels, sets and verdicts", run: recordsCarryLabels),
+        Check(name: "sets are stored, filtered and exchanged", run: setsTravel),
+        Check(name: "only reviewers record verdicts", run: onlyReviewersReview),
+        Check(name: "pending changes follow every write", run: pendingChanges),
+        Check(name: "snapshots and HEAD", run: snapshotsAndHead),
+        Check(name: "tags are immutable and keep a history", run: tags),
+        Check(name: "runs", run: runs),
+        Check(name: "leases keep annotators apart", run: leases),
+        Check(name: "import state by directory", run: importState),
+    ]
+
+    static func oneItemPerBlob(_ catalog: any Catalog) throws {
+        try catalog.write { tx throws in
+            #expect(try tx.insertItem(newItem(1)).isNew)
+            #expect(try !tx.insertItem(newItem(1, path: "elsewhere.png")).isNew)
+        }
+        #expect(try catalog.itemCount() == 1)
+        #expect(try catalog.read { try $0.referencedBlobs() } == [newItem(1).blobID])
+    }
+
+    static func itemsResolve(_ catalog: any Catalog) throws {
+        let items = try catalog.write { tx in try (0..<50).map { try tx.insertItem(newItem($0)).item } }
+        try catalog.read { tx throws in
+            let target = items[7]
+            #expect(try tx.item(matching: target.blobID.hex) == target)
+            #expect(try tx.item(matching: String(target.blobID.hex.prefix(12))) == target)
+            #expect(try tx.item(matching: String(target.blobID.hex.prefix(12)).uppercased()) == target)
+            #expect(try tx.item(matching: "images/7.png") == target)
+            #expect(try tx.item(id: target.id) == target)
+            #expect(throws: CatalogError.notFound(kind: "item", name: "nope.png")) { try tx.item(matching: "nope.png") }
+            #expect(throws: CatalogError.prefixTooShort(kind: "item", name: "abc")) { try tx.item(matching: "abc") }
+            #expect(try tx.allItems().map(\.id) == items.map(\.id))
+            #expect(try tx.allItems(split: .val).allSatisfy { $0.split == .val })
+        }
+    }
+
+    static func sharedPrefixIsAmbiguous(_ catalog: any Catalog) throws {
+        // Two items whose ids share their first four hex digits (a birthday search).
+        var seen: [Substring: Int] = [:]
+        var pair: (Int, Int)? = nil
+        for n in 0..<100_000 {
+            let prefix = BlobID(hashing: Data("item \(n)".utf8)).hex.prefix(4)
+            if let m = seen[prefix] { pair = (m, n); break }
+            seen[prefix] = n
+        }
+        let (m, n) = try #require(pair)
+        let prefix = try catalog.write { tx throws in
+            _ = try tx.insertItem(newItem(m))
+            return String(try tx.insertItem(newItem(n)).item.blobID.hex.prefix(4))
+        }
+        do {
+            _ = try catalog.read { try $0.item(matching: prefix) }
+            Issue.record("a shared prefix resolved")
+        } catch let CatalogError.ambiguous(_, name, matches) {
+            #expect(name == prefix && matches.count == 2)
+        }
+    }
+
+    static func classesAndKeys(_ catalog: any Catalog) throws {
+        try catalog.write { tx throws in
+            let added = try (0..<12).map { try tx.addClass("class\($0)") }
+            #expect(added.map(\.hotkey) == ["1", "2", "3", "4", "5", "6", "7", "8", "9", "0", "a", "b"])
+            #expect(added.map(\.ordinal) == Array(0..<12))
+            #expect(throws: CatalogError.unusableKey("q")) { try tx.addClass("quit", hotkey: "q") }
+            #expect(throws: CatalogError.keyInUse(key: "a", className: "class10")) { try tx.addClass("dup", hotkey: "a") }
+            #expect(throws: CatalogError.exists(kind: "class", name: "class0")) { try tx.addClass("class0") }
+            #expect(throws: CatalogError.self) { try tx.addClass(" padded") }
+            #expect(throws: CatalogError.self) { try tx.addClass("a/b") }
+            #expect(try tx.addClass("zebra", hotkey: "x").hotkey == "x")
+            // A one-character name gets that key when it is free.
+            #expect(try tx.addClass("k").hotkey == "k")
+            try tx.renameClass("class0", to: "zero")
+            #expect(try tx.classes().first?.name == "zero")
+            try tx.setHotkey("zero", to: "y")
+            #expect(try tx.labelClass(named: "zero")?.hotkey == "y")
+            #expect(throws: CatalogError.unknownClass("nope")) { try tx.existingClassIDs(["nope"]) }
+        }
+    }
+
+    static func latestLabelsResolve(_ catalog: any Catalog) throws {
+        let (a, b, c) = try catalog.write { tx throws in
+            let a = try tx.insertItem(newItem(1)).item, b = try tx.insertItem(newItem(2)).item, c = try tx.insertItem(newItem(3)).item
+            let t = Date(timeIntervalSince1970: 1_700_000_000)
+            let ada = try tx.ensureAnnotator("ada"), bob = try tx.ensureAnnotator("bob")
+            let cat = try tx.ensureClass("cat").id, dog = try tx.ensureClass("dog").id
+            try tx.appendAnnotation(itemID: a.id, annotatorID: ada.id, classIDs: [cat], at: t)
+            try tx.appendAnnotation(itemID: a.id, annotatorID: ada.id, classIDs: [dog], at: t + 1)  // ada changed her mind
+            try tx.appendAnnotation(itemID: a.id, annotatorID: bob.id, classIDs: [dog], at: t + 2)
+            try tx.appendAnnotation(itemID: b.id, annotatorID: ada.id, classIDs: [cat], at: t)
+            try tx.appendAnnotation(itemID: b.id, annotatorID: bob.id, classIDs: [dog], at: t)
+            try tx.appendAnnotation(itemID: c.id, annotatorID: ada.id, classIDs: nil, at: t)  // a skip
+            return (a, b, c)
+        }
+        let resolved = try catalog.read { try $0.resolvedLabels() }
+        #expect(resolved[a.id] == .labeled("dog"))
+        #expect(resolved[b.id] == .conflict(["cat", "dog"]))
+        #expect(resolved[c.id] == .unlabeled)
+        let history = try catalog.read { try $0.history(itemID: a.id) }
+        #expect(history.map(\.label) == ["cat", "dog", "dog"])
+        #expect(history.map(\.annotator) == ["ada", "ada", "bob"])
+        #expect(try catalog.read { try $0.annotationCount() } == 6)
+    }
+
+    /// Rows written out of time order (as merges write them) still make the latest in time the latest.
+    static func latestIsByTime(_ catalog: any Catalog) throws {
+        let item = try catalog.write { tx throws -> Int64 in
+            let item = try tx.insertItem(newItem(1)).item.id
+            let ada = try tx.ensureAnnotator("ada"), grace = try tx.addAnnotator("grace", role: .reviewer)
+            let cat = try tx.ensureClass("cat").id, dog = try tx.ensureClass("dog").id
+            let t = Date(timeIntervalSince1970: 1_700_000_000)
+            try tx.appendAnnotation(itemID: item, annotatorID: ada.id, classIDs: [dog], at: t + 2)
+            try tx.appendAnnotation(itemID: item, annotatorID: ada.id, classIDs: [cat], at: t + 1)
+            try tx.appendVerdict(itemID: item, reviewer: grace, classIDs: [cat], at: t + 5)
+            try tx.appendVerdict(itemID: item, reviewer: grace, classIDs: [dog], at: t + 4)
+            return item
+        }
+        try catalog.read { tx throws in
+            #expect(try tx.latestLabel(itemID: item, annotatorID: try #require(try tx.annotator(named: "ada")).id) == "dog")
+            #expect(try tx.history(itemID: item).map(\.label) == ["cat", "dog"])
+            #expect(try tx.verdicts(itemID: item).map(\.label) == ["dog", "cat"])
+            #expect(try tx.itemRecord(id: item)?.verdict?.label == "cat")
+        }
+    }
+
+    static func recordsCarryLabels(_ catalog: any Catalog) throws {
+        try catalog.write { tx throws in
+            let items = try (0..<30).map { try tx.insertItem(newItem($0)).item }
+            let grace = try tx.addAnnotator("grace", role: .reviewer)
+            for (n, item) in items.enumerated() {
+                try tx.annotate(itemID: item.id, label: .one("c\(n % 3)"), annotator: "import")
+                if n % 4 == 0 { try tx.annotate(itemID: item.id, label: nil, annotator: "ada") }
+                // Multi-label rows: a set, the empty set, a multi-label verdict.
+                if n % 5 == 1 { try tx.annotate(itemID: item.id, label: Label(["c2", "c0"]), annotator: "bo") }
+                if n == 10 { try tx.annotate(itemID: item.id, label: Label([String]()), annotator: "bo") }
+                if n == 14 {
+                    try tx.appendVerdict(itemID: item.id, reviewer: grace, classIDs: try tx.ensureClasses(Label(["v", "c1"])))
+                } else if n % 7 == 0 {
+                    try tx.appendVerdict(itemID: item.id, reviewer: grace, classIDs: [try tx.ensureClass("v").id])
+                }
+            }
+        }
+        var ids: [Int64] = []
+        var lines: [String] = []
+        try catalog.read { tx throws in
+            try tx.forEachItemRecord(ids: nil) { id, record in
+                ids.append(id)
+                let labels = record.annotations.map { "\($0.annotator)=\($0.label?.description ?? "-")" }
+                lines.append("\(record.path) \(labels.joined(separator: ",")) \(record.verdict?.label.description ?? "")")
+            }
+        }
+        #expect(ids == ids.sorted() && lines.count == 30)
+        #expect(lines[0] == "images/0.png ada=-,import=c0 v")
+        #expect(lines[1] == "images/1.png bo=c0+c2,import=c1 ")
+        #expect(lines[10] == "images/10.png bo=(none),import=c1 ")
+        #expect(lines[14] == "images/14.png import=c2 c1+v")
+        // A subset reads the same records as the whole scan.
+        let all = try catalog.read { try $0.itemRecords() }
+        let some = try catalog.read { try $0.itemRecords(ids: [ids[14], ids[1], ids[10], ids[1]]) }
+        #expect(some.count == 3 && some.allSatisfy { all[$0.key] == $0.value })
+        #expect(some[ids[14]]?.resolved == .labeled(Label(["c1", "v"])))
+        #expect(some[ids[1]]?.resolved == .conflict([Label.one("c1"), Label(["c0", "c2"])].sorted()))
+    }
+
+    static func setsTravel(_ catalog: any Catalog) throws {
+        let catDog = Label(["dog", "cat"]), nothing = Label([String]())
+        let ids = try catalog.write { tx throws -> [Int64] in
+            let items = try (1...4).map { try tx.insertItem(newItem($0)).item.id }
+            try tx.annotate(itemID: items[0], label: catDog, annotator: "ada")
+            try tx.annotate(itemID: items[0], label: catDog, annotator: "bob")   // agree: same set
+            try tx.annotate(itemID: items[1], label: catDog, annotator: "ada")
+            try tx.annotate(itemID: items[1], label: "cat", annotator: "bob")    // disagree: set vs one class
+            try tx.annotate(itemID: items[2], label: nothing, annotator: "ada")  // "no class applies": a label, not a skip
+            try tx.annotate(itemID: items[3], label: Label(["cat"]), annotator: "ada")  // a set of one is the one-class label
+            try tx.annotate(itemID: items[3], label: "cat", annotator: "bob")
+            try tx.addAnnotator("grace", role: .reviewer)
+            return items
+        }
+        try catalog.read { tx throws in
+            #expect(try tx.latestLabel(itemID: ids[0], annotatorID: try #require(try tx.annotator(named: "ada")).id) == Label(["cat", "dog"]))
+            #expect(try tx.history(itemID: ids[2]).map(\.label) == [nothing])
+            let resolved = try tx.resolvedLabels()
+            #expect(resolved[ids[0]] == .labeled(catDog))
+            #expect(resolved[ids[1]] == .conflict([Label.one("cat"), catDog]))
+            #expect(resolved[ids[2]] == .labeled(nothing))
+            #expect(resolved[ids[3]] == .labeled("cat"))
+            let grace = try #require(try tx.annotator(named: "grace")).id
+            #expect(try tx.queueLength(AnnotatorQueue(.disagreements, annotatorID: grace)) == 1)
+            #expect(try tx.peekNext(in: AnnotatorQueue(.disagreements, annotatorID: grace), after: 0)?.id == ids[1])
+            // --class dog finds the items whose current labels carry dog in a set.
+            #expect(try tx.queueLength(AnnotatorQueue(.all, filter: QueueFilter(className: "dog"), annotatorID: grace)) == 2)
+            // Items labeled with the empty set count as labeled for the unlabeled queue.
+            #expect(try tx.peekNext(in: AnnotatorQueue(.unlabeled, annotatorID: grace), after: ids[1]) == nil)
+        }
+        // Bundles carry sets, and merging into an empty catalog of the same kind reproduces every label.
+        let items = Set(try catalog.read { try $0.allItems().map(\.blobID) })
+        let bundle = try catalog.read { try CatalogBundle.export($0, items: items, snapshots: []) }
+        let json = try JSONEncoder().encode(bundle)
+        #expect(String(decoding: json, as: UTF8.self).contains(#""class":["cat","dog"]"#))
+        let decoded = try JSONDecoder().decode(CatalogBundle.self, from: json)
+        let fingerprint = try catalog.read { try $0.changeFingerprint() }
+        #expect(try catalog.write { try decoded.merge(into: $0) }.total == 0)
+        #expect(try catalog.read { try $0.changeFingerprint() } == fingerprint)
+        let again = try catalog.read { try CatalogBundle.export($0, items: items, snapshots: []) }
+        #expect(again == bundle)
+    }
+
+    static func onlyReviewersReview(_ catalog: any Catalog) throws {
+        try catalog.write { tx throws in
+            let item = try tx.insertItem(newItem(1)).item.id
+            let cat = try tx.ensureClass("cat").id
+            let ada = try tx.ensureAnnotator("ada")
+            #expect(throws: CatalogError.notAReviewer(name: "ada", role: .annotator)) {
+                try tx.appendVerdict(itemID: item, reviewer: ada, classIDs: [cat])
+            }
+            #expect(throws: CatalogError.notAReviewer(name: "nobody", role: nil)) { try tx.reviewer(named: "nobody") }
+            let admin = try tx.addAnnotator("root", role: .admin)
+            try tx.appendVerdict(itemID: item, reviewer: try tx.reviewer(named: "root"), classIDs: [cat])
+            #expect(try tx.verdicts(itemID: item).map(\.annotator) == [admin.name])
+        }
+    }
+
+    static func pendingChanges(_ catalog: any Catalog) throws {
+        let (a, b) = try catalog.write { tx throws in
+            (try tx.insertItem(newItem(1)).item.id, try tx.insertItem(newItem(2)).item.id)
+        }
+        func settle() throws -> [Int64] {
+            try catalog.write { tx throws in
+                let changes = try tx.pendingChanges()
+                try tx.recordSnapshot(SnapshotRecord(id: BlobID(hashing: Data(UUID().uuidString.utf8)), parentID: nil, message: "m",
+                                                     author: "a", createdAt: Date(), itemCount: 2, counts: "{}"))
+                try tx.settleChanges(changes)
+                return changes.itemIDs.sorted()
+            }
+        }
+        _ = try settle()
+        #expect(try catalog.read { try $0.pendingChanges().itemIDs }.isEmpty)
+        try catalog.write { tx in try tx.annotate(itemID: a, label: "cat", annotator: "ada") }
+        #expect(try catalog.read { try $0.pendingChanges().itemIDs } == [a])
+        // Changes made after a snapshot read them stay pending when it settles.
+        let read = try catalog.read { try $0.pendingChanges() }
+        try catalog.write { tx in try tx.annotate(itemID: b, label: "dog", annotator: "ada") }
+        try catalog.write { try $0.settleChanges(read) }
+        #expect(try catalog.read { try $0.pendingChanges().itemIDs } == [b])
+        _ = try settle()
+        // A verdict, a renamed class and a new item each mark what they touch.
+        try catalog.write { tx throws in
+            try tx.appendVerdict(itemID: b, reviewer: try tx.addAnnotator("grace", role: .reviewer), classIDs: [try tx.ensureClass("cat").id])
+        }
+        #expect(try settle() == [b])
+        try catalog.write { try $0.renameClass("cat", to: "feline") }
+        #expect(try settle() == [a, b])
+        let c = try catalog.write { try $0.insertItem(newItem(3)).item.id }
+        #expect(try settle() == [c])
+    }
+
+    static func snapshotsAndHead(_ catalog: any Catalog) throws {
+        let one = BlobID(hashing: Data("one".utf8)), two = BlobID(hashing: Data("two".utf8)), far = BlobID(hashing: Data("far".utf8))
+        func record(_ id: BlobID, parent: BlobID?) -> SnapshotRecord {
+            SnapshotRecord(id: id, parentID: parent, message: "m", author: "a", createdAt: Date(), itemCount: 0, counts: "{}")
+        }
+        try catalog.write { tx throws in
+            #expect(try tx.headSnapshot() == nil)
+            try tx.recordSnapshot(record(one, parent: nil))
+            try tx.recordSnapshot(record(two, parent: one))
+            // A snapshot from elsewhere does not move the head, and loses a parent this catalog lacks.
+            try tx.importSnapshot(record(far, parent: BlobID(hashing: Data("unknown".utf8))))
+        }
+        try catalog.read { tx throws in
+            #expect(try tx.headSnapshot()?.id == two)
+            #expect(try tx.latestSnapshot()?.id == far)
+            #expect(try tx.snapshot(id: far)?.parentID == nil)
+            #expect(try tx.allSnapshots().map(\.id) == [far, two, one])
+            #expect(try tx.snapshots(prefix: String(two.hex.prefix(6)), limit: 6).map(\.id) == [two])
+        }
+    }
+
+    static func tags(_ catalog: any Catalog) throws {
+        let one = BlobID(hashing: Data("one".utf8)), two = BlobID(hashing: Data("two".utf8))
+        try catalog.write { tx throws in
+            for id in [one, two] {
+                try tx.recordSnapshot(SnapshotRecord(id: id, parentID: nil, message: "m", author: "a", createdAt: Date(), itemCount: 0, counts: "{}"))
+            }
+            try tx.setTag("v1", to: one, author: "ada", force: false)
+            try tx.setTag("v1", to: one, author: "ada", force: false)  // the same again: nothing happens
+            #expect(throws: CatalogError.tagImmutable(name: "v1", snapshot: one)) { try tx.setTag("v1", to: two, author: "ada", force: false) }
+            try tx.setTag("v1", to: two, author: "bob", force: true)
+            #expect(throws: CatalogError.self) { try tx.setTag("HEAD", to: two, author: "bob", force: false) }
+            #expect(throws: CatalogError.self) { try tx.setTag(two.hex, to: two, author: "bob", force: false) }
+            try tx.setTag("gone", to: one, author: "ada", force: false)
+            try tx.deleteTag("gone", author: "ada")
+            #expect(throws: CatalogError.notFound(kind: "tag", name: "gone")) { try tx.deleteTag("gone", author: "ada") }
+        }
+        try catalog.read { tx throws in
+            #expect(try tx.tags().map(\.name) == ["v1"])
+            #expect(try tx.tag(named: "v1")?.snapshotID == two)
+            #expect(try tx.tagHistory(name: "v1").map(\.action) == [.create, .move])
+            #expect(try tx.tagHistory().map(\.action) == [.create, .move, .create, .delete])
+            #expect(try tx.snapshotIDsInTagHistory() == [one, two])
+            #expect(try tx.rootSnapshotIDs() == [one, two])
+        }
+    }
+
+    static func runs(_ catalog: any Catalog) throws {
+        let snapshot = BlobID(hashing: Data("s".utf8)), checkpoint = BlobID(hashing: Data("c".utf8))
+        func run(_ id: String, _ name: String) -> Run {
+            Run(id: id, name: name, dataRef: "v1", snapshotID: snapshot, model: "mlp", status: .running, startedAt: Date(),
+                endedAt: nil, checkpointID: nil, record: "{}")
+        }
+        try catalog.write { tx throws in
+            #expect(throws: CatalogError.self) { try tx.insertRun(run("a1b2c3d4e5f6", "mlp-1")) }
+            try tx.recordSnapshot(SnapshotRecord(id: snapshot, parentID: nil, message: "m", author: "a", createdAt: Date(), itemCount: 0, counts: "{}"))
+            try tx.insertRun(run("a1b2c3d4e5f6", "mlp-1"))
+            try tx.insertRun(run("a1b29999e5f6", "mlp-1"))
+            var finished = run("a1b2c3d4e5f6", "mlp-1")
+            (finished.status, finished.endedAt, finished.checkpointID) = (.finished, Date(), checkpoint)
+            try tx.updateRun(finished)
+            #expect(throws: CatalogError.notFound(kind: "run", name: "ffffffffffff")) { try tx.updateRun(run("ffffffffffff", "x")) }
+        }
+        try catalog.read { tx throws in
+            #expect(try tx.runs().map(\.id) == ["a1b2c3d4e5f6", "a1b29999e5f6"])
+            #expect(try tx.run(matching: "a1b2c").status == .finished)
+            #expect(try tx.run(matching: "mlp-1").id == "a1b29999e5f6")
+            #expect(throws: CatalogError.self) { try tx.run(matching: "a1b2") }
+            #expect(throws: CatalogError.prefixTooShort(kind: "run", name: "a1b")) { try tx.run(matching: "a1b") }
+            #expect(try tx.rootBlobs() == [checkpoint])
+        }
+    }
+
+    static func leases(_ catalog: any Catalog) throws {
+        let (ada, bob) = try catalog.write { tx throws in
+            for n in 1...3 { _ = try tx.insertItem(newItem(n)) }
+            return (try tx.ensureAnnotator("ada").id, try tx.ensureAnnotator("bob").id)
+        }
+        let now = Date()
+        let first = try catalog.write { try $0.leaseNext(in: AnnotatorQueue(.unlabeled, annotatorID: ada), after: 0, host: "h", pid: 1, now: now) }
+        let second = try catalog.write { try $0.leaseNext(in: AnnotatorQueue(.unlabeled, annotatorID: bob), after: 0, host: "h", pid: 2, now: now) }
+        #expect(first != nil && second != nil && first?.id != second?.id)
+        // With overlap 2 bob may take ada's item too; once leases expire anyone may.
+        let shared = try catalog.read { try $0.nextItem(in: AnnotatorQueue(.unlabeled, annotatorID: bob, overlap: 2), after: 0, now: now) }
+        #expect(shared?.id == first?.id)
+        let later = now.addingTimeInterval(3600)
+        #expect(try catalog.read { try $0.itemCount(in: AnnotatorQueue(.unlabeled, annotatorID: bob), now: later) } == 3)
+        #expect(try catalog.read { try $0.itemCount(in: AnnotatorQueue(.unlabeled, annotatorID: bob), now: now) } == 2)
+        try catalog.write { try $0.releaseLeases(host: "h", pid: 1) }
+        #expect(try catalog.read { try $0.itemCount(in: AnnotatorQueue(.unlabeled, annotatorID: bob), now: now) } == 3)
+    }
+
+    static func importState(_ catalog: any Catalog) throws {
+        let id = BlobID(hashing: Data("s".utf8))
+        try catalog.write { tx throws in
+            for path in ["/data/a/1.png", "/data/a/sub/2.png", "/data/ab/3.png", "/data/a"] {
+                try tx.setImportState(ImportState(path: path, size: 1, mtimeNanoseconds: 2, inode: 3, blobID: id, label: nil))
+            }
+        }
+        let found = try catalog.read { try $0.importStates(under: "/data/a") }
+        #expect(Set(found.keys) == ["/data/a/1.png", "/data/a/sub/2.png"])
+        #expect(try catalog.read { try $0.importState(path: "/data/ab/3.png") }?.inode == 3)
+    }
+}

@@ -1,0 +1,63 @@
+import Foundation
+
+/// Runs side by side: what they trained on, the parameters that differ, and their metrics.
+public struct RunComparison: Sendable, Encodable {
+    /// One metric across the runs (nil where a run has none).
+    public struct Metric: Sendable, Encodable {
+        public var name: String
+        public var values: [Double?]
+        /// True for a rate shown as a percentage (accuracy); false for a loss or an F1 score.
+        public var isRate: Bool
+    }
+
+    public var runs: [String]
+    public var snapshots: [String]
+    /// Parameter name → each run's value, for the parameters that are not equal in all runs.
+    public var differingParameters: [String: [String]]
+    public var metrics: [Metric]
+
+    /// The comparison of `records`, in their order (the first is what deltas are against).
+    public init(_ records: [RunRecord]) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let parameterSets = try records.map { r -> [String: String] in
+            let object = try JSONSerialization.jsonObject(with: encoder.encode(r.parameters)) as? [String: Any] ?? [:]
+            return object.mapValues { "\($0)" }
+        }
+        var differing: [String: [String]] = [:]
+        for key in Set(parameterSets.flatMap(\.keys)).sorted() {
+            let values = parameterSets.map { $0[key] ?? "-" }
+            if Set(values).count > 1 { differing[key] = values }
+        }
+        let measures: [(String, Bool, (RunRecord) -> Double?)] = [
+            ("test accuracy", true, { $0.test?.accuracy }), ("val accuracy", true, { $0.val?.accuracy }),
+            ("train accuracy", true, { $0.trainAccuracy }), ("test macro-F1", false, { $0.test?.macroF1 }),
+            ("final train loss", false, { $0.epochs.last?.trainLoss }), ("final val loss", false, { $0.epochs.last?.valLoss }),
+        ]
+        runs = records.map(\.id)
+        snapshots = records.map(\.snapshotID)
+        differingParameters = differing
+        metrics = measures.map { name, isRate, value in Metric(name: name, values: records.map(value), isRate: isRate) }
+    }
+
+    private enum CodingKeys: String, CodingKey { case runs, snapshots, differingParameters, metrics }
+
+    /// Metrics encode as name → values.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(runs, forKey: .runs)
+        try c.encode(snapshots, forKey: .snapshots)
+        try c.encode(differingParameters, forKey: .differingParameters)
+        try c.encode(Dictionary(uniqueKeysWithValues: metrics.map { ($0.name, $0.values) }), forKey: .metrics)
+    }
+}
+
+extension Training {
+    /// The runs `refs` name, compared (the first is the base of the deltas).
+    /// - Throws: `TrainingError.badParameter` for fewer than two.
+    public func compare(_ refs: [String]) throws -> (records: [RunRecord], comparison: RunComparison) {
+        guard refs.count >= 2 else { throw TrainingError.badParameter("give at least two runs to compare") }
+        let records = try refs.map { try run($0) }
+        return (records, try RunComparison(records))
+    }
+}
