@@ -1,3 +1,4 @@
+import CairnSupport
 import Foundation
 
 /// The image encodings Cairn reads.
@@ -84,7 +85,7 @@ public struct PixelBuffer: Sendable, Hashable {
 }
 
 /// Why an image could not be read.
-public enum ImagingError: Error, Sendable, Equatable, CustomStringConvertible {
+public enum ImagingError: CairnError, Equatable {
     /// Neither PNG nor JPEG (by its first bytes).
     case unsupportedFormat
     /// An empty file.

@@ -3,6 +3,7 @@ import CairnCatalog
 import CairnImaging
 import CairnStore
 import Foundation
+import Synchronization
 
 /// The full-screen labeling UI: the image as large as the window allows, the item's facts, the
 /// classes with their keys, and progress. One key per label; each label is committed before the
@@ -221,32 +222,33 @@ public final class LabelUI {
 }
 
 /// A queue count made on a background thread, with the session's label count when it started.
-final class Counted: @unchecked Sendable {
-    private let lock = NSLock()
-    private var latest: (count: Int, labeled: Int)?
-    private var running = false
+final class Counted: Sendable {
+    /// The latest count with the label count it was made at, and whether a recount is running.
+    private let state = Mutex<(latest: (count: Int, labeled: Int)?, running: Bool)>((nil, false))
     private let worker = DispatchQueue(label: "cairn.count", qos: .utility)
 
     /// The latest count; given the session's label count now, less the labels made since it started.
     func value(labeled: Int?) -> Int? {
-        lock.lock()
-        defer { lock.unlock() }
-        guard let latest else { return nil }
-        return max(0, latest.count - (labeled.map { $0 - latest.labeled } ?? 0))
+        state.withLock { state in
+            guard let latest = state.latest else { return nil }
+            return max(0, latest.count - (labeled.map { $0 - latest.labeled } ?? 0))
+        }
     }
 
     /// Starts a recount unless one is running.
     func refresh(_ count: @escaping @Sendable () throws -> Int, labeled: Int) {
-        lock.lock()
-        defer { lock.unlock() }
-        guard !running else { return }
-        running = true
+        let start = state.withLock { state in
+            if state.running { return false }
+            state.running = true
+            return true
+        }
+        guard start else { return }
         worker.async { [self] in
             let result = try? count()
-            lock.lock()
-            if let result { latest = (result, labeled) }
-            running = false
-            lock.unlock()
+            state.withLock { state in
+                if let result { state.latest = (result, labeled) }
+                state.running = false
+            }
         }
     }
 }

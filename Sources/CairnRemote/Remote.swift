@@ -1,3 +1,4 @@
+import CairnSupport
 import CairnCatalog
 import CairnVersioning
 import CairnRepository
@@ -6,7 +7,7 @@ import Foundation
 
 /// What went wrong with a remote (transport and S3 errors are `S3Error`; unknown remote names
 /// and bad ones are `RepositoryError`, where remotes are configured).
-public enum RemoteError: Error, Sendable, CustomStringConvertible {
+public enum RemoteError: CairnError {
     case noRemote
     case notACairnRemote(String)
     case newerFormat(String, version: Int)

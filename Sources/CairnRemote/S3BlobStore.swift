@@ -1,4 +1,5 @@
 import CairnStore
+import CairnSupport
 import Crypto
 import Dispatch
 import Foundation
@@ -254,18 +255,6 @@ public final class S3BlobStore: Sendable {
         _ elements: [Element], _ work: @escaping @Sendable (Element) async throws -> Result,
         done: (Element, Result) throws -> Void
     ) async throws {
-        try await withThrowingTaskGroup(of: (Element, Result).self) { group in
-            var next = 0
-            func add() {
-                let element = elements[next]
-                next += 1
-                group.addTask { (element, try await work(element)) }
-            }
-            while next < min(client.parallelism, elements.count) { add() }
-            while let (element, result) = try await group.next() {
-                try done(element, result)
-                if next < elements.count { add() }
-            }
-        }
+        try await Parallel.forEach(elements, width: client.parallelism, work, done: done)
     }
 }

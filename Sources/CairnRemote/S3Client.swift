@@ -1,9 +1,11 @@
 import AsyncHTTPClient
 import CairnStore
+import CairnSupport
 import Crypto
 import Foundation
 import NIOCore
 import NIOHTTP1
+import Synchronization
 
 /// A minimal S3 client: PUT, GET, HEAD, DELETE, ListObjectsV2 and multipart upload, signed with
 /// SigV4, over async-http-client, with retries. Keys passed in are relative to the location's prefix.
@@ -199,24 +201,12 @@ public final class S3Client: Sendable {
         do {
             let ranges = stride(from: 0, to: body.count, by: partSize).map { $0..<min($0 + partSize, body.count) }
             var etags = [String](repeating: "", count: ranges.count)
-            try await withThrowingTaskGroup(of: (Int, String).self) { group in
-                var next = 0
-                func add() {
-                    let index = next, range = ranges[index]
-                    next += 1
-                    group.addTask {
-                        let (_, headers, _) = try await self.send(
-                            "PUT", name, query: [("partNumber", String(index + 1)), ("uploadId", uploadID)],
-                            body: body.subdata(in: range), operation: "upload part \(index + 1) of \(name)")
-                        return (index, headers.first(name: "etag") ?? "")
-                    }
-                }
-                while next < min(parallelism, ranges.count) { add() }
-                while let (index, etag) = try await group.next() {
-                    etags[index] = etag
-                    if next < ranges.count { add() }
-                }
-            }
+            try await Parallel.forEach(Array(ranges.indices), width: parallelism, { index in
+                let (_, headers, _) = try await self.send(
+                    "PUT", name, query: [("partNumber", String(index + 1)), ("uploadId", uploadID)],
+                    body: body.subdata(in: ranges[index]), operation: "upload part \(index + 1) of \(name)")
+                return headers.first(name: "etag") ?? ""
+            }) { index, etag in etags[index] = etag }
             let parts = etags.enumerated().map {
                 "<Part><PartNumber>\($0.offset + 1)</PartNumber><ETag>\(XMLScan.escape($0.element))</ETag></Part>"
             }.joined()
@@ -332,20 +322,15 @@ public final class S3Client: Sendable {
         }
     }
 
-    private final class Counters: @unchecked Sendable {
-        private let lock = NSLock()
-        private var sent = 0, retried = 0
+    private final class Counters: Sendable {
+        private let counts = Mutex((sent: 0, retried: 0))
         func add(retried isRetry: Bool) {
-            lock.lock()
-            sent += 1
-            if isRetry { retried += 1 }
-            lock.unlock()
+            counts.withLock {
+                $0.sent += 1
+                if isRetry { $0.retried += 1 }
+            }
         }
-        func read() -> (Int, Int) {
-            lock.lock()
-            defer { lock.unlock() }
-            return (sent, retried)
-        }
+        func read() -> (Int, Int) { counts.withLock { ($0.sent, $0.retried) } }
     }
 }
 

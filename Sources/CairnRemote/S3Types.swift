@@ -1,3 +1,4 @@
+import CairnSupport
 import Foundation
 
 /// Where a remote lives: `s3://BUCKET/PREFIX` plus how to reach it.
@@ -53,7 +54,7 @@ public struct S3Location: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// What went wrong talking to an S3-compatible server. Never carries credentials.
-public enum S3Error: Error, Sendable, CustomStringConvertible {
+public enum S3Error: CairnError {
     case badURL(String)
     case badEndpoint(String)
     case noCredentials(tried: [String])

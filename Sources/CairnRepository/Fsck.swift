@@ -31,7 +31,7 @@ extension Repository {
     /// reachable set, snapshots included, when there is one).
     ///
     /// - Complexity: reads every stored byte once.
-    public func fsck(reachable: Set<BlobID>? = nil, progress: (Int, Int) -> Void = { _, _ in }) throws -> FsckReport {
+    public func fsck(reachable: Set<BlobID>? = nil, progress: @Sendable (Int, Int) -> Void = { _, _ in }) throws -> FsckReport {
         var report = FsckReport()
         let (checked, problems) = try store.verify(progress: progress)
         report.objectsChecked = checked

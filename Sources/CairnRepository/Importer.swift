@@ -127,16 +127,40 @@ public struct Importer: Sendable {
         let started = Date()
         if repository.catalog.isReadOnly { throw CatalogError.readOnly(location: repository.catalog.location) }
         var report = ImportReport()
-        let labelsFile = try options.labelsFile.map { try LabelsFile(contentsOf: $0) }
-        var unmatched = Set(labelsFile?.labels.keys.map { $0 } ?? [])
+        // 1. Load the import cache on another core while walking, and decide each file's catalog path and label.
+        let known = loadImportCache(roots: paths.map(Repository.absolute))
+        let candidates = try walk(paths, report: &report)
+        // 2. Skip files the import cache proves unchanged (and apply their changed labels).
+        let (work, relabel) = try partition(candidates, known: known(), report: &report)
+        progress(ImportProgress(done: 0, total: work.count, bytes: 0))
+        if !relabel.isEmpty {
+            let applied = try applyCachedLabels(relabel)
+            report.labeled += applied.labeled
+            report.duplicateLabels += applied.duplicates
+        }
+        // 3. Hash, decode and record the rest in durable batches.
+        let (results, failure) = importInBatches(work, progress: progress)
+        for result in results {
+            report.added += result.added
+            report.duplicates += result.duplicates
+            report.labeled += result.labeled
+            report.duplicateLabels += result.duplicateLabels
+            report.bytesAdded += result.bytesAdded
+            report.rejections += result.rejections
+            report.rejected += result.rejections.count
+        }
+        if let failure { throw failure }
+        report.seconds = Date().timeIntervalSince(started)
+        return report
+    }
 
-        // 1. Load the import cache on another core while walking, and decide each file's catalog
-        //    path and label.
-        let roots = paths.map(Repository.absolute)
+    /// Starts reading what import remembers about files under `roots` on another core; the
+    /// returned function waits for it.
+    private func loadImportCache(roots: [String]) -> () throws -> [String: ImportState] {
         let catalog = repository.catalog
-        let cacheLoaded = DispatchGroup()
+        let loaded = DispatchGroup()
         let cache = Mutex<Result<[String: ImportState], any Error>>(.success([:]))
-        DispatchQueue.global().async(group: cacheLoaded) {
+        DispatchQueue.global().async(group: loaded) {
             let result = Result {
                 try catalog.read { tx in
                     var known: [String: ImportState] = [:]
@@ -149,6 +173,17 @@ public struct Importer: Sendable {
             }
             cache.withLock { $0 = result }
         }
+        return {
+            loaded.wait()
+            return try cache.withLock { $0 }.get()
+        }
+    }
+
+    /// Every file under `paths` with its catalog path and the label import gives it (from its
+    /// folder or the labels file); files whose label cannot be a class are rejected into `report`.
+    private func walk(_ paths: [String], report: inout ImportReport) throws -> [Candidate] {
+        let labelsFile = try options.labelsFile.map { try LabelsFile(contentsOf: $0) }
+        var unmatched = Set(labelsFile?.labels.keys.map { $0 } ?? [])
         var candidates: [Candidate] = []
         for path in paths {
             let root = Repository.absolute(path)
@@ -158,20 +193,7 @@ public struct Importer: Sendable {
             let base = itemPathBase(for: root, isFile: isFile)
             for file in walk.files {
                 let itemPath = base.isEmpty ? file.relativePath : base + "/" + file.relativePath
-                var label: Label? = nil
-                if options.labelsFromDirectories, let slash = file.relativePath.lastIndex(of: "/") {
-                    let folder = file.relativePath[..<slash]
-                    label = .one(String(folder[(folder.lastIndex(of: "/").map(folder.index(after:)) ?? folder.startIndex)...]))
-                }
-                if let labelsFile {
-                    for key in [itemPath, file.relativePath, file.absolutePath] {
-                        if let fromFile = labelsFile.labels[key] {
-                            label = Label(commaSeparated: fromFile)
-                            unmatched.remove(key)
-                            break
-                        }
-                    }
-                }
+                let label = self.label(of: file, itemPath: itemPath, labelsFile: labelsFile, unmatched: &unmatched)
                 // A label that cannot be a class (a folder named with control characters, say)
                 // rejects its file, not the import.
                 if let label, let bad = Self.invalidClass(in: label) {
@@ -184,10 +206,29 @@ public struct Importer: Sendable {
         report.filesSeen = candidates.count + report.rejections.count
         report.rejected = report.rejections.count
         report.unmatchedLabelRows = unmatched.sorted()
+        return candidates
+    }
 
-        // 2. Skip files the import cache proves unchanged (and whose label is unchanged).
-        cacheLoaded.wait()
-        let known = try cache.withLock { $0 }.get()
+    /// The label import gives `file`: its labels-file row (by catalog path, relative or absolute
+    /// path; the row is then no longer unmatched), else with `labelsFromDirectories` its folder's name.
+    private func label(of file: WalkedFile, itemPath: String, labelsFile: LabelsFile?, unmatched: inout Set<String>) -> Label? {
+        if let labelsFile {
+            for key in [itemPath, file.relativePath, file.absolutePath] {
+                if let fromFile = labelsFile.labels[key] {
+                    unmatched.remove(key)
+                    return Label(commaSeparated: fromFile)
+                }
+            }
+        }
+        guard options.labelsFromDirectories, let slash = file.relativePath.lastIndex(of: "/") else { return nil }
+        let folder = file.relativePath[..<slash]
+        return .one(String(folder[(folder.lastIndex(of: "/").map(folder.index(after:)) ?? folder.startIndex)...]))
+    }
+
+    /// Splits candidates into those to read and those the import cache proves unchanged; of the
+    /// unchanged, those whose label changed are returned to be relabeled.
+    private func partition(_ candidates: [Candidate], known: [String: ImportState],
+                           report: inout ImportReport) throws -> (work: [Candidate], relabel: [(Candidate, BlobID)]) {
         var work: [Candidate] = []
         var relabel: [(Candidate, BlobID)] = []
         for c in candidates {
@@ -199,21 +240,18 @@ public struct Importer: Sendable {
                 work.append(c)
             }
         }
-        let total = work.count
-        progress(ImportProgress(done: 0, total: total, bytes: 0))
-        if !relabel.isEmpty {
-            let applied = try applyCachedLabels(relabel)
-            report.labeled += applied.labeled
-            report.duplicateLabels += applied.duplicates
-        }
+        return (work, relabel)
+    }
 
-        // 3. Process the rest in durable batches. Batch i commits on a serial queue while batch
-        //    i+1 is hashed and decoded, so the catalog work overlaps the decoding.
+    /// Processes `work` in durable batches: batch i commits on a serial queue while batch i+1 is
+    /// hashed and decoded, so the catalog work overlaps the decoding. Stops at the first failure.
+    private func importInBatches(_ work: [Candidate], progress: @escaping @Sendable (ImportProgress) -> Void)
+        -> (results: [BatchResult], failure: (any Error)?) {
+        let total = work.count
         let committer = DispatchQueue(label: "cairn.import.commit")
         let committed = Mutex<(results: [BatchResult], failure: (any Error)?, done: Int)>(([], nil, 0))
         var start = 0
-        while start < work.count {
-            if committed.withLock({ $0.failure }) != nil { break }
+        while start < work.count, committed.withLock({ $0.failure }) == nil {
             var end = start
             var bytes = 0
             while end < work.count && end - start < options.batchFiles && (bytes < options.batchBytes || end == start) {
@@ -238,19 +276,7 @@ public struct Importer: Sendable {
             start = end
         }
         committer.sync {}
-        let (results, failure) = committed.withLock { ($0.results, $0.failure) }
-        for result in results {
-            report.added += result.added
-            report.duplicates += result.duplicates
-            report.labeled += result.labeled
-            report.duplicateLabels += result.duplicateLabels
-            report.bytesAdded += result.bytesAdded
-            report.rejections += result.rejections
-            report.rejected += result.rejections.count
-        }
-        if let failure { throw failure }
-        report.seconds = Date().timeIntervalSince(started)
-        return report
+        return committed.withLock { ($0.results, $0.failure) }
     }
 
     /// The prefix of catalog paths for files under `root`: relative to the repository when
@@ -268,23 +294,14 @@ public struct Importer: Sendable {
     /// Reads, hashes and validates `batch` on `options.jobs` threads.
     private func process(_ batch: [Candidate], doneBefore: Int, total: Int,
                          progress: @escaping @Sendable (ImportProgress) -> Void) -> [Outcome] {
-        let results = UnsafeMutableBufferPointer<Outcome?>.allocate(capacity: batch.count)
-        results.initialize(repeating: nil)
-        defer { results.deinitialize(); results.deallocate() }
-        let slots = ResultSlots(results)
-        let next = Atomic<Int>(0)
         let options = self.options
-        DispatchQueue.concurrentPerform(iterations: min(options.jobs, batch.count)) { worker in
-            while true {
-                let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
-                guard i < batch.count else { break }
-                slots.set(i, Self.examine(batch[i].file, options: options))
-                if worker == 0 && i % 512 == 0 {
-                    progress(ImportProgress(done: doneBefore + i, total: total, bytes: 0))
-                }
-            }
+        let done = Atomic<Int>(0)
+        return Parallel.map(batch.count, workers: options.jobs) { i in
+            let outcome = Self.examine(batch[i].file, options: options)
+            let finished = done.add(1, ordering: .relaxed).newValue
+            if finished % 512 == 0 { progress(ImportProgress(done: doneBefore + finished, total: total, bytes: 0)) }
+            return outcome
         }
-        return results.map { $0! }
     }
 
     /// Reads one file and decides whether it is an image worth importing.
@@ -428,13 +445,4 @@ public struct Importer: Sendable {
             return (labeled, duplicates)
         }
     }
-}
-
-/// Result slots written by parallel workers.
-private struct ResultSlots<T>: @unchecked Sendable {
-    // @unchecked: each index is claimed by exactly one worker through an atomic counter, so no
-    // two threads touch the same slot, and the buffer outlives concurrentPerform, which joins them.
-    let buffer: UnsafeMutableBufferPointer<T?>
-    init(_ buffer: UnsafeMutableBufferPointer<T?>) { self.buffer = buffer }
-    func set(_ i: Int, _ value: T) { buffer[i] = value }
 }

@@ -18,10 +18,10 @@ extension Repository {
     /// - Complexity: one full decode per item.
     public func undecodableImages(progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in }) throws -> [UndecodableImage] {
         let items = try catalog.read { try $0.allItems() }
-        let done = Counted()
+        let done = Atomic<Int>(0)
         let store = self.store
-        let found = try Parallel.map(items.count) { i -> UndecodableImage? in
-            defer { progress(done.increment(), items.count) }
+        let found = Parallel.map(items.count) { i -> UndecodableImage? in
+            defer { progress(done.add(1, ordering: .relaxed).newValue, items.count) }
             guard let bytes = try? store.get(items[i].blobID) else { return nil }
             do {
                 _ = try ImageCodec.decode(bytes)
@@ -32,10 +32,4 @@ extension Repository {
         }
         return found.compactMap { $0 }
     }
-}
-
-/// A counter shared by parallel workers.
-final class Counted: Sendable {
-    private let value = Mutex(0)
-    func increment() -> Int { value.withLock { $0 += 1; return $0 } }
 }

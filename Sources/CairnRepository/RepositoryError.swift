@@ -1,7 +1,8 @@
+import CairnSupport
 import Foundation
 
 /// Repository-level failures: where the repository is, its configuration, its inputs.
-public enum RepositoryError: Error, Sendable, Equatable, CustomStringConvertible {
+public enum RepositoryError: CairnError, Equatable {
     /// No `.cairn` directory here or in any parent.
     case notARepository(path: String)
     /// `cairn init` where a repository exists.

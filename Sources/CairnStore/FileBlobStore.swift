@@ -1,3 +1,4 @@
+import CairnSupport
 import Crypto
 import Foundation
 import Glibc
@@ -23,15 +24,15 @@ public final class FileBlobStore: BlobStore {
     /// Seal the open pack once it grows past this many bytes.
     public let packSizeLimit: UInt64
 
-    private let state: Mutex<State>
+    let state: Mutex<State>
 
-    private struct LoadedPack {
+    struct LoadedPack {
         let index: PackIndex
         let path: String
         var file: POSIXFile?
     }
 
-    private struct OpenPack {
+    struct OpenPack {
         let name: String
         let file: POSIXFile
         var size: UInt64
@@ -39,7 +40,7 @@ public final class FileBlobStore: BlobStore {
         var buffer: [UInt8] = []
     }
 
-    private struct State {
+    struct State {
         var packs: [LoadedPack] = []
         var packNames: Set<String> = []
         var open: OpenPack?
@@ -321,15 +322,9 @@ public final class FileBlobStore: BlobStore {
         guard !state.pendingLoose.isEmpty else { return }
         let pending = Array(state.pendingLoose)
         state.pendingLoose = [:]
-        let failures = Mutex<[any Error]>([])
-        DispatchQueue.concurrentPerform(iterations: pending.count) { i in
-            do {
-                try POSIXFile(path: pending[i].value, flags: O_RDONLY).sync()
-            } catch {
-                failures.withLock { $0.append(error) }
-            }
-        }
-        if let error = failures.withLock({ $0.first }) {
+        do {
+            try Parallel.forEach(pending.count) { i in try POSIXFile(path: pending[i].value, flags: O_RDONLY).sync() }
+        } catch {
             for (_, tmp) in pending { try? FileOps.remove(tmp) }
             throw error
         }
@@ -403,12 +398,20 @@ public final class FileBlobStore: BlobStore {
             }
             if let found { return found }
             let loose = loosePath(id)
-            if let file = try? POSIXFile(path: loose, flags: O_RDONLY) {
-                return (file, 0, try file.size(), loose)
-            }
+            // Not a loose object when absent; any other failure (a permission error, say) is reported as itself.
+            if let file = try Self.openIfPresent(loose) { return (file, 0, try file.size(), loose) }
             if attempt == 0 { try refreshPacks() }
         }
         throw StoreError.notFound(id)
+    }
+
+    /// The file at `path` open for reading, or nil when there is none.
+    private static func openIfPresent(_ path: String) throws -> POSIXFile? {
+        do {
+            return try POSIXFile(path: path, flags: O_RDONLY)
+        } catch StoreError.io(_, _, ENOENT) {
+            return nil
+        }
     }
 
     public func get(_ id: BlobID) throws -> Data {
@@ -457,197 +460,5 @@ public final class FileBlobStore: BlobStore {
         }
         for object in try looseObjects() { if let id = object.id { ids.insert(id) } }
         return Array(ids)
-    }
-
-    // MARK: Checking
-
-    /// The id of a file's bytes, read in 1 MiB chunks.
-    static func hashFile(_ path: String) throws -> BlobID {
-        let file = try POSIXFile(path: path, flags: O_RDONLY)
-        var hasher = SHA256()
-        var chunk = [UInt8](repeating: 0, count: 1 << 20)
-        while true {
-            let n = try chunk.withUnsafeMutableBytes { try file.readSome(into: $0) }
-            if n == 0 { break }
-            chunk.withUnsafeBytes { hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
-        }
-        return BlobID(digest: hasher.finalize())
-    }
-
-    /// Checks that the loose file of `id` still hashes to `id` (before it is handed out by a link).
-    /// - Throws: `StoreError.corrupt` naming the file when it does not.
-    public func verifyLoose(_ id: BlobID) throws {
-        let path = loosePath(id)
-        guard try Self.hashFile(path) == id else { throw StoreError.corrupt(id, location: path) }
-    }
-
-    /// A file under `objects/` and the id its name claims (nil when the name is not an id).
-    public struct LooseFile: Sendable {
-        public let path: String
-        public let id: BlobID?
-    }
-
-    /// Every file under `objects/sha256/`.
-    public func looseObjects() throws -> [LooseFile] {
-        var out: [LooseFile] = []
-        for dir in try FileOps.list(objectsDir).sorted() {
-            let dirPath = "\(objectsDir)/\(dir)"
-            var st = stat()
-            guard lstat(dirPath, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
-                out.append(LooseFile(path: dirPath, id: nil))
-                continue
-            }
-            for name in try FileOps.list(dirPath).sorted() {
-                out.append(LooseFile(path: "\(dirPath)/\(name)", id: dir.count == 2 ? BlobID(hex: dir + name) : nil))
-            }
-        }
-        return out
-    }
-
-    /// One problem found by `verify`.
-    public enum Problem: Sendable, Hashable, CustomStringConvertible {
-        /// The object's bytes do not hash to its id.
-        case corrupt(BlobID, location: String)
-        /// A pack or index that cannot be read.
-        case damagedFile(path: String, reason: String)
-        /// A file under `objects/` whose name is not an object id.
-        case strayFile(path: String)
-
-        public var description: String {
-            switch self {
-            case .corrupt(let id, let location): "corrupt object \(id) at \(location)"
-            case .damagedFile(let path, let reason): "damaged file \(path): \(reason)"
-            case .strayFile(let path): "stray file \(path) (not named by an object id)"
-            }
-        }
-    }
-
-    /// Re-hashes every stored object. `progress` is called with (objects done, total).
-    ///
-    /// - Complexity: reads every stored byte once.
-    public func verify(progress: (Int, Int) -> Void = { _, _ in }) throws -> (checked: Int, problems: [Problem]) {
-        try refreshPacks()
-        var problems: [Problem] = []
-        let packs = state.withLock { $0.packs }
-        let loose = try looseObjects()
-        let total = packs.reduce(0) { $0 + $1.index.count } + loose.count
-        var done = 0
-        // Indexes whose files were damaged are reported by refreshPacks throwing; check packs here.
-        for pack in packs {
-            let file: POSIXFile
-            do {
-                file = try POSIXFile(path: pack.path, flags: O_RDONLY)
-                let header = try file.read(count: PackFormat.packHeaderSize, at: 0)
-                if Array(header.prefix(8)) != PackFormat.packMagic {
-                    problems.append(.damagedFile(path: pack.path, reason: "bad pack header"))
-                }
-            } catch {
-                problems.append(.damagedFile(path: pack.path, reason: "\(error)"))
-                for entry in pack.index.entries { problems.append(.corrupt(entry.id, location: pack.path)) }
-                done += pack.index.count
-                continue
-            }
-            for entry in pack.index.entries {
-                let location = "\(pack.path) offset \(entry.offset)"
-                do {
-                    let record = try file.read(count: PackFormat.recordHeaderSize + Int(entry.length),
-                                               at: entry.offset - UInt64(PackFormat.recordHeaderSize))
-                    let ok = record.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> Bool in
-                        let headerID = BlobID(rawBytes: raw)!
-                        let headerLength = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 32, as: UInt64.self))
-                        let body = UnsafeRawBufferPointer(rebasing: raw[PackFormat.recordHeaderSize...])
-                        return headerID == entry.id && headerLength == entry.length
-                            && BlobID(hashing: body) == entry.id
-                    }
-                    if !ok { problems.append(.corrupt(entry.id, location: location)) }
-                } catch {
-                    problems.append(.corrupt(entry.id, location: location))
-                }
-                done += 1
-                if done % 4096 == 0 { progress(done, total) }
-            }
-        }
-        for object in loose {
-            defer {
-                done += 1
-                if done % 256 == 0 { progress(done, total) }
-            }
-            guard let id = object.id else {
-                problems.append(.strayFile(path: object.path))
-                continue
-            }
-            do {
-                if try Self.hashFile(object.path) != id { problems.append(.corrupt(id, location: object.path)) }
-            } catch {
-                problems.append(.corrupt(id, location: object.path))
-            }
-        }
-        progress(total, total)
-        return (total, problems)
-    }
-}
-
-extension FileBlobStore {
-    /// Puts back good copies of objects that are damaged or missing here; returns the ids it could
-    /// not put back.
-    ///
-    /// - An object stored nowhere is stored anew.
-    /// - A loose object whose bytes are wrong is replaced by an atomic rename of the good copy.
-    /// - A pack with bad records is rewritten from its good records and the copies, then the old
-    ///   pack is deleted; the new pack is durable and indexed first, so no good object is ever
-    ///   unreadable. A pack with a bad record that has no copy is left as it is (its copies would
-    ///   be shadowed by it), and those ids are returned.
-    ///
-    /// - Complexity: reads each affected pack whole.
-    public func repair(_ copies: [HashedBlob]) throws -> [BlobID] {
-        try refreshPacks()
-        let byID = Dictionary(copies.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-        var placed = Set<BlobID>()
-        var left: [BlobID] = []
-        let packs = state.withLock { $0.packs }
-        for pack in packs where byID.keys.contains(where: { pack.index.find($0) != nil }) {
-            let file = try? POSIXFile(path: pack.path, flags: O_RDONLY)
-            var blobs: [HashedBlob] = []
-            var mended: [BlobID] = [], unrecoverable: [BlobID] = []
-            for entry in pack.index.entries {
-                if let bytes = try? file?.read(count: Int(entry.length), at: entry.offset), case let good = HashedBlob(bytes),
-                   good.id == entry.id {
-                    blobs.append(good)
-                } else if let copy = byID[entry.id] {
-                    blobs.append(copy)
-                    mended.append(entry.id)
-                } else {
-                    unrecoverable.append(entry.id)
-                }
-            }
-            // Either way no copy of this pack's objects goes elsewhere: the pack would shadow it.
-            placed.formUnion(pack.index.entries.map(\.id))
-            if !unrecoverable.isEmpty {
-                left += unrecoverable + mended
-            } else if !mended.isEmpty {
-                try writeFreshPack(blobs)
-                try deletePack(pack.index.name)
-            }
-        }
-        for copy in copies where !placed.contains(copy.id) {
-            let path = loosePath(copy.id)
-            if FileOps.exists(path) {
-                let tmp = "\(tmpDir)/\(FileOps.uniqueName()).obj"
-                do {
-                    let file = try POSIXFile(path: tmp, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o444)
-                    try file.writeAll(copy.data)
-                    try file.sync()
-                    try FileOps.rename(tmp, path)
-                } catch {
-                    try? FileOps.remove(tmp)
-                    throw error
-                }
-                try FileOps.syncDirectory((path as NSString).deletingLastPathComponent)
-            } else {
-                try put(copy)
-            }
-        }
-        try flush()
-        return left.sorted()
     }
 }

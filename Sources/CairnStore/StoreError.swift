@@ -1,7 +1,8 @@
+import CairnSupport
 import Foundation
 
 /// What went wrong in a blob store, with the object or path involved and what to do about it.
-public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
+public enum StoreError: CairnError, Equatable {
     /// No object with this id is stored.
     case notFound(BlobID)
     /// The stored bytes of this object no longer hash to its id (bit rot, a truncated file, tampering).

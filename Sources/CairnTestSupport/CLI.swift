@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// What one run of the `cairn` binary did.
 public struct CommandResult: Sendable, CustomStringConvertible {
@@ -77,14 +78,11 @@ public enum CLI {
     }
 }
 
-private final class LockedData: @unchecked Sendable {
-    // @unchecked: both fields are only read or written with `lock` held.
-    private let lock = NSLock()
-    private var data = Data()
-    private var done = false
-    func set(_ d: Data) { lock.withLock { data = d; done = true } }
-    var isSet: Bool { lock.withLock { done } }
-    var value: Data { lock.withLock { data } }
+private final class LockedData: Sendable {
+    private let state = Mutex<Data?>(nil)
+    func set(_ d: Data) { state.withLock { $0 = d } }
+    var isSet: Bool { state.withLock { $0 != nil } }
+    var value: Data { state.withLock { $0 ?? Data() } }
 }
 
 extension CLI {

@@ -1,15 +1,16 @@
 import CairnStore
 import CairnRemote
 import Foundation
+import Synchronization
 
 /// A local S3-compatible server for tests: `moto_server` (pip `moto[server]`) on a free port of
 /// 127.0.0.1, started here and stopped by `stop()`; optionally behind a proxy that fails a share
 /// of requests (`Tests/S3/fault_proxy.py`).
-public final class S3TestServer: @unchecked Sendable {
-    // @unchecked: the pids are written once, in init, and read by stop().
+public final class S3TestServer: Sendable {
     public let port: Int
     public let directory: TemporaryDirectory
-    private var pids: [pid_t] = []
+    /// The server's process and any proxies' (`faultyProxy` adds them from any thread).
+    private let pids = Mutex<[pid_t]>([])
 
     /// `http://127.0.0.1:PORT` of the server itself.
     public var endpoint: String { "http://127.0.0.1:\(port)" }
@@ -22,8 +23,9 @@ public final class S3TestServer: @unchecked Sendable {
     public init(environment extra: [String: String] = [:]) throws {
         directory = try TemporaryDirectory("cairn-moto")
         port = Self.freePort()
-        pids.append(try Self.spawn(["moto_server", "-H", "127.0.0.1", "-p", String(port)], log: directory.appending("moto.log"),
-                                   environment: extra))
+        let server = try Self.spawn(["moto_server", "-H", "127.0.0.1", "-p", String(port)], log: directory.appending("moto.log"),
+                                    environment: extra)
+        pids.withLock { $0.append(server) }
         guard Self.waitForPort(port, seconds: 30) else {
             stop()
             throw S3Error.unreachable(endpoint: endpoint, reason: "moto_server did not start (pip install 'moto[server]')")
@@ -35,8 +37,9 @@ public final class S3TestServer: @unchecked Sendable {
     public func faultyProxy(failureRate: Double, seed: Int, environment: [String: String] = [:]) throws -> String {
         let proxyPort = Self.freePort()
         let script = Fixtures.packageRoot + "/Tests/S3/fault_proxy.py"
-        pids.append(try Self.spawn(["python3", script, String(proxyPort), String(port), String(failureRate), String(seed)],
-                                   log: directory.appending("proxy-\(proxyPort).log"), environment: environment))
+        let proxy = try Self.spawn(["python3", script, String(proxyPort), String(port), String(failureRate), String(seed)],
+                                   log: directory.appending("proxy-\(proxyPort).log"), environment: environment)
+        pids.withLock { $0.append(proxy) }
         guard Self.waitForPort(proxyPort, seconds: 20) else {
             throw S3Error.unreachable(endpoint: "127.0.0.1:\(proxyPort)", reason: "the fault proxy did not start")
         }
@@ -66,7 +69,11 @@ public final class S3TestServer: @unchecked Sendable {
     /// Stops the server and proxies and removes their files.
     public func stop() {
         // SIGTERM first (the proxy prints its counts), SIGKILL after a second: moto ignores SIGTERM.
-        for pid in pids.reversed() {
+        let running = pids.withLock { pids in
+            defer { pids = [] }
+            return pids
+        }
+        for pid in running.reversed() {
             kill(pid, SIGTERM)
             var status: Int32 = 0
             var reaped = false
@@ -79,11 +86,10 @@ public final class S3TestServer: @unchecked Sendable {
                 while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
             }
         }
-        pids = []
         directory.remove()
     }
 
-    deinit { if !pids.isEmpty { stop() } }
+    deinit { if pids.withLock({ !$0.isEmpty }) { stop() } }
 
     // MARK: Processes and ports
 

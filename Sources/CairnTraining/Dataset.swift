@@ -1,3 +1,4 @@
+import CairnSupport
 import CairnCatalog
 import Crypto
 import CairnImaging
@@ -243,68 +244,43 @@ public struct Loader: Sendable {
         let size = preprocessing.sampleSize
         let chunk = 64
         let chunks = (rows.count + chunk - 1) / chunk
-        let failure = Failure()
-        let done = Counter()
+        let done = Atomic<Int>(0)
         let bad = Mutex<[Int: String]>([:])
         let store = self.store
         try pixels.withUnsafeMutableBufferPointer { buffer in
             let out = DisjointRows(base: buffer.baseAddress!)
-            DispatchQueue.concurrentPerform(iterations: chunks) { c in
-                for row in rows[(c * chunk)..<min(rows.count, (c + 1) * chunk)] {
-                    if failure.isSet { return }
+            try Parallel.forEach(chunks) { c in
+                let part = rows[(c * chunk)..<min(rows.count, (c + 1) * chunk)]
+                for row in part {
                     let example = examples[row]
+                    let bytes: Data
                     do {
-                        let bytes = try store.get(example.blobID)
-                        let image: PixelBuffer
-                        do {
-                            image = try preprocessing.apply(bytes)
-                        } catch {
-                            bad.withLock { $0[row] = "\(error)" }
-                            continue
-                        }
-                        image.pixels.withUnsafeBytes { src in
-                            UnsafeMutableRawPointer(out.base + row * size).copyMemory(from: src.baseAddress!, byteCount: size)
-                        }
+                        bytes = try store.get(example.blobID)
                     } catch {
-                        failure.set(TrainingError.unreadableItem(blob: example.blobID, path: example.path, reason: "\(error)"), order: row)
-                        return
+                        throw TrainingError.unreadableItem(blob: example.blobID, path: example.path, reason: "\(error)")
+                    }
+                    let image: PixelBuffer
+                    do {
+                        image = try preprocessing.apply(bytes)
+                    } catch {
+                        bad.withLock { $0[row] = "\(error)" }
+                        continue
+                    }
+                    image.pixels.withUnsafeBytes { src in
+                        UnsafeMutableRawPointer(out.base + row * size).copyMemory(from: src.baseAddress!, byteCount: size)
                     }
                 }
-                progress(done.add(min(chunk, rows.count - c * chunk)), rows.count)
+                progress(done.add(part.count, ordering: .relaxed).newValue, rows.count)
             }
-            if let error = failure.error { throw error }
         }
         return bad.withLock { $0 }
     }
 }
 
 /// The output rows of a parallel decode. @unchecked Sendable: every worker writes only the rows
-/// of its own chunk, and the buffer outlives `concurrentPerform`, which returns after all workers.
+/// of its own chunk, and the buffer outlives `Parallel.forEach`, which returns after all workers.
 private struct DisjointRows: @unchecked Sendable {
     let base: UnsafeMutablePointer<UInt8>
-}
-
-/// The first error of a parallel job (lowest row wins, so the report is the same on every run).
-private final class Failure: @unchecked Sendable {
-    // @unchecked: both fields are touched only while `lock` is held.
-    private let lock = NSLock()
-    private var stored: (Error, Int)?
-
-    var isSet: Bool { lock.withLock { stored != nil } }
-    var error: Error? { lock.withLock { stored?.0 } }
-
-    func set(_ error: Error, order: Int) {
-        lock.withLock { if stored == nil || order < stored!.1 { stored = (error, order) } }
-    }
-}
-
-/// A shared running total.
-private final class Counter: @unchecked Sendable {
-    // @unchecked: `value` is touched only while `lock` is held.
-    private let lock = NSLock()
-    private var value = 0
-
-    func add(_ n: Int) -> Int { lock.withLock { value += n; return value } }
 }
 
 /// Preprocessed images on disk: segment files of (blob id, bytes) records, each written to a

@@ -1,3 +1,4 @@
+import CairnSupport
 import COpenBLAS
 import Foundation
 
@@ -225,9 +226,9 @@ final class Optimizer {
                         // The update is memory-bound: large tensors are split across cores.
                         let lanes = AdamLanes(w: w.baseAddress!, g: g.baseAddress!, m: m, v: v)
                         let total = w.count
-                        let parts = total >= 1 << 16 ? Self.cores : 1
+                        let parts = total >= 1 << 16 ? Parallel.cores : 1
                         let chunk = (total / parts + 7) & ~7
-                        DispatchQueue.concurrentPerform(iterations: parts) { part in
+                        Parallel.forEach(parts) { part in
                             let start = part * chunk, count = min(chunk, total - start)
                             guard count > 0 else { return }
                             Self.adam(lanes.w + start, lanes.g + start, lanes.m + start, lanes.v + start, count, b1, b2, stepSize, epsHat)
@@ -251,8 +252,6 @@ final class Optimizer {
         }
     }
 
-    private static let cores = ProcessInfo.processInfo.activeProcessorCount
-
     /// One Adam step over `count` weights (the vectorized kernel in COpenBLAS's shim).
     @inline(__always)
     private static func adam(_ w: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, _ m: UnsafeMutablePointer<Float>,
@@ -263,7 +262,7 @@ final class Optimizer {
 }
 
 /// The four arrays of one Adam update. @unchecked Sendable: each concurrent part touches only its
-/// own disjoint range, and the arrays outlive `concurrentPerform`, which returns after every part.
+/// own disjoint range, and the arrays outlive `Parallel.forEach`, which returns after every part.
 private struct AdamLanes: @unchecked Sendable {
     let w: UnsafeMutablePointer<Float>
     let g: UnsafePointer<Float>

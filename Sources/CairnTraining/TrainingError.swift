@@ -1,8 +1,9 @@
+import CairnSupport
 import CairnStore
 import Foundation
 
 /// What went wrong in training, evaluation or prediction, with what to do about it.
-public enum TrainingError: Error, Sendable, Equatable, CustomStringConvertible {
+public enum TrainingError: CairnError, Equatable {
     /// A parameter is out of range (`what` names it and the accepted range).
     case badParameter(String)
     /// The snapshot cannot be trained on as it is (no labels, one class, an empty split).

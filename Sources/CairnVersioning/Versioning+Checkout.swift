@@ -1,3 +1,4 @@
+import CairnSupport
 import CairnCatalog
 import CairnStore
 import Foundation
@@ -151,32 +152,20 @@ extension Versioning {
             try writeNew(target + "/classes.txt", Data(root.classes.map { $0 + "\n" }.joined().utf8))
         }
         let report = Mutex(initial)
-        let failure = Mutex<(any Error)?>(nil)
-        let next = Atomic<Int>(0)
         let store = repository.store
         let total = items.count
         let (work, paths) = (items, relative)
-        DispatchQueue.concurrentPerform(iterations: min(options.jobs, max(1, items.count))) { _ in
-            while failure.withLock({ $0 == nil }) {
-                let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
-                guard i < work.count else { return }
-                do {
-                    let written = try Self.materialise(work[i], at: target + "/" + paths[i], store: store,
-                                                       link: options.link, force: options.force)
-                    let done = report.withLock { r in
-                        r.files += 1
-                        r.bytes += written.bytes
-                        if written.linked { r.linked += 1 }
-                        if written.packed && (options.link == .hardlink || options.link == .symlink) { r.notLinked += 1 }
-                        return r.files
-                    }
-                    if done % 1000 == 0 { progress(done, total) }
-                } catch {
-                    failure.withLock { if $0 == nil { $0 = error } }
-                }
+        try Parallel.forEach(work.count, workers: options.jobs) { i in
+            let written = try Self.materialise(work[i], at: target + "/" + paths[i], store: store, link: options.link, force: options.force)
+            let done = report.withLock { r in
+                r.files += 1
+                r.bytes += written.bytes
+                if written.linked { r.linked += 1 }
+                if written.packed && (options.link == .hardlink || options.link == .symlink) { r.notLinked += 1 }
+                return r.files
             }
+            if done % 1000 == 0 { progress(done, total) }
         }
-        if let error = failure.withLock({ $0 }) { throw error }
         try writeManifest(target + "/cairn-manifest.jsonl", ref: ref, snapshot: row.id, layout: options.layout,
                           items: items, paths: relative)
         progress(total, total)

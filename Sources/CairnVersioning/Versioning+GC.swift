@@ -107,7 +107,7 @@ extension Versioning {
     /// `Repository.fsck` plus the snapshots: every tree object of every snapshot and tag must be
     /// present and decode, and every item blob a snapshot names must be stored. Orphans are
     /// objects nothing reachable names.
-    public func fsck(progress: (Int, Int) -> Void = { _, _ in }) throws -> FsckReport {
+    public func fsck(progress: @Sendable (Int, Int) -> Void = { _, _ in }) throws -> FsckReport {
         let (blobs, ids) = try catalog.read { tx in (try tx.rootBlobs(), try tx.rootSnapshotIDs()) }
         var live = blobs
         var treeProblems: [String] = []

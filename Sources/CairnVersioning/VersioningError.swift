@@ -4,7 +4,7 @@ import CairnStore
 import Foundation
 
 /// What went wrong with snapshots, refs, checkout or export.
-public enum VersioningError: Error, Sendable, Equatable, CustomStringConvertible {
+public enum VersioningError: CairnError, Equatable {
     /// A ref that names no snapshot.
     case unknownRef(String)
     /// A short id that matches several snapshots.

@@ -10,6 +10,12 @@ import Glibc
 /// Run the release build: `swift build -c release && .build/release/cairn-bench SUBCOMMAND …`.
 @main
 struct Bench: ParsableCommand {
+    /// Commands that record a person need one; where `$USER` is unset (a CI container) they are `bench`.
+    static func main() {
+        if getenv("USER") == nil { setenv("USER", "bench", 1) }
+        main(nil)
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "cairn-bench",
         abstract: "Measure Cairn against the machine's limits; prints one key=value line per figure.",

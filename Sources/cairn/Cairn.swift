@@ -1,11 +1,6 @@
 import ArgumentParser
-import CairnCatalog
-import CairnImaging
 import CairnRepository
-import CairnStore
-import CairnTraining
-import CairnVersioning
-import CairnRemote
+import CairnSupport
 import Foundation
 
 /// The `cairn` command: argument parsing and output only; the work happens in the libraries.
@@ -47,7 +42,11 @@ struct Cairn: AsyncParsableCommand {
             } else {
                 try command.run()
             }
-        } catch let error where isUserFacing(error) {
+        } catch let error as any CairnError {
+            warn("cairn: error: \(error)")
+            Foundation.exit(error.exitStatus)
+        } catch let error where error is CocoaError || error is POSIXError {
+            // The system's own errors (a file that cannot be read), passed through by a library.
             warn("cairn: error: \(error)")
             Foundation.exit(1)
         } catch let error as UnknownCommand {
@@ -163,13 +162,6 @@ struct Cairn: AsyncParsableCommand {
             rest.removeFirst(2)
         }
         return rest
-    }
-
-    /// Errors from Cairn's libraries are printed as one line; ArgumentParser's own (help, usage) it prints itself.
-    private static func isUserFacing(_ error: any Error) -> Bool {
-        error is StoreError || error is CatalogError || error is RepositoryError || error is ImagingError
-            || error is VersioningError || error is TrainingError || error is RemoteError || error is S3Error
-            || error is CocoaError || error is POSIXError
     }
 }
 

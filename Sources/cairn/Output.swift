@@ -1,6 +1,7 @@
 import CairnSupport
 import CairnCatalog
 import Foundation
+import Synchronization
 
 /// Writes a line to stdout. Text output quotes names and paths from the data, so every control
 /// character but the line breaks is shown escaped (`Printable`): data never drives the terminal.
@@ -47,14 +48,12 @@ func table(_ rows: [[String]], indent: String = "") -> String {
 }
 
 /// A one-line progress bar on stderr, drawn only when stderr is a terminal, at most 10 times a second.
-final class ProgressBar: @unchecked Sendable {
-    // @unchecked: every mutable field is touched only while `lock` is held.
-    private let lock = NSLock()
+final class ProgressBar: Sendable {
     private let label: String
     private let enabled: Bool
     private let started = Date()
-    private var lastDraw = Date.distantPast
-    private var drawn = false
+    /// When the bar was last drawn, and whether it ever was.
+    private let state = Mutex((lastDraw: Date.distantPast, drawn: false))
 
     init(_ label: String, enabled: Bool = isatty(STDERR_FILENO) == 1) {
         self.label = label
@@ -64,11 +63,16 @@ final class ProgressBar: @unchecked Sendable {
     /// Redraws with `done` of `total` finished.
     func update(done: Int, total: Int, bytes: Int64? = nil, force: Bool = false) {
         guard enabled else { return }
-        lock.lock()
-        defer { lock.unlock() }
-        let now = Date()
-        guard force || now.timeIntervalSince(lastDraw) >= 0.1 else { return }
-        lastDraw = now
+        state.withLock { state in
+            let now = Date()
+            guard force || now.timeIntervalSince(state.lastDraw) >= 0.1 else { return }
+            state.lastDraw = now
+            draw(done: done, total: total, bytes: bytes, now: now)
+            state.drawn = true
+        }
+    }
+
+    private func draw(done: Int, total: Int, bytes: Int64?, now: Date) {
         let fraction = total > 0 ? min(1, Double(done) / Double(total)) : 1
         let cells = 30
         let filled = Int(fraction * Double(cells))
@@ -79,14 +83,11 @@ final class ProgressBar: @unchecked Sendable {
         let volume = bytes.map { b in "  \(formatBytes(b)) \(formatBytes(Int64(elapsed > 0 ? Double(b) / elapsed : 0)))/s" } ?? ""
         let line = String(format: "\r%@ %@ %3.0f%% %d/%d  %.0f/s%@  ETA %.0fs ", label, bar, fraction * 100, done, total, rate, volume, eta)
         FileHandle.standardError.write(Data(line.utf8))
-        drawn = true
     }
 
     /// Clears the bar's line.
     func finish() {
         guard enabled else { return }
-        lock.lock()
-        defer { lock.unlock() }
-        if drawn { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) }
+        state.withLock { if $0.drawn { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) } }
     }
 }

@@ -6,6 +6,7 @@ import CairnStore
 import CairnVersioning
 import CairnRemote
 import Foundation
+import Synchronization
 
 struct RemoteCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -100,22 +101,19 @@ struct TransferOptions: ParsableArguments {
     }
 }
 
-private final class TransferBars: @unchecked Sendable {
-    // @unchecked: touched only under `lock`.
-    private let lock = NSLock()
-    private var phase = ""
-    private var bar: ProgressBar?
+/// One bar per transfer phase: a new phase clears the last one's bar.
+private final class TransferBars: Sendable {
+    private let current = Mutex<(phase: String, bar: ProgressBar?)>(("", nil))
 
     func update(_ p: TransferProgress) {
-        lock.lock()
-        defer { lock.unlock() }
-        if p.phase != phase {
-            bar?.finish()
-            phase = p.phase
-            bar = ProgressBar(p.phase)
+        current.withLock { current in
+            if p.phase != current.phase {
+                current.bar?.finish()
+                current = (p.phase, ProgressBar(p.phase))
+            }
+            current.bar?.update(done: p.done, total: p.total, bytes: p.bytes, force: p.done == p.total)
+            if p.done == p.total { current.bar?.finish() }
         }
-        bar?.update(done: p.done, total: p.total, bytes: p.bytes, force: p.done == p.total)
-        if p.done == p.total { bar?.finish() }
     }
 }
 
