@@ -11,6 +11,9 @@ import Foundation
 /// frame nobody asked for ahead (another annotator took the predicted item, the window changed
 /// size) is made on the spot.
 public final class Frames: @unchecked Sendable {
+    // @unchecked: `ready`, `order` and `inFlight` are read and written only with `condition`
+    // locked (a condition, not a Mutex, because `frame` waits on it); every other field is an
+    // immutable `let` of a Sendable type.
     public struct Key: Hashable, Sendable {
         public let blobID: BlobID
         public let columns: Int
@@ -25,7 +28,6 @@ public final class Frames: @unchecked Sendable {
     private let renderer: ImageRenderer
     private let worker = DispatchQueue(label: "cairn.frames", qos: .userInitiated)
     private let condition = NSCondition()
-    // Guarded by `condition`.
     private var ready: [Key: [String]] = [:]
     private var order: [Key] = []
     private var inFlight: Set<Key> = []

@@ -123,79 +123,52 @@ public final class LabelUI {
 
     private func style(_ code: String, _ text: String) -> String { color ? "\u{1B}[\(code)m\(text)\u{1B}[0m" : text }
 
-    private func at(_ row: Int, _ column: Int) -> String { "\u{1B}[\(row);\(column)H" }
-
     private func draw() throws {
         terminal.updateSize()
-        let (cols, rows) = (terminal.columns, terminal.rows)
-        var out = "\u{1B}[0m\u{1B}[2J"
         guard let item = session.current else { return }
-        if helpShown {
-            let verb = multi ? "tick or untick" : "label"
-            let lines = ["Keys", ""] + session.classes.compactMap { c in keys.key(forClass: c.name).map { "  \(KeyMap.name($0))  \(verb) \(Printable.escaped(c.name))" } }
-                + (multi ? ["  \(keyName(.commit))  save the ticked classes and move on (none ticked: no class applies)"] : []) + [
-                "  \(keyName(.skip)) or →  skip", "  \(keyName(.back) == "-" ? "" : keyName(.back) + " or ")←  back to the previous item",
-                "  \(keyName(.undo))  undo the last label (any number of times)",
-                "  \(keyName(.zoom))  zoom: the image alone", "  \(keyName(.help))  this help",
-                "  \(keyName(.quit)) or ctrl-c  quit (every label is already saved)", "",
-                "any key closes this help (keys remap in .cairn/config.toml, [keys.classes] and [keys.actions])",
-            ]
-            for (i, line) in lines.prefix(rows - 1).enumerated() { out += at(i + 1, 2) + line }
-            terminal.write(out)
-            return
-        }
-        let panel = zoomed ? 0 : min(28, cols / 3)
-        let imageRows = zoomed ? rows : rows - 4
-        let imageColumns = cols - panel - 1
-        let lines: [String]
-        do {
-            lines = try frames.frame(Frames.Key(item.blobID, columns: imageColumns, rows: imageRows - (zoomed ? 0 : 1)))
-        } catch {
-            // An image imported with --no-verify may not decode, a blob may be damaged: say so and
-            // keep the session going, the annotator decides what to do with the item.
-            lines = unshowable(item, error)
-        }
-        for (i, line) in lines.enumerated() where !line.isEmpty {
-            out += at((zoomed ? 1 : 2) + i, 1) + line + "\u{1B}[0m"
-        }
-        if !zoomed {
-            out += at(1, 1) + style("1", "cairn label") + "  annotator \(Printable.escaped(session.annotator.name))  queue \(session.queue.rawValue)"
-                + (session.view.overlap > 1 ? "  overlap \(session.view.overlap) (blind)" : "") + (multi ? "  multi-label" : "")
-            let mine = try session.currentLabel()
-            let chosen = multi ? try tickedClasses(own: .some(mine)) : []
-            var row = 2
-            out += at(row, cols - panel + 1) + style("1", "classes")
-            for c in session.classes where row < imageRows {
-                row += 1
-                let shown = Printable.escaped(c.name)
-                let name = mine?.contains(c.name) == true ? style("7", " \(shown) ") : shown
-                let box = multi ? (chosen.contains(c.name) ? "[x] " : "[ ] ") : ""
-                out += at(row, cols - panel + 1) + "\(keys.key(forClass: c.name).map(KeyMap.name) ?? " ")  " + box + name
+        let screen = LabelScreen(try content(of: item), columns: terminal.columns, rows: terminal.rows)
+        var lines: [String] = []
+        if let area = screen.image {
+            do {
+                lines = try frames.frame(Frames.Key(item.blobID, columns: area.columns, rows: area.rows))
+            } catch {
+                // An image imported with --no-verify may not decode, a blob may be damaged: say so and
+                // keep the session going, the annotator decides what to do with the item.
+                lines = unshowable(item, error)
             }
-            var facts = "\(Printable.escaped(item.path))  \(item.blobID.hex.prefix(12))  \(item.width)x\(item.height) \(item.format)  \(item.split)"
-            if session.queue.isReview {
-                // Reviewers see every annotator's label; annotators see only their own (blind labeling).
-                facts += "  labels: " + (try session.currentLabels().map { "\(Printable.escaped($0.annotator))=\(Printable.escaped($0.label?.description ?? "skip"))" }.joined(separator: " "))
-            } else {
-                facts += "  your label: " + Printable.escaped(mine?.description ?? "none")
-            }
-            out += at(rows - 2, 1) + String(facts.prefix(cols))
-            let remaining = try remainingNow() ?? session.remaining()
+        }
+        terminal.write(screen.rendered(imageLines: lines, color: color))
+        if let area = screen.image { prepareNext(columns: area.columns, rows: area.rows) }
+    }
+
+    /// What the screen shows for `item` now.
+    private func content(of item: Item) throws -> LabelScreen.Content {
+        let mine = helpShown || zoomed ? nil : try session.currentLabel()
+        let chosen = multi && !helpShown && !zoomed ? try tickedClasses(own: .some(mine)) : []
+        var remaining = 0, perHour = 0.0
+        var eta = "-"
+        if !helpShown && !zoomed {
+            remaining = try remainingNow() ?? session.remaining()
             shownRemaining = remaining
             let elapsed = max(1, Date().timeIntervalSince(session.started))
-            let perHour = Double(session.labeled) / elapsed * 3600
-            let eta = perHour > 0 ? String(format: "%.0f min", Double(remaining) / perHour * 60) : "-"
+            perHour = Double(session.labeled) / elapsed * 3600
+            if perHour > 0 { eta = String(format: "%.0f min", Double(remaining) / perHour * 60) }
+        }
+        return LabelScreen.Content(
+            annotator: session.annotator.name, queue: session.queue, overlap: session.view.overlap, multi: multi, zoomed: zoomed,
+            help: helpShown,
+            classes: session.classes.map {
+                .init(name: $0.name, key: keys.key(forClass: $0.name).map(KeyMap.name), isMine: mine?.contains($0.name) == true,
+                      isTicked: chosen.contains($0.name))
+            },
+            facts: "\(Printable.escaped(item.path))  \(item.blobID.hex.prefix(12))  \(item.width)x\(item.height) \(item.format)  \(item.split)",
+            labels: session.queue.isReview && !helpShown && !zoomed ? try session.currentLabels() : nil, ownLabel: mine,
+            done: session.labeled,
             // Labels take items out of the unlabeled and review queues, not out of `all` or `mine`,
             // whose count is already the whole queue: either way the total stays fixed.
-            let total = session.queue.labelsLeaveIt ? session.labeled + remaining : remaining
-            out += at(rows - 1, 1) + style("36", "done \(session.labeled) / \(total)")
-                + String(format: "  %.0f/h  left %@", perHour, eta)
-            let help = (multi ? "keys: class keys tick · \(keyName(.commit)) saves" : "keys: class key labels") + " · \(keyName(.skip)) skip · ← back · \(keyName(.undo)) undo · \(keyName(.zoom)) zoom"
-                + " · \(keyName(.help)) help · \(keyName(.quit)) quit"
-            out += at(rows, 1) + (message.isEmpty ? style("2", help) : style("33", Printable.escaped(message)))
-        }
-        terminal.write(out)
-        prepareNext(columns: imageColumns, rows: imageRows - (zoomed ? 0 : 1))
+            total: session.queue.labelsLeaveIt ? session.labeled + remaining : remaining,
+            perHour: perHour, eta: eta, message: message,
+            keyNames: Dictionary(uniqueKeysWithValues: KeyMap.Action.allCases.map { ($0, keyName($0)) }))
     }
 
     /// What stands in for an image that cannot be shown: why, which item, and what the keys do.
