@@ -8,11 +8,7 @@ import Testing
     @Test func twoAnnotatorsGetACohensKappa() throws {
         let dir = try TemporaryDirectory("cairn-e2e-agree")
         defer { dir.remove() }
-        let repo = dir.appending("repo")
-        try SyntheticImages.writeImageFolder(at: dir.appending("in"), count: 6)
-        #expect(try CLI.run(["init", repo]).status == 0)
-        #expect(try CLI.run(["-C", repo, "import", dir.appending("in")]).status == 0)
-        #expect(try CLI.run(["-C", repo, "classes", "add", "cat", "dog"]).status == 0)
+        let repo = try CLI.makeRepository(at: dir.appending("repo"), images: 6, classes: ["cat", "dog"])
         let paths = try CLI.run(["-C", repo, "ls", "--json"]).jsonArray().compactMap { $0["path"] as? String }.sorted()
         #expect(paths.count == 6)
         let none = try CLI.run(["-C", repo, "agreement"])

@@ -5,15 +5,12 @@ import Testing
 /// Several labeling processes at once, with a snapshotter and gc running beside them: no label
 /// lost or duplicated, no "database is locked" reaching anyone, every snapshot consistent.
 /// `CAIRN_CONCURRENT_LABELS` sets labels per process (200 here; `make stress` uses 1,000).
-@Suite(.serialized) struct ConcurrencyTests {
+@Suite(.serialized, .tags(.slow), .enabled(if: Slow.enabled)) struct ConcurrencyTests {
     @Test func eightLabelersASnapshotterAndGCAtOnce() throws {
         let perProcess = Int(ProcessInfo.processInfo.environment["CAIRN_CONCURRENT_LABELS"] ?? "") ?? 200
         let dir = try TemporaryDirectory("cairn-concurrent")
         defer { dir.remove() }
-        let repo = dir.appending("repo")
-        #expect(try CLI.run(["init", repo]).status == 0)
-        try SyntheticImages.writeImageFolder(at: dir.appending("in"), count: 300, classes: ["a", "b", "c"])
-        #expect(try CLI.run(["-C", repo, "import", "--labels-from-dirs", dir.appending("in")]).status == 0)
+        let repo = try CLI.makeRepository(at: dir.appending("repo"), images: 300, imageClasses: ["a", "b", "c"], labelsFromDirectories: true)
         let paths = try CLI.run(["-C", repo, "ls", "--json"]).json([[String: AnyDecodable]].self).compactMap { $0["path"]?.string }
 
         func start(_ arguments: [String], stdin: Data? = nil) throws -> (Process, Pipe, Pipe) {

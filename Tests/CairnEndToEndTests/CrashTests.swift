@@ -7,7 +7,7 @@ import Testing
 /// consistent and that every label a command acknowledged survives. Bounded here (50 kills);
 /// `CAIRN_CRASH_KILLS=1000 make stress` runs it long. A failure names the seed that reproduces it
 /// (`CAIRN_CRASH_SEED`).
-@Suite(.serialized) struct CrashTests {
+@Suite(.serialized, .tags(.slow), .enabled(if: Slow.enabled)) struct CrashTests {
     struct Acknowledged: Hashable {
         let item: String
         let annotator: String
@@ -94,11 +94,7 @@ import Testing
         let note = "(reproduce with CAIRN_CRASH_SEED=\(seed))"
         let dir = try TemporaryDirectory("cairn-crash-ui")
         defer { dir.remove() }
-        let repo = dir.appending("repo")
-        try SyntheticImages.writeImageFolder(at: dir.appending("in"), count: 40 * rounds + 20, classes: ["x"])
-        #expect(try CLI.run(["init", repo]).status == 0)
-        #expect(try CLI.run(["-C", repo, "import", dir.appending("in")]).status == 0)
-        #expect(try CLI.run(["-C", repo, "classes", "add", "a", "b", "c"]).status == 0)
+        let repo = try CLI.makeRepository(at: dir.appending("repo"), images: 40 * rounds + 20, imageClasses: ["x"], classes: ["a", "b", "c"])
         func annotations() throws -> Int { try CLI.run(["-C", repo, "status", "--json"]).jsonObject()["annotations"] as? Int ?? -1 }
         var before = try annotations()
         var killedMidway = 0, labelsKept = 0

@@ -6,7 +6,7 @@ import Testing
 /// with boto3 into a remote on the local S3 server (`Tests/S3/hostile.py`), then cloned or pulled
 /// through the real binary. Each must end in a clear error or a refusal, never a crash, and leave
 /// nothing half-made behind.
-@Suite(.serialized) struct HostileRemoteTests {
+@Suite(.serialized, .tags(.slow), .enabled(if: Slow.enabled)) struct HostileRemoteTests {
     let env = S3TestServer.environment
 
     private func cairn(_ repo: String, _ args: [String]) throws -> CommandResult {
@@ -22,12 +22,7 @@ import Testing
         let dir = try TemporaryDirectory("cairn-hostile-\(label)")
         do {
             try server.createBucket("cairn")
-            let a = dir.appending("a")
-            try SyntheticImages.writeImageFolder(at: dir.appending("in"), count: count)
-            #expect(try CLI.run(["init", a]).status == 0)
-            #expect(try cairn(a, ["import", "--labels-from-dirs", dir.appending("in")]).status == 0)
-            #expect(try cairn(a, ["snapshot", "-m", "v1"]).status == 0)
-            #expect(try cairn(a, ["tag", "v1"]).status == 0)
+            let a = try CLI.makeRepository(at: dir.appending("a"), images: count, labelsFromDirectories: true, tag: "v1")
             if train { #expect(try cairn(a, ["train", "--data", "v1", "--epochs", "1", "--size", "8x8", "--name", "m"]).status == 0) }
             #expect(try cairn(a, ["remote", "add", "origin", "s3://cairn/ds", "--endpoint", server.endpoint, "--path-style"]).status == 0)
             #expect(try cairn(a, ["push"]).status == 0)

@@ -3,15 +3,10 @@ import Foundation
 import Testing
 
 /// `cairn label` driven through a real terminal: tmux sessions, `send-keys`, `capture-pane`.
-@Suite(.serialized) struct LabelUITests {
+@Suite(.serialized, .tags(.slow), .enabled(if: Slow.enabled)) struct LabelUITests {
     /// A repository of `count` unlabeled images with classes cat (key 1) and dog (key 2).
     private func repository(_ dir: TemporaryDirectory, count: Int = 30) throws -> String {
-        let repo = dir.appending("repo")
-        try SyntheticImages.writeImageFolder(at: dir.appending("in"), count: count)
-        #expect(try CLI.run(["init", repo]).status == 0)
-        #expect(try CLI.run(["-C", repo, "import", dir.appending("in")]).status == 0)
-        #expect(try CLI.run(["-C", repo, "classes", "add", "cat", "dog"]).status == 0)
-        return repo
+        try CLI.makeRepository(at: dir.appending("repo"), images: count, classes: ["cat", "dog"])
     }
 
     private func startLabel(_ session: String, repo: String, annotator: String, _ extra: String = "") {

@@ -7,12 +7,7 @@ import Testing
 /// made with `annotate`/`review` flowing through status, ls, show, snapshots, exports and training.
 @Suite(.serialized) struct MultiLabelCLITests {
     private func repository(_ dir: TemporaryDirectory, count: Int) throws -> String {
-        let repo = dir.appending("repo")
-        try SyntheticImages.writeImageFolder(at: dir.appending("in"), count: count)
-        #expect(try CLI.run(["init", repo]).status == 0)
-        #expect(try CLI.run(["-C", repo, "import", dir.appending("in")]).status == 0)
-        #expect(try CLI.run(["-C", repo, "classes", "add", "cat", "dog", "bird"]).status == 0)
-        return repo
+        try CLI.makeRepository(at: dir.appending("repo"), images: count, classes: ["cat", "dog", "bird"])
     }
 
     /// Keys tick and untick classes, enter saves the set (none ticked: no class applies), undo

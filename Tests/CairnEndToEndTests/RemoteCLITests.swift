@@ -8,7 +8,7 @@ import Testing
 
 /// `cairn remote`, `push`, `pull` and `clone` through the real binary against a local S3 server
 /// (moto, started and stopped by each test).
-@Suite(.serialized) struct RemoteCLITests {
+@Suite(.serialized, .tags(.slow), .enabled(if: Slow.enabled)) struct RemoteCLITests {
     let env = S3TestServer.environment
 
     private func cairn(_ repo: String, _ args: [String], env extra: [String: String] = [:]) throws -> CommandResult {
@@ -18,12 +18,7 @@ import Testing
     /// A repository of `count` synthetic images in two classes, snapshotted and tagged v1, with
     /// remote `origin` at `s3://bucket/ds` on `endpoint`.
     private func repository(_ dir: TemporaryDirectory, _ name: String, count: Int, endpoint: String, bucket: String = "cairn") throws -> String {
-        let repo = dir.appending(name)
-        try SyntheticImages.writeImageFolder(at: dir.appending("\(name)-in"), count: count)
-        #expect(try CLI.run(["init", repo]).status == 0)
-        #expect(try cairn(repo, ["import", "--labels-from-dirs", dir.appending("\(name)-in")]).status == 0)
-        #expect(try cairn(repo, ["snapshot", "-m", "v1"]).status == 0)
-        #expect(try cairn(repo, ["tag", "v1"]).status == 0)
+        let repo = try CLI.makeRepository(at: dir.appending(name), images: count, inputFolder: "\(name)-in", labelsFromDirectories: true, tag: "v1")
         #expect(try cairn(repo, ["remote", "add", "origin", "s3://\(bucket)/ds", "--endpoint", endpoint, "--path-style"]).status == 0)
         return repo
     }

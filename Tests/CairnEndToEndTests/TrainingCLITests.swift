@@ -6,12 +6,7 @@ import Testing
 @Suite(.serialized) struct TrainingCLITests {
     /// A digits repository with snapshot v1.
     private func digitsRepository(_ dir: TemporaryDirectory) throws -> String {
-        let repo = dir.appending("repo")
-        #expect(try CLI.run(["init", repo]).status == 0)
-        #expect(try CLI.run(["-C", repo, "import", "--labels-from-dirs", Fixtures.digits]).status == 0)
-        #expect(try CLI.run(["-C", repo, "snapshot", "-m", "v1"]).status == 0)
-        #expect(try CLI.run(["-C", repo, "tag", "v1"]).status == 0)
-        return repo
+        try CLI.makeRepository(at: dir.appending("repo"), input: Fixtures.digits, labelsFromDirectories: true, tag: "v1")
     }
 
     /// The acceptance flow: same seed ⇒ same metrics; a run on v2 shows its own snapshot in

@@ -5,7 +5,7 @@ import Foundation
 import Testing
 
 /// The S3 client's own operations against moto: multipart upload and listing across pages.
-@Suite(.serialized) struct S3ClientTests {
+@Suite(.serialized, .tags(.slow), .enabled(if: Slow.enabled)) struct S3ClientTests {
     @Test func multipartUploadAndPagedListing() async throws {
         let server = try S3TestServer()
         defer { server.stop() }
