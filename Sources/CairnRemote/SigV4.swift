@@ -21,9 +21,10 @@ public struct AWSCredentials: Sendable, Equatable, CustomStringConvertible {
 /// AWS Signature Version 4 for S3 requests (header form).
 ///
 /// ```swift
-/// let signer = SigV4Signer(credentials: creds, region: "us-east-1")
-/// let headers = signer.sign(method: "GET", host: "bucket.s3.amazonaws.com", path: "/key",
-///                           query: [], headers: [], payloadHash: SigV4Signer.emptyPayloadHash, date: Date())
+/// let signer = SigV4Signer(credentials: AWSCredentials(accessKeyID: "AKID", secretAccessKey: "secret"), region: "us-east-1")
+/// let added = signer.sign(method: "GET", path: "/bucket/key", query: [], headers: [("host", "s3.amazonaws.com")],
+///                         payloadHash: SigV4Signer.emptyPayloadHash, date: Date())
+/// // added: x-amz-date, x-amz-content-sha256 and authorization, to send with the request
 /// ```
 ///
 /// The canonical request follows S3's rules: the path is percent-encoded once per segment and not

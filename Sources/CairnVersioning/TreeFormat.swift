@@ -5,10 +5,11 @@ import Foundation
 /// The byte encoding of snapshot tree objects (specified in Docs/FORMAT.md, with test vectors).
 ///
 /// A snapshot is an 8-way trie over blob ids: a node holding at most `leafCapacity` items is a
-/// leaf listing them; a larger one is an interior node with a child per next 3 bits of the ids. The shape depends only on the set of items, so the same content always gives the same
-/// objects and ids, whatever the order of import.
+/// leaf listing them; a larger one is an interior node with a child per value of the next 3 bits
+/// of the ids. The shape depends only on the set of items, so the same content always gives the
+/// same objects and ids, whatever the order of import.
 public enum TreeFormat {
-    /// Most items a leaf holds; a node with more splits on the next hex digit.
+    /// Most items a leaf holds; a node with more splits on the next 3 bits of the ids.
     public static let leafCapacity = 16
     /// Children of an interior node (one per value of the next `digitBits` bits of the id).
     public static let fanout = 8

@@ -95,7 +95,7 @@ import Testing
         #expect(Tmux.waitFor(session, "back-to-normal\nREADY$").contains("back-to-normal\nREADY$"))
     }
 
-    /// The done-when: two annotators with --overlap 2 label the same items blind, agreement
+    /// Blind overlap: two annotators with --overlap 2 label the same items blind, agreement
     /// reports their κ, and a reviewer resolves the disagreements in the UI.
     @Test(.enabled(if: Tmux.available)) func overlapAgreementAndReview() throws {
         let dir = try TemporaryDirectory("cairn-e2e-ui5")

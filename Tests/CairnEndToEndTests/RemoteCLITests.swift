@@ -50,7 +50,7 @@ import Testing
         try cairn(repo, ["tags", "--json"]).jsonArray().first { $0["name"] as? String == tag }?["snapshotID"] as? String ?? ""
     }
 
-    /// The done-when: one repository imports, labels, snapshots, tags v1 and pushes; another
+    /// Two replicas through S3: one repository imports, labels, snapshots, tags v1 and pushes; another
     /// clones, pulls only the train split, trains against v1 and gets the same snapshot id. Labels
     /// made in the clone come back through push and pull; a second push is a few requests.
     @Test func twoRepositoriesShareADatasetThroughS3() throws {

@@ -3,7 +3,7 @@ import CairnTestSupport
 import Foundation
 import Testing
 
-/// Hostile files, names and local state (issue "Security"), through the real binary.
+/// Hostile files, names and local state, through the real binary: nothing crashes, nothing is planted, and what a terminal shows is escaped.
 @Suite struct SecurityCLITests {
     private struct Sandbox {
         let dir: TemporaryDirectory

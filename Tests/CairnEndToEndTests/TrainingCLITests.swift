@@ -9,7 +9,7 @@ import Testing
         try CLI.makeRepository(at: dir.appending("repo"), input: Fixtures.digits, labelsFromDirectories: true, tag: "v1")
     }
 
-    /// The acceptance flow: same seed ⇒ same metrics; a run on v2 shows its own snapshot in
+    /// Runs are pinned: same seed ⇒ same metrics; a run on v2 shows its own snapshot in
     /// compare; with tag v1 deleted and gc run, the v1 run can still be evaluated.
     @Test func pinnedRunsReproduceCompareAndSurviveGC() throws {
         let dir = try TemporaryDirectory("cairn-e2e-train")

@@ -3,7 +3,7 @@ import CairnTestSupport
 import Foundation
 import Testing
 
-/// The behaviours a new user met wrong (issue "Trust"), each through the real binary.
+/// Promises a user relies on (class indices, keys, labels kept, undecodable images, conflicts, clear answers), each through the real binary.
 @Suite struct TrustCLITests {
     /// A repository in a fresh directory; `cairn` runs commands in it.
     private struct Sandbox {

@@ -4,7 +4,7 @@ import Foundation
 import Testing
 
 @Suite(.serialized) struct VersioningCLITests {
-    /// The acceptance flow on sample-data/digits, through the real binary.
+    /// Import, snapshot, tag, relabel, diff, checkout, export and gc on sample-data/digits, through the real binary.
     @Test func digitsSnapshotTagRelabelDiffCheckoutExportAndGC() throws {
         let dir = try TemporaryDirectory("cairn-e2e-v")
         defer { dir.remove() }

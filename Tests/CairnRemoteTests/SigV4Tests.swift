@@ -73,6 +73,14 @@ struct SigV4Tests {
         }
     }
 
+    /// The example in `SigV4Signer`'s documentation, as written there.
+    @Test func theDocumentedExampleSigns() {
+        let signer = SigV4Signer(credentials: AWSCredentials(accessKeyID: "AKID", secretAccessKey: "secret"), region: "us-east-1")
+        let added = signer.sign(method: "GET", path: "/bucket/key", query: [], headers: [("host", "s3.amazonaws.com")],
+                                payloadHash: SigV4Signer.emptyPayloadHash, date: Date())
+        #expect(added.map(\.0) == ["x-amz-date", "x-amz-content-sha256", "authorization"])
+    }
+
     @Test func credentialsNeverShowTheSecret() throws {
         let creds = AWSCredentials(accessKeyID: "AKID", secretAccessKey: "s3cr3t", sessionToken: "t0k3n")
         #expect(!"\(creds)".contains("s3cr3t") && !"\(creds)".contains("t0k3n"))
