@@ -44,7 +44,7 @@ let package = Package(
             name: "CairnRepository",
             dependencies: ["CairnSupport", "CairnStore", "CairnCatalog", "CairnImaging", tomlKit],
             swiftSettings: strict),
-        .target(name: "CairnVersioning", dependencies: ["CairnSupport", "CairnStore", "CairnCatalog", "CairnRepository"], swiftSettings: strict),
+        .target(name: "CairnVersioning", dependencies: ["CairnSupport", "CairnStore", "CairnCatalog", "CairnRepository", crypto], swiftSettings: strict),
         .target(
             name: "CairnTraining",
             dependencies: ["CairnSupport", "CairnStore", "CairnCatalog", "CairnImaging", "CairnRepository", "CairnVersioning", "COpenBLAS", crypto],

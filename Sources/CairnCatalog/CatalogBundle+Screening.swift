@@ -90,6 +90,7 @@ extension CatalogBundle {
         for run in runs {
             guard let snapshot = BlobID(hex: run.snapshot), heldSnapshots.contains(snapshot), run.id.count == 12,
                   run.id.allSatisfy(\.isHexDigit), RunStatus(rawValue: run.status) != nil, run.checkpoint.map({ BlobID(hex: $0) != nil }) ?? true,
+                  (run.artifacts ?? []).allSatisfy({ BlobID(hex: $0) != nil }), (run.artifacts ?? []).count <= 10_000,
                   !run.name.unicodeScalars.contains(where: Printable.isControl), run.startedAt.isFinite
             else {
                 refused.runs += 1

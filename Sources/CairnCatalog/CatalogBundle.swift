@@ -55,6 +55,8 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
     public struct RunEntry: Codable, Sendable, Hashable {
         public var id: String, name: String, dataRef: String, snapshot: String, model: String, status: String
         public var startedAt: Double, endedAt: Double?, checkpoint: String?, record: String
+        /// Blobs of files the run's program wrote (absent in bundles from before runs kept artifacts).
+        public var artifacts: [String]?
     }
 
     public var format = formatVersion
@@ -98,7 +100,7 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
         bundle.runs = try tx.runs().filter { keepSnapshots.contains($0.snapshotID) }.map {
             RunEntry(id: $0.id, name: $0.name, dataRef: $0.dataRef, snapshot: $0.snapshotID.hex, model: $0.model, status: $0.status.rawValue,
                      startedAt: $0.startedAt.timeIntervalSince1970, endedAt: $0.endedAt?.timeIntervalSince1970,
-                     checkpoint: $0.checkpointID?.hex, record: $0.record)
+                     checkpoint: $0.checkpointID?.hex, record: $0.record, artifacts: $0.artifactIDs.isEmpty ? nil : $0.artifactIDs.map(\.hex))
         }
         return bundle
     }
@@ -191,7 +193,7 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
                 id: run.id, name: run.name, dataRef: run.dataRef, snapshotID: snapshot, model: run.model,
                 status: RunStatus(rawValue: run.status) ?? .failed, startedAt: Date(timeIntervalSince1970: run.startedAt),
                 endedAt: run.endedAt.map(Date.init(timeIntervalSince1970:)), checkpointID: run.checkpoint.flatMap { BlobID(hex: $0) },
-                record: run.record))
+                artifactIDs: (run.artifacts ?? []).compactMap { BlobID(hex: $0) }, record: run.record))
             counts.runs += 1
         }
         return counts

@@ -18,10 +18,12 @@ public struct Run: Sendable, Hashable {
     public var startedAt: Date
     public var endedAt: Date?
     public var checkpointID: BlobID?
+    /// Files the run's program wrote, kept as blobs (gc and fsck roots, pushed with the run).
+    public var artifactIDs: [BlobID]
     public var record: String
 
     public init(id: String, name: String, dataRef: String, snapshotID: BlobID, model: String, status: RunStatus,
-                startedAt: Date, endedAt: Date?, checkpointID: BlobID?, record: String) {
+                startedAt: Date, endedAt: Date?, checkpointID: BlobID?, artifactIDs: [BlobID] = [], record: String) {
         self.id = id
         self.name = name
         self.dataRef = dataRef
@@ -31,6 +33,7 @@ public struct Run: Sendable, Hashable {
         self.startedAt = startedAt
         self.endedAt = endedAt
         self.checkpointID = checkpointID
+        self.artifactIDs = artifactIDs.sorted()
         self.record = record
     }
 }
@@ -40,7 +43,7 @@ public protocol CatalogRuns {
     /// Records a new run.
     /// - Throws: `CatalogError.notFound` when its snapshot is not recorded.
     func insertRun(_ run: Run) throws
-    /// Updates a run's name and outcome: status, end time, checkpoint and record.
+    /// Updates a run's name and outcome: status, end time, checkpoint, artifacts and record.
     /// - Throws: `CatalogError.notFound` for an unknown run.
     func updateRun(_ run: Run) throws
     /// Every run, oldest first.
@@ -74,8 +77,9 @@ extension CatalogTransaction {
         Set(try allSnapshots().map(\.id) + tags().map(\.snapshotID) + runs().map(\.snapshotID)).union(try snapshotIDsInTagHistory())
     }
 
-    /// Objects outside any snapshot that something names: item blobs and run checkpoints.
+    /// Objects outside any snapshot that something names: item blobs, run checkpoints and artifacts.
     public func rootBlobs() throws -> Set<BlobID> {
-        Set(try referencedBlobs() + runs().compactMap(\.checkpointID))
+        let runs = try runs()
+        return Set(try referencedBlobs() + runs.compactMap(\.checkpointID) + runs.flatMap(\.artifactIDs))
     }
 }

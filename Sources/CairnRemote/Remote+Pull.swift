@@ -80,8 +80,8 @@ extension Remote {
         var state = loadState() ?? State(instance: meta.instance)
         if state.instance != meta.instance { state = State(instance: meta.instance) }  // another remote at this URL now
         state.snapshots = view.snapshots.map(\.hex).sorted()
-        // The bundle names only checkpoints the remote holds (push writes them before the bundle).
-        state.held = Set(state.held ?? []).union(bundle.runs.compactMap(\.checkpoint)).sorted()
+        // The bundle names only checkpoints and artifacts the remote holds (push writes them before the bundle).
+        state.held = Set(state.held ?? []).union(bundle.runs.flatMap { [$0.checkpoint].compactMap { $0 } + ($0.artifacts ?? []) }).sorted()
         try saveState(state)
         report.snapshots = rows.map(\.id.hex)
         return report
@@ -176,8 +176,9 @@ extension Remote {
             }
         }
         for run in runs {
-            if let checkpoint = run.checkpoint.flatMap({ BlobID(hex: $0) }), try !repository.store.contains(checkpoint) {
-                wanted.append(checkpoint)
+            for blob in ([run.checkpoint].compactMap { $0 } + (run.artifacts ?? [])).compactMap({ BlobID(hex: $0) })
+            where try !repository.store.contains(blob) {
+                wanted.append(blob)
             }
         }
         return (wanted, left)

@@ -114,10 +114,10 @@ extension Remote {
                 items.insert(item.blobID)
             })
         }
-        // Checkpoints of runs on the snapshots the remote will hold, each once: the record remembers them.
+        // Checkpoints and artifacts of runs on the snapshots the remote will hold, each once: the record remembers them.
         var held = Set((state.held ?? []).compactMap { BlobID(hex: $0) })
         for run in try repository.catalog.read({ try $0.runs() }) where onRemote.contains(run.snapshotID) {
-            if let checkpoint = run.checkpointID, held.insert(checkpoint).inserted { want(checkpoint, tree: false) }
+            for blob in [run.checkpointID].compactMap({ $0 }) + run.artifactIDs where held.insert(blob).inserted { want(blob, tree: false) }
         }
         return UploadPlan(objects: trees + blobs, items: items, heldExtras: held)
     }

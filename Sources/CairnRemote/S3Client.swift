@@ -194,17 +194,32 @@ public final class S3Client: Sendable {
     /// Uploads `body` in parts (each retried on its own) and completes the upload; aborts it on failure.
     @discardableResult
     public func putMultipart(_ name: String, _ body: Data) async throws -> String? {
+        try await putParts(name, size: body.count) { range in body.subdata(in: range) }
+    }
+
+    /// Uploads the file at `path` as `name`, in parts read from the file as they are sent when it
+    /// is large (no more than `parallelism` parts in memory), whole otherwise.
+    @discardableResult
+    public func putFile(_ name: String, path: String) async throws -> String? {
+        let file = try POSIXFile(path: path, flags: O_RDONLY)
+        let size = Int(try file.size())
+        if size < multipartThreshold { return try await put(name, try file.read(count: size, at: 0)) }
+        return try await putParts(name, size: size) { range in try file.read(count: range.count, at: UInt64(range.lowerBound)) }
+    }
+
+    /// A multipart upload of `size` bytes whose parts `part` reads.
+    private func putParts(_ name: String, size: Int, part: @escaping @Sendable (Range<Int>) throws -> Data) async throws -> String? {
         let (_, _, created) = try await send("POST", name, query: [("uploads", "")], operation: "start upload of \(name)")
         guard let uploadID = XMLScan.value("UploadId", in: String(decoding: created, as: UTF8.self)) else {
             throw S3Error.badResponse(operation: "start upload of \(name)", reason: "no UploadId")
         }
         do {
-            let ranges = stride(from: 0, to: body.count, by: partSize).map { $0..<min($0 + partSize, body.count) }
+            let ranges = stride(from: 0, to: size, by: partSize).map { $0..<min($0 + partSize, size) }
             var etags = [String](repeating: "", count: ranges.count)
             try await Parallel.forEach(Array(ranges.indices), width: parallelism, { index in
                 let (_, headers, _) = try await self.send(
                     "PUT", name, query: [("partNumber", String(index + 1)), ("uploadId", uploadID)],
-                    body: body.subdata(in: ranges[index]), operation: "upload part \(index + 1) of \(name)")
+                    body: try part(ranges[index]), operation: "upload part \(index + 1) of \(name)")
                 return headers.first(name: "etag") ?? ""
             }) { index, etag in etags[index] = etag }
             let parts = etags.enumerated().map {

@@ -34,7 +34,28 @@ enum Plots {
             try save(confusion(evaluation, title: "confusion (\(record.test != nil ? "test" : "val")) rows true, columns predicted"),
                      "confusion.png")
         }
+        for (name, series) in programSeries(record) {
+            try save(lineChart(title: "\(name) - run \(record.id)", series: [series], yFromZero: false), "metric-\(fileName(name)).png")
+        }
         return written
+    }
+
+    /// A program's metrics, one series per numeric field (at most eight, by name), against the
+    /// step, else the epoch, else the line number.
+    static func programSeries(_ record: RunRecord) -> [(String, Series)] {
+        guard let points = record.program?.metrics, !points.isEmpty else { return [] }
+        let names = Set(points.flatMap(\.values.keys)).sorted().prefix(8)
+        let palette: [(UInt8, UInt8, UInt8)] = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40)]
+        return names.enumerated().compactMap { i, name in
+            let pairs = points.enumerated().compactMap { n, p in p.values[name].map { (Double(p.step ?? p.epoch ?? n), $0) } }
+            guard pairs.count >= 2 else { return nil }
+            return (name, Series(name: name, color: palette[i % palette.count], x: pairs.map(\.0), y: pairs.map(\.1)))
+        }
+    }
+
+    /// A metric's name as a file name: letters, digits, `-` and `_` kept, anything else `_`.
+    static func fileName(_ name: String) -> String {
+        String(name.prefix(40).map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") ? $0 : "_" })
     }
 
     struct Series {

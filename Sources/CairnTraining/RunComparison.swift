@@ -21,7 +21,9 @@ public struct RunComparison: Sendable, Encodable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let parameterSets = try records.map { r -> [String: String] in
-            let object = try JSONSerialization.jsonObject(with: encoder.encode(r.parameters)) as? [String: Any] ?? [:]
+            if let program = r.program { return program.parameters.merging(["command": program.command.joined(separator: " ")]) { $1 } }
+            guard let parameters = r.parameters else { return [:] }
+            let object = try JSONSerialization.jsonObject(with: encoder.encode(parameters)) as? [String: Any] ?? [:]
             return object.mapValues { "\($0)" }
         }
         var differing: [String: [String]] = [:]
@@ -37,7 +39,12 @@ public struct RunComparison: Sendable, Encodable {
         runs = records.map(\.id)
         snapshots = records.map(\.snapshotID)
         differingParameters = differing
+        // The built-in figures, then every figure a program reported (its summary's numbers, each
+        // metric's last value); a figure no run has is left out.
+        let programFigures = records.map { $0.program?.figures ?? [:] }
         metrics = measures.map { name, isRate, value in Metric(name: name, values: records.map(value), isRate: isRate) }
+            + Set(programFigures.flatMap(\.keys)).sorted().map { key in Metric(name: key, values: programFigures.map { $0[key] }, isRate: false) }
+        metrics.removeAll { $0.values.allSatisfy { $0 == nil } }
     }
 
     private enum CodingKeys: String, CodingKey { case runs, snapshots, differingParameters, metrics }

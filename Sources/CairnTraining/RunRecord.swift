@@ -120,7 +120,8 @@ public struct EvaluationRecord: Sendable, Hashable, Codable {
     public var multiLabel: Int?
 }
 
-/// The full record of a training run, stored as JSON in the catalog's `runs` table.
+/// The full record of a run — of the built-in trainer (`parameters` and the training fields) or of
+/// another program (`program`) — stored as JSON in the catalog's `runs` table.
 public struct RunRecord: Sendable, Hashable, Codable {
     public var id: String
     public var name: String
@@ -128,7 +129,10 @@ public struct RunRecord: Sendable, Hashable, Codable {
     public var dataRef: String
     /// The snapshot the ref resolved to, recorded before any data was read.
     public var snapshotID: String
-    public var parameters: RunParameters
+    /// What the built-in trainer was asked (nil for a run of another program).
+    public var parameters: RunParameters?
+    /// What `cairn run` ran and collected (nil for a built-in run).
+    public var program: ProgramRun?
     public var environment: RunEnvironment
     public var status: RunStatus
     public var startedAt: Date
@@ -156,9 +160,10 @@ public struct RunRecord: Sendable, Hashable, Codable {
 
     var row: Run {
         get throws {
-            Run(id: id, name: name, dataRef: dataRef, snapshotID: BlobID(hex: snapshotID)!, model: parameters.model.rawValue,
-                   status: status, startedAt: startedAt, endedAt: endedAt, checkpointID: checkpoint.flatMap { BlobID(hex: $0) },
-                   record: String(decoding: try Self.encoder.encode(self), as: UTF8.self))
+            Run(id: id, name: name, dataRef: dataRef, snapshotID: BlobID(hex: snapshotID)!, model: model,
+                status: status, startedAt: startedAt, endedAt: endedAt, checkpointID: checkpoint.flatMap { BlobID(hex: $0) },
+                artifactIDs: (program?.artifacts ?? []).compactMap { BlobID(hex: $0.blob) },
+                record: String(decoding: try Self.encoder.encode(self), as: UTF8.self))
         }
     }
 
@@ -170,7 +175,13 @@ public struct RunRecord: Sendable, Hashable, Codable {
         checkpoint = row.checkpointID?.hex
     }
 
-    init(id: String, name: String, dataRef: String, snapshotID: String, parameters: RunParameters, environment: RunEnvironment) {
+    /// What trained: the built-in model's kind, or the program's name.
+    public var model: String {
+        if let program { return "run:" + ProgramRun.name(of: program.command) }
+        return parameters?.model.rawValue ?? "?"
+    }
+
+    init(id: String, name: String, dataRef: String, snapshotID: String, parameters: RunParameters?, environment: RunEnvironment) {
         self.id = id
         self.name = name
         self.dataRef = dataRef

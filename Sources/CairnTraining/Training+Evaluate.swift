@@ -4,7 +4,7 @@ import CairnStore
 import Foundation
 
 /// One image's most likely classes, or why it could not be read.
-public struct Prediction: Sendable, Hashable, Codable {
+public struct ImagePrediction: Sendable, Hashable, Codable {
     public struct Candidate: Sendable, Hashable, Codable {
         public var className: String
         public var probability: Double
@@ -63,11 +63,11 @@ extension Training {
     /// stands for every PNG and JPEG file under it (by extension, hidden files left out, in path
     /// order). A file that cannot be read or decoded gets a prediction with its `error`; the others
     /// are predicted all the same.
-    public func predict(run runRef: String, images paths: [String], top: Int = 3) throws -> [Prediction] {
+    public func predict(run runRef: String, images paths: [String], top: Int = 3) throws -> [ImagePrediction] {
         let model = try model(of: try run(runRef))
         let p = model.preprocessing
         var pixels: [UInt8] = []
-        var out: [Prediction] = []
+        var out: [ImagePrediction] = []
         var rows: [Int] = []
         for path in try Self.imageFiles(paths) {
             do {
@@ -78,9 +78,9 @@ extension Training {
                     throw TrainingError.unreadableImage(path: path, reason: "\(error)")
                 }
                 rows.append(out.count)
-                out.append(Prediction(path: path, top: []))
+                out.append(ImagePrediction(path: path, top: []))
             } catch {
-                out.append(Prediction(path: path, top: [], error: "\(error)"))
+                out.append(ImagePrediction(path: path, top: [], error: "\(error)"))
             }
         }
         let table = PixelTable(sampleSize: p.sampleSize, pixels: pixels)
@@ -92,7 +92,7 @@ extension Training {
                 return pa > pb || (pa == pb && a < b)
             }
             out[at].top = ranked.prefix(max(1, top)).map { index in
-                Prediction.Candidate(className: model.classes[index], probability: Double(probabilities[i * k + index]))
+                ImagePrediction.Candidate(className: model.classes[index], probability: Double(probabilities[i * k + index]))
             }
         }
         return out

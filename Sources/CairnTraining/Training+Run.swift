@@ -18,20 +18,20 @@ extension Training {
         let normalization: Normalization
     }
 
-    func run(_ record: inout RunRecord, snapshot: BlobID, events: @Sendable (TrainingEvent) -> Void, shouldStop: () -> Bool) throws {
-        var random = SeededRandom(seed: record.parameters.seed)
-        let data = try load(&record, snapshot: snapshot, random: &random, events: events)
-        let network = Network(spec: data.spec, seed: record.parameters.seed)
-        let interrupted = try fit(network, data, &record, random: &random, events: events, shouldStop: shouldStop)
-        measure(network, data, &record)
+    func run(_ record: inout RunRecord, _ p: RunParameters, snapshot: BlobID, events: @Sendable (TrainingEvent) -> Void,
+             shouldStop: () -> Bool) throws {
+        var random = SeededRandom(seed: p.seed)
+        let data = try load(&record, p, snapshot: snapshot, random: &random, events: events)
+        let network = Network(spec: data.spec, seed: p.seed)
+        let interrupted = try fit(network, data, &record, p, random: &random, events: events, shouldStop: shouldStop)
+        measure(network, data, &record, p)
         try keepCheckpoint(network, data, &record, interrupted: interrupted)
     }
 
     /// Reads the snapshot's examples into `record`'s counts, picks the splits, and loads the images.
     /// - Throws: `TrainingError.unusableData` for data no classifier can be trained on.
-    private func load(_ record: inout RunRecord, snapshot: BlobID, random: inout SeededRandom,
+    private func load(_ record: inout RunRecord, _ p: RunParameters, snapshot: BlobID, random: inout SeededRandom,
                       events: @Sendable (TrainingEvent) -> Void) throws -> LoadedData {
-        let p = record.parameters
         let data = try SnapshotExamples.read(snapshot, versioning: versioning)
         record.classes = data.classes
         record.counts.unlabeled = data.unlabeled
@@ -82,9 +82,8 @@ extension Training {
 
     /// Runs the epochs, recording each one's metrics; true when `shouldStop` ended it early.
     /// - Throws: `TrainingError.diverged` when the loss stops being a number or explodes.
-    private func fit(_ network: Network, _ data: LoadedData, _ record: inout RunRecord, random: inout SeededRandom,
+    private func fit(_ network: Network, _ data: LoadedData, _ record: inout RunRecord, _ p: RunParameters, random: inout SeededRandom,
                      events: @Sendable (TrainingEvent) -> Void, shouldStop: () -> Bool) throws -> Bool {
-        let p = record.parameters
         let optimizer = Optimizer(kind: p.optimizer, learningRate: p.learningRate)
         var order = data.train
         var buffers = Network.StepBuffers()
@@ -122,8 +121,7 @@ extension Training {
 
     /// The final figures: train, val and test, the majority baseline beside them, the fit verdict,
     /// and for `--overfit-batch` whether the batch was fitted.
-    private func measure(_ network: Network, _ data: LoadedData, _ record: inout RunRecord) {
-        let p = record.parameters
+    private func measure(_ network: Network, _ data: LoadedData, _ record: inout RunRecord, _ p: RunParameters) {
         let trainEvaluation = evaluate(network, data, rows: data.train)
         record.trainAccuracy = trainEvaluation.accuracy
         if !data.val.isEmpty { record.val = evaluate(network, data, rows: data.val) }

@@ -81,10 +81,7 @@ public struct Training: Sendable {
         if catalog.isReadOnly { throw CatalogError.readOnly(location: catalog.location) }
         let snapshot = try versioning.resolve(ref)
         BLAS.threads = parameters.threads
-        let started = Date()
-        var idSource = Array(snapshot.id.hex.utf8)
-        idSource += Array("\(started.timeIntervalSince1970) \(getpid()) \(UInt64.random(in: 0...UInt64.max))".utf8)
-        let id = String(BlobID(hashing: idSource).hex.prefix(12))
+        let id = newRunID(snapshot.id)
         var record = RunRecord(
             id: id, name: name ?? "\(parameters.model.rawValue)-\(id.prefix(6))", dataRef: ref, snapshotID: snapshot.id.hex,
             parameters: parameters, environment: .current(cairnVersion: cairnVersion, sourceCommit: sourceCommit))
@@ -92,7 +89,7 @@ public struct Training: Sendable {
         try catalog.write { try $0.insertRun(row) }
         events(.started(record))
         do {
-            try run(&record, snapshot: snapshot.id, events: events, shouldStop: shouldStop)
+            try run(&record, parameters, snapshot: snapshot.id, events: events, shouldStop: shouldStop)
         } catch {
             record.status = .failed
             record.error = "\(error)"

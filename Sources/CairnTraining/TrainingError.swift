@@ -18,6 +18,8 @@ public enum TrainingError: CairnError, Equatable {
     case noCheckpoint(run: String, status: String)
     /// An image given to `predict` cannot be read.
     case unreadableImage(path: String, reason: String)
+    /// A predictions file with lines that cannot be stored (the first problems, and how many there were); nothing was stored.
+    case badPredictions(file: String, problems: [String], total: Int)
 
     public var description: String {
         switch self {
@@ -31,6 +33,9 @@ public enum TrainingError: CairnError, Equatable {
         case .badCheckpoint(let why): "the run's checkpoint does not load: \(why)"
         case .noCheckpoint(let run, let status): "run \(run) has no checkpoint (it \(status) before finishing an epoch)"
         case .unreadableImage(let path, let reason): "cannot read \(path): \(reason)"
+        case .badPredictions(let file, let problems, let total):
+            "\(file): nothing stored; \(total) problem\(total == 1 ? "" : "s"): " + problems.joined(separator: "; ")
+                + (total > problems.count ? "; …" : "")
         }
     }
 }

@@ -14,6 +14,8 @@ public enum ExportFormat: String, Sendable, Codable, CaseIterable {
     case coco
     /// `<split>/<class>/<blob-id>.<ext>` + `cairn-manifest.jsonl`.
     case imagefolder
+    /// WebDataset shards `<split>-NNNNNN.tar` + `classes.txt`, `_info.json`, `manifest.json` (`WebDataset`).
+    case webdataset
 }
 
 public struct ExportReport: Sendable, Codable {
@@ -48,7 +50,13 @@ public struct ExportLine: Codable, Sendable {
 extension Versioning {
     /// Writes snapshot `ref` to `directory` in `format`. Image files are named by blob id, so two
     /// images with the same original name never overwrite each other.
-    public func export(_ ref: String, format: ExportFormat, to directory: String, force: Bool = false) throws -> ExportReport {
+    public func export(_ ref: String, format: ExportFormat, to directory: String, force: Bool = false,
+                       shardSize: Int = WebDataset.defaultShardSize) throws -> ExportReport {
+        if format == .webdataset {
+            let manifest = try exportWebDataset(ref, to: directory, shardSize: shardSize, force: force)
+            return ExportReport(snapshot: manifest.snapshot, format: format, items: manifest.shards.reduce(0) { $0 + $1.samples },
+                                files: manifest.shards.map(\.name) + ["classes.txt", "_info.json", "manifest.json"])
+        }
         if format == .imagefolder {
             let result = try checkout(ref, to: directory, options: CheckoutOptions(layout: .imagefolder, link: .copy, force: force))
             return ExportReport(snapshot: result.snapshot, format: format, items: result.files, files: [result.manifest])
@@ -93,7 +101,7 @@ extension Versioning {
                 try write(String(decoding: try encoder.encode(coco), as: UTF8.self), to: path, force: force)
                 report.files.append(path)
             }
-        case .imagefolder:
+        case .imagefolder, .webdataset:
             break
         }
         return report

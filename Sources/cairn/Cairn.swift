@@ -21,7 +21,7 @@ struct Cairn: AsyncParsableCommand {
             InitCommand.self, ImportCommand.self, StatusCommand.self, ListCommand.self, ShowCommand.self,
             ClassesCommand.self, AnnotateCommand.self, AnnotatorsCommand.self, ReviewCommand.self, LabelCommand.self, AgreementCommand.self, SnapshotCommand.self, TagCommand.self, TagsCommand.self,
             LogCommand.self, DiffCommand.self, CheckoutCommand.self, ExportCommand.self, RestoreCommand.self,
-            TrainCommand.self, RunsCommand.self, EvalCommand.self, PredictCommand.self,
+            TrainCommand.self, RunCommand.self, RunsCommand.self, EvalCommand.self, PredictCommand.self, PredictionsCommand.self,
             RemoteCommand.self, PushCommand.self, PullCommand.self, CloneCommand.self,
             GCCommand.self, FsckCommand.self, CatBlobCommand.self,
         ])
@@ -97,7 +97,7 @@ struct Cairn: AsyncParsableCommand {
 
     /// Default subcommands that take positional arguments: a word after their parent may be one
     /// of those, not a mistyped subcommand.
-    static let defaultsTakingWords: Set<String> = []
+    static let defaultsTakingWords: Set<String> = ["show"]
 
     /// `cairn stauts`, `cairn help nosuch`, `cairn runs shwo`: the first word that should name a
     /// subcommand and does not, when the command it follows takes no other words there.

@@ -95,7 +95,10 @@ struct TransferOptions: ParsableArguments {
     }
 
     /// A progress callback drawing one bar per phase on a terminal.
-    func progress() -> @Sendable (TransferProgress) -> Void {
+    func progress() -> @Sendable (TransferProgress) -> Void { Self.progressBars() }
+
+    /// A progress callback drawing one bar per phase on a terminal.
+    static func progressBars() -> @Sendable (TransferProgress) -> Void {
         let bars = TransferBars()
         return { bars.update($0) }
     }

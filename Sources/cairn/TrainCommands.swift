@@ -93,7 +93,7 @@ struct TrainCommand: ParsableCommand {
             guard !quiet else { return }
             switch event {
             case .started(let record):
-                say("run \(record.id) (\(record.name)): \(record.parameters.model.rawValue) on \(record.dataRef) = snapshot \(record.snapshotID)")
+                say("run \(record.id) (\(record.name)): \(record.model) on \(record.dataRef) = snapshot \(record.snapshotID)")
             case .loading(let done, let total):
                 bar.update(done: done, total: total)
             case .loaded(let report, let counts):
@@ -127,131 +127,6 @@ struct TrainCommand: ParsableCommand {
 
 extension ModelKind: ExpressibleByArgument {}
 extension OptimizerKind: ExpressibleByArgument {}
-
-struct RunsCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "runs",
-        abstract: "List training runs; show or compare them.",
-        discussion: "Examples: cairn runs   cairn runs show mlp-1a2b3c   cairn runs compare 1a2b 9f8e",
-        subcommands: [List.self, Show.self, Compare.self], defaultSubcommand: List.self)
-
-    struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "list", abstract: "Every run, oldest first.")
-        @OptionGroup var repository: RepositoryOptions
-        @OptionGroup var output: OutputOptions
-
-        func run() throws {
-            let runs = try training(repository).runs()
-            if output.json { return try printJSON(runs) }
-            guard !runs.isEmpty else { return say("no runs yet; start one with: cairn train --data v1") }
-            var rows = [["ID", "NAME", "STATUS", "DATA", "SNAPSHOT", "MODEL", "VAL ACC", "TEST ACC", "STARTED"]]
-            for r in runs {
-                rows.append([r.id, r.name, r.isOrphaned ? "died" : r.status.rawValue, r.dataRef, String(r.snapshotID.prefix(12)),
-                             r.parameters.model.rawValue, percent(r.val?.accuracy), percent(r.test?.accuracy), isoTime(r.startedAt)])
-            }
-            say(table(rows))
-        }
-    }
-
-    struct Show: ParsableCommand {
-        static let configuration = CommandConfiguration(
-            commandName: "show", abstract: "One run in full: data, parameters, environment, metrics, plots.")
-        @OptionGroup var repository: RepositoryOptions
-        @OptionGroup var output: OutputOptions
-        @Argument(help: "A run id (or 4+ leading characters) or name.", completion: .custom(Completions.runs)) var runID: String
-
-        func run() throws {
-            let training = try training(repository)
-            let record = training.withPlots(try training.run(runID))
-            if output.json { return try printJSON(record) }
-            Self.printSummary(record)
-        }
-
-        static func printSummary(_ r: RunRecord) {
-            let p = r.parameters
-            say("run \(r.id)  \(r.name)  \(r.isOrphaned ? "died (its process is gone; it never finished)" : r.status.rawValue)")
-            if let error = r.error { say("  \(error)") }
-            say("data         \(r.dataRef) = snapshot \(r.snapshotID)")
-            let hidden = p.hidden.isEmpty || p.model == .softmax ? "" : " hidden \(p.hidden.map(String.init).joined(separator: ","))"
-            say("model        \(p.model.rawValue)\(hidden), \(p.epochs) epochs, batch \(p.batch), \(p.optimizer.rawValue) lr \(p.learningRate), "
-                + "seed \(p.seed), \(p.width)x\(p.height)x\(p.channels), \(p.threads) threads"
-                + (p.limit.map { ", limit \($0)" } ?? "") + (p.overfitBatch ? ", overfit-batch" : ""))
-            say("items        \(r.counts.train) train, \(r.counts.val) val, \(r.counts.test) test; \(r.counts.unlabeled) unlabeled left out"
-                + (r.counts.conflicts.map { ", \($0) in conflict" } ?? "") + (r.counts.undecodable.map { ", \($0) undecodable" } ?? ""))
-            let e = r.environment
-            say("environment  cairn \(e.cairnVersion)\(e.sourceCommit.map { " (\($0))" } ?? ""), \(e.os), \(e.cpu) x\(e.cores), \(e.blas), \(e.blasThreads) BLAS threads")
-            let seconds = r.endedAt.map { String(format: " (%.1f s)", $0.timeIntervalSince(r.startedAt)) } ?? ""
-            say("time         \(isoTime(r.startedAt)) to \(r.endedAt.map(isoTime) ?? "-")\(seconds)")
-            if let load = r.loading {
-                say(String(format: "loading      %d decoded, %d from cache, %.2f s", load.decoded, load.cached, load.seconds))
-            }
-            if let check = r.overfitCheck { say("overfit      \(check)") }
-            if let last = r.epochs.last {
-                say(String(format: "last epoch   %d: train loss %.4f", last.epoch, last.trainLoss)
-                    + (last.valLoss.map { String(format: ", val loss %.4f", $0) } ?? ""))
-            }
-            if let train = r.trainAccuracy {
-                var line = "accuracy     train \(percent(train)), val \(percent(r.val?.accuracy)), test \(percent(r.test?.accuracy))"
-                if let b = r.baseline { line += "; majority baseline ('\(b.className)') \(percent(b.accuracy))" }
-                say(line)
-            }
-            if let d = r.diagnosis { say("fit          \(d.explanation)") }
-            if let test = r.test ?? r.val {
-                say(String(format: "%@ macro-F1 %.3f", r.test != nil ? "test" : "val", test.macroF1))
-                var rows = [["  CLASS", "PRECISION", "RECALL", "F1", "SUPPORT"]]
-                for c in test.perClass {
-                    rows.append(["  " + c.name, String(format: "%.3f", c.precision), String(format: "%.3f", c.recall),
-                                 String(format: "%.3f", c.f1), "\(c.support)"])
-                }
-                say(table(rows))
-                say("confusion (rows true, columns predicted):")
-                var matrix = [[""] + test.perClass.map(\.name)]
-                for (i, row) in test.confusion.enumerated() { matrix.append([test.perClass[i].name] + row.map(String.init)) }
-                say(table(matrix, indent: "  "))
-            }
-            if let checkpoint = r.checkpoint { say("checkpoint   \(checkpoint)") }
-            for plot in r.plots { say("plot         \(plot)") }
-            for ev in r.evaluations {
-                say("eval         \(ev.dataRef) = \(ev.snapshotID.prefix(12)) (\(ev.split)): accuracy \(percent(ev.evaluation.accuracy)), "
-                    + String(format: "macro-F1 %.3f, %d items", ev.evaluation.macroF1, ev.evaluation.count))
-            }
-        }
-    }
-
-    struct Compare: ParsableCommand {
-        static let configuration = CommandConfiguration(
-            commandName: "compare",
-            abstract: "Runs side by side: their data snapshots, the parameters that differ, and metric deltas against the first.")
-        @OptionGroup var repository: RepositoryOptions
-        @OptionGroup var output: OutputOptions
-        @Argument(help: "Two or more run ids or names.", completion: .custom(Completions.runs)) var runs: [String]
-
-        func validate() throws {
-            guard runs.count >= 2 else { throw ValidationError("give at least two runs to compare") }
-        }
-
-        func run() throws {
-            let (records, comparison) = try training(repository).compare(runs)
-            if output.json { return try printJSON(comparison) }
-            var rows = [[""] + records.map { "\($0.id) \($0.name)" }]
-            rows.append(["data"] + records.map(\.dataRef))
-            rows.append(["snapshot"] + records.map { String($0.snapshotID.prefix(16)) + (($0.snapshotID == records[0].snapshotID) ? "" : " (differs)") })
-            rows.append(["status"] + records.map(\.status.rawValue))
-            for (key, values) in comparison.differingParameters.sorted(by: { $0.key < $1.key }) { rows.append([key] + values) }
-            if comparison.differingParameters.isEmpty { rows.append(["parameters", "all equal"]) }
-            for metric in comparison.metrics {
-                let (base, isRate) = (metric.values[0], metric.isRate)
-                rows.append([metric.name] + metric.values.enumerated().map { i, value in
-                    guard let v = value else { return "-" }
-                    let text = isRate ? String(format: "%.2f%%", v * 100) : String(format: "%.4f", v)
-                    guard i > 0, let base else { return text }
-                    return text + (isRate ? String(format: " (%+.2f)", (v - base) * 100) : String(format: " (%+.4f)", v - base))
-                })
-            }
-            say(table(rows))
-        }
-    }
-}
 
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -291,19 +166,37 @@ struct PredictCommand: ParsableCommand {
         abstract: "Classify image files with a run's model.",
         discussion: """
             A directory stands for every .png, .jpg and .jpeg file under it. A file that cannot be read or decoded \
-            is reported on stderr and the others are still predicted; the exit status is then 2.
+            is reported on stderr and the others are still predicted; the exit status is then 2. With --data, the \
+            model's class probabilities for every item of a snapshot (or of one --split) are stored as the run's \
+            predictions instead (`cairn predictions RUN` lists them).
             Examples:
               cairn predict mlp-1a2b3c photo1.png photo2.jpg --top 3
               cairn predict cnn-v1 new-photos/
+              cairn predict mlp-1a2b3c --data HEAD --split val
             """)
     @OptionGroup var repository: RepositoryOptions
     @OptionGroup var output: OutputOptions
     @Argument(help: "A run id or name.", completion: .custom(Completions.runs)) var runID: String
-    @Argument(help: "PNG or JPEG files, or directories of them.") var images: [String]
+    @Argument(help: "PNG or JPEG files, or directories of them.") var images: [String] = []
     @Option(parsing: .unconditional, help: "How many classes to list per image.") var top = 3
+    @Option(help: "Store predictions for this snapshot's items instead of classifying files.", completion: .custom(Completions.refs))
+    var data: String?
+    @Option(help: "With --data: only this split (train, val, test).") var split: Split?
+
+    func validate() throws {
+        if data != nil && !images.isEmpty { throw ValidationError("give image files or --data, not both") }
+        if data == nil && images.isEmpty { throw ValidationError("give at least one image, or --data REF") }
+        if split != nil && data == nil { throw ValidationError("--split goes with --data") }
+    }
 
     func run() throws {
-        guard !images.isEmpty else { throw ValidationError("give at least one image") }
+        if let data {
+            let bar = ProgressBar("loading")
+            let count = try training(repository).predict(run: runID, data: data, split: split) { bar.update(done: $0, total: $1) }
+            bar.finish()
+            if output.json { return try printJSON(["stored": count]) }
+            return say("stored \(count) predictions of run \(runID) for \(data)\(split.map { " (\($0))" } ?? ""); `cairn predictions \(runID)` lists them")
+        }
         let predictions = try training(repository).predict(run: runID, images: images, top: top)
         if output.json {
             try printJSON(predictions)

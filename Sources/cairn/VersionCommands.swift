@@ -3,6 +3,7 @@ import ArgumentParser
 import CairnCatalog
 import CairnRepository
 import CairnStore
+import CairnRemote
 import CairnVersioning
 import Foundation
 
@@ -211,26 +212,52 @@ struct CheckoutCommand: ParsableCommand {
     }
 }
 
-struct ExportCommand: ParsableCommand {
+struct ExportCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export", abstract: "Export a snapshot's labels and images for use elsewhere.",
         discussion: """
             csv: labels.csv + images/; jsonl: items.jsonl (full fidelity, re-importable with `cairn import --jsonl`) \
-            + images/; coco: annotations.json (categories in the snapshot's class order, ids from 1) + images/; \
-            imagefolder: as `checkout`. Image files are named by blob id.
-            Example:
+            + images/; coco: annotations/instances_<split>.json + images/; imagefolder: as `checkout`; webdataset: \
+            shards <split>-NNNNNN.tar of --shard-size samples (KEY.png|jpg, KEY.cls, KEY.json; KEY = blob id; only \
+            items labeled with one class), classes.txt, _info.json (timm) and manifest.json (each shard's SHA-256), \
+            byte-identical for the same snapshot. A webdataset export may go straight to s3://BUCKET/PREFIX \
+            (credentials as for remotes; --endpoint, --region and --path-style as for `remote add`). Image files \
+            are named by blob id.
+            Examples:
               cairn export v1 --format jsonl out/
+              cairn export v1 --format webdataset shards/ --shard-size 10000
+              cairn export v1 --format webdataset s3://datasets/digits-v1
             """)
 
     @OptionGroup var repository: RepositoryOptions
     @OptionGroup var output: OutputOptions
     @Argument(help: "The snapshot.", completion: .custom(Completions.refs)) var ref: String
     @Option(help: "The format.") var format: ExportFormat
-    @Argument(help: "Target directory.") var directory: String
+    @Argument(help: "Target directory (or, for webdataset, s3://BUCKET/PREFIX).") var directory: String
     @Flag(help: "Write into a non-empty directory.") var force = false
+    @Option(parsing: .unconditional, help: "webdataset: samples per shard.") var shardSize = WebDataset.defaultShardSize
+    @Option(help: "S3: http(s)://HOST[:PORT] of an S3-compatible server.") var endpoint: String?
+    @Option(help: "S3: the region (default: $AWS_REGION, else us-east-1).") var region: String?
+    @Flag(help: "S3: the bucket in the path, not the host name.") var pathStyle = false
 
-    func run() throws {
-        let report = try Versioning(repository: try repository.open()).export(ref, format: format, to: directory, force: force)
+    func validate() throws {
+        if directory.hasPrefix("s3://") && format != .webdataset { throw ValidationError("only --format webdataset exports to S3") }
+        if shardSize < 1 { throw ValidationError("--shard-size must be at least 1") }
+    }
+
+    func run() async throws {
+        let versioning = Versioning(repository: try repository.open())
+        if directory.hasPrefix("s3://") {
+            let bars = TransferOptions.progressBars()
+            let manifest = try await S3Export.webDataset(versioning, ref: ref, to: directory, endpoint: endpoint, region: region,
+                                                         pathStyle: pathStyle, shardSize: shardSize, progress: bars)
+            if output.json { return try printJSON(manifest) }
+            return say("exported \(manifest.shards.reduce(0) { $0 + $1.samples }) samples of \(manifest.snapshot.hex.prefix(12)) "
+                       + "in \(manifest.shards.count) shards to \(directory)")
+        }
+        let bar = ProgressBar("exporting")
+        let report = try versioning.export(ref, format: format, to: directory, force: force, shardSize: shardSize)
+        bar.finish()
         if output.json { return try printJSON(report) }
         say("exported \(report.items) items of \(report.snapshot.hex.prefix(12)) as \(format.rawValue) to \(directory)")
     }

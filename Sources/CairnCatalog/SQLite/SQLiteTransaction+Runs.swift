@@ -6,13 +6,25 @@ extension SQLiteTransaction {
     private static let runColumns = "id, name, data_ref, snapshot_id, model, status, started_at, ended_at, checkpoint_id, record"
 
     private func runs(_ sql: String, _ arguments: StatementArguments = []) throws -> [Run] {
-        try Row.fetchAll(db, sql: "SELECT \(Self.runColumns) FROM runs \(sql)", arguments: arguments).map { row in
+        var artifacts: [String: [BlobID]] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT run_id, blob_id FROM run_artifacts") {
+            artifacts[row[0], default: []].append(try Self.blobID(row[1]))
+        }
+        return try Row.fetchAll(db, sql: "SELECT \(Self.runColumns) FROM runs \(sql)", arguments: arguments).map { row in
             let status: String = row[5]
             let checkpoint: String? = row[8]
             let ended: Double? = row[7]
             return Run(id: row[0], name: row[1], dataRef: row[2], snapshotID: try Self.blobID(row[3]), model: row[4],
                        status: RunStatus(rawValue: status) ?? .failed, startedAt: Date(timeIntervalSince1970: row[6]),
-                       endedAt: ended.map(Date.init(timeIntervalSince1970:)), checkpointID: try checkpoint.map(Self.blobID), record: row[9])
+                       endedAt: ended.map(Date.init(timeIntervalSince1970:)), checkpointID: try checkpoint.map(Self.blobID),
+                       artifactIDs: artifacts[row[0]] ?? [], record: row[9])
+        }
+    }
+
+    private func setArtifacts(_ run: Run) throws {
+        try db.execute(sql: "DELETE FROM run_artifacts WHERE run_id = ?", arguments: [run.id])
+        for blob in Set(run.artifactIDs) {
+            try db.execute(sql: "INSERT INTO run_artifacts (run_id, blob_id) VALUES (?, ?)", arguments: [run.id, blob.hex])
         }
     }
 
@@ -22,6 +34,7 @@ extension SQLiteTransaction {
             run.id, run.name, run.dataRef, run.snapshotID.hex, run.model, run.status.rawValue,
             run.startedAt.timeIntervalSince1970, run.endedAt?.timeIntervalSince1970, run.checkpointID?.hex, run.record,
         ])
+        try setArtifacts(run)
     }
 
     func updateRun(_ run: Run) throws {
@@ -29,6 +42,7 @@ extension SQLiteTransaction {
             sql: "UPDATE runs SET name = ?, status = ?, ended_at = ?, checkpoint_id = ?, record = ? WHERE id = ?",
             arguments: [run.name, run.status.rawValue, run.endedAt?.timeIntervalSince1970, run.checkpointID?.hex, run.record, run.id])
         guard db.changesCount == 1 else { throw CatalogError.notFound(kind: "run", name: run.id) }
+        try setArtifacts(run)
     }
 
     func runs() throws -> [Run] { try runs("ORDER BY seq") }
@@ -38,4 +52,36 @@ extension SQLiteTransaction {
     }
 
     func latestRun(named name: String) throws -> Run? { try runs("WHERE name = ? ORDER BY seq DESC LIMIT 1", [name]).first }
+}
+
+// MARK: Predictions
+
+extension SQLiteTransaction {
+    func replacePredictions(runID: String, _ predictions: [Prediction]) throws {
+        guard try runs(idPrefix: runID, limit: 1).first?.id == runID else { throw CatalogError.notFound(kind: "run", name: runID) }
+        try db.execute(sql: "DELETE FROM predictions WHERE run_id = ?", arguments: [runID])
+        let statement = try db.cachedStatement(sql: "INSERT INTO predictions (run_id, item_id, probs) VALUES (?, ?, ?)")
+        for prediction in predictions {
+            var bytes = Data(capacity: prediction.probabilities.count * 4)
+            for p in prediction.probabilities { withUnsafeBytes(of: p.bitPattern.littleEndian) { bytes.append(contentsOf: $0) } }
+            try statement.execute(arguments: [runID, prediction.itemID, bytes])
+        }
+    }
+
+    func predictions(runID: String) throws -> [Prediction] {
+        try Row.fetchAll(db, sql: "SELECT item_id, probs FROM predictions WHERE run_id = ? ORDER BY item_id", arguments: [runID]).map { row in
+            let bytes: Data = row[1]
+            let probabilities = stride(from: 0, to: bytes.count - 3, by: 4).map { i in
+                Float(bitPattern: UInt32(bytes[bytes.startIndex + i]) | UInt32(bytes[bytes.startIndex + i + 1]) << 8
+                      | UInt32(bytes[bytes.startIndex + i + 2]) << 16 | UInt32(bytes[bytes.startIndex + i + 3]) << 24)
+            }
+            return Prediction(itemID: row[0], probabilities: probabilities)
+        }
+    }
+
+    func predictionCounts() throws -> [String: Int] {
+        Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT run_id, count(*) FROM predictions GROUP BY run_id").map {
+            ($0[0] as String, $0[1] as Int)
+        })
+    }
 }

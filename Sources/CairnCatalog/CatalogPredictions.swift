@@ -1,0 +1,28 @@
+import Foundation
+
+/// One model's class probabilities for one item (`probabilities` in the order of the run's classes).
+public struct Prediction: Sendable, Hashable {
+    public var itemID: Int64
+    public var probabilities: [Float]
+
+    public init(itemID: Int64, probabilities: [Float]) {
+        self.itemID = itemID
+        self.probabilities = probabilities
+    }
+
+    /// The index of the most probable class (the first of equals).
+    public var predictedClass: Int {
+        probabilities.indices.max { probabilities[$0] < probabilities[$1] || (probabilities[$0] == probabilities[$1] && $0 > $1) } ?? 0
+    }
+}
+
+/// Predictions of runs, keyed by (run, item): what a model thought, never a label.
+public protocol CatalogPredictions {
+    /// Replaces every prediction of run `runID` with `predictions`.
+    /// - Throws: `CatalogError.notFound` for an unknown run.
+    func replacePredictions(runID: String, _ predictions: [Prediction]) throws
+    /// Every prediction of run `runID`, in item id order.
+    func predictions(runID: String) throws -> [Prediction]
+    /// How many predictions each run has, by run id (runs without any are absent).
+    func predictionCounts() throws -> [String: Int]
+}

@@ -1,0 +1,124 @@
+import CairnCatalog
+import CairnStore
+import CairnSupport
+import Foundation
+import Glibc
+
+/// How a run's data is laid out on disk.
+public enum MaterializeLayout: String, Sendable, Codable, CaseIterable {
+    /// The ImageFolder checkout (`split/class/…`, every class folder in every split, `classes.txt`).
+    case imagefolder
+    /// WebDataset shards (`WebDataset`).
+    case webdataset
+    /// No files: the program reads the snapshot some other way (the manifest and classes still come).
+    case none
+}
+
+/// A snapshot materialized once in `.cairn/cache/materialized/`, for every run of it.
+public struct Materialization: Sendable, Codable {
+    public var snapshot: BlobID
+    public var layout: MaterializeLayout
+    /// The directory the data is in (nil for `none`).
+    public var directory: String?
+    /// One class a line, line order = class index.
+    public var classes: String
+    /// `cairn-manifest.jsonl` (ImageFolder) or `manifest.json` (WebDataset); for `none`, the
+    /// snapshot's items as JSON lines.
+    public var manifest: String
+    /// WebDataset: each split's shard pattern (`train-{000000..000003}.tar`).
+    public var shards: [String: String] = [:]
+    /// True when an earlier run's materialization was reused.
+    public var reused = false
+    public var seconds = 0.0
+}
+
+extension Versioning {
+    /// Where the materialization of `snapshot` in `layout` is kept.
+    public func materializationDirectory(_ snapshot: BlobID, layout: MaterializeLayout) -> String {
+        repository.cairnDirectory + "/cache/materialized/" + snapshot.hex + "-" + layout.rawValue
+    }
+
+    /// The materialization of `snapshot` in `layout`, made now unless an earlier one is there.
+    ///
+    /// It is built in a directory of its own and renamed into place only when whole, so a
+    /// half-written one (a full disk, a killed process) is never reused; its files are made
+    /// read-only. Two runs materializing at once both build, and the second to finish uses the first's.
+    /// - Complexity: a checkout or export of the snapshot the first time; a directory lookup after.
+    public func materialize(_ snapshot: BlobID, layout: MaterializeLayout, jobs: Int = Parallel.cores,
+                            progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in }) throws -> Materialization {
+        let started = Date()
+        let final = materializationDirectory(snapshot, layout: layout)
+        if FileOps.exists(final) {
+            var found = try describe(snapshot, layout: layout, at: final)
+            found.reused = true
+            return found
+        }
+        let parent = (final as NSString).deletingLastPathComponent
+        try FileOps.makeDirectories(parent)
+        let building = parent + "/.building-" + FileOps.uniqueName()
+        do {
+            try FileOps.makeDirectory(building)
+            switch layout {
+            case .imagefolder:
+                _ = try checkout(snapshot.hex, to: building, options: CheckoutOptions(layout: .imagefolder, force: true, jobs: jobs),
+                                 progress: progress)
+                try Self.makeReadOnly(building)
+            case .webdataset:
+                _ = try exportWebDataset(snapshot.hex, to: building, force: true, progress: progress)
+                try Self.makeReadOnly(building)
+            case .none:
+                let root = try tree.root(snapshot)
+                try writeNew(building + "/classes.txt", Data(root.classes.map { $0 + "\n" }.joined().utf8))
+                var lines = Data()
+                for item in try tree.items(under: root.items) {
+                    lines += try JSONEncoder.sorted.encode(item) + Data("\n".utf8)
+                }
+                try writeNew(building + "/items.jsonl", lines)
+            }
+            try FileOps.syncDirectory(building)
+            if Glibc.rename(building, final) != 0 {
+                let code = errno
+                guard code == ENOTEMPTY || code == EEXIST else { throw StoreError.fromErrno(code, "rename", final) }
+                try? FileManager.default.removeItem(atPath: building)  // another run finished first: use its
+            }
+        } catch {
+            try? FileManager.default.removeItem(atPath: building)
+            throw error
+        }
+        var made = try describe(snapshot, layout: layout, at: final)
+        made.seconds = Date().timeIntervalSince(started)
+        return made
+    }
+
+    /// What is in a finished materialization directory.
+    private func describe(_ snapshot: BlobID, layout: MaterializeLayout, at directory: String) throws -> Materialization {
+        switch layout {
+        case .imagefolder:
+            return Materialization(snapshot: snapshot, layout: layout, directory: directory, classes: directory + "/classes.txt",
+                                   manifest: directory + "/cairn-manifest.jsonl")
+        case .webdataset:
+            let data = try Data(contentsOf: URL(fileURLWithPath: directory + "/manifest.json"))
+            let manifest = try JSONDecoder().decode(WebDataset.Manifest.self, from: data)
+            var shards: [String: String] = [:]
+            for split in Split.allCases {
+                if let pattern = WebDataset.pattern(manifest, split: split, in: directory) { shards[split.rawValue] = pattern }
+            }
+            return Materialization(snapshot: snapshot, layout: layout, directory: directory, classes: directory + "/classes.txt",
+                                   manifest: directory + "/manifest.json", shards: shards)
+        case .none:
+            return Materialization(snapshot: snapshot, layout: layout, directory: nil, classes: directory + "/classes.txt",
+                                   manifest: directory + "/items.jsonl")
+        }
+    }
+
+    /// Makes every file under `directory` read-only (directories stay writable, so the cache can be deleted).
+    static func makeReadOnly(_ directory: String) throws {
+        guard let walker = FileManager.default.enumerator(atPath: directory) else { return }
+        while let relative = walker.nextObject() as? String {
+            let path = directory + "/" + relative
+            var st = stat()
+            guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { continue }
+            guard chmod(path, 0o444) == 0 else { throw StoreError.fromErrno(errno, "chmod", path) }
+        }
+    }
+}

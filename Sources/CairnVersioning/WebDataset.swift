@@ -1,0 +1,273 @@
+import CairnCatalog
+import CairnStore
+import CairnSupport
+import Crypto
+import Foundation
+import Glibc
+import Synchronization
+
+/// A snapshot as WebDataset shards: what webdataset, DALI, Ray Data, timm and Hugging Face read,
+/// locally or straight from object storage.
+///
+/// ```
+/// DIR/train-000000.tar …   one tar per shard and split, equal sample counts within a split
+///     KEY.png | KEY.jpg    the image's original bytes (KEY = its blob id)
+///     KEY.cls              the class index, in ASCII
+///     KEY.json             {"blob_id", "class", "class_index", "path", "split", "snapshot"}
+/// DIR/classes.txt          one class a line, line order = class index
+/// DIR/_info.json           timm's layout: splits → num_samples, filenames, shard_lengths
+/// DIR/manifest.json        the snapshot, classes, what was left out, each shard's SHA-256
+/// ```
+///
+/// Only items labeled with one class are samples (a `.cls` needs one); unlabeled, conflicting and
+/// multi-label items are counted as left out. Samples are shuffled with a generator seeded by the
+/// snapshot id (and the split), then cut into shards; tar headers carry fixed times, owners and
+/// modes. So the same snapshot always gives byte-identical shards.
+public enum WebDataset {
+    /// Samples per shard unless told otherwise.
+    public static let defaultShardSize = 5000
+
+    /// One shard as the manifest lists it.
+    public struct Shard: Sendable, Codable, Hashable {
+        public var name: String
+        public var split: Split
+        public var samples: Int
+        public var bytes: Int64
+        public var sha256: String
+    }
+
+    /// What `manifest.json` holds.
+    public struct Manifest: Sendable, Codable {
+        public var format = "webdataset"
+        public var version = 1
+        public var snapshot: BlobID
+        public var classes: [String]
+        public var shards: [Shard]
+        /// Items that are not samples, by why.
+        public var leftOut: LeftOut
+
+        public struct LeftOut: Sendable, Codable, Hashable {
+            public var unlabeled = 0, conflicts = 0, multiLabel = 0
+        }
+    }
+
+    /// The brace pattern webdataset expands to a split's shards (`DIR/train-{000000..000003}.tar`),
+    /// or nil when the split has none.
+    public static func pattern(_ manifest: Manifest, split: Split, in directory: String) -> String? {
+        let names = manifest.shards.filter { $0.split == split }.map(\.name)
+        guard let first = names.first, let last = names.last else { return nil }
+        if names.count == 1 { return directory + "/" + first }
+        let digits = { (name: String) in name.dropFirst(split.rawValue.count + 1).prefix(6) }
+        return directory + "/\(split.rawValue)-{\(digits(first))..\(digits(last))}.tar"
+    }
+
+    /// A sample: the item, its class index.
+    struct Sample {
+        let item: ItemRecord
+        let classIndex: Int
+    }
+
+    /// The samples of `items` by split, shuffled deterministically, and what was left out.
+    static func samples(_ items: [ItemRecord], classes: [String], snapshot: BlobID) -> ([Split: [Sample]], Manifest.LeftOut) {
+        let index = Dictionary(uniqueKeysWithValues: classes.enumerated().map { ($0.element, $0.offset) })
+        var left = Manifest.LeftOut()
+        var bySplit: [Split: [Sample]] = [:]
+        for item in items {
+            guard let label = item.label else {
+                if item.conflict.isEmpty { left.unlabeled += 1 } else { left.conflicts += 1 }
+                continue
+            }
+            guard let name = label.single, let i = index[name] else {
+                left.multiLabel += 1
+                continue
+            }
+            bySplit[item.split, default: []].append(Sample(item: item, classIndex: i))
+        }
+        for (split, samples) in bySplit {
+            var sorted = samples.sorted { $0.item.blobID < $1.item.blobID }
+            var random = SplitMix(seed: snapshot.w0 ^ UInt64(split == .train ? 1 : split == .val ? 2 : 3))
+            for i in stride(from: sorted.count - 1, to: 0, by: -1) {
+                sorted.swapAt(i, Int(random.next() % UInt64(i + 1)))
+            }
+            bySplit[split] = sorted
+        }
+        return (bySplit, left)
+    }
+
+    /// `count` samples cut into shards of at most `size`, as equal as counts allow (they differ by at most one).
+    static func shardCounts(_ count: Int, size: Int) -> [Int] {
+        guard count > 0 else { return [] }
+        let shards = (count + size - 1) / size
+        return (0..<shards).map { count / shards + ($0 < count % shards ? 1 : 0) }
+    }
+}
+
+/// SplitMix64: a small generator whose sequence is the same everywhere, for deterministic shuffles.
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// Writes a POSIX ustar archive with deterministic headers (mode 0644, owner 0:0, time 0), hashing
+/// what it writes.
+struct TarWriter {
+    private let file: POSIXFile
+    private var buffer: [UInt8] = []
+    private var hasher = SHA256()
+    private(set) var bytes: Int64 = 0
+
+    init(path: String) throws {
+        file = try POSIXFile(path: path, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o644)
+        buffer.reserveCapacity(1 << 20)
+    }
+
+    /// Appends one file.
+    /// - Throws: `VersioningError.badTarget` for a name that does not fit a ustar header.
+    mutating func add(_ name: String, _ content: some DataProtocol) throws {
+        guard name.utf8.count < 100 else { throw VersioningError.badTarget(path: name, reason: "is too long for a tar entry") }
+        var header = [UInt8](repeating: 0, count: 512)
+        func put(_ text: String, at offset: Int) { for (i, byte) in text.utf8.enumerated() { header[offset + i] = byte } }
+        put(name, at: 0)
+        put("0000644", at: 100)
+        put("0000000", at: 108)
+        put("0000000", at: 116)
+        put(String(content.count, radix: 8).leftPadded(to: 11), at: 124)
+        put("00000000000", at: 136)
+        header[156] = UInt8(ascii: "0")
+        put("ustar", at: 257)
+        put("00", at: 263)
+        // The checksum is the sum of the header's bytes with its own field as spaces.
+        for i in 148..<156 { header[i] = 0x20 }
+        let sum = header.reduce(0) { $0 + Int($1) }
+        put(String(sum, radix: 8).leftPadded(to: 6), at: 148)
+        header[154] = 0
+        header[155] = 0x20
+        try append(header)
+        try append(content)
+        let padding = (512 - content.count % 512) % 512
+        if padding > 0 { try append([UInt8](repeating: 0, count: padding)) }
+    }
+
+    private mutating func append(_ data: some DataProtocol) throws {
+        buffer.append(contentsOf: data)
+        if buffer.count >= 1 << 20 { try drain() }
+    }
+
+    private mutating func drain() throws {
+        guard !buffer.isEmpty else { return }
+        try buffer.withUnsafeBytes { raw in
+            hasher.update(bufferPointer: raw)
+            try file.writeAll(raw)
+        }
+        bytes += Int64(buffer.count)
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    /// Writes the end-of-archive blocks and syncs; returns the archive's SHA-256 in hex.
+    mutating func finish() throws -> String {
+        try append([UInt8](repeating: 0, count: 1024))
+        try drain()
+        try file.sync()
+        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+}
+
+extension String {
+    func leftPadded(to width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
+}
+
+extension Versioning {
+    /// Writes snapshot `ref` as WebDataset shards (see `WebDataset`) into `directory`, shards in
+    /// parallel. Files are written under temporary names and renamed when whole.
+    /// - Throws: `VersioningError.badTarget` for a directory that is not empty (without `force`).
+    public func exportWebDataset(_ ref: String, to directory: String, shardSize: Int = WebDataset.defaultShardSize, force: Bool = false,
+                                 progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in }) throws -> WebDataset.Manifest {
+        guard shardSize >= 1 else { throw VersioningError.badTarget(path: directory, reason: "--shard-size must be at least 1") }
+        let row = try resolve(ref)
+        let root = try tree.root(row.id)
+        let (bySplit, leftOut) = WebDataset.samples(try tree.items(under: root.items), classes: root.classes, snapshot: row.id)
+        let target = try prepareTarget(directory, force: force)
+        var planned: [(name: String, split: Split, samples: ArraySlice<WebDataset.Sample>)] = []
+        for split in Split.allCases {
+            let samples = bySplit[split] ?? []
+            var start = 0
+            for (i, count) in WebDataset.shardCounts(samples.count, size: shardSize).enumerated() {
+                planned.append((split.rawValue + "-" + String(i).leftPadded(to: 6) + ".tar", split, samples[start..<start + count]))
+                start += count
+            }
+        }
+        let jobs = planned
+        let total = jobs.reduce(0) { $0 + $1.samples.count }
+        let done = Atomic<Int>(0)
+        let (store, snapshot, classes) = (repository.store, row.id, root.classes)
+        let shards = try Parallel.map(jobs.count) { i -> WebDataset.Shard in
+            let job = jobs[i]
+            let staged = target + "/." + job.name + ".partial"
+            do {
+                var tar = try TarWriter(path: staged)
+                for sample in job.samples {
+                    try Self.add(sample, snapshot: snapshot, classes: classes, store: store, to: &tar)
+                    let n = done.add(1, ordering: .relaxed).newValue
+                    if n % 1000 == 0 { progress(n, total) }
+                }
+                let sha256 = try tar.finish()
+                try FileOps.rename(staged, target + "/" + job.name)
+                return WebDataset.Shard(name: job.name, split: job.split, samples: job.samples.count, bytes: tar.bytes, sha256: sha256)
+            } catch {
+                try? FileOps.remove(staged)
+                throw error
+            }
+        }
+        let manifest = WebDataset.Manifest(snapshot: row.id, classes: classes, shards: shards, leftOut: leftOut)
+        try writeMetadata(manifest, to: target)
+        try FileOps.syncDirectory(target)
+        progress(total, total)
+        return manifest
+    }
+
+    /// One sample's three files.
+    private static func add(_ sample: WebDataset.Sample, snapshot: BlobID, classes: [String], store: any BlobStore,
+                            to tar: inout TarWriter) throws {
+        let item = sample.item
+        let key = item.blobID.hex
+        let bytes = try store.get(item.blobID)
+        guard BlobID(hashing: bytes) == item.blobID else { throw StoreError.corrupt(item.blobID, location: "the store") }
+        try tar.add(key + (item.format == "jpeg" ? ".jpg" : ".png"), bytes)
+        try tar.add(key + ".cls", Data(String(sample.classIndex).utf8))
+        let meta = SampleMetadata(blob_id: key, class: classes[sample.classIndex], class_index: sample.classIndex, path: item.path,
+                                  split: item.split.rawValue, snapshot: snapshot.hex)
+        try tar.add(key + ".json", try JSONEncoder.sorted.encode(meta))
+    }
+
+    private struct SampleMetadata: Encodable {
+        var blob_id: String, `class`: String, class_index: Int, path: String, split: String, snapshot: String
+    }
+
+    /// `classes.txt`, `_info.json` (timm) and `manifest.json`, each written whole then renamed.
+    private func writeMetadata(_ manifest: WebDataset.Manifest, to target: String) throws {
+        struct SplitInfo: Encodable { var name: String; var num_samples: Int; var filenames: [String]; var shard_lengths: [Int] }
+        struct Info: Encodable { var name: String; var splits: [String: SplitInfo] }
+        var splits: [String: SplitInfo] = [:]
+        for split in Split.allCases {
+            let shards = manifest.shards.filter { $0.split == split }
+            splits[split.rawValue] = SplitInfo(name: split.rawValue, num_samples: shards.reduce(0) { $0 + $1.samples },
+                                               filenames: shards.map(\.name), shard_lengths: shards.map(\.samples))
+        }
+        let info = Info(name: "cairn-" + String(manifest.snapshot.hex.prefix(12)), splits: splits)
+        for (name, data) in [("classes.txt", Data(manifest.classes.map { $0 + "\n" }.joined().utf8)),
+                             ("_info.json", try JSONEncoder.sorted.encode(info)),
+                             ("manifest.json", try JSONEncoder.sorted.encode(manifest))] {
+            let staged = target + "/." + name + ".partial"
+            try? FileOps.remove(staged)
+            try writeNew(staged, data)
+            try FileOps.rename(staged, target + "/" + name)
+        }
+    }
+}

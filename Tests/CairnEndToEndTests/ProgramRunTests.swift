@@ -1,0 +1,175 @@
+import CairnTestSupport
+import Foundation
+import Testing
+
+/// `cairn run` with real programs (the numpy example, shell one-liners), WebDataset exports read by
+/// the `webdataset` package, and stored predictions, through the real binary.
+@Suite(.serialized) struct ProgramRunTests {
+    private static let example = Fixtures.packageRoot + "/Docs/examples/train_numpy.py"
+    private static let checkShards = Fixtures.packageRoot + "/Tests/Python/check_webdataset.py"
+
+    private func digits(_ dir: TemporaryDirectory) throws -> String {
+        try CLI.makeRepository(at: dir.appending("repo"), input: Fixtures.digits, labelsFromDirectories: true, tag: "v1")
+    }
+
+    private func show(_ repo: String, _ run: String) throws -> [String: Any] {
+        try CLI.run(["-C", repo, "runs", "show", run, "--json"]).jsonObject()
+    }
+
+    /// The example trains on the materialized ImageFolder, and everything it leaves is kept: metrics,
+    /// summary, an artifact (a blob gc keeps after the tag is gone), predictions. A second run of
+    /// the snapshot reuses the materialization; both appear in runs and compare.
+    @Test func aProgramRunIsPinnedAndKeepsWhatItLeaves() throws {
+        let dir = try TemporaryDirectory("cairn-e2e-run")
+        defer { dir.remove() }
+        let repo = try digits(dir)
+        let first = try CLI.run(["-C", repo, "run", "--data", "v1", "--name", "np-a", "-p", "lr=0.5", "-p", "epochs=12", "--",
+                                 "python3", Self.example], in: dir.path)
+        #expect(first.status == 0, "\(first)")
+        #expect(first.stdout.contains("epoch 12/12"), "the program's output is shown")
+        #expect(first.stderr.contains("made in"), "\(first.stderr)")
+        let record = try show(repo, "np-a")
+        let v1 = (try CLI.run(["-C", repo, "log", "-n", "1", "--json"]).jsonArray().first?["id"]) as? String
+        #expect(record["snapshotID"] as? String == v1 && record["status"] as? String == "finished")
+        let program = try #require(record["program"] as? [String: Any])
+        #expect((program["metrics"] as? [Any])?.count == 12)
+        #expect((program["parameters"] as? [String: String]) == ["lr": "0.5", "epochs": "12"])
+        let summary = try #require(program["summary"] as? [String: Double])
+        #expect((summary["val_accuracy"] ?? 0) > 0.6, "\(summary)")
+        let artifacts = try #require(program["artifacts"] as? [[String: Any]])
+        #expect(artifacts.map { $0["path"] as? String } == ["weights.npz"])
+        let predictions = try CLI.run(["-C", repo, "predictions", "np-a", "--json"]).jsonObject()
+        let stored = (predictions["predictions"] as? [[String: Any]])?.count ?? 0
+        #expect(stored > 100 && program["predictions"] as? Int == stored)
+        #expect(((record["plots"] as? [String]) ?? []).contains { $0.hasSuffix("metric-val_accuracy.png") })
+        // The run directory keeps the output.
+        let logs = try #require(program["logs"] as? [String])
+        #expect(try String(contentsOfFile: repo + "/" + logs[0], encoding: .utf8).contains("epoch 1/12"))
+
+        // A second run reuses the materialization; runs and compare list both.
+        let second = try CLI.run(["-C", repo, "run", "--data", "v1", "--name", "np-b", "-p", "lr=0.1", "-p", "epochs=3", "--",
+                                  "python3", Self.example], in: dir.path)
+        #expect(second.status == 0 && second.stderr.contains("reused"), "\(second)")
+        let runs = try CLI.run(["-C", repo, "runs"])
+        #expect(runs.stdout.contains("np-a") && runs.stdout.contains("run:train_numpy.py"))
+        let compare = try CLI.run(["-C", repo, "runs", "compare", "np-a", "np-b"])
+        #expect(compare.status == 0 && compare.stdout.contains("val_accuracy") && compare.stdout.contains("lr"), "\(compare)")
+
+        // gc with the tag gone keeps the snapshot, the artifact and the materialized files' source.
+        #expect(try CLI.run(["-C", repo, "tag", "-d", "v1"]).status == 0)
+        #expect(try CLI.run(["-C", repo, "gc", "--grace", "0"]).status == 0)
+        #expect(try CLI.run(["-C", repo, "fsck"]).status == 0)
+        let blob = try #require(artifacts.first?["blob"] as? String)
+        let bytes = try CLI.run(["-C", repo, "cat-blob", blob])
+        #expect(bytes.status == 0 && bytes.stdoutData.starts(with: Data("PK".utf8)), "weights.npz is a zip")
+    }
+
+    /// A missing command, a failing program, bad metrics lines, bad predictions and an artifact that
+    /// links out of the run directory: each is reported, the run kept with what it was.
+    @Test func badProgramsAndBadFilesAreReported() throws {
+        let dir = try TemporaryDirectory("cairn-e2e-run-bad")
+        defer { dir.remove() }
+        let repo = try digits(dir)
+        let missing = try CLI.run(["-C", repo, "run", "--data", "v1", "--name", "nope", "--", "no-such-program-xyz"])
+        #expect(missing.status == 127 && missing.stderr.contains("command not found"), "\(missing)")
+        #expect(try show(repo, "nope")["status"] as? String == "failed")
+        #expect((try show(repo, "nope")["error"] as? String)?.contains("no-such-program-xyz") == true)
+        #expect(try CLI.run(["-C", repo, "run", "--data", "no-such-ref", "--", "true"]).status == 1)
+
+        let script = """
+            printf '{"step": 1, "loss": 2.5}\\nnot json\\n{"step": 2, "loss": 1.5}\\n[1, 2]\\n' > "$CAIRN_RUN_DIR/metrics.jsonl"
+            id=$(head -c 0 /dev/null; sed -n 2p "$CAIRN_MANIFEST" | sed 's/.*"blob_id":"\\([0-9a-f]*\\)".*/\\1/')
+            echo '{"blob_id": "'$(printf '0%.0s' $(seq 64))'", "probs": [1,0,0,0,0,0,0,0,0,0]}' > "$CAIRN_RUN_DIR/predictions.jsonl"
+            echo '{"blob_id": "'$id'", "probs": [0.5, 0.5]}' >> "$CAIRN_RUN_DIR/predictions.jsonl"
+            ln -s /etc/hostname "$CAIRN_RUN_DIR/artifacts/escape"
+            echo secret > "$CAIRN_RUN_DIR/artifacts/kept.txt"
+            exit 3
+            """
+        let failing = try CLI.run(["-C", repo, "run", "--data", "v1", "--name", "bad", "--", "sh", "-c", script])
+        #expect(failing.status == 3, "\(failing)")
+        #expect(failing.stderr.contains("metrics.jsonl line 2") && failing.stderr.contains("metrics.jsonl line 4"), "\(failing.stderr)")
+        #expect(failing.stderr.contains("a link out of the run directory"), "\(failing.stderr)")
+        let record = try show(repo, "bad")
+        #expect(record["status"] as? String == "failed")
+        let program = try #require(record["program"] as? [String: Any])
+        #expect((program["metrics"] as? [Any])?.count == 2 && program["exitStatus"] as? Int == 3)
+        #expect((program["artifacts"] as? [[String: Any]])?.map { $0["path"] as? String } == ["kept.txt"])
+        let problems = (program["predictionProblems"] as? [String])?.joined() ?? ""
+        #expect(problems.contains("line 1: no item") && problems.contains("line 2: 2 probabilities for 10 classes"), "\(problems)")
+        #expect(program["predictions"] == nil)
+        let listed = try CLI.run(["-C", repo, "predictions", "bad", "--json"]).jsonObject()
+        #expect((listed["predictions"] as? [Any])?.isEmpty == true, "nothing stored")
+    }
+
+    /// Ctrl-C in the terminal reaches the program; the run is kept as interrupted and cairn exits
+    /// with the program's status.
+    @Test(.enabled(if: Tmux.available), .tags(.slow)) func ctrlCInterruptsTheRun() throws {
+        let dir = try TemporaryDirectory("cairn-e2e-run-int")
+        defer { dir.remove() }
+        let repo = try digits(dir)
+        let session = "cairn-run-\(getpid())"
+        defer { Tmux.run("kill-session -t \(session)") }
+        Tmux.run("new-session -d -s \(session) -x 120 -y 30 '\(CLI.binary) -C \(repo) run --data v1 --name sleepy -- sh -c \"echo started; sleep 60\"; echo EXITED $?; sleep 30'")
+        #expect(Tmux.waitFor(session, "started", seconds: 30).contains("started"))
+        Tmux.run("send-keys -t \(session) C-c")
+        let screen = Tmux.waitFor(session, "EXITED", seconds: 30)
+        #expect(screen.contains("EXITED 130"), "\(screen)")
+        #expect(try show(repo, "sleepy")["status"] as? String == "interrupted")
+    }
+
+    /// Shards the `webdataset` package reads in every split, with the right class indices and blob
+    /// ids as keys; two exports are byte-identical; a run gets the shard patterns.
+    @Test func webDatasetShardsAreReadByWebdatasetAndAreDeterministic() throws {
+        let dir = try TemporaryDirectory("cairn-e2e-wds")
+        defer { dir.remove() }
+        let repo = try digits(dir)
+        for target in ["a", "b"] {
+            let export = try CLI.run(["-C", repo, "export", "v1", "--format", "webdataset", "--shard-size", "500", dir.appending(target)])
+            #expect(export.status == 0, "\(export)")
+        }
+        let names = try FileManager.default.contentsOfDirectory(atPath: dir.appending("a")).sorted()
+        #expect(names.contains("train-000000.tar") && names.contains("train-000002.tar") && names.contains("_info.json"), "\(names)")
+        for name in names {
+            #expect(FileManager.default.contentsEqual(atPath: dir.appending("a/" + name), andPath: dir.appending("b/" + name)), "\(name)")
+        }
+        let checked = CLI.shell("python3 \(Self.checkShards) \(dir.appending("a"))")
+        #expect(checked.status == 0 && checked.output.contains("\"samples\": 1797"), "\(checked.output)")
+        // Shards under 500 samples each, counts as equal as they can be.
+        let info = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir.appending("a/_info.json")))) as? [String: Any]
+        let train = (info?["splits"] as? [String: Any])?["train"] as? [String: Any]
+        let lengths = try #require(train?["shard_lengths"] as? [Int])
+        #expect(lengths.max()! - lengths.min()! <= 1 && lengths.max()! <= 500)
+
+        // A run with --materialize webdataset reads the shards through the brace patterns it is given.
+        let script = "python3 \(Self.checkShards) \"$CAIRN_DATA\" train=\"$CAIRN_SHARDS_TRAIN\" val=\"$CAIRN_SHARDS_VAL\" test=\"$CAIRN_SHARDS_TEST\""
+        let run = try CLI.run(["-C", repo, "run", "--data", "v1", "--materialize", "webdataset", "--", "sh", "-c", script])
+        #expect(run.status == 0 && run.stdout.contains("\"samples\": 1797"), "\(run)")
+    }
+
+    /// `predict --data` stores the built-in model's probabilities; `predictions import` takes a
+    /// file and refuses one with problems whole.
+    @Test func builtInPredictionsAndImportedOnes() throws {
+        let dir = try TemporaryDirectory("cairn-e2e-preds")
+        defer { dir.remove() }
+        let repo = try digits(dir)
+        #expect(try CLI.run(["-C", repo, "train", "--data", "v1", "--epochs", "2", "--size", "8x8", "--name", "m"]).status == 0)
+        let stored = try CLI.run(["-C", repo, "predict", "m", "--data", "v1", "--split", "val"])
+        #expect(stored.status == 0 && stored.stdout.contains("stored"), "\(stored)")
+        let listed = try CLI.run(["-C", repo, "predictions", "m", "--json"]).jsonObject()
+        let rows = try #require(listed["predictions"] as? [[String: Any]])
+        #expect(rows.count > 100 && (rows.first?["probabilities"] as? [Double])?.count == 10)
+        let text = try CLI.run(["-C", repo, "predictions", "m"])
+        #expect(text.stdout.contains("PREDICTED") && text.stdout.contains("%"))
+        // Import: a file naming items by blob id replaces the stored ones.
+        let blob = try #require(rows.first?["blobID"] as? String)
+        let file = dir.appending("p.jsonl")
+        try Data(("{\"blob_id\": \"\(blob)\", \"probs\": [0.1, 0.9, 0, 0, 0, 0, 0, 0, 0, 0]}\n").utf8).write(to: URL(fileURLWithPath: file))
+        #expect(try CLI.run(["-C", repo, "predictions", "import", "m", file]).status == 0)
+        let after = try CLI.run(["-C", repo, "predictions", "m", "--json"]).jsonObject()["predictions"] as? [[String: Any]]
+        #expect(after?.count == 1 && after?.first?["predicted"] as? String == "1")
+        try Data("{\"blob_id\": \"\(blob)\", \"probs\": [2, -1]}\nnot json\n".utf8).write(to: URL(fileURLWithPath: file))
+        let refused = try CLI.run(["-C", repo, "predictions", "import", "m", file])
+        #expect(refused.status == 1 && refused.stderr.contains("nothing stored") && refused.stderr.contains("line 2"), "\(refused)")
+        #expect((try CLI.run(["-C", repo, "predictions", "m", "--json"]).jsonObject()["predictions"] as? [Any])?.count == 1)
+    }
+}
