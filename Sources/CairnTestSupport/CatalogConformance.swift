@@ -44,6 +44,8 @@ public enum CatalogConformance {
         Check(name: "snapshots and HEAD", run: snapshotsAndHead),
         Check(name: "tags are immutable and keep a history", run: tags),
         Check(name: "runs", run: runs),
+        Check(name: "run artifacts are roots", run: runArtifacts),
+        Check(name: "predictions per run", run: predictions),
         Check(name: "leases keep annotators apart", run: leases),
         Check(name: "import state by directory", run: importState),
     ]
@@ -362,6 +364,51 @@ public enum CatalogConformance {
             #expect(throws: CatalogError.self) { try tx.run(matching: "a1b2") }
             #expect(throws: CatalogError.prefixTooShort(kind: "run", name: "a1b")) { try tx.run(matching: "a1b") }
             #expect(try tx.rootBlobs() == [checkpoint])
+        }
+    }
+
+    static func runArtifacts(_ catalog: any Catalog) throws {
+        let snapshot = BlobID(hashing: Data("s".utf8))
+        let a = BlobID(hashing: Data("a".utf8)), b = BlobID(hashing: Data("b".utf8)), c = BlobID(hashing: Data("c".utf8))
+        try catalog.write { tx throws in
+            try tx.recordSnapshot(SnapshotRecord(id: snapshot, parentID: nil, message: "m", author: "a", createdAt: Date(), itemCount: 0, counts: "{}"))
+            try tx.insertRun(Run(id: "0000000000aa", name: "p", dataRef: "v1", snapshotID: snapshot, model: "run:x", status: .running,
+                                 startedAt: Date(), endedAt: nil, checkpointID: nil, artifactIDs: [b, a], record: "{}"))
+            var finished = try tx.run(matching: "0000000000aa")
+            #expect(finished.artifactIDs == [a, b].sorted())
+            finished.artifactIDs = [c]
+            finished.status = .finished
+            try tx.updateRun(finished)
+        }
+        try catalog.read { tx throws in
+            #expect(try tx.run(matching: "p").artifactIDs == [c])
+            #expect(try tx.rootBlobs() == [c])
+            let bundle = try CatalogBundle.export(tx, items: [], snapshots: [snapshot])
+            #expect(bundle.runs.first?.artifacts == [c.hex])
+        }
+    }
+
+    static func predictions(_ catalog: any Catalog) throws {
+        let snapshot = BlobID(hashing: Data("s".utf8))
+        let items = try catalog.write { tx throws -> [Int64] in
+            try tx.recordSnapshot(SnapshotRecord(id: snapshot, parentID: nil, message: "m", author: "a", createdAt: Date(), itemCount: 0, counts: "{}"))
+            try tx.insertRun(Run(id: "0000000000bb", name: "m", dataRef: "v1", snapshotID: snapshot, model: "mlp", status: .finished,
+                                 startedAt: Date(), endedAt: nil, checkpointID: nil, record: "{}"))
+            return try (1...3).map { try tx.insertItem(newItem($0)).item.id }
+        }
+        try catalog.write { tx throws in
+            try tx.replacePredictions(runID: "0000000000bb", items.map { Prediction(itemID: $0, probabilities: [0.25, 0.75]) })
+            #expect(throws: CatalogError.notFound(kind: "run", name: "ffffffffffff")) { try tx.replacePredictions(runID: "ffffffffffff", []) }
+        }
+        #expect(try catalog.read { try $0.predictions(runID: "0000000000bb") }.map(\.itemID) == items)
+        #expect(try catalog.read { try $0.predictions(runID: "0000000000bb") }.first?.predictedClass == 1)
+        // Replacing drops what is not given again; counts are per run; a prediction is never a label.
+        try catalog.write { try $0.replacePredictions(runID: "0000000000bb", [Prediction(itemID: items[0], probabilities: [1, 0])]) }
+        try catalog.read { tx throws in
+            #expect(try tx.predictions(runID: "0000000000bb") == [Prediction(itemID: items[0], probabilities: [1, 0])])
+            #expect(try tx.predictionCounts() == ["0000000000bb": 1])
+            #expect(try tx.resolvedLabels()[items[0]] == .unlabeled)
+            #expect(try tx.annotationCount() == 0)
         }
     }
 

@@ -95,7 +95,7 @@ struct LabelThroughputBench: ParsableCommand {
         func cairn(_ args: [String]) throws -> String { try runChecked(cairnBinary, args, output: out).stdout }
         _ = try cairn(["init", repo])
         _ = try cairn(["-C", repo, "import", dataset])
-        _ = try cairn(["-C", repo, "classes", "add", "a", "b", "c"])
+        _ = try cairn(["-C", repo, "classes", "add", "cat", "dog", "bird"])  // keys 1, 2, 3
         let session = "cairn-bench-\(getpid())"
         _ = try tmux(["new-session", "-d", "-s", session, "-x", "120", "-y", "40", "exec \(cairnBinary) -C \(repo) label --annotator bench"])
         defer { _ = try? tmux(["kill-session", "-t", session]) }

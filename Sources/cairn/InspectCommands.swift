@@ -54,7 +54,7 @@ struct ListCommand: ParsableCommand {
     @Flag(help: "Only items whose images do not decode (imported with --no-verify); decodes every image to find them.")
     var undecodable = false
 
-    struct Row: Encodable {
+    struct ListedItem: Encodable {
         var blobID: String
         var path: String
         var split: String
@@ -84,7 +84,7 @@ struct ListCommand: ParsableCommand {
             bar.finish()
         }
         let filter = ItemFilter(className: self.class, split: split, unlabeled: unlabeled, conflicting: conflicting, only: only)
-        let rows = try repo.items(where: filter).map(Row.init)
+        let rows = try repo.items(where: filter).map(ListedItem.init)
         if output.json { return try printJSON(rows) }
         for row in rows {
             let label = row.label?.description ?? (row.conflict.map { "conflict(" + $0.map(\.description).joined(separator: "|") + ")" } ?? "-")

@@ -87,6 +87,33 @@ struct FileSystemTests {
         }
     }
 
+    /// `cairn run` on a disk too small to materialize the snapshot: a clear error, the run recorded
+    /// as failed, nothing half-written left to be reused; with room again, the next run materializes.
+    @Test func aFullDiskWhileMaterializingLeavesNothingToReuse() throws {
+        let disk = try SmallDisk(megabytes: 6)
+        defer { disk.remove() }
+        let inputs = disk.path + "/inputs"
+        try writeLargeImages(to: inputs + "/cat", count: 14)
+        try writeLargeImages(to: inputs + "/dog", count: 14)
+        let repo = disk.path + "/repo"
+        #expect(try CLI.run(["init", repo]).status == 0)
+        #expect(try CLI.run(["-C", repo, "import", "--labels-from-dirs", inputs]).status == 0)
+        #expect(try CLI.run(["-C", repo, "snapshot", "-m", "v1"]).status == 0)
+        // Leave about 512 KB free: room to record the run, not to materialize 2.8 MB of images.
+        CLI.shell("dd if=/dev/zero of='\(disk.path)/filler' bs=64k 2>/dev/null; truncate -s -512K '\(disk.path)/filler'")
+        let full = try CLI.run(["-C", repo, "run", "--data", "HEAD", "--name", "full", "--", "true"])
+        #expect(full.status == 1 && full.stderr.contains("disk full"), "\(full)")
+        let cache = repo + "/.cairn/cache/materialized"
+        #expect((try? FileManager.default.contentsOfDirectory(atPath: cache)) ?? [] == [], "nothing half-written is left")
+        let record = try CLI.run(["-C", repo, "runs", "show", "full", "--json"]).jsonObject()
+        #expect(record["status"] as? String == "failed")
+        // With room again, the next run materializes and starts the program.
+        try FileManager.default.removeItem(atPath: inputs)
+        try FileManager.default.removeItem(atPath: disk.path + "/filler")
+        let again = try CLI.run(["-C", repo, "run", "--data", "HEAD", "--", "sh", "-c", "ls \"$CAIRN_DATA/train\""])
+        #expect(again.status == 0 && again.stdout.contains("cat") && again.stdout.contains("dog"), "\(again)")
+    }
+
     @Test func aReadOnlyRepositoryReadsButRefusesWrites() throws {
         let disk = try SmallDisk(megabytes: 16)
         defer { disk.remove() }

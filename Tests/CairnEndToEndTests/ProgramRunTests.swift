@@ -172,4 +172,38 @@ import Testing
         #expect(refused.status == 1 && refused.stderr.contains("nothing stored") && refused.stderr.contains("line 2"), "\(refused)")
         #expect((try CLI.run(["-C", repo, "predictions", "m", "--json"]).jsonObject()["predictions"] as? [Any])?.count == 1)
     }
+
+    /// A program run travels with push and clone (its artifacts too), and WebDataset shards written
+    /// straight to S3 read back whole.
+    @Test(.tags(.slow), .enabled(if: Slow.enabled)) func programRunsAndShardsGoThroughS3() throws {
+        let server = try S3TestServer()
+        defer { server.stop() }
+        try server.createBucket("cairn")
+        let dir = try TemporaryDirectory("cairn-e2e-run-s3")
+        defer { dir.remove() }
+        let env = S3TestServer.environment
+        let repo = try digits(dir)
+        #expect(try CLI.run(["-C", repo, "run", "--data", "v1", "--name", "np", "-p", "epochs=2", "--", "python3", Self.example],
+                            in: dir.path).status == 0)
+        #expect(try CLI.run(["-C", repo, "remote", "add", "origin", "s3://cairn/ds", "--endpoint", server.endpoint, "--path-style"]).status == 0)
+        let push = try CLI.run(["-C", repo, "push"], environment: env)
+        #expect(push.status == 0, "\(push)")
+        let clone = dir.appending("clone")
+        #expect(try CLI.run(["clone", "s3://cairn/ds", clone, "--endpoint", server.endpoint, "--path-style"], environment: env).status == 0)
+        let record = try show(clone, "np")
+        let artifacts = try #require((record["program"] as? [String: Any])?["artifacts"] as? [[String: Any]])
+        let blob = try #require(artifacts.first?["blob"] as? String)
+        #expect(try CLI.run(["-C", clone, "cat-blob", blob]).status == 0, "the artifact came with the run")
+        #expect(try CLI.run(["-C", clone, "fsck"]).status == 0)
+
+        let export = try CLI.run(["-C", repo, "export", "v1", "--format", "webdataset", "s3://cairn/wds", "--shard-size", "700",
+                                  "--endpoint", server.endpoint, "--path-style"], environment: env)
+        #expect(export.status == 0 && export.stdout.contains("1797 samples"), "\(export)")
+        let local = dir.appending("wds")
+        let copied = CLI.shell("AWS_ACCESS_KEY_ID=cairn-test AWS_SECRET_ACCESS_KEY=cairn-test-secret aws --endpoint-url \(server.endpoint) "
+                               + "s3 cp --recursive --quiet s3://cairn/wds \(local)")
+        #expect(copied.status == 0, "\(copied.output)")
+        let checked = CLI.shell("python3 \(Self.checkShards) \(local)")
+        #expect(checked.status == 0 && checked.output.contains("\"samples\": 1797"), "\(checked.output)")
+    }
 }
