@@ -360,8 +360,9 @@ public final class FileBlobStore: BlobStore {
     private static func locate(_ id: BlobID, in state: inout State) -> Location? {
         if let entry = state.open?.entries[id] { return .open(entry) }
         if let tmp = state.pendingLoose[id] { return .pendingLoose(tmp) }
-        for (i, pack) in state.packs.enumerated() {
-            if let entry = pack.index.find(id) { return .packed(packIndex: i, entry) }
+        // By index: `enumerated()` would copy (retain and release) every pack's fields per lookup.
+        for i in state.packs.indices {
+            if let entry = state.packs[i].index.find(id) { return .packed(packIndex: i, entry) }
         }
         return nil
     }

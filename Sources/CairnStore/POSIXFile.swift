@@ -125,6 +125,22 @@ public enum FileOps {
     }
 
     /// fsyncs a directory, making renames and creations inside it durable.
+    /// Makes everything written to the file system holding `path` durable with one `syncfs`, rather
+    /// than an fsync per file: after writing thousands of files (a materialized checkout, WebDataset
+    /// shards) one wait costs what the data costs, not a round trip per file. Falls back to `sync`
+    /// where the C library lacks `syncfs`.
+    public static func syncFileSystem(_ path: String) throws(StoreError) {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw StoreError.fromErrno(errno, "open", path) }
+        defer { close(fd) }
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "syncfs") else {  // RTLD_DEFAULT
+            Glibc.sync()
+            return
+        }
+        let syncfs = unsafeBitCast(symbol, to: (@convention(c) (Int32) -> Int32).self)
+        guard syncfs(fd) == 0 else { throw StoreError.fromErrno(errno, "syncfs", path) }
+    }
+
     public static func syncDirectory(_ path: String) throws(StoreError) {
         let file = try POSIXFile(path: path, flags: O_RDONLY | O_DIRECTORY)
         try file.sync()

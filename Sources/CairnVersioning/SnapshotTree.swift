@@ -1,5 +1,6 @@
 import CairnCatalog
 import CairnStore
+import CairnSupport
 import Foundation
 import Synchronization
 
@@ -53,11 +54,32 @@ public struct SnapshotTree: Sendable {
         }
     }
 
-    /// Every item under `node`, in blob id order.
+    /// Every item under `node`, in blob id order. The subtrees below the first levels are read on
+    /// every core (reading and verifying tree objects is most of a checkout's or export's set-up).
     public func items(under node: BlobID?) throws -> [ItemRecord] {
-        var out: [ItemRecord] = []
-        try forEachItem(under: node) { out.append($0) }
-        return out
+        guard let node else { return [] }
+        var frontier = [node]
+        // Open levels, in id order, until there are enough subtrees to share out (or only leaves are left).
+        while frontier.count < 64 {
+            var next: [BlobID] = []
+            var opened = false
+            for id in frontier {
+                if case .interior(let children) = try self.node(id) {
+                    next += children.compactMap { $0?.id }
+                    opened = true
+                } else {
+                    next.append(id)
+                }
+            }
+            frontier = next
+            if !opened { break }
+        }
+        let subtrees = frontier
+        return try Parallel.map(subtrees.count) { i in
+            var out: [ItemRecord] = []
+            try forEachItem(under: subtrees[i]) { out.append($0) }
+            return out
+        }.flatMap { $0 }
     }
 
     /// Calls `body` with the id of every tree object under `node` (the node included) whose id

@@ -75,7 +75,7 @@ extension Versioning {
                 }
                 try writeNew(building + "/items.jsonl", lines)
             }
-            try FileOps.syncDirectory(building)
+            try FileOps.syncFileSystem(building)  // durable before it is renamed into place
             if Glibc.rename(building, final) != 0 {
                 let code = errno
                 guard code == ENOTEMPTY || code == EEXIST else { throw StoreError.fromErrno(code, "rename", final) }
