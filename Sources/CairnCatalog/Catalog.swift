@@ -34,8 +34,8 @@ public protocol Catalog: AnyObject, Sendable {
 
 /// Everything a catalog transaction offers, one protocol per concern.
 public protocol CatalogTransaction:
-    CatalogItems, CatalogClasses, CatalogPeople, CatalogLabels, CatalogSnapshots, CatalogRuns, CatalogPredictions, CatalogLeases,
-    CatalogExchange {}
+    CatalogItems, CatalogClasses, CatalogPeople, CatalogLabels, CatalogSnapshots, CatalogRuns, CatalogPredictions, CatalogReports,
+    CatalogLeases, CatalogExchange {}
 
 extension Catalog {
     /// Number of items.

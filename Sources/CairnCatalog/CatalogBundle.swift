@@ -26,9 +26,11 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
     public struct LabelEntry: Codable, Sendable, Hashable {
         public var blob: String, who: String, `class`: Label?, at: Double
         public var order: String?
+        /// What a model showed while the label was given (absent when nothing was, and in older bundles).
+        public var suggestion: SuggestionShown?
 
-        public init(blob: String, who: String, class label: Label?, at: Double, order: String? = nil) {
-            (self.blob, self.who, self.class, self.at, self.order) = (blob, who, label, at, order)
+        public init(blob: String, who: String, class label: Label?, at: Double, order: String? = nil, suggestion: SuggestionShown? = nil) {
+            (self.blob, self.who, self.class, self.at, self.order, self.suggestion) = (blob, who, label, at, order, suggestion)
         }
 
         public static func == (a: LabelEntry, b: LabelEntry) -> Bool {
@@ -91,7 +93,8 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
         }
         func entries(_ history: LabelHistory) throws -> [LabelEntry] {
             try tx.labelEvents(history).filter { keep.contains($0.item) }.map {
-                LabelEntry(blob: $0.item.hex, who: $0.person, class: $0.label, at: $0.at.timeIntervalSince1970, order: LabelOrder.hex($0.stamp))
+                LabelEntry(blob: $0.item.hex, who: $0.person, class: $0.label, at: $0.at.timeIntervalSince1970, order: LabelOrder.hex($0.stamp),
+                           suggestion: $0.suggestion)
             }
         }
         bundle.annotations = try entries(.annotations)
@@ -175,7 +178,7 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
         for row in annotations where haveAnnotations.insert(row).inserted {
             let (item, who, cls) = try ids(row)
             try tx.appendLabel(.annotations, itemID: item, personID: who, classIDs: cls, at: Date(timeIntervalSince1970: row.at),
-                               stamp: try row.stamp())
+                               stamp: try row.stamp(), suggestion: row.suggestion)
             counts.annotations += 1
         }
         var haveReviews = Set(here.reviews)
@@ -183,7 +186,7 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
             let (item, who, cls) = try ids(row)
             guard let cls else { throw CatalogError.malformedBundle("a verdict without a class") }
             try tx.appendLabel(.verdicts, itemID: item, personID: who, classIDs: cls, at: Date(timeIntervalSince1970: row.at),
-                               stamp: try row.stamp())
+                               stamp: try row.stamp(), suggestion: nil)
             counts.reviews += 1
         }
         let haveRuns = Set(try tx.runs().map(\.id))

@@ -11,9 +11,11 @@ public struct LabelEvent: Sendable, Hashable {
     public var at: Date
     /// The row's place in the label order (`LabelOrder`).
     public var stamp: Data
+    /// What a model showed while the label was given (annotations only).
+    public var suggestion: SuggestionShown?
 
-    public init(item: BlobID, person: String, label: Label?, at: Date, stamp: Data) {
-        (self.item, self.person, self.label, self.at, self.stamp) = (item, person, label, at, stamp)
+    public init(item: BlobID, person: String, label: Label?, at: Date, stamp: Data, suggestion: SuggestionShown? = nil) {
+        (self.item, self.person, self.label, self.at, self.stamp, self.suggestion) = (item, person, label, at, stamp, suggestion)
     }
 }
 

@@ -14,8 +14,10 @@ public protocol CatalogLabels {
     /// Appends a label given by `personID` to `itemID`'s history: a set of classes (one, or any
     /// number in multi-label work), nil for a skip (annotations only). `stamp` is the row's place
     /// in the label order (`LabelOrder`); nil makes it from `time` and the label, a stamp made
-    /// elsewhere (a merged row) is kept as given.
-    func appendLabel(_ history: LabelHistory, itemID: Int64, personID: Int64, classIDs: [Int64]?, at time: Date, stamp: Data?) throws
+    /// elsewhere (a merged row) is kept as given. `suggestion` (annotations only) is what a model
+    /// showed while the label was given.
+    func appendLabel(_ history: LabelHistory, itemID: Int64, personID: Int64, classIDs: [Int64]?, at time: Date, stamp: Data?,
+                     suggestion: SuggestionShown?) throws
     /// `annotatorID`'s latest annotation of `itemID` in the label order: nil when none, `.some(nil)` for a skip.
     func latestAnnotation(itemID: Int64, annotatorID: Int64) throws -> Label??
     /// An item's annotations or verdicts, oldest first in the label order (`annotator` is who gave each).
@@ -30,16 +32,18 @@ public protocol CatalogLabels {
 }
 
 extension CatalogLabels {
-    /// Appends an annotation (nil `classIDs` = a skip) made now or at `time`.
-    public func appendAnnotation(itemID: Int64, annotatorID: Int64, classIDs: [Int64]?, at time: Date = Date()) throws {
-        try appendLabel(.annotations, itemID: itemID, personID: annotatorID, classIDs: classIDs, at: time, stamp: nil)
+    /// Appends an annotation (nil `classIDs` = a skip) made now or at `time`, with the suggestions
+    /// a model showed while it was made, if any.
+    public func appendAnnotation(itemID: Int64, annotatorID: Int64, classIDs: [Int64]?, at time: Date = Date(),
+                                 suggestion: SuggestionShown? = nil) throws {
+        try appendLabel(.annotations, itemID: itemID, personID: annotatorID, classIDs: classIDs, at: time, stamp: nil, suggestion: suggestion)
     }
 
     /// Records `reviewer`'s verdict, a set of classes, made now or at `time`.
     /// - Throws: `CatalogError.notAReviewer` unless the reviewer's role records verdicts.
     public func appendVerdict(itemID: Int64, reviewer: Annotator, classIDs: [Int64], at time: Date = Date()) throws {
         try reviewer.checkMayReview()
-        try appendLabel(.verdicts, itemID: itemID, personID: reviewer.id, classIDs: classIDs, at: time, stamp: nil)
+        try appendLabel(.verdicts, itemID: itemID, personID: reviewer.id, classIDs: classIDs, at: time, stamp: nil, suggestion: nil)
     }
 
     /// `annotatorID`'s latest label of `itemID`; nil when none or a skip.

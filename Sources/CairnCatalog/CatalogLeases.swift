@@ -12,12 +12,50 @@ public enum LabelQueue: String, Sendable, Hashable, Codable, CaseIterable {
     case review
     /// Items whose annotators gave different labels, without a verdict (reviewers only).
     case disagreements
+    /// Unlabeled items, the ones a model is least sure of first (served by a `QueuePlan`).
+    case uncertain
+    /// Items a confident-learning pass flagged as probably mislabeled, most suspicious first
+    /// (reviewers only; served by a `QueuePlan`).
+    case suspects
 
     /// True for the queues whose keys record reviewer verdicts.
-    public var isReview: Bool { self == .review || self == .disagreements }
+    public var isReview: Bool { self == .review || self == .disagreements || self == .suspects }
 
     /// True when labeling an item takes it out of the queue (not for `all` and `mine`).
     public var labelsLeaveIt: Bool { self != .all && self != .mine }
+
+    /// True for the queues served in a plan's order rather than by item id.
+    public var needsPlan: Bool { self == .uncertain || self == .suspects }
+}
+
+/// The order a queue serves items in, when it is not item id order: the uncertainty queue (by a
+/// model's margin, with randomly chosen items mixed in) and the suspects queue (by score). The
+/// queue's own rule still decides whether an item is offered (an item labeled meanwhile is not).
+public struct QueuePlan: Sendable {
+    /// What the plan knows about an item.
+    public struct Note: Sendable, Hashable, Codable {
+        /// Top-1 minus top-2 probability (uncertainty queue).
+        public var margin: Double?
+        /// Mixed in at random, to measure the gain over random order (uncertainty queue).
+        public var explore = false
+        /// A suspect's given label, the suggested fix, and its score (suspects queue).
+        public var given: String?
+        public var suggested: String?
+        public var score: Double?
+
+        public init(margin: Double? = nil, explore: Bool = false, given: String? = nil, suggested: String? = nil, score: Double? = nil) {
+            (self.margin, self.explore, self.given, self.suggested, self.score) = (margin, explore, given, suggested, score)
+        }
+    }
+
+    public var items: [Int64]
+    public var notes: [Int64: Note]
+    /// Where the plan came from, for the status line ("run 1a2b3c", "suspects of 9f8e…").
+    public var source: String
+
+    public init(items: [Int64], notes: [Int64: Note] = [:], source: String) {
+        (self.items, self.notes, self.source) = (items, notes, source)
+    }
 }
 
 /// Narrows a queue to one split and/or to items someone currently labels with a class (alone or in a set).
@@ -55,6 +93,26 @@ public protocol CatalogLeases {
     func lease(itemID: Int64, annotatorID me: Int64, host: String, pid: Int32, until: Date) throws
     /// Drops every lease of one labeling process.
     func releaseLeases(host: String, pid: Int32) throws
+    /// The position in `candidates` of the first item `queue` offers as of `now` (their order, not id order).
+    func firstOffered(_ candidates: ArraySlice<Int64>, in queue: AnnotatorQueue, now: Date) throws -> Int?
+    /// How many of `candidates` `queue` offers as of `now`.
+    func countOffered(_ candidates: ArraySlice<Int64>, in queue: AnnotatorQueue, now: Date) throws -> Int
+}
+
+extension CatalogTransaction {
+    /// Leases the first of `candidates` that `queue` offers, as `leaseNext` does; returns it and its position.
+    public func leaseFirst(of candidates: ArraySlice<Int64>, in queue: AnnotatorQueue, host: String, pid: Int32, now: Date = Date(),
+                           duration: TimeInterval = 120) throws -> (item: Item, position: Int)? {
+        guard let position = try firstOffered(candidates, in: queue, now: now), let item = try item(id: candidates[position]) else { return nil }
+        try lease(itemID: item.id, annotatorID: queue.annotatorID, host: host, pid: pid, until: now.addingTimeInterval(duration))
+        return (item, position)
+    }
+
+    /// The first of `candidates` that `queue` offers now, and its position.
+    public func peekFirst(of candidates: ArraySlice<Int64>, in queue: AnnotatorQueue) throws -> (item: Item, position: Int)? {
+        guard let position = try firstOffered(candidates, in: queue, now: Date()), let item = try item(id: candidates[position]) else { return nil }
+        return (item, position)
+    }
 }
 
 extension CatalogLeases {

@@ -23,6 +23,8 @@ public protocol CatalogPredictions {
     func replacePredictions(runID: String, _ predictions: [Prediction]) throws
     /// Every prediction of run `runID`, in item id order.
     func predictions(runID: String) throws -> [Prediction]
+    /// Run `runID`'s prediction for one item, if it has one.
+    func prediction(runID: String, itemID: Int64) throws -> Prediction?
     /// How many predictions each run has, by run id (runs without any are absent).
     func predictionCounts() throws -> [String: Int]
 }

@@ -141,9 +141,32 @@ public struct Annotation: Sendable, Hashable, Codable {
     /// The label given, or nil when the annotator skipped the item.
     public var label: Label?
     public var createdAt: Date
+    /// What a model suggested while the label was given, if the labeling UI showed suggestions.
+    public var suggestion: SuggestionShown?
 
-    public init(id: Int64, itemID: Int64, annotator: String, label: Label?, createdAt: Date) {
+    public init(id: Int64, itemID: Int64, annotator: String, label: Label?, createdAt: Date, suggestion: SuggestionShown? = nil) {
         (self.id, self.itemID, self.annotator, self.label, self.createdAt) = (id, itemID, annotator, label, createdAt)
+        self.suggestion = suggestion
+    }
+}
+
+/// A model's suggestions as an annotator saw them beside an item: provenance of a label, never a label.
+public struct SuggestionShown: Sendable, Hashable, Codable {
+    public struct Candidate: Sendable, Hashable, Codable {
+        public var className: String
+        public var probability: Double
+        public init(className: String, probability: Double) { (self.className, self.probability) = (className, probability) }
+    }
+
+    /// The run whose model made them.
+    public var run: String
+    /// Most probable first.
+    public var candidates: [Candidate]
+    /// True when the label was given with a suggestion key (rather than a class key).
+    public var accepted: Bool
+
+    public init(run: String, candidates: [Candidate], accepted: Bool) {
+        (self.run, self.candidates, self.accepted) = (run, candidates, accepted)
     }
 }
 

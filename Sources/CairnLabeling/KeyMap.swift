@@ -20,6 +20,26 @@ import CairnCatalog
 public struct KeyMap: Sendable, Equatable {
     public enum Action: String, Sendable, CaseIterable {
         case skip, back, undo, zoom, help, quit, commit
+        /// Accept the model's first, second or third suggestion (with `--suggest`).
+        case suggest1, suggest2, suggest3
+        /// In the suspects queue: accept the suggested fix, or keep the given label (each a verdict).
+        case accept, keep
+    }
+
+    /// What the keys are for: plain labeling, multi-label ticking, labeling with suggestions shown,
+    /// or reviewing suspects. Actions of other modes have no key (so their keys stay free for classes).
+    public enum Mode: Sendable {
+        case single, multi, suggestions, suspects
+
+        var actions: Set<Action> {
+            let common: Set<Action> = [.skip, .back, .undo, .zoom, .help, .quit]
+            switch self {
+            case .single: return common
+            case .multi: return common.union([.commit])
+            case .suggestions: return common.union([.suggest1, .suggest2, .suggest3])
+            case .suspects: return common.union([.accept, .keep])
+            }
+        }
     }
 
     /// Action by key.
@@ -29,7 +49,7 @@ public struct KeyMap: Sendable, Equatable {
 
     public static let defaultActions: [Action: Key] = [
         .skip: .character(" "), .undo: .character("u"), .zoom: .character("z"), .help: .character("?"), .quit: .character("q"),
-        .commit: .enter,
+        .commit: .enter, .suggest1: .enter, .suggest2: .character(","), .suggest3: .character("."), .accept: .enter, .keep: .backspace,
     ]
 
     /// The keys for `classList`, with `classKeys` (class name → key) and `actionKeys` (action name →
@@ -37,15 +57,17 @@ public struct KeyMap: Sendable, Equatable {
     /// the config gives it one, so enter stays free for a class.
     /// - Throws: `LabelingError` naming an unknown class or action, a key that is not one
     ///   character (or `space`, `enter`, `backspace`, `tab`), or a key given two meanings.
-    public init(classList: [LabelClass], classKeys: [String: String] = [:], actionKeys: [String: String] = [:], multi: Bool = false) throws {
+    public init(classList: [LabelClass], classKeys: [String: String] = [:], actionKeys: [String: String] = [:], multi: Bool = false,
+                mode: Mode? = nil) throws {
         var byAction = Self.defaultActions
-        if !multi { byAction[.commit] = nil }
         for (name, text) in actionKeys {
             guard let action = Action(rawValue: name) else {
                 throw LabelingError.unknownAction(name)
             }
             byAction[action] = try Self.key(text, for: name)
         }
+        let active = (mode ?? (multi ? .multi : .single)).actions
+        byAction = byAction.filter { active.contains($0.key) }
         var actions: [Key: Action] = [:]
         for (action, key) in byAction.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
             if let other = actions[key] { throw LabelingError.keyConflict(key: Self.name(key), first: other.rawValue, second: action.rawValue) }
@@ -134,9 +156,10 @@ extension Repository {
     /// The keys `cairn label` uses for `classes`: each class's own key unless `[keys.classes]` in
     /// `.cairn/config.toml` remaps it, and the actions' keys with `[keys.actions]` applied.
     /// - Throws: `RepositoryError.badConfig` naming the config file and the problem.
-    public func labelingKeys(for classes: [LabelClass], multi: Bool = false) throws -> KeyMap {
+    public func labelingKeys(for classes: [LabelClass], multi: Bool = false, mode: KeyMap.Mode? = nil) throws -> KeyMap {
         do {
-            return try KeyMap(classList: classes, classKeys: config.keys.classes ?? [:], actionKeys: config.keys.actions ?? [:], multi: multi)
+            return try KeyMap(classList: classes, classKeys: config.keys.classes ?? [:], actionKeys: config.keys.actions ?? [:], multi: multi,
+                              mode: mode)
         } catch let error as LabelingError {
             throw RepositoryError.badConfig(path: configPath, reason: error.description)
         }

@@ -30,6 +30,13 @@ struct LabelScreen: Equatable {
         /// Every annotator's label (review queues), else nil and `ownLabel` is shown.
         var labels: [(annotator: String, label: Label?)]?
         var ownLabel: Label?
+        /// A model's suggestions, with the keys that take them (`--suggest`).
+        struct SuggestionLine { var key: String; var name: String; var probability: Double }
+        var suggestions: [SuggestionLine] = []
+        /// The run suggesting, and where a plan-served queue's order came from.
+        var suggestedBy: String? = nil
+        var note: QueuePlan.Note? = nil
+        var planSource: String? = nil
         var done: Int
         var total: Int
         var perHour: Double
@@ -71,7 +78,9 @@ struct LabelScreen: Equatable {
         image = ImageArea(top: 2, rows: imageRows - 1, columns: columns - panel - 1)
         var texts = [Text(row: 1, column: 1, text: "cairn label", style: .bold),
                      Text(row: 1, column: 12, text: "  annotator \(Printable.escaped(content.annotator))  queue \(content.queue.rawValue)"
-                        + (content.overlap > 1 ? "  overlap \(content.overlap) (blind)" : "") + (content.multi ? "  multi-label" : ""))]
+                        + (content.overlap > 1 ? "  overlap \(content.overlap) (blind)" : "") + (content.multi ? "  multi-label" : "")
+                        + (content.suggestedBy.map { "  suggestions: run \($0)" } ?? "")
+                        + (content.planSource.map { "  order: \(Printable.escaped($0))" } ?? ""))]
         texts.append(Text(row: 2, column: columns - panel + 1, text: "classes", style: .bold))
         for (i, c) in content.classes.enumerated() where 3 + i <= imageRows {
             let name = Printable.escaped(c.name)
@@ -81,7 +90,27 @@ struct LabelScreen: Equatable {
             texts.append(Text(row: 3 + i, column: columns - panel + 1 + keyText.count, text: c.isMine ? " \(name) " : name,
                               style: c.isMine ? .inverse : .plain))
         }
+        // The model's suggestions under the classes, while there is room above the status lines.
+        var row = 3 + content.classes.count + 1
+        if !content.suggestions.isEmpty, row + content.suggestions.count <= imageRows {
+            texts.append(Text(row: row, column: columns - panel + 1, text: "suggested", style: .bold))
+            for line in content.suggestions {
+                row += 1
+                texts.append(Text(row: row, column: columns - panel + 1,
+                                  text: "\(line.key)  \(Printable.escaped(line.name))  " + String(format: "%.1f%%", line.probability * 100)))
+            }
+        }
         var facts = content.facts
+        if let note = content.note {
+            if let given = note.given, let suggested = note.suggested {
+                facts += "  given \(Printable.escaped(given)) -> suggested \(Printable.escaped(suggested))"
+                    + (note.score.map { String(format: " (score %.3f)", $0) } ?? "")
+            } else if note.explore {
+                facts += "  (explore: a random item)"
+            } else if let margin = note.margin {
+                facts += String(format: "  margin %.3f", margin)
+            }
+        }
         if let labels = content.labels {
             // Reviewers see every annotator's label; annotators see only their own (blind labeling).
             facts += "  labels: " + labels.map { "\(Printable.escaped($0.annotator))=\(Printable.escaped($0.label?.description ?? "skip"))" }
@@ -94,7 +123,12 @@ struct LabelScreen: Equatable {
         texts.append(Text(row: rows - 1, column: 1, text: progress, style: .progress))
         texts.append(Text(row: rows - 1, column: 1 + progress.count, text: String(format: "  %.0f/h  left %@", content.perHour, content.eta)))
         if content.message.isEmpty {
-            let keysLine = (content.multi ? "keys: class keys tick · \(key(.commit)) saves" : "keys: class key labels")
+            var first = content.multi ? "keys: class keys tick · \(key(.commit)) saves" : "keys: class key labels"
+            if !content.suggestions.isEmpty { first += " · \(key(.suggest1)) \(key(.suggest2)) \(key(.suggest3)) take a suggestion" }
+            if let given = content.note?.given, let suggested = content.note?.suggested {
+                first = "keys: \(key(.accept)) accepts \(Printable.escaped(suggested)) · \(key(.keep)) keeps \(Printable.escaped(given)) · class key sets another"
+            }
+            let keysLine = first
                 + " · \(key(.skip)) skip · ← back · \(key(.undo)) undo · \(key(.zoom)) zoom · \(key(.help)) help · \(key(.quit)) quit"
             texts.append(Text(row: rows, column: 1, text: keysLine, style: .dim))
         } else {
@@ -107,7 +141,9 @@ struct LabelScreen: Equatable {
     private static func help(_ content: Content, key: (KeyMap.Action) -> String) -> [String] {
         let verb = content.multi ? "tick or untick" : "label"
         return ["Keys", ""] + content.classes.compactMap { c in c.key.map { "  \($0)  \(verb) \(Printable.escaped(c.name))" } }
-            + (content.multi ? ["  \(key(.commit))  save the ticked classes and move on (none ticked: no class applies)"] : []) + [
+            + (content.multi ? ["  \(key(.commit))  save the ticked classes and move on (none ticked: no class applies)"] : [])
+            + (content.suggestedBy != nil ? ["  \(key(.suggest1)) \(key(.suggest2)) \(key(.suggest3))  label with the model's first, second or third suggestion"] : [])
+            + (content.note?.given != nil ? ["  \(key(.accept))  accept the suggested fix   \(key(.keep))  keep the given label (each a verdict)"] : []) + [
                 "  \(key(.skip)) or →  skip", "  \(key(.back) == "-" ? "" : key(.back) + " or ")←  back to the previous item",
                 "  \(key(.undo))  undo the last label (any number of times)",
                 "  \(key(.zoom))  zoom: the image alone", "  \(key(.help))  this help",

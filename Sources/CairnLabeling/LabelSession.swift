@@ -24,7 +24,11 @@ public final class LabelSession {
     public let started = Date()
     private var visited: [Item] = []
     private var undoStack: [(item: Item, previous: Label??)] = []
+    /// In item id order: the id after which to look next. In a plan's order: the position.
     private var cursor: Int64 = 0
+    /// The order of a plan-served queue (uncertain, suspects), and where each item is in it.
+    public private(set) var plan: QueuePlan?
+    private var positions: [Int64: Int] = [:]
     private let host = ProcessInfo.processInfo.hostName
     private let pid = getpid()
 
@@ -33,8 +37,11 @@ public final class LabelSession {
     ///   filter naming no class, `CatalogError.notAReviewer` for a review queue opened by someone
     ///   who may not review.
     public init(catalog: any Catalog, annotator annotatorName: String, queue: LabelQueue = .unlabeled, filter: QueueFilter = QueueFilter(),
-                overlap: Int = 1) throws {
+                overlap: Int = 1, plan: QueuePlan? = nil) throws {
         guard overlap >= 1 else { throw LabelingError.invalidOverlap(overlap) }
+        guard queue.needsPlan == (plan != nil) else { throw LabelingError.planMismatch(queue.rawValue) }
+        self.plan = plan
+        positions = Dictionary(plan?.items.enumerated().map { ($1, $0) } ?? [], uniquingKeysWith: { a, _ in a })
         self.catalog = catalog
         annotator = try catalog.write { try $0.ensureAnnotator(annotatorName) }
         if queue.isReview { try annotator.checkMayReview() }
@@ -52,16 +59,43 @@ public final class LabelSession {
     /// `remaining()` as a function that may run on another thread (it reads the catalog only).
     public func remainingCounter() -> @Sendable () throws -> Int {
         let (catalog, view) = (self.catalog, self.view)
+        if let plan {
+            let rest = plan.items[min(Int(cursor), plan.items.count)...]
+            return { try catalog.read { try $0.countOffered(rest, in: view, now: Date()) } }
+        }
         return { try catalog.read { try $0.queueLength(view) } }
+    }
+
+    /// What the plan knows about the current item (its margin, or a suspect's fix).
+    public var currentNote: QueuePlan.Note? { current.flatMap { plan?.notes[$0.id] } }
+
+    /// Serves the queue in `plan`'s order from its start (a retrained model's order); the current
+    /// item stays on screen.
+    public func replacePlan(_ plan: QueuePlan) {
+        guard self.plan != nil else { return }
+        self.plan = plan
+        positions = Dictionary(plan.items.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+        cursor = 0
     }
 
     /// The item the next label or skip will most likely show (the queue's next one as of now;
     /// another annotator may take it first). The UI renders it ahead.
     public func peekNext() throws -> Item? {
+        let view = self.view
+        if let plan {
+            let rest = plan.items[min(nextPosition, plan.items.count)...]
+            return try catalog.read { try $0.peekFirst(of: rest, in: view)?.item }
+        }
         var after = cursor
         if let current { after = max(after, current.id) }
-        let view = self.view
         return try catalog.read { try $0.peekNext(in: view, after: after) }
+    }
+
+    /// Where in the plan the next item is looked for: after the current one.
+    private var nextPosition: Int {
+        var position = Int(cursor)
+        if let current, let at = positions[current.id] { position = max(position, at + 1) }
+        return position
     }
 
     /// This annotator's latest label on the current item (nil when none or skipped).
@@ -77,13 +111,22 @@ public final class LabelSession {
         return (record?.annotations ?? []).map { ($0.annotator, $0.label) }
     }
 
-    /// Labels the current item with one class and moves on.
-    public func label(_ labelClass: LabelClass) throws { try label([labelClass]) }
+    /// Labels the current item with one class and moves on, noting the suggestions shown, if any.
+    public func label(_ labelClass: LabelClass, suggestion: SuggestionShown? = nil) throws { try label([labelClass], suggestion: suggestion) }
+
+    /// In the suspects queue: records the suggested fix (`accept`) or the given label as the
+    /// reviewer's verdict, and moves on. Either is one key: on nearly clean data most flags are
+    /// false alarms.
+    public func decide(accept: Bool) throws {
+        guard let note = currentNote, let name = accept ? note.suggested : note.given,
+              let labelClass = classes.first(where: { $0.name == name }) else { return }
+        try label([labelClass])
+    }
 
     /// Labels the current item with a set of classes (multi-label work; empty means no class
     /// applies) and moves on. In a review queue this records the verdict. The label and the next
     /// item's lease are one transaction: one durable commit per label.
-    public func label(_ labelClasses: [LabelClass]) throws {
+    public func label(_ labelClasses: [LabelClass], suggestion: SuggestionShown? = nil) throws {
         guard let item = current else { return }
         let review = queue.isReview
         let me = annotator
@@ -94,7 +137,7 @@ public final class LabelSession {
                 try tx.appendVerdict(itemID: item.id, reviewer: me, classIDs: classIDs)
             } else {
                 previous = try tx.latestAnnotation(itemID: item.id, annotatorID: me.id)
-                try tx.appendAnnotation(itemID: item.id, annotatorID: me.id, classIDs: classIDs)
+                try tx.appendAnnotation(itemID: item.id, annotatorID: me.id, classIDs: classIDs, suggestion: suggestion)
             }
         }
         if !review { undoStack.append((item, previous)) }
@@ -107,7 +150,9 @@ public final class LabelSession {
     /// Goes back to the previous item of this session.
     public func back() throws {
         guard let previous = visited.popLast() else { return }
-        if let current { cursor = min(cursor, current.id - 1) }
+        if let current {
+            if plan != nil, let at = positions[current.id] { cursor = Int64(min(Int(cursor), at)) } else { cursor = min(cursor, current.id - 1) }
+        }
         try show(previous)
     }
 
@@ -143,9 +188,21 @@ public final class LabelSession {
 
     /// Moves to the next item of the queue, running `record` first in the same transaction.
     private func advance(recording record: (any CatalogTransaction) throws -> Void = { _ in }) throws {
+        let (view, host, pid) = (self.view, self.host, self.pid)
+        if let plan {
+            let from = min(nextPosition, plan.items.count)
+            let next = try catalog.write { tx in
+                try record(tx)
+                return try tx.leaseFirst(of: plan.items[from...], in: view, host: host, pid: pid)
+            }
+            if let current { visited.append(current) }
+            cursor = Int64(next.map { $0.position } ?? plan.items.count)
+            current = next?.item
+            if current == nil { close() }
+            return
+        }
         var after = cursor
         if let current { after = max(after, current.id) }
-        let (view, host, pid) = (self.view, self.host, self.pid)
         let next = try catalog.write { tx in
             try record(tx)
             return try tx.leaseNext(in: view, after: after, host: host, pid: pid)

@@ -27,11 +27,18 @@ public final class LabelUI {
     /// The queue's length as last counted, off the keystroke path (counting scans the queue).
     private let counted = Counted()
     private var shownRemaining: Int?
+    /// A model's suggestions beside the image (`--suggest`), if any; a retrain replaces them.
+    private(set) var suggestions: Suggestions?
+    /// Work the UI does not wait for (a background retrain), polled between keys.
+    let background: BackgroundWork?
 
     public init(session: LabelSession, store: any BlobStore, renderer: ImageRenderer, keys: KeyMap, multi: Bool = false,
+                suggestions: Suggestions? = nil, background: BackgroundWork? = nil,
                 environment: [String: String] = ProcessInfo.processInfo.environment) {
         self.session = session
         self.multi = multi
+        self.suggestions = suggestions
+        self.background = background
         self.keys = keys
         self.store = store
         self.renderer = renderer
@@ -53,6 +60,12 @@ public final class LabelUI {
         var idle = 0.0
         while session.current != nil {
             let keys = terminal.readKeys(timeout: 0.25)
+            if let background, let result = background.poll() {
+                message = result.message
+                if let plan = result.plan { session.replacePlan(plan) }
+                if let newer = result.suggestions { suggestions = newer }
+                try draw()
+            }
             if keys.isEmpty {
                 idle += 0.25
                 if terminal.updateSize() || (shownRemaining != nil && remainingNow() != shownRemaining) { try draw() }
@@ -61,7 +74,9 @@ public final class LabelUI {
             }
             idle = 0
             for key in keys where session.current != nil {
+                let before = session.labeled
                 if try !handle(key) { return }
+                if session.labeled > before { background?.labeled(count: session.labeled) }
             }
             if session.current != nil { try draw() }
         }
@@ -93,6 +108,16 @@ public final class LabelUI {
             } else {
                 message = "\(keyName(.commit)) saves ticked classes with --multi; here a class key labels"
             }
+        case .suggest1?, .suggest2?, .suggest3?:
+            let rank = action == .suggest1 ? 0 : action == .suggest2 ? 1 : 2
+            guard let item = session.current, let suggestions, case let top = suggestions.top(for: item), rank < top.count,
+                  let labelClass = session.classes.first(where: { $0.name == top[rank].className }) else {
+                message = "no suggestion \(rank + 1) for this item"
+                return true
+            }
+            try session.label(labelClass, suggestion: suggestions.shown(for: item, accepted: true))
+        case .accept?: try session.decide(accept: true)
+        case .keep?: try session.decide(accept: false)
         case nil:
             if let name = keys.classes[key], let labelClass = session.classes.first(where: { $0.name == name }) {
                 if multi, let item = session.current {
@@ -100,7 +125,7 @@ public final class LabelUI {
                     if chosen.remove(name) == nil { chosen.insert(name) }
                     ticked = (item.id, chosen)
                 } else {
-                    try session.label(labelClass)
+                    try session.label(labelClass, suggestion: session.current.flatMap { suggestions?.shown(for: $0, accepted: false) })
                 }
             } else if key != .up && key != .down && key != .escape {
                 message = "'\(KeyMap.name(key))' is not a key here; \(keyName(.help)) shows the keys"
@@ -163,6 +188,10 @@ public final class LabelUI {
             },
             facts: "\(Printable.escaped(item.path))  \(item.blobID.hex.prefix(12))  \(item.width)x\(item.height) \(item.format)  \(item.split)",
             labels: session.queue.isReview && !helpShown && !zoomed ? try session.currentLabels() : nil, ownLabel: mine,
+            suggestions: helpShown || zoomed ? [] : (suggestions?.top(for: item) ?? []).enumerated().map { i, c in
+                .init(key: keyName(i == 0 ? .suggest1 : i == 1 ? .suggest2 : .suggest3), name: c.className, probability: c.probability)
+            },
+            suggestedBy: suggestions?.run, note: session.currentNote, planSource: session.plan?.source,
             done: session.labeled,
             // Labels take items out of the unlabeled and review queues, not out of `all` or `mine`,
             // whose count is already the whole queue: either way the total stays fixed.
@@ -189,7 +218,10 @@ public final class LabelUI {
     /// While the annotator looks: render the item a label or skip will most likely show next, and
     /// recount the queue.
     private func prepareNext(columns: Int, rows: Int) {
-        if let next = try? session.peekNext() { frames.prefetch(Frames.Key(next.blobID, columns: columns, rows: rows)) }
+        if let next = try? session.peekNext() {
+            frames.prefetch(Frames.Key(next.blobID, columns: columns, rows: rows))
+            if let suggestions { DispatchQueue.global(qos: .userInitiated).async { suggestions.prepare(next) } }
+        }
         counted.refresh(session.remainingCounter(), labeled: session.labeled)
     }
 }

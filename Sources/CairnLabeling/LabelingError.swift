@@ -16,6 +16,12 @@ public enum LabelingError: CairnError, Equatable {
     case invalidOverlap(Int)
     /// A queue filter that names no class.
     case unknownClass(String, classes: [String])
+    /// A plan given to a queue that is served by item id, or none to one that needs it.
+    case planMismatch(String)
+    /// A run whose suggestions cannot be shown for this repository's classes.
+    case classesDiffer(run: String, missing: [String], extra: [String])
+    /// No run to suggest with or to order a queue by.
+    case noModel(String)
 
     public var description: String {
         switch self {
@@ -28,6 +34,12 @@ public enum LabelingError: CairnError, Equatable {
         case .keyConflict(let key, let first, let second): "the key \(key) is set for both \(first) and \(second)"
         case .invalidOverlap(let overlap): "--overlap must be at least 1 (got \(overlap))"
         case .unknownClass(let name, let classes): "there is no class '\(name)' (classes: \(classes.joined(separator: ", ")))"
+        case .planMismatch(let queue): "the \(queue) queue is served in a model's order: give it a run (--run or --suggest)"
+        case .classesDiffer(let run, let missing, let extra):
+            "run \(run) was trained on other classes: "
+                + [missing.isEmpty ? nil : "it lacks \(missing.joined(separator: ", "))", extra.isEmpty ? nil : "it has \(extra.joined(separator: ", ")) that this repository does not"]
+                .compactMap { $0 }.joined(separator: "; ")
+        case .noModel(let why): why
         }
     }
 }

@@ -118,6 +118,13 @@ public struct SnapshotExamples: Sendable {
     public var multiLabel = 0
     /// Labeled items whose images a partial pull left on a remote: not trained on.
     public var notFetched = 0
+    /// How many examples have each image size (width, height).
+    public var sizes: [Int: Int] = [:]
+
+    /// The most common image size among the examples (width, height), if there are any.
+    public var commonSize: (width: Int, height: Int)? {
+        sizes.max { $0.value < $1.value || ($0.value == $1.value && $0.key > $1.key) }.map { ($0.key >> 20, $0.key & 0xFFFFF) }
+    }
 
     /// Reads the snapshot tree. Items come in blob-id order, so the list is the same on every machine.
     /// When a remote holds the snapshot, items whose images are not here (a partial pull) are left
@@ -142,6 +149,7 @@ public struct SnapshotExamples: Sendable {
                 return
             }
             out.examples.append(Example(blobID: record.blobID, path: record.path, split: record.split, label: classIndex))
+            out.sizes[min(record.width, 0xFFFFF) << 20 | min(record.height, 0xFFFFF), default: 0] += 1
         }
         return out
     }

@@ -215,7 +215,7 @@ extension Versioning {
                     // Provenance replayed as recorded (the verdict was checked where it was made).
                     let who = try tx.ensureAnnotator(verdict.reviewer, role: .reviewer)
                     try tx.appendLabel(.verdicts, itemID: item.id, personID: who.id, classIDs: try tx.ensureClasses(verdict.label),
-                                       at: Date(), stamp: nil)
+                                       at: Date(), stamp: nil, suggestion: nil)
                 }
             }
         }

@@ -8,6 +8,20 @@ import Foundation
 struct Cairn: AsyncParsableCommand {
     static let version = "0.1.0"
 
+    /// What `--suggest` given without a run stands for (see `optionalValues`).
+    static let latest = "@latest"
+
+    /// `--suggest [RUN]`: an option whose value may be left out. Given alone (last, or before
+    /// another option), it gets the value `latest`, which the command reads as "the latest run".
+    static func optionalValues(_ arguments: [String]) -> [String] {
+        var out: [String] = []
+        for (i, word) in arguments.enumerated() {
+            out.append(word)
+            if word == "--suggest", i + 1 == arguments.count || arguments[i + 1].hasPrefix("-") { out.append(latest) }
+        }
+        return out
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "cairn",
         abstract: "Version and label image datasets: content-addressed images, labels with history, immutable snapshots.",
@@ -21,7 +35,7 @@ struct Cairn: AsyncParsableCommand {
             InitCommand.self, ImportCommand.self, StatusCommand.self, ListCommand.self, ShowCommand.self,
             ClassesCommand.self, AnnotateCommand.self, AnnotatorsCommand.self, ReviewCommand.self, LabelCommand.self, AgreementCommand.self, SnapshotCommand.self, TagCommand.self, TagsCommand.self,
             LogCommand.self, DiffCommand.self, CheckoutCommand.self, ExportCommand.self, RestoreCommand.self,
-            TrainCommand.self, RunCommand.self, RunsCommand.self, EvalCommand.self, PredictCommand.self, PredictionsCommand.self,
+            TrainCommand.self, RunCommand.self, RunsCommand.self, EvalCommand.self, PredictCommand.self, PredictionsCommand.self, SuspectsCommand.self, QueueCommand.self, CheckCommand.self,
             RemoteCommand.self, PushCommand.self, PullCommand.self, CloneCommand.self,
             GCCommand.self, FsckCommand.self, CatBlobCommand.self,
         ])
@@ -33,7 +47,7 @@ struct Cairn: AsyncParsableCommand {
         sigemptyset(&signals)
         for number in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&signals, number) }
         sigprocmask(SIG_UNBLOCK, &signals, nil)
-        let arguments = extractGlobalRepository(Array(CommandLine.arguments.dropFirst()))
+        let arguments = optionalValues(extractGlobalRepository(Array(CommandLine.arguments.dropFirst())))
         do {
             if let unknown = unknownCommand(in: arguments) { throw unknown }
             var command = try parseAsRoot(arguments)

@@ -2,6 +2,8 @@ import ArgumentParser
 import CairnCatalog
 import CairnLabeling
 import CairnRepository
+import CairnTraining
+import CairnVersioning
 import Foundation
 
 extension LabelQueue: ExpressibleByArgument {}
@@ -23,21 +25,49 @@ struct LabelCommand: ParsableCommand {
             working at once get different items; --overlap N asks for N independent labels per item (annotators do \
             not see each other's labels). In --queue review or disagreements a reviewer sees every annotator's label \
             and a class key records the verdict, which wins when snapshots resolve labels.
+            --suggest [RUN] shows a model's three most probable classes beside the image (RUN: a run id or name; \
+            default the latest finished run with these classes), from its stored predictions or its checkpoint; \
+            enter takes the first, ',' the second, '.' the third (remappable: suggest1..3), class keys still work, \
+            and each label records the suggestions shown and whether one was taken. --blind shows none. \
+            --queue uncertain serves unlabeled items the model is least sure of first (smallest margin between its \
+            two most probable classes), with a share --explore of random items mixed in (marked); \
+            --retrain-every N snapshots, trains the same model and reorders the queue in the background after \
+            every N labels. --queue suspects brings `cairn suspects` flags to a reviewer: enter accepts the \
+            suggested fix, backspace keeps the given label (each a verdict).
             Examples:
               cairn label
               cairn label --annotator ada --overlap 2
               cairn label --annotator grace --queue disagreements
+              cairn label --suggest --queue uncertain --retrain-every 50
+              cairn label --annotator grace --queue suspects
                       cairn label --queue mine --class cat   cairn label --split val   cairn label --multi
             """)
     @OptionGroup var repository: RepositoryOptions
     @Option(help: "Who is labeling (default: $USER).") var annotator: String?
-    @Option(help: "unlabeled (items needing labels), mine (items you labeled), all, review (labeled, no verdict) or disagreements (annotators differ); the last two record verdicts and need the reviewer role.") var queue: LabelQueue = .unlabeled
+    @Option(help: "unlabeled (items needing labels), mine (items you labeled), all, review (labeled, no verdict), disagreements (annotators differ), uncertain (least sure first, by a model) or suspects (flagged by `cairn suspects`); review, disagreements and suspects record verdicts and need the reviewer role.") var queue: LabelQueue = .unlabeled
     @Option(name: .customLong("class"), help: "Only items someone currently labels as this class.") var className: String?
     @Option(help: "Only items of this split (train, val, test).") var split: Split?
     @Option(parsing: .unconditional, help: "Independent labels wanted per item.") var overlap = 1
     @Flag(help: "Multi-label mode: class keys tick classes, enter saves the ticked set.") var multi = false
     @Option(help: "How images are drawn; auto picks kitty, iTerm2 or sixel graphics when the terminal has them, else symbols.")
     var render: ImageRenderer.Mode = .auto
+    @Option(help: "Show a model's suggestions: a run id or name (`--suggest` alone: the latest finished run with these classes).",
+            completion: .custom(Completions.runs))
+    var suggest: String?
+    @Flag(help: "Show no suggestions.") var blind = false
+    @Option(name: .customLong("run"), help: "The run whose model orders --queue uncertain (default: the --suggest run, else the latest).",
+            completion: .custom(Completions.runs))
+    var orderRun: String?
+    @Option(parsing: .unconditional, help: "--queue uncertain: the share of random items mixed in.") var explore = 0.1
+    @Option(parsing: .unconditional, help: "--queue uncertain: retrain and reorder in the background after every N labels.")
+    var retrainEvery: Int?
+
+    func validate() throws {
+        if suggest != nil && multi { throw ValidationError("--suggest works in single-label mode, not with --multi") }
+        if !(0...1).contains(explore) { throw ValidationError("--explore is a share between 0 and 1 (got \(explore))") }
+        if retrainEvery != nil && queue != .uncertain { throw ValidationError("--retrain-every goes with --queue uncertain") }
+        if let n = retrainEvery, n < 1 { throw ValidationError("--retrain-every must be at least 1") }
+    }
 
     func run() throws {
         guard Terminal.isInteractive else {
@@ -45,8 +75,9 @@ struct LabelCommand: ParsableCommand {
         }
         let repo = try repository.open()
         let annotator = try person(self.annotator, option: "--annotator")
+        let loop = try LoopSetup(repo, suggest: blind ? nil : suggest, run: orderRun, queue: queue, explore: explore)
         let session = try LabelSession(catalog: repo.catalog, annotator: annotator, queue: queue,
-                                       filter: QueueFilter(split: split, className: className), overlap: overlap)
+                                       filter: QueueFilter(split: split, className: className), overlap: overlap, plan: loop.plan)
         guard session.current != nil else {
             return say("nothing to label in the \(queue.rawValue) queue for \(annotator)"
                        + (split == nil && className == nil ? "" : " with these filters"))
@@ -57,15 +88,45 @@ struct LabelCommand: ParsableCommand {
         }
         let keys: KeyMap
         do {
-            keys = try repo.labelingKeys(for: session.classes, multi: multi)
+            keys = try repo.labelingKeys(for: session.classes, multi: multi,
+                                         mode: multi ? .multi : queue == .suspects ? .suspects : loop.suggestions != nil ? .suggestions : .single)
         } catch {
             session.close()
             throw error
         }
         let attributes = render == .auto && ImageRenderer.needsTerminalQuery() ? Terminal.primaryAttributes() ?? [] : []
+        let retrainer = try retrainEvery.map { try Retrainer(repo, run: loop.run!, every: $0, explore: explore, annotator: annotator) }
         let ui = LabelUI(session: session, store: repo.store, renderer: ImageRenderer(render, terminalAttributes: attributes), keys: keys,
-                         multi: multi)
+                         multi: multi, suggestions: loop.suggestions, background: retrainer)
         try ui.run()
         say("labeled \(session.labeled) item\(session.labeled == 1 ? "" : "s") as \(annotator); every label is saved")
+    }
+}
+
+/// What `label` and `queue` need from a model: the run, its suggestions, the order of a plan-served queue.
+struct LoopSetup {
+    var run: RunRecord?
+    var suggestions: Suggestions?
+    var plan: QueuePlan?
+
+    /// `suggest` is "@latest" for `--suggest` given alone (see `Cairn.optionalValues`).
+    init(_ repo: Repository, suggest: String?, run runRef: String?, queue: LabelQueue, explore: Double) throws {
+        let training = Training(versioning: Versioning(repository: repo), cairnVersion: Cairn.version)
+        let wanted = suggest.map { $0 == Cairn.latest ? nil : $0 }
+        if suggest != nil || queue == .uncertain {
+            let record = try training.loopRun(runRef ?? wanted ?? nil)
+            run = record
+            if suggest != nil {
+                suggestions = Suggestions(run: record.id, classes: record.classes, catalog: repo.catalog, compute: try training.modelFunction(record))
+            }
+        }
+        switch queue {
+        case .uncertain:
+            let bar = ProgressBar("predicting")
+            plan = try training.uncertainPlan(run!, explore: explore) { bar.update(done: $0, total: $1) }
+            bar.finish()
+        case .suspects: plan = try training.suspectsPlan()
+        default: break
+        }
     }
 }

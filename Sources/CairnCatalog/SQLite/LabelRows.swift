@@ -24,17 +24,37 @@ enum LabelRows: String {
     /// `class_id`, any other set (the empty one included) as a multi-label row with its members;
     /// nil `classIDs` is a skip. `stamp` is the row's place in the label order (`LabelOrder`):
     /// made here from the time and the classes' names, or kept as given for a row written elsewhere.
-    func append(_ db: Database, itemID: Int64, personID: Int64, classIDs: [Int64]?, at time: Date, stamp: Data? = nil) throws {
+    func append(_ db: Database, itemID: Int64, personID: Int64, classIDs: [Int64]?, at time: Date, stamp: Data? = nil,
+                suggestion: SuggestionShown? = nil) throws {
         let set = classIDs.map(Set.init)
         let multi = set.map { $0.count != 1 } ?? false
         let seconds = time.timeIntervalSince1970
         let order = try stamp ?? LabelOrder.stamp(at: seconds, label: set.map { Label(try Self.names(db, $0)) })
-        try db.cachedStatement(sql: "INSERT INTO \(rawValue) (item_id, \(person), class_id, multi, created_at, stamp) VALUES (?, ?, ?, ?, ?, ?)")
-            .execute(arguments: [itemID, personID, multi ? nil : set?.first, multi, seconds, order])
+        if self == .annotations {
+            let shown = try suggestion.map { String(decoding: try Self.encoder.encode($0), as: UTF8.self) }
+            try db.cachedStatement(sql: """
+                INSERT INTO annotations (item_id, annotator_id, class_id, multi, created_at, stamp, suggestion, accepted_suggestion)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """).execute(arguments: [itemID, personID, multi ? nil : set?.first, multi, seconds, order, shown, suggestion?.accepted ?? false])
+        } else {
+            try db.cachedStatement(sql: "INSERT INTO reviews (item_id, reviewer_id, class_id, multi, created_at, stamp) VALUES (?, ?, ?, ?, ?, ?)")
+                .execute(arguments: [itemID, personID, multi ? nil : set?.first, multi, seconds, order])
+        }
         guard multi, let set else { return }
         let row = db.lastInsertedRowID
         let statement = try db.cachedStatement(sql: "INSERT INTO \(members.table) (\(members.key), class_id) VALUES (?, ?)")
         for classID in set { try statement.execute(arguments: [row, classID]) }
+    }
+
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return encoder
+    }()
+
+    /// The suggestion recorded with a row (the JSON in `suggestion`), nil when none or unreadable.
+    static func suggestion(_ json: String?) -> SuggestionShown? {
+        json.flatMap { try? JSONDecoder().decode(SuggestionShown.self, from: Data($0.utf8)) }
     }
 
     /// The names of classes by id.

@@ -5,9 +5,10 @@ import GRDB
 // MARK: Label history
 
 extension SQLiteTransaction {
-    func appendLabel(_ history: LabelHistory, itemID: Int64, personID: Int64, classIDs: [Int64]?, at time: Date, stamp: Data?) throws {
+    func appendLabel(_ history: LabelHistory, itemID: Int64, personID: Int64, classIDs: [Int64]?, at time: Date, stamp: Data?,
+                     suggestion: SuggestionShown?) throws {
         if history == .verdicts, classIDs == nil { throw CatalogError.corrupt("a verdict without a label") }
-        try LabelRows(history).append(db, itemID: itemID, personID: personID, classIDs: classIDs, at: time, stamp: stamp)
+        try LabelRows(history).append(db, itemID: itemID, personID: personID, classIDs: classIDs, at: time, stamp: stamp, suggestion: suggestion)
     }
 
     func latestAnnotation(itemID: Int64, annotatorID: Int64) throws -> Label?? {
@@ -20,12 +21,13 @@ extension SQLiteTransaction {
 
     func labels(_ history: LabelHistory, itemID: Int64) throws -> [Annotation] {
         let rows = LabelRows(history)
+        let suggestion = history == .annotations ? "r.suggestion" : "NULL"
         return try Row.fetchAll(db, sql: """
-            SELECT r.id, r.item_id, p.name, r.created_at, \(rows.labelSQL("r")) FROM \(rows.rawValue) r
+            SELECT r.id, r.item_id, p.name, r.created_at, \(rows.labelSQL("r")), \(suggestion) FROM \(rows.rawValue) r
             JOIN annotators p ON p.id = r.\(rows.person) WHERE r.item_id = ? ORDER BY r.stamp, p.name, r.id
             """, arguments: [itemID]).map {
             Annotation(id: $0[0], itemID: $0[1], annotator: $0[2], label: try LabelRows.label($0, at: 4),
-                       createdAt: Date(timeIntervalSince1970: $0[3]))
+                       createdAt: Date(timeIntervalSince1970: $0[3]), suggestion: LabelRows.suggestion($0[6]))
         }
     }
 
@@ -102,12 +104,13 @@ extension SQLiteTransaction {
 extension SQLiteTransaction {
     func labelEvents(_ history: LabelHistory) throws -> [LabelEvent] {
         let rows = LabelRows(history)
+        let suggestion = history == .annotations ? "r.suggestion" : "NULL"
         return try Row.fetchAll(db, sql: """
-            SELECT i.blob_id, p.name, r.created_at, r.stamp, \(rows.labelSQL("r")) FROM \(rows.rawValue) r
+            SELECT i.blob_id, p.name, r.created_at, r.stamp, \(rows.labelSQL("r")), \(suggestion) FROM \(rows.rawValue) r
             JOIN items i ON i.id = r.item_id JOIN annotators p ON p.id = r.\(rows.person) ORDER BY i.blob_id, r.stamp, r.id
             """).map {
             LabelEvent(item: try Self.blobID($0[0]), person: $0[1], label: try LabelRows.label($0, at: 4),
-                       at: Date(timeIntervalSince1970: $0[2]), stamp: $0[3])
+                       at: Date(timeIntervalSince1970: $0[2]), stamp: $0[3], suggestion: LabelRows.suggestion($0[6]))
         }
     }
 

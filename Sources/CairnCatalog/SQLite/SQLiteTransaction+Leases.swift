@@ -34,13 +34,15 @@ extension SQLiteTransaction {
 
     private static func queueCondition(_ queue: LabelQueue) -> String {
         switch queue {
-        case .unlabeled:
+        case .unlabeled, .uncertain:
             """
             NOT EXISTS (SELECT 1 FROM annotations a WHERE a.item_id = i.id AND a.annotator_id = :me)
             AND \(labelersSQL) + \(othersLeasesSQL) < :overlap
             """
         case .all:
             "\(othersLeasesSQL) < :overlap"
+        case .suspects:
+            "\(othersLeasesSQL) = 0"
         case .mine:
             "EXISTS (SELECT 1 FROM annotations a WHERE a.item_id = i.id AND a.annotator_id = :me)"
         case .review:
@@ -81,6 +83,41 @@ extension SQLiteTransaction {
             INSERT INTO leases (item_id, annotator_id, host, pid, expires_at) VALUES (?, ?, ?, ?, ?)
             ON CONFLICT (item_id, annotator_id) DO UPDATE SET host = excluded.host, pid = excluded.pid, expires_at = excluded.expires_at
             """, arguments: [itemID, me, host, pid, until.timeIntervalSince1970])
+    }
+
+    func firstOffered(_ candidates: ArraySlice<Int64>, in queue: AnnotatorQueue, now: Date) throws -> Int? {
+        var start = candidates.startIndex
+        while start < candidates.endIndex {
+            let chunk = candidates[start..<min(start + 256, candidates.endIndex)]
+            let offered = try offered(Array(chunk), in: queue, now: now)
+            if let hit = chunk.indices.first(where: { offered.contains(candidates[$0]) }) { return hit }
+            start = chunk.endIndex
+        }
+        return nil
+    }
+
+    func countOffered(_ candidates: ArraySlice<Int64>, in queue: AnnotatorQueue, now: Date) throws -> Int {
+        var count = 0
+        var start = candidates.startIndex
+        while start < candidates.endIndex {
+            let chunk = candidates[start..<min(start + 500, candidates.endIndex)]
+            count += try offered(Array(chunk), in: queue, now: now).count
+            start = chunk.endIndex
+        }
+        return count
+    }
+
+    /// Which of `ids` (at most a few hundred) `queue` offers.
+    private func offered(_ ids: [Int64], in queue: AnnotatorQueue, now: Date) throws -> Set<Int64> {
+        var arguments = Self.arguments(queue, now: now)
+        var names: [String] = []
+        for (i, id) in ids.enumerated() {
+            names.append(":c\(i)")
+            arguments += ["c\(i)": id]
+        }
+        return Set(try Int64.fetchAll(db, sql: """
+            SELECT i.id FROM items i WHERE i.id IN (\(names.joined(separator: ","))) AND \(Self.queueCondition(queue.queue))\(queue.filter.sql)
+            """, arguments: arguments))
     }
 
     func releaseLeases(host: String, pid: Int32) throws {

@@ -69,14 +69,22 @@ extension SQLiteTransaction {
     }
 
     func predictions(runID: String) throws -> [Prediction] {
-        try Row.fetchAll(db, sql: "SELECT item_id, probs FROM predictions WHERE run_id = ? ORDER BY item_id", arguments: [runID]).map { row in
-            let bytes: Data = row[1]
-            let probabilities = stride(from: 0, to: bytes.count - 3, by: 4).map { i in
-                Float(bitPattern: UInt32(bytes[bytes.startIndex + i]) | UInt32(bytes[bytes.startIndex + i + 1]) << 8
-                      | UInt32(bytes[bytes.startIndex + i + 2]) << 16 | UInt32(bytes[bytes.startIndex + i + 3]) << 24)
-            }
-            return Prediction(itemID: row[0], probabilities: probabilities)
+        try Row.fetchAll(db, sql: "SELECT item_id, probs FROM predictions WHERE run_id = ? ORDER BY item_id", arguments: [runID])
+            .map(Self.prediction)
+    }
+
+    func prediction(runID: String, itemID: Int64) throws -> Prediction? {
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT item_id, probs FROM predictions WHERE run_id = ? AND item_id = ?"),
+                         arguments: [runID, itemID]).map(Self.prediction)
+    }
+
+    private static func prediction(_ row: Row) -> Prediction {
+        let bytes: Data = row[1]
+        let probabilities = stride(from: 0, to: bytes.count - 3, by: 4).map { i in
+            Float(bitPattern: UInt32(bytes[bytes.startIndex + i]) | UInt32(bytes[bytes.startIndex + i + 1]) << 8
+                  | UInt32(bytes[bytes.startIndex + i + 2]) << 16 | UInt32(bytes[bytes.startIndex + i + 3]) << 24)
         }
+        return Prediction(itemID: row[0], probabilities: probabilities)
     }
 
     func predictionCounts() throws -> [String: Int] {
@@ -84,4 +92,26 @@ extension SQLiteTransaction {
             ($0[0] as String, $0[1] as Int)
         })
     }
+}
+
+// MARK: Reports
+
+extension SQLiteTransaction {
+    func saveReport(_ report: SnapshotReport) throws {
+        guard try snapshot(id: report.snapshotID) != nil else { throw CatalogError.notFound(kind: "snapshot", name: report.snapshotID.hex) }
+        try db.execute(sql: "INSERT OR REPLACE INTO snapshot_reports (snapshot_id, kind, created_at, report) VALUES (?, ?, ?, ?)",
+                       arguments: [report.snapshotID.hex, report.kind, report.createdAt.timeIntervalSince1970, report.json])
+    }
+
+    private func reports(_ sql: String, _ arguments: StatementArguments) throws -> [SnapshotReport] {
+        try Row.fetchAll(db, sql: "SELECT snapshot_id, kind, created_at, report FROM snapshot_reports \(sql)", arguments: arguments).map {
+            SnapshotReport(snapshotID: try Self.blobID($0[0]), kind: $0[1], createdAt: Date(timeIntervalSince1970: $0[2]), json: $0[3])
+        }
+    }
+
+    func report(snapshot: BlobID, kind: String) throws -> SnapshotReport? {
+        try reports("WHERE snapshot_id = ? AND kind = ?", [snapshot.hex, kind]).first
+    }
+
+    func reports(kind: String) throws -> [SnapshotReport] { try reports("WHERE kind = ? ORDER BY created_at DESC", [kind]) }
 }

@@ -1,0 +1,53 @@
+import Foundation
+
+/// A classifier fitted in memory on rows of a loaded pixel table, with no run recorded: what
+/// confident learning's folds and the benches that simulate labeling use.
+struct Learner {
+    struct Settings: Sendable {
+        var model: ModelKind = .softmax
+        var hidden: [Int] = []
+        var epochs = 40
+        var batch = 64
+        var learningRate: Float = 0.01
+        var seed: UInt64 = 0
+
+        /// What works for confident learning's folds on small images: softmax learns fast with a
+        /// large step; the MLP needs a smaller one.
+        static func forModel(_ model: ModelKind) -> Settings {
+            switch model {
+            case .softmax: Settings(model: .softmax, hidden: [], epochs: 15, batch: 32, learningRate: 0.01)
+            case .mlp: Settings(model: .mlp, hidden: [128], epochs: 30, batch: 64, learningRate: 0.003)
+            case .cnn: Settings(model: .cnn, hidden: [64], epochs: 15, batch: 64, learningRate: 0.003)
+            }
+        }
+    }
+
+    let network: Network
+    let normalization: Normalization
+    let classes: Int
+
+    /// Fits a model of `settings` on `rows` of `table`, whose class indices are `labels[row]`.
+    init(_ table: PixelTable, rows: [Int], labels: [Int32], classes: Int, preprocessing: Preprocessing, settings: Settings) {
+        let spec = ModelSpec(kind: settings.model, hidden: settings.hidden, width: preprocessing.width, height: preprocessing.height,
+                             channels: preprocessing.channels, classes: classes)
+        network = Network(spec: spec, seed: settings.seed)
+        normalization = Normalization.fit(table, rows: rows, channels: preprocessing.channels)
+        self.classes = classes
+        let optimizer = Optimizer(kind: .adam, learningRate: settings.learningRate)
+        var buffers = Network.StepBuffers()
+        var order = rows
+        var random = SeededRandom(seed: settings.seed &+ 1)
+        for _ in 0..<settings.epochs {
+            random.shuffle(&order)
+            for start in stride(from: 0, to: order.count, by: settings.batch) {
+                _ = network.trainStep(table, rows: order[start..<min(order.count, start + settings.batch)], labels: labels,
+                                      normalization: normalization, optimizer: optimizer, buffers: &buffers)
+            }
+        }
+    }
+
+    /// Class probabilities for `rows` (rows.count × classes, row-major).
+    func probabilities(_ table: PixelTable, rows: [Int]) -> [Float] {
+        rows.isEmpty ? [] : network.probabilities(table, rows: rows, normalization: normalization)
+    }
+}

@@ -1,0 +1,189 @@
+import ArgumentParser
+import CairnCatalog
+import CairnLabeling
+import CairnRepository
+import CairnSupport
+import CairnTraining
+import CairnVersioning
+import Foundation
+
+struct SuspectsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "suspects",
+        abstract: "Find probably mislabeled items by confident learning, and estimate label noise per class.",
+        discussion: """
+            Out-of-fold class probabilities come from --folds models of the built-in trainer (stratified, seeded), \
+            or from a run's stored predictions (--run; they should be out-of-sample). Per-class thresholds, the \
+            confident joint and pruning by noise rate (Northcutt et al., JAIR 2021) flag the items whose labels are \
+            most likely wrong, with the label a model thinks is right. The result is kept with the snapshot: \
+            `cairn label --queue suspects` brings the flags to a reviewer, `cairn check` and `cairn log` show the noise.
+            Examples:
+              cairn suspects --data v1
+              cairn suspects --data HEAD --model mlp --folds 10 --json
+              cairn suspects --data v1 --run resnet-a
+            """)
+
+    @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var output: OutputOptions
+    @Option(help: "The snapshot.", completion: .custom(Completions.refs)) var data: String
+    @Option(help: "The model the folds train: softmax or mlp.") var model: ModelKind = .softmax
+    @Option(parsing: .unconditional, help: "Folds of cross-validation (at least 2).") var folds = 5
+    @Option(name: .customLong("run"), help: "Use this run's stored predictions instead of training folds.", completion: .custom(Completions.runs))
+    var fromRun: String?
+    @Option(help: "Image size the folds train at, WxH (default: the most common size among the items, fit to 32x32).") var size: String?
+    @Option(parsing: .unconditional, help: "Seed of the fold assignment and the models.") var seed: UInt64 = 0
+    @Option(parsing: .unconditional, help: "Suspects to list (--json lists them all).") var limit = 30
+
+    func validate() throws {
+        if model == .cnn { throw ValidationError("--model is softmax or mlp (a CNN per fold costs too much here)") }
+        if folds < 2 { throw ValidationError("--folds must be at least 2 (got \(folds))") }
+    }
+
+    func run() throws {
+        let parsed = try size.map(parseSize)
+        let bar = ProgressBar("suspects")
+        let report = try training(repository).suspects(
+            data: data, options: SuspectOptions(model: model, folds: folds, run: fromRun, width: parsed?.0, height: parsed?.1, seed: seed)
+        ) { _, done, total in bar.update(done: done, total: total) }
+        bar.finish()
+        if output.json { return try printJSON(report) }
+        say(String(format: "estimated label noise %.1f%% of %d labeled items (%@, %.1f s)", report.estimatedNoise * 100, report.items,
+                   report.source, report.seconds))
+        say(table([["  CLASS", "ITEMS", "NOISE"]] + report.perClass.sorted { $0.key < $1.key }.map {
+            ["  " + Printable.escaped($0.key), String($0.value.items), String(format: "%.1f%%", $0.value.estimatedNoise * 100)]
+        }))
+        if report.suspects.isEmpty { return say("no suspects") }
+        say("\(report.suspects.count) suspects, most suspicious first (`cairn label --queue suspects` reviews them):")
+        say(table([["  BLOB", "LABEL", "SUGGESTED", "SCORE", "PATH"]] + report.suspects.prefix(limit).map {
+            ["  " + String($0.blobID.prefix(12)), Printable.escaped($0.label), Printable.escaped($0.suggested), String(format: "%.3f", $0.score),
+             Printable.escaped($0.path)]
+        }))
+        if report.suspects.count > limit { say("  … and \(report.suspects.count - limit) more (--limit N, or --json)") }
+    }
+}
+
+/// `WxH` as two sizes.
+func parseSize(_ text: String) throws -> (Int, Int) {
+    let parts = text.lowercased().split(separator: "x").compactMap { Int($0) }
+    guard parts.count == 2, parts.allSatisfy({ (1...1024).contains($0) }) else { throw ValidationError("--size takes WxH, e.g. 28x28 (got '\(text)')") }
+    return (parts[0], parts[1])
+}
+
+struct QueueCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "queue",
+        abstract: "Print the next items of a labeling queue, in the order `cairn label` would serve them.",
+        discussion: """
+            Nothing is leased or recorded. Each item comes with its path, blob id and current (resolved) label, and \
+            where they apply the model's margin, whether it was mixed in at random (explore), its three most \
+            probable classes (with --run, or for the uncertain queue), and a suspect's given and suggested labels.
+            Examples:
+              cairn queue uncertain -n 20
+              cairn queue uncertain --run mlp-1a2b3c --explore 0 --json
+              cairn queue suspects --annotator grace
+            """)
+
+    @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var output: OutputOptions
+    @Argument(help: "unlabeled, mine, all, review, disagreements, uncertain or suspects.") var queue: LabelQueue
+    @Option(name: .customLong("run"), help: "The run whose model orders the uncertain queue and suggests (default: the latest finished run with these classes).",
+            completion: .custom(Completions.runs))
+    var model: String?
+    @Option(help: "Whose queue (default: $USER; an unknown name sees the queue a new annotator would).") var annotator: String?
+    @Option(name: .shortAndLong, parsing: .unconditional, help: "How many items.") var n = 10
+    @Option(parsing: .unconditional, help: "The uncertain queue's share of random items.") var explore = 0.1
+    @Option(parsing: .unconditional, help: "Independent labels wanted per item.") var overlap = 1
+
+    /// One entry as a table row.
+    static func row(_ e: Entry) -> [String] {
+        var suggestions = (e.suggestions ?? []).map { "\(Printable.escaped($0.className)) " + String(format: "%.0f%%", $0.probability * 100) }
+            .joined(separator: " ")
+        if let given = e.given { suggestions = Printable.escaped(given) + " -> " + Printable.escaped(e.suggested ?? "?") }
+        var margin = e.margin.map { String(format: "%.3f", $0) } ?? "-"
+        if e.explore == true { margin += " (explore)" }
+        let label = e.label.map { Printable.escaped($0.description) } ?? "-"
+        return [String(e.blobID.prefix(12)), label, margin, suggestions.isEmpty ? "-" : suggestions, Printable.escaped(e.path)]
+    }
+
+    struct Entry: Encodable {
+        var path: String
+        var blobID: String
+        var label: Label?
+        var conflict: [Label]?
+        var margin: Double?
+        var explore: Bool?
+        var suggestions: [SuggestionShown.Candidate]?
+        var given: String?
+        var suggested: String?
+        var score: Double?
+    }
+
+    func run() throws {
+        let repo = try repository.open()
+        let name = annotator ?? ProcessInfo.processInfo.environment["USER"]
+        let person = try name.flatMap { n in try repo.catalog.read { try $0.annotator(named: n) } }
+        let loop = try LoopSetup(repo, suggest: model ?? (queue == .uncertain ? Cairn.latest : nil), run: model, queue: queue, explore: explore)
+        let view = AnnotatorQueue(queue, annotatorID: person?.id ?? -1, overlap: overlap)
+        let items = try QueuePreview.next(n, catalog: repo.catalog, queue: view, plan: loop.plan)
+        let records = try repo.catalog.read { try $0.itemRecords(ids: items.map(\.id)) }
+        let entries = items.map { item -> Entry in
+            let resolved = records[item.id]?.resolved ?? .unlabeled
+            var conflict: [Label]? = nil
+            if case .conflict(let labels) = resolved { conflict = labels }
+            let note = loop.plan?.notes[item.id]
+            return Entry(path: item.path, blobID: item.blobID.hex, label: resolved.label, conflict: conflict, margin: note?.margin,
+                         explore: queue == .uncertain ? (note?.explore ?? false) : nil, suggestions: loop.suggestions?.top(for: item),
+                         given: note?.given, suggested: note?.suggested, score: note?.score)
+        }
+        if output.json { return try printJSON(entries) }
+        if entries.isEmpty { return say("the \(queue.rawValue) queue is empty") }
+        say(table([["BLOB", "LABEL", "MARGIN", "SUGGESTIONS", "PATH"]] + entries.map(Self.row)))
+    }
+}
+
+struct CheckCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Dataset health of a snapshot: near-duplicates across splits (leakage), class imbalance, label health.",
+        discussion: """
+            Near-duplicates: images in different splits that are the same picture give or take brightness, a pixel \
+            of shift or mild noise (normalized thumbnails, best correlation over one-pixel shifts, distance = 1 - \
+            correlation, at most --threshold). Imbalance: labeled items per class, the largest over the smallest, \
+            classes under --min-count. Labels: labeled, unlabeled, conflicts, and the estimated noise of this \
+            snapshot's `cairn suspects`. The report is kept with the snapshot; `cairn log` and `cairn diff` show its figures.
+            Examples:
+              cairn check --data v1
+              cairn check --data HEAD --json
+            """)
+
+    @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var output: OutputOptions
+    @Option(help: "The snapshot.", completion: .custom(Completions.refs)) var data: String
+    @Option(parsing: .unconditional, help: "Largest distance (1 - correlation) at which two images are the same.") var threshold = 0.005
+    @Option(parsing: .unconditional, help: "Fewest labeled items a class should have.") var minCount = 10
+    @Option(parsing: .unconditional, help: "Leaks to list (--json lists them all).") var limit = 20
+
+    func validate() throws {
+        if !(0...1).contains(threshold) { throw ValidationError("--threshold is between 0 and 1 (got \(threshold))") }
+    }
+
+    func run() throws {
+        let bar = ProgressBar("thumbnails")
+        let report = try training(repository).check(data: data, threshold: threshold, minimumCount: minCount) { bar.update(done: $0, total: $1) }
+        bar.finish()
+        if output.json { return try printJSON(report) }
+        say("snapshot \(report.snapshot.prefix(12)): \(report.items) items (\(String(format: "%.1f s", report.seconds)))")
+        say("leaks        \(report.leaks.count) near-duplicate pair\(report.leaks.count == 1 ? "" : "s") across splits")
+        for leak in report.leaks.prefix(limit) {
+            say("  " + String(format: "%.3f  ", leak.distance) + zip(leak.splits, leak.paths).map { "\($0) \(Printable.escaped($1))" }.joined(separator: "  ~  "))
+        }
+        if report.leaks.count > limit { say("  … and \(report.leaks.count - limit) more (--limit N, or --json)") }
+        let i = report.imbalance
+        say("imbalance    " + (i.ratio.map { String(format: "largest class / smallest %.1f", $0) } ?? "fewer than two classes in use")
+            + (i.under.isEmpty ? "" : "; under \(i.minimum) items: " + i.under.map { Printable.escaped($0) }.joined(separator: ", ")))
+        let l = report.labels
+        say("labels       \(l.labeled) labeled, \(l.unlabeled) unlabeled, \(l.conflicts) in conflict"
+            + (l.estimatedNoise.map { String(format: "; estimated noise %.1f%%", $0 * 100) + " (\(l.suspects ?? 0) suspects)" }
+               ?? "; no noise estimate (`cairn suspects --data \(data)`)"))
+    }
+}

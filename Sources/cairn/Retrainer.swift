@@ -1,0 +1,77 @@
+import CairnCatalog
+import CairnLabeling
+import CairnRepository
+import CairnTraining
+import CairnVersioning
+import Foundation
+import Synchronization
+
+/// `cairn label --queue uncertain --retrain-every N`: after every N labels, on a background queue,
+/// snapshot the working state (incremental, cheap), train the same model pinned to that snapshot (a
+/// normal run), predict the unlabeled items and hand the UI a new order and new suggestions. The UI
+/// never waits for it; a failure is reported on its status line and labeling goes on.
+final class Retrainer: BackgroundWork, Sendable {
+    private let repository: Repository
+    private let base: RunRecord
+    private let parameters: RunParameters
+    private let every: Int
+    private let explore: Double
+    private let annotator: String
+    private let worker = DispatchQueue(label: "cairn.retrain", qos: .utility)
+    private let state = Mutex<(running: Bool, last: Int, rounds: Int, result: BackgroundResult?)>((false, 0, 0, nil))
+
+    /// - Throws: `TrainingError.badParameter` for a run of another program (cairn retrains only its own models).
+    init(_ repository: Repository, run: RunRecord, every: Int, explore: Double, annotator: String) throws {
+        guard let parameters = run.parameters else {
+            throw TrainingError.badParameter("--retrain-every retrains a built-in model; run \(run.id) is a `cairn run` program")
+        }
+        (self.repository, self.base, self.parameters, self.every, self.explore, self.annotator) = (repository, run, parameters, every, explore, annotator)
+    }
+
+    func labeled(count: Int) {
+        let round: Int? = state.withLock { s in
+            guard !s.running, count - s.last >= every else { return nil }
+            s.running = true
+            s.last = count
+            s.rounds += 1
+            return s.rounds
+        }
+        guard let round else { return }
+        worker.async { [self] in
+            let result: BackgroundResult
+            do {
+                result = try retrain(round: round, labels: count)
+            } catch {
+                result = BackgroundResult(message: "retraining failed: \(error); labeling goes on in the current order")
+            }
+            state.withLock {
+                $0.result = result
+                $0.running = false
+            }
+        }
+    }
+
+    func poll() -> BackgroundResult? {
+        state.withLock { s in
+            defer { s.result = nil }
+            return s.result
+        }
+    }
+
+    private func retrain(round: Int, labels: Int) throws -> BackgroundResult {
+        let started = Date()
+        let versioning = Versioning(repository: repository)
+        let snapshot = try versioning.snapshot(message: "retrain \(round) after \(labels) labels", author: annotator).snapshot
+        let training = Training(versioning: versioning, cairnVersion: Cairn.version)
+        var parameters = self.parameters
+        parameters.threads = 1  // leave a core to the labeling UI
+        let record = try training.train(ref: snapshot.id.hex, name: "\(base.name)-r\(round)", parameters: parameters)
+        let plan = try training.uncertainPlan(record, explore: explore, seed: UInt64(round))
+        let suggestions = Suggestions(run: record.id, classes: record.classes, catalog: repository.catalog,
+                                      compute: try training.modelFunction(record))
+        let accuracy = record.val.map { String(format: ", val accuracy %.1f%%", $0.accuracy * 100) } ?? ""
+        return BackgroundResult(message: String(format: "retrained: run %@ on %d labels%@, queue reordered (%.1f s)", record.id,
+                                                labels, accuracy, Date().timeIntervalSince(started)),
+                                plan: plan, suggestions: suggestions)
+    }
+}
