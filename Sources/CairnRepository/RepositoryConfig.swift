@@ -108,12 +108,14 @@ public struct RepositoryConfig: Sendable, Hashable, Codable {
         }
     }
 
-    /// Where the text breaks TOML's key syntax, found before the text reaches the parser. toml++,
-    /// under TOMLKit, stops on an assertion (`parse_key`) for a key that starts with a character
-    /// keys cannot have instead of reporting an error (found by the `config` fuzz target), and every
-    /// command reads this file; so table headers and the keys of key/value lines are checked here
-    /// (bare keys are ASCII letters, digits, `-` and `_`; others are quoted), and values — strings,
-    /// arrays and inline tables, over several lines where TOML allows — are left to the parser.
+    /// Where the text breaks TOML's syntax, found before the text reaches the parser. toml++, under
+    /// TOMLKit, stops on an assertion instead of reporting an error for some malformed input (a key
+    /// starting with a character keys cannot have, in `parse_key`; a `}` where an array element
+    /// belongs, in `parse_value` — both found by the `config` fuzz target), and every command reads
+    /// this file. So the structure is checked here: table headers, keys (bare keys are ASCII
+    /// letters, digits, `-` and `_`; others are quoted), and values followed through strings,
+    /// arrays and inline tables; only the spelling of scalars (numbers, booleans, dates) is left to
+    /// the parser.
     static func lexicalProblem(_ text: String) -> String? {
         let bytes = Array(text.utf8)
         var i = 0, line = 1
@@ -168,27 +170,65 @@ public struct RepositoryConfig: Sendable, Hashable, Codable {
                 i += 1
             }
         }
-        /// A value: everything up to the end of the line, strings skipped whole, brackets counted so
-        /// an array may span lines.
-        func value() -> String? {
-            var depth = 0
+        /// Blanks, newlines and comments, as allowed between the elements of an array.
+        func skipBlankLines() {
             while let b = at() {
-                if b == quote || b == apostrophe {
-                    if let problem = skipString(multiline: true) { return problem }
-                    continue
-                }
-                if b == UInt8(ascii: "#") { while let c = at(), c != 0x0A { i += 1 }; continue }
-                if b == UInt8(ascii: "[") || b == UInt8(ascii: "{") { depth += 1 }
-                if b == UInt8(ascii: "]") || b == UInt8(ascii: "}") { depth -= 1 }
-                if b == 0x0A {
-                    if depth <= 0 { return nil }
+                if b == 0x20 || b == 0x09 || b == 0x0D {
+                    i += 1
+                } else if b == 0x0A {
                     line += 1
-                } else if isControl(b) && b != 0x0D {
-                    return fail("a control character outside a string")
+                    i += 1
+                } else if b == UInt8(ascii: "#") {
+                    while let c = at(), c != 0x0A { i += 1 }
+                } else {
+                    return
                 }
-                i += 1
             }
-            return nil
+        }
+        func isScalar(_ b: UInt8) -> Bool { isBare(b) || b == UInt8(ascii: "+") || b == UInt8(ascii: ".") || b == UInt8(ascii: ":") }
+        /// One value: a string, an array, an inline table, or a scalar (number, boolean, date) made
+        /// of the characters those use, whose spelling the parser checks. Arrays and inline tables
+        /// are followed element by element, so no value position ever holds a `,`, `]` or `}`.
+        func value(depth: Int) -> String? {
+            guard depth < 32 else { return fail("arrays and tables nested too deeply") }
+            skipBlanks()
+            guard let b = at() else { return fail("a value is missing") }
+            switch b {
+            case quote, apostrophe:
+                return skipString(multiline: true)
+            case UInt8(ascii: "["):
+                i += 1
+                while true {
+                    skipBlankLines()
+                    if at() == UInt8(ascii: "]") { i += 1; return nil }
+                    if let problem = value(depth: depth + 1) { return problem }
+                    skipBlankLines()
+                    if at() == UInt8(ascii: ",") { i += 1; continue }
+                    if at() == UInt8(ascii: "]") { i += 1; return nil }
+                    return fail("an array element is not followed by ',' or ']'")
+                }
+            case UInt8(ascii: "{"):
+                i += 1
+                skipBlanks()
+                if at() == UInt8(ascii: "}") { i += 1; return nil }
+                while true {
+                    if let problem = key() { return problem }
+                    skipBlanks()
+                    guard at() == UInt8(ascii: "=") else { return fail("a key in an inline table is not followed by '='") }
+                    i += 1
+                    if let problem = value(depth: depth + 1) { return problem }
+                    skipBlanks()
+                    if at() == UInt8(ascii: ",") { i += 1; continue }
+                    if at() == UInt8(ascii: "}") { i += 1; return nil }
+                    return fail("an inline table entry is not followed by ',' or '}'")
+                }
+            default:
+                guard isScalar(b) else {
+                    return fail("a value cannot start with '\(b < 0x80 && !isControl(b) ? String(UnicodeScalar(b)) : "a non-ASCII or control character")'")
+                }
+                while let c = at(), isScalar(c) { i += 1 }
+                return nil
+            }
         }
         while i < bytes.count {
             skipBlanks()
@@ -216,13 +256,12 @@ public struct RepositoryConfig: Sendable, Hashable, Codable {
                 skipBlanks()
                 guard at() == UInt8(ascii: "=") else { return fail("a key is not followed by '='") }
                 i += 1
-                if let problem = value() { return problem }
-                continue
+                if let problem = value(depth: 0) { return problem }
             }
-            // After a header: only blanks and a comment on the line.
+            // After a header or a value: only blanks and a comment on the line.
             skipBlanks()
             if at() == UInt8(ascii: "#") { while let c = at(), c != 0x0A { i += 1 } }
-            guard at() == nil || at() == 0x0A || at() == 0x0D else { return fail("unexpected text after a table header") }
+            guard at() == nil || at() == 0x0A || at() == 0x0D else { return fail("unexpected text after a table header or value") }
         }
         return nil
     }
