@@ -1,0 +1,45 @@
+@testable import CairnRepository
+import Testing
+
+/// The structure check that runs before TOMLKit: valid TOML of every value shape passes it (and
+/// parses), malformed structure is a clear error naming the line, never an assertion in toml++.
+@Suite struct ConfigTests {
+    @Test func validValuesOfEveryShapePass() throws {
+        let text = """
+            # comment
+            [splits]
+            train = 0.7   # trailing comment
+            val = 2e-1
+            test = 1_0e-2
+            [remotes.origin]
+            url = "s3://bucket/prefix"
+            [keys.classes]
+            "chat noir" = 'c'
+            [other]
+            list = [ 1, 2.5, +3,   # a comment inside an array
+                     "x", [true, false], { a = 1, "b c" = [] }, ]
+            table = { x = { y = "z" } }
+            empty = {}
+            text = \"\"\"
+            several
+            lines\"\"\"
+            when = 1979-05-27T07:32:00Z
+            """
+        #expect(RepositoryConfig.lexicalProblem(text) == nil)
+        let config = try RepositoryConfig.parse(text, path: "config.toml")
+        #expect(config.splits.train == 0.7 && config.remotes["origin"] != nil)
+    }
+
+    @Test(arguments: [
+        ("a = [[[[}}}", "line 1: a value cannot start with '}'"),
+        ("a = [1 2]", "line 1: an array element is not followed by ',' or ']'"),
+        ("a = {b = 1 c = 2}", "line 1: an inline table entry is not followed by ',' or '}'"),
+        ("a = {b}", "line 1: a key in an inline table is not followed by '='"),
+        ("a = [,]", "line 1: a value cannot start with ','"),
+        ("\na = 1 2", "line 2: unexpected text after a table header or value"),
+        ("a = [\n1,\n", "line 3: a value is missing"),
+        ("a = " + String(repeating: "[", count: 40), "line 1: arrays and tables nested too deeply"),
+    ]) func malformedStructureIsNamed(text: String, problem: String) {
+        #expect(RepositoryConfig.lexicalProblem(text) == problem)
+    }
+}
