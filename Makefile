@@ -94,12 +94,15 @@ demo: release
 	$(RELEASE_BIN) -C $(DEMO_REPO) fsck
 	$(RELEASE_BIN) -C $(DEMO_REPO) train --data v1 --model mlp --name demo-mlp
 	$(RELEASE_BIN) -C $(DEMO_REPO) runs
+	$(RELEASE_BIN) -C $(DEMO_REPO) suspects --data v1 --limit 10
+	$(RELEASE_BIN) -C $(DEMO_REPO) check --data v1 --limit 5
 	@echo
 	@echo "Done: ./$(DEMO_REPO) holds the digits, snapshot v1, its checkout in $(DEMO_REPO)/checkout-v1,"
 	@echo "and run demo-mlp trained on v1. Its plots are in $(DEMO_REPO)/.cairn/runs/<run id>/ (loss.png, accuracy.png, confusion.png)."
 	@echo "Try: $(RELEASE_BIN) -C $(DEMO_REPO) runs show demo-mlp"
 	@echo "     $(RELEASE_BIN) -C $(DEMO_REPO) train --data v1 --model cnn"
 	@echo "     $(RELEASE_BIN) -C $(DEMO_REPO) predict demo-mlp sample-data/digits/3/0003.png"
+	@echo "     $(RELEASE_BIN) -C $(DEMO_REPO) label --annotator grace --queue suspects   (after: annotators add grace --role reviewer)"
 
 ## bench: the benchmark program in a release build (commands and figures in Docs/BENCHMARKS.md)
 bench: release

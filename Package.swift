@@ -96,7 +96,7 @@ let package = Package(
         .testTarget(
             name: "CairnTrainingTests", dependencies: ["CairnTraining", "CairnTestSupport"], swiftSettings: strict),
         .testTarget(
-            name: "CairnEndToEndTests", dependencies: ["cairn", "CairnStore", "CairnRepository", "CairnVersioning", "CairnRemote", "CairnTestSupport"],
+            name: "CairnEndToEndTests", dependencies: ["cairn", "CairnImaging", "CairnStore", "CairnRepository", "CairnVersioning", "CairnRemote", "CairnTestSupport"],
             swiftSettings: strict),
     ]
 )

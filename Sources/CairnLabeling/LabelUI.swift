@@ -22,7 +22,11 @@ public final class LabelUI {
     private var ticked: (item: Int64, classes: Set<String>)?
     private var zoomed = false
     private var helpShown = false
+    /// The last key's note, until the next key.
     private var message = ""
+    /// The last background result ("retrained …", "retraining failed: …"), shown whenever no key
+    /// has a note, until the next result: a notice must not vanish at the keystroke after it.
+    private var backgroundMessage = ""
     private let frames: Frames
     /// The queue's length as last counted, off the keystroke path (counting scans the queue).
     private let counted = Counted()
@@ -60,25 +64,26 @@ public final class LabelUI {
         var idle = 0.0
         while session.current != nil {
             let keys = terminal.readKeys(timeout: 0.25)
-            if let background, let result = background.poll() {
-                message = result.message
-                if let plan = result.plan { session.replacePlan(plan) }
-                if let newer = result.suggestions { suggestions = newer }
-                try draw()
-            }
+            var redraw = !keys.isEmpty
             if keys.isEmpty {
                 idle += 0.25
-                if terminal.updateSize() || (shownRemaining != nil && remainingNow() != shownRemaining) { try draw() }
+                redraw = terminal.updateSize() || (shownRemaining != nil && remainingNow() != shownRemaining)
                 if idle >= 30 { try session.renew(); idle = 0 }
-                continue
+            } else {
+                idle = 0
             }
-            idle = 0
             for key in keys where session.current != nil {
                 let before = session.labeled
                 if try !handle(key) { return }
                 if session.labeled > before { background?.labeled(count: session.labeled) }
             }
-            if session.current != nil { try draw() }
+            if let background, let result = background.poll() {
+                backgroundMessage = result.message
+                if let plan = result.plan { session.replacePlan(plan) }
+                if let newer = result.suggestions { suggestions = newer }
+                redraw = true
+            }
+            if redraw, session.current != nil { try draw() }
         }
     }
 
@@ -196,7 +201,7 @@ public final class LabelUI {
             // Labels take items out of the unlabeled and review queues, not out of `all` or `mine`,
             // whose count is already the whole queue: either way the total stays fixed.
             total: session.queue.labelsLeaveIt ? session.labeled + remaining : remaining,
-            perHour: perHour, eta: eta, message: message,
+            perHour: perHour, eta: eta, message: message.isEmpty ? backgroundMessage : message,
             keyNames: Dictionary(uniqueKeysWithValues: KeyMap.Action.allCases.map { ($0, keyName($0)) }))
     }
 

@@ -9,6 +9,9 @@ struct Learner {
         var epochs = 40
         var batch = 64
         var learningRate: Float = 0.01
+        /// Steps the fit takes at least, however few the rows (a model of 20 labels needs more
+        /// than 15 passes over one batch to be worth asking).
+        var minimumSteps = 300
         var seed: UInt64 = 0
 
         /// What works for confident learning's folds on small images: softmax learns fast with a
@@ -37,7 +40,9 @@ struct Learner {
         var buffers = Network.StepBuffers()
         var order = rows
         var random = SeededRandom(seed: settings.seed &+ 1)
-        for _ in 0..<settings.epochs {
+        let batchesPerEpoch = max(1, (rows.count + settings.batch - 1) / settings.batch)
+        let epochs = max(settings.epochs, (settings.minimumSteps + batchesPerEpoch - 1) / batchesPerEpoch)
+        for _ in 0..<epochs {
             random.shuffle(&order)
             for start in stride(from: 0, to: order.count, by: settings.batch) {
                 _ = network.trainStep(table, rows: order[start..<min(order.count, start + settings.batch)], labels: labels,

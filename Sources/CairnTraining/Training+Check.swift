@@ -40,8 +40,15 @@ public struct CheckReport: Sendable, Codable {
         public var suspects: Int?
     }
 
+    /// At most this many leaks are kept in a report (the closest): a tree of near-identical images
+    /// can hold hundreds of thousands of pairs, and `leakCount` counts them all.
+    public static let keptLeaks = 10_000
+
     public var snapshot: String
     public var items: Int
+    /// Every near-duplicate pair across splits found.
+    public var leakCount: Int
+    /// The closest `keptLeaks` of them, closest first.
     public var leaks: [Leak]
     public var imbalance: Imbalance
     public var labels: LabelHealth
@@ -61,13 +68,14 @@ extension Training {
     /// bits, which misses a one-pixel shift of a small image; the shift search does not. Pairs are
     /// compared all against all up to 20,000 images; beyond, only those sharing a bucket of a
     /// locality-sensitive hash of a 4x4 blur.
-    public func check(data ref: String, threshold: Double = 0.005, minimumCount: Int = 10,
+    public func check(data ref: String, threshold: Double = 0.01, minimumCount: Int = 10,
                       progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in }) throws -> CheckReport {
         let started = Date()
         let snapshot = try versioning.resolve(ref)
         let items = try versioning.tree.items(under: try versioning.tree.root(snapshot.id).items)
         let thumbnails = try Thumbnails(items, store: repository.store, progress: progress)
-        let leaks = thumbnails.leaks(threshold: threshold).map { pair in
+        let found = thumbnails.leaks(threshold: threshold)
+        let leaks = found.prefix(CheckReport.keptLeaks).map { pair in
             CheckReport.Leak(a: items[pair.a].blobID.hex, b: items[pair.b].blobID.hex, splits: [items[pair.a].split.rawValue, items[pair.b].split.rawValue],
                              paths: [items[pair.a].path, items[pair.b].path], distance: pair.distance)
         }
@@ -82,13 +90,22 @@ extension Training {
         let suspects = try suspectReport(data: snapshot.id.hex)
         let health = CheckReport.LabelHealth(labeled: counts.labeled, unlabeled: counts.unlabeled, conflicts: counts.conflicts,
                                              estimatedNoise: suspects?.estimatedNoise, suspects: suspects?.suspects.count)
-        let report = CheckReport(snapshot: snapshot.id.hex, items: items.count, leaks: leaks, imbalance: imbalance, labels: health,
+        let report = CheckReport(snapshot: snapshot.id.hex, items: items.count, leakCount: found.count, leaks: leaks, imbalance: imbalance, labels: health,
                                  threshold: threshold, seconds: Date().timeIntervalSince(started), createdAt: Date())
         if !catalog.isReadOnly {
             let json = String(decoding: try JSONEncoder.sorted.encode(report), as: UTF8.self)
             try catalog.write { try $0.saveReport(SnapshotReport(snapshotID: snapshot.id, kind: CheckReport.kind, createdAt: Date(), json: json)) }
         }
         return report
+    }
+
+    /// What `cairn suspects` and `cairn check` measured of snapshot `id`, when they were run on it.
+    public func health(of id: BlobID) throws -> SnapshotHealth? {
+        let check = try checkReport(snapshot: id)
+        let suspects = try catalog.read { try $0.report(snapshot: id, kind: SuspectReport.kind) }
+            .map { try JSONDecoder().decode(SuspectReport.self, from: Data($0.json.utf8)) }
+        guard check != nil || suspects != nil else { return nil }
+        return SnapshotHealth(estimatedNoise: suspects?.estimatedNoise ?? check?.labels.estimatedNoise, leaks: check?.leakCount)
     }
 
     /// The check report kept for snapshot `id`, if there is one.
@@ -156,51 +173,110 @@ struct Thumbnails {
     }
 
     /// Pairs of usable images in different splits closer than `threshold`, closest first.
+    ///
+    /// No list of candidate pairs is ever made (20,000 images are 200 million pairs): each image's
+    /// partners are screened as they are met, first by 4x4 blurs — the best correlation of one
+    /// image's blur with the blurs of the other shifted by up to a pixel (144 products; a shifted
+    /// copy keeps it near 1, where a single blur of an 8x8 image can drop to 0.5), then by the full
+    /// shift search.
     func leaks(threshold: Double) -> [(a: Int, b: Int, distance: Double)] {
         let n = splits.count
-        let candidates: [(Int, Int)]
-        if n <= 20_000 {
-            candidates = (0..<n).flatMap { a in ((a + 1)..<n).compactMap { b in splits[a] != splits[b] ? (a, b) : nil } }
-        } else {
-            candidates = bucketPairs()
-        }
-        let found = Parallel.map((candidates.count + 4095) / 4096) { chunk -> [(a: Int, b: Int, distance: Double)] in
-            candidates[chunk * 4096..<min(candidates.count, (chunk + 1) * 4096)].compactMap { a, b in
-                guard usable[a], usable[b] else { return nil }
-                let d = distance(a, b)
-                return d <= threshold ? (a, b, d) : nil
+        let blurs = self.blurs()
+        @Sendable func close(_ a: Int, _ b: Int) -> (a: Int, b: Int, distance: Double)? {
+            guard splits[a] != splits[b], usable[a], usable[b] else { return nil }
+            var best: Float = -1
+            for shift in 0..<9 {
+                var dot: Float = 0
+                for j in 0..<16 { dot += blurs[(a * 9 + 4) * 16 + j] * blurs[(b * 9 + shift) * 16 + j] }
+                best = max(best, dot)
             }
-        }.flatMap { $0 }
+            guard best >= 0.9 else { return nil }
+            let d = distance(a, b)
+            return d <= threshold ? (min(a, b), max(a, b), d) : nil
+        }
+        var found: [(a: Int, b: Int, distance: Double)]
+        if n <= 20_000 {
+            // Rows in interleaved chunks, so early rows (with more partners) spread over the cores.
+            let chunks = min(n, 256)
+            found = Parallel.map(chunks) { c in stride(from: c, to: n, by: chunks).flatMap { a in ((a + 1)..<n).compactMap { close(a, $0) } } }
+                .flatMap { $0 }
+        } else {
+            let buckets = self.buckets(blurs)
+            found = Parallel.map(buckets.count) { i -> [(a: Int, b: Int, distance: Double)] in
+                let members = buckets[i]
+                return (0..<members.count).flatMap { x in ((x + 1)..<members.count).compactMap { close(members[x], members[$0]) } }
+            }.flatMap { $0 }
+            // A pair sharing buckets in several hashes is found once per hash.
+            var seen = Set<Int64>()
+            found = found.filter { seen.insert(Int64($0.a) << 32 | Int64($0.b)).inserted }
+        }
         return found.sorted { ($0.distance, $0.a, $0.b) < ($1.distance, $1.a, $1.b) }
     }
 
-    /// Candidate pairs for large sets: images whose 4x4 blurs share a bucket in any of four hashes
-    /// of ten random hyperplanes each (seeded), in different splits.
-    private func bucketPairs() -> [(Int, Int)] {
+    /// Each image's thumbnail shifted by up to a pixel each way (the edge repeated; shift 4 is the
+    /// image itself), blurred to 4x4 and normalized to unit length: 9 × 16 floats per image.
+    private func blurs() -> [Float] {
         let n = splits.count, s = side, cell = max(1, s / 4)
-        let blurs: [[Float]] = (0..<n).map { i in
-            var out = [Float](repeating: 0, count: 16)
-            for row in 0..<s { for column in 0..<s { out[min(3, row / cell) * 4 + min(3, column / cell)] += values[i * s * s + row * s + column] } }
-            return out
+        var out = [Float](repeating: 0, count: n * 9 * 16)
+        for i in 0..<n {
+            for shift in 0..<9 {
+                let (dx, dy) = (shift % 3 - 1, shift / 3 - 1)
+                let base = (i * 9 + shift) * 16
+                for row in 0..<s {
+                    let from = min(s - 1, max(0, row - dy))
+                    for column in 0..<s {
+                        out[base + min(3, row / cell) * 4 + min(3, column / cell)] += values[i * s * s + from * s + min(s - 1, max(0, column - dx))]
+                    }
+                }
+                let norm = (0..<16).reduce(Float(0)) { $0 + out[base + $1] * out[base + $1] }.squareRoot()
+                for j in 0..<16 { out[base + j] = norm > 0 ? out[base + j] / norm : 0 }
+            }
         }
+        return out
+    }
+
+    /// For large sets: the buckets (of two or more usable images) of four locality-sensitive hashes
+    /// of the blurs, ten random hyperplanes each (seeded). An image joins the buckets of its nine
+    /// shifted blurs, so a copy shifted by a pixel meets its original. A bucket of 5,000 or more
+    /// (flat or near-identical images by the thousand) is left out.
+    private func buckets(_ blurs: [Float]) -> [[Int]] {
         var random = SeededRandom(seed: 17)
-        var pairs = Set<Int64>()
+        var out: [[Int]] = []
         for _ in 0..<4 {
             let planes = (0..<10).map { _ in (0..<16).map { _ in Float(random.normal()) } }
             var buckets: [Int: [Int]] = [:]
-            for i in 0..<n where usable[i] {
-                var key = 0
-                for (bit, plane) in planes.enumerated() where zip(plane, blurs[i]).reduce(0, { $0 + $1.0 * $1.1 }) > 0 { key |= 1 << bit }
-                buckets[key, default: []].append(i)
-            }
-            for members in buckets.values where members.count > 1 && members.count < 5000 {
-                for x in 0..<members.count {
-                    for y in (x + 1)..<members.count where splits[members[x]] != splits[members[y]] {
-                        pairs.insert(Int64(members[x]) << 32 | Int64(members[y]))
+            for i in 0..<splits.count where usable[i] {
+                var keys = Set<Int>()
+                for shift in 0..<9 {
+                    var key = 0
+                    for (bit, plane) in planes.enumerated() where (0..<16).reduce(Float(0), { $0 + plane[$1] * blurs[(i * 9 + shift) * 16 + $1] }) > 0 {
+                        key |= 1 << bit
                     }
+                    keys.insert(key)
                 }
+                for key in keys { buckets[key, default: []].append(i) }
             }
+            out += buckets.values.filter { $0.count > 1 && $0.count < 5000 }
         }
-        return pairs.map { (Int($0 >> 32), Int($0 & 0xFFFF_FFFF)) }
+        return out
+    }
+}
+
+/// A snapshot's figures from `suspects` and `check`, as `log` and `diff` show them.
+public struct SnapshotHealth: Sendable, Codable, Hashable {
+    public var estimatedNoise: Double?
+    public var leaks: Int?
+
+    /// "estimated noise 4.1%, leaks 12" (what is known).
+    public var summary: String {
+        [estimatedNoise.map { String(format: "estimated noise %.1f%%", $0 * 100) }, leaks.map { "leaks \($0)" }].compactMap { $0 }.joined(separator: ", ")
+    }
+
+    /// "estimated noise 4.1% -> 2.3%, leaks 12 -> 0" for the figures both snapshots have.
+    public static func change(_ a: SnapshotHealth?, _ b: SnapshotHealth?) -> String? {
+        var parts: [String] = []
+        if let x = a?.estimatedNoise, let y = b?.estimatedNoise { parts.append(String(format: "estimated noise %.1f%% -> %.1f%%", x * 100, y * 100)) }
+        if let x = a?.leaks, let y = b?.leaks { parts.append("leaks \(x) -> \(y)") }
+        return parts.isEmpty ? nil : parts.joined(separator: ", ")
     }
 }

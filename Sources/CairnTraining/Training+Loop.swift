@@ -95,6 +95,16 @@ extension Training {
         return Self.plan(unlabeled.map(\.id), margins: margins, explore: explore, seed: seed, source: "run \(record.id)")
     }
 
+    /// One round of `cairn label --retrain-every`: snapshots the working state (incremental),
+    /// trains `parameters` pinned to it as a normal run named `name`, predicts the unlabeled items
+    /// and returns the run with the uncertainty queue's new order.
+    public func retrain(name: String, parameters: RunParameters, message: String, author: String, explore: Double,
+                        seed: UInt64) throws -> (run: RunRecord, plan: QueuePlan) {
+        let snapshot = try versioning.snapshot(message: message, author: author).snapshot
+        let record = try train(ref: snapshot.id.hex, name: name, parameters: parameters)
+        return (record, try uncertainPlan(record, explore: explore, seed: seed))
+    }
+
     /// Top-1 minus top-2 probability.
     public static func margin(_ probabilities: [Float]) -> Double {
         var first: Float = -1, second: Float = -1

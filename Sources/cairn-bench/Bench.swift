@@ -20,7 +20,8 @@ struct Bench: ParsableCommand {
         commandName: "cairn-bench",
         abstract: "Measure Cairn against the machine's limits; prints one key=value line per figure.",
         subcommands: [ImportBench.self, LimitsBench.self, StoreBench.self, SnapshotBench.self, TrainBench.self, LabelBench.self,
-                      LabelThroughputBench.self, RemoteBench.self, RunBench.self, SuspectsBench.self, LeakageBench.self])
+                      LabelThroughputBench.self, RemoteBench.self, RunBench.self, SuspectsBench.self, LeakageBench.self, ActiveBench.self,
+                      RetrainBench.self])
 }
 
 /// Where the `cairn` binary next to this one is.

@@ -4,6 +4,8 @@ import CairnImaging
 import CairnLabeling
 import CairnRepository
 import CairnStore
+import CairnTraining
+import CairnVersioning
 import Foundation
 
 /// Keystroke-to-next-image latency of the labeling UI's work, as `LabelUI` does it: the label
@@ -20,7 +22,10 @@ struct LabelBench: ParsableCommand {
             Example: cairn-bench label /tmp/peers/data/large --labels 500 --think-ms 150
             --think-ms 0 fires keys back to back (each frame is then awaited from the background thread);
             --no-prefetch measures the old path (everything after the keystroke);
-            --multi saves a set of two classes per item, as enter does in `cairn label --multi`.
+            --multi saves a set of two classes per item, as enter does in `cairn label --multi`;
+            --suggest first labels 60 items, trains a softmax model on them and shows its suggestions
+            (computed from the checkpoint on the render-ahead thread, as `cairn label --suggest` does
+            for items without stored predictions), each label recording the suggestion shown.
             """)
 
     @Argument(help: "A folder of images (e.g. 2,000 512x512 JPEGs).") var dataset: String
@@ -29,6 +34,7 @@ struct LabelBench: ParsableCommand {
     @Option(help: "Milliseconds the annotator looks at each image before the key.") var thinkMs = 150
     @Flag(help: "Render after the keystroke instead of ahead.") var noPrefetch = false
     @Flag(help: "Save two-class sets (multi-label mode) instead of one class.") var multi = false
+    @Flag(help: "Show a model's suggestions (trained on 60 labels first) and record them with each label.") var suggest = false
 
     func run() throws {
         let repoPath = work + "/label-\(getpid())"
@@ -37,6 +43,7 @@ struct LabelBench: ParsableCommand {
         let repository = try Repository.initialize(at: repoPath)
         _ = try Importer(repository: repository, options: ImportOptions()).run(paths: [dataset])
         let classes = try repository.catalog.write { tx in try ["a", "b", "c"].map { try tx.ensureClass($0) } }
+        let suggestions = suggest ? try trainSuggestions(repository, classes: classes) : nil
         let session = try LabelSession(catalog: repository.catalog, annotator: "bench")
         let renderer = ImageRenderer(.symbols, environment: ["COLORTERM": "truecolor"])
         let frames = Frames(store: repository.store, renderer: renderer)
@@ -48,25 +55,47 @@ struct LabelBench: ParsableCommand {
         if let first = session.current { drawn += try frames.frame(key(first)).count }
         for i in 0..<labels {
             guard session.current != nil else { break }
-            if !noPrefetch, let next = try session.peekNext() { frames.prefetch(key(next)) }
+            if !noPrefetch, let next = try session.peekNext() {
+                frames.prefetch(key(next))
+                if let suggestions { DispatchQueue.global(qos: .userInitiated).async { suggestions.prepare(next) } }
+            }
             usleep(UInt32(thinkMs * 1000))
             let start = DispatchTime.now().uptimeNanoseconds
-            try session.label(multi ? [classes[i % 3], classes[(i + 1) % 3]] : [classes[i % 3]])
+            let shown = session.current.flatMap { suggestions?.shown(for: $0, accepted: i % 2 == 0) }
+            try session.label(multi ? [classes[i % 3], classes[(i + 1) % 3]] : [classes[i % 3]], suggestion: shown)
             commit += ms(start)
             guard let item = session.current else { break }
             if frames.isReady(key(item)) { ready += 1 }
             let frameStart = DispatchTime.now().uptimeNanoseconds
             drawn += try frames.frame(key(item)).count
+            drawn += suggestions?.top(for: item).count ?? 0
             frame += ms(frameStart)
             samples.append(ms(start))
         }
         samples.sort()
         func pct(_ p: Double) -> String { format(samples[min(samples.count - 1, Int(Double(samples.count) * p))], 2) }
-        emit(["bench": "label_latency", "labels": samples.count, "think_ms": thinkMs, "prefetch": !noPrefetch, "multi": multi,
+        emit(["bench": "label_latency", "labels": samples.count, "think_ms": thinkMs, "prefetch": !noPrefetch, "multi": multi, "suggest": suggest,
               "p50_ms": pct(0.5), "p90_ms": pct(0.9), "p99_ms": pct(0.99), "max_ms": format(samples.last ?? 0, 2),
               "mean_commit_ms": format(commit / Double(samples.count), 2), "mean_frame_ms": format(frame / Double(samples.count), 2),
               "frames_ready": ready, "rows_drawn": drawn])
     }
+}
+
+/// Labels 60 items of `repository` round-robin, snapshots, trains a small softmax model on them
+/// and returns its suggestions, computed from the checkpoint (no stored predictions).
+private func trainSuggestions(_ repository: Repository, classes: [LabelClass]) throws -> Suggestions {
+    try repository.catalog.write { tx in
+        for (i, item) in try tx.allItems(split: nil).prefix(60).enumerated() {
+            try tx.annotate(itemID: item.id, label: Label([classes[i % classes.count].name]), annotator: "bench")
+        }
+    }
+    let versioning = Versioning(repository: repository)
+    let snapshot = try versioning.snapshot(message: "suggestions", author: "bench").snapshot
+    var parameters = RunParameters(model: .softmax)
+    parameters.epochs = 5
+    let training = Training(versioning: versioning, cairnVersion: "bench")
+    let record = try training.train(ref: snapshot.id.hex, name: "suggest", parameters: parameters)
+    return Suggestions(run: record.id, classes: record.classes, catalog: repository.catalog, compute: try training.modelFunction(record))
 }
 
 /// Sustained scripted labeling through a real terminal: `cairn label` in a tmux pane receives

@@ -105,7 +105,7 @@ struct SuspectsBench: ParsableCommand {
 }
 
 /// SplitMix64 for the benches' seeded choices.
-struct SplitMixBench {
+struct SplitMixBench: RandomNumberGenerator {
     var state: UInt64
     init(seed: UInt64) { state = seed }
     mutating func next() -> UInt64 {

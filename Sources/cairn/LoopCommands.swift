@@ -26,7 +26,7 @@ struct SuspectsCommand: ParsableCommand {
     @OptionGroup var repository: RepositoryOptions
     @OptionGroup var output: OutputOptions
     @Option(help: "The snapshot.", completion: .custom(Completions.refs)) var data: String
-    @Option(help: "The model the folds train: softmax or mlp.") var model: ModelKind = .softmax
+    @Option(help: "The model the folds train: softmax, mlp or cnn.") var model: ModelKind = .softmax
     @Option(parsing: .unconditional, help: "Folds of cross-validation (at least 2).") var folds = 5
     @Option(name: .customLong("run"), help: "Use this run's stored predictions instead of training folds.", completion: .custom(Completions.runs))
     var fromRun: String?
@@ -53,8 +53,9 @@ struct SuspectsCommand: ParsableCommand {
             ["  " + Printable.escaped($0.key), String($0.value.items), String(format: "%.1f%%", $0.value.estimatedNoise * 100)]
         }))
         if report.suspects.isEmpty { return say("no suspects") }
-        say("\(report.suspects.count) suspects, most suspicious first (`cairn label --queue suspects` reviews them):")
-        say(table([["  BLOB", "LABEL", "SUGGESTED", "SCORE", "PATH"]] + report.suspects.prefix(limit).map {
+        say("\(report.suspects.count) suspects, most suspicious first (P(LABEL): the given label's out-of-sample probability; "
+            + "`cairn label --queue suspects` reviews them):")
+        say(table([["  BLOB", "LABEL", "SUGGESTED", "P(LABEL)", "PATH"]] + report.suspects.prefix(limit).map {
             ["  " + String($0.blobID.prefix(12)), Printable.escaped($0.label), Printable.escaped($0.suggested), String(format: "%.3f", $0.score),
              Printable.escaped($0.path)]
         }))
@@ -116,6 +117,23 @@ struct QueueCommand: ParsableCommand {
         var given: String?
         var suggested: String?
         var score: Double?
+
+        private enum CodingKeys: String, CodingKey { case path, blobID, label, conflict, margin, explore, suggestions, given, suggested, score }
+
+        /// `label` is always there (null when unlabeled); the rest only where they apply.
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(path, forKey: .path)
+            try c.encode(blobID, forKey: .blobID)
+            try c.encode(label, forKey: .label)
+            try c.encodeIfPresent(conflict, forKey: .conflict)
+            try c.encodeIfPresent(margin, forKey: .margin)
+            try c.encodeIfPresent(explore, forKey: .explore)
+            try c.encodeIfPresent(suggestions, forKey: .suggestions)
+            try c.encodeIfPresent(given, forKey: .given)
+            try c.encodeIfPresent(suggested, forKey: .suggested)
+            try c.encodeIfPresent(score, forKey: .score)
+        }
     }
 
     func run() throws {
@@ -159,9 +177,9 @@ struct CheckCommand: ParsableCommand {
     @OptionGroup var repository: RepositoryOptions
     @OptionGroup var output: OutputOptions
     @Option(help: "The snapshot.", completion: .custom(Completions.refs)) var data: String
-    @Option(parsing: .unconditional, help: "Largest distance (1 - correlation) at which two images are the same.") var threshold = 0.005
+    @Option(parsing: .unconditional, help: "Largest distance (1 - correlation) at which two images are the same.") var threshold = 0.01
     @Option(parsing: .unconditional, help: "Fewest labeled items a class should have.") var minCount = 10
-    @Option(parsing: .unconditional, help: "Leaks to list (--json lists them all).") var limit = 20
+    @Option(parsing: .unconditional, help: "Leaks to list (--json lists the closest 10,000).") var limit = 20
 
     func validate() throws {
         if !(0...1).contains(threshold) { throw ValidationError("--threshold is between 0 and 1 (got \(threshold))") }
@@ -173,11 +191,12 @@ struct CheckCommand: ParsableCommand {
         bar.finish()
         if output.json { return try printJSON(report) }
         say("snapshot \(report.snapshot.prefix(12)): \(report.items) items (\(String(format: "%.1f s", report.seconds)))")
-        say("leaks        \(report.leaks.count) near-duplicate pair\(report.leaks.count == 1 ? "" : "s") across splits")
+        say("leaks        \(report.leakCount) near-duplicate pair\(report.leakCount == 1 ? "" : "s") across splits")
         for leak in report.leaks.prefix(limit) {
             say("  " + String(format: "%.3f  ", leak.distance) + zip(leak.splits, leak.paths).map { "\($0) \(Printable.escaped($1))" }.joined(separator: "  ~  "))
         }
-        if report.leaks.count > limit { say("  … and \(report.leaks.count - limit) more (--limit N, or --json)") }
+        let shown = min(limit, report.leaks.count)
+        if report.leakCount > shown { say("  … and \(report.leakCount - shown) more (--limit N, or --json for the closest \(CheckReport.keptLeaks))") }
         let i = report.imbalance
         say("imbalance    " + (i.ratio.map { String(format: "largest class / smallest %.1f", $0) } ?? "fewer than two classes in use")
             + (i.under.isEmpty ? "" : "; under \(i.minimum) items: " + i.under.map { Printable.escaped($0) }.joined(separator: ", ")))

@@ -58,20 +58,26 @@ final class Retrainer: BackgroundWork, Sendable {
         }
     }
 
+    /// The base run's name without the round a previous session added: m, m-r1 → m.
+    private var baseName: String {
+        guard let dash = base.name.range(of: "-r", options: .backwards), !base.name[dash.upperBound...].isEmpty,
+              base.name[dash.upperBound...].allSatisfy(\.isNumber) else { return base.name }
+        return String(base.name[..<dash.lowerBound])
+    }
+
     private func retrain(round: Int, labels: Int) throws -> BackgroundResult {
         let started = Date()
-        let versioning = Versioning(repository: repository)
-        let snapshot = try versioning.snapshot(message: "retrain \(round) after \(labels) labels", author: annotator).snapshot
-        let training = Training(versioning: versioning, cairnVersion: Cairn.version)
+        let training = Training(versioning: Versioning(repository: repository), cairnVersion: Cairn.version)
         var parameters = self.parameters
         parameters.threads = 1  // leave a core to the labeling UI
-        let record = try training.train(ref: snapshot.id.hex, name: "\(base.name)-r\(round)", parameters: parameters)
-        let plan = try training.uncertainPlan(record, explore: explore, seed: UInt64(round))
+        let (record, plan) = try training.retrain(name: "\(baseName)-r\(round)", parameters: parameters,
+                                                  message: "retrain \(round) after \(labels) labels", author: annotator,
+                                                  explore: explore, seed: UInt64(round))
         let suggestions = Suggestions(run: record.id, classes: record.classes, catalog: repository.catalog,
                                       compute: try training.modelFunction(record))
         let accuracy = record.val.map { String(format: ", val accuracy %.1f%%", $0.accuracy * 100) } ?? ""
-        return BackgroundResult(message: String(format: "retrained: run %@ on %d labels%@, queue reordered (%.1f s)", record.id,
-                                                labels, accuracy, Date().timeIntervalSince(started)),
+        return BackgroundResult(message: String(format: "retrained after %d labels: run %@%@, queue reordered (%.1f s)", labels,
+                                                record.id, accuracy, Date().timeIntervalSince(started)),
                                 plan: plan, suggestions: suggestions)
     }
 }

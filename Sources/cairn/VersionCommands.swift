@@ -4,6 +4,7 @@ import CairnCatalog
 import CairnRepository
 import CairnStore
 import CairnRemote
+import CairnTraining
 import CairnVersioning
 import Foundation
 
@@ -118,8 +119,10 @@ struct LogCommand: ParsableCommand {
     @Option(name: [.customShort("n"), .long], help: "Show at most this many.") var limit: Int = .max
 
     func run() throws {
-        let log = try Versioning(repository: try repository.open()).log(from: ref, limit: limit)
+        let versioning = Versioning(repository: try repository.open())
+        let log = try versioning.log(from: ref, limit: limit)
         if output.json { return try printJSON(log) }
+        let training = Training(versioning: versioning, cairnVersion: Cairn.version)
         for s in log {
             say("snapshot \(s.id)" + (s.tags.isEmpty ? "" : "  (tag: \(s.tags.joined(separator: ", ")))"))
             say("  \(isoTime(s.createdAt))  \(s.author)  \(s.message)")
@@ -127,6 +130,7 @@ struct LogCommand: ParsableCommand {
             say("  \(s.itemCount) items; \(Split.allCases.map { "\($0) \(s.counts.splits[$0.rawValue] ?? 0)" }.joined(separator: ", ")); "
                 + "unlabeled \(s.counts.unlabeled), conflicts \(s.counts.conflicts)")
             if !classes.isEmpty { say("  classes: \(classes)") }
+            if let health = try training.health(of: s.id) { say("  health: \(health.summary)") }
             say("")
         }
     }
@@ -144,7 +148,8 @@ struct DiffCommand: ParsableCommand {
     @Flag(help: "Only the counts.") var stat = false
 
     func run() throws {
-        let diff = try Versioning(repository: try repository.open()).diff(from, to)
+        let versioning = Versioning(repository: try repository.open())
+        let diff = try versioning.diff(from, to)
         if output.json { return try printJSON(diff) }
         if !stat {
             for item in diff.added { say("+ \(item.blobID.hex.prefix(12))  \(item.label?.description ?? "-")  \(item.path)") }
@@ -163,6 +168,9 @@ struct DiffCommand: ParsableCommand {
             + "\(diff.splitsChanged.count) splits changed, \(diff.otherwiseChanged.count) otherwise changed"
             + (deltas.isEmpty ? "" : "; classes: " + deltas.joined(separator: ", "))
             + (diff.classesChanged ? "; the class list changed" : ""))
+        let training = Training(versioning: versioning, cairnVersion: Cairn.version)
+        let a = try training.health(of: try versioning.resolve(from).id), b = try training.health(of: try versioning.resolve(to).id)
+        if let change = SnapshotHealth.change(a, b) { say(change) }
     }
 }
 
