@@ -128,7 +128,7 @@ extension Remote {
     func upload(_ ids: [BlobID], packSize: Int?, report: inout PushReport, progress: @Sendable (TransferProgress) -> Void) async throws {
         if ids.isEmpty { return }
         try FileOps.makeDirectory(repository.remotesDirectory)
-        let journal = try POSIXFile(path: journalPath, flags: O_WRONLY | O_CREAT | O_APPEND, mode: 0o644)
+        let journal = try POSIXFile(path: journalPath, flags: O_WRONLY | O_CREAT | O_APPEND)
         let local = repository.store
         let sizes = try ids.map { Int(try local.size(of: $0)) }
         let smallBytes = sizes.filter { $0 <= S3BlobStore.looseThreshold }.reduce(0, +)

@@ -1,6 +1,7 @@
 import CairnCatalog
 import CairnStore
 import Foundation
+import Glibc
 
 /// What `status` reports: the items, their labels by class and split, formats and history size.
 public struct RepositorySummary: Sendable, Encodable {
@@ -29,10 +30,24 @@ public struct ItemFilter: Sendable {
     public var conflicting = false
     /// Only these items (by blob), with why each is listed (`ls --undecodable`).
     public var only: [BlobID: String]?
+    /// Only items whose path matches this shell pattern (`*`, `?`, `[...]`; `*` also matches `/`).
+    public var pathPattern: String?
 
     public init(className: String? = nil, split: Split? = nil, unlabeled: Bool = false, conflicting: Bool = false,
-                only: [BlobID: String]? = nil) {
+                only: [BlobID: String]? = nil, pathPattern: String? = nil) {
         (self.className, self.split, self.unlabeled, self.conflicting, self.only) = (className, split, unlabeled, conflicting, only)
+        self.pathPattern = pathPattern
+    }
+
+    /// Whether an item with this path, split and resolved label passes the filter (all but `only`):
+    /// the one rule for the working state and for a past snapshot.
+    public func admits(path: String, split: Split, resolved: ResolvedLabel) -> Bool {
+        if let wanted = self.split, split != wanted { return false }
+        if let name = className, resolved.label?.contains(name) != true { return false }
+        if unlabeled, resolved != .unlabeled { return false }
+        if conflicting { guard case .conflict = resolved else { return false } }
+        if let pattern = pathPattern, fnmatch(pattern, path, 0) != 0 { return false }
+        return true
     }
 }
 
@@ -81,9 +96,7 @@ extension Repository {
             let resolved = try tx.resolvedLabels()
             return try tx.allItems(split: filter.split).compactMap { item in
                 let label = resolved[item.id] ?? .unlabeled
-                if let name = filter.className, label.label?.contains(name) != true { return nil }
-                if filter.unlabeled, label != .unlabeled { return nil }
-                if filter.conflicting { guard case .conflict = label else { return nil } }
+                guard filter.admits(path: item.path, split: item.split, resolved: label) else { return nil }
                 if let only = filter.only, only[item.blobID] == nil { return nil }
                 return ItemListing(item: item, resolved: label, problem: filter.only?[item.blobID])
             }

@@ -11,7 +11,7 @@ extension Repository {
     /// the holder dies. A read-only repository has no writers, so nothing is locked there.
     public func withLock<T>(exclusive: Bool, _ body: () throws -> T) throws -> T {
         if catalog.isReadOnly { return try body() }
-        let file = try POSIXFile(path: cairnDirectory + "/lock", flags: O_RDWR | O_CREAT, mode: 0o644)
+        let file = try POSIXFile(path: cairnDirectory + "/lock", flags: O_RDWR | O_CREAT)
         while flock(file.fd, exclusive ? LOCK_EX : LOCK_SH) != 0 {
             if errno != EINTR { throw StoreError.fromErrno(errno, "flock", file.path) }
         }
@@ -22,7 +22,7 @@ extension Repository {
     /// `withLock` for async work (push and pull): the lock is held across every suspension.
     public func withLock<T>(exclusive: Bool, _ body: () async throws -> T) async throws -> T {
         if catalog.isReadOnly { return try await body() }
-        let file = try POSIXFile(path: cairnDirectory + "/lock", flags: O_RDWR | O_CREAT, mode: 0o644)
+        let file = try POSIXFile(path: cairnDirectory + "/lock", flags: O_RDWR | O_CREAT)
         while flock(file.fd, exclusive ? LOCK_EX : LOCK_SH) != 0 {
             if errno != EINTR { throw StoreError.fromErrno(errno, "flock", file.path) }
         }

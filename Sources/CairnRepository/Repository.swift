@@ -35,6 +35,7 @@ public final class Repository: Sendable {
             throw RepositoryError.notARepository(path: root)
         }
         try Self.checkTrusted(dir)
+        if Self.isShared(dir) { FileModes.shareWithGroup() }
         self.root = root
         self.cairnDirectory = dir
         self.config = try RepositoryConfig.load(path: dir + "/config.toml")
@@ -42,25 +43,73 @@ public final class Repository: Sendable {
         self.catalog = try SQLiteCatalog(path: dir + "/catalog.sqlite")
     }
 
-    /// Creates `.cairn/` in `root` (made if missing) and opens it.
+    /// Creates `.cairn/` in `root` (made if missing) and opens it; `sharedWithGroup` makes it a
+    /// repository the group of `root` shares (`FileModes`).
     /// - Throws: `RepositoryError.alreadyInitialized` if one exists.
     @discardableResult
-    public static func initialize(at root: String, config: RepositoryConfig = RepositoryConfig()) throws -> Repository {
+    public static func initialize(at root: String, config: RepositoryConfig = RepositoryConfig(),
+                                  sharedWithGroup: Bool = false) throws -> Repository {
         let root = absolute(root)
         let dir = root + "/" + directoryName
         if FileManager.default.fileExists(atPath: dir) { throw RepositoryError.alreadyInitialized(path: root) }
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        if sharedWithGroup { FileModes.shareWithGroup() }
         try FileOps.makeDirectory(dir)
+        if sharedWithGroup { try makeShared(dir, directory: true) }
         try FileBlobStore.create(at: dir)
         try FileOps.makeDirectory(dir + "/cache")
         // Written with an explicit mode (Foundation's atomic write would make it 0666 under umask 000).
         let staged = dir + "/tmp/config.toml." + FileOps.uniqueName()
-        let file = try POSIXFile(path: staged, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o644)
+        let file = try POSIXFile(path: staged, flags: O_WRONLY | O_CREAT | O_EXCL)
         try file.writeAll(Data(config.rendered().utf8))
         try file.sync()
         try FileOps.rename(staged, dir + "/config.toml")
         _ = try SQLiteCatalog(path: dir + "/catalog.sqlite")
+        // SQLite creates the catalog 0644 whatever the umask allows, and its WAL and shared-memory
+        // files take the catalog's mode: made group-writable once, they all are.
+        if sharedWithGroup { try makeShared(dir + "/catalog.sqlite", directory: false) }
         return try Repository(root: root)
+    }
+
+    /// Whether `.cairn` at `dir` is shared with its group: setgid and group-writable.
+    static func isShared(_ dir: String) -> Bool {
+        var st = stat()
+        return stat(dir, &st) == 0 && st.st_mode & (S_IWGRP | S_ISGID) == (S_IWGRP | S_ISGID)
+    }
+
+    /// Makes an existing repository one its group shares (`cairn config shared group`): every
+    /// directory under `.cairn` setgid and group-writable, every file group-readable, and
+    /// group-writable where its owner may write.
+    /// - Throws: `StoreError` naming the first file the caller cannot change (one another user owns).
+    public func shareWithGroup() throws {
+        FileModes.shareWithGroup()
+        try Self.makeShared(cairnDirectory, directory: true)
+        guard let walker = FileManager.default.enumerator(atPath: cairnDirectory) else { return }
+        while let relative = walker.nextObject() as? String {
+            let path = cairnDirectory + "/" + relative
+            var st = stat()
+            guard lstat(path, &st) == 0 else { continue }
+            switch st.st_mode & S_IFMT {
+            case S_IFDIR: try Self.makeShared(path, directory: true)
+            case S_IFREG: try Self.makeShared(path, directory: false)
+            default: continue
+            }
+        }
+    }
+
+    /// Adds the group bits to `path`: rwx and setgid for a directory; r, and w where the owner
+    /// has it, for a file.
+    private static func makeShared(_ path: String, directory: Bool) throws {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { throw StoreError.fromErrno(errno, "stat", path) }
+        var mode = st.st_mode & 0o7777
+        if directory {
+            mode |= S_ISGID | S_IRGRP | S_IWGRP | S_IXGRP
+        } else {
+            mode |= S_IRGRP | (mode & S_IWUSR != 0 ? S_IWGRP : 0)
+        }
+        guard mode != st.st_mode & 0o7777 else { return }
+        guard chmod(path, mode) == 0 else { throw StoreError.fromErrno(errno, "chmod", path) }
     }
 
     /// Finds the repository containing `path` (or the current directory), like git does.
@@ -84,12 +133,13 @@ public final class Repository: Sendable {
         var st = stat()
         guard stat(dir, &st) == 0 else { return }
         if st.st_uid == geteuid() { return }
-        let shared = st.st_mode & (S_IWGRP | S_ISGID) == (S_IWGRP | S_ISGID)
+        let shared = isShared(dir)
         if shared && callerGroups().contains(st.st_gid) { return }
         let root = (dir as NSString).deletingLastPathComponent
         if safeDirectories().contains(where: { $0 == "*" || absolute($0) == root }) { return }
         let owner = getpwuid(st.st_uid).map { String(cString: $0.pointee.pw_name) } ?? "uid \(st.st_uid)"
-        throw RepositoryError.notOwned(path: root, owner: owner, shared: shared)
+        let group = getgrgid(st.st_gid).map { String(cString: $0.pointee.gr_name) } ?? "gid \(st.st_gid)"
+        throw RepositoryError.notOwned(path: root, owner: owner, group: shared ? group : nil)
     }
 
     /// The caller's effective and supplementary groups.

@@ -16,7 +16,8 @@ public enum RepositoryError: CairnError, Equatable {
     /// fsck found problems.
     case inconsistent(problems: Int)
     /// A repository another user owns, not shared with a group of the caller's, not marked safe.
-    case notOwned(path: String, owner: String, shared: Bool)
+    /// `group`: the group the repository is shared with, when it is (the caller is not in it).
+    case notOwned(path: String, owner: String, group: String?)
     /// No remote has this name.
     case unknownRemote(String, known: [String])
     /// `remote add` with a name in use.
@@ -41,8 +42,9 @@ public enum RepositoryError: CairnError, Equatable {
             "\(path) has \(problems.count) malformed row(s); nothing was imported:\n  "
                 + problems.prefix(20).joined(separator: "\n  ") + (problems.count > 20 ? "\n  …" : "")
         case .inconsistent(let problems): "fsck found \(problems) problem(s)"
-        case .notOwned(let path, let owner, let shared):
-            "the repository at \(path) belongs to \(owner)" + (shared ? " and you are not in its group" : "")
+        case .notOwned(let path, let owner, let group):
+            "the repository at \(path) belongs to \(owner)"
+                + (group.map { " and is shared with group \($0), which you are not in (a member: `usermod -aG \($0) USER`, then log in again)" } ?? "")
                 + "; cairn does not use a repository another user owns (someone may have planted it above your work). "
                 + "If you trust it, add its path to $CAIRN_SAFE_DIRECTORIES or ~/.config/cairn/safe-directories"
         case .unknownRemote(let name, let known):

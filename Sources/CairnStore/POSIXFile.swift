@@ -11,7 +11,7 @@ public final class POSIXFile: @unchecked Sendable {
     public let path: String
 
     /// Opens `path` with `flags` (and `mode` when creating).
-    public init(path: String, flags: Int32, mode: mode_t = 0o644) throws(StoreError) {
+    public init(path: String, flags: Int32, mode: mode_t = FileModes.file) throws(StoreError) {
         let fd = open(path, flags | O_CLOEXEC, mode)
         guard fd >= 0 else { throw StoreError.fromErrno(errno, "open", path) }
         self.fd = fd
@@ -94,11 +94,11 @@ public enum FileOps {
     }
 
     /// Makes `path` a directory if it is not one.
-    public static func makeDirectory(_ path: String, mode: mode_t = 0o755) throws(StoreError) {
+    public static func makeDirectory(_ path: String, mode: mode_t = FileModes.directory) throws(StoreError) {
         if mkdir(path, mode) != 0 && errno != EEXIST { throw StoreError.fromErrno(errno, "mkdir", path) }
     }
 
-    /// Makes `path` and any missing parents directories (mode 0755 before the umask).
+    /// Makes `path` and any missing parents directories (`FileModes.directory` before the umask).
     public static func makeDirectories(_ path: String) throws(StoreError) {
         var prefix = path.hasPrefix("/") ? "" : "."
         for component in path.split(separator: "/") {
@@ -108,12 +108,12 @@ public enum FileOps {
     }
 
     /// Writes `data` to `path` through a temporary file in the same directory and a rename, so a
-    /// reader sees the whole file or none; mode 0644 before the umask. For derived files (caches,
+    /// reader sees the whole file or none; `FileModes.file` before the umask. For derived files (caches,
     /// plots) nothing is fsynced; `durable` fsyncs the file before the rename and the directory after.
     public static func writeFile(_ data: some ContiguousBytes, to path: String, durable: Bool = false) throws(StoreError) {
         let staged = path + "." + uniqueName() + ".tmp"
         do {
-            let file = try POSIXFile(path: staged, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o644)
+            let file = try POSIXFile(path: staged, flags: O_WRONLY | O_CREAT | O_EXCL)
             try file.writeAll(data)
             if durable { try file.sync() }
         } catch {

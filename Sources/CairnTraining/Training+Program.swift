@@ -149,7 +149,7 @@ extension Training {
 
     /// Appends `bytes` to the log at `path` (a log that cannot be written costs the log, not the run).
     private static func keep(_ bytes: UnsafeRawBufferPointer, in path: String) {
-        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW, 0o644)
+        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW, FileModes.file)
         guard fd >= 0 else { return }
         _ = write(fd, bytes.baseAddress, bytes.count)
         close(fd)

@@ -245,7 +245,7 @@ extension Versioning {
             }
         }
         let data = try store.get(item.blobID)
-        let mode: mode_t = link == .hardlink ? 0o444 : 0o644
+        let mode: mode_t = link == .hardlink ? 0o444 : FileModes.file
         let file = try POSIXFile(path: path, flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: mode)
         try file.writeAll(data)
         return (Int64(data.count), false, packed)
@@ -254,14 +254,14 @@ extension Versioning {
     /// Creates `path` (never through a symbolic link) holding `data`; an existing file is replaced.
     func writeNew(_ path: String, _ data: Data) throws {
         if FileOps.exists(path) { try FileOps.remove(path) }
-        let file = try POSIXFile(path: path, flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o644)
+        let file = try POSIXFile(path: path, flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW)
         try file.writeAll(data)
     }
 
     /// Clones `source` into a new file at `path` with FICLONE; false (and no file) when unsupported.
     static func reflink(from source: String, to path: String) throws -> Bool {
         let input = try POSIXFile(path: source, flags: O_RDONLY)
-        let output = try POSIXFile(path: path, flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o644)
+        let output = try POSIXFile(path: path, flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW)
         let ficlone: UInt = 0x4004_9409
         if ioctl(output.fd, ficlone, input.fd) == 0 { return true }
         try FileOps.remove(path)

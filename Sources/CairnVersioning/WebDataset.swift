@@ -125,7 +125,7 @@ struct TarWriter {
     private(set) var bytes: Int64 = 0
 
     init(path: String) throws {
-        file = try POSIXFile(path: path, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o644)
+        file = try POSIXFile(path: path, flags: O_WRONLY | O_CREAT | O_EXCL)
         buffer.reserveCapacity(1 << 20)
     }
 

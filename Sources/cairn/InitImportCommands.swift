@@ -10,14 +10,55 @@ struct InitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "init",
         abstract: "Create a repository (a .cairn directory) in DIR.",
-        discussion: "Example: cairn init my-dataset")
+        discussion: """
+            --shared group makes a repository a team shares on one machine, as git's core.sharedRepository: \
+            .cairn's directories setgid and group-writable, and every file any member's cairn creates group-writable, \
+            so each member of DIR's group can label, snapshot, train and gc. Give DIR the team's group first \
+            (chgrp team DIR). `cairn config shared group` converts an existing repository.
+            Examples:
+              cairn init my-dataset
+              cairn init --shared group /srv/datasets/birds
+            """)
 
     @Argument(help: "The dataset directory (default: the current directory).")
     var directory: String = "."
 
+    @Option(help: "group: share the repository with the group of DIR.") var shared: SharedMode?
+
     func run() throws {
-        let repo = try Repository.initialize(at: directory)
-        say("Initialized an empty cairn repository in \(repo.cairnDirectory)")
+        let repo = try Repository.initialize(at: directory, sharedWithGroup: shared == .group)
+        say("Initialized an empty \(shared == .group ? "group-shared " : "")cairn repository in \(repo.cairnDirectory)")
+    }
+}
+
+enum SharedMode: String, ExpressibleByArgument, CaseIterable {
+    case group
+}
+
+struct ConfigCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "config",
+        abstract: "Change a repository-wide setting: `config shared group` shares the repository with its group.",
+        discussion: """
+            shared group: every directory under .cairn becomes setgid and group-writable and every file group-readable \
+            (group-writable where its owner may write), as `init --shared group` would have made them; from then on \
+            every member's cairn creates group-writable files. Run it as the user who owns the files. The group is \
+            the one .cairn has (chgrp -R team DIR first to change it).
+            Example: cairn config shared group
+            """)
+
+    @OptionGroup var repository: RepositoryOptions
+    @Argument(help: "The setting: shared.") var key: ConfigKey
+    @Argument(help: "Its value: group.") var value: SharedMode
+
+    enum ConfigKey: String, ExpressibleByArgument, CaseIterable { case shared }
+
+    func run() throws {
+        let repo = try repository.open()
+        try repo.shareWithGroup()
+        var st = stat()
+        let group = stat(repo.cairnDirectory, &st) == 0 ? getgrgid(st.st_gid).map { String(cString: $0.pointee.gr_name) } : nil
+        say("\(repo.cairnDirectory) is shared with group \(group ?? "?")")
     }
 }
 

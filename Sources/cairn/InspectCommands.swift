@@ -34,10 +34,25 @@ struct ListCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ls",
         abstract: "List items: short blob id, split, resolved label and path.",
-        discussion: "Examples:\n  cairn ls --class 3\n  cairn ls --unlabeled --json\n  cairn ls --conflicting")
+        discussion: """
+            Without REF, the working state; with REF, the items of that snapshot as it recorded them (same filters). \
+            --path takes a shell pattern on the imported path, where * also matches /.
+            Examples:
+              cairn ls --class 3
+              cairn ls --unlabeled --json
+              cairn ls --conflicting
+              cairn ls v1 --split test --class cat
+              cairn ls --path 'digits/3/*'
+            """)
 
     @OptionGroup var repository: RepositoryOptions
     @OptionGroup var output: OutputOptions
+
+    @Argument(help: "A snapshot (tag, id, HEAD~N) to list instead of the working state.")
+    var ref: String?
+
+    @Option(name: .customLong("path"), help: "Only items whose path matches this shell pattern (quote it).")
+    var pathPattern: String?
 
     @Option(help: "Only items whose resolved label carries this class (alone or in a multi-label set).")
     var `class`: String?
@@ -63,7 +78,8 @@ struct ListCommand: ParsableCommand {
         var format: String
         var width: Int
         var height: Int
-        var bytes: Int64
+        /// Nil for a snapshot's item whose blob this repository does not hold.
+        var bytes: Int64?
         /// Why the image does not decode (with --undecodable).
         var problem: String?
 
@@ -73,24 +89,57 @@ struct ListCommand: ParsableCommand {
             if case .conflict(let labels) = listing.resolved { conflict = labels }
             (format, width, height, bytes, problem) = (item.format, item.width, item.height, item.byteSize, listing.problem)
         }
+
+        init(_ record: ItemRecord, bytes: Int64?) {
+            (blobID, path, split, label) = (record.blobID.hex, record.path, record.split.rawValue, record.label)
+            conflict = record.conflict.isEmpty ? nil : record.conflict
+            (format, width, height, self.bytes) = (record.format, record.width, record.height, bytes)
+        }
+    }
+
+    func validate() throws {
+        if ref != nil, undecodable { throw ValidationError("--undecodable lists the working state; leave out REF") }
     }
 
     func run() throws {
         let repo = try repository.open()
-        var only: [BlobID: String]? = nil
-        if undecodable {
-            let bar = ProgressBar("decoding")
-            only = Dictionary(uniqueKeysWithValues: try repo.undecodableImages { bar.update(done: $0, total: $1) }.map { ($0.item.blobID, $0.reason) })
-            bar.finish()
-        }
-        let filter = ItemFilter(className: self.class, split: split, unlabeled: unlabeled, conflicting: conflicting, only: only)
-        let rows = try repo.items(where: filter).map(ListedItem.init)
+        let rows = try ref.map { try snapshotRows($0, repo) } ?? workingRows(repo)
         if output.json { return try printJSON(rows) }
         for row in rows {
             let label = row.label?.description ?? (row.conflict.map { "conflict(" + $0.map(\.description).joined(separator: "|") + ")" } ?? "-")
             say("\(row.blobID.prefix(12))  \(row.split.padding(toLength: 5, withPad: " ", startingAt: 0))  \(label)  \(row.path)"
                 + (row.problem.map { "  (\($0))" } ?? ""))
         }
+    }
+
+    /// The items of snapshot `ref`, filtered by the same rule as the working state.
+    private func snapshotRows(_ ref: String, _ repo: Repository) throws -> [ListedItem] {
+        let versioning = Versioning(repository: repo)
+        let snapshot = try versioning.resolve(ref)
+        let root = try versioning.tree.root(snapshot.id)
+        if let name = self.class, !root.classes.contains(name) {
+            throw ValidationError("snapshot \(snapshot.id.hex.prefix(12)) has no class \(name) (its classes: \(root.classes.joined(separator: ", ")))")
+        }
+        let filter = ItemFilter(className: self.class, split: split, unlabeled: unlabeled, conflicting: conflicting, pathPattern: pathPattern)
+        let records = try versioning.tree.items(under: root.items)
+            .filter { filter.admits(path: $0.path, split: $0.split, resolved: $0.resolved) }
+            .sorted { $0.path < $1.path }
+        let sizes = try repo.catalog.read { tx in
+            try Dictionary(records.compactMap { r in try tx.item(blobID: r.blobID).map { (r.blobID, $0.byteSize) } }, uniquingKeysWith: { a, _ in a })
+        }
+        return records.map { ListedItem($0, bytes: sizes[$0.blobID]) }
+    }
+
+    private func workingRows(_ repo: Repository) throws -> [ListedItem] {
+        var only: [BlobID: String]? = nil
+        if undecodable {
+            let bar = ProgressBar("decoding")
+            only = Dictionary(uniqueKeysWithValues: try repo.undecodableImages { bar.update(done: $0, total: $1) }.map { ($0.item.blobID, $0.reason) })
+            bar.finish()
+        }
+        let filter = ItemFilter(className: self.class, split: split, unlabeled: unlabeled, conflicting: conflicting, only: only,
+                                pathPattern: pathPattern)
+        return try repo.items(where: filter).map(ListedItem.init)
     }
 }
 

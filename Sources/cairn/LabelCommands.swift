@@ -119,7 +119,7 @@ struct AnnotateCommand: ParsableCommand {
     @Flag(help: "Record that the annotator skipped these items instead.")
     var skip = false
 
-    @Option(help: "Who is labeling (default: $USER).")
+    @Option(help: "Who is labeling (default: $USER, else your Unix account).")
     var annotator: String?
 
     func validate() throws {

@@ -43,7 +43,7 @@ struct LabelCommand: ParsableCommand {
                       cairn label --queue mine --class cat   cairn label --split val   cairn label --multi
             """)
     @OptionGroup var repository: RepositoryOptions
-    @Option(help: "Who is labeling (default: $USER).") var annotator: String?
+    @Option(help: "Who is labeling (default: $USER, else your Unix account).") var annotator: String?
     @Option(help: "unlabeled (items needing labels), mine (items you labeled), all, review (labeled, no verdict), disagreements (annotators differ), uncertain (least sure first, by a model) or suspects (flagged by `cairn suspects`); review, disagreements and suspects record verdicts and need the reviewer role.") var queue: LabelQueue = .unlabeled
     @Option(name: .customLong("class"), help: "Only items someone currently labels as this class.") var className: String?
     @Option(help: "Only items of this split (train, val, test).") var split: Split?

@@ -138,7 +138,7 @@ struct QueueCommand: ParsableCommand {
 
     func run() throws {
         let repo = try repository.open()
-        let name = annotator ?? ProcessInfo.processInfo.environment["USER"]
+        let name = annotator ?? ProcessInfo.processInfo.environment["USER"] ?? unixUser()
         let person = try name.flatMap { n in try repo.catalog.read { try $0.annotator(named: n) } }
         let loop = try LoopSetup(repo, suggest: model ?? (queue == .uncertain ? Cairn.latest : nil), run: model, queue: queue, explore: explore)
         let view = AnnotatorQueue(queue, annotatorID: person?.id ?? -1, overlap: overlap)

@@ -9,11 +9,17 @@ import CairnVersioning
 import Foundation
 
 /// The person a command records: `given` (an option), else (for `--author`) `$CAIRN_AUTHOR`, else
-/// `$USER`; never a made-up name — with none of them set, the command asks for `option`.
+/// `$USER`, else the Unix account running it (in a shared repository, each member is their own
+/// annotator); never a made-up name — with none of them, the command asks for `option`.
 func person(_ given: String?, option: String) throws -> String {
     let env = ProcessInfo.processInfo.environment.filter { !$0.value.isEmpty }
-    if let name = given ?? (option == "--author" ? env["CAIRN_AUTHOR"] : nil) ?? env["USER"] { return name }
+    if let name = given ?? (option == "--author" ? env["CAIRN_AUTHOR"] : nil) ?? env["USER"] ?? unixUser() { return name }
     throw ValidationError("this command records who did it, and $USER is not set: give \(option) NAME")
+}
+
+/// The name of the account the process runs as, if the system knows it.
+func unixUser() -> String? {
+    getpwuid(geteuid()).map { String(cString: $0.pointee.pw_name) }.flatMap { $0.isEmpty ? nil : $0 }
 }
 
 /// ISO 8601 text for a date, as every command prints times.

@@ -115,6 +115,42 @@ import Testing
         #expect(status["items"] as? Int == 3000)
     }
 
+    /// `ls REF` lists a snapshot as it recorded it, through the same filters as the working state;
+    /// `--path` takes a shell pattern.
+    @Test func lsListsPastSnapshotsAndFiltersByPath() throws {
+        let dir = try TemporaryDirectory("cairn-e2e-ls")
+        defer { dir.remove() }
+        let repo = try CLI.makeRepository(at: dir.appending("repo"), input: Fixtures.digits, labelsFromDirectories: true, tag: "v1")
+        func ls(_ args: String...) throws -> [[String: Any]] {
+            let result = try CLI.run(["-C", repo, "ls"] + args + ["--json"])
+            #expect(result.status == 0, "\(args): \(result)")
+            return try result.jsonArray()
+        }
+        let threes = try ls("--path", "digits/3/*")
+        #expect(threes.count == 183 && threes.allSatisfy { ($0["path"] as? String ?? "").hasPrefix("digits/3/") })
+        let (question, range) = (try ls("--path", "digits/3/00?3.png"), try ls("--path", "digits/3/00[0-9]3.png"))
+        #expect(!question.isEmpty && question.count == range.count)
+        // A reviewer moves ten 3s to 8; v1 still lists them as 3s, the working state as 8s.
+        #expect(try CLI.run(["-C", repo, "annotators", "add", "rev", "--role", "reviewer"]).status == 0)
+        let moved = threes.prefix(10).compactMap { $0["path"] as? String }
+        #expect(try CLI.run(["-C", repo, "review"] + moved + ["--class", "8", "--reviewer", "rev"]).status == 0)
+        #expect(try CLI.run(["-C", repo, "snapshot", "-m", "v2"]).status == 0)
+        #expect(try ls("v1", "--class", "3").count == 183)
+        let (working, head) = (try ls("--class", "3"), try ls("HEAD", "--class", "3"))
+        #expect(working.count == 173 && head.count == 173)
+        let old = try ls("v1", "--path", moved[0])
+        #expect(old.count == 1 && old[0]["label"] as? String == "3" && old[0]["bytes"] as? Int ?? 0 > 0, "\(old)")
+        let (pastTest, nowTest) = (try ls("HEAD~1", "--split", "test", "--class", "3"), try ls("--split", "test", "--path", "digits/3/*"))
+        #expect(!pastTest.isEmpty && pastTest.count == nowTest.count)
+        // What cannot be listed says why.
+        let noClass = try CLI.run(["-C", repo, "ls", "v1", "--class", "cat"])
+        #expect(noClass.status != 0 && noClass.stderr.contains("has no class cat"), "\(noClass)")
+        let noRef = try CLI.run(["-C", repo, "ls", "v9"])
+        #expect(noRef.status != 0 && noRef.stderr.contains("no snapshot matches 'v9'"), "\(noRef)")
+        let undecodable = try CLI.run(["-C", repo, "ls", "v1", "--undecodable"])
+        #expect(undecodable.status != 0 && undecodable.stderr.contains("--undecodable lists the working state"), "\(undecodable)")
+    }
+
     @Test func badRefsAndTagNamesGetClearErrors() throws {
         let dir = try TemporaryDirectory("cairn-e2e-refs")
         defer { dir.remove() }
