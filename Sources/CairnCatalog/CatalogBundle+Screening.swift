@@ -8,7 +8,7 @@ public struct BundleRefusals: Codable, Sendable, Equatable {
     public var items = 0
     public var classes = 0
     public var annotators = 0
-    /// Annotations and verdicts of refused items, classes or people, or malformed.
+    /// Annotations, verdicts and split changes of refused items, classes or people, or malformed.
     public var labels = 0
     /// Runs on snapshots the remote does not hold, or malformed.
     public var runs = 0
@@ -84,6 +84,17 @@ extension CatalogBundle {
         }
         out.annotations = annotations.filter { keep($0, verdict: false) }
         out.reviews = reviews.filter { keep($0, verdict: true) }
+        let moves = (splitChanges ?? []).filter { row in
+            guard itemBlobs.contains(row.blob), people.contains(row.who), row.at.isFinite, Split(rawValue: row.split) != nil,
+                  LabelOrder.stamp(hex: row.order) != nil
+            else {
+                refused.labels += 1
+                refused.note("split change of \(row.blob.prefix(16)) by \(row.who.prefix(40))")
+                return false
+            }
+            return true
+        }
+        out.splitChanges = moves.isEmpty ? nil : moves
         for row in snapshots {
             if heldSnapshots.contains(row.id), row.itemCount >= 0 { out.snapshots.append(row) } else { refused.snapshots += 1 }
         }

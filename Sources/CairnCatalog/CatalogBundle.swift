@@ -54,6 +54,11 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
             return stamp
         }
     }
+    /// A move of an item to a split (`order`: its stamp, 32 hex digits). Identity: item, person,
+    /// split and time.
+    public struct SplitEntry: Codable, Sendable, Hashable {
+        public var blob: String, who: String, split: String, at: Double, order: String
+    }
     public struct RunEntry: Codable, Sendable, Hashable {
         public var id: String, name: String, dataRef: String, snapshot: String, model: String, status: String
         public var startedAt: Double, endedAt: Double?, checkpoint: String?, record: String
@@ -69,14 +74,16 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
     public var reviews: [LabelEntry] = []
     public var snapshots: [SnapshotRecord] = []
     public var runs: [RunEntry] = []
+    /// Absent when there are none (and in bundles from before split changes existed).
+    public var splitChanges: [SplitEntry]?
 
     public init() {}
 
     /// What merging added to a catalog.
     public struct MergeCounts: Codable, Sendable, Equatable {
-        public var items = 0, annotations = 0, reviews = 0, runs = 0, classes = 0, annotators = 0
+        public var items = 0, annotations = 0, reviews = 0, runs = 0, classes = 0, annotators = 0, splitChanges = 0
         public init() {}
-        public var total: Int { items + annotations + reviews + runs + classes + annotators }
+        public var total: Int { items + annotations + reviews + runs + classes + annotators + splitChanges }
     }
 
     /// The catalog's rows for the items whose blobs are in `items`, the snapshots in `snapshots`,
@@ -97,6 +104,10 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
                            suggestion: $0.suggestion)
             }
         }
+        let moves = try tx.splitEvents().filter { keep.contains($0.item) }.map {
+            SplitEntry(blob: $0.item.hex, who: $0.person, split: $0.split.rawValue, at: $0.at.timeIntervalSince1970, order: LabelOrder.hex($0.stamp))
+        }
+        bundle.splitChanges = moves.isEmpty ? nil : moves
         bundle.annotations = try entries(.annotations)
         bundle.reviews = try entries(.verdicts)
         bundle.snapshots = try tx.allSnapshots().filter { keepSnapshots.contains($0.id) }.sorted { $0.createdAt < $1.createdAt }
@@ -123,6 +134,8 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
         out.reviews = union(reviews, other.reviews, key: { $0 })
         out.snapshots = union(snapshots, other.snapshots, key: \.id)
         out.runs = union(runs, other.runs, key: \.id)
+        let moves = union(splitChanges ?? [], other.splitChanges ?? [], key: { [$0.blob, $0.who, $0.split, "\($0.at)"] })
+        out.splitChanges = moves.isEmpty ? nil : moves
         return out
     }
 
@@ -188,6 +201,17 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
             try tx.appendLabel(.verdicts, itemID: item, personID: who, classIDs: cls, at: Date(timeIntervalSince1970: row.at),
                                stamp: try row.stamp(), suggestion: nil)
             counts.reviews += 1
+        }
+        // A split change is an event too (item, person, split, time): each is added once, and the
+        // item's split becomes its latest change's.
+        var haveMoves = Set((here.splitChanges ?? []).map { [$0.blob, $0.who, $0.split, "\($0.at)"] })
+        for row in splitChanges ?? [] where haveMoves.insert([row.blob, row.who, row.split, "\(row.at)"]).inserted {
+            guard let item = itemIDs[row.blob], let who = people[row.who], let split = Split(rawValue: row.split),
+                  let stamp = LabelOrder.stamp(hex: row.order) else {
+                throw CatalogError.malformedBundle("a split change of \(row.blob) by \(row.who)")
+            }
+            try tx.changeSplit(itemIDs: [item], to: split, personID: who, at: Date(timeIntervalSince1970: row.at), stamp: stamp)
+            counts.splitChanges += 1
         }
         let haveRuns = Set(try tx.runs().map(\.id))
         for run in runs where !haveRuns.contains(run.id) {

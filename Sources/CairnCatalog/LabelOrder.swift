@@ -20,11 +20,14 @@ public enum LabelOrder {
     public static let stampSize = 16
 
     /// The stamp of a label (nil = a skip) recorded at `time` (seconds since 1970).
-    public static func stamp(at time: Double, label: Label?) -> Data {
+    public static func stamp(at time: Double, label: Label?) -> Data { stamp(at: time, text: canonicalText(label)) }
+
+    /// The stamp of any event recorded at `time` whose content is `text` (a split change: `split:NAME`).
+    public static func stamp(at time: Double, text: String) -> Data {
         let micros = time.isFinite ? max(0, min((time * 1_000_000).rounded(), Double(UInt64.max >> 1))) : 0
         var out = Data(capacity: stampSize)
         withUnsafeBytes(of: UInt64(micros).bigEndian) { out.append(contentsOf: $0) }
-        out.append(contentsOf: SHA256.hash(data: Data(canonicalText(label).utf8)).prefix(8))
+        out.append(contentsOf: SHA256.hash(data: Data(text.utf8)).prefix(8))
         return out
     }
 

@@ -27,6 +27,9 @@ public struct ImportOptions: Sendable {
     public var batchFiles: Int
     /// Bytes per durable batch.
     public var batchBytes: Int
+    /// The split of every new item (`import --split test`: bring in an existing test set), instead
+    /// of the one the split policy draws.
+    public var split: Split?
 
     public init(labelsFromDirectories: Bool = false, labelsFile: String? = nil, relabel: Bool = false,
                 jobs: Int = ProcessInfo.processInfo.activeProcessorCount, verify: Bool = true,
@@ -381,7 +384,7 @@ public struct Importer: Sendable {
             store.discardPending()  // nothing of this batch stays staged (a full disk stays usable)
             throw error
         }
-        let splits = repository.config.splits
+        let splits = try SplitAssigner(repository.config.splits)
         let now = Date()
         var result = try repository.catalog.write { tx -> BatchResult in
             var result = BatchResult()
@@ -391,7 +394,8 @@ public struct Importer: Sendable {
                 guard case .image(let blob, let info) = outcome else { continue }
                 let (item, isNew) = try tx.insertItem(NewItem(
                     blobID: blob.id, path: candidate.itemPath, format: info.format.rawValue, width: info.width,
-                    height: info.height, byteSize: Int64(blob.data.count), split: splits.split(for: blob.id)), addedAt: now)
+                    height: info.height, byteSize: Int64(blob.data.count),
+                    split: options.split ?? splits.split(for: blob.id, path: candidate.itemPath)), addedAt: now)
                 if isNew {
                     result.added += 1
                     result.bytesAdded += Int64(blob.data.count)

@@ -277,8 +277,8 @@ public struct RepositoryConfig: Sendable, Hashable, Codable {
         train = \(splits.train)
         val = \(splits.val)
         test = \(splits.test)
-
-        """ + remotes.keys.sorted().map { name in
+        """ + (splits.group.map { "\n# Items whose paths give the same first capture group share a split.\ngroup = \(Self.quote($0))\n" } ?? "\n")
+            + remotes.keys.sorted().map { name in
             let remote = remotes[name]!
             let key = name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") } ? name : Self.quote(name)
             var lines = ["[remotes.\(key)]", "url = \(Self.quote(remote.url))"]

@@ -103,7 +103,11 @@ struct ImportCommand: ParsableCommand {
     @Flag(help: "Follow symbolic links that point outside the imported directory.")
     var followSymlinks = false
 
+    @Option(help: "Put every new item in this split (train, val, test): bring in an existing test set as test.")
+    var split: Split?
+
     func validate() throws {
+        if split != nil, jsonl != nil { throw ValidationError("--split is for image files; a --jsonl export carries its splits") }
         guard (jobs ?? 1) >= 1 else { throw ValidationError("--jobs must be at least 1") }
         guard !paths.isEmpty || jsonl != nil else { throw ValidationError("give at least one file or directory to import") }
         guard paths.isEmpty || jsonl == nil else { throw ValidationError("give either paths or --jsonl, not both") }
@@ -117,8 +121,9 @@ struct ImportCommand: ParsableCommand {
             return say("imported \(count) item(s) with their labels from the export of snapshot \(snapshot.hex.prefix(12)); "
                 + "`cairn snapshot` reproduces it")
         }
-        let options = ImportOptions(labelsFromDirectories: labelsFromDirs, labelsFile: labels, relabel: relabel, jobs: jobs ?? ProcessInfo.processInfo.activeProcessorCount,
+        var options = ImportOptions(labelsFromDirectories: labelsFromDirs, labelsFile: labels, relabel: relabel, jobs: jobs ?? ProcessInfo.processInfo.activeProcessorCount,
                                     verify: !noVerify, followSymlinks: followSymlinks)
+        options.split = split
         let bar = ProgressBar("importing")
         let report = try Importer(repository: repo, options: options).run(paths: paths) { p in
             bar.update(done: p.done, total: p.total)
@@ -133,6 +138,10 @@ struct ImportCommand: ParsableCommand {
             for d in report.duplicateLabels {
                 warn("kept the label of \(d.existingPath) (\(d.existingLabel?.description ?? "unlabeled")): \(d.path) has the same bytes "
                      + "but says \(d.label); `cairn import --relabel` applies it")
+            }
+            if let split, report.duplicates + report.unchanged > 0 {
+                warn("\(report.duplicates + report.unchanged) file(s) were already items and keep their split; "
+                     + "`cairn split set ITEM... --split \(split.rawValue)` moves them")
             }
             let rate = report.seconds > 0 ? Double(report.filesSeen) / report.seconds : 0
             say("""

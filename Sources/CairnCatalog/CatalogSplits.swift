@@ -1,0 +1,31 @@
+import CairnStore
+import Foundation
+
+/// One move of an item to a split, with what names it outside this catalog (bundles carry it).
+public struct SplitEvent: Sendable, Hashable {
+    public var item: BlobID
+    public var person: String
+    public var split: Split
+    public var at: Date
+    /// The event's place in the order every replica computes (`LabelOrder.stamp(at:text:)` of `split:NAME`).
+    public var stamp: Data
+
+    public init(item: BlobID, person: String, split: Split, at: Date, stamp: Data) {
+        (self.item, self.person, self.split, self.at, self.stamp) = (item, person, split, at, stamp)
+    }
+
+    /// The stamp a split change recorded at `time` gets.
+    public static func stamp(at time: Date, split: Split) -> Data {
+        LabelOrder.stamp(at: time.timeIntervalSince1970, text: "split:" + split.rawValue)
+    }
+}
+
+/// Moving items between splits (`cairn split set`, `split regroup`): append-only events; an item's
+/// split is the one its latest change (greatest stamp) gives, else the one it was imported with.
+public protocol CatalogSplits {
+    /// Records that `personID` moved the items to `split` at `time` (each an event, with `stamp`
+    /// or the one the change gives), and updates their current split.
+    func changeSplit(itemIDs: [Int64], to split: Split, personID: Int64, at time: Date, stamp: Data?) throws
+    /// Every split change, by item blob id, then in stamp order.
+    func splitEvents() throws -> [SplitEvent]
+}

@@ -1,0 +1,33 @@
+import CairnStore
+import Foundation
+import GRDB
+
+extension SQLiteTransaction {
+    func changeSplit(itemIDs: [Int64], to split: Split, personID: Int64, at time: Date, stamp: Data?) throws {
+        let stamp = stamp ?? SplitEvent.stamp(at: time, split: split)
+        let insert = try db.cachedStatement(sql: """
+            INSERT INTO split_changes (item_id, annotator_id, split, created_at, stamp) VALUES (?, ?, ?, ?, ?)
+            """)
+        // The item's split is its latest change's: an event merged late with an older stamp changes nothing.
+        let update = try db.cachedStatement(sql: """
+            UPDATE items SET split = (SELECT c.split FROM split_changes c WHERE c.item_id = items.id ORDER BY c.stamp DESC LIMIT 1)
+            WHERE id = ? AND split IS NOT (SELECT c.split FROM split_changes c WHERE c.item_id = items.id ORDER BY c.stamp DESC LIMIT 1)
+            """)
+        for id in itemIDs {
+            try insert.execute(arguments: [id, personID, split.rawValue, time.timeIntervalSince1970, stamp])
+            try update.execute(arguments: [id])
+        }
+    }
+
+    func splitEvents() throws -> [SplitEvent] {
+        try Row.fetchAll(db, sql: """
+            SELECT i.blob_id, p.name, c.split, c.created_at, c.stamp FROM split_changes c
+            JOIN items i ON i.id = c.item_id JOIN annotators p ON p.id = c.annotator_id
+            ORDER BY i.blob_id, c.stamp, p.name
+            """).map {
+            let name: String = $0[2]
+            guard let split = Split(rawValue: name) else { throw CatalogError.corrupt("split change to '\(name)'") }
+            return SplitEvent(item: try Self.blobID($0[0]), person: $0[1], split: split, at: Date(timeIntervalSince1970: $0[3]), stamp: $0[4])
+        }
+    }
+}

@@ -1,0 +1,72 @@
+import ArgumentParser
+import CairnCatalog
+import CairnRepository
+import Foundation
+
+struct SplitCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "split",
+        abstract: "Move items between train, val and test, by hand or by group (each move recorded and versioned).",
+        discussion: """
+            An item's split is drawn from its blob id at import (80/10/10 by default, [splits] in config.toml), or from \
+            its group key when [splits] group is set. `split set` moves items by hand; `split regroup --by REGEX` makes \
+            items whose paths share the first capture group share a split (augmented copies of one photo stay together) \
+            and saves the pattern for later imports. Every move is an event with who and when, carried by push and pull; \
+            the next snapshot records the new splits (`cairn diff` lists them).
+            Examples:
+              cairn split set digits/3/0003.png --split test
+              cairn split regroup --by '^photos/([^_]+)_' --dry-run
+            """,
+        subcommands: [Set.self, Regroup.self])
+
+    static func show(_ report: SplitReport, output: OutputOptions) throws {
+        if output.json { return try printJSON(report) }
+        let moved = report.moved.keys.sorted().map { "\(report.moved[$0]!) to \($0)" }.joined(separator: ", ")
+        let groups = report.matched.map { "\($0) item(s) in \(report.groups ?? 0) group(s); " } ?? ""
+        say(groups + (report.dryRun ? "would move " : "moved ") + (moved.isEmpty ? "nothing" : moved)
+            + "; \(report.unchanged) already in their split")
+    }
+
+    struct Set: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Move items to a split.",
+            discussion: "ITEM is a blob id, a 4+ digit prefix of one, or an imported path.\nExample: cairn split set 3f2a9c digits/3/0003.png --split test")
+        @OptionGroup var repository: RepositoryOptions
+        @OptionGroup var output: OutputOptions
+        @Argument(help: "Items: blob ids, prefixes or imported paths.") var items: [String]
+        @Option(help: "train, val or test.") var split: Split
+        @Option(help: "Who moves them (default: $USER, else your Unix account).") var author: String?
+
+        func validate() throws {
+            if items.isEmpty { throw ValidationError("name at least one item") }
+        }
+
+        func run() throws {
+            let repo = try repository.open()
+            try SplitCommand.show(try repo.moveToSplit(items, split: split, person: try person(author, option: "--author")), output: output)
+        }
+    }
+
+    struct Regroup: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Give items whose paths share a group key (the regex's first capture group) one split; save it as [splits] group.",
+            discussion: """
+                The key's split is drawn from SHA-256 of the key with the repository's ratios, so it is stable; items the \
+                pattern does not match keep their split. A pattern that does not compile, has no capture group, or matches \
+                no item is refused and nothing changes.
+                Example: cairn split regroup --by '^aug/(.+)_(flip|rot[0-9]+)\\.png$'
+                """)
+        @OptionGroup var repository: RepositoryOptions
+        @OptionGroup var output: OutputOptions
+        @Option(help: "A regular expression over item paths; its first capture group is the group key.") var by: String
+        @Flag(help: "Report what would move; change nothing.") var dryRun = false
+        @Option(help: "Who moves them (default: $USER, else your Unix account).") var author: String?
+
+        func run() throws {
+            let repo = try repository.open()
+            let report = try repo.regroup(by: by, person: try person(author, option: "--author"), dryRun: dryRun)
+            try SplitCommand.show(report, output: output)
+            if !dryRun, !output.json { say("later imports follow it: [splits] group in .cairn/config.toml") }
+        }
+    }
+}
