@@ -13,7 +13,11 @@ import Foundation
 public struct CatalogBundle: Codable, Sendable, Equatable {
     public static let formatVersion = 1
 
-    public struct ClassEntry: Codable, Sendable, Hashable { public var name: String; public var hotkey: String?; public var ordinal: Int }
+    /// A class; `removed` (absent when false, and in older bundles) marks one `classes remove` took out.
+    public struct ClassEntry: Codable, Sendable, Hashable {
+        public var name: String; public var hotkey: String?; public var ordinal: Int
+        public var removed: Bool?
+    }
     public struct PersonEntry: Codable, Sendable, Hashable { public var name: String; public var role: String; public var createdAt: Double }
     public struct ItemEntry: Codable, Sendable, Hashable {
         public var blob: String, path: String, format: String, width: Int, height: Int, size: Int64, split: String, addedAt: Double
@@ -91,6 +95,7 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
     public static func export(_ tx: any CatalogTransaction, items keep: Set<BlobID>, snapshots keepSnapshots: Set<BlobID>) throws -> CatalogBundle {
         var bundle = CatalogBundle()
         bundle.classes = try tx.classes().map { ClassEntry(name: $0.name, hotkey: $0.hotkey, ordinal: $0.ordinal) }
+            + tx.removedClasses().map { ClassEntry(name: $0.name, hotkey: nil, ordinal: $0.ordinal, removed: true) }
         bundle.annotators = try tx.annotators().map {
             PersonEntry(name: $0.name, role: $0.role.rawValue, createdAt: $0.createdAt.timeIntervalSince1970)
         }
@@ -128,6 +133,11 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
         }
         var out = self
         out.classes = union(classes, other.classes, key: \.name)
+        let removed = Set((classes + other.classes).filter { $0.removed == true }.map(\.name))
+        out.classes = out.classes.map { row in
+            guard removed.contains(row.name) else { return row }
+            return ClassEntry(name: row.name, hotkey: nil, ordinal: row.ordinal, removed: true)
+        }
         out.annotators = union(annotators, other.annotators, key: \.name)
         out.items = union(items, other.items, key: \.blob)
         out.annotations = union(annotations, other.annotations, key: { $0 })
@@ -144,7 +154,13 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
     public func merge(into tx: any CatalogTransaction) throws -> MergeCounts {
         var counts = MergeCounts()
         var classIDs: [String: Int64] = [:]
+        // A removal is a tombstone: a class removed on either side ends removed on both.
+        let removedHere = Dictionary(try tx.removedClasses().map { ($0.name, $0.id) }, uniquingKeysWith: { a, _ in a })
         for row in classes.sorted(by: { $0.ordinal < $1.ordinal }) {
+            if let id = removedHere[row.name] {
+                classIDs[row.name] = id
+                continue
+            }
             if let existing = try tx.labelClass(named: row.name) {
                 classIDs[row.name] = existing.id
             } else {
@@ -152,6 +168,7 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
                 classIDs[row.name] = try tx.addClass(row.name, hotkey: row.hotkey.flatMap { used.contains($0) ? nil : $0 }).id
                 counts.classes += 1
             }
+            if row.removed == true, let id = classIDs[row.name] { try tx.markClassRemoved(id: id, at: Date()) }
         }
         var people: [String: Int64] = [:]
         for row in annotators {

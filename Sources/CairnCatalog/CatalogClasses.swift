@@ -2,10 +2,14 @@ import Foundation
 
 /// Label classes, in their fixed order, with the key each has in the labeling UI.
 public protocol CatalogClasses {
-    /// Every class in ordinal order.
+    /// Every class in ordinal order (removed ones left out).
     func classes() throws -> [LabelClass]
-    /// The class named `name`, if any.
+    /// The class named `name`, if any (a removed class is not).
     func labelClass(named name: String) throws -> LabelClass?
+    /// Classes removed by `classes remove` or `merge`: kept for the history that names them.
+    func removedClasses() throws -> [LabelClass]
+    /// Removes class `id` from every list and frees its key; its history stays. Never undone.
+    func markClassRemoved(id: Int64, at time: Date) throws
     /// Stores a new class as given. Callers use `addClass`, which checks the name and picks the key.
     func insertClass(name: String, hotkey: String?, ordinal: Int) throws -> LabelClass
     /// Stores class `id`'s new name and key as given. Callers use `renameClass` and `setHotkey`.
@@ -31,6 +35,7 @@ extension CatalogClasses {
     public func addClass(_ name: String, hotkey: String? = nil) throws -> LabelClass {
         try LabelClass.validate(name: name)
         if try labelClass(named: name) != nil { throw CatalogError.exists(kind: "class", name: name) }
+        if try removedClasses().contains(where: { $0.name == name }) { throw CatalogError.exists(kind: "removed class", name: name) }
         let existing = try classes()
         let used = Set(existing.compactMap(\.hotkey))
         var key = hotkey
@@ -41,7 +46,9 @@ extension CatalogClasses {
         } else {
             key = LabelClass.defaultKeys.first { !used.contains($0) }
         }
-        return try insertClass(name: name, hotkey: key, ordinal: (existing.map(\.ordinal).max() ?? -1) + 1)
+        // Removed classes keep their place: a new class goes after them too.
+        let last = max(existing.map(\.ordinal).max() ?? -1, try removedClasses().map(\.ordinal).max() ?? -1)
+        return try insertClass(name: name, hotkey: key, ordinal: last + 1)
     }
 
     /// The class named `name`, added if missing.
@@ -63,6 +70,7 @@ extension CatalogClasses {
     public func renameClass(_ name: String, to newName: String) throws {
         guard let existing = try labelClass(named: name) else { throw CatalogError.notFound(kind: "class", name: name) }
         guard try labelClass(named: newName) == nil else { throw CatalogError.exists(kind: "class", name: newName) }
+        if try removedClasses().contains(where: { $0.name == newName }) { throw CatalogError.exists(kind: "removed class", name: newName) }
         try LabelClass.validate(name: newName)
         try updateClass(id: existing.id, name: newName, hotkey: existing.hotkey)
     }

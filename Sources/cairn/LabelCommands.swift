@@ -7,8 +7,8 @@ import Foundation
 struct ClassesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "classes",
-        abstract: "List, add and rename label classes, and set their keys.",
-        subcommands: [List.self, Add.self, Rename.self, Key.self],
+        abstract: "List, add, rename, remove and merge label classes, and set their keys.",
+        subcommands: [List.self, Add.self, Rename.self, Key.self, Remove.self, Merge.self],
         defaultSubcommand: List.self)
 
     struct List: ParsableCommand {
@@ -83,6 +83,57 @@ struct ClassesCommand: ParsableCommand {
         func run() throws {
             try repository.open().renameClass(old, to: new)
             say("renamed class \(old) to \(new)")
+        }
+    }
+
+    struct Remove: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Remove a class: out of the class list, the keys and later snapshots; its history stays.",
+            discussion: """
+                Refused while items carry the class, unless --relabel-to D (each gets a verdict with D in its place) or \
+                --unlabel (a verdict without it; a one-class label becomes "no class applies"). Verdicts need the reviewer \
+                or admin role. Items in conflict over the class are settled only where replacing it makes the labels agree. \
+                A removal travels with push and pull, and a removed name cannot be added again.
+                Examples:
+                  cairn classes remove blurry --unlabel --reviewer grace
+                  cairn classes remove kitty --relabel-to cat
+                """)
+        @OptionGroup var repository: RepositoryOptions
+        @OptionGroup var output: OutputOptions
+        @Argument(help: "The class.") var name: String
+        @Option(name: .customLong("relabel-to"), help: "Give items that carry it this class instead.") var relabelTo: String?
+        @Flag(help: "Take it off the items that carry it.") var unlabel = false
+        @Option(help: "Who records the verdicts (default: $USER, else your Unix account).") var reviewer: String?
+
+        func validate() throws {
+            if relabelTo != nil, unlabel { throw ValidationError("give --relabel-to or --unlabel, not both") }
+        }
+
+        func run() throws {
+            let repo = try repository.open()
+            let who = try person(reviewer, option: "--reviewer")
+            let done = try repo.removeClass(name, into: relabelTo, unlabel: unlabel, reviewer: who)
+            if output.json { return try printJSON(done) }
+            say("removed class \(name)" + (done.relabeled > 0 ? "; \(done.relabeled) item(s) given a verdict \(relabelTo.map { "of \($0)" } ?? "without it") by \(who)" : ""))
+        }
+    }
+
+    struct Merge: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Merge class A into B: A's labels become B (recorded as verdicts), and A is removed.",
+            discussion: "Example: cairn classes merge kitten cat --reviewer grace")
+        @OptionGroup var repository: RepositoryOptions
+        @OptionGroup var output: OutputOptions
+        @Argument(help: "The class that goes.") var from: String
+        @Argument(help: "The class its labels become.") var into: String
+        @Option(help: "Who records the verdicts (default: $USER, else your Unix account).") var reviewer: String?
+
+        func run() throws {
+            let repo = try repository.open()
+            let who = try person(reviewer, option: "--reviewer")
+            let done = try repo.removeClass(from, into: into, unlabel: false, reviewer: who)
+            if output.json { return try printJSON(done) }
+            say("merged class \(from) into \(into): \(done.relabeled) item(s) given a verdict of \(into) by \(who)")
         }
     }
 }

@@ -139,4 +139,22 @@ import Testing
             #expect(history == ["ada=cat", "ada=dog"])
         }
     }
+
+    /// A class removed on one side ends removed on both, whichever way bundles go first, and
+    /// the replicas make the same snapshot id.
+    @Test func aRemovedClassStaysRemovedOnBothSides() throws {
+        let (a, b) = try twoReplicas()
+        defer { a.remove(); b.remove() }
+        _ = try a.repository.removeClass("bird", into: nil, unlabel: false, reviewer: "grace")
+        try exchange(b, a)  // b still lists bird: a keeps it removed
+        #expect(try a.repository.catalog.read { try $0.classes().map(\.name) } == ["cat", "dog"])
+        try exchange(a, b)
+        for side in [a, b] {
+            let (active, removed) = try side.repository.catalog.read { tx in (try tx.classes().map(\.name), try tx.removedClasses().map(\.name)) }
+            #expect(active == ["cat", "dog"] && removed == ["bird"])
+        }
+        let idA = try Versioning(repository: a.repository).snapshot(message: "a", author: "a").snapshot.id
+        let idB = try Versioning(repository: b.repository).snapshot(message: "b", author: "b").snapshot.id
+        #expect(idA == idB)
+    }
 }

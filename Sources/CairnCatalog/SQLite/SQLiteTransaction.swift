@@ -125,11 +125,21 @@ extension SQLiteTransaction {
     }
 
     func classes() throws -> [LabelClass] {
-        try Row.fetchAll(db, sql: "SELECT id, name, hotkey, ordinal FROM classes ORDER BY ordinal").map(Self.labelClass)
+        try Row.fetchAll(db, sql: "SELECT id, name, hotkey, ordinal FROM classes WHERE removed_at IS NULL ORDER BY ordinal").map(Self.labelClass)
     }
 
     func labelClass(named name: String) throws -> LabelClass? {
-        try Row.fetchOne(db, sql: "SELECT id, name, hotkey, ordinal FROM classes WHERE name = ?", arguments: [name]).map(Self.labelClass)
+        try Row.fetchOne(db, sql: "SELECT id, name, hotkey, ordinal FROM classes WHERE name = ? AND removed_at IS NULL", arguments: [name])
+            .map(Self.labelClass)
+    }
+
+    func removedClasses() throws -> [LabelClass] {
+        try Row.fetchAll(db, sql: "SELECT id, name, hotkey, ordinal FROM classes WHERE removed_at IS NOT NULL ORDER BY ordinal").map(Self.labelClass)
+    }
+
+    func markClassRemoved(id: Int64, at time: Date) throws {
+        try db.execute(sql: "UPDATE classes SET removed_at = ?, hotkey = NULL WHERE id = ? AND removed_at IS NULL",
+                       arguments: [time.timeIntervalSince1970, id])
     }
 
     func insertClass(name: String, hotkey: String?, ordinal: Int) throws -> LabelClass {

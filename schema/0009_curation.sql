@@ -1,4 +1,4 @@
--- Cairn catalog, version 9: moving items between splits, as events every replica orders alike.
+-- Cairn catalog, version 9: curation — moving items between splits, and removing classes.
 --
 -- An item's split is the one its latest split change gives (greatest stamp: microseconds, then
 -- SHA-256 of "split:NAME", as LabelOrder stamps labels), else the split it was imported with.
@@ -17,3 +17,7 @@ CREATE TRIGGER split_changes_no_update BEFORE UPDATE ON split_changes
 BEGIN SELECT RAISE(ABORT, 'split changes are append-only'); END;
 CREATE TRIGGER split_changes_no_delete BEFORE DELETE ON split_changes
 BEGIN SELECT RAISE(ABORT, 'split changes are append-only'); END;
+
+-- A removed class (`classes remove`, `classes merge`) stays for the history that names it, out of
+-- every list, its key freed; removal travels in bundles and is never undone (a tombstone).
+ALTER TABLE classes ADD COLUMN removed_at REAL;

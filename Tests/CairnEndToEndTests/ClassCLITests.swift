@@ -1,0 +1,56 @@
+import CairnTestSupport
+import Foundation
+import Testing
+
+/// `classes remove` and `classes merge` through the real binary: refused while items carry the
+/// class, relabeled by verdicts, out of later snapshots, kept in older ones.
+@Suite(.serialized) struct ClassCLITests {
+    @Test func removeAndMergeRelabelByVerdictAndKeepHistory() throws {
+        let dir = try TemporaryDirectory("cairn-e2e-classes")
+        defer { dir.remove() }
+        let input = dir.appending("in")
+        for (name, digit) in [("kitty", "1"), ("cat", "2"), ("dog", "3"), ("blurry", "4")] {
+            try FileManager.default.createDirectory(atPath: "\(input)/\(name)", withIntermediateDirectories: true)
+            for f in try FileManager.default.contentsOfDirectory(atPath: "\(Fixtures.digits)/\(digit)").sorted().prefix(6) {
+                try FileManager.default.copyItem(atPath: "\(Fixtures.digits)/\(digit)/\(f)", toPath: "\(input)/\(name)/\(f)")
+            }
+        }
+        let repo = try CLI.makeRepository(at: dir.appending("repo"), input: input, labelsFromDirectories: true, tag: "v1")
+        func cairn(_ args: String...) throws -> CommandResult { try CLI.run(["-C", repo] + args) }
+        func classes() throws -> [String: Int] { try cairn("status", "--json").jsonObject()["classes"] as? [String: Int] ?? [:] }
+
+        // Refused while items carry it, or without the reviewer role; nothing changes.
+        var result = try cairn("classes", "remove", "kitty")
+        #expect(result.status == 1 && result.stderr.contains("6 item(s) carry class kitty; give --relabel-to CLASS or --unlabel"), "\(result)")
+        result = try cairn("classes", "merge", "kitty", "cat", "--reviewer", "nobody")
+        #expect(result.status == 1 && result.stderr.contains("nobody is not an annotator"), "\(result)")
+        result = try cairn("classes", "merge", "kitty", "lion", "--reviewer", "nobody")
+        #expect(result.status == 1 && result.stderr.contains("lion"), "\(result)")
+        #expect(try classes() == ["kitty": 6, "cat": 6, "dog": 6, "blurry": 6])
+
+        #expect(try cairn("annotators", "add", "grace", "--role", "reviewer").status == 0)
+        result = try cairn("classes", "merge", "kitty", "cat", "--reviewer", "grace", "--json")
+        let merged = try result.jsonObject()
+        #expect(result.status == 0 && merged["relabeled"] as? Int == 6, "\(result)")
+        result = try cairn("classes", "remove", "blurry", "--unlabel", "--reviewer", "grace")
+        #expect(result.status == 0, "\(result)")
+        #expect(try classes() == ["cat": 12, "dog": 6])
+        let list = try cairn("classes", "list", "--json").jsonArray().compactMap { $0["name"] as? String }
+        #expect(list == ["cat", "dog"])
+        // The history stays; a removed name cannot come back or be labeled.
+        let kitty = try #require(try cairn("ls", "v1", "--class", "kitty", "--json").jsonArray().first?["path"] as? String)
+        let show = try cairn("show", kitty, "--json").jsonObject()
+        let first = (show["history"] as? [[String: Any]])?.first?["label"] as? String
+        #expect(first == "kitty" && show["label"] as? String == "cat", "\(show)")
+        #expect(try cairn("classes", "add", "kitty").status != 0)
+        #expect(try cairn("annotate", kitty, "--class", "kitty").status != 0)
+
+        // Later snapshots leave them out; v1 keeps them; diff says so; fsck is clean.
+        #expect(try cairn("snapshot", "-m", "merged").status == 0)
+        let diff = try cairn("diff", "v1", "HEAD")
+        #expect(diff.stdout.contains("kitty -6") && diff.stdout.contains("the class list changed"), "\(diff)")
+        #expect(try cairn("ls", "v1", "--class", "blurry", "--json").jsonArray().count == 6)
+        #expect(try cairn("ls", "HEAD", "--unlabeled", "--json").jsonArray().isEmpty)
+        #expect(try cairn("fsck").status == 0)
+    }
+}
