@@ -95,6 +95,15 @@ extension CatalogBundle {
             return true
         }
         out.splitChanges = moves.isEmpty ? nil : moves
+        let removals = (removals ?? []).filter { row in
+            guard itemBlobs.contains(row.blob), people.contains(row.who), row.at.isFinite, LabelOrder.stamp(hex: row.order) != nil else {
+                refused.labels += 1
+                refused.note("removal of \(row.blob.prefix(16)) by \(row.who.prefix(40))")
+                return false
+            }
+            return true
+        }
+        out.removals = removals.isEmpty ? nil : removals
         for row in snapshots {
             if heldSnapshots.contains(row.id), row.itemCount >= 0 { out.snapshots.append(row) } else { refused.snapshots += 1 }
         }

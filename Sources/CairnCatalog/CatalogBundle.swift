@@ -63,6 +63,11 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
     public struct SplitEntry: Codable, Sendable, Hashable {
         public var blob: String, who: String, split: String, at: Double, order: String
     }
+    /// An item's removal from the working state (`removed` true) or its return. Identity: item,
+    /// person, answer and time.
+    public struct RemovalEntry: Codable, Sendable, Hashable {
+        public var blob: String, who: String, removed: Bool, at: Double, order: String
+    }
     public struct RunEntry: Codable, Sendable, Hashable {
         public var id: String, name: String, dataRef: String, snapshot: String, model: String, status: String
         public var startedAt: Double, endedAt: Double?, checkpoint: String?, record: String
@@ -80,14 +85,16 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
     public var runs: [RunEntry] = []
     /// Absent when there are none (and in bundles from before split changes existed).
     public var splitChanges: [SplitEntry]?
+    /// Absent when there are none (and in older bundles).
+    public var removals: [RemovalEntry]?
 
     public init() {}
 
     /// What merging added to a catalog.
     public struct MergeCounts: Codable, Sendable, Equatable {
-        public var items = 0, annotations = 0, reviews = 0, runs = 0, classes = 0, annotators = 0, splitChanges = 0
+        public var items = 0, annotations = 0, reviews = 0, runs = 0, classes = 0, annotators = 0, splitChanges = 0, removals = 0
         public init() {}
-        public var total: Int { items + annotations + reviews + runs + classes + annotators + splitChanges }
+        public var total: Int { items + annotations + reviews + runs + classes + annotators + splitChanges + removals }
     }
 
     /// The catalog's rows for the items whose blobs are in `items`, the snapshots in `snapshots`,
@@ -99,7 +106,7 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
         bundle.annotators = try tx.annotators().map {
             PersonEntry(name: $0.name, role: $0.role.rawValue, createdAt: $0.createdAt.timeIntervalSince1970)
         }
-        bundle.items = try tx.allItems().filter { keep.contains($0.blobID) }.sorted { $0.blobID < $1.blobID }.map {
+        bundle.items = try (tx.allItems() + tx.removedItems()).filter { keep.contains($0.blobID) }.sorted { $0.blobID < $1.blobID }.map {
             ItemEntry(blob: $0.blobID.hex, path: $0.path, format: $0.format, width: $0.width, height: $0.height, size: $0.byteSize,
                       split: $0.split.rawValue, addedAt: $0.addedAt.timeIntervalSince1970)
         }
@@ -113,6 +120,10 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
             SplitEntry(blob: $0.item.hex, who: $0.person, split: $0.split.rawValue, at: $0.at.timeIntervalSince1970, order: LabelOrder.hex($0.stamp))
         }
         bundle.splitChanges = moves.isEmpty ? nil : moves
+        let removals = try tx.removalEvents().filter { keep.contains($0.item) }.map {
+            RemovalEntry(blob: $0.item.hex, who: $0.person, removed: $0.removed, at: $0.at.timeIntervalSince1970, order: LabelOrder.hex($0.stamp))
+        }
+        bundle.removals = removals.isEmpty ? nil : removals
         bundle.annotations = try entries(.annotations)
         bundle.reviews = try entries(.verdicts)
         bundle.snapshots = try tx.allSnapshots().filter { keepSnapshots.contains($0.id) }.sorted { $0.createdAt < $1.createdAt }
@@ -146,6 +157,8 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
         out.runs = union(runs, other.runs, key: \.id)
         let moves = union(splitChanges ?? [], other.splitChanges ?? [], key: { [$0.blob, $0.who, $0.split, "\($0.at)"] })
         out.splitChanges = moves.isEmpty ? nil : moves
+        let removals = union(removals ?? [], other.removals ?? [], key: { [$0.blob, $0.who, "\($0.removed)", "\($0.at)"] })
+        out.removals = removals.isEmpty ? nil : removals
         return out
     }
 
@@ -229,6 +242,14 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
             }
             try tx.changeSplit(itemIDs: [item], to: split, personID: who, at: Date(timeIntervalSince1970: row.at), stamp: stamp)
             counts.splitChanges += 1
+        }
+        var haveRemovals = Set((here.removals ?? []).map { [$0.blob, $0.who, "\($0.removed)", "\($0.at)"] })
+        for row in removals ?? [] where haveRemovals.insert([row.blob, row.who, "\(row.removed)", "\(row.at)"]).inserted {
+            guard let item = itemIDs[row.blob], let who = people[row.who], let stamp = LabelOrder.stamp(hex: row.order) else {
+                throw CatalogError.malformedBundle("a removal of \(row.blob) by \(row.who)")
+            }
+            try tx.setRemoved(itemIDs: [item], removed: row.removed, personID: who, at: Date(timeIntervalSince1970: row.at), stamp: stamp)
+            counts.removals += 1
         }
         let haveRuns = Set(try tx.runs().map(\.id))
         for run in runs where !haveRuns.contains(run.id) {

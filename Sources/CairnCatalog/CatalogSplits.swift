@@ -29,3 +29,35 @@ public protocol CatalogSplits {
     /// Every split change, by item blob id, then in stamp order.
     func splitEvents() throws -> [SplitEvent]
 }
+
+/// One removal of an item from the working state, or its return (`removed` false).
+public struct RemovalEvent: Sendable, Hashable {
+    public var item: BlobID
+    public var person: String
+    public var removed: Bool
+    public var at: Date
+    /// Its place in the order every replica computes (`LabelOrder.stamp(at:text:)` of `removed`/`present`).
+    public var stamp: Data
+
+    public init(item: BlobID, person: String, removed: Bool, at: Date, stamp: Data) {
+        (self.item, self.person, self.removed, self.at, self.stamp) = (item, person, removed, at, stamp)
+    }
+
+    public static func stamp(at time: Date, removed: Bool) -> Data {
+        LabelOrder.stamp(at: time.timeIntervalSince1970, text: removed ? "removed" : "present")
+    }
+}
+
+/// Removing items from the working state (`cairn rm`) and bringing them back: append-only events;
+/// an item is removed when its latest event says so. A removed item is in no list, queue, count or
+/// later snapshot; older snapshots keep it, and its history stays.
+public protocol CatalogRemovals {
+    /// Records that `personID` removed the items (or brought them back) at `time`, and updates them.
+    func setRemoved(itemIDs: [Int64], removed: Bool, personID: Int64, at time: Date, stamp: Data?) throws
+    /// Every removal and return, by item blob id, then in stamp order.
+    func removalEvents() throws -> [RemovalEvent]
+    /// The removed items, in id order.
+    func removedItems() throws -> [Item]
+    /// Whether item `itemID` is removed.
+    func isRemoved(itemID: Int64) throws -> Bool
+}

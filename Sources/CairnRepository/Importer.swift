@@ -57,6 +57,8 @@ public struct ImportReport: Sendable, Codable, Equatable {
     public var duplicates = 0
     /// Files skipped because their (path, size, mtime, inode) matched the last import.
     public var unchanged = 0
+    /// Items removed because the file at their path changed: the new bytes replace them.
+    public var replaced = 0
     /// Files refused, with reasons (also listed in `rejections`).
     public var rejected = 0
     /// Labels recorded for the `import` annotator.
@@ -146,6 +148,7 @@ public struct Importer: Sendable {
         for result in results {
             report.added += result.added
             report.duplicates += result.duplicates
+            report.replaced += result.replaced
             report.labeled += result.labeled
             report.duplicateLabels += result.duplicateLabels
             report.bytesAdded += result.bytesAdded
@@ -339,7 +342,7 @@ public struct Importer: Sendable {
 
     /// What one committed batch added.
     private struct BatchResult: Sendable {
-        var added = 0, duplicates = 0, labeled = 0
+        var added = 0, duplicates = 0, labeled = 0, replaced = 0
         var bytesAdded: Int64 = 0
         var rejections: [Rejection] = []
         var duplicateLabels: [DuplicateLabel] = []
@@ -399,6 +402,14 @@ public struct Importer: Sendable {
                 if isNew {
                     result.added += 1
                     result.bytesAdded += Int64(blob.data.count)
+                    // A changed file at a path an item came from replaces that item (removed, not kept beside it).
+                    let stale = try tx.items(path: candidate.itemPath, limit: 16).filter { other in
+                        try other.id != item.id && !tx.isRemoved(itemID: other.id)
+                    }
+                    if !stale.isEmpty {
+                        try tx.setRemoved(itemIDs: stale.map(\.id), removed: true, personID: importer.id, at: now, stamp: nil)
+                        result.replaced += stale.count
+                    }
                 } else {
                     result.duplicates += 1
                 }

@@ -78,3 +78,35 @@ extension Repository {
         return report
     }
 }
+
+/// What `cairn rm` removed (or, dry, would remove).
+public struct RemovalReport: Sendable, Codable, Equatable {
+    public var removed: [String] = []
+    public var dryRun = false
+}
+
+extension Repository {
+    /// Removes from the working state the items `refs` name and those `filter` admits (by path
+    /// pattern or class), recorded as removals by `person` in one transaction. Snapshots that hold
+    /// them keep them; they leave every list, queue and later snapshot.
+    /// - Throws: `CatalogError.notFound`/`.ambiguous` for a ref or an unknown class;
+    ///   `RepositoryError.nothingToRemove` when nothing matches. Nothing changes then.
+    public func removeItems(_ refs: [String], filter: ItemFilter?, person: String, dryRun: Bool) throws -> RemovalReport {
+        try catalog.write { tx in
+            var chosen = try refs.map { try tx.item(matching: $0) }.filter { item in try !tx.isRemoved(itemID: item.id) }
+            if let filter {
+                if let name = filter.className, try tx.labelClass(named: name) == nil { throw CatalogError.notFound(kind: "class", name: name) }
+                let resolved = try tx.resolvedLabels()
+                chosen += try tx.allItems(split: filter.split).filter { filter.admits(path: $0.path, split: $0.split, resolved: resolved[$0.id] ?? .unlabeled) }
+            }
+            var seen = Set<Int64>()
+            chosen = chosen.filter { seen.insert($0.id).inserted }
+            guard !chosen.isEmpty else { throw RepositoryError.nothingToRemove }
+            if !dryRun {
+                let who = try tx.ensureAnnotator(person)
+                try tx.setRemoved(itemIDs: chosen.map(\.id), removed: true, personID: who.id, at: Date(), stamp: nil)
+            }
+            return RemovalReport(removed: chosen.map(\.path).sorted(), dryRun: dryRun)
+        }
+    }
+}

@@ -11,6 +11,8 @@ public enum RepositoryError: CairnError, Equatable {
     case badConfig(path: String, reason: String)
     /// A path given on the command line does not exist or cannot be read.
     case badPath(path: String, reason: String)
+    /// `cairn rm` that names or matches no item in the working state.
+    case nothingToRemove
     /// `classes remove`/`merge` of a class items still carry, with what to do about it.
     case classInUse(name: String, items: Int, hint: String)
     /// A labels file has rows that cannot be parsed.
@@ -44,6 +46,7 @@ public enum RepositoryError: CairnError, Equatable {
             "\(path) has \(problems.count) malformed row(s); nothing was imported:\n  "
                 + problems.prefix(20).joined(separator: "\n  ") + (problems.count > 20 ? "\n  …" : "")
         case .inconsistent(let problems): "fsck found \(problems) problem(s)"
+        case .nothingToRemove: "no item in the working state matches; nothing removed"
         case .classInUse(let name, let items, let hint):
             (items > 0 ? "\(items) item(s) carry class \(name); " : "cannot remove class \(name): ") + hint + "; nothing changed"
         case .notOwned(let path, let owner, let group):

@@ -66,7 +66,12 @@ public struct Versioning: Sendable {
             let head = try tx.headSnapshot()
             let changes = try tx.pendingChanges()
             let classes = TreeFormat.canonicalOrder(try tx.classes().map(\.name))
-            if head != nil { return (head, changes, classes, Content.changed(Array(try tx.itemRecords(ids: changes.itemIDs).values))) }
+            if head != nil {
+                // A changed item without a record was removed (`cairn rm`): it leaves the tree.
+                let records = try tx.itemRecords(ids: changes.itemIDs)
+                let gone = try changes.itemIDs.filter { records[$0] == nil }.compactMap { try tx.item(id: $0)?.blobID }
+                return (head, changes, classes, Content.changed(Array(records.values), removed: gone))
+            }
             let (items, counts) = try Self.encodeAll(tx)
             return (head, changes, classes, Content.all(items, counts))
         }
@@ -96,7 +101,7 @@ public struct Versioning: Sendable {
     /// the items changed since the head.
     private enum Content {
         case all(SnapshotTree.EncodedItems, ItemCounts)
-        case changed([ItemRecord])
+        case changed([ItemRecord], removed: [BlobID])
     }
 
     /// The items subtree of the new snapshot, its counts, and how many items were examined.
@@ -104,22 +109,22 @@ public struct Versioning: Sendable {
         switch content {
         case .all(let items, let counts):
             return (try tree.build(items, 0..<items.entries.count), counts, items.entries.count)
-        case .changed(let changed):
+        case .changed(let changed, let removed):
             guard let head else { throw VersioningError.noSnapshots }
-            let records = changed.sorted { $0.blobID < $1.blobID }
+            let changes = (changed.map { ($0.blobID, Optional($0)) } + removed.map { ($0, nil) }).sorted { $0.0 < $1.0 }
             let headRoot = try tree.root(head.id)
             var counts = SnapshotInfo(head, tags: []).counts
             // Old records of the changed items, to adjust the counts.
             var old: [BlobID: ItemRecord] = [:]
             if let items = headRoot.items {
-                for record in try recordsIn(items, ids: Set(records.map(\.blobID))) { old[record.blobID] = record }
+                for record in try recordsIn(items, ids: Set(changes.map(\.0))) { old[record.blobID] = record }
             }
-            for record in records {
-                if let previous = old[record.blobID] { counts.add(previous, -1) }
-                counts.add(record)
+            for (id, record) in changes {
+                if let previous = old[id] { counts.add(previous, -1) }
+                if let record { counts.add(record) }
             }
             let current = headRoot.items.map { TreeFormat.Child(id: $0, count: headRoot.itemCount) }
-            return (try tree.update(current, changes: ArraySlice(records.map { ($0.blobID, Optional($0)) })), counts, records.count)
+            return (try tree.update(current, changes: ArraySlice(changes)), counts, changes.count)
         }
     }
 

@@ -139,6 +139,10 @@ struct ImportCommand: ParsableCommand {
                 warn("kept the label of \(d.existingPath) (\(d.existingLabel?.description ?? "unlabeled")): \(d.path) has the same bytes "
                      + "but says \(d.label); `cairn import --relabel` applies it")
             }
+            if report.replaced > 0 {
+                warn("\(report.replaced) item(s) replaced: the file at their path changed, and the new bytes took their place "
+                     + "(older snapshots keep the old ones)")
+            }
             if let split, report.duplicates + report.unchanged > 0 {
                 warn("\(report.duplicates + report.unchanged) file(s) were already items and keep their split; "
                      + "`cairn split set ITEM... --split \(split.rawValue)` moves them")

@@ -70,3 +70,43 @@ struct SplitCommand: ParsableCommand {
         }
     }
 }
+
+struct RemoveCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rm",
+        abstract: "Remove items from the working state: out of every list, queue and later snapshot; older snapshots keep them.",
+        discussion: """
+            ITEM is a blob id, a 4+ digit prefix of one, or an imported path; --path takes a shell pattern (quote it; * also \
+            matches /), --class the items whose resolved label carries the class. The removal is recorded (who, when) and \
+            travels with push and pull; each item's history stays. gc frees the bytes once no snapshot holds them \
+            (`cairn purge` is for bytes that must go even though snapshots name them). Re-importing an unchanged file \
+            does not bring its item back; a changed file at an item's path replaces that item.
+            Examples:
+              cairn rm digits/3/0003.png
+              cairn rm --path 'raw/blurry/*' --dry-run
+              cairn rm --class junk
+            """)
+
+    @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var output: OutputOptions
+    @Argument(help: "Items: blob ids, prefixes or imported paths.") var items: [String] = []
+    @Option(name: .customLong("path"), help: "Also every item whose path matches this shell pattern.") var pathPattern: String?
+    @Option(name: .customLong("class"), help: "Also every item whose resolved label carries this class.") var className: String?
+    @Flag(help: "List what would be removed; change nothing.") var dryRun = false
+    @Option(help: "Who removes them (default: $USER, else your Unix account).") var author: String?
+
+    func validate() throws {
+        if items.isEmpty, pathPattern == nil, className == nil { throw ValidationError("name items, or give --path or --class") }
+    }
+
+    func run() throws {
+        let repo = try repository.open()
+        let filter = pathPattern != nil || className != nil ? ItemFilter(className: className, pathPattern: pathPattern) : nil
+        let report = try repo.removeItems(items, filter: filter, person: try person(author, option: "--author"), dryRun: dryRun)
+        if output.json { return try printJSON(report) }
+        for path in report.removed.prefix(20) { say((dryRun ? "would remove " : "removed ") + path) }
+        if report.removed.count > 20 { say("… and \(report.removed.count - 20) more") }
+        say("\(dryRun ? "would remove" : "removed") \(report.removed.count) item(s) from the working state"
+            + (dryRun ? "" : "; `cairn snapshot` records it, older snapshots keep them"))
+    }
+}

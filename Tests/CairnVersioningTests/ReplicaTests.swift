@@ -26,7 +26,7 @@ import Testing
     /// Sends everything `from` has about every item to `to`, as push and pull do.
     private func exchange(_ from: TestRepository, _ to: TestRepository) throws {
         let bundle = try from.repository.catalog.read { tx in
-            try CatalogBundle.export(tx, items: Set(try tx.referencedBlobs()), snapshots: [])
+            try CatalogBundle.export(tx, items: Set(try (tx.allItems() + tx.removedItems()).map(\.blobID)), snapshots: [])
         }
         // Through JSON, as a remote carries it.
         let decoded = try JSONDecoder().decode(CatalogBundle.self, from: try JSONEncoder().encode(bundle))
@@ -58,9 +58,9 @@ import Testing
         }
     }
 
-    /// Many annotations, verdicts and split changes, on both sides, at times drawn from a few values
+    /// Many annotations, verdicts, split changes and removals, on both sides, at times drawn from a few values
     /// (so equal timestamps are common), exchanged in random orders: the replicas always end up
-    /// resolving every item's label and split alike and making the same snapshot id.
+    /// resolving every item's label, split and presence alike and making the same snapshot id.
     @Test(arguments: 0..<12) func replicasAgreeWhateverTheOrder(seed: Int) throws {
         let (a, b) = try twoReplicas()
         defer { a.remove(); b.remove() }
@@ -72,10 +72,18 @@ import Testing
         for round in 0..<6 {
             for side in [a, b] {
                 try side.repository.catalog.write { tx in
-                    let items = try tx.allItems()
+                    let items = try tx.allItems() + tx.removedItems()
                     for _ in 0..<Int.random(in: 5...25, using: &random) {
                         let item = items.randomElement(using: &random)!
                         let at = Date(timeIntervalSince1970: times.randomElement(using: &random)! + Double(round))
+                        if Int.random(in: 0..<10, using: &random) == 0 {
+                            // A removal from the working state, or a return: events ordered like labels.
+                            let removed = Bool.random(using: &random)
+                            let who = try tx.ensureAnnotator(annotators.randomElement(using: &random)!)
+                            guard used.insert("removal \(item.id) \(who.name) \(at.timeIntervalSince1970) \(removed)").inserted else { continue }
+                            try tx.setRemoved(itemIDs: [item.id], removed: removed, personID: who.id, at: at, stamp: nil)
+                            continue
+                        }
                         if Int.random(in: 0..<6, using: &random) == 0 {
                             // A move to another split: an event ordered like labels.
                             let split = [Split.train, .val, .test].randomElement(using: &random)!

@@ -64,7 +64,7 @@ extension SQLiteTransaction {
         let annotationSets = try LabelRows.annotations.members(db, itemCondition: labelCondition, arguments)
         let verdictSets = try LabelRows.reviews.members(db, itemCondition: labelCondition, arguments)
         let items = try Row.fetchCursor(db, sql: """
-            SELECT id, blob_id, path, format, width, height, split FROM items WHERE \(itemCondition) ORDER BY id
+            SELECT id, blob_id, path, format, width, height, split FROM items WHERE (\(itemCondition)) AND removed = 0 ORDER BY id
             """, arguments: arguments)
         let labels = try Row.fetchCursor(db, sql: """
             SELECT item_id, annotator_id, class_id, multi, id, max(stamp) FROM annotations WHERE \(labelCondition)
@@ -120,6 +120,7 @@ extension SQLiteTransaction {
             "SELECT count(*), coalesce(max(id), 0) FROM reviews", "SELECT count(*), coalesce(max(seq), 0) FROM snapshots",
             "SELECT count(*), coalesce(max(seq), 0) FROM runs", "SELECT count(*), coalesce(max(id), 0) FROM classes",
             "SELECT count(*), coalesce(max(id), 0) FROM annotators", "SELECT count(*), coalesce(max(id), 0) FROM split_changes",
+            "SELECT count(*), coalesce(max(id), 0) FROM item_removals",
             "SELECT coalesce(group_concat(status || coalesce(checkpoint_id, '') || length(record)), '') FROM runs",
             "SELECT coalesce(group_concat(name || coalesce(hotkey, '') || coalesce(removed_at, '')), '') FROM classes",
         ].map { sql in try Row.fetchOne(db, sql: sql).map { row in (0..<row.count).map { "\(row[$0] as DatabaseValue)" }.joined(separator: ",") } ?? "" }

@@ -32,7 +32,12 @@ extension SQLiteTransaction {
     private static let othersLeasesSQL =
         "(SELECT count(*) FROM leases l WHERE l.item_id = i.id AND l.annotator_id != :me AND l.expires_at > :now)"
 
+    /// Which items a queue offers (never a removed one).
     private static func queueCondition(_ queue: LabelQueue) -> String {
+        "i.removed = 0 AND (" + offered(queue) + ")"
+    }
+
+    private static func offered(_ queue: LabelQueue) -> String {
         switch queue {
         case .unlabeled, .uncertain:
             """

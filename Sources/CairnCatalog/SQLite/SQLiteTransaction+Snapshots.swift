@@ -61,13 +61,13 @@ extension SQLiteTransaction {
     /// it) and every item that gets an annotation or verdict into `snapshot_dirty` with a rising
     /// `seq`. They run only once a head snapshot exists; before that, everything is pending. The
     /// position is the highest `seq` read, then — without a head — the highest item, annotation,
-    /// review and split change ids, so that what
+    /// review, split change and removal ids, so that what
     /// arrives while a first snapshot is built is marked when it settles.
     func pendingChanges() throws -> PendingChanges {
         let rows = try Row.fetchAll(db, sql: "SELECT item_id, seq FROM snapshot_dirty")
         var position = [rows.map { $0[1] as Int64 }.max() ?? 0]
         if try String.fetchOne(db, sql: "SELECT snapshot_id FROM snapshot_head") == nil {
-            position += try ["items", "annotations", "reviews", "split_changes"].map {
+            position += try ["items", "annotations", "reviews", "split_changes", "item_removals"].map {
                 try Int64.fetchOne(db, sql: "SELECT coalesce(max(id), 0) FROM \($0)") ?? 0
             }
         }
@@ -77,14 +77,15 @@ extension SQLiteTransaction {
     func settleChanges(_ changes: PendingChanges) throws {
         guard let sequence = changes.position.first else { return }
         try db.execute(sql: "DELETE FROM snapshot_dirty WHERE seq <= ?", arguments: [sequence])
-        guard changes.position.count == 5 else { return }
+        guard changes.position.count == 6 else { return }
         try db.execute(sql: """
             INSERT INTO snapshot_dirty (item_id, seq)
             SELECT item_id, (SELECT coalesce(max(seq), 0) + 1 FROM snapshot_dirty) FROM (
                 SELECT id AS item_id FROM items WHERE id > ?
                 UNION SELECT item_id FROM annotations WHERE id > ?
                 UNION SELECT item_id FROM reviews WHERE id > ?
-                UNION SELECT item_id FROM split_changes WHERE id > ?) WHERE true
+                UNION SELECT item_id FROM split_changes WHERE id > ?
+                UNION SELECT item_id FROM item_removals WHERE id > ?) WHERE true
             ON CONFLICT (item_id) DO UPDATE SET seq = excluded.seq
             """, arguments: StatementArguments(changes.position.dropFirst()))
     }

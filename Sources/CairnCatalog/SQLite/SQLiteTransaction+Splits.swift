@@ -31,3 +31,32 @@ extension SQLiteTransaction {
         }
     }
 }
+
+extension SQLiteTransaction {
+    func setRemoved(itemIDs: [Int64], removed: Bool, personID: Int64, at time: Date, stamp: Data?) throws {
+        let stamp = stamp ?? RemovalEvent.stamp(at: time, removed: removed)
+        let insert = try db.cachedStatement(sql: """
+            INSERT INTO item_removals (item_id, annotator_id, removed, created_at, stamp) VALUES (?, ?, ?, ?, ?)
+            """)
+        let latest = "(SELECT r.removed FROM item_removals r WHERE r.item_id = items.id ORDER BY r.stamp DESC LIMIT 1)"
+        let update = try db.cachedStatement(sql: "UPDATE items SET removed = \(latest) WHERE id = ? AND removed IS NOT \(latest)")
+        for id in itemIDs {
+            try insert.execute(arguments: [id, personID, removed ? 1 : 0, time.timeIntervalSince1970, stamp])
+            try update.execute(arguments: [id])
+        }
+    }
+
+    func isRemoved(itemID: Int64) throws -> Bool {
+        try Int.fetchOne(db.cachedStatement(sql: "SELECT removed FROM items WHERE id = ?"), arguments: [itemID]) == 1
+    }
+
+    func removalEvents() throws -> [RemovalEvent] {
+        try Row.fetchAll(db, sql: """
+            SELECT i.blob_id, p.name, r.removed, r.created_at, r.stamp FROM item_removals r
+            JOIN items i ON i.id = r.item_id JOIN annotators p ON p.id = r.annotator_id
+            ORDER BY i.blob_id, r.stamp, p.name
+            """).map {
+            RemovalEvent(item: try Self.blobID($0[0]), person: $0[1], removed: ($0[2] as Int) == 1, at: Date(timeIntervalSince1970: $0[3]), stamp: $0[4])
+        }
+    }
+}

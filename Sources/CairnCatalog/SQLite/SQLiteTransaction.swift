@@ -61,21 +61,23 @@ extension SQLiteTransaction {
     func items(path: String, limit: Int) throws -> [Item] { try items(where: "path = ? LIMIT ?", [path, limit]) }
 
     func allItems(split: Split?) throws -> [Item] {
-        guard let split else { return try items(where: "1 ORDER BY id") }
-        return try items(where: "split = ? ORDER BY id", [split.rawValue])
+        guard let split else { return try items(where: "removed = 0 ORDER BY id") }
+        return try items(where: "removed = 0 AND split = ? ORDER BY id", [split.rawValue])
     }
 
-    func itemCount() throws -> Int { try Int.fetchOne(db, sql: "SELECT count(*) FROM items") ?? 0 }
+    func removedItems() throws -> [Item] { try items(where: "removed = 1 ORDER BY id") }
+
+    func itemCount() throws -> Int { try Int.fetchOne(db, sql: "SELECT count(*) FROM items WHERE removed = 0") ?? 0 }
 
     func referencedBlobs() throws -> [BlobID] {
         var out: [BlobID] = []
-        let cursor = try String.fetchCursor(db, sql: "SELECT blob_id FROM items")
+        let cursor = try String.fetchCursor(db, sql: "SELECT blob_id FROM items WHERE removed = 0")
         while let hex = try cursor.next() { out.append(try Self.blobID(hex)) }
         return out
     }
 
     func itemCounts(by grouping: ItemGrouping) throws -> [(String, Int)] {
-        try Row.fetchAll(db, sql: "SELECT \(grouping.rawValue), count(*) FROM items GROUP BY 1 ORDER BY 1").map { ($0[0], $0[1]) }
+        try Row.fetchAll(db, sql: "SELECT \(grouping.rawValue), count(*) FROM items WHERE removed = 0 GROUP BY 1 ORDER BY 1").map { ($0[0], $0[1]) }
     }
 }
 
