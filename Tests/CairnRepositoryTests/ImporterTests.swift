@@ -44,16 +44,19 @@ private func write(_ data: Data, to path: String) throws {
         #expect(try f.repository.catalog.read { try $0.annotationCount() } == annotations)
     }
 
-    @Test func aChangedFileBecomesANewItem() throws {
+    /// A changed file at an item's path becomes a new item that replaces the old one (removed from
+    /// the working state, kept by snapshots), instead of keeping both.
+    @Test func aChangedFileReplacesItsItem() throws {
         let f = try TestRepository()
         defer { f.remove() }
         let paths = try SyntheticImages.writeImageFolder(at: f.inputs, count: 4)
         try f.importInputs()
         try SyntheticImages.png(seed: 999).write(to: URL(fileURLWithPath: paths[1]))
         let report = try f.importInputs()
-        #expect(report.added == 1)
+        #expect(report.added == 1 && report.replaced == 1)
         #expect(report.unchanged == 3)
-        #expect(try f.repository.catalog.itemCount() == 5)
+        #expect(try f.repository.catalog.itemCount() == 4)
+        #expect(try f.repository.catalog.read { try $0.removedItems().count } == 1)
     }
 
     @Test func identicalFilesBecomeOneItem() throws {
