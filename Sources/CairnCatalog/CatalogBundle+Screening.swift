@@ -8,7 +8,7 @@ public struct BundleRefusals: Codable, Sendable, Equatable {
     public var items = 0
     public var classes = 0
     public var annotators = 0
-    /// Annotations, verdicts and split changes of refused items, classes or people, or malformed.
+    /// Annotations, verdicts, split changes and removals of refused items, classes or people, or malformed.
     public var labels = 0
     /// Runs on snapshots the remote does not hold, or malformed.
     public var runs = 0

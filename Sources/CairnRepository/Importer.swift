@@ -57,7 +57,8 @@ public struct ImportReport: Sendable, Codable, Equatable {
     public var duplicates = 0
     /// Files skipped because their (path, size, mtime, inode) matched the last import.
     public var unchanged = 0
-    /// Items removed because the file at their path changed: the new bytes replace them.
+    /// Items removed because the file they were imported from was edited in place: the new bytes
+    /// replace them.
     public var replaced = 0
     /// Files refused, with reasons (also listed in `rejections`).
     public var rejected = 0
@@ -402,13 +403,14 @@ public struct Importer: Sendable {
                 if isNew {
                     result.added += 1
                     result.bytesAdded += Int64(blob.data.count)
-                    // A changed file at a path an item came from replaces that item (removed, not kept beside it).
-                    let stale = try tx.items(path: candidate.itemPath, limit: 16).filter { other in
-                        try other.id != item.id && !tx.isRemoved(itemID: other.id)
-                    }
-                    if !stale.isEmpty {
-                        try tx.setRemoved(itemIDs: stale.map(\.id), removed: true, personID: importer.id, at: now, stamp: nil)
-                        result.replaced += stale.count
+                    // This very file (same absolute path) was imported before with other bytes, as the item
+                    // at this path: it was edited in place, and the new bytes replace that item (removed,
+                    // not kept beside it). Another tree that happens to give the same path replaces nothing.
+                    if let before = try tx.importState(path: candidate.file.absolutePath), before.blobID != blob.id,
+                       let stale = try tx.item(blobID: before.blobID), stale.path == candidate.itemPath,
+                       try !tx.isRemoved(itemID: stale.id) {
+                        try tx.setRemoved(itemIDs: [stale.id], removed: true, personID: importer.id, at: now, stamp: nil)
+                        result.replaced += 1
                     }
                 } else {
                     result.duplicates += 1

@@ -80,7 +80,7 @@ struct RemoveCommand: ParsableCommand {
             matches /), --class the items whose resolved label carries the class. The removal is recorded (who, when) and \
             travels with push and pull; each item's history stays. gc frees the bytes once no snapshot holds them \
             (`cairn purge` is for bytes that must go even though snapshots name them). Re-importing an unchanged file \
-            does not bring its item back; a changed file at an item's path replaces that item.
+            does not bring its item back; a file edited in place replaces the item it gave at the next import.
             Examples:
               cairn rm digits/3/0003.png
               cairn rm --path 'raw/blurry/*' --dry-run

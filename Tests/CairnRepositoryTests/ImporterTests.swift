@@ -57,6 +57,16 @@ private func write(_ data: Data, to path: String) throws {
         #expect(report.unchanged == 3)
         #expect(try f.repository.catalog.itemCount() == 4)
         #expect(try f.repository.catalog.read { try $0.removedItems().count } == 1)
+        // Another tree whose files get the same item paths (a folder of the same name elsewhere)
+        // replaces nothing: only the file that was imported before, edited in place, does.
+        let other = f.root + "/../elsewhere/" + (f.inputs as NSString).lastPathComponent
+        try FileManager.default.createDirectory(atPath: other, withIntermediateDirectories: true)
+        let relative = String(paths[2].dropFirst(f.inputs.count))
+        try FileManager.default.createDirectory(atPath: ((other + relative) as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try SyntheticImages.png(seed: 4242).write(to: URL(fileURLWithPath: other + relative))
+        let elsewhere = try Importer(repository: f.repository, options: ImportOptions()).run(paths: [other])
+        #expect(elsewhere.added == 1 && elsewhere.replaced == 0)
+        #expect(try f.repository.catalog.itemCount() == 5)
     }
 
     @Test func identicalFilesBecomeOneItem() throws {
