@@ -142,17 +142,22 @@ extension Versioning {
         public var snapshot: BlobID
         /// Items whose label was set back, as verdicts by the restoring user.
         public var restored = 0
-        /// Items unlabeled or in conflict in the snapshot but labeled now: a verdict cannot
-        /// unlabel, so they are left as they are and listed.
+        /// Items unlabeled or in conflict in the snapshot but labeled now (a verdict cannot
+        /// unlabel), or labeled there with a class removed since: left as they are and listed.
         public var leftAsIs: [String] = []
         /// Snapshot items no longer in the catalog.
         public var missing = 0
+        /// With `items`: items added since, removed from the working state.
+        public var removed = 0
+        /// With `items`: items removed since, brought back.
+        public var broughtBack = 0
     }
 
     /// Sets the working labels back to snapshot `ref`'s, recording each change as a reviewer
     /// verdict by `author` (history is append-only, so nothing is erased). A new author is added
-    /// as a reviewer; an existing one must be a reviewer or admin.
-    public func restore(_ ref: String, author: String) throws -> RestoreReport {
+    /// as a reviewer; an existing one must be a reviewer or admin. With `items`, the item set too:
+    /// items added since are removed from the working state, items removed since come back.
+    public func restore(_ ref: String, author: String, items restoreItems: Bool = false) throws -> RestoreReport {
         let row = try resolve(ref)
         let root = try tree.root(row.id)
         let target = try tree.items(under: root.items)
@@ -162,10 +167,27 @@ extension Versioning {
             try reviewer.checkMayReview()
             var current: [BlobID: (id: Int64, label: ResolvedLabel)] = [:]
             try tx.forEachItemRecord(ids: nil) { id, record in current[record.blobID] = (id, record.resolved) }
-            for name in root.classes { _ = try tx.ensureClass(name) }
+            if restoreItems {
+                // The item set too: what was added since leaves the working state, what was removed comes back.
+                let wanted = Set(target.map(\.blobID))
+                let added = current.filter { !wanted.contains($0.key) }.map(\.value.id)
+                let back = try tx.removedItems().filter { wanted.contains($0.blobID) }.map(\.id)
+                if !added.isEmpty { try tx.setRemoved(itemIDs: added, removed: true, personID: reviewer.id, at: Date(), stamp: nil) }
+                if !back.isEmpty { try tx.setRemoved(itemIDs: back, removed: false, personID: reviewer.id, at: Date(), stamp: nil) }
+                (report.removed, report.broughtBack) = (added.count, back.count)
+                current = [:]
+                try tx.forEachItemRecord(ids: nil) { id, record in current[record.blobID] = (id, record.resolved) }
+            }
+            // A class removed since cannot come back: labels that carry it are left as they are.
+            let gone = Set(try tx.removedClasses().map(\.name))
+            for name in root.classes where !gone.contains(name) { _ = try tx.ensureClass(name) }
             for record in target {
                 guard let (itemID, now) = current[record.blobID] else {
                     report.missing += 1
+                    continue
+                }
+                if let label = record.label, label.classes.contains(where: gone.contains) {
+                    if now.label != label { report.leftAsIs.append(record.path) }
                     continue
                 }
                 if let label = record.label {

@@ -279,21 +279,31 @@ struct ExportCommand: AsyncParsableCommand {
 
 struct RestoreCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "restore", abstract: "Set the working labels back to a snapshot's.",
-        discussion: "Each change is recorded as a reviewer verdict by you, so history is kept.\nExample: cairn restore v1")
+        commandName: "restore", abstract: "Set the working labels (and with --items the item set) back to a snapshot's.",
+        discussion: """
+            Each label change is recorded as a reviewer verdict by you, so history is kept. With --items, items added since \
+            are removed from the working state and items removed since come back (each a recorded removal or return).
+            Examples:
+              cairn restore v1
+              cairn restore v1 --items
+            """)
 
     @OptionGroup var repository: RepositoryOptions
     @OptionGroup var output: OutputOptions
     @Argument(help: "The snapshot.", completion: .custom(Completions.refs)) var ref: String
     @Option(help: "Who restores: each change is a verdict by them (default: $CAIRN_AUTHOR, else $USER).") var author: String?
+    @Flag(help: "Also restore the item set: remove what was added since, bring back what was removed.") var items = false
 
     func run() throws {
-        let report = try Versioning(repository: try repository.open()).restore(ref, author: try person(author, option: "--author"))
+        let report = try Versioning(repository: try repository.open()).restore(ref, author: try person(author, option: "--author"), items: items)
         if output.json { return try printJSON(report) }
-        say("restored \(report.restored) label(s) from \(report.snapshot.hex.prefix(12))")
+        say("restored \(report.restored) label(s) from \(report.snapshot.hex.prefix(12))"
+            + (items ? "; removed \(report.removed) item(s) added since, brought back \(report.broughtBack)" : ""))
         if !report.leftAsIs.isEmpty {
-            warn("\(report.leftAsIs.count) item(s) are unlabeled in that snapshot but labeled now; a verdict cannot unlabel, so they were left as they are")
+            warn("\(report.leftAsIs.count) item(s) were left as they are: unlabeled in that snapshot but labeled now (a verdict cannot "
+                 + "unlabel), or labeled there with a class removed since")
         }
+        if report.missing > 0 { warn("\(report.missing) item(s) of that snapshot are not in this repository's catalog") }
     }
 }
 

@@ -82,5 +82,19 @@ import Testing
         #expect(try cairn("cat-blob", replacedBlob).status == 0, "v1 still holds the replaced item")
         let fsck = try cairn("fsck")
         #expect(fsck.status == 0, "\(fsck)")
+
+        // restore v1 --items: what was added since (the new bytes of the edited file) leaves, and what was
+        // removed (six by rm, one replaced) comes back.
+        func blobs(_ args: String...) throws -> Set<String> {
+            Set(try CLI.run(["-C", repo, "ls", "--json"] + args).jsonArray().compactMap { $0["blobID"] as? String })
+        }
+        #expect(try cairn("annotators", "add", "rev", "--role", "reviewer").status == 0)
+        result = try cairn("restore", "v1", "--items", "--author", "rev", "--json")
+        let restored = try result.jsonObject()
+        #expect(result.status == 0 && restored["broughtBack"] as? Int == 7 && restored["removed"] as? Int == 1, "\(result)")
+        let (nowBlobs, oldBlobs, nowPaths) = (try blobs(), try blobs("v1"), try paths())
+        #expect(nowBlobs == oldBlobs && nowPaths == all)
+        #expect(try cairn("snapshot", "-m", "back").status == 0)
+        #expect(try cairn("fsck").status == 0)
     }
 }
