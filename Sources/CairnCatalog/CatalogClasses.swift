@@ -79,7 +79,10 @@ extension CatalogClasses {
     /// - Throws: `CatalogError.unknownClass` naming a class that does not exist.
     public func existingClassIDs(_ names: [String]) throws -> [Int64] {
         try names.map { name in
-            guard let found = try labelClass(named: name) else { throw CatalogError.unknownClass(name) }
+            guard let found = try labelClass(named: name) else {
+                if try removedClasses().contains(where: { $0.name == name }) { throw CatalogError.removedClass(name) }
+                throw CatalogError.unknownClass(name)
+            }
             return found.id
         }
     }

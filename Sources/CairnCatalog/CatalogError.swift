@@ -31,6 +31,8 @@ public enum CatalogError: CairnError, Equatable {
     case notAReviewer(name: String, role: Role?)
     /// Split ratios that are negative or do not sum to 1.
     case invalidSplitRatios(train: Double, val: Double, test: Double)
+    /// A label with a class `classes remove` or `merge` took out.
+    case removedClass(String)
     /// A `[splits] group` or `split regroup --by` pattern that cannot group paths.
     case invalidSplitGroup(pattern: String, reason: String)
     /// A catalog bundle (from a remote) with a row that cannot be merged.
@@ -71,6 +73,7 @@ public enum CatalogError: CairnError, Equatable {
             "\(name) has the role \(role.rawValue); only reviewers and admins review (`cairn annotators add NAME --role reviewer` adds one)"
         case .invalidSplitRatios(let train, let val, let test):
             "split ratios must be non-negative and sum to 1 (got train \(train), val \(val), test \(test))"
+        case .removedClass(let name): "class '\(Printable.escaped(name))' was removed (`cairn classes remove` or `merge`); it labels nothing any more"
         case .invalidSplitGroup(let pattern, let reason): "cannot group paths by '\(Printable.escaped(pattern))': \(reason)"
         case .malformedBundle(let what): "the remote's catalog bundle is malformed: \(what)"
         case .corrupt(let what): "the catalog is damaged: \(what); run `cairn fsck`"

@@ -43,7 +43,8 @@ import Testing
         let first = (show["history"] as? [[String: Any]])?.first?["label"] as? String
         #expect(first == "kitty" && show["label"] as? String == "cat", "\(show)")
         #expect(try cairn("classes", "add", "kitty").status != 0)
-        #expect(try cairn("annotate", kitty, "--class", "kitty").status != 0)
+        let relabel = try cairn("annotate", kitty, "--class", "kitty")
+        #expect(relabel.status == 1 && relabel.stderr.contains("class 'kitty' was removed"), "\(relabel)")
 
         // Later snapshots leave them out; v1 keeps them; diff says so; fsck is clean.
         #expect(try cairn("snapshot", "-m", "merged").status == 0)
