@@ -123,6 +123,10 @@ struct Thumbnails {
     let splits: [Split]
     /// Images that could not be read or decoded are left out of the search.
     let usable: [Bool]
+    /// Per image and shift k = (dy + 1) * 3 + (dx + 1): the sum of squares over the part of the
+    /// image a shift search compares (`distance`), so the search computes only the products. The
+    /// other image's part under shift k is this image's part under the opposite shift, 8 − k.
+    let energies: [Float]
 
     init(_ items: [ItemRecord], store: any BlobStore, progress: @escaping @Sendable (Int, Int) -> Void) throws {
         let common = Dictionary(items.map { (max($0.width, $0.height), 1) }, uniquingKeysWith: +).max { $0.value < $1.value }?.key ?? 16
@@ -143,9 +147,25 @@ struct Thumbnails {
             for j in v.indices { v[j] = (v[j] - mean) * scale }
             return v
         }
-        values = rows.flatMap { $0 ?? [Float](repeating: 0, count: side * side) }
+        let values = rows.flatMap { $0 ?? [Float](repeating: 0, count: side * side) }
+        self.values = values
         usable = rows.map { $0 != nil }
         splits = items.map(\.split)
+        var energies = [Float](repeating: 0, count: items.count * 9)
+        for i in 0..<items.count {
+            for k in 0..<9 {
+                let (dy, dx) = (k / 3 - 1, k % 3 - 1)
+                var sum: Float = 0
+                for row in max(0, -dy)..<min(side, side - dy) {
+                    for column in max(0, -dx)..<min(side, side - dx) {
+                        let p = values[i * side * side + row * side + column]
+                        sum += p * p
+                    }
+                }
+                energies[i * 9 + k] = sum
+            }
+        }
+        self.energies = energies
     }
 
     /// 1 − the best correlation of images `a` and `b` over shifts of up to one pixel (on the overlap).
@@ -154,19 +174,16 @@ struct Thumbnails {
         var best = -1.0
         values.withUnsafeBufferPointer { v in
             let x = v.baseAddress! + a * s * s, y = v.baseAddress! + b * s * s
-            for dy in -1...1 {
-                for dx in -1...1 {
-                    var dot: Float = 0, xx: Float = 0, yy: Float = 0
-                    for row in max(0, -dy)..<min(s, s - dy) {
-                        for column in max(0, -dx)..<min(s, s - dx) {
-                            let p = x[row * s + column], q = y[(row + dy) * s + column + dx]
-                            dot += p * q
-                            xx += p * p
-                            yy += q * q
-                        }
-                    }
-                    if xx > 0, yy > 0 { best = max(best, Double(dot / (xx * yy).squareRoot())) }
+            for k in 0..<9 {
+                let (dy, dx) = (k / 3 - 1, k % 3 - 1)
+                let xx = energies[a * 9 + k], yy = energies[b * 9 + 8 - k]
+                guard xx > 0, yy > 0 else { continue }
+                var dot: Float = 0
+                for row in max(0, -dy)..<min(s, s - dy) {
+                    let p = x + row * s, q = y + (row + dy) * s + dx
+                    for column in max(0, -dx)..<min(s, s - dx) { dot += p[column] * q[column] }
                 }
+                best = max(best, Double(dot / (xx * yy).squareRoot()))
             }
         }
         return 1 - best
