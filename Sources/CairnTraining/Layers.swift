@@ -1,3 +1,4 @@
+import CairnSupport
 import Foundation
 
 /// A learnable tensor, its gradient for the current batch, and its shape.
@@ -268,18 +269,12 @@ final class MaxPool2: Layer {
 /// A reproducible random source (SplitMix64): the same seed gives the same initialization and
 /// the same batch order on every machine.
 struct SeededRandom: RandomNumberGenerator {
-    private var state: UInt64
+    private var source: SplitMix64
     private var spare: Double?
 
-    init(seed: UInt64) { state = seed }
+    init(seed: UInt64) { source = SplitMix64(seed: seed) }
 
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    mutating func next() -> UInt64 { source.next() }
 
     /// A uniform double in [0, 1).
     mutating func uniform() -> Double { Double(next() >> 11) / Double(1 << 53) }

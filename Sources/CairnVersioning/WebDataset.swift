@@ -86,7 +86,7 @@ public enum WebDataset {
         }
         for (split, samples) in bySplit {
             var sorted = samples.sorted { items[$0.item].blobID < items[$1.item].blobID }
-            var random = SplitMix(seed: snapshot.w0 ^ UInt64(split == .train ? 1 : split == .val ? 2 : 3))
+            var random = SplitMix64(seed: snapshot.w0 ^ UInt64(split == .train ? 1 : split == .val ? 2 : 3))
             for i in stride(from: sorted.count - 1, to: 0, by: -1) {
                 sorted.swapAt(i, Int(random.next() % UInt64(i + 1)))
             }
@@ -103,18 +103,6 @@ public enum WebDataset {
     }
 }
 
-/// SplitMix64: a small generator whose sequence is the same everywhere, for deterministic shuffles.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Writes a POSIX ustar archive with deterministic headers (mode 0644, owner 0:0, time 0), hashing
 /// what it writes.
@@ -262,26 +250,9 @@ extension Versioning {
         try tar.add(key + ".cls", Array(String(classIndex).utf8))
         // Written by hand (keys sorted, as JSONEncoder.sorted would): encoding 100,000 small objects
         // with JSONEncoder was a third of an export.
-        let json = "{\"blob_id\":\"\(key)\",\"class\":\(Self.jsonString(classes[classIndex])),\"class_index\":\(classIndex),"
-            + "\"path\":\(Self.jsonString(item.path)),\"snapshot\":\"\(snapshot.hex)\",\"split\":\"\(item.split.rawValue)\"}"
+        let json = "{\"blob_id\":\"\(key)\",\"class\":\(Printable.quotedLiteral(classes[classIndex])),\"class_index\":\(classIndex),"
+            + "\"path\":\(Printable.quotedLiteral(item.path)),\"snapshot\":\"\(snapshot.hex)\",\"split\":\"\(item.split.rawValue)\"}"
         try tar.add(key + ".json", Array(json.utf8))
-    }
-
-    /// `text` as a JSON string: quotes, backslashes and control characters escaped, the rest as is.
-    static func jsonString(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
     }
 
     /// `classes.txt`, `_info.json` (timm) and `manifest.json`, each written whole then renamed.

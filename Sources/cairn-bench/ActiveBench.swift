@@ -1,6 +1,7 @@
 import ArgumentParser
 import CairnCatalog
 import CairnRepository
+import CairnSupport
 import CairnTraining
 import CairnVersioning
 import Foundation
@@ -84,7 +85,7 @@ struct RetrainBench: ParsableCommand {
         let repository = try Repository(root: repo)
         let truth = Dictionary(labeledTree(dataset).map { (((dataset as NSString).lastPathComponent as NSString).appendingPathComponent($0.path), $0.label) }) { a, _ in a }
         var items = try repository.catalog.read { try $0.allItems(split: nil) }.filter { truth[$0.path] != nil }
-        var random = SplitMixBench(seed: 1)
+        var random = SplitMix64(seed: 1)
         items.shuffle(using: &random)
         func label(_ batch: ArraySlice<Item>) throws {
             try repository.catalog.write { tx in

@@ -3,6 +3,7 @@ import CairnCatalog
 import CairnImaging
 import CairnStore
 import CairnRepository
+import CairnSupport
 import CairnTraining
 import CairnVersioning
 import Foundation
@@ -39,7 +40,7 @@ struct SuspectsBench: ParsableCommand {
         let tree = labeledTree(dataset)
         let classes = Array(Set(tree.map(\.label))).sorted()
         let pairs = ["0": "6", "6": "0", "1": "7", "7": "1", "2": "8", "8": "2", "3": "5", "5": "3", "4": "9", "9": "4"]
-        var random = SplitMixBench(seed: seed)
+        var random = SplitMix64(seed: seed)
         var order = Array(tree.indices)
         for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(random.next() % UInt64(i + 1))) }
         var given = tree.map(\.label)
@@ -104,18 +105,6 @@ struct SuspectsBench: ParsableCommand {
     }
 }
 
-/// SplitMix64 for the benches' seeded choices.
-struct SplitMixBench: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Transformed copies (brightness x0.8, a one-pixel shift, mild noise) of a share of a tree's
 /// images, each planted where its hash puts it in another split than its original, then looked for
@@ -139,7 +128,7 @@ struct LeakageBench: ParsableCommand {
         defer { try? FileManager.default.removeItem(atPath: base) }
         try FileManager.default.copyItem(atPath: dataset, toPath: tree)
         let originals = labeledTree(tree)
-        var random = SplitMixBench(seed: seed)
+        var random = SplitMix64(seed: seed)
         var order = Array(originals.indices)
         for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(random.next() % UInt64(i + 1))) }
         var planted: [(original: String, copy: String)] = []
@@ -185,7 +174,7 @@ struct LeakageBench: ParsableCommand {
     }
 
     /// `image` darker (x0.8), shifted one pixel in a random direction (the edge repeated), with noise.
-    private func transformed(_ image: PixelBuffer, random: inout SplitMixBench) -> PixelBuffer {
+    private func transformed(_ image: PixelBuffer, random: inout SplitMix64) -> PixelBuffer {
         let (w, h) = (image.width, image.height)
         let directions = [(1, 0), (-1, 0), (0, 1), (0, -1)]
         let (dx, dy) = directions[Int(random.next() % 4)]
