@@ -293,18 +293,7 @@ public struct RepositoryConfig: Sendable, Hashable, Codable {
     }
 
     /// A TOML basic string.
-    static func quote(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case _ where scalar.value < 0x20 || scalar.value == 0x7f: out += String(format: "\\u%04X", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
+    static func quote(_ text: String) -> String { Printable.quotedLiteral(text) }
 
     /// Writes the config to `path` durably (temporary file, fsync, rename).
     public func save(path: String) throws {

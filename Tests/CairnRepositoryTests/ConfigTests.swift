@@ -42,4 +42,16 @@ import Testing
     ]) func malformedStructureIsNamed(text: String, problem: String) {
         #expect(RepositoryConfig.lexicalProblem(text) == problem)
     }
+
+    /// What cairn writes into config.toml reads back exactly, whatever the characters (quotes,
+    /// backslashes, controls, DEL): the one string-literal writer JSON and TOML share.
+    @Test func renderedStringsReadBackExactly() throws {
+        let odd = "s3://b/p \"q\" \\ \u{01}\n\t\u{7F} é"
+        var config = RepositoryConfig()
+        config.remotes["origin"] = RepositoryConfig.RemoteSettings(url: odd, region: "eu\u{1B}west")
+        config.splits.group = "^a/(\\w+)_"
+        let back = try RepositoryConfig.parse(config.rendered(), path: "config.toml")
+        #expect(back.remotes["origin"]?.url == odd && back.remotes["origin"]?.region == "eu\u{1B}west")
+        #expect(back.splits.group == "^a/(\\w+)_")
+    }
 }
