@@ -121,6 +121,8 @@ public struct Importer: Sendable {
         let file: WalkedFile
         let itemPath: String
         let label: Label?
+        /// The bytes this file had when it was last imported (from the import cache), if it was.
+        var previousBlob: BlobID? = nil
     }
 
     /// Imports every file under `paths` (directories or single files).
@@ -238,12 +240,13 @@ public struct Importer: Sendable {
                            report: inout ImportReport) throws -> (work: [Candidate], relabel: [(Candidate, BlobID)]) {
         var work: [Candidate] = []
         var relabel: [(Candidate, BlobID)] = []
-        for c in candidates {
-            if let state = known[c.file.absolutePath], state.size == c.file.size,
-               state.mtimeNanoseconds == c.file.mtimeNanoseconds, state.inode == c.file.inode {
+        for var c in candidates {
+            let state = known[c.file.absolutePath]
+            if let state, state.size == c.file.size, state.mtimeNanoseconds == c.file.mtimeNanoseconds, state.inode == c.file.inode {
                 report.unchanged += 1
                 if let label = c.label, label.commaSeparated != state.label { relabel.append((c, state.blobID)) }
             } else {
+                c.previousBlob = state?.blobID
                 work.append(c)
             }
         }
@@ -406,8 +409,8 @@ public struct Importer: Sendable {
                     // This very file (same absolute path) was imported before with other bytes, as the item
                     // at this path: it was edited in place, and the new bytes replace that item (removed,
                     // not kept beside it). Another tree that happens to give the same path replaces nothing.
-                    if let before = try tx.importState(path: candidate.file.absolutePath), before.blobID != blob.id,
-                       let stale = try tx.item(blobID: before.blobID), stale.path == candidate.itemPath,
+                    if let before = candidate.previousBlob, before != blob.id,
+                       let stale = try tx.item(blobID: before), stale.path == candidate.itemPath,
                        try !tx.isRemoved(itemID: stale.id) {
                         try tx.setRemoved(itemIDs: [stale.id], removed: true, personID: importer.id, at: now, stamp: nil)
                         result.replaced += 1
