@@ -181,6 +181,35 @@ import Testing
         #expect(served.count == suspects.count && served.first?["given"] != nil, "\(served)")
     }
 
+    /// `label --queue suspects` brings the flags to a reviewer, most suspicious first: enter records
+    /// the suggested class as the verdict, backspace keeps the given label (one key each).
+    @Test(.enabled(if: Tmux.available)) func aReviewerAcceptsOrKeepsSuspectsWithOneKey() throws {
+        let dir = try TemporaryDirectory("cairn-e2e-suspects-ui")
+        defer { dir.remove() }
+        let repo = try digits(dir, labeled: 60, unlabeled: 0, flips: [("0", "7", 2), ("1", "0", 2), ("7", "1", 2)])
+        #expect(try CLI.run(["-C", repo, "suspects", "--data", "HEAD"]).status == 0)
+        #expect(try CLI.run(["-C", repo, "annotators", "add", "grace", "--role", "reviewer"]).status == 0)
+        let served = try queue(repo, "suspects", "--annotator", "grace", "-n", "2")
+        let (first, second) = (try #require(served.first), try #require(served.dropFirst().first))
+        let session = "cairn-suspects-\(getpid())"
+        defer { Tmux.run("kill-session -t \(session)") }
+        Tmux.run("kill-session -t \(session) 2>/dev/null")
+        Tmux.run("new-session -d -s \(session) -x 120 -y 40 '\(CLI.binary) -C \(repo) label --annotator grace --queue suspects; echo EXITED $?; sleep 30'")
+        #expect(Tmux.waitFor(session, "done 0 /").contains(first["path"] as? String ?? "?"))
+        Tmux.run("send-keys -t \(session) Enter")
+        #expect(Tmux.waitFor(session, "done 1 /").contains(second["path"] as? String ?? "?"))
+        Tmux.run("send-keys -t \(session) BSpace")
+        Tmux.waitFor(session, "done 2 /")
+        Tmux.run("send-keys -t \(session) q")
+        #expect(Tmux.waitFor(session, "EXITED").contains("EXITED 0"))
+        func verdict(_ entry: [String: Any]) throws -> String? {
+            let shown = try CLI.run(["-C", repo, "show", entry["path"] as? String ?? "", "--json"]).jsonObject()
+            return (shown["verdicts"] as? [[String: Any]])?.last?["label"] as? String
+        }
+        #expect(try verdict(first) == first["suggested"] as? String, "\(first)")
+        #expect(try verdict(second) == second["given"] as? String, "\(second)")
+    }
+
     /// Darkened, shifted copies of ten images are found across splits; a clean set has no leaks;
     /// `diff` shows the change.
     @Test func checkFindsPlantedNearCopiesAndNothingInACleanSet() throws {
