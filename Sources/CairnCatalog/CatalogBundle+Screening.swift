@@ -8,7 +8,7 @@ public struct BundleRefusals: Codable, Sendable, Equatable {
     public var items = 0
     public var classes = 0
     public var annotators = 0
-    /// Annotations, verdicts, split changes and removals of refused items, classes or people, or malformed.
+    /// Annotations, verdicts, split changes, removals and purges of refused items, classes or people, or malformed.
     public var labels = 0
     /// Runs on snapshots the remote does not hold, or malformed.
     public var runs = 0
@@ -104,6 +104,15 @@ extension CatalogBundle {
             return true
         }
         out.removals = removals.isEmpty ? nil : removals
+        let purges = (purges ?? []).filter { row in
+            guard itemBlobs.contains(row.blob), people.contains(row.who), row.at.isFinite, row.why.utf8.count <= 4096 else {
+                refused.labels += 1
+                refused.note("purge of \(row.blob.prefix(16)) by \(row.who.prefix(40))")
+                return false
+            }
+            return true
+        }
+        out.purges = purges.isEmpty ? nil : purges
         for row in snapshots {
             if heldSnapshots.contains(row.id), row.itemCount >= 0 { out.snapshots.append(row) } else { refused.snapshots += 1 }
         }

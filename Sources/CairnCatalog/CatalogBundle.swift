@@ -68,6 +68,11 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
     public struct RemovalEntry: Codable, Sendable, Hashable {
         public var blob: String, who: String, removed: Bool, at: Double, order: String
     }
+    /// A purge (`cairn purge`): the image's bytes had to go. Identity: the blob.
+    public struct PurgeEntry: Codable, Sendable, Hashable {
+        public var blob: String, who: String, why: String, at: Double
+        public init(blob: String, who: String, why: String, at: Double) { (self.blob, self.who, self.why, self.at) = (blob, who, why, at) }
+    }
     public struct RunEntry: Codable, Sendable, Hashable {
         public var id: String, name: String, dataRef: String, snapshot: String, model: String, status: String
         public var startedAt: Double, endedAt: Double?, checkpoint: String?, record: String
@@ -87,14 +92,17 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
     public var splitChanges: [SplitEntry]?
     /// Absent when there are none (and in older bundles).
     public var removals: [RemovalEntry]?
+    /// Absent when there are none (and in older bundles).
+    public var purges: [PurgeEntry]?
 
     public init() {}
 
     /// What merging added to a catalog.
     public struct MergeCounts: Codable, Sendable, Equatable {
         public var items = 0, annotations = 0, reviews = 0, runs = 0, classes = 0, annotators = 0, splitChanges = 0, removals = 0
+        public var purges = 0
         public init() {}
-        public var total: Int { items + annotations + reviews + runs + classes + annotators + splitChanges + removals }
+        public var total: Int { items + annotations + reviews + runs + classes + annotators + splitChanges + removals + purges }
     }
 
     /// The catalog's rows for the items whose blobs are in `items`, the snapshots in `snapshots`,
@@ -124,6 +132,10 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
             RemovalEntry(blob: $0.item.hex, who: $0.person, removed: $0.removed, at: $0.at.timeIntervalSince1970, order: LabelOrder.hex($0.stamp))
         }
         bundle.removals = removals.isEmpty ? nil : removals
+        let purges = try tx.purges().filter { keep.contains($0.blob) }.map {
+            PurgeEntry(blob: $0.blob.hex, who: $0.person, why: $0.reason, at: $0.at.timeIntervalSince1970)
+        }
+        bundle.purges = purges.isEmpty ? nil : purges
         bundle.annotations = try entries(.annotations)
         bundle.reviews = try entries(.verdicts)
         bundle.snapshots = try tx.allSnapshots().filter { keepSnapshots.contains($0.id) }.sorted { $0.createdAt < $1.createdAt }
@@ -159,6 +171,8 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
         out.splitChanges = moves.isEmpty ? nil : moves
         let removals = union(removals ?? [], other.removals ?? [], key: { [$0.blob, $0.who, "\($0.removed)", "\($0.at)"] })
         out.removals = removals.isEmpty ? nil : removals
+        let purges = union(purges ?? [], other.purges ?? [], key: \.blob)
+        out.purges = purges.isEmpty ? nil : purges
         return out
     }
 
@@ -250,6 +264,12 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
             }
             try tx.setRemoved(itemIDs: [item], removed: row.removed, personID: who, at: Date(timeIntervalSince1970: row.at), stamp: stamp)
             counts.removals += 1
+        }
+        for row in purges ?? [] {
+            guard let blob = BlobID(hex: row.blob), itemIDs[row.blob] != nil, let who = people[row.who] else {
+                throw CatalogError.malformedBundle("a purge of \(row.blob) by \(row.who)")
+            }
+            if try tx.recordPurge(blob: blob, personID: who, reason: row.why, at: Date(timeIntervalSince1970: row.at)) { counts.purges += 1 }
         }
         let haveRuns = Set(try tx.runs().map(\.id))
         for run in runs where !haveRuns.contains(run.id) {

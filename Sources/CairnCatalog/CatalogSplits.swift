@@ -61,3 +61,35 @@ public protocol CatalogRemovals {
     /// Whether item `itemID` is removed.
     func isRemoved(itemID: Int64) throws -> Bool
 }
+
+/// A purge: an image's bytes deleted because they had to go, even though snapshots name them.
+public struct PurgeRecord: Sendable, Hashable, Codable {
+    public var blob: BlobID
+    public var person: String
+    public var reason: String
+    public var at: Date
+
+    public init(blob: BlobID, person: String, reason: String, at: Date) {
+        (self.blob, self.person, self.reason, self.at) = (blob, person, reason, at)
+    }
+
+    /// "purged by ada on 2026-11-30: removal request": for messages about a purged item.
+    public var summary: String {
+        let day = ISO8601DateFormatter.string(from: at, timeZone: .gmt, formatOptions: [.withFullDate])
+        return "purged by \(person) on \(day)" + (reason.isEmpty ? "" : ": \(reason)")
+    }
+}
+
+/// Purges (`cairn purge`): permanent records, one per image (by blob id), never undone.
+public protocol CatalogPurges {
+    /// Records that `personID` purged `blob` at `time` for `reason`; false when it already was.
+    @discardableResult
+    func recordPurge(blob: BlobID, personID: Int64, reason: String, at time: Date) throws -> Bool
+    /// Every purge, in blob id order.
+    func purges() throws -> [PurgeRecord]
+}
+
+extension CatalogPurges {
+    /// The blob ids of every purge.
+    public func purgedBlobs() throws -> Set<BlobID> { Set(try purges().map(\.blob)) }
+}

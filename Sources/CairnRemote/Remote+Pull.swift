@@ -14,6 +14,10 @@ public struct PullReport: Sendable, Codable {
     public var bytes: Int64 = 0
     /// Blobs of the pulled refs left on the remote by `--split` / `--class`.
     public var blobsLeftOnRemote = 0
+    /// Images of the pulled refs that were purged (here or, by the remote's bundle, elsewhere): never fetched.
+    public var purged = 0
+    /// Copies of purged images that were still here, erased (purges the pull brought).
+    public var purgedErased = 0
     public var tagsAdded: [String] = []
     /// Tags that name a different snapshot here than on the remote (kept as they are here).
     public var tagConflicts: [String] = []
@@ -52,6 +56,7 @@ extension Remote {
         var report = try await repository.withLock(exclusive: false) {
             try await pullLocked(refs: refs, splits: splits, classes: classes, progress: progress)
         }
+        report.purgedErased = try Versioning(repository: repository).erasePurged().objects  // purges the bundle brought
         (report.requests, report.retries) = client.requestCount
         report.seconds = Date().timeIntervalSince(started)
         return report
@@ -71,8 +76,10 @@ extension Remote {
         let held = try objectsUnder(view.snapshots).blobs
         let (bundle, refused) = view.bundle.screened(items: held, snapshots: view.snapshots)
         report.refused = refused
-        let (wanted, left) = try chooseBlobs(refs: refs, view: view, runs: bundle.runs, splits: splits, classes: classes)
-        report.blobsLeftOnRemote = left
+        let purged = try repository.catalog.read { try $0.purgedBlobs() }.union((bundle.purges ?? []).compactMap { BlobID(hex: $0.blob) })
+        let chosen = try chooseBlobs(refs: refs, view: view, runs: bundle.runs, splits: splits, classes: classes, purged: purged)
+        let wanted = chosen.wanted
+        (report.blobsLeftOnRemote, report.purged) = (chosen.leftOnRemote, chosen.purged)
         (report.blobs, report.bytes) = try await fetch(wanted, phase: "download", progress: progress)
         try repository.store.flush()
 
@@ -142,10 +149,11 @@ extension Remote {
         return fetched
     }
 
-    /// Phase 3a: the images of the chosen refs that pass the filters and are not here, and the
-    /// checkpoints of the (screened) runs; and how many images the filters left on the remote.
+    /// Phase 3a: the images of the chosen refs that pass the filters, are not here and were not
+    /// `purged`, and the checkpoints of the (screened) runs; how many images the filters left on the
+    /// remote, and how many were purged.
     func chooseBlobs(refs: [String], view: RemoteView, runs: [CatalogBundle.RunEntry], splits: Set<Split>,
-                     classes: Set<String>) throws -> (wanted: [BlobID], leftOnRemote: Int) {
+                     classes: Set<String>, purged: Set<BlobID>) throws -> (wanted: [BlobID], leftOnRemote: Int, purged: Int) {
         var targets: [BlobID] = []
         if refs.isEmpty {
             targets = view.tags.tags.values.compactMap { BlobID(hex: $0.snapshot) }.filter(view.snapshots.contains)
@@ -163,12 +171,13 @@ extension Remote {
             }
         }
         var wanted: [BlobID] = []
-        var left = 0
+        var left = 0, skipped = 0
         var seen = Set<BlobID>()
         let tree = self.tree
         for target in Set(targets) {
             try tree.forEachItem(under: try tree.root(target).items) { item in
                 guard seen.insert(item.blobID).inserted else { return }
+                if purged.contains(item.blobID) { skipped += 1; return }
                 let selected = (splits.isEmpty || splits.contains(item.split))
                     && (classes.isEmpty || item.label?.classes.contains(where: classes.contains) == true)
                 if !selected { left += 1; return }
@@ -181,7 +190,7 @@ extension Remote {
                 wanted.append(blob)
             }
         }
-        return (wanted, left)
+        return (wanted, left, skipped)
     }
 
     /// Downloads `ids` in parallel and stores each once verified: small ones from memory, large ones

@@ -14,6 +14,9 @@ public struct PushReport: Sendable, Codable {
     public var bytesUploaded: Int64 = 0
     public var tagsUpdated: [String] = []
     public var catalogUpdated = false
+    /// Copies of purged images deleted on the remote (loose objects and pack entries) and their bytes.
+    public var purgedErased = 0
+    public var purgedBytes: Int64 = 0
     public var requests = 0
     public var retries = 0
     public var seconds = 0.0
@@ -30,7 +33,8 @@ extension Remote {
     /// is journaled.
     ///
     /// Phases: 1. choose the snapshots, 2. plan the objects the remote lacks, 3. upload them,
-    /// 4. write each new snapshot's description, 5. merge the tags, 6. merge the catalog bundle.
+    /// 4. write each new snapshot's description, 5. merge the tags, 6. merge the catalog bundle,
+    /// 7. erase the bytes of images purged since the last push (the bundle records the purges first).
     public func push(refs: [String], force: Bool = false, packSize: Int? = nil,
                      progress: @escaping @Sendable (TransferProgress) -> Void = { _ in }) async throws -> PushReport {
         let started = Date()
@@ -57,6 +61,7 @@ extension Remote {
         }
         report.tagsUpdated = try await pushTags(targets, localTags: localTags, force: force)
         report.catalogUpdated = try await pushBundle(items: plan.items, onRemote: onRemote, state: &state)
+        (report.purgedErased, report.purgedBytes) = try await erasePurged(plan.purged, state: &state)
         state.snapshots = onRemote.map(\.hex).sorted()
         try saveState(state)
         try? FileOps.remove(journalPath)
@@ -84,6 +89,8 @@ extension Remote {
         var objects: [BlobID]
         var items: Set<BlobID>
         var heldExtras: Set<BlobID>
+        /// Every purged image (their bytes are not here and never go up).
+        var purged: Set<BlobID>
     }
 
     /// Phase 2: walks each new snapshot, pruning subtrees the remote's complete snapshots hold (as git
@@ -93,11 +100,12 @@ extension Remote {
     func planUpload(newSnapshots: [SnapshotRecord], before: Set<BlobID>, onRemote: Set<BlobID>, state: State) throws -> UploadPlan {
         let (complete, heldBlobs) = try objectsUnder(before)
         let uploaded = journal()
+        let purged = try repository.catalog.read { try $0.purgedBlobs() }
         var trees: [BlobID] = [], blobs: [BlobID] = []
         var queued = Set<BlobID>()
         var items = heldBlobs
         func want(_ id: BlobID, tree: Bool) {
-            if !heldBlobs.contains(id) && !complete.contains(id) && !uploaded.contains(id) && queued.insert(id).inserted {
+            if !heldBlobs.contains(id) && !complete.contains(id) && !uploaded.contains(id) && !purged.contains(id) && queued.insert(id).inserted {
                 if tree { trees.append(id) } else { blobs.append(id) }
             }
         }
@@ -119,7 +127,7 @@ extension Remote {
         for run in try repository.catalog.read({ try $0.runs() }) where onRemote.contains(run.snapshotID) {
             for blob in [run.checkpointID].compactMap({ $0 }) + run.artifactIDs where held.insert(blob).inserted { want(blob, tree: false) }
         }
-        return UploadPlan(objects: trees + blobs, items: items, heldExtras: held)
+        return UploadPlan(objects: trees + blobs, items: items, heldExtras: held, purged: purged)
     }
 
     /// Phase 3: uploads `ids` from the local store in parallel, journaling each one the remote
@@ -214,5 +222,17 @@ extension Remote {
         state.fingerprint = fingerprint
         state.bundleETag = newETag
         return written
+    }
+
+    /// Phase 7: deletes on the remote every copy of the purged images it was not yet told of
+    /// (after phase 6, so the remote's bundle records each purge before its bytes go).
+    func erasePurged(_ purged: Set<BlobID>, state: inout State) async throws -> (objects: Int, bytes: Int64) {
+        let done = Set((state.purged ?? []).compactMap { BlobID(hex: $0) })
+        let todo = purged.subtracting(done)
+        guard !todo.isEmpty else { return (0, 0) }
+        try await store.loadPackIndexes()
+        let erased = try await store.erase(todo)
+        state.purged = done.union(todo).map(\.hex).sorted()
+        return erased
     }
 }

@@ -85,6 +85,46 @@ public final class S3BlobStore: Sendable {
         return pack.count + index.count
     }
 
+    /// Deletes every copy of `ids` on the remote (a purge): each loose object, and each loaded pack
+    /// holding one, rewritten without it — the new pack and index are uploaded before the old
+    /// index, then the old pack, are deleted, so every other object stays readable throughout.
+    /// Every kept object is verified against its id on the way. Returns the objects and bytes erased.
+    public func erase(_ ids: Set<BlobID>) async throws -> (objects: Int, bytes: Int64) {
+        var objects = 0, bytes: Int64 = 0
+        for id in ids.sorted() {
+            guard let size = try await client.head(Self.key(id)) else { continue }
+            try await client.delete(Self.key(id))
+            objects += 1
+            bytes += Int64(size)
+        }
+        let affected = indexes.withLock { indexes in
+            indexes.filter { _, index in index.entries.contains { ids.contains($0.id) } }.sorted { $0.key < $1.key }
+        }
+        for (name, index) in affected {
+            let pack = try await client.get(Self.packKey(name))
+            var kept: [HashedBlob] = []
+            for entry in index.entries {
+                if ids.contains(entry.id) {
+                    objects += 1
+                    bytes += Int64(entry.length)
+                    continue
+                }
+                guard entry.offset + entry.length <= UInt64(pack.count) else {
+                    throw StoreError.damagedFile(path: "\(client.location.url)/\(Self.packKey(name))", reason: "shorter than its index says")
+                }
+                let start = pack.startIndex + Int(entry.offset)
+                let blob = HashedBlob(pack.subdata(in: start..<start + Int(entry.length)))
+                guard blob.id == entry.id else { throw StoreError.corrupt(entry.id, location: "\(client.location.url)/\(Self.packKey(name))") }
+                kept.append(blob)
+            }
+            if !kept.isEmpty { _ = try await putPack(kept) }
+            try await client.delete(Self.indexKey(name))
+            try await client.delete(Self.packKey(name))
+            _ = indexes.withLock { $0.removeValue(forKey: name) }
+        }
+        return (objects, bytes)
+    }
+
     /// Which of `ids` the remote holds: in a loaded pack index, or loose (one HEAD each, in parallel).
     public func holding(_ ids: [BlobID]) async throws -> Set<BlobID> {
         var held = Set(ids.filter { !locations($0).isEmpty })

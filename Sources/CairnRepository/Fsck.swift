@@ -14,6 +14,10 @@ public struct FsckReport: Sendable, Codable, Equatable {
     public var missing: [String] = []
     /// Images a remote holds that were left there on purpose by a partial pull (not damage).
     public var notFetched: [String] = []
+    /// Images snapshots name whose bytes were purged on purpose (`cairn purge`; not damage).
+    public var purged: [String] = []
+    /// Purged images whose bytes are still stored (an interrupted purge; `cairn gc` erases them).
+    public var purgedStillStored: [String] = []
     /// Objects nothing references (left by an interrupted command; `gc` may remove them).
     public var orphans: [String] = []
     /// Problems SQLite's own integrity check found in the catalog file.

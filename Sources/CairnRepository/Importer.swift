@@ -379,8 +379,14 @@ public struct Importer: Sendable {
     }
 
     /// Stores one batch's blobs, flushes them, then records items, labels and cache rows in
-    /// one catalog transaction.
-    private func commit(_ batch: [Candidate], _ outcomes: [Outcome]) throws -> BatchResult {
+    /// one catalog transaction. Bytes that were purged are refused, never stored again.
+    private func commit(_ batch: [Candidate], _ examined: [Outcome]) throws -> BatchResult {
+        let purges = try repository.catalog.read { try $0.purges() }
+        let purged = Dictionary(purges.map { ($0.blob, $0) }, uniquingKeysWith: { a, _ in a })
+        let outcomes = examined.map { outcome -> Outcome in
+            guard case .image(let blob, _) = outcome, let purge = purged[blob.id] else { return outcome }
+            return .rejected("its bytes were \(purge.summary); they are not imported again")
+        }
         let store = repository.store
         do {
             for outcome in outcomes {

@@ -16,6 +16,8 @@ public struct RemoteRecord: Sendable, Codable, Equatable {
     public var snapshots: [String]?
     /// Objects outside snapshot trees (run checkpoints) known to be on the remote.
     public var held: [String]?
+    /// Purged images whose bytes a push has erased on the remote.
+    public var purged: [String]?
 
     public init(instance: String) { self.instance = instance }
 }

@@ -66,6 +66,10 @@ public struct ItemDetails: Sendable, Encodable {
     public var conflict: [Label]?
     public var history: [Annotation]
     public var verdicts: [Annotation]
+    /// Set when the item's bytes were purged (`cairn purge`).
+    public var purge: PurgeRecord?
+    /// True when the item is out of the working state (`cairn rm`, `cairn purge`).
+    public var removed = false
 }
 
 extension Repository {
@@ -111,13 +115,18 @@ extension Repository {
             var conflict: [Label]? = nil
             if case .conflict(let labels) = resolved { conflict = labels }
             return ItemDetails(item: item, label: resolved.label, conflict: conflict, history: try tx.history(itemID: item.id),
-                               verdicts: try tx.verdicts(itemID: item.id))
+                               verdicts: try tx.verdicts(itemID: item.id), purge: try tx.purges().first { $0.blob == item.blobID },
+                               removed: try tx.isRemoved(itemID: item.id))
         }
     }
 
     /// The blob `ref` names: a full blob id as given, else the blob of the item it names.
+    /// - Throws: `RepositoryError.purged` for the bytes of a purged image.
     public func blobID(of ref: String) throws -> BlobID {
-        if let id = BlobID(hex: ref) { return id }
-        return try catalog.read { try $0.item(matching: ref).blobID }
+        try catalog.read { tx in
+            let id = try BlobID(hex: ref) ?? tx.item(matching: ref).blobID
+            if let purge = try tx.purges().first(where: { $0.blob == id }) { throw RepositoryError.purged(id, summary: purge.summary) }
+            return id
+        }
     }
 }

@@ -1,3 +1,4 @@
+import CairnStore
 import CairnSupport
 import Foundation
 
@@ -13,6 +14,8 @@ public enum RepositoryError: CairnError, Equatable {
     case badPath(path: String, reason: String)
     /// `cairn rm` that names or matches no item in the working state.
     case nothingToRemove
+    /// Bytes asked for that were purged (`cairn purge`).
+    case purged(BlobID, summary: String)
     /// `classes remove`/`merge` of a class items still carry, with what to do about it.
     case classInUse(name: String, items: Int, hint: String)
     /// A labels file has rows that cannot be parsed.
@@ -47,6 +50,7 @@ public enum RepositoryError: CairnError, Equatable {
                 + problems.prefix(20).joined(separator: "\n  ") + (problems.count > 20 ? "\n  …" : "")
         case .inconsistent(let problems): "fsck found \(problems) problem(s)"
         case .nothingToRemove: "no item in the working state matches; nothing removed"
+        case .purged(let id, let summary): "\(id.hex.prefix(16)): its bytes are gone, \(Printable.escaped(summary))"
         case .classInUse(let name, let items, let hint):
             (items > 0 ? "\(items) item(s) carry class \(name); " : "cannot remove class \(name): ") + hint + "; nothing changed"
         case .notOwned(let path, let owner, let group):

@@ -71,4 +71,33 @@ extension FileBlobStore {
         try writeFreshPack(kept)
         try deletePack(name)
     }
+
+    /// Deletes every copy of `ids` now, however recent (a purge): loose files are removed, and each
+    /// pack holding one is rewritten without it (deleted when nothing else is in it). The caller
+    /// holds the repository's exclusive lock. Returns the objects and bytes erased.
+    public func erase(_ ids: Set<BlobID>) throws -> (objects: Int, bytes: Int64) {
+        guard !ids.isEmpty else { return (0, 0) }
+        try refreshPacks()
+        var objects = 0, bytes: Int64 = 0
+        for pack in try packInfos() {
+            let doomed = pack.entries.filter { ids.contains($0.id) }
+            guard !doomed.isEmpty else { continue }
+            objects += doomed.count
+            bytes += Int64(doomed.reduce(0) { $0 + $1.length })
+            if doomed.count == pack.entries.count {
+                try deletePack(pack.name)
+            } else {
+                try repack(pack.name, keeping: Set(pack.entries.map(\.id)).subtracting(ids))
+            }
+        }
+        for id in ids.sorted() {
+            let path = loosePath(id)
+            var st = stat()
+            guard lstat(path, &st) == 0 else { continue }
+            try FileOps.remove(path)
+            objects += 1
+            bytes += Int64(st.st_size)
+        }
+        return (objects, bytes)
+    }
 }

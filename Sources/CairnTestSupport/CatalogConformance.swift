@@ -48,6 +48,7 @@ public enum CatalogConformance {
         Check(name: "predictions per run", run: predictions),
         Check(name: "leases keep annotators apart", run: leases),
         Check(name: "import state by directory", run: importState),
+        Check(name: "purges are permanent and travel screened", run: purgesTravel),
     ]
 
     static func oneItemPerBlob(_ catalog: any Catalog) throws {
@@ -243,6 +244,29 @@ public enum CatalogConformance {
         #expect(try catalog.read { try $0.changeFingerprint() } == fingerprint)
         let again = try catalog.read { try CatalogBundle.export($0, items: items, snapshots: []) }
         #expect(again == bundle)
+    }
+
+    static func purgesTravel(_ catalog: any Catalog) throws {
+        let (a, b) = (newItem(1).blobID, newItem(2).blobID)
+        try catalog.write { tx throws in
+            _ = try tx.insertItem(newItem(1))
+            _ = try tx.insertItem(newItem(2))
+            let ada = try tx.addAnnotator("ada", role: .reviewer)
+            #expect(try tx.recordPurge(blob: a, personID: ada.id, reason: "removal request", at: Date(timeIntervalSince1970: 100)))
+            #expect(try !tx.recordPurge(blob: a, personID: ada.id, reason: "again", at: Date()), "one record per blob; the first stays")
+        }
+        #expect(try catalog.read { try $0.purges() }.map(\.reason) == ["removal request"])
+        #expect(try catalog.read { try $0.purgedBlobs() } == [a])
+        // In a bundle only with its item; merged once; screened against what the remote holds and who exists.
+        let bundle = try catalog.read { try CatalogBundle.export($0, items: [a, b], snapshots: []) }
+        #expect(bundle.purges?.map(\.blob) == [a.hex] && bundle.purges?.first?.who == "ada")
+        #expect(try catalog.read { try CatalogBundle.export($0, items: [b], snapshots: []) }.purges == nil)
+        #expect(try catalog.write { try bundle.merge(into: $0) }.purges == 0)
+        var crafted = bundle
+        crafted.purges = (crafted.purges ?? []) + [CatalogBundle.PurgeEntry(blob: b.hex, who: "mallory", why: "", at: 1),
+                                                   CatalogBundle.PurgeEntry(blob: newItem(3).blobID.hex, who: "ada", why: "", at: 1)]
+        let (kept, refused) = crafted.screened(items: [a, b], snapshots: [])
+        #expect(kept.purges?.map(\.blob) == [a.hex] && refused.labels == 2, "an unknown person's, and one of an item not held")
     }
 
     static func onlyReviewersReview(_ catalog: any Catalog) throws {

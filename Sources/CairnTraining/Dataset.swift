@@ -118,6 +118,8 @@ public struct SnapshotExamples: Sendable {
     public var multiLabel = 0
     /// Labeled items whose images a partial pull left on a remote: not trained on.
     public var notFetched = 0
+    /// Labeled items whose bytes were purged (`cairn purge`): not trained on.
+    public var purged = 0
     /// How many examples have each image size (width, height).
     public var sizes: [Int: Int] = [:]
 
@@ -135,6 +137,7 @@ public struct SnapshotExamples: Sendable {
         var out = SnapshotExamples(classes: root.classes, examples: [], unlabeled: 0)
         let partial = versioning.repository.snapshotsHeldByRemotes().values.contains { $0.contains(snapshot) }
         let store = versioning.repository.store
+        let purged = try versioning.repository.catalog.read { try $0.purgedBlobs() }
         try versioning.tree.forEachItem(under: root.items) { record in
             guard let label = record.label else {
                 if record.conflict.isEmpty { out.unlabeled += 1 } else { out.conflicts += 1 }
@@ -142,6 +145,10 @@ public struct SnapshotExamples: Sendable {
             }
             guard let name = label.single, let classIndex = index[name] else {
                 out.multiLabel += 1
+                return
+            }
+            if purged.contains(record.blobID) {
+                out.purged += 1
                 return
             }
             if partial, try !store.contains(record.blobID) {

@@ -104,6 +104,8 @@ public struct DataCounts: Sendable, Hashable, Codable {
     public var notFetched: Int?
     /// Items labeled with a set of classes other than one, left out (absent when none).
     public var multiLabel: Int?
+    /// Items whose bytes were purged (`cairn purge`), left out (absent when none).
+    public var purged: Int?
 }
 
 /// A model evaluated on a (possibly different) snapshot by `cairn eval`.

@@ -72,7 +72,7 @@ extension Training {
                       progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in }) throws -> CheckReport {
         let started = Date()
         let snapshot = try versioning.resolve(ref)
-        let items = try versioning.tree.items(under: try versioning.tree.root(snapshot.id).items)
+        let items = try versioning.withoutPurged(try versioning.tree.items(under: try versioning.tree.root(snapshot.id).items)).items
         let thumbnails = try Thumbnails(items, store: repository.store, progress: progress)
         let found = thumbnails.leaks(threshold: threshold)
         let leaks = found.prefix(CheckReport.keptLeaks).map { pair in

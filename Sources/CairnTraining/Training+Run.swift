@@ -38,6 +38,7 @@ extension Training {
         record.counts.conflicts = data.conflicts > 0 ? data.conflicts : nil
         record.counts.notFetched = data.notFetched > 0 ? data.notFetched : nil
         record.counts.multiLabel = data.multiLabel > 0 ? data.multiLabel : nil
+        record.counts.purged = data.purged > 0 ? data.purged : nil
         guard !data.examples.isEmpty else {
             throw TrainingError.unusableData("it has no items labeled with one class (\(data.unlabeled) unlabeled, \(data.conflicts) in conflict, "
                                              + "\(data.multiLabel) labeled with a set of classes, which training does not take); label some first")

@@ -55,6 +55,8 @@ public struct CheckoutReport: Sendable, Codable {
     /// packed (small objects share pack files, which cannot be linked one object at a time).
     public var notLinked = 0
     public var manifest: String
+    /// Items of the snapshot left out because their bytes were purged (`cairn purge`).
+    public var purged = 0
     /// `classes.txt` (ImageFolder layout): one class a line, in index order.
     public var classes: String?
     public var seconds: Double = 0
@@ -123,7 +125,7 @@ extension Versioning {
         let started = Date()
         let row = try resolve(ref)
         let root = try tree.root(row.id)
-        var items = try tree.items(under: root.items)
+        var (items, purged) = try withoutPurged(try tree.items(under: root.items))
         if let split = options.split { items = items.filter { $0.split == split } }
         let target = try prepareTarget(directory, force: options.force)
         var relative: [String] = []
@@ -146,7 +148,7 @@ extension Versioning {
             }
         }
         for dir in directories.sorted() { try makeDirectoryInside(target, dir) }
-        var initial = CheckoutReport(snapshot: row.id, manifest: target + "/cairn-manifest.jsonl")
+        var initial = CheckoutReport(snapshot: row.id, manifest: target + "/cairn-manifest.jsonl", purged: purged)
         if options.layout == .imagefolder {
             initial.classes = target + "/classes.txt"
             try writeNew(target + "/classes.txt", Data(root.classes.map { $0 + "\n" }.joined().utf8))

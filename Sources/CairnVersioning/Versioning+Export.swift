@@ -23,6 +23,8 @@ public struct ExportReport: Sendable, Codable {
     public var format: ExportFormat
     public var items = 0
     public var files: [String] = []
+    /// Items of the snapshot left out because their bytes were purged (`cairn purge`).
+    public var purged = 0
 }
 
 /// The first line of `items.jsonl`.
@@ -55,21 +57,22 @@ extension Versioning {
         if format == .webdataset {
             let manifest = try exportWebDataset(ref, to: directory, shardSize: shardSize, force: force)
             return ExportReport(snapshot: manifest.snapshot, format: format, items: manifest.shards.reduce(0) { $0 + $1.samples },
-                                files: manifest.shards.map(\.name) + ["classes.txt", "_info.json", "manifest.json"])
+                                files: manifest.shards.map(\.name) + ["classes.txt", "_info.json", "manifest.json"],
+                                purged: manifest.leftOut.purged ?? 0)
         }
         if format == .imagefolder {
             let result = try checkout(ref, to: directory, options: CheckoutOptions(layout: .imagefolder, link: .copy, force: force))
-            return ExportReport(snapshot: result.snapshot, format: format, items: result.files, files: [result.manifest])
+            return ExportReport(snapshot: result.snapshot, format: format, items: result.files, files: [result.manifest], purged: result.purged)
         }
         let row = try resolve(ref)
         let root = try tree.root(row.id)
-        let items = try tree.items(under: root.items)
+        let (items, purged) = try withoutPurged(try tree.items(under: root.items))
         let target = try prepareTarget(directory, force: force)
         try makeDirectoryInside(target, "images")
         for item in items {
             _ = try Self.materialise(item, at: target + "/images/" + fileName(item), store: repository.store, link: .copy, force: force)
         }
-        var report = ExportReport(snapshot: row.id, format: format, items: items.count)
+        var report = ExportReport(snapshot: row.id, format: format, items: items.count, purged: purged)
         let encoder = JSONEncoder.sorted
         switch format {
         case .csv:

@@ -12,6 +12,8 @@ public struct GCReport: Sendable, Codable {
     public var freedBytes: Int64 = 0
     public var packsRewritten = 0
     public var packsDeleted = 0
+    /// Bytes of purged images that were still here (an interrupted purge, or purges a pull brought).
+    public var purgedErased = 0
     /// Leftovers of crashed writers (temporary files, packs without an index).
     public var abandonedFiles = 0
     /// Unreachable objects kept because they were written within the grace period.
@@ -46,9 +48,11 @@ extension Versioning {
         if catalog.isReadOnly && !dryRun { throw CatalogError.readOnly(location: catalog.location) }
         return try repository.withLock(exclusive: !dryRun) {
             let store = repository.store
+            let purgedErased = dryRun ? 0 : try erasePurgedLocked().objects
             let live = try reachableObjects()
             let cutoff = Date().addingTimeInterval(-gracePeriod)
             var report = GCReport(dryRun: dryRun, reachable: live.count)
+            report.purgedErased = purgedErased
             let packs = try store.packInfos().sorted { ($0.modified, $0.name) < ($1.modified, $1.name) }
             // One copy of each live object is kept: the one in the oldest pack. Processes importing
             // the same files at once each store a copy; the others are dead weight.
@@ -131,6 +135,10 @@ extension Versioning {
         for id in snapshotBlobs.union(treeMissing).sorted() where try !repository.store.contains(id) {
             if !report.missing.contains(id.hex) { report.missing.append(id.hex) }
         }
+        let purged = try catalog.read { try $0.purgedBlobs() }
+        report.purged = report.missing.filter { BlobID(hex: $0).map(purged.contains) ?? false }
+        report.missing.removeAll { BlobID(hex: $0).map(purged.contains) ?? false }
+        report.purgedStillStored = try purged.filter { try repository.store.contains($0) }.map(\.hex).sorted()
         let promised = try promisedBlobs()
         report.notFetched = report.missing.filter { BlobID(hex: $0).map(promised.contains) ?? false }
         report.missing.removeAll { BlobID(hex: $0).map(promised.contains) ?? false }
@@ -151,6 +159,8 @@ extension Versioning {
         public var removed = 0
         /// With `items`: items removed since, brought back.
         public var broughtBack = 0
+        /// With `items`: snapshot items whose bytes were purged since; they stay out.
+        public var purged = 0
     }
 
     /// Sets the working labels back to snapshot `ref`'s, recording each change as a reviewer
@@ -171,7 +181,10 @@ extension Versioning {
                 // The item set too: what was added since leaves the working state, what was removed comes back.
                 let wanted = Set(target.map(\.blobID))
                 let added = current.filter { !wanted.contains($0.key) }.map(\.value.id)
-                let back = try tx.removedItems().filter { wanted.contains($0.blobID) }.map(\.id)
+                let purged = try tx.purgedBlobs()
+                let removed = try tx.removedItems().filter { wanted.contains($0.blobID) }
+                let back = removed.filter { !purged.contains($0.blobID) }.map(\.id)
+                report.purged = removed.count - back.count
                 if !added.isEmpty { try tx.setRemoved(itemIDs: added, removed: true, personID: reviewer.id, at: Date(), stamp: nil) }
                 if !back.isEmpty { try tx.setRemoved(itemIDs: back, removed: false, personID: reviewer.id, at: Date(), stamp: nil) }
                 (report.removed, report.broughtBack) = (added.count, back.count)

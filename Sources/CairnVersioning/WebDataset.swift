@@ -48,6 +48,8 @@ public enum WebDataset {
 
         public struct LeftOut: Sendable, Codable, Hashable {
             public var unlabeled = 0, conflicts = 0, multiLabel = 0
+            /// Items whose bytes were purged (absent when none).
+            public var purged: Int?
         }
     }
 
@@ -201,8 +203,9 @@ extension Versioning {
         guard shardSize >= 1 else { throw VersioningError.badTarget(path: directory, reason: "--shard-size must be at least 1") }
         let row = try resolve(ref)
         let root = try tree.root(row.id)
-        let items = try tree.items(under: root.items)
-        let (bySplit, leftOut) = WebDataset.samples(items, classes: root.classes, snapshot: row.id)
+        let (items, purged) = try withoutPurged(try tree.items(under: root.items))
+        var (bySplit, leftOut) = WebDataset.samples(items, classes: root.classes, snapshot: row.id)
+        leftOut.purged = purged > 0 ? purged : nil
         let target = try prepareTarget(directory, force: force)
         var planned: [(name: String, split: Split, samples: ArraySlice<WebDataset.Sample>)] = []
         for split in Split.allCases {

@@ -167,6 +167,11 @@ struct ShowCommand: ParsableCommand {
         say("split   \(item.split)")
         say("label   \(details.label?.description ?? (details.conflict.map { "unresolved: " + $0.map(\.description).joined(separator: " vs ") } ?? "unlabeled"))")
         say("added   \(ISO8601DateFormatter().string(from: item.addedAt))")
+        if let purge = details.purge {
+            say("purged  \(purge.summary) (the bytes are gone; snapshots still name the item)")
+        } else if details.removed {
+            say("removed from the working state (`cairn rm`); snapshots that hold it keep it")
+        }
         let formatter = ISO8601DateFormatter()
         if details.history.isEmpty {
             say("history (none)")
@@ -261,6 +266,12 @@ struct FsckCommand: AsyncParsableCommand {
             }
             if !report.notFetched.isEmpty {
                 say("\(report.notFetched.count) images are on a remote but not here (left by a partial pull; `cairn pull` fetches them)")
+            }
+            if !report.purged.isEmpty {
+                say("\(report.purged.count) images snapshots name were purged on purpose (`cairn purge`; not damage)")
+            }
+            if !report.purgedStillStored.isEmpty {
+                say("\(report.purgedStillStored.count) purged images are still stored (an interrupted purge); `cairn gc` erases them")
             }
             for id in report.orphans.prefix(20) { say("orphan \(id)") }
             if report.orphans.count > 20 { say("… and \(report.orphans.count - 20) more orphans") }

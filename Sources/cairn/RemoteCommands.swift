@@ -181,13 +181,15 @@ struct PushCommand: AsyncParsableCommand {
         let (remote, args) = try transfer.remote(try repository.open(), arguments)
         let report = try await remote.push(refs: args, force: force, packSize: packSize?.bytes, progress: transfer.progress())
         if output.json { return try printJSON(report) }
-        if report.snapshots.isEmpty && report.objectsUploaded == 0 && report.tagsUpdated.isEmpty && !report.catalogUpdated {
+        if report.snapshots.isEmpty && report.objectsUploaded == 0 && report.tagsUpdated.isEmpty && !report.catalogUpdated
+            && report.purgedErased == 0 {
             return say("\(report.remote) is up to date (\(report.requests) requests, \(String(format: "%.2f", report.seconds)) s)")
         }
         say("pushed to \(report.remote) (\(report.url)): \(report.snapshots.count) snapshots, \(report.objectsUploaded) objects, "
             + "\(formatBytes(report.bytesUploaded)) in \(String(format: "%.1f", report.seconds)) s"
             + (report.tagsUpdated.isEmpty ? "" : "; tags \(report.tagsUpdated.joined(separator: ", "))")
             + (report.catalogUpdated ? "; catalog updated" : "")
+            + (report.purgedErased > 0 ? "; erased \(report.purgedErased) copies of purged images there (\(formatBytes(report.purgedBytes)))" : "")
             + (report.retries > 0 ? " (\(report.retries) requests retried)" : ""))
     }
 }
@@ -230,6 +232,10 @@ func printPull(_ report: PullReport) {
     }
     if !report.tagsAdded.isEmpty { say("new tags: \(report.tagsAdded.joined(separator: ", "))") }
     if report.blobsLeftOnRemote > 0 { say("\(report.blobsLeftOnRemote) images left on the remote by --split/--class") }
+    if report.purged > 0 { say("\(report.purged) purged images not fetched (`cairn show ITEM` says who purged them and why)") }
+    if report.merged.purges > 0 || report.purgedErased > 0 {
+        say("\(report.merged.purges) purges recorded elsewhere now apply here; \(report.purgedErased) stored copies erased")
+    }
     for tag in report.tagConflicts { warn("tag \(tag) names a different snapshot here than on the remote; kept this repository's") }
     for (tag, why) in report.tagsRefused.sorted(by: { $0.key < $1.key }) { warn("refused the remote's tag '\(tag)': \(why)") }
     if report.refused.total > 0 {

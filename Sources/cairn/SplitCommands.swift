@@ -1,6 +1,8 @@
 import ArgumentParser
 import CairnCatalog
 import CairnRepository
+import CairnSupport
+import CairnVersioning
 import Foundation
 
 struct SplitCommand: ParsableCommand {
@@ -110,3 +112,58 @@ struct RemoveCommand: ParsableCommand {
             + (dryRun ? "" : "; `cairn snapshot` records it, older snapshots keep them"))
     }
 }
+
+struct PurgeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "purge",
+        abstract: "Delete images' bytes for good, even though snapshots name them (a removal request, leaked personal data).",
+        discussion: """
+            ITEM is a blob id, a 4+ digit prefix of one, or an imported path (removed items too). The bytes leave the \
+            store (loose files deleted, packs rewritten without them) and the caches derived from images are dropped; \
+            the item leaves the working state. Each purge is recorded (who, when, why) and never undone: snapshot ids \
+            do not change, and checkout, export, train, runs and pull leave purged items out and say so; fsck reports \
+            them as purged, not missing; cat-blob and show name the purge. `cairn push` records the purge on the remote \
+            and deletes the bytes there too; a pull or clone never fetches them, and a pull applies purges made \
+            elsewhere. Re-importing the same bytes is refused. Needs a reviewer or admin, and --yes (or an answer at \
+            the prompt in a terminal).
+            Examples:
+              cairn purge faces/0042.jpg -m "removal request #118" --yes
+              cairn purge 3f2a9c 77be01 --yes --json
+            """)
+
+    @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var output: OutputOptions
+    @Argument(help: "Items: blob ids, prefixes or imported paths.") var items: [String]
+    @Option(name: [.customShort("m"), .customLong("message")], help: "Why (recorded with the purge).") var message = ""
+    @Flag(help: "Purge without asking (required when stdin is not a terminal).") var yes = false
+    @Option(help: "Who purges (default: $USER, else your Unix account).") var author: String?
+
+    func validate() throws {
+        if items.isEmpty { throw ValidationError("name the items to purge") }
+        if message.utf8.count > 4096 { throw ValidationError("-m is limited to 4096 bytes") }
+    }
+
+    func run() throws {
+        let repo = try repository.open()
+        let who = try person(author, option: "--author")
+        if !yes {
+            guard isatty(STDIN_FILENO) == 1 else {
+                throw ValidationError("purge deletes bytes for good; give --yes to confirm (stdin is not a terminal, so there is no prompt)")
+            }
+            let named = try items.map { try repo.details(of: $0).item.path }
+            FileHandle.standardError.write(Data(Printable.lines(
+                "purge \(named.count) item(s) (\(named.prefix(3).joined(separator: ", "))\(named.count > 3 ? ", …" : ""))? "
+                + "Their bytes are deleted for good, here and, at the next push, on the remote. [y/N] ").utf8))
+            guard let answer = readLine(), ["y", "yes"].contains(answer.lowercased()) else {
+                return warn("nothing purged")
+            }
+        }
+        let report = try Versioning(repository: repo).purge(items, author: who, reason: message)
+        if output.json { return try printJSON(report) }
+        for item in report.purged { say("purged \(item.path) (\(item.blob.hex.prefix(16)))") }
+        for item in report.alreadyPurged { say("\(item.path) (\(item.blob.hex.prefix(16))) was purged before") }
+        say("erased \(report.objectsErased) stored copies (\(formatBytes(report.bytesErased))); snapshots still name the items, "
+            + "and `cairn push` erases them on the remote")
+    }
+}
+

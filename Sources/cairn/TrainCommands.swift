@@ -103,6 +103,7 @@ struct TrainCommand: ParsableCommand {
                     + (counts.limitedOut > 0 ? "; \(counts.limitedOut) training items left out by --limit/--overfit-batch" : "")
                     + (counts.notFetched.map { "; \($0) not fetched (partial pull) left out" } ?? "")
                     + (counts.multiLabel.map { "; \($0) multi-label items left out (training takes one class per image)" } ?? "")
+                    + (counts.purged.map { "; \($0) purged items left out" } ?? "")
                     + (counts.undecodable.map { "; \($0) undecodable images left out" } ?? ""))
                 for item in (report.undecodable ?? []).prefix(10) {
                     warn("left out \(item.path) (\(item.blobID.hex.prefix(12))): it does not decode: \(item.reason)")

@@ -298,7 +298,8 @@ struct RestoreCommand: ParsableCommand {
         let report = try Versioning(repository: try repository.open()).restore(ref, author: try person(author, option: "--author"), items: items)
         if output.json { return try printJSON(report) }
         say("restored \(report.restored) label(s) from \(report.snapshot.hex.prefix(12))"
-            + (items ? "; removed \(report.removed) item(s) added since, brought back \(report.broughtBack)" : ""))
+            + (items ? "; removed \(report.removed) item(s) added since, brought back \(report.broughtBack)" : "")
+            + (report.purged > 0 ? "; \(report.purged) purged item(s) stay out" : ""))
         if !report.leftAsIs.isEmpty {
             warn("\(report.leftAsIs.count) item(s) were left as they are: unlabeled in that snapshot but labeled now (a verdict cannot "
                  + "unlabel), or labeled there with a class removed since")

@@ -63,6 +63,38 @@ import Testing
         await #expect(throws: StoreError.notFound(missing)) { try await reader.fetch(missing, staging: staging.path) }
     }
 
+    /// A purge on the remote: a loose object deleted, each pack holding an erased object rewritten
+    /// without it (a pack of nothing else deleted), every other object still found by a fresh reader.
+    @Test func eraseDeletesLooseAndPackedCopies() async throws {
+        let server = try S3TestServer()
+        defer { server.stop() }
+        try server.createBucket("cairn")
+        let location = S3Location(bucket: "cairn", prefix: "p", endpoint: server.endpoint, pathStyle: true)
+        let credentials = AWSCredentials(accessKeyID: "x", secretAccessKey: "y")
+        let store = S3BlobStore(client: S3Client(location: location, credentials: credentials, parallelism: 4))
+        let blobs = (0..<10).map { HashedBlob(Data("object \($0) ".utf8 + Data(repeating: UInt8($0), count: 500))) }
+        _ = try await store.putPack(Array(blobs[..<6]))
+        _ = try await store.putPack([blobs[2]])  // a second copy, alone in its pack
+        _ = try await store.putPack(Array(blobs[6...]))
+        let loose = HashedBlob(Data("a loose object".utf8))
+        try await store.client.put(S3BlobStore.key(loose.id), loose.data)
+
+        let doomed: Set<BlobID> = [blobs[2].id, blobs[7].id, loose.id]
+        let erased = try await store.erase(doomed)
+        #expect(erased.objects == 4, "two copies of one object, one packed, one loose: \(erased)")
+        let listing = server.aws("ls s3://cairn/p/packs/").output
+        #expect(listing.components(separatedBy: ".idx").count - 1 == 2, "the lone copy's pack is gone, two rewritten: \(listing)")
+        let reader = S3BlobStore(client: S3Client(location: location, credentials: credentials, parallelism: 4))
+        #expect(try await reader.loadPackIndexes() == 8)
+        #expect(try await reader.holding(blobs.map(\.id) + [loose.id]) == Set(blobs.map(\.id) + [loose.id]).subtracting(doomed))
+        let staging = try TemporaryDirectory("cairn-s3-erase")
+        defer { staging.remove() }
+        var got: [BlobID: Data] = [:]
+        let kept = blobs.filter { !doomed.contains($0.id) }
+        try await reader.fetch(kept.map(\.id), staging: staging.path) { got[$0.id] = try $0.data() }
+        #expect(kept.allSatisfy { got[$0.id] == $0.data })
+    }
+
     /// Conditional writes: create-only when absent, replace only the version read.
     @Test func conditionalPutsLoseToAnotherWriter() async throws {
         let server = try S3TestServer()

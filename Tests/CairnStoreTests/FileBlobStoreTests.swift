@@ -1,4 +1,4 @@
-import CairnStore
+@testable import CairnStore
 import CairnTestSupport
 import Foundation
 import Testing
@@ -48,6 +48,38 @@ private func flipByte(in path: String, at offset: Int) throws {
         let other = try f.reopen()
         #expect(try other.get(b.id) == b.data)
         #expect(try other.size(of: a.id) == UInt64(a.data.count))
+    }
+
+    /// A purge: every copy of the erased objects goes (packed and loose, a copy in a second pack too),
+    /// the rest stays readable, and no file of the store holds the erased bytes any more.
+    @Test func eraseDeletesEveryCopyAndKeepsTheRest() throws {
+        let f = try StoreFixture()
+        defer { f.dir.remove() }
+        let small = (0..<6).map { blob("small object \($0) ", repeating: 20) }
+        let big = blob("a large object ", repeating: 200)
+        for b in small.prefix(3) { try f.store.put(b) }
+        try f.store.flush()
+        for b in small.suffix(3) + [small[1], big] { try f.store.put(b) }  // small[1] a second time, in a second pack
+        try f.store.flush()
+        try f.store.writeFreshPack([small[1]])
+        let doomed: Set<BlobID> = [small[1].id, small[4].id, big.id]
+        let erased = try f.store.erase(doomed)
+        #expect(erased.objects >= 4 && erased.bytes > Int64(big.data.count), "\(erased)")
+        let reopened = try f.reopen()
+        for b in small + [big] {
+            #expect(try reopened.contains(b.id) == !doomed.contains(b.id))
+            if !doomed.contains(b.id) { #expect(try reopened.get(b.id) == b.data) }
+        }
+        var files: [String] = []
+        if let walker = FileManager.default.enumerator(atPath: f.root) {
+            while let relative = walker.nextObject() as? String { files.append(f.root + "/" + relative) }
+        }
+        for path in files {
+            guard let data = FileManager.default.contents(atPath: path) else { continue }
+            for b in [small[1], small[4], big] { #expect(data.range(of: b.data) == nil, "\(path) still holds erased bytes") }
+        }
+        let again = try f.store.erase(doomed)
+        #expect(again.objects == 0 && again.bytes == 0, "nothing left to erase")
     }
 
     @Test func anExistingObjectIsNotStoredTwice() throws {

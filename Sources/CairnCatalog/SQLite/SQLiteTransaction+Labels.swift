@@ -120,7 +120,7 @@ extension SQLiteTransaction {
             "SELECT count(*), coalesce(max(id), 0) FROM reviews", "SELECT count(*), coalesce(max(seq), 0) FROM snapshots",
             "SELECT count(*), coalesce(max(seq), 0) FROM runs", "SELECT count(*), coalesce(max(id), 0) FROM classes",
             "SELECT count(*), coalesce(max(id), 0) FROM annotators", "SELECT count(*), coalesce(max(id), 0) FROM split_changes",
-            "SELECT count(*), coalesce(max(id), 0) FROM item_removals",
+            "SELECT count(*), coalesce(max(id), 0) FROM item_removals", "SELECT count(*), coalesce(max(created_at), 0) FROM purges",
             "SELECT coalesce(group_concat(status || coalesce(checkpoint_id, '') || length(record)), '') FROM runs",
             "SELECT coalesce(group_concat(name || coalesce(hotkey, '') || coalesce(removed_at, '')), '') FROM classes",
         ].map { sql in try Row.fetchOne(db, sql: sql).map { row in (0..<row.count).map { "\(row[$0] as DatabaseValue)" }.joined(separator: ",") } ?? "" }

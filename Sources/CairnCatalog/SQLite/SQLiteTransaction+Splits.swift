@@ -60,3 +60,17 @@ extension SQLiteTransaction {
         }
     }
 }
+
+extension SQLiteTransaction {
+    func recordPurge(blob: BlobID, personID: Int64, reason: String, at time: Date) throws -> Bool {
+        try db.cachedStatement(sql: "INSERT OR IGNORE INTO purges (blob_id, annotator_id, reason, created_at) VALUES (?, ?, ?, ?)")
+            .execute(arguments: [blob.hex, personID, reason, time.timeIntervalSince1970])
+        return db.changesCount > 0
+    }
+
+    func purges() throws -> [PurgeRecord] {
+        try Row.fetchAll(db, sql: """
+            SELECT u.blob_id, p.name, u.reason, u.created_at FROM purges u JOIN annotators p ON p.id = u.annotator_id ORDER BY u.blob_id
+            """).map { PurgeRecord(blob: try Self.blobID($0[0]), person: $0[1], reason: $0[2], at: Date(timeIntervalSince1970: $0[3])) }
+    }
+}

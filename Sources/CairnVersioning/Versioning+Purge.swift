@@ -1,0 +1,95 @@
+import CairnCatalog
+import CairnRepository
+import CairnStore
+import CairnSupport
+import Foundation
+
+/// What `purge` did.
+public struct PurgeReport: Sendable, Codable {
+    public struct PurgedItem: Sendable, Codable, Equatable {
+        public var blob: BlobID
+        public var path: String
+    }
+    /// Items purged now.
+    public var purged: [PurgedItem] = []
+    /// Items named that were purged before (nothing more to do for them).
+    public var alreadyPurged: [PurgedItem] = []
+    /// Copies deleted from the store (loose files and pack entries) and their bytes.
+    public var objectsErased = 0
+    public var bytesErased: Int64 = 0
+    public var reason: String
+}
+
+extension Versioning {
+    /// Every purge, by blob: these images' bytes are gone though snapshots still name them.
+    public func purges() throws -> [BlobID: PurgeRecord] {
+        Dictionary(try catalog.read { try $0.purges() }.map { ($0.blob, $0) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    /// Deletes the bytes of the items `refs` name (blob ids, prefixes or imported paths, removed
+    /// items too) from the store, however many snapshots name them, and records each purge (who,
+    /// when, `reason`). The items leave the working state. Snapshot ids do not change: their trees
+    /// still name the ids, and everything that reads bytes (checkout, export, train, runs, pull)
+    /// leaves purged items out and says so. The caches derived from images are dropped.
+    ///
+    /// The records are durable before any byte goes, so an interrupted purge is finished by the next
+    /// `purge`, `pull` or `gc` (all call `erasePurged`).
+    /// - Throws: `CatalogError.notFound`/`.ambiguous` for a ref (nothing changes then),
+    ///   `CatalogError.notReviewer` for an author who may not record verdicts.
+    public func purge(_ refs: [String], author: String, reason: String) throws -> PurgeReport {
+        if catalog.isReadOnly { throw CatalogError.readOnly(location: catalog.location) }
+        return try repository.withLock(exclusive: true) {
+            var report = try catalog.write { tx in
+                var report = PurgeReport(reason: reason)
+                let who = try tx.ensureAnnotator(author, role: .reviewer)
+                try who.checkMayReview()
+                var seen = Set<BlobID>()
+                let items = try refs.map { try tx.item(matching: $0) }.filter { seen.insert($0.blobID).inserted }
+                let now = Date()
+                var present: [Int64] = []
+                for item in items {
+                    let entry = PurgeReport.PurgedItem(blob: item.blobID, path: item.path)
+                    if try tx.recordPurge(blob: item.blobID, personID: who.id, reason: reason, at: now) {
+                        report.purged.append(entry)
+                    } else {
+                        report.alreadyPurged.append(entry)
+                    }
+                    if try !tx.isRemoved(itemID: item.id) { present.append(item.id) }
+                }
+                if !present.isEmpty { try tx.setRemoved(itemIDs: present, removed: true, personID: who.id, at: now, stamp: nil) }
+                return report
+            }
+            (report.objectsErased, report.bytesErased) = try erasePurgedLocked()
+            return report
+        }
+    }
+
+    /// Deletes whatever bytes of purged images are still here (an interrupted purge, or purges a
+    /// pull brought), and then the caches derived from images (materialized runs, tensors).
+    /// - Returns: the objects and bytes erased.
+    @discardableResult
+    public func erasePurged() throws -> (objects: Int, bytes: Int64) {
+        if catalog.isReadOnly { return (0, 0) }
+        return try repository.withLock(exclusive: true) { try erasePurgedLocked() }
+    }
+
+    /// `items` without those whose bytes were purged, and how many those were: every reader of a
+    /// snapshot's bytes goes through this.
+    public func withoutPurged(_ items: [ItemRecord]) throws -> (items: [ItemRecord], purged: Int) {
+        let purged = try catalog.read { try $0.purgedBlobs() }
+        guard !purged.isEmpty else { return (items, 0) }
+        let kept = items.filter { !purged.contains($0.blobID) }
+        return (kept, items.count - kept.count)
+    }
+
+    func erasePurgedLocked() throws -> (objects: Int, bytes: Int64) {
+        let store = repository.store
+        let here = try catalog.read { try $0.purgedBlobs() }.filter { try store.contains($0) }
+        guard !here.isEmpty else { return (0, 0) }
+        let erased = try store.erase(Set(here))
+        // Caches hold copies derived from images; they are rebuilt on demand without the purged ones.
+        let cache = repository.cairnDirectory + "/cache"
+        for name in (try? FileOps.list(cache)) ?? [] { try FileManager.default.removeItem(atPath: cache + "/" + name) }
+        return erased
+    }
+}
