@@ -35,7 +35,7 @@ public protocol Catalog: AnyObject, Sendable {
 /// Everything a catalog transaction offers, one protocol per concern.
 public protocol CatalogTransaction:
     CatalogItems, CatalogClasses, CatalogPeople, CatalogLabels, CatalogSnapshots, CatalogRuns, CatalogPredictions, CatalogReports,
-    CatalogLeases, CatalogExchange, CatalogSplits, CatalogRemovals, CatalogPurges {}
+    CatalogLeases, CatalogExchange, CatalogSplits, CatalogRemovals, CatalogPurges, CatalogSweeps {}
 
 extension Catalog {
     /// Number of items.

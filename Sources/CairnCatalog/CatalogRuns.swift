@@ -3,7 +3,45 @@ import Foundation
 
 /// How a run ended, or that it is still going.
 public enum RunStatus: String, Sendable, Hashable, Codable, CaseIterable {
-    case running, finished, failed, interrupted
+    /// `pruned`: a sweep trial its early-stopping rule ended (below the median of earlier trials).
+    case running, finished, failed, interrupted, pruned
+}
+
+/// A hyper-parameter sweep as the catalog keeps it: the snapshot every trial is pinned to and the
+/// training module's JSON record (spec, command, planned trials, outcome).
+public struct SweepRow: Sendable, Hashable {
+    public var id: String
+    public var dataRef: String
+    public var snapshotID: BlobID
+    public var createdAt: Date
+    public var record: String
+
+    public init(id: String, dataRef: String, snapshotID: BlobID, createdAt: Date, record: String) {
+        (self.id, self.dataRef, self.snapshotID, self.createdAt, self.record) = (id, dataRef, snapshotID, createdAt, record)
+    }
+}
+
+/// Sweeps (`cairn sweep`); their trials are runs.
+public protocol CatalogSweeps {
+    /// Records a new sweep.
+    /// - Throws: `CatalogError.notFound` when its snapshot is not recorded.
+    func insertSweep(_ sweep: SweepRow) throws
+    /// Replaces a sweep's record.
+    func updateSweep(id: String, record: String) throws
+    /// Every sweep, oldest first.
+    func sweeps() throws -> [SweepRow]
+}
+
+extension CatalogSweeps {
+    /// The sweep whose id starts with `ref` (4 to 12 hex digits).
+    /// - Throws: `CatalogError.notFound`, `.ambiguous`.
+    public func sweep(matching ref: String) throws -> SweepRow {
+        let lower = ref.lowercased()
+        let matches = lower.count >= 4 && lower.allSatisfy(\.isHexDigit) ? try sweeps().filter { $0.id.hasPrefix(lower) } : []
+        if matches.count == 1 { return matches[0] }
+        if matches.count > 1 { throw CatalogError.ambiguous(kind: "sweep", name: ref, matches: matches.map(\.id)) }
+        throw CatalogError.notFound(kind: "sweep", name: ref)
+    }
 }
 
 /// One run as the catalog keeps it: what it trained on and how it ended. `record` is the

@@ -54,6 +54,27 @@ extension SQLiteTransaction {
     func latestRun(named name: String) throws -> Run? { try runs("WHERE name = ? ORDER BY seq DESC LIMIT 1", [name]).first }
 }
 
+// MARK: Sweeps
+
+extension SQLiteTransaction {
+    func insertSweep(_ sweep: SweepRow) throws {
+        guard try snapshot(id: sweep.snapshotID) != nil else { throw CatalogError.notFound(kind: "snapshot", name: sweep.snapshotID.hex) }
+        try db.execute(sql: "INSERT INTO sweeps (id, data_ref, snapshot_id, created_at, record) VALUES (?, ?, ?, ?, ?)",
+                       arguments: [sweep.id, sweep.dataRef, sweep.snapshotID.hex, sweep.createdAt.timeIntervalSince1970, sweep.record])
+    }
+
+    func updateSweep(id: String, record: String) throws {
+        try db.execute(sql: "UPDATE sweeps SET record = ? WHERE id = ?", arguments: [record, id])
+        guard db.changesCount == 1 else { throw CatalogError.notFound(kind: "sweep", name: id) }
+    }
+
+    func sweeps() throws -> [SweepRow] {
+        try Row.fetchAll(db, sql: "SELECT id, data_ref, snapshot_id, created_at, record FROM sweeps ORDER BY seq").map {
+            SweepRow(id: $0[0], dataRef: $0[1], snapshotID: try Self.blobID($0[2]), createdAt: Date(timeIntervalSince1970: $0[3]), record: $0[4])
+        }
+    }
+}
+
 // MARK: Predictions
 
 extension SQLiteTransaction {
