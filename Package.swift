@@ -7,6 +7,7 @@ let crypto = Target.Dependency.product(name: "Crypto", package: "swift-crypto")
 let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
 let tomlKit = Target.Dependency.product(name: "TOMLKit", package: "TOMLKit")
 let httpClient = Target.Dependency.product(name: "AsyncHTTPClient", package: "async-http-client")
+let yams = Target.Dependency.product(name: "Yams", package: "Yams")
 
 /// Every Cairn target builds in Swift 6 mode with warnings as errors.
 let strict: [SwiftSetting] = [.treatAllWarnings(as: .error)]
@@ -24,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", exact: "3.12.3"),
         .package(url: "https://github.com/LebJe/TOMLKit", exact: "0.6.0"),
         .package(url: "https://github.com/swift-server/async-http-client", exact: "1.37.0"),
+        .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
     ],
     targets: [
         // C libraries, each behind one system-library target.
@@ -60,7 +62,7 @@ let package = Package(
             swiftSettings: strict),
         .executableTarget(
             name: "cairn",
-            dependencies: ["CairnSupport", "CairnRepository", "CairnVersioning", "CairnTraining", "CairnLabeling", "CairnRemote", argumentParser],
+            dependencies: ["CairnSupport", "CairnRepository", "CairnVersioning", "CairnTraining", "CairnLabeling", "CairnRemote", argumentParser, yams],
             swiftSettings: strict),
         .executableTarget(
             name: "cairn-bench",

@@ -52,9 +52,11 @@ public final class ChildProcess {
     public let pid: pid_t
     private let stdout: Int32, stderr: Int32
 
-    /// Starts `argv[0]` (looked up in `PATH`) with `argv`.
+    /// Starts `argv[0]` (looked up in `PATH`) with `argv`; with `ownProcessGroup`, in a process
+    /// group of its own (Ctrl-C in the terminal then reaches only this process, which passes it on
+    /// with `sendToGroup`).
     /// - Throws: `ChildProcessError`.
-    public init(_ argv: [String], environment: [String: String]) throws(ChildProcessError) {
+    public init(_ argv: [String], environment: [String: String], ownProcessGroup: Bool = false) throws(ChildProcessError) {
         guard let name = argv.first else { throw .notFound("") }
         var out: [Int32] = [0, 0], err: [Int32] = [0, 0]
         guard pipe(&out) == 0, pipe(&err) == 0 else { throw .cannotStart(name, errno: errno) }
@@ -72,7 +74,8 @@ public final class ChildProcess {
         sigemptyset(&none)
         posix_spawnattr_setsigdefault(&attributes, &defaults)
         posix_spawnattr_setsigmask(&attributes, &none)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+        posix_spawnattr_setpgroup(&attributes, 0)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | (ownProcessGroup ? POSIX_SPAWN_SETPGROUP : 0)))
         let args = argv.map { strdup($0) } + [nil]
         let env = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { for p in args + env { free(p) } }
@@ -125,4 +128,7 @@ public final class ChildProcess {
 
     /// Sends `signal` to the program.
     public func send(_ signal: Int32) { kill(pid, signal) }
+
+    /// Sends `signal` to the program's process group (its own, when started with `ownProcessGroup`).
+    public func sendToGroup(_ signal: Int32) { kill(-pid, signal) }
 }

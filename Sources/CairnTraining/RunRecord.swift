@@ -159,6 +159,8 @@ public struct RunRecord: Sendable, Hashable, Codable {
     /// PNG plots, relative to the repository root.
     public var plots: [String] = []
     public var evaluations: [EvaluationRecord] = []
+    /// The sweep this run is a trial of (absent for runs outside sweeps).
+    public var sweep: SweepTag?
 
     var row: Run {
         get throws {

@@ -18,6 +18,8 @@ public struct ProgramOptions: Sendable {
     public var command: [String]
     /// The environment the program starts from (the `CAIRN_*` variables are added to it).
     public var environment: [String: String]
+    /// The sweep this run is a trial of (`cairn sweep`).
+    public var sweep: SweepTag?
 
     public init(dataRef: String, name: String? = nil, parameters: [String: String] = [:], layout: MaterializeLayout = .imagefolder,
                 command: [String], environment: [String: String] = ProcessInfo.processInfo.environment) {
@@ -108,6 +110,7 @@ extension Training {
                                snapshotID: snapshot.hex, parameters: nil,
                                environment: .current(cairnVersion: cairnVersion, sourceCommit: sourceCommit))
         record.program = program
+        record.sweep = options.sweep
         let row = try record.row
         try catalog.write { try $0.insertRun(row) }
         return record

@@ -19,13 +19,19 @@ extension Training {
     }
 
     func run(_ record: inout RunRecord, _ p: RunParameters, snapshot: BlobID, events: @Sendable (TrainingEvent) -> Void,
-             shouldStop: () -> Bool) throws {
+             shouldStop: () -> Bool, prune: (EpochMetrics) -> String? = { _ in nil }) throws {
         var random = SeededRandom(seed: p.seed)
         let data = try load(&record, p, snapshot: snapshot, random: &random, events: events)
         let network = Network(spec: data.spec, seed: p.seed)
-        let interrupted = try fit(network, data, &record, p, random: &random, events: events, shouldStop: shouldStop)
+        let stop = try fit(network, data, &record, p, random: &random, events: events, shouldStop: shouldStop, prune: prune)
         measure(network, data, &record, p)
-        try keepCheckpoint(network, data, &record, interrupted: interrupted)
+        try keepCheckpoint(network, data, &record, stop: stop)
+    }
+
+    /// Why training ended before its last epoch, if it did.
+    enum Stop {
+        case completed, interrupted
+        case pruned(String)
     }
 
     /// Reads the snapshot's examples into `record`'s counts, picks the splits, and loads the images.
@@ -81,10 +87,11 @@ extension Training {
                           train: trainRows, val: valRows, test: testRows, trainCount: train.count, normalization: normalization)
     }
 
-    /// Runs the epochs, recording each one's metrics; true when `shouldStop` ended it early.
+    /// Runs the epochs, recording each one's metrics, until the last, `shouldStop` (interrupted) or
+    /// `prune` (asked after each epoch).
     /// - Throws: `TrainingError.diverged` when the loss stops being a number or explodes.
     private func fit(_ network: Network, _ data: LoadedData, _ record: inout RunRecord, _ p: RunParameters, random: inout SeededRandom,
-                     events: @Sendable (TrainingEvent) -> Void, shouldStop: () -> Bool) throws -> Bool {
+                     events: @Sendable (TrainingEvent) -> Void, shouldStop: () -> Bool, prune: (EpochMetrics) -> String?) throws -> Stop {
         let optimizer = Optimizer(kind: p.optimizer, learningRate: p.learningRate)
         var order = data.train
         var buffers = Network.StepBuffers()
@@ -94,7 +101,7 @@ extension Training {
             let steps = (order.count + p.batch - 1) / p.batch
             var lossSum = 0.0
             for step in 0..<steps {
-                if shouldStop() { return true }
+                if shouldStop() { return .interrupted }
                 let rows = order[step * p.batch..<min(order.count, (step + 1) * p.batch)]
                 let loss = network.trainStep(data.table, rows: rows, labels: data.labels, normalization: data.normalization,
                                              optimizer: optimizer, buffers: &buffers)
@@ -116,8 +123,9 @@ extension Training {
             metrics.seconds = Date().timeIntervalSince(epochStart)
             record.epochs.append(metrics)
             events(.epoch(metrics))
+            if epoch < p.epochs, let why = prune(metrics) { return .pruned(why) }
         }
-        return false
+        return .completed
     }
 
     /// The final figures: train, val and test, the majority baseline beside them, the fit verdict,
@@ -148,7 +156,7 @@ extension Training {
 
     /// Stores the checkpoint (a blob, so gc keeps it for as long as the run exists), draws the
     /// plots and saves the finished or interrupted record.
-    private func keepCheckpoint(_ network: Network, _ data: LoadedData, _ record: inout RunRecord, interrupted: Bool) throws {
+    private func keepCheckpoint(_ network: Network, _ data: LoadedData, _ record: inout RunRecord, stop: Stop) throws {
         let checkpoint = Checkpoint(
             header: .init(spec: data.spec, classes: data.classes, preprocessing: data.preprocessing, normalization: data.normalization,
                           weightCount: network.parameterCount),
@@ -157,8 +165,15 @@ extension Training {
         try repository.store.put(blob)
         try repository.store.flush()
         record.checkpoint = blob.id.hex
-        record.status = interrupted ? .interrupted : .finished
-        if interrupted { record.error = "interrupted after \(record.epochs.count) complete epochs; the checkpoint holds the last step" }
+        switch stop {
+        case .completed: record.status = .finished
+        case .interrupted:
+            record.status = .interrupted
+            record.error = "interrupted after \(record.epochs.count) complete epochs; the checkpoint holds the last step"
+        case .pruned(let why):
+            record.status = .pruned
+            record.error = why
+        }
         record.endedAt = Date()
         record.plots = (try? Plots.write(record, to: runDirectory(record.id), relativeTo: repository.root)) ?? []
         try save(record)

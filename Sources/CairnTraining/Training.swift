@@ -75,8 +75,12 @@ public struct Training: Sendable {
     /// that status; an interrupted run keeps a checkpoint of its last step.
     ///
     /// - Throws: `TrainingError`, or the store's and catalog's errors; the run is marked failed first.
-    public func train(ref: String, name: String?, parameters: RunParameters,
-                      events: @Sendable (TrainingEvent) -> Void = { _ in }, shouldStop: () -> Bool = { false }) throws -> RunRecord {
+    ///
+    /// A sweep trial (`sweep`) is tagged with its sweep, and `prune` is asked after every epoch:
+    /// a reason it returns ends the run as `pruned`, with its checkpoint.
+    public func train(ref: String, name: String?, parameters: RunParameters, sweep: SweepTag? = nil,
+                      events: @Sendable (TrainingEvent) -> Void = { _ in }, shouldStop: () -> Bool = { false },
+                      prune: (EpochMetrics) -> String? = { _ in nil }) throws -> RunRecord {
         try parameters.validate()
         if catalog.isReadOnly { throw CatalogError.readOnly(location: catalog.location) }
         let snapshot = try versioning.resolve(ref)
@@ -85,11 +89,12 @@ public struct Training: Sendable {
         var record = RunRecord(
             id: id, name: name ?? "\(parameters.model.rawValue)-\(id.prefix(6))", dataRef: ref, snapshotID: snapshot.id.hex,
             parameters: parameters, environment: .current(cairnVersion: cairnVersion, sourceCommit: sourceCommit))
+        record.sweep = sweep
         let row = try record.row
         try catalog.write { try $0.insertRun(row) }
         events(.started(record))
         do {
-            try run(&record, parameters, snapshot: snapshot.id, events: events, shouldStop: shouldStop)
+            try run(&record, parameters, snapshot: snapshot.id, events: events, shouldStop: shouldStop, prune: prune)
         } catch {
             record.status = .failed
             record.error = "\(error)"

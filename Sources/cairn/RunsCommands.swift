@@ -22,10 +22,13 @@ struct RunsCommand: ParsableCommand {
             let runs = try training(repository).runs()
             if output.json { return try printJSON(runs) }
             guard !runs.isEmpty else { return say("no runs yet; start one with: cairn train --data v1") }
-            var rows = [["ID", "NAME", "STATUS", "DATA", "SNAPSHOT", "MODEL", "VAL ACC", "TEST ACC", "STARTED"]]
+            var rows = [["ID", "NAME", "STATUS", "DATA", "SNAPSHOT", "MODEL", "VAL ACC", "TEST ACC", "SWEEP", "STARTED"]]
             for r in runs {
-                rows.append([r.id, r.name, r.isOrphaned ? "died" : r.status.rawValue, r.dataRef, String(r.snapshotID.prefix(12)),
-                             r.model, percent(r.val?.accuracy), percent(r.test?.accuracy), isoTime(r.startedAt)])
+                // A sweep's trials name their snapshot by its full id: shown short, as in SNAPSHOT.
+                let data = r.dataRef == r.snapshotID ? String(r.dataRef.prefix(12)) : r.dataRef
+                rows.append([r.id, r.name, r.isOrphaned ? "died" : r.status.rawValue, data, String(r.snapshotID.prefix(12)),
+                             r.model, percent(r.val?.accuracy), percent(r.test?.accuracy), r.sweep.map { "\($0.id) #\($0.trial)" } ?? "-",
+                             isoTime(r.startedAt)])
             }
             say(table(rows))
         }
@@ -48,6 +51,7 @@ struct RunsCommand: ParsableCommand {
         static func printSummary(_ r: RunRecord) {
             say("run \(r.id)  \(Printable.escaped(r.name))  \(r.isOrphaned ? "died (its process is gone; it never finished)" : r.status.rawValue)")
             if let error = r.error { say("  \(error)") }
+            if let sweep = r.sweep { say("sweep        \(sweep.id), trial \(sweep.trial) (`cairn sweep show \(sweep.id)`)") }
             say("data         \(r.dataRef) = snapshot \(r.snapshotID)")
             if let program = r.program { return printProgram(r, program) }
             guard let p = r.parameters else { return }

@@ -61,6 +61,7 @@ struct TrainCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Train on at most N training items.") var limit: Int?
     @Flag(help: "Train on one batch only; the loss must fall near zero, or something is broken.") var overfitBatch = false
     @Option(help: "A name for the run (default: MODEL-ID).") var name: String?
+    @Option(help: .hidden) var sweep: String?
 
     func parameters() throws -> RunParameters {
         var p = RunParameters(model: model, overfitBatch: overfitBatch)
@@ -85,11 +86,16 @@ struct TrainCommand: ParsableCommand {
     func run() throws {
         let training = try training(repository)
         let parameters = try parameters()
+        let tag = try sweep.map { argument in
+            guard let tag = SweepTag(argument: argument) else { throw ValidationError("--sweep takes SWEEP_ID:TRIAL (cairn sweep passes it)") }
+            return tag
+        }
+        let prune = try tag.flatMap { try training.medianStopping(for: $0) }
         let signals = installStopHandlers()
         defer { signals.forEach { $0.cancel() } }
         let quiet = output.json
         let bar = ProgressBar("loading")
-        let record = try training.train(ref: data, name: name, parameters: parameters, events: { event in
+        let record = try training.train(ref: data, name: name, parameters: parameters, sweep: tag, events: { event in
             guard !quiet else { return }
             switch event {
             case .started(let record):
@@ -119,7 +125,7 @@ struct TrainCommand: ParsableCommand {
                     say(String(format: "epoch %3d/%d  train loss %.4f%@  %.2f s", m.epoch, parameters.epochs, m.trainLoss, val, m.seconds))
                 }
             }
-        }, shouldStop: { stopRequested.load(ordering: .relaxed) })
+        }, shouldStop: { stopRequested.load(ordering: .relaxed) }, prune: { prune?($0) })
         if output.json { try printJSON(record) } else { say(""); RunsCommand.Show.printSummary(record) }
         if record.status == .interrupted { throw ExitCode(130) }
         if record.overfitPassed == false { throw ExitCode(2) }
