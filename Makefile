@@ -7,8 +7,8 @@ APT_PACKAGES := libsqlite3-dev libpng-dev libjpeg-dev libturbojpeg0-dev libopenb
 # Python tools the tests use as real consumers: the S3 tests' local server (moto), reference signer
 # (botocore), hostile writer (boto3) and peer (awscli); pycocotools reads the COCO export, webdataset
 # the shards; numpy and Pillow run the example training program (Docs/examples) through `cairn run`.
-PIP_PACKAGES := 'moto[server]' botocore boto3 awscli pycocotools webdataset numpy pillow
-PIP_MODULES := moto.server botocore boto3 pycocotools webdataset numpy PIL
+PIP_PACKAGES := 'moto[server]' botocore boto3 awscli pycocotools webdataset numpy pillow pyyaml
+PIP_MODULES := moto.server botocore boto3 pycocotools webdataset numpy PIL yaml
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_REPO ?= demo-repo
 RELEASE_BIN := .build/release/cairn

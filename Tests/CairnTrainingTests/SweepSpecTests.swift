@@ -1,0 +1,48 @@
+import CairnTraining
+import Foundation
+import Testing
+
+/// The sweep spec's trials: grids in order, seeded random draws inside their ranges, refinement.
+@Suite struct SweepSpecTests {
+    private func spec(_ json: String) throws -> SweepSpec {
+        try SweepSpec.parse(try JSONDecoder().decode(JSONValue.self, from: Data(json.utf8)))
+    }
+
+    @Test func gridsEnumerateEveryCombinationInNameOrderUpToTheCap() throws {
+        let grid = try spec(#"{"method":"grid","metric":{"name":"val_loss"},"parameters":{"b":{"values":[1,2]},"a":{"values":["x","y","z"]},"c":{"min":1,"max":3}}}"#)
+        let trials = try grid.trials(seed: 0)
+        #expect(trials.count == 18)
+        #expect(trials[0] == ["a": .string("x"), "b": .number(1), "c": .number(1)])
+        #expect(trials[1] == ["a": .string("x"), "b": .number(1), "c": .number(2)], "the last name varies fastest")
+        #expect(Set(trials.map { $0.description }).count == 18)
+        var capped = grid
+        capped.runCap = 5
+        #expect(try capped.trials(seed: 0) == Array(trials.prefix(5)))
+        #expect(grid.metric.goal == .minimize, "minimize unless told")
+    }
+
+    @Test func randomDrawsAreSeededAndInsideTheirRanges() throws {
+        let random = try spec(#"{"method":"random","run_cap":200,"metric":{"name":"m","goal":"maximize"},"parameters":{"lr":{"min":1e-5,"max":1e-1,"distribution":"log_uniform_values"},"n":{"min":2,"max":4,"distribution":"int_uniform"},"u":{"min":-1,"max":1}}}"#)
+        let a = try random.trials(seed: 3), b = try random.trials(seed: 3), c = try random.trials(seed: 4)
+        #expect(a == b && a != c)
+        let lrs = a.compactMap { $0["lr"]?.number }, ns = a.compactMap { $0["n"]?.number }, us = a.compactMap { $0["u"]?.number }
+        #expect(lrs.allSatisfy { $0 >= 1e-5 && $0 <= 1e-1 } && ns.allSatisfy { [2, 3, 4].contains($0) } && us.allSatisfy { $0 >= -1 && $0 <= 1 })
+        #expect(Set(ns) == [2, 3, 4], "int_uniform reaches both ends")
+        // Log-uniform: about half the draws below the geometric middle (1e-3), not a few percent as uniform would give.
+        let below = lrs.filter { $0 < 1e-3 }.count
+        #expect(below > 70 && below < 130, "\(below)")
+    }
+
+    @Test func refiningShrinksRangesAndListsToTheTop() throws {
+        let coarse = try spec(#"{"method":"random","run_cap":8,"metric":{"name":"m"},"parameters":{"lr":{"min":1e-5,"max":1e-1,"distribution":"log_uniform_values"},"h":{"values":[8,16,32]},"e":{"value":3}}}"#)
+        let fine = coarse.refined(top: [["lr": .number(1e-3), "h": .number(16), "e": .number(3)], ["lr": .number(4e-3), "h": .number(32), "e": .number(3)]])
+        #expect(fine.parameters["lr"] == .range(min: 1e-3, max: 4e-3, distribution: .logUniformValues))
+        #expect(fine.parameters["h"] == .values([.number(16), .number(32)]))
+        #expect(fine.parameters["e"] == .value(.number(3)) && fine.runCap == 8)
+        // One top trial: a twentieth of the old range on each side, in log space.
+        let single = coarse.refined(top: [["lr": .number(1e-3)]])
+        guard case .range(let low, let high, _)? = single.parameters["lr"] else { Issue.record("not a range"); return }
+        #expect(abs(log10(low) - (-3.2)) < 1e-9 && abs(log10(high) - (-2.8)) < 1e-9, "\(low) \(high)")
+        #expect(try SweepSpec.parse(fine.document) == fine, "the document reads back as the same spec")
+    }
+}
