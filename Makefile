@@ -33,8 +33,17 @@ deps:
 	fi
 	@command -v swift >/dev/null || { echo "swift is not on PATH; install Swift 6.2 or newer"; exit 1; }
 
-## test-deps: the Python tools the S3 tests start (installed with pip when missing)
+## test-deps: what the tests use as real consumers: Debian's chromium (renders `cairn report` pages
+## headless) and the Python tools below (installed with apt and pip when missing)
+TEST_APT_PACKAGES := chromium
 test-deps:
+	@missing=""; for p in $(TEST_APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
 	@python3 -c "import $(shell echo $(PIP_MODULES) | tr ' ' ',')" 2>/dev/null && command -v moto_server >/dev/null && command -v aws >/dev/null \
 	  || { echo "installing: $(PIP_PACKAGES)"; python3 -m pip install -q $(PIP_PACKAGES); }
 

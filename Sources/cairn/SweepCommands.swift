@@ -3,6 +3,7 @@ import CairnCatalog
 import CairnStore
 import CairnSupport
 import CairnTraining
+import CairnVersioning
 import Dispatch
 import Foundation
 import Synchronization
@@ -359,5 +360,74 @@ struct SweepRunner: Sendable {
         try training.save(record)
         if let failure { throw failure }
         return record
+    }
+}
+
+struct ReportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report",
+        abstract: "Write self-contained HTML reports of runs, sweeps, comparisons or snapshots.",
+        discussion: """
+            One page per argument, each a single HTML file that needs no network (styles and script inline, plots as \
+            SVG, thumbnails as data: URIs): a RUN (id or name) gets its data (snapshot, tags, counts per class and \
+            split, what changed since the parent snapshot, label health when computed), parameters, loss and accuracy \
+            curves, confusion matrix, per-class precision/recall/F1 worst first and the most confused class pairs with \
+            thumbnails of the misclassified test images and who labeled them; a SWEEP id its parallel-coordinates plot \
+            and trial table; a snapshot REF its data. Two or more runs also get compare.html: only the parameters that \
+            differ, metric deltas, curves overlaid and the data difference between their snapshots. What cannot be \
+            shown (a missing checkpoint or image) is named on the page, which still renders.
+            Examples:
+              cairn report mlp-1a2b3c -o report/
+              cairn report 1a2b 9f8e -o compare/
+              cairn report 3f2a9c01d2e4 -o sweep/
+              cairn report v2 -o data/
+            """)
+
+    @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var output: OutputOptions
+    @Argument(help: "Runs (id or name), sweep ids or snapshot refs.", completion: .custom(Completions.runs)) var targets: [String]
+    @Option(name: .customShort("o"), help: "The directory to write the pages into (made if needed).", completion: .directory) var directory: String
+
+    func validate() throws {
+        if targets.isEmpty { throw ValidationError("name a run, sweep or snapshot to report on") }
+    }
+
+    func run() throws {
+        let training = try training(repository)
+        try FileOps.makeDirectories(directory)
+        var written: [String] = []
+        var runFacts: [RunFacts] = []
+        func write(_ html: String, _ name: String) throws {
+            let path = (directory as NSString).appendingPathComponent(name)
+            try FileOps.writeFile(Data(html.utf8), to: path)
+            written.append(path)
+        }
+        for target in targets {
+            if let summary = try? training.summary(of: target) {
+                try write(ReportHTML.sweepPage(summary), "sweep-\(summary.sweep.id).html")
+            } else if let run = try? training.run(target) {
+                let facts = try training.runFacts(run)
+                runFacts.append(facts)
+                try write(ReportHTML.runPage(facts), "run-\(run.id).html")
+            } else {
+                let snapshot: SnapshotRecord
+                do {
+                    snapshot = try training.versioning.resolve(target)
+                } catch {
+                    throw ValidationError("'\(Printable.escaped(target))' is no run, sweep or snapshot here (`cairn runs`, `cairn sweep list`, `cairn log`)")
+                }
+                try write(ReportHTML.dataPage(try training.dataFacts(snapshot.id)), "snapshot-\(snapshot.id.hex.prefix(12)).html")
+            }
+        }
+        if runFacts.count > 1 {
+            let base = runFacts[0].record.snapshotID
+            var diffs: [String: SnapshotDiff] = [:]
+            for facts in runFacts.dropFirst() where facts.record.snapshotID != base && diffs[facts.record.snapshotID] == nil {
+                diffs[facts.record.snapshotID] = try? training.versioning.diff(base, facts.record.snapshotID)
+            }
+            try write(ReportHTML.comparisonPage(runFacts, diffs: diffs), "compare.html")
+        }
+        if output.json { return try printJSON(["pages": written]) }
+        for path in written { say("wrote \(path)") }
     }
 }

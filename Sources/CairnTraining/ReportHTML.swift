@@ -1,0 +1,312 @@
+import CairnVersioning
+import Foundation
+
+/// `cairn report`'s pages: one self-contained HTML file each (styles, one small script, images as
+/// `data:` URIs and plots as inline SVG; nothing is fetched). Every figure is also in the DOM as
+/// `data-figure="NAME" data-value="EXACT"`, so a script (or a test) can read the numbers the page
+/// shows. Text from the data is escaped.
+public enum ReportHTML {
+    // MARK: Pages
+
+    public static func runPage(_ facts: RunFacts) -> String {
+        let r = facts.record
+        var body = "<h1>Run \(e(r.name)) <small>\(e(r.id))</small></h1>"
+        body += "<p class=\"meta\">\(status(r.status.rawValue)) · \(e(r.model)) · started \(e(iso(r.startedAt)))"
+        if let end = r.endedAt { body += String(format: " · %.1f s", end.timeIntervalSince(r.startedAt)) }
+        if let sweep = r.sweep { body += " · trial \(sweep.trial) of sweep \(e(sweep.id))" }
+        body += "</p>"
+        if let error = r.error { body += "<p class=\"note\">\(e(error))</p>" }
+        body += missingSection(facts.missing)
+        body += "<h2>Figures</h2><table class=\"figures\"><tr><th></th><th>accuracy</th><th>loss</th><th>macro F1</th></tr>"
+        for (name, evaluation) in [("val", r.val), ("test", r.test)] {
+            guard let evaluation else { continue }
+            body += "<tr><th>\(name)</th><td>\(figure("\(name)-accuracy", evaluation.accuracy, percent: true))</td>"
+                + "<td>\(figure("\(name)-loss", evaluation.loss))</td><td>\(figure("\(name)-macro-f1", evaluation.macroF1))</td></tr>"
+        }
+        if let train = r.trainAccuracy { body += "<tr><th>train</th><td>\(figure("train-accuracy", train, percent: true))</td><td></td><td></td></tr>" }
+        if let baseline = r.baseline {
+            body += "<tr><th>baseline</th><td>\(figure("baseline-accuracy", baseline.accuracy, percent: true))</td><td colspan=\"2\">always \(e(baseline.className))</td></tr>"
+        }
+        body += "</table>"
+        if let program = r.program {
+            let figures = program.figures.sorted { $0.key < $1.key }
+            if !figures.isEmpty {
+                body += "<table class=\"figures\">" + figures.map { "<tr><th>\(e($0.key))</th><td>\(figure($0.key, $0.value))</td></tr>" }.joined() + "</table>"
+            }
+        }
+        body += dataSection(facts.data)
+        body += "<h2>Parameters</h2>" + keyValueTable(parameters(r))
+        body += "<h2>Curves</h2>" + curves([r])
+        if let evaluation = r.test ?? r.val {
+            let which = r.test != nil ? "test" : "val"
+            body += "<h2>Confusion (\(which); rows true, columns predicted)</h2>" + confusion(evaluation)
+            body += "<h2>Per class, worst first</h2><table class=\"sortable\"><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>"
+            for c in evaluation.perClass.sorted(by: { ($0.f1, $0.name) < ($1.f1, $1.name) }) {
+                body += "<tr><td>\(e(c.name))</td><td>\(figure("precision:\(c.name)", c.precision))</td><td>\(figure("recall:\(c.name)", c.recall))</td>"
+                    + "<td>\(figure("f1:\(c.name)", c.f1))</td><td>\(figure("support:\(c.name)", Double(c.support)))</td></tr>"
+            }
+            body += "</table>"
+        }
+        if !facts.pairs.isEmpty {
+            body += "<h2>Most confused</h2>"
+            for pair in facts.pairs {
+                body += "<div class=\"pair\"><h3>\(e(pair.truth)) taken for \(e(pair.predicted)) <small>\(figure("confused:\(pair.truth)>\(pair.predicted)", Double(pair.count))) images</small></h3><div class=\"thumbs\">"
+                for example in pair.examples {
+                    body += "<figure>" + (example.thumbnail.map { "<img alt=\"\(e(example.path))\" src=\"\($0)\">" }
+                        ?? "<div class=\"noimage\">image missing: \(e(example.problem ?? ""))</div>")
+                    body += "<figcaption>\(e(example.path))<br>labeled by \(e(example.labeledBy.isEmpty ? "nobody" : example.labeledBy.joined(separator: ", ")))</figcaption></figure>"
+                }
+                body += "</div></div>"
+            }
+        }
+        return page(title: "Run \(r.name)", body: body)
+    }
+
+    /// Several runs side by side: the parameters that differ, metric deltas from the first, curves
+    /// overlaid, and what differs between their snapshots (`diffs`: first run's snapshot to each other one).
+    public static func comparisonPage(_ runs: [RunFacts], diffs: [String: SnapshotDiff]) -> String {
+        let records = runs.map(\.record)
+        var body = "<h1>\(records.count) runs compared</h1>"
+        body += "<table class=\"sortable\"><tr><th>run</th><th>name</th><th>status</th><th>snapshot</th><th>val acc</th><th>test acc</th><th>Δ test acc</th></tr>"
+        let first = records[0].test?.accuracy
+        for r in records {
+            let delta = r.test.flatMap { t in first.map { t.accuracy - $0 } }
+            body += "<tr><td>\(e(r.id))</td><td>\(e(r.name))</td><td>\(status(r.status.rawValue))</td><td>\(e(String(r.snapshotID.prefix(12))))</td>"
+                + "<td>\(figure("val-accuracy:\(r.id)", r.val?.accuracy, percent: true))</td><td>\(figure("test-accuracy:\(r.id)", r.test?.accuracy, percent: true))</td>"
+                + "<td>\(figure("delta-test-accuracy:\(r.id)", delta, percent: true, signed: true))</td></tr>"
+        }
+        body += "</table>"
+        let all = records.map(parameters)
+        let keys = Array(Set(all.flatMap { $0.map(\.0) })).sorted()
+        let differing = keys.filter { key in Set(all.map { p in p.first { $0.0 == key }?.1 ?? "" }).count > 1 }
+        body += "<h2>Parameters that differ</h2>"
+        if differing.isEmpty {
+            body += "<p>none: the runs were asked the same.</p>"
+        } else {
+            body += "<table><tr><th>run</th>" + differing.map { "<th>\(e($0))</th>" }.joined() + "</tr>"
+            for (r, p) in zip(records, all) {
+                body += "<tr><td>\(e(r.id))</td>" + differing.map { key in "<td data-parameter=\"\(e(key))\">\(e(p.first { $0.0 == key }?.1 ?? ""))</td>" }.joined() + "</tr>"
+            }
+            body += "</table>"
+        }
+        body += "<h2>Curves</h2>" + curves(records)
+        body += "<h2>Data</h2>"
+        let snapshots = Set(records.map(\.snapshotID))
+        if snapshots.count == 1 {
+            body += "<p>Every run trained on snapshot <code>\(e(records[0].snapshotID))</code>.</p>" + dataSection(runs[0].data, heading: false)
+        } else {
+            for r in records.dropFirst() where r.snapshotID != records[0].snapshotID {
+                guard let diff = diffs[r.snapshotID] else { continue }
+                body += "<h3>\(e(String(records[0].snapshotID.prefix(12)))) → \(e(String(r.snapshotID.prefix(12)))) (run \(e(r.id)))</h3>"
+                body += keyValueTable([("added", "\(diff.added.count)"), ("removed", "\(diff.removed.count)"), ("relabeled", "\(diff.labelsChanged.count)"),
+                                       ("moved between splits", "\(diff.splitsChanged.count)"),
+                                       ("per class", diff.classDeltas.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value > 0 ? "+" : "")\($0.value)" }.joined(separator: ", "))])
+            }
+        }
+        return page(title: "\(records.count) runs compared", body: body)
+    }
+
+    public static func sweepPage(_ summary: SweepSummary) -> String {
+        let sweep = summary.sweep
+        let names = sweep.spec.parameters.keys.sorted()
+        var body = "<h1>Sweep <small>\(e(sweep.id))</small></h1>"
+        body += "<p class=\"meta\">\(status(sweep.status.rawValue)) · \(sweep.spec.method.rawValue) · metric \(e(sweep.spec.metric.name)) (\(sweep.spec.metric.goal.rawValue)) · "
+            + "snapshot <code>\(e(String(sweep.snapshotID.prefix(12))))</code> (\(e(sweep.dataRef))) · \(sweep.trials.count) trials, \(sweep.jobs) at a time"
+            + (sweep.command.map { " · <code>\(e($0.joined(separator: " ")))</code>" } ?? " · built-in trainer") + "</p>"
+        if let best = summary.best { body += "<p>Best: run <code data-figure=\"best\" data-value=\"\(e(best))\">\(e(best))</code></p>" }
+        body += "<h2>Parallel coordinates</h2>" + ParallelCoordinates(summary).svg()
+        body += "<h2>Trials, best first</h2><table class=\"sortable\"><tr><th>rank</th><th>trial</th><th>run</th><th>status</th><th>\(e(sweep.spec.metric.name))</th>"
+            + names.map { "<th>\(e($0))</th>" }.joined() + "</tr>"
+        for (rank, t) in summary.trials.enumerated() {
+            body += "<tr><td>\(rank + 1)</td><td>\(t.trial)</td><td>\(e(t.run ?? "-"))</td><td>\(status(t.status))</td>"
+                + "<td>\(figure("metric:\(t.trial)", t.metric))</td>" + names.map { "<td>\(e(t.parameters[$0]?.argument ?? ""))</td>" }.joined() + "</tr>"
+        }
+        body += "</table>"
+        return page(title: "Sweep \(sweep.id)", body: body)
+    }
+
+    public static func dataPage(_ facts: DataFacts) -> String {
+        page(title: "Snapshot \(facts.snapshot.prefix(12))", body: "<h1>Snapshot <small>\(e(facts.snapshot))</small></h1>" + dataSection(facts, heading: false))
+    }
+
+    // MARK: Sections
+
+    static func dataSection(_ d: DataFacts, heading: Bool = true) -> String {
+        var out = heading ? "<h2>Data</h2>" : ""
+        out += keyValueTable([("snapshot", d.snapshot), ("tags", d.tags.isEmpty ? "none" : d.tags.joined(separator: ", ")), ("message", d.message),
+                              ("made by", "\(d.author), \(iso(d.createdAt))"), ("items", "\(d.items)")]
+                             + (d.purged > 0 ? [("purged", "\(d.purged) items whose bytes were purged")] : []))
+        let splits = ["train", "val", "test"]
+        out += "<table class=\"counts\"><tr><th>class</th>" + splits.map { "<th>\($0)</th>" }.joined() + "<th>all</th></tr>"
+        let rows = d.classes + d.counts.keys.filter { !d.classes.contains($0) }.sorted()
+        for name in rows {
+            let row = d.counts[name] ?? [:]
+            out += "<tr><td>\(e(name))</td>" + splits.map { "<td>\(figure("count:\(name):\($0)", Double(row[$0] ?? 0)))</td>" }.joined()
+                + "<td>\(row.values.reduce(0, +))</td></tr>"
+        }
+        out += "</table>"
+        if let c = d.changes, let parent = d.parent {
+            out += "<h3>Since the parent snapshot <code>\(e(String(parent.prefix(12))))</code></h3>"
+            out += keyValueTable([("added", "\(c.added)"), ("removed", "\(c.removed)"), ("relabeled", "\(c.relabeled)"), ("moved between splits", "\(c.moved)"),
+                                  ("per class", c.deltas.isEmpty ? "no change" : c.deltas.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value > 0 ? "+" : "")\($0.value)" }.joined(separator: ", "))])
+        } else {
+            out += "<p>No parent snapshot: this is where the history starts.</p>"
+        }
+        var health: [(String, String)] = []
+        if let noise = d.estimatedNoise { health.append(("estimated label noise (cairn suspects)", String(format: "%.1f%%", noise * 100))) }
+        if let suspects = d.suspects { health.append(("suspect labels", "\(suspects)")) }
+        if let leaks = d.leaks { health.append(("near-duplicates across splits (cairn check)", "\(leaks)")) }
+        out += "<h3>Label health</h3>" + (health.isEmpty ? "<p>Not computed for this snapshot: run <code>cairn suspects --data \(e(String(d.snapshot.prefix(12))))</code> and <code>cairn check</code>.</p>" : keyValueTable(health))
+        return out
+    }
+
+    static func missingSection(_ missing: [String]) -> String {
+        guard !missing.isEmpty else { return "" }
+        return "<section id=\"missing\" class=\"note\"><h2>Missing</h2><ul>" + missing.map { "<li>\(e($0))</li>" }.joined() + "</ul></section>"
+    }
+
+    static func parameters(_ r: RunRecord) -> [(String, String)] {
+        if let p = r.parameters {
+            return [("model", p.model.rawValue), ("hidden", p.hidden.map(String.init).joined(separator: ",")), ("epochs", "\(p.epochs)"),
+                    ("batch", "\(p.batch)"), ("optimizer", p.optimizer.rawValue), ("learning rate", "\(p.learningRate)"), ("seed", "\(p.seed)"),
+                    ("size", "\(p.width)x\(p.height)x\(p.channels)"), ("threads", "\(p.threads)"), ("limit", p.limit.map(String.init) ?? "none")]
+        }
+        guard let program = r.program else { return [] }
+        return [("command", program.command.joined(separator: " "))] + program.parameters.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+    }
+
+    static func confusion(_ evaluation: Evaluation) -> String {
+        let names = evaluation.perClass.map(\.name)
+        var out = "<table class=\"confusion\"><tr><th></th>" + names.map { "<th>\(e($0))</th>" }.joined() + "</tr>"
+        for (t, row) in evaluation.confusion.enumerated() {
+            let total = max(1, row.reduce(0, +))
+            out += "<tr><th>\(e(names[t]))</th>"
+            for (p, count) in row.enumerated() {
+                let share = Double(count) / Double(total)
+                let alpha = String(format: "%.2f", share)
+                out += "<td data-cell=\"\(t),\(p)\" data-value=\"\(count)\" style=\"background: rgba(31,119,180,\(alpha))\(share > 0.5 ? ";color:white" : "")\">\(count)</td>"
+            }
+            out += "</tr>"
+        }
+        return out + "</table>"
+    }
+
+    /// Loss by epoch (train solid, val dashed) and val accuracy, one colour per run; a program's metrics by step.
+    static func curves(_ records: [RunRecord]) -> String {
+        let palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
+        var loss: [Series] = [], accuracy: [Series] = [], program: [Series] = []
+        for (i, r) in records.enumerated() {
+            let color = palette[i % palette.count]
+            let label = records.count > 1 ? "\(r.name) " : ""
+            let epochs = r.epochs
+            if !epochs.isEmpty {
+                loss.append(Series(name: label + "train loss", color: color, dashed: false, points: epochs.map { (Double($0.epoch), $0.trainLoss) }))
+                let val = epochs.compactMap { m in m.valLoss.map { (Double(m.epoch), $0) } }
+                if !val.isEmpty { loss.append(Series(name: label + "val loss", color: color, dashed: true, points: val)) }
+                let acc = epochs.compactMap { m in m.valAccuracy.map { (Double(m.epoch), $0 * 100) } }
+                if !acc.isEmpty { accuracy.append(Series(name: label + "val accuracy %", color: color, dashed: false, points: acc)) }
+            }
+            for (name, series) in Plots.programSeries(r) {
+                program.append(Series(name: label + name, color: palette[(i + program.count) % palette.count], dashed: false,
+                                      points: Array(zip(series.x, series.y))))
+            }
+        }
+        var out = ""
+        if !loss.isEmpty { out += lineChart(title: "loss by epoch", series: loss, xLabel: "epoch") }
+        if !accuracy.isEmpty { out += lineChart(title: "val accuracy by epoch", series: accuracy, xLabel: "epoch") }
+        if !program.isEmpty { out += lineChart(title: "metrics", series: program, xLabel: "step") }
+        return out.isEmpty ? "<p>No curves: the run recorded no epochs or metrics.</p>" : out
+    }
+
+    struct Series {
+        var name: String
+        var color: String
+        var dashed: Bool
+        var points: [(Double, Double)]
+    }
+
+    static func lineChart(title: String, series: [Series], xLabel: String) -> String {
+        let (width, height) = (640.0, 320.0)
+        let (left, right, top, bottom) = (60.0, 620.0, 30.0, 280.0)
+        let xs = series.flatMap { $0.points.map(\.0) }, ys = series.flatMap { $0.points.map(\.1) }
+        let xMin = xs.min() ?? 0, xMax = max(xs.max() ?? 1, (xs.min() ?? 0) + 1)
+        let yMin = min(0, ys.min() ?? 0), yMax = max(ys.max() ?? 1, yMin + 1e-9)
+        func px(_ x: Double) -> Double { left + (x - xMin) / (xMax - xMin) * (right - left) }
+        func py(_ y: Double) -> Double { bottom - (y - yMin) / (yMax - yMin) * (bottom - top) }
+        var out = "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" width=\"\(Int(width))\" height=\"\(Int(height))\" viewBox=\"0 0 \(Int(width)) \(Int(height))\">"
+        out += "<text x=\"\(left)\" y=\"18\" font-size=\"13\">\(e(title))</text>"
+        for i in 0...4 {
+            let v = yMin + (yMax - yMin) * Double(i) / 4
+            out += String(format: "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>", left, py(v), right, py(v))
+            out += String(format: "<text x=\"%.1f\" y=\"%.1f\" font-size=\"10\" text-anchor=\"end\">%@</text>", left - 4, py(v) + 3, ParallelCoordinates.format(v))
+        }
+        out += String(format: "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" text-anchor=\"middle\">%@ %@–%@</text>", (left + right) / 2, bottom + 28,
+                      xLabel, ParallelCoordinates.format(xMin), ParallelCoordinates.format(xMax))
+        out += String(format: "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"black\"/>", left, bottom, right, bottom)
+        out += String(format: "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"black\"/>", left, top, left, bottom)
+        for (i, s) in series.enumerated() {
+            let points = s.points.map { String(format: "%.1f,%.1f", px($0.0), py($0.1)) }.joined(separator: " ")
+            out += "<polyline fill=\"none\" stroke=\"\(s.color)\" stroke-width=\"2\"\(s.dashed ? " stroke-dasharray=\"5,3\"" : "") points=\"\(points)\"><title>\(e(s.name))</title></polyline>"
+            out += String(format: "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" fill=\"%@\">%@</text>", right - 200, top + 14 + Double(i) * 13, s.color, e(s.name))
+        }
+        return out + "</svg>"
+    }
+
+    // MARK: Pieces
+
+    static func page(title: String, body: String) -> String {
+        """
+        <!DOCTYPE html>
+        <html lang="en"><head><meta charset="utf-8">
+        <meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
+        <title>\(e(title))</title>
+        <style>
+        body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
+        h1 small, h3 small { color: #777; font-weight: normal; }
+        table { border-collapse: collapse; margin: 0.5em 0 1em; }
+        th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: left; }
+        table.sortable th { cursor: pointer; }
+        .meta { color: #555; } .note { background: #fff4e0; padding: 0.5em 1em; }
+        .status-finished { color: #2a7d2a; } .status-failed, .status-died { color: #b22; } .status-pruned, .status-interrupted { color: #a60; }
+        .thumbs { display: flex; flex-wrap: wrap; gap: 8px; } figure { margin: 0; width: 140px; font-size: 11px; }
+        figure img { image-rendering: pixelated; width: 64px; height: auto; border: 1px solid #ccc; }
+        .confusion td { text-align: right; min-width: 2.5em; }
+        </style></head>
+        <body>
+        \(body)
+        <footer><p class="meta">Made by cairn report at \(e(iso(Date()))); every figure is from the run records in the repository.</p></footer>
+        <script>
+        // Sort a table by a column when its header is clicked (numbers by value, else text).
+        for (const table of document.querySelectorAll("table.sortable")) {
+          const headers = table.querySelectorAll("tr:first-child th");
+          headers.forEach((th, column) => th.addEventListener("click", () => {
+            const rows = Array.from(table.querySelectorAll("tr")).slice(1);
+            const key = (row) => { const cell = row.children[column]; const v = cell.querySelector("[data-value]"); return v ? parseFloat(v.dataset.value) : cell.textContent; };
+            rows.sort((a, b) => { const x = key(a), y = key(b); return typeof x === "number" && typeof y === "number" ? x - y : String(x).localeCompare(String(y)); });
+            rows.forEach((row) => table.appendChild(row));
+          }));
+        }
+        document.body.dataset.figures = String(document.querySelectorAll("[data-figure]").length);
+        </script>
+        </body></html>
+
+        """
+    }
+
+    static func figure(_ name: String, _ value: Double?, percent: Bool = false, signed: Bool = false) -> String {
+        guard let value, value.isFinite else { return "<span data-figure=\"\(e(name))\">-</span>" }
+        let text = percent ? String(format: signed ? "%+.1f%%" : "%.1f%%", value * 100)
+            : value == value.rounded() && abs(value) < 1e12 ? String(Int64(value)) : String(format: "%.4f", value)
+        return "<span data-figure=\"\(e(name))\" data-value=\"\(value)\">\(text)</span>"
+    }
+
+    static func keyValueTable(_ rows: [(String, String)]) -> String {
+        "<table>" + rows.map { "<tr><th>\(e($0.0))</th><td>\(e($0.1))</td></tr>" }.joined() + "</table>"
+    }
+
+    static func status(_ s: String) -> String { "<span class=\"status-\(e(s.replacingOccurrences(of: " ", with: "-")))\">\(e(s))</span>" }
+
+    static func iso(_ date: Date) -> String { date.formatted(.iso8601) }
+
+    static func e(_ text: String) -> String { HTML.escape(text) }
+}
