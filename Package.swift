@@ -8,6 +8,7 @@ let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: 
 let tomlKit = Target.Dependency.product(name: "TOMLKit", package: "TOMLKit")
 let httpClient = Target.Dependency.product(name: "AsyncHTTPClient", package: "async-http-client")
 let yams = Target.Dependency.product(name: "Yams", package: "Yams")
+let hummingbird = Target.Dependency.product(name: "Hummingbird", package: "hummingbird")
 
 /// Every Cairn target builds in Swift 6 mode with warnings as errors.
 let strict: [SwiftSetting] = [.treatAllWarnings(as: .error)]
@@ -26,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/LebJe/TOMLKit", exact: "0.6.0"),
         .package(url: "https://github.com/swift-server/async-http-client", exact: "1.37.0"),
         .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1"),
     ],
     targets: [
         // C libraries, each behind one system-library target.
@@ -60,9 +62,15 @@ let package = Package(
             name: "CairnRemote",
             dependencies: ["CairnSupport", "CairnStore", "CairnCatalog", "CairnRepository", "CairnVersioning", crypto, httpClient],
             swiftSettings: strict),
+        // `cairn serve`: the Open Inference Protocol v2 over Hummingbird, kept out of every other
+        // target (and the fuzz build) like the S3 client.
+        .target(
+            name: "CairnServe", dependencies: ["CairnSupport", "CairnStore", "CairnImaging", "CairnTraining", hummingbird],
+            swiftSettings: strict),
         .executableTarget(
             name: "cairn",
-            dependencies: ["CairnSupport", "CairnRepository", "CairnVersioning", "CairnTraining", "CairnLabeling", "CairnRemote", argumentParser, yams],
+            dependencies: ["CairnSupport", "CairnRepository", "CairnVersioning", "CairnTraining", "CairnLabeling", "CairnRemote", "CairnServe",
+                           argumentParser, yams],
             swiftSettings: strict),
         .executableTarget(
             name: "cairn-bench",

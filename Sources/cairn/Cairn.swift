@@ -37,7 +37,7 @@ struct Cairn: AsyncParsableCommand {
             LogCommand.self, DiffCommand.self, CheckoutCommand.self, ExportCommand.self, RestoreCommand.self,
             TrainCommand.self, RunCommand.self, RunsCommand.self, EvalCommand.self, PredictCommand.self, PredictionsCommand.self, SuspectsCommand.self, QueueCommand.self, CheckCommand.self,
             RemoteCommand.self, PushCommand.self, PullCommand.self, CloneCommand.self,
-            GCCommand.self, FsckCommand.self, CatBlobCommand.self, ConfigCommand.self, SplitCommand.self, RemoveCommand.self, PurgeCommand.self, SweepCommand.self, ReportCommand.self,
+            GCCommand.self, FsckCommand.self, CatBlobCommand.self, ConfigCommand.self, SplitCommand.self, RemoveCommand.self, PurgeCommand.self, SweepCommand.self, ReportCommand.self, ExportModelCommand.self, ServeCommand.self,
         ])
 
     static func main() async {

@@ -220,3 +220,35 @@ struct PredictCommand: ParsableCommand {
         if predictions.contains(where: { $0.error != nil }) { throw ExitCode(2) }
     }
 }
+
+struct ExportModelCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export-model",
+        abstract: "Write a run's model as an ONNX file for Triton, KServe or onnxruntime.",
+        discussion: """
+            The graph's input is FP32 [N, C, H, W] raw pixel values 0-255 at the run's size (C = 1 gray, 3 RGB), \
+            normalized inside the graph with the run's mean and std; its output `probs` is FP32 [N, K] class \
+            probabilities in the order of the metadata entry `classes` (JSON). The run and snapshot ids are in the \
+            metadata too. Softmax, MLP and CNN runs (Gemm, Conv, Relu, MaxPool, Softmax; IR 8, opset 13).
+            Example:
+              cairn export-model mlp-1a2b3c --format onnx digits.onnx
+            """)
+
+    enum Format: String, ExpressibleByArgument { case onnx }
+
+    @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var output: OutputOptions
+    @Argument(help: "A run id or name.", completion: .custom(Completions.runs)) var runRef: String
+    @Option(help: "The file format (onnx).") var format: Format = .onnx
+    @Argument(help: "The file to write.", completion: .file()) var file: String
+
+    func run() throws {
+        let training = try training(repository)
+        let record = try training.run(runRef)
+        let model = try training.model(of: record)
+        let bytes = OnnxExport.encode(model, record: record)
+        try FileOps.writeFile(bytes, to: file)
+        if output.json { return try printJSON(["file": file, "run": record.id, "bytes": "\(bytes.count)", "classes": "\(model.classes.count)"]) }
+        say("wrote \(file): \(record.model) from run \(record.id), \(model.classes.count) classes, \(formatBytes(Int64(bytes.count)))")
+    }
+}

@@ -1,0 +1,355 @@
+import CairnImaging
+import CairnSupport
+import CairnTraining
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+
+/// Triton's binary data extension: the length of the JSON part of a body.
+let headerLengthField = HTTPFields.Element.Name("Inference-Header-Content-Length")!
+
+/// What `cairn serve` is told.
+public struct ServeOptions: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 8080
+    /// Most images in one forward pass.
+    public var maxBatch = 64
+    /// How long the first request of a pass may wait for others (0: only those already waiting).
+    public var batchWindow: TimeInterval = 0
+    /// Bodies over this are refused (413) before they are read.
+    public var maxBody = 16 << 20
+    /// Images over these are refused from their header, before any pixel is allocated.
+    public var limits = DecodeLimits(maxPixels: 16 << 20, maxDimension: 8192)
+    /// Most images one request may carry.
+    public var maxImagesPerRequest = 1024
+
+    public init() {}
+}
+
+/// A run's model being served under `name`.
+public final class ServedModel: @unchecked Sendable {
+    public let name: String
+    public let record: RunRecord
+    let model: TrainedModel
+    let batcher: Batcher
+
+    public init(name: String, record: RunRecord, model: TrainedModel, options: ServeOptions) {
+        (self.name, self.record, self.model) = (name, record, model)
+        batcher = Batcher(model: model, maxBatch: options.maxBatch, window: options.batchWindow)
+    }
+
+    var spec: ModelSpec { model.checkpoint.header.spec }
+    var classes: [String] { model.classes }
+}
+
+/// The Open Inference Protocol v2 (KServe v2, as Triton, MLServer and KServe speak it) over
+/// Hummingbird, with Triton's binary data extension, plus MLflow's `/invocations` and `/ping`.
+///
+/// Every request is logged as one line on stderr (method, path, status, milliseconds). Anything
+/// malformed is a 400 with `{"error": "..."}` saying what; a body over `maxBody` is a 413 before it
+/// is read. SIGTERM or SIGINT stops accepting, finishes the requests in flight, and returns.
+public enum InferenceServer {
+    /// Serves `models` until SIGTERM or SIGINT; `ready` is called with the port once listening.
+    public static func run(_ models: [ServedModel], options: ServeOptions, ready: @escaping @Sendable (Int) -> Void) async throws {
+        let byName = Dictionary(models.flatMap { m in [(m.name, m), (m.record.id, m)] }, uniquingKeysWith: { a, _ in a })
+        let router = Router()
+        router.add(middleware: RequestLog())
+        router.get("v2/health/live") { _, _ in Response(status: .ok) }
+        router.get("v2/health/ready") { _, _ in Response(status: .ok) }
+        router.get("v2") { _, _ in
+            json(200, "{\"name\":\"cairn\",\"version\":\"\(models.first?.record.environment.cairnVersion ?? "")\",\"extensions\":[\"binary_tensor_data\"]}")
+        }
+        router.get("v2/models/:name") { _, context in
+            guard let model = byName[context.parameters.get("name") ?? ""] else { return unknownModel(context, models) }
+            return json(200, metadata(model))
+        }
+        router.get("v2/models/:name/versions/:version") { _, context in
+            guard let model = byName[context.parameters.get("name") ?? ""], context.parameters.get("version") == model.record.id else {
+                return unknownModel(context, models)
+            }
+            return json(200, metadata(model))
+        }
+        for path in ["v2/models/:name/ready", "v2/models/:name/versions/:version/ready"] {
+            router.get(RouterPath(path)) { _, context in
+                byName[context.parameters.get("name") ?? ""] == nil ? unknownModel(context, models) : Response(status: .ok)
+            }
+        }
+        for path in ["v2/models/:name/infer", "v2/models/:name/versions/:version/infer"] {
+            router.post(RouterPath(path)) { request, context in
+                guard let model = byName[context.parameters.get("name") ?? ""] else { return unknownModel(context, models) }
+                if let version = context.parameters.get("version"), version != model.record.id {
+                    return errorResponse(InferError(status: 404, message: "model \(model.name) has version \(model.record.id) only"))
+                }
+                return await respond { () async throws(InferError) -> Response in try await infer(request, model: model, options: options) }
+            }
+        }
+        router.get("ping") { _, _ in Response(status: .ok) }
+        router.post("invocations") { request, context in
+            let wanted = request.uri.queryParameters.get("model")
+            guard let model = wanted.map({ byName[$0] }) ?? models.first else { return unknownModel(context, models) }
+            return await respond { () async throws(InferError) -> Response in try await invocations(request, model: model, options: options) }
+        }
+        var logger = Logger(label: "cairn-serve")
+        logger.logLevel = .critical  // one line per request comes from RequestLog
+        let app = Application(
+            router: router, configuration: .init(address: .hostname(options.host, port: options.port), serverName: nil),
+            onServerRunning: { channel in ready(channel.localAddress?.port ?? options.port) }, logger: logger)
+        try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+        for model in models { model.batcher.stop() }
+    }
+
+    // MARK: Inference
+
+    static func infer(_ request: Request, model: ServedModel, options: ServeOptions) async throws(InferError) -> Response {
+        let body = try await readBody(request, options: options)
+        let headerLength = request.headers[headerLengthField].map { Int($0) ?? -1 }
+        let parsed = try InferRequest.parse(body, headerLength: headerLength)
+        guard parsed.inputs.count == 1, let input = parsed.inputs.first else {
+            throw .bad("send one input: image (BYTES [N], PNG or JPEG files) or pixels (FP32 [N,C,H,W], values 0-255)")
+        }
+        let (inputs, count) = try prepare(input, model: model, options: options)
+        let probabilities = await model.batcher.probabilities(inputs, count: count)
+        let k = model.classes.count
+        let labels = (0..<count).map { i in model.classes[argmax(probabilities[i * k..<(i + 1) * k])] }
+        let names = ["probs", "label"]
+        let wanted = parsed.outputs ?? names.map { RequestedOutput(name: $0, binary: parsed.binaryByDefault) }
+        for output in wanted where !names.contains(output.name) {
+            throw .bad("unknown output \(InferRequest.quoted(output.name)) (the model gives probs and label)")
+        }
+        var header = JSONText()
+        header.raw("{\"model_name\":")
+        header.string(model.name)
+        header.raw(",\"model_version\":")
+        header.string(model.record.id)
+        if let id = parsed.id {
+            header.raw(",\"id\":")
+            header.string(id)
+        }
+        header.raw(",\"outputs\":[")
+        var binary = Data()
+        for (i, output) in wanted.enumerated() {
+            if i > 0 { header.raw(",") }
+            let isProbs = output.name == "probs"
+            header.raw("{\"name\":\"\(output.name)\",\"datatype\":\"\(isProbs ? "FP32" : "BYTES")\",\"shape\":[\(count)\(isProbs ? ",\(k)" : "")]")
+            if output.binary {
+                let before = binary.count
+                if isProbs {
+                    for p in probabilities { withUnsafeBytes(of: p.bitPattern.littleEndian) { binary.append(contentsOf: $0) } }
+                } else {
+                    for label in labels {
+                        withUnsafeBytes(of: UInt32(label.utf8.count).littleEndian) { binary.append(contentsOf: $0) }
+                        binary.append(contentsOf: label.utf8)
+                    }
+                }
+                header.raw(",\"parameters\":{\"binary_data_size\":\(binary.count - before)}}")
+            } else {
+                header.raw(",\"data\":[")
+                if isProbs {
+                    for (j, p) in probabilities.enumerated() {
+                        if j > 0 { header.raw(",") }
+                        header.number(p)
+                    }
+                } else {
+                    for (j, label) in labels.enumerated() {
+                        if j > 0 { header.raw(",") }
+                        header.string(label)
+                    }
+                }
+                header.raw("]}")
+            }
+        }
+        header.raw("]}")
+        guard !binary.isEmpty else { return json(200, header.text) }
+        var buffer = ByteBuffer(string: header.text)
+        let jsonLength = buffer.readableBytes
+        buffer.writeBytes(binary)
+        return Response(status: .ok, headers: [.contentType: "application/octet-stream", headerLengthField: "\(jsonLength)"],
+                        body: .init(byteBuffer: buffer))
+    }
+
+    /// The network's inputs for a request tensor: images decoded and preprocessed, or raw pixels
+    /// checked against the model's shape.
+    static func prepare(_ input: RequestTensor, model: ServedModel, options: ServeOptions) throws(InferError) -> (inputs: [Float], count: Int) {
+        let spec = model.spec
+        switch (input.name, input.values) {
+        case ("image", .bytes(let files)):
+            guard input.shape.count == 1 else { throw .bad("input 'image' has shape \(input.shape); it takes [N]: one PNG or JPEG file per element") }
+            return (try images(files, model: model, options: options), files.count)
+        case ("pixels", .floats(let values)):
+            let expected = [spec.channels, spec.height, spec.width]
+            guard input.shape.count == 4, Array(input.shape.dropFirst()) == expected, input.shape[0] >= 1 else {
+                throw .bad("input 'pixels' has shape \(input.shape); the model takes [N,\(spec.channels),\(spec.height),\(spec.width)]")
+            }
+            guard input.shape[0] <= options.maxImagesPerRequest else { throw .bad("at most \(options.maxImagesPerRequest) images a request") }
+            return (model.model.input(pixelsNCHW: values, count: input.shape[0]), input.shape[0])
+        case ("image", _):
+            throw .bad("input 'image' has datatype \(input.datatype); it takes BYTES (PNG or JPEG files, base64 in JSON)")
+        case ("pixels", _):
+            throw .bad("input 'pixels' has datatype \(input.datatype); it takes FP32 pixel values 0-255")
+        default:
+            throw .bad("unknown input \(InferRequest.quoted(input.name)); the model takes image (BYTES [N]) or pixels (FP32 [N,\(spec.channels),\(spec.height),\(spec.width)])")
+        }
+    }
+
+    /// Encoded images (raw, or base64 of them) as network inputs, each checked from its header first.
+    static func images(_ files: [Data], model: ServedModel, options: ServeOptions) throws(InferError) -> [Float] {
+        guard !files.isEmpty else { throw .bad("no images in the request") }
+        guard files.count <= options.maxImagesPerRequest else { throw .bad("at most \(options.maxImagesPerRequest) images a request") }
+        var out: [Float] = []
+        out.reserveCapacity(files.count * model.model.inputSize)
+        for (i, file) in files.enumerated() {
+            let bytes: Data
+            if file.starts(with: [0x89, 0x50, 0x4E, 0x47]) || file.starts(with: [0xFF, 0xD8]) {
+                bytes = file
+            } else if let decoded = Data(base64Encoded: file, options: .ignoreUnknownCharacters), !decoded.isEmpty {
+                bytes = decoded
+            } else {
+                throw .bad("image \(i) is neither a PNG or JPEG file nor base64 of one")
+            }
+            do {
+                out += try model.model.input(imageBytes: bytes, limits: options.limits)
+            } catch {
+                throw .bad("image \(i) cannot be used: \(error)")
+            }
+        }
+        return out
+    }
+
+    /// MLflow's scoring protocol: `{"instances": [...]}` or `{"inputs": [...]}` of base64 strings (or
+    /// `{"b64": "..."}` objects), or one raw PNG/JPEG body; answers `{"predictions": [{label, probabilities}]}`.
+    static func invocations(_ request: Request, model: ServedModel, options: ServeOptions) async throws(InferError) -> Response {
+        let body = try await readBody(request, options: options)
+        var files: [Data]
+        if body.starts(with: [0x89, 0x50, 0x4E, 0x47]) || body.starts(with: [0xFF, 0xD8]) {
+            files = [body]
+        } else {
+            guard let top = try? JSONSerialization.jsonObject(with: body) as? [String: Any] else {
+                throw .bad("send JSON {\"instances\": [BASE64, ...]} or a PNG or JPEG file")
+            }
+            guard let list = (top["instances"] ?? top["inputs"]) as? [Any] else { throw .bad("the JSON needs \"instances\" (or \"inputs\"): a list of base64 images") }
+            files = []
+            for (i, item) in list.enumerated() {
+                if let text = item as? String {
+                    files.append(Data(text.utf8))
+                } else if let object = item as? [String: Any], let text = (object["b64"] ?? (object["image"] as? [String: Any])?["b64"] ?? object["image"]) as? String {
+                    files.append(Data(text.utf8))
+                } else {
+                    throw .bad("instance \(i) is not a base64 string or {\"b64\": ...}")
+                }
+            }
+        }
+        let inputs = try images(files, model: model, options: options)
+        let probabilities = await model.batcher.probabilities(inputs, count: files.count)
+        let k = model.classes.count
+        var out = JSONText()
+        out.raw("{\"predictions\":[")
+        for i in 0..<files.count {
+            let row = probabilities[i * k..<(i + 1) * k]
+            if i > 0 { out.raw(",") }
+            out.raw("{\"label\":")
+            out.string(model.classes[argmax(row)])
+            out.raw(",\"probabilities\":{")
+            for (j, name) in model.classes.enumerated() {
+                if j > 0 { out.raw(",") }
+                out.string(name)
+                out.raw(":")
+                out.number(row[row.startIndex + j])
+            }
+            out.raw("}}")
+        }
+        out.raw("]}")
+        return json(200, out.text)
+    }
+
+    // MARK: Pieces
+
+    /// The body, refused with 413 from its Content-Length before reading (and while reading, for
+    /// bodies sent without one).
+    static func readBody(_ request: Request, options: ServeOptions) async throws(InferError) -> Data {
+        let tooLarge = InferError(status: 413, message: "the body is over the --max-body limit of \(options.maxBody) bytes")
+        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > options.maxBody { throw tooLarge }
+        var request = request
+        do {
+            let buffer = try await request.collectBody(upTo: options.maxBody)
+            return Data(buffer.readableBytesView)
+        } catch {
+            throw tooLarge
+        }
+    }
+
+    static func metadata(_ model: ServedModel) -> String {
+        let spec = model.spec
+        var out = JSONText()
+        out.raw("{\"name\":")
+        out.string(model.name)
+        out.raw(",\"versions\":[")
+        out.string(model.record.id)
+        out.raw("],\"platform\":\"cairn_\(spec.kind.rawValue)\",\"inputs\":[{\"name\":\"image\",\"datatype\":\"BYTES\",\"shape\":[-1]},")
+        out.raw("{\"name\":\"pixels\",\"datatype\":\"FP32\",\"shape\":[-1,\(spec.channels),\(spec.height),\(spec.width)]}],")
+        out.raw("\"outputs\":[{\"name\":\"probs\",\"datatype\":\"FP32\",\"shape\":[-1,\(spec.classes)]},{\"name\":\"label\",\"datatype\":\"BYTES\",\"shape\":[-1]}],")
+        out.raw("\"parameters\":{\"run\":")
+        out.string(model.record.id)
+        out.raw(",\"run_name\":")
+        out.string(model.record.name)
+        out.raw(",\"snapshot\":")
+        out.string(model.record.snapshotID)
+        out.raw(",\"classes\":[")
+        for (i, name) in model.classes.enumerated() {
+            if i > 0 { out.raw(",") }
+            out.string(name)
+        }
+        out.raw("]}}")
+        return out.text
+    }
+
+    static func respond(_ body: () async throws(InferError) -> Response) async -> Response {
+        do {
+            return try await body()
+        } catch {
+            return errorResponse(error)
+        }
+    }
+
+    static func errorResponse(_ error: InferError) -> Response {
+        var out = JSONText()
+        out.raw("{\"error\":")
+        out.string(error.message)
+        out.raw("}")
+        return json(error.status, out.text)
+    }
+
+    static func unknownModel(_ context: some RequestContext, _ models: [ServedModel]) -> Response {
+        errorResponse(InferError(status: 404, message: "no model \(InferRequest.quoted(context.parameters.get("name") ?? "")) here (serving: "
+                                 + models.map(\.name).joined(separator: ", ") + ")"))
+    }
+
+    static func json(_ status: Int, _ text: String) -> Response {
+        Response(status: .init(code: status), headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    static func argmax(_ row: ArraySlice<Float>) -> Int { row.indices.max { row[$0] < row[$1] }! - row.startIndex }
+}
+
+/// One line per request on stderr: time, method, path, status, milliseconds.
+struct RequestLog<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let start = ContinuousClock.now
+        var status = 500
+        defer {
+            let elapsed = ContinuousClock.now - start
+            let ms = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+            let line = "\(Date().formatted(.iso8601)) \(request.method) \(Printable.escaped(String(request.uri.path.prefix(200)))) \(status) "
+                + String(format: "%.2fms", ms) + "\n"
+            FileHandle.standardError.write(Data(line.utf8))
+        }
+        do {
+            let response = try await next(request, context)
+            status = response.status.code
+            return response
+        } catch let error as HTTPResponseError {
+            status = error.status.code
+            throw error
+        }
+    }
+}
