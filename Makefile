@@ -6,9 +6,11 @@ APT_PACKAGES := libsqlite3-dev libpng-dev libjpeg-dev libturbojpeg0-dev libopenb
                 libchafa-dev libglib2.0-dev pkg-config tmux sqlite3
 # Python tools the tests use as real consumers: the S3 tests' local server (moto), reference signer
 # (botocore), hostile writer (boto3) and peer (awscli); pycocotools reads the COCO export, webdataset
-# the shards; numpy and Pillow run the example training program (Docs/examples) through `cairn run`.
-PIP_PACKAGES := 'moto[server]' botocore boto3 awscli pycocotools webdataset numpy pillow pyyaml
-PIP_MODULES := moto.server botocore boto3 pycocotools webdataset numpy PIL yaml
+# the shards; numpy and Pillow run the example training program (Docs/examples) through `cairn run`;
+# pyyaml reads a refined sweep spec; onnxruntime runs `cairn export-model` files and tritonclient
+# talks to `cairn serve` (Tests/Python/check_serving.py).
+PIP_PACKAGES := 'moto[server]' botocore boto3 awscli pycocotools webdataset numpy pillow pyyaml onnxruntime 'tritonclient[http]'
+PIP_MODULES := moto.server botocore boto3 pycocotools webdataset numpy PIL yaml onnxruntime tritonclient.http
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_REPO ?= demo-repo
 RELEASE_BIN := .build/release/cairn

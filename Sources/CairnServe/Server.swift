@@ -108,15 +108,15 @@ public enum InferenceServer {
         guard parsed.inputs.count == 1, let input = parsed.inputs.first else {
             throw .bad("send one input: image (BYTES [N], PNG or JPEG files) or pixels (FP32 [N,C,H,W], values 0-255)")
         }
-        let (inputs, count) = try prepare(input, model: model, options: options)
-        let probabilities = await model.batcher.probabilities(inputs, count: count)
-        let k = model.classes.count
-        let labels = (0..<count).map { i in model.classes[argmax(probabilities[i * k..<(i + 1) * k])] }
         let names = ["probs", "label"]
         let wanted = parsed.outputs ?? names.map { RequestedOutput(name: $0, binary: parsed.binaryByDefault) }
         for output in wanted where !names.contains(output.name) {
             throw .bad("unknown output \(InferRequest.quoted(output.name)) (the model gives probs and label)")
         }
+        let (inputs, count) = try prepare(input, model: model, options: options)
+        let probabilities = await model.batcher.probabilities(inputs, count: count)
+        let k = model.classes.count
+        let labels = (0..<count).map { i in model.classes[argmax(probabilities[i * k..<(i + 1) * k])] }
         var header = JSONText()
         header.raw("{\"model_name\":")
         header.string(model.name)
