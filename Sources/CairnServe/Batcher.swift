@@ -18,14 +18,12 @@ final class Batcher: @unchecked Sendable {
     private let condition = NSCondition()
     private var queue: [Job] = []
     private var stopped = false
-    /// Passes run and images in them (for the benchmark's note on batching).
-    private(set) var passes = 0, images = 0
 
     init(model: TrainedModel, maxBatch: Int, window: TimeInterval) {
         self.model = model
         self.maxBatch = max(1, maxBatch)
         self.window = window
-        let thread = Thread { [unowned self] in self.loop() }
+        let thread = Thread { self.loop() }  // the thread keeps the batcher until `stop` ends it
         thread.name = "cairn-serve-batcher"
         thread.start()
     }
@@ -74,8 +72,6 @@ final class Batcher: @unchecked Sendable {
             inputs.reserveCapacity(images * model.inputSize)
             for job in batch { inputs += job.inputs }
             let p = model.probabilities(inputs: inputs, count: images)
-            passes += 1
-            self.images += images
             var offset = 0
             for job in batch {
                 job.continuation.resume(returning: Array(p[offset * k..<(offset + job.count) * k]))

@@ -33,13 +33,13 @@ struct ServeBench: ParsableCommand {
             .write(to: URL(fileURLWithPath: base + "/post.lua"))
         try Data(Self.flaskApp.utf8).write(to: URL(fileURLWithPath: base + "/app.py"))
 
-        let cairnPort = freePort(), flaskPort = freePort()
-        let cairn = try start(cairnBinary, ["-C", repo, "serve", "mlp", "--port", "\(cairnPort)"], log: base + "/serve.log")
+        // Both take a free port (port 0) and print it once listening.
+        let cairn = try start(cairnBinary, ["-C", repo, "serve", "mlp", "--port", "0"], log: base + "/serve.log")
         defer { kill(cairn, SIGTERM); waitChild(cairn) }
-        let flask = try start("/usr/bin/env", ["python3", base + "/app.py", base + "/mlp.onnx", "\(flaskPort)"], log: base + "/flask.log")
+        let flask = try start("/usr/bin/env", ["python3", base + "/app.py", base + "/mlp.onnx", "0"], log: base + "/flask.log")
         defer { kill(flask, SIGTERM); waitChild(flask) }
-        for (name, port) in [("cairn_serve", cairnPort), ("flask_onnxruntime", flaskPort)] {
-            guard waitForPort(port) else { throw ValidationError("\(name) did not start (see \(base))") }
+        for (name, log) in [("cairn_serve", base + "/serve.log"), ("flask_onnxruntime", base + "/flask.log")] {
+            guard let port = listeningPort(log) else { throw ValidationError("\(name) did not start (see \(log))") }
             // A warm-up, then the measured run.
             _ = try wrk(port, seconds: 2, base: base)
             let (rps, p50, p99, errors) = try wrk(port, seconds: seconds, base: base)
@@ -86,33 +86,15 @@ struct ServeBench: ParsableCommand {
         waitpid(pid, &status, 0)
     }
 
-    private func freePort() -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
-
-    private func waitForPort(_ port: Int) -> Bool {
+    /// The port a server printed (`http://127.0.0.1:PORT`) in `log`, waiting up to 20 s for it.
+    private func listeningPort(_ log: String) -> Int? {
         for _ in 0..<200 {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = in_port_t(UInt16(port).bigEndian)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let ok = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            } == 0
-            close(fd)
-            if ok { return true }
+            if let text = try? String(contentsOfFile: log, encoding: .utf8), let match = text.firstMatch(of: /127\.0\.0\.1:(\d+)/) {
+                return Int(match.1)
+            }
             usleep(100_000)
         }
-        return false
+        return nil
     }
 
     /// The Flask app: decode the base64 PNG from the same request, run the ONNX model, answer in the same shape.
