@@ -5,6 +5,9 @@ import Foundation
 /// pass: while a pass runs, what arrives queues, and the next pass takes the queue — up to
 /// `maxBatch` images, after waiting at most `window` for company when the queue is short. A
 /// network keeps per-pass state, so one thread per model is also what keeps it correct.
+///
+/// `@unchecked Sendable`: `queue` and `stopped` are touched only under `condition`, and `model`'s
+/// forward pass only by the batcher's own thread.
 final class Batcher: @unchecked Sendable {
     private struct Job {
         var inputs: [Float]

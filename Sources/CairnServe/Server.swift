@@ -28,6 +28,10 @@ public struct ServeOptions: Sendable {
 }
 
 /// A run's model being served under `name`.
+///
+/// `@unchecked Sendable`: every property is a constant; request handlers on any thread only read the
+/// model's checkpoint header (preprocessing, normalization, classes) to make inputs, and its forward
+/// pass, which is not thread-safe, runs only on the batcher's thread.
 public final class ServedModel: @unchecked Sendable {
     public let name: String
     public let record: RunRecord

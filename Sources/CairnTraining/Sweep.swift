@@ -122,12 +122,12 @@ extension SweepSpec.Goal {
 extension Training {
     /// Records a sweep of `spec` on the snapshot `ref` names (resolved now, once, before any trial)
     /// with its planned trials.
-    /// - Throws: a bad ref, or `SweepSpecError` for a spec that gives no trial.
+    /// - Throws: a bad ref, or `TrainingError.badSweepSpec` for a spec that gives no trial.
     public func createSweep(ref: String, spec: SweepSpec, command: [String]?, jobs: Int, seed: UInt64) throws -> SweepRecord {
         if catalog.isReadOnly { throw CatalogError.readOnly(location: catalog.location) }
         let snapshot = try versioning.resolve(ref)
         let trials = try spec.trials(seed: seed).enumerated().map { SweepRecord.Trial(number: $0 + 1, parameters: $1) }
-        if trials.isEmpty { throw SweepSpecError("it gives no trial") }
+        if trials.isEmpty { throw TrainingError.badSweepSpec("it gives no trial") }
         let id = newRunID(snapshot.id)
         let record = SweepRecord(id: id, dataRef: ref, snapshotID: snapshot.id.hex, spec: spec, command: command, jobs: jobs, seed: seed,
                                  trials: trials, status: .running, createdAt: Date(), pid: getpid())

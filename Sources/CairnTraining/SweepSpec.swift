@@ -1,13 +1,6 @@
 import CairnSupport
 import Foundation
 
-/// Why a sweep spec cannot be used, in words that name the key.
-public struct SweepSpecError: CairnError, Equatable {
-    public let reason: String
-    public init(_ reason: String) { self.reason = reason }
-    public var description: String { "sweep spec: " + reason }
-}
-
 /// A hyper-parameter sweep in the shape people know from W&B sweeps:
 ///
 /// ```yaml
@@ -62,101 +55,101 @@ public struct SweepSpec: Sendable, Hashable, Codable {
     // MARK: Reading
 
     /// The spec in `value` (a YAML or JSON document already parsed), checked.
-    public static func parse(_ value: JSONValue) throws(SweepSpecError) -> SweepSpec {
+    public static func parse(_ value: JSONValue) throws(TrainingError) -> SweepSpec {
         let top = try object(value, "the document")
         try known(top, ["method", "metric", "run_cap", "parameters", "early_terminate", "name", "description"], in: "the top level")
-        guard case .string(let methodName)? = top["method"] else { throw SweepSpecError("method is required: random or grid") }
-        guard let method = Method(rawValue: methodName) else { throw SweepSpecError("method '\(methodName)' is not random or grid") }
-        guard let metricValue = top["metric"] else { throw SweepSpecError("metric is required: {name: val_accuracy, goal: maximize}") }
+        guard case .string(let methodName)? = top["method"] else { throw .badSweepSpec("method is required: random or grid") }
+        guard let method = Method(rawValue: methodName) else { throw .badSweepSpec("method '\(methodName)' is not random or grid") }
+        guard let metricValue = top["metric"] else { throw .badSweepSpec("metric is required: {name: val_accuracy, goal: maximize}") }
         let metricObject = try object(metricValue, "metric")
         try known(metricObject, ["name", "goal"], in: "metric")
-        guard case .string(let metricName)? = metricObject["name"], !metricName.isEmpty else { throw SweepSpecError("metric.name is required") }
+        guard case .string(let metricName)? = metricObject["name"], !metricName.isEmpty else { throw .badSweepSpec("metric.name is required") }
         let goalName: String
         switch metricObject["goal"] {
         case nil: goalName = "minimize"
         case .string(let g)?: goalName = g
-        default: throw SweepSpecError("metric.goal must be minimize or maximize")
+        default: throw .badSweepSpec("metric.goal must be minimize or maximize")
         }
-        guard let goal = Goal(rawValue: goalName) else { throw SweepSpecError("metric.goal '\(goalName)' is not minimize or maximize") }
+        guard let goal = Goal(rawValue: goalName) else { throw .badSweepSpec("metric.goal '\(goalName)' is not minimize or maximize") }
         var spec = SweepSpec(method: method, metric: Metric(name: metricName, goal: goal), runCap: nil, parameters: [:], earlyTerminate: nil)
         if let cap = top["run_cap"] {
             guard let n = cap.number, n == n.rounded(), n >= 1, n <= Double(maxTrials) else {
-                throw SweepSpecError("run_cap must be a whole number from 1 to \(maxTrials)")
+                throw .badSweepSpec("run_cap must be a whole number from 1 to \(maxTrials)")
             }
             spec.runCap = Int(n)
         }
-        guard let parametersValue = top["parameters"] else { throw SweepSpecError("parameters is required") }
+        guard let parametersValue = top["parameters"] else { throw .badSweepSpec("parameters is required") }
         let parameters = try object(parametersValue, "parameters")
-        if parameters.isEmpty { throw SweepSpecError("parameters is empty") }
+        if parameters.isEmpty { throw .badSweepSpec("parameters is empty") }
         for (name, body) in parameters {
             guard !name.isEmpty, !name.contains("="), !name.unicodeScalars.contains(where: Printable.isControl), !name.hasPrefix("-") else {
-                throw SweepSpecError("parameter name '\(Printable.escaped(name))' cannot be passed on")
+                throw .badSweepSpec("parameter name '\(Printable.escaped(name))' cannot be passed on")
             }
             spec.parameters[name] = try parameter(name, body)
         }
         if let early = top["early_terminate"] {
             let e = try object(early, "early_terminate")
             try known(e, ["type", "min_epochs"], in: "early_terminate")
-            guard case .string("median")? = e["type"] else { throw SweepSpecError("early_terminate.type must be median") }
+            guard case .string("median")? = e["type"] else { throw .badSweepSpec("early_terminate.type must be median") }
             var minEpochs = 1
             if let m = e["min_epochs"] {
                 guard let n = m.number, n == n.rounded(), n >= 1, n <= 100_000 else {
-                    throw SweepSpecError("early_terminate.min_epochs must be a whole number of at least 1")
+                    throw .badSweepSpec("early_terminate.min_epochs must be a whole number of at least 1")
                 }
                 minEpochs = Int(n)
             }
             spec.earlyTerminate = EarlyTerminate(minEpochs: minEpochs)
         }
-        if method == .random && spec.runCap == nil { throw SweepSpecError("a random sweep needs run_cap (how many trials)") }
+        if method == .random && spec.runCap == nil { throw .badSweepSpec("a random sweep needs run_cap (how many trials)") }
         if method == .grid { _ = try spec.grid() }
         return spec
     }
 
-    private static func parameter(_ name: String, _ body: JSONValue) throws(SweepSpecError) -> Parameter {
+    private static func parameter(_ name: String, _ body: JSONValue) throws(TrainingError) -> Parameter {
         let p = try object(body, "parameters.\(name)")
         try known(p, ["value", "values", "min", "max", "distribution"], in: "parameters.\(name)")
         let forms = [p["value"] != nil, p["values"] != nil, p["min"] != nil || p["max"] != nil].filter { $0 }.count
-        guard forms == 1 else { throw SweepSpecError("parameters.\(name) needs exactly one of value, values, or min and max") }
+        guard forms == 1 else { throw .badSweepSpec("parameters.\(name) needs exactly one of value, values, or min and max") }
         if let value = p["value"] {
-            if p["distribution"] != nil { throw SweepSpecError("parameters.\(name): distribution goes with min and max") }
+            if p["distribution"] != nil { throw .badSweepSpec("parameters.\(name): distribution goes with min and max") }
             return .value(value)
         }
         if let values = p["values"] {
-            guard case .array(let list) = values else { throw SweepSpecError("parameters.\(name).values must be a list") }
-            if list.isEmpty { throw SweepSpecError("parameters.\(name).values is empty") }
-            if p["distribution"] != nil { throw SweepSpecError("parameters.\(name): distribution goes with min and max") }
+            guard case .array(let list) = values else { throw .badSweepSpec("parameters.\(name).values must be a list") }
+            if list.isEmpty { throw .badSweepSpec("parameters.\(name).values is empty") }
+            if p["distribution"] != nil { throw .badSweepSpec("parameters.\(name): distribution goes with min and max") }
             return .values(list)
         }
         guard let low = p["min"]?.number, let high = p["max"]?.number, low.isFinite, high.isFinite else {
-            throw SweepSpecError("parameters.\(name) needs both min and max, as numbers")
+            throw .badSweepSpec("parameters.\(name) needs both min and max, as numbers")
         }
-        if low > high { throw SweepSpecError("parameters.\(name): min \(low) is greater than max \(high)") }
+        if low > high { throw .badSweepSpec("parameters.\(name): min \(low) is greater than max \(high)") }
         let distribution: Distribution
         switch p["distribution"] {
         case nil: distribution = low == low.rounded() && high == high.rounded() ? .intUniform : .uniform
         case .string(let d)?:
             guard let known = Distribution(rawValue: d) else {
-                throw SweepSpecError("parameters.\(name): unknown distribution '\(d)' (known: "
+                throw .badSweepSpec("parameters.\(name): unknown distribution '\(d)' (known: "
                                      + Distribution.allCases.map(\.rawValue).joined(separator: ", ") + ")")
             }
             distribution = known
-        default: throw SweepSpecError("parameters.\(name).distribution must be a name")
+        default: throw .badSweepSpec("parameters.\(name).distribution must be a name")
         }
-        if distribution == .logUniformValues && low <= 0 { throw SweepSpecError("parameters.\(name): log_uniform_values needs min > 0") }
+        if distribution == .logUniformValues && low <= 0 { throw .badSweepSpec("parameters.\(name): log_uniform_values needs min > 0") }
         if distribution == .intUniform && (low != low.rounded() || high != high.rounded()) {
-            throw SweepSpecError("parameters.\(name): int_uniform needs whole min and max")
+            throw .badSweepSpec("parameters.\(name): int_uniform needs whole min and max")
         }
         return .range(min: low, max: high, distribution: distribution)
     }
 
-    private static func object(_ value: JSONValue, _ what: String) throws(SweepSpecError) -> [String: JSONValue] {
-        guard case .object(let o) = value else { throw SweepSpecError("\(what) must be a mapping") }
+    private static func object(_ value: JSONValue, _ what: String) throws(TrainingError) -> [String: JSONValue] {
+        guard case .object(let o) = value else { throw .badSweepSpec("\(what) must be a mapping") }
         return o
     }
 
-    private static func known(_ object: [String: JSONValue], _ keys: Set<String>, in what: String) throws(SweepSpecError) {
+    private static func known(_ object: [String: JSONValue], _ keys: Set<String>, in what: String) throws(TrainingError) {
         if let unknown = object.keys.sorted().first(where: { !keys.contains($0) }) {
-            throw SweepSpecError("unknown key '\(Printable.escaped(unknown))' in \(what) (known: \(keys.sorted().joined(separator: ", ")))")
+            throw .badSweepSpec("unknown key '\(Printable.escaped(unknown))' in \(what) (known: \(keys.sorted().joined(separator: ", ")))")
         }
     }
 
@@ -164,7 +157,7 @@ public struct SweepSpec: Sendable, Hashable, Codable {
 
     /// The parameter assignments of every trial: for a grid, every combination (names in order,
     /// the last varying fastest) up to `run_cap`; for random, `run_cap` draws from `seed`.
-    public func trials(seed: UInt64) throws(SweepSpecError) -> [[String: JSONValue]] {
+    public func trials(seed: UInt64) throws(TrainingError) -> [[String: JSONValue]] {
         switch method {
         case .grid:
             let all = try grid()
@@ -180,7 +173,7 @@ public struct SweepSpec: Sendable, Hashable, Codable {
     }
 
     /// Every combination of a grid.
-    func grid() throws(SweepSpecError) -> [[String: JSONValue]] {
+    func grid() throws(TrainingError) -> [[String: JSONValue]] {
         var axes: [(String, [JSONValue])] = []
         for name in parameters.keys.sorted() {
             switch parameters[name]! {
@@ -189,13 +182,13 @@ public struct SweepSpec: Sendable, Hashable, Codable {
             case .range(let low, let high, .intUniform) where high - low < 1_000:
                 axes.append((name, stride(from: low, through: high, by: 1).map { .number($0) }))
             case .range:
-                throw SweepSpecError("a grid needs values (or an int_uniform range of under 1000) for parameters.\(name)")
+                throw .badSweepSpec("a grid needs values (or an int_uniform range of under 1000) for parameters.\(name)")
             }
         }
         var out: [[String: JSONValue]] = [[:]]
         for (name, values) in axes {
             out = out.flatMap { partial in values.map { value in partial.merging([name: value]) { $1 } } }
-            if out.count > Self.maxTrials && runCap == nil { throw SweepSpecError("the grid has over \(Self.maxTrials) combinations; set run_cap") }
+            if out.count > Self.maxTrials && runCap == nil { throw .badSweepSpec("the grid has over \(Self.maxTrials) combinations; set run_cap") }
         }
         return out
     }

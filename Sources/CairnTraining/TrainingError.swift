@@ -20,6 +20,8 @@ public enum TrainingError: CairnError, Equatable {
     case unreadableImage(path: String, reason: String)
     /// A predictions file with lines that cannot be stored (the first problems, and how many there were); nothing was stored.
     case badPredictions(file: String, problems: [String], total: Int)
+    /// A sweep spec that cannot be used, naming the key.
+    case badSweepSpec(String)
 
     public var description: String {
         switch self {
@@ -31,6 +33,7 @@ public enum TrainingError: CairnError, Equatable {
             (loss.isFinite ? "the loss diverged to \(String(format: "%.1f", loss)) (far worse than guessing)" : "the loss became NaN")
                 + " at epoch \(epoch), step \(step): learning rate \(lr) is too high for this model; try a smaller --lr (default 3e-4)"
         case .badCheckpoint(let why): "the run's checkpoint does not load: \(why)"
+        case .badSweepSpec(let why): "sweep spec: \(why)"
         case .noCheckpoint(let run, let status): "run \(run) has no checkpoint (it \(status) before finishing an epoch)"
         case .unreadableImage(let path, let reason): "cannot read \(path): \(reason)"
         case .badPredictions(let file, let problems, let total):

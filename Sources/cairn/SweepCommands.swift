@@ -78,7 +78,7 @@ struct SweepCommand: ParsableCommand {
         func trialArguments(_ spec: SweepSpec) throws -> @Sendable ([String: JSONValue]) throws -> [String] {
             if !command.isEmpty {
                 if spec.earlyTerminate != nil {
-                    throw SweepSpecError("early_terminate applies to built-in trials (a program's epochs are its own); remove it or drop the command")
+                    throw TrainingError.badSweepSpec("early_terminate applies to built-in trials (a program's epochs are its own); remove it or drop the command")
                 }
                 let command = self.command
                 return { parameters in
@@ -87,15 +87,15 @@ struct SweepCommand: ParsableCommand {
                 }
             }
             guard RunRecord.builtInMetrics.contains(spec.metric.name) else {
-                throw SweepSpecError("metric '\(Printable.escaped(spec.metric.name))' is not one a built-in run has ("
+                throw TrainingError.badSweepSpec("metric '\(Printable.escaped(spec.metric.name))' is not one a built-in run has ("
                                      + RunRecord.builtInMetrics.joined(separator: ", ") + ")")
             }
             if spec.earlyTerminate != nil, !RunRecord.epochMetrics.contains(spec.metric.name) {
-                throw SweepSpecError("early_terminate compares a metric every epoch has (\(RunRecord.epochMetrics.joined(separator: ", "))), "
+                throw TrainingError.badSweepSpec("early_terminate compares a metric every epoch has (\(RunRecord.epochMetrics.joined(separator: ", "))), "
                                      + "not \(spec.metric.name)")
             }
             for name in spec.parameters.keys.sorted() where Self.trainOptions[name] == nil {
-                throw SweepSpecError("the trainer does not take parameter '\(Printable.escaped(name))' (it takes: "
+                throw TrainingError.badSweepSpec("the trainer does not take parameter '\(Printable.escaped(name))' (it takes: "
                                      + Self.trainOptions.keys.sorted().joined(separator: ", ") + ")")
             }
             return { parameters in
@@ -104,7 +104,7 @@ struct SweepCommand: ParsableCommand {
                     let parsed = try TrainCommand.parse(["--data", "x"] + arguments)
                     try parsed.parameters().validate()
                 } catch {
-                    throw SweepSpecError("a trial's parameters (\(Printable.escaped(arguments.joined(separator: " ")))) are refused: "
+                    throw TrainingError.badSweepSpec("a trial's parameters (\(Printable.escaped(arguments.joined(separator: " ")))) are refused: "
                                          + TrainCommand.message(for: error))
                 }
                 return arguments
@@ -222,21 +222,21 @@ func readSpec(_ path: String) throws -> SweepSpec {
     } catch {
         throw ValidationError("cannot read the spec \(path): \(error.localizedDescription)")
     }
-    guard text.utf8.count <= 1 << 20 else { throw SweepSpecError("\(path) is over 1 MiB") }
+    guard text.utf8.count <= 1 << 20 else { throw TrainingError.badSweepSpec("\(path) is over 1 MiB") }
     let node: Node?
     do {
         node = try Yams.compose(yaml: text)
     } catch {
-        throw SweepSpecError("\(path) is not valid YAML: \(error)")
+        throw TrainingError.badSweepSpec("\(path) is not valid YAML: \(error)")
     }
-    guard let node else { throw SweepSpecError("\(path) is empty") }
+    guard let node else { throw TrainingError.badSweepSpec("\(path) is empty") }
     return try SweepSpec.parse(try jsonValue(node, depth: 0))
 }
 
 /// A YAML node as a JSON value: plain scalars resolve to null, bool, number or string as YAML 1.2's
 /// core schema says; quoted ones stay strings.
 private func jsonValue(_ node: Node, depth: Int) throws -> JSONValue {
-    guard depth < 32 else { throw SweepSpecError("nested too deeply") }
+    guard depth < 32 else { throw TrainingError.badSweepSpec("nested too deeply") }
     switch node {
     case .scalar(let scalar):
         if scalar.style == .plain {
@@ -251,13 +251,13 @@ private func jsonValue(_ node: Node, depth: Int) throws -> JSONValue {
     case .mapping(let mapping):
         var out: [String: JSONValue] = [:]
         for (key, value) in mapping {
-            guard case .scalar(let k) = key else { throw SweepSpecError("a key is not a plain name") }
-            if out[k.string] != nil { throw SweepSpecError("key '\(Printable.escaped(k.string))' appears twice") }
+            guard case .scalar(let k) = key else { throw TrainingError.badSweepSpec("a key is not a plain name") }
+            if out[k.string] != nil { throw TrainingError.badSweepSpec("key '\(Printable.escaped(k.string))' appears twice") }
             out[k.string] = try jsonValue(value, depth: depth + 1)
         }
         return .object(out)
     case .alias:
-        throw SweepSpecError("aliases are not allowed")
+        throw TrainingError.badSweepSpec("aliases are not allowed")
     }
 }
 
