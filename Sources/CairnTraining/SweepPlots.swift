@@ -148,20 +148,19 @@ public enum SweepPlots {
     }
 }
 
-/// Text made safe for HTML element content and attribute values.
+/// Text made safe for HTML element content and attribute values: control characters shown as the
+/// terminal shows them (`Printable.escaped`), markup characters as entities.
 public enum HTML {
     public static func escape(_ text: String) -> String {
         var out = ""
-        out.reserveCapacity(text.count)
-        for scalar in text.unicodeScalars {
-            switch scalar {
+        for character in Printable.escaped(text) {
+            switch character {
             case "&": out += "&amp;"
             case "<": out += "&lt;"
             case ">": out += "&gt;"
             case "\"": out += "&quot;"
             case "'": out += "&#39;"
-            default:
-                if Printable.isControl(scalar) { out += String(format: "\\x%02x", scalar.value) } else { out.unicodeScalars.append(scalar) }
+            default: out.append(character)
             }
         }
         return out

@@ -116,6 +116,16 @@ import Testing
         #expect(missingDOM.contains("id=\"missing\"") && missingDOM.contains("checkpoint") && missingConsole.isEmpty)
         #expect(figures(missingDOM)["val-accuracy"] != nil, "the rest of the page is there")
 
+        // Names from the data are text on the page, never markup or script.
+        let hostile = "x<script>document.body.dataset.owned='1'</script>\u{1b}[31m"
+        #expect(try cairn("train", "--data", "v1", "--model", "softmax", "--epochs", "1", "--name", hostile).status == 0)
+        result = try cairn("report", hostile, "-o", dir.appending("report-hostile"), "--json")
+        let hostilePage = try #require(try result.jsonObject()["pages"] as? [String]).first!
+        let hostileHTML = try String(contentsOfFile: hostilePage, encoding: .utf8)
+        #expect(hostileHTML.contains("x&lt;script&gt;") && !hostileHTML.contains("\u{1b}"), "escaped")
+        let (hostileDOM, hostileConsole) = try render(hostilePage)
+        #expect(!hostileDOM.contains("data-owned") && hostileConsole.isEmpty)
+
         result = try cairn("report", "nothing-here", "-o", dir.appending("x"))
         #expect(result.status == 64 && result.stderr.contains("is no run, sweep or snapshot"), "\(result)")
     }
