@@ -66,7 +66,7 @@ test: deps test-deps
 ## fuzz: every fuzz target for FUZZ_SECONDS each (default 30), sanitized build in FUZZ_SCRATCH (.build-fuzz).
 ## Tests/Fuzz/options/TARGET holds extra libFuzzer flags for a target (config: -detect_leaks=0, because
 ## TOMLKit's C++ bridge never frees the key arrays it returns; AddressSanitizer still checks every access).
-FUZZ_TARGETS := png jpeg labels-csv jsonl tree pack-index pack checkpoint bundle tags remote-meta config
+FUZZ_TARGETS := png jpeg labels-csv jsonl tree pack-index pack checkpoint bundle tags remote-meta config infer-request sweep-spec
 fuzz: deps
 	swift build --scratch-path $(FUZZ_SCRATCH) --product cairn-fuzz -Xswiftc -sanitize=fuzzer,address -Xlinker --export-dynamic
 	@passed=0; failed=0; for t in $(FUZZ_TARGETS); do \

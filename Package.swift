@@ -62,10 +62,12 @@ let package = Package(
             name: "CairnRemote",
             dependencies: ["CairnSupport", "CairnStore", "CairnCatalog", "CairnRepository", "CairnVersioning", crypto, httpClient],
             swiftSettings: strict),
-        // `cairn serve`: the Open Inference Protocol v2 over Hummingbird, kept out of every other
-        // target (and the fuzz build) like the S3 client.
+        // The Open Inference Protocol v2's wire format (request parsing, response text): no HTTP
+        // code, so the fuzz build parses requests too. `cairn serve` serves it over Hummingbird,
+        // kept out of every other target (and the fuzz build) like the S3 client.
+        .target(name: "CairnInference", dependencies: ["CairnSupport"], swiftSettings: strict),
         .target(
-            name: "CairnServe", dependencies: ["CairnSupport", "CairnStore", "CairnImaging", "CairnTraining", hummingbird],
+            name: "CairnServe", dependencies: ["CairnSupport", "CairnStore", "CairnImaging", "CairnTraining", "CairnInference", hummingbird],
             swiftSettings: strict),
         .executableTarget(
             name: "cairn",
@@ -80,7 +82,8 @@ let package = Package(
         // libFuzzer entry points (built only by `make fuzz`, with -sanitize=fuzzer,address): every
         // format that comes from outside. No HTTP code, so the sanitized build stays small.
         .target(
-            name: "CairnFuzz", dependencies: ["CairnStore", "CairnCatalog", "CairnImaging", "CairnRepository", "CairnVersioning", "CairnTraining"],
+            name: "CairnFuzz",
+            dependencies: ["CairnStore", "CairnCatalog", "CairnImaging", "CairnRepository", "CairnVersioning", "CairnTraining", "CairnInference"],
             swiftSettings: strict),
         .executableTarget(name: "cairn-fuzz", dependencies: ["CairnFuzz"], swiftSettings: strict),
 

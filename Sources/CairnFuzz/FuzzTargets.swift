@@ -1,5 +1,6 @@
 import CairnCatalog
 import CairnImaging
+import CairnInference
 import CairnRepository
 import CairnStore
 import CairnTraining
@@ -11,7 +12,7 @@ import Foundation
 /// error) for any input; a crash, a trap or a sanitizer report is a bug.
 public enum FuzzTargets {
     public static let names = ["png", "jpeg", "labels-csv", "jsonl", "tree", "pack-index", "pack", "checkpoint", "bundle", "tags",
-                               "remote-meta", "config"]
+                               "remote-meta", "config", "infer-request", "sweep-spec"]
 
     /// Runs target `name` on `data`.
     public static func run(_ name: String, _ data: Data) {
@@ -70,6 +71,32 @@ public enum FuzzTargets {
             _ = try? RemoteFiles.snapshot(data, id: BlobID(hashing: Data("fuzz".utf8)))
         case "config":
             _ = try? RepositoryConfig.parse(String(decoding: data, as: UTF8.self), path: "fuzz.toml")
+        case "infer-request":
+            // The first byte says whether the body has Triton's binary part; if so the next two give the JSON's length.
+            guard let flags = data.first else { return }
+            var body = data.dropFirst()
+            var headerLength: Int? = nil
+            if flags & 1 == 1, body.count >= 2 {
+                headerLength = Int(body[body.startIndex]) | Int(body[body.startIndex + 1]) << 8
+                body = body.dropFirst(2)
+            }
+            if let request = try? InferRequest.parse(Data(body), headerLength: headerLength) {
+                for tensor in request.inputs {
+                    let elements = tensor.shape.reduce(1, *)
+                    switch tensor.values {
+                    case .bytes(let items): precondition(items.count == elements, "BYTES elements differ from the shape")
+                    case .floats(let values): precondition(values.count == elements, "FP32 values differ from the shape")
+                    }
+                }
+            }
+        case "sweep-spec":
+            // A spec (as JSON, which the YAML reader also gives): its trials stay within the cap, and what
+            // `sweep refine` writes from them reads back as the same spec.
+            guard let value = try? JSONDecoder().decode(JSONValue.self, from: data), let spec = try? SweepSpec.parse(value) else { return }
+            let trials = (try? spec.trials(seed: 1)) ?? []
+            precondition(trials.count <= SweepSpec.maxTrials, "more trials than the cap")
+            let refined = spec.refined(top: Array(trials.prefix(3)))
+            precondition((try? SweepSpec.parse(refined.document)) == refined, "a refined spec does not read back as itself")
         default:
             preconditionFailure("unknown fuzz target \(name); known: \(names.joined(separator: ", "))")
         }

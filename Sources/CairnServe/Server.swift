@@ -1,4 +1,5 @@
 import CairnImaging
+import CairnInference
 import CairnSupport
 import CairnTraining
 import Foundation

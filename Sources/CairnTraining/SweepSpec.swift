@@ -124,6 +124,7 @@ public struct SweepSpec: Sendable, Hashable, Codable {
             throw .badSweepSpec("parameters.\(name) needs both min and max, as numbers")
         }
         if low > high { throw .badSweepSpec("parameters.\(name): min \(low) is greater than max \(high)") }
+        guard (high - low).isFinite else { throw .badSweepSpec("parameters.\(name): the range from min to max is too wide to draw from") }
         let distribution: Distribution
         switch p["distribution"] {
         case nil: distribution = low == low.rounded() && high == high.rounded() ? .intUniform : .uniform
@@ -172,7 +173,9 @@ public struct SweepSpec: Sendable, Hashable, Codable {
         }
     }
 
-    /// Every combination of a grid.
+    /// The first `run_cap` combinations of a grid (all of them without a cap), made one by one as a
+    /// mixed-radix count, so a huge grid with a small cap costs only the cap.
+    /// - Throws: for a continuous range, or over `maxTrials` combinations without a cap.
     func grid() throws(TrainingError) -> [[String: JSONValue]] {
         var axes: [(String, [JSONValue])] = []
         for name in parameters.keys.sorted() {
@@ -185,12 +188,21 @@ public struct SweepSpec: Sendable, Hashable, Codable {
                 throw .badSweepSpec("a grid needs values (or an int_uniform range of under 1000) for parameters.\(name)")
             }
         }
-        var out: [[String: JSONValue]] = [[:]]
-        for (name, values) in axes {
-            out = out.flatMap { partial in values.map { value in partial.merging([name: value]) { $1 } } }
-            if out.count > Self.maxTrials && runCap == nil { throw .badSweepSpec("the grid has over \(Self.maxTrials) combinations; set run_cap") }
+        var combinations = 1
+        for (_, values) in axes {
+            let (product, overflow) = combinations.multipliedReportingOverflow(by: values.count)
+            combinations = overflow ? .max : product
         }
-        return out
+        if runCap == nil && combinations > Self.maxTrials { throw .badSweepSpec("the grid has over \(Self.maxTrials) combinations; set run_cap") }
+        return (0..<min(combinations, runCap ?? combinations)).map { index in
+            var rest = index
+            var assignment: [String: JSONValue] = [:]
+            for (name, values) in axes.reversed() {  // the last name varies fastest
+                assignment[name] = values[rest % values.count]
+                rest /= values.count
+            }
+            return assignment
+        }
     }
 
     private func draw(_ parameter: Parameter, _ random: inout SplitMix64) -> JSONValue {

@@ -227,7 +227,9 @@ func readSpec(_ path: String) throws -> SweepSpec {
     do {
         node = try Yams.compose(yaml: text)
     } catch {
-        throw TrainingError.badSweepSpec("\(path) is not valid YAML: \(error)")
+        // The parser's message then quotes the offending line, which may be the whole file: its first two lines, shortened.
+        let message = "\(error)".split(separator: "\n").prefix(2).map { String($0.prefix(200)) }.joined(separator: ": ")
+        throw TrainingError.badSweepSpec("\(path) is not valid YAML: \(message)")
     }
     guard let node else { throw TrainingError.badSweepSpec("\(path) is empty") }
     return try SweepSpec.parse(try jsonValue(node, depth: 0))

@@ -19,6 +19,10 @@ import Testing
         capped.runCap = 5
         #expect(try capped.trials(seed: 0) == Array(trials.prefix(5)))
         #expect(grid.metric.goal == .minimize, "minimize unless told")
+        // A billion combinations with a cap of three: three made, in order, none of the rest.
+        let huge = try spec(#"{"method":"grid","run_cap":3,"metric":{"name":"m"},"parameters":{"a":{"min":0,"max":999},"b":{"min":0,"max":999},"c":{"min":0,"max":999}}}"#)
+        #expect(try huge.trials(seed: 0) == [0, 1, 2].map { ["a": .number(0), "b": .number(0), "c": .number(Double($0))] })
+        #expect(throws: TrainingError.self) { try spec(#"{"method":"grid","metric":{"name":"m"},"parameters":{"a":{"min":0,"max":999},"b":{"min":0,"max":999}}}"#) }
     }
 
     @Test func randomDrawsAreSeededAndInsideTheirRanges() throws {

@@ -2,45 +2,55 @@ import CairnSupport
 import Foundation
 
 /// A request the server refuses: an HTTP status and what is wrong, sent as `{"error": "..."}`.
-struct InferError: Error {
-    var status: Int
-    var message: String
+public struct InferError: Error, Sendable {
+    public var status: Int
+    public var message: String
 
-    static func bad(_ message: String) -> InferError { InferError(status: 400, message: message) }
+    public init(status: Int, message: String) { (self.status, self.message) = (status, message) }
+
+    /// A 400: the request is malformed in the way `message` says.
+    public static func bad(_ message: String) -> InferError { InferError(status: 400, message: message) }
 }
 
 /// One tensor of an inference request, as the Open Inference Protocol v2 describes it.
-struct RequestTensor {
-    enum Values {
+public struct RequestTensor: Sendable {
+    public enum Values: Sendable {
         case bytes([Data])
         case floats([Float])
     }
-    var name: String
-    var datatype: String
-    var shape: [Int]
-    var values: Values
+    public var name: String
+    public var datatype: String
+    public var shape: [Int]
+    public var values: Values
 }
 
 /// An output the client asked for, and whether it wants it as binary data.
-struct RequestedOutput {
-    var name: String
-    var binary: Bool
+public struct RequestedOutput: Sendable {
+    public var name: String
+    public var binary: Bool
+
+    public init(name: String, binary: Bool) { (self.name, self.binary) = (name, binary) }
 }
 
 /// A parsed `POST /v2/models/{name}/infer` body: JSON, or with Triton's binary data extension
 /// (`Inference-Header-Content-Length` gives the JSON's length; the tensors' bytes follow it).
-struct InferRequest {
-    var id: String?
-    var inputs: [RequestTensor]
+///
+/// Nothing in the body is trusted: shapes are checked for overflow and against the data, binary
+/// sizes against the body, and every tensor holds at most `maxElements` elements.
+public struct InferRequest: Sendable {
+    public var id: String?
+    public var inputs: [RequestTensor]
     /// Nil when the request names no outputs (all of them are returned).
-    var outputs: [RequestedOutput]?
+    public var outputs: [RequestedOutput]?
     /// `parameters.binary_data_output`: outputs not named come as binary data.
-    var binaryByDefault: Bool
+    public var binaryByDefault: Bool
 
     /// Most elements one tensor may have.
-    static let maxElements = 64 << 20
+    public static let maxElements = 64 << 20
 
-    static func parse(_ body: Data, headerLength: Int?) throws(InferError) -> InferRequest {
+    /// Parses a request body; `headerLength` is the `Inference-Header-Content-Length` header, if sent.
+    /// - Throws: `InferError` (400) saying what is malformed.
+    public static func parse(_ body: Data, headerLength: Int?) throws(InferError) -> InferRequest {
         let jsonPart: Data, binary: Data
         if let headerLength {
             guard headerLength >= 0, headerLength <= body.count else {
@@ -188,12 +198,13 @@ struct InferRequest {
 
     /// Whether a value JSONSerialization made is `true` or `false` (Foundation boxes them as a
     /// number class of their own; `is Bool` also holds for the numbers 0 and 1).
-    static func isBoolean(_ value: Any) -> Bool {
+    public static func isBoolean(_ value: Any) -> Bool {
         guard let object = value as? NSNumber else { return false }
         return type(of: object) == type(of: NSNumber(value: true))
     }
 
-    static func quoted(_ text: String) -> String { "'" + Printable.escaped(String(text.prefix(200))) + "'" }
+    /// `text` for an error message: quoted, escaped, at most 200 characters.
+    public static func quoted(_ text: String) -> String { "'" + Printable.escaped(String(text.prefix(200))) + "'" }
 
     private static func describe(_ error: any Error) -> String {
         let text = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? "\(error)"
@@ -202,10 +213,15 @@ struct InferRequest {
 }
 
 /// A JSON text built by appending: the one shape of every response, with no intermediate objects.
-struct JSONText {
-    private(set) var text = ""
+public struct JSONText: Sendable {
+    public private(set) var text = ""
 
-    mutating func raw(_ s: String) { text += s }
-    mutating func string(_ s: String) { text += Printable.quotedLiteral(s) }
-    mutating func number(_ f: Float) { text += f.isFinite ? "\(f)" : "null" }
+    public init() {}
+
+    /// Appends JSON syntax as it is.
+    public mutating func raw(_ s: String) { text += s }
+    /// Appends `s` as a JSON string.
+    public mutating func string(_ s: String) { text += Printable.quotedLiteral(s) }
+    /// Appends a number (`null` for a non-finite one).
+    public mutating func number(_ f: Float) { text += f.isFinite ? "\(f)" : "null" }
 }
