@@ -23,13 +23,8 @@ struct ActiveBench: ParsableCommand {
     @Option(help: "Where to make the scratch repository.") var work: String = "/tmp/cairn-bench"
 
     func run() throws {
-        let base = work + "/active-\(getpid())"
-        let repo = base + "/repo"
-        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+        let (base, repo) = try scratchRepository("active", dataset: dataset, work: work, message: "oracle")
         defer { try? FileManager.default.removeItem(atPath: base) }
-        for args in [["init", repo], ["-C", repo, "import", "--labels-from-dirs", dataset], ["-C", repo, "snapshot", "-m", "oracle"]] {
-            guard try timed(cairnBinary, args).status == 0 else { throw ValidationError("cairn \(args.joined(separator: " ")) failed") }
-        }
         let training = Training(versioning: Versioning(repository: try Repository(root: repo)), cairnVersion: "bench")
         func median(_ xs: [Double]) -> Double { let s = xs.sorted(); return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2 }
         var reached: [Training.Order: [Double]] = [:]

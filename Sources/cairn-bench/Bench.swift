@@ -60,6 +60,21 @@ func runChecked(_ executable: String, _ arguments: [String], output: String) thr
     return (result.seconds, (try? String(contentsOfFile: output, encoding: .utf8)) ?? "")
 }
 
+/// A scratch directory `WORK/NAME-PID` with a repository `repo` in it: `dataset` imported with its
+/// folders as labels and snapshotted, then each of `then` run as `cairn -C repo ARGS`. The caller
+/// removes `base` when done.
+func scratchRepository(_ name: String, dataset: String, work: String, message: String = "bench",
+                       then: [[String]] = []) throws -> (base: String, repo: String) {
+    let base = work + "/\(name)-\(getpid())"
+    let repo = base + "/repo"
+    try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+    for args in [["init", repo], ["-C", repo, "import", "--labels-from-dirs", dataset], ["-C", repo, "snapshot", "-m", message]]
+        + then.map({ ["-C", repo] + $0 }) {
+        guard try timed(cairnBinary, args).status == 0 else { throw ValidationError("cairn \(args.joined(separator: " ")) failed") }
+    }
+    return (base, repo)
+}
+
 func emit(_ fields: KeyValuePairs<String, Any>) {
     FileHandle.standardOutput.write(Data((fields.map { "\($0.key)=\($0.value)" }.joined(separator: " ") + "\n").utf8))
 }

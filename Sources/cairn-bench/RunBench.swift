@@ -15,13 +15,8 @@ struct RunBench: ParsableCommand {
 
     func run() throws {
         let count = files(under: dataset).count
-        let base = work + "/run-\(getpid())"
-        let repo = base + "/repo"
-        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+        let (base, repo) = try scratchRepository("run", dataset: dataset, work: work)
         defer { try? FileManager.default.removeItem(atPath: base) }
-        for args in [["init", repo], ["-C", repo, "import", "--labels-from-dirs", dataset], ["-C", repo, "snapshot", "-m", "bench"]] {
-            guard try timed(cairnBinary, args).status == 0 else { throw ValidationError("cairn \(args.joined(separator: " ")) failed") }
-        }
         func line(_ name: String, _ r: (seconds: Double, maxRSSMB: Double, status: Int32), _ extra: KeyValuePairs<String, Any> = [:]) {
             var fields = ["bench": name, "files": "\(count)", "seconds": format(r.seconds, 3), "files_per_s": format(Double(count) / r.seconds),
                           "maxrss_mb": format(r.maxRSSMB), "rc": "\(r.status)"]

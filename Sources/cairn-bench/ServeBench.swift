@@ -17,15 +17,9 @@ struct ServeBench: ParsableCommand {
     @Option(help: "Where to make the scratch repository.") var work: String = "/tmp/cairn-bench"
 
     func run() throws {
-        let base = work + "/serve-\(getpid())"
-        let repo = base + "/repo"
-        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+        let (base, repo) = try scratchRepository("serve", dataset: dataset, work: work, then: [["train", "--data", "HEAD", "--epochs", "3", "--name", "mlp"]])
         defer { try? FileManager.default.removeItem(atPath: base) }
-        for args in [["init", repo], ["-C", repo, "import", "--labels-from-dirs", dataset], ["-C", repo, "snapshot", "-m", "bench"],
-                     ["-C", repo, "train", "--data", "HEAD", "--epochs", "3", "--name", "mlp"],
-                     ["-C", repo, "export-model", "mlp", "--format", "onnx", base + "/mlp.onnx"]] {
-            guard try timed(cairnBinary, args).status == 0 else { throw ValidationError("cairn \(args.joined(separator: " ")) failed") }
-        }
+        _ = try runChecked(cairnBinary, ["-C", repo, "export-model", "mlp", "--format", "onnx", base + "/mlp.onnx"], output: "/dev/null")
         let image = try FileManager.default.subpathsOfDirectory(atPath: dataset).sorted().first { $0.hasSuffix(".png") } ?? ""
         let png = try Data(contentsOf: URL(fileURLWithPath: dataset + "/" + image))
         let body = "{\"inputs\":[{\"name\":\"image\",\"datatype\":\"BYTES\",\"shape\":[1],\"data\":[\"\(png.base64EncodedString())\"]}]}"
@@ -43,8 +37,8 @@ struct ServeBench: ParsableCommand {
             // A warm-up, then the measured run.
             _ = try wrk(port, seconds: 2, base: base)
             let (rps, p50, p99, errors) = try wrk(port, seconds: seconds, base: base)
-            print("bench=\(name) requests_per_s=\(format(rps)) p50_ms=\(format(p50, 2)) p99_ms=\(format(p99, 2)) errors=\(errors) "
-                  + "connections=\(connections) wrk_threads=\(threads) seconds=\(seconds)")
+            emit(["bench": name, "requests_per_s": format(rps), "p50_ms": format(p50, 2), "p99_ms": format(p99, 2), "errors": errors,
+                  "connections": connections, "wrk_threads": threads, "seconds": seconds])
         }
     }
 

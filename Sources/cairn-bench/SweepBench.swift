@@ -15,13 +15,8 @@ struct SweepBench: ParsableCommand {
     @Option(help: "Where to make the scratch repository.") var work: String = "/tmp/cairn-bench"
 
     func run() throws {
-        let base = work + "/sweep-\(getpid())"
-        let repo = base + "/repo"
-        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+        let (base, repo) = try scratchRepository("sweep", dataset: dataset, work: work, then: [["tag", "v1"]])
         defer { try? FileManager.default.removeItem(atPath: base) }
-        for args in [["init", repo], ["-C", repo, "import", "--labels-from-dirs", dataset], ["-C", repo, "snapshot", "-m", "bench"], ["-C", repo, "tag", "v1"]] {
-            guard try timed(cairnBinary, args).status == 0 else { throw ValidationError("cairn \(args.joined(separator: " ")) failed") }
-        }
         let lrs = ["0.0003", "0.001", "0.003", "0.01"], hidden = ["32", "64", "128", "256"]
         let spec = base + "/spec.yaml"
         try Data("""
@@ -47,9 +42,6 @@ struct SweepBench: ParsableCommand {
         let sweep = try timed(cairnBinary, ["-C", repo, "sweep", "--data", "v1", "--spec", spec, "--jobs", "2"])
         guard sweep.status == 0 else { throw ValidationError("the sweep failed") }
         let serial = try timed(cairnBinary, ["-C", repo, "sweep", "--data", "v1", "--spec", spec, "--jobs", "1"])
-        func emit(_ fields: KeyValuePairs<String, String>) {
-            FileHandle.standardOutput.write(Data((fields.map { "\($0.key)=\($0.value)" }.joined(separator: " ") + "\n").utf8))
-        }
         emit(["bench": "sweep_sequential_trains", "trials": "16", "epochs": "\(epochs)", "threads_each": "1", "seconds": format(sequential, 2)])
         // No lost parallelism: on 2 cores, 2 trials at a time should take half the sequential time; the target is 1.2x that.
         emit(["bench": "sweep_jobs2", "trials": "16", "epochs": "\(epochs)", "seconds": format(sweep.seconds, 2),
