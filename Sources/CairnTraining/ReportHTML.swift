@@ -110,7 +110,7 @@ public enum ReportHTML {
         let sweep = summary.sweep
         let names = sweep.spec.parameters.keys.sorted()
         var body = "<h1>Sweep <small>\(e(sweep.id))</small></h1>"
-        body += "<p class=\"meta\">\(status(sweep.status.rawValue)) · \(sweep.spec.method.rawValue) · metric \(e(sweep.spec.metric.name)) (\(sweep.spec.metric.goal.rawValue)) · "
+        body += "<p class=\"meta\">\(status(sweep.shownStatus)) · \(sweep.spec.method.rawValue) · metric \(e(sweep.spec.metric.name)) (\(sweep.spec.metric.goal.rawValue)) · "
             + "snapshot <code>\(e(String(sweep.snapshotID.prefix(12))))</code> (\(e(sweep.dataRef))) · \(sweep.trials.count) trials, \(sweep.jobs) at a time"
             + (sweep.command.map { " · <code>\(e($0.joined(separator: " ")))</code>" } ?? " · built-in trainer") + "</p>"
         if let best = summary.best { body += "<p>Best: run <code data-figure=\"best\" data-value=\"\(e(best))\">\(e(best))</code></p>" }

@@ -21,17 +21,14 @@ public struct SweepTag: Sendable, Hashable, Codable {
 }
 
 /// A sweep as recorded in the catalog's `sweeps` table: the spec, how trials run, each planned
-/// trial's parameters, and how the sweep ended. The trials themselves are runs tagged with the sweep.
+/// trial's parameters, and how the sweep ended. The trials themselves are runs tagged with the sweep
+/// (`Training.trialRuns`); which trial has which run, and which never started, is read from them.
 public struct SweepRecord: Sendable, Hashable, Codable {
     public enum Status: String, Sendable, Hashable, Codable { case running, finished, interrupted, failed }
 
     public struct Trial: Sendable, Hashable, Codable {
         public var number: Int
         public var parameters: [String: JSONValue]
-        /// The run, once it started.
-        public var run: String?
-        /// True for trials never started because the sweep was interrupted first.
-        public var notStarted: Bool?
     }
 
     public var id: String
@@ -47,6 +44,15 @@ public struct SweepRecord: Sendable, Hashable, Codable {
     public var createdAt: Date
     public var endedAt: Date?
     public var pid: Int32
+    public var host: String
+
+    /// A sweep still marked running whose process is gone (killed): it will start no more trials.
+    public var isOrphaned: Bool {
+        status == .running && host == ProcessInfo.processInfo.hostName && kill(pid, 0) != 0 && errno == ESRCH
+    }
+
+    /// The status as commands show it: `died` for an orphaned sweep.
+    public var shownStatus: String { isOrphaned ? "died" : status.rawValue }
 
     static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
@@ -130,7 +136,7 @@ extension Training {
         if trials.isEmpty { throw TrainingError.badSweepSpec("it gives no trial") }
         let id = newRunID(snapshot.id)
         let record = SweepRecord(id: id, dataRef: ref, snapshotID: snapshot.id.hex, spec: spec, command: command, jobs: jobs, seed: seed,
-                                 trials: trials, status: .running, createdAt: Date(), pid: getpid())
+                                 trials: trials, status: .running, createdAt: Date(), pid: getpid(), host: ProcessInfo.processInfo.hostName)
         try catalog.write { try $0.insertSweep(SweepRow(id: id, dataRef: ref, snapshotID: snapshot.id, createdAt: record.createdAt, record: record.json)) }
         return record
     }
@@ -161,9 +167,10 @@ extension Training {
         let sweep = try self.sweep(ref)
         let runs = try trialRuns(of: sweep.id)
         let goal = sweep.spec.metric.goal
+        let starting = sweep.status == .running && !sweep.isOrphaned  // trials without a run may still start
         var ranked = sweep.trials.map { trial -> RankedTrial in
             let run = runs[trial.number]
-            let status = run.map { $0.isOrphaned ? "died" : $0.status.rawValue } ?? (trial.notStarted == true ? "not started" : "pending")
+            let status = run.map { $0.isOrphaned ? "died" : $0.status.rawValue } ?? (starting ? "pending" : "not started")
             return RankedTrial(trial: trial.number, run: run?.id, name: run?.name, status: status, parameters: trial.parameters,
                                metric: run?.metric(sweep.spec.metric.name), epochs: run.map { $0.isProgram ? nil : $0.epochs.count } ?? nil)
         }

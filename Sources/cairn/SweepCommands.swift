@@ -133,7 +133,7 @@ struct SweepCommand: ParsableCommand {
             let summary = try training.summary(of: sweep)
             let plot = try? SweepPlots.write(summary, training: training)
             if output.json {
-                return try printJSON(SweepOutput(sweep: summary.sweep.id, status: summary.sweep.status.rawValue, best: summary.best, plot: plot,
+                return try printJSON(SweepOutput(sweep: summary.sweep.id, status: summary.sweep.shownStatus, best: summary.best, plot: plot,
                                                  runs: summary.trials))
             }
             Show.print(summary, plot: plot)
@@ -142,7 +142,7 @@ struct SweepCommand: ParsableCommand {
         static func print(_ summary: SweepSummary, plot: String?) {
             let sweep = summary.sweep
             let names = sweep.spec.parameters.keys.sorted()
-            say("sweep \(sweep.id) on \(sweep.snapshotID.prefix(12)) (\(sweep.dataRef)): \(sweep.status.rawValue), "
+            say("sweep \(sweep.id) on \(sweep.snapshotID.prefix(12)) (\(sweep.dataRef)): \(sweep.shownStatus), "
                 + "metric \(sweep.spec.metric.name) (\(sweep.spec.metric.goal.rawValue))")
             let rows = summary.trials.map { t in
                 [String(t.trial), t.run ?? "-", t.status, t.metric.map { String(format: "%.4f", $0) } ?? "-"]
@@ -198,7 +198,7 @@ struct SweepCommand: ParsableCommand {
             if output.json { return try printJSON(sweeps) }
             if sweeps.isEmpty { return say("no sweeps yet; start one with `cairn sweep --data REF --spec FILE.yaml`") }
             say(table([["sweep", "snapshot", "trials", "status", "metric", "started"]] + sweeps.map {
-                [$0.id, String($0.snapshotID.prefix(12)), String($0.trials.count), $0.status.rawValue,
+                [$0.id, String($0.snapshotID.prefix(12)), String($0.trials.count), $0.shownStatus,
                  "\($0.spec.metric.name) (\($0.spec.metric.goal.rawValue))", isoTime($0.createdAt)]
             }))
         }
@@ -293,8 +293,7 @@ struct SweepRunner: Sendable {
         let threads = max(1, ProcessInfo.processInfo.activeProcessorCount / jobs)
         let logs = training.versioning.repository.cairnDirectory + "/sweeps/" + sweep.id
         try FileOps.makeDirectories(logs)
-        let state = Mutex<(next: Int, running: [Int: ChildProcess], record: SweepRecord, done: Int, failure: (any Error)?)>(
-            (0, [:], sweep, 0, nil))
+        let state = Mutex<(next: Int, running: [Int: ChildProcess], failure: (any Error)?)>((0, [:], nil))
         let signals = [SIGINT, SIGTERM].map { number -> any DispatchSourceSignal in
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
@@ -316,7 +315,7 @@ struct SweepRunner: Sendable {
                 let claimed: (index: Int, trial: SweepRecord.Trial)? = state.withLock { s in
                     guard !Self.stop.load(ordering: .relaxed), s.failure == nil, s.next < total else { return nil }
                     defer { s.next += 1 }
-                    return (s.next, s.record.trials[s.next])
+                    return (s.next, sweep.trials[s.next])
                 }
                 guard let (index, trial) = claimed else { return }
                 let tag = SweepTag(id: sweep.id, trial: trial.number)
@@ -334,16 +333,13 @@ struct SweepRunner: Sendable {
                     let log = try POSIXFile(path: "\(logs)/trial-\(trial.number).log", flags: O_WRONLY | O_CREAT | O_TRUNC | O_APPEND)
                     let ended = child.stream { _, bytes in try? log.writeAll(Data(bytes)) }
                     let run = try training.trialRuns(of: sweep.id)[trial.number]
-                    let line = state.withLock { s -> String in
-                        s.running[index] = nil
-                        s.done += 1
-                        s.record.trials[index].run = run?.id
-                        try? training.save(s.record)
+                    state.withLock { _ = $0.running.removeValue(forKey: index) }
+                    let line: String = {
                         let metric = run?.metric(sweep.spec.metric.name).map { String(format: "%@ %.4f", sweep.spec.metric.name, $0) } ?? "no \(sweep.spec.metric.name)"
                         let status = run?.status.rawValue ?? "failed to start (exit status \(ended.status); see \(logs)/trial-\(trial.number).log)"
                         return "trial \(trial.number)/\(total) \(status): \(metric) (\(trial.parameters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.argument)" }.joined(separator: ", ")))"
                             + (run.map { " run \($0.id)" } ?? "")
-                    }
+                    }()
                     if !quiet { warn(Printable.escaped(line)) }
                 } catch {
                     state.withLock { s in
@@ -353,10 +349,9 @@ struct SweepRunner: Sendable {
                 }
             }
         }
-        var record = state.withLock { $0.record }
+        var record = sweep
         let failure = state.withLock { $0.failure }
         let interrupted = Self.stop.load(ordering: .relaxed)
-        for i in record.trials.indices where record.trials[i].run == nil && interrupted { record.trials[i].notStarted = true }
         record.status = failure != nil ? .failed : interrupted ? .interrupted : .finished
         record.endedAt = Date()
         try training.save(record)

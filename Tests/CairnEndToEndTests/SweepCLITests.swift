@@ -162,6 +162,30 @@ import Testing
         #expect(!(try CLI.run(["-C", repo, "runs"]).stdout.contains("running")))
     }
 
+    /// A sweep whose own process is killed: shown as died, its unstarted trials as not started.
+    @Test func aKilledSweepIsShownAsDied() throws {
+        let dir = try TemporaryDirectory("cairn-e2e-sweep-kill")
+        defer { dir.remove() }
+        let repo = try digits(dir)
+        try write("method: grid\nmetric: {name: score, goal: maximize}\nparameters: {x: {values: [1, 2, 3]}}\n", dir.appending("spec.yaml"))
+        let marker = "31.\(getpid())"  // a sleep no other test runs, to stop the orphaned trial afterwards
+        let (process, _, _) = try CLI.start(["-C", repo, "sweep", "--data", "v1", "--spec", dir.appending("spec.yaml"), "--", "sleep", marker])
+        var started = false
+        for _ in 0..<300 where !started {
+            Thread.sleep(forTimeInterval: 0.1)
+            started = (try? CLI.run(["-C", repo, "runs", "--json"]).jsonArray())?.isEmpty == false
+        }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        _ = CLI.shell("pkill -f 'sleep \(marker)'")
+        let shown = try CLI.run(["-C", repo, "sweep", "list", "--json"]).jsonArray()
+        let id = try #require(shown.first?["id"] as? String)
+        let summary = try CLI.run(["-C", repo, "sweep", "show", id, "--json"]).jsonObject()
+        #expect(summary["status"] as? String == "died", "\(summary)")
+        let statuses = (summary["runs"] as? [[String: Any]] ?? []).compactMap { $0["status"] as? String }
+        #expect(statuses.filter { $0 == "not started" }.count == 2, "\(statuses)")
+    }
+
     @Test func badSpecsAndRefsGetClearErrors() throws {
         let dir = try TemporaryDirectory("cairn-e2e-sweep-bad")
         defer { dir.remove() }
