@@ -52,6 +52,9 @@ public struct SweepSpec: Sendable, Hashable, Codable {
     /// Most trials a sweep runs (a grid larger than this needs `run_cap`).
     public static let maxTrials = 10_000
 
+    /// 2^53: every integer up to it is exact as a Double, so int_uniform bounds stay within it.
+    public static let largestExactInteger: Double = 9_007_199_254_740_992
+
     // MARK: Reading
 
     /// The spec in `value` (a YAML or JSON document already parsed), checked.
@@ -140,6 +143,10 @@ public struct SweepSpec: Sendable, Hashable, Codable {
         if distribution == .intUniform && (low != low.rounded() || high != high.rounded()) {
             throw .badSweepSpec("parameters.\(name): int_uniform needs whole min and max")
         }
+        // Past 2^53 a Double skips integers, so draws would collapse onto a few values and print as 1e+17.
+        if distribution == .intUniform && max(abs(low), abs(high)) > Self.largestExactInteger {
+            throw .badSweepSpec("parameters.\(name): int_uniform bounds must lie within ±\(Int64(Self.largestExactInteger)) (2^53)")
+        }
         return .range(min: low, max: high, distribution: distribution)
     }
 
@@ -210,9 +217,15 @@ public struct SweepSpec: Sendable, Hashable, Codable {
         switch parameter {
         case .value(let v): return v
         case .values(let list): return list[min(list.count - 1, Int(u * Double(list.count)))]
-        case .range(let low, let high, .uniform): return .number(low + u * (high - low))
-        case .range(let low, let high, .logUniformValues): return .number(exp(log(low) + u * (log(high) - log(low))))
-        case .range(let low, let high, .intUniform): return .number(min(high, (low + (u * (high - low + 1)).rounded(.down))))
+        case .range(let low, let high, let distribution):
+            // Rounding (exp of log) may step just outside the range: clamp, so min == max draws exactly min.
+            let x: Double
+            switch distribution {
+            case .uniform: x = low + u * (high - low)
+            case .logUniformValues: x = exp(log(low) + u * (log(high) - log(low)))
+            case .intUniform: x = (low + (u * (high - low + 1)).rounded(.down))
+            }
+            return .number(min(high, max(low, x)))
         }
     }
 
@@ -245,6 +258,8 @@ public struct SweepSpec: Sendable, Hashable, Codable {
                     }
                 }
                 if distribution == .intUniform { (a, b) = (a.rounded(.down), b.rounded(.up)) }
+                // The refined range never leaves the old one (a top trial's value may come from elsewhere).
+                (a, b) = (min(high, max(low, a)), min(high, max(low, b)))
                 out.parameters[name] = .range(min: a, max: b, distribution: distribution)
             }
         }
@@ -279,7 +294,7 @@ extension JSONValue {
     /// The value as a command-line argument: numbers without a needless `.0`, lists joined by commas.
     public var argument: String {
         switch self {
-        case .number(let n): return n == n.rounded() && abs(n) < 1e15 ? String(Int64(n)) : "\(n)"
+        case .number(let n): return n == n.rounded() && abs(n) <= SweepSpec.largestExactInteger ? String(Int64(n)) : "\(n)"
         case .string(let s): return s
         case .bool(let b): return b ? "true" : "false"
         case .null: return ""

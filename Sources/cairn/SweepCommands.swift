@@ -223,22 +223,29 @@ func readSpec(_ path: String) throws -> SweepSpec {
         throw ValidationError("cannot read the spec \(path): \(error.localizedDescription)")
     }
     guard text.utf8.count <= 1 << 20 else { throw TrainingError.badSweepSpec("\(path) is over 1 MiB") }
+    // The parser stays alive while the tree is read: it holds the anchors, which nodes reference
+    // weakly, so an anchored node is seen (and refused) before any alias could repeat it.
+    let parser: Parser
     let node: Node?
     do {
-        node = try Yams.compose(yaml: text)
+        parser = try Parser(yaml: text)
+        node = try parser.singleRoot()
     } catch {
         // The parser's message then quotes the offending line, which may be the whole file: its first two lines, shortened.
         let message = "\(error)".split(separator: "\n").prefix(2).map { String($0.prefix(200)) }.joined(separator: ": ")
         throw TrainingError.badSweepSpec("\(path) is not valid YAML: \(message)")
     }
     guard let node else { throw TrainingError.badSweepSpec("\(path) is empty") }
-    return try SweepSpec.parse(try jsonValue(node, depth: 0))
+    return try withExtendedLifetime(parser) { try SweepSpec.parse(try jsonValue(node, depth: 0)) }
 }
 
 /// A YAML node as a JSON value: plain scalars resolve to null, bool, number or string as YAML 1.2's
 /// core schema says; quoted ones stay strings.
+/// Anchors are refused where they are defined, before any alias repeats them: Yams resolves an alias
+/// to the anchored node itself, so a few hundred bytes of nested aliases would expand to gigabytes here.
 private func jsonValue(_ node: Node, depth: Int) throws -> JSONValue {
     guard depth < 32 else { throw TrainingError.badSweepSpec("nested too deeply") }
+    if node.anchor != nil { throw TrainingError.badSweepSpec("anchors and aliases (&name, *name) are not allowed") }
     switch node {
     case .scalar(let scalar):
         if scalar.style == .plain {

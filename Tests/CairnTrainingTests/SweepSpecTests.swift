@@ -49,4 +49,29 @@ import Testing
         #expect(abs(log10(low) - (-3.2)) < 1e-9 && abs(log10(high) - (-2.8)) < 1e-9, "\(low) \(high)")
         #expect(try SweepSpec.parse(fine.document) == fine, "the document reads back as the same spec")
     }
+
+    @Test func aSingleValueRangeDrawsExactlyItAndRefinesInsideIt() throws {
+        // The fuzz crash: log(3) then exp gives 3.0000000000000004, outside [3, 3], and refining that gave min > max.
+        for distribution in ["log_uniform_values", "uniform"] {
+            let one = try spec(#"{"method":"random","run_cap":20,"metric":{"name":"m"},"parameters":{"x":{"min":3,"max":3,"distribution":"\#(distribution)"}}}"#)
+            let trials = try one.trials(seed: 1)
+            #expect(trials.allSatisfy { $0["x"] == .number(3) }, "\(distribution): \(trials.prefix(3))")
+            let refined = one.refined(top: Array(trials.prefix(3)))
+            #expect(refined.parameters["x"] == .range(min: 3, max: 3, distribution: SweepSpec.Distribution(rawValue: distribution)!))
+            #expect(try SweepSpec.parse(refined.document) == refined)
+        }
+        // A top value from outside the range (an edited record) never widens it.
+        let narrow = try spec(#"{"method":"random","run_cap":2,"metric":{"name":"m"},"parameters":{"x":{"min":1,"max":2}}}"#)
+        #expect(narrow.refined(top: [["x": .number(5)]]).parameters["x"] == .range(min: 2, max: 2, distribution: .intUniform))
+    }
+
+    @Test func integerRangesStayIntegers() throws {
+        #expect(throws: TrainingError.self) {
+            try spec(#"{"method":"random","run_cap":2,"metric":{"name":"m"},"parameters":{"n":{"min":1e17,"max":1.00000000001e17,"distribution":"int_uniform"}}}"#)
+        }
+        let big = try spec(#"{"method":"random","run_cap":50,"metric":{"name":"m"},"parameters":{"n":{"min":9007199254740000,"max":9007199254740992}}}"#)
+        let values = try big.trials(seed: 2).compactMap { $0["n"] }
+        #expect(values.allSatisfy { !$0.argument.contains("e") && Int64($0.argument) != nil }, "\(values.map(\.argument).prefix(3))")
+        #expect(Set(values).count > 40, "draws spread over the range, not a few values")
+    }
 }
