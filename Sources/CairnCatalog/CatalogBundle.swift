@@ -101,6 +101,8 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
     public struct MergeCounts: Codable, Sendable, Equatable {
         public var items = 0, annotations = 0, reviews = 0, runs = 0, classes = 0, annotators = 0, splitChanges = 0, removals = 0
         public var purges = 0
+        /// Purges recorded by someone not trusted here to purge: held, nothing erased (`purge --apply-pulled`).
+        public var purgesHeld = 0
         public init() {}
         public var total: Int { items + annotations + reviews + runs + classes + annotators + splitChanges + removals + purges }
     }
@@ -197,12 +199,17 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
             }
             if row.removed == true, let id = classIDs[row.name] { try tx.markClassRemoved(id: id, at: Date()) }
         }
+        // Who may purge here: reviewers and admins given that role here, not by a bundle (a remote names
+        // people and roles as it likes). Only their purges are applied; the rest are held.
+        let mayPurge = try tx.localReviewers()
         var people: [String: Int64] = [:]
         for row in annotators {
             if let existing = try tx.annotator(named: row.name) {
                 people[row.name] = existing.id
             } else {
-                people[row.name] = try tx.addAnnotator(row.name, role: Role(rawValue: row.role) ?? .annotator).id
+                let added = try tx.addAnnotator(row.name, role: Role(rawValue: row.role) ?? .annotator)
+                try tx.markAnnotatorPulled(id: added.id)
+                people[row.name] = added.id
                 counts.annotators += 1
             }
         }
@@ -269,7 +276,15 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
             guard let blob = BlobID(hex: row.blob), itemIDs[row.blob] != nil, let who = people[row.who] else {
                 throw CatalogError.malformedBundle("a purge of \(row.blob) by \(row.who)")
             }
-            if try tx.recordPurge(blob: blob, personID: who, reason: row.why, at: Date(timeIntervalSince1970: row.at)) { counts.purges += 1 }
+            let at = Date(timeIntervalSince1970: row.at)
+            if mayPurge.contains(row.who) {
+                if try tx.recordPurge(blob: blob, personID: who, reason: row.why, at: at) {
+                    try tx.releaseHeldPurge(blob: blob)
+                    counts.purges += 1
+                }
+            } else if try tx.holdPurge(blob: blob, personID: who, reason: row.why, at: at, heldAt: Date()) {
+                counts.purgesHeld += 1
+            }
         }
         let haveRuns = Set(try tx.runs().map(\.id))
         for run in runs where !haveRuns.contains(run.id) {

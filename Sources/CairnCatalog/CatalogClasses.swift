@@ -24,6 +24,11 @@ public protocol CatalogPeople {
     func annotator(named name: String) throws -> Annotator?
     /// Stores a new annotator as given. Callers use `addAnnotator`, which checks the name.
     func insertAnnotator(name: String, role: Role, createdAt: Date) throws -> Annotator
+    /// Marks annotator `id` as added by a pulled bundle: the role is the remote's claim, not granted here.
+    func markAnnotatorPulled(id: Int64) throws
+    /// The names of reviewers and admins given their role here (not by a pulled bundle): whose pulled
+    /// purges apply.
+    func localReviewers() throws -> Set<String>
 }
 
 extension CatalogClasses {

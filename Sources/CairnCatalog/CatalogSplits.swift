@@ -87,6 +87,15 @@ public protocol CatalogPurges {
     func recordPurge(blob: BlobID, personID: Int64, reason: String, at time: Date) throws -> Bool
     /// Every purge, in blob id order.
     func purges() throws -> [PurgeRecord]
+    /// Keeps a pulled purge that nobody trusted here recorded, to be applied or dismissed by someone
+    /// here; false when `blob` is already purged or held.
+    @discardableResult
+    func holdPurge(blob: BlobID, personID: Int64, reason: String, at time: Date, heldAt: Date) throws -> Bool
+    /// Every held purge, in blob id order.
+    func heldPurges() throws -> [PurgeRecord]
+    /// Forgets the held purge of `blob` (applied or dismissed); false when none was held.
+    @discardableResult
+    func releaseHeldPurge(blob: BlobID) throws -> Bool
 }
 
 extension CatalogPurges {

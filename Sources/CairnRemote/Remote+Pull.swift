@@ -177,7 +177,10 @@ extension Remote {
         for target in Set(targets) {
             try tree.forEachItem(under: try tree.root(target).items) { item in
                 guard seen.insert(item.blobID).inserted else { return }
-                if purged.contains(item.blobID) { skipped += 1; return }
+                if purged.contains(item.blobID) {
+                    if try !repository.store.contains(item.blobID) { skipped += 1 }
+                    return
+                }
                 let selected = (splits.isEmpty || splits.contains(item.split))
                     && (classes.isEmpty || item.label?.classes.contains(where: classes.contains) == true)
                 if !selected { left += 1; return }

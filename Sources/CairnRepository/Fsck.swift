@@ -16,6 +16,9 @@ public struct FsckReport: Sendable, Codable, Equatable {
     public var notFetched: [String] = []
     /// Images snapshots name whose bytes were purged on purpose (`cairn purge`; not damage).
     public var purged: [String] = []
+    /// Images a pull did not fetch because the remote says they were purged, by someone not trusted
+    /// here to purge (`cairn purge --held`; not damage).
+    public var heldPurges: [String] = []
     /// Purged images whose bytes are still stored (an interrupted purge; `cairn gc` erases them).
     public var purgedStillStored: [String] = []
     /// Objects nothing references (left by an interrupted command; `gc` may remove them).

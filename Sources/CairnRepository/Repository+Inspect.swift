@@ -126,6 +126,10 @@ extension Repository {
         try catalog.read { tx in
             let id = try BlobID(hex: ref) ?? tx.item(matching: ref).blobID
             if let purge = try tx.purges().first(where: { $0.blob == id }) { throw RepositoryError.purged(id, summary: purge.summary) }
+            if let held = try tx.heldPurges().first(where: { $0.blob == id }), try !store.contains(id) {
+                throw RepositoryError.purged(id, summary: "never fetched: a pull brought a purge that is held here (`cairn purge --held`), "
+                                             + held.summary)
+            }
             return id
         }
     }

@@ -139,6 +139,9 @@ extension Versioning {
         report.purged = report.missing.filter { BlobID(hex: $0).map(purged.contains) ?? false }
         report.missing.removeAll { BlobID(hex: $0).map(purged.contains) ?? false }
         report.purgedStillStored = try purged.filter { try repository.store.contains($0) }.map(\.hex).sorted()
+        let held = Set(try heldPurges().map(\.blob))
+        report.heldPurges = report.missing.filter { BlobID(hex: $0).map(held.contains) ?? false }
+        report.missing.removeAll { BlobID(hex: $0).map(held.contains) ?? false }
         let promised = try promisedBlobs()
         report.notFetched = report.missing.filter { BlobID(hex: $0).map(promised.contains) ?? false }
         report.missing.removeAll { BlobID(hex: $0).map(promised.contains) ?? false }

@@ -64,6 +64,63 @@ extension Versioning {
         }
     }
 
+    /// Purges a pull brought from people not trusted here to purge: held, their images untouched.
+    public func heldPurges() throws -> [PurgeRecord] { try catalog.read { try $0.heldPurges() } }
+
+    /// Applies held purges (all of them, or those whose blob id starts with one of `blobs`): each is
+    /// recorded as it was made elsewhere (who, when, why), its item leaves the working state and its
+    /// bytes are erased, as `purge` does. `author` takes the decision and must be a reviewer or admin.
+    /// - Throws: `CatalogError.notFound` for a prefix no held purge has (nothing changes then).
+    public func applyHeldPurges(_ blobs: [String]?, author: String) throws -> PurgeReport {
+        if catalog.isReadOnly { throw CatalogError.readOnly(location: catalog.location) }
+        return try repository.withLock(exclusive: true) {
+            var report = try catalog.write { tx in
+                let who = try tx.ensureAnnotator(author, role: .reviewer)
+                try who.checkMayReview()
+                let chosen = try Self.choose(try tx.heldPurges(), blobs)
+                var report = PurgeReport(reason: "")
+                let now = Date()
+                for held in chosen {
+                    guard let person = try tx.annotator(named: held.person) else { continue }
+                    try tx.recordPurge(blob: held.blob, personID: person.id, reason: held.reason, at: held.at)
+                    try tx.releaseHeldPurge(blob: held.blob)
+                    let item = try tx.item(matching: held.blob.hex)
+                    report.purged.append(.init(blob: held.blob, path: item.path))
+                    if try !tx.isRemoved(itemID: item.id) {
+                        try tx.setRemoved(itemIDs: [item.id], removed: true, personID: who.id, at: now, stamp: nil)
+                    }
+                }
+                return report
+            }
+            (report.objectsErased, report.bytesErased) = try erasePurgedLocked()
+            return report
+        }
+    }
+
+    /// Forgets held purges (all, or those whose blob id starts with one of `blobs`) without erasing
+    /// anything; `author` must be a reviewer or admin. Returns those dismissed.
+    public func dismissHeldPurges(_ blobs: [String]?, author: String) throws -> [PurgeRecord] {
+        if catalog.isReadOnly { throw CatalogError.readOnly(location: catalog.location) }
+        return try catalog.write { tx in
+            try tx.ensureAnnotator(author, role: .reviewer).checkMayReview()
+            let chosen = try Self.choose(try tx.heldPurges(), blobs)
+            for held in chosen { try tx.releaseHeldPurge(blob: held.blob) }
+            return chosen
+        }
+    }
+
+    /// The held purges `prefixes` name (every one for nil); a prefix that names none throws.
+    private static func choose(_ held: [PurgeRecord], _ prefixes: [String]?) throws -> [PurgeRecord] {
+        guard let prefixes, !prefixes.isEmpty else { return held }
+        var out: [PurgeRecord] = []
+        for prefix in prefixes {
+            let matches = held.filter { $0.blob.hex.hasPrefix(prefix.lowercased()) }
+            guard !matches.isEmpty else { throw CatalogError.notFound(kind: "held purge", name: prefix) }
+            out += matches.filter { m in !out.contains(m) }
+        }
+        return out
+    }
+
     /// Deletes whatever bytes of purged images are still here (an interrupted purge, or purges a
     /// pull brought), and then the caches derived from images (materialized runs, tensors).
     /// - Returns: the objects and bytes erased.

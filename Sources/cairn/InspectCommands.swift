@@ -270,6 +270,10 @@ struct FsckCommand: AsyncParsableCommand {
             if !report.purged.isEmpty {
                 say("\(report.purged.count) images snapshots name were purged on purpose (`cairn purge`; not damage)")
             }
+            if !report.heldPurges.isEmpty {
+                say("\(report.heldPurges.count) images were not fetched: a remote says they were purged, and that purge is held here "
+                    + "(`cairn purge --held`; not damage)")
+            }
             if !report.purgedStillStored.isEmpty {
                 say("\(report.purgedStillStored.count) purged images are still stored (an interrupted purge); `cairn gc` erases them")
             }

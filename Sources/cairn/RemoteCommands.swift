@@ -234,7 +234,11 @@ func printPull(_ report: PullReport) {
     if report.blobsLeftOnRemote > 0 { say("\(report.blobsLeftOnRemote) images left on the remote by --split/--class") }
     if report.purged > 0 { say("\(report.purged) purged images not fetched (`cairn show ITEM` says who purged them and why)") }
     if report.merged.purges > 0 || report.purgedErased > 0 {
-        say("\(report.merged.purges) purges recorded elsewhere now apply here; \(report.purgedErased) stored copies erased")
+        say("\(report.merged.purges) purges recorded elsewhere by reviewers known here now apply here; \(report.purgedErased) stored copies erased")
+    }
+    if report.merged.purgesHeld > 0 {
+        warn("\(report.merged.purgesHeld) purges from the remote were recorded by people not known here as reviewers: held, "
+             + "nothing erased. `cairn purge --held` lists them; `cairn purge --apply-pulled --yes` applies them")
     }
     for tag in report.tagConflicts { warn("tag \(tag) names a different snapshot here than on the remote; kept this repository's") }
     for (tag, why) in report.tagsRefused.sorted(by: { $0.key < $1.key }) { warn("refused the remote's tag '\(tag)': \(why)") }

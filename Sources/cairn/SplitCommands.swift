@@ -124,41 +124,79 @@ struct PurgeCommand: ParsableCommand {
             do not change, and checkout, export, train, runs and pull leave purged items out and say so; fsck reports \
             them as purged, not missing; cat-blob and show name the purge. `cairn push` records the purge on the remote \
             and deletes the bytes there too; a pull or clone never fetches them, and a pull applies purges made \
-            elsewhere. Re-importing the same bytes is refused. Needs a reviewer or admin, and --yes (or an answer at \
-            the prompt in a terminal).
+            elsewhere only when a reviewer or admin known here before the pull recorded them. Any other pulled \
+            purge is held, its images untouched: --held lists them, --apply-pulled applies them (all, or the blob \
+            ids named), --dismiss-pulled forgets them. Re-importing the same bytes is refused. Needs a reviewer or \
+            admin, and --yes (or an answer at the prompt in a terminal).
             Examples:
               cairn purge faces/0042.jpg -m "removal request #118" --yes
               cairn purge 3f2a9c 77be01 --yes --json
+              cairn purge --held
+              cairn purge --apply-pulled 3f2a9c --yes
             """)
 
     @OptionGroup var repository: RepositoryOptions
     @OptionGroup var output: OutputOptions
-    @Argument(help: "Items: blob ids, prefixes or imported paths.") var items: [String]
+    @Argument(help: "Items: blob ids, prefixes or imported paths (with --apply-pulled/--dismiss-pulled: blob ids of held purges).")
+    var items: [String] = []
     @Option(name: [.customShort("m"), .customLong("message")], help: "Why (recorded with the purge).") var message = ""
     @Flag(help: "Purge without asking (required when stdin is not a terminal).") var yes = false
     @Option(help: "Who purges (default: $USER, else your Unix account).") var author: String?
+    @Flag(help: "List the purges a pull brought that are held, not applied.") var held = false
+    @Flag(name: .customLong("apply-pulled"), help: "Apply held purges (all, or those named): their bytes are erased here.")
+    var applyPulled = false
+    @Flag(name: .customLong("dismiss-pulled"), help: "Forget held purges (all, or those named) without erasing anything.")
+    var dismissPulled = false
 
     func validate() throws {
-        if items.isEmpty { throw ValidationError("name the items to purge") }
+        if [held, applyPulled, dismissPulled].filter({ $0 }).count > 1 {
+            throw ValidationError("give one of --held, --apply-pulled and --dismiss-pulled")
+        }
+        if items.isEmpty && !(held || applyPulled || dismissPulled) { throw ValidationError("name the items to purge") }
+        if held && !items.isEmpty { throw ValidationError("--held lists every held purge; it takes no items") }
         if message.utf8.count > 4096 { throw ValidationError("-m is limited to 4096 bytes") }
     }
 
     func run() throws {
         let repo = try repository.open()
-        let who = try person(author, option: "--author")
-        if !yes {
-            guard isatty(STDIN_FILENO) == 1 else {
-                throw ValidationError("purge deletes bytes for good; give --yes to confirm (stdin is not a terminal, so there is no prompt)")
-            }
-            let named = try items.map { try repo.details(of: $0).item.path }
-            FileHandle.standardError.write(Data(Printable.lines(
-                "purge \(named.count) item(s) (\(named.prefix(3).joined(separator: ", "))\(named.count > 3 ? ", …" : ""))? "
-                + "Their bytes are deleted for good, here and, at the next push, on the remote. [y/N] ").utf8))
-            guard let answer = readLine(), ["y", "yes"].contains(answer.lowercased()) else {
-                return warn("nothing purged")
-            }
+        let versioning = Versioning(repository: repo)
+        if held || dismissPulled {
+            let list = held ? try versioning.heldPurges()
+                : try versioning.dismissHeldPurges(items.isEmpty ? nil : items, author: try person(author, option: "--author"))
+            if output.json { return try printJSON(list) }
+            for record in list { say("\(record.blob.hex.prefix(16))  \(record.summary)") }
+            return say(held ? "\(list.count) held purges (pulled; nothing erased): `cairn purge --apply-pulled [ID...] --yes` applies them"
+                            : "dismissed \(list.count) held purges; nothing was erased")
         }
-        let report = try Versioning(repository: repo).purge(items, author: who, reason: message)
+        let who = try person(author, option: "--author")
+        if applyPulled {
+            let count = items.isEmpty ? try versioning.heldPurges().count : items.count
+            try confirm { "apply \(count) held purge(s)? Their images' bytes are deleted here for good. [y/N] " }
+            let report = try versioning.applyHeldPurges(items.isEmpty ? nil : items, author: who)
+            return try print(report)
+        }
+        try confirm {
+            let named = try items.map { try repo.details(of: $0).item.path }
+            return "purge \(named.count) item(s) (\(named.prefix(3).joined(separator: ", "))\(named.count > 3 ? ", …" : ""))? "
+                + "Their bytes are deleted for good, here and, at the next push, on the remote. [y/N] "
+        }
+        try print(try versioning.purge(items, author: who, reason: message))
+    }
+
+    /// Asks `question` unless --yes; refuses without a terminal.
+    private func confirm(_ question: () throws -> String) throws {
+        guard !yes else { return }
+        guard isatty(STDIN_FILENO) == 1 else {
+            throw ValidationError("purge deletes bytes for good; give --yes to confirm (stdin is not a terminal, so there is no prompt)")
+        }
+        FileHandle.standardError.write(Data(Printable.lines(try question()).utf8))
+        guard let answer = readLine(), ["y", "yes"].contains(answer.lowercased()) else {
+            warn("nothing purged")
+            throw ExitCode(1)
+        }
+    }
+
+    private func print(_ report: PurgeReport) throws {
         if output.json { return try printJSON(report) }
         for item in report.purged { say("purged \(item.path) (\(item.blob.hex.prefix(16)))") }
         for item in report.alreadyPurged { say("\(item.path) (\(item.blob.hex.prefix(16))) was purged before") }

@@ -68,6 +68,36 @@ import Testing
         #expect(try cairn(b, ["checkout", "HEAD", dir.appending("out")]).status == 0)
     }
 
+    /// Purges of every image by a name the remote made up (claiming admin): a pull erases nothing,
+    /// says the purges are held, lists them, and only a local decision applies one.
+    @Test func pulledPurgesByStrangersAreHeld() throws {
+        let (server, dir, a) = try pushed("purge-all", attack: "purge-all")
+        defer { server.stop(); dir.remove() }
+        let before = try cairn(a, ["ls", "--json"]).jsonArray()
+        var result = try cairn(a, ["pull"])
+        #expect(result.status == 0 && result.stderr.contains("24 purges from the remote") && result.stderr.contains("held"), "\(result)")
+        #expect(try cairn(a, ["ls", "--json"]).jsonArray().count == before.count, "nothing left the working state")
+        let purged = try cairn(a, ["fsck", "--json"]).jsonObject()["purged"] as? [String]
+        #expect(purged ?? [] == [], "nothing purged")
+        result = try cairn(a, ["checkout", "v1", dir.appending("out")])
+        let images = try FileManager.default.subpathsOfDirectory(atPath: dir.appending("out")).filter { $0.hasSuffix(".png") }
+        #expect(result.status == 0 && images.count == 24, "every image is still here: \(result)")
+        let held = try cairn(a, ["purge", "--held", "--json"]).jsonArray()
+        #expect(held.count == 24 && held.allSatisfy { $0["person"] as? String == "mallory" }, "\(held.prefix(1))")
+        // A second pull changes nothing; applying one held purge erases exactly that image.
+        #expect(try cairn(a, ["pull"]).status == 0)
+        let one = try #require(held.first?["blob"] as? String)
+        result = try cairn(a, ["purge", "--apply-pulled", String(one.prefix(12)), "--yes", "--author", "ada", "--json"])
+        let applied = try result.jsonObject()["purged"] as? [[String: Any]]
+        #expect(result.status == 0 && applied?.count == 1, "\(result)")
+        #expect(try cairn(a, ["fsck", "--json"]).jsonObject()["purged"] as? [String] == [one])
+        #expect(try cairn(a, ["ls", "--json"]).jsonArray().count == before.count - 1)
+        result = try cairn(a, ["purge", "--dismiss-pulled", "--author", "ada", "--json"])
+        let dismissed = try result.jsonArray()
+        #expect(result.status == 0 && dismissed.count == 23, "\(result)")
+        #expect(try cairn(a, ["purge", "--held", "--json"]).jsonArray().isEmpty)
+    }
+
     /// A pulled run whose checkpoint header claims 2^62 weights: predict and eval fail with a clear
     /// error, never a trap or an allocation of that size.
     @Test func hostileCheckpointsAreRefused() throws {

@@ -118,9 +118,13 @@ private func holders(of bytes: Data, under root: String) -> [String] {
         let a = try CLI.makeRepository(at: dir.appending("a"), images: 40, inputFolder: "a-in", labelsFromDirectories: true, tag: "v1")
         #expect(try cairn(a, "remote", "add", "origin", "s3://cairn/ds", "--endpoint", server.endpoint, "--path-style").status == 0)
         #expect(try cairn(a, "push").status == 0)
-        #expect(try CLI.run(["clone", "s3://cairn/ds", dir.appending("b"), "--endpoint", server.endpoint, "--path-style"],
-                            environment: env).status == 0)
-        let b = dir.appending("b")
+        for replica in ["b", "d"] {
+            #expect(try CLI.run(["clone", "s3://cairn/ds", dir.appending(replica), "--endpoint", server.endpoint, "--path-style"],
+                                environment: env).status == 0)
+        }
+        let b = dir.appending("b"), d = dir.appending("d")
+        // d knows the purger as a reviewer before the purge reaches it; b does not.
+        #expect(try cairn(d, "annotators", "add", "ada", "--role", "reviewer").status == 0)
 
         let victim = try #require(try cairn(a, "ls", "--json").jsonArray().first)
         let path = try #require(victim["path"] as? String), blob = try #require(victim["blobID"] as? String)
@@ -134,7 +138,7 @@ private func holders(of bytes: Data, under root: String) -> [String] {
         }
         #expect(!remoteHolders().isEmpty, "the remote holds the image before the purge")
 
-        #expect(try cairn(a, "purge", path, "-m", "consent withdrawn", "--yes").status == 0)
+        #expect(try cairn(a, "purge", path, "-m", "consent withdrawn", "--yes", "--author", "ada").status == 0)
         var result = try cairn(a, "push", "--json")
         let push = try result.jsonObject()
         #expect(result.status == 0 && push["purgedErased"] as? Int ?? 0 >= 1, "\(result)")
@@ -149,15 +153,29 @@ private func holders(of bytes: Data, under root: String) -> [String] {
         let c = dir.appending("c")
         #expect(holders(of: bytes, under: c).isEmpty)
         result = try cairn(c, "fsck", "--json")
-        #expect(result.status == 0 && (try? result.jsonObject()["purged"] as? [String]) == [blob], "\(result)")
+        // Nobody in the fresh clone is known to have purged it, so the purge is held there: never fetched, said so.
+        #expect(result.status == 0 && (try? result.jsonObject()["heldPurges"] as? [String]) == [blob], "\(result)")
         #expect(try cairn(c, "cat-blob", blob).stderr.contains("consent withdrawn"))
+        #expect(try cairn(c, "purge", "--apply-pulled", "--yes").status == 0)
+        result = try cairn(c, "fsck", "--json")
+        #expect(result.status == 0 && (try? result.jsonObject()["purged"] as? [String]) == [blob], "\(result)")
 
-        // The replica that had it: a pull applies the purge and erases its copy.
-        #expect(!holders(of: bytes, under: b + "/.cairn").isEmpty)
-        result = try cairn(b, "pull", "--json")
+        // A replica that knows the purger as a reviewer: its pull applies the purge and erases its copy.
+        #expect(!holders(of: bytes, under: d + "/.cairn").isEmpty)
+        result = try cairn(d, "pull", "--json")
         #expect(result.status == 0 && (try? result.jsonObject()["purgedErased"] as? Int) == 1, "\(result)")
+        #expect(holders(of: bytes, under: d + "/.cairn").isEmpty)
+        #expect(try cairn(d, "fsck").status == 0)
+        #expect(try cairn(d, "show", path).stdout.contains("purged by"))
+
+        // One that does not: the purge is held, the copy stays until someone here applies it.
+        result = try cairn(b, "pull", "--json")
+        let merged = try result.jsonObject()["merged"] as? [String: Any]
+        #expect(result.status == 0 && (try? result.jsonObject()["purgedErased"] as? Int) == 0 && merged?["purgesHeld"] as? Int == 1, "\(result)")
+        #expect(!holders(of: bytes, under: b + "/.cairn").isEmpty)
+        #expect(try cairn(b, "purge", "--apply-pulled", "--yes").status == 0)
         #expect(holders(of: bytes, under: b + "/.cairn").isEmpty)
         #expect(try cairn(b, "fsck").status == 0)
-        #expect(try cairn(b, "show", path).stdout.contains("purged by"))
+        #expect(try cairn(b, "show", path).stdout.contains("purged by ada"))
     }
 }

@@ -16,6 +16,7 @@ checks stand between it and the clone or pull that reads it:
   duplicate-damaged the first pack's objects copied into a second pack whose name sorts first,
                     with damaged bytes (the good copy is in the other pack)
   loose-garbage     a large loose object whose bytes do not hash to its name
+  purge-all         a purge of every item, recorded by a new person who claims the admin role
 """
 import hashlib
 import json
@@ -99,6 +100,11 @@ elif case == "plant-item":
     bundle["items"].append({"blob": blob, "path": "planted/evil.png", "format": "png", "width": 8, "height": 8,
                             "size": 100, "split": "train", "addedAt": 0})
     bundle["annotations"].append({"blob": blob, "who": "import", "class": bundle["classes"][0]["name"], "at": 1})
+    put("catalog.json", json.dumps(bundle).encode())
+elif case == "purge-all":
+    bundle = json.loads(get("catalog.json"))
+    bundle["annotators"].append({"name": "mallory", "role": "admin", "createdAt": 1})
+    bundle["purges"] = [{"blob": item["blob"], "who": "mallory", "why": "gone", "at": 2} for item in bundle["items"]]
     put("catalog.json", json.dumps(bundle).encode())
 elif case == "checkpoint-bomb":
     bundle = json.loads(get("catalog.json"))

@@ -68,9 +68,26 @@ extension SQLiteTransaction {
         return db.changesCount > 0
     }
 
-    func purges() throws -> [PurgeRecord] {
+    func purges() throws -> [PurgeRecord] { try purgeRecords(in: "purges") }
+
+    func holdPurge(blob: BlobID, personID: Int64, reason: String, at time: Date, heldAt: Date) throws -> Bool {
+        guard try Bool.fetchOne(db, sql: "SELECT 1 FROM purges WHERE blob_id = ?", arguments: [blob.hex]) == nil else { return false }
+        try db.cachedStatement(sql: "INSERT OR IGNORE INTO held_purges (blob_id, annotator_id, reason, created_at, held_at) VALUES (?, ?, ?, ?, ?)")
+            .execute(arguments: [blob.hex, personID, reason, time.timeIntervalSince1970, heldAt.timeIntervalSince1970])
+        return db.changesCount > 0
+    }
+
+    func heldPurges() throws -> [PurgeRecord] { try purgeRecords(in: "held_purges") }
+
+    func releaseHeldPurge(blob: BlobID) throws -> Bool {
+        try db.execute(sql: "DELETE FROM held_purges WHERE blob_id = ?", arguments: [blob.hex])
+        return db.changesCount > 0
+    }
+
+    /// The rows of `purges` or `held_purges` (a fixed table name, never input), in blob id order.
+    private func purgeRecords(in table: String) throws -> [PurgeRecord] {
         try Row.fetchAll(db, sql: """
-            SELECT u.blob_id, p.name, u.reason, u.created_at FROM purges u JOIN annotators p ON p.id = u.annotator_id ORDER BY u.blob_id
+            SELECT u.blob_id, p.name, u.reason, u.created_at FROM \(table) u JOIN annotators p ON p.id = u.annotator_id ORDER BY u.blob_id
             """).map { PurgeRecord(blob: try Self.blobID($0[0]), person: $0[1], reason: $0[2], at: Date(timeIntervalSince1970: $0[3])) }
     }
 }

@@ -167,6 +167,14 @@ extension SQLiteTransaction {
             .map(Self.annotator)
     }
 
+    func markAnnotatorPulled(id: Int64) throws {
+        try db.execute(sql: "UPDATE annotators SET pulled = 1 WHERE id = ?", arguments: [id])
+    }
+
+    func localReviewers() throws -> Set<String> {
+        Set(try String.fetchAll(db, sql: "SELECT name FROM annotators WHERE pulled = 0 AND role IN ('reviewer', 'admin')"))
+    }
+
     func insertAnnotator(name: String, role: Role, createdAt: Date) throws -> Annotator {
         try db.execute(sql: "INSERT INTO annotators (name, role, created_at) VALUES (?, ?, ?)",
                        arguments: [name, role.rawValue, createdAt.timeIntervalSince1970])
