@@ -220,7 +220,8 @@ func readSpec(_ path: String) throws -> SweepSpec {
     do {
         text = try String(contentsOfFile: path, encoding: .utf8)
     } catch {
-        throw ValidationError("cannot read the spec \(path): \(error.localizedDescription)")
+        let reason = FileManager.default.fileExists(atPath: path) ? "not readable UTF-8 text" : "no such file"
+        throw TrainingError.badSweepSpec("cannot read \(path): \(reason)")
     }
     guard text.utf8.count <= 1 << 20 else { throw TrainingError.badSweepSpec("\(path) is over 1 MiB") }
     // The parser stays alive while the tree is read: it holds the anchors, which nodes reference

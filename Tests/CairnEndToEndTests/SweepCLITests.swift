@@ -204,6 +204,11 @@ import Testing
             ("method: grid\nmetric: {name: val_accuracy, goal: up}\nparameters: {lr: {values: [0.1]}}\n", "metric.goal 'up'"),
             ("method: [grid\n", "not valid YAML"),
             (String(repeating: "[", count: 100_000) + "\n", "Maximum nesting level reached"),
+            // An alias bomb (9^9 strings once expanded): refused at its first anchor, before anything grows.
+            ("a: &a [x,x,x,x,x,x,x,x,x]\n" + (1...8).map { "b\($0): &b\($0) [" + Array(repeating: $0 == 1 ? "*a" : "*b\($0 - 1)", count: 9)
+                .joined(separator: ",") + "]" }.joined(separator: "\n") + "\n", "anchors and aliases"),
+            ("method: random\nrun_cap: 2\nmetric: {name: val_accuracy}\nparameters: {epochs: {min: 1e17, max: 1.0000001e17, distribution: int_uniform}}\n",
+             "int_uniform bounds must lie within"),
         ]
         for (i, (spec, message)) in cases.enumerated() {
             let path = dir.appending("bad-\(i).yaml")
@@ -216,6 +221,8 @@ import Testing
         #expect(result.status == 1 && result.stderr.contains("no sweep"), "\(result)")
         result = try CLI.run(["-C", repo, "sweep", "refine", "abcdef", "--top", "1.5", "-o", dir.appending("x.yaml")])
         #expect(result.status == 64 && result.stderr.contains("--top must be in (0, 1]"), "\(result)")
+        result = try CLI.run(["-C", repo, "sweep", "--data", "v1", "--spec", dir.appending("missing.yaml")])
+        #expect(result.status != 0 && result.stderr.contains("missing.yaml: no such file") && !result.stderr.contains("usage:"), "\(result)")
         result = try CLI.run(["-C", repo, "sweep", "--data", "v9", "--spec", dir.appending("bad-0.yaml")])
         #expect(result.status != 0, "\(result)")
     }
