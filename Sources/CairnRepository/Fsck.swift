@@ -21,6 +21,9 @@ public struct FsckReport: Sendable, Codable, Equatable {
     public var heldPurges: [String] = []
     /// Purged images whose bytes are still stored (an interrupted purge; `cairn gc` erases them).
     public var purgedStillStored: [String] = []
+    /// Cache directories (the caller's) that may still hold copies derived from purged images (a purge
+    /// interrupted before it cleared them); the next command that uses the cache, or `cairn gc`, clears them.
+    public var purgedInCaches: [String] = []
     /// Objects nothing references (left by an interrupted command; `gc` may remove them).
     public var orphans: [String] = []
     /// Problems SQLite's own integrity check found in the catalog file.

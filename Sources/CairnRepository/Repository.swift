@@ -31,10 +31,17 @@ public final class Repository: Sendable {
     public init(root: String) throws {
         let root = Self.absolute(root)
         let dir = root + "/" + Self.directoryName
+        // First whose it is: a shared repository keeps others out, so they cannot even see its catalog.
+        if FileOps.isRealDirectory(dir) { try Self.checkTrusted(dir) }
         guard FileManager.default.fileExists(atPath: dir + "/catalog.sqlite") else {
             throw RepositoryError.notARepository(path: root)
         }
-        try Self.checkTrusted(dir)
+        // Caches are deleted inside by name; a link in its place would send that elsewhere (the store
+        // checks its own directories).
+        if FileOps.exists(dir + "/cache") && !FileOps.isRealDirectory(dir + "/cache") {
+            throw StoreError.damagedFile(path: dir + "/cache", reason: "is not a real directory (a symbolic link?); cairn follows no links "
+                                         + "inside .cairn. Replace it with a directory (`mkdir`) after checking who made it")
+        }
         if Self.isShared(dir) { FileModes.shareWithGroup() }
         self.root = root
         self.cairnDirectory = dir
@@ -87,6 +94,10 @@ public final class Repository: Sendable {
         guard let walker = FileManager.default.enumerator(atPath: cairnDirectory) else { return }
         while let relative = walker.nextObject() as? String {
             let path = cairnDirectory + "/" + relative
+            if relative.hasPrefix("cache/") {  // users' private caches (`derivedCache`) stay private
+                walker.skipDescendants()
+                continue
+            }
             var st = stat()
             guard lstat(path, &st) == 0 else { continue }
             switch st.st_mode & S_IFMT {
@@ -97,12 +108,12 @@ public final class Repository: Sendable {
         }
     }
 
-    /// Adds the group bits to `path`: rwx and setgid for a directory; r, and w where the owner
-    /// has it, for a file.
+    /// Adds the group bits to `path` and takes away the others': rwx and setgid for a directory; r,
+    /// and w where the owner has it, for a file.
     private static func makeShared(_ path: String, directory: Bool) throws {
         var st = stat()
         guard lstat(path, &st) == 0 else { throw StoreError.fromErrno(errno, "stat", path) }
-        var mode = st.st_mode & 0o7777
+        var mode = st.st_mode & 0o7777 & ~0o007
         if directory {
             mode |= S_ISGID | S_IRGRP | S_IWGRP | S_IXGRP
         } else {
@@ -116,7 +127,9 @@ public final class Repository: Sendable {
     public static func discover(from path: String = FileManager.default.currentDirectoryPath) throws -> Repository {
         var dir = absolute(path)
         while true {
-            if FileManager.default.fileExists(atPath: dir + "/" + directoryName + "/catalog.sqlite") {
+            let state = dir + "/" + directoryName
+            // A .cairn the caller may not enter is still a repository: opening it says whose.
+            if FileManager.default.fileExists(atPath: state + "/catalog.sqlite") || (FileOps.isRealDirectory(state) && access(state, X_OK) != 0) {
                 return try Repository(root: dir)
             }
             if dir == "/" || dir.isEmpty { throw RepositoryError.notARepository(path: absolute(path)) }

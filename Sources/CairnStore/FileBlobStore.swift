@@ -65,9 +65,14 @@ public final class FileBlobStore: BlobStore {
         self.looseThreshold = looseThreshold
         self.packSizeLimit = packSizeLimit
         self.state = Mutex(State())
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: root + "/packs", isDirectory: &isDir), isDir.boolValue else {
+        guard FileOps.exists(root + "/packs") else {
             throw StoreError.damagedFile(path: root, reason: "not a Cairn object store (no packs/ directory)")
+        }
+        // Deletions and writes go inside these by name: a symbolic link in their place (planted by
+        // someone sharing the repository) would send them elsewhere, so anything but a real directory is refused.
+        for dir in [root, root + "/objects", root + "/objects/sha256", root + "/packs", root + "/tmp"] where !FileOps.isRealDirectory(dir) {
+            throw StoreError.damagedFile(path: dir, reason: "is not a real directory (a symbolic link?); cairn follows no links inside .cairn. "
+                                         + "Replace it with a directory (`mkdir`) after checking who made it")
         }
         try refreshPacks()
     }

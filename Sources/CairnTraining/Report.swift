@@ -114,7 +114,7 @@ extension Training {
         guard !chosen.isEmpty else { return facts }
         let loaded: LoadedImages
         do {
-            loaded = try loader.load(chosen, model.preprocessing)
+            loaded = try loader().load(chosen, model.preprocessing)
         } catch {
             facts.missing.append("the \(split.rawValue) images (\(error)): no misclassified images can be shown")
             return facts

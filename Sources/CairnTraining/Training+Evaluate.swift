@@ -46,7 +46,7 @@ extension Training {
         guard !examples.isEmpty else {
             throw TrainingError.unusableData("no labeled items \(split.map { "in its \($0) split " } ?? "")have classes this model knows")
         }
-        let loaded = try loader.load(examples, model.preprocessing)
+        let loaded = try loader().load(examples, model.preprocessing)
         let rows = loaded.usable(Array(examples.indices))
         guard !rows.isEmpty else { throw TrainingError.unusableData("none of its labeled images decode") }
         let evaluation = evaluate(model.network, loaded.table, rows: rows, labels: examples.map(\.label), classes: model.classes,

@@ -64,7 +64,7 @@ extension Training {
         guard !missing.isEmpty, record.checkpoint != nil else { return 0 }
         let model = try model(of: record)
         let examples = missing.map { Example(blobID: $0.blobID, path: $0.path, split: $0.split, label: 0) }
-        let loaded = try loader.load(examples, model.preprocessing, progress: progress)
+        let loaded = try loader().load(examples, model.preprocessing, progress: progress)
         let rows = loaded.usable(Array(examples.indices))
         let probabilities = model.probabilities(loaded.table, rows: rows)
         let k = model.classes.count

@@ -69,7 +69,7 @@ extension Training {
         let spec = ModelSpec(kind: p.model, hidden: p.hidden, width: p.width, height: p.height, channels: p.channels,
                              classes: data.classes.count)
         try MemoryEstimate.check(spec: spec, batch: p.batch, examples: all.count)
-        let loaded = try loader.load(all, preprocessing) { done, total in events(.loading(done: done, total: total)) }
+        let loaded = try loader().load(all, preprocessing) { done, total in events(.loading(done: done, total: total)) }
         record.loading = loaded.report
         // Images that do not decode are left out of every split, counted and named in the record.
         let trainRows = loaded.usable(Array(0..<train.count))

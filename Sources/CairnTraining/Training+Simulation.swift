@@ -29,7 +29,7 @@ extension Training {
         let data = try SnapshotExamples.read(snapshot.id, versioning: versioning)
         let size = data.commonSize.map { (min(32, $0.width), min(32, $0.height)) } ?? (28, 28)
         let preprocessing = Preprocessing(width: size.0, height: size.1, channels: 1)
-        let loaded = try loader.load(data.examples, preprocessing)
+        let loaded = try loader().load(data.examples, preprocessing)
         let labels = data.examples.map(\.label)
         let k = data.classes.count
         let pool = data.examples.indices.filter { data.examples[$0].split == .train && !loaded.undecodableRows.contains($0) }

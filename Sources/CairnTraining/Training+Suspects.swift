@@ -130,7 +130,7 @@ extension Training {
         }
         let (width, height) = options.width.flatMap { w in options.height.map { (w, $0) } } ?? typicalSize(of: data)
         let preprocessing = Preprocessing(width: width, height: height, channels: options.channels)
-        let loaded = try loader.load(data.examples, preprocessing) { progress("loading", $0, $1) }
+        let loaded = try loader().load(data.examples, preprocessing) { progress("loading", $0, $1) }
         guard loaded.undecodableRows.isEmpty else {
             throw TrainingError.unusableData("\(loaded.undecodableRows.count) labeled images do not decode (`cairn ls --undecodable` lists them)")
         }

@@ -33,7 +33,7 @@ public struct Training: Sendable {
     var catalog: any Catalog { repository.catalog }
 
     /// The loader for this repository, caching under `.cairn/cache/tensors`.
-    public var loader: Loader { Loader(store: repository.store, cacheDirectory: repository.cairnDirectory + "/cache/tensors") }
+    public func loader() throws -> Loader { Loader(store: repository.store, cacheDirectory: try repository.derivedCache() + "/tensors") }
 
     /// Where a run's plots go.
     public func runDirectory(_ id: String) -> String { repository.cairnDirectory + "/runs/" + id }

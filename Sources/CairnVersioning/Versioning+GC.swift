@@ -2,6 +2,7 @@ import CairnCatalog
 import CairnRepository
 import CairnStore
 import Foundation
+import Glibc
 
 /// What gc found and did.
 public struct GCReport: Sendable, Codable {
@@ -139,6 +140,7 @@ extension Versioning {
         report.purged = report.missing.filter { BlobID(hex: $0).map(purged.contains) ?? false }
         report.missing.removeAll { BlobID(hex: $0).map(purged.contains) ?? false }
         report.purgedStillStored = try purged.filter { try repository.store.contains($0) }.map(\.hex).sorted()
+        if try repository.derivedCacheIsStale() { report.purgedInCaches = [repository.cairnDirectory + "/cache/\(geteuid())"] }
         let held = Set(try heldPurges().map(\.blob))
         report.heldPurges = report.missing.filter { BlobID(hex: $0).map(held.contains) ?? false }
         report.missing.removeAll { BlobID(hex: $0).map(held.contains) ?? false }

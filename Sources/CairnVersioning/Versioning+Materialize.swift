@@ -33,25 +33,33 @@ public struct Materialization: Sendable, Codable {
 }
 
 extension Versioning {
-    /// Where the materialization of `snapshot` in `layout` is kept.
-    public func materializationDirectory(_ snapshot: BlobID, layout: MaterializeLayout) -> String {
-        repository.cairnDirectory + "/cache/materialized/" + snapshot.hex + "-" + layout.rawValue
+    /// Where the materialization of `snapshot` in `layout` is kept (in the caller's private cache).
+    public func materializationDirectory(_ snapshot: BlobID, layout: MaterializeLayout) throws -> String {
+        try repository.derivedCache() + "/materialized/" + snapshot.hex + "-" + layout.rawValue
     }
 
-    /// The materialization of `snapshot` in `layout`, made now unless an earlier one is there.
+    /// The materialization of `snapshot` in `layout`, made now unless an earlier one is there intact.
     ///
     /// It is built in a directory of its own and renamed into place only when whole, so a
-    /// half-written one (a full disk, a killed process) is never reused; its files are made
-    /// read-only. Two runs materializing at once both build, and the second to finish uses the first's.
-    /// - Complexity: a checkout or export of the snapshot the first time; a directory lookup after.
+    /// half-written one (a full disk, a killed process) is never reused; its files and directories
+    /// are made read-only, and every file's size and modification time is recorded beside it. Before
+    /// reuse the tree is compared with that record: a program that edited, added or deleted a file
+    /// there gets it rebuilt, never poisoned data under a pinned snapshot id. Two runs materializing
+    /// at once both build, and the second to finish uses the first's.
+    /// - Complexity: a checkout or export of the snapshot the first time; a stat of each file after.
     public func materialize(_ snapshot: BlobID, layout: MaterializeLayout, jobs: Int = Parallel.cores,
                             progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in }) throws -> Materialization {
         let started = Date()
-        let final = materializationDirectory(snapshot, layout: layout)
+        let final = try materializationDirectory(snapshot, layout: layout)
+        let listing = final + ".files"
         if FileOps.exists(final) {
-            var found = try describe(snapshot, layout: layout, at: final)
-            found.reused = true
-            return found
+            if let recorded = try? Data(contentsOf: URL(fileURLWithPath: listing)), recorded == Self.listing(of: final) {
+                var found = try describe(snapshot, layout: layout, at: final)
+                found.reused = true
+                return found
+            }
+            try FileOps.removeTree(final)  // changed since it was made (or made before listings): rebuilt
+            try FileOps.remove(listing)
         }
         let parent = (final as NSString).deletingLastPathComponent
         try FileOps.makeDirectories(parent)
@@ -62,10 +70,8 @@ extension Versioning {
             case .imagefolder:
                 _ = try checkout(snapshot.hex, to: building, options: CheckoutOptions(layout: .imagefolder, force: true, jobs: jobs),
                                  progress: progress)
-                try Self.makeReadOnly(building)
             case .webdataset:
                 _ = try exportWebDataset(snapshot.hex, to: building, force: true, progress: progress)
-                try Self.makeReadOnly(building)
             case .none:
                 let root = try tree.root(snapshot)
                 try writeNew(building + "/classes.txt", Data(root.classes.map { $0 + "\n" }.joined().utf8))
@@ -75,14 +81,18 @@ extension Versioning {
                 }
                 try writeNew(building + "/items.jsonl", lines)
             }
+            try Self.makeReadOnly(building)
+            let files = Self.listing(of: building)
             try FileOps.syncFileSystem(building)  // durable before it is renamed into place
             if Glibc.rename(building, final) != 0 {
                 let code = errno
                 guard code == ENOTEMPTY || code == EEXIST else { throw StoreError.fromErrno(code, "rename", final) }
-                try? FileManager.default.removeItem(atPath: building)  // another run finished first: use its
+                try? FileOps.removeTree(building)  // another run finished first: use its
+            } else {
+                try FileOps.writeFile(files, to: listing)
             }
         } catch {
-            try? FileManager.default.removeItem(atPath: building)
+            try? FileOps.removeTree(building)
             throw error
         }
         var made = try describe(snapshot, layout: layout, at: final)
@@ -111,14 +121,36 @@ extension Versioning {
         }
     }
 
-    /// Makes every file under `directory` read-only (directories stay writable, so the cache can be deleted).
+    /// Makes every file and directory under `directory` read-only (`FileOps.removeTree` still deletes
+    /// it), so a program cannot change its data without first deliberately changing the modes.
     static func makeReadOnly(_ directory: String) throws {
-        guard let walker = FileManager.default.enumerator(atPath: directory) else { return }
-        while let relative = walker.nextObject() as? String {
-            let path = directory + "/" + relative
-            var st = stat()
-            guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { continue }
-            guard chmod(path, 0o444) == 0 else { throw StoreError.fromErrno(errno, "chmod", path) }
+        var directories = [directory]
+        if let walker = FileManager.default.enumerator(atPath: directory) {
+            while let relative = walker.nextObject() as? String {
+                let path = directory + "/" + relative
+                var st = stat()
+                guard lstat(path, &st) == 0 else { continue }
+                switch st.st_mode & S_IFMT {
+                case S_IFREG: guard chmod(path, 0o444) == 0 else { throw StoreError.fromErrno(errno, "chmod", path) }
+                case S_IFDIR: directories.append(path)
+                default: continue
+                }
+            }
         }
+        for path in directories.reversed() { guard chmod(path, 0o555) == 0 else { throw StoreError.fromErrno(errno, "chmod", path) } }
+    }
+
+    /// Every entry under `directory` with its kind, size and modification time (to the nanosecond),
+    /// sorted: equal listings mean nothing was added, removed, edited or touched.
+    static func listing(of directory: String) -> Data {
+        var lines: [String] = []
+        if let walker = FileManager.default.enumerator(atPath: directory) {
+            while let relative = walker.nextObject() as? String {
+                var st = stat()
+                guard lstat(directory + "/" + relative, &st) == 0 else { continue }
+                lines.append("\(relative)\t\(st.st_mode)\t\(st.st_size)\t\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)")
+            }
+        }
+        return Data(lines.sorted().joined(separator: "\n").utf8)
     }
 }

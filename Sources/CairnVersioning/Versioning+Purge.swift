@@ -142,11 +142,10 @@ extension Versioning {
     func erasePurgedLocked() throws -> (objects: Int, bytes: Int64) {
         let store = repository.store
         let here = try catalog.read { try $0.purgedBlobs() }.filter { try store.contains($0) }
-        guard !here.isEmpty else { return (0, 0) }
-        let erased = try store.erase(Set(here))
-        // Caches hold copies derived from images; they are rebuilt on demand without the purged ones.
-        let cache = repository.cairnDirectory + "/cache"
-        for name in (try? FileOps.list(cache)) ?? [] { try FileManager.default.removeItem(atPath: cache + "/" + name) }
+        let erased = here.isEmpty ? (0, 0) : try store.erase(Set(here))
+        // Caches hold copies derived from images: this user's are cleared now (they know how many
+        // purges they were cleared for), other members' at their next use; rebuilt without the purged ones.
+        _ = try repository.derivedCache()
         return erased
     }
 }

@@ -270,6 +270,9 @@ struct FsckCommand: AsyncParsableCommand {
             if !report.purged.isEmpty {
                 say("\(report.purged.count) images snapshots name were purged on purpose (`cairn purge`; not damage)")
             }
+            for cache in report.purgedInCaches {
+                say("\(cache) may still hold copies derived from purged images (an interrupted purge); `cairn gc` clears it")
+            }
             if !report.heldPurges.isEmpty {
                 say("\(report.heldPurges.count) images were not fetched: a remote says they were purged, and that purge is held here "
                     + "(`cairn purge --held`; not damage)")

@@ -14,10 +14,10 @@ struct RunCommand: ParsableCommand {
         abstract: "Run your own training program against a snapshot, as a run pinned to it.",
         discussion: """
             The run is recorded with the snapshot id REF resolves to before anything starts. The snapshot is \
-            materialized once per layout under .cairn/cache/materialized/ (read-only files) and reused by later \
-            runs. The program gets CAIRN_RUN_ID, CAIRN_SNAPSHOT, CAIRN_DATA, CAIRN_CLASSES, CAIRN_MANIFEST, \
-            CAIRN_RUN_DIR and CAIRN_PARAMS (and CAIRN_SHARDS_TRAIN/VAL/TEST with --materialize webdataset); what it \
-            appends to $CAIRN_RUN_DIR/metrics.jsonl, writes to summary.json, predictions.jsonl and under artifacts/ \
+            materialized once per layout in your private cache (.cairn/cache/UID/materialized/, read-only) and \
+            reused by later runs while intact (an edited, added or deleted file there gets it rebuilt). The \
+            program gets CAIRN_RUN_ID, CAIRN_SNAPSHOT, CAIRN_DATA, CAIRN_CLASSES, CAIRN_MANIFEST, CAIRN_RUN_DIR \
+            and CAIRN_PARAMS (and CAIRN_SHARDS_TRAIN/VAL/TEST with --materialize webdataset); what it appends to $CAIRN_RUN_DIR/metrics.jsonl, writes to summary.json, predictions.jsonl and under artifacts/ \
             is kept with the run (Docs/TRAINING.md, "Training with your own code"). Its output is shown and kept \
             in the run directory. Ctrl-C reaches the program and the run is kept as interrupted; cairn exits with \
             the program's status (127 when the command does not exist).

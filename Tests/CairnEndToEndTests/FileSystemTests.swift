@@ -103,7 +103,7 @@ struct FileSystemTests {
         CLI.shell("dd if=/dev/zero of='\(disk.path)/filler' bs=64k 2>/dev/null; truncate -s -512K '\(disk.path)/filler'")
         let full = try CLI.run(["-C", repo, "run", "--data", "HEAD", "--name", "full", "--", "true"])
         #expect(full.status == 1 && full.stderr.contains("disk full"), "\(full)")
-        let cache = repo + "/.cairn/cache/materialized"
+        let cache = repo + "/.cairn/cache/\(geteuid())/materialized"
         #expect((try? FileManager.default.contentsOfDirectory(atPath: cache)) ?? [] == [], "nothing half-written is left")
         let record = try CLI.run(["-C", repo, "runs", "show", "full", "--json"]).jsonObject()
         #expect(record["status"] as? String == "failed")

@@ -1,5 +1,7 @@
+import CairnStore
 import CairnTestSupport
 import Foundation
+import Glibc
 import Testing
 
 /// `cairn run` with real programs (the numpy example, shell one-liners), WebDataset exports read by
@@ -66,6 +68,39 @@ import Testing
 
     /// A missing command, a failing program, bad metrics lines, bad predictions and an artifact that
     /// links out of the run directory: each is reported, the run kept with what it was.
+    /// A program that edits, deletes or adds a file in $CAIRN_DATA (changing the read-only modes
+    /// first) does not poison later runs of the snapshot: the next run finds the change and rebuilds.
+    @Test func aChangedMaterializationIsRebuiltNotReused() throws {
+        let dir = try TemporaryDirectory("cairn-e2e-run-poison")
+        defer { dir.remove() }
+        let repo = try digits(dir)
+        let blobs = Set(try CLI.run(["-C", repo, "ls", "--json"]).jsonArray().compactMap { $0["blobID"] as? String })
+        let snapshot = try #require(try CLI.run(["-C", repo, "log", "-n", "1", "--json"]).jsonArray().first?["id"] as? String)
+        let data = repo + "/.cairn/cache/\(geteuid())/materialized/\(snapshot)-imagefolder"
+        func run(_ script: String) throws -> CommandResult {
+            try CLI.run(["-C", repo, "run", "--data", "v1", "--", "sh", "-c", script])
+        }
+        let changes = [
+            #"f=$(find "$CAIRN_DATA" -name '*.png' | sort | head -1); chmod u+w "$f"; printf x >> "$f""#,
+            #"f=$(find "$CAIRN_DATA" -name '*.png' | sort | head -1); d=$(dirname "$f"); chmod u+w "$d"; rm -f "$f""#,
+            #"d=$(find "$CAIRN_DATA" -mindepth 2 -type d | sort | head -1); chmod u+w "$d"; cp "$(find "$CAIRN_DATA" -name '*.png' | sort | tail -1)" "$d/extra.png""#,
+            #"f=$(find "$CAIRN_DATA" -name '*.png' | sort | head -1); touch -d '2001-01-01' "$f""#,
+        ]
+        #expect(try run("true").stderr.contains("made in"))
+        for (i, change) in changes.enumerated() {
+            let changed = try run(change)
+            #expect(changed.status == 0 && changed.stderr.contains("reused"), "case \(i): \(changed)")
+            let next = try run("true")
+            #expect(next.status == 0 && next.stderr.contains("made in"), "case \(i): rebuilt, not reused: \(next)")
+            // Every image there is again exactly a snapshot blob, and as many as the snapshot has.
+            let images = try FileManager.default.subpathsOfDirectory(atPath: data).filter { $0.hasSuffix(".png") }
+            #expect(images.count == blobs.count, "case \(i)")
+            #expect(images.allSatisfy { blobs.contains(BlobID(hashing: FileManager.default.contents(atPath: data + "/" + $0) ?? Data()).hex) },
+                    "case \(i)")
+        }
+        #expect(try run("true").stderr.contains("reused"), "an intact materialization is reused")
+    }
+
     @Test func badProgramsAndBadFilesAreReported() throws {
         let dir = try TemporaryDirectory("cairn-e2e-run-bad")
         defer { dir.remove() }

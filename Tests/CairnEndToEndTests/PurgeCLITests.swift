@@ -16,6 +16,38 @@ private func holders(of bytes: Data, under root: String) -> [String] {
 }
 
 @Suite(.serialized) struct PurgeCLITests {
+    /// A purge killed after its record was durable but before it cleared the caches (the record
+    /// written straight into the catalog, as the kill leaves it): fsck says derived copies may remain,
+    /// and the next run rebuilds its data without the image instead of handing the old copy to a program.
+    @Test func anInterruptedPurgeNeverLeavesACopyInTheCaches() throws {
+        let dir = try TemporaryDirectory("cairn-e2e-purge-kill")
+        defer { dir.remove() }
+        let repo = try CLI.makeRepository(at: dir.appending("repo"), input: Fixtures.digits, labelsFromDirectories: true, tag: "v1")
+        func cairn(_ args: String...) throws -> CommandResult { try CLI.run(["-C", repo] + args) }
+        #expect(try cairn("run", "--data", "v1", "--", "true").status == 0)
+        #expect(try cairn("train", "--data", "v1", "--epochs", "1", "--size", "8x8").status == 0)
+        let victim = try #require(try cairn("ls", "--json").jsonArray().first?["blobID"] as? String)
+        #expect(CLI.shell("'\(CLI.binary)' -C '\(repo)' cat-blob \(victim) > '\(dir.appending("victim"))'").status == 0)
+        let bytes = try #require(FileManager.default.contents(atPath: dir.appending("victim")))
+        #expect(!holders(of: bytes, under: repo + "/.cairn/cache").isEmpty, "the materialization holds the image")
+        let recorded = CLI.shell("sqlite3 '\(repo)/.cairn/catalog.sqlite' \"INSERT INTO purges (blob_id, annotator_id, reason, created_at) "
+                                 + "SELECT '\(victim)', id, 'killed', 1 FROM annotators LIMIT 1\"")
+        #expect(recorded.status == 0, "\(recorded.output)")
+
+        var result = try cairn("fsck", "--json")
+        let report = try result.jsonObject()
+        #expect((report["purgedStillStored"] as? [String]) == [victim], "\(result)")
+        #expect((report["purgedInCaches"] as? [String])?.count == 1, "fsck finds the derived copies: \(result)")
+        result = try cairn("run", "--data", "v1", "--", "true")
+        #expect(result.status == 0 && result.stderr.contains("made in"), "rebuilt, not reused: \(result)")
+        #expect(holders(of: bytes, under: repo + "/.cairn/cache").isEmpty, "no cache holds the purged image")
+        #expect(try cairn("gc").status == 0)
+        result = try cairn("fsck", "--json")
+        let after = try result.jsonObject()
+        #expect((after["purgedStillStored"] as? [String]) == [] && (after["purgedInCaches"] as? [String]) == [], "\(result)")
+        #expect(holders(of: bytes, under: repo + "/.cairn").isEmpty)
+    }
+
     @Test func purgedBytesAreGoneWhileSnapshotsKeepTheirIDs() throws {
         let dir = try TemporaryDirectory("cairn-e2e-purge")
         defer { dir.remove() }

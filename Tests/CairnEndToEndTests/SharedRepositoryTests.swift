@@ -38,15 +38,21 @@ import Testing
         return team
     }
 
-    /// Files under `.cairn` that a group member could not write (or a directory without setgid).
+    /// Files under `.cairn` that a group member could not write (or a directory without setgid), or
+    /// that someone outside the group could read; users' private caches aside.
     private func unshared(_ repo: String) -> [String] {
         let cairn = repo + "/.cairn"
         var out: [String] = []
         let walker = FileManager.default.enumerator(atPath: cairn)!
         while let relative = walker.nextObject() as? String {
+            if relative.hasPrefix("cache/") {
+                walker.skipDescendants()
+                continue
+            }
             var st = stat()
             guard lstat(cairn + "/" + relative, &st) == 0 else { continue }
             let mode = st.st_mode & 0o7777
+            if mode & 0o007 != 0 { out.append(relative + String(format: " %o (others)", mode)) }
             let group = getgrgid(st.st_gid).map { String(cString: $0.pointee.gr_name) }
             if st.st_mode & S_IFMT == S_IFDIR {
                 if mode & (S_ISGID | S_IWGRP | S_IXGRP) != (S_ISGID | S_IWGRP | S_IXGRP) || group != Self.group {
@@ -105,6 +111,28 @@ import Testing
         #expect(step.status == 0, "\(step.output)")
         #expect(cairn(as: Self.ada, "-C '\(repo)' train --data HEAD --epochs 1 --size 8x8").status == 0)
         #expect(unshared(repo).isEmpty, "\(unshared(repo))")
+        // ada's decoded tensors are hers alone: bob can neither read nor rewrite what her runs train on.
+        let adaCache = repo + "/.cairn/cache/" + CLI.shell("id -u \(Self.ada)").output.trimmingCharacters(in: .whitespacesAndNewlines)
+        var st = stat()
+        #expect(lstat(adaCache, &st) == 0 && st.st_mode & 0o777 == 0o700 && getpwuid(st.st_uid).map { String(cString: $0.pointee.pw_name) } == Self.ada)
+        #expect(CLI.shell("runuser -u \(Self.bob) -- ls '\(adaCache)/tensors'").status != 0)
+
+        // bob swaps .cairn/tmp and .cairn/cache for links to a directory of ada's: her gc refuses to start,
+        // and nothing there is touched.
+        let secrets = team + "/ada-secrets"
+        CLI.shell("runuser -u \(Self.ada) -- sh -c \"mkdir -m 700 '\(secrets)' && echo key > '\(secrets)/id_rsa' && touch -d '2 days ago' '\(secrets)/id_rsa'\"")
+        for entry in ["tmp", "cache"] {
+            CLI.shell("runuser -u \(Self.bob) -- sh -c \"mv '\(repo)/.cairn/\(entry)' '\(repo)/.cairn/\(entry).old' && ln -s '\(secrets)' '\(repo)/.cairn/\(entry)'\"")
+            for command in ["gc --grace 0", "purge \(paths[1]) --yes -m x"] {
+                step = cairn(as: Self.ada, "-C '\(repo)' \(command)")
+                #expect(step.status != 0 && step.output.contains("is not a real directory"), "\(entry), \(command): \(step.output)")
+            }
+            #expect(FileManager.default.fileExists(atPath: secrets + "/id_rsa"), "\(entry)")
+            CLI.shell("rm '\(repo)/.cairn/\(entry)' && mv '\(repo)/.cairn/\(entry).old' '\(repo)/.cairn/\(entry)'")
+        }
+        // An outsider who marks every directory safe still reads nothing: the modes keep others out.
+        step = CLI.shell("cd / && runuser -u \(Self.eve) -- env HOME=/tmp CAIRN_SAFE_DIRECTORIES='*' '\(CLI.binary)' -C '\(repo)' ls 2>&1")
+        #expect(step.status != 0 && !step.output.contains("in/"), "\(step.output)")
 
         // eve is not in the group: refused, the group named, nothing written.
         let before = CLI.shell("find '\(repo)/.cairn' -type f | sort | xargs sha256sum").output

@@ -243,7 +243,7 @@ func smallParameters(_ model: ModelKind = .mlp, epochs: Int = 5) -> RunParameter
         let first = try training.train(ref: "v1", name: "a", parameters: smallParameters(epochs: 2))
         let cached = try training.train(ref: "v1", name: "b", parameters: smallParameters(epochs: 2))
         #expect(cached.loading?.decoded == 0 && cached.checkpoint == first.checkpoint)
-        let directory = fixture.repository.cairnDirectory + "/cache/tensors/8x8x1-area-v1"
+        let directory = try fixture.repository.derivedCache() + "/tensors/8x8x1-area-v1"
         let segment = try #require(try FileManager.default.contentsOfDirectory(atPath: directory).first)
         var bytes = try Data(contentsOf: URL(fileURLWithPath: directory + "/" + segment))
         bytes[100] ^= 0x40
