@@ -66,8 +66,8 @@ test: deps test-deps
 	swift test --skip-build
 	@$(MAKE) --no-print-directory fuzz FUZZ_RUNS=$(TEST_FUZZ_RUNS) FUZZ_SEED=1
 
-## How many inputs each fuzz target gets in `make test` (a few seconds each on this 2-core machine).
-TEST_FUZZ_RUNS ?= 20000
+## How many inputs each fuzz target gets in `make test` (10-20 s each on this 2-core machine).
+TEST_FUZZ_RUNS ?= 200000
 
 ## fuzz: every fuzz target for FUZZ_SECONDS each (default 30), or for FUZZ_RUNS inputs each when set,
 ## starting from the seed corpus and every saved crash; sanitized build in FUZZ_SCRATCH (.build-fuzz).

@@ -24,6 +24,9 @@ public protocol CatalogPeople {
     func annotator(named name: String) throws -> Annotator?
     /// Stores a new annotator as given. Callers use `addAnnotator`, which checks the name.
     func insertAnnotator(name: String, role: Role, createdAt: Date) throws -> Annotator
+    /// Gives annotator `annotatorID` `role`, granted here (no longer a pulled claim). Callers use
+    /// `Repository.setRole`, which checks who grants it.
+    func setRole(annotatorID: Int64, role: Role) throws
     /// Marks annotator `id` as added by a pulled bundle: the role is the remote's claim, not granted here.
     func markAnnotatorPulled(id: Int64) throws
     /// The names of reviewers and admins given their role here (not by a pulled bundle): whose pulled

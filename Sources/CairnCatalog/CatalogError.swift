@@ -29,6 +29,10 @@ public enum CatalogError: CairnError, Equatable {
     case tagImmutable(name: String, snapshot: BlobID)
     /// A verdict by someone whose role does not record verdicts (nil role: not an annotator at all).
     case notAReviewer(name: String, role: Role?)
+    /// Granting a role by someone who is not an admin here; `admins` are who is.
+    case notAnAdmin(name: String, admins: [String])
+    /// Taking the admin role from the last admin.
+    case lastAdmin(name: String)
     /// Split ratios that are negative or do not sum to 1.
     case invalidSplitRatios(train: Double, val: Double, test: Double)
     /// A label with a class `classes remove` or `merge` took out.
@@ -68,9 +72,13 @@ public enum CatalogError: CairnError, Equatable {
         case .tagImmutable(let name, let snapshot):
             "tag '\(name)' already names \(snapshot.hex.prefix(12)); tags are immutable (use --force to move it)"
         case .notAReviewer(let name, nil):
-            "\(name) is not an annotator; add them with `cairn annotators add \(name) --role reviewer`"
+            "\(name) is not an annotator here; an admin adds them with `cairn annotators add \(name) --role reviewer`"
         case .notAReviewer(let name, let role?):
-            "\(name) has the role \(role.rawValue); only reviewers and admins review (`cairn annotators add NAME --role reviewer` adds one)"
+            "\(name) has the role \(role.rawValue); only reviewers and admins review (an admin runs `cairn annotators role \(name) reviewer`)"
+        case .notAnAdmin(let name, let admins):
+            "\(Printable.escaped(name)) is not an admin here; only an admin grants roles"
+                + (admins.isEmpty ? "" : " (admins: \(admins.map(Printable.escaped).joined(separator: ", ")))")
+        case .lastAdmin(let name): "\(Printable.escaped(name)) is the last admin; make someone else admin first"
         case .invalidSplitRatios(let train, let val, let test):
             "split ratios must be non-negative and sum to 1 (got train \(train), val \(val), test \(test))"
         case .removedClass(let name): "class '\(Printable.escaped(name))' was removed (`cairn classes remove` or `merge`); it labels nothing any more"

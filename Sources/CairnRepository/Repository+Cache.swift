@@ -20,8 +20,7 @@ extension Repository {
         var st = stat()
         guard lstat(base, &st) == 0, st.st_mode & S_IFMT == S_IFDIR, lstat(mine, &st) == 0, st.st_mode & S_IFMT == S_IFDIR,
               st.st_uid == geteuid() else {
-            throw StoreError.damagedFile(path: mine, reason: "is not a directory of yours (a symbolic link, or made by someone else); "
-                                         + "cairn keeps each user's caches private. Remove it after checking who made it")
+            throw StoreError.unsafeEntry(path: mine, expected: "a real directory of yours (each user's caches are private)")
         }
         if st.st_mode & 0o077 != 0 { guard chmod(mine, 0o700) == 0 else { throw StoreError.fromErrno(errno, "chmod", mine) } }
         let purges = try catalog.read { try $0.purges().count }

@@ -39,8 +39,7 @@ public final class Repository: Sendable {
         // Caches are deleted inside by name; a link in its place would send that elsewhere (the store
         // checks its own directories).
         if FileOps.exists(dir + "/cache") && !FileOps.isRealDirectory(dir + "/cache") {
-            throw StoreError.damagedFile(path: dir + "/cache", reason: "is not a real directory (a symbolic link?); cairn follows no links "
-                                         + "inside .cairn. Replace it with a directory (`mkdir`) after checking who made it")
+            throw StoreError.unsafeEntry(path: dir + "/cache", expected: "a real directory")
         }
         if Self.isShared(dir) { FileModes.shareWithGroup() }
         self.root = root
@@ -75,7 +74,10 @@ public final class Repository: Sendable {
         // SQLite creates the catalog 0644 whatever the umask allows, and its WAL and shared-memory
         // files take the catalog's mode: made group-writable once, they all are.
         if sharedWithGroup { try makeShared(dir + "/catalog.sqlite", directory: false) }
-        return try Repository(root: root)
+        let repository = try Repository(root: root)
+        // The creator is the first admin: the one who grants roles to everyone else.
+        if let creator = try? repository.person(nil, option: "--annotator") { try repository.recordCreator(creator) }
+        return repository
     }
 
     /// Whether `.cairn` at `dir` is shared with its group: setgid and group-writable.

@@ -25,6 +25,10 @@ public enum RepositoryError: CairnError, Equatable {
     /// A repository another user owns, not shared with a group of the caller's, not marked safe.
     /// `group`: the group the repository is shared with, when it is (the caller is not in it).
     case notOwned(path: String, owner: String, group: String?)
+    /// In a shared repository, a name other than the caller's Unix account for `option`.
+    case notYou(given: String, account: String, option: String)
+    /// No name to record for `option`: not given, and neither $USER nor the Unix account is known.
+    case noIdentity(option: String)
     /// No remote has this name.
     case unknownRemote(String, known: [String])
     /// `remote add` with a name in use.
@@ -53,6 +57,11 @@ public enum RepositoryError: CairnError, Equatable {
         case .purged(let id, let summary): "\(id.hex.prefix(16)): its bytes are gone, \(Printable.escaped(summary))"
         case .classInUse(let name, let items, let hint):
             (items > 0 ? "\(items) item(s) carry class \(name); " : "cannot remove class \(name): ") + hint + "; nothing changed"
+        case .notYou(let given, let account, let option):
+            "this repository is shared: you act as your Unix account \(account), so \(option) \(Printable.escaped(given)) is refused "
+                + "(each member labels, reviews and purges under their own account)"
+        case .noIdentity(let option):
+            "this command records who did it, and $USER is not set: give \(option) NAME"
         case .notOwned(let path, let owner, let group):
             "the repository at \(path) belongs to \(owner)"
                 + (group.map { " and is shared with group \($0), which you are not in (a member: `usermod -aG \($0) USER`, then log in again)" } ?? "")

@@ -71,8 +71,7 @@ public final class FileBlobStore: BlobStore {
         // Deletions and writes go inside these by name: a symbolic link in their place (planted by
         // someone sharing the repository) would send them elsewhere, so anything but a real directory is refused.
         for dir in [root, root + "/objects", root + "/objects/sha256", root + "/packs", root + "/tmp"] where !FileOps.isRealDirectory(dir) {
-            throw StoreError.damagedFile(path: dir, reason: "is not a real directory (a symbolic link?); cairn follows no links inside .cairn. "
-                                         + "Replace it with a directory (`mkdir`) after checking who made it")
+            throw StoreError.unsafeEntry(path: dir, expected: "a real directory")
         }
         try refreshPacks()
     }

@@ -11,6 +11,9 @@ public enum StoreError: CairnError, Equatable {
     case damagedFile(path: String, reason: String)
     /// The file system has no space left.
     case diskFull(path: String)
+    /// An entry inside `.cairn` that must be a directory of a certain kind and is not (a symbolic
+    /// link someone planted, a file, another user's private cache): refused rather than followed.
+    case unsafeEntry(path: String, expected: String)
     /// The repository is on a read-only file system or its files are not writable.
     case readOnly(path: String)
     /// Permission denied for a path.
@@ -29,6 +32,9 @@ public enum StoreError: CairnError, Equatable {
                 + "restore it from a remote or a copy of the file, then run `cairn fsck`"
         case .damagedFile(let path, let reason):
             "\(path) is damaged (\(reason)); run `cairn fsck`"
+        case .unsafeEntry(let path, let expected):
+            "\(Printable.escaped(path)) is not \(expected); cairn follows no links and uses no one else's files inside .cairn, "
+                + "so it stops here. Check who made it, then replace it with a directory (`mkdir`)"
         case .diskFull(let path):
             "disk full while writing \(path): free some space and run the command again (nothing partial was kept)"
         case .readOnly(let path):

@@ -178,8 +178,7 @@ extension Versioning {
         let target = try tree.items(under: root.items)
         return try catalog.write { tx in
             var report = RestoreReport(snapshot: row.id)
-            let reviewer = try tx.ensureAnnotator(author, role: .reviewer)
-            try reviewer.checkMayReview()
+            let reviewer = try tx.reviewer(named: author)
             var current: [BlobID: (id: Int64, label: ResolvedLabel)] = [:]
             try tx.forEachItemRecord(ids: nil) { id, record in current[record.blobID] = (id, record.resolved) }
             if restoreItems {

@@ -41,8 +41,7 @@ extension Versioning {
         return try repository.withLock(exclusive: true) {
             var report = try catalog.write { tx in
                 var report = PurgeReport(reason: reason)
-                let who = try tx.ensureAnnotator(author, role: .reviewer)
-                try who.checkMayReview()
+                let who = try tx.reviewer(named: author)
                 var seen = Set<BlobID>()
                 let items = try refs.map { try tx.item(matching: $0) }.filter { seen.insert($0.blobID).inserted }
                 let now = Date()
@@ -75,8 +74,7 @@ extension Versioning {
         if catalog.isReadOnly { throw CatalogError.readOnly(location: catalog.location) }
         return try repository.withLock(exclusive: true) {
             var report = try catalog.write { tx in
-                let who = try tx.ensureAnnotator(author, role: .reviewer)
-                try who.checkMayReview()
+                let who = try tx.reviewer(named: author)
                 let chosen = try Self.choose(try tx.heldPurges(), blobs)
                 var report = PurgeReport(reason: "")
                 let now = Date()
@@ -102,7 +100,7 @@ extension Versioning {
     public func dismissHeldPurges(_ blobs: [String]?, author: String) throws -> [PurgeRecord] {
         if catalog.isReadOnly { throw CatalogError.readOnly(location: catalog.location) }
         return try catalog.write { tx in
-            try tx.ensureAnnotator(author, role: .reviewer).checkMayReview()
+            _ = try tx.reviewer(named: author)
             let chosen = try Self.choose(try tx.heldPurges(), blobs)
             for held in chosen { try tx.releaseHeldPurge(blob: held.blob) }
             return chosen

@@ -111,7 +111,7 @@ struct ClassesCommand: ParsableCommand {
 
         func run() throws {
             let repo = try repository.open()
-            let who = try person(reviewer, option: "--reviewer")
+            let who = try repo.person(reviewer, option: "--reviewer")
             let done = try repo.removeClass(name, into: relabelTo, unlabel: unlabel, reviewer: who)
             if output.json { return try printJSON(done) }
             say("removed class \(name)" + (done.relabeled > 0 ? "; \(done.relabeled) item(s) given a verdict \(relabelTo.map { "of \($0)" } ?? "without it") by \(who)" : ""))
@@ -130,7 +130,7 @@ struct ClassesCommand: ParsableCommand {
 
         func run() throws {
             let repo = try repository.open()
-            let who = try person(reviewer, option: "--reviewer")
+            let who = try repo.person(reviewer, option: "--reviewer")
             let done = try repo.removeClass(from, into: into, unlabel: false, reviewer: who)
             if output.json { return try printJSON(done) }
             say("merged class \(from) into \(into): \(done.relabeled) item(s) given a verdict of \(into) by \(who)")
@@ -215,8 +215,8 @@ struct AnnotateCommand: ParsableCommand {
 
     func run() throws {
         let repo = try repository.open()
-        if stdin { return try runStream(repo, annotator: try person(self.annotator, option: "--annotator")) }
-        let annotator = try person(self.annotator, option: "--annotator")
+        if stdin { return try runStream(repo, annotator: try repo.person(self.annotator, option: "--annotator")) }
+        let annotator = try repo.person(self.annotator, option: "--annotator")
         let count = try repo.annotate(items, label: skip ? nil : Label(self.class), annotator: annotator)
         say("\(skip ? "skipped" : "labeled") \(count) item(s)" + (skip ? "" : " as \(Label(self.class))") + " for \(annotator)")
     }

@@ -74,7 +74,7 @@ struct LabelCommand: ParsableCommand {
             throw ValidationError("cairn label needs an interactive terminal (stdin and stdout are not one); use `cairn annotate` in scripts")
         }
         let repo = try repository.open()
-        let annotator = try person(self.annotator, option: "--annotator")
+        let annotator = try repo.person(self.annotator, option: "--annotator")
         let loop = try LoopSetup(repo, suggest: blind ? nil : suggest, run: orderRun, queue: queue, explore: explore)
         let session = try LabelSession(catalog: repo.catalog, annotator: annotator, queue: queue,
                                        filter: QueueFilter(split: split, className: className), overlap: overlap, plan: loop.plan)

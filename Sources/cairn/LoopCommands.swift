@@ -138,8 +138,8 @@ struct QueueCommand: ParsableCommand {
 
     func run() throws {
         let repo = try repository.open()
-        let name = annotator ?? ProcessInfo.processInfo.environment["USER"] ?? unixUser()
-        let person = try name.flatMap { n in try repo.catalog.read { try $0.annotator(named: n) } }
+        let name = try repo.person(annotator, option: "--annotator")
+        let person = try repo.catalog.read { try $0.annotator(named: name) }
         let loop = try LoopSetup(repo, suggest: model ?? (queue == .uncertain ? Cairn.latest : nil), run: model, queue: queue, explore: explore)
         let view = AnnotatorQueue(queue, annotatorID: person?.id ?? -1, overlap: overlap)
         let items = try QueuePreview.next(n, catalog: repo.catalog, queue: view, plan: loop.plan)

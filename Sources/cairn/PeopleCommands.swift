@@ -7,8 +7,13 @@ extension Role: ExpressibleByArgument {}
 
 struct AnnotatorsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "annotators", abstract: "List and add the people who label and review.",
-        subcommands: [List.self, Add.self], defaultSubcommand: List.self)
+        commandName: "annotators", abstract: "List and add the people who label and review, and set their roles.",
+        discussion: """
+            Whoever ran `cairn init` (or `clone`) is the first admin; only an admin adds reviewers and admins or \
+            changes a role. Annotators are added when they first label. In a shared repository everyone acts as \
+            their Unix account.
+            """,
+        subcommands: [List.self, Add.self, SetRole.self], defaultSubcommand: List.self)
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List annotators and their roles.")
@@ -24,14 +29,30 @@ struct AnnotatorsCommand: ParsableCommand {
 
     struct Add: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Add an annotator.", discussion: "Example: cairn annotators add ada --role reviewer")
+            abstract: "Add an annotator (a reviewer or admin only by an admin).", discussion: "Example: cairn annotators add ada --role reviewer")
         @OptionGroup var repository: RepositoryOptions
         @Argument(help: "Name (no spaces).") var name: String
-        @Option(help: "What they may do: reviewers and admins record verdicts.") var role: Role = .annotator
+        @Option(help: "What they may do: reviewers and admins record verdicts and purge; admins grant roles.") var role: Role = .annotator
 
         func run() throws {
-            try repository.open().addAnnotator(name, role: role)
+            let repo = try repository.open()
+            try repo.addPerson(name, role: role, by: try repo.person(nil, option: "--annotator"))
             say("added \(role.rawValue) \(name)")
+        }
+    }
+
+    struct SetRole: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "role", abstract: "Change someone's role (admins only).",
+            discussion: "Example: cairn annotators role ada reviewer")
+        @OptionGroup var repository: RepositoryOptions
+        @Argument(help: "Name.") var name: String
+        @Argument(help: "annotator, reviewer or admin.") var role: Role
+
+        func run() throws {
+            let repo = try repository.open()
+            try repo.setRole(of: name, to: role, by: try repo.person(nil, option: "--annotator"))
+            say("\(name) is now \(role.rawValue == "admin" ? "an" : "a") \(role.rawValue)")
         }
     }
 }
@@ -59,7 +80,7 @@ struct ReviewCommand: ParsableCommand {
 
     func run() throws {
         let repo = try repository.open()
-        let reviewer = try person(self.reviewer, option: "--reviewer")
+        let reviewer = try repo.person(self.reviewer, option: "--reviewer")
         let count = try repo.review(items, label: Label(self.class), reviewer: reviewer)
         say("recorded \(count) verdict(s) of \(Label(self.class)) by \(reviewer)")
     }

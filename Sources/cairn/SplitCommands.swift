@@ -45,7 +45,7 @@ struct SplitCommand: ParsableCommand {
 
         func run() throws {
             let repo = try repository.open()
-            try SplitCommand.show(try repo.moveToSplit(items, split: split, person: try person(author, option: "--author")), output: output)
+            try SplitCommand.show(try repo.moveToSplit(items, split: split, person: try repo.person(author, option: "--author")), output: output)
         }
     }
 
@@ -66,7 +66,7 @@ struct SplitCommand: ParsableCommand {
 
         func run() throws {
             let repo = try repository.open()
-            let report = try repo.regroup(by: by, person: try person(author, option: "--author"), dryRun: dryRun)
+            let report = try repo.regroup(by: by, person: try repo.person(author, option: "--author"), dryRun: dryRun)
             try SplitCommand.show(report, output: output)
             if !dryRun, !output.json { say("later imports follow it: [splits] group in .cairn/config.toml") }
         }
@@ -104,7 +104,7 @@ struct RemoveCommand: ParsableCommand {
     func run() throws {
         let repo = try repository.open()
         let filter = pathPattern != nil || className != nil ? ItemFilter(className: className, pathPattern: pathPattern) : nil
-        let report = try repo.removeItems(items, filter: filter, person: try person(author, option: "--author"), dryRun: dryRun)
+        let report = try repo.removeItems(items, filter: filter, person: try repo.person(author, option: "--author"), dryRun: dryRun)
         if output.json { return try printJSON(report) }
         for path in report.removed.prefix(20) { say((dryRun ? "would remove " : "removed ") + path) }
         if report.removed.count > 20 { say("… and \(report.removed.count - 20) more") }
@@ -162,13 +162,13 @@ struct PurgeCommand: ParsableCommand {
         let versioning = Versioning(repository: repo)
         if held || dismissPulled {
             let list = held ? try versioning.heldPurges()
-                : try versioning.dismissHeldPurges(items.isEmpty ? nil : items, author: try person(author, option: "--author"))
+                : try versioning.dismissHeldPurges(items.isEmpty ? nil : items, author: try repo.person(author, option: "--author"))
             if output.json { return try printJSON(list) }
             for record in list { say("\(record.blob.hex.prefix(16))  \(record.summary)") }
             return say(held ? "\(list.count) held purges (pulled; nothing erased): `cairn purge --apply-pulled [ID...] --yes` applies them"
                             : "dismissed \(list.count) held purges; nothing was erased")
         }
-        let who = try person(author, option: "--author")
+        let who = try repo.person(author, option: "--author")
         if applyPulled {
             let count = items.isEmpty ? try versioning.heldPurges().count : items.count
             try confirm { "apply \(count) held purge(s)? Their images' bytes are deleted here for good. [y/N] " }

@@ -8,20 +8,6 @@ import CairnTraining
 import CairnVersioning
 import Foundation
 
-/// The person a command records: `given` (an option), else (for `--author`) `$CAIRN_AUTHOR`, else
-/// `$USER`, else the Unix account running it (in a shared repository, each member is their own
-/// annotator); never a made-up name — with none of them, the command asks for `option`.
-func person(_ given: String?, option: String) throws -> String {
-    let env = ProcessInfo.processInfo.environment.filter { !$0.value.isEmpty }
-    if let name = given ?? (option == "--author" ? env["CAIRN_AUTHOR"] : nil) ?? env["USER"] ?? unixUser() { return name }
-    throw ValidationError("this command records who did it, and $USER is not set: give \(option) NAME")
-}
-
-/// The name of the account the process runs as, if the system knows it.
-func unixUser() -> String? {
-    getpwuid(geteuid()).map { String(cString: $0.pointee.pw_name) }.flatMap { $0.isEmpty ? nil : $0 }
-}
-
 /// ISO 8601 text for a date, as every command prints times.
 func isoTime(_ date: Date) -> String { date.formatted(.iso8601) }
 
@@ -48,7 +34,8 @@ struct SnapshotCommand: ParsableCommand {
     }
 
     func run() throws {
-        let result = try Versioning(repository: try repository.open()).snapshot(message: message, author: try person(author, option: "--author"))
+        let repo = try repository.open()
+        let result = try Versioning(repository: repo).snapshot(message: message, author: try repo.person(author, option: "--author"))
         if output.json { return try printJSON(result) }
         let s = result.snapshot
         if result.created {
@@ -81,7 +68,7 @@ struct TagCommand: ParsableCommand {
 
     func run() throws {
         let repo = try repository.open()
-        let author = try person(author, option: "--author")
+        let author = try repo.person(author, option: "--author")
         if delete {
             try Versioning(repository: repo).deleteTag(name, author: author)
             return say("deleted tag \(name)")
@@ -295,7 +282,8 @@ struct RestoreCommand: ParsableCommand {
     @Flag(help: "Also restore the item set: remove what was added since, bring back what was removed.") var items = false
 
     func run() throws {
-        let report = try Versioning(repository: try repository.open()).restore(ref, author: try person(author, option: "--author"), items: items)
+        let repo = try repository.open()
+        let report = try Versioning(repository: repo).restore(ref, author: try repo.person(author, option: "--author"), items: items)
         if output.json { return try printJSON(report) }
         say("restored \(report.restored) label(s) from \(report.snapshot.hex.prefix(12))"
             + (items ? "; removed \(report.removed) item(s) added since, brought back \(report.broughtBack)" : "")

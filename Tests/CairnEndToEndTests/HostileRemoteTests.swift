@@ -87,12 +87,12 @@ import Testing
         // A second pull changes nothing; applying one held purge erases exactly that image.
         #expect(try cairn(a, ["pull"]).status == 0)
         let one = try #require(held.first?["blob"] as? String)
-        result = try cairn(a, ["purge", "--apply-pulled", String(one.prefix(12)), "--yes", "--author", "ada", "--json"])
+        result = try cairn(a, ["purge", "--apply-pulled", String(one.prefix(12)), "--yes", "--json"])
         let applied = try result.jsonObject()["purged"] as? [[String: Any]]
         #expect(result.status == 0 && applied?.count == 1, "\(result)")
         #expect(try cairn(a, ["fsck", "--json"]).jsonObject()["purged"] as? [String] == [one])
         #expect(try cairn(a, ["ls", "--json"]).jsonArray().count == before.count - 1)
-        result = try cairn(a, ["purge", "--dismiss-pulled", "--author", "ada", "--json"])
+        result = try cairn(a, ["purge", "--dismiss-pulled", "--json"])
         let dismissed = try result.jsonArray()
         #expect(result.status == 0 && dismissed.count == 23, "\(result)")
         #expect(try cairn(a, ["purge", "--held", "--json"]).jsonArray().isEmpty)

@@ -153,6 +153,11 @@ import Testing
         Tmux.waitFor(session, "done 8 /")
         Tmux.run("send-keys -t \(session) q")
         #expect(Tmux.waitFor(session, "EXITED").contains("EXITED 0"))
+        // A repository whose tmp is not a directory is refused by name until it is mended.
+        let refused = try CLI.run(["-C", repo, "status"])
+        #expect(refused.status != 0 && refused.stderr.contains("tmp is not a real directory"), "\(refused)")
+        try FileManager.default.removeItem(atPath: tmp)
+        try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
         let status = try CLI.run(["-C", repo, "status", "--json"]).jsonObject()
         #expect(status["unlabeled"] as? Int == 45 - 8, "\(status)")
     }

@@ -80,6 +80,7 @@ private func holders(of bytes: Data, under root: String) -> [String] {
         #expect(try cairn("cat-blob", blob).status == 0, "still here after the refusals")
 
         // The purge: recorded with who and why, the bytes gone from every file of the repository.
+        #expect(try cairn("annotators", "add", "ada", "--role", "reviewer").status == 0)
         result = try cairn("purge", path, "-m", "removal request \u{1b}[31m#7", "--yes", "--json", "--author", "ada")
         #expect(result.status == 0, "\(result)")
         let report = try result.jsonObject()
@@ -170,6 +171,7 @@ private func holders(of bytes: Data, under root: String) -> [String] {
         }
         #expect(!remoteHolders().isEmpty, "the remote holds the image before the purge")
 
+        #expect(try cairn(a, "annotators", "add", "ada", "--role", "reviewer").status == 0)
         #expect(try cairn(a, "purge", path, "-m", "consent withdrawn", "--yes", "--author", "ada").status == 0)
         var result = try cairn(a, "push", "--json")
         let push = try result.jsonObject()

@@ -355,6 +355,7 @@ private func relabel(_ f: TestRepository, _ paths: [String], as label: String, b
         let one = try v.snapshot(message: "1", author: "a").snapshot.id
         let paths = try f.repository.catalog.read { try $0.allItems().prefix(4).map(\.path) }
         try relabel(f, paths, as: "owl")
+        try f.repository.addAnnotator("admin", role: .admin)
         let report = try v.restore(one.hex, author: "admin")
         #expect(report.restored == 4)
         let now = try v.snapshot(message: "restored", author: "a")

@@ -167,6 +167,10 @@ extension SQLiteTransaction {
             .map(Self.annotator)
     }
 
+    func setRole(annotatorID: Int64, role: Role) throws {
+        try db.execute(sql: "UPDATE annotators SET role = ?, pulled = 0 WHERE id = ?", arguments: [role.rawValue, annotatorID])
+    }
+
     func markAnnotatorPulled(id: Int64) throws {
         try db.execute(sql: "UPDATE annotators SET pulled = 1 WHERE id = ?", arguments: [id])
     }
