@@ -35,21 +35,26 @@ enum Plots {
                      "confusion.png")
         }
         for (name, series) in programSeries(record) {
-            try save(lineChart(title: "\(name) - run \(record.id)", series: [series], yFromZero: false), "metric-\(fileName(name)).png")
+            try save(lineChart(title: "\(name) - run \(record.id)", series: [series], yFromZero: false, xTitle: series.xTitle),
+                     "metric-\(fileName(name)).png")
         }
         return written
     }
 
     /// A program's metrics, one series per numeric field (at most eight, by name), against the
-    /// step, else the epoch, else the line number.
+    /// step when the lines give one, else the epoch, else the line number (the axis says which).
     static func programSeries(_ record: RunRecord) -> [(String, Series)] {
         guard let points = record.program?.metrics, !points.isEmpty else { return [] }
         let names = Set(points.flatMap(\.values.keys)).sorted().prefix(8)
         let palette: [(UInt8, UInt8, UInt8)] = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40)]
+        let axis = points.allSatisfy { $0.step != nil } ? "step" : points.allSatisfy { $0.epoch != nil } ? "epoch" : "line"
         return names.enumerated().compactMap { i, name in
-            let pairs = points.enumerated().compactMap { n, p in p.values[name].map { (Double(p.step ?? p.epoch ?? n), $0) } }
+            let pairs = points.enumerated().compactMap { n, p -> (Double, Double)? in
+                let x = axis == "step" ? p.step : axis == "epoch" ? p.epoch : n + 1
+                return p.values[name].map { (Double(x ?? n + 1), $0) }
+            }
             guard pairs.count >= 2 else { return nil }
-            return (name, Series(name: name, color: palette[i % palette.count], x: pairs.map(\.0), y: pairs.map(\.1)))
+            return (name, Series(name: name, color: palette[i % palette.count], x: pairs.map(\.0), y: pairs.map(\.1), xTitle: axis))
         }
     }
 
@@ -63,37 +68,28 @@ enum Plots {
         var color: (UInt8, UInt8, UInt8)
         var x: [Double]
         var y: [Double]
+        /// What x counts.
+        var xTitle = "epoch"
     }
 
-    static func lineChart(title: String, series: [Series], yFromZero: Bool) -> Canvas {
+    static func lineChart(title: String, series: [Series], yFromZero: Bool, xTitle: String = "epoch") -> Canvas {
         var canvas = Canvas(width: 720, height: 420)
         let (left, right, top, bottom) = (70, 700, 40, 370)
-        let xs = series.flatMap(\.x), ys = series.flatMap(\.y)
-        let xMin = xs.min() ?? 0, xMax = max(xs.max() ?? 1, xMin + 1)
-        var yMin = yFromZero ? min(0, ys.min() ?? 0) : (ys.min() ?? 0)
-        var yMax = ys.max() ?? 1
-        if yMax - yMin < 1e-9 { yMax = yMin + 1 }
-        let step = niceStep((yMax - yMin) / 5)
-        yMin = (yMin / step).rounded(.down) * step
-        yMax = (yMax / step).rounded(.up) * step
-        func px(_ x: Double) -> Int { left + Int((x - xMin) / (xMax - xMin) * Double(right - left)) }
-        func py(_ y: Double) -> Int { bottom - Int((y - yMin) / (yMax - yMin) * Double(bottom - top)) }
+        let xAxis = ChartAxis(values: series.flatMap(\.x), title: xTitle, integers: true, maxTicks: 9)
+        let yAxis = ChartAxis(values: series.flatMap(\.y), title: "", includeZero: yFromZero)
+        func px(_ x: Double) -> Int { left + Int(xAxis.fraction(x) * Double(right - left)) }
+        func py(_ y: Double) -> Int { bottom - Int(yAxis.fraction(y) * Double(bottom - top)) }
         canvas.text(title, x: left, y: 12, color: (0, 0, 0))
-        var tick = yMin
-        while tick <= yMax + step / 2 {
+        for tick in yAxis.ticks {
             canvas.line(left, py(tick), right, py(tick), color: (225, 225, 225))
-            let label = step >= 1 ? String(format: "%.0f", tick) : String(format: "%.\(max(1, Int(-log10(step).rounded(.up))))f", tick)
-            canvas.text(label, x: left - 8 - label.count * 6, y: py(tick) - 3, color: (60, 60, 60))
-            tick += step
+            let label = yAxis.label(tick)
+            canvas.text(label, x: max(0, left - 8 - label.count * 6), y: py(tick) - 3, color: (60, 60, 60))
         }
-        let xStep = max(1, niceStep((xMax - xMin) / 8))
-        var x = (xMin / xStep).rounded(.up) * xStep
-        while x <= xMax {
-            let label = String(format: "%.0f", x)
-            canvas.text(label, x: px(x) - label.count * 3, y: bottom + 8, color: (60, 60, 60))
-            x += xStep
+        for tick in xAxis.ticks {
+            let label = xAxis.label(tick)
+            canvas.text(label, x: px(tick) - label.count * 3, y: bottom + 8, color: (60, 60, 60))
         }
-        canvas.text("epoch", x: (left + right) / 2 - 15, y: bottom + 24, color: (60, 60, 60))
+        canvas.text(xTitle, x: (left + right) / 2 - xTitle.count * 3, y: bottom + 24, color: (60, 60, 60))
         canvas.line(left, top, left, bottom, color: (0, 0, 0))
         canvas.line(left, bottom, right, bottom, color: (0, 0, 0))
         for (i, s) in series.enumerated() {
@@ -137,12 +133,6 @@ enum Plots {
         return canvas
     }
 
-    private static func niceStep(_ raw: Double) -> Double {
-        guard raw > 0, raw.isFinite else { return 1 }
-        let magnitude = pow(10, (log10(raw)).rounded(.down))
-        let fraction = raw / magnitude
-        return (fraction <= 1 ? 1 : fraction <= 2 ? 2 : fraction <= 5 ? 5 : 10) * magnitude
-    }
 }
 
 /// An RGB raster with lines, boxes and 5×7 text.

@@ -1,3 +1,4 @@
+import CairnSupport
 import CairnCatalog
 import CairnStore
 import CairnVersioning
@@ -116,31 +117,59 @@ public struct ProgramRun: Sendable, Hashable, Codable {
     /// and any numeric fields (others are ignored). A line that is not such an object is reported
     /// with its number; the rest are kept.
     static func readMetrics(_ text: String) -> (points: [MetricPoint], problems: [String]) {
-        var points: [MetricPoint] = [], problems: [String] = []
+        var points: [MetricPoint] = [], problems = ProblemList()
+        var values = 0
         for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let trimmed = line.trimmingCharacters(in: .whitespaces)
             guard !trimmed.isEmpty else { continue }
             guard let object = try? JSONDecoder().decode([String: JSONValue].self, from: Data(trimmed.utf8)) else {
-                problems.append("metrics.jsonl line \(i + 1): not a JSON object")
+                problems.add("metrics.jsonl line \(i + 1): not a JSON object")
                 continue
             }
             var point = MetricPoint(step: nil, epoch: nil, values: [:])
-            for (key, value) in object {
-                guard let number = value.number, number.isFinite else { continue }
+            for (key, value) in object.sorted(by: { $0.key < $1.key }) {
+                guard let number = value.number, number.isFinite else {
+                    problems.add("metrics.jsonl line \(i + 1): '\(Printable.escaped(String(key.prefix(60))))' is not a finite number; left out")
+                    continue
+                }
                 switch key {
                 case "step": point.step = Int(exactly: number.rounded()) ?? nil
                 case "epoch": point.epoch = Int(exactly: number.rounded()) ?? nil
-                default: point.values[key] = number
+                default:
+                    guard point.values.count < Self.maxMetricsPerLine, key.utf8.count <= 200 else {
+                        problems.add("metrics.jsonl line \(i + 1): more than \(Self.maxMetricsPerLine) metrics or a name over 200 bytes; the rest left out")
+                        continue
+                    }
+                    point.values[key] = number
                 }
             }
+            if points.count >= Self.maxMetricLines || values + point.values.count > Self.maxMetricValues {
+                problems.add("metrics.jsonl is larger than a run record keeps (\(Self.maxMetricLines) lines, \(Self.maxMetricValues) values); "
+                             + "the first \(points.count) lines are kept")
+                break
+            }
+            values += point.values.count
             points.append(point)
         }
-        if points.count > 100_000 {
-            problems.append("metrics.jsonl has \(points.count) lines; the first 100000 are kept")
-            points = Array(points.prefix(100_000))
-        }
-        return (points, problems)
+        return (points, problems.lines)
     }
+
+    /// Most lines, values and metrics per line a run record keeps from metrics.jsonl.
+    static let maxMetricLines = 100_000, maxMetricValues = 400_000, maxMetricsPerLine = 64
+}
+
+/// Problems found reading a program's files: the first few said in full, the rest counted, so a
+/// million bad lines give a short list, not a million warnings.
+struct ProblemList {
+    private(set) var shown: [String] = []
+    private var more = 0
+    static let limit = 20
+
+    mutating func add(_ problem: String) {
+        if shown.count < Self.limit { shown.append(problem) } else { more += 1 }
+    }
+
+    var lines: [String] { shown + (more > 0 ? ["… and \(more) more problems like these"] : []) }
 }
 
 extension RunRecord {

@@ -195,6 +195,7 @@ public enum ReportHTML {
     static func curves(_ records: [RunRecord]) -> String {
         let palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
         var loss: [Series] = [], accuracy: [Series] = [], program: [Series] = []
+        var programAxis: String?
         for (i, r) in records.enumerated() {
             let color = palette[i % palette.count]
             let label = records.count > 1 ? "\(r.name) " : ""
@@ -207,14 +208,15 @@ public enum ReportHTML {
                 if !acc.isEmpty { accuracy.append(Series(name: label + "val accuracy %", color: color, dashed: false, points: acc)) }
             }
             for (name, series) in Plots.programSeries(r) {
+                programAxis = programAxis.map { $0 == series.xTitle ? $0 : "step or epoch" } ?? series.xTitle
                 program.append(Series(name: label + name, color: palette[(i + program.count) % palette.count], dashed: false,
                                       points: Array(zip(series.x, series.y))))
             }
         }
         var out = ""
-        if !loss.isEmpty { out += lineChart(title: "loss by epoch", series: loss, xLabel: "epoch") }
-        if !accuracy.isEmpty { out += lineChart(title: "val accuracy by epoch", series: accuracy, xLabel: "epoch") }
-        if !program.isEmpty { out += lineChart(title: "metrics", series: program, xLabel: "step") }
+        if !loss.isEmpty { out += lineChart(title: "loss by epoch", series: loss, xLabel: "epoch", fromZero: true) }
+        if !accuracy.isEmpty { out += lineChart(title: "val accuracy by epoch", series: accuracy, xLabel: "epoch", fromZero: true) }
+        if !program.isEmpty { out += lineChart(title: "metrics", series: program, xLabel: programAxis ?? "step", fromZero: false) }
         return out.isEmpty ? "<p>No curves: the run recorded no epochs or metrics.</p>" : out
     }
 
@@ -225,23 +227,24 @@ public enum ReportHTML {
         var points: [(Double, Double)]
     }
 
-    static func lineChart(title: String, series: [Series], xLabel: String) -> String {
+    /// The same layout as the PNG plots (`ChartAxis`), drawn as SVG.
+    static func lineChart(title: String, series: [Series], xLabel: String, fromZero: Bool) -> String {
         let (width, height) = (640.0, 320.0)
         let (left, right, top, bottom) = (60.0, 620.0, 30.0, 280.0)
-        let xs = series.flatMap { $0.points.map(\.0) }, ys = series.flatMap { $0.points.map(\.1) }
-        let xMin = xs.min() ?? 0, xMax = max(xs.max() ?? 1, (xs.min() ?? 0) + 1)
-        let yMin = min(0, ys.min() ?? 0), yMax = max(ys.max() ?? 1, yMin + 1e-9)
-        func px(_ x: Double) -> Double { left + (x - xMin) / (xMax - xMin) * (right - left) }
-        func py(_ y: Double) -> Double { bottom - (y - yMin) / (yMax - yMin) * (bottom - top) }
+        let xAxis = ChartAxis(values: series.flatMap { $0.points.map(\.0) }, title: xLabel, integers: true, maxTicks: 9)
+        let yAxis = ChartAxis(values: series.flatMap { $0.points.map(\.1) }, title: "", includeZero: fromZero)
+        func px(_ x: Double) -> Double { left + xAxis.fraction(x) * (right - left) }
+        func py(_ y: Double) -> Double { bottom - yAxis.fraction(y) * (bottom - top) }
         var out = "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" width=\"\(Int(width))\" height=\"\(Int(height))\" viewBox=\"0 0 \(Int(width)) \(Int(height))\">"
         out += "<text x=\"\(left)\" y=\"18\" font-size=\"13\">\(e(title))</text>"
-        for i in 0...4 {
-            let v = yMin + (yMax - yMin) * Double(i) / 4
+        for v in yAxis.ticks {
             out += String(format: "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>", left, py(v), right, py(v))
-            out += String(format: "<text x=\"%.1f\" y=\"%.1f\" font-size=\"10\" text-anchor=\"end\">%@</text>", left - 4, py(v) + 3, ParallelCoordinates.format(v))
+            out += String(format: "<text x=\"%.1f\" y=\"%.1f\" font-size=\"10\" text-anchor=\"end\">%@</text>", left - 4, py(v) + 3, yAxis.label(v))
         }
-        out += String(format: "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" text-anchor=\"middle\">%@ %@–%@</text>", (left + right) / 2, bottom + 28,
-                      xLabel, ParallelCoordinates.format(xMin), ParallelCoordinates.format(xMax))
+        for v in xAxis.ticks {
+            out += String(format: "<text x=\"%.1f\" y=\"%.1f\" font-size=\"10\" text-anchor=\"middle\">%@</text>", px(v), bottom + 13, xAxis.label(v))
+        }
+        out += String(format: "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" text-anchor=\"middle\">%@</text>", (left + right) / 2, bottom + 30, e(xLabel))
         out += String(format: "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"black\"/>", left, bottom, right, bottom)
         out += String(format: "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"black\"/>", left, top, left, bottom)
         for (i, s) in series.enumerated() {

@@ -169,7 +169,9 @@ extension Training {
             record.program?.metrics = points
             record.program?.metricProblems = problems
         }
-        if let data = FileManager.default.contents(atPath: directory + "/summary.json") {
+        if let size = try? FileManager.default.attributesOfItem(atPath: directory + "/summary.json")[.size] as? Int, size > 1 << 20 {
+            record.program?.metricProblems.append("summary.json is \(size) bytes, over the 1 MiB a run record keeps; left out")
+        } else if let data = FileManager.default.contents(atPath: directory + "/summary.json") {
             do {
                 record.program?.summary = try JSONDecoder().decode([String: JSONValue].self, from: data)
             } catch {

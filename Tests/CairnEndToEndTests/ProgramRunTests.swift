@@ -101,6 +101,34 @@ import Testing
         #expect(try run("true").stderr.contains("reused"), "an intact materialization is reused")
     }
 
+    /// Metrics at the ends of what a Double holds (a constant past 2^53, ±1.7e308, 1e-300) are
+    /// plotted and kept; a million bad lines give a short warning, not a million; the run finishes.
+    @Test func anyFiniteMetricIsPlottedAndBadLinesAreCounted() throws {
+        let dir = try TemporaryDirectory("cairn-e2e-run-metrics")
+        defer { dir.remove() }
+        let repo = try digits(dir)
+        let script = #"""
+            import json, os
+            d = os.environ["CAIRN_RUN_DIR"]
+            with open(d + "/metrics.jsonl", "w") as f:
+                for i in range(6):
+                    f.write(json.dumps({"step": i, "big": 36028797018963968.0, "huge": 1.7e308 if i % 2 else -1.7e308,
+                                        "tiny": 1e-300 * i, "note": "x"}) + "\n")
+                f.write("not json\n" * 1000000)
+            json.dump({"val_accuracy": 0.5}, open(d + "/summary.json", "w"))
+            """#
+        let result = try CLI.run(["-C", repo, "run", "--data", "v1", "--name", "extreme", "--", "python3", "-c", script])
+        #expect(result.status == 0, "\(result)")
+        let warnings = result.stderr.split(separator: "\n").filter { $0.contains("warning:") }
+        #expect(warnings.count <= 22 && result.stderr.contains("more problems like these") && result.stderr.contains("'note' is not a finite number"),
+                "\(warnings.prefix(3)) … \(warnings.count)")
+        let record = try show(repo, "extreme")
+        #expect(record["status"] as? String == "finished")
+        let plots = (record["plots"] as? [String]) ?? []
+        for name in ["big", "huge", "tiny"] { #expect(plots.contains { $0.hasSuffix("metric-\(name).png") }, "\(plots)") }
+        #expect(try CLI.run(["-C", repo, "report", "extreme", "-o", dir.appending("report")]).status == 0)
+    }
+
     @Test func badProgramsAndBadFilesAreReported() throws {
         let dir = try TemporaryDirectory("cairn-e2e-run-bad")
         defer { dir.remove() }

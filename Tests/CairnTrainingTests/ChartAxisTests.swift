@@ -1,0 +1,27 @@
+@testable import CairnTraining
+import Foundation
+import Testing
+
+/// The one axis layout both chart renderers use: total over any finite values, readable ticks.
+@Suite struct ChartAxisTests {
+    @Test(arguments: [
+        [0.81, 0.93], [0.0, 1.0], [0.9, 0.9], [9_007_199_254_740_992, 9_007_199_254_740_992], [-1.7e308, 1.7e308],
+        [1e-300, 3e-300], [1_000_000, 1_000_000.5], [-5, 12_345], [42, 42], [.greatestFiniteMagnitude, .greatestFiniteMagnitude],
+    ])
+    func everyFiniteRangeGetsDistinctTicksThatHoldTheValues(values: [Double]) {
+        let axis = ChartAxis(values: values, title: "y")
+        #expect(axis.ticks.count >= 2 && axis.ticks.count <= 13, "\(axis)")
+        #expect(axis.low <= values.min()! && axis.high >= values.max()!, "\(axis)")
+        let labels = axis.ticks.map(axis.label)
+        #expect(Set(labels).count == labels.count, "no two ticks read the same: \(labels)")
+        #expect(values.allSatisfy { (0...1).contains(axis.fraction($0)) })
+    }
+
+    @Test func integerAxesTickOnWholeNumbersAndIgnoreNonFiniteValues() {
+        let epochs = ChartAxis(values: [1, 2, 3], title: "epoch", integers: true, maxTicks: 9)
+        #expect(epochs.ticks.allSatisfy { $0 == $0.rounded() } && epochs.ticks.map(epochs.label) == ["1", "2", "3"], "\(epochs)")
+        let odd = ChartAxis(values: [.nan, .infinity, 2, 4], title: "y")
+        #expect(odd.low <= 2 && odd.high >= 4 && odd.fraction(.nan) == 0)
+        #expect(ChartAxis(values: [0.3, 0.9], title: "y", includeZero: true).low == 0)
+    }
+}
