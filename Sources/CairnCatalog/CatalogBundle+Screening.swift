@@ -63,7 +63,7 @@ extension CatalogBundle {
                 continue
             }
             guard Split(rawValue: row.split) != nil, row.format == "png" || row.format == "jpeg", row.width > 0, row.height > 0,
-                  row.size >= 0, !row.path.isEmpty, row.path.utf8.count <= 4096, row.addedAt.isFinite
+                  row.size >= 0, ItemPath.problem(row.path) == nil, row.addedAt.isFinite
             else {
                 refused.items += 1
                 refused.note("item \(row.blob.prefix(16)): malformed")

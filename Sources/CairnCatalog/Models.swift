@@ -36,6 +36,29 @@ public struct Item: Sendable, Hashable, Codable {
     }
 }
 
+/// The rules for an item's path (relative to the dataset, as imported): what no path from a
+/// document (a JSONL export, a remote's bundle) may be, since checkouts and exports write files under it.
+public enum ItemPath {
+    /// Why `path` cannot be an item's path, or nil when it can: empty, over 4096 bytes, absolute,
+    /// with an empty, `.` or `..` component, or a NUL (where a C call would cut it short).
+    public static func problem(_ path: String) -> String? {
+        if path.isEmpty { return "it is empty" }
+        if path.utf8.count > 4096 { return "it is over 4096 bytes" }
+        if path.unicodeScalars.contains("\u{0}") { return "it contains a NUL byte" }
+        if path.hasPrefix("/") { return "it is absolute" }
+        if path.split(separator: "/", omittingEmptySubsequences: false).contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }) {
+            return "it has an empty, '.' or '..' component"
+        }
+        return nil
+    }
+
+    /// `problem`, and also any control character: for paths read from a document, where a real
+    /// file name never put them.
+    public static func documentProblem(_ path: String) -> String? {
+        problem(path) ?? (path.unicodeScalars.contains(where: Printable.isControl) ? "it contains a control character" : nil)
+    }
+}
+
 /// An item about to be inserted (its id is assigned by the catalog).
 public struct NewItem: Sendable, Hashable {
     public var blobID: BlobID

@@ -1,3 +1,4 @@
+import CairnSupport
 import CairnCatalog
 import CairnStore
 import Foundation
@@ -189,9 +190,11 @@ extension Versioning {
         }
         let base = (jsonlPath as NSString).deletingLastPathComponent
         let (header, records) = try Self.parseExport(data, path: jsonlPath)
-        for record in records {
-            guard !record.file.hasPrefix("/"), !record.file.split(separator: "/").contains("..") else {
-                throw VersioningError.badExport(path: jsonlPath, reason: "\(record.file) leaves the export directory")
+        for (n, record) in records.enumerated() {
+            for (what, path) in [("file", record.file), ("path", record.path)] {
+                if let problem = ItemPath.documentProblem(path) {
+                    throw VersioningError.badExport(path: jsonlPath, reason: "line \(n + 2): the \(what) '\(Printable.escaped(path))' cannot be used: \(problem)")
+                }
             }
             guard let bytes = FileManager.default.contents(atPath: base + "/" + record.file) else {
                 throw VersioningError.badExport(path: base + "/" + record.file, reason: "missing image file")

@@ -55,6 +55,24 @@ import Testing
         #expect(try CLI.run(["-C", copy, "import", "--jsonl", dir.appending("jsonl/items.jsonl")]).status == 0)
         let copied = try CLI.run(["-C", copy, "snapshot", "-m", "copy", "--json"]).jsonObject()
         #expect((copied["snapshot"] as? [String: Any])?["id"] as? String == v1ID)
+        // A crafted export: a path or file that is absolute, climbs out, holds a NUL or an escape is refused
+        // by line, and nothing of the file is imported.
+        let exported = try String(contentsOfFile: dir.appending("jsonl/items.jsonl"), encoding: .utf8).split(separator: "\n").map(String.init)
+        for (i, (field, bad)) in [("path", "/etc/passwd"), ("path", "../../x.png"), ("file", "images/../../x.png"),
+                                  ("path", "a\\u0000b.png"), ("file", "images/x\\u0000.png"), ("path", "a\\u001b[31mred.png"), ("path", "a//b.png")].enumerated() {
+            var line = try JSONSerialization.jsonObject(with: Data(exported[2].utf8)) as? [String: Any] ?? [:]
+            line[field] = "PLACEHOLDER"
+            let text = String(decoding: try JSONSerialization.data(withJSONObject: line), as: UTF8.self)
+                .replacingOccurrences(of: "\"PLACEHOLDER\"", with: "\"" + bad.replacingOccurrences(of: "/", with: "\\/") + "\"")
+            let crafted = dir.appending("jsonl/crafted-\(i).jsonl")
+            try (exported.prefix(2) + [text] + exported.dropFirst(3)).joined(separator: "\n").write(toFile: crafted, atomically: true, encoding: .utf8)
+            let fresh = dir.appending("fresh-\(i)")
+            #expect(try CLI.run(["init", fresh]).status == 0)
+            let result = try CLI.run(["-C", fresh, "import", "--jsonl", crafted])
+            #expect(result.status != 0 && result.stderr.contains("line 3: the \(field)") && result.stderr.utf8.allSatisfy { $0 >= 0x20 || $0 == 0x0A },
+                    "case \(i): \(result)")
+            #expect(try CLI.run(["-C", fresh, "ls", "--json"]).jsonArray().isEmpty, "case \(i): nothing imported")
+        }
         // CSV round trip: same images, labels and splits.
         #expect(try cairn("export", "v1", "--format", "csv", dir.appending("csv")).status == 0)
         let csvRepo = dir.appending("csvrepo")
