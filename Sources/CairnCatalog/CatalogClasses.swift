@@ -43,7 +43,7 @@ extension CatalogClasses {
     public func addClass(_ name: String, hotkey: String? = nil) throws -> LabelClass {
         try LabelClass.validate(name: name)
         if try labelClass(named: name) != nil { throw CatalogError.exists(kind: "class", name: name) }
-        if try removedClasses().contains(where: { $0.name == name }) { throw CatalogError.exists(kind: "removed class", name: name) }
+        if try removedClasses().contains(where: { $0.name == name }) { throw CatalogError.removedClass(name) }
         let existing = try classes()
         let used = Set(existing.compactMap(\.hotkey))
         var key = hotkey

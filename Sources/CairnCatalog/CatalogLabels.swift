@@ -28,7 +28,14 @@ public protocol CatalogLabels {
     /// record it, in item id order, with each item's catalog id.
     ///
     /// - Complexity: O(items + their labels), memory O(1) per item.
-    func forEachItemRecord(ids: [Int64]?, _ body: (Int64, ItemRecord) throws -> Void) throws
+    func forEachItemRecord(ids: [Int64]?, includingRemoved: Bool, _ body: (Int64, ItemRecord) throws -> Void) throws
+}
+
+extension CatalogLabels {
+    /// The current records of the items in the working state that `ids` names (all when nil).
+    public func forEachItemRecord(ids: [Int64]?, _ body: (Int64, ItemRecord) throws -> Void) throws {
+        try forEachItemRecord(ids: ids, includingRemoved: false, body)
+    }
 }
 
 extension CatalogLabels {

@@ -29,15 +29,24 @@ extension Repository {
                 Label(label.classes.filter { $0 != name } + (into.map { label.classes.contains($0) ? [] : [$0] } ?? []))
             }
             var verdicts: [(Int64, Label)] = []
+            // Items out of the working state (`rm`) get the same verdicts, so that `restore --items`
+            // never brings back a label of a class that is gone; they neither block nor count.
+            var removedVerdicts: [(Int64, Label)] = []
             var unsettled = 0
-            for (item, resolved) in try tx.resolvedLabels() {
-                switch resolved {
+            let removedItems = Set(try tx.removedItems().map(\.id))
+            try tx.forEachItemRecord(ids: nil, includingRemoved: true) { item, record in
+                let isRemoved = removedItems.contains(item)
+                switch record.resolved {
                 case .labeled(let label) where label.classes.contains(name):
-                    verdicts.append((item, replaced(label)))
+                    if isRemoved { removedVerdicts.append((item, replaced(label))) } else { verdicts.append((item, replaced(label))) }
                 case .conflict(let labels) where labels.contains(where: { $0.classes.contains(name) }):
                     let settled = Set(labels.map(replaced))
-                    if settled.count == 1, let label = settled.first, into != nil { verdicts.append((item, label)) } else { unsettled += 1 }
-                default: continue
+                    if settled.count == 1, let label = settled.first, into != nil || isRemoved {
+                        if isRemoved { removedVerdicts.append((item, label)) } else { verdicts.append((item, label)) }
+                    } else if !isRemoved {
+                        unsettled += 1
+                    }
+                default: return
                 }
             }
             if unsettled > 0 {
@@ -47,10 +56,10 @@ extension Repository {
             if !verdicts.isEmpty, into == nil, !unlabel {
                 throw RepositoryError.classInUse(name: name, items: verdicts.count, hint: "give --relabel-to CLASS or --unlabel")
             }
-            if !verdicts.isEmpty {
+            if !verdicts.isEmpty || !removedVerdicts.isEmpty {
                 let who = try tx.reviewer(named: reviewer)
                 let now = Date()
-                for (item, label) in verdicts {
+                for (item, label) in verdicts + removedVerdicts {
                     try tx.appendVerdict(itemID: item, reviewer: who, classIDs: try tx.existingClassIDs(label.classes), at: now)
                 }
             }

@@ -109,7 +109,7 @@ struct LogCommand: ParsableCommand {
     @OptionGroup var repository: RepositoryOptions
     @OptionGroup var output: OutputOptions
     @Argument(help: "Where to start.", completion: .custom(Completions.refs)) var ref: String = "HEAD"
-    @Option(name: [.customShort("n"), .long], help: "Show at most this many.") var limit: Int = .max
+    @Option(name: [.customShort("n", allowingJoined: true), .long], help: "Show at most this many.") var limit: Int = .max
 
     func run() throws {
         let versioning = Versioning(repository: try repository.open())

@@ -42,7 +42,8 @@ import Testing
         let show = try cairn("show", kitty, "--json").jsonObject()
         let first = (show["history"] as? [[String: Any]])?.first?["label"] as? String
         #expect(first == "kitty" && show["label"] as? String == "cat", "\(show)")
-        #expect(try cairn("classes", "add", "kitty").status != 0)
+        let again = try cairn("classes", "add", "kitty")
+        #expect(again.status != 0 && again.stderr.contains("class 'kitty' was removed"), "\(again)")
         let relabel = try cairn("annotate", kitty, "--class", "kitty")
         #expect(relabel.status == 1 && relabel.stderr.contains("class 'kitty' was removed"), "\(relabel)")
 
@@ -53,5 +54,40 @@ import Testing
         #expect(try cairn("ls", "v1", "--class", "blurry", "--json").jsonArray().count == 6)
         #expect(try cairn("ls", "HEAD", "--unlabeled", "--json").jsonArray().isEmpty)
         #expect(try cairn("fsck").status == 0)
+    }
+
+    /// Items removed before a merge come back (`restore --items`) under the class they were merged
+    /// into, so every later snapshot, checkout and training run sees the same classes in every split.
+    @Test func removedItemsFollowAMergeWhenTheyComeBack() throws {
+        let dir = try TemporaryDirectory("cairn-e2e-classes-restore")
+        defer { dir.remove() }
+        let input = dir.appending("in")
+        for (name, digit) in [("kitty", "1"), ("cat", "2"), ("dog", "3")] {
+            try FileManager.default.createDirectory(atPath: "\(input)/\(name)", withIntermediateDirectories: true)
+            for f in try FileManager.default.contentsOfDirectory(atPath: "\(Fixtures.digits)/\(digit)").sorted().prefix(20) {
+                try FileManager.default.copyItem(atPath: "\(Fixtures.digits)/\(digit)/\(f)", toPath: "\(input)/\(name)/\(f)")
+            }
+        }
+        let repo = try CLI.makeRepository(at: dir.appending("repo"), input: input, labelsFromDirectories: true, tag: "v1")
+        func cairn(_ args: String...) throws -> CommandResult { try CLI.run(["-C", repo] + args) }
+        let kitties = try cairn("ls", "--class", "kitty", "--json").jsonArray().compactMap { $0["path"] as? String }
+        #expect(try CLI.run(["-C", repo, "rm"] + Array(kitties.prefix(8))).status == 0)
+        #expect(try cairn("classes", "merge", "kitty", "cat").status == 0, "the creator merges without adding themselves")
+        var result = try cairn("restore", "v1", "--items", "--json")
+        let broughtBack = try result.jsonObject()["broughtBack"] as? Int
+        #expect(result.status == 0 && broughtBack == 8, "\(result)")
+        let classes = try cairn("status", "--json").jsonObject()["classes"] as? [String: Int] ?? [:]
+        #expect(classes == ["cat": 40, "dog": 20], "\(classes)")
+        #expect(try cairn("snapshot", "-m", "restored").status == 0)
+        let head = try cairn("log", "-n1", "--json").jsonArray().first
+        #expect(head.map { "\($0)".contains("kitty") } == false, "\(String(describing: head))")
+        let out = dir.appending("out")
+        result = try cairn("checkout", "HEAD", out)
+        #expect(result.status == 0, "\(result)")
+        #expect(try String(contentsOfFile: out + "/classes.txt", encoding: .utf8) == "cat\ndog\n")
+        for split in try FileManager.default.contentsOfDirectory(atPath: out).filter({ !$0.contains(".") }) {
+            let folders = try FileManager.default.contentsOfDirectory(atPath: out + "/" + split).sorted()
+            #expect(folders == ["cat", "dog"], "ImageFolder gives every split the same class indices: \(split) \(folders)")
+        }
     }
 }

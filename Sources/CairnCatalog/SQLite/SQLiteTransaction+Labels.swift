@@ -41,19 +41,21 @@ extension SQLiteTransaction {
     /// item, each item's latest verdict — with no dictionary of the whole catalog. The GROUP BY
     /// scans walk the (item_id, …, stamp) indexes, so their ORDER BY costs no sort (a test checks
     /// the query plans). A list of ids is scanned in chunks of 500.
-    func forEachItemRecord(ids: [Int64]?, _ body: (Int64, ItemRecord) throws -> Void) throws {
+    func forEachItemRecord(ids: [Int64]?, includingRemoved: Bool, _ body: (Int64, ItemRecord) throws -> Void) throws {
         let people = Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT id, name FROM annotators")
             .map { ($0[0] as Int64, $0[1] as String) })
         let classes = Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT id, name FROM classes")
             .map { ($0[0] as Int64, $0[1] as String) })
         guard let ids else {
-            return try scanRecords(itemCondition: "1", labelCondition: "1", arguments: [], people: people, classes: classes, body)
+            return try scanRecords(itemCondition: includingRemoved ? "1" : "removed = 0", labelCondition: "1", arguments: [],
+                                   people: people, classes: classes, body)
         }
         let sorted = Array(Set(ids)).sorted()
         for start in stride(from: 0, to: sorted.count, by: 500) {
             let chunk = Array(sorted[start..<min(start + 500, sorted.count)])
             let list = "(" + chunk.map { _ in "?" }.joined(separator: ",") + ")"
-            try scanRecords(itemCondition: "id IN \(list)", labelCondition: "item_id IN \(list)", arguments: StatementArguments(chunk),
+            try scanRecords(itemCondition: "id IN \(list)" + (includingRemoved ? "" : " AND removed = 0"), labelCondition: "item_id IN \(list)",
+                            arguments: StatementArguments(chunk),
                             people: people, classes: classes, body)
         }
     }
@@ -64,7 +66,7 @@ extension SQLiteTransaction {
         let annotationSets = try LabelRows.annotations.members(db, itemCondition: labelCondition, arguments)
         let verdictSets = try LabelRows.reviews.members(db, itemCondition: labelCondition, arguments)
         let items = try Row.fetchCursor(db, sql: """
-            SELECT id, blob_id, path, format, width, height, split FROM items WHERE (\(itemCondition)) AND removed = 0 ORDER BY id
+            SELECT id, blob_id, path, format, width, height, split FROM items WHERE (\(itemCondition)) ORDER BY id
             """, arguments: arguments)
         let labels = try Row.fetchCursor(db, sql: """
             SELECT item_id, annotator_id, class_id, multi, id, max(stamp) FROM annotations WHERE \(labelCondition)
