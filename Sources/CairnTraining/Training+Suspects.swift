@@ -33,6 +33,9 @@ public struct SuspectReport: Sendable, Codable {
     public var perClass: [String: ClassNoise]
     /// Most suspicious first.
     public var suspects: [Suspect]
+    /// Classes with fewer labeled items than folds, by class: their items are left out (a model cannot
+    /// learn a class from examples it holds out), the rest are checked.
+    public var tooFewToCheck: [String: Int]?
     public var seconds: Double
     public var createdAt: Date
 }
@@ -65,7 +68,15 @@ extension Training {
                          progress: @escaping @Sendable (String, Int, Int) -> Void = { _, _, _ in }) throws -> SuspectReport {
         let started = Date()
         let snapshot = try versioning.resolve(ref)
-        let data = try SnapshotExamples.read(snapshot.id, versioning: versioning)
+        var data = try SnapshotExamples.read(snapshot.id, versioning: versioning)
+        var tooFew: [String: Int] = [:]
+        if options.run == nil {
+            var counts: [Int32: Int] = [:]
+            for example in data.examples { counts[example.label, default: 0] += 1 }
+            let small = Set(counts.filter { $0.value < options.folds }.keys)
+            for label in small { tooFew[data.classes[Int(label)]] = counts[label] }
+            data.examples.removeAll { small.contains($0.label) }
+        }
         let present = Set(data.examples.map(\.label))
         guard present.count >= 2 else { throw TrainingError.unusableData("suspects needs items labeled with at least two classes") }
         let k = data.classes.count
@@ -89,7 +100,8 @@ extension Training {
                                   label: data.classes[labels[flag.index]], suggested: data.classes[flag.suggested], score: flag.selfConfidence)
         }
         let report = SuspectReport(snapshot: snapshot.id.hex, source: source, items: labels.count, estimatedNoise: result.noise,
-                                   perClass: perClass, suspects: suspects, seconds: Date().timeIntervalSince(started), createdAt: Date())
+                                   perClass: perClass, suspects: suspects, tooFewToCheck: tooFew.isEmpty ? nil : tooFew,
+                                   seconds: Date().timeIntervalSince(started), createdAt: Date())
         if !catalog.isReadOnly {
             let json = String(decoding: try JSONEncoder.sorted.encode(report), as: UTF8.self)
             try catalog.write { try $0.saveReport(SnapshotReport(snapshotID: snapshot.id, kind: SuspectReport.kind, createdAt: Date(), json: json)) }

@@ -52,6 +52,10 @@ struct SuspectsCommand: ParsableCommand {
         say(table([["  CLASS", "ITEMS", "NOISE"]] + report.perClass.sorted { $0.key < $1.key }.map {
             ["  " + Printable.escaped($0.key), String($0.value.items), String(format: "%.1f%%", $0.value.estimatedNoise * 100)]
         }))
+        if let few = report.tooFewToCheck, !few.isEmpty {
+            say("not checked (fewer labeled items than --folds \(folds)): "
+                + few.sorted { $0.key < $1.key }.map { "\(Printable.escaped($0.key)) (\($0.value))" }.joined(separator: ", "))
+        }
         if report.suspects.isEmpty { return say("no suspects") }
         say("\(report.suspects.count) suspects, most suspicious first (P(LABEL): the given label's out-of-sample probability; "
             + "`cairn label --queue suspects` reviews them):")

@@ -162,6 +162,24 @@ import Testing
         #expect(status["unlabeled"] as? Int == 45 - 8, "\(status)")
     }
 
+    /// A class with fewer labeled items than folds is left out and named; the rest are still checked.
+    @Test func suspectsLeaveOutAClassTooSmallToCheck() throws {
+        let dir = try TemporaryDirectory("cairn-e2e-suspects-small")
+        defer { dir.remove() }
+        let repo = try digits(dir, labeled: 20, unlabeled: 0)
+        let rare = dir.appending("rare/9")
+        try FileManager.default.createDirectory(atPath: rare, withIntermediateDirectories: true)
+        let one = try #require(try FileManager.default.contentsOfDirectory(atPath: "\(Fixtures.digits)/9").sorted().first)
+        try FileManager.default.copyItem(atPath: "\(Fixtures.digits)/9/\(one)", toPath: rare + "/" + one)
+        #expect(try CLI.run(["-C", repo, "import", "--labels-from-dirs", dir.appending("rare")]).status == 0)
+        #expect(try CLI.run(["-C", repo, "snapshot", "-m", "with one nine"]).status == 0)
+        var result = try CLI.run(["-C", repo, "suspects", "--data", "HEAD"])
+        #expect(result.status == 0 && result.stdout.contains("not checked (fewer labeled items than --folds 5): 9 (1)"), "\(result)")
+        result = try CLI.run(["-C", repo, "suspects", "--data", "HEAD", "--json"])
+        let report = try result.jsonObject()
+        #expect(report["items"] as? Int == 60 && (report["tooFewToCheck"] as? [String: Int]) == ["9": 1], "\(report)")
+    }
+
     /// Six labels planted in the wrong class folder are flagged, with the right class suggested;
     /// `log` shows the noise estimate.
     @Test func suspectsFindPlantedFlips() throws {
