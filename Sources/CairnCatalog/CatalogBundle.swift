@@ -282,6 +282,10 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
                     try tx.releaseHeldPurge(blob: blob)
                     counts.purges += 1
                 }
+                // A purged item is out of the working state, whether or not the bundle carried that removal.
+                if let item = itemIDs[row.blob], try !tx.isRemoved(itemID: item) {
+                    try tx.setRemoved(itemIDs: [item], removed: true, personID: who, at: at, stamp: nil)
+                }
             } else if try tx.holdPurge(blob: blob, personID: who, reason: row.why, at: at, heldAt: Date()) {
                 counts.purgesHeld += 1
             }

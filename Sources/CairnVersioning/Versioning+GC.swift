@@ -179,16 +179,16 @@ extension Versioning {
         return try catalog.write { tx in
             var report = RestoreReport(snapshot: row.id)
             let reviewer = try tx.reviewer(named: author)
+            let purged = try tx.purgedBlobs()
+            report.purged = target.filter { purged.contains($0.blobID) }.count
             var current: [BlobID: (id: Int64, label: ResolvedLabel)] = [:]
             try tx.forEachItemRecord(ids: nil) { id, record in current[record.blobID] = (id, record.resolved) }
             if restoreItems {
                 // The item set too: what was added since leaves the working state, what was removed comes back.
                 let wanted = Set(target.map(\.blobID))
                 let added = current.filter { !wanted.contains($0.key) }.map(\.value.id)
-                let purged = try tx.purgedBlobs()
                 let removed = try tx.removedItems().filter { wanted.contains($0.blobID) }
                 let back = removed.filter { !purged.contains($0.blobID) }.map(\.id)
-                report.purged = removed.count - back.count
                 if !added.isEmpty { try tx.setRemoved(itemIDs: added, removed: true, personID: reviewer.id, at: Date(), stamp: nil) }
                 if !back.isEmpty { try tx.setRemoved(itemIDs: back, removed: false, personID: reviewer.id, at: Date(), stamp: nil) }
                 (report.removed, report.broughtBack) = (added.count, back.count)
@@ -200,7 +200,7 @@ extension Versioning {
             for name in root.classes where !gone.contains(name) { _ = try tx.ensureClass(name) }
             for record in target {
                 guard let (itemID, now) = current[record.blobID] else {
-                    report.missing += 1
+                    if !purged.contains(record.blobID) { report.missing += 1 }  // a purged one is counted as purged
                     continue
                 }
                 if let label = record.label, label.classes.contains(where: gone.contains) {

@@ -206,6 +206,9 @@ struct CheckoutCommand: ParsableCommand {
         if output.json { return try printJSON(report) }
         say("checked out \(report.files) files (\(formatBytes(report.bytes)), \(report.linked) linked) from \(report.snapshot.hex.prefix(12)) into \(directory)"
             + (report.classes != nil ? "; classes.txt lists the classes in index order" : ""))
+        if report.purged > 0 {
+            warn("\(report.purged) item(s) of that snapshot were left out: their bytes were purged (`cairn show ITEM` says who purged them and why)")
+        }
         if report.notLinked > 0 {
             warn("\(report.notLinked) of \(report.files) files were written out, not linked: their objects are packed "
                  + "(objects up to 1 MiB share pack files, which cannot be linked one object at a time)")

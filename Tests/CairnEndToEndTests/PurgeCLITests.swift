@@ -100,6 +100,8 @@ private func holders(of bytes: Data, under root: String) -> [String] {
         result = try cairn("checkout", "v1", dir.appending("co"), "--json")
         let checkout = try result.jsonObject()
         #expect(checkout["purged"] as? Int == 1 && checkout["files"] as? Int == items.count - 1, "\(result)")
+        result = try cairn("checkout", "v1", dir.appending("co-text"))
+        #expect(result.status == 0 && result.stderr.contains("1 item(s) of that snapshot were left out: their bytes were purged"), "\(result)")
         for format in ["csv", "webdataset"] {
             result = try cairn("export", "v1", "--format", format, dir.appending("export-\(format)"), "--json")
             #expect(result.status == 0 && (try? result.jsonObject()["purged"] as? Int) == 1, "\(result)")
@@ -125,6 +127,9 @@ private func holders(of bytes: Data, under root: String) -> [String] {
         #expect(try cairn("cat-blob", blob).status == 1)
         result = try cairn("restore", "v1", "--items", "--author", "ada", "--json")
         #expect(result.status == 0 && (try? result.jsonObject()["purged"] as? Int) == 1, "\(result)")
+        #expect((try? result.jsonObject()["missing"] as? Int) == 0, "a purged item is counted once, as purged: \(result)")
+        result = try cairn("restore", "v1", "--author", "ada")
+        #expect(result.stdout.contains("1 purged item(s) stay out") && !result.stderr.contains("not in this repository"), "\(result)")
         #expect(!Set(try cairn("ls", "--json").jsonArray().compactMap { $0["path"] as? String }).contains(path))
 
         // gc and fsck stay clean; a new snapshot leaves it out and v1 still names it.
@@ -201,6 +206,8 @@ private func holders(of bytes: Data, under root: String) -> [String] {
         #expect(holders(of: bytes, under: d + "/.cairn").isEmpty)
         #expect(try cairn(d, "fsck").status == 0)
         #expect(try cairn(d, "show", path).stdout.contains("purged by"))
+        let counted = try cairn(d, "status", "--json").jsonObject()
+        #expect(counted["items"] as? Int == 39 && counted["labeled"] as? Int == 39, "a pulled purge leaves the working state too: \(counted)")
 
         // One that does not: the purge is held, the copy stays until someone here applies it.
         result = try cairn(b, "pull", "--json")
@@ -211,5 +218,6 @@ private func holders(of bytes: Data, under root: String) -> [String] {
         #expect(holders(of: bytes, under: b + "/.cairn").isEmpty)
         #expect(try cairn(b, "fsck").status == 0)
         #expect(try cairn(b, "show", path).stdout.contains("purged by ada"))
+        #expect(try cairn(b, "status", "--json").jsonObject()["items"] as? Int == 39)
     }
 }
