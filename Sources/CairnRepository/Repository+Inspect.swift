@@ -111,7 +111,9 @@ extension Repository {
     public func details(of ref: String) throws -> ItemDetails {
         try catalog.read { tx in
             let item = try tx.item(matching: ref)
-            let resolved = try tx.itemRecord(id: item.id)?.resolved ?? .unlabeled
+            // A removed item's label too: it is what a restore would bring back.
+            var resolved = ResolvedLabel.unlabeled
+            try tx.forEachItemRecord(ids: [item.id], includingRemoved: true) { _, record in resolved = record.resolved }
             var conflict: [Label]? = nil
             if case .conflict(let labels) = resolved { conflict = labels }
             return ItemDetails(item: item, label: resolved.label, conflict: conflict, history: try tx.history(itemID: item.id),

@@ -51,7 +51,9 @@ import Testing
         #expect(diff.stdout.contains("6 removed") && diff.stdout.contains(one), "\(diff)")
         let (old, head) = (try paths("v1"), try paths("HEAD"))
         #expect(old == all && head == left)
-        #expect(try cairn("show", one).status == 0)
+        let shown = try cairn("show", one)
+        #expect(shown.status == 0 && !shown.stdout.contains("unlabeled") && shown.stdout.contains("removed from the working state"), "\(shown)")
+        #expect(try cairn("show", one, "--json").jsonObject()["label"] != nil, "a removed item keeps its label")
 
         // Re-importing the unchanged tree does not bring them back; a changed file replaces its item.
         #expect(try cairn("import", "--labels-from-dirs", input).status == 0)
