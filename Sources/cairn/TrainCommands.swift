@@ -83,6 +83,15 @@ struct TrainCommand: ParsableCommand {
         return p
     }
 
+    /// A parameter out of range is a usage error (exit 64): refused before a run is recorded.
+    func validate() throws {
+        do {
+            try parameters().validate()
+        } catch let error as TrainingError {
+            throw ValidationError(error.description)
+        }
+    }
+
     func run() throws {
         let training = try training(repository)
         let parameters = try parameters()

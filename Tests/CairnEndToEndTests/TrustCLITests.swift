@@ -149,10 +149,11 @@ import Testing
         #expect(help.status == 64 && help.stderr.hasPrefix("cairn: error:"), "\(help)")
         let missing = try r.cairn("tag")
         #expect(missing.status == 64 && missing.stderr.hasPrefix("cairn: error: missing expected argument"), "\(missing)")
-        // A negative learning rate reaches the learning-rate check.
+        // A negative learning rate reaches the learning-rate check: a usage error, and no run recorded.
         try r.cairn("snapshot", "-m", "x")
         let lr = try r.cairn("train", "--data", "HEAD", "--lr", "-1")
-        #expect(lr.status == 1 && lr.stderr.contains("--lr must be a positive number"), "\(lr)")
+        #expect(lr.status == 64 && lr.stderr.contains("--lr must be a positive number"), "\(lr)")
+        #expect(try r.cairn("runs", "--json").jsonArray().isEmpty)
         // A short prefix is named as such.
         let short = try r.cairn("show", "6fa")
         #expect(short.stderr.contains("give 4 or more hex digits"), "\(short)")
