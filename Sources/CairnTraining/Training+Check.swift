@@ -105,7 +105,8 @@ extension Training {
         let suspects = try catalog.read { try $0.report(snapshot: id, kind: SuspectReport.kind) }
             .map { try JSONDecoder().decode(SuspectReport.self, from: Data($0.json.utf8)) }
         guard check != nil || suspects != nil else { return nil }
-        return SnapshotHealth(estimatedNoise: suspects?.estimatedNoise ?? check?.labels.estimatedNoise, leaks: check?.leakCount)
+        return SnapshotHealth(estimatedNoise: suspects?.estimatedNoise ?? check?.labels.estimatedNoise, noiseSource: suspects?.source,
+                              leaks: check?.leakCount, leakThreshold: check?.threshold)
     }
 
     /// The check report kept for snapshot `id`, if there is one.
@@ -282,18 +283,30 @@ struct Thumbnails {
 /// A snapshot's figures from `suspects` and `check`, as `log` and `diff` show them.
 public struct SnapshotHealth: Sendable, Codable, Hashable {
     public var estimatedNoise: Double?
+    /// What estimated the noise ("softmax, 5 folds", "run 1a2b3c4d5e6f").
+    public var noiseSource: String?
     public var leaks: Int?
+    /// The `check --threshold` the leaks were counted at.
+    public var leakThreshold: Double?
 
-    /// "estimated noise 4.1%, leaks 12" (what is known).
+    /// "estimated noise 4.1% (softmax, 5 folds), leaks 12 (threshold 0.01)" (what is known).
     public var summary: String {
-        [estimatedNoise.map { String(format: "estimated noise %.1f%%", $0 * 100) }, leaks.map { "leaks \($0)" }].compactMap { $0 }.joined(separator: ", ")
+        [estimatedNoise.map { String(format: "estimated noise %.1f%%", $0 * 100) + (noiseSource.map { " (\($0))" } ?? "") },
+         leaks.map { "leaks \($0)" + (leakThreshold.map { " (threshold \($0))" } ?? "") }].compactMap { $0 }.joined(separator: ", ")
     }
 
-    /// "estimated noise 4.1% -> 2.3%, leaks 12 -> 0" for the figures both snapshots have.
+    /// "estimated noise 4.1% -> 2.3%, leaks 12 -> 0" for the figures both snapshots have, saying when
+    /// they were measured differently.
     public static func change(_ a: SnapshotHealth?, _ b: SnapshotHealth?) -> String? {
         var parts: [String] = []
-        if let x = a?.estimatedNoise, let y = b?.estimatedNoise { parts.append(String(format: "estimated noise %.1f%% -> %.1f%%", x * 100, y * 100)) }
-        if let x = a?.leaks, let y = b?.leaks { parts.append("leaks \(x) -> \(y)") }
+        if let x = a?.estimatedNoise, let y = b?.estimatedNoise {
+            parts.append(String(format: "estimated noise %.1f%% -> %.1f%%", x * 100, y * 100)
+                         + (a?.noiseSource != b?.noiseSource ? " (estimated by \(a?.noiseSource ?? "?") and \(b?.noiseSource ?? "?"))" : ""))
+        }
+        if let x = a?.leaks, let y = b?.leaks {
+            parts.append("leaks \(x) -> \(y)" + (a?.leakThreshold != b?.leakThreshold
+                ? " (thresholds \(a?.leakThreshold.map { "\($0)" } ?? "?") and \(b?.leakThreshold.map { "\($0)" } ?? "?"))" : ""))
+        }
         return parts.isEmpty ? nil : parts.joined(separator: ", ")
     }
 }

@@ -78,6 +78,11 @@ extension Training {
             data.examples.removeAll { small.contains($0.label) }
         }
         let present = Set(data.examples.map(\.label))
+        if present.count < 2 && !tooFew.isEmpty {
+            throw TrainingError.badParameter("--folds \(options.folds) is more than the items of "
+                                             + tooFew.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value))" }.joined(separator: ", ")
+                                             + "; fewer than two classes are left to check")
+        }
         guard present.count >= 2 else { throw TrainingError.unusableData("suspects needs items labeled with at least two classes") }
         let k = data.classes.count
         let labels = data.examples.map { Int($0.label) }

@@ -198,7 +198,8 @@ import Testing
             #expect(suspect["suggested"] as? String == String(name.dropFirst("flipped-".count).prefix(1)), "\(suspect)")
         }
         #expect((report["estimatedNoise"] as? Double ?? 0) > 0)
-        #expect(try CLI.run(["-C", repo, "log"]).stdout.contains("health: estimated noise"))
+        let log = try CLI.run(["-C", repo, "log"]).stdout
+        #expect(log.contains("health: estimated noise") && log.contains("(softmax, 5 folds)"), "the log says what estimated it: \(log)")
         // The suspects queue serves them, lowest score first.
         let served = try queue(repo, "suspects", "--annotator", "grace", "-n", "100")
         #expect(served.count == suspects.count && served.first?["given"] != nil, "\(served)")
@@ -275,6 +276,11 @@ import Testing
         }
         let diff = try CLI.run(["-C", repo, "diff", "HEAD~1", "HEAD"])
         #expect(diff.stdout.contains("leaks 0 -> \(across.count)"), "\(diff)")
+        // A check at another threshold is recorded with it, and the log and diff say so.
+        #expect(try CLI.run(["-C", repo, "check", "--data", "HEAD", "--threshold", "0.2"]).status == 0)
+        #expect(try CLI.run(["-C", repo, "log", "-n1"]).stdout.contains("(threshold 0.2)"))
+        let rediff = try CLI.run(["-C", repo, "diff", "HEAD~1", "HEAD"])
+        #expect(rediff.stdout.contains("thresholds 0.01 and 0.2"), "\(rediff)")
     }
 
     /// What cannot work says why, and nothing is recorded.
