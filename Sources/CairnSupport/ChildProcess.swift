@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Synchronization
 
 /// Why a program could not be started.
 public enum ChildProcessError: CairnError, Equatable {
@@ -131,4 +132,29 @@ public final class ChildProcess {
 
     /// Sends `signal` to the program's process group (its own, when started with `ownProcessGroup`).
     public func sendToGroup(_ signal: Int32) { kill(-pid, signal) }
+}
+
+/// Ends this process gracefully when the process that started it dies: a trial of a sweep whose
+/// own process was killed would otherwise run on as an orphan. Every second the parent's pid is
+/// compared with the one at start; when it changed (the orphan was adopted), `signal` is sent to
+/// this process, so the usual handler stops the work and keeps the run as interrupted.
+public enum OrphanWatch {
+    private static let timer = Mutex<(any DispatchSourceTimer)?>(nil)
+
+    /// Starts watching (once per process).
+    public static func start(raising signal: Int32 = SIGTERM) {
+        let parent = getppid()
+        timer.withLock { timer in
+            guard timer == nil else { return }
+            let source = DispatchSource.makeTimerSource(queue: .global())
+            source.schedule(deadline: .now(), repeating: 1.0)
+            source.setEventHandler {
+                guard getppid() != parent else { return }
+                kill(getpid(), signal)  // to the process, as from outside, so its signal sources see it
+                Self.timer.withLock { $0?.cancel() }
+            }
+            source.resume()
+            timer = source
+        }
+    }
 }

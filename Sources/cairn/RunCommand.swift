@@ -53,6 +53,7 @@ struct RunCommand: ParsableCommand {
             guard let tag = SweepTag(argument: argument) else { throw ValidationError("--sweep takes SWEEP_ID:TRIAL (cairn sweep passes it)") }
             return tag
         }
+        if options.sweep != nil { OrphanWatch.start() }  // a sweep's trial stops when its sweep dies
         let bar = ProgressBar("materializing")
         let (record, ended) = try training(repository).runProgram(options) { event in
             switch event {

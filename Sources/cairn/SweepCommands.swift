@@ -30,7 +30,9 @@ struct SweepCommand: ParsableCommand {
                 val_loss, test_accuracy, test_loss, train_accuracy, train_loss. With `-- COMMAND`, each trial is \
                 `cairn run` of it: the parameters come in CAIRN_PARAMS and as --key=value arguments, and the metric is \
                 the program's summary field or last logged value of that name. --jobs N runs N trials at once, the cores \
-                split between them. Ctrl-C stops the running trials (kept as interrupted) and starts no more.
+                split between them. Ctrl-C stops the running trials (kept as interrupted) and starts no more; a trial \
+                still running --stop-grace seconds later gets SIGTERM, and SIGKILL after as long again. A trial whose \
+                sweep was killed stops by itself.
                 Examples:
                   cairn sweep --data v1 --spec sweep.yaml --jobs 2
                   cairn sweep --data v1 --spec sweep.yaml -- python train.py
@@ -44,6 +46,8 @@ struct SweepCommand: ParsableCommand {
         @Option(help: "The sweep spec (YAML).", completion: .file()) var spec: String
         @Option(parsing: .unconditional, help: "Trials run at once (the cores are split between them).") var jobs = 1
         @Option(parsing: .unconditional, help: "Seed for a random sweep's draws.") var seed: UInt64 = 0
+        @Option(name: .customLong("stop-grace"), parsing: .unconditional,
+                help: "Seconds a stopped trial gets before SIGTERM (and as long again before SIGKILL).") var stopGrace = 10.0
         @Argument(parsing: .postTerminator, help: "A program to run for each trial (after --); default: the built-in trainer.")
         var command: [String] = []
 
@@ -62,7 +66,7 @@ struct SweepCommand: ParsableCommand {
                      + "on \(sweep.snapshotID.prefix(12)) (\(Printable.escaped(data))), \(jobs) at a time; metric \(spec.metric.name) (\(spec.metric.goal.rawValue))")
             }
             let final = try SweepRunner(training: training, root: training.versioning.repository.root, sweep: sweep, argumentsOf: argumentsOf,
-                                        quiet: output.json).run()
+                                        quiet: output.json, stopGrace: stopGrace).run()
             let summary = try training.summary(of: final.id)
             let plot = try? SweepPlots.write(summary, training: training)
             if output.json {
@@ -292,6 +296,8 @@ struct SweepRunner: Sendable {
     let sweep: SweepRecord
     let argumentsOf: @Sendable ([String: JSONValue]) throws -> [String]
     let quiet: Bool
+    /// How long a stopped trial gets before SIGTERM, and then before SIGKILL.
+    var stopGrace = 10.0
 
     private static let stop = Atomic<Bool>(false)
 
@@ -309,6 +315,13 @@ struct SweepRunner: Sendable {
                 let first = !Self.stop.exchange(true, ordering: .relaxed)
                 if first { warn("\nstopping the sweep: running trials are kept as interrupted, no more start") }
                 state.withLock { for child in $0.running.values { child.sendToGroup(SIGINT) } }
+                guard first else { return }
+                // A trial that ignores SIGINT is not waited for forever: SIGTERM, then SIGKILL.
+                for (delay, escalation) in [(stopGrace, SIGTERM), (2 * stopGrace, SIGKILL)] {
+                    DispatchQueue.global().asyncAfter(deadline: .now() + delay) {
+                        state.withLock { for child in $0.running.values { child.sendToGroup(escalation) } }
+                    }
+                }
             }
             source.resume()
             return source

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CairnCatalog
 import CairnStore
+import CairnSupport
 import CairnTraining
 import CairnVersioning
 import Foundation
@@ -102,6 +103,7 @@ struct TrainCommand: ParsableCommand {
         let prune = try tag.flatMap { try training.medianStopping(for: $0) }
         let signals = installStopHandlers()
         defer { signals.forEach { $0.cancel() } }
+        if tag != nil { OrphanWatch.start() }  // a sweep's trial stops when its sweep dies
         let quiet = output.json
         let bar = ProgressBar("loading")
         let record = try training.train(ref: data, name: name, parameters: parameters, sweep: tag, events: { event in

@@ -162,6 +162,33 @@ import Testing
         #expect(!(try CLI.run(["-C", repo, "runs"]).stdout.contains("running")))
     }
 
+    /// A program trial that ignores Ctrl-C is stopped all the same: SIGTERM after --stop-grace.
+    @Test func aTrialThatIgnoresCtrlCIsStoppedAfterTheGrace() throws {
+        let dir = try TemporaryDirectory("cairn-e2e-sweep-stubborn")
+        defer { dir.remove() }
+        let repo = try digits(dir)
+        try write("method: grid\nmetric: {name: score, goal: maximize}\nparameters: {x: {values: [1, 2]}}\n", dir.appending("spec.yaml"))
+        let marker = "32.\(getpid())"  // only the trial's own sleep has it in its command line
+        try write("trap '' INT\nsleep \(marker)\n", dir.appending("stubborn.sh"))
+        let (process, _, _) = try CLI.start(["-C", repo, "sweep", "--data", "v1", "--spec", dir.appending("spec.yaml"), "--stop-grace", "1",
+                                             "--", "sh", dir.appending("stubborn.sh")])
+        var started = false
+        for _ in 0..<300 where !started {
+            Thread.sleep(forTimeInterval: 0.1)
+            started = CLI.shell("pgrep -f '[s]leep \(marker)'").status == 0
+        }
+        #expect(started)
+        kill(process.processIdentifier, SIGINT)
+        let deadline = Date().addingTimeInterval(60)  // a bound for a hang, not a timing
+        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
+        #expect(!process.isRunning, "the sweep ends although its trial ignores SIGINT")
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 130)
+        #expect(CLI.shell("pgrep -f '[s]leep \(marker)'").status != 0, "nothing left running")
+        _ = CLI.shell("pkill -f 'sleep \(marker)'")
+    }
+
     /// A sweep whose own process is killed: shown as died, its unstarted trials as not started.
     @Test func aKilledSweepIsShownAsDied() throws {
         let dir = try TemporaryDirectory("cairn-e2e-sweep-kill")
@@ -177,6 +204,13 @@ import Testing
         }
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
+        // The orphaned trial notices that its sweep died and stops (checked each second; bounded wait).
+        var orphans = true
+        for _ in 0..<300 where orphans {
+            Thread.sleep(forTimeInterval: 0.1)
+            orphans = CLI.shell("pgrep -f '[s]leep \(marker)'").status == 0
+        }
+        #expect(!orphans, "no trial outlives its sweep")
         _ = CLI.shell("pkill -f 'sleep \(marker)'")
         let shown = try CLI.run(["-C", repo, "sweep", "list", "--json"]).jsonArray()
         let id = try #require(shown.first?["id"] as? String)
