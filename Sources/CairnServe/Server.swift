@@ -24,6 +24,17 @@ public struct ServeOptions: Sendable {
     public var limits = DecodeLimits(maxPixels: 16 << 20, maxDimension: 8192)
     /// Most images one request may carry.
     public var maxImagesPerRequest = 1024
+    /// Most pixels (width × height, from the files' headers) the images of one request may hold.
+    public var maxPixelsPerRequest = 64 << 20
+    /// Inference requests worked on at once (their parsing and decoding run on a queue of their
+    /// own, never on the threads that answer health and metadata).
+    public var maxActiveRequests = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    /// Inference requests that may wait for a turn; past them, 503 with Retry-After.
+    public var maxWaitingRequests = 64
+    /// Connections open at once; past them, new ones are closed as they arrive.
+    public var maxConnections = 512
+    /// Seconds a connection may sit idle (between requests, or stalled mid-request) before it is closed.
+    public var idleTimeout: Int64 = 30
 
     public init() {}
 }
@@ -58,6 +69,11 @@ public enum InferenceServer {
     /// Serves `models` until SIGTERM or SIGINT; `ready` is called with the port once listening.
     public static func run(_ models: [ServedModel], options: ServeOptions, ready: @escaping @Sendable (Int) -> Void) async throws {
         let byName = Dictionary(models.flatMap { m in [(m.name, m), (m.record.id, m)] }, uniquingKeysWith: { a, _ in a })
+        let admission = Admission(active: options.maxActiveRequests, waiting: options.maxWaitingRequests)
+        /// A path's model name, percent-decoded (a name with a space arrives as %20).
+        @Sendable func named(_ context: some RequestContext) -> ServedModel? {
+            context.parameters.get("name").flatMap { byName[$0.removingPercentEncoding ?? $0] }
+        }
         let router = Router()
         router.add(middleware: RequestLog())
         router.get("v2/health/live") { _, _ in Response(status: .ok) }
@@ -65,40 +81,58 @@ public enum InferenceServer {
         router.get("v2") { _, _ in
             json(200, "{\"name\":\"cairn\",\"version\":\"\(models.first?.record.environment.cairnVersion ?? "")\",\"extensions\":[\"binary_tensor_data\"]}")
         }
-        router.get("v2/models/:name") { _, context in
-            guard let model = byName[context.parameters.get("name") ?? ""] else { return unknownModel(context, models) }
-            return json(200, metadata(model))
-        }
-        router.get("v2/models/:name/versions/:version") { _, context in
-            guard let model = byName[context.parameters.get("name") ?? ""], context.parameters.get("version") == model.record.id else {
-                return unknownModel(context, models)
+        /// The model a path names, with its version when the path has one; else the 404 to send.
+        @Sendable func resolved(_ context: some RequestContext) -> Result<ServedModel, InferError> {
+            guard let model = named(context) else { return .failure(unknownModelError(context, models)) }
+            if let version = context.parameters.get("version"), version != model.record.id {
+                return .failure(InferError(status: 404, message: "model \(model.name) has version \(model.record.id) only"))
             }
-            return json(200, metadata(model))
+            return .success(model)
+        }
+        for path in ["v2/models/:name", "v2/models/:name/versions/:version"] {
+            router.get(RouterPath(path)) { _, context in
+                switch resolved(context) {
+                case .success(let model): json(200, metadata(model))
+                case .failure(let error): errorResponse(error)
+                }
+            }
         }
         for path in ["v2/models/:name/ready", "v2/models/:name/versions/:version/ready"] {
             router.get(RouterPath(path)) { _, context in
-                byName[context.parameters.get("name") ?? ""] == nil ? unknownModel(context, models) : Response(status: .ok)
+                switch resolved(context) {
+                case .success: Response(status: .ok)
+                case .failure(let error): errorResponse(error)
+                }
             }
         }
         for path in ["v2/models/:name/infer", "v2/models/:name/versions/:version/infer"] {
             router.post(RouterPath(path)) { request, context in
-                guard let model = byName[context.parameters.get("name") ?? ""] else { return unknownModel(context, models) }
-                if let version = context.parameters.get("version"), version != model.record.id {
-                    return errorResponse(InferError(status: 404, message: "model \(model.name) has version \(model.record.id) only"))
+                switch resolved(context) {
+                case .success(let model):
+                    await respond { () async throws(InferError) -> Response in
+                        try await admission.admitted { () async throws(InferError) -> Response in try await infer(request, model: model, options: options) }
+                    }
+                case .failure(let error): errorResponse(error)
                 }
-                return await respond { () async throws(InferError) -> Response in try await infer(request, model: model, options: options) }
             }
         }
         router.get("ping") { _, _ in Response(status: .ok) }
         router.post("invocations") { request, context in
             let wanted = request.uri.queryParameters.get("model")
             guard let model = wanted.map({ byName[$0] }) ?? models.first else { return unknownModel(context, models) }
-            return await respond { () async throws(InferError) -> Response in try await invocations(request, model: model, options: options) }
+            return await respond { () async throws(InferError) -> Response in
+                try await admission.admitted { () async throws(InferError) -> Response in try await invocations(request, model: model, options: options) }
+            }
         }
         var logger = Logger(label: "cairn-serve")
         logger.logLevel = .critical  // one line per request comes from RequestLog
+        let connections = ConnectionCount()
         let app = Application(
-            router: router, configuration: .init(address: .hostname(options.host, port: options.port), serverName: nil),
+            router: router,
+            server: .http1(configuration: .init(
+                additionalChannelHandlers: [ConnectionLimit(count: connections, limit: options.maxConnections)],
+                idleTimeout: .seconds(options.idleTimeout))),
+            configuration: .init(address: .hostname(options.host, port: options.port), serverName: nil),
             onServerRunning: { channel in ready(channel.localAddress?.port ?? options.port) }, logger: logger)
         try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
         for model in models { model.batcher.stop() }
@@ -109,7 +143,7 @@ public enum InferenceServer {
     static func infer(_ request: Request, model: ServedModel, options: ServeOptions) async throws(InferError) -> Response {
         let body = try await readBody(request, options: options)
         let headerLength = request.headers[headerLengthField].map { Int($0) ?? -1 }
-        let parsed = try InferRequest.parse(body, headerLength: headerLength)
+        let parsed = try await Admission.work { () throws(InferError) in try InferRequest.parse(body, headerLength: headerLength) }
         guard parsed.inputs.count == 1, let input = parsed.inputs.first else {
             throw .bad("send one input: image (BYTES [N], PNG or JPEG files) or pixels (FP32 [N,C,H,W], values 0-255)")
         }
@@ -118,7 +152,7 @@ public enum InferenceServer {
         for output in wanted where !names.contains(output.name) {
             throw .bad("unknown output \(InferRequest.quoted(output.name)) (the model gives probs and label)")
         }
-        let (inputs, count) = try prepare(input, model: model, options: options)
+        let (inputs, count) = try await Admission.work { () throws(InferError) in try prepare(input, model: model, options: options) }
         let probabilities = await model.batcher.probabilities(inputs, count: count)
         let k = model.classes.count
         let labels = (0..<count).map { i in model.classes[argmax(probabilities[i * k..<(i + 1) * k])] }
@@ -187,6 +221,9 @@ public enum InferenceServer {
                 throw .bad("input 'pixels' has shape \(input.shape); the model takes [N,\(spec.channels),\(spec.height),\(spec.width)]")
             }
             guard input.shape[0] <= options.maxImagesPerRequest else { throw .bad("at most \(options.maxImagesPerRequest) images a request") }
+            if let i = values.firstIndex(where: { !($0 >= 0 && $0 <= 255) }) {  // NaN fails both
+                throw .bad("pixel \(i) is \(values[i]); pixel values are finite numbers from 0 to 255")
+            }
             return (model.model.input(pixelsNCHW: values, count: input.shape[0]), input.shape[0])
         case ("image", _):
             throw .bad("input 'image' has datatype \(input.datatype); it takes BYTES (PNG or JPEG files, base64 in JSON)")
@@ -201,8 +238,9 @@ public enum InferenceServer {
     static func images(_ files: [Data], model: ServedModel, options: ServeOptions) throws(InferError) -> [Float] {
         guard !files.isEmpty else { throw .bad("no images in the request") }
         guard files.count <= options.maxImagesPerRequest else { throw .bad("at most \(options.maxImagesPerRequest) images a request") }
-        var out: [Float] = []
-        out.reserveCapacity(files.count * model.model.inputSize)
+        // Every file's header first: the request's pixels are counted before any is decoded.
+        var encoded: [Data] = []
+        var pixels = 0
         for (i, file) in files.enumerated() {
             let bytes: Data
             if file.starts(with: [0x89, 0x50, 0x4E, 0x47]) || file.starts(with: [0xFF, 0xD8]) {
@@ -212,6 +250,21 @@ public enum InferenceServer {
             } else {
                 throw .bad("image \(i) is neither a PNG or JPEG file nor base64 of one")
             }
+            do {
+                let info = try ImageCodec.probe(bytes)
+                try options.limits.check(info)
+                pixels += info.width * info.height
+            } catch {
+                throw .bad("image \(i) cannot be used: \(error)")
+            }
+            guard pixels <= options.maxPixelsPerRequest else {
+                throw InferError(status: 413, message: "the request's images hold over \(options.maxPixelsPerRequest) pixels; send fewer or smaller images")
+            }
+            encoded.append(bytes)
+        }
+        var out: [Float] = []
+        out.reserveCapacity(files.count * model.model.inputSize)
+        for (i, bytes) in encoded.enumerated() {
             do {
                 out += try model.model.input(imageBytes: bytes, limits: options.limits)
             } catch {
@@ -244,7 +297,8 @@ public enum InferenceServer {
                 }
             }
         }
-        let inputs = try images(files, model: model, options: options)
+        let chosen = files
+        let inputs = try await Admission.work { () throws(InferError) in try images(chosen, model: model, options: options) }
         let probabilities = await model.batcher.probabilities(inputs, count: files.count)
         let k = model.classes.count
         var out = JSONText()
@@ -278,8 +332,10 @@ public enum InferenceServer {
         do {
             let buffer = try await request.collectBody(upTo: options.maxBody)
             return Data(buffer.readableBytesView)
-        } catch {
+        } catch let error as HTTPResponseError where error.status == .contentTooLarge {  // NIOTooManyBytesError among them
             throw tooLarge
+        } catch {
+            throw InferError.bad("the body could not be read: \(error)")  // the client went away, or sent a broken chunk
         }
     }
 
@@ -321,12 +377,18 @@ public enum InferenceServer {
         out.raw("{\"error\":")
         out.string(error.message)
         out.raw("}")
-        return json(error.status, out.text)
+        var response = json(error.status, out.text)
+        if error.status == 503 { response.headers[.retryAfter] = "1" }
+        return response
+    }
+
+    static func unknownModelError(_ context: some RequestContext, _ models: [ServedModel]) -> InferError {
+        let name = context.parameters.get("name").map { $0.removingPercentEncoding ?? $0 } ?? ""
+        return InferError(status: 404, message: "no model \(InferRequest.quoted(name)) here (serving: " + models.map(\.name).joined(separator: ", ") + ")")
     }
 
     static func unknownModel(_ context: some RequestContext, _ models: [ServedModel]) -> Response {
-        errorResponse(InferError(status: 404, message: "no model \(InferRequest.quoted(context.parameters.get("name") ?? "")) here (serving: "
-                                 + models.map(\.name).joined(separator: ", ") + ")"))
+        errorResponse(unknownModelError(context, models))
     }
 
     static func json(_ status: Int, _ text: String) -> Response {

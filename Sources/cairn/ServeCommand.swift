@@ -31,12 +31,26 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "Most images in one forward pass.") var maxBatch = 64
     @Option(parsing: .unconditional, help: "Milliseconds the first request of a pass may wait for others.") var batchWindow = 0.0
     @Option(help: "Largest request body, e.g. 16M or 512K.") var maxBody = ByteSize(argument: "16M")!
+    @Option(name: .customLong("max-request-pixels"), parsing: .unconditional,
+            help: "Most pixels the images of one request may hold (from their headers, before decoding).") var maxRequestPixels = 64 << 20
+    @Option(name: .customLong("max-active"), parsing: .unconditional,
+            help: "Inference requests worked on at once (default: the cores).") var maxActive: Int?
+    @Option(name: .customLong("max-waiting"), parsing: .unconditional,
+            help: "Inference requests that may wait for a turn; past them, 503 with Retry-After.") var maxWaiting = 64
+    @Option(name: .customLong("max-connections"), parsing: .unconditional, help: "Connections open at once.") var maxConnections = 512
+    @Option(name: .customLong("idle-timeout"), parsing: .unconditional,
+            help: "Seconds a connection may stay idle or stalled before it is closed.") var idleTimeout = 30
 
     func validate() throws {
         if runs.isEmpty { throw ValidationError("name the runs to serve") }
         guard (1...65_535).contains(port) || port == 0 else { throw ValidationError("--port must be 0 to 65535") }
         guard (1...4096).contains(maxBatch) else { throw ValidationError("--max-batch must be 1 to 4096") }
         guard batchWindow >= 0, batchWindow <= 100 else { throw ValidationError("--batch-window must be 0 to 100 ms") }
+        guard maxRequestPixels >= 1 else { throw ValidationError("--max-request-pixels must be at least 1") }
+        guard maxActive.map({ (1...1024).contains($0) }) ?? true else { throw ValidationError("--max-active must be 1 to 1024") }
+        guard (0...100_000).contains(maxWaiting) else { throw ValidationError("--max-waiting must be 0 to 100000") }
+        guard (1...1_000_000).contains(maxConnections) else { throw ValidationError("--max-connections must be 1 to 1000000") }
+        guard (1...86_400).contains(idleTimeout) else { throw ValidationError("--idle-timeout must be 1 to 86400 seconds") }
     }
 
     func run() async throws {
@@ -48,6 +62,11 @@ struct ServeCommand: AsyncParsableCommand {
         options.batchWindow = batchWindow / 1000
         guard maxBody.bytes >= 1024 else { throw ValidationError("--max-body must be at least 1K") }
         options.maxBody = maxBody.bytes
+        options.maxPixelsPerRequest = maxRequestPixels
+        if let maxActive { options.maxActiveRequests = maxActive }
+        options.maxWaitingRequests = maxWaiting
+        options.maxConnections = maxConnections
+        options.idleTimeout = Int64(idleTimeout)
         var models: [ServedModel] = []
         for ref in runs {
             let record = try training.run(ref)

@@ -58,7 +58,7 @@ private struct ServeDidNotStart: Error { var output: String }
         #expect(try cairn("export-model", "nope", dir.appending("x.onnx")).status == 1)
 
         // tritonclient, binary data on and off, images and pixels.
-        let server = try serve(repo, ["mlp8", "cnn8", "--max-body", "64K"])
+        let server = try serve(repo, ["mlp8", "cnn8", "--max-body", "64K", "--max-request-pixels", "20000000"])
         defer { if server.process.isRunning { server.process.terminate() } }
         let port = server.port
         for name in ["mlp8", "cnn8"] {
@@ -69,6 +69,10 @@ private struct ServeDidNotStart: Error { var output: String }
         // curl: health, metadata, /invocations, /ping.
         #expect(curl(port, "URL/v2/health/live").status == 200 && curl(port, "URL/v2/health/ready").status == 200)
         #expect(curl(port, "URL/v2/models/mlp8/ready").status == 200 && curl(port, "URL/v2/models/nope/ready").status == 404)
+        let version = try #require(try cairn("runs", "show", "mlp8", "--json").jsonObject()["id"] as? String)
+        #expect(curl(port, "URL/v2/models/mlp8/versions/\(version)/ready").status == 200)
+        #expect(curl(port, "URL/v2/models/mlp8/versions/0123456789ab/ready").status == 404, "the version is checked")
+        #expect(curl(port, "URL/v2/models/ml%708").status == 200, "model names are percent-decoded")
         let run = try cairn("runs", "show", "mlp8", "--json").jsonObject()
         let meta = curl(port, "URL/v2/models/mlp8")
         let metadata = try #require(try JSONSerialization.jsonObject(with: Data(meta.body.utf8)) as? [String: Any])
@@ -88,6 +92,11 @@ private struct ServeDidNotStart: Error { var output: String }
 
         // Every bad request: 400 (or 404, 413) with a JSON error saying what, and the server goes on.
         let huge = try Data(contentsOf: URL(fileURLWithPath: "\(Fixtures.packageRoot)/Tests/Fixtures/images/huge_header.png")).base64EncodedString()
+        // Two 4096x4096 PNGs of a few KB each: 33 MP, over the 20 MP this server takes in one request.
+        let wide = dir.appending("wide.png")
+        #expect(CLI.shell("python3 -c \"from PIL import Image; Image.new('L', (4096, 4096)).save('\(wide)', optimize=True)\"").status == 0)
+        let widePNG = try Data(contentsOf: URL(fileURLWithPath: wide)).base64EncodedString()
+        let pixels64 = { (value: String) in Array(repeating: "0", count: 63).joined(separator: ",") + "," + value }
         let bad: [(String, Int, String)] = [
             ("{bad", 400, "malformed JSON"),
             ("[1]", 400, "must be a JSON object"),
@@ -102,6 +111,11 @@ private struct ServeDidNotStart: Error { var output: String }
             (#"{"inputs":[{"name":"tensor","datatype":"FP32","shape":[1],"data":[1]}]}"#, 400, "unknown input 'tensor'"),
             (#"{"inputs":[{"name":"image","datatype":"BYTES","shape":[1],"parameters":{"binary_data_size":99}}]}"#, 400, "runs past the end"),
             (#"{"inputs":[{"name":"image","datatype":"BYTES","shape":[1],"data":["x"]}],"outputs":[{"name":"logits"}]}"#, 400, "unknown output 'logits'"),
+            (#"{"inputs":[{"name":"pixels","datatype":"FP32","shape":[1,1,8,8],"data":[\#(pixels64("300"))]}]}"#, 400, "finite numbers from 0 to 255"),
+            (#"{"inputs":[{"name":"pixels","datatype":"FP32","shape":[1,1,8,8],"data":[\#(pixels64("-1"))]}]}"#, 400, "finite numbers from 0 to 255"),
+            (#"{"inputs":[{"name":"pixels","datatype":"FP32","shape":[1,1,8,8],"data":[\#(pixels64("1e39"))]}]}"#, 400, "finite numbers from 0 to 255"),
+            ("{\"inputs\":[{\"name\":\"image\",\"datatype\":\"BYTES\",\"shape\":[2],\"data\":[\"\(widePNG)\",\"\(widePNG)\"]}]}", 413,
+             "over 20000000 pixels"),
         ]
         for (i, (json, status, message)) in bad.enumerated() {
             let file = dir.appending("bad-\(i).json")
@@ -117,6 +131,28 @@ private struct ServeDidNotStart: Error { var output: String }
         #expect(curl(port, "-X POST --data-binary @'\(big)' URL/v2/models/mlp8/infer").status == 413, "refused from Content-Length")
         #expect(curl(port, "-X POST -H 'Transfer-Encoding: chunked' --data-binary @'\(big)' URL/v2/models/mlp8/infer").status == 413,
                 "refused while reading a body sent without a length")
+
+        // A server that works on one request at a time and lets none wait: while a client holds the turn
+        // (its body still arriving), the next gets 503 with Retry-After, and health is answered at once.
+        let narrow = try serve(repo, ["mlp8", "--max-active", "1", "--max-waiting", "0"])
+        defer { if narrow.process.isRunning { narrow.process.terminate() } }
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        holder.arguments = ["-c", "import socket, time; s = socket.create_connection(('127.0.0.1', \(narrow.port))); "
+                            + "s.sendall(b'POST /v2/models/mlp8/infer HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: 1000\\r\\n\\r\\n{'); time.sleep(15)"]
+        try holder.run()
+        defer { if holder.isRunning { holder.terminate() } }
+        var busy = (status: 0, body: "")
+        for _ in 0..<100 where busy.status != 503 {
+            Thread.sleep(forTimeInterval: 0.1)
+            busy = curl(narrow.port, "-X POST --data-binary @'\(dir.appending("bad-2.json"))' URL/v2/models/mlp8/infer")
+        }
+        #expect(busy.status == 503 && busy.body.contains("busy"), "\(busy)")
+        let headers = CLI.shell("curl -s -D - -o /dev/null -X POST -d '{}' http://127.0.0.1:\(narrow.port)/v2/models/mlp8/infer").output
+        #expect(headers.lowercased().contains("retry-after: 1"), "\(headers)")
+        #expect(curl(narrow.port, "URL/v2/health/live").status == 200 && curl(narrow.port, "URL/v2/models/mlp8").status == 200)
+        holder.terminate()
+        narrow.process.terminate()
 
         // SIGTERM while a request is still arriving: it is answered, then the server exits 0.
         let slow = dir.appending("slow.json")
