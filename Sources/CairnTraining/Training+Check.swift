@@ -40,16 +40,36 @@ public struct CheckReport: Sendable, Codable {
         public var suspects: Int?
     }
 
-    /// At most this many leaks are kept in a report (the closest): a tree of near-identical images
-    /// can hold hundreds of thousands of pairs, and `leakCount` counts them all.
+    /// Images that are one picture, as a group: joined by near-duplicate pairs across splits and by
+    /// identical thumbnails (so 20,000 copies of one picture are one group, not 200 million pairs).
+    public struct DuplicateGroup: Sendable, Codable, Hashable {
+        /// How many images the group holds (`members` lists the first `keptMembers`).
+        public var size: Int
+        /// Its images per split.
+        public var splits: [String: Int]
+        public var members: [Member]
+
+        public struct Member: Sendable, Codable, Hashable {
+            public var blob: String, path: String, split: String
+        }
+    }
+
+    /// At most this many leaks and groups are kept in a report (the closest, the largest).
     public static let keptLeaks = 10_000
+    /// At most this many members are listed per group.
+    public static let keptMembers = 100
 
     public var snapshot: String
     public var items: Int
-    /// Every near-duplicate pair across splits found.
+    /// Groups of near-duplicates that span splits (each a train/test leak, however many images it holds).
     public var leakCount: Int
-    /// The closest `keptLeaks` of them, closest first.
+    /// Images in those groups.
+    public var leakedItems: Int?
+    /// The pairs across splits that joined the groups (at most one per image it joined), closest first,
+    /// at most `keptLeaks`.
     public var leaks: [Leak]
+    /// The groups that span splits, largest first, at most `keptLeaks`.
+    public var groups: [DuplicateGroup]?
     public var imbalance: Imbalance
     public var labels: LabelHealth
     /// The distance under which two images count as the same.
@@ -74,10 +94,16 @@ extension Training {
         let snapshot = try versioning.resolve(ref)
         let items = try versioning.withoutPurged(try versioning.tree.items(under: try versioning.tree.root(snapshot.id).items)).items
         let thumbnails = try Thumbnails(items, store: repository.store, progress: progress)
-        let found = thumbnails.leaks(threshold: threshold)
+        let (found, components) = thumbnails.duplicates(threshold: threshold)
         let leaks = found.prefix(CheckReport.keptLeaks).map { pair in
             CheckReport.Leak(a: items[pair.a].blobID.hex, b: items[pair.b].blobID.hex, splits: [items[pair.a].split.rawValue, items[pair.b].split.rawValue],
                              paths: [items[pair.a].path, items[pair.b].path], distance: pair.distance)
+        }
+        let spanning = components.filter { Set($0.map { items[$0].split }).count > 1 }.sorted { ($0.count, $1.first ?? 0) > ($1.count, $0.first ?? 0) }
+        let groups = spanning.prefix(CheckReport.keptLeaks).map { members in
+            CheckReport.DuplicateGroup(
+                size: members.count, splits: Dictionary(members.map { (items[$0].split.rawValue, 1) }, uniquingKeysWith: +),
+                members: members.prefix(CheckReport.keptMembers).map { .init(blob: items[$0].blobID.hex, path: items[$0].path, split: items[$0].split.rawValue) })
         }
         var counts = ItemCounts()
         for item in items { counts.add(item) }
@@ -90,8 +116,9 @@ extension Training {
         let suspects = try suspectReport(data: snapshot.id.hex)
         let health = CheckReport.LabelHealth(labeled: counts.labeled, unlabeled: counts.unlabeled, conflicts: counts.conflicts,
                                              estimatedNoise: suspects?.estimatedNoise, suspects: suspects?.suspects.count)
-        let report = CheckReport(snapshot: snapshot.id.hex, items: items.count, leakCount: found.count, leaks: leaks, imbalance: imbalance, labels: health,
-                                 threshold: threshold, seconds: Date().timeIntervalSince(started), createdAt: Date())
+        let report = CheckReport(snapshot: snapshot.id.hex, items: items.count, leakCount: spanning.count,
+                                 leakedItems: spanning.reduce(0) { $0 + $1.count }, leaks: leaks, groups: groups, imbalance: imbalance,
+                                 labels: health, threshold: threshold, seconds: Date().timeIntervalSince(started), createdAt: Date())
         if !catalog.isReadOnly {
             let json = String(decoding: try JSONEncoder.sorted.encode(report), as: UTF8.self)
             try catalog.write { try $0.saveReport(SnapshotReport(snapshotID: snapshot.id, kind: CheckReport.kind, createdAt: Date(), json: json)) }
@@ -132,7 +159,6 @@ struct Thumbnails {
     init(_ items: [ItemRecord], store: any BlobStore, progress: @escaping @Sendable (Int, Int) -> Void) throws {
         let common = Dictionary(items.map { (max($0.width, $0.height), 1) }, uniquingKeysWith: +).max { $0.value < $1.value }?.key ?? 16
         let side = max(4, min(16, common))
-        self.side = side
         let done = Atomic<Int>(0)
         let rows = Parallel.map(items.count) { i -> [Float]? in
             defer {
@@ -148,12 +174,15 @@ struct Thumbnails {
             for j in v.indices { v[j] = (v[j] - mean) * scale }
             return v
         }
-        let values = rows.flatMap { $0 ?? [Float](repeating: 0, count: side * side) }
-        self.values = values
-        usable = rows.map { $0 != nil }
-        splits = items.map(\.split)
-        var energies = [Float](repeating: 0, count: items.count * 9)
-        for i in 0..<items.count {
+        self.init(values: rows.flatMap { $0 ?? [Float](repeating: 0, count: side * side) }, side: side,
+                  splits: items.map(\.split), usable: rows.map { $0 != nil })
+    }
+
+    /// Thumbnails already made: `side` × `side` normalized values per image.
+    init(values: [Float], side: Int, splits: [Split], usable: [Bool]) {
+        (self.values, self.side, self.splits, self.usable) = (values, side, splits, usable)
+        var energies = [Float](repeating: 0, count: splits.count * 9)
+        for i in 0..<splits.count {
             for k in 0..<9 {
                 let (dy, dx) = (k / 3 - 1, k % 3 - 1)
                 var sum: Float = 0
@@ -190,18 +219,41 @@ struct Thumbnails {
         return 1 - best
     }
 
-    /// Pairs of usable images in different splits closer than `threshold`, closest first.
+    /// Near-duplicates as groups: images with identical thumbnails are one group from the start
+    /// (one of them stands for all in the search), and pairs of usable images in different splits
+    /// closer than `threshold` join their groups. Returns the joining pairs, closest first, and
+    /// every group of two or more images.
     ///
     /// No list of candidate pairs is ever made (20,000 images are 200 million pairs): each image's
     /// partners are screened as they are met, first by 4x4 blurs — the best correlation of one
     /// image's blur with the blurs of the other shifted by up to a pixel (144 products; a shifted
     /// copy keeps it near 1, where a single blur of an 8x8 image can drop to 0.5), then by the full
-    /// shift search.
-    func leaks(threshold: Double) -> [(a: Int, b: Int, distance: Double)] {
+    /// shift search — and a pair already in one group is not compared again, so a set of
+    /// near-identical images costs one pass, and memory stays linear in the images.
+    /// - Complexity: O(r²) screens for r distinct thumbnails up to 20,000; past that, within the
+    ///   buckets of a locality-sensitive hash (every bucket, however large).
+    func duplicates(threshold: Double, allPairsUpTo: Int = 20_000) -> (pairs: [(a: Int, b: Int, distance: Double)], groups: [[Int]]) {
         let n = splits.count
+        // Identical thumbnails: one representative each.
+        var first: [Int: Int] = [:]
+        var representative = Array(0..<n)
+        let area = side * side
+        values.withUnsafeBufferPointer { v in
+            for i in 0..<n where usable[i] {
+                var hasher = Hasher()
+                hasher.combine(bytes: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(v)[(i * area * 4)..<((i + 1) * area * 4)]))
+                let key = hasher.finalize()
+                if let j = first[key], Array(v[(j * area)..<((j + 1) * area)]) == Array(v[(i * area)..<((i + 1) * area)]) {
+                    representative[i] = j
+                } else if first[key] == nil {
+                    first[key] = i
+                }
+            }
+        }
+        let reps = (0..<n).filter { usable[$0] && representative[$0] == $0 }
         let blurs = self.blurs()
         @Sendable func close(_ a: Int, _ b: Int) -> (a: Int, b: Int, distance: Double)? {
-            guard splits[a] != splits[b], usable[a], usable[b] else { return nil }
+            guard splits[a] != splits[b] else { return nil }
             var best: Float = -1
             for shift in 0..<9 {
                 var dot: Float = 0
@@ -212,23 +264,46 @@ struct Thumbnails {
             let d = distance(a, b)
             return d <= threshold ? (min(a, b), max(a, b), d) : nil
         }
-        var found: [(a: Int, b: Int, distance: Double)]
-        if n <= 20_000 {
-            // Rows in interleaved chunks, so early rows (with more partners) spread over the cores.
-            let chunks = min(n, 256)
-            found = Parallel.map(chunks) { c in stride(from: c, to: n, by: chunks).flatMap { a in ((a + 1)..<n).compactMap { close(a, $0) } } }
-                .flatMap { $0 }
-        } else {
-            let buckets = self.buckets(blurs)
-            found = Parallel.map(buckets.count) { i -> [(a: Int, b: Int, distance: Double)] in
-                let members = buckets[i]
-                return (0..<members.count).flatMap { x in ((x + 1)..<members.count).compactMap { close(members[x], members[$0]) } }
-            }.flatMap { $0 }
-            // A pair sharing buckets in several hashes is found once per hash.
-            var seen = Set<Int64>()
-            found = found.filter { seen.insert(Int64($0.a) << 32 | Int64($0.b)).inserted }
+        /// The pairs that join `members` (indices into `reps`' images), with a union-find of its own
+        /// so that members already joined are not compared again.
+        @Sendable func join(_ rows: [Int], among members: [Int]) -> [(a: Int, b: Int, distance: Double)] {
+            var groups = UnionFind(members.count)
+            var out: [(a: Int, b: Int, distance: Double)] = []
+            for x in rows {
+                for y in (x + 1)..<members.count where groups.find(x) != groups.find(y) {
+                    if let pair = close(members[x], members[y]) {
+                        groups.union(x, y)
+                        out.append(pair)
+                    }
+                }
+            }
+            return out
         }
-        return found.sorted { ($0.distance, $0.a, $0.b) < ($1.distance, $1.a, $1.b) }
+        var found: [(a: Int, b: Int, distance: Double)]
+        if reps.count <= allPairsUpTo {
+            // Rows in interleaved chunks, so early rows (with more partners) spread over the cores.
+            let chunks = min(max(reps.count, 1), 256)
+            found = Parallel.map(chunks) { c in join(Array(stride(from: c, to: reps.count, by: chunks)), among: reps) }.flatMap { $0 }
+        } else {
+            let buckets = self.buckets(blurs, of: reps)
+            found = Parallel.map(buckets.count) { i in join(Array(0..<buckets[i].count), among: buckets[i]) }.flatMap { $0 }
+        }
+        // The groups: identical thumbnails with their representative, then the joining pairs, each
+        // kept only when it joins two groups not yet one (so at most one pair per image).
+        var groups = UnionFind(n)
+        var pairs: [(a: Int, b: Int, distance: Double)] = []
+        for i in 0..<n where representative[i] != i {
+            groups.union(i, representative[i])
+            if splits[i] != splits[representative[i]] { pairs.append((min(i, representative[i]), max(i, representative[i]), 0)) }
+        }
+        for pair in found.sorted(by: { ($0.distance, $0.a, $0.b) < ($1.distance, $1.a, $1.b) }) where groups.find(pair.a) != groups.find(pair.b) {
+            groups.union(pair.a, pair.b)
+            pairs.append(pair)
+        }
+        var members: [Int: [Int]] = [:]
+        for i in 0..<n where usable[i] { members[groups.find(i), default: []].append(i) }
+        return (pairs.sorted { ($0.distance, $0.a, $0.b) < ($1.distance, $1.a, $1.b) },
+                members.values.filter { $0.count > 1 }.sorted { $0[0] < $1[0] })
     }
 
     /// Each image's thumbnail shifted by up to a pixel each way (the edge repeated; shift 4 is the
@@ -253,17 +328,17 @@ struct Thumbnails {
         return out
     }
 
-    /// For large sets: the buckets (of two or more usable images) of four locality-sensitive hashes
+    /// For large sets: the buckets (of two or more of `images`) of four locality-sensitive hashes
     /// of the blurs, ten random hyperplanes each (seeded). An image joins the buckets of its nine
-    /// shifted blurs, so a copy shifted by a pixel meets its original. A bucket of 5,000 or more
-    /// (flat or near-identical images by the thousand) is left out.
-    private func buckets(_ blurs: [Float]) -> [[Int]] {
+    /// shifted blurs, so a copy shifted by a pixel meets its original. Every bucket is searched,
+    /// however large: its members already joined are not compared again.
+    private func buckets(_ blurs: [Float], of images: [Int]) -> [[Int]] {
         var random = SeededRandom(seed: 17)
         var out: [[Int]] = []
         for _ in 0..<4 {
             let planes = (0..<10).map { _ in (0..<16).map { _ in Float(random.normal()) } }
             var buckets: [Int: [Int]] = [:]
-            for i in 0..<splits.count where usable[i] {
+            for i in images {
                 var keys = Set<Int>()
                 for shift in 0..<9 {
                     var key = 0
@@ -274,9 +349,37 @@ struct Thumbnails {
                 }
                 for key in keys { buckets[key, default: []].append(i) }
             }
-            out += buckets.values.filter { $0.count > 1 && $0.count < 5000 }
+            out += buckets.values.filter { $0.count > 1 }
         }
         return out
+    }
+}
+
+/// Disjoint sets of 0..<n with path halving and union by size.
+struct UnionFind {
+    private var parent: [Int32]
+    private var size: [Int32]
+
+    init(_ n: Int) {
+        parent = (0..<Int32(n)).map { $0 }
+        size = [Int32](repeating: 1, count: n)
+    }
+
+    mutating func find(_ x: Int) -> Int {
+        var x = Int32(x)
+        while parent[Int(x)] != x {
+            parent[Int(x)] = parent[Int(parent[Int(x)])]
+            x = parent[Int(x)]
+        }
+        return Int(x)
+    }
+
+    mutating func union(_ a: Int, _ b: Int) {
+        var (a, b) = (find(a), find(b))
+        guard a != b else { return }
+        if size[a] < size[b] { swap(&a, &b) }
+        parent[b] = Int32(a)
+        size[a] += size[b]
     }
 }
 

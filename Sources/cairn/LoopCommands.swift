@@ -183,7 +183,7 @@ struct CheckCommand: ParsableCommand {
     @Option(help: "The snapshot.", completion: .custom(Completions.refs)) var data: String
     @Option(parsing: .unconditional, help: "Largest distance (1 - correlation) at which two images are the same.") var threshold = 0.01
     @Option(parsing: .unconditional, help: "Fewest labeled items a class should have.") var minCount = 10
-    @Option(parsing: .unconditional, help: "Leaks to list (--json lists the closest 10,000).") var limit = 20
+    @Option(parsing: .unconditional, help: "Groups of near-duplicates to list (--json lists the largest 10,000).") var limit = 20
 
     func validate() throws {
         if !(0...1).contains(threshold) { throw ValidationError("--threshold is between 0 and 1 (got \(threshold))") }
@@ -195,12 +195,15 @@ struct CheckCommand: ParsableCommand {
         bar.finish()
         if output.json { return try printJSON(report) }
         say("snapshot \(report.snapshot.prefix(12)): \(report.items) items (\(String(format: "%.1f s", report.seconds)))")
-        say("leaks        \(report.leakCount) near-duplicate pair\(report.leakCount == 1 ? "" : "s") across splits")
-        for leak in report.leaks.prefix(limit) {
-            say("  " + String(format: "%.3f  ", leak.distance) + zip(leak.splits, leak.paths).map { "\($0) \(Printable.escaped($1))" }.joined(separator: "  ~  "))
+        say("leaks        \(report.leakCount) group\(report.leakCount == 1 ? "" : "s") of near-duplicates across splits"
+            + (report.leakedItems.map { " (\($0) images)" } ?? ""))
+        for group in (report.groups ?? []).prefix(limit) {
+            let splits = group.splits.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+            say("  \(group.size) images (\(splits)): " + group.members.prefix(3).map { "\($0.split) \(Printable.escaped($0.path))" }.joined(separator: "  ~  ")
+                + (group.size > 3 ? "  ~  …" : ""))
         }
-        let shown = min(limit, report.leaks.count)
-        if report.leakCount > shown { say("  … and \(report.leakCount - shown) more (--limit N, or --json for the closest \(CheckReport.keptLeaks))") }
+        let shown = min(limit, report.groups?.count ?? 0)
+        if report.leakCount > shown { say("  … and \(report.leakCount - shown) more (--limit N, or --json for the largest \(CheckReport.keptLeaks))") }
         let i = report.imbalance
         say("imbalance    " + (i.ratio.map { String(format: "largest class / smallest %.1f", $0) } ?? "fewer than two classes in use")
             + (i.under.isEmpty ? "" : "; under \(i.minimum) items: " + i.under.map { Printable.escaped($0) }.joined(separator: ", ")))
