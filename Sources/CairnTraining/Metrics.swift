@@ -17,29 +17,56 @@ public struct Evaluation: Sendable, Hashable, Codable {
     public var accuracy: Double
     public var macroF1: Double
     public var perClass: [ClassMetrics]
-    /// confusion[true class][predicted class].
+    /// confusion[true class][predicted class], for up to `denseConfusionLimit` classes; empty past
+    /// that (k² cells would outgrow the record: 5,000 classes are 25 million), where
+    /// `confusedPairs` and `perClass` say what matters.
     public var confusion: [[Int]]
+    /// The most frequent mistakes (true class, predicted class, count), most first, at most `keptPairs`.
+    public var confusedPairs: [ConfusedPair]?
+
+    public struct ConfusedPair: Sendable, Hashable, Codable {
+        public var actual: String, predicted: String
+        public var count: Int
+    }
+
+    /// Most classes whose full confusion matrix a record keeps.
+    public static let denseConfusionLimit = 100
+    /// Most confused pairs a record keeps.
+    public static let keptPairs = 200
 
     /// Metrics from true labels, predicted labels and the mean loss.
     ///
-    /// - Complexity: O(n + k²) for n examples and k classes.
+    /// - Complexity: O(n + k) for n examples and k classes, plus k² when k is at most `denseConfusionLimit`.
     public init(classes: [String], truth: [Int32], predicted: [Int32], loss: Double) {
         let k = classes.count
-        var confusion = [[Int]](repeating: [Int](repeating: 0, count: k), count: k)
-        for (t, p) in zip(truth, predicted) { confusion[Int(t)][Int(p)] += 1 }
+        var truePositives = [Int](repeating: 0, count: k), support = [Int](repeating: 0, count: k)
+        var predictedAs = [Int](repeating: 0, count: k)
+        var mistakes: [Int: Int] = [:]  // true * k + predicted, off the diagonal only
+        for (t, p) in zip(truth, predicted) {
+            let (t, p) = (Int(t), Int(p))
+            support[t] += 1
+            predictedAs[p] += 1
+            if t == p { truePositives[t] += 1 } else { mistakes[t * k + p, default: 0] += 1 }
+        }
         self.count = truth.count
         self.loss = loss
-        self.confusion = confusion
-        let correct = (0..<k).reduce(0) { $0 + confusion[$1][$1] }
-        accuracy = truth.isEmpty ? 0 : Double(correct) / Double(truth.count)
+        if k <= Self.denseConfusionLimit {
+            var confusion = [[Int]](repeating: [Int](repeating: 0, count: k), count: k)
+            for c in 0..<k { confusion[c][c] = truePositives[c] }
+            for (cell, n) in mistakes { confusion[cell / k][cell % k] = n }
+            self.confusion = confusion
+        } else {
+            confusion = []
+        }
+        confusedPairs = mistakes.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.prefix(Self.keptPairs)
+            .map { ConfusedPair(actual: classes[$0.key / k], predicted: classes[$0.key % k], count: $0.value) }
+        accuracy = truth.isEmpty ? 0 : Double(truePositives.reduce(0, +)) / Double(truth.count)
         perClass = (0..<k).map { c in
-            let tp = Double(confusion[c][c])
-            let predictedAs = Double((0..<k).reduce(0) { $0 + confusion[$1][c] })
-            let support = confusion[c].reduce(0, +)
-            let precision = predictedAs > 0 ? tp / predictedAs : 0
-            let recall = support > 0 ? tp / Double(support) : 0
+            let tp = Double(truePositives[c])
+            let precision = predictedAs[c] > 0 ? tp / Double(predictedAs[c]) : 0
+            let recall = support[c] > 0 ? tp / Double(support[c]) : 0
             let f1 = precision + recall > 0 ? 2 * precision * recall / (precision + recall) : 0
-            return ClassMetrics(name: classes[c], precision: precision, recall: recall, f1: f1, support: support)
+            return ClassMetrics(name: classes[c], precision: precision, recall: recall, f1: f1, support: support[c])
         }
         // Macro-F1 over the classes present in the set (a class with no items says nothing here).
         let present = perClass.filter { $0.support > 0 }

@@ -30,7 +30,7 @@ enum Plots {
                 try save(lineChart(title: "accuracy by epoch - run \(record.id)", series: lines, yFromZero: true), "accuracy.png")
             }
         }
-        if let evaluation = record.test ?? record.val {
+        if let evaluation = record.test ?? record.val, !evaluation.confusion.isEmpty {  // large ones are summarized in the record
             try save(confusion(evaluation, title: "confusion (\(record.test != nil ? "test" : "val")) rows true, columns predicted"),
                      "confusion.png")
         }

@@ -175,8 +175,18 @@ public enum ReportHTML {
         return [("command", program.command.joined(separator: " "))] + program.parameters.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
     }
 
+    /// The matrix for up to 30 classes; past that (a page of k² cells would run to megabytes), the
+    /// most frequent mistakes as a table.
     static func confusion(_ evaluation: Evaluation) -> String {
         let names = evaluation.perClass.map(\.name)
+        guard !evaluation.confusion.isEmpty, names.count <= 30 else {
+            let pairs = (evaluation.confusedPairs ?? []).prefix(50)
+            guard !pairs.isEmpty else { return "<p>No mistakes.</p>" }
+            return "<p class=\"meta\">\(names.count) classes: the \(pairs.count) most frequent mistakes instead of the matrix.</p>"
+                + "<table class=\"sortable\"><tr><th>true class</th><th>predicted</th><th>items</th></tr>"
+                + pairs.map { "<tr><td>\(e($0.actual))</td><td>\(e($0.predicted))</td><td><span data-value=\"\($0.count)\">\($0.count)</span></td></tr>" }.joined()
+                + "</table>"
+        }
         var out = "<table class=\"confusion\"><tr><th></th>" + names.map { "<th>\(e($0))</th>" }.joined() + "</tr>"
         for (t, row) in evaluation.confusion.enumerated() {
             let total = max(1, row.reduce(0, +))

@@ -87,10 +87,15 @@ struct RunsCommand: ParsableCommand {
                                  String(format: "%.3f", c.f1), "\(c.support)"])
                 }
                 say(table(rows))
-                say("confusion (rows true, columns predicted):")
-                var matrix = [[""] + test.perClass.map(\.name)]
-                for (i, row) in test.confusion.enumerated() { matrix.append([test.perClass[i].name] + row.map(String.init)) }
-                say(table(matrix, indent: "  "))
+                if !test.confusion.isEmpty && test.perClass.count <= 20 {
+                    say("confusion (rows true, columns predicted):")
+                    var matrix = [[""] + test.perClass.map(\.name)]
+                    for (i, row) in test.confusion.enumerated() { matrix.append([test.perClass[i].name] + row.map(String.init)) }
+                    say(table(matrix, indent: "  "))
+                } else if let pairs = test.confusedPairs, !pairs.isEmpty {
+                    say("most frequent mistakes (\(test.perClass.count) classes; --json has the rest):")
+                    say(table([["  TRUE", "PREDICTED", "ITEMS"]] + pairs.prefix(10).map { ["  " + $0.actual, $0.predicted, "\($0.count)"] }))
+                }
             }
             if let checkpoint = r.checkpoint { say("checkpoint   \(checkpoint)") }
             for plot in r.plots { say("plot         \(plot)") }

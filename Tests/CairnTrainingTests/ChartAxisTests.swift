@@ -25,3 +25,24 @@ import Testing
         #expect(ChartAxis(values: [0.3, 0.9], title: "y", includeZero: true).low == 0)
     }
 }
+
+/// Evaluations of many classes stay small: the matrix up to 100 classes, the top mistakes always.
+@Suite struct LargeEvaluationTests {
+    @Test func fiveThousandClassesKeepTheirMistakesNotAMatrix() throws {
+        let k = 5_000
+        let classes = (0..<k).map { "class-\($0)" }
+        let truth = (0..<20_000).map { Int32($0 % k) }
+        let predicted = truth.enumerated().map { i, t in i % 10 == 0 ? Int32((Int(t) + 1) % k) : t }
+        let evaluation = Evaluation(classes: classes, truth: truth, predicted: predicted, loss: 1)
+        #expect(evaluation.confusion.isEmpty && evaluation.perClass.count == k)
+        #expect(abs(evaluation.accuracy - 0.9) < 1e-9)
+        let pairs = try #require(evaluation.confusedPairs)
+        #expect(pairs.count == Evaluation.keptPairs && pairs.allSatisfy { $0.count >= 1 })
+        #expect(try JSONEncoder().encode(evaluation).count < 1 << 20, "the record stays under a megabyte")
+        let html = ReportHTML.confusion(evaluation)
+        #expect(html.utf8.count < 20_000 && html.contains("most frequent mistakes"))
+
+        let small = Evaluation(classes: ["a", "b"], truth: [0, 0, 1, 1], predicted: [0, 1, 1, 1], loss: 1)
+        #expect(small.confusion == [[1, 1], [0, 2]] && small.confusedPairs == [.init(actual: "a", predicted: "b", count: 1)])
+    }
+}
