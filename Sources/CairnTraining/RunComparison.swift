@@ -31,17 +31,20 @@ public struct RunComparison: Sendable, Encodable {
             let values = parameterSets.map { $0[key] ?? "-" }
             if Set(values).count > 1 { differing[key] = values }
         }
+        // One vocabulary for both kinds of run (`RunRecord.metric`): a program's val_accuracy is on
+        // the same row as a built-in run's.
         let measures: [(String, Bool, (RunRecord) -> Double?)] = [
-            ("test accuracy", true, { $0.test?.accuracy }), ("val accuracy", true, { $0.val?.accuracy }),
-            ("train accuracy", true, { $0.trainAccuracy }), ("test macro-F1", false, { $0.test?.macroF1 }),
-            ("final train loss", false, { $0.epochs.last?.trainLoss }), ("final val loss", false, { $0.epochs.last?.valLoss }),
+            ("test accuracy", true, { $0.metric("test_accuracy") }), ("val accuracy", true, { $0.metric("val_accuracy") }),
+            ("train accuracy", true, { $0.metric("train_accuracy") }), ("test macro-F1", false, { $0.test?.macroF1 }),
+            ("final train loss", false, { $0.metric("train_loss") }), ("final val loss", false, { $0.metric("val_loss") }),
         ]
         runs = records.map(\.id)
         snapshots = records.map(\.snapshotID)
         differingParameters = differing
-        // The built-in figures, then every figure a program reported (its summary's numbers, each
-        // metric's last value); a figure no run has is left out.
-        let programFigures = records.map { $0.program?.figures ?? [:] }
+        // The built-in figures, then every other figure a program reported (its summary's numbers,
+        // each metric's last value); a figure no run has is left out.
+        let shared = Set(RunRecord.builtInMetrics)
+        let programFigures = records.map { ($0.program?.figures ?? [:]).filter { !shared.contains($0.key) } }
         metrics = measures.map { name, isRate, value in Metric(name: name, values: records.map(value), isRate: isRate) }
             + Set(programFigures.flatMap(\.keys)).sorted().map { key in Metric(name: key, values: programFigures.map { $0[key] }, isRate: false) }
         metrics.removeAll { $0.values.allSatisfy { $0 == nil } }

@@ -19,6 +19,7 @@ extension Training {
     /// The model a run trained.
     /// - Throws: `TrainingError.noCheckpoint` for a run that failed before saving one.
     public func model(of record: RunRecord) throws -> TrainedModel {
+        if record.isProgram { throw TrainingError.programRun(run: record.id) }
         guard let hex = record.checkpoint, let id = BlobID(hex: hex) else {
             throw TrainingError.noCheckpoint(run: record.id, status: record.status.rawValue)
         }

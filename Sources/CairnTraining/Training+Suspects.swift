@@ -207,8 +207,10 @@ extension Training {
             for (j, name) in data.classes.enumerated() { probabilities[i * k + j] = p[column[name]!] }
         }
         guard absent == 0 else {
+            let how = record.isProgram ? "its program writes them to $CAIRN_RUN_DIR/predictions.jsonl, or `cairn predictions import \(record.id) FILE`"
+                                       : "`cairn predict \(record.id) --data REF` stores them"
             throw TrainingError.badParameter("run \(record.id) has no stored predictions for \(absent) of the \(data.examples.count) labeled items "
-                                             + "(`cairn predict \(record.id) --data REF` stores them; they should be out-of-sample)")
+                                             + "(\(how); they should be out-of-sample)")
         }
         return (probabilities, "run \(record.id)")
     }

@@ -16,6 +16,8 @@ public enum TrainingError: CairnError, Equatable {
     case badCheckpoint(String)
     /// The run has no checkpoint to evaluate or predict with.
     case noCheckpoint(run: String, status: String)
+    /// A built-in model asked of a `cairn run` program's run, which has none.
+    case programRun(run: String)
     /// An image given to `predict` cannot be read.
     case unreadableImage(path: String, reason: String)
     /// A predictions file with lines that cannot be stored (the first problems, and how many there were); nothing was stored.
@@ -35,6 +37,9 @@ public enum TrainingError: CairnError, Equatable {
         case .badCheckpoint(let why): "the run's checkpoint does not load: \(why)"
         case .badSweepSpec(let why): "sweep spec: \(why)"
         case .noCheckpoint(let run, let status): "run \(run) has no checkpoint (it \(status) before finishing an epoch)"
+        case .programRun(let run):
+            "run \(run) is a `cairn run` program's run: it has no built-in model to serve, evaluate, export or predict with "
+                + "(its own files are its artifacts: `cairn runs show \(run)`; its predictions come from predictions.jsonl)"
         case .unreadableImage(let path, let reason): "cannot read \(path): \(reason)"
         case .badPredictions(let file, let problems, let total):
             "\(file): nothing stored; \(total) problem\(total == 1 ? "" : "s"): " + problems.joined(separator: "; ")

@@ -27,7 +27,7 @@ struct RunsCommand: ParsableCommand {
                 // A sweep's trials name their snapshot by its full id: shown short, as in SNAPSHOT.
                 let data = r.dataRef == r.snapshotID ? String(r.dataRef.prefix(12)) : r.dataRef
                 rows.append([r.id, r.name, r.isOrphaned ? "died" : r.status.rawValue, data, String(r.snapshotID.prefix(12)),
-                             r.model, percent(r.val?.accuracy), percent(r.test?.accuracy), r.sweep.map { "\($0.id) #\($0.trial)" } ?? "-",
+                             r.model, percent(r.metric("val_accuracy")), percent(r.metric("test_accuracy")), r.sweep.map { "\($0.id) #\($0.trial)" } ?? "-",
                              isoTime(r.startedAt)])
             }
             say(table(rows))

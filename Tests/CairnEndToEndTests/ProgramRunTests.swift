@@ -55,7 +55,21 @@ import Testing
         let runs = try CLI.run(["-C", repo, "runs"])
         #expect(runs.stdout.contains("np-a") && runs.stdout.contains("run:train_numpy.py"))
         let compare = try CLI.run(["-C", repo, "runs", "compare", "np-a", "np-b"])
-        #expect(compare.status == 0 && compare.stdout.contains("val_accuracy") && compare.stdout.contains("lr"), "\(compare)")
+        #expect(compare.status == 0 && compare.stdout.contains("val accuracy") && compare.stdout.contains("lr"), "\(compare)")
+
+        // One vocabulary of figures: the program's summary fills the runs table's columns and shares
+        // the comparison's rows with a built-in run.
+        #expect(try CLI.run(["-C", repo, "train", "--data", "v1", "--epochs", "2", "--size", "8x8", "--name", "builtin"]).status == 0)
+        let listed = try CLI.run(["-C", repo, "runs"]).stdout.split(separator: "\n").first { $0.contains("np-a") } ?? ""
+        #expect(listed.contains(String(format: "%.1f%%", (summary["val_accuracy"] ?? 0) * 100)), "\(listed)")
+        let mixed = try CLI.run(["-C", repo, "runs", "compare", "builtin", "np-a", "--json"]).jsonObject()
+        let valRow = (mixed["metrics"] as? [String: Any])?["val accuracy"] as? [Any]
+        #expect(valRow?.count == 2 && valRow?.allSatisfy { $0 is Double } == true, "\(mixed)")
+        #expect((mixed["metrics"] as? [String: Any])?["val_accuracy"] == nil, "not a second row of the same figure")
+        for args in [["eval", "np-a", "--data", "v1"], ["export-model", "np-a", dir.appending("np.onnx")], ["serve", "np-a", "--port", "0"]] {
+            let refused = try CLI.run(["-C", repo] + args)
+            #expect(refused.status != 0 && refused.stderr.contains("is a `cairn run` program's run"), "\(args): \(refused)")
+        }
 
         // gc with the tag gone keeps the snapshot, the artifact and the materialized files' source.
         #expect(try CLI.run(["-C", repo, "tag", "-d", "v1"]).status == 0)
