@@ -82,6 +82,18 @@ public struct SweepSummary: Sendable, Codable {
     public var best: String?
 }
 
+extension SweepSummary {
+    /// The best `fraction` of the finished trials that have the metric (at least one), best first,
+    /// and how many finished trials there were. Trials tied with the last one kept are kept too, so
+    /// which trials a cut keeps never depends on the order of ties.
+    public func topTrials(fraction: Double) -> (kept: [RankedTrial], finished: Int) {
+        let finished = trials.filter { $0.metric != nil && $0.status == RunStatus.finished.rawValue }
+        let count = max(1, Int((Double(finished.count) * fraction).rounded(.up)))
+        guard count < finished.count, let cut = finished[count - 1].metric else { return (finished, finished.count) }
+        return (finished.prefix(count) + finished.dropFirst(count).prefix { $0.metric == cut }, finished.count)
+    }
+}
+
 extension RunRecord {
     /// The value of metric `name` this run reached: for built-in runs `val_accuracy`, `val_loss`,
     /// `test_accuracy`, `test_loss`, `train_accuracy` or `train_loss` (last epoch); for a program's

@@ -181,14 +181,13 @@ struct SweepCommand: ParsableCommand {
 
         func run() throws {
             let summary = try training(repository).summary(of: sweep)
-            let finished = summary.trials.filter { $0.metric != nil && $0.status == RunStatus.finished.rawValue }
-            guard !finished.isEmpty else { throw ValidationError("sweep \(summary.sweep.id) has no finished trial with \(summary.sweep.spec.metric.name) yet") }
-            let kept = finished.prefix(max(1, Int((Double(finished.count) * top).rounded(.up))))
+            let (kept, finished) = summary.topTrials(fraction: top)
+            guard finished > 0 else { throw ValidationError("sweep \(summary.sweep.id) has no finished trial with \(summary.sweep.spec.metric.name) yet") }
             let refined = summary.sweep.spec.refined(top: kept.map(\.parameters))
-            let yaml = "# refined from sweep \(summary.sweep.id): top \(kept.count) of \(finished.count) finished trials by "
-                + "\(refined.metric.name)\n" + (try Yams.serialize(node: yamlNode(refined.document), sortKeys: true))
+            let yaml = "# refined from sweep \(summary.sweep.id): top \(kept.count) of \(finished) finished trials by "
+                + "\(refined.metric.name) (ties at the cut kept)\n" + (try Yams.serialize(node: yamlNode(refined.document), sortKeys: true))
             try FileOps.writeFile(Data(yaml.utf8), to: outputFile)
-            say("wrote \(outputFile) from the top \(kept.count) of \(finished.count) finished trials")
+            say("wrote \(outputFile) from the top \(kept.count) of \(finished) finished trials (ties at the cut kept)")
         }
     }
 

@@ -131,6 +131,12 @@ import Testing
         #expect(trials.first?["metric"] as? Double == 0 && trials.allSatisfy { $0["status"] as? String == "finished" })
         let runs = try CLI.run(["-C", repo, "runs", "--json"]).jsonArray()
         #expect(runs.filter { $0["sweep"] != nil }.allSatisfy { $0["program"] != nil }, "each trial is a `cairn run` run")
+        // x = 1 and x = 5 tie (-4): a cut between them keeps both, whatever order they were ranked in.
+        let id = try #require(try result.jsonObject()["sweep"] as? String)
+        let refined = try CLI.run(["-C", repo, "sweep", "refine", id, "--top", "0.75", "-o", dir.appending("fine.yaml")])
+        #expect(refined.status == 0 && refined.stdout.contains("top 4 of 4"), "\(refined)")
+        let values = CLI.shell("python3 -c \"import yaml; print(sorted(yaml.safe_load(open('\(dir.appending("fine.yaml"))'))['parameters']['x']['values']))\"")
+        #expect(values.output.trimmingCharacters(in: .whitespacesAndNewlines) == "[1, 2.5, 3, 5]", "\(values.output)")
     }
 
     @Test func ctrlCKeepsFinishedTrialsAndMarksTheRest() throws {
