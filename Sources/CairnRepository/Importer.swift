@@ -66,6 +66,8 @@ public struct ImportReport: Sendable, Codable, Equatable {
     public var labeled = 0
     /// Bytes of new items.
     public var bytesAdded: Int64 = 0
+    /// New items per split (by `--split`, or drawn by the `[splits]` ratios).
+    public var addedPerSplit: [String: Int] = [:]
     public var rejections: [Rejection] = []
     /// Labels-file paths that matched no imported file.
     public var unmatchedLabelRows: [String] = []
@@ -155,6 +157,7 @@ public struct Importer: Sendable {
             report.labeled += result.labeled
             report.duplicateLabels += result.duplicateLabels
             report.bytesAdded += result.bytesAdded
+            report.addedPerSplit.merge(result.perSplit, uniquingKeysWith: +)
             report.rejections += result.rejections
             report.rejected += result.rejections.count
         }
@@ -348,6 +351,7 @@ public struct Importer: Sendable {
     private struct BatchResult: Sendable {
         var added = 0, duplicates = 0, labeled = 0, replaced = 0
         var bytesAdded: Int64 = 0
+        var perSplit: [String: Int] = [:]
         var rejections: [Rejection] = []
         var duplicateLabels: [DuplicateLabel] = []
     }
@@ -411,6 +415,7 @@ public struct Importer: Sendable {
                     split: options.split ?? splits.split(for: blob.id, path: candidate.itemPath)), addedAt: now)
                 if isNew {
                     result.added += 1
+                    result.perSplit[item.split.rawValue, default: 0] += 1
                     result.bytesAdded += Int64(blob.data.count)
                     // This very file (same absolute path) was imported before with other bytes, as the item
                     // at this path: it was edited in place, and the new bytes replace that item (removed,

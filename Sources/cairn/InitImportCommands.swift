@@ -153,6 +153,13 @@ struct ImportCommand: ParsableCommand {
                 \(report.unchanged) unchanged, \(report.rejected) rejected; \(report.labeled) label(s) recorded \
                 [\(String(format: "%.2f", report.seconds)) s, \(Int(rate)) files/s]
                 """)
+            if split == nil && report.added > 0 {
+                // Where the ratios put the new items, said every time: a folder that is one split (a test set) needs --split.
+                let ratios = repo.config.splits
+                let counts = ["train", "val", "test"].map { "\(report.addedPerSplit[$0] ?? 0) \($0)" }.joined(separator: ", ")
+                say("new items split by the [splits] ratios (\(Int((ratios.train * 100).rounded()))/\(Int((ratios.val * 100).rounded()))/"
+                    + "\(Int((ratios.test * 100).rounded()))): \(counts); a folder that is one split, such as a test set, takes --split test")
+            }
         }
         if report.filesSeen == 0 {
             warn("found no files to import in \(paths.joined(separator: ", "))")

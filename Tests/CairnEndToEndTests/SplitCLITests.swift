@@ -46,8 +46,25 @@ import Testing
         try FileManager.default.createDirectory(atPath: held, withIntermediateDirectories: true)
         let nines = try FileManager.default.contentsOfDirectory(atPath: "\(Fixtures.digits)/9").sorted().prefix(12)
         for f in nines { try FileManager.default.copyItem(atPath: "\(Fixtures.digits)/9/\(f)", toPath: "\(held)/\(f)") }
-        #expect(try cairn("import", "--split", "test", held).status == 0)
+        let asTest = try cairn("import", "--split", "test", held)
+        #expect(asTest.status == 0 && !asTest.stdout.contains("split by the [splits] ratios"), "\(asTest)")
         #expect(try splits(repo, "--path", "held-out/*").values.allSatisfy { $0 == "test" })
+        // Without --split, where the ratios put the new items is said, with the way to bring in a test set.
+        let more = dir.appending("more")
+        try FileManager.default.createDirectory(atPath: more, withIntermediateDirectories: true)
+        for f in try FileManager.default.contentsOfDirectory(atPath: "\(Fixtures.digits)/8").sorted().prefix(20) {
+            try FileManager.default.copyItem(atPath: "\(Fixtures.digits)/8/\(f)", toPath: "\(more)/\(f)")
+        }
+        let drawn = try cairn("import", more, "--json")
+        let perSplit = try drawn.jsonObject()["addedPerSplit"] as? [String: Int] ?? [:]
+        #expect(perSplit.values.reduce(0, +) == 20, "\(drawn)")
+        let sevens = dir.appending("sevens")
+        try FileManager.default.createDirectory(atPath: sevens, withIntermediateDirectories: true)
+        for f in try FileManager.default.contentsOfDirectory(atPath: "\(Fixtures.digits)/7").sorted().prefix(5) {
+            try FileManager.default.copyItem(atPath: "\(Fixtures.digits)/7/\(f)", toPath: "\(sevens)/\(f)")
+        }
+        let text = try cairn("import", sevens)
+        #expect(text.stdout.contains("new items split by the [splits] ratios (80/10/10)") && text.stdout.contains("--split test"), "\(text)")
 
         // Group-aware: the three copies of each photo share one split, and a later import follows.
         result = try cairn("split", "regroup", "--by", "^tree/aug/(ph[0-9]+)_", "--json")
