@@ -21,6 +21,15 @@ public final class LabelSession {
     public private(set) var current: Item?
     /// Labels set in this session (undo subtracts).
     public private(set) var labeled = 0
+    /// True while the item on screen is one an undo brought back: its undo left it with a skip, so
+    /// the queue no longer counts it, yet it is still to label (the queue's total counts it here).
+    public private(set) var showingUndone = false
+    /// Items an undo brought back that another undo moved past: served again before the queue.
+    private var pendingUndone: [Item] = []
+    /// Items to label that the queue does not count: those an undo brought back.
+    public var undoneToLabel: Int { pendingUndone.count + (showingUndone ? 1 : 0) }
+    /// Items this session's labels took out of the queue (an undone item, labeled again, was already out).
+    public private(set) var queueExits = 0
     public let started = Date()
     private var visited: [Item] = []
     private var undoStack: [(item: Item, previous: Label??)] = []
@@ -130,6 +139,7 @@ public final class LabelSession {
         guard let item = current else { return }
         let review = queue.isReview
         let me = annotator
+        let wasUndone = showingUndone
         let classIDs = labelClasses.map(\.id)
         var previous: Label?? = nil
         try advance { tx in
@@ -141,6 +151,7 @@ public final class LabelSession {
             }
         }
         if !review { undoStack.append((item, previous)) }
+        if !wasUndone { queueExits += 1 }
         labeled += 1
     }
 
@@ -165,8 +176,11 @@ public final class LabelSession {
             try tx.appendAnnotation(itemID: item.id, annotatorID: annotator.id, classIDs: try previous.flatMap { $0 }.map(tx.ensureClasses))
         }
         labeled -= 1
-        if let current { visited.append(current) }
+        if let current {
+            if showingUndone { pendingUndone.append(current) } else { visited.append(current) }
+        }
         try show(item)
+        showingUndone = true
         return true
     }
 
@@ -183,12 +197,20 @@ public final class LabelSession {
 
     private func show(_ item: Item) throws {
         current = item
+        showingUndone = false
         try renew()
     }
 
     /// Moves to the next item of the queue, running `record` first in the same transaction.
     private func advance(recording record: (any CatalogTransaction) throws -> Void = { _ in }) throws {
         let (view, host, pid) = (self.view, self.host, self.pid)
+        if let undone = pendingUndone.popLast() {  // an item an undo brought back comes before the queue
+            try catalog.write { try record($0) }
+            if let current { visited.append(current) }
+            try show(undone)
+            showingUndone = true
+            return
+        }
         if let plan {
             let from = min(nextPosition, plan.items.count)
             let next = try catalog.write { tx in
@@ -198,6 +220,7 @@ public final class LabelSession {
             if let current { visited.append(current) }
             cursor = Int64(next.map { $0.position } ?? plan.items.count)
             current = next?.item
+            showingUndone = false
             if current == nil { close() }
             return
         }
@@ -210,6 +233,7 @@ public final class LabelSession {
         if let current { visited.append(current) }
         cursor = after
         current = next
+        showingUndone = false
         if current == nil { close() }
     }
 }

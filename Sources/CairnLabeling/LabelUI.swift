@@ -200,7 +200,7 @@ public final class LabelUI {
             done: session.labeled,
             // Labels take items out of the unlabeled and review queues, not out of `all` or `mine`,
             // whose count is already the whole queue: either way the total stays fixed.
-            total: session.queue.labelsLeaveIt ? session.labeled + remaining : remaining,
+            total: session.queue.labelsLeaveIt ? session.labeled + remaining + session.undoneToLabel : remaining,
             perHour: perHour, eta: eta, message: message.isEmpty ? backgroundMessage : message,
             keyNames: Dictionary(uniqueKeysWithValues: KeyMap.Action.allCases.map { ($0, keyName($0)) }))
     }
@@ -217,7 +217,7 @@ public final class LabelUI {
     /// The queue's length from the latest background count. A label takes its item out of the
     /// unlabeled and review queues, so labels made since that count started are counted off.
     private func remainingNow() -> Int? {
-        counted.value(labeled: session.queue.labelsLeaveIt ? session.labeled : nil)
+        counted.value(labeled: session.queue.labelsLeaveIt ? session.queueExits : nil)
     }
 
     /// While the annotator looks: render the item a label or skip will most likely show next, and
@@ -227,7 +227,7 @@ public final class LabelUI {
             frames.prefetch(Frames.Key(next.blobID, columns: columns, rows: rows))
             if let suggestions { DispatchQueue.global(qos: .userInitiated).async { suggestions.prepare(next) } }
         }
-        counted.refresh(session.remainingCounter(), labeled: session.labeled)
+        counted.refresh(session.remainingCounter(), labeled: session.queueExits)
     }
 }
 
