@@ -24,6 +24,9 @@ public struct FsckReport: Sendable, Codable, Equatable {
     /// Cache directories (the caller's) that may still hold copies derived from purged images (a purge
     /// interrupted before it cleared them); the next command that uses the cache, or `cairn gc`, clears them.
     public var purgedInCaches: [String] = []
+    /// The caller's materializations (`cairn run` data) whose files no longer hash to the blobs
+    /// they stand for: rebuilt by the next run that uses them.
+    public var damagedCaches: [String] = []
     /// Objects nothing references (left by an interrupted command; `gc` may remove them).
     public var orphans: [String] = []
     /// Problems SQLite's own integrity check found in the catalog file.

@@ -140,7 +140,11 @@ extension Versioning {
         report.purged = report.missing.filter { BlobID(hex: $0).map(purged.contains) ?? false }
         report.missing.removeAll { BlobID(hex: $0).map(purged.contains) ?? false }
         report.purgedStillStored = try purged.filter { try repository.store.contains($0) }.map(\.hex).sorted()
-        if try repository.derivedCacheIsStale() { report.purgedInCaches = [repository.cairnDirectory + "/cache/\(geteuid())"] }
+        if try repository.derivedCacheIsStale() {
+            report.purgedInCaches = [repository.cairnDirectory + "/cache/\(geteuid())"]
+        } else if !catalog.isReadOnly {
+            report.damagedCaches = try verifyMaterializations()
+        }
         let held = Set(try heldPurges().map(\.blob))
         report.heldPurges = report.missing.filter { BlobID(hex: $0).map(held.contains) ?? false }
         report.missing.removeAll { BlobID(hex: $0).map(held.contains) ?? false }

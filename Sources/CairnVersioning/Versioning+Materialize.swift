@@ -154,3 +154,32 @@ extension Versioning {
         return Data(lines.sorted().joined(separator: "\n").utf8)
     }
 }
+
+extension Versioning {
+    /// Hashes every image of the caller's ImageFolder materializations against the blob id its
+    /// manifest names; one that differs (edited in place with its size and time put back, which the
+    /// listing check before reuse cannot see) loses its listing, so the next run rebuilds it.
+    /// Returns the damaged directories. (`fsck` runs it; WebDataset shards are not hashed here.)
+    /// - Complexity: reads every materialized byte once.
+    public func verifyMaterializations() throws -> [String] {
+        let base = try repository.derivedCache() + "/materialized"
+        var damaged: [String] = []
+        for name in ((try? FileOps.list(base)) ?? []).sorted() where name.hasSuffix("-imagefolder") {
+            let directory = base + "/" + name
+            guard FileOps.isRealDirectory(directory),
+                  let text = try? String(contentsOfFile: directory + "/cairn-manifest.jsonl", encoding: .utf8) else { continue }
+            let intact = text.split(separator: "\n").dropFirst().allSatisfy { line in
+                guard let row = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                      let blob = row["blob_id"] as? String, let file = row["file"] as? String,
+                      let bytes = FileManager.default.contents(atPath: directory + "/" + file) else { return false }
+                return BlobID(hashing: bytes).hex == blob
+            }
+            if !intact {
+                damaged.append(directory)
+                try FileOps.remove(directory + ".files")
+            }
+        }
+        return damaged
+    }
+}
+

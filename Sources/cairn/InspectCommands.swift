@@ -270,6 +270,9 @@ struct FsckCommand: AsyncParsableCommand {
             if !report.purged.isEmpty {
                 say("\(report.purged.count) images snapshots name were purged on purpose (`cairn purge`; not damage)")
             }
+            for cache in report.damagedCaches {
+                say("\(cache) no longer matches the snapshot (a program changed it); the next run rebuilds it")
+            }
             for cache in report.purgedInCaches {
                 say("\(cache) may still hold copies derived from purged images (an interrupted purge); `cairn gc` clears it")
             }

@@ -113,6 +113,16 @@ import Testing
                     "case \(i)")
         }
         #expect(try run("true").stderr.contains("reused"), "an intact materialization is reused")
+        // An edit that puts the size, time and mode back passes the listing; fsck hashes the files and finds it,
+        // and the next run rebuilds.
+        let sly = #"f=$(find "$CAIRN_DATA" -name '*.png' | sort | head -1); t=/tmp/cairn-sly-$$; touch -r "$f" $t; chmod u+w "$f"; "#
+            + #"printf 'x' | dd of="$f" bs=1 seek=40 conv=notrunc 2>/dev/null; touch -r $t "$f"; chmod 444 "$f"; rm $t"#
+        #expect(try run(sly).status == 0)
+        #expect(try run("true").stderr.contains("reused"), "size, time and mode alike: the listing cannot tell")
+        let fsck = try CLI.run(["-C", repo, "fsck", "--json"]).jsonObject()
+        #expect((fsck["damagedCaches"] as? [String])?.count == 1, "\(fsck)")
+        #expect(try run("true").stderr.contains("made in"), "rebuilt after fsck found it")
+        #expect(try CLI.run(["-C", repo, "fsck", "--json"]).jsonObject()["damagedCaches"] as? [String] == [])
     }
 
     /// Metrics at the ends of what a Double holds (a constant past 2^53, ±1.7e308, 1e-300) are
