@@ -231,7 +231,7 @@ struct Thumbnails {
     /// shift search — and a pair already in one group is not compared again, so a set of
     /// near-identical images costs one pass, and memory stays linear in the images.
     /// - Complexity: O(r²) screens for r distinct thumbnails up to 20,000; past that, within the
-    ///   buckets of a locality-sensitive hash (every bucket, however large).
+    ///   buckets of a locality-sensitive hash.
     func duplicates(threshold: Double, allPairsUpTo: Int = 20_000) -> (pairs: [(a: Int, b: Int, distance: Double)], groups: [[Int]]) {
         let n = splits.count
         // Identical thumbnails: one representative each.
@@ -330,8 +330,10 @@ struct Thumbnails {
 
     /// For large sets: the buckets (of two or more of `images`) of four locality-sensitive hashes
     /// of the blurs, ten random hyperplanes each (seeded). An image joins the buckets of its nine
-    /// shifted blurs, so a copy shifted by a pixel meets its original. Every bucket is searched,
-    /// however large: its members already joined are not compared again.
+    /// shifted blurs, so a copy shifted by a pixel meets its original. A bucket of 5,000 or more
+    /// distinct thumbnails is left out: thousands of merely similar images would cost billions of
+    /// comparisons (copies of one picture are not affected: identical thumbnails are grouped before
+    /// any hashing, however many there are).
     private func buckets(_ blurs: [Float], of images: [Int]) -> [[Int]] {
         var random = SeededRandom(seed: 17)
         var out: [[Int]] = []
@@ -349,7 +351,7 @@ struct Thumbnails {
                 }
                 for key in keys { buckets[key, default: []].append(i) }
             }
-            out += buckets.values.filter { $0.count > 1 }
+            out += buckets.values.filter { $0.count > 1 && $0.count < 5_000 }
         }
         return out
     }
