@@ -32,8 +32,18 @@ public struct Training: Sendable {
     var repository: Repository { versioning.repository }
     var catalog: any Catalog { repository.catalog }
 
-    /// The loader for this repository, caching under `.cairn/cache/tensors`.
-    public func loader() throws -> Loader { Loader(store: repository.store, cacheDirectory: try repository.derivedCache() + "/tensors") }
+    /// The loader for this repository, caching under the caller's `.cairn/cache/UID/tensors`;
+    /// without a cache when the caller may not write one here (a read-only repository, or another
+    /// user's marked safe); a cache entry that is unsafe (a planted link) is still an error.
+    public func loader() throws -> Loader {
+        let cache: String?
+        do {
+            cache = try repository.derivedCache() + "/tensors"
+        } catch StoreError.permissionDenied, StoreError.readOnly {
+            cache = nil
+        }
+        return Loader(store: repository.store, cacheDirectory: cache)
+    }
 
     /// Where a run's plots go.
     public func runDirectory(_ id: String) -> String { repository.cairnDirectory + "/runs/" + id }
