@@ -19,7 +19,7 @@ import Testing
     }
 
     private func thumbnails(_ rows: [[Float]], splits: [Split]) -> Thumbnails {
-        Thumbnails(values: rows.flatMap { $0 }, side: 8, splits: splits, usable: rows.map { _ in true })
+        Thumbnails(normalized: rows.flatMap { $0 }, side: 8, splits: splits, usable: rows.map { _ in true })
     }
 
     @Test func thousandsOfIdenticalCopiesAreOneGroup() {

@@ -1,0 +1,96 @@
+import CairnCatalog
+import CairnImaging
+import CairnTestSupport
+@testable import CairnTraining
+import Foundation
+import Testing
+
+/// Near-duplicates (`cairn check`) at real sizes: copies shifted by one or two pixels, cropped by
+/// up to 10% and resized back, darkened, noisy or mirrored are found; different pictures are not.
+@Suite struct NearDuplicateTests {
+    /// The first `count` sample digits, enlarged to `side` x `side` (bilinear), as real-sized
+    /// handwriting with soft edges.
+    private func digits(_ count: Int, side: Int) throws -> [PixelBuffer] {
+        let files = try FileManager.default.subpathsOfDirectory(atPath: Fixtures.digits).filter { $0.hasSuffix(".png") }.sorted()
+        return try files.prefix(count).map {
+            try ImageCodec.decode(Data(contentsOf: URL(fileURLWithPath: Fixtures.digits + "/" + $0))).converted(toChannels: 1).resized(width: side, height: side)
+        }
+    }
+
+    /// `image` (gray) read through `transform`: output pixel (x, y) takes the source at
+    /// `transform(x, y)`, bilinear, edges repeated; then `tone` applied and clamped.
+    private func warped(_ image: PixelBuffer, _ transform: (Double, Double) -> (Double, Double), tone: (Double) -> Double = { $0 }) -> PixelBuffer {
+        let (w, h) = (image.width, image.height)
+        func at(_ x: Int, _ y: Int) -> Double { Double(image.pixels[min(h - 1, max(0, y)) * w + min(w - 1, max(0, x))]) }
+        var out = [UInt8](repeating: 0, count: w * h)
+        for y in 0..<h {
+            for x in 0..<w {
+                let (sx, sy) = transform(Double(x), Double(y))
+                let (x0, y0) = (Int(sx.rounded(.down)), Int(sy.rounded(.down)))
+                let (tx, ty) = (sx - Double(x0), sy - Double(y0))
+                let top = at(x0, y0) * (1 - tx) + at(x0 + 1, y0) * tx, bottom = at(x0, y0 + 1) * (1 - tx) + at(x0 + 1, y0 + 1) * tx
+                out[y * w + x] = UInt8(max(0, min(255, tone(top * (1 - ty) + bottom * ty).rounded())))
+            }
+        }
+        return PixelBuffer(width: w, height: h, channels: 1, pixels: out)
+    }
+
+    /// Each original's copy of its kind in the other split; returns the groups found.
+    private func search(_ originals: [PixelBuffer], copies: [PixelBuffer], flips: Bool = false) -> (groups: [Set<Int>], pairs: Int) {
+        let images = originals + copies
+        let side = images[0].width
+        let thumbnails = Thumbnails(normalized: images.flatMap { Thumbnails.thumbnail($0, side: side) }, side: side,
+                                    splits: originals.map { _ in .train } + copies.map { _ in .test }, usable: images.map { _ in true })
+        let (pairs, groups) = thumbnails.duplicates(threshold: Thumbnails.defaultThreshold(side: side), flips: flips)
+        return (groups.map(Set.init), pairs.count)
+    }
+
+    @Test func copiesOfEveryKindAreFoundAt28Pixels() throws {
+        let originals = try digits(60, side: 28)
+        var random = SeededRandom(seed: 5)
+        let kinds = ["shift", "crop", "darker", "noise"]
+        let copies = originals.enumerated().map { i, image -> PixelBuffer in
+            switch kinds[i % 4] {
+            case "shift":  // one or two pixels
+                let d = Double(1 + i % 2)
+                return warped(image, { ($0 - d, $1 + (i % 3 == 0 ? d : 0)) })
+            case "crop":  // 90–95% kept, resized back, somewhere in the image
+                let keep = 0.9 + 0.05 * Double(i % 5) / 4, room = (1 - keep) * 28
+                let (left, top) = (room * Double(i % 3) / 2, room * Double(i % 2))
+                return warped(image, { (left + ($0 + 0.5) * keep - 0.5, top + ($1 + 0.5) * keep - 0.5) })
+            case "darker":  // brightness and contrast 20% down
+                return warped(image, { ($0, $1) }, tone: { ($0 * 0.8 - 100) * 0.8 + 100 })
+            default:  // noise of σ 12 gray levels
+                return warped(image, { ($0, $1) }, tone: { $0 + random.normal() * 12 })
+            }
+        }
+        let (groups, _) = search(originals, copies: copies)
+        let found = originals.indices.filter { i in groups.contains { $0.contains(i) && $0.contains(originals.count + i) } }
+        var perKind: [String: Int] = [:]
+        for i in found { perKind[kinds[i % 4], default: 0] += 1 }
+        for kind in kinds { #expect(perKind[kind, default: 0] >= 14, "\(kind): \(perKind[kind, default: 0]) of 15 found") }
+        // Nothing else is joined: no group holds two originals.
+        let wrong = groups.filter { $0.filter { $0 < originals.count }.count > 1 }
+        #expect(wrong.isEmpty, "different digits grouped: \(wrong)")
+    }
+
+    @Test func mirroredCopiesOnlyWithFlips() throws {
+        let originals = try digits(20, side: 28)
+        let mirrored = originals.map { image in warped(image, { (Double(image.width - 1) - $0, $1) }) }
+        let count = { (groups: [Set<Int>]) in originals.indices.filter { i in groups.contains { $0.contains(i) && $0.contains(originals.count + i) } }.count }
+        #expect(count(search(originals, copies: mirrored, flips: true).groups) >= 19)
+        // Without --flips a mirror image is another picture (most digits are not symmetric).
+        #expect(count(search(originals, copies: mirrored).groups) <= 3)
+    }
+
+    @Test func largeImagesUseTheSameSearch() throws {
+        // 128x128 pictures (enlarged digits with a texture of their own) and their 92% crops.
+        var random = SeededRandom(seed: 9)
+        let originals = try digits(12, side: 128).map { image in warped(image, { ($0, $1) }, tone: { $0 * 0.7 + random.uniform() * 60 }) }
+        let copies = originals.map { image in warped(image, { (4 + ($0 + 0.5) * 0.92 - 0.5, 6 + ($1 + 0.5) * 0.92 - 0.5) }) }
+        let (groups, _) = search(originals, copies: copies)
+        let found = originals.indices.filter { i in groups.contains { $0.contains(i) && $0.contains(originals.count + i) } }
+        #expect(found.count >= 11, "\(found.count) of 12 crops found")
+        #expect(groups.allSatisfy { $0.filter { $0 < originals.count }.count <= 1 })
+    }
+}
