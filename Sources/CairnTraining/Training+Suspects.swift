@@ -26,7 +26,7 @@ public struct SuspectReport: Sendable, Codable {
     public static let kind = "suspects"
 
     public var snapshot: String
-    /// Where the probabilities came from: "softmax, 5 folds" or "run 1a2b3c4d5e6f".
+    /// Where the probabilities came from: "mlp, 5 folds" or "run 1a2b3c4d5e6f".
     public var source: String
     public var items: Int
     public var estimatedNoise: Double
@@ -51,7 +51,7 @@ public struct SuspectOptions: Sendable {
     public var channels: Int
     public var seed: UInt64
 
-    public init(model: ModelKind = .softmax, folds: Int = 5, run: String? = nil, width: Int? = nil, height: Int? = nil, channels: Int = 1,
+    public init(model: ModelKind = .mlp, folds: Int = 5, run: String? = nil, width: Int? = nil, height: Int? = nil, channels: Int = 1,
                 seed: UInt64 = 0) {
         (self.model, self.folds, self.run, self.width, self.height, self.channels, self.seed) = (model, folds, run, width, height, channels, seed)
     }

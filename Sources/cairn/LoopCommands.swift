@@ -19,14 +19,14 @@ struct SuspectsCommand: ParsableCommand {
             `cairn label --queue suspects` brings the flags to a reviewer, `cairn check` and `cairn log` show the noise.
             Examples:
               cairn suspects --data v1
-              cairn suspects --data HEAD --model mlp --folds 10 --json
+              cairn suspects --data HEAD --model softmax --folds 10 --json
               cairn suspects --data v1 --run resnet-a
             """)
 
     @OptionGroup var repository: RepositoryOptions
     @OptionGroup var output: OutputOptions
     @Option(help: "The snapshot.", completion: .custom(Completions.refs)) var data: String
-    @Option(help: "The model the folds train: softmax, mlp or cnn.") var model: ModelKind = .softmax
+    @Option(help: "The model the folds train: mlp (one hidden layer of 128) or softmax (faster, weaker on real images).") var model: ModelKind = .mlp
     @Option(parsing: .unconditional, help: "Folds of cross-validation (at least 2).") var folds = 5
     @Option(name: .customLong("run"), help: "Use this run's stored predictions instead of training folds.", completion: .custom(Completions.runs))
     var fromRun: String?
@@ -35,7 +35,7 @@ struct SuspectsCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Suspects to list (--json lists them all).") var limit = 30
 
     func validate() throws {
-        if model == .cnn { throw ValidationError("--model is softmax or mlp (a CNN per fold costs too much here)") }
+        if model == .cnn { throw ValidationError("--model is mlp or softmax (a CNN per fold costs too much here)") }
         if folds < 2 { throw ValidationError("--folds must be at least 2 (got \(folds))") }
     }
 
@@ -168,30 +168,34 @@ struct CheckCommand: ParsableCommand {
         commandName: "check",
         abstract: "Dataset health of a snapshot: near-duplicates across splits (leakage), class imbalance, label health.",
         discussion: """
-            Near-duplicates: images in different splits that are the same picture give or take brightness, a pixel \
-            of shift or mild noise (normalized thumbnails, best correlation over one-pixel shifts, distance = 1 - \
-            correlation, at most --threshold). Imbalance: labeled items per class, the largest over the smallest, \
+            Near-duplicates: images in different splits that are the same picture give or take brightness and \
+            contrast, a shift of a pixel or two, a crop of up to 10% resized back, noise or JPEG re-encoding, at any \
+            image size (normalized thumbnails at the images' own size up to 32x32, best correlation over shifts and \
+            crops, distance = 1 - correlation, at most --threshold); with --flips, mirror images too. Found copies \
+            are grouped: one group per picture, however many copies. Imbalance: labeled items per class, the largest over the smallest, \
             classes under --min-count. Labels: labeled, unlabeled, conflicts, and the estimated noise of this \
             snapshot's `cairn suspects`. The report is kept with the snapshot; `cairn log` and `cairn diff` show its figures.
             Examples:
               cairn check --data v1
               cairn check --data HEAD --json
+              cairn check --data HEAD --flips --threshold 0.01
             """)
 
     @OptionGroup var repository: RepositoryOptions
     @OptionGroup var output: OutputOptions
     @Option(help: "The snapshot.", completion: .custom(Completions.refs)) var data: String
-    @Option(parsing: .unconditional, help: "Largest distance (1 - correlation) at which two images are the same.") var threshold = 0.01
+    @Option(parsing: .unconditional, help: "Largest distance (1 - correlation) at which two images are the same (default 0.006; 0.01 for images under 16 pixels).") var threshold: Double?
+    @Flag(help: "Count mirror images (left-right flips) as the same picture.") var flips = false
     @Option(parsing: .unconditional, help: "Fewest labeled items a class should have.") var minCount = 10
     @Option(parsing: .unconditional, help: "Groups of near-duplicates to list (--json lists the largest 10,000).") var limit = 20
 
     func validate() throws {
-        if !(0...1).contains(threshold) { throw ValidationError("--threshold is between 0 and 1 (got \(threshold))") }
+        if let threshold, !(0...1).contains(threshold) { throw ValidationError("--threshold is between 0 and 1 (got \(threshold))") }
     }
 
     func run() throws {
         let bar = ProgressBar("thumbnails")
-        let report = try training(repository).check(data: data, threshold: threshold, minimumCount: minCount) { bar.update(done: $0, total: $1) }
+        let report = try training(repository).check(data: data, threshold: threshold, flips: flips, minimumCount: minCount) { bar.update(done: $0, total: $1) }
         bar.finish()
         if output.json { return try printJSON(report) }
         say("snapshot \(report.snapshot.prefix(12)): \(report.items) items (\(String(format: "%.1f s", report.seconds)))")

@@ -199,7 +199,7 @@ import Testing
         }
         #expect((report["estimatedNoise"] as? Double ?? 0) > 0)
         let log = try CLI.run(["-C", repo, "log"]).stdout
-        #expect(log.contains("health: estimated noise") && log.contains("(softmax, 5 folds)"), "the log says what estimated it: \(log)")
+        #expect(log.contains("health: estimated noise") && log.contains("(mlp, 5 folds)"), "the log says what estimated it: \(log)")
         // The suspects queue serves them, lowest score first.
         let served = try queue(repo, "suspects", "--annotator", "grace", "-n", "100")
         #expect(served.count == suspects.count && served.first?["given"] != nil, "\(served)")
