@@ -20,7 +20,7 @@ struct Bench: ParsableCommand {
         commandName: "cairn-bench",
         abstract: "Measure Cairn against the machine's limits; prints one key=value line per figure.",
         subcommands: [ImportBench.self, SweepBench.self, ServeBench.self, LimitsBench.self, StoreBench.self, SnapshotBench.self, TrainBench.self, LabelBench.self,
-                      LabelThroughputBench.self, RemoteBench.self, RunBench.self, SuspectsBench.self, LeakageBench.self, ActiveBench.self,
+                      LabelThroughputBench.self, RemoteBench.self, RunBench.self, SuspectsBench.self, LeakageBench.self, LeakageRealBench.self, ActiveBench.self,
                       RetrainBench.self])
 }
 

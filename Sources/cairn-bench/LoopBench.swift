@@ -32,9 +32,11 @@ struct SuspectsBench: ParsableCommand {
     @Option(help: "uniform (to any other class) or pairs (0<->6, 1<->7, 2<->8, 3<->5, 4<->9; classes named by digits).") var flips = "uniform"
     @Option(help: "Seed of the flips.") var seed: UInt64 = 1
     @Option(help: "Folds.") var folds = 5
-    @Option(help: "The model of the folds.") var model = "softmax"
+    @Option(help: "The model of the folds (default: cairn's).") var model: String?
+    @Flag(inversion: .prefixedNo, help: "Score the \"predicted ≠ given\" baseline (trains the folds a second time).") var baseline = true
     @Option(help: "Image size, WxH (default: cairn's).") var size: String?
     @Option(help: "Where to make the scratch repository.") var work: String = "/tmp/cairn-bench"
+    @Flag(help: "Also run cleanlab with a scikit-learn MLP on the same flips (python3 with cleanlab and scikit-learn).") var peer = false
 
     func run() throws {
         let tree = labeledTree(dataset)
@@ -64,11 +66,15 @@ struct SuspectsBench: ParsableCommand {
         defer { try? FileManager.default.removeItem(atPath: base) }
         let csv = base + "/labels.csv"
         try ("path,label\n" + tree.indices.map { "\(tree[$0].path),\(given[$0])\n" }.joined()).write(toFile: csv, atomically: true, encoding: .utf8)
+        if peer {
+            try flipped.sorted().map { $0 + "\n" }.joined().write(toFile: base + "/flipped.txt", atomically: true, encoding: .utf8)
+            print(try realDataScript(["cleanlab", csv, base + "/flipped.txt", dataset, "--folds", String(folds)]), terminator: "")
+        }
         for args in [["init", repo], ["-C", repo, "import", dataset, "--labels", csv], ["-C", repo, "snapshot", "-m", "flipped"]] {
             guard try timed(cairnBinary, args).status == 0 else { throw ValidationError("cairn \(args.joined(separator: " ")) failed") }
         }
         let out = base + "/suspects.json"
-        let timing = try timed(cairnBinary, ["-C", repo, "suspects", "--data", "HEAD", "--folds", String(folds), "--model", model, "--json"]
+        let timing = try timed(cairnBinary, ["-C", repo, "suspects", "--data", "HEAD", "--folds", String(folds), "--json"] + (model.map { ["--model", $0] } ?? [])
                                + (size.map { ["--size", $0] } ?? []), stdout: out)
         guard timing.status == 0 else { throw ValidationError("cairn suspects failed") }
         let decoder = JSONDecoder()
@@ -80,12 +86,20 @@ struct SuspectsBench: ParsableCommand {
         let hits = found.filter(flipped.contains).count
         let atK = found.prefix(flipped.count).filter(flipped.contains).count
 
+        func ratio(_ a: Int, _ b: Int) -> String { b == 0 ? "-" : format(Double(a) / Double(b), 3) }
+        let f1 = hits == 0 ? 0 : 2 * Double(hits) / Double(found.count + flipped.count)
+        let scores: KeyValuePairs<String, Any> = ["bench": "suspects", "model": report.source.replacingOccurrences(of: " ", with: ""), "flips": flips,
+                                                  "rate": rate, "items": tree.count, "planted": flipped.count, "flagged": found.count,
+                                                  "precision": ratio(hits, found.count), "recall": ratio(hits, flipped.count), "f1": format(f1, 3),
+                                                  "precision_at_k": ratio(atK, flipped.count), "estimated_noise": format(report.estimatedNoise, 3),
+                                                  "seconds": format(timing.seconds, 2), "maxrss_mb": format(timing.maxRSSMB)]
+        guard baseline else { return emit(scores) }
         // The baseline on the same kind of out-of-fold probabilities: every item whose predicted class is not its label.
         let repository = try Repository(root: repo)
         let training = Training(versioning: Versioning(repository: repository), cairnVersion: "bench")
         let data = try SnapshotExamples.read(try training.versioning.resolve("HEAD").id, versioning: training.versioning)
         let dims = size?.split(separator: "x").compactMap { Int($0) }
-        let probabilities = try training.outOfFold(data, options: SuspectOptions(model: ModelKind(rawValue: model) ?? .softmax, folds: folds,
+        let probabilities = try training.outOfFold(data, options: SuspectOptions(model: ModelKind(rawValue: String(report.source.prefix { $0 != "," })) ?? .softmax, folds: folds,
                                                                                   width: dims?.first, height: dims?.last))
         let k = data.classes.count
         var baselineFlagged = 0, baselineHits = 0
@@ -96,12 +110,9 @@ struct SuspectsBench: ParsableCommand {
             baselineFlagged += 1
             if flipped.contains(String(example.path.dropFirst(prefix.count))) { baselineHits += 1 }
         }
-        func ratio(_ a: Int, _ b: Int) -> String { b == 0 ? "-" : format(Double(a) / Double(b), 3) }
-        emit(["bench": "suspects", "flips": flips, "rate": rate, "items": tree.count, "planted": flipped.count, "flagged": found.count,
-              "precision": ratio(hits, found.count), "recall": ratio(hits, flipped.count), "precision_at_k": ratio(atK, flipped.count),
-              "baseline_flagged": baselineFlagged, "baseline_precision": ratio(baselineHits, baselineFlagged),
-              "baseline_recall": ratio(baselineHits, flipped.count), "estimated_noise": format(report.estimatedNoise, 3),
-              "seconds": format(timing.seconds, 2), "maxrss_mb": format(timing.maxRSSMB)])
+        emit(scores)
+        emit(["bench": "suspects_baseline", "flagged": baselineFlagged, "precision": ratio(baselineHits, baselineFlagged),
+              "recall": ratio(baselineHits, flipped.count)])
     }
 }
 
