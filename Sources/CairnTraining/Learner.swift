@@ -19,7 +19,9 @@ struct Learner {
         static func forModel(_ model: ModelKind) -> Settings {
             switch model {
             case .softmax: Settings(model: .softmax, hidden: [], epochs: 15, batch: 32, learningRate: 0.01)
-            case .mlp: Settings(model: .mlp, hidden: [128], epochs: 30, batch: 64, learningRate: 0.003)
+            // 15 epochs: as good as 30 or 60 on 5,000 real digits with flipped labels (precision 0.76
+            // against 0.75 and 0.76 at 10% flips), in half the time, and it memorizes fewer flips.
+            case .mlp: Settings(model: .mlp, hidden: [128], epochs: 15, batch: 64, learningRate: 0.003)
             case .cnn: Settings(model: .cnn, hidden: [64], epochs: 15, batch: 64, learningRate: 0.003)
             }
         }
