@@ -9,15 +9,15 @@ import Synchronization
 /// (`cairn check`).
 ///
 /// Every image becomes one thumbnail at the dataset's own size (its most common side, from 8 to
-/// 32 pixels, so a 28x28 digit keeps every pixel and a one-pixel shift stays one pixel), from 16
-/// pixels up blurred a little (σ 0.7 px, which averages noise and JPEG blocks away but keeps
-/// strokes), then
-/// normalized to zero mean and unit variance (so brightness and contrast do not matter) and kept as
-/// bytes (1/20 of a standard deviation per step). Two images are one picture when the best
-/// correlation of their thumbnails reaches 1 − threshold over
+/// 32 pixels, so a 28x28 digit keeps every pixel and a one-pixel shift stays one pixel; larger
+/// images are reduced by averaging areas), from 16 pixels up blurred a little (σ 0.7 px, which
+/// averages noise and JPEG blocks away but keeps strokes; 1.2 px when the images are larger than
+/// their thumbnail), then normalized to zero mean and unit variance (so brightness and contrast do
+/// not matter) and kept as bytes (1/20 of a standard deviation per step). Two images are one
+/// picture when the best correlation of their thumbnails reaches 1 − threshold over
 /// - shifts of up to `reach` pixels (2 from 16 pixels up), on the overlap;
-/// - crops of up to 10% resized back: each image's thumbnail zoomed by 3.3, 6.7 and 10% at 5x5
-///   positions against the other's whole thumbnail, both ways (only for pairs already close);
+/// - crops of up to 10% resized back (`cropDistance`, for pairs already close; the distance it
+///   finds counts double);
 /// - with `flips`, the mirror image too.
 struct Thumbnails {
     /// Quantization: a normalized value v is kept as round(v × scale), clamped to ±127.
@@ -46,7 +46,6 @@ struct Thumbnails {
     /// of the image a shift compares, so the search computes only the products. The other image's
     /// part under shift k is this image's part under the opposite shift, count − 1 − k.
     let energies: [Int32]
-    var shifts: Int { (2 * reach + 1) * (2 * reach + 1) }
 
     init(_ items: [ItemRecord], store: any BlobStore, progress: @escaping @Sendable (Int, Int) -> Void) throws {
         let common = Dictionary(items.map { (max($0.width, $0.height), 1) }, uniquingKeysWith: +).max { ($0.value, $0.key) < ($1.value, $1.key) }?.key ?? 16
