@@ -51,16 +51,9 @@ struct Learner {
         for _ in 0..<epochs {
             random.shuffle(&order)
             for start in stride(from: 0, to: order.count, by: settings.batch) {
-                let batch = order[start..<min(order.count, start + settings.batch)]
-                guard settings.shift > 0 else {
-                    _ = network.trainStep(table, rows: batch, labels: labels, normalization: normalization, optimizer: optimizer, buffers: &buffers)
-                    continue
-                }
-                normalization.apply(table, rows: batch, into: &buffers.input)
-                Self.shift(&buffers.input, count: batch.count, preprocessing: preprocessing, by: settings.shift, random: &random)
-                buffers.labels = batch.map { labels[$0] }
-                if network.lossAndGradients(buffers.input, labels: buffers.labels[...], batch: batch.count).isFinite {
-                    optimizer.update(network.parameters)
+                _ = network.trainStep(table, rows: order[start..<min(order.count, start + settings.batch)], labels: labels,
+                                      normalization: normalization, optimizer: optimizer, buffers: &buffers) { input, count in
+                    if settings.shift > 0 { Self.shift(&input, count: count, preprocessing: preprocessing, by: settings.shift, random: &random) }
                 }
             }
         }

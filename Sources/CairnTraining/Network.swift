@@ -104,11 +104,12 @@ final class Network {
         var labels: [Int32] = []
     }
 
-    /// One optimizer step on `rows` of `table`: normalize, forward, backward, update. Returns the
-    /// batch's mean loss (NaN when the network diverged).
+    /// One optimizer step on `rows` of `table`: normalize, `augment` (the batch's inputs, in place),
+    /// forward, backward, update. Returns the batch's mean loss (NaN when the network diverged).
     func trainStep(_ table: PixelTable, rows: ArraySlice<Int>, labels: [Int32], normalization: Normalization,
-                   optimizer: Optimizer, buffers: inout StepBuffers) -> Double {
+                   optimizer: Optimizer, buffers: inout StepBuffers, augment: (inout [Float], Int) -> Void = { _, _ in }) -> Double {
         normalization.apply(table, rows: rows, into: &buffers.input)
+        augment(&buffers.input, rows.count)
         buffers.labels.removeAll(keepingCapacity: true)
         for row in rows { buffers.labels.append(labels[row]) }
         let loss = lossAndGradients(buffers.input, labels: buffers.labels[...], batch: rows.count)

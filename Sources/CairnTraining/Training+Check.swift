@@ -1,10 +1,8 @@
 import CairnCatalog
-import CairnImaging
 import CairnStore
 import CairnSupport
 import CairnVersioning
 import Foundation
-import Synchronization
 
 /// A snapshot's health (`cairn check`): near-duplicates across splits (train/test leakage), class
 /// imbalance, and label health. Kept with the snapshot; `log` and `diff` show its figures.
