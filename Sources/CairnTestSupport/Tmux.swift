@@ -5,6 +5,15 @@ import Glibc
 public enum Tmux {
     public static let available = CLI.shell("command -v tmux").status == 0
 
+    /// This test process's own tmux server (`-L`), kept alive by a session that lasts as long as the
+    /// process: on the shared default server, one test killing its last session stopped the server
+    /// while another test was starting its own ("no server running").
+    private static let server: String = {
+        let name = "cairn-tests-\(getpid())"
+        spawn("tmux -L \(name) new-session -d -s keeper 'while kill -0 \(getpid()) 2>/dev/null; do sleep 1; done'")
+        return name
+    }()
+
     /// Runs `tmux ARGS` and returns its output. It is spawned and reaped directly (posix_spawn and
     /// waitpid, output through a file): the tmux server that a first command forks must never hold
     /// a pipe of ours, and Foundation's Process was seen to miss a fast-exiting child under load.
@@ -12,15 +21,19 @@ public enum Tmux {
     public static func run(_ args: String) -> String {
         let out = NSTemporaryDirectory() + "cairn-tmux-\(getpid())-\(UUID().uuidString)"
         defer { unlink(out) }
-        let command = "tmux \(args) < /dev/null > '\(out)' 2>&1"
+        spawn("tmux -L \(server) \(args) < /dev/null > '\(out)' 2>&1")
+        return (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+    }
+
+    /// Runs `command` with /bin/sh and waits for it.
+    private static func spawn(_ command: String) {
         var pid: pid_t = 0
         let words: [String] = ["/bin/sh", "-c", command]
         let argv = words.map { strdup($0) } + [nil]
         defer { for p in argv { free(p) } }
-        guard posix_spawn(&pid, "/bin/sh", nil, nil, argv, environ) == 0 else { return "" }
+        guard posix_spawn(&pid, "/bin/sh", nil, nil, argv, environ) == 0 else { return }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-        return (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
     }
 
     /// Waits until the pane shows `text` (or `seconds` pass); returns the last capture.
