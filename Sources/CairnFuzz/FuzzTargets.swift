@@ -12,7 +12,7 @@ import Foundation
 /// error) for any input; a crash, a trap or a sanitizer report is a bug.
 public enum FuzzTargets {
     public static let names = ["png", "jpeg", "labels-csv", "jsonl", "tree", "pack-index", "pack", "checkpoint", "bundle", "tags",
-                               "remote-meta", "config", "infer-request", "sweep-spec"]
+                               "remote-meta", "config", "infer-request", "sweep-spec", "npy"]
 
     /// Runs target `name` on `data`.
     public static func run(_ name: String, _ data: Data) {
@@ -97,6 +97,12 @@ public enum FuzzTargets {
             precondition(trials.count <= SweepSpec.maxTrials, "more trials than the cap")
             let refined = spec.refined(top: Array(trials.prefix(3)))
             precondition((try? SweepSpec.parse(refined.document)) == refined, "a refined spec does not read back as itself")
+        case "npy":
+            // A run's embeddings: what decodes has its shape's values, all finite, and what Cairn
+            // writes of it reads back as itself.
+            guard let matrix = try? NumpyMatrix(npy: data) else { return }
+            precondition(matrix.values.count == matrix.rows * matrix.columns && matrix.values.allSatisfy(\.isFinite))
+            precondition((try? NumpyMatrix(npy: matrix.npy)) == matrix, "a matrix does not read back as itself")
         default:
             preconditionFailure("unknown fuzz target \(name); known: \(names.joined(separator: ", "))")
         }

@@ -85,6 +85,9 @@ public struct ProgramRun: Sendable, Hashable, Codable {
     /// Predictions stored from `predictions.jsonl`, or why none were.
     public var predictions: Int?
     public var predictionProblems: [String] = []
+    /// Per-item embeddings stored from `embeddings.npy` (with `embeddings.keys.txt`), or why none were.
+    public var embeddings: StoredEmbeddings?
+    public var embeddingProblems: [String]?
     /// stdout and stderr as kept, relative to the repository root.
     public var logs: [String] = []
 

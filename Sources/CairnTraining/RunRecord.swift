@@ -166,7 +166,8 @@ public struct RunRecord: Sendable, Hashable, Codable {
         get throws {
             Run(id: id, name: name, dataRef: dataRef, snapshotID: BlobID(hex: snapshotID)!, model: model,
                 status: status, startedAt: startedAt, endedAt: endedAt, checkpointID: checkpoint.flatMap { BlobID(hex: $0) },
-                artifactIDs: (program?.artifacts ?? []).compactMap { BlobID(hex: $0.blob) },
+                artifactIDs: ((program?.artifacts ?? []).map(\.blob) + [program?.embeddings?.vectors, program?.embeddings?.keys].compactMap { $0 })
+                    .compactMap { BlobID(hex: $0) },
                 record: String(decoding: try Self.encoder.encode(self), as: UTF8.self))
         }
     }

@@ -74,6 +74,10 @@ public struct CheckReport: Sendable, Codable {
     public var threshold: Double
     /// Whether mirror images counted as the same picture (`check --flips`).
     public var flips: Bool?
+    /// What was compared: absent for thumbnails of the images, "run ID's embeddings" for `check --run`.
+    public var source: String?
+    /// With `--run`: items the run has no embedding for, not compared.
+    public var uncovered: Int?
     public var seconds: Double
     public var createdAt: Date
 }
@@ -82,15 +86,28 @@ extension Training {
     /// Checks snapshot `ref` (see `CheckReport`) and keeps the report with it: near-duplicates
     /// across splits as `Thumbnails` finds them (at `threshold`, by default
     /// `Thumbnails.defaultThreshold` for the images' size; with `flips`, mirror images too), class imbalance,
-    /// and label health.
-    public func check(data ref: String, threshold: Double? = nil, flips: Bool = false, minimumCount: Int = 10,
+    /// and label health. With `run`, near-duplicates are by that run's embeddings instead (cosine
+    /// distance, at most `threshold`, by default `embeddingThreshold`): pictures a model sees as the
+    /// same, such as two photos of one object.
+    public func check(data ref: String, threshold: Double? = nil, flips: Bool = false, run runRef: String? = nil, minimumCount: Int = 10,
                       progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in }) throws -> CheckReport {
         let started = Date()
         let snapshot = try versioning.resolve(ref)
         let items = try versioning.withoutPurged(try versioning.tree.items(under: try versioning.tree.root(snapshot.id).items)).items
-        let thumbnails = try Thumbnails(items, store: repository.store, progress: progress)
-        let threshold = threshold ?? Thumbnails.defaultThreshold(side: thumbnails.side)
-        let (found, components) = thumbnails.duplicates(threshold: threshold, flips: flips)
+        let found: [(a: Int, b: Int, distance: Double)], components: [[Int]], cutoff: Double
+        var source: String?, uncovered: Int?
+        if let runRef {
+            if flips { throw TrainingError.badParameter("--flips compares thumbnails; a run's embeddings decide for themselves what a mirror image is") }
+            let record = try run(runRef)
+            let embeddings = try embeddings(of: record)
+            cutoff = threshold ?? Self.embeddingThreshold
+            (found, components, uncovered) = embeddings.duplicates(items, threshold: cutoff)
+            source = "run \(record.id)'s embeddings"
+        } else {
+            let thumbnails = try Thumbnails(items, store: repository.store, progress: progress)
+            cutoff = threshold ?? Thumbnails.defaultThreshold(side: thumbnails.side)
+            (found, components) = thumbnails.duplicates(threshold: cutoff, flips: flips)
+        }
         let leaks = found.prefix(CheckReport.keptLeaks).map { pair in
             CheckReport.Leak(a: items[pair.a].blobID.hex, b: items[pair.b].blobID.hex, splits: [items[pair.a].split.rawValue, items[pair.b].split.rawValue],
                              paths: [items[pair.a].path, items[pair.b].path], distance: pair.distance)
@@ -114,7 +131,7 @@ extension Training {
                                              estimatedNoise: suspects?.estimatedNoise, suspects: suspects?.suspects.count)
         let report = CheckReport(snapshot: snapshot.id.hex, items: items.count, leakCount: spanning.count,
                                  leakedItems: spanning.reduce(0) { $0 + $1.count }, leaks: leaks, groups: groups, imbalance: imbalance,
-                                 labels: health, threshold: threshold, flips: flips, seconds: Date().timeIntervalSince(started), createdAt: Date())
+                                 labels: health, threshold: cutoff, flips: flips, source: source, uncovered: uncovered, seconds: Date().timeIntervalSince(started), createdAt: Date())
         if !catalog.isReadOnly {
             let json = String(decoding: try JSONEncoder.sorted.encode(report), as: UTF8.self)
             try catalog.write { try $0.saveReport(SnapshotReport(snapshotID: snapshot.id, kind: CheckReport.kind, createdAt: Date(), json: json)) }

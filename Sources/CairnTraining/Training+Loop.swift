@@ -16,12 +16,12 @@ extension TrainedModel {
 
 extension Training {
     /// The run a model-in-the-loop feature uses: `ref`, or else the latest finished run whose
-    /// classes are this repository's. It must have stored predictions or a checkpoint.
+    /// classes are this repository's. It must have stored predictions, a checkpoint or embeddings.
     /// - Throws: `TrainingError.badParameter` naming the classes that differ, or saying there is no such run.
     public func loopRun(_ ref: String?) throws -> RunRecord {
         let classes = Set(try catalog.read { try $0.classes() }.map(\.name))
         let counts = try catalog.read { try $0.predictionCounts() }
-        func usable(_ r: RunRecord) -> Bool { r.checkpoint != nil || (counts[r.id] ?? 0) > 0 }
+        func usable(_ r: RunRecord) -> Bool { r.checkpoint != nil || (counts[r.id] ?? 0) > 0 || r.program?.embeddings != nil }
         if let ref {
             let record = try run(ref)
             let missing = classes.subtracting(record.classes), extra = Set(record.classes).subtracting(classes)
@@ -32,7 +32,7 @@ extension Training {
                     .compactMap { $0 }.joined(separator: "; "))
             }
             guard usable(record) else {
-                throw TrainingError.badParameter("run \(record.id) has neither a checkpoint nor stored predictions to suggest with")
+                throw TrainingError.badParameter("run \(record.id) has no checkpoint, stored predictions or embeddings to suggest with")
             }
             return record
         }
@@ -44,9 +44,16 @@ extension Training {
     }
 
     /// A function that gives run `record`'s class probabilities for an image blob, from its
-    /// checkpoint (nil when it has none). Safe to call from any thread (one at a time).
+    /// checkpoint, or else from a classifier fitted now on its embeddings of the labeled items (nil
+    /// when it has neither). Safe to call from any thread (one at a time).
     public func modelFunction(_ record: RunRecord) throws -> (@Sendable (BlobID) throws -> [Float])? {
-        guard record.checkpoint != nil else { return nil }
+        guard record.checkpoint != nil else {
+            guard let classifier = try embeddingClassifier(record) else { return nil }
+            return { blob in
+                guard let p = classifier.probabilities(blob) else { throw TrainingError.badParameter("no embedding for \(blob.hex.prefix(12))") }
+                return p
+            }
+        }
         let model = Mutex(try model(of: record))
         let store = repository.store
         return { blob in
@@ -77,7 +84,8 @@ extension Training {
     }
 
     /// The uncertainty queue's order for the unlabeled items: by run `record`'s margin (top-1 minus
-    /// top-2 probability), smallest first, predictions made first where missing; a share `explore`
+    /// top-2 probability), smallest first, predictions made first where missing (for a run with
+    /// embeddings and no checkpoint, by a classifier fitted now on them); a share `explore`
     /// of the positions holds a randomly chosen item instead (seeded, marked), so the gain over random
     /// order shows on the user's own data. Items without a prediction (undecodable) come last.
     public func uncertainPlan(_ record: RunRecord, explore: Double = 0.1, seed: UInt64 = 0,
@@ -87,10 +95,15 @@ extension Training {
             return try tx.allItems().filter { (resolved[$0.id] ?? .unlabeled) == .unlabeled }
         }
         try predictMissing(record, items: unlabeled, progress: progress)
-        let margins = try catalog.read { tx -> [Int64: Double] in
+        var margins = try catalog.read { tx -> [Int64: Double] in
             var out: [Int64: Double] = [:]
             for p in try tx.predictions(runID: record.id) { out[p.itemID] = Self.margin(p.probabilities) }
             return out
+        }
+        if record.checkpoint == nil, let classifier = try embeddingClassifier(record) {
+            for item in unlabeled where margins[item.id] == nil {
+                if let p = classifier.probabilities(item.blobID) { margins[item.id] = Self.margin(p) }
+            }
         }
         return Self.plan(unlabeled.map(\.id), margins: margins, explore: explore, seed: seed, source: "run \(record.id)")
     }

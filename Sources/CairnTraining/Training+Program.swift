@@ -189,6 +189,13 @@ extension Training {
                 record.program?.predictionProblems = ["\(error)"]
             }
         }
+        if FileManager.default.fileExists(atPath: directory + "/embeddings.npy") {
+            do {
+                record.program?.embeddings = try storeEmbeddings(directory)
+            } catch {
+                record.program?.embeddingProblems = ["\(error)"]
+            }
+        }
         if let drawn = try? Plots.write(record, to: directory, relativeTo: root) { record.plots = drawn }
     }
 

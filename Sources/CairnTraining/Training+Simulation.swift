@@ -21,10 +21,11 @@ extension Training {
     public enum Order: String, Sendable { case uncertain, random }
 
     /// Simulates labeling snapshot `ref`'s train split in `order`: `initial` random labels, then
-    /// rounds of `batch` picked by the order, a softmax model retrained each round and scored on the
-    /// test split, until `budget` labels.
-    public func simulateLabeling(data ref: String, order: Order, seed: UInt64, initial: Int = 10, batch: Int = 10, budget: Int = 500,
-                                 explore: Double = 0.1) throws -> LabelingCurve {
+    /// rounds picked by the order, a `model` retrained each round and scored on the test split,
+    /// until `budget` labels. A round adds `batch` labels, or `growth` times those given so far
+    /// when that is more (0.1: rounds of 10% — what a long run needs to stay affordable).
+    public func simulateLabeling(data ref: String, order: Order, seed: UInt64, model: ModelKind = .softmax, initial: Int = 10,
+                                 batch: Int = 10, growth: Double = 0, budget: Int = 500, explore: Double = 0.1) throws -> LabelingCurve {
         let snapshot = try versioning.resolve(ref)
         let data = try SnapshotExamples.read(snapshot.id, versioning: versioning)
         let size = data.commonSize.map { (min(32, $0.width), min(32, $0.height)) } ?? (28, 28)
@@ -40,7 +41,8 @@ extension Training {
         var labeled = Array(shuffled.prefix(initial))
         var unlabeled = Set(shuffled.dropFirst(initial))
         var curve = LabelingCurve()
-        var settings = Learner.Settings.forModel(.softmax)
+        var settings = Learner.Settings.forModel(model)
+        settings.shift = min(size.0, size.1) >= 16 && model != .softmax ? 1 : 0
         var round = 0
         while true {
             settings.seed = seed &+ UInt64(round)
@@ -54,6 +56,7 @@ extension Training {
             curve.accuracy.append(Double(correct) / Double(max(1, test.count)))
             guard labeled.count < budget, !unlabeled.isEmpty else { break }
             let candidates = unlabeled.sorted()
+            let batch = min(budget - labeled.count, max(batch, Int(Double(labeled.count) * growth)))
             let picked: [Int]
             if order == .random {
                 var rest = candidates

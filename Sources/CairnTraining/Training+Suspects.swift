@@ -26,7 +26,8 @@ public struct SuspectReport: Sendable, Codable {
     public static let kind = "suspects"
 
     public var snapshot: String
-    /// Where the probabilities came from: "mlp, 5 folds" or "run 1a2b3c4d5e6f".
+    /// Where the probabilities came from: "mlp, 5 folds", "run 1a2b3c4d5e6f" (its predictions) or
+    /// "mlp on run 1a2b3c4d5e6f's embeddings, 5 folds".
     public var source: String
     public var items: Int
     public var estimatedNoise: Double
@@ -44,7 +45,8 @@ public struct SuspectReport: Sendable, Codable {
 public struct SuspectOptions: Sendable {
     public var model: ModelKind
     public var folds: Int
-    /// Use this run's stored predictions instead of training folds.
+    /// Use this run's stored predictions instead of training folds, or, when it has none for some
+    /// labeled item, train the folds on its embeddings.
     public var run: String?
     /// The size images are trained at; nil: the most common size among the items, made to fit 32x32.
     public var width: Int?, height: Int?
@@ -60,8 +62,9 @@ public struct SuspectOptions: Sendable {
 extension Training {
     /// Finds the probably mislabeled items of snapshot `ref` by confident learning
     /// (`ConfidentLearning`): out-of-fold probabilities from `options.folds` models trained on the
-    /// other folds (stratified, seeded), or a run's stored predictions; keeps the report with the
-    /// snapshot.
+    /// other folds (stratified, seeded) — on the images' pixels, or on the embeddings of run
+    /// `options.run` — or that run's stored predictions when it has them for every labeled item;
+    /// keeps the report with the snapshot.
     /// - Throws: `TrainingError.badParameter` for fewer than 2 folds, a class with fewer items than
     ///   folds, or a run whose predictions do not cover the items; `.unusableData` for fewer than two classes.
     public func suspects(data ref: String, options: SuspectOptions = SuspectOptions(),
@@ -69,8 +72,17 @@ extension Training {
         let started = Date()
         let snapshot = try versioning.resolve(ref)
         var data = try SnapshotExamples.read(snapshot.id, versioning: versioning)
+        let record = try options.run.map { try run($0) }
+        var stored: ([Float], String)?
+        if let record {
+            do {
+                stored = try storedProbabilities(record, for: data)
+            } catch where record.program?.embeddings != nil {
+                stored = nil
+            }
+        }
         var tooFew: [String: Int] = [:]
-        if options.run == nil {
+        if stored == nil {
             var counts: [Int32: Int] = [:]
             for example in data.examples { counts[example.label, default: 0] += 1 }
             let small = Set(counts.filter { $0.value < options.folds }.keys)
@@ -88,8 +100,18 @@ extension Training {
         let labels = data.examples.map { Int($0.label) }
         let probabilities: [Float]
         let source: String
-        if let runRef = options.run {
-            (probabilities, source) = try storedProbabilities(run: runRef, for: data)
+        if let stored {
+            (probabilities, source) = stored
+        } else if let record {
+            let embeddings = try embeddings(of: record)
+            let rows = data.examples.compactMap { embeddings.row($0.blobID) }
+            guard rows.count == data.examples.count else {
+                throw TrainingError.badParameter("run \(record.id) has embeddings for \(rows.count) of the \(data.examples.count) labeled items "
+                                                 + "and no predictions for all of them; its program should write a row for every item")
+            }
+            let (table, preprocessing) = embeddings.table(rows: rows)
+            probabilities = try outOfFold(data, table: table, preprocessing: preprocessing, options: options, shift: 0, progress: progress)
+            source = "\(options.model.rawValue) on run \(record.id)'s embeddings, \(options.folds) folds"
         } else {
             probabilities = try outOfFold(data, options: options, progress: progress)
             source = "\(options.model.rawValue), \(options.folds) folds"
@@ -125,6 +147,24 @@ extension Training {
     /// model trained on the folds its example is not in.
     public func outOfFold(_ data: SnapshotExamples, options: SuspectOptions,
                           progress: @escaping @Sendable (String, Int, Int) -> Void = { _, _, _ in }) throws -> [Float] {
+        guard options.folds >= 2 else { throw TrainingError.badParameter("--folds must be at least 2 (got \(options.folds))") }
+        let (width, height) = options.width.flatMap { w in options.height.map { (w, $0) } } ?? typicalSize(of: data)
+        let preprocessing = Preprocessing(width: width, height: height, channels: options.channels)
+        let loaded = try loader().load(data.examples, preprocessing) { progress("loading", $0, $1) }
+        guard loaded.undecodableRows.isEmpty else {
+            throw TrainingError.unusableData("\(loaded.undecodableRows.count) labeled images do not decode (`cairn ls --undecodable` lists them)")
+        }
+        // Trained on copies shifted by up to a pixel from 16 pixels up (5,000 real 28x28 digits with
+        // 10% flipped: precision 0.76 -> 0.89, the noise estimate 12.3% -> 10.6%); at 8x8 a pixel is
+        // an eighth of the digit, and the shifts cost precision (0.92 -> 0.88).
+        return try outOfFold(data, table: loaded.table, preprocessing: preprocessing, options: options,
+                             shift: min(width, height) >= 16 ? 1 : 0, progress: progress)
+    }
+
+    /// Out-of-fold probabilities of `data`'s examples from row i of `table` for example i, the
+    /// models trained on copies shifted by up to `shift` pixels.
+    func outOfFold(_ data: SnapshotExamples, table: PixelTable, preprocessing: Preprocessing, options: SuspectOptions, shift: Int,
+                   progress: @escaping @Sendable (String, Int, Int) -> Void) throws -> [Float] {
         let k = data.classes.count
         guard options.folds >= 2 else { throw TrainingError.badParameter("--folds must be at least 2 (got \(options.folds))") }
         var byClass = [[Int]](repeating: [], count: k)
@@ -145,18 +185,9 @@ extension Training {
                 dealt += 1
             }
         }
-        let (width, height) = options.width.flatMap { w in options.height.map { (w, $0) } } ?? typicalSize(of: data)
-        let preprocessing = Preprocessing(width: width, height: height, channels: options.channels)
-        let loaded = try loader().load(data.examples, preprocessing) { progress("loading", $0, $1) }
-        guard loaded.undecodableRows.isEmpty else {
-            throw TrainingError.unusableData("\(loaded.undecodableRows.count) labeled images do not decode (`cairn ls --undecodable` lists them)")
-        }
         var settings = Learner.Settings.forModel(options.model)
         settings.seed = options.seed
-        // Trained on copies shifted by up to a pixel from 16 pixels up (5,000 real 28x28 digits with
-        // 10% flipped: precision 0.76 -> 0.89, the noise estimate 12.3% -> 10.6%); at 8x8 a pixel is
-        // an eighth of the digit, and the shifts cost precision (0.92 -> 0.88).
-        settings.shift = min(width, height) >= 16 ? 1 : 0
+        settings.shift = shift
         // Larger data needs fewer passes: about 400,000 examples seen per fold, 5 to 40 epochs.
         settings.epochs = max(3, min(settings.epochs, 200_000 / max(1, data.examples.count)))
         // On small data, three models per fold with different seeds, averaged: steadier
@@ -170,8 +201,8 @@ extension Training {
             for r0 in 0..<repeats {
                 var s = settings
                 s.seed = settings.seed &+ UInt64(r0) &* 7919
-                let learner = Learner(loaded.table, rows: train, labels: labels, classes: k, preprocessing: preprocessing, settings: s)
-                let p = learner.probabilities(loaded.table, rows: held)
+                let learner = Learner(table, rows: train, labels: labels, classes: k, preprocessing: preprocessing, settings: s)
+                let p = learner.probabilities(table, rows: held)
                 for (r, row) in held.enumerated() { for j in 0..<k { out[row * k + j] += p[r * k + j] / Float(repeats) } }
             }
         }
@@ -188,8 +219,7 @@ extension Training {
     }
 
     /// A run's stored predictions for `data`'s items, in `data`'s class order.
-    private func storedProbabilities(run runRef: String, for data: SnapshotExamples) throws -> ([Float], String) {
-        let record = try run(runRef)
+    private func storedProbabilities(_ record: RunRecord, for data: SnapshotExamples) throws -> ([Float], String) {
         let k = data.classes.count
         let column = Dictionary(uniqueKeysWithValues: record.classes.enumerated().map { ($1, $0) })
         let missing = data.classes.filter { column[$0] == nil }

@@ -22,6 +22,8 @@ public enum TrainingError: CairnError, Equatable {
     case unreadableImage(path: String, reason: String)
     /// A predictions file with lines that cannot be stored (the first problems, and how many there were); nothing was stored.
     case badPredictions(file: String, problems: [String], total: Int)
+    /// Embeddings (a program's embeddings.npy and its keys) that cannot be stored or read back; nothing was stored.
+    case badEmbeddings(file: String, problems: [String], total: Int)
     /// A sweep spec that cannot be used, naming the key.
     case badSweepSpec(String)
 
@@ -41,7 +43,7 @@ public enum TrainingError: CairnError, Equatable {
             "run \(run) is a `cairn run` program's run: it has no built-in model to serve, evaluate, export or predict with "
                 + "(its own files are its artifacts: `cairn runs show \(run)`; its predictions come from predictions.jsonl)"
         case .unreadableImage(let path, let reason): "cannot read \(path): \(reason)"
-        case .badPredictions(let file, let problems, let total):
+        case .badPredictions(let file, let problems, let total), .badEmbeddings(let file, let problems, let total):
             "\(file): nothing stored; \(total) problem\(total == 1 ? "" : "s"): " + problems.joined(separator: "; ")
                 + (total > problems.count ? "; …" : "")
         }

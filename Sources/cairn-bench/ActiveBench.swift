@@ -20,9 +20,12 @@ struct ActiveBench: ParsableCommand {
     @Option(help: "Test accuracy to reach.") var target = 0.95
     @Option(help: "Labels to simulate.") var budget = 500
     @Option(help: "The uncertainty queue's share of random items (cairn label's default).") var explore = 0.1
+    @Option(help: "The model retrained each round: softmax or mlp.") var model = "softmax"
+    @Option(help: "Each round adds this share of the labels given so far when that is more than 10 (0: always 10).") var growth = 0.0
     @Option(help: "Where to make the scratch repository.") var work: String = "/tmp/cairn-bench"
 
     func run() throws {
+        guard let model = ModelKind(rawValue: model), model != .cnn else { throw ValidationError("--model is softmax or mlp") }
         let (base, repo) = try scratchRepository("active", dataset: dataset, work: work, message: "oracle")
         defer { try? FileManager.default.removeItem(atPath: base) }
         let training = Training(versioning: Versioning(repository: try Repository(root: repo)), cairnVersion: "bench")
@@ -32,7 +35,8 @@ struct ActiveBench: ParsableCommand {
         let started = Date()
         for order in [Training.Order.uncertain, .random] {
             for seed in 0..<seeds {
-                let curve = try training.simulateLabeling(data: "HEAD", order: order, seed: UInt64(seed + 1), budget: budget, explore: explore)
+                let curve = try training.simulateLabeling(data: "HEAD", order: order, seed: UInt64(seed + 1), model: model,
+                                                          growth: growth, budget: budget, explore: explore)
                 curves[order, default: []].append(curve)
                 reached[order, default: []].append(Double(curve.budget(reaching: target) ?? Int.max / 2))
             }
@@ -44,11 +48,11 @@ struct ActiveBench: ParsableCommand {
         for (i, b) in budgets.enumerated() {
             let u = median(curves[.uncertain]!.map { $0.accuracy[i] }), r = median(curves[.random]!.map { $0.accuracy[i] })
             if b >= 100 { worstGap = max(worstGap, r - u) }
-            if [50, 100, 200, 300, 460].contains(b) { at.append("\(b):\(format(u * 100, 1))/\(format(r * 100, 1))") }
+            if [50, 100, 200, 300, 460].contains(b) || (growth > 0 && i % 4 == 0) { at.append("\(b):\(format(u * 100, 1))/\(format(r * 100, 1))") }
         }
         let top3 = curves[.uncertain]!.flatMap { c in zip(c.budgets.dropLast(), c.top3).filter { $0.0 >= 100 }.map(\.1) }
         func show(_ x: Double) -> String { x >= Double(Int.max / 4) ? "never" : String(Int(x)) }
-        emit(["bench": "active", "seeds": seeds, "explore": explore, "target": target, "uncertain_labels": show(median(reached[.uncertain]!)),
+        emit(["bench": "active", "model": model.rawValue, "seeds": seeds, "explore": explore, "target": target, "uncertain_labels": show(median(reached[.uncertain]!)),
               "random_labels": show(median(reached[.random]!)), "worst_gap_pts": format(worstGap * 100, 2),
               "top3_after_100": format(top3.reduce(0, +) / Double(max(1, top3.count)), 3),
               "accuracy_uncertain_random": at.joined(separator: ","), "seconds": format(Date().timeIntervalSince(started), 1)])
@@ -68,6 +72,7 @@ struct RetrainBench: ParsableCommand {
     @Option(help: "Labels given before the first round.") var labeled = 500
     @Option(help: "Labels given between rounds.") var step = 10
     @Option(help: "Rounds (the median and the slowest are reported).") var rounds = 5
+    @Option(help: "The model retrained: softmax or mlp.") var model = "softmax"
     @Option(help: "Where to make the scratch repository.") var work: String = "/tmp/cairn-bench"
 
     func run() throws {
@@ -89,7 +94,8 @@ struct RetrainBench: ParsableCommand {
         }
         try label(items.prefix(labeled))
         var given = labeled
-        var parameters = RunParameters(model: .softmax)
+        guard let kind = ModelKind(rawValue: model), kind != .cnn else { throw ValidationError("--model is softmax or mlp") }
+        var parameters = RunParameters(model: kind)
         parameters.threads = 1
         let training = Training(versioning: Versioning(repository: repository), cairnVersion: "bench")
         var seconds: [Double] = []
@@ -106,7 +112,7 @@ struct RetrainBench: ParsableCommand {
         let sorted = seconds.sorted()
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
-        emit(["bench": "retrain", "items": items.count, "labeled": given, "reranked": ranked, "rounds": rounds,
+        emit(["bench": "retrain", "model": kind.rawValue, "items": items.count, "labeled": given, "reranked": ranked, "rounds": rounds,
               "median_s": format(sorted[sorted.count / 2], 2), "max_s": format(sorted.last ?? 0, 2), "maxrss_mb": format(Double(usage.ru_maxrss) / 1024, 1)])
     }
 }

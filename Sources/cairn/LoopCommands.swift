@@ -175,17 +175,23 @@ struct CheckCommand: ParsableCommand {
             are grouped: one group per picture, however many copies. Imbalance: labeled items per class, the largest over the smallest, \
             classes under --min-count. Labels: labeled, unlabeled, conflicts, and the estimated noise of this \
             snapshot's `cairn suspects`. The report is kept with the snapshot; `cairn log` and `cairn diff` show its figures.
+            With --run, near-duplicates are by the embeddings a `cairn run` program wrote (embeddings.npy): pairs \
+            across splits whose cosine distance is at most --threshold (default 0.02) — the same scene or object as \
+            that model sees it, beyond what pixels show; items the run wrote no embedding for are counted, not compared.
             Examples:
               cairn check --data v1
               cairn check --data HEAD --json
               cairn check --data HEAD --flips --threshold 0.01
+              cairn check --data HEAD --run 1a2b3c4d5e6f
             """)
 
     @OptionGroup var repository: RepositoryOptions
     @OptionGroup var output: OutputOptions
     @Option(help: "The snapshot.", completion: .custom(Completions.refs)) var data: String
-    @Option(parsing: .unconditional, help: "Largest distance (1 - correlation) at which two images are the same (default 0.006; 0.01 for images under 16 pixels).") var threshold: Double?
+    @Option(parsing: .unconditional, help: "Largest distance (1 - correlation) at which two images are the same (default 0.006; 0.01 for images under 16 pixels; 0.02 cosine distance with --run).") var threshold: Double?
     @Flag(help: "Count mirror images (left-right flips) as the same picture.") var flips = false
+    @Option(name: .customLong("run"), parsing: .unconditional, help: "Compare by this `cairn run` run's embeddings instead of thumbnails.",
+            completion: .custom(Completions.runs)) var embeddingsRun: String?
     @Option(parsing: .unconditional, help: "Fewest labeled items a class should have.") var minCount = 10
     @Option(parsing: .unconditional, help: "Groups of near-duplicates to list (--json lists the largest 10,000).") var limit = 20
 
@@ -195,10 +201,14 @@ struct CheckCommand: ParsableCommand {
 
     func run() throws {
         let bar = ProgressBar("thumbnails")
-        let report = try training(repository).check(data: data, threshold: threshold, flips: flips, minimumCount: minCount) { bar.update(done: $0, total: $1) }
+        let report = try training(repository).check(data: data, threshold: threshold, flips: flips, run: embeddingsRun, minimumCount: minCount) {
+            bar.update(done: $0, total: $1)
+        }
         bar.finish()
         if output.json { return try printJSON(report) }
-        say("snapshot \(report.snapshot.prefix(12)): \(report.items) items (\(String(format: "%.1f s", report.seconds)))")
+        say("snapshot \(report.snapshot.prefix(12)): \(report.items) items (\(String(format: "%.1f s", report.seconds)))"
+            + (report.source.map { ", compared by \($0)" } ?? "")
+            + (report.uncovered.map { $0 > 0 ? "; \($0) items without one not compared" : "" } ?? ""))
         say("leaks        \(report.leakCount) group\(report.leakCount == 1 ? "" : "s") of near-duplicates across splits"
             + (report.leakedItems.map { " (\($0) images)" } ?? ""))
         for group in (report.groups ?? []).prefix(limit) {

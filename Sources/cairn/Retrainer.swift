@@ -13,19 +13,22 @@ import Synchronization
 final class Retrainer: BackgroundWork, Sendable {
     private let repository: Repository
     private let base: RunRecord
-    private let parameters: RunParameters
+    /// Nil for a program's run with embeddings: each round refits a classifier on them.
+    private let parameters: RunParameters?
     private let every: Int
     private let explore: Double
     private let annotator: String
     private let worker = DispatchQueue(label: "cairn.retrain", qos: .utility)
     private let state = Mutex<(running: Bool, last: Int, rounds: Int, result: BackgroundResult?)>((false, 0, 0, nil))
 
-    /// - Throws: `TrainingError.badParameter` for a run of another program (cairn retrains only its own models).
+    /// - Throws: `TrainingError.badParameter` for a run of another program without embeddings (cairn
+    ///   retrains only its own models).
     init(_ repository: Repository, run: RunRecord, every: Int, explore: Double, annotator: String) throws {
-        guard let parameters = run.parameters else {
-            throw TrainingError.badParameter("--retrain-every retrains a built-in model; run \(run.id) is a `cairn run` program")
+        guard run.parameters != nil || run.program?.embeddings != nil else {
+            throw TrainingError.badParameter("--retrain-every retrains a built-in model or refits on a run's embeddings; "
+                                             + "run \(run.id) is a `cairn run` program without embeddings")
         }
-        (self.repository, self.base, self.parameters, self.every, self.explore, self.annotator) = (repository, run, parameters, every, explore, annotator)
+        (self.repository, self.base, self.parameters, self.every, self.explore, self.annotator) = (repository, run, run.parameters, every, explore, annotator)
     }
 
     func labeled(count: Int) {
@@ -68,7 +71,12 @@ final class Retrainer: BackgroundWork, Sendable {
     private func retrain(round: Int, labels: Int) throws -> BackgroundResult {
         let started = Date()
         let training = Training(versioning: Versioning(repository: repository), cairnVersion: Cairn.version)
-        var parameters = self.parameters
+        guard var parameters = self.parameters else {
+            let plan = try training.uncertainPlan(base, explore: explore, seed: UInt64(round))
+            let suggestions = Suggestions(run: base.id, classes: base.classes, catalog: repository.catalog, compute: try training.modelFunction(base))
+            return BackgroundResult(message: String(format: "refitted on run %@'s embeddings after %d labels, queue reordered (%.1f s)", base.id,
+                                                    labels, Date().timeIntervalSince(started)), plan: plan, suggestions: suggestions)
+        }
         parameters.threads = 1  // leave a core to the labeling UI
         let (record, plan) = try training.retrain(name: "\(baseName)-r\(round)", parameters: parameters,
                                                   message: "retrain \(round) after \(labels) labels", author: annotator,

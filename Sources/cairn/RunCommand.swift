@@ -75,12 +75,14 @@ struct RunCommand: ParsableCommand {
 
     private func report(_ record: RunRecord) {
         guard let program = record.program else { return }
-        for problem in program.metricProblems + program.artifactProblems + program.predictionProblems { warn("cairn: warning: \(problem)") }
+        for problem in program.metricProblems + program.artifactProblems + program.predictionProblems
+                                 + (program.embeddingProblems ?? []) { warn("cairn: warning: \(problem)") }
         var parts = ["run \(record.id) \(record.status.rawValue)", "exit \(program.exitStatus ?? -1)",
                      String(format: "%.1f s", program.seconds ?? 0)]
         if !program.metrics.isEmpty { parts.append("\(program.metrics.count) metric lines") }
         if !program.artifacts.isEmpty { parts.append("\(program.artifacts.count) artifacts") }
         if let predictions = program.predictions { parts.append("\(predictions) predictions") }
+        if let embeddings = program.embeddings { parts.append("\(embeddings.rows) embeddings of \(embeddings.dimensions)") }
         warn(parts.joined(separator: ", ") + "; `cairn runs show \(record.id)` for more")
     }
 }

@@ -130,6 +130,8 @@ struct RunsCommand: ParsableCommand {
         for problem in p.artifactProblems { say("             \(problem)") }
         if let predictions = p.predictions { say("predictions  \(predictions) (`cairn predictions \(r.id)`)") }
         for problem in p.predictionProblems { say("             \(problem)") }
+        if let e = p.embeddings { say("embeddings   \(e.rows) items × \(e.dimensions) (`cairn check --data REF --run \(r.id)`, `suspects --run`, `queue uncertain --run`)") }
+        for problem in p.embeddingProblems ?? [] { say("             \(problem)") }
         for log in p.logs { say("log          \(log)") }
         for plot in r.plots { say("plot         \(plot)") }
     }

@@ -10,8 +10,8 @@ import Testing
     /// Digits 0, 1 and 7 of sample-data: `labeled` of each imported with their folder as label
     /// (after `flips` moves files into another class's folder), and `unlabeled` more of each with no
     /// label. Returns the repository; its input folders are beside it.
-    private func digits(_ dir: TemporaryDirectory, labeled: Int = 30, unlabeled: Int = 15,
-                        flips: [(from: String, to: String, count: Int)] = []) throws -> String {
+    static func digits(_ dir: TemporaryDirectory, labeled: Int = 30, unlabeled: Int = 15,
+                       flips: [(from: String, to: String, count: Int)] = []) throws -> String {
         let fm = FileManager.default
         let (lab, unl) = (dir.appending("lab"), dir.appending("unl"))
         try fm.createDirectory(atPath: unl, withIntermediateDirectories: true)
@@ -60,7 +60,7 @@ import Testing
     @Test(.enabled(if: Tmux.available)) func suggestionsAreShownTakenAndRecorded() throws {
         let dir = try TemporaryDirectory("cairn-e2e-suggest")
         defer { dir.remove() }
-        let repo = try digits(dir)
+        let repo = try Self.digits(dir)
         try train(repo)
         // The queue's order without random items: margins never decrease; all 45 unlabeled items.
         let ordered = try queue(repo, "uncertain", "--explore", "0", "-n", "100")
@@ -117,7 +117,7 @@ import Testing
     @Test(.enabled(if: Tmux.available)) func backgroundRetrainReordersTheQueueAndFailuresAreShown() throws {
         let dir = try TemporaryDirectory("cairn-e2e-retrain")
         defer { dir.remove() }
-        let repo = try digits(dir)
+        let repo = try Self.digits(dir)
         try train(repo)
         let session = "cairn-retrain-\(getpid())"
         defer { Tmux.run("kill-session -t \(session)") }
@@ -166,7 +166,7 @@ import Testing
     @Test func suspectsLeaveOutAClassTooSmallToCheck() throws {
         let dir = try TemporaryDirectory("cairn-e2e-suspects-small")
         defer { dir.remove() }
-        let repo = try digits(dir, labeled: 20, unlabeled: 0)
+        let repo = try Self.digits(dir, labeled: 20, unlabeled: 0)
         let rare = dir.appending("rare/9")
         try FileManager.default.createDirectory(atPath: rare, withIntermediateDirectories: true)
         let one = try #require(try FileManager.default.contentsOfDirectory(atPath: "\(Fixtures.digits)/9").sorted().first)
@@ -185,7 +185,7 @@ import Testing
     @Test func suspectsFindPlantedFlips() throws {
         let dir = try TemporaryDirectory("cairn-e2e-suspects")
         defer { dir.remove() }
-        let repo = try digits(dir, labeled: 60, unlabeled: 0, flips: [("0", "7", 2), ("1", "0", 2), ("7", "1", 2)])
+        let repo = try Self.digits(dir, labeled: 60, unlabeled: 0, flips: [("0", "7", 2), ("1", "0", 2), ("7", "1", 2)])
         let result = try CLI.run(["-C", repo, "suspects", "--data", "HEAD", "--json"])
         #expect(result.status == 0, "\(result)")
         let report = try result.jsonObject()
@@ -210,7 +210,7 @@ import Testing
     @Test(.enabled(if: Tmux.available)) func aReviewerAcceptsOrKeepsSuspectsWithOneKey() throws {
         let dir = try TemporaryDirectory("cairn-e2e-suspects-ui")
         defer { dir.remove() }
-        let repo = try digits(dir, labeled: 60, unlabeled: 0, flips: [("0", "7", 2), ("1", "0", 2), ("7", "1", 2)])
+        let repo = try Self.digits(dir, labeled: 60, unlabeled: 0, flips: [("0", "7", 2), ("1", "0", 2), ("7", "1", 2)])
         #expect(try CLI.run(["-C", repo, "suspects", "--data", "HEAD"]).status == 0)
         #expect(try CLI.run(["-C", repo, "annotators", "add", "grace", "--role", "reviewer"]).status == 0)
         let served = try queue(repo, "suspects", "--annotator", "grace", "-n", "2")
@@ -239,7 +239,7 @@ import Testing
     @Test func checkFindsPlantedNearCopiesAndNothingInACleanSet() throws {
         let dir = try TemporaryDirectory("cairn-e2e-check")
         defer { dir.remove() }
-        let repo = try digits(dir, labeled: 60, unlabeled: 0)
+        let repo = try Self.digits(dir, labeled: 60, unlabeled: 0)
         let clean = try CLI.run(["-C", repo, "check", "--data", "HEAD", "--json"])
         #expect(clean.status == 0, "\(clean)")
         #expect(try clean.jsonObject()["leakCount"] as? Int == 0, "\(clean)")
@@ -287,7 +287,7 @@ import Testing
     @Test func badInputGetsClearErrors() throws {
         let dir = try TemporaryDirectory("cairn-e2e-loop-bad")
         defer { dir.remove() }
-        let repo = try digits(dir, labeled: 12, unlabeled: 3)
+        let repo = try Self.digits(dir, labeled: 12, unlabeled: 3)
         func fails(_ args: [String], saying text: String) throws {
             let result = try CLI.run(["-C", repo] + args)
             #expect(result.status != 0 && result.stderr.contains(text), "\(args): \(result)")
