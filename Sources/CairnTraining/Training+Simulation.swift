@@ -42,7 +42,6 @@ extension Training {
         var unlabeled = Set(shuffled.dropFirst(initial))
         var curve = LabelingCurve()
         var settings = Learner.Settings.forModel(model)
-        settings.shift = min(size.0, size.1) >= 16 && model != .softmax ? 1 : 0
         var round = 0
         while true {
             settings.seed = seed &+ UInt64(round)
