@@ -13,7 +13,9 @@ import Synchronization
 /// images are reduced by averaging areas), from 16 pixels up blurred a little (σ 0.7 px, which
 /// averages noise and JPEG blocks away but keeps strokes; 1.2 px when the images are larger than
 /// their thumbnail), then normalized to zero mean and unit variance (so brightness and contrast do
-/// not matter) and kept as bytes (1/20 of a standard deviation per step). Two images are one
+/// not matter) and kept as small integers (1/20 of a standard deviation per step, within ±127; 16
+/// bits each, so the shifted products run on the processor's 16-bit multiply-add: twice as fast as
+/// bytes widened one by one). Two images are one
 /// picture when the best correlation of their thumbnails reaches 1 − threshold over
 /// - shifts of up to `reach` pixels (2 from 16 pixels up), on the overlap;
 /// - crops of up to 10% resized back (`cropDistance`, for pairs already close; the distance it
@@ -28,6 +30,8 @@ struct Thumbnails {
     static let cropGate = 0.25
     /// Crop searches whose coarse pass ends further apart than this are not refined.
     static let refineGate = 0.08
+    /// An image this far from one member of a group of copies is not compared with the others.
+    static let farApart = 0.03
 
     let side: Int
     /// The σ, in pixels, the thumbnails were blurred with.
@@ -36,7 +40,7 @@ struct Thumbnails {
     let reach: Int
     /// Per image, its side × side values inside a border of `reach` zeros (`pitch` × `pitch`), so
     /// that a shifted product is one run over memory (all zero for a flat or unreadable image).
-    let values: [Int8]
+    let values: [Int16]
     var pitch: Int { side + 2 * reach }
     var area: Int { pitch * pitch }
     let splits: [Split]
@@ -117,12 +121,12 @@ struct Thumbnails {
         self.blur = blur ?? (side >= 16 ? 0.7 : 0)
         let reach = side >= 16 ? 2 : 1
         let pitch = side + 2 * reach, n = splits.count
-        var values = [Int8](repeating: 0, count: n * pitch * pitch)
+        var values = [Int16](repeating: 0, count: n * pitch * pitch)
         for i in 0..<n {
             for row in 0..<side {
                 for column in 0..<side {
                     values[i * pitch * pitch + (row + reach) * pitch + column + reach]
-                        = Int8(max(-127, min(127, (normalized[i * side * side + row * side + column] * Self.scale).rounded())))
+                        = Int16(max(-127, min(127, (normalized[i * side * side + row * side + column] * Self.scale).rounded())))
                 }
             }
         }
@@ -139,7 +143,7 @@ struct Thumbnails {
     }
 
     /// Image `i`'s value at `row`, `column` (inside the thumbnail).
-    func value(_ i: Int, _ row: Int, _ column: Int) -> Int8 { values[i * area + (row + reach) * pitch + column + reach] }
+    func value(_ i: Int, _ row: Int, _ column: Int) -> Int16 { values[i * area + (row + reach) * pitch + column + reach] }
 
     /// Image `i`'s thumbnail as floats, `side` × `side`.
     func floats(_ i: Int) -> [Float] { (0..<(side * side)).map { Float(value(i, $0 / side, $0 % side)) } }
@@ -153,9 +157,9 @@ struct Thumbnails {
         var best = -1.0
         values.withUnsafeBufferPointer { v in
             let x = v.baseAddress! + a * area
-            var flipped: [Int8] = []
+            var flipped: [Int16] = []
             if mirrored {
-                flipped = [Int8](repeating: 0, count: area)
+                flipped = [Int16](repeating: 0, count: area)
                 for row in 0..<side { for column in 0..<side { flipped[(row + reach) * p + column + reach] = value(b, row, side - 1 - column) } }
             }
             flipped.withUnsafeBufferPointer { m in
@@ -177,7 +181,7 @@ struct Thumbnails {
     }
 
     /// The sum of squares of padded thumbnail `y`'s part that shift `k` compares.
-    private static func energy(of y: UnsafePointer<Int8>, side: Int, reach: Int, shift k: Int) -> Int32 {
+    private static func energy(of y: UnsafePointer<Int16>, side: Int, reach: Int, shift k: Int) -> Int32 {
         let width = 2 * reach + 1, pitch = side + 2 * reach
         let (dy, dx) = (k / width - reach, k % width - reach)
         var sum: Int32 = 0
@@ -354,7 +358,7 @@ struct Thumbnails {
         values.withUnsafeBufferPointer { v in
             for i in 0..<n where usable[i] {
                 var hasher = Hasher()
-                hasher.combine(bytes: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(v)[(i * area)..<((i + 1) * area)]))
+                hasher.combine(bytes: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: v[(i * area)..<((i + 1) * area)])))
                 let key = hasher.finalize()
                 if let j = first[key], v[(j * area)..<((j + 1) * area)].elementsEqual(v[(i * area)..<((i + 1) * area)]) {
                     representative[i] = j
@@ -380,8 +384,8 @@ struct Thumbnails {
             }
             return best >= screenLevel
         }
-        @Sendable func close(_ a: Int, _ b: Int) -> (a: Int, b: Int, distance: Double)? {
-            guard splits[a] != splits[b] else { return nil }
+        /// The distance of two images in different splits (2 when the screen tells them apart at once).
+        @Sendable func apart(_ a: Int, _ b: Int) -> Double {
             var d = 2.0
             if screen(a, b, mirrored: false) {
                 d = distance(a, b)
@@ -389,18 +393,28 @@ struct Thumbnails {
                 if crops && d > threshold && d <= Self.cropGate { d = min(d, 2 * cropDistance(a, b, coarseTaps: coarseTaps)) }
             }
             if flips && d > threshold && screen(a, b, mirrored: true) { d = min(d, distance(a, b, mirrored: true)) }
-            return d <= threshold ? (min(a, b), max(a, b), d) : nil
+            return d
         }
-        /// The pairs that join `members` (indices into `reps`' images), with a union-find of its own
-        /// so that members already joined are not compared again.
+        /// The pairs across splits that join `members` (indices into `reps`' images), with a
+        /// union-find of its own so that members already joined are not compared again. An image
+        /// far from one member of a group (distance over `farApart`) is not compared with the rest
+        /// of that group: its members are copies of one picture, so none of them is near it either
+        /// (30,000 noisy variants of 1,797 digits: 140 s -> 49 s, the same groups).
         @Sendable func join(_ rows: [Int], among members: [Int]) -> [(a: Int, b: Int, distance: Double)] {
             var groups = UnionFind(members.count)
             var out: [(a: Int, b: Int, distance: Double)] = []
+            var far = Set<Int>()
             for x in rows {
-                for y in (x + 1)..<members.count where groups.find(x) != groups.find(y) {
-                    if let pair = close(members[x], members[y]) {
+                far.removeAll(keepingCapacity: true)
+                for y in (x + 1)..<members.count where splits[members[x]] != splits[members[y]] {
+                    let root = groups.find(y)
+                    guard groups.find(x) != root, !far.contains(root) else { continue }
+                    let d = apart(members[x], members[y])
+                    if d <= threshold {
                         groups.union(x, y)
-                        out.append(pair)
+                        out.append((min(members[x], members[y]), max(members[x], members[y]), d))
+                    } else if d > Self.farApart {
+                        far.insert(root)
                     }
                 }
             }
