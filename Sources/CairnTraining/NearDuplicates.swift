@@ -13,9 +13,9 @@ import Synchronization
 /// images are reduced by averaging areas), from 16 pixels up blurred a little (σ 0.7 px, which
 /// averages noise and JPEG blocks away but keeps strokes; 1.2 px when the images are larger than
 /// their thumbnail), then normalized to zero mean and unit variance (so brightness and contrast do
-/// not matter) and kept as small integers (1/20 of a standard deviation per step, within ±127; 16
-/// bits each, so the shifted products run on the processor's 16-bit multiply-add: twice as fast as
-/// bytes widened one by one). Two images are one
+/// not matter) and kept as bytes (1/20 of a standard deviation per step; a pair is widened to 16
+/// bits before its shifted products, which then run on the processor's 16-bit multiply-add: twice
+/// as fast as bytes widened product by product). Two images are one
 /// picture when the best correlation of their thumbnails reaches 1 − threshold over
 /// - shifts of up to `reach` pixels (2 from 16 pixels up), on the overlap;
 /// - crops of up to 10% resized back (`cropDistance`, for pairs already close; the distance it
@@ -40,7 +40,7 @@ struct Thumbnails {
     let reach: Int
     /// Per image, its side × side values inside a border of `reach` zeros (`pitch` × `pitch`), so
     /// that a shifted product is one run over memory (all zero for a flat or unreadable image).
-    let values: [Int16]
+    let values: [Int8]
     var pitch: Int { side + 2 * reach }
     var area: Int { pitch * pitch }
     let splits: [Split]
@@ -58,17 +58,21 @@ struct Thumbnails {
         // resampling moves): blurred more.
         let blur: Float = common > 32 ? 1.2 : 0.7
         let done = Atomic<Int>(0)
-        let rows = Parallel.map(items.count) { i -> [Float]? in
+        // Each thumbnail kept as bytes as soon as it is made: a million 28x28 images are 0.8 GB so,
+        // and were 3 GB as floats.
+        let rows = Parallel.map(items.count) { i -> [Int8]? in
             defer {
                 let n = done.add(1, ordering: .relaxed).newValue
                 if n % 1000 == 0 { progress(n, items.count) }
             }
             guard let bytes = try? store.get(items[i].blobID), let image = try? ImageCodec.decode(bytes) else { return nil }
-            return Self.thumbnail(image, side: side, blur: blur)
+            return Self.quantized(Self.thumbnail(image, side: side, blur: blur))
         }
-        self.init(normalized: rows.flatMap { $0 ?? [Float](repeating: 0, count: side * side) }, side: side, blur: blur,
-                  splits: items.map(\.split), usable: rows.map { $0 != nil })
+        self.init(quantized: rows, side: side, blur: blur, splits: items.map(\.split))
     }
+
+    /// Normalized values as kept: round(v × scale), clamped to ±127.
+    static func quantized(_ normalized: [Float]) -> [Int8] { normalized.map { Int8(max(-127, min(127, ($0 * scale).rounded()))) } }
 
     /// The default `check --threshold` for thumbnails of `side`: 0.006 from 16 pixels up (on 28x28
     /// MNIST digits the closest two different handwritten digits are 0.0064 apart, copies with
@@ -118,18 +122,24 @@ struct Thumbnails {
 
     /// Thumbnails already made: `side` × `side` normalized values per image.
     init(normalized: [Float], side: Int, blur: Float? = nil, splits: [Split], usable: [Bool]) {
+        let area = side * side
+        self.init(quantized: splits.indices.map { usable[$0] ? Self.quantized(Array(normalized[($0 * area)..<(($0 + 1) * area)])) : nil },
+                  side: side, blur: blur, splits: splits)
+    }
+
+    /// Thumbnails already made and quantized (`quantized`), nil for an image that is not usable.
+    private init(quantized rows: [[Int8]?], side: Int, blur: Float?, splits: [Split]) {
         self.blur = blur ?? (side >= 16 ? 0.7 : 0)
         let reach = side >= 16 ? 2 : 1
         let pitch = side + 2 * reach, n = splits.count
-        var values = [Int16](repeating: 0, count: n * pitch * pitch)
-        for i in 0..<n {
-            for row in 0..<side {
-                for column in 0..<side {
-                    values[i * pitch * pitch + (row + reach) * pitch + column + reach]
-                        = Int16(max(-127, min(127, (normalized[i * side * side + row * side + column] * Self.scale).rounded())))
-                }
+        var values = [Int8](repeating: 0, count: n * pitch * pitch)
+        for (i, row) in rows.enumerated() {
+            guard let row else { continue }
+            for y in 0..<side {
+                for x in 0..<side { values[i * pitch * pitch + (y + reach) * pitch + x + reach] = row[y * side + x] }
             }
         }
+        let usable = rows.map { $0 != nil }
         let width = 2 * reach + 1
         var energies = [Int32](repeating: 0, count: n * width * width)
         values.withUnsafeBufferPointer { v in
@@ -143,31 +153,39 @@ struct Thumbnails {
     }
 
     /// Image `i`'s value at `row`, `column` (inside the thumbnail).
-    func value(_ i: Int, _ row: Int, _ column: Int) -> Int16 { values[i * area + (row + reach) * pitch + column + reach] }
+    func value(_ i: Int, _ row: Int, _ column: Int) -> Int8 { values[i * area + (row + reach) * pitch + column + reach] }
 
     /// Image `i`'s thumbnail as floats, `side` × `side`.
     func floats(_ i: Int) -> [Float] { (0..<(side * side)).map { Float(value(i, $0 / side, $0 % side)) } }
 
     /// 1 − the best correlation of images `a` and `b` over shifts of up to `reach` pixels (on the
-    /// overlap); with `mirrored`, of `a` and the mirror image of `b`.
-    func distance(_ a: Int, _ b: Int, mirrored: Bool = false) -> Double {
+    /// overlap); with `mirrored`, of `a` and the mirror image of `b`. `pair` is where the two are
+    /// widened to 16 bits (a worker passes its own, which keeps `a` widened from one call to the next).
+    func distance(_ a: Int, _ b: Int, mirrored: Bool = false, pair: WidePair? = nil) -> Double {
         let (p, width) = (pitch, 2 * reach + 1)
         // From the first inside value to the last: every product whose first factor is inside.
         let (start, end) = (reach * p + reach, (reach + side - 1) * p + reach + side)
         var best = -1.0
+        let area = self.area
+        let wide = pair ?? WidePair(area: area)
         values.withUnsafeBufferPointer { v in
-            let x = v.baseAddress! + a * area
-            var flipped: [Int16] = []
-            if mirrored {
-                flipped = [Int16](repeating: 0, count: area)
-                for row in 0..<side { for column in 0..<side { flipped[(row + reach) * p + column + reach] = value(b, row, side - 1 - column) } }
-            }
-            flipped.withUnsafeBufferPointer { m in
-                let y = mirrored ? m.baseAddress! : v.baseAddress! + b * area
+            do {
+                // The pair widened to 16 bits (the other mirrored when asked).
+                let (x, y) = (wide.x, wide.y)
+                if wide.holds != a {
+                    for i in 0..<area { x[i] = Int16(v[a * area + i]) }
+                    wide.holds = a
+                }
+                if mirrored {
+                    for i in 0..<area { y[i] = 0 }
+                    for row in 0..<side { for column in 0..<side { y[(row + reach) * p + column + reach] = Int16(value(b, row, side - 1 - column)) } }
+                } else {
+                    for i in 0..<area { y[i] = Int16(v[b * area + i]) }
+                }
                 for k in 0..<(width * width) {
                     let offset = (k / width - reach) * p + (k % width - reach)
                     let xx = energies[a * width * width + k]
-                    let yy = mirrored ? Self.energy(of: y, side: side, reach: reach, shift: width * width - 1 - k)
+                    let yy = mirrored ? Self.energy(of: UnsafePointer(y), side: side, reach: reach, shift: width * width - 1 - k)
                                       : energies[b * width * width + width * width - 1 - k]
                     guard xx > 0, yy > 0 else { continue }
                     var dot: Int32 = 0
@@ -181,7 +199,7 @@ struct Thumbnails {
     }
 
     /// The sum of squares of padded thumbnail `y`'s part that shift `k` compares.
-    private static func energy(of y: UnsafePointer<Int16>, side: Int, reach: Int, shift k: Int) -> Int32 {
+    private static func energy<T: BinaryInteger>(of y: UnsafePointer<T>, side: Int, reach: Int, shift k: Int) -> Int32 {
         let width = 2 * reach + 1, pitch = side + 2 * reach
         let (dy, dx) = (k / width - reach, k % width - reach)
         var sum: Int32 = 0
@@ -358,7 +376,7 @@ struct Thumbnails {
         values.withUnsafeBufferPointer { v in
             for i in 0..<n where usable[i] {
                 var hasher = Hasher()
-                hasher.combine(bytes: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: v[(i * area)..<((i + 1) * area)])))
+                hasher.combine(bytes: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(v)[(i * area)..<((i + 1) * area)]))
                 let key = hasher.finalize()
                 if let j = first[key], v[(j * area)..<((j + 1) * area)].elementsEqual(v[(i * area)..<((i + 1) * area)]) {
                     representative[i] = j
@@ -385,14 +403,14 @@ struct Thumbnails {
             return best >= screenLevel
         }
         /// The distance of two images in different splits (2 when the screen tells them apart at once).
-        @Sendable func apart(_ a: Int, _ b: Int) -> Double {
+        @Sendable func apart(_ a: Int, _ b: Int, _ pair: WidePair) -> Double {
             var d = 2.0
             if screen(a, b, mirrored: false) {
-                d = distance(a, b)
+                d = distance(a, b, pair: pair)
                 // A crop search tries many alignments: its best is held to half the threshold.
                 if crops && d > threshold && d <= Self.cropGate { d = min(d, 2 * cropDistance(a, b, coarseTaps: coarseTaps)) }
             }
-            if flips && d > threshold && screen(a, b, mirrored: true) { d = min(d, distance(a, b, mirrored: true)) }
+            if flips && d > threshold && screen(a, b, mirrored: true) { d = min(d, distance(a, b, mirrored: true, pair: pair)) }
             return d
         }
         /// The pairs across splits that join `members` (indices into `reps`' images), with a
@@ -404,12 +422,13 @@ struct Thumbnails {
             var groups = UnionFind(members.count)
             var out: [(a: Int, b: Int, distance: Double)] = []
             var far = Set<Int>()
+            let pair = WidePair(area: area)
             for x in rows {
                 far.removeAll(keepingCapacity: true)
                 for y in (x + 1)..<members.count where splits[members[x]] != splits[members[y]] {
                     let root = groups.find(y)
                     guard groups.find(x) != root, !far.contains(root) else { continue }
-                    let d = apart(members[x], members[y])
+                    let d = apart(members[x], members[y], pair)
                     if d <= threshold {
                         groups.union(x, y)
                         out.append((min(members[x], members[y]), max(members[x], members[y]), d))
@@ -499,6 +518,20 @@ struct Thumbnails {
         }
         return out
     }
+}
+
+/// Two thumbnails widened to 16 bits for their products, and which image the first holds: one per
+/// worker, so comparing one image with many widens it once.
+final class WidePair {
+    let x: UnsafeMutablePointer<Int16>, y: UnsafeMutablePointer<Int16>
+    var holds = -1
+
+    init(area: Int) {
+        x = .allocate(capacity: 2 * area)
+        y = x + area
+    }
+
+    deinit { x.deallocate() }
 }
 
 /// Disjoint sets of 0..<n with path halving and union by size.
