@@ -64,6 +64,34 @@ import Testing
         #expect(try CLI.run(["-C", repo, "check", "--data", "HEAD", "--run", "pca"]).status == 0)
     }
 
+    /// `cairn label` with a run of embeddings: suggestions and the uncertain order from them, and
+    /// `--retrain-every` refits on the labels given, in the background, while keys keep flowing.
+    @Test(.enabled(if: Tmux.available)) func labelingRefitsOnTheEmbeddingsInTheBackground() throws {
+        let dir = try TemporaryDirectory("cairn-e2e-embed-label")
+        defer { dir.remove() }
+        let repo = try ModelLoopTests.digits(dir, labeled: 30, unlabeled: 15)
+        #expect(try CLI.run(["-C", repo, "run", "--data", "HEAD", "--name", "pca", "--", "python3", Self.example], in: dir.path).status == 0)
+        let session = "cairn-embed-label-\(getpid())"
+        defer { Tmux.run("kill-session -t \(session)") }
+        Tmux.run("kill-session -t \(session) 2>/dev/null")
+        Tmux.run("new-session -d -s \(session) -x 120 -y 40 '\(CLI.binary) -C \(repo) label --annotator ada --suggest pca --queue uncertain "
+                 + "--retrain-every 3; echo EXITED $?; sleep 30'")
+        let first = Tmux.waitFor(session, "done 0 /")
+        #expect(first.contains("%"), "a suggestion with its probability is shown: \(first)")
+        for (i, key) in ["1", "7", "0"].enumerated() {
+            Tmux.run("send-keys -t \(session) \(key)")
+            Tmux.waitFor(session, "done \(i + 1) /")
+        }
+        Tmux.waitFor(session, "refitted on run")
+        Tmux.run("send-keys -t \(session) 1")
+        Tmux.waitFor(session, "done 4 /")
+        Tmux.run("send-keys -t \(session) q")
+        #expect(Tmux.waitFor(session, "EXITED").contains("EXITED 0"))
+        // The labels carry the suggestions shown, from the embeddings' run.
+        let labeled = try CLI.run(["-C", repo, "ls", "--json"]).jsonArray().filter { ($0["path"] as? String ?? "").hasPrefix("unl/") && $0["label"] is String }
+        #expect(labeled.count == 4, "\(labeled)")
+    }
+
     /// Copies the model embeds alike (here: given their original's vector) are found across splits,
     /// and only those; items without an embedding are counted, not compared. Float64 in Fortran
     /// order and keys given as imported paths read like float32 rows and blob ids.

@@ -296,9 +296,9 @@ import Testing
         try fails(["suspects", "--data", "HEAD", "--folds", "1"], saying: "--folds must be at least 2")
         try fails(["suspects", "--data", "HEAD", "--folds", "13"], saying: "--folds 13 is more than the items of")
         try fails(["check", "--data", "HEAD", "--threshold", "2"], saying: "--threshold is between 0 and 1")
-        // A program that left neither a checkpoint nor predictions.
+        // A program that left no checkpoint, predictions or embeddings.
         #expect(try CLI.run(["-C", repo, "run", "--data", "HEAD", "--name", "empty", "--materialize", "none", "--", "true"]).status == 0)
-        try fails(["queue", "uncertain", "--run", "empty"], saying: "neither a checkpoint nor stored predictions")
+        try fails(["queue", "uncertain", "--run", "empty"], saying: "no checkpoint, stored predictions or embeddings")
         // A model trained before a class was added.
         try train(repo)
         #expect(try CLI.run(["-C", repo, "classes", "add", "9"]).status == 0)
