@@ -18,4 +18,11 @@ import Testing
         }
         #expect(count > 0, "no seed inputs for \(target)")
     }
+
+    /// `make test` and `make fuzz` fuzz every target there is (the Makefile names them).
+    @Test func theMakefileFuzzesEveryTarget() throws {
+        let makefile = try String(contentsOfFile: "\(Fixtures.packageRoot)/Makefile", encoding: .utf8)
+        let line = try #require(makefile.split(separator: "\n").first { $0.hasPrefix("FUZZ_TARGETS :=") })
+        #expect(line.dropFirst("FUZZ_TARGETS :=".count).split(separator: " ").map(String.init) == FuzzTargets.names)
+    }
 }
