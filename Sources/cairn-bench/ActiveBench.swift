@@ -61,11 +61,11 @@ struct ActiveBench: ParsableCommand {
 
 /// The background job of `cairn label --retrain-every` on its own: a repository of a labeled tree
 /// with most labels held back; each round labels `--step` more, then snapshots, trains softmax on
-/// one thread (as the UI's retrainer does) and re-ranks every unlabeled item.
+/// one thread (as the UI's retrainer does) and re-ranks every unlabeled item (`--model mlp`: the MLP).
 struct RetrainBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "retrain",
-        abstract: "Seconds for one background retrain and re-rank (snapshot, softmax on one thread, predictions, new order).",
+        abstract: "Seconds for one background retrain and re-rank (snapshot, the model on one thread, predictions, new order).",
         discussion: "Example: python3 ../shared/peers/gen_datasets.py small 5000 /tmp/small5k; cairn-bench retrain /tmp/small5k")
 
     @Argument(help: "A labeled tree in class folders (e.g. 5,000 28x28 PNGs).") var dataset: String
