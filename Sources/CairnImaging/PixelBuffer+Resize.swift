@@ -37,13 +37,15 @@ extension PixelBuffer {
         return PixelBuffer(width: newWidth, height: newHeight, channels: channels, pixels: out)
     }
 
-    private struct Tap {
-        let index: Int
-        let weight: Float
+    /// A source position an output sample reads, and its weight.
+    public struct Tap: Sendable {
+        public let index: Int
+        public let weight: Float
     }
 
-    /// For each output position, the source positions it reads and their weights (summing to 1).
-    private static func weights(from source: Int, to target: Int) -> [[Tap]] {
+    /// For each output position, the source positions it reads and their weights (summing to 1):
+    /// the areas it covers when shrinking, its two neighbours when enlarging.
+    public static func weights(from source: Int, to target: Int) -> [[Tap]] {
         let scale = Double(source) / Double(target)
         return (0..<target).map { o in
             if scale >= 1 {

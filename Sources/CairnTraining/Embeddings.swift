@@ -254,14 +254,8 @@ public struct RunEmbeddings: Sendable {
             return out
         }.flatMap { $0 }
         var groups = UnionFind(items.count)
-        var pairs: [(a: Int, b: Int, distance: Double)] = []
-        for pair in found.sorted(by: { ($0.distance, $0.a, $0.b) < ($1.distance, $1.a, $1.b) }) where groups.find(pair.a) != groups.find(pair.b) {
-            groups.union(pair.a, pair.b)
-            pairs.append(pair)
-        }
-        var members: [Int: [Int]] = [:]
-        for i in covered { members[groups.find(i), default: []].append(i) }
-        return (pairs, members.values.filter { $0.count > 1 }.sorted { $0[0] < $1[0] }, items.count - n)
+        let pairs = groups.join(found)
+        return (pairs, groups.groups(of: covered), items.count - n)
     }
 }
 
@@ -280,6 +274,10 @@ extension Training {
         guard let data = FileManager.default.contents(atPath: file) else { throw refuse("cannot read it") }
         let matrix: NumpyMatrix
         do { matrix = try NumpyMatrix(npy: data) } catch { throw refuse(error.reason) }
+        let keysSize = (try? FileManager.default.attributesOfItem(atPath: keysFile)[.size] as? Int) ?? 0
+        guard keysSize <= matrix.rows * 4_097 + 4_096 else {
+            throw refuse("embeddings.keys.txt is \(keysSize) bytes, more than \(matrix.rows) keys of up to 4,096 bytes each")
+        }
         guard let text = try? String(contentsOfFile: keysFile, encoding: .utf8) else {
             throw refuse("embeddings.keys.txt beside it (one item key a line, blob id or path, in the rows' order) is missing or not UTF-8")
         }
@@ -300,7 +298,7 @@ extension Training {
                 blobs.append(item.blobID)
             }
         }
-        guard problems.lines.isEmpty else { throw TrainingError.badEmbeddings(file: file, problems: problems.lines, total: problems.lines.count) }
+        guard problems.count == 0 else { throw TrainingError.badEmbeddings(file: file, problems: problems.shown, total: problems.count) }
         let vectors = HashedBlob(matrix.npy), names = HashedBlob(Data(blobs.map(\.hex).joined(separator: "\n").utf8))
         _ = try repository.store.put(vectors)
         _ = try repository.store.put(names)

@@ -238,21 +238,14 @@ struct Thumbnails {
         }
     }
 
-    /// `values` (`side` × `side`) shrunk to `to` × `to` by averaging areas.
+    /// `values` (`side` × `side`) shrunk to `to` × `to` by averaging areas (the weights images are resized with).
     static func shrunk(_ values: [Float], side: Int, to target: Int) -> [Float] {
-        let scale = Float(side) / Float(target)
-        let weights = (0..<target).map { o -> [(Int, Float)] in
-            let start = Float(o) * scale, end = start + scale
-            return (Int(start)..<min(side, Int(end.rounded(.up)))).compactMap { s in
-                let overlap = min(end, Float(s + 1)) - max(start, Float(s))
-                return overlap > 1e-6 ? (s, overlap / scale) : nil
-            }
-        }
+        let weights = PixelBuffer.weights(from: side, to: target)
         var out = [Float](repeating: 0, count: target * target)
         for (r, rows) in weights.enumerated() {
             for (c, columns) in weights.enumerated() {
                 var sum: Float = 0
-                for (y, wy) in rows { for (x, wx) in columns { sum += wy * wx * values[y * side + x] } }
+                for y in rows { for x in columns { sum += y.weight * x.weight * values[y.index * side + x.index] } }
                 out[r * target + c] = sum
             }
         }
@@ -456,14 +449,8 @@ struct Thumbnails {
             groups.union(i, representative[i])
             if splits[i] != splits[representative[i]] { pairs.append((min(i, representative[i]), max(i, representative[i]), 0)) }
         }
-        for pair in found.sorted(by: { ($0.distance, $0.a, $0.b) < ($1.distance, $1.a, $1.b) }) where groups.find(pair.a) != groups.find(pair.b) {
-            groups.union(pair.a, pair.b)
-            pairs.append(pair)
-        }
-        var members: [Int: [Int]] = [:]
-        for i in 0..<n where usable[i] { members[groups.find(i), default: []].append(i) }
-        return (pairs.sorted { ($0.distance, $0.a, $0.b) < ($1.distance, $1.a, $1.b) },
-                members.values.filter { $0.count > 1 }.sorted { $0[0] < $1[0] })
+        pairs += groups.join(found)
+        return (pairs.sorted { ($0.distance, $0.a, $0.b) < ($1.distance, $1.a, $1.b) }, groups.groups(of: (0..<n).filter { usable[$0] }))
     }
 
     /// Each image's thumbnail shifted by up to `reach` pixels each way (the edge repeated; shift 4
@@ -559,5 +546,23 @@ struct UnionFind {
         if size[a] < size[b] { swap(&a, &b) }
         parent[b] = Int32(a)
         size[a] += size[b]
+    }
+
+    /// Joins near-duplicate pairs closest first, keeping each that joins two groups not yet one
+    /// (so at most one pair per image joined); returns the kept pairs, closest first.
+    mutating func join(_ found: [(a: Int, b: Int, distance: Double)]) -> [(a: Int, b: Int, distance: Double)] {
+        var kept: [(a: Int, b: Int, distance: Double)] = []
+        for pair in found.sorted(by: { ($0.distance, $0.a, $0.b) < ($1.distance, $1.a, $1.b) }) where find(pair.a) != find(pair.b) {
+            union(pair.a, pair.b)
+            kept.append(pair)
+        }
+        return kept
+    }
+
+    /// The groups of two or more among `members`, each in `members`' order, ordered by first member.
+    mutating func groups(of members: [Int]) -> [[Int]] {
+        var byRoot: [Int: [Int]] = [:]
+        for i in members { byRoot[find(i), default: []].append(i) }
+        return byRoot.values.filter { $0.count > 1 }.sorted { $0[0] < $1[0] }
     }
 }

@@ -173,6 +173,9 @@ struct ProblemList {
     }
 
     var lines: [String] { shown + (more > 0 ? ["… and \(more) more problems like these"] : []) }
+
+    /// How many problems were added.
+    var count: Int { shown.count + more }
 }
 
 extension RunRecord {

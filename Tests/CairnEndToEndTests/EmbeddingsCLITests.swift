@@ -150,6 +150,8 @@ import Testing
             ("unknown", "keys = [it[\"blob_id\"] for it in items]; keys[5] = 'no/such\\x1b[31m.png'; e = np.zeros((len(keys), 4))",
              "line 6: no item no/such\\e[31m.png"),
             ("twice", "keys = [it[\"blob_id\"] for it in items]; keys[1] = keys[0]; e = np.zeros((len(keys), 4))", "line 2: a second row"),
+            ("long", "keys = [it[\"blob_id\"] for it in items]; keys[0] = 'x' * 200000; e = np.zeros((len(keys), 4))",
+             "more than 30 keys of up to 4,096 bytes each"),
         ]
         for (name, body, problem) in cases {
             let ran = try runWriting(repo, dir, name: name, body)
