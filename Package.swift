@@ -9,6 +9,7 @@ let tomlKit = Target.Dependency.product(name: "TOMLKit", package: "TOMLKit")
 let httpClient = Target.Dependency.product(name: "AsyncHTTPClient", package: "async-http-client")
 let yams = Target.Dependency.product(name: "Yams", package: "Yams")
 let hummingbird = Target.Dependency.product(name: "Hummingbird", package: "hummingbird")
+let hummingbirdTesting = Target.Dependency.product(name: "HummingbirdTesting", package: "hummingbird")
 
 /// Every Cairn target builds in Swift 6 mode with warnings as errors.
 let strict: [SwiftSetting] = [.treatAllWarnings(as: .error)]
@@ -106,6 +107,9 @@ let package = Package(
             name: "CairnVersioningTests", dependencies: ["CairnVersioning", "CairnImaging", "CairnTestSupport", "CairnFuzz"], swiftSettings: strict),
         .testTarget(name: "CairnRemoteTests", dependencies: ["CairnRemote", "CairnTestSupport"], swiftSettings: strict),
         .testTarget(name: "CairnLabelingTests", dependencies: ["CairnLabeling", "CairnTestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "CairnServeTests", dependencies: ["CairnServe", "CairnImaging", "CairnTraining", "CairnTestSupport", hummingbird, hummingbirdTesting],
+            swiftSettings: strict),
         .testTarget(
             name: "CairnTrainingTests", dependencies: ["CairnTraining", "CairnTestSupport"], swiftSettings: strict),
         .testTarget(

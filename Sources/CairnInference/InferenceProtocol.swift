@@ -1,15 +1,18 @@
 import CairnSupport
 import Foundation
 
-/// A request the server refuses: an HTTP status and what is wrong, sent as `{"error": "..."}`.
-public struct InferError: Error, Sendable {
-    public var status: Int
+/// A request the server refuses: an HTTP status code and what is wrong, sent as `{"error": "..."}`.
+/// (`cairn serve` makes it Hummingbird's `HTTPResponseError`, so a handler only throws it.)
+public struct InferError: CairnError {
+    public var code: Int
     public var message: String
 
-    public init(status: Int, message: String) { (self.status, self.message) = (status, message) }
+    public init(code: Int, message: String) { (self.code, self.message) = (code, message) }
 
     /// A 400: the request is malformed in the way `message` says.
-    public static func bad(_ message: String) -> InferError { InferError(status: 400, message: message) }
+    public static func bad(_ message: String) -> InferError { InferError(code: 400, message: message) }
+
+    public var description: String { message }
 }
 
 /// One tensor of an inference request, as the Open Inference Protocol v2 describes it.

@@ -26,7 +26,7 @@ actor Admission {
             return
         }
         guard queue.count < waitingLimit else {
-            throw InferError(status: 503, message: "the server is busy (\(limit) requests in progress, \(queue.count) waiting); try again shortly")
+            throw InferError(code: 503, message: "the server is busy (\(limit) requests in progress, \(queue.count) waiting); try again shortly")
         }
         await withCheckedContinuation { queue.append($0) }
     }

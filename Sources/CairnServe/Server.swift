@@ -68,62 +68,7 @@ public final class ServedModel: @unchecked Sendable {
 public enum InferenceServer {
     /// Serves `models` until SIGTERM or SIGINT; `ready` is called with the port once listening.
     public static func run(_ models: [ServedModel], options: ServeOptions, ready: @escaping @Sendable (Int) -> Void) async throws {
-        let byName = Dictionary(models.flatMap { m in [(m.name, m), (m.record.id, m)] }, uniquingKeysWith: { a, _ in a })
-        let admission = Admission(active: options.maxActiveRequests, waiting: options.maxWaitingRequests)
-        /// A path's model name, percent-decoded (a name with a space arrives as %20).
-        @Sendable func named(_ context: some RequestContext) -> ServedModel? {
-            context.parameters.get("name").flatMap { byName[$0.removingPercentEncoding ?? $0] }
-        }
-        let router = Router()
-        router.add(middleware: RequestLog())
-        router.get("v2/health/live") { _, _ in Response(status: .ok) }
-        router.get("v2/health/ready") { _, _ in Response(status: .ok) }
-        router.get("v2") { _, _ in
-            json(200, "{\"name\":\"cairn\",\"version\":\"\(models.first?.record.environment.cairnVersion ?? "")\",\"extensions\":[\"binary_tensor_data\"]}")
-        }
-        /// The model a path names, with its version when the path has one; else the 404 to send.
-        @Sendable func resolved(_ context: some RequestContext) -> Result<ServedModel, InferError> {
-            guard let model = named(context) else { return .failure(unknownModelError(context, models)) }
-            if let version = context.parameters.get("version"), version != model.record.id {
-                return .failure(InferError(status: 404, message: "model \(model.name) has version \(model.record.id) only"))
-            }
-            return .success(model)
-        }
-        for path in ["v2/models/:name", "v2/models/:name/versions/:version"] {
-            router.get(RouterPath(path)) { _, context in
-                switch resolved(context) {
-                case .success(let model): json(200, metadata(model))
-                case .failure(let error): errorResponse(error)
-                }
-            }
-        }
-        for path in ["v2/models/:name/ready", "v2/models/:name/versions/:version/ready"] {
-            router.get(RouterPath(path)) { _, context in
-                switch resolved(context) {
-                case .success: Response(status: .ok)
-                case .failure(let error): errorResponse(error)
-                }
-            }
-        }
-        for path in ["v2/models/:name/infer", "v2/models/:name/versions/:version/infer"] {
-            router.post(RouterPath(path)) { request, context in
-                switch resolved(context) {
-                case .success(let model):
-                    await respond { () async throws(InferError) -> Response in
-                        try await admission.admitted { () async throws(InferError) -> Response in try await infer(request, model: model, options: options) }
-                    }
-                case .failure(let error): errorResponse(error)
-                }
-            }
-        }
-        router.get("ping") { _, _ in Response(status: .ok) }
-        router.post("invocations") { request, context in
-            let wanted = request.uri.queryParameters.get("model")
-            guard let model = wanted.map({ byName[$0] }) ?? models.first else { return unknownModel(context, models) }
-            return await respond { () async throws(InferError) -> Response in
-                try await admission.admitted { () async throws(InferError) -> Response in try await invocations(request, model: model, options: options) }
-            }
-        }
+        let router = router(models, options: options)
         var logger = Logger(label: "cairn-serve")
         logger.logLevel = .critical  // one line per request comes from RequestLog
         let connections = ConnectionCount()
@@ -136,6 +81,53 @@ public enum InferenceServer {
             onServerRunning: { channel in ready(channel.localAddress?.port ?? options.port) }, logger: logger)
         try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
         for model in models { model.batcher.stop() }
+    }
+
+    /// Every route `cairn serve` answers, for `models`: what `run` serves, and what tests drive in
+    /// process. A handler that refuses a request throws `InferError`, which Hummingbird turns into
+    /// its status and `{"error": "..."}`.
+    public static func router(_ models: [ServedModel], options: ServeOptions) -> Router<BasicRequestContext> {
+        let byName = Dictionary(models.flatMap { m in [(m.name, m), (m.record.id, m)] }, uniquingKeysWith: { a, _ in a })
+        let admission = Admission(active: options.maxActiveRequests, waiting: options.maxWaitingRequests)
+        /// The model a path names (percent-decoded: a name with a space arrives as %20), with its
+        /// version when the path has one.
+        @Sendable func resolved(_ context: some RequestContext) throws(InferError) -> ServedModel {
+            let name = context.parameters.get("name").map { $0.removingPercentEncoding ?? $0 } ?? ""
+            guard let model = byName[name] else { throw unknownModel(name, models) }
+            if let version = context.parameters.get("version"), version != model.record.id {
+                throw InferError(code: 404, message: "model \(model.name) has version \(model.record.id) only")
+            }
+            return model
+        }
+        let router = Router()
+        router.add(middleware: RequestLog())
+        router.get("v2/health/live") { _, _ in Response(status: .ok) }
+        router.get("v2/health/ready") { _, _ in Response(status: .ok) }
+        router.get("v2") { _, _ in
+            json(200, "{\"name\":\"cairn\",\"version\":\"\(models.first?.record.environment.cairnVersion ?? "")\",\"extensions\":[\"binary_tensor_data\"]}")
+        }
+        for path in ["v2/models/:name", "v2/models/:name/versions/:version"] {
+            router.get(RouterPath(path)) { _, context in json(200, metadata(try resolved(context))) }
+        }
+        for path in ["v2/models/:name/ready", "v2/models/:name/versions/:version/ready"] {
+            router.get(RouterPath(path)) { _, context in
+                _ = try resolved(context)
+                return Response(status: .ok)
+            }
+        }
+        for path in ["v2/models/:name/infer", "v2/models/:name/versions/:version/infer"] {
+            router.post(RouterPath(path)) { request, context in
+                let model = try resolved(context)
+                return try await admission.admitted { () async throws(InferError) -> Response in try await infer(request, model: model, options: options) }
+            }
+        }
+        router.get("ping") { _, _ in Response(status: .ok) }
+        router.post("invocations") { request, _ in
+            let wanted = request.uri.queryParameters.get("model")
+            guard let model = wanted.map({ byName[$0] }) ?? models.first else { throw unknownModel(wanted ?? "", models) }
+            return try await admission.admitted { () async throws(InferError) -> Response in try await invocations(request, model: model, options: options) }
+        }
+        return router
     }
 
     // MARK: Inference
@@ -258,7 +250,7 @@ public enum InferenceServer {
                 throw .bad("image \(i) cannot be used: \(error)")
             }
             guard pixels <= options.maxPixelsPerRequest else {
-                throw InferError(status: 413, message: "the request's images hold over \(options.maxPixelsPerRequest) pixels; send fewer or smaller images")
+                throw InferError(code: 413, message: "the request's images hold over \(options.maxPixelsPerRequest) pixels; send fewer or smaller images")
             }
             encoded.append(bytes)
         }
@@ -326,7 +318,7 @@ public enum InferenceServer {
     /// The body, refused with 413 from its Content-Length before reading (and while reading, for
     /// bodies sent without one).
     static func readBody(_ request: Request, options: ServeOptions) async throws(InferError) -> Data {
-        let tooLarge = InferError(status: 413, message: "the body is over the --max-body limit of \(options.maxBody) bytes")
+        let tooLarge = InferError(code: 413, message: "the body is over the --max-body limit of \(options.maxBody) bytes")
         if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > options.maxBody { throw tooLarge }
         var request = request
         do {
@@ -364,31 +356,8 @@ public enum InferenceServer {
         return out.text
     }
 
-    static func respond(_ body: () async throws(InferError) -> Response) async -> Response {
-        do {
-            return try await body()
-        } catch {
-            return errorResponse(error)
-        }
-    }
-
-    static func errorResponse(_ error: InferError) -> Response {
-        var out = JSONText()
-        out.raw("{\"error\":")
-        out.string(error.message)
-        out.raw("}")
-        var response = json(error.status, out.text)
-        if error.status == 503 { response.headers[.retryAfter] = "1" }
-        return response
-    }
-
-    static func unknownModelError(_ context: some RequestContext, _ models: [ServedModel]) -> InferError {
-        let name = context.parameters.get("name").map { $0.removingPercentEncoding ?? $0 } ?? ""
-        return InferError(status: 404, message: "no model \(InferRequest.quoted(name)) here (serving: " + models.map(\.name).joined(separator: ", ") + ")")
-    }
-
-    static func unknownModel(_ context: some RequestContext, _ models: [ServedModel]) -> Response {
-        errorResponse(unknownModelError(context, models))
+    static func unknownModel(_ name: String, _ models: [ServedModel]) -> InferError {
+        InferError(code: 404, message: "no model \(InferRequest.quoted(name)) here (serving: " + models.map(\.name).joined(separator: ", ") + ")")
     }
 
     static func json(_ status: Int, _ text: String) -> Response {
@@ -396,6 +365,21 @@ public enum InferenceServer {
     }
 
     static func argmax(_ row: ArraySlice<Float>) -> Int { row.indices.max { row[$0] < row[$1] }! - row.startIndex }
+}
+
+/// A refused request answers with its status and `{"error": "..."}` (503 with `Retry-After`).
+extension InferError: HTTPResponseError {
+    public var status: HTTPResponse.Status { .init(code: code) }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        var out = JSONText()
+        out.raw("{\"error\":")
+        out.string(message)
+        out.raw("}")
+        var response = InferenceServer.json(code, out.text)
+        if code == 503 { response.headers[.retryAfter] = "1" }
+        return response
+    }
 }
 
 /// One line per request on stderr: time, method, path, status, milliseconds.

@@ -71,8 +71,6 @@ private struct ServeDidNotStart: Error { var output: String }
         #expect(curl(port, "URL/v2/models/mlp8/ready").status == 200 && curl(port, "URL/v2/models/nope/ready").status == 404)
         let version = try #require(try cairn("runs", "show", "mlp8", "--json").jsonObject()["id"] as? String)
         #expect(curl(port, "URL/v2/models/mlp8/versions/\(version)/ready").status == 200)
-        #expect(curl(port, "URL/v2/models/mlp8/versions/0123456789ab/ready").status == 404, "the version is checked")
-        #expect(curl(port, "URL/v2/models/ml%708").status == 200, "model names are percent-decoded")
         let run = try cairn("runs", "show", "mlp8", "--json").jsonObject()
         let meta = curl(port, "URL/v2/models/mlp8")
         let metadata = try #require(try JSONSerialization.jsonObject(with: Data(meta.body.utf8)) as? [String: Any])
@@ -90,32 +88,11 @@ private struct ServeDidNotStart: Error { var output: String }
         #expect(response.status == 200 && response.body.contains("\"label\":\"3\""), "\(response)")
         #expect(curl(port, "URL/ping").status == 200)
 
-        // Every bad request: 400 (or 404, 413) with a JSON error saying what, and the server goes on.
-        let huge = try Data(contentsOf: URL(fileURLWithPath: "\(Fixtures.packageRoot)/Tests/Fixtures/images/huge_header.png")).base64EncodedString()
-        // Two 4096x4096 PNGs of a few KB each: 33 MP, over the 20 MP this server takes in one request.
-        let wide = dir.appending("wide.png")
-        #expect(CLI.shell("python3 -c \"from PIL import Image; Image.new('L', (4096, 4096)).save('\(wide)', optimize=True)\"").status == 0)
-        let widePNG = try Data(contentsOf: URL(fileURLWithPath: wide)).base64EncodedString()
-        let pixels64 = { (value: String) in Array(repeating: "0", count: 63).joined(separator: ",") + "," + value }
+        // A bad request over the wire: its status and a JSON error saying what (every case is in
+        // RouterTests, in process), and the server goes on.
         let bad: [(String, Int, String)] = [
             ("{bad", 400, "malformed JSON"),
-            ("[1]", 400, "must be a JSON object"),
-            ("{}", 400, "inputs"),
-            (#"{"inputs":[{"name":"pixels","datatype":"FP32","shape":[1,1,8,7],"data":[1]}]}"#, 400, "values for a shape"),
-            (#"{"inputs":[{"name":"pixels","datatype":"FP32","shape":[1,1,9,8],"data":[\#(Array(repeating: "0", count: 72).joined(separator: ","))]}]}"#, 400, "the model takes [N,1,8,8]"),
-            (#"{"inputs":[{"name":"pixels","datatype":"INT64","shape":[1],"data":[1]}]}"#, 400, "datatype 'INT64' is not accepted"),
-            (#"{"inputs":[{"name":"image","datatype":"FP32","shape":[1],"data":[1]}]}"#, 400, "takes BYTES"),
-            (#"{"inputs":[{"name":"image","datatype":"BYTES","shape":[1],"data":["bm90IGFuIGltYWdl"]}]}"#, 400, "image 0 cannot be used"),
-            (#"{"inputs":[{"name":"image","datatype":"BYTES","shape":[1],"data":["%%%"]}]}"#, 400, "neither a PNG or JPEG file nor base64"),
-            ("{\"inputs\":[{\"name\":\"image\",\"datatype\":\"BYTES\",\"shape\":[1],\"data\":[\"\(huge)\"]}]}", 400, "over the limit"),
             (#"{"inputs":[{"name":"tensor","datatype":"FP32","shape":[1],"data":[1]}]}"#, 400, "unknown input 'tensor'"),
-            (#"{"inputs":[{"name":"image","datatype":"BYTES","shape":[1],"parameters":{"binary_data_size":99}}]}"#, 400, "runs past the end"),
-            (#"{"inputs":[{"name":"image","datatype":"BYTES","shape":[1],"data":["x"]}],"outputs":[{"name":"logits"}]}"#, 400, "unknown output 'logits'"),
-            (#"{"inputs":[{"name":"pixels","datatype":"FP32","shape":[1,1,8,8],"data":[\#(pixels64("300"))]}]}"#, 400, "finite numbers from 0 to 255"),
-            (#"{"inputs":[{"name":"pixels","datatype":"FP32","shape":[1,1,8,8],"data":[\#(pixels64("-1"))]}]}"#, 400, "finite numbers from 0 to 255"),
-            (#"{"inputs":[{"name":"pixels","datatype":"FP32","shape":[1,1,8,8],"data":[\#(pixels64("1e39"))]}]}"#, 400, "finite numbers from 0 to 255"),
-            ("{\"inputs\":[{\"name\":\"image\",\"datatype\":\"BYTES\",\"shape\":[2],\"data\":[\"\(widePNG)\",\"\(widePNG)\"]}]}", 413,
-             "over 20000000 pixels"),
         ]
         for (i, (json, status, message)) in bad.enumerated() {
             let file = dir.appending("bad-\(i).json")
@@ -171,7 +148,7 @@ private struct ServeDidNotStart: Error { var output: String }
         #expect((try? String(contentsOfFile: dir.appending("slow.status"), encoding: .utf8)) == "200", "the request in flight was answered")
         let log = String(decoding: server.stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         let lines = log.split(separator: "\n").filter { $0.contains(" /v2/") || $0.contains(" /invocations") || $0.contains(" /ping") }
-        #expect(lines.count >= 30 && lines.allSatisfy { $0.contains(/(GET|POST) \/\S* \d{3} \d+\.\d\dms$/) }, "one line per request: \(lines.prefix(3))")
+        #expect(lines.count >= 15 && lines.allSatisfy { $0.contains(/(GET|POST) \/\S* \d{3} \d+\.\d\dms$/) }, "one line per request: \(lines.prefix(3))")
         #expect(lines.contains { $0.contains("POST /v2/models/mlp8/infer 413") })
     }
 }
