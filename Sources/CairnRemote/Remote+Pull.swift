@@ -57,14 +57,14 @@ extension Remote {
             try await pullLocked(refs: refs, splits: splits, classes: classes, progress: progress)
         }
         report.purgedErased = try Versioning(repository: repository).erasePurged().objects  // purges the bundle brought
-        (report.requests, report.retries) = client.requestCount
+        (report.requests, report.retries) = objects.requestCount
         report.seconds = Date().timeIntervalSince(started)
         return report
     }
 
     private func pullLocked(refs: [String], splits: Set<Split>, classes: Set<String>,
                             progress: @escaping @Sendable (TransferProgress) -> Void) async throws -> PullReport {
-        var report = PullReport(remote: name, url: client.location.url)
+        var report = PullReport(remote: name, url: objects.url)
         let meta = try await meta(create: false)
         let view = try await readRemote()
         report.tagsRefused = view.refusedTags
@@ -108,8 +108,8 @@ extension Remote {
     func fetchDescriptions(_ snapshots: Set<BlobID>) async throws -> [SnapshotRecord] {
         let known = Set(try repository.catalog.read { try $0.allSnapshots() }.map(\.id))
         var rows: [SnapshotRecord] = []
-        try await store.forEachConcurrently(Array(snapshots.subtracting(known)), { [client] id in
-            try RemoteFiles.snapshot(try await client.get("snapshots/\(id.hex)"), id: id)
+        try await store.forEachConcurrently(Array(snapshots.subtracting(known)), { [objects] id in
+            try RemoteFiles.snapshot(try await objects.get("snapshots/\(id.hex)"), id: id)
         }, done: { _, row in rows.append(row) })
         return rows
     }
@@ -201,7 +201,7 @@ extension Remote {
     /// another copy when there is one; otherwise the pull stops naming the remote object, and
     /// nothing of it is stored.
     func fetch(_ ids: [BlobID], phase: String, progress: @Sendable (TransferProgress) -> Void,
-               then: (S3BlobStore.Fetched) throws -> Void = { _ in }) async throws -> (Int, Int64) {
+               then: (RemoteBlobStore.Fetched) throws -> Void = { _ in }) async throws -> (Int, Int64) {
         let local = repository.store
         var done = 0, bytes: Int64 = 0
         do {

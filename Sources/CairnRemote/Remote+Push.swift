@@ -40,7 +40,7 @@ extension Remote {
         let started = Date()
         let localTags = try repository.catalog.read { try $0.tags() }
         let targets = try pushTargets(refs, localTags: localTags)
-        var report = PushReport(remote: name, url: client.location.url)
+        var report = PushReport(remote: name, url: objects.url)
         let meta = try await meta(create: true)
         var state = loadState() ?? State(instance: meta.instance)
         if state.instance != meta.instance {
@@ -56,7 +56,7 @@ extension Remote {
         try await upload(plan.objects, packSize: packSize, report: &report, progress: progress)
         state.held = plan.heldExtras.map(\.hex).sorted()
         for snapshot in newSnapshots {
-            try await client.put("snapshots/\(snapshot.id.hex)", try JSONEncoder().encode(snapshot))
+            try await objects.put("snapshots/\(snapshot.id.hex)", try JSONEncoder().encode(snapshot))
             report.snapshots.append(snapshot.id.hex)
         }
         report.tagsUpdated = try await pushTags(targets, localTags: localTags, force: force)
@@ -65,7 +65,7 @@ extension Remote {
         state.snapshots = onRemote.map(\.hex).sorted()
         try saveState(state)
         try? FileOps.remove(journalPath)
-        (report.requests, report.retries) = client.requestCount
+        (report.requests, report.retries) = objects.requestCount
         report.seconds = Date().timeIntervalSince(started)
         return report
     }
@@ -132,21 +132,21 @@ extension Remote {
 
     /// Phase 3: uploads `ids` from the local store in parallel, journaling each one the remote
     /// acknowledged. Small objects go in packs, in the order given (so a pull reading them in that
-    /// order merges neighbours into one range request); objects above `S3BlobStore.looseThreshold` go alone.
+    /// order merges neighbours into one range request); objects above `RemoteBlobStore.looseThreshold` go alone.
     func upload(_ ids: [BlobID], packSize: Int?, report: inout PushReport, progress: @Sendable (TransferProgress) -> Void) async throws {
         if ids.isEmpty { return }
         try FileOps.makeDirectory(repository.remotesDirectory)
         let journal = try POSIXFile(path: journalPath, flags: O_WRONLY | O_CREAT | O_APPEND)
         let local = repository.store
         let sizes = try ids.map { Int(try local.size(of: $0)) }
-        let smallBytes = sizes.filter { $0 <= S3BlobStore.looseThreshold }.reduce(0, +)
+        let smallBytes = sizes.filter { $0 <= RemoteBlobStore.looseThreshold }.reduce(0, +)
         // Packs no bigger than an even share of the work, so small pushes still run in parallel.
-        let target = packSize ?? max(1 << 20, min(S3BlobStore.packTarget, smallBytes / client.parallelism + 1))
+        let target = packSize ?? max(1 << 20, min(RemoteBlobStore.packTarget, smallBytes / objects.parallelism + 1))
         // A batch is one pack of small objects, or one large object on its own.
         var batches: [(ids: [BlobID], loose: Bool)] = []
         var pack: [BlobID] = [], packBytes = 0
         for (id, size) in zip(ids, sizes) {
-            if size > S3BlobStore.looseThreshold {
+            if size > RemoteBlobStore.looseThreshold {
                 batches.append(([id], true))
                 continue
             }
@@ -165,7 +165,7 @@ extension Remote {
         try await store.forEachConcurrently(batches, { batch in
             if batch.loose, let id = batch.ids.first {
                 let data = try local.get(id)
-                try await store.client.put(S3BlobStore.key(id), data)
+                try await store.objects.put(RemoteBlobStore.key(id), data)
                 return Int64(data.count)
             }
             return Int64(try await store.putPack(try batch.ids.map { HashedBlob(try local.get($0)) }))
@@ -213,7 +213,7 @@ extension Remote {
     /// the last push. Returns whether it was written.
     func pushBundle(items: Set<BlobID>, onRemote: Set<BlobID>, state: inout State) async throws -> Bool {
         let fingerprint = try repository.catalog.read { try $0.changeFingerprint() } + ";" + onRemote.map(\.hex).sorted().joined()
-        let etag = try await client.etag("catalog.json")
+        let etag = try await objects.etag("catalog.json")
         guard state.fingerprint != fingerprint || etag == nil || state.bundleETag != etag else { return false }
         let local = try repository.catalog.read { try CatalogBundle.export($0, items: items, snapshots: onRemote) }
         let (written, newETag) = try await readMergeWrite("catalog.json", read: { try await self.remoteBundleAndETag() },

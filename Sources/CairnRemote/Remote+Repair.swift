@@ -62,7 +62,7 @@ extension Remote {
         if existed, let entries = try? FileManager.default.contentsOfDirectory(atPath: root), !entries.isEmpty {
             throw RemoteError.badTarget("\(root) exists and is not empty; clone into a new directory")
         }
-        _ = try client(settings, credentials: credentials, parallelism: parallelism)  // check the URL and credentials first
+        _ = try objectStore(settings, credentials: credentials, parallelism: parallelism)  // check the URL and credentials first
         do {
             var config = RepositoryConfig()
             config.remotes["origin"] = settings

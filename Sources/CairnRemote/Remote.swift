@@ -16,7 +16,7 @@ public enum RemoteError: CairnError {
 
     public var description: String {
         switch self {
-        case .noRemote: "this repository has no remote; add one with `cairn remote add origin s3://BUCKET/PREFIX`"
+        case .noRemote: "this repository has no remote; add one with `cairn remote add origin s3://BUCKET/PREFIX` (or file:///PATH)"
         case .notACairnRemote(let url): "\(url) holds no Cairn data (no cairn-remote.json); push to it first"
         case .newerFormat(let url, let version):
             "\(url) was written by a newer cairn (remote format \(version), this cairn reads \(Remote.formatVersion)); upgrade cairn"
@@ -51,8 +51,9 @@ public final class Remote: Sendable {
 
     public let name: String
     public let repository: Repository
-    public let store: S3BlobStore
-    public var client: S3Client { store.client }
+    public let store: RemoteBlobStore
+    /// Where the remote's objects are (S3, or a directory).
+    public var objects: any ObjectStore { store.objects }
     var tree: SnapshotTree { SnapshotTree(store: repository.store) }
 
     /// The remote `name` (default: `origin`, or the only one) of `repository`.
@@ -73,12 +74,34 @@ public final class Remote: Sendable {
         guard let settings = remotes[chosen] else { throw RepositoryError.unknownRemote(chosen, known: remotes.keys.sorted()) }
         self.name = chosen
         self.repository = repository
-        self.store = S3BlobStore(client: try Self.client(settings, credentials: credentials, parallelism: parallelism, retry: retry))
+        self.store = RemoteBlobStore(objects: try Self.objectStore(settings, credentials: credentials, parallelism: parallelism, retry: retry))
+    }
+
+    /// The object store `settings` names: a directory for `file:///PATH`, else an S3 client with
+    /// credentials from the standard places unless given.
+    public static func objectStore(_ settings: RepositoryConfig.RemoteSettings, credentials: AWSCredentials? = nil, parallelism: Int = 16,
+                                   retry: RetryPolicy = RetryPolicy()) throws -> any ObjectStore {
+        if settings.url.hasPrefix("file:") { return try DirectoryObjectStore(url: settings.url, parallelism: parallelism) }
+        return try s3Client(settings, credentials: credentials, parallelism: parallelism, retry: retry)
+    }
+
+    /// Checks that `settings` name a remote this cairn can reach (the URL's form, not the remote).
+    public static func validate(_ settings: RepositoryConfig.RemoteSettings) throws {
+        if settings.url.hasPrefix("file:") {
+            guard settings.endpoint == nil, settings.pathStyle == nil else {
+                throw RemoteError.badTarget("--endpoint and --path-style are for s3:// remotes, not \(Printable.escaped(settings.url))")
+            }
+            _ = try DirectoryObjectStore(url: settings.url)
+        } else if settings.url.hasPrefix("s3:") {
+            _ = try S3Location(url: settings.url, endpoint: settings.endpoint)
+        } else {
+            throw ObjectStoreError.badURL(settings.url)
+        }
     }
 
     /// An S3 client for `settings` with credentials from the standard places unless given.
-    public static func client(_ settings: RepositoryConfig.RemoteSettings, credentials: AWSCredentials? = nil, parallelism: Int = 16,
-                              retry: RetryPolicy = RetryPolicy()) throws -> S3Client {
+    public static func s3Client(_ settings: RepositoryConfig.RemoteSettings, credentials: AWSCredentials? = nil, parallelism: Int = 16,
+                                retry: RetryPolicy = RetryPolicy()) throws -> S3Client {
         let env = ProcessInfo.processInfo.environment
         let region = settings.region ?? env["AWS_REGION"] ?? env["AWS_DEFAULT_REGION"] ?? "us-east-1"
         let location = try S3Location(url: settings.url, endpoint: settings.endpoint, region: region, pathStyle: settings.pathStyle ?? false)
@@ -115,40 +138,40 @@ public final class Remote: Sendable {
 
     /// The remote's identity; created on first push.
     func meta(create: Bool) async throws -> RemoteFiles.Meta {
-        if let data = try await client.getIfPresent("cairn-remote.json") {
+        if let data = try await objects.getIfPresent("cairn-remote.json") {
             let meta = try RemoteFiles.meta(data)
-            if meta.format > Self.formatVersion { throw RemoteError.newerFormat(client.location.url, version: meta.format) }
+            if meta.format > Self.formatVersion { throw RemoteError.newerFormat(objects.url, version: meta.format) }
             return meta
         }
-        guard create else { throw RemoteError.notACairnRemote(client.location.url) }
-        _ = try await client.list(prefix: "cairn-remote.json")  // NoSuchBucket surfaces here, before anything is written
+        guard create else { throw RemoteError.notACairnRemote(objects.url) }
+        _ = try await objects.list(prefix: "cairn-remote.json")  // NoSuchBucket surfaces here, before anything is written
         let meta = RemoteFiles.Meta(format: Self.formatVersion, instance: UUID().uuidString)
-        try await client.put("cairn-remote.json", try JSONEncoder().encode(meta))
+        try await objects.put("cairn-remote.json", try JSONEncoder().encode(meta))
         return meta
     }
 
     /// The snapshots the remote lists (each listed name a snapshot id; other names are ignored).
     func remoteSnapshots() async throws -> Set<BlobID> {
-        Set(try await client.list(prefix: "snapshots/").compactMap { BlobID(hex: $0.key.dropFirst("snapshots/".count)) })
+        Set(try await objects.list(prefix: "snapshots/").compactMap { BlobID(hex: $0.key.dropFirst("snapshots/".count)) })
     }
 
     /// tags.json (its valid tags, and those refused with why) and its ETag (nil when absent).
     func remoteTagsAndETag() async throws -> (tags: RemoteFiles.Tags, refused: [String: String], etag: String?) {
-        guard let (data, etag) = try await client.getWithETag("tags.json") else { return (RemoteFiles.Tags(), [:], nil) }
+        guard let (data, etag) = try await objects.getWithETag("tags.json") else { return (RemoteFiles.Tags(), [:], nil) }
         let (tags, refused) = try RemoteFiles.tags(data)
         return (tags, refused, etag)
     }
 
     /// catalog.json and its ETag (nil when absent), for a conditional rewrite.
     func remoteBundleAndETag() async throws -> (bundle: CatalogBundle, etag: String?) {
-        guard let (data, etag) = try await client.getWithETag("catalog.json", limit: Self.catalogLimit) else { return (CatalogBundle(), nil) }
+        guard let (data, etag) = try await objects.getWithETag("catalog.json", limit: Self.catalogLimit) else { return (CatalogBundle(), nil) }
         let bundle: CatalogBundle
         do {
             bundle = try JSONDecoder().decode(CatalogBundle.self, from: data)
         } catch {
             throw RepositoryError.badRemoteFile(name: "catalog.json", reason: "not a catalog bundle")
         }
-        if bundle.format > CatalogBundle.formatVersion { throw RemoteError.newerFormat(client.location.url, version: bundle.format) }
+        if bundle.format > CatalogBundle.formatVersion { throw RemoteError.newerFormat(objects.url, version: bundle.format) }
         return (bundle, etag)
     }
 
@@ -166,7 +189,7 @@ public final class Remote: Sendable {
             try update(&value)
             if value == original && etag != nil { return (false, etag) }
             do {
-                return (true, try await client.put(name, try encode(value), ifStill: etag))
+                return (true, try await objects.put(name, try encode(value), ifStill: etag))
             } catch S3Error.changedMeanwhile where attempt < 8 {
                 try await Task.sleep(nanoseconds: UInt64(Double.random(in: 0.01...0.1) * Double(attempt) * 1e9))
             }

@@ -9,7 +9,7 @@ import Synchronization
 
 /// A minimal S3 client: PUT, GET, HEAD, DELETE, ListObjectsV2 and multipart upload, signed with
 /// SigV4, over async-http-client, with retries. Keys passed in are relative to the location's prefix.
-public final class S3Client: Sendable {
+public final class S3Client: ObjectStore {
     public let location: S3Location
     public let parallelism: Int
     public let retry: RetryPolicy
@@ -42,6 +42,8 @@ public final class S3Client: Sendable {
         client.shutdown { _ in }
     }
 
+    public var url: String { location.url }
+
     /// Requests sent so far (including retries) and how many were retries.
     public var requestCount: (sent: Int, retried: Int) { counters.read() }
 
@@ -63,12 +65,8 @@ public final class S3Client: Sendable {
         return try await send("PUT", name, headers: [condition], body: body, operation: "upload \(name)").1.first(name: "etag")
     }
 
-    /// Most bytes a small object (a remote's JSON descriptions, a pack index) may have: a reply
-    /// that runs longer is refused as it arrives, never buffered whole.
-    public static let smallObjectLimit = 64 << 20
-
     /// The object's bytes and ETag, or nil when it is absent; at most `limit` bytes are read.
-    public func getWithETag(_ name: String, limit: Int = smallObjectLimit) async throws -> (data: Data, etag: String)? {
+    public func getWithETag(_ name: String, limit: Int) async throws -> (data: Data, etag: String)? {
         let (status, headers, body) = try await send("GET", name, operation: "download \(name)", allow404: true, limit: limit)
         return status == 404 ? nil : (body, headers.first(name: "etag") ?? "")
     }
@@ -85,7 +83,7 @@ public final class S3Client: Sendable {
     }
 
     /// The object's bytes (at most `limit`); throws `S3Error.notFound` when absent.
-    public func get(_ name: String, limit: Int = smallObjectLimit) async throws -> Data {
+    public func get(_ name: String, limit: Int) async throws -> Data {
         let (status, _, body) = try await send("GET", name, operation: "download \(name)", allow404: true, limit: limit)
         if status == 404 { throw S3Error.notFound(key: location.key(name)) }
         return body
@@ -135,10 +133,6 @@ public final class S3Client: Sendable {
         }
     }
 
-    public func getIfPresent(_ name: String, limit: Int = smallObjectLimit) async throws -> Data? {
-        do { return try await get(name, limit: limit) } catch S3Error.notFound { return nil }
-    }
-
     /// The object's size, or nil when it is absent.
     public func head(_ name: String) async throws -> UInt64? {
         let (status, headers, _) = try await send("HEAD", name, operation: "check \(name)", allow404: true)
@@ -157,8 +151,11 @@ public final class S3Client: Sendable {
     /// Every object under `prefix` (relative to the location's prefix), following continuation tokens.
     /// Returned keys are relative too.
     /// - Throws: `S3Error.badResponse` when a continuation token repeats or the limits are passed.
-    public func list(prefix: String, pageSize: Int? = nil) async throws -> [S3Object] {
-        var out: [S3Object] = []
+    public func list(prefix: String) async throws -> [ListedObject] { try await list(prefix: prefix, pageSize: nil) }
+
+    /// `list(prefix:)` in pages of at most `pageSize` keys (the server's default when nil).
+    public func list(prefix: String, pageSize: Int?) async throws -> [ListedObject] {
+        var out: [ListedObject] = []
         var token: String?
         var seen = Set<String>()
         var pages = 0
@@ -176,7 +173,7 @@ public final class S3Client: Sendable {
                     throw S3Error.badResponse(operation: "list", reason: "an entry without a key under \(location.prefix)")
                 }
                 let size = XMLScan.value("Size", in: contents).flatMap { UInt64($0) } ?? 0
-                out.append(S3Object(key: String(key.dropFirst(stem.count)), size: size))
+                out.append(ListedObject(key: String(key.dropFirst(stem.count)), size: size))
             }
             token = XMLScan.value("IsTruncated", in: xml) == "true" ? XMLScan.value("NextContinuationToken", in: xml) : nil
             if let next = token {

@@ -15,7 +15,7 @@ public enum S3Export {
                                   pathStyle: Bool, shardSize: Int, credentials: AWSCredentials? = nil, parallelism: Int = 8,
                                   progress: @escaping @Sendable (TransferProgress) -> Void = { _ in }) async throws -> WebDataset.Manifest {
         let settings = RepositoryConfig.RemoteSettings(url: url, endpoint: endpoint, region: region, pathStyle: pathStyle)
-        let client = try Remote.client(settings, credentials: credentials, parallelism: parallelism)
+        let objects = try Remote.objectStore(settings, credentials: credentials, parallelism: parallelism)
         let staging = versioning.repository.store.tmpDir + "/webdataset-" + FileOps.uniqueName()
         defer { try? FileManager.default.removeItem(atPath: staging) }
         let manifest = try versioning.exportWebDataset(ref, to: staging, shardSize: shardSize) { done, total in
@@ -25,14 +25,14 @@ public enum S3Export {
         let total = manifest.shards.reduce(Int64(0)) { $0 + $1.bytes }
         var sent: Int64 = 0, done = 0
         try await Parallel.forEach(files, width: max(1, parallelism / 2), { name in
-            try await client.putFile(name, path: staging + "/" + name)
+            try await objects.putFile(name, path: staging + "/" + name)
             return (try? FileManager.default.attributesOfItem(atPath: staging + "/" + name)[.size] as? Int64) ?? 0
         }) { (_: String, bytes: Int64) in
             sent += bytes
             done += 1
             progress(TransferProgress(phase: "uploading", done: done, total: files.count + 1, bytes: min(sent, total)))
         }
-        try await client.putFile("manifest.json", path: staging + "/manifest.json")
+        try await objects.putFile("manifest.json", path: staging + "/manifest.json")
         progress(TransferProgress(phase: "uploading", done: files.count + 1, total: files.count + 1, bytes: total))
         return manifest
     }

@@ -54,7 +54,7 @@ public struct S3Location: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// What went wrong talking to an S3-compatible server. Never carries credentials.
-public enum S3Error: CairnError {
+public enum S3Error: CairnError, Equatable {
     case badURL(String)
     case badEndpoint(String)
     case noCredentials(tried: [String])
@@ -112,11 +112,5 @@ public struct RetryPolicy: Sendable {
     func delay(afterAttempt attempt: Int) -> Double {
         Double.random(in: 0...min(maxDelay, baseDelay * pow(2, Double(attempt))))
     }
-}
-
-/// One listed object.
-public struct S3Object: Sendable, Hashable {
-    public var key: String
-    public var size: UInt64
 }
 

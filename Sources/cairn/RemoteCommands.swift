@@ -11,14 +11,16 @@ import Synchronization
 struct RemoteCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "remote",
-        abstract: "Add, list or remove S3-compatible remotes.",
+        abstract: "Add, list or remove remotes (S3-compatible, or a directory).",
         discussion: """
-            A remote is a bucket and key prefix on AWS S3 or any S3-compatible server (MinIO, Ceph RGW, R2 …). \
+            A remote is a bucket and key prefix on AWS S3 or any S3-compatible server (MinIO, Ceph RGW, R2 …), \
+            or a directory (file:///PATH: another disk, or a share several machines mount; it must exist). \
             Its address is kept in .cairn/config.toml; credentials never are: they come from AWS_ACCESS_KEY_ID / \
             AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN, or AWS_PROFILE and ~/.aws/credentials.
             Examples:
               cairn remote add origin s3://datasets/cats
               cairn remote add local s3://bucket/ds --endpoint http://127.0.0.1:9000 --path-style
+              cairn remote add nas file:///mnt/nas/datasets/cats
               cairn remote list
             """,
         subcommands: [RemoteAdd.self, RemoteList.self, RemoteRemove.self], defaultSubcommand: RemoteList.self)
@@ -28,7 +30,7 @@ struct RemoteCommand: ParsableCommand {
         @OptionGroup var repository: RepositoryOptions
         @OptionGroup var remote: RemoteAddressOptions
         @Argument(help: "Remote name (letters, digits, '-', '_', '.').") var name: String
-        @Argument(help: "s3://BUCKET[/PREFIX]") var url: String
+        @Argument(help: "s3://BUCKET[/PREFIX], or file:///PATH for a directory.") var url: String
 
         func run() throws {
             let repo = try repository.open()
@@ -74,7 +76,7 @@ struct RemoteAddressOptions: ParsableArguments {
 
     func settings(url: String) throws -> RepositoryConfig.RemoteSettings {
         let settings = RepositoryConfig.RemoteSettings(url: url, endpoint: endpoint, region: region, pathStyle: pathStyle ? true : nil)
-        _ = try S3Location(url: url, endpoint: endpoint)  // validates
+        try Remote.validate(settings)
         return settings
     }
 }
@@ -261,13 +263,14 @@ struct CloneCommand: AsyncParsableCommand {
             Examples:
               cairn clone s3://datasets/cats cats
               cairn clone s3://bucket/ds ds --endpoint http://127.0.0.1:9000 --path-style --split train
+              cairn clone file:///mnt/nas/datasets/cats cats
             """)
 
     @OptionGroup var output: OutputOptions
     @OptionGroup var transfer: TransferOptions
     @OptionGroup var address: RemoteAddressOptions
     @OptionGroup var filter: PullFilterOptions
-    @Argument(help: "s3://BUCKET[/PREFIX]") var url: String
+    @Argument(help: "s3://BUCKET[/PREFIX], or file:///PATH for a directory.") var url: String
     @Argument(help: "Directory for the new repository.") var directory: String
     @Option(name: .customLong("ref"), help: "Fetch images of this remote tag or snapshot only (repeatable).") var refs: [String] = []
 

@@ -6,8 +6,31 @@ import CairnVersioning
 import Foundation
 import Testing
 
-/// `cairn remote`, `push`, `pull` and `clone` through the real binary against a local S3 server
-/// (moto, started and stopped by each test).
+/// Where a test's remote lives: a bucket on a moto server of its own, or a directory (`file://`,
+/// no server). What any object store shows runs on a directory; what only S3 shows (signatures,
+/// HTTP faults, buckets, credentials) on moto.
+struct RemoteFixture {
+    enum Kind { case s3, directory }
+    let server: S3TestServer?
+    let dir: TemporaryDirectory
+    /// Repository `a`, snapshotted, tagged v1, with remote origin here.
+    let a: String
+
+    /// The remote's directory (a directory remote only).
+    var remoteDirectory: String { dir.appending("remote") }
+    var url: String { server == nil ? "file://" + remoteDirectory : "s3://cairn/ds" }
+    /// What `remote add` and `clone` take after the URL.
+    var address: [String] { server.map { ["--endpoint", $0.endpoint, "--path-style"] } ?? [] }
+    /// `cairn clone` of this remote into `directory`.
+    func clone(_ directory: String, _ extra: [String] = []) -> [String] { ["clone", url, directory] + address + extra }
+
+    func stop() {
+        server?.stop()
+        dir.remove()
+    }
+}
+
+/// `cairn remote`, `push`, `pull` and `clone` through the real binary against a remote of each kind.
 @Suite(.serialized, .tags(.slow), .enabled(if: Slow.enabled)) struct RemoteCLITests {
     let env = S3TestServer.environment
 
@@ -23,24 +46,32 @@ import Testing
         return repo
     }
 
-    /// A moto server with bucket `cairn`, a scratch directory, and repository `a` of `count`
-    /// images, snapshotted, tagged v1, with origin s3://cairn/ds.
-    private func setUp(_ label: String, count: Int, environment: [String: String] = [:]) throws
-        -> (server: S3TestServer, dir: TemporaryDirectory, a: String)
+    /// A remote of `kind` (moto with bucket `cairn`, or a directory), a scratch directory, and
+    /// repository `a` of `count` images, snapshotted, tagged v1, with origin on the remote.
+    private func setUp(_ label: String, count: Int, on kind: RemoteFixture.Kind = .s3, environment: [String: String] = [:]) throws
+        -> RemoteFixture
     {
-        let server = try S3TestServer(environment: environment)
+        let server = kind == .s3 ? try S3TestServer(environment: environment) : nil
         let dir: TemporaryDirectory
         do {
-            dir = try TemporaryDirectory("cairn-e2e-s3-\(label)")
+            dir = try TemporaryDirectory("cairn-e2e-remote-\(label)")
         } catch {
-            server.stop()
+            server?.stop()
             throw error
         }
         do {
-            try server.createBucket("cairn")
-            return (server, dir, try repository(dir, "a", count: count, endpoint: server.endpoint))
+            let a: String
+            if let server {
+                try server.createBucket("cairn")
+                a = try repository(dir, "a", count: count, endpoint: server.endpoint)
+            } else {
+                try FileManager.default.createDirectory(atPath: dir.appending("remote"), withIntermediateDirectories: true)
+                a = try CLI.makeRepository(at: dir.appending("a"), images: count, inputFolder: "a-in", labelsFromDirectories: true, tag: "v1")
+                #expect(try cairn(a, ["remote", "add", "origin", "file://" + dir.appending("remote")]).status == 0)
+            }
+            return RemoteFixture(server: server, dir: dir, a: a)
         } catch {
-            server.stop()
+            server?.stop()
             dir.remove()
             throw error
         }
@@ -143,11 +174,12 @@ import Testing
     /// differently in the clone; after push and pull both ways, both repositories resolve every
     /// item alike, list the history in the same (time) order and make the same snapshot id.
     @Test func replicasAgreeAfterExchangingLabels() throws {
-        let (server, dir, a) = try setUp("replicas", count: 20)
-        defer { server.stop(); dir.remove() }
+        let fixture = try setUp("replicas", count: 20, on: .directory)
+        defer { fixture.stop() }
+        let (dir, a) = (fixture.dir, fixture.a)
         #expect(try cairn(a, ["push"]).status == 0)
         let b = dir.appending("b")
-        #expect(try CLI.run(["clone", "s3://cairn/ds", b, "--endpoint", server.endpoint, "--path-style"], environment: env).status == 0)
+        #expect(try CLI.run(fixture.clone(b), environment: env).status == 0)
         let item = try cairn(a, ["ls", "--json"]).jsonArray()[3]["path"] as? String ?? ""
         #expect(try cairn(a, ["annotate", item, "--class", "dog", "--annotator", "ada"]).status == 0)
         usleep(20_000)
@@ -176,8 +208,9 @@ import Testing
     /// no refs also sends the latest untagged snapshot; a clone shows a run's plots (drawn again from
     /// its record), never files that are not there.
     @Test func noOpPushesUploadNothingAndUntaggedWorkTravels() throws {
-        let (server, dir, a) = try setUp("noop", count: 24)
-        defer { server.stop(); dir.remove() }
+        let fixture = try setUp("noop", count: 24, on: .directory)
+        defer { fixture.stop() }
+        let (dir, a) = (fixture.dir, fixture.a)
         #expect(try cairn(a, ["train", "--data", "v1", "--epochs", "2", "--size", "8x8", "--name", "m"]).status == 0)
         let first = try cairn(a, ["push", "--json"]).jsonObject()
         #expect(first["objectsUploaded"] as? Int ?? 0 > 24)
@@ -189,10 +222,10 @@ import Testing
         let headID = try #require(head?["id"] as? String)
         let pushed = try cairn(a, ["push", "--json"]).jsonObject()
         #expect((pushed["snapshots"] as? [String]) == [headID], "\(pushed)")
-        #expect(server.aws("ls s3://cairn/ds/snapshots/").output.contains(headID))
+        #expect(FileManager.default.fileExists(atPath: fixture.remoteDirectory + "/snapshots/" + headID))
         // The clone has the run; its plots exist wherever they are listed.
         let b = dir.appending("b")
-        #expect(try CLI.run(["clone", "s3://cairn/ds", b, "--endpoint", server.endpoint, "--path-style"], environment: env).status == 0)
+        #expect(try CLI.run(fixture.clone(b), environment: env).status == 0)
         let shown = try cairn(b, ["runs", "show", "m", "--json"]).jsonObject()
         let plots = shown["plots"] as? [String] ?? []
         #expect(!plots.isEmpty && plots.allSatisfy { FileManager.default.fileExists(atPath: b + "/" + $0) }, "\(plots)")
@@ -202,11 +235,12 @@ import Testing
     /// (earlier, or later) does not move it, so `train --data HEAD` and the next snapshot's parent
     /// stay on local work.
     @Test func aPullDoesNotMoveHead() throws {
-        let (server, dir, a) = try setUp("head", count: 12)
-        defer { server.stop(); dir.remove() }
+        let fixture = try setUp("head", count: 12, on: .directory)
+        defer { fixture.stop() }
+        let (dir, a) = (fixture.dir, fixture.a)
         #expect(try cairn(a, ["push"]).status == 0)
         let b = dir.appending("b")
-        #expect(try CLI.run(["clone", "s3://cairn/ds", b, "--endpoint", server.endpoint, "--path-style"], environment: env).status == 0)
+        #expect(try CLI.run(fixture.clone(b), environment: env).status == 0)
         // Elsewhere, first: a newer remote snapshot, made before b's own.
         #expect(try cairn(a, ["annotate", "a-in/cat/0000.png", "--class", "dog", "--annotator", "ada"]).status == 0)
         #expect(try cairn(a, ["snapshot", "-m", "theirs"]).status == 0)
@@ -251,8 +285,9 @@ import Testing
     /// Ctrl-C in the middle of a push: the remote shows no snapshot or tag yet, and the next push
     /// uploads only what is missing and completes.
     @Test func interruptedPushResumes() throws {
-        let (server, dir, a) = try setUp("resume", count: 400)
-        defer { server.stop(); dir.remove() }
+        let fixture = try setUp("resume", count: 400, on: .s3)
+        defer { fixture.stop() }
+        let (dir, a, server) = (fixture.dir, fixture.a, try #require(fixture.server))
         let (process, _, _) = try CLI.start(["-C", a, "push", "--jobs", "1", "--pack-size", "1"], environment: env)
         let journal = a + "/.cairn/remotes/origin.uploaded"
         let deadline = Date().addingTimeInterval(60)
@@ -273,7 +308,7 @@ import Testing
         #expect(uploaded > 0)
         // 400 images + the tree objects, less what the interrupted push had already stored.
         let b = dir.appending("b")
-        let clone = try CLI.run(["clone", "s3://cairn/ds", b, "--endpoint", server.endpoint, "--path-style", "--json"], environment: env)
+        let clone = try CLI.run(fixture.clone(b, ["--json"]), environment: env)
         #expect(clone.status == 0, "\(clone)")
         let cloned = try clone.jsonObject()
         let onRemote = (cloned["blobs"] as? Int ?? 0) + (cloned["treeObjects"] as? Int ?? 0)
@@ -284,12 +319,13 @@ import Testing
     /// Ctrl-C in the middle of a pull, once the snapshot trees are stored: the next pull fetches no
     /// tree again, only images, and the repository checks clean with the same snapshot id.
     @Test func interruptedPullResumes() throws {
-        let (server, dir, a) = try setUp("pull", count: 120)
-        defer { server.stop(); dir.remove() }
+        let fixture = try setUp("pull", count: 120, on: .s3)
+        defer { fixture.stop() }
+        let (dir, a) = (fixture.dir, fixture.a)
         #expect(try cairn(a, ["push", "--pack-size", "1"]).status == 0)  // one object per pack: one request per image
         let b = dir.appending("b")
         #expect(try CLI.run(["init", b]).status == 0)
-        #expect(try cairn(b, ["remote", "add", "origin", "s3://cairn/ds", "--endpoint", server.endpoint, "--path-style"]).status == 0)
+        #expect(try cairn(b, ["remote", "add", "origin", fixture.url] + fixture.address).status == 0)
         let (process, _, _) = try CLI.start(["-C", b, "pull", "--jobs", "1"], environment: env)
         let packs = b + "/.cairn/packs"
         let deadline = Date().addingTimeInterval(60)
@@ -311,8 +347,9 @@ import Testing
     /// remote object whose bytes do not match its name, a remote written by a newer format, and a
     /// tag that names another snapshot on the remote: each a clear error, nothing damaged.
     @Test func badRemotesGiveClearErrors() throws {
-        let (server, dir, a) = try setUp("bad", count: 20)
-        defer { server.stop(); dir.remove() }
+        let fixture = try setUp("bad", count: 20, on: .s3)
+        defer { fixture.stop() }
+        let (dir, a, server) = (fixture.dir, fixture.a, try #require(fixture.server))
 
         #expect(try cairn(a, ["remote", "add", "nobucket", "s3://does-not-exist/x", "--endpoint", server.endpoint, "--path-style"]).status == 0)
         let noBucket = try cairn(a, ["push", "nobucket"])
@@ -344,7 +381,7 @@ import Testing
         #expect(server.aws("cp \(packFile) s3://cairn/ds/packs/\(packKey)").status == 0)
         let b = dir.appending("b")
         #expect(try CLI.run(["init", b]).status == 0)
-        #expect(try cairn(b, ["remote", "add", "origin", "s3://cairn/ds", "--endpoint", server.endpoint, "--path-style"]).status == 0)
+        #expect(try cairn(b, ["remote", "add", "origin", fixture.url] + fixture.address).status == 0)
         let corrupt = try cairn(b, ["pull"])
         #expect(corrupt.status == 1 && corrupt.stderr.contains("\(victim) is corrupt") && corrupt.stderr.contains("s3://cairn/ds/packs/\(packKey) at offset 56"),
                 "\(corrupt)")
@@ -364,8 +401,9 @@ import Testing
     /// Wrong credentials against a server that checks them (moto with authentication on).
     @Test func wrongCredentialsAreRefusedWithoutShowingThem() throws {
         // Creating the bucket is the one request moto allows without authentication.
-        let (server, dir, a) = try setUp("creds", count: 5, environment: ["INITIAL_NO_AUTH_ACTION_COUNT": "1"])
-        defer { server.stop(); dir.remove() }
+        let fixture = try setUp("creds", count: 5, on: .s3, environment: ["INITIAL_NO_AUTH_ACTION_COUNT": "1"])
+        defer { fixture.stop() }
+        let a = fixture.a
         let secret = "wrong-secret-\(getpid())"
         let refused = try cairn(a, ["push"], env: ["AWS_ACCESS_KEY_ID": "AKIDWRONG", "AWS_SECRET_ACCESS_KEY": secret])
         #expect(refused.status == 1 && refused.stderr.contains("refused the credentials"), "\(refused)")
@@ -376,8 +414,9 @@ import Testing
     /// named by fsck, `fsck --repair` fetches good copies and puts them back, and the repository
     /// checks clean and checks out. An image the remote never had stays reported.
     @Test func fsckRepairRestoresDamagedObjectsFromTheRemote() throws {
-        let (server, dir, a) = try setUp("repair", count: 40)
-        defer { server.stop(); dir.remove() }
+        let fixture = try setUp("repair", count: 40, on: .directory)
+        defer { fixture.stop() }
+        let (dir, a) = (fixture.dir, fixture.a)
         #expect(try cairn(a, ["push"]).status == 0)
 
         let packs = a + "/.cairn/packs"
@@ -417,11 +456,12 @@ import Testing
     /// A push that loses the race for tags.json to another writer (who lands between its read and
     /// its write) reads again, merges, and writes: both writers' tags are kept.
     @Test func aWriteThatLosesARaceIsMergedAgain() async throws {
-        let (server, dir, a) = try setUp("race", count: 3)
-        defer { server.stop(); dir.remove() }
+        let fixture = try setUp("race", count: 3, on: .directory)
+        defer { fixture.stop() }
+        let a = fixture.a
         let credentials = AWSCredentials(accessKeyID: "cairn-test", secretAccessKey: "cairn-test-secret")
         let remote = try Remote(repository: try Repository(root: a), name: "origin", credentials: credentials)
-        let other = S3Client(location: remote.client.location, credentials: credentials)
+        let other = DirectoryObjectStore(root: fixture.remoteDirectory)  // another writer on the same directory
         func entry(_ author: String) -> RemoteFiles.Tag { RemoteFiles.Tag(snapshot: String(repeating: "a", count: 64), createdAt: 0, author: author) }
         var reads = 0
         var theirTags = RemoteFiles.Tags()
@@ -441,8 +481,9 @@ import Testing
 
     /// A tag moved here after it was pushed is refused by push unless --force.
     @Test func movedTagNeedsForce() throws {
-        let (server, dir, a) = try setUp("tags", count: 10)
-        defer { server.stop(); dir.remove() }
+        let fixture = try setUp("tags", count: 10, on: .directory)
+        defer { fixture.stop() }
+        let (dir, a) = (fixture.dir, fixture.a)
         #expect(try cairn(a, ["push"]).status == 0)
         #expect(try cairn(a, ["annotate", "a-in/cat/0000.png", "--class", "dog"]).status == 0)
         #expect(try cairn(a, ["snapshot", "-m", "v1b"]).status == 0)
@@ -451,8 +492,49 @@ import Testing
         #expect(refused.status == 1 && refused.stderr.contains("cairn push --force"), "\(refused)")
         #expect(try cairn(a, ["push", "--force"]).status == 0)
         let b = dir.appending("b")
-        #expect(try CLI.run(["clone", "s3://cairn/ds", b, "--endpoint", server.endpoint, "--path-style"], environment: env).status == 0)
+        #expect(try CLI.run(fixture.clone(b), environment: env).status == 0)
         #expect(try snapshotID(b, "v1") == snapshotID(a, "v1"))
         #expect(try cairn(b, ["log", "--json"]).stdout.contains("v1b"))
+    }
+
+    /// A directory remote: a missing directory, a relative or climbing URL and S3 options are
+    /// refused with the reason; a damaged pack is named by its file:// path and nothing is stored;
+    /// a link planted in the remote directory is refused, and nothing is written where it points.
+    @Test func aDirectoryRemoteGivesClearErrors() throws {
+        let fixture = try setUp("dir-bad", count: 12, on: .directory)
+        defer { fixture.stop() }
+        let (dir, a) = (fixture.dir, fixture.a)
+        #expect(try cairn(a, ["remote", "add", "rel", "file://relative/x"]).stderr.contains("not a remote URL"))
+        #expect(try cairn(a, ["remote", "add", "up", "file:///tmp/../etc"]).stderr.contains("not a remote URL"))
+        #expect(try cairn(a, ["remote", "add", "ep", "file:///tmp/x", "--endpoint", "http://127.0.0.1:1"]).stderr.contains("for s3:// remotes"))
+        #expect(try cairn(a, ["remote", "add", "gone", "file://" + dir.appending("gone")]).status == 0)
+        let gone = try cairn(a, ["push", "gone"])
+        #expect(gone.status == 1 && gone.stderr.contains("does not exist (create it first"), "\(gone)")
+        #expect(!FileManager.default.fileExists(atPath: dir.appending("gone")))
+
+        #expect(try cairn(a, ["push"]).status == 0)
+        let packs = fixture.remoteDirectory + "/packs"
+        let pack = try #require(try FileManager.default.contentsOfDirectory(atPath: packs).sorted().first { $0.hasSuffix(".pack") })
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: packs + "/" + pack))
+        let victim = bytes[16..<48].withUnsafeBytes { BlobID(rawBytes: $0)! }.hex
+        bytes[56] ^= 0xFF
+        try bytes.write(to: URL(fileURLWithPath: packs + "/" + pack))
+        let b = dir.appending("b")
+        let corrupt = try CLI.run(fixture.clone(b), environment: env)
+        #expect(corrupt.status == 1 && corrupt.stderr.contains("\(victim) is corrupt")
+                && corrupt.stderr.contains("\(fixture.url)/packs/\(pack) at offset 56"), "\(corrupt)")
+        #expect(!FileManager.default.fileExists(atPath: b + "/.cairn"), "a failed clone leaves no repository")
+
+        // Someone with write access to the share replaces snapshots/ with a link to a's own packs.
+        #expect(try cairn(a, ["annotate", "a-in/cat/0000.png", "--class", "dog"]).status == 0)
+        #expect(try cairn(a, ["snapshot", "-m", "more"]).status == 0)
+        let outside = a + "/.cairn/packs"
+        let before = try FileManager.default.contentsOfDirectory(atPath: outside).sorted()
+        try? FileManager.default.removeItem(atPath: fixture.remoteDirectory + "/snapshots")
+        try FileManager.default.createSymbolicLink(atPath: fixture.remoteDirectory + "/snapshots", withDestinationPath: outside)
+        let planted = try cairn(a, ["push"])
+        #expect(planted.status == 1 && planted.stderr.contains("is a link or not a regular entry"), "\(planted)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: outside).sorted() == before, "nothing written through the link")
+        #expect(try cairn(a, ["fsck"]).status == 0)
     }
 }

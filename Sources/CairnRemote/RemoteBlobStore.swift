@@ -5,7 +5,8 @@ import Dispatch
 import Foundation
 import Synchronization
 
-/// Blobs on an S3-compatible server: small ones in packs, large ones as objects of their own.
+/// Blobs in a remote's object store (S3, a directory, memory): small ones in packs, large ones as
+/// objects of their own.
 ///
 /// - `PREFIX/packs/<name>.pack` + `.idx`: many objects in one pack, in the local pack format,
 ///   named by the pack's SHA-256; the index is written after the pack and makes it visible.
@@ -18,8 +19,8 @@ import Synchronization
 /// `looseThreshold`), every download is hashed and compared with its id before a caller sees it,
 /// large objects are streamed to disk rather than held in memory, and an object stored twice is
 /// fetched from its other copy when the first is damaged.
-public final class S3BlobStore: Sendable {
-    public let client: S3Client
+public final class RemoteBlobStore: Sendable {
+    public let objects: any ObjectStore
     /// Objects up to this size travel in packs.
     public static let looseThreshold = FileBlobStore.defaultLooseThreshold
     /// A push closes a pack once it holds this many bytes.
@@ -32,8 +33,8 @@ public final class S3BlobStore: Sendable {
 
     private let indexes = Mutex<[String: PackIndex]>([:])
 
-    public init(client: S3Client) {
-        self.client = client
+    public init(objects: any ObjectStore) {
+        self.objects = objects
     }
 
     public static func key(_ id: BlobID) -> String { "objects/\(id.hex)" }
@@ -49,7 +50,7 @@ public final class S3BlobStore: Sendable {
     @discardableResult
     public func loadPackIndexes() async throws -> Int {
         let known = indexes.withLock { Set($0.keys) }
-        let listing = try await client.list(prefix: "packs/")
+        let listing = try await objects.list(prefix: "packs/")
         var packSizes: [String: UInt64] = [:]
         var names: [String] = []
         for object in listing {
@@ -60,12 +61,12 @@ public final class S3BlobStore: Sendable {
         let wanted = names.filter { !known.contains($0) && packSizes[$0] != nil }.sorted()
         let sizes = packSizes
         var count = 0
-        try await forEachConcurrently(wanted, { [client] name in
+        try await forEachConcurrently(wanted, { [objects] name in
             let key = Self.indexKey(name)
             let packSize = sizes[name]!
             // An index is 1,056 bytes of header and checksum and 48 per record of at least 41 bytes.
-            let limit = Int(min(UInt64(S3Client.smallObjectLimit), 1_056 + packSize / 41 * 48 + 48))
-            return try PackIndex(data: try await client.get(key, limit: limit), name: name, path: "\(client.location.url)/\(key)",
+            let limit = Int(min(UInt64(smallObjectLimit), 1_056 + packSize / 41 * 48 + 48))
+            return try PackIndex(data: try await objects.get(key, limit: limit), name: name, path: "\(objects.url)/\(key)",
                                  packSize: packSize, maxObjectSize: UInt64(Self.looseThreshold))
         }, done: { name, index in
             count += index.count
@@ -78,8 +79,8 @@ public final class S3BlobStore: Sendable {
     public func putPack(_ blobs: [HashedBlob]) async throws -> Int {
         let (pack, index) = PackFormat.build(blobs)
         let name = SHA256.hash(data: pack).map { String(format: "%02x", $0) }.joined()
-        try await client.put(Self.packKey(name), pack)
-        try await client.put(Self.indexKey(name), index)
+        try await objects.put(Self.packKey(name), pack)
+        try await objects.put(Self.indexKey(name), index)
         let loaded = try PackIndex(data: index, name: name, path: Self.indexKey(name), packSize: UInt64(pack.count))
         indexes.withLock { $0[name] = loaded }
         return pack.count + index.count
@@ -90,46 +91,46 @@ public final class S3BlobStore: Sendable {
     /// index, then the old pack, are deleted, so every other object stays readable throughout.
     /// Every kept object is verified against its id on the way. Returns the objects and bytes erased.
     public func erase(_ ids: Set<BlobID>) async throws -> (objects: Int, bytes: Int64) {
-        var objects = 0, bytes: Int64 = 0
+        var erased = 0, bytes: Int64 = 0
         for id in ids.sorted() {
-            guard let size = try await client.head(Self.key(id)) else { continue }
-            try await client.delete(Self.key(id))
-            objects += 1
+            guard let size = try await objects.head(Self.key(id)) else { continue }
+            try await objects.delete(Self.key(id))
+            erased += 1
             bytes += Int64(size)
         }
         let affected = indexes.withLock { indexes in
             indexes.filter { _, index in index.entries.contains { ids.contains($0.id) } }.sorted { $0.key < $1.key }
         }
         for (name, index) in affected {
-            let pack = try await client.get(Self.packKey(name))
+            let pack = try await objects.get(Self.packKey(name))
             var kept: [HashedBlob] = []
             for entry in index.entries {
                 if ids.contains(entry.id) {
-                    objects += 1
+                    erased += 1
                     bytes += Int64(entry.length)
                     continue
                 }
                 guard entry.offset + entry.length <= UInt64(pack.count) else {
-                    throw StoreError.damagedFile(path: "\(client.location.url)/\(Self.packKey(name))", reason: "shorter than its index says")
+                    throw StoreError.damagedFile(path: "\(objects.url)/\(Self.packKey(name))", reason: "shorter than its index says")
                 }
                 let start = pack.startIndex + Int(entry.offset)
                 let blob = HashedBlob(pack.subdata(in: start..<start + Int(entry.length)))
-                guard blob.id == entry.id else { throw StoreError.corrupt(entry.id, location: "\(client.location.url)/\(Self.packKey(name))") }
+                guard blob.id == entry.id else { throw StoreError.corrupt(entry.id, location: "\(objects.url)/\(Self.packKey(name))") }
                 kept.append(blob)
             }
             if !kept.isEmpty { _ = try await putPack(kept) }
-            try await client.delete(Self.indexKey(name))
-            try await client.delete(Self.packKey(name))
+            try await objects.delete(Self.indexKey(name))
+            try await objects.delete(Self.packKey(name))
             _ = indexes.withLock { $0.removeValue(forKey: name) }
         }
-        return (objects, bytes)
+        return (erased, bytes)
     }
 
     /// Which of `ids` the remote holds: in a loaded pack index, or loose (one HEAD each, in parallel).
     public func holding(_ ids: [BlobID]) async throws -> Set<BlobID> {
         var held = Set(ids.filter { !locations($0).isEmpty })
-        try await forEachConcurrently(ids.filter { !held.contains($0) }, { [client] id in
-            try await client.head(Self.key(id)) != nil
+        try await forEachConcurrently(ids.filter { !held.contains($0) }, { [objects] id in
+            try await objects.head(Self.key(id)) != nil
         }, done: { id, present in
             if present { held.insert(id) }
         })
@@ -145,7 +146,7 @@ public final class S3BlobStore: Sendable {
 
     /// Every object in the loaded packs and every loose object.
     public func allIDs() async throws -> [BlobID] {
-        let loose = try await client.list(prefix: "objects/").compactMap { BlobID(hex: $0.key.dropFirst(8)) }
+        let loose = try await objects.list(prefix: "objects/").compactMap { BlobID(hex: $0.key.dropFirst(8)) }
         return loose + indexes.withLock { $0.values.flatMap { $0.entries.map(\.id) } }
     }
 
@@ -187,7 +188,7 @@ public final class S3BlobStore: Sendable {
         return found
     }
 
-    /// Downloads `ids` with at most `client.parallelism` requests in flight, calling `done`
+    /// Downloads `ids` with at most `objects.parallelism` requests in flight, calling `done`
     /// serially for each verified object. Objects in loaded packs come by range requests, merging
     /// neighbours; others are streamed, as loose objects, to files in `staging` (`done` owns them).
     /// When a copy's bytes do not match its id, the object's next copy is tried (another pack, then
@@ -237,15 +238,15 @@ public final class S3BlobStore: Sendable {
             }
             if !run.isEmpty { units.append(.range(pack: pack, run)) }
         }
-        let location = client.location.url
+        let location = objects.url
         let maxObject = Self.maxObjectSize
-        try await forEachConcurrently(units, { [client] unit -> [Result<Fetched, StoreError>] in
+        try await forEachConcurrently(units, { [objects] unit -> [Result<Fetched, StoreError>] in
             switch unit {
             case .loose(let id):
                 let path = staging + "/" + FileOps.uniqueName() + ".obj"
                 let size: Int, digest: SHA256.Digest
                 do {
-                    (size, digest) = try await client.download(Self.key(id), to: path, limit: maxObject)
+                    (size, digest) = try await objects.download(Self.key(id), to: path, limit: maxObject)
                 } catch S3Error.notFound {
                     return [.failure(.notFound(id))]
                 }
@@ -257,7 +258,7 @@ public final class S3BlobStore: Sendable {
             case .range(let pack, let entries):
                 let start = entries[0].offset
                 let end = entries.map { $0.offset + $0.length }.max()!
-                let bytes = try await client.get(Self.packKey(pack), offset: start, length: Int(end - start))
+                let bytes = try await objects.get(Self.packKey(pack), offset: start, length: Int(end - start))
                 return entries.map { entry in
                     let from = Int(entry.offset - start)
                     let blob = HashedBlob(bytes.subdata(in: from..<from + Int(entry.length)))
@@ -289,12 +290,12 @@ public final class S3BlobStore: Sendable {
         }
     }
 
-    /// Runs `work` for every element with at most `client.parallelism` in flight, calling
+    /// Runs `work` for every element with at most `objects.parallelism` in flight, calling
     /// `done` (serially) as each finishes. The first error cancels the rest and is rethrown.
     public func forEachConcurrently<Element: Sendable, Result: Sendable>(
         _ elements: [Element], _ work: @escaping @Sendable (Element) async throws -> Result,
         done: (Element, Result) throws -> Void
     ) async throws {
-        try await Parallel.forEach(elements, width: client.parallelism, work, done: done)
+        try await Parallel.forEach(elements, width: objects.parallelism, work, done: done)
     }
 }
