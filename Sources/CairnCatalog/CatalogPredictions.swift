@@ -1,3 +1,4 @@
+import CairnSupport
 import Foundation
 
 /// One model's class probabilities for one item (`probabilities` in the order of the run's classes).
@@ -12,7 +13,7 @@ public struct Prediction: Sendable, Hashable {
 
     /// The index of the most probable class (the first of equals).
     public var predictedClass: Int {
-        probabilities.indices.max { probabilities[$0] < probabilities[$1] || (probabilities[$0] == probabilities[$1] && $0 > $1) } ?? 0
+        probabilities.argmax() ?? 0
     }
 }
 

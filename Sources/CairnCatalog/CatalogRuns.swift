@@ -90,6 +90,8 @@ public protocol CatalogRuns {
     func runs(idPrefix prefix: String, limit: Int) throws -> [Run]
     /// The latest run named `name`, if any.
     func latestRun(named name: String) throws -> Run?
+    /// The runs whose record names sweep `id` (its JSON's `sweep.id`: the sweep's trials), oldest first.
+    func runs(inSweep id: String) throws -> [Run]
 }
 
 extension CatalogRuns {

@@ -96,8 +96,9 @@ public enum ObjectStoreError: CairnError, Equatable {
 
 /// A remote in a directory (`file:///PATH`): a local disk, or a share mounted by several machines.
 ///
-/// Each object is a file under the root, written to `.tmp/` and renamed into place, so a reader
-/// never sees half an object. Conditional writes hold an exclusive `flock` on `.lock` while they
+/// Each object is a file under the root, written to `.tmp/`, synced and renamed into place (and
+/// its directory synced), so a reader never sees half an object and a crash loses none a later
+/// write relied on. Conditional writes hold an exclusive `flock` on `.lock` while they
 /// compare and rename; an ETag is the file's inode, size and modification time (every write is a
 /// new inode). Nothing under the root is followed if it is a symbolic link: a directory written by
 /// others cannot send a write, a delete or a read elsewhere.
@@ -219,6 +220,9 @@ public final class DirectoryObjectStore: ObjectStore {
             }
             guard rename(temporary, target) == 0 else { throw StoreError.fromErrno(errno, "rename", target) }
             _ = lock  // held until here
+            // Durable before the caller goes on: a snapshot description is written only after the
+            // objects it names, and must not outlive them in a crash.
+            try FileOps.syncDirectory(String(target[..<target.lastIndex(of: "/")!]))
             return etagOf(target)
         } catch {
             _ = unlink(temporary)

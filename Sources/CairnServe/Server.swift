@@ -147,7 +147,7 @@ public enum InferenceServer {
         let (inputs, count) = try await Admission.work { () throws(InferError) in try prepare(input, model: model, options: options) }
         let probabilities = await model.batcher.probabilities(inputs, count: count)
         let k = model.classes.count
-        let labels = (0..<count).map { i in model.classes[argmax(probabilities[i * k..<(i + 1) * k])] }
+        let labels = (0..<count).map { i in model.classes[probabilities[i * k..<(i + 1) * k].argmax()!] }
         var header = JSONText()
         header.raw("{\"model_name\":")
         header.string(model.name)
@@ -299,7 +299,7 @@ public enum InferenceServer {
             let row = probabilities[i * k..<(i + 1) * k]
             if i > 0 { out.raw(",") }
             out.raw("{\"label\":")
-            out.string(model.classes[argmax(row)])
+            out.string(model.classes[row.argmax()!])
             out.raw(",\"probabilities\":{")
             for (j, name) in model.classes.enumerated() {
                 if j > 0 { out.raw(",") }
@@ -363,8 +363,6 @@ public enum InferenceServer {
     static func json(_ status: Int, _ text: String) -> Response {
         Response(status: .init(code: status), headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text)))
     }
-
-    static func argmax(_ row: ArraySlice<Float>) -> Int { row.indices.max { row[$0] < row[$1] }! - row.startIndex }
 }
 
 /// A refused request answers with its status and `{"error": "..."}` (503 with `Retry-After`).

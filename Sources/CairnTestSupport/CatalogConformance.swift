@@ -389,6 +389,25 @@ public enum CatalogConformance {
             #expect(throws: CatalogError.prefixTooShort(kind: "run", name: "a1b")) { try tx.run(matching: "a1b") }
             #expect(try tx.rootBlobs() == [checkpoint])
         }
+        // A sweep's trials are found by the sweep their record names; a record that is not JSON names none.
+        try catalog.write { tx throws in
+            var trial = run("0000000000c1", "t1")
+            trial.record = #"{"name":"t1","sweep":{"id":"5eeeeeeeeee5","trial":1}}"#
+            try tx.insertRun(trial)
+            var other = run("0000000000c2", "t2")
+            other.record = #"{"sweep":{"id":"0ddddddddddd","trial":1}}"#
+            try tx.insertRun(other)
+            var broken = run("0000000000c3", "t3")
+            broken.record = "not json"
+            try tx.insertRun(broken)
+            trial.record = #"{"name":"t1","sweep":{"id":"5eeeeeeeeee5","trial":1}}"#
+            try tx.updateRun(trial)
+        }
+        try catalog.read { tx throws in
+            #expect(try tx.runs(inSweep: "5eeeeeeeeee5").map(\.id) == ["0000000000c1"])
+            #expect(try tx.runs(inSweep: "0ddddddddddd").map(\.id) == ["0000000000c2"])
+            #expect(try tx.runs(inSweep: "ffffffffffff").isEmpty)
+        }
     }
 
     static func runArtifacts(_ catalog: any Catalog) throws {

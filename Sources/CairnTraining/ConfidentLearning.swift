@@ -1,3 +1,4 @@
+import CairnSupport
 import Foundation
 
 /// Confident learning (Northcutt, Jiang & Chuang, "Confident Learning: Estimating Uncertainty in
@@ -80,7 +81,7 @@ public enum ConfidentLearning {
         let total = q.joined().reduce(0, +)
         if total > 0 { q = q.map { $0.map { $0 / total } } }
 
-        func argmax(_ x: Int) -> Int { (0..<k).max { p(x, $0) < p(x, $1) || (p(x, $0) == p(x, $1) && $0 > $1) } ?? 0 }
+        func argmax(_ x: Int) -> Int { (0..<k).map { p(x, $0) }.argmax() ?? 0 }
         // 4. Prune by noise rate: from each given class i, the n·Σ_{j≠i} Q[i][j] examples whose best
         //    other class beats i by the largest margin (counted per class, not per cell, so that
         //    rounding many small cells does not lose examples).

@@ -1,6 +1,7 @@
 import CairnCatalog
 import CairnImaging
 import CairnStore
+import CairnSupport
 import CairnVersioning
 import Foundation
 
@@ -125,7 +126,7 @@ extension Training {
         var byPair: [[Int]: [Example]] = [:]
         for (i, row) in rows.enumerated() {
             let probabilities = p[i * k..<(i + 1) * k]
-            let predicted = probabilities.indices.max { probabilities[$0] < probabilities[$1] }! - i * k
+            let predicted = probabilities.argmax()!
             let truth = Int(chosen[row].label)
             if predicted != truth { byPair[[truth, predicted], default: []].append(chosen[row]) }
         }

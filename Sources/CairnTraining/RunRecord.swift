@@ -1,5 +1,6 @@
 import CairnCatalog
 import CairnStore
+import CairnSupport
 import Foundation
 
 /// Everything `cairn train` was asked to do.
@@ -31,6 +32,15 @@ public struct RunParameters: Sendable, Hashable, Codable {
         hidden = model == .cnn ? [64] : model == .mlp ? [256] : []
         epochs = overfitBatch ? 200 : model == .cnn ? 20 : 30
         self.overfitBatch = overfitBatch
+    }
+
+    /// `WxH` (`28x28`), each side 1 to 1024: the one reading of every `--size`.
+    public static func size(_ text: String) throws(TrainingError) -> (width: Int, height: Int) {
+        let parts = text.lowercased().split(separator: "x", omittingEmptySubsequences: false).map { Int($0) }
+        guard parts.count == 2, let width = parts[0], let height = parts[1], (1...1024).contains(width), (1...1024).contains(height) else {
+            throw .badParameter("--size takes WxH from 1x1 to 1024x1024, like 28x28 (got '\(Printable.escaped(text))')")
+        }
+        return (width, height)
     }
 
     /// Refuses values that cannot make a sensible run.

@@ -10,7 +10,24 @@ public struct SweepTag: Sendable, Hashable, Codable {
 
     public init(id: String, trial: Int) { (self.id, self.trial) = (id, trial) }
 
-    /// "ID:N", as `--sweep` takes it.
+    /// The variable `cairn sweep` sets for each trial's `cairn train` or `cairn run`: the contract
+    /// between a sweep and its trials (not a command-line flag a user could pass).
+    public static let environmentVariable = "CAIRN_SWEEP_TRIAL"
+
+    /// The trial this process runs, from `CAIRN_SWEEP_TRIAL`, which is then unset (and `runProgram`
+    /// leaves it out of the program's environment), so a program the trial starts is not taken for
+    /// a trial too. Nil when unset.
+    /// - Throws: `TrainingError.badParameter` when it is set but not `SWEEP_ID:TRIAL`.
+    public static func takeFromEnvironment() throws(TrainingError) -> SweepTag? {
+        guard let value = ProcessInfo.processInfo.environment[environmentVariable] else { return nil }
+        unsetenv(environmentVariable)
+        guard let tag = SweepTag(argument: value) else {
+            throw .badParameter("\(environmentVariable) must be SWEEP_ID:TRIAL, as cairn sweep sets it (got '\(Printable.escaped(value))')")
+        }
+        return tag
+    }
+
+    /// "ID:N", as `CAIRN_SWEEP_TRIAL` holds it.
     public init?(argument: String) {
         let parts = argument.split(separator: ":")
         guard parts.count == 2, parts[0].count == 12, parts[0].allSatisfy(\.isHexDigit), let n = Int(parts[1]), n >= 1 else { return nil }
@@ -170,7 +187,10 @@ extension Training {
     /// The runs that are trials of sweep `id`, by trial number (the latest run of a number).
     public func trialRuns(of id: String) throws -> [Int: RunRecord] {
         var out: [Int: RunRecord] = [:]
-        for run in try runs() { if let tag = run.sweep, tag.id == id { out[tag.trial] = run } }
+        for row in try catalog.read({ try $0.runs(inSweep: id) }) {
+            let run = try RunRecord(row)
+            if let tag = run.sweep, tag.id == id { out[tag.trial] = run }
+        }
         return out
     }
 

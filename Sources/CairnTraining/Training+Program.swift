@@ -73,7 +73,9 @@ extension Training {
             record.classes = try String(contentsOfFile: materialization.classes, encoding: .utf8).split(separator: "\n").map(String.init)
             let contract = environment(for: record, materialization, directory: directory)
             events(.starting(materialization, environment: contract))
-            child = try ChildProcess(options.command, environment: options.environment.merging(contract) { $1 })
+            // A sweep's word to this trial is not passed on: the program's own `cairn train` is no trial.
+            let inherited = options.environment.filter { $0.key != SweepTag.environmentVariable }
+            child = try ChildProcess(options.command, environment: inherited.merging(contract) { $1 })
         } catch {
             try? finish(&record, status: .failed, error: "\(error)")
             throw error

@@ -1,4 +1,5 @@
 import CairnStore
+import CairnSupport
 import Foundation
 
 /// One training run's phases: read the snapshot's examples, load their images, fit, measure,
@@ -137,7 +138,7 @@ extension Training {
         if !data.test.isEmpty { record.test = evaluate(network, data, rows: data.test) }
         var frequency = [Int](repeating: 0, count: data.classes.count)
         for row in data.train { frequency[Int(data.labels[row])] += 1 }
-        let majority = frequency.indices.max { frequency[$0] < frequency[$1] || (frequency[$0] == frequency[$1] && $0 > $1) }!
+        let majority = frequency.argmax()!
         let baselineRows = data.test.isEmpty ? (data.val.isEmpty ? data.train : data.val) : data.test
         record.baseline = Baseline(
             className: data.classes[majority],

@@ -1,5 +1,6 @@
 import CairnCatalog
 import CairnStore
+import CairnSupport
 import CairnVersioning
 import Foundation
 
@@ -48,8 +49,7 @@ extension Training {
             let learner = Learner(loaded.table, rows: labeled, labels: labels, classes: k, preprocessing: preprocessing, settings: settings)
             let p = learner.probabilities(loaded.table, rows: test)
             let correct = test.indices.filter { i in
-                let row = p[i * k..<(i + 1) * k]
-                return row.indices.max { row[$0] < row[$1] }! - i * k == Int(labels[test[i]])
+                return p[i * k..<(i + 1) * k].argmax()! == Int(labels[test[i]])
             }.count
             curve.budgets.append(labeled.count)
             curve.accuracy.append(Double(correct) / Double(max(1, test.count)))

@@ -2,6 +2,7 @@ import CairnCatalog
 import CairnImaging
 import CairnRepository
 import CairnStore
+import CairnSupport
 import CairnVersioning
 import Foundation
 
@@ -125,7 +126,7 @@ public struct Training: Sendable {
         for (i, row) in rows.enumerated() {
             let probabilities = p[i * k..<(i + 1) * k]
             loss -= log(Double(max(probabilities[i * k + Int(labels[row])], .leastNormalMagnitude)))
-            predicted.append(Int32(probabilities.indices.max { probabilities[$0] < probabilities[$1] }! - i * k))
+            predicted.append(Int32(probabilities.argmax()!))
         }
         return Evaluation(classes: classes, truth: rows.map { labels[$0] }, predicted: predicted,
                           loss: rows.isEmpty ? 0 : loss / Double(rows.count))

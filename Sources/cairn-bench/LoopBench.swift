@@ -98,14 +98,13 @@ struct SuspectsBench: ParsableCommand {
         let repository = try Repository(root: repo)
         let training = Training(versioning: Versioning(repository: repository), cairnVersion: "bench")
         let data = try SnapshotExamples.read(try training.versioning.resolve("HEAD").id, versioning: training.versioning)
-        let dims = size?.split(separator: "x").compactMap { Int($0) }
+        let dims = try size.map(RunParameters.size)
         let probabilities = try training.outOfFold(data, options: SuspectOptions(model: ModelKind(rawValue: String(report.source.prefix { $0 != "," })) ?? .softmax, folds: folds,
-                                                                                  width: dims?.first, height: dims?.last))
+                                                                                  width: dims?.width, height: dims?.height))
         let k = data.classes.count
         var baselineFlagged = 0, baselineHits = 0
         for (i, example) in data.examples.enumerated() {
-            let row = probabilities[i * k..<(i + 1) * k]
-            let predicted = row.indices.max { row[$0] < row[$1] }! - i * k
+            let predicted = probabilities[i * k..<(i + 1) * k].argmax()!
             guard predicted != Int(example.label) else { continue }
             baselineFlagged += 1
             if flipped.contains(String(example.path.dropFirst(prefix.count))) { baselineHits += 1 }

@@ -31,13 +31,28 @@ struct Cairn: AsyncParsableCommand {
             (files rejected by import, damage found by fsck); 64 bad usage.
             """,
         version: version,
-        subcommands: [
-            InitCommand.self, ImportCommand.self, StatusCommand.self, ListCommand.self, ShowCommand.self,
-            ClassesCommand.self, AnnotateCommand.self, AnnotatorsCommand.self, ReviewCommand.self, LabelCommand.self, AgreementCommand.self, SnapshotCommand.self, TagCommand.self, TagsCommand.self,
-            LogCommand.self, DiffCommand.self, CheckoutCommand.self, ExportCommand.self, RestoreCommand.self,
-            TrainCommand.self, RunCommand.self, RunsCommand.self, EvalCommand.self, PredictCommand.self, PredictionsCommand.self, SuspectsCommand.self, QueueCommand.self, CheckCommand.self,
-            RemoteCommand.self, PushCommand.self, PullCommand.self, CloneCommand.self,
-            GCCommand.self, FsckCommand.self, CatBlobCommand.self, ConfigCommand.self, SplitCommand.self, RemoveCommand.self, PurgeCommand.self, SweepCommand.self, ReportCommand.self, ExportModelCommand.self, ServeCommand.self,
+        // `cairn --help` lists the commands in these groups.
+        groupedSubcommands: [
+            CommandGroup(name: "Data", subcommands: [
+                InitCommand.self, ImportCommand.self, StatusCommand.self, ListCommand.self, ShowCommand.self, SplitCommand.self,
+                RemoveCommand.self, PurgeCommand.self, ConfigCommand.self,
+            ]),
+            CommandGroup(name: "Labels", subcommands: [
+                ClassesCommand.self, AnnotateCommand.self, AnnotatorsCommand.self, LabelCommand.self, QueueCommand.self, ReviewCommand.self,
+                AgreementCommand.self,
+            ]),
+            CommandGroup(name: "Versions", subcommands: [
+                SnapshotCommand.self, TagCommand.self, TagsCommand.self, LogCommand.self, DiffCommand.self, CheckoutCommand.self,
+                ExportCommand.self, RestoreCommand.self,
+            ]),
+            CommandGroup(name: "Remotes", subcommands: [RemoteCommand.self, PushCommand.self, PullCommand.self, CloneCommand.self]),
+            CommandGroup(name: "Models", subcommands: [
+                TrainCommand.self, RunCommand.self, RunsCommand.self, SweepCommand.self, EvalCommand.self, PredictCommand.self,
+                PredictionsCommand.self, ReportCommand.self,
+            ]),
+            CommandGroup(name: "Quality", subcommands: [SuspectsCommand.self, CheckCommand.self]),
+            CommandGroup(name: "Serving", subcommands: [ExportModelCommand.self, ServeCommand.self]),
+            CommandGroup(name: "Storage", subcommands: [GCCommand.self, FsckCommand.self, CatBlobCommand.self]),
         ])
 
     static func main() async {

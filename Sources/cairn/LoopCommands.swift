@@ -37,13 +37,18 @@ struct SuspectsCommand: ParsableCommand {
     func validate() throws {
         if model == .cnn { throw ValidationError("--model is mlp or softmax (a CNN per fold costs too much here)") }
         if folds < 2 { throw ValidationError("--folds must be at least 2 (got \(folds))") }
+        do {
+            _ = try size.map(RunParameters.size)
+        } catch {
+            throw ValidationError(error.description)
+        }
     }
 
     func run() throws {
-        let parsed = try size.map(parseSize)
+        let parsed = try size.map(RunParameters.size)
         let bar = ProgressBar("suspects")
         let report = try training(repository).suspects(
-            data: data, options: SuspectOptions(model: model, folds: folds, run: fromRun, width: parsed?.0, height: parsed?.1, seed: seed)
+            data: data, options: SuspectOptions(model: model, folds: folds, run: fromRun, width: parsed?.width, height: parsed?.height, seed: seed)
         ) { _, done, total in bar.update(done: done, total: total) }
         bar.finish()
         if output.json { return try printJSON(report) }
@@ -65,13 +70,6 @@ struct SuspectsCommand: ParsableCommand {
         }))
         if report.suspects.count > limit { say("  … and \(report.suspects.count - limit) more (--limit N, or --json)") }
     }
-}
-
-/// `WxH` as two sizes.
-func parseSize(_ text: String) throws -> (Int, Int) {
-    let parts = text.lowercased().split(separator: "x").compactMap { Int($0) }
-    guard parts.count == 2, parts.allSatisfy({ (1...1024).contains($0) }) else { throw ValidationError("--size takes WxH, e.g. 28x28 (got '\(text)')") }
-    return (parts[0], parts[1])
 }
 
 struct QueueCommand: ParsableCommand {

@@ -33,7 +33,6 @@ struct RunCommand: ParsableCommand {
     @Option(name: .customShort("p"), help: "A parameter KEY=VALUE for the program (in CAIRN_PARAMS); repeatable.") var parameters: [String] = []
     @Option(help: "How the data is laid out: imagefolder, webdataset or none.") var materialize: MaterializeLayout = .imagefolder
     @Argument(parsing: .postTerminator, help: "The program and its arguments, after --.") var command: [String] = []
-    @Option(help: .hidden) var sweep: String?
 
     func validate() throws {
         guard !command.isEmpty else { throw ValidationError("give the program to run after --, e.g. cairn run --data v1 -- python train.py") }
@@ -49,10 +48,7 @@ struct RunCommand: ParsableCommand {
             values[key] = value
         }
         var options = ProgramOptions(dataRef: data, name: name, parameters: values, layout: materialize, command: command)
-        options.sweep = try sweep.map { argument in
-            guard let tag = SweepTag(argument: argument) else { throw ValidationError("--sweep takes SWEEP_ID:TRIAL (cairn sweep passes it)") }
-            return tag
-        }
+        options.sweep = try SweepTag.takeFromEnvironment()
         if options.sweep != nil { OrphanWatch.start() }  // a sweep's trial stops when its sweep dies
         let bar = ProgressBar("materializing")
         let (record, ended) = try training(repository).runProgram(options) { event in

@@ -343,9 +343,10 @@ struct SweepRunner: Sendable {
                     let specific = try argumentsOf(trial.parameters)
                     let name = "\(prefix)-\(trial.number)"
                     let argv = [executable, "-C", root] + (isProgram
-                        ? ["run", "--data", snapshot, "--name", name, "--sweep", tag.argument] + specific
-                        : ["train", "--data", snapshot, "--name", name, "--sweep", tag.argument, "--threads", String(threads), "--json"] + specific)
+                        ? ["run", "--data", snapshot, "--name", name] + specific
+                        : ["train", "--data", snapshot, "--name", name, "--threads", String(threads), "--json"] + specific)
                     var environment = ProcessInfo.processInfo.environment
+                    environment[SweepTag.environmentVariable] = tag.argument
                     for key in ["OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"] { environment[key] = String(threads) }
                     let child = try ChildProcess(argv, environment: environment, ownProcessGroup: true)
                     state.withLock { $0.running[index] = child }

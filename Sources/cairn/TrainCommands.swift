@@ -62,7 +62,6 @@ struct TrainCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Train on at most N training items.") var limit: Int?
     @Flag(help: "Train on one batch only; the loss must fall near zero, or something is broken.") var overfitBatch = false
     @Option(help: "A name for the run (default: MODEL-ID).") var name: String?
-    @Option(help: .hidden) var sweep: String?
 
     func parameters() throws -> RunParameters {
         var p = RunParameters(model: model, overfitBatch: overfitBatch)
@@ -76,9 +75,8 @@ struct TrainCommand: ParsableCommand {
         p.learningRate = lr
         p.optimizer = optimizer
         p.seed = seed
-        let parts = size.lowercased().split(separator: "x").map { Int($0) }
-        guard parts.count == 2, let w = parts[0], let h = parts[1] else { throw ValidationError("--size takes WxH, like 28x28") }
-        (p.width, p.height, p.channels) = (w, h, channels)
+        (p.width, p.height) = try RunParameters.size(size)
+        p.channels = channels
         p.threads = threads ?? ProcessInfo.processInfo.activeProcessorCount
         p.limit = limit
         return p
@@ -96,10 +94,7 @@ struct TrainCommand: ParsableCommand {
     func run() throws {
         let training = try training(repository)
         let parameters = try parameters()
-        let tag = try sweep.map { argument in
-            guard let tag = SweepTag(argument: argument) else { throw ValidationError("--sweep takes SWEEP_ID:TRIAL (cairn sweep passes it)") }
-            return tag
-        }
+        let tag = try SweepTag.takeFromEnvironment()
         let prune = try tag.flatMap { try training.medianStopping(for: $0) }
         let signals = installStopHandlers()
         defer { signals.forEach { $0.cancel() } }

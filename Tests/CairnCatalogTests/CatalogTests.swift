@@ -114,6 +114,17 @@ private func newItem(_ n: Int, path: String? = nil) -> NewItem { CatalogConforma
         for plan in plans { #expect(!plan.contains("TEMP B-TREE"), "\(plan)") }
     }
 
+    /// A sweep's trials come from the index on the run's sweep, not a scan of every run's record.
+    @Test func aSweepsTrialsAreFoundByIndex() throws {
+        let (catalog, dir) = try makeCatalog()
+        defer { dir.remove() }
+        let plan = try catalog.withDatabase { db in
+            try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN SELECT id FROM runs WHERE sweep_id = ? ORDER BY seq", arguments: ["x"])
+                .map { $0["detail"] as String }.joined(separator: "; ")
+        }
+        #expect(plan.contains("USING INDEX runs_sweep"), "\(plan)")
+    }
+
     /// Incremental snapshots depend on the triggers that mark changed items: after every
     /// migration, each must still exist (a table rebuild drops a table's triggers silently).
     @Test func everyChangeMarkingTriggerExists() throws {

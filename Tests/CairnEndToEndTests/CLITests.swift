@@ -151,4 +151,17 @@ private struct Workspace {
         #expect(help.status == 0)
         #expect(help.stdout.contains("cairn import --labels-from-dirs"))
     }
+
+    /// `cairn --help` lists every command once, under its group, in the groups' order.
+    @Test func helpGroupsTheCommands() throws {
+        let help = try CLI.run(["--help"]).stdout
+        let groups = ["DATA", "LABELS", "VERSIONS", "REMOTES", "MODELS", "QUALITY", "SERVING", "STORAGE"]
+        let starts = groups.compactMap { help.range(of: "\($0) SUBCOMMANDS:")?.lowerBound }
+        #expect(starts.count == groups.count && starts == starts.sorted(), "\(help)")
+        let listed = help.split(separator: "\n").filter { $0.hasPrefix("  ") && !$0.hasPrefix("   ") && !$0.hasPrefix("  -") }
+            .compactMap { $0.split(separator: " ").first.map(String.init) }.filter { $0 != "See" }
+        #expect(listed.count == 43 && Set(listed).count == 43, "\(listed)")
+        #expect(help.range(of: "LABELS SUBCOMMANDS:\n  classes")?.lowerBound != nil)
+        #expect(help.range(of: "REMOTES SUBCOMMANDS:\n  remote")?.lowerBound != nil)
+    }
 }

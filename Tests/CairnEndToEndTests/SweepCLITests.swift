@@ -114,6 +114,7 @@ import Testing
             import json, os, sys
             p = json.loads(os.environ["CAIRN_PARAMS"])
             assert "--x=" + p["x"] in sys.argv and "--mode=" + p["mode"] in sys.argv, sys.argv
+            assert "CAIRN_SWEEP_TRIAL" not in os.environ, "the sweep's contract with cairn run reached the program"
             open(os.environ["CAIRN_RUN_DIR"] + "/summary.json", "w").write(json.dumps({"score": -(float(p["x"]) - 3) ** 2}))
             """, dir.appending("prog.py"))
         try write("""
@@ -257,6 +258,10 @@ import Testing
             #expect(result.status != 0 && result.stderr.contains(message) && result.stderr.utf8.count < 1_000, "case \(i): \(result)")
         }
         #expect(try CLI.run(["-C", repo, "runs", "--json"]).jsonArray().isEmpty, "no trial ran for a bad spec")
+        // The sweep↔trial contract is an environment variable cairn sweep sets, not a flag; a bad one is refused.
+        #expect(try CLI.run(["-C", repo, "train", "--data", "v1", "--sweep", "0123456789ab:1"]).status == 64)
+        let bad = try CLI.run(["-C", repo, "train", "--data", "v1", "--epochs", "1"], environment: ["CAIRN_SWEEP_TRIAL": "nope"])
+        #expect(bad.status != 0 && bad.stderr.contains("CAIRN_SWEEP_TRIAL must be SWEEP_ID:TRIAL"), "\(bad)")
         var result = try CLI.run(["-C", repo, "sweep", "show", "abcdef"])
         #expect(result.status == 1 && result.stderr.contains("no sweep"), "\(result)")
         result = try CLI.run(["-C", repo, "sweep", "refine", "abcdef", "--top", "1.5", "-o", dir.appending("x.yaml")])

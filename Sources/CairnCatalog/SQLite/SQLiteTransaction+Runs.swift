@@ -52,6 +52,8 @@ extension SQLiteTransaction {
     }
 
     func latestRun(named name: String) throws -> Run? { try runs("WHERE name = ? ORDER BY seq DESC LIMIT 1", [name]).first }
+
+    func runs(inSweep id: String) throws -> [Run] { try runs("WHERE sweep_id = ? ORDER BY seq", [id]) }
 }
 
 // MARK: Sweeps
