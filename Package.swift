@@ -70,10 +70,17 @@ let package = Package(
         .target(
             name: "CairnServe", dependencies: ["CairnSupport", "CairnStore", "CairnImaging", "CairnTraining", "CairnInference", hummingbird],
             swiftSettings: strict),
+        // Application services between the libraries and the CLI: what a command does that takes
+        // more than one library call (sweeps run as child processes, spec files, the labeling loop's
+        // retrainer, report pages). The CLI parses, calls one of these or a library, and prints.
+        .target(
+            name: "CairnWorkflows",
+            dependencies: ["CairnSupport", "CairnStore", "CairnCatalog", "CairnRepository", "CairnVersioning", "CairnTraining", "CairnLabeling", yams],
+            swiftSettings: strict),
         .executableTarget(
             name: "cairn",
             dependencies: ["CairnSupport", "CairnRepository", "CairnVersioning", "CairnTraining", "CairnLabeling", "CairnRemote", "CairnServe",
-                           argumentParser, yams],
+                           "CairnWorkflows", argumentParser],
             swiftSettings: strict),
         .executableTarget(
             name: "cairn-bench",

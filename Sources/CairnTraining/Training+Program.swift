@@ -134,21 +134,14 @@ extension Training {
     private static func supervise(_ child: ChildProcess, _ output: (ChildProcess.Stream, UnsafeRawBufferPointer) -> Void)
         -> (Termination, forwarded: Bool) {
         let forwarded = Atomic<Bool>(false)
-        let previous = (signal(SIGINT, SIG_IGN), signal(SIGTERM, SIG_IGN), signal(SIGHUP, SIG_IGN))
-        let sources = [SIGTERM, SIGHUP].map { number in
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler {
-                forwarded.store(true, ordering: .relaxed)
-                child.send(number)
-            }
-            source.resume()
-            return source
+        // SIGINT reaches the program from the terminal itself (same process group): nothing to pass on.
+        let signals = SignalHandlers([SIGINT, SIGTERM, SIGHUP]) { number in
+            guard number != SIGINT else { return }
+            forwarded.store(true, ordering: .relaxed)
+            child.send(number)
         }
         let ended = child.stream(output)
-        for source in sources { source.cancel() }
-        signal(SIGINT, previous.0)
-        signal(SIGTERM, previous.1)
-        signal(SIGHUP, previous.2)
+        signals.cancel()
         return (ended, forwarded.load(ordering: .relaxed))
     }
 

@@ -4,6 +4,7 @@ import CairnLabeling
 import CairnRepository
 import CairnTraining
 import CairnVersioning
+import CairnWorkflows
 import Foundation
 
 extension LabelQueue: ExpressibleByArgument {}
@@ -95,7 +96,7 @@ struct LabelCommand: ParsableCommand {
             throw error
         }
         let attributes = render == .auto && ImageRenderer.needsTerminalQuery() ? Terminal.primaryAttributes() ?? [] : []
-        let retrainer = try retrainEvery.map { try Retrainer(repo, run: loop.run!, every: $0, explore: explore, annotator: annotator) }
+        let retrainer = try retrainEvery.map { try Retrainer(repo, run: loop.run!, every: $0, explore: explore, annotator: annotator, cairnVersion: Cairn.version) }
         let ui = LabelUI(session: session, store: repo.store, renderer: ImageRenderer(render, terminalAttributes: attributes), keys: keys,
                          multi: multi, suggestions: loop.suggestions, background: retrainer)
         try ui.run()

@@ -4,10 +4,8 @@ import CairnStore
 import CairnSupport
 import CairnTraining
 import CairnVersioning
-import Dispatch
+import CairnWorkflows
 import Foundation
-import Synchronization
-import Yams
 
 struct SweepCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -57,16 +55,18 @@ struct SweepCommand: ParsableCommand {
 
         func run() throws {
             let training = try training(repository)
-            let spec = try readSpec(spec)
+            let spec = try SweepSpecFile.read(spec)
             let argumentsOf = try trialArguments(spec)
             let sweep = try training.createSweep(ref: data, spec: spec, command: command.isEmpty ? nil : command, jobs: jobs, seed: seed)
-            for trial in sweep.trials { _ = try argumentsOf(trial.parameters) }  // every trial's parameters checked before any runs
+            let quiet = output.json
+            let runner = try SweepRunner(training: training, sweep: sweep, argumentsOf: argumentsOf, stopGrace: stopGrace) { event in
+                if !quiet { warn(Self.line(event, metric: spec.metric.name)) }
+            }
             if !output.json {
                 warn("sweep \(sweep.id): \(sweep.trials.count) trials of \(command.isEmpty ? "cairn train" : Printable.escaped(command.joined(separator: " "))) "
                      + "on \(sweep.snapshotID.prefix(12)) (\(Printable.escaped(data))), \(jobs) at a time; metric \(spec.metric.name) (\(spec.metric.goal.rawValue))")
             }
-            let final = try SweepRunner(training: training, root: training.versioning.repository.root, sweep: sweep, argumentsOf: argumentsOf,
-                                        quiet: output.json, stopGrace: stopGrace).run()
+            let final = try runner.run()
             let summary = try training.summary(of: final.id)
             let plot = try? SweepPlots.write(summary, training: training)
             if output.json {
@@ -75,6 +75,20 @@ struct SweepCommand: ParsableCommand {
                 Show.print(summary, plot: plot)
             }
             if final.status == .interrupted { throw ExitCode(130) }
+        }
+
+        /// What the sweep prints as `event` happens.
+        static func line(_ event: SweepRunner.Event, metric: String) -> String {
+            switch event {
+            case .stopping:
+                return "\nstopping the sweep: running trials are kept as interrupted, no more start"
+            case .trialEnded(let outcome):
+                let value = outcome.run?.metric(metric).map { String(format: "%@ %.4f", metric, $0) } ?? "no \(metric)"
+                let status = outcome.run?.status.rawValue ?? "failed to start (exit status \(outcome.termination.status); see \(outcome.log))"
+                let parameters = outcome.trial.parameters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.argument)" }.joined(separator: ", ")
+                return Printable.escaped("trial \(outcome.trial.number)/\(outcome.total) \(status): \(value) (\(parameters))"
+                                         + (outcome.run.map { " run \($0.id)" } ?? ""))
+            }
         }
 
         /// The arguments after `--data` for one trial's `cairn train`, or the `-p` and program arguments
@@ -184,8 +198,8 @@ struct SweepCommand: ParsableCommand {
             let (kept, finished) = summary.topTrials(fraction: top)
             guard finished > 0 else { throw ValidationError("sweep \(summary.sweep.id) has no finished trial with \(summary.sweep.spec.metric.name) yet") }
             let refined = summary.sweep.spec.refined(top: kept.map(\.parameters))
-            let yaml = "# refined from sweep \(summary.sweep.id): top \(kept.count) of \(finished) finished trials by "
-                + "\(refined.metric.name) (ties at the cut kept)\n" + (try Yams.serialize(node: yamlNode(refined.document), sortKeys: true))
+            let yaml = try SweepSpecFile.yaml(refined, header: "refined from sweep \(summary.sweep.id): top \(kept.count) of \(finished) finished trials by "
+                                              + "\(refined.metric.name) (ties at the cut kept)")
             try FileOps.writeFile(Data(yaml.utf8), to: outputFile)
             say("wrote \(outputFile) from the top \(kept.count) of \(finished) finished trials (ties at the cut kept)")
         }
@@ -215,170 +229,6 @@ struct SweepOutput: Encodable {
     var best: String?
     var plot: String?
     var runs: [RankedTrial]
-}
-
-/// Reads and checks a spec file (YAML, or JSON, which is YAML).
-func readSpec(_ path: String) throws -> SweepSpec {
-    let text: String
-    do {
-        text = try String(contentsOfFile: path, encoding: .utf8)
-    } catch {
-        let reason = FileManager.default.fileExists(atPath: path) ? "not readable UTF-8 text" : "no such file"
-        throw TrainingError.badSweepSpec("cannot read \(path): \(reason)")
-    }
-    guard text.utf8.count <= 1 << 20 else { throw TrainingError.badSweepSpec("\(path) is over 1 MiB") }
-    // The parser stays alive while the tree is read: it holds the anchors, which nodes reference
-    // weakly, so an anchored node is seen (and refused) before any alias could repeat it.
-    let parser: Parser
-    let node: Node?
-    do {
-        parser = try Parser(yaml: text)
-        node = try parser.singleRoot()
-    } catch {
-        // The parser's message then quotes the offending line, which may be the whole file: its first two lines, shortened.
-        let message = "\(error)".split(separator: "\n").prefix(2).map { String($0.prefix(200)) }.joined(separator: ": ")
-        throw TrainingError.badSweepSpec("\(path) is not valid YAML: \(message)")
-    }
-    guard let node else { throw TrainingError.badSweepSpec("\(path) is empty") }
-    return try withExtendedLifetime(parser) { try SweepSpec.parse(try jsonValue(node, depth: 0)) }
-}
-
-/// A YAML node as a JSON value: plain scalars resolve to null, bool, number or string as YAML 1.2's
-/// core schema says; quoted ones stay strings.
-/// Anchors are refused where they are defined, before any alias repeats them: Yams resolves an alias
-/// to the anchored node itself, so a few hundred bytes of nested aliases would expand to gigabytes here.
-private func jsonValue(_ node: Node, depth: Int) throws -> JSONValue {
-    guard depth < 32 else { throw TrainingError.badSweepSpec("nested too deeply") }
-    if node.anchor != nil { throw TrainingError.badSweepSpec("anchors and aliases (&name, *name) are not allowed") }
-    switch node {
-    case .scalar(let scalar):
-        if scalar.style == .plain {
-            if node.null != nil { return .null }
-            if let b = node.bool { return .bool(b) }
-            if let i = node.int { return .number(Double(i)) }
-            if let f = node.float, f.isFinite { return .number(f) }
-        }
-        return .string(scalar.string)
-    case .sequence(let sequence):
-        return .array(try sequence.map { try jsonValue($0, depth: depth + 1) })
-    case .mapping(let mapping):
-        var out: [String: JSONValue] = [:]
-        for (key, value) in mapping {
-            guard case .scalar(let k) = key else { throw TrainingError.badSweepSpec("a key is not a plain name") }
-            if out[k.string] != nil { throw TrainingError.badSweepSpec("key '\(Printable.escaped(k.string))' appears twice") }
-            out[k.string] = try jsonValue(value, depth: depth + 1)
-        }
-        return .object(out)
-    case .alias:
-        throw TrainingError.badSweepSpec("aliases are not allowed")
-    }
-}
-
-/// A JSON value as a YAML node (for `sweep refine`).
-private func yamlNode(_ value: JSONValue) -> Node {
-    switch value {
-    case .null: return Node("null", Tag(.null))
-    case .bool(let b): return Node(b ? "true" : "false", Tag(.bool))
-    case .number(let n): return n == n.rounded() && abs(n) < 1e15 ? Node(String(Int64(n)), Tag(.int)) : Node("\(n)", Tag(.float))
-    case .string(let s): return Node(s, Tag(.str), .doubleQuoted)
-    case .array(let list): return Node(list.map(yamlNode), Tag(.seq), .flow)
-    case .object(let object): return Node(object.sorted { $0.key < $1.key }.map { (Node($0.key), yamlNode($0.value)) })
-    }
-}
-
-/// Runs a sweep's trials as child `cairn train`/`cairn run` processes, `jobs` at a time, each in a
-/// process group of its own: Ctrl-C (or SIGTERM) here is passed to the running trials once, which
-/// stop and are kept as interrupted, and no further trial starts.
-struct SweepRunner: Sendable {
-    let training: Training
-    let root: String
-    let sweep: SweepRecord
-    let argumentsOf: @Sendable ([String: JSONValue]) throws -> [String]
-    let quiet: Bool
-    /// How long a stopped trial gets before SIGTERM, and then before SIGKILL.
-    var stopGrace = 10.0
-
-    private static let stop = Atomic<Bool>(false)
-
-    func run() throws -> SweepRecord {
-        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        let jobs = min(sweep.jobs, sweep.trials.count)
-        let threads = max(1, ProcessInfo.processInfo.activeProcessorCount / jobs)
-        let logs = training.versioning.repository.cairnDirectory + "/sweeps/" + sweep.id
-        try FileOps.makeDirectories(logs)
-        let state = Mutex<(next: Int, running: [Int: ChildProcess], failure: (any Error)?)>((0, [:], nil))
-        let signals = [SIGINT, SIGTERM].map { number -> any DispatchSourceSignal in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler {
-                let first = !Self.stop.exchange(true, ordering: .relaxed)
-                if first { warn("\nstopping the sweep: running trials are kept as interrupted, no more start") }
-                state.withLock { for child in $0.running.values { child.sendToGroup(SIGINT) } }
-                guard first else { return }
-                // A trial that ignores SIGINT is not waited for forever: SIGTERM, then SIGKILL.
-                for (delay, escalation) in [(stopGrace, SIGTERM), (2 * stopGrace, SIGKILL)] {
-                    DispatchQueue.global().asyncAfter(deadline: .now() + delay) {
-                        state.withLock { for child in $0.running.values { child.sendToGroup(escalation) } }
-                    }
-                }
-            }
-            source.resume()
-            return source
-        }
-        defer { signals.forEach { $0.cancel() } }
-        let total = sweep.trials.count
-        let prefix = "sweep-\(sweep.id.prefix(6))"
-        let snapshot = sweep.snapshotID
-        let isProgram = sweep.command != nil
-        DispatchQueue.concurrentPerform(iterations: jobs) { _ in
-            while true {
-                let claimed: (index: Int, trial: SweepRecord.Trial)? = state.withLock { s in
-                    guard !Self.stop.load(ordering: .relaxed), s.failure == nil, s.next < total else { return nil }
-                    defer { s.next += 1 }
-                    return (s.next, sweep.trials[s.next])
-                }
-                guard let (index, trial) = claimed else { return }
-                let tag = SweepTag(id: sweep.id, trial: trial.number)
-                do {
-                    let specific = try argumentsOf(trial.parameters)
-                    let name = "\(prefix)-\(trial.number)"
-                    let argv = [executable, "-C", root] + (isProgram
-                        ? ["run", "--data", snapshot, "--name", name] + specific
-                        : ["train", "--data", snapshot, "--name", name, "--threads", String(threads), "--json"] + specific)
-                    var environment = ProcessInfo.processInfo.environment
-                    environment[SweepTag.environmentVariable] = tag.argument
-                    for key in ["OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"] { environment[key] = String(threads) }
-                    let child = try ChildProcess(argv, environment: environment, ownProcessGroup: true)
-                    state.withLock { $0.running[index] = child }
-                    if Self.stop.load(ordering: .relaxed) { child.sendToGroup(SIGINT) }  // a stop that came while it started
-                    let log = try POSIXFile(path: "\(logs)/trial-\(trial.number).log", flags: O_WRONLY | O_CREAT | O_TRUNC | O_APPEND)
-                    let ended = child.stream { _, bytes in try? log.writeAll(Data(bytes)) }
-                    let run = try training.trialRuns(of: sweep.id)[trial.number]
-                    state.withLock { _ = $0.running.removeValue(forKey: index) }
-                    let line: String = {
-                        let metric = run?.metric(sweep.spec.metric.name).map { String(format: "%@ %.4f", sweep.spec.metric.name, $0) } ?? "no \(sweep.spec.metric.name)"
-                        let status = run?.status.rawValue ?? "failed to start (exit status \(ended.status); see \(logs)/trial-\(trial.number).log)"
-                        return "trial \(trial.number)/\(total) \(status): \(metric) (\(trial.parameters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.argument)" }.joined(separator: ", ")))"
-                            + (run.map { " run \($0.id)" } ?? "")
-                    }()
-                    if !quiet { warn(Printable.escaped(line)) }
-                } catch {
-                    state.withLock { s in
-                        s.running[index] = nil
-                        if s.failure == nil { s.failure = error }
-                    }
-                }
-            }
-        }
-        var record = sweep
-        let failure = state.withLock { $0.failure }
-        let interrupted = Self.stop.load(ordering: .relaxed)
-        record.status = failure != nil ? .failed : interrupted ? .interrupted : .finished
-        record.endedAt = Date()
-        try training.save(record)
-        if let failure { throw failure }
-        return record
-    }
 }
 
 struct ReportCommand: ParsableCommand {
@@ -411,40 +261,7 @@ struct ReportCommand: ParsableCommand {
     }
 
     func run() throws {
-        let training = try training(repository)
-        try FileOps.makeDirectories(directory)
-        var written: [String] = []
-        var runFacts: [RunFacts] = []
-        func write(_ html: String, _ name: String) throws {
-            let path = (directory as NSString).appendingPathComponent(name)
-            try FileOps.writeFile(Data(html.utf8), to: path)
-            written.append(path)
-        }
-        for target in targets {
-            if let summary = try? training.summary(of: target) {
-                try write(ReportHTML.sweepPage(summary), "sweep-\(summary.sweep.id).html")
-            } else if let run = try? training.run(target) {
-                let facts = try training.runFacts(run)
-                runFacts.append(facts)
-                try write(ReportHTML.runPage(facts), "run-\(run.id).html")
-            } else {
-                let snapshot: SnapshotRecord
-                do {
-                    snapshot = try training.versioning.resolve(target)
-                } catch {
-                    throw ValidationError("'\(Printable.escaped(target))' is no run, sweep or snapshot here (`cairn runs`, `cairn sweep list`, `cairn log`)")
-                }
-                try write(ReportHTML.dataPage(try training.dataFacts(snapshot.id)), "snapshot-\(snapshot.id.hex.prefix(12)).html")
-            }
-        }
-        if runFacts.count > 1 {
-            let base = runFacts[0].record.snapshotID
-            var diffs: [String: SnapshotDiff] = [:]
-            for facts in runFacts.dropFirst() where facts.record.snapshotID != base && diffs[facts.record.snapshotID] == nil {
-                diffs[facts.record.snapshotID] = try? training.versioning.diff(base, facts.record.snapshotID)
-            }
-            try write(ReportHTML.comparisonPage(runFacts, diffs: diffs), "compare.html")
-        }
+        let written = try ReportPages.write(targets, to: directory, training: try training(repository))
         if output.json { return try printJSON(["pages": written]) }
         for path in written { say("wrote \(path)") }
     }

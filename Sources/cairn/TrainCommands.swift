@@ -11,16 +11,10 @@ import Synchronization
 private let stopRequested = Atomic<Bool>(false)
 
 /// Turns SIGINT and SIGTERM into a request to stop; a second one ends the process at once.
-private func installStopHandlers() -> [any DispatchSourceSignal] {
-    [SIGINT, SIGTERM].map { number in
-        signal(number, SIG_IGN)
-        let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-        source.setEventHandler {
-            if stopRequested.exchange(true, ordering: .relaxed) { Foundation.exit(130) }
-            warn("\nstopping after this step (the run is kept as interrupted); press Ctrl-C again to quit at once")
-        }
-        source.resume()
-        return source
+private func installStopHandlers() -> SignalHandlers {
+    SignalHandlers([SIGINT, SIGTERM]) { _ in
+        if stopRequested.exchange(true, ordering: .relaxed) { Foundation.exit(130) }
+        warn("\nstopping after this step (the run is kept as interrupted); press Ctrl-C again to quit at once")
     }
 }
 
@@ -97,7 +91,7 @@ struct TrainCommand: ParsableCommand {
         let tag = try SweepTag.takeFromEnvironment()
         let prune = try tag.flatMap { try training.medianStopping(for: $0) }
         let signals = installStopHandlers()
-        defer { signals.forEach { $0.cancel() } }
+        defer { signals.cancel() }
         if tag != nil { OrphanWatch.start() }  // a sweep's trial stops when its sweep dies
         let quiet = output.json
         let bar = ProgressBar("loading")

@@ -10,7 +10,7 @@ import Synchronization
 /// snapshot the working state (incremental, cheap), train the same model pinned to that snapshot (a
 /// normal run), predict the unlabeled items and hand the UI a new order and new suggestions. The UI
 /// never waits for it; a failure is reported on its status line and labeling goes on.
-final class Retrainer: BackgroundWork, Sendable {
+public final class Retrainer: BackgroundWork, Sendable {
     private let repository: Repository
     private let base: RunRecord
     /// Nil for a program's run with embeddings: each round refits a classifier on them.
@@ -18,20 +18,22 @@ final class Retrainer: BackgroundWork, Sendable {
     private let every: Int
     private let explore: Double
     private let annotator: String
+    private let cairnVersion: String
     private let worker = DispatchQueue(label: "cairn.retrain", qos: .utility)
     private let state = Mutex<(running: Bool, last: Int, rounds: Int, result: BackgroundResult?)>((false, 0, 0, nil))
 
     /// - Throws: `TrainingError.badParameter` for a run of another program without embeddings (cairn
     ///   retrains only its own models).
-    init(_ repository: Repository, run: RunRecord, every: Int, explore: Double, annotator: String) throws {
+    public init(_ repository: Repository, run: RunRecord, every: Int, explore: Double, annotator: String, cairnVersion: String) throws {
         guard run.parameters != nil || run.program?.embeddings != nil else {
             throw TrainingError.badParameter("--retrain-every retrains a built-in model or refits on a run's embeddings; "
                                              + "run \(run.id) is a `cairn run` program without embeddings")
         }
         (self.repository, self.base, self.parameters, self.every, self.explore, self.annotator) = (repository, run, run.parameters, every, explore, annotator)
+        self.cairnVersion = cairnVersion
     }
 
-    func labeled(count: Int) {
+    public func labeled(count: Int) {
         let round: Int? = state.withLock { s in
             guard !s.running, count - s.last >= every else { return nil }
             s.running = true
@@ -54,7 +56,7 @@ final class Retrainer: BackgroundWork, Sendable {
         }
     }
 
-    func poll() -> BackgroundResult? {
+    public func poll() -> BackgroundResult? {
         state.withLock { s in
             defer { s.result = nil }
             return s.result
@@ -70,7 +72,7 @@ final class Retrainer: BackgroundWork, Sendable {
 
     private func retrain(round: Int, labels: Int) throws -> BackgroundResult {
         let started = Date()
-        let training = Training(versioning: Versioning(repository: repository), cairnVersion: Cairn.version)
+        let training = Training(versioning: Versioning(repository: repository), cairnVersion: cairnVersion)
         guard var parameters = self.parameters else {
             let plan = try training.uncertainPlan(base, explore: explore, seed: UInt64(round))
             let suggestions = Suggestions(run: base.id, classes: base.classes, catalog: repository.catalog, compute: try training.modelFunction(base))
