@@ -184,7 +184,7 @@ public struct RunRecord: Sendable, Hashable, Codable {
 
     /// The record stored in `row`.
     public init(_ row: Run) throws {
-        self = try JSONDecoder().decode(RunRecord.self, from: Data(row.record.utf8))
+        self = try decodeRecord(RunRecord.self, row.record, kind: "run", id: row.id)
         // The columns are authoritative for what gc and listing read.
         status = row.status
         checkpoint = row.checkpointID?.hex
@@ -217,5 +217,14 @@ public struct RunRecord: Sendable, Hashable, Codable {
     /// A run still marked running whose process is gone (killed): it will never finish.
     public var isOrphaned: Bool {
         status == .running && environment.host == ProcessInfo.processInfo.hostName && kill(pid, 0) != 0 && errno == ESRCH
+    }
+}
+
+/// A record the catalog keeps as JSON, decoded. - Throws: `TrainingError.damagedRecord`.
+func decodeRecord<T: Decodable>(_ type: T.Type, _ json: String, kind: String, id: String) throws(TrainingError) -> T {
+    do {
+        return try JSONDecoder().decode(type, from: Data(json.utf8))
+    } catch {
+        throw .damagedRecord(kind: kind, id: id)
     }
 }

@@ -176,12 +176,12 @@ extension Training {
     /// The sweep whose id starts with `ref`.
     public func sweep(_ ref: String) throws -> SweepRecord {
         let row = try catalog.read { try $0.sweep(matching: ref) }
-        return try JSONDecoder().decode(SweepRecord.self, from: Data(row.record.utf8))
+        return try decodeRecord(SweepRecord.self, row.record, kind: "sweep", id: row.id)
     }
 
     /// Every sweep, oldest first.
     public func sweeps() throws -> [SweepRecord] {
-        try catalog.read { try $0.sweeps() }.map { try JSONDecoder().decode(SweepRecord.self, from: Data($0.record.utf8)) }
+        try catalog.read { try $0.sweeps() }.map { try decodeRecord(SweepRecord.self, $0.record, kind: "sweep", id: $0.id) }
     }
 
     /// The runs that are trials of sweep `id`, by trial number (the latest run of a number).

@@ -26,6 +26,8 @@ public enum TrainingError: CairnError, Equatable {
     case badEmbeddings(file: String, problems: [String], total: Int)
     /// A sweep spec that cannot be used, naming the key.
     case badSweepSpec(String)
+    /// A run's or sweep's record in the catalog that does not decode (damaged, or from a bad bundle).
+    case damagedRecord(kind: String, id: String)
 
     public var description: String {
         switch self {
@@ -38,6 +40,7 @@ public enum TrainingError: CairnError, Equatable {
                 + " at epoch \(epoch), step \(step): learning rate \(lr) is too high for this model; try a smaller --lr (default 3e-4)"
         case .badCheckpoint(let why): "the run's checkpoint does not load: \(why)"
         case .badSweepSpec(let why): "sweep spec: \(why)"
+        case .damagedRecord(let kind, let id): "the record of \(kind) \(Printable.escaped(id)) in the catalog is damaged and cannot be read"
         case .noCheckpoint(let run, let status): "run \(run) has no checkpoint (it \(status) before finishing an epoch)"
         case .programRun(let run):
             "run \(run) is a `cairn run` program's run: it has no built-in model to serve, evaluate, export or predict with "

@@ -246,3 +246,23 @@ extension JSONEncoder {
         return encoder
     }
 }
+
+extension Versioning {
+    /// The items of snapshot `ref` that `filter` admits (the rule `ls` applies to the working
+    /// state too), by path, each with its size when this repository holds its image.
+    /// - Throws: `VersioningError.noClass` when the filter names a class the snapshot lacks.
+    public func items(of ref: String, matching filter: ItemFilter) throws -> [(record: ItemRecord, bytes: Int64?)] {
+        let snapshot = try resolve(ref)
+        let root = try tree.root(snapshot.id)
+        if let name = filter.className, !root.classes.contains(name) {
+            throw VersioningError.noClass(snapshot: snapshot.id, name: name, classes: root.classes)
+        }
+        let records = try tree.items(under: root.items)
+            .filter { filter.admits(path: $0.path, split: $0.split, resolved: $0.resolved) }
+            .sorted { $0.path < $1.path }
+        let sizes = try repository.catalog.read { tx in
+            try Dictionary(records.compactMap { r in try tx.item(blobID: r.blobID).map { (r.blobID, $0.byteSize) } }, uniquingKeysWith: { a, _ in a })
+        }
+        return records.map { ($0, sizes[$0.blobID]) }
+    }
+}

@@ -88,8 +88,11 @@ struct Cairn: AsyncParsableCommand {
                 say(fullMessage(for: error))
                 Foundation.exit(0)
             }
+            if let exit = error as? ExitCode { Foundation.exit(exit.rawValue) }  // from a command that has already said why
             if code != .validationFailure {
-                Foundation.exit(code.rawValue)  // ExitCode(n) from a command that has already said why
+                // An error no layer turned into a CairnError: said as it is rather than not at all.
+                warn("cairn: error: \(error)")
+                Foundation.exit(code.rawValue)
             }
             var text = message(for: error)
             if let first = text.first { text = first.lowercased() + text.dropFirst() }

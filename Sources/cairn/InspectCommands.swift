@@ -114,20 +114,8 @@ struct ListCommand: ParsableCommand {
 
     /// The items of snapshot `ref`, filtered by the same rule as the working state.
     private func snapshotRows(_ ref: String, _ repo: Repository) throws -> [ListedItem] {
-        let versioning = Versioning(repository: repo)
-        let snapshot = try versioning.resolve(ref)
-        let root = try versioning.tree.root(snapshot.id)
-        if let name = self.class, !root.classes.contains(name) {
-            throw ValidationError("snapshot \(snapshot.id.hex.prefix(12)) has no class \(name) (its classes: \(root.classes.joined(separator: ", ")))")
-        }
         let filter = ItemFilter(className: self.class, split: split, unlabeled: unlabeled, conflicting: conflicting, pathPattern: pathPattern)
-        let records = try versioning.tree.items(under: root.items)
-            .filter { filter.admits(path: $0.path, split: $0.split, resolved: $0.resolved) }
-            .sorted { $0.path < $1.path }
-        let sizes = try repo.catalog.read { tx in
-            try Dictionary(records.compactMap { r in try tx.item(blobID: r.blobID).map { (r.blobID, $0.byteSize) } }, uniquingKeysWith: { a, _ in a })
-        }
-        return records.map { ListedItem($0, bytes: sizes[$0.blobID]) }
+        return try Versioning(repository: repo).items(of: ref, matching: filter).map { ListedItem($0.record, bytes: $0.bytes) }
     }
 
     private func workingRows(_ repo: Repository) throws -> [ListedItem] {

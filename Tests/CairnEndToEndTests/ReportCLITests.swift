@@ -128,5 +128,14 @@ import Testing
 
         result = try cairn("report", "nothing-here", "-o", dir.appending("x"))
         #expect(result.status == 64 && result.stderr.contains("is no run, sweep or snapshot"), "\(result)")
+        #expect(!FileManager.default.fileExists(atPath: dir.appending("x")), "nothing is written before every target is known")
+
+        // A run whose record is damaged is reported as damaged, not taken for a name that is not there.
+        let sql = "UPDATE runs SET record = '{\\\"broken\\\": 1}' WHERE name = 'second';"
+        let damaged = CLI.shell("command -v sqlite3 >/dev/null && sqlite3 '\(repo)/.cairn/catalog.sqlite' \"\(sql)\"")
+        try #require(damaged.status == 0, "sqlite3 is needed for this test: \(damaged.output)")
+        result = try cairn("report", "second", "-o", dir.appending("y"))
+        #expect(result.status == 1 && result.stderr.contains("the record of run") && result.stderr.contains("is damaged"), "\(result)")
+        #expect(try cairn("runs", "show", "second").stderr.contains("is damaged"), "every reader says so")
     }
 }
