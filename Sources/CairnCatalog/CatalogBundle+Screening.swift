@@ -10,7 +10,7 @@ public struct BundleRefusals: Codable, Sendable, Equatable {
     public var annotators = 0
     /// Annotations, verdicts, split changes, removals and purges of refused items, classes or people, or malformed.
     public var labels = 0
-    /// Runs on snapshots the remote does not hold, or malformed.
+    /// Runs (and sweeps) on snapshots the remote does not hold, or malformed.
     public var runs = 0
     /// Snapshot descriptions of snapshots the remote does not list, or malformed.
     public var snapshots = 0
@@ -128,6 +128,18 @@ extension CatalogBundle {
             }
             out.runs.append(run)
         }
+        let sweeps = (sweeps ?? []).filter { sweep in
+            guard let snapshot = BlobID(hex: sweep.snapshot), heldSnapshots.contains(snapshot), sweep.id.count == 12,
+                  sweep.id.allSatisfy(\.isHexDigit), sweep.createdAt.isFinite, sweep.record.utf8.count <= 16 << 20,
+                  !sweep.dataRef.unicodeScalars.contains(where: Printable.isControl)
+            else {
+                refused.runs += 1
+                refused.note("sweep \(sweep.id.prefix(12))")
+                return false
+            }
+            return true
+        }
+        out.sweeps = sweeps.isEmpty ? nil : sweeps
         return (out, refused)
     }
 }

@@ -79,6 +79,10 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
         /// Blobs of files the run's program wrote (absent in bundles from before runs kept artifacts).
         public var artifacts: [String]?
     }
+    /// A sweep (its trials are runs, which name it). Identity: the id.
+    public struct SweepEntry: Codable, Sendable, Hashable {
+        public var id: String, dataRef: String, snapshot: String, createdAt: Double, record: String
+    }
 
     public var format = formatVersion
     public var classes: [ClassEntry] = []
@@ -94,6 +98,9 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
     public var removals: [RemovalEntry]?
     /// Absent when there are none (and in older bundles).
     public var purges: [PurgeEntry]?
+    /// The sweeps on the bundle's snapshots, so a replica can show the sweep its trials name.
+    /// Absent when there are none (and in older bundles).
+    public var sweeps: [SweepEntry]?
 
     public init() {}
 
@@ -101,10 +108,11 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
     public struct MergeCounts: Codable, Sendable, Equatable {
         public var items = 0, annotations = 0, reviews = 0, runs = 0, classes = 0, annotators = 0, splitChanges = 0, removals = 0
         public var purges = 0
+        public var sweeps = 0
         /// Purges recorded by someone not trusted here to purge: held, nothing erased (`purge --apply-pulled`).
         public var purgesHeld = 0
         public init() {}
-        public var total: Int { items + annotations + reviews + runs + classes + annotators + splitChanges + removals + purges }
+        public var total: Int { items + annotations + reviews + runs + classes + annotators + splitChanges + removals + purges + sweeps }
     }
 
     /// The catalog's rows for the items whose blobs are in `items`, the snapshots in `snapshots`,
@@ -146,6 +154,10 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
                      startedAt: $0.startedAt.timeIntervalSince1970, endedAt: $0.endedAt?.timeIntervalSince1970,
                      checkpoint: $0.checkpointID?.hex, record: $0.record, artifacts: $0.artifactIDs.isEmpty ? nil : $0.artifactIDs.map(\.hex))
         }
+        let sweeps = try tx.sweeps().filter { keepSnapshots.contains($0.snapshotID) }.map {
+            SweepEntry(id: $0.id, dataRef: $0.dataRef, snapshot: $0.snapshotID.hex, createdAt: $0.createdAt.timeIntervalSince1970, record: $0.record)
+        }
+        bundle.sweeps = sweeps.isEmpty ? nil : sweeps
         return bundle
     }
 
@@ -175,6 +187,8 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
         out.removals = removals.isEmpty ? nil : removals
         let purges = union(purges ?? [], other.purges ?? [], key: \.blob)
         out.purges = purges.isEmpty ? nil : purges
+        let sweeps = union(sweeps ?? [], other.sweeps ?? [], key: \.id)
+        out.sweeps = sweeps.isEmpty ? nil : sweeps
         return out
     }
 
@@ -299,6 +313,13 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
                 endedAt: run.endedAt.map(Date.init(timeIntervalSince1970:)), checkpointID: run.checkpoint.flatMap { BlobID(hex: $0) },
                 artifactIDs: (run.artifacts ?? []).compactMap { BlobID(hex: $0) }, record: run.record))
             counts.runs += 1
+        }
+        let haveSweeps = Set(try tx.sweeps().map(\.id))
+        for sweep in sweeps ?? [] where !haveSweeps.contains(sweep.id) {
+            guard let snapshot = BlobID(hex: sweep.snapshot) else { throw CatalogError.malformedBundle("sweep \(sweep.id)") }
+            try tx.insertSweep(SweepRow(id: sweep.id, dataRef: sweep.dataRef, snapshotID: snapshot,
+                                        createdAt: Date(timeIntervalSince1970: sweep.createdAt), record: sweep.record))
+            counts.sweeps += 1
         }
         return counts
     }

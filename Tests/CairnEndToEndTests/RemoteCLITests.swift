@@ -537,4 +537,30 @@ struct RemoteFixture {
         #expect(try FileManager.default.contentsOfDirectory(atPath: outside).sorted() == before, "nothing written through the link")
         #expect(try cairn(a, ["fsck"]).status == 0)
     }
+
+    /// A sweep travels with its trials: a clone shows it, ranked as where it ran.
+    @Test func aCloneShowsTheSweepItsTrialsName() throws {
+        let fixture = try setUp("sweep", count: 16, on: .directory)
+        defer { fixture.stop() }
+        let (dir, a) = (fixture.dir, fixture.a)
+        let spec = dir.appending("spec.yaml")
+        try Data("method: grid\nmetric: {name: train_accuracy, goal: maximize}\nparameters: {lr: {values: [0.01, 0.001]}, epochs: {value: 1}, model: {value: softmax}, size: {value: 8x8}}\n".utf8)
+            .write(to: URL(fileURLWithPath: spec))
+        let sweep = try cairn(a, ["sweep", "--data", "v1", "--spec", spec, "--json"])
+        #expect(sweep.status == 0, "\(sweep)")
+        let id = try #require(try sweep.jsonObject()["sweep"] as? String)
+        #expect(try cairn(a, ["push"]).status == 0)
+        let b = dir.appending("b")
+        let clone = try CLI.run(fixture.clone(b, ["--json"]), environment: env)
+        #expect(clone.status == 0, "\(clone)")
+        let merged = try clone.jsonObject()["merged"] as? [String: Any]
+        #expect(merged?["sweeps"] as? Int == 1, "\(clone)")
+        let here = try cairn(a, ["sweep", "show", id, "--json"]).jsonObject()
+        let there = try cairn(b, ["sweep", "show", id, "--json"]).jsonObject()
+        #expect((there["runs"] as? [[String: Any]])?.count == 2 && there["best"] as? String == here["best"] as? String, "\(there)")
+        let trial = try #require((there["runs"] as? [[String: Any]])?.first?["run"] as? String)
+        #expect(try cairn(b, ["runs", "show", trial]).stdout.contains("cairn sweep show \(id)"))
+        let again = try cairn(b, ["pull", "--json"]).jsonObject()["merged"] as? [String: Any]
+        #expect(again?["sweeps"] as? Int == 0, "merged once: \(String(describing: again))")
+    }
 }
