@@ -4,18 +4,18 @@ import Foundation
 /// `cairn report`'s pages: one self-contained HTML file each (styles, one small script, images as
 /// `data:` URIs and plots as inline SVG; nothing is fetched). Every figure is also in the DOM as
 /// `data-figure="NAME" data-value="EXACT"`, so a script (or a test) can read the numbers the page
-/// shows. Text from the data is escaped.
+/// shows. Pages are `HTML` values: text from the data is escaped wherever it is interpolated.
 public enum ReportHTML {
     // MARK: Pages
 
     public static func runPage(_ facts: RunFacts) -> String {
         let r = facts.record
-        var body = "<h1>Run \(e(r.name)) <small>\(e(r.id))</small></h1>"
-        body += "<p class=\"meta\">\(status(r.status.rawValue)) · \(e(r.model)) · started \(e(iso(r.startedAt)))"
-        if let end = r.endedAt { body += String(format: " · %.1f s", end.timeIntervalSince(r.startedAt)) }
-        if let sweep = r.sweep { body += " · trial \(sweep.trial) of sweep \(e(sweep.id))" }
+        var body: HTML = "<h1>Run \(r.name) <small>\(r.id)</small></h1>"
+        body += "<p class=\"meta\">\(status(r.status.rawValue)) · \(r.model) · started \(iso(r.startedAt))"
+        if let end = r.endedAt { body += " · \(String(format: "%.1f", end.timeIntervalSince(r.startedAt))) s" }
+        if let sweep = r.sweep { body += " · trial \(sweep.trial) of sweep \(sweep.id)" }
         body += "</p>"
-        if let error = r.error { body += "<p class=\"note\">\(e(error))</p>" }
+        if let error = r.error { body += "<p class=\"note\">\(error)</p>" }
         body += missingSection(facts.missing)
         body += "<h2>Figures</h2><table class=\"figures\"><tr><th></th><th>accuracy</th><th>loss</th><th>macro F1</th></tr>"
         for (name, evaluation) in [("val", r.val), ("test", r.test)] {
@@ -25,13 +25,13 @@ public enum ReportHTML {
         }
         if let train = r.trainAccuracy { body += "<tr><th>train</th><td>\(figure("train-accuracy", train, percent: true))</td><td></td><td></td></tr>" }
         if let baseline = r.baseline {
-            body += "<tr><th>baseline</th><td>\(figure("baseline-accuracy", baseline.accuracy, percent: true))</td><td colspan=\"2\">always \(e(baseline.className))</td></tr>"
+            body += "<tr><th>baseline</th><td>\(figure("baseline-accuracy", baseline.accuracy, percent: true))</td><td colspan=\"2\">always \(baseline.className)</td></tr>"
         }
         body += "</table>"
         if let program = r.program {
             let figures = program.figures.sorted { $0.key < $1.key }
             if !figures.isEmpty {
-                body += "<table class=\"figures\">" + figures.map { "<tr><th>\(e($0.key))</th><td>\(figure($0.key, $0.value))</td></tr>" }.joined() + "</table>"
+                body += "<table class=\"figures\">" + figures.map { "<tr><th>\($0.key)</th><td>\(figure($0.key, $0.value))</td></tr>" }.joined() + "</table>"
             }
         }
         body += dataSection(facts.data)
@@ -41,20 +41,21 @@ public enum ReportHTML {
             let which = r.test != nil ? "test" : "val"
             body += "<h2>Confusion (\(which); rows true, columns predicted)</h2>" + confusion(evaluation)
             body += "<h2>Per class, worst first</h2><table class=\"sortable\"><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>"
-            for c in evaluation.perClass.sorted(by: { ($0.f1, $0.name) < ($1.f1, $1.name) }) {
-                body += "<tr><td>\(e(c.name))</td><td>\(figure("precision:\(c.name)", c.precision))</td><td>\(figure("recall:\(c.name)", c.recall))</td>"
+            let ranked = evaluation.perClass.sorted(by: { ($0.f1, $0.name) < ($1.f1, $1.name) })
+            for c in ranked.prefix(maxClassRows) {
+                body += "<tr><td>\(c.name)</td><td>\(figure("precision:\(c.name)", c.precision))</td><td>\(figure("recall:\(c.name)", c.recall))</td>"
                     + "<td>\(figure("f1:\(c.name)", c.f1))</td><td>\(figure("support:\(c.name)", Double(c.support)))</td></tr>"
             }
-            body += "</table>"
+            body += "</table>" + more(ranked.count, "classes", where: "`cairn runs show \(r.id) --json`")
         }
         if !facts.pairs.isEmpty {
             body += "<h2>Most confused</h2>"
             for pair in facts.pairs {
-                body += "<div class=\"pair\"><h3>\(e(pair.truth)) taken for \(e(pair.predicted)) <small>\(figure("confused:\(pair.truth)>\(pair.predicted)", Double(pair.count))) images</small></h3><div class=\"thumbs\">"
+                body += "<div class=\"pair\"><h3>\(pair.truth) taken for \(pair.predicted) <small>\(figure("confused:\(pair.truth)>\(pair.predicted)", Double(pair.count))) images</small></h3><div class=\"thumbs\">"
                 for example in pair.examples {
-                    body += "<figure>" + (example.thumbnail.map { "<img alt=\"\(e(example.path))\" src=\"\($0)\">" }
-                        ?? "<div class=\"noimage\">image missing: \(e(example.problem ?? ""))</div>")
-                    body += "<figcaption>\(e(example.path))<br>labeled by \(e(example.labeledBy.isEmpty ? "nobody" : example.labeledBy.joined(separator: ", ")))</figcaption></figure>"
+                    body += "<figure>" + (example.thumbnail.map { "<img alt=\"\(example.path)\" src=\"\($0)\">" }
+                        ?? "<div class=\"noimage\">image missing: \(example.problem ?? "")</div>")
+                    body += "<figcaption>\(example.path)<br>labeled by \(example.labeledBy.isEmpty ? "nobody" : example.labeledBy.joined(separator: ", "))</figcaption></figure>"
                 }
                 body += "</div></div>"
             }
@@ -66,12 +67,12 @@ public enum ReportHTML {
     /// overlaid, and what differs between their snapshots (`diffs`: first run's snapshot to each other one).
     public static func comparisonPage(_ runs: [RunFacts], diffs: [String: SnapshotDiff]) -> String {
         let records = runs.map(\.record)
-        var body = "<h1>\(records.count) runs compared</h1>"
+        var body: HTML = "<h1>\(records.count) runs compared</h1>"
         body += "<table class=\"sortable\"><tr><th>run</th><th>name</th><th>status</th><th>snapshot</th><th>val acc</th><th>test acc</th><th>Δ test acc</th></tr>"
         let first = records[0].test?.accuracy
         for r in records {
             let delta = r.test.flatMap { t in first.map { t.accuracy - $0 } }
-            body += "<tr><td>\(e(r.id))</td><td>\(e(r.name))</td><td>\(status(r.status.rawValue))</td><td>\(e(String(r.snapshotID.prefix(12))))</td>"
+            body += "<tr><td>\(r.id)</td><td>\(r.name)</td><td>\(status(r.status.rawValue))</td><td>\(String(r.snapshotID.prefix(12)))</td>"
                 + "<td>\(figure("val-accuracy:\(r.id)", r.val?.accuracy, percent: true))</td><td>\(figure("test-accuracy:\(r.id)", r.test?.accuracy, percent: true))</td>"
                 + "<td>\(figure("delta-test-accuracy:\(r.id)", delta, percent: true, signed: true))</td></tr>"
         }
@@ -83,9 +84,9 @@ public enum ReportHTML {
         if differing.isEmpty {
             body += "<p>none: the runs were asked the same.</p>"
         } else {
-            body += "<table><tr><th>run</th>" + differing.map { "<th>\(e($0))</th>" }.joined() + "</tr>"
+            body += "<table><tr><th>run</th>" + differing.map { "<th>\($0)</th>" as HTML }.joined() + "</tr>"
             for (r, p) in zip(records, all) {
-                body += "<tr><td>\(e(r.id))</td>" + differing.map { key in "<td data-parameter=\"\(e(key))\">\(e(p.first { $0.0 == key }?.1 ?? ""))</td>" }.joined() + "</tr>"
+                body += "<tr><td>\(r.id)</td>" + differing.map { key in "<td data-parameter=\"\(key)\">\(p.first { $0.0 == key }?.1 ?? "")</td>" }.joined() + "</tr>"
             }
             body += "</table>"
         }
@@ -93,11 +94,11 @@ public enum ReportHTML {
         body += "<h2>Data</h2>"
         let snapshots = Set(records.map(\.snapshotID))
         if snapshots.count == 1 {
-            body += "<p>Every run trained on snapshot <code>\(e(records[0].snapshotID))</code>.</p>" + dataSection(runs[0].data, heading: false)
+            body += "<p>Every run trained on snapshot <code>\(records[0].snapshotID)</code>.</p>" + dataSection(runs[0].data, heading: false)
         } else {
             for r in records.dropFirst() where r.snapshotID != records[0].snapshotID {
                 guard let diff = diffs[r.snapshotID] else { continue }
-                body += "<h3>\(e(String(records[0].snapshotID.prefix(12)))) → \(e(String(r.snapshotID.prefix(12)))) (run \(e(r.id)))</h3>"
+                body += "<h3>\(String(records[0].snapshotID.prefix(12))) → \(String(r.snapshotID.prefix(12))) (run \(r.id))</h3>"
                 body += keyValueTable([("added", "\(diff.added.count)"), ("removed", "\(diff.removed.count)"), ("relabeled", "\(diff.labelsChanged.count)"),
                                        ("moved between splits", "\(diff.splitsChanged.count)"),
                                        ("per class", diff.classDeltas.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value > 0 ? "+" : "")\($0.value)" }.joined(separator: ", "))])
@@ -109,44 +110,44 @@ public enum ReportHTML {
     public static func sweepPage(_ summary: SweepSummary) -> String {
         let sweep = summary.sweep
         let names = sweep.spec.parameters.keys.sorted()
-        var body = "<h1>Sweep <small>\(e(sweep.id))</small></h1>"
-        body += "<p class=\"meta\">\(status(sweep.shownStatus)) · \(sweep.spec.method.rawValue) · metric \(e(sweep.spec.metric.name)) (\(sweep.spec.metric.goal.rawValue)) · "
-            + "snapshot <code>\(e(String(sweep.snapshotID.prefix(12))))</code> (\(e(sweep.dataRef))) · \(sweep.trials.count) trials, \(sweep.jobs) at a time"
-            + (sweep.command.map { " · <code>\(e($0.joined(separator: " ")))</code>" } ?? " · built-in trainer") + "</p>"
-        if let best = summary.best { body += "<p>Best: run <code data-figure=\"best\" data-value=\"\(e(best))\">\(e(best))</code></p>" }
+        var body: HTML = "<h1>Sweep <small>\(sweep.id)</small></h1>"
+        body += "<p class=\"meta\">\(status(sweep.shownStatus)) · \(sweep.spec.method.rawValue) · metric \(sweep.spec.metric.name) (\(sweep.spec.metric.goal.rawValue)) · "
+            + "snapshot <code>\(String(sweep.snapshotID.prefix(12)))</code> (\(sweep.dataRef)) · \(sweep.trials.count) trials, \(sweep.jobs) at a time"
+            + (sweep.command.map { " · <code>\($0.joined(separator: " "))</code>" as HTML } ?? " · built-in trainer") + "</p>"
+        if let best = summary.best { body += "<p>Best: run <code data-figure=\"best\" data-value=\"\(best)\">\(best)</code></p>" }
         body += "<h2>Parallel coordinates</h2>" + ParallelCoordinates(summary).svg()
-        body += "<h2>Trials, best first</h2><table class=\"sortable\"><tr><th>rank</th><th>trial</th><th>run</th><th>status</th><th>\(e(sweep.spec.metric.name))</th>"
-            + names.map { "<th>\(e($0))</th>" }.joined() + "</tr>"
+        body += "<h2>Trials, best first</h2><table class=\"sortable\"><tr><th>rank</th><th>trial</th><th>run</th><th>status</th><th>\(sweep.spec.metric.name)</th>"
+            + names.map { "<th>\($0)</th>" as HTML }.joined() + "</tr>"
         for (rank, t) in summary.trials.enumerated() {
-            body += "<tr><td>\(rank + 1)</td><td>\(t.trial)</td><td>\(e(t.run ?? "-"))</td><td>\(status(t.status))</td>"
-                + "<td>\(figure("metric:\(t.trial)", t.metric))</td>" + names.map { "<td>\(e(t.parameters[$0]?.argument ?? ""))</td>" }.joined() + "</tr>"
+            body += "<tr><td>\(rank + 1)</td><td>\(t.trial)</td><td>\(t.run ?? "-")</td><td>\(status(t.status))</td>"
+                + "<td>\(figure("metric:\(t.trial)", t.metric))</td>" + names.map { "<td>\(t.parameters[$0]?.argument ?? "")</td>" }.joined() + "</tr>"
         }
         body += "</table>"
         return page(title: "Sweep \(sweep.id)", body: body)
     }
 
     public static func dataPage(_ facts: DataFacts) -> String {
-        page(title: "Snapshot \(facts.snapshot.prefix(12))", body: "<h1>Snapshot <small>\(e(facts.snapshot))</small></h1>" + dataSection(facts, heading: false))
+        page(title: "Snapshot \(facts.snapshot.prefix(12))", body: "<h1>Snapshot <small>\(facts.snapshot)</small></h1>" + dataSection(facts, heading: false))
     }
 
     // MARK: Sections
 
-    static func dataSection(_ d: DataFacts, heading: Bool = true) -> String {
-        var out = heading ? "<h2>Data</h2>" : ""
+    static func dataSection(_ d: DataFacts, heading: Bool = true) -> HTML {
+        var out: HTML = heading ? "<h2>Data</h2>" : ""
         out += keyValueTable([("snapshot", d.snapshot), ("tags", d.tags.isEmpty ? "none" : d.tags.joined(separator: ", ")), ("message", d.message),
                               ("made by", "\(d.author), \(iso(d.createdAt))"), ("items", "\(d.items)")]
                              + (d.purged > 0 ? [("purged", "\(d.purged) items whose bytes were purged")] : []))
         let splits = ["train", "val", "test"]
-        out += "<table class=\"counts\"><tr><th>class</th>" + splits.map { "<th>\($0)</th>" }.joined() + "<th>all</th></tr>"
+        out += "<table class=\"counts\"><tr><th>class</th>" + splits.map { "<th>\($0)</th>" as HTML }.joined() + "<th>all</th></tr>"
         let rows = d.classes + d.counts.keys.filter { !d.classes.contains($0) }.sorted()
-        for name in rows {
+        for name in rows.prefix(maxClassRows) {
             let row = d.counts[name] ?? [:]
-            out += "<tr><td>\(e(name))</td>" + splits.map { "<td>\(figure("count:\(name):\($0)", Double(row[$0] ?? 0)))</td>" }.joined()
+            out += "<tr><td>\(name)</td>" + splits.map { "<td>\(figure("count:\(name):\($0)", Double(row[$0] ?? 0)))</td>" }.joined()
                 + "<td>\(row.values.reduce(0, +))</td></tr>"
         }
-        out += "</table>"
+        out += "</table>" + more(rows.count, "classes", where: "`cairn status`")
         if let c = d.changes, let parent = d.parent {
-            out += "<h3>Since the parent snapshot <code>\(e(String(parent.prefix(12))))</code></h3>"
+            out += "<h3>Since the parent snapshot <code>\(String(parent.prefix(12)))</code></h3>"
             out += keyValueTable([("added", "\(c.added)"), ("removed", "\(c.removed)"), ("relabeled", "\(c.relabeled)"), ("moved between splits", "\(c.moved)"),
                                   ("per class", c.deltas.isEmpty ? "no change" : c.deltas.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value > 0 ? "+" : "")\($0.value)" }.joined(separator: ", "))])
         } else {
@@ -156,13 +157,13 @@ public enum ReportHTML {
         if let noise = d.estimatedNoise { health.append(("estimated label noise (cairn suspects)", String(format: "%.1f%%", noise * 100))) }
         if let suspects = d.suspects { health.append(("suspect labels", "\(suspects)")) }
         if let leaks = d.leaks { health.append(("near-duplicates across splits (cairn check)", "\(leaks)")) }
-        out += "<h3>Label health</h3>" + (health.isEmpty ? "<p>Not computed for this snapshot: run <code>cairn suspects --data \(e(String(d.snapshot.prefix(12))))</code> and <code>cairn check</code>.</p>" : keyValueTable(health))
+        out += "<h3>Label health</h3>" + (health.isEmpty ? "<p>Not computed for this snapshot: run <code>cairn suspects --data \(String(d.snapshot.prefix(12)))</code> and <code>cairn check</code>.</p>" : keyValueTable(health))
         return out
     }
 
-    static func missingSection(_ missing: [String]) -> String {
+    static func missingSection(_ missing: [String]) -> HTML {
         guard !missing.isEmpty else { return "" }
-        return "<section id=\"missing\" class=\"note\"><h2>Missing</h2><ul>" + missing.map { "<li>\(e($0))</li>" }.joined() + "</ul></section>"
+        return "<section id=\"missing\" class=\"note\"><h2>Missing</h2><ul>" + missing.map { "<li>\($0)</li>" }.joined() + "</ul></section>"
     }
 
     static func parameters(_ r: RunRecord) -> [(String, String)] {
@@ -177,20 +178,20 @@ public enum ReportHTML {
 
     /// The matrix for up to 30 classes; past that (a page of k² cells would run to megabytes), the
     /// most frequent mistakes as a table.
-    static func confusion(_ evaluation: Evaluation) -> String {
+    static func confusion(_ evaluation: Evaluation) -> HTML {
         let names = evaluation.perClass.map(\.name)
         guard !evaluation.confusion.isEmpty, names.count <= 30 else {
             let pairs = (evaluation.confusedPairs ?? []).prefix(50)
             guard !pairs.isEmpty else { return "<p>No mistakes.</p>" }
             return "<p class=\"meta\">\(names.count) classes: the \(pairs.count) most frequent mistakes instead of the matrix.</p>"
                 + "<table class=\"sortable\"><tr><th>true class</th><th>predicted</th><th>items</th></tr>"
-                + pairs.map { "<tr><td>\(e($0.actual))</td><td>\(e($0.predicted))</td><td><span data-value=\"\($0.count)\">\($0.count)</span></td></tr>" }.joined()
+                + pairs.map { "<tr><td>\($0.actual)</td><td>\($0.predicted)</td><td><span data-value=\"\($0.count)\">\($0.count)</span></td></tr>" }.joined()
                 + "</table>"
         }
-        var out = "<table class=\"confusion\"><tr><th></th>" + names.map { "<th>\(e($0))</th>" }.joined() + "</tr>"
+        var out: HTML = "<table class=\"confusion\"><tr><th></th>" + names.map { "<th>\($0)</th>" as HTML }.joined() + "</tr>"
         for (t, row) in evaluation.confusion.enumerated() {
             let total = max(1, row.reduce(0, +))
-            out += "<tr><th>\(e(names[t]))</th>"
+            out += "<tr><th>\(names[t])</th>"
             for (p, count) in row.enumerated() {
                 let share = Double(count) / Double(total)
                 let alpha = String(format: "%.2f", share)
@@ -202,7 +203,7 @@ public enum ReportHTML {
     }
 
     /// Loss by epoch (train solid, val dashed) and val accuracy, one colour per run; a program's metrics by step.
-    static func curves(_ records: [RunRecord]) -> String {
+    static func curves(_ records: [RunRecord]) -> HTML {
         let palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
         var loss: [Series] = [], accuracy: [Series] = [], program: [Series] = []
         var programAxis: String?
@@ -223,7 +224,7 @@ public enum ReportHTML {
                                       points: Array(zip(series.x, series.y))))
             }
         }
-        var out = ""
+        var out: HTML = ""
         if !loss.isEmpty { out += lineChart(title: "loss by epoch", series: loss, xLabel: "epoch", fromZero: true) }
         if !accuracy.isEmpty { out += lineChart(title: "val accuracy by epoch", series: accuracy, xLabel: "epoch", fromZero: true) }
         if !program.isEmpty { out += lineChart(title: "metrics", series: program, xLabel: programAxis ?? "step", fromZero: false) }
@@ -238,41 +239,56 @@ public enum ReportHTML {
     }
 
     /// The same layout as the PNG plots (`ChartAxis`), drawn as SVG.
-    static func lineChart(title: String, series: [Series], xLabel: String, fromZero: Bool) -> String {
-        let (width, height) = (640.0, 320.0)
+    static func lineChart(title: String, series: [Series], xLabel: String, fromZero: Bool) -> HTML {
+        let (width, height) = (640, 320)
         let (left, right, top, bottom) = (60.0, 620.0, 30.0, 280.0)
         let xAxis = ChartAxis(values: series.flatMap { $0.points.map(\.0) }, title: xLabel, integers: true, maxTicks: 9)
         let yAxis = ChartAxis(values: series.flatMap { $0.points.map(\.1) }, title: "", includeZero: fromZero)
-        func px(_ x: Double) -> Double { left + xAxis.fraction(x) * (right - left) }
-        func py(_ y: Double) -> Double { bottom - yAxis.fraction(y) * (bottom - top) }
-        var out = "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" width=\"\(Int(width))\" height=\"\(Int(height))\" viewBox=\"0 0 \(Int(width)) \(Int(height))\">"
-        out += "<text x=\"\(left)\" y=\"18\" font-size=\"13\">\(e(title))</text>"
+        func x(_ value: Double) -> Double { left + xAxis.fraction(value) * (right - left) }
+        func y(_ value: Double) -> Double { bottom - yAxis.fraction(value) * (bottom - top) }
+        func px(_ value: Double) -> String { coordinate(x(value)) }
+        func py(_ value: Double) -> String { coordinate(y(value)) }
+        let (l, r, t, b) = (coordinate(left), coordinate(right), coordinate(top), coordinate(bottom))
+        var out: HTML = "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" width=\"\(width)\" height=\"\(height)\" viewBox=\"0 0 \(width) \(height)\">"
+        out += "<text x=\"\(l)\" y=\"18\" font-size=\"13\">\(title)</text>"
         for v in yAxis.ticks {
-            out += String(format: "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>", left, py(v), right, py(v))
-            out += String(format: "<text x=\"%.1f\" y=\"%.1f\" font-size=\"10\" text-anchor=\"end\">%@</text>", left - 4, py(v) + 3, yAxis.label(v))
+            out += "<line x1=\"\(l)\" y1=\"\(py(v))\" x2=\"\(r)\" y2=\"\(py(v))\" stroke=\"#ddd\"/>"
+            out += "<text x=\"\(coordinate(left - 4))\" y=\"\(coordinate(y(v) + 3))\" font-size=\"10\" text-anchor=\"end\">\(yAxis.label(v))</text>"
         }
         for v in xAxis.ticks {
-            out += String(format: "<text x=\"%.1f\" y=\"%.1f\" font-size=\"10\" text-anchor=\"middle\">%@</text>", px(v), bottom + 13, xAxis.label(v))
+            out += "<text x=\"\(px(v))\" y=\"\(coordinate(bottom + 13))\" font-size=\"10\" text-anchor=\"middle\">\(xAxis.label(v))</text>"
         }
-        out += String(format: "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" text-anchor=\"middle\">%@</text>", (left + right) / 2, bottom + 30, e(xLabel))
-        out += String(format: "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"black\"/>", left, bottom, right, bottom)
-        out += String(format: "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"black\"/>", left, top, left, bottom)
+        out += "<text x=\"\(coordinate((left + right) / 2))\" y=\"\(coordinate(bottom + 30))\" font-size=\"11\" text-anchor=\"middle\">\(xLabel)</text>"
+        out += "<line x1=\"\(l)\" y1=\"\(b)\" x2=\"\(r)\" y2=\"\(b)\" stroke=\"black\"/>"
+        out += "<line x1=\"\(l)\" y1=\"\(t)\" x2=\"\(l)\" y2=\"\(b)\" stroke=\"black\"/>"
         for (i, s) in series.enumerated() {
-            let points = s.points.map { String(format: "%.1f,%.1f", px($0.0), py($0.1)) }.joined(separator: " ")
-            out += "<polyline fill=\"none\" stroke=\"\(s.color)\" stroke-width=\"2\"\(s.dashed ? " stroke-dasharray=\"5,3\"" : "") points=\"\(points)\"><title>\(e(s.name))</title></polyline>"
-            out += String(format: "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" fill=\"%@\">%@</text>", right - 200, top + 14 + Double(i) * 13, s.color, e(s.name))
+            let points = s.points.map { "\(px($0.0)),\(py($0.1))" }.joined(separator: " ")
+            let dash: HTML = s.dashed ? " stroke-dasharray=\"5,3\"" : ""
+            out += "<polyline fill=\"none\" stroke=\"\(s.color)\" stroke-width=\"2\"\(dash) points=\"\(points)\"><title>\(s.name)</title></polyline>"
+            out += "<text x=\"\(coordinate(right - 200))\" y=\"\(coordinate(top + 14 + Double(i) * 13))\" font-size=\"11\" fill=\"\(s.color)\">\(s.name)</text>"
         }
         return out + "</svg>"
     }
 
+    /// Most rows a per-class table shows: a page stays a page with thousands of classes.
+    static let maxClassRows = 200
+
+    /// The note under a table cut at `maxClassRows` of `count` rows (nothing when it was not cut).
+    static func more(_ count: Int, _ what: String, where place: String) -> HTML {
+        count > maxClassRows ? "<p class=\"meta\">… and \(count - maxClassRows) more \(what), in \(place).</p>" : ""
+    }
+
+    /// A coordinate as SVG takes it: one decimal.
+    static func coordinate(_ value: Double) -> String { String(format: "%.1f", value) }
+
     // MARK: Pieces
 
-    static func page(title: String, body: String) -> String {
-        """
+    static func page(title: String, body: HTML) -> String {
+        let page: HTML = """
         <!DOCTYPE html>
         <html lang="en"><head><meta charset="utf-8">
         <meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
-        <title>\(e(title))</title>
+        <title>\(title)</title>
         <style>
         body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
         h1 small, h3 small { color: #777; font-weight: normal; }
@@ -287,7 +303,7 @@ public enum ReportHTML {
         </style></head>
         <body>
         \(body)
-        <footer><p class="meta">Made by cairn report at \(e(iso(Date()))); every figure is from the run records in the repository.</p></footer>
+        <footer><p class="meta">Made by cairn report at \(iso(Date())); every figure is from the run records in the repository.</p></footer>
         <script>
         // Sort a table by a column when its header is clicked (numbers by value, else text).
         for (const table of document.querySelectorAll("table.sortable")) {
@@ -304,22 +320,22 @@ public enum ReportHTML {
         </body></html>
 
         """
+        return page.text
     }
 
-    static func figure(_ name: String, _ value: Double?, percent: Bool = false, signed: Bool = false) -> String {
-        guard let value, value.isFinite else { return "<span data-figure=\"\(e(name))\">-</span>" }
+    static func figure(_ name: String, _ value: Double?, percent: Bool = false, signed: Bool = false) -> HTML {
+        guard let value, value.isFinite else { return "<span data-figure=\"\(name)\">-</span>" }
         let text = percent ? String(format: signed ? "%+.1f%%" : "%.1f%%", value * 100)
             : value == value.rounded() && abs(value) < 1e12 ? String(Int64(value)) : String(format: "%.4f", value)
-        return "<span data-figure=\"\(e(name))\" data-value=\"\(value)\">\(text)</span>"
+        return "<span data-figure=\"\(name)\" data-value=\"\(value)\">\(text)</span>"
     }
 
-    static func keyValueTable(_ rows: [(String, String)]) -> String {
-        "<table>" + rows.map { "<tr><th>\(e($0.0))</th><td>\(e($0.1))</td></tr>" }.joined() + "</table>"
+    static func keyValueTable(_ rows: [(String, String)]) -> HTML {
+        "<table>" + rows.map { "<tr><th>\($0.0)</th><td>\($0.1)</td></tr>" }.joined() + "</table>"
     }
 
-    static func status(_ s: String) -> String { "<span class=\"status-\(e(s.replacingOccurrences(of: " ", with: "-")))\">\(e(s))</span>" }
+    static func status(_ s: String) -> HTML { "<span class=\"status-\(s.replacingOccurrences(of: " ", with: "-"))\">\(s)</span>" }
 
     static func iso(_ date: Date) -> String { date.formatted(.iso8601) }
 
-    static func e(_ text: String) -> String { HTML.escape(text) }
 }

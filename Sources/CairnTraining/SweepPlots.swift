@@ -112,25 +112,25 @@ public struct ParallelCoordinates: Sendable {
     }
 
     /// The plot as an SVG element (text escaped for HTML).
-    public func svg() -> String {
+    public func svg() -> HTML {
         let width = max(480, 140 * axes.count + 80), height = 420
         let (top, bottom, left) = (40.0, 360.0, 60.0)
         let step = axes.count > 1 ? Double(width - 120) / Double(axes.count - 1) : 0
         func x(_ i: Int) -> Double { left + Double(i) * step }
         func y(_ h: Double) -> Double { bottom - h * (bottom - top) }
-        var out = "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"parallel\" width=\"\(width)\" height=\"\(height)\" viewBox=\"0 0 \(width) \(height)\">"
-        out += "<text x=\"10\" y=\"20\" font-size=\"13\">\(HTML.escape(title))</text>"
+        let c = ReportHTML.coordinate
+        var out: HTML = "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"parallel\" width=\"\(width)\" height=\"\(height)\" viewBox=\"0 0 \(width) \(height)\">"
+        out += "<text x=\"10\" y=\"20\" font-size=\"13\">\(title)</text>"
         for line in lines.sorted(by: { ($0.quality ?? -1) < ($1.quality ?? -1) }) {
-            let points = line.heights.enumerated().map { String(format: "%.1f,%.1f", x($0), y($1)) }.joined(separator: " ")
+            let points = line.heights.enumerated().map { "\(c(x($0))),\(c(y($1)))" }.joined(separator: " ")
             let (r, g, b) = Self.color(line.quality)
             out += "<polyline data-trial=\"\(line.trial)\" fill=\"none\" stroke-width=\"2\" stroke=\"rgb(\(r),\(g),\(b))\" points=\"\(points)\"/>"
         }
         for (i, axis) in axes.enumerated() {
-            out += String(format: "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"black\"/>", x(i), top, x(i), bottom)
-            out += String(format: "<text x=\"%.1f\" y=\"%.1f\" font-size=\"12\" text-anchor=\"middle\">", x(i), bottom + 20) + HTML.escape(axis.name) + "</text>"
+            out += "<line x1=\"\(c(x(i)))\" y1=\"\(c(top))\" x2=\"\(c(x(i)))\" y2=\"\(c(bottom))\" stroke=\"black\"/>"
+            out += "<text x=\"\(c(x(i)))\" y=\"\(c(bottom + 20))\" font-size=\"12\" text-anchor=\"middle\">\(axis.name)</text>"
             for tick in axis.ticks {
-                out += String(format: "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" fill=\"#444\">", x(i) + 5, y(tick.position) + 4)
-                    + HTML.escape(tick.label) + "</text>"
+                out += "<text x=\"\(c(x(i) + 5))\" y=\"\(c(y(tick.position) + 4))\" font-size=\"11\" fill=\"#444\">\(tick.label)</text>"
             }
         }
         return out + "</svg>"
@@ -145,24 +145,5 @@ public enum SweepPlots {
         try FileOps.makeDirectories(directory)
         try FileOps.writeFile(try ParallelCoordinates(summary).png(), to: directory + "/parallel-coordinates.png")
         return ".cairn/sweeps/\(summary.sweep.id)/parallel-coordinates.png"
-    }
-}
-
-/// Text made safe for HTML element content and attribute values: control characters shown as the
-/// terminal shows them (`Printable.escaped`), markup characters as entities.
-public enum HTML {
-    public static func escape(_ text: String) -> String {
-        var out = ""
-        for character in Printable.escaped(text) {
-            switch character {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.append(character)
-            }
-        }
-        return out
     }
 }

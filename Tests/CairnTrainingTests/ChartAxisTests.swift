@@ -39,10 +39,33 @@ import Testing
         let pairs = try #require(evaluation.confusedPairs)
         #expect(pairs.count == Evaluation.keptPairs && pairs.allSatisfy { $0.count >= 1 })
         #expect(try JSONEncoder().encode(evaluation).count < 1 << 20, "the record stays under a megabyte")
-        let html = ReportHTML.confusion(evaluation)
+        let html = ReportHTML.confusion(evaluation).text
         #expect(html.utf8.count < 20_000 && html.contains("most frequent mistakes"))
 
         let small = Evaluation(classes: ["a", "b"], truth: [0, 0, 1, 1], predicted: [0, 1, 1, 1], loss: 1)
         #expect(small.confusion == [[1, 1], [0, 2]] && small.confusedPairs == [.init(actual: "a", predicted: "b", count: 1)])
+    }
+}
+
+/// Report pages are `HTML`: text interpolated is escaped, markup is only what the code writes,
+/// and a page stays bounded with thousands of classes.
+@Suite struct ReportHTMLTests {
+    @Test func textIsEscapedByDefault() {
+        let name = "<b onclick=\"x\">a & 'b'\u{1b}[31m"
+        let cell: HTML = "<td title=\"\(name)\">\(name)</td>"
+        #expect(cell.text == "<td title=\"&lt;b onclick=&quot;x&quot;&gt;a &amp; &#39;b&#39;\\e[31m\">&lt;b onclick=&quot;x&quot;&gt;a &amp; &#39;b&#39;\\e[31m</td>")
+        let inner: HTML = "<i>\(name)</i>"
+        let outer: HTML = "<p>\(inner) \(42) \(0.5)</p>"
+        #expect(outer.text == "<p>" + inner.text + " 42 0.5</p>", "markup goes in as it is, numbers as numbers")
+        #expect((["<a>", "&"].map { "<li>\($0)</li>" as HTML }.joined()).text == "<li>&lt;a&gt;</li><li>&amp;</li>")
+    }
+
+    @Test func aDataPageWithThousandsOfClassesStaysSmall() {
+        let classes = (0..<5_000).map { "class-\($0)" }
+        let facts = DataFacts(snapshot: String(repeating: "a", count: 64), tags: [], message: "m", author: "a", createdAt: Date(), classes: classes,
+                              counts: Dictionary(uniqueKeysWithValues: classes.map { ($0, ["train": 3]) }), items: 15_000)
+        let page = ReportHTML.dataPage(facts)
+        #expect(page.utf8.count < 200_000, "\(page.utf8.count) bytes")
+        #expect(page.contains("… and 4800 more classes"))
     }
 }
