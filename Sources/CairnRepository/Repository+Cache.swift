@@ -24,6 +24,13 @@ extension Repository {
         }
         if st.st_mode & 0o077 != 0 { guard chmod(mine, 0o700) == 0 else { throw StoreError.fromErrno(errno, "chmod", mine) } }
         let purges = try catalog.read { try $0.purges().count }
+        guard Self.clearedPurges(mine) != purges else { return mine }
+        // Cleared by one process at a time, and only if no other did it meanwhile: two runs starting
+        // at once (a sweep's trials) must not delete each other's files half written.
+        let lock = open(mine, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard lock >= 0 else { throw StoreError.fromErrno(errno, "open", mine) }
+        defer { close(lock) }
+        guard flock(lock, LOCK_EX) == 0 else { throw StoreError.fromErrno(errno, "flock", mine) }
         if Self.clearedPurges(mine) != purges {
             for name in try FileOps.list(mine) { try FileOps.removeTree(mine + "/" + name) }
             // The layout before per-user caches (this user's, when they can be deleted).

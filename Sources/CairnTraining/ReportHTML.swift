@@ -167,11 +167,7 @@ public enum ReportHTML {
     }
 
     static func parameters(_ r: RunRecord) -> [(String, String)] {
-        if let p = r.parameters {
-            return [("model", p.model.rawValue), ("hidden", p.hidden.map(String.init).joined(separator: ",")), ("epochs", "\(p.epochs)"),
-                    ("batch", "\(p.batch)"), ("optimizer", p.optimizer.rawValue), ("learning rate", "\(p.learningRate)"), ("seed", "\(p.seed)"),
-                    ("size", "\(p.width)x\(p.height)x\(p.channels)"), ("threads", "\(p.threads)"), ("limit", p.limit.map(String.init) ?? "none")]
-        }
+        if let p = r.parameters { return p.named.map { ($0.name, $0.value) } }
         guard let program = r.program else { return [] }
         return [("command", program.command.joined(separator: " "))] + program.parameters.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
     }

@@ -18,13 +18,11 @@ public struct RunComparison: Sendable, Encodable {
 
     /// The comparison of `records`, in their order (the first is what deltas are against).
     public init(_ records: [RunRecord]) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let parameterSets = try records.map { r -> [String: String] in
+        // Built-in runs' parameters by the names sweeps and reports use (`RunParameters.vocabulary`).
+        let parameterSets = records.map { r -> [String: String] in
             if let program = r.program { return program.parameters.merging(["command": program.command.joined(separator: " ")]) { $1 } }
             guard let parameters = r.parameters else { return [:] }
-            let object = try JSONSerialization.jsonObject(with: encoder.encode(parameters)) as? [String: Any] ?? [:]
-            return object.mapValues { "\($0)" }
+            return Dictionary(parameters.named.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a })
         }
         var differing: [String: [String]] = [:]
         for key in Set(parameterSets.flatMap(\.keys)).sorted() {

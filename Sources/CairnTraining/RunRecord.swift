@@ -34,6 +34,22 @@ public struct RunParameters: Sendable, Hashable, Codable {
         self.overfitBatch = overfitBatch
     }
 
+    /// The one vocabulary of a built-in run's parameters: the name a sweep spec, `runs compare` and
+    /// report pages use (with the other names a sweep spec may give it), and the `cairn train`
+    /// option that sets it, in the order they are shown.
+    public static let vocabulary: [(name: String, option: String, aliases: [String])] = [
+        ("model", "--model", []), ("hidden", "--hidden", []), ("epochs", "--epochs", []), ("batch", "--batch", ["batch_size"]),
+        ("optimizer", "--optimizer", []), ("lr", "--lr", ["learning_rate"]), ("seed", "--seed", []), ("size", "--size", []),
+        ("channels", "--channels", []), ("limit", "--limit", []), ("threads", "--threads", []),
+    ]
+
+    /// Each parameter by its name in `vocabulary`, as `cairn train` takes its value.
+    public var named: [(name: String, value: String)] {
+        [("model", model.rawValue), ("hidden", hidden.map(String.init).joined(separator: ",")), ("epochs", "\(epochs)"), ("batch", "\(batch)"),
+         ("optimizer", optimizer.rawValue), ("lr", "\(learningRate)"), ("seed", "\(seed)"), ("size", "\(width)x\(height)"),
+         ("channels", "\(channels)"), ("limit", limit.map(String.init) ?? "none"), ("threads", "\(threads)")]
+    }
+
     /// `WxH` (`28x28`), each side 1 to 1024: the one reading of every `--size`.
     public static func size(_ text: String) throws(TrainingError) -> (width: Int, height: Int) {
         let parts = text.lowercased().split(separator: "x", omittingEmptySubsequences: false).map { Int($0) }

@@ -129,12 +129,10 @@ struct SweepCommand: ParsableCommand {
             }
         }
 
-        /// Sweep parameter names and the `cairn train` options they set.
-        static let trainOptions = [
-            "lr": "--lr", "learning_rate": "--lr", "epochs": "--epochs", "batch": "--batch", "batch_size": "--batch",
-            "hidden": "--hidden", "model": "--model", "optimizer": "--optimizer", "seed": "--seed", "size": "--size",
-            "channels": "--channels", "limit": "--limit",
-        ]
+        /// Sweep parameter names (`RunParameters.vocabulary`, less threads: the sweep splits the
+        /// cores itself) and the `cairn train` options they set.
+        static let trainOptions = Dictionary(uniqueKeysWithValues: RunParameters.vocabulary.filter { $0.name != "threads" }
+            .flatMap { entry in ([entry.name] + entry.aliases).map { ($0, entry.option) } })
     }
 
     struct Show: ParsableCommand {

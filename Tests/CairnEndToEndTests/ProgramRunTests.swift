@@ -18,6 +18,29 @@ import Testing
         try CLI.run(["-C", repo, "runs", "show", run, "--json"]).jsonObject()
     }
 
+    /// Trials a sweep starts at the same moment on a fresh repository: the first to use the cache
+    /// clears it once; none deletes what another is writing there (a trial once failed renaming the
+    /// cache's `purges` file another had just cleared away), and every trial sees every image. The
+    /// race is one of timing: three fresh repositories, four trials at once in each.
+    @Test func trialsStartedAtOnceShareTheCacheSafely() throws {
+        let dir = try TemporaryDirectory("cairn-e2e-run-race")
+        defer { dir.remove() }
+        let seed = try digits(dir)
+        let count = dir.appending("count.py")
+        try Data("import os\nn = sum(f.endswith('.png') for _, _, fs in os.walk(os.environ['CAIRN_DATA']) for f in fs)\nassert n == 1797, n\n".utf8)
+            .write(to: URL(fileURLWithPath: count))
+        let spec = dir.appending("spec.yaml")
+        try Data("method: grid\nmetric: {name: x, goal: maximize}\nparameters: {x: {values: [1, 2, 3, 4]}}\n".utf8).write(to: URL(fileURLWithPath: spec))
+        for round in 0..<3 {
+            let repo = dir.appending("round-\(round)")
+            #expect(CLI.shell("cp -a '\(seed)' '\(repo)' && rm -rf '\(repo)/.cairn/cache'").status == 0)
+            let sweep = try CLI.run(["-C", repo, "sweep", "--data", "v1", "--spec", spec, "--jobs", "4", "--json", "--", "python3", count])
+            let statuses = (try? sweep.jsonObject()["runs"] as? [[String: Any]])??.compactMap { $0["status"] as? String } ?? []
+            let logs = CLI.shell("cat '\(repo)'/.cairn/sweeps/*/trial-*.log | grep -i error").output
+            #expect(statuses == ["finished", "finished", "finished", "finished"], "round \(round): \(statuses) \(logs)")
+        }
+    }
+
     /// The example trains on the materialized ImageFolder, and everything it leaves is kept: metrics,
     /// summary, an artifact (a blob gc keeps after the tag is gone), predictions. A second run of
     /// the snapshot reuses the materialization; both appear in runs and compare.

@@ -92,7 +92,7 @@ import Testing
 
         // The comparison: only the learning rate differs; the data difference names the four relabeled items.
         let compare = try String(contentsOfFile: try #require(pages.first { $0.hasSuffix("compare.html") }), encoding: .utf8)
-        #expect(compare.contains("data-parameter=\"learning rate\"") && !compare.contains("data-parameter=\"batch\""))
+        #expect(compare.contains("data-parameter=\"lr\"") && !compare.contains("data-parameter=\"batch\""))
         #expect(compare.contains("<th>relabeled</th><td>4</td>"), "the snapshots differ by four relabeled items")
         let compared = figures(try render(try #require(pages.first { $0.hasSuffix("compare.html") })).dom)
         #expect(compared["delta-test-accuracy:\(firstID)"] == 0)
