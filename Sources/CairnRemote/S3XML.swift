@@ -1,3 +1,4 @@
+import CairnSupport
 import Foundation
 
 /// Just enough XML for S3's replies: the text of simple elements, with the five entities decoded.
@@ -46,8 +47,5 @@ enum XMLScan {
         return out + rest
     }
 
-    static func escape(_ text: String) -> String {
-        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
-    }
+    static func escape(_ text: String) -> String { Markup.entities(text) }
 }

@@ -43,20 +43,7 @@ public struct HTML: ExpressibleByStringInterpolation, Sendable, Equatable {
 
     /// Text made safe for HTML element content and attribute values: control characters shown as
     /// the terminal shows them (`Printable.escaped`), markup characters as entities.
-    public static func escape(_ text: String) -> String {
-        var out = ""
-        for character in Printable.escaped(text) {
-            switch character {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.append(character)
-            }
-        }
-        return out
-    }
+    public static func escape(_ text: String) -> String { Markup.entities(Printable.escaped(text)) }
 }
 
 extension Sequence where Element == HTML {

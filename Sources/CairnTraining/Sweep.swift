@@ -14,13 +14,11 @@ public struct SweepTag: Sendable, Hashable, Codable {
     /// between a sweep and its trials (not a command-line flag a user could pass).
     public static let environmentVariable = "CAIRN_SWEEP_TRIAL"
 
-    /// The trial this process runs, from `CAIRN_SWEEP_TRIAL`, which is then unset (and `runProgram`
-    /// leaves it out of the program's environment), so a program the trial starts is not taken for
-    /// a trial too. Nil when unset.
+    /// The trial this process runs, from `CAIRN_SWEEP_TRIAL` (`runProgram` leaves it out of the
+    /// program's environment, so a program the trial starts is not taken for a trial too). Nil when unset.
     /// - Throws: `TrainingError.badParameter` when it is set but not `SWEEP_ID:TRIAL`.
-    public static func takeFromEnvironment() throws(TrainingError) -> SweepTag? {
+    public static func fromEnvironment() throws(TrainingError) -> SweepTag? {
         guard let value = ProcessInfo.processInfo.environment[environmentVariable] else { return nil }
-        unsetenv(environmentVariable)
         guard let tag = SweepTag(argument: value) else {
             throw .badParameter("\(environmentVariable) must be SWEEP_ID:TRIAL, as cairn sweep sets it (got '\(Printable.escaped(value))')")
         }

@@ -48,7 +48,7 @@ struct RunCommand: ParsableCommand {
             values[key] = value
         }
         var options = ProgramOptions(dataRef: data, name: name, parameters: values, layout: materialize, command: command)
-        options.sweep = try SweepTag.takeFromEnvironment()
+        options.sweep = try SweepTag.fromEnvironment()
         if options.sweep != nil { OrphanWatch.start() }  // a sweep's trial stops when its sweep dies
         let bar = ProgressBar("materializing")
         let (record, ended) = try training(repository).runProgram(options) { event in

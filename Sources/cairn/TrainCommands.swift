@@ -88,7 +88,7 @@ struct TrainCommand: ParsableCommand {
     func run() throws {
         let training = try training(repository)
         let parameters = try parameters()
-        let tag = try SweepTag.takeFromEnvironment()
+        let tag = try SweepTag.fromEnvironment()
         let prune = try tag.flatMap { try training.medianStopping(for: $0) }
         let signals = installStopHandlers()
         defer { signals.cancel() }

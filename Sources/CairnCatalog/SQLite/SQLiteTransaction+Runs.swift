@@ -6,8 +6,10 @@ extension SQLiteTransaction {
     private static let runColumns = "id, name, data_ref, snapshot_id, model, status, started_at, ended_at, checkpoint_id, record"
 
     private func runs(_ sql: String, _ arguments: StatementArguments = []) throws -> [Run] {
+        // Only the artifacts of the runs selected (the median rule reads one sweep's every epoch).
         var artifacts: [String: [BlobID]] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT run_id, blob_id FROM run_artifacts") {
+        let selected = "SELECT run_id, blob_id FROM run_artifacts WHERE run_id IN (SELECT id FROM runs \(sql))"
+        for row in try Row.fetchAll(db, sql: selected, arguments: arguments) {
             artifacts[row[0], default: []].append(try Self.blobID(row[1]))
         }
         return try Row.fetchAll(db, sql: "SELECT \(Self.runColumns) FROM runs \(sql)", arguments: arguments).map { row in
