@@ -50,9 +50,25 @@ let package = Package(
             dependencies: ["CairnSupport", "CairnStore", "CairnCatalog", "CairnImaging", tomlKit],
             swiftSettings: strict),
         .target(name: "CairnVersioning", dependencies: ["CairnSupport", "CairnStore", "CairnCatalog", "CairnRepository", crypto], swiftSettings: strict),
+        // Models and the arithmetic under them: tensors, layers, learners, checkpoints, metrics.
+        .target(
+            name: "CairnModels",
+            dependencies: ["CairnSupport", "CairnStore", "CairnCatalog", "CairnImaging", "CairnVersioning", "COpenBLAS", crypto],
+            swiftSettings: strict),
+        // Runs and sweeps: training, evaluation, prediction, program runs, their records and plots.
         .target(
             name: "CairnTraining",
-            dependencies: ["CairnSupport", "CairnStore", "CairnCatalog", "CairnImaging", "CairnRepository", "CairnVersioning", "COpenBLAS", crypto],
+            dependencies: ["CairnSupport", "CairnStore", "CairnCatalog", "CairnImaging", "CairnRepository", "CairnVersioning", "CairnModels"],
+            swiftSettings: strict),
+        // Data health and the model in the labeling loop: near-duplicates, suspects, queues.
+        .target(
+            name: "CairnQuality",
+            dependencies: ["CairnSupport", "CairnStore", "CairnCatalog", "CairnImaging", "CairnVersioning", "CairnModels", "CairnTraining"],
+            swiftSettings: strict),
+        // Report pages: facts gathered from runs and snapshots, drawn as HTML.
+        .target(
+            name: "CairnReports",
+            dependencies: ["CairnSupport", "CairnStore", "CairnCatalog", "CairnImaging", "CairnVersioning", "CairnModels", "CairnTraining", "CairnQuality"],
             swiftSettings: strict),
         .target(
             name: "CairnLabeling", dependencies: ["CairnSupport", "CairnCatalog", "CairnStore", "CairnImaging", "CairnRepository", "CChafa"],
@@ -68,30 +84,32 @@ let package = Package(
         // kept out of every other target (and the fuzz build) like the S3 client.
         .target(name: "CairnInference", dependencies: ["CairnSupport"], swiftSettings: strict),
         .target(
-            name: "CairnServe", dependencies: ["CairnSupport", "CairnStore", "CairnImaging", "CairnTraining", "CairnInference", hummingbird],
+            name: "CairnServe", dependencies: ["CairnSupport", "CairnStore", "CairnImaging", "CairnModels", "CairnTraining", "CairnInference", hummingbird],
             swiftSettings: strict),
         // Application services between the libraries and the CLI: what a command does that takes
         // more than one library call (sweeps run as child processes, spec files, the labeling loop's
         // retrainer, report pages). The CLI parses, calls one of these or a library, and prints.
         .target(
             name: "CairnWorkflows",
-            dependencies: ["CairnSupport", "CairnStore", "CairnCatalog", "CairnRepository", "CairnVersioning", "CairnTraining", "CairnLabeling", yams],
+            dependencies: ["CairnSupport", "CairnStore", "CairnCatalog", "CairnRepository", "CairnVersioning", "CairnModels", "CairnTraining", "CairnQuality", "CairnReports", "CairnLabeling", yams],
             swiftSettings: strict),
         .executableTarget(
             name: "cairn",
-            dependencies: ["CairnSupport", "CairnRepository", "CairnVersioning", "CairnTraining", "CairnLabeling", "CairnRemote", "CairnServe",
+            dependencies: ["CairnSupport", "CairnRepository", "CairnVersioning", "CairnModels", "CairnTraining", "CairnQuality", "CairnReports",
+                           "CairnLabeling", "CairnRemote", "CairnServe",
                            "CairnWorkflows", argumentParser],
             swiftSettings: strict),
         .executableTarget(
             name: "cairn-bench",
-            dependencies: ["CairnSupport", "CairnRepository", "CairnVersioning", "CairnTraining", "CairnLabeling", argumentParser], exclude: ["peers"],
+            dependencies: ["CairnSupport", "CairnRepository", "CairnVersioning", "CairnModels", "CairnTraining", "CairnQuality", "CairnLabeling",
+                           argumentParser], exclude: ["peers"],
             swiftSettings: strict),
 
         // libFuzzer entry points (built only by `make fuzz`, with -sanitize=fuzzer,address): every
         // format that comes from outside. No HTTP code, so the sanitized build stays small.
         .target(
             name: "CairnFuzz",
-            dependencies: ["CairnStore", "CairnCatalog", "CairnImaging", "CairnRepository", "CairnVersioning", "CairnTraining", "CairnInference"],
+            dependencies: ["CairnStore", "CairnCatalog", "CairnImaging", "CairnRepository", "CairnVersioning", "CairnModels", "CairnTraining", "CairnInference"],
             swiftSettings: strict),
         .executableTarget(name: "cairn-fuzz", dependencies: ["CairnFuzz"], swiftSettings: strict),
 
@@ -103,7 +121,7 @@ let package = Package(
         // Tests.
         .target(
             name: "CairnTestSupport",
-            dependencies: ["CairnSupport", "CairnStore", "CairnCatalog", "CairnImaging", "CairnRepository", "CairnVersioning", "CairnTraining", "CairnRemote"],
+            dependencies: ["CairnSupport", "CairnStore", "CairnCatalog", "CairnImaging", "CairnRepository", "CairnVersioning", "CairnModels", "CairnTraining", "CairnRemote"],
             swiftSettings: strict),
         .testTarget(name: "CairnStoreTests", dependencies: ["CairnStore", "CairnTestSupport"], swiftSettings: strict),
         .testTarget(name: "CairnCatalogTests", dependencies: ["CairnCatalog", "CairnTestSupport", grdb], swiftSettings: strict),
@@ -118,7 +136,7 @@ let package = Package(
             name: "CairnServeTests", dependencies: ["CairnServe", "CairnImaging", "CairnTraining", "CairnTestSupport", hummingbird, hummingbirdTesting],
             swiftSettings: strict),
         .testTarget(
-            name: "CairnTrainingTests", dependencies: ["CairnTraining", "CairnTestSupport"], swiftSettings: strict),
+            name: "CairnTrainingTests", dependencies: ["CairnModels", "CairnTraining", "CairnQuality", "CairnReports", "CairnTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "CairnEndToEndTests", dependencies: ["cairn", "CairnImaging", "CairnStore", "CairnRepository", "CairnVersioning", "CairnRemote", "CairnTestSupport"],
             swiftSettings: strict),

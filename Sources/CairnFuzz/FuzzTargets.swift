@@ -1,6 +1,7 @@
 import CairnCatalog
 import CairnImaging
 import CairnInference
+import CairnModels
 import CairnRepository
 import CairnStore
 import CairnTraining

@@ -1,5 +1,6 @@
 import CairnImaging
 import CairnInference
+import CairnModels
 import CairnSupport
 import CairnTraining
 import Foundation

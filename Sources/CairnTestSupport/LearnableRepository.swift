@@ -1,4 +1,5 @@
 import CairnImaging
+import CairnModels
 import CairnRepository
 import CairnSupport
 import CairnTraining

@@ -1,3 +1,4 @@
+import CairnModels
 import Foundation
 
 /// A chart axis laid out once, for both renderers (the PNG plots and the report's SVG): a range that
@@ -7,19 +8,19 @@ import Foundation
 /// Total over finite input: equal values get a padded range, a span too wide for a Double
 /// (−1.7e308 … 1.7e308) is handled in halves, and there are never more than `maxTicks` + 1 ticks,
 /// so no value a program reports can hang or crash the drawing.
-struct ChartAxis: Equatable {
+package struct ChartAxis: Equatable {
     /// The ends of the axis (ticks fall on them when they can).
     var low: Double
     var high: Double
     /// The distance between ticks.
     var step: Double
-    var ticks: [Double]
+    package var ticks: [Double]
     /// What the axis measures ("epoch", "step"…).
     var title: String
 
     /// An axis for `values` (non-finite ones ignored); `includeZero` for quantities read against
     /// zero (loss, accuracy); `integers` keeps ticks on whole numbers (epochs, steps).
-    init(values: [Double], title: String, includeZero: Bool = false, integers: Bool = false, maxTicks: Int = 6) {
+    package init(values: [Double], title: String, includeZero: Bool = false, integers: Bool = false, maxTicks: Int = 6) {
         self.title = title
         let finite = values.filter(\.isFinite)
         var lo = finite.min() ?? 0, hi = finite.max() ?? 1
@@ -45,14 +46,14 @@ struct ChartAxis: Equatable {
 
     /// Where `value` falls between `low` (0) and `high` (1); values outside are held just past the
     /// ends, and a non-finite one goes to 0.
-    func fraction(_ value: Double) -> Double {
+    package func fraction(_ value: Double) -> Double {
         let f = (value / 2 - low / 2) / (high / 2 - low / 2)
         return f.isFinite ? min(1.02, max(-0.02, f)) : 0
     }
 
     /// `value` as a tick label: whole numbers as such, fractions with the decimals the step needs,
     /// large or tiny magnitudes with the significant digits that keep neighbouring ticks apart.
-    func label(_ value: Double) -> String {
+    package func label(_ value: Double) -> String {
         let magnitude = max(abs(low), abs(high))
         if magnitude < 1e6 && step >= 1e-6 {
             let decimals = step >= 1 && step == step.rounded() ? 0 : max(1, Int((-log10(step) - 1e-9).rounded(.up)))

@@ -1,3 +1,4 @@
+import CairnModels
 import Foundation
 
 /// A run's model as an ONNX file (IR version 8, opset 13), for the inference servers that run ONNX

@@ -1,10 +1,11 @@
 import CairnImaging
+import CairnModels
 import CairnStore
 import Foundation
 
 /// PNG plots of a run: loss curves, accuracy curve, confusion matrix. Drawn on a small raster
 /// canvas with a built-in 5×7 font, encoded by `CairnImaging`.
-enum Plots {
+package enum Plots {
     /// Writes the run's plots into `directory`; returns their paths relative to `root`.
     static func write(_ record: RunRecord, to directory: String, relativeTo root: String) throws -> [String] {
         try FileOps.makeDirectories(directory)
@@ -43,7 +44,7 @@ enum Plots {
 
     /// A program's metrics, one series per numeric field (at most eight, by name), against the
     /// step when the lines give one, else the epoch, else the line number (the axis says which).
-    static func programSeries(_ record: RunRecord) -> [(String, Series)] {
+    package static func programSeries(_ record: RunRecord) -> [(String, Series)] {
         guard let points = record.program?.metrics, !points.isEmpty else { return [] }
         let names = Set(points.flatMap(\.values.keys)).sorted().prefix(8)
         let palette: [(UInt8, UInt8, UInt8)] = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40)]
@@ -63,13 +64,13 @@ enum Plots {
         String(name.prefix(40).map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") ? $0 : "_" })
     }
 
-    struct Series {
-        var name: String
-        var color: (UInt8, UInt8, UInt8)
-        var x: [Double]
-        var y: [Double]
+    package struct Series {
+        package var name: String
+        package var color: (UInt8, UInt8, UInt8)
+        package var x: [Double]
+        package var y: [Double]
         /// What x counts.
-        var xTitle = "epoch"
+        package var xTitle = "epoch"
     }
 
     static func lineChart(title: String, series: [Series], yFromZero: Bool, xTitle: String = "epoch") -> Canvas {
@@ -136,17 +137,17 @@ enum Plots {
 }
 
 /// An RGB raster with lines, boxes and 5×7 text.
-struct Canvas {
+package struct Canvas {
     let width: Int, height: Int
     var pixels: [UInt8]
 
-    init(width: Int, height: Int) {
+    package init(width: Int, height: Int) {
         self.width = width
         self.height = height
         pixels = [UInt8](repeating: 255, count: width * height * 3)
     }
 
-    var image: PixelBuffer { PixelBuffer(width: width, height: height, channels: 3, pixels: pixels) }
+    package var image: PixelBuffer { PixelBuffer(width: width, height: height, channels: 3, pixels: pixels) }
 
     mutating func set(_ x: Int, _ y: Int, _ color: (UInt8, UInt8, UInt8)) {
         guard x >= 0, y >= 0, x < width, y < height else { return }
@@ -154,12 +155,12 @@ struct Canvas {
         (pixels[i], pixels[i + 1], pixels[i + 2]) = color
     }
 
-    mutating func fill(_ x: Int, _ y: Int, _ w: Int, _ h: Int, color: (UInt8, UInt8, UInt8)) {
+    package mutating func fill(_ x: Int, _ y: Int, _ w: Int, _ h: Int, color: (UInt8, UInt8, UInt8)) {
         for yy in y..<y + max(h, 0) { for xx in x..<x + max(w, 0) { set(xx, yy, color) } }
     }
 
     /// Bresenham's line; `thick` draws it two pixels wide.
-    mutating func line(_ x0: Int, _ y0: Int, _ x1: Int, _ y1: Int, color: (UInt8, UInt8, UInt8), thick: Bool = false) {
+    package mutating func line(_ x0: Int, _ y0: Int, _ x1: Int, _ y1: Int, color: (UInt8, UInt8, UInt8), thick: Bool = false) {
         var (x, y) = (x0, y0)
         let dx = abs(x1 - x0), dy = -abs(y1 - y0)
         let sx = x0 < x1 ? 1 : -1, sy = y0 < y1 ? 1 : -1
@@ -175,7 +176,7 @@ struct Canvas {
     }
 
     /// Draws `text` (shown in upper case) with its top-left corner at (x, y), 6 pixels per character.
-    mutating func text(_ text: String, x: Int, y: Int, color: (UInt8, UInt8, UInt8)) {
+    package mutating func text(_ text: String, x: Int, y: Int, color: (UInt8, UInt8, UInt8)) {
         for (i, character) in text.uppercased().enumerated() {
             let rows = Font.glyphs[character] ?? Font.unknown
             for (r, bits) in rows.enumerated() {

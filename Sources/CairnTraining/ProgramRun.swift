@@ -1,6 +1,7 @@
-import CairnSupport
 import CairnCatalog
+import CairnModels
 import CairnStore
+import CairnSupport
 import CairnVersioning
 import Foundation
 

@@ -1,3 +1,4 @@
+import CairnModels
 import Foundation
 
 /// Runs side by side: what they trained on, the parameters that differ, and their metrics.

@@ -1,4 +1,5 @@
 import CairnCatalog
+import CairnModels
 import CairnStore
 import CairnSupport
 import Foundation

@@ -1,3 +1,4 @@
+import CairnModels
 import CairnSupport
 import Foundation
 

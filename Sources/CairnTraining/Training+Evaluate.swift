@@ -1,5 +1,6 @@
 import CairnCatalog
 import CairnImaging
+import CairnModels
 import CairnStore
 import Foundation
 

@@ -1,3 +1,4 @@
+import CairnModels
 import CairnStore
 import CairnSupport
 import Foundation

@@ -1,5 +1,6 @@
 import CairnCatalog
 import CairnImaging
+import CairnModels
 import CairnRepository
 import CairnStore
 import CairnSupport
@@ -30,8 +31,8 @@ public struct Training: Sendable {
         self.sourceCommit = sourceCommit
     }
 
-    var repository: Repository { versioning.repository }
-    var catalog: any Catalog { repository.catalog }
+    package var repository: Repository { versioning.repository }
+    package var catalog: any Catalog { repository.catalog }
 
     /// The loader for this repository, caching under the caller's `.cairn/cache/UID/tensors`;
     /// without a cache when the caller may not write one here (a read-only repository, or another

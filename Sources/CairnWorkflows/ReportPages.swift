@@ -1,4 +1,5 @@
 import CairnCatalog
+import CairnReports
 import CairnStore
 import CairnSupport
 import CairnTraining

@@ -1,5 +1,7 @@
 import CairnCatalog
 import CairnLabeling
+import CairnModels
+import CairnQuality
 import CairnRepository
 import CairnTraining
 import CairnVersioning

@@ -1,3 +1,4 @@
+import CairnModels
 import CairnSupport
 import CairnTraining
 import Foundation

@@ -1,9 +1,11 @@
-import ArgumentParser
 import CairnCatalog
+import CairnModels
+import CairnQuality
 import CairnRepository
 import CairnSupport
 import CairnTraining
 import CairnVersioning
+import ArgumentParser
 import Foundation
 import Glibc
 

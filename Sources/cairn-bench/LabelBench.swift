@@ -1,11 +1,12 @@
-import ArgumentParser
 import CairnCatalog
 import CairnImaging
 import CairnLabeling
+import CairnQuality
 import CairnRepository
 import CairnStore
 import CairnTraining
 import CairnVersioning
+import ArgumentParser
 import Foundation
 
 /// Keystroke-to-next-image latency of the labeling UI's work, as `LabelUI` does it: the label

@@ -1,11 +1,13 @@
-import ArgumentParser
 import CairnCatalog
 import CairnImaging
-import CairnStore
+import CairnModels
+import CairnQuality
 import CairnRepository
+import CairnStore
 import CairnSupport
 import CairnTraining
 import CairnVersioning
+import ArgumentParser
 import Foundation
 import Glibc
 

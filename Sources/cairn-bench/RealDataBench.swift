@@ -1,5 +1,6 @@
-import ArgumentParser
+import CairnQuality
 import CairnTraining
+import ArgumentParser
 import Foundation
 import Glibc
 

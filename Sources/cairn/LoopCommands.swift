@@ -1,10 +1,12 @@
-import ArgumentParser
 import CairnCatalog
 import CairnLabeling
+import CairnModels
+import CairnQuality
 import CairnRepository
 import CairnSupport
 import CairnTraining
 import CairnVersioning
+import ArgumentParser
 import Foundation
 
 struct SuspectsCommand: ParsableCommand {

@@ -1,10 +1,12 @@
-import ArgumentParser
 import CairnCatalog
+import CairnModels
+import CairnReports
 import CairnStore
 import CairnSupport
 import CairnTraining
 import CairnVersioning
 import CairnWorkflows
+import ArgumentParser
 import Foundation
 
 struct SweepCommand: ParsableCommand {

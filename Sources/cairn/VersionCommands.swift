@@ -1,11 +1,12 @@
-import CairnSupport
-import ArgumentParser
 import CairnCatalog
+import CairnQuality
+import CairnRemote
 import CairnRepository
 import CairnStore
-import CairnRemote
+import CairnSupport
 import CairnTraining
 import CairnVersioning
+import ArgumentParser
 import Foundation
 
 /// ISO 8601 text for a date, as every command prints times.

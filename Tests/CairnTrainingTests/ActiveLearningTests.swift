@@ -1,6 +1,7 @@
+@testable import CairnQuality
+@testable import CairnTraining
 import CairnRepository
 import CairnTestSupport
-@testable import CairnTraining
 import CairnVersioning
 import Foundation
 import Testing

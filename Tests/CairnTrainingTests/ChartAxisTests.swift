@@ -1,3 +1,4 @@
+@testable import CairnReports
 @testable import CairnTraining
 import Foundation
 import Testing

@@ -1,5 +1,7 @@
-import CairnCatalog
+@testable import CairnModels
+@testable import CairnQuality
 @testable import CairnTraining
+import CairnCatalog
 import Foundation
 import Testing
 

@@ -1,3 +1,4 @@
+@testable import CairnModels
 @testable import CairnTraining
 import Testing
 

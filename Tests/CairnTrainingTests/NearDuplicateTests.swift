@@ -1,7 +1,9 @@
+@testable import CairnModels
+@testable import CairnQuality
+@testable import CairnTraining
 import CairnCatalog
 import CairnImaging
 import CairnTestSupport
-@testable import CairnTraining
 import Foundation
 import Testing
 

@@ -1,3 +1,4 @@
+import CairnModels
 import CairnTraining
 import Foundation
 import Testing

@@ -1,9 +1,10 @@
+@testable import CairnModels
+@testable import CairnTraining
 import CairnCatalog
 import CairnImaging
 import CairnRepository
 import CairnStore
 import CairnTestSupport
-@testable import CairnTraining
 import CairnVersioning
 import Foundation
 import Testing

@@ -1,3 +1,6 @@
+import CairnModels
+import CairnQuality
+import CairnTraining
 import CairnVersioning
 import Foundation
 

@@ -1,6 +1,9 @@
 import CairnImaging
+import CairnModels
+import CairnQuality
 import CairnStore
 import CairnSupport
+import CairnTraining
 import Foundation
 
 /// The parallel-coordinates plot of a sweep: one vertical axis per parameter and one for the

@@ -1,4 +1,6 @@
+import CairnModels
 import CairnSupport
+import CairnTraining
 import Foundation
 
 /// Confident learning (Northcutt, Jiang & Chuang, "Confident Learning: Estimating Uncertainty in

@@ -1,6 +1,8 @@
 import CairnCatalog
+import CairnModels
 import CairnStore
 import CairnSupport
+import CairnTraining
 import CairnVersioning
 import Foundation
 

@@ -36,12 +36,12 @@ public struct ModelSpec: Sendable, Hashable, Codable {
 }
 
 /// A feed-forward network with a softmax cross-entropy head.
-final class Network {
+package final class Network {
     let spec: ModelSpec
-    let layers: [any Layer]
+    package let layers: [any Layer]
     let profile = GemmProfile()
 
-    init(spec: ModelSpec, seed: UInt64) {
+    package init(spec: ModelSpec, seed: UInt64) {
         self.spec = spec
         var random = SeededRandom(seed: seed)
         var layers: [any Layer] = []
@@ -70,7 +70,7 @@ final class Network {
 
     var parameters: [Parameter] { layers.flatMap(\.parameters) }
 
-    var parameterCount: Int { parameters.reduce(0) { $0 + $1.value.count } }
+    package var parameterCount: Int { parameters.reduce(0) { $0 + $1.value.count } }
 
     /// Logits for a batch of `batch` samples.
     func logits(_ input: [Float], batch: Int) -> [Float] {
@@ -80,14 +80,14 @@ final class Network {
     }
 
     /// Class probabilities, `classes` per sample.
-    func probabilities(_ input: [Float], batch: Int) -> [Float] {
+    package func probabilities(_ input: [Float], batch: Int) -> [Float] {
         var p = logits(input, batch: batch)
         Self.softmaxInPlace(&p, classes: spec.classes)
         return p
     }
 
     /// Class probabilities for `rows` of `table`, normalized on the way in, 512 rows at a time.
-    func probabilities(_ table: PixelTable, rows: [Int], normalization: Normalization) -> [Float] {
+    package func probabilities(_ table: PixelTable, rows: [Int], normalization: Normalization) -> [Float] {
         var out: [Float] = []
         var input: [Float] = []
         for start in stride(from: 0, to: rows.count, by: 512) {
@@ -99,14 +99,16 @@ final class Network {
     }
 
     /// Reusable buffers for `trainStep`, so a step allocates no batch-sized arrays of its own.
-    struct StepBuffers {
+    package struct StepBuffers {
         var input: [Float] = []
         var labels: [Int32] = []
+
+        package init() {}
     }
 
     /// One optimizer step on `rows` of `table`: normalize, `augment` (the batch's inputs, in place),
     /// forward, backward, update. Returns the batch's mean loss (NaN when the network diverged).
-    func trainStep(_ table: PixelTable, rows: ArraySlice<Int>, labels: [Int32], normalization: Normalization,
+    package func trainStep(_ table: PixelTable, rows: ArraySlice<Int>, labels: [Int32], normalization: Normalization,
                    optimizer: Optimizer, buffers: inout StepBuffers, augment: (inout [Float], Int) -> Void = { _, _ in }) -> Double {
         normalization.apply(table, rows: rows, into: &buffers.input)
         augment(&buffers.input, rows.count)
@@ -158,7 +160,7 @@ final class Network {
     // MARK: Weights
 
     /// Every parameter's values, concatenated in layer order.
-    func flatWeights() -> [Float] { parameters.flatMap(\.value) }
+    package func flatWeights() -> [Float] { parameters.flatMap(\.value) }
 
     /// Loads weights produced by `flatWeights()` of a network with the same spec.
     func load(_ weights: [Float]) throws(TrainingError) {
@@ -182,7 +184,7 @@ public enum OptimizerKind: String, Sendable, Hashable, Codable, CaseIterable {
 }
 
 /// Applies gradients; keeps the per-parameter state (moments, velocity) between steps.
-final class Optimizer {
+package final class Optimizer {
     let kind: OptimizerKind
     let learningRate: Float
     let beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8, momentum: Float = 0.9
@@ -191,7 +193,7 @@ final class Optimizer {
     private var second: [UnsafeMutableBufferPointer<Float>] = []
     private var step = 0
 
-    init(kind: OptimizerKind, learningRate: Float) {
+    package init(kind: OptimizerKind, learningRate: Float) {
         self.kind = kind
         self.learningRate = learningRate
     }

@@ -12,6 +12,11 @@ public struct Checkpoint: Sendable, Hashable {
         public var preprocessing: Preprocessing
         public var normalization: Normalization
         public var weightCount: Int
+
+        package init(spec: ModelSpec, classes: [String], preprocessing: Preprocessing, normalization: Normalization, weightCount: Int) {
+            (self.spec, self.classes, self.preprocessing) = (spec, classes, preprocessing)
+            (self.normalization, self.weightCount) = (normalization, weightCount)
+        }
     }
 
     public var header: Header
@@ -102,7 +107,7 @@ extension Checkpoint {
 extension ModelSpec {
     /// How many weights (and biases) a network of this shape has, or nil when the count overflows.
     /// The same layers as `Network.init`, counted without building them.
-    func parameterCount() -> Int? {
+    package func parameterCount() -> Int? {
         var total = 0
         func dense(_ inputs: Int, _ outputs: Int) -> Bool {
             let (weights, o1) = inputs.multipliedReportingOverflow(by: outputs)
@@ -134,7 +139,7 @@ extension ModelSpec {
 /// A network with its weights loaded, ready to predict.
 public final class TrainedModel {
     public let checkpoint: Checkpoint
-    let network: Network
+    package let network: Network
 
     public init(_ checkpoint: Checkpoint) throws(TrainingError) {
         self.checkpoint = checkpoint

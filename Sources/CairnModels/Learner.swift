@@ -2,25 +2,25 @@ import Foundation
 
 /// A classifier fitted in memory on rows of a loaded pixel table, with no run recorded: what
 /// confident learning's folds and the benches that simulate labeling use.
-struct Learner {
-    struct Settings: Sendable {
-        var model: ModelKind = .softmax
-        var hidden: [Int] = []
-        var epochs = 40
-        var batch = 64
-        var learningRate: Float = 0.01
+package struct Learner {
+    package struct Settings: Sendable {
+        package var model: ModelKind = .softmax
+        package var hidden: [Int] = []
+        package var epochs = 40
+        package var batch = 64
+        package var learningRate: Float = 0.01
         /// Steps the fit takes at least, however few the rows (a model of 20 labels needs more
         /// than 15 passes over one batch to be worth asking).
-        var minimumSteps = 300
-        var seed: UInt64 = 0
+        package var minimumSteps = 300
+        package var seed: UInt64 = 0
         /// Each step trains on its examples shifted by up to this many pixels each way (drawn per
         /// example, edges repeated): a model that has seen a digit one pixel over calls fewer clean
         /// labels wrong.
-        var shift = 0
+        package var shift = 0
 
         /// What works for confident learning's folds on small images: softmax learns fast with a
         /// large step; the MLP needs a smaller one.
-        static func forModel(_ model: ModelKind) -> Settings {
+        package static func forModel(_ model: ModelKind) -> Settings {
             switch model {
             case .softmax: Settings(model: .softmax, hidden: [], epochs: 15, batch: 32, learningRate: 0.01)
             // 15 epochs: as good as 30 or 60 on 5,000 real digits with flipped labels (precision 0.76
@@ -31,12 +31,12 @@ struct Learner {
         }
     }
 
-    let network: Network
+    package let network: Network
     let normalization: Normalization
     let classes: Int
 
     /// Fits a model of `settings` on `rows` of `table`, whose class indices are `labels[row]`.
-    init(_ table: PixelTable, rows: [Int], labels: [Int32], classes: Int, preprocessing: Preprocessing, settings: Settings) {
+    package init(_ table: PixelTable, rows: [Int], labels: [Int32], classes: Int, preprocessing: Preprocessing, settings: Settings) {
         let spec = ModelSpec(kind: settings.model, hidden: settings.hidden, width: preprocessing.width, height: preprocessing.height,
                              channels: preprocessing.channels, classes: classes)
         network = Network(spec: spec, seed: settings.seed)
@@ -61,7 +61,7 @@ struct Learner {
 
     /// Shifts each of `count` samples (height × width × channels, channels innermost) by a random
     /// whole number of pixels in −`by`...`by` each way, repeating the edge.
-    static func shift(_ samples: inout [Float], count: Int, preprocessing p: Preprocessing, by reach: Int, random: inout SeededRandom) {
+    package static func shift(_ samples: inout [Float], count: Int, preprocessing p: Preprocessing, by reach: Int, random: inout SeededRandom) {
         let (w, h, c) = (p.width, p.height, p.channels)
         var source = [Float](repeating: 0, count: w * h * c)
         for n in 0..<count {
@@ -80,7 +80,7 @@ struct Learner {
     }
 
     /// Class probabilities for `rows` (rows.count × classes, row-major).
-    func probabilities(_ table: PixelTable, rows: [Int]) -> [Float] {
+    package func probabilities(_ table: PixelTable, rows: [Int]) -> [Float] {
         rows.isEmpty ? [] : network.probabilities(table, rows: rows, normalization: normalization)
     }
 }

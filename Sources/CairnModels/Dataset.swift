@@ -26,7 +26,7 @@ public struct Preprocessing: Sendable, Hashable, Codable {
     var cacheKey: String { "\(width)x\(height)x\(channels)-area-v1" }
 
     /// Decodes, converts and resizes one image.
-    func apply(_ bytes: Data) throws(ImagingError) -> PixelBuffer {
+    package func apply(_ bytes: Data) throws(ImagingError) -> PixelBuffer {
         let image = try ImageCodec.decode(bytes).converted(toChannels: channels)
         return image.resized(width: width, height: height)
     }
@@ -94,6 +94,10 @@ public struct PixelTable: Sendable {
     public let sampleSize: Int
     public var pixels: [UInt8]
     public var count: Int { sampleSize == 0 ? 0 : pixels.count / sampleSize }
+
+    package init(sampleSize: Int, pixels: [UInt8]) {
+        (self.sampleSize, self.pixels) = (sampleSize, pixels)
+    }
 }
 
 /// A labeled item of a snapshot.
@@ -103,6 +107,10 @@ public struct Example: Sendable, Hashable {
     public var split: Split
     /// Index into the snapshot's class list.
     public var label: Int32
+
+    package init(blobID: BlobID, path: String, split: Split, label: Int32) {
+        (self.blobID, self.path, self.split, self.label) = (blobID, path, split, label)
+    }
 }
 
 /// The labeled items of a snapshot and what was left out.

@@ -3,7 +3,7 @@ import Foundation
 /// About how much memory a run needs, worked out before anything is allocated, so a parameter
 /// combination that needs tens of GB is refused with a clear message instead of taking the machine
 /// down (or the process being killed half way).
-struct MemoryEstimate {
+package struct MemoryEstimate {
     /// Bytes of weights with their gradients and Adam's two moments.
     var model: Int
     /// Bytes of one batch's activations, forward and backward (im2col matrices dominate a cnn).
@@ -40,7 +40,7 @@ struct MemoryEstimate {
     static var physicalMemory: Int { Int(sysconf(Int32(_SC_PHYS_PAGES))) * Int(sysconf(Int32(_SC_PAGESIZE))) }
 
     /// Throws when the run would need more than 80% of the machine's memory.
-    static func check(spec: ModelSpec, batch: Int, examples: Int, available: Int = physicalMemory) throws(TrainingError) {
+    package static func check(spec: ModelSpec, batch: Int, examples: Int, available: Int = physicalMemory) throws(TrainingError) {
         let limit = available / 5 * 4
         let gb = { (bytes: Int) in String(format: "%.1f GB", Double(bytes) / 1e9) }
         guard let estimate = MemoryEstimate(spec: spec, batch: batch, examples: examples) else {

@@ -1,4 +1,7 @@
+import CairnModels
+import CairnQuality
 import CairnSupport
+import CairnTraining
 import Foundation
 
 /// HTML text, escaped by default: a `String` interpolated into an `HTML` literal is escaped (so

@@ -2,9 +2,9 @@ import CairnSupport
 import Foundation
 
 /// A learnable tensor, its gradient for the current batch, and its shape.
-final class Parameter {
+package final class Parameter {
     let shape: [Int]
-    var value: [Float]
+    package var value: [Float]
     var grad: [Float]
 
     init(shape: [Int], value: [Float]) {
@@ -20,7 +20,7 @@ final class GemmProfile {
     var seconds: Double = 0
 
     @inline(__always)
-    func gemm(_ transA: Bool, _ transB: Bool, m: Int, n: Int, k: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+    package func gemm(_ transA: Bool, _ transB: Bool, m: Int, n: Int, k: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
               beta: Float = 0, _ c: UnsafeMutablePointer<Float>) {
         guard enabled else {
             BLAS.gemm(transA, transB, m: m, n: n, k: k, a, b, beta: beta, c)
@@ -34,7 +34,7 @@ final class GemmProfile {
 
 /// One stage of a network. Inputs and outputs are batches of samples laid out row by row; images
 /// are height × width × channels per sample (the order decoded pixels come in).
-protocol Layer: AnyObject {
+package protocol Layer: AnyObject {
     var parameters: [Parameter] { get }
     /// Values per sample coming out.
     var outputSize: Int { get }
@@ -47,9 +47,9 @@ protocol Layer: AnyObject {
 }
 
 /// A fully connected layer: y = x · W + b.
-final class Dense: Layer {
-    let inputs: Int, outputs: Int
-    let weight: Parameter, bias: Parameter
+package final class Dense: Layer {
+    package let inputs: Int, outputs: Int
+    package let weight: Parameter, bias: Parameter
     let profile: GemmProfile
     private var input: [Float] = []
 
@@ -62,10 +62,10 @@ final class Dense: Layer {
         bias = Parameter(shape: [outputs], value: [Float](repeating: 0, count: outputs))
     }
 
-    var parameters: [Parameter] { [weight, bias] }
-    var outputSize: Int { outputs }
+    package var parameters: [Parameter] { [weight, bias] }
+    package var outputSize: Int { outputs }
 
-    func forward(_ x: inout [Float], batch: Int) {
+    package func forward(_ x: inout [Float], batch: Int) {
         let input = x
         self.input = input
         var out = [Float](unsafeUninitializedCapacity: batch * outputs) { buffer, count in
@@ -82,7 +82,7 @@ final class Dense: Layer {
         x = out
     }
 
-    func backward(_ grad: inout [Float], batch: Int, needsInputGradient: Bool) {
+    package func backward(_ grad: inout [Float], batch: Int, needsInputGradient: Bool) {
         let gradOutput = grad
         gradOutput.withUnsafeBufferPointer { dy in
             input.withUnsafeBufferPointer { x in
@@ -112,22 +112,22 @@ final class Dense: Layer {
 }
 
 /// max(0, x), elementwise.
-final class ReLU: Layer {
-    let outputSize: Int
+package final class ReLU: Layer {
+    package let outputSize: Int
     private var output: [Float] = []
 
     init(size: Int) { outputSize = size }
 
-    var parameters: [Parameter] { [] }
+    package var parameters: [Parameter] { [] }
 
-    func forward(_ x: inout [Float], batch: Int) {
+    package func forward(_ x: inout [Float], batch: Int) {
         x.withUnsafeMutableBufferPointer { v in
             for i in 0..<v.count { v[i] = max(v[i], 0) }
         }
         output = x  // shares the buffer; only read in backward
     }
 
-    func backward(_ grad: inout [Float], batch: Int, needsInputGradient: Bool) {
+    package func backward(_ grad: inout [Float], batch: Int, needsInputGradient: Bool) {
         grad.withUnsafeMutableBufferPointer { g in
             output.withUnsafeBufferPointer { y in
                 for i in 0..<g.count { g[i] = y[i] > 0 ? g[i] : 0 }  // a select, so it vectorizes
@@ -138,10 +138,10 @@ final class ReLU: Layer {
 
 /// A k×k convolution with stride 1 and "same" zero padding: a dense layer applied to every
 /// patch at once (im2col), so the whole batch is one GEMM of [batch·h·w × k·k·c] · [k·k·c × filters].
-final class Conv2D: Layer {
-    let height: Int, width: Int, channels: Int, filters: Int, kernel: Int
+package final class Conv2D: Layer {
+    package let height: Int, width: Int, channels: Int, filters: Int, kernel: Int
     /// The per-patch weights (k·k·c × filters, patches ordered ky, kx, channel) and bias.
-    let patches: Dense
+    package let patches: Dense
 
     init(height: Int, width: Int, channels: Int, filters: Int, kernel: Int = 3, random: inout SeededRandom, profile: GemmProfile) {
         self.height = height
@@ -152,8 +152,8 @@ final class Conv2D: Layer {
         patches = Dense(inputs: kernel * kernel * channels, outputs: filters, random: &random, profile: profile)
     }
 
-    var parameters: [Parameter] { patches.parameters }
-    var outputSize: Int { height * width * filters }
+    package var parameters: [Parameter] { patches.parameters }
+    package var outputSize: Int { height * width * filters }
     private var patchSize: Int { kernel * kernel * channels }
 
     /// Visits every (patch offset, pixel offset) pair that lies inside the image.
@@ -178,7 +178,7 @@ final class Conv2D: Layer {
         }
     }
 
-    func forward(_ x: inout [Float], batch: Int) {
+    package func forward(_ x: inout [Float], batch: Int) {
         var columns = [Float](repeating: 0, count: batch * height * width * patchSize)
         let channels = self.channels
         x.withUnsafeBufferPointer { x in
@@ -192,7 +192,7 @@ final class Conv2D: Layer {
         patches.forward(&x, batch: batch * height * width)
     }
 
-    func backward(_ grad: inout [Float], batch: Int, needsInputGradient: Bool) {
+    package func backward(_ grad: inout [Float], batch: Int, needsInputGradient: Bool) {
         patches.backward(&grad, batch: batch * height * width, needsInputGradient: needsInputGradient)
         guard needsInputGradient else { return }
         var dx = [Float](repeating: 0, count: batch * height * width * channels)
@@ -209,7 +209,7 @@ final class Conv2D: Layer {
 }
 
 /// 2×2 max pooling with stride 2; an odd last row or column is dropped.
-final class MaxPool2: Layer {
+package final class MaxPool2: Layer {
     let height: Int, width: Int, channels: Int
     private var argmax: [Int32] = []
 
@@ -219,12 +219,12 @@ final class MaxPool2: Layer {
         self.channels = channels
     }
 
-    var parameters: [Parameter] { [] }
+    package var parameters: [Parameter] { [] }
     var outHeight: Int { height / 2 }
     var outWidth: Int { width / 2 }
-    var outputSize: Int { outHeight * outWidth * channels }
+    package var outputSize: Int { outHeight * outWidth * channels }
 
-    func forward(_ x: inout [Float], batch: Int) {
+    package func forward(_ x: inout [Float], batch: Int) {
         let input = x
         var out = [Float](repeating: 0, count: batch * outputSize)
         argmax = [Int32](repeating: 0, count: batch * outputSize)
@@ -254,7 +254,7 @@ final class MaxPool2: Layer {
         x = out
     }
 
-    func backward(_ grad: inout [Float], batch: Int, needsInputGradient: Bool) {
+    package func backward(_ grad: inout [Float], batch: Int, needsInputGradient: Bool) {
         let gradOutput = grad
         var dx = [Float](repeating: 0, count: batch * height * width * channels)
         dx.withUnsafeMutableBufferPointer { dx in
@@ -268,19 +268,19 @@ final class MaxPool2: Layer {
 
 /// A reproducible random source (SplitMix64): the same seed gives the same initialization and
 /// the same batch order on every machine.
-struct SeededRandom: RandomNumberGenerator {
+package struct SeededRandom: RandomNumberGenerator {
     private var source: SplitMix64
     private var spare: Double?
 
-    init(seed: UInt64) { source = SplitMix64(seed: seed) }
+    package init(seed: UInt64) { source = SplitMix64(seed: seed) }
 
-    mutating func next() -> UInt64 { source.next() }
+    package mutating func next() -> UInt64 { source.next() }
 
     /// A uniform double in [0, 1).
-    mutating func uniform() -> Double { Double(next() >> 11) / Double(1 << 53) }
+    package mutating func uniform() -> Double { Double(next() >> 11) / Double(1 << 53) }
 
     /// A standard normal sample (Box–Muller).
-    mutating func normal() -> Double {
+    package mutating func normal() -> Double {
         if let spare {
             self.spare = nil
             return spare
@@ -292,7 +292,7 @@ struct SeededRandom: RandomNumberGenerator {
     }
 
     /// Fisher–Yates with this generator (Swift's `shuffle(using:)` does not promise a fixed algorithm).
-    mutating func shuffle<T>(_ array: inout [T]) {
+    package mutating func shuffle<T>(_ array: inout [T]) {
         guard array.count > 1 else { return }
         for i in stride(from: array.count - 1, to: 0, by: -1) {
             let j = Int(next() % UInt64(i + 1))

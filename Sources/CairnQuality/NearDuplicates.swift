@@ -1,7 +1,9 @@
 import CairnCatalog
 import CairnImaging
+import CairnModels
 import CairnStore
 import CairnSupport
+import CairnTraining
 import Foundation
 import Synchronization
 

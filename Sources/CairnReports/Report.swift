@@ -1,7 +1,10 @@
 import CairnCatalog
 import CairnImaging
+import CairnModels
+import CairnQuality
 import CairnStore
 import CairnSupport
+import CairnTraining
 import CairnVersioning
 import Foundation
 
