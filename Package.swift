@@ -123,6 +123,7 @@ let package = Package(
             name: "CairnTestSupport",
             dependencies: ["CairnSupport", "CairnStore", "CairnCatalog", "CairnImaging", "CairnRepository", "CairnVersioning", "CairnModels", "CairnTraining", "CairnRemote"],
             swiftSettings: strict),
+        .testTarget(name: "CairnSupportTests", dependencies: ["CairnSupport"], swiftSettings: strict),
         .testTarget(name: "CairnStoreTests", dependencies: ["CairnStore", "CairnTestSupport"], swiftSettings: strict),
         .testTarget(name: "CairnCatalogTests", dependencies: ["CairnCatalog", "CairnTestSupport", grdb], swiftSettings: strict),
         .testTarget(name: "CairnImagingTests", dependencies: ["CairnImaging", "CairnTestSupport"], swiftSettings: strict),

@@ -1,6 +1,8 @@
 import CairnImaging
 import CairnStore
+import CairnSupport
 import Foundation
+import Synchronization
 
 /// Images read, decoded and rendered for the screen, ahead of the annotator.
 ///
@@ -10,10 +12,7 @@ import Foundation
 /// and writes lines that are ready. A frame still in preparation is waited for, not redone; a
 /// frame nobody asked for ahead (another annotator took the predicted item, the window changed
 /// size) is made on the spot.
-public final class Frames: @unchecked Sendable {
-    // @unchecked: `ready`, `order` and `inFlight` are read and written only with `condition`
-    // locked (a condition, not a Mutex, because `frame` waits on it); every other field is an
-    // immutable `let` of a Sendable type.
+public final class Frames: Sendable {
     public struct Key: Hashable, Sendable {
         public let blobID: BlobID
         public let columns: Int
@@ -24,13 +23,23 @@ public final class Frames: @unchecked Sendable {
         }
     }
 
+    private struct State {
+        var ready: [Key: [String]] = [:]
+        /// Oldest first, for dropping beyond `capacity`.
+        var order: [Key] = []
+        var inFlight: [Key: Pending<[String]?>] = [:]
+
+        /// Adds a frame, dropping the oldest beyond `capacity`.
+        mutating func insert(_ key: Key, _ lines: [String], capacity: Int) {
+            if ready.updateValue(lines, forKey: key) == nil { order.append(key) }
+            while order.count > capacity { ready[order.removeFirst()] = nil }
+        }
+    }
+
     private let store: any BlobStore
     private let renderer: ImageRenderer
-    private let worker = DispatchQueue(label: "cairn.frames", qos: .userInitiated)
-    private let condition = NSCondition()
-    private var ready: [Key: [String]] = [:]
-    private var order: [Key] = []
-    private var inFlight: Set<Key> = []
+    private let worker = Worker("cairn.frames", qos: .userInitiated)
+    private let state = Mutex(State())
     /// Frames kept: the current one, the next, and a few the annotator may go back to.
     private let capacity = 6
 
@@ -42,55 +51,36 @@ public final class Frames: @unchecked Sendable {
     /// The frame for `key`: prepared ahead, awaited if in preparation, else made now.
     /// - Throws: the store's or the decoder's error for a missing, corrupt or undecodable image.
     public func frame(_ key: Key) throws -> [String] {
-        condition.lock()
-        while inFlight.contains(key) { condition.wait() }
-        if let lines = ready[key] {
-            condition.unlock()
-            return lines
-        }
-        condition.unlock()
+        let (ready, inFlight) = state.withLock { ($0.ready[key], $0.inFlight[key]) }
+        if let lines = ready ?? inFlight.flatMap({ try? $0.value() }) { return lines }
         let lines = try make(key)
-        keep(key, lines)
+        state.withLock { $0.insert(key, lines, capacity: capacity) }
         return lines
     }
 
-    /// Starts preparing `key` on the background thread, unless it is ready or under way. A failure
-    /// there is dropped: `frame` meets it again and reports it.
+    /// Starts preparing `key` in the background, unless it is ready or under way. A failure there
+    /// is dropped: `frame` meets it again and reports it.
     public func prefetch(_ key: Key) {
-        condition.lock()
-        defer { condition.unlock() }
-        guard ready[key] == nil, inFlight.insert(key).inserted else { return }
-        worker.async { [self] in
-            let lines = try? make(key)
-            condition.lock()
-            inFlight.remove(key)
-            if let lines { insert(key, lines) }
-            condition.broadcast()
-            condition.unlock()
+        state.withLock { state in
+            guard state.ready[key] == nil, state.inFlight[key] == nil else { return }
+            state.inFlight[key] = worker.start { [self] in
+                let lines = try? make(key)
+                self.state.withLock { state in
+                    state.inFlight[key] = nil
+                    if let lines { state.insert(key, lines, capacity: capacity) }
+                }
+                return lines
+            }
         }
     }
 
     /// True when `key` is ready (for tests and the benchmark).
     public func isReady(_ key: Key) -> Bool {
-        condition.lock()
-        defer { condition.unlock() }
-        return ready[key] != nil
+        state.withLock { $0.ready[key] != nil }
     }
 
     private func make(_ key: Key) throws -> [String] {
         let image = try ImageCodec.decode(try store.get(key.blobID))
         return renderer.render(image, columns: key.columns, rows: key.rows)
-    }
-
-    private func keep(_ key: Key, _ lines: [String]) {
-        condition.lock()
-        insert(key, lines)
-        condition.unlock()
-    }
-
-    /// Adds a frame, dropping the oldest beyond `capacity`. Call with `condition` held.
-    private func insert(_ key: Key, _ lines: [String]) {
-        if ready.updateValue(lines, forKey: key) == nil { order.append(key) }
-        while order.count > capacity { ready[order.removeFirst()] = nil }
     }
 }

@@ -30,6 +30,8 @@ public final class LabelUI {
     private let frames: Frames
     /// The queue's length as last counted, off the keystroke path (counting scans the queue).
     private let counted = Counted()
+    /// Prepares the next item's suggestions while the annotator looks at this one.
+    private let suggesting = Worker("cairn.suggest", qos: .userInitiated)
     private var shownRemaining: Int?
     /// A model's suggestions beside the image (`--suggest`), if any; a retrain replaces them.
     private(set) var suggestions: Suggestions?
@@ -225,40 +227,30 @@ public final class LabelUI {
     private func prepareNext(columns: Int, rows: Int) {
         if let next = try? session.peekNext() {
             frames.prefetch(Frames.Key(next.blobID, columns: columns, rows: rows))
-            if let suggestions { DispatchQueue.global(qos: .userInitiated).async { suggestions.prepare(next) } }
+            if let suggestions { suggesting.submit { suggestions.prepare(next) } }
         }
         counted.refresh(session.remainingCounter(), labeled: session.queueExits)
     }
 }
 
-/// A queue count made on a background thread, with the session's label count when it started.
+/// A queue count made in the background, with the session's label count when it started.
 final class Counted: Sendable {
-    /// The latest count with the label count it was made at, and whether a recount is running.
-    private let state = Mutex<(latest: (count: Int, labeled: Int)?, running: Bool)>((nil, false))
-    private let worker = DispatchQueue(label: "cairn.count", qos: .utility)
+    /// The latest count with the label count it was made at.
+    private let latest = Mutex<(count: Int, labeled: Int)?>(nil)
+    private let worker = Worker("cairn.count")
 
     /// The latest count; given the session's label count now, less the labels made since it started.
     func value(labeled: Int?) -> Int? {
-        state.withLock { state in
-            guard let latest = state.latest else { return nil }
+        latest.withLock { latest in
+            guard let latest else { return nil }
             return max(0, latest.count - (labeled.map { $0 - latest.labeled } ?? 0))
         }
     }
 
     /// Starts a recount unless one is running.
     func refresh(_ count: @escaping @Sendable () throws -> Int, labeled: Int) {
-        let start = state.withLock { state in
-            if state.running { return false }
-            state.running = true
-            return true
-        }
-        guard start else { return }
-        worker.async { [self] in
-            let result = try? count()
-            state.withLock { state in
-                if let result { state.latest = (result, labeled) }
-                state.running = false
-            }
+        worker.submitIfIdle { [self] in
+            if let result = try? count() { latest.withLock { $0 = (result, labeled) } }
         }
     }
 }

@@ -170,25 +170,17 @@ public struct Importer: Sendable {
     /// returned function waits for it.
     private func loadImportCache(roots: [String]) -> () throws -> [String: ImportState] {
         let catalog = repository.catalog
-        let loaded = DispatchGroup()
-        let cache = Mutex<Result<[String: ImportState], any Error>>(.success([:]))
-        DispatchQueue.global().async(group: loaded) {
-            let result = Result {
-                try catalog.read { tx in
-                    var known: [String: ImportState] = [:]
-                    for root in roots {
-                        if let state = try tx.importState(path: root) { known[root] = state }
-                        try tx.importStates(under: root, into: &known)
-                    }
-                    return known
+        let loaded = Worker("cairn.import.cache").start {
+            try catalog.read { tx in
+                var known: [String: ImportState] = [:]
+                for root in roots {
+                    if let state = try tx.importState(path: root) { known[root] = state }
+                    try tx.importStates(under: root, into: &known)
                 }
+                return known
             }
-            cache.withLock { $0 = result }
         }
-        return {
-            loaded.wait()
-            return try cache.withLock { $0 }.get()
-        }
+        return { try loaded.value() }
     }
 
     /// Every file under `paths` with its catalog path and the label import gives it (from its
@@ -261,7 +253,7 @@ public struct Importer: Sendable {
     private func importInBatches(_ work: [Candidate], progress: @escaping @Sendable (ImportProgress) -> Void)
         -> (results: [BatchResult], failure: (any Error)?) {
         let total = work.count
-        let committer = DispatchQueue(label: "cairn.import.commit")
+        let committer = Worker("cairn.import.commit")
         let committed = Mutex<(results: [BatchResult], failure: (any Error)?, done: Int)>(([], nil, 0))
         var start = 0
         while start < work.count, committed.withLock({ $0.failure }) == nil {
@@ -273,7 +265,7 @@ public struct Importer: Sendable {
             }
             let batch = Array(work[start..<end])
             let outcomes = process(batch, doneBefore: start, total: total, progress: progress)
-            committer.async {
+            committer.submit {
                 do {
                     let result = try self.commit(batch, outcomes)
                     let (done, bytes) = committed.withLock { state in
@@ -288,7 +280,7 @@ public struct Importer: Sendable {
             }
             start = end
         }
-        committer.sync {}
+        committer.wait()
         return committed.withLock { ($0.results, $0.failure) }
     }
 

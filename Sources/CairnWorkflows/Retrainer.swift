@@ -3,6 +3,7 @@ import CairnLabeling
 import CairnModels
 import CairnQuality
 import CairnRepository
+import CairnSupport
 import CairnTraining
 import CairnVersioning
 import Foundation
@@ -21,8 +22,9 @@ public final class Retrainer: BackgroundWork, Sendable {
     private let explore: Double
     private let annotator: String
     private let cairnVersion: String
-    private let worker = DispatchQueue(label: "cairn.retrain", qos: .utility)
-    private let state = Mutex<(running: Bool, last: Int, rounds: Int, result: BackgroundResult?)>((false, 0, 0, nil))
+    private let worker = Worker("cairn.retrain")
+    /// The label count the last round started at, the rounds started, and the last round's result until polled.
+    private let state = Mutex<(last: Int, rounds: Int, result: BackgroundResult?)>((0, 0, nil))
 
     /// - Throws: `TrainingError.badParameter` for a run of another program without embeddings (cairn
     ///   retrains only its own models).
@@ -36,25 +38,20 @@ public final class Retrainer: BackgroundWork, Sendable {
     }
 
     public func labeled(count: Int) {
-        let round: Int? = state.withLock { s in
-            guard !s.running, count - s.last >= every else { return nil }
-            s.running = true
-            s.last = count
-            s.rounds += 1
-            return s.rounds
-        }
-        guard let round else { return }
-        worker.async { [self] in
+        guard state.withLock({ count - $0.last >= every }) else { return }
+        worker.submitIfIdle { [self] in
+            let round = state.withLock { s in
+                s.last = count
+                s.rounds += 1
+                return s.rounds
+            }
             let result: BackgroundResult
             do {
                 result = try retrain(round: round, labels: count)
             } catch {
                 result = BackgroundResult(message: "retraining failed: \(error); labeling goes on in the current order")
             }
-            state.withLock {
-                $0.result = result
-                $0.running = false
-            }
+            state.withLock { $0.result = result }
         }
     }
 

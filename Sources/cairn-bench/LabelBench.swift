@@ -4,6 +4,7 @@ import CairnLabeling
 import CairnQuality
 import CairnRepository
 import CairnStore
+import CairnSupport
 import CairnTraining
 import CairnVersioning
 import ArgumentParser
@@ -48,6 +49,7 @@ struct LabelBench: ParsableCommand {
         let session = try LabelSession(catalog: repository.catalog, annotator: "bench")
         let renderer = ImageRenderer(.symbols, environment: ["COLORTERM": "truecolor"])
         let frames = Frames(store: repository.store, renderer: renderer)
+        let suggesting = Worker("cairn.suggest", qos: .userInitiated)
         func key(_ item: Item) -> Frames.Key { Frames.Key(item.blobID, columns: 92, rows: 35) }
         var samples: [Double] = []
         var commit = 0.0, frame = 0.0
@@ -58,7 +60,7 @@ struct LabelBench: ParsableCommand {
             guard session.current != nil else { break }
             if !noPrefetch, let next = try session.peekNext() {
                 frames.prefetch(key(next))
-                if let suggestions { DispatchQueue.global(qos: .userInitiated).async { suggestions.prepare(next) } }
+                if let suggestions { suggesting.submit { suggestions.prepare(next) } }
             }
             usleep(UInt32(thinkMs * 1000))
             let start = DispatchTime.now().uptimeNanoseconds
