@@ -1,3 +1,4 @@
+import CairnModels
 import CairnStore
 import CairnSupport
 import CairnTraining
@@ -123,4 +124,53 @@ public struct SweepRunner: Sendable {
         if let failure { throw failure }
         return record
     }
+}
+
+extension SweepRunner {
+    /// How one trial is started, from its parameters: the arguments after `--data` of a built-in
+    /// trial's `cairn train`, or, with a `command`, the `-p` parameters and the program's arguments
+    /// of `cairn run` (each parameter also passed to the program as `--name=value`). The spec is
+    /// checked against what its trials can report first.
+    /// - Parameter parseTrain: parses a built-in trial's arguments as `cairn train` will, throwing what it refuses.
+    /// - Throws: `TrainingError.badSweepSpec` for a metric or parameter the trials do not have, or
+    ///   `early_terminate` where no metric comes every epoch; the returned function throws it for
+    ///   parameters `parseTrain` refuses.
+    public static func trialArguments(_ spec: SweepSpec, command: [String], parseTrain: @escaping @Sendable ([String]) throws -> Void) throws
+        -> @Sendable ([String: JSONValue]) throws -> [String] {
+        if !command.isEmpty {
+            if spec.earlyTerminate != nil {
+                throw TrainingError.badSweepSpec("early_terminate applies to built-in trials (a program's epochs are its own); remove it or drop the command")
+            }
+            return { parameters in
+                let sorted = parameters.sorted { $0.key < $1.key }
+                return sorted.flatMap { ["-p", "\($0.key)=\($0.value.argument)"] } + ["--"] + command + sorted.map { "--\($0.key)=\($0.value.argument)" }
+            }
+        }
+        guard RunRecord.builtInMetrics.contains(spec.metric.name) else {
+            throw TrainingError.badSweepSpec("metric '\(Printable.escaped(spec.metric.name))' is not one a built-in run has ("
+                                             + RunRecord.builtInMetrics.joined(separator: ", ") + ")")
+        }
+        if spec.earlyTerminate != nil, !RunRecord.epochMetrics.contains(spec.metric.name) {
+            throw TrainingError.badSweepSpec("early_terminate compares a metric every epoch has (\(RunRecord.epochMetrics.joined(separator: ", "))), "
+                                             + "not \(spec.metric.name)")
+        }
+        for name in spec.parameters.keys.sorted() where trainOptions[name] == nil {
+            throw TrainingError.badSweepSpec("the trainer does not take parameter '\(Printable.escaped(name))' (it takes: "
+                                             + trainOptions.keys.sorted().joined(separator: ", ") + ")")
+        }
+        return { parameters in
+            let arguments = parameters.sorted { $0.key < $1.key }.flatMap { [trainOptions[$0.key]!, $0.value.argument] }
+            do {
+                try parseTrain(arguments)
+            } catch {
+                throw TrainingError.badSweepSpec("a trial's parameters (\(Printable.escaped(arguments.joined(separator: " ")))) are refused: \(error)")
+            }
+            return arguments
+        }
+    }
+
+    /// Sweep parameter names (`RunParameters.vocabulary`, less threads: the sweep splits the cores
+    /// itself) and the `cairn train` options they set.
+    static let trainOptions = Dictionary(uniqueKeysWithValues: RunParameters.vocabulary.filter { $0.name != "threads" }
+        .flatMap { entry in ([entry.name] + entry.aliases).map { ($0, entry.option) } })
 }

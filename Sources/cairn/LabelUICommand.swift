@@ -76,7 +76,7 @@ struct LabelCommand: ParsableCommand {
         }
         let repo = try repository.open()
         let annotator = try repo.person(self.annotator, option: "--annotator")
-        let loop = try LoopSetup(repo, suggest: blind ? nil : suggest, run: orderRun, queue: queue, explore: explore)
+        let loop = try Cairn.labelingLoop(repo, suggest: !blind && suggest != nil, model: orderRun ?? (blind ? nil : suggest), queue: queue, explore: explore)
         let session = try LabelSession(catalog: repo.catalog, annotator: annotator, queue: queue,
                                        filter: QueueFilter(split: split, className: className), overlap: overlap, plan: loop.plan)
         guard session.current != nil else {
@@ -104,30 +104,13 @@ struct LabelCommand: ParsableCommand {
     }
 }
 
-/// What `label` and `queue` need from a model: the run, its suggestions, the order of a plan-served queue.
-struct LoopSetup {
-    var run: RunRecord?
-    var suggestions: Suggestions?
-    var plan: QueuePlan?
-
-    /// `suggest` is "@latest" for `--suggest` given alone (see `Cairn.optionalValues`).
-    init(_ repo: Repository, suggest: String?, run runRef: String?, queue: LabelQueue, explore: Double) throws {
-        let training = Training(versioning: Versioning(repository: repo), cairnVersion: Cairn.version)
-        let wanted = suggest.map { $0 == Cairn.latest ? nil : $0 }
-        if suggest != nil || queue == .uncertain {
-            let record = try training.loopRun(runRef ?? wanted ?? nil)
-            run = record
-            if suggest != nil {
-                suggestions = Suggestions(run: record.id, classes: record.classes, catalog: repo.catalog, compute: try training.modelFunction(record))
-            }
-        }
-        switch queue {
-        case .uncertain:
-            let bar = ProgressBar("predicting")
-            plan = try training.uncertainPlan(run!, explore: explore) { bar.update(done: $0, total: $1) }
-            bar.finish()
-        case .suspects: plan = try training.suspectsPlan()
-        default: break
-        }
+extension Cairn {
+    /// The labeling loop's model for `label` and `queue`, with a progress bar while the uncertain
+    /// queue is predicted; `model` nil or "@latest" (`--suggest` given alone) is the latest run.
+    static func labelingLoop(_ repo: Repository, suggest: Bool, model: String?, queue: LabelQueue, explore: Double) throws -> LabelingLoop {
+        let bar = queue == .uncertain ? ProgressBar("predicting") : nil
+        defer { bar?.finish() }
+        return try LabelingLoop(repo, suggest: suggest, model: model == latest ? nil : model, queue: queue, explore: explore,
+                                cairnVersion: version) { bar?.update(done: $0, total: $1) }
     }
 }

@@ -143,13 +143,10 @@ struct QueueCommand: ParsableCommand {
     func run() throws {
         let repo = try repository.open()
         let name = try repo.person(annotator, option: "--annotator")
-        let person = try repo.catalog.read { try $0.annotator(named: name) }
-        let loop = try LoopSetup(repo, suggest: model ?? (queue == .uncertain ? Cairn.latest : nil), run: model, queue: queue, explore: explore)
-        let view = AnnotatorQueue(queue, annotatorID: person?.id ?? -1, overlap: overlap)
-        let items = try QueuePreview.next(n, catalog: repo.catalog, queue: view, plan: loop.plan)
-        let records = try repo.catalog.read { try $0.itemRecords(ids: items.map(\.id)) }
-        let entries = items.map { item -> Entry in
-            let resolved = records[item.id]?.resolved ?? .unlabeled
+        let loop = try Cairn.labelingLoop(repo, suggest: model != nil || queue == .uncertain, model: model, queue: queue, explore: explore)
+        let next = try QueuePreview.next(n, catalog: repo.catalog, queue: queue, annotator: name, overlap: overlap, plan: loop.plan)
+        let entries = next.map { item, record -> Entry in
+            let resolved = record?.resolved ?? .unlabeled
             var conflict: [Label]? = nil
             if case .conflict(let labels) = resolved { conflict = labels }
             let note = loop.plan?.notes[item.id]

@@ -93,48 +93,16 @@ struct SweepCommand: ParsableCommand {
             }
         }
 
-        /// The arguments after `--data` for one trial's `cairn train`, or the `-p` and program arguments
-        /// for `cairn run`; checked as the trial will read them.
+        /// `SweepRunner.trialArguments`, with built-in trials' arguments parsed as `cairn train` parses them.
         func trialArguments(_ spec: SweepSpec) throws -> @Sendable ([String: JSONValue]) throws -> [String] {
-            if !command.isEmpty {
-                if spec.earlyTerminate != nil {
-                    throw TrainingError.badSweepSpec("early_terminate applies to built-in trials (a program's epochs are its own); remove it or drop the command")
-                }
-                let command = self.command
-                return { parameters in
-                    let sorted = parameters.sorted { $0.key < $1.key }
-                    return sorted.flatMap { ["-p", "\($0.key)=\($0.value.argument)"] } + ["--"] + command + sorted.map { "--\($0.key)=\($0.value.argument)" }
-                }
-            }
-            guard RunRecord.builtInMetrics.contains(spec.metric.name) else {
-                throw TrainingError.badSweepSpec("metric '\(Printable.escaped(spec.metric.name))' is not one a built-in run has ("
-                                     + RunRecord.builtInMetrics.joined(separator: ", ") + ")")
-            }
-            if spec.earlyTerminate != nil, !RunRecord.epochMetrics.contains(spec.metric.name) {
-                throw TrainingError.badSweepSpec("early_terminate compares a metric every epoch has (\(RunRecord.epochMetrics.joined(separator: ", "))), "
-                                     + "not \(spec.metric.name)")
-            }
-            for name in spec.parameters.keys.sorted() where Self.trainOptions[name] == nil {
-                throw TrainingError.badSweepSpec("the trainer does not take parameter '\(Printable.escaped(name))' (it takes: "
-                                     + Self.trainOptions.keys.sorted().joined(separator: ", ") + ")")
-            }
-            return { parameters in
-                let arguments = parameters.sorted { $0.key < $1.key }.flatMap { [Self.trainOptions[$0.key]!, $0.value.argument] }
+            try SweepRunner.trialArguments(spec, command: command) { arguments in
                 do {
-                    let parsed = try TrainCommand.parse(["--data", "x"] + arguments)
-                    try parsed.parameters().validate()
+                    try TrainCommand.parse(["--data", "x"] + arguments).parameters().validate()
                 } catch {
-                    throw TrainingError.badSweepSpec("a trial's parameters (\(Printable.escaped(arguments.joined(separator: " ")))) are refused: "
-                                         + TrainCommand.message(for: error))
+                    throw ValidationError(TrainCommand.message(for: error))
                 }
-                return arguments
             }
         }
-
-        /// Sweep parameter names (`RunParameters.vocabulary`, less threads: the sweep splits the
-        /// cores itself) and the `cairn train` options they set.
-        static let trainOptions = Dictionary(uniqueKeysWithValues: RunParameters.vocabulary.filter { $0.name != "threads" }
-            .flatMap { entry in ([entry.name] + entry.aliases).map { ($0, entry.option) } })
     }
 
     struct Show: ParsableCommand {
