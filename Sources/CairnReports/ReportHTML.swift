@@ -203,68 +203,51 @@ public enum ReportHTML {
 
     /// Loss by epoch (train solid, val dashed) and val accuracy, one colour per run; a program's metrics by step.
     static func curves(_ records: [RunRecord]) -> HTML {
-        let palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
-        var loss: [Series] = [], accuracy: [Series] = [], program: [Series] = []
+        var program: [LineChart.Series] = []
         var programAxis: String?
-        for (i, r) in records.enumerated() {
-            let color = palette[i % palette.count]
-            let label = records.count > 1 ? "\(r.name) " : ""
-            let epochs = r.epochs
-            if !epochs.isEmpty {
-                loss.append(Series(name: label + "train loss", color: color, dashed: false, points: epochs.map { (Double($0.epoch), $0.trainLoss) }))
-                let val = epochs.compactMap { m in m.valLoss.map { (Double(m.epoch), $0) } }
-                if !val.isEmpty { loss.append(Series(name: label + "val loss", color: color, dashed: true, points: val)) }
-                let acc = epochs.compactMap { m in m.valAccuracy.map { (Double(m.epoch), $0 * 100) } }
-                if !acc.isEmpty { accuracy.append(Series(name: label + "val accuracy %", color: color, dashed: false, points: acc)) }
-            }
-            for (name, series) in Plots.programSeries(r) {
-                programAxis = programAxis.map { $0 == series.xTitle ? $0 : "step or epoch" } ?? series.xTitle
-                program.append(Series(name: label + name, color: palette[(i + program.count) % palette.count], dashed: false,
-                                      points: Array(zip(series.x, series.y))))
+        for record in records {
+            let (axis, series) = LineChart.programSeries(record, color: program.count)
+            guard !series.isEmpty else { continue }
+            programAxis = programAxis.map { $0 == axis ? $0 : "step or epoch" } ?? axis
+            program += series.map { s in
+                var s = s
+                if records.count > 1 { s.name = "\(record.name) \(s.name)" }
+                return s
             }
         }
-        var out: HTML = ""
-        if !loss.isEmpty { out += lineChart(title: "loss by epoch", series: loss, xLabel: "epoch", fromZero: true) }
-        if !accuracy.isEmpty { out += lineChart(title: "val accuracy by epoch", series: accuracy, xLabel: "epoch", fromZero: true) }
-        if !program.isEmpty { out += lineChart(title: "metrics", series: program, xLabel: programAxis ?? "step", fromZero: false) }
-        return out.isEmpty ? "<p>No curves: the run recorded no epochs or metrics.</p>" : out
+        let charts = [LineChart.loss(records, title: "loss by epoch"), LineChart.accuracy(records, title: "val accuracy by epoch"),
+                      program.isEmpty ? nil : LineChart(title: "metrics", series: program, xTitle: programAxis ?? "step", yFromZero: false)]
+            .compactMap { $0 }
+        return charts.isEmpty ? "<p>No curves: the run recorded no epochs or metrics.</p>" : charts.map(svg).reduce("", +)
     }
 
-    struct Series {
-        var name: String
-        var color: String
-        var dashed: Bool
-        var points: [(Double, Double)]
-    }
-
-    /// The same layout as the PNG plots (`ChartAxis`), drawn as SVG.
-    static func lineChart(title: String, series: [Series], xLabel: String, fromZero: Bool) -> HTML {
-        let (width, height) = (640, 320)
-        let (left, right, top, bottom) = (60.0, 620.0, 30.0, 280.0)
-        let xAxis = ChartAxis(values: series.flatMap { $0.points.map(\.0) }, title: xLabel, integers: true, maxTicks: 9)
-        let yAxis = ChartAxis(values: series.flatMap { $0.points.map(\.1) }, title: "", includeZero: fromZero)
-        func x(_ value: Double) -> Double { left + xAxis.fraction(value) * (right - left) }
-        func y(_ value: Double) -> Double { bottom - yAxis.fraction(value) * (bottom - top) }
-        func px(_ value: Double) -> String { coordinate(x(value)) }
-        func py(_ value: Double) -> String { coordinate(y(value)) }
-        let (l, r, t, b) = (coordinate(left), coordinate(right), coordinate(top), coordinate(bottom))
-        var out: HTML = "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" width=\"\(width)\" height=\"\(height)\" viewBox=\"0 0 \(width) \(height)\">"
-        out += "<text x=\"\(l)\" y=\"18\" font-size=\"13\">\(title)</text>"
-        for v in yAxis.ticks {
+    /// `chart` as SVG, in the layout the PNG plots use.
+    static func svg(_ chart: LineChart) -> HTML {
+        let frame = LineChart.Frame.svg
+        func px(_ value: Double) -> String { coordinate(chart.x(value, in: frame)) }
+        func py(_ value: Double) -> String { coordinate(chart.y(value, in: frame)) }
+        let (l, r, t, b) = (coordinate(frame.left), coordinate(frame.right), coordinate(frame.top), coordinate(frame.bottom))
+        var out: HTML = "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" width=\"\(frame.width)\" height=\"\(frame.height)\" viewBox=\"0 0 \(frame.width) \(frame.height)\">"
+        out += "<text x=\"\(l)\" y=\"18\" font-size=\"13\">\(chart.title)</text>"
+        for v in chart.yAxis.ticks {
             out += "<line x1=\"\(l)\" y1=\"\(py(v))\" x2=\"\(r)\" y2=\"\(py(v))\" stroke=\"#ddd\"/>"
-            out += "<text x=\"\(coordinate(left - 4))\" y=\"\(coordinate(y(v) + 3))\" font-size=\"10\" text-anchor=\"end\">\(yAxis.label(v))</text>"
+            out += "<text x=\"\(coordinate(frame.left - 4))\" y=\"\(coordinate(chart.y(v, in: frame) + 3))\" font-size=\"10\" text-anchor=\"end\">\(chart.yAxis.label(v))</text>"
         }
-        for v in xAxis.ticks {
-            out += "<text x=\"\(px(v))\" y=\"\(coordinate(bottom + 13))\" font-size=\"10\" text-anchor=\"middle\">\(xAxis.label(v))</text>"
+        for v in chart.xAxis.ticks {
+            out += "<text x=\"\(px(v))\" y=\"\(coordinate(frame.bottom + 13))\" font-size=\"10\" text-anchor=\"middle\">\(chart.xAxis.label(v))</text>"
         }
-        out += "<text x=\"\(coordinate((left + right) / 2))\" y=\"\(coordinate(bottom + 30))\" font-size=\"11\" text-anchor=\"middle\">\(xLabel)</text>"
+        out += "<text x=\"\(coordinate((frame.left + frame.right) / 2))\" y=\"\(coordinate(frame.bottom + 30))\" font-size=\"11\" text-anchor=\"middle\">\(chart.xAxis.title)</text>"
         out += "<line x1=\"\(l)\" y1=\"\(b)\" x2=\"\(r)\" y2=\"\(b)\" stroke=\"black\"/>"
         out += "<line x1=\"\(l)\" y1=\"\(t)\" x2=\"\(l)\" y2=\"\(b)\" stroke=\"black\"/>"
-        for (i, s) in series.enumerated() {
-            let points = s.points.map { "\(px($0.0)),\(py($0.1))" }.joined(separator: " ")
+        for s in chart.series {
+            let points = s.points.map { "\(px($0.x)),\(py($0.y))" }.joined(separator: " ")
             let dash: HTML = s.dashed ? " stroke-dasharray=\"5,3\"" : ""
-            out += "<polyline fill=\"none\" stroke=\"\(s.color)\" stroke-width=\"2\"\(dash) points=\"\(points)\"><title>\(s.name)</title></polyline>"
-            out += "<text x=\"\(coordinate(right - 200))\" y=\"\(coordinate(top + 14 + Double(i) * 13))\" font-size=\"11\" fill=\"\(s.color)\">\(s.name)</text>"
+            out += "<polyline fill=\"none\" stroke=\"\(s.color.hex)\" stroke-width=\"2\"\(dash) points=\"\(points)\"><title>\(s.name)</title></polyline>"
+        }
+        for (s, x, y) in chart.legend(in: frame) {
+            let dash: HTML = s.dashed ? " stroke-dasharray=\"5,3\"" : ""
+            out += "<line x1=\"\(coordinate(x - 20))\" y1=\"\(coordinate(y + 3))\" x2=\"\(coordinate(x - 6))\" y2=\"\(coordinate(y + 3))\" stroke=\"\(s.color.hex)\" stroke-width=\"2\"\(dash)/>"
+            out += "<text x=\"\(coordinate(x))\" y=\"\(coordinate(y + 7))\" font-size=\"11\" fill=\"\(s.color.hex)\">\(s.name)</text>"
         }
         return out + "</svg>"
     }

@@ -16,7 +16,7 @@ package struct ChartAxis: Equatable {
     var step: Double
     package var ticks: [Double]
     /// What the axis measures ("epoch", "step"…).
-    var title: String
+    package var title: String
 
     /// An axis for `values` (non-finite ones ignored); `includeZero` for quantities read against
     /// zero (loss, accuracy); `integers` keeps ticks on whole numbers (epochs, steps).

@@ -15,48 +15,18 @@ package enum Plots {
             try FileOps.writeFile(ImageCodec.encodePNG(canvas.image), to: path)
             written.append(path.hasPrefix(root + "/") ? String(path.dropFirst(root.count + 1)) : path)
         }
-        let epochs = record.epochs.map { Double($0.epoch) }
-        if !record.epochs.isEmpty {
-            var series = [Series(name: "train loss", color: (31, 119, 180), x: epochs, y: record.epochs.map(\.trainLoss))]
-            let val = record.epochs.compactMap { e in e.valLoss.map { (Double(e.epoch), $0) } }
-            if !val.isEmpty { series.append(Series(name: "val loss", color: (255, 127, 14), x: val.map(\.0), y: val.map(\.1))) }
-            try save(lineChart(title: "loss by epoch - run \(record.id)", series: series, yFromZero: true), "loss.png")
-            let accuracy = record.epochs.compactMap { e in e.valAccuracy.map { (Double(e.epoch), $0 * 100) } }
-            if !accuracy.isEmpty {
-                var lines = [Series(name: "val accuracy %", color: (44, 160, 44), x: accuracy.map(\.0), y: accuracy.map(\.1))]
-                if let baseline = record.baseline {
-                    lines.append(Series(name: "baseline %", color: (127, 127, 127), x: [epochs.first!, epochs.last!],
-                                        y: [baseline.accuracy * 100, baseline.accuracy * 100]))
-                }
-                try save(lineChart(title: "accuracy by epoch - run \(record.id)", series: lines, yFromZero: true), "accuracy.png")
-            }
-        }
+        if let chart = LineChart.loss([record], title: "loss by epoch - run \(record.id)") { try save(draw(chart), "loss.png") }
+        if let chart = LineChart.accuracy([record], title: "accuracy by epoch - run \(record.id)") { try save(draw(chart), "accuracy.png") }
         if let evaluation = record.test ?? record.val, !evaluation.confusion.isEmpty {  // large ones are summarized in the record
             try save(confusion(evaluation, title: "confusion (\(record.test != nil ? "test" : "val")) rows true, columns predicted"),
                      "confusion.png")
         }
-        for (name, series) in programSeries(record) {
-            try save(lineChart(title: "\(name) - run \(record.id)", series: [series], yFromZero: false, xTitle: series.xTitle),
-                     "metric-\(fileName(name)).png")
+        let (axis, metrics) = LineChart.programSeries(record)
+        for series in metrics {
+            try save(draw(LineChart(title: "\(series.name) - run \(record.id)", series: [series], xTitle: axis, yFromZero: false)),
+                     "metric-\(fileName(series.name)).png")
         }
         return written
-    }
-
-    /// A program's metrics, one series per numeric field (at most eight, by name), against the
-    /// step when the lines give one, else the epoch, else the line number (the axis says which).
-    package static func programSeries(_ record: RunRecord) -> [(String, Series)] {
-        guard let points = record.program?.metrics, !points.isEmpty else { return [] }
-        let names = Set(points.flatMap(\.values.keys)).sorted().prefix(8)
-        let palette: [(UInt8, UInt8, UInt8)] = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40)]
-        let axis = points.allSatisfy { $0.step != nil } ? "step" : points.allSatisfy { $0.epoch != nil } ? "epoch" : "line"
-        return names.enumerated().compactMap { i, name in
-            let pairs = points.enumerated().compactMap { n, p -> (Double, Double)? in
-                let x = axis == "step" ? p.step : axis == "epoch" ? p.epoch : n + 1
-                return p.values[name].map { (Double(x ?? n + 1), $0) }
-            }
-            guard pairs.count >= 2 else { return nil }
-            return (name, Series(name: name, color: palette[i % palette.count], x: pairs.map(\.0), y: pairs.map(\.1), xTitle: axis))
-        }
     }
 
     /// A metric's name as a file name: letters, digits, `-` and `_` kept, anything else `_`.
@@ -64,43 +34,38 @@ package enum Plots {
         String(name.prefix(40).map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") ? $0 : "_" })
     }
 
-    package struct Series {
-        package var name: String
-        package var color: (UInt8, UInt8, UInt8)
-        package var x: [Double]
-        package var y: [Double]
-        /// What x counts.
-        package var xTitle = "epoch"
-    }
-
-    static func lineChart(title: String, series: [Series], yFromZero: Bool, xTitle: String = "epoch") -> Canvas {
-        var canvas = Canvas(width: 720, height: 420)
-        let (left, right, top, bottom) = (70, 700, 40, 370)
-        let xAxis = ChartAxis(values: series.flatMap(\.x), title: xTitle, integers: true, maxTicks: 9)
-        let yAxis = ChartAxis(values: series.flatMap(\.y), title: "", includeZero: yFromZero)
-        func px(_ x: Double) -> Int { left + Int(xAxis.fraction(x) * Double(right - left)) }
-        func py(_ y: Double) -> Int { bottom - Int(yAxis.fraction(y) * Double(bottom - top)) }
-        canvas.text(title, x: left, y: 12, color: (0, 0, 0))
-        for tick in yAxis.ticks {
+    /// `chart` on a 720 × 420 canvas.
+    static func draw(_ chart: LineChart) -> Canvas {
+        let frame = LineChart.Frame.png
+        var canvas = Canvas(width: frame.width, height: frame.height)
+        let (left, right, top, bottom) = (Int(frame.left), Int(frame.right), Int(frame.top), Int(frame.bottom))
+        func px(_ x: Double) -> Int { Int(chart.x(x, in: frame)) }
+        func py(_ y: Double) -> Int { Int(chart.y(y, in: frame)) }
+        canvas.text(chart.title, x: left, y: 12, color: (0, 0, 0))
+        for tick in chart.yAxis.ticks {
             canvas.line(left, py(tick), right, py(tick), color: (225, 225, 225))
-            let label = yAxis.label(tick)
+            let label = chart.yAxis.label(tick)
             canvas.text(label, x: max(0, left - 8 - label.count * 6), y: py(tick) - 3, color: (60, 60, 60))
         }
-        for tick in xAxis.ticks {
-            let label = xAxis.label(tick)
+        for tick in chart.xAxis.ticks {
+            let label = chart.xAxis.label(tick)
             canvas.text(label, x: px(tick) - label.count * 3, y: bottom + 8, color: (60, 60, 60))
         }
+        let xTitle = chart.xAxis.title
         canvas.text(xTitle, x: (left + right) / 2 - xTitle.count * 3, y: bottom + 24, color: (60, 60, 60))
         canvas.line(left, top, left, bottom, color: (0, 0, 0))
         canvas.line(left, bottom, right, bottom, color: (0, 0, 0))
-        for (i, s) in series.enumerated() {
-            for j in 1..<max(1, s.x.count) {
-                canvas.line(px(s.x[j - 1]), py(s.y[j - 1]), px(s.x[j]), py(s.y[j]), color: s.color, thick: true)
+        for s in chart.series {
+            let color = (s.color.red, s.color.green, s.color.blue)
+            for j in s.points.indices.dropFirst() {
+                canvas.line(px(s.points[j - 1].x), py(s.points[j - 1].y), px(s.points[j].x), py(s.points[j].y), color: color, thick: true, dashed: s.dashed)
             }
-            if s.x.count == 1 { canvas.fill(px(s.x[0]) - 2, py(s.y[0]) - 2, 5, 5, color: s.color) }
-            let ly = top + 8 + i * 14
-            canvas.fill(right - 170, ly, 14, 4, color: s.color)
-            canvas.text(s.name, x: right - 150, y: ly - 2, color: (0, 0, 0))
+            if s.points.count == 1 { canvas.fill(px(s.points[0].x) - 2, py(s.points[0].y) - 2, 5, 5, color: color) }
+        }
+        for (s, x, y) in chart.legend(in: frame) {
+            let color = (s.color.red, s.color.green, s.color.blue)
+            canvas.line(Int(x) - 20, Int(y) + 3, Int(x) - 6, Int(y) + 3, color: color, thick: true, dashed: s.dashed)
+            canvas.text(s.name, x: Int(x), y: Int(y), color: (0, 0, 0))
         }
         return canvas
     }
@@ -159,15 +124,20 @@ package struct Canvas {
         for yy in y..<y + max(h, 0) { for xx in x..<x + max(w, 0) { set(xx, yy, color) } }
     }
 
-    /// Bresenham's line; `thick` draws it two pixels wide.
-    package mutating func line(_ x0: Int, _ y0: Int, _ x1: Int, _ y1: Int, color: (UInt8, UInt8, UInt8), thick: Bool = false) {
+    /// Bresenham's line; `thick` draws it two pixels wide, `dashed` in 5-pixel dashes.
+    package mutating func line(_ x0: Int, _ y0: Int, _ x1: Int, _ y1: Int, color: (UInt8, UInt8, UInt8), thick: Bool = false,
+                               dashed: Bool = false) {
         var (x, y) = (x0, y0)
         let dx = abs(x1 - x0), dy = -abs(y1 - y0)
         let sx = x0 < x1 ? 1 : -1, sy = y0 < y1 ? 1 : -1
         var error = dx + dy
+        var drawn = 0
         while true {
-            set(x, y, color)
-            if thick { set(x + 1, y, color); set(x, y + 1, color) }
+            if !dashed || (drawn / 5) % 2 == 0 {
+                set(x, y, color)
+                if thick { set(x + 1, y, color); set(x, y + 1, color) }
+            }
+            drawn += 1
             if x == x1 && y == y1 { break }
             let e2 = 2 * error
             if e2 >= dy { error += dy; x += sx }

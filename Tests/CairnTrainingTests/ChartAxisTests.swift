@@ -70,3 +70,68 @@ import Testing
         #expect(page.contains("… and 4800 more classes"))
     }
 }
+
+/// One chart model, laid out once, drawn as PNG and as SVG.
+@Suite struct LineChartTests {
+    func record(_ name: String, epochs: Int, baseline: Double? = nil) -> RunRecord {
+        var record = RunRecord(id: name + "-id", name: name, dataRef: "HEAD", snapshotID: "", parameters: nil,
+                               environment: .current(cairnVersion: "test", sourceCommit: nil))
+        record.epochs = (1...epochs).map {
+            EpochMetrics(epoch: $0, trainLoss: 2 / Double($0), valLoss: 2.5 / Double($0), valAccuracy: 0.5 + 0.05 * Double($0), seconds: 1)
+        }
+        record.baseline = baseline.map { Baseline(className: "a", accuracy: $0) }
+        return record
+    }
+
+    @Test func runsShareColoursAcrossChartsAndValidationIsDashed() throws {
+        let runs = [record("m1", epochs: 3), record("m2", epochs: 5)]
+        let loss = try #require(LineChart.loss(runs, title: "loss"))
+        #expect(loss.series.map(\.name) == ["m1 train loss", "m1 val loss", "m2 train loss", "m2 val loss"])
+        #expect(loss.series.map(\.dashed) == [false, true, false, true])
+        #expect(loss.series[0].color == loss.series[1].color && loss.series[0].color != loss.series[2].color)
+        let accuracy = try #require(LineChart.accuracy(runs, title: "accuracy"))
+        #expect(accuracy.series.map(\.color) == [loss.series[0].color, loss.series[2].color], "a run keeps its colour")
+        #expect(loss.xAxis.ticks.first! <= 1 && loss.xAxis.ticks.last! >= 5 && loss.yAxis.ticks.first == 0)
+        let one = try #require(LineChart.accuracy([record("m", epochs: 4, baseline: 0.3)], title: "accuracy"))
+        #expect(one.series.map(\.name) == ["val accuracy %", "baseline %"] && one.series[1].points.map(\.y) == [30, 30])
+    }
+
+    @Test func theSVGAndThePNGDrawTheSameChart() throws {
+        let chart = try #require(LineChart.loss([record("m1", epochs: 3), record("m2", epochs: 4)], title: "loss <by> epoch"))
+        let svg = ReportHTML.svg(chart).text
+        func count(_ part: String) -> Int { svg.components(separatedBy: part).count - 1 }
+        #expect(count("<polyline ") == 4 && count("stroke-dasharray") == 4, "lines, and the dashed ones' legend keys")
+        #expect(svg.contains("loss &lt;by&gt; epoch") && chart.series.allSatisfy { svg.contains(">\($0.name)</text>") })
+        for tick in chart.yAxis.ticks { #expect(svg.contains(">\(chart.yAxis.label(tick))</text>")) }
+        let png = Plots.draw(chart)
+        #expect(png.width == LineChart.Frame.png.width && png.height == LineChart.Frame.png.height)
+        let last = chart.series.last!  // drawn last, so on top where lines meet
+        let color = last.color
+        let frame = LineChart.Frame.png
+        let (x, y) = (Int(chart.x(1, in: frame)), Int(chart.y(last.points[0].y, in: frame)))
+        let i = (y * png.width + x) * 3
+        #expect(Array(png.pixels[i..<i + 3]) == [color.red, color.green, color.blue], "the first point is drawn in its run's colour")
+    }
+
+    @Test func theLegendGoesWhereNoLineRuns() throws {
+        // Accuracy near the top, the baseline near the bottom: the legend sits between them.
+        var run = record("m", epochs: 6, baseline: 0.07)
+        for i in run.epochs.indices { run.epochs[i].valAccuracy = 0.9 + 0.01 * Double(i) }
+        let chart = try #require(LineChart.accuracy([run], title: "accuracy"))
+        for frame in [LineChart.Frame.png, .svg] {
+            let legend = chart.legend(in: frame)
+            let (top, bottom) = (legend.first!.y - 4, legend.last!.y + 10)
+            #expect(legend.count == 2)
+            for s in chart.series {
+                for p in s.points where chart.xAxis.fraction(p.x) > 0.6 { #expect(!(top...bottom).contains(chart.y(p.y, in: frame))) }
+            }
+        }
+    }
+
+    @Test func aDashedLineLeavesGaps() {
+        var canvas = Canvas(width: 30, height: 1)
+        canvas.line(0, 0, 29, 0, color: (0, 0, 0), dashed: true)
+        let drawn = (0..<30).map { canvas.pixels[$0 * 3] == 0 }
+        #expect(drawn == (0..<30).map { ($0 / 5) % 2 == 0 })
+    }
+}
