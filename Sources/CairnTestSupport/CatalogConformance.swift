@@ -49,6 +49,10 @@ public enum CatalogConformance {
         Check(name: "leases keep annotators apart", run: leases),
         Check(name: "import state by directory", run: importState),
         Check(name: "purges are permanent and travel screened", run: purgesTravel),
+        Check(name: "an item's split is its latest change's", run: splits),
+        Check(name: "removed items leave every list and come back", run: removals),
+        Check(name: "sweeps need their snapshot and resolve by prefix", run: sweeps),
+        Check(name: "one report per snapshot and kind", run: reports),
     ]
 
     static func oneItemPerBlob(_ catalog: any Catalog) throws {
@@ -484,5 +488,103 @@ public enum CatalogConformance {
         let found = try catalog.read { try $0.importStates(under: "/data/a") }
         #expect(Set(found.keys) == ["/data/a/1.png", "/data/a/sub/2.png"])
         #expect(try catalog.read { try $0.importState(path: "/data/ab/3.png") }?.inode == 3)
+    }
+
+    static func splits(_ catalog: any Catalog) throws {
+        let (early, late) = (Date(timeIntervalSince1970: 1_800_000_000), Date(timeIntervalSince1970: 1_800_000_100))
+        let items = try catalog.write { tx throws in
+            let items = try (1...3).map { try tx.insertItem(newItem($0)).item }
+            let ada = try tx.ensureAnnotator("ada").id, bob = try tx.ensureAnnotator("bob").id
+            try tx.changeSplit(itemIDs: [items[0].id, items[1].id], to: .test, personID: ada, at: late, stamp: nil)
+            // An event merged from a replica with an older stamp is kept but changes nothing.
+            try tx.changeSplit(itemIDs: [items[0].id], to: .val, personID: bob, at: early, stamp: nil)
+            return items
+        }
+        try catalog.read { tx throws in
+            #expect(try tx.item(id: items[0].id)?.split == .test && tx.item(id: items[1].id)?.split == .test)
+            #expect(try tx.item(id: items[2].id)?.split == items[2].split, "an item never moved keeps its import split")
+            #expect(try tx.allItems(split: .test).map(\.id).filter { [items[0].id, items[1].id].contains($0) } == [items[0].id, items[1].id])
+            let events = try tx.splitEvents()
+            #expect(events.count == 3)
+            #expect(events.map(\.item) == events.map(\.item).sorted(), "by item")
+            let first = events.filter { $0.item == items[0].blobID }
+            #expect(first.map(\.split) == [.val, .test] && first.map(\.person) == ["bob", "ada"], "then in stamp order")
+            #expect(first.last?.stamp == SplitEvent.stamp(at: late, split: .test) && first.last?.at == late)
+        }
+    }
+
+    static func removals(_ catalog: any Catalog) throws {
+        let (t1, t2) = (Date(timeIntervalSince1970: 1_800_000_000), Date(timeIntervalSince1970: 1_800_000_100))
+        let items = try catalog.write { tx throws in
+            let items = try (1...3).map { try tx.insertItem(newItem($0)).item }
+            let ada = try tx.ensureAnnotator("ada").id
+            try tx.setRemoved(itemIDs: [items[0].id, items[1].id], removed: true, personID: ada, at: t1, stamp: nil)
+            try tx.setRemoved(itemIDs: [items[1].id], removed: false, personID: ada, at: t2, stamp: nil)
+            return items
+        }
+        try catalog.read { tx throws in
+            #expect(try tx.isRemoved(itemID: items[0].id) && !tx.isRemoved(itemID: items[1].id) && !tx.isRemoved(itemID: items[2].id))
+            #expect(try tx.removedItems().map(\.id) == [items[0].id])
+            #expect(try tx.allItems().map(\.id) == [items[1].id, items[2].id] && tx.itemCount() == 2)
+            #expect(try !tx.allItems(split: items[0].split).contains { $0.id == items[0].id })
+            #expect(try tx.item(id: items[0].id) != nil, "a removed item keeps its record and history")
+            let events = try tx.removalEvents()
+            #expect(events.count == 3)
+            #expect(events.filter { $0.item == items[1].blobID }.map(\.removed) == [true, false])
+            #expect(events.first { $0.item == items[1].blobID && !$0.removed }?.stamp == RemovalEvent.stamp(at: t2, removed: false))
+        }
+        // A return merged late, stamped before the removal, leaves the item removed.
+        try catalog.write { tx throws in
+            let ada = try tx.ensureAnnotator("ada").id
+            try tx.setRemoved(itemIDs: [items[0].id], removed: false, personID: ada, at: t1.addingTimeInterval(-60), stamp: nil)
+            #expect(try tx.isRemoved(itemID: items[0].id))
+        }
+    }
+
+    static func sweeps(_ catalog: any Catalog) throws {
+        let snapshot = BlobID(hashing: Data("s".utf8))
+        func sweep(_ id: String, at seconds: Double) -> SweepRow {
+            SweepRow(id: id, dataRef: "v1", snapshotID: snapshot, createdAt: Date(timeIntervalSince1970: seconds), record: #"{"id":"\#(id)"}"#)
+        }
+        try catalog.write { tx throws in
+            #expect(throws: CatalogError.notFound(kind: "snapshot", name: snapshot.hex)) { try tx.insertSweep(sweep("5eeeeeeeeee5", at: 1)) }
+            try tx.recordSnapshot(SnapshotRecord(id: snapshot, parentID: nil, message: "m", author: "a", createdAt: Date(), itemCount: 0, counts: "{}"))
+            try tx.insertSweep(sweep("5eeeeeeeeee5", at: 2))
+            try tx.insertSweep(sweep("5eee00000001", at: 1))
+            try tx.updateSweep(id: "5eeeeeeeeee5", record: #"{"status":"finished"}"#)
+            #expect(throws: CatalogError.notFound(kind: "sweep", name: "ffffffffffff")) { try tx.updateSweep(id: "ffffffffffff", record: "{}") }
+        }
+        try catalog.read { tx throws in
+            #expect(try tx.sweeps().map(\.id) == ["5eeeeeeeeee5", "5eee00000001"], "in the order recorded")
+            #expect(try tx.sweep(matching: "5eeee").record == #"{"status":"finished"}"#)
+            #expect(try tx.sweep(matching: "5EEE0").id == "5eee00000001")
+            #expect(throws: CatalogError.ambiguous(kind: "sweep", name: "5eee", matches: ["5eeeeeeeeee5", "5eee00000001"])) { try tx.sweep(matching: "5eee") }
+            #expect(throws: CatalogError.notFound(kind: "sweep", name: "5ee")) { try tx.sweep(matching: "5ee") }
+            #expect(try tx.sweeps().first?.snapshotID == snapshot)
+        }
+    }
+
+    static func reports(_ catalog: any Catalog) throws {
+        let (one, two) = (BlobID(hashing: Data("one".utf8)), BlobID(hashing: Data("two".utf8)))
+        func report(_ snapshot: BlobID, _ kind: String, at seconds: Double, _ json: String) -> SnapshotReport {
+            SnapshotReport(snapshotID: snapshot, kind: kind, createdAt: Date(timeIntervalSince1970: seconds), json: json)
+        }
+        try catalog.write { tx throws in
+            #expect(throws: CatalogError.notFound(kind: "snapshot", name: one.hex)) { try tx.saveReport(report(one, "check", at: 1, "{}")) }
+            for id in [one, two] {
+                try tx.recordSnapshot(SnapshotRecord(id: id, parentID: nil, message: "m", author: "a", createdAt: Date(), itemCount: 0, counts: "{}"))
+            }
+            try tx.saveReport(report(one, "check", at: 10, #"{"n":1}"#))
+            try tx.saveReport(report(two, "check", at: 20, #"{"n":2}"#))
+            try tx.saveReport(report(one, "suspects", at: 30, #"{"s":1}"#))
+            try tx.saveReport(report(one, "check", at: 40, #"{"n":3}"#))  // replaces the first
+        }
+        try catalog.read { tx throws in
+            #expect(try tx.report(snapshot: one, kind: "check")?.json == #"{"n":3}"#)
+            #expect(try tx.report(snapshot: two, kind: "suspects") == nil)
+            #expect(try tx.reports(kind: "check").map(\.json) == [#"{"n":3}"#, #"{"n":2}"#], "newest first, one per snapshot")
+            #expect(try tx.reports(kind: "suspects").map(\.snapshotID) == [one])
+            #expect(try tx.reports(kind: "other").isEmpty)
+        }
     }
 }
