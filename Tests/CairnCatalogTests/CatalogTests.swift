@@ -24,6 +24,17 @@ private func newItem(_ n: Int, path: String? = nil) -> NewItem { CatalogConforma
 
 /// What is particular to the SQLite backend: its schema, migrations, triggers and query plans.
 @Suite struct SQLiteCatalogTests {
+    @Test func aStorageErrorSaysWhatWentWrongWithoutItsSQL() throws {
+        let (catalog, dir) = try makeCatalog()
+        defer { dir.remove() }
+        let failure = DatabaseError(resultCode: .SQLITE_CONSTRAINT, message: "UNIQUE constraint failed: items.blob_id",
+                                    sql: "INSERT INTO items (blob_id, path) VALUES (?, ?)")
+        let error = try #require(throws: CatalogError.self) { try catalog.write { _ in throw failure } }
+        #expect(error == .storage("UNIQUE constraint failed: items.blob_id"))
+        #expect(!error.description.contains("INSERT") && !error.description.contains("SQL"))
+        #expect(throws: CatalogError.busy) { try catalog.read { _ in throw DatabaseError(resultCode: .SQLITE_BUSY, sql: "SELECT 1") } }
+    }
+
     @Test func migrationsAreAppliedInOrderAndRecorded() throws {
         let (catalog, dir) = try makeCatalog()
         defer { dir.remove() }

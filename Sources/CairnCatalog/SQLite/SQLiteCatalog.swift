@@ -88,6 +88,7 @@ public final class SQLiteCatalog: Catalog {
 
     /// Maps GRDB and SQLite errors to `CatalogError`. SQLite reports a write that failed for want of
     /// space as a plain I/O error (10) as often as SQLITE_FULL; when the file system is full, say so.
+    /// What reaches the user is SQLite's message, never the statement: SQL is the backend's own.
     static func translate(_ error: any Error, path: String) -> any Error {
         guard let error = error as? DatabaseError else { return error }
         switch error.resultCode {
@@ -97,7 +98,7 @@ public final class SQLiteCatalog: Catalog {
             return CatalogError.readOnly(location: path)
         case .SQLITE_BUSY, .SQLITE_LOCKED: return CatalogError.busy
         default:
-            return CatalogError.storage((error.message ?? "SQLite result code \(error.resultCode.rawValue)") + (error.sql.map { " (SQL: \($0))" } ?? ""))
+            return CatalogError.storage(error.message ?? "SQLite result code \(error.resultCode.rawValue)")
         }
     }
 
