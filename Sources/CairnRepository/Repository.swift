@@ -33,9 +33,7 @@ public final class Repository: Sendable {
         let dir = root + "/" + Self.directoryName
         // First whose it is: a shared repository keeps others out, so they cannot even see its catalog.
         if FileOps.isRealDirectory(dir) { try Self.checkTrusted(dir) }
-        guard FileManager.default.fileExists(atPath: dir + "/catalog.sqlite") else {
-            throw RepositoryError.notARepository(path: root)
-        }
+        guard Self.isRepository(dir) else { throw RepositoryError.notARepository(path: root) }
         // Caches are deleted inside by name; a link in its place would send that elsewhere (the store
         // checks its own directories).
         if FileOps.exists(dir + "/cache") && !FileOps.isRealDirectory(dir + "/cache") {
@@ -46,7 +44,26 @@ public final class Repository: Sendable {
         self.cairnDirectory = dir
         self.config = try RepositoryConfig.load(path: dir + "/config.toml")
         self.store = try FileBlobStore(root: dir)
-        self.catalog = try SQLiteCatalog(path: dir + "/catalog.sqlite")
+        self.catalog = try Self.openCatalog(config.catalog, directory: dir)
+    }
+
+    /// Whether `dir` (a `.cairn`) holds a repository: its config, or a catalog kept in it.
+    static func isRepository(_ dir: String) -> Bool {
+        FileManager.default.fileExists(atPath: dir + "/config.toml") || FileManager.default.fileExists(atPath: dir + "/catalog.sqlite")
+    }
+
+    /// Opens the catalog `backend` names for the repository state in `dir` (the config's choice, so
+    /// a second backend is one more case here), making it first with `create`.
+    /// - Throws: `RepositoryError.notARepository` when the catalog is missing.
+    static func openCatalog(_ backend: RepositoryConfig.CatalogBackend, directory dir: String, create: Bool = false) throws -> any Catalog {
+        switch backend {
+        case .sqlite:
+            let path = dir + "/catalog.sqlite"
+            guard create || FileManager.default.fileExists(atPath: path) else {
+                throw RepositoryError.notARepository(path: (dir as NSString).deletingLastPathComponent)
+            }
+            return try SQLiteCatalog(path: path)
+        }
     }
 
     /// Creates `.cairn/` in `root` (made if missing) and opens it; `sharedWithGroup` makes it a
@@ -70,7 +87,7 @@ public final class Repository: Sendable {
         try file.writeAll(Data(config.rendered().utf8))
         try file.sync()
         try FileOps.rename(staged, dir + "/config.toml")
-        _ = try SQLiteCatalog(path: dir + "/catalog.sqlite")
+        _ = try openCatalog(config.catalog, directory: dir, create: true)
         // SQLite creates the catalog 0644 whatever the umask allows, and its WAL and shared-memory
         // files take the catalog's mode: made group-writable once, they all are.
         if sharedWithGroup { try makeShared(dir + "/catalog.sqlite", directory: false) }
@@ -131,7 +148,7 @@ public final class Repository: Sendable {
         while true {
             let state = dir + "/" + directoryName
             // A .cairn the caller may not enter is still a repository: opening it says whose.
-            if FileManager.default.fileExists(atPath: state + "/catalog.sqlite") || (FileOps.isRealDirectory(state) && access(state, X_OK) != 0) {
+            if isRepository(state) || (FileOps.isRealDirectory(state) && access(state, X_OK) != 0) {
                 return try Repository(root: dir)
             }
             if dir == "/" || dir.isEmpty { throw RepositoryError.notARepository(path: absolute(path)) }

@@ -19,11 +19,21 @@ public struct RepositoryConfig: Sendable, Hashable, Codable {
     public var remotes: [String: RemoteSettings]
     /// Labeling UI keys (`[keys.classes]`: class name → key, `[keys.actions]`: action → key).
     public var keys: KeySettings
+    /// Which backend keeps the catalog (`[catalog] backend`); SQLite in `.cairn/` unless it says otherwise.
+    public var catalog: CatalogBackend
 
-    public init(splits: SplitPolicy = .standard, remotes: [String: RemoteSettings] = [:], keys: KeySettings = KeySettings()) {
+    public init(splits: SplitPolicy = .standard, remotes: [String: RemoteSettings] = [:], keys: KeySettings = KeySettings(),
+                catalog: CatalogBackend = .sqlite) {
         self.splits = splits
         self.remotes = remotes
         self.keys = keys
+        self.catalog = catalog
+    }
+
+    /// The catalog backends this cairn has; `Repository` opens the one the config names.
+    public enum CatalogBackend: String, Sendable, Hashable, Codable, CaseIterable {
+        /// `.cairn/catalog.sqlite`, one file beside the store.
+        case sqlite
     }
 
     /// The `[keys]` tables; checked against the classes when `cairn label` starts.
@@ -63,6 +73,11 @@ public struct RepositoryConfig: Sendable, Hashable, Codable {
         var splits: SplitPolicy?
         var remotes: [String: RemoteSettings]?
         var keys: KeySettings?
+        var catalog: CatalogTable?
+    }
+
+    private struct CatalogTable: Codable {
+        var backend: String?
     }
 
     /// Checks a remote name: 1 to 64 letters, digits, `-`, `_` and `.`, not starting with `.` or `-`.
@@ -91,7 +106,13 @@ public struct RepositoryConfig: Sendable, Hashable, Codable {
         if let problem = lexicalProblem(text) { throw RepositoryError.badConfig(path: path, reason: problem) }
         do {
             let file = try TOMLDecoder().decode(File.self, from: text)
-            let config = RepositoryConfig(splits: file.splits ?? .standard, remotes: file.remotes ?? [:], keys: file.keys ?? KeySettings())
+            let name = file.catalog?.backend ?? CatalogBackend.sqlite.rawValue
+            guard let backend = CatalogBackend(rawValue: name) else {
+                throw RepositoryError.badConfig(path: path, reason: "[catalog] backend '\(Printable.escaped(name))' is not one this cairn has (it has: "
+                                                + CatalogBackend.allCases.map(\.rawValue).joined(separator: ", ") + ")")
+            }
+            let config = RepositoryConfig(splits: file.splits ?? .standard, remotes: file.remotes ?? [:], keys: file.keys ?? KeySettings(),
+                                          catalog: backend)
             try config.splits.validate()
             // A remote's name becomes a file name under .cairn/remotes: a hand-edited or planted
             // `[remotes."../../x"]` must never reach one.
@@ -289,7 +310,7 @@ public struct RepositoryConfig: Sendable, Hashable, Codable {
         }.joined() + [("classes", keys.classes), ("actions", keys.actions)].compactMap { table, entries -> String? in
             guard let entries, !entries.isEmpty else { return nil }
             return "\n[keys.\(table)]\n" + entries.keys.sorted().map { "\(Self.quote($0)) = \(Self.quote(entries[$0]!))\n" }.joined()
-        }.joined()
+        }.joined() + (catalog == .sqlite ? "" : "\n# Which backend keeps the catalog.\n[catalog]\nbackend = \(Self.quote(catalog.rawValue))\n")
     }
 
     /// A TOML basic string.

@@ -1,4 +1,6 @@
 @testable import CairnRepository
+import CairnTestSupport
+import Foundation
 import Testing
 
 /// The structure check that runs before TOMLKit: valid TOML of every value shape passes it (and
@@ -53,5 +55,26 @@ import Testing
         let back = try RepositoryConfig.parse(config.rendered(), path: "config.toml")
         #expect(back.remotes["origin"]?.url == odd && back.remotes["origin"]?.region == "eu\u{1B}west")
         #expect(back.splits.group == "^a/(\\w+)_")
+    }
+
+    /// The catalog backend comes from the config: SQLite unless it says otherwise, a backend this
+    /// cairn lacks refused with the ones it has, the default not written out.
+    @Test func theCatalogBackendIsConfigured() throws {
+        #expect(try RepositoryConfig.parse("", path: "config.toml").catalog == .sqlite)
+        #expect(try RepositoryConfig.parse("[catalog]\nbackend = \"sqlite\"\n", path: "config.toml").catalog == .sqlite)
+        #expect(throws: RepositoryError.badConfig(path: "config.toml", reason: "[catalog] backend 'postgresql\\e[31m' is not one this cairn has (it has: sqlite)")) {
+            try RepositoryConfig.parse("[catalog]\nbackend = \"postgresql\\u001b[31m\"\n", path: "config.toml")
+        }
+        #expect(!RepositoryConfig().rendered().contains("[catalog]"))
+    }
+
+    @Test func aRepositoryWhoseCatalogIsMissingIsNotOne() throws {
+        let dir = try TemporaryDirectory("cairn-config")
+        defer { dir.remove() }
+        try Repository.initialize(at: dir.path)
+        try FileManager.default.removeItem(atPath: dir.path + "/.cairn/catalog.sqlite")
+        #expect(throws: RepositoryError.notARepository(path: dir.path)) { try Repository(root: dir.path) }
+        try "[catalog]\nbackend = \"cloud\"\n".write(toFile: dir.path + "/.cairn/config.toml", atomically: true, encoding: .utf8)
+        #expect(throws: RepositoryError.self) { try Repository.discover(from: dir.path) }
     }
 }
