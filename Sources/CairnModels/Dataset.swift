@@ -1,9 +1,9 @@
-import CairnSupport
 import CairnCatalog
-import Crypto
 import CairnImaging
 import CairnStore
+import CairnSupport
 import CairnVersioning
+import Crypto
 import Foundation
 import Synchronization
 

@@ -1,5 +1,5 @@
-import CairnSupport
 import COpenBLAS
+import CairnSupport
 import Foundation
 
 /// The model families `cairn train` offers.

@@ -1,5 +1,5 @@
-import CairnSupport
 import CairnStore
+import CairnSupport
 import Foundation
 
 /// What went wrong in training, evaluation or prediction, with what to do about it.

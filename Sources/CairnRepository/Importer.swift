@@ -1,7 +1,7 @@
-import CairnSupport
 import CairnCatalog
 import CairnImaging
 import CairnStore
+import CairnSupport
 import Foundation
 import Glibc
 import Synchronization

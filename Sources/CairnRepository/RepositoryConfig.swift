@@ -1,6 +1,6 @@
-import CairnSupport
 import CairnCatalog
 import CairnStore
+import CairnSupport
 import Foundation
 import TOMLKit
 

@@ -1,3 +1,4 @@
+import ArgumentParser
 import CairnCatalog
 import CairnModels
 import CairnQuality
@@ -5,7 +6,6 @@ import CairnRepository
 import CairnSupport
 import CairnTraining
 import CairnVersioning
-import ArgumentParser
 import Foundation
 import Glibc
 

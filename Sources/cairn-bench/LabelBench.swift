@@ -1,3 +1,4 @@
+import ArgumentParser
 import CairnCatalog
 import CairnImaging
 import CairnLabeling
@@ -7,7 +8,6 @@ import CairnStore
 import CairnSupport
 import CairnTraining
 import CairnVersioning
-import ArgumentParser
 import Foundation
 
 /// Keystroke-to-next-image latency of the labeling UI's work, as `LabelUI` does it: the label

@@ -1,3 +1,4 @@
+import ArgumentParser
 import CairnCatalog
 import CairnImaging
 import CairnModels
@@ -7,7 +8,6 @@ import CairnStore
 import CairnSupport
 import CairnTraining
 import CairnVersioning
-import ArgumentParser
 import Foundation
 import Glibc
 

@@ -1,6 +1,6 @@
+import ArgumentParser
 import CairnQuality
 import CairnTraining
-import ArgumentParser
 import Foundation
 import Glibc
 

@@ -1,10 +1,10 @@
+import ArgumentParser
 import CairnCatalog
 import CairnModels
 import CairnRepository
 import CairnStore
 import CairnTraining
 import CairnVersioning
-import ArgumentParser
 import Foundation
 
 /// The loader's throughput (cold and cached) and the MLP's time per epoch beside scikit-learn's.

@@ -1,3 +1,4 @@
+import ArgumentParser
 import CairnCatalog
 import CairnLabeling
 import CairnModels
@@ -6,7 +7,6 @@ import CairnRepository
 import CairnSupport
 import CairnTraining
 import CairnVersioning
-import ArgumentParser
 import Foundation
 
 struct SuspectsCommand: ParsableCommand {

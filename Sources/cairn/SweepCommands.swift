@@ -1,3 +1,4 @@
+import ArgumentParser
 import CairnCatalog
 import CairnModels
 import CairnReports
@@ -6,7 +7,6 @@ import CairnSupport
 import CairnTraining
 import CairnVersioning
 import CairnWorkflows
-import ArgumentParser
 import Foundation
 
 struct SweepCommand: ParsableCommand {

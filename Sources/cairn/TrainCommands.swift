@@ -1,10 +1,10 @@
+import ArgumentParser
 import CairnCatalog
 import CairnModels
 import CairnStore
 import CairnSupport
 import CairnTraining
 import CairnVersioning
-import ArgumentParser
 import Foundation
 import Synchronization
 

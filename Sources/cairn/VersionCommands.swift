@@ -1,3 +1,4 @@
+import ArgumentParser
 import CairnCatalog
 import CairnQuality
 import CairnRemote
@@ -6,7 +7,6 @@ import CairnStore
 import CairnSupport
 import CairnTraining
 import CairnVersioning
-import ArgumentParser
 import Foundation
 
 /// ISO 8601 text for a date, as every command prints times.
