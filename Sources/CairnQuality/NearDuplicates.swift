@@ -11,18 +11,23 @@ import Synchronization
 /// (`cairn check`).
 ///
 /// Every image becomes one thumbnail at the dataset's own size (its most common side, from 8 to
-/// 32 pixels, so a 28x28 digit keeps every pixel and a one-pixel shift stays one pixel; larger
-/// images are reduced by averaging areas), from 16 pixels up blurred a little (σ 0.7 px, which
-/// averages noise and JPEG blocks away but keeps strokes; 1.2 px when the images are larger than
-/// their thumbnail), then normalized to zero mean and unit variance (so brightness and contrast do
-/// not matter) and kept as bytes (1/20 of a standard deviation per step; a pair is widened to 16
-/// bits before its shifted products, which then run on the processor's 16-bit multiply-add: twice
-/// as fast as bytes widened product by product). Two images are one
-/// picture when the best correlation of their thumbnails reaches 1 − threshold over
+/// 64 pixels, so a 28x28 digit or a 64x64 tile keeps every pixel and a one-pixel shift stays one
+/// pixel; larger images are reduced by averaging areas; smaller thumbnails when a million images
+/// would not fit `memoryBudget`), from 16 pixels up blurred a little (σ 0.7 px, which averages
+/// noise and JPEG blocks away but keeps strokes; 1.2 px when the images are larger than their
+/// thumbnail), then normalized to zero mean and unit variance (so brightness and contrast do not
+/// matter) and kept as bytes (1/20 of a standard deviation per step; a pair is widened to 16 bits
+/// before its shifted products, which then run on the processor's 16-bit multiply-add: twice as
+/// fast as bytes widened product by product). Two images are one picture when the best
+/// correlation of their thumbnails reaches 1 − threshold over
 /// - shifts of up to `reach` pixels (2 from 16 pixels up), on the overlap;
-/// - crops of up to 10% resized back (`cropDistance`, for pairs already close; the distance it
-///   finds counts double);
-/// - with `flips`, the mirror image too.
+/// - crops of up to 10% resized back (`cropDistance`, for pairs already close; among glyphs the
+///   distance it finds counts double);
+/// - with `flips`, the mirror image too;
+/// and when that distance is at most `flatRatio` times the flatter image's `step` — how far a
+/// one-pixel shift takes it from itself. A flat picture (clear sky, a smooth gradient, a dark
+/// corner) is close to every other flat picture; a copy of it must be as close as its own
+/// pixel-shifted self, not merely under the threshold.
 struct Thumbnails {
     /// Quantization: a normalized value v is kept as round(v × scale), clamped to ±127.
     static let scale: Float = 20
@@ -30,14 +35,24 @@ struct Thumbnails {
     static let zooms: [Float] = [0.967, 0.933, 0.9]
     /// Pairs further apart than this without zoom are not searched for crops.
     static let cropGate = 0.25
+    /// The same for photos, whose fine texture a crop of 10% takes further apart (gravel, grass: up to 0.26).
+    static let photoCropGate = 1.0
     /// Crop searches whose coarse pass ends further apart than this are not refined.
     static let refineGate = 0.08
     /// An image this far from one member of a group of copies is not compared with the others.
     static let farApart = 0.03
+    /// A pair is one picture only when its distance is at most this many times the flatter image's `step`.
+    static let flatRatio = 2.0
+    /// The most the thumbnails may take, in bytes: 64x64 thumbnails up to about 330,000 images.
+    static let memoryBudget = 1_500_000_000
 
     let side: Int
     /// The σ, in pixels, the thumbnails were blurred with.
     let blur: Float
+    /// Whether the images are photos rather than glyphs (most larger than 32 pixels): their fine
+    /// texture, resampled on another grid or re-encoded, moves by fractions of a pixel, so their
+    /// copies are less close.
+    let photos: Bool
     /// Shifts searched each way, in thumbnail pixels.
     let reach: Int
     /// Per image, its side × side values inside a border of `reach` zeros (`pitch` × `pitch`), so
@@ -52,12 +67,15 @@ struct Thumbnails {
     /// of the image a shift compares, so the search computes only the products. The other image's
     /// part under shift k is this image's part under the opposite shift, count − 1 − k.
     let energies: [Int32]
+    /// Per image, 1 − the correlation of its thumbnail with itself shifted one pixel (the mean of
+    /// right and down): small for a flat picture, large for fine texture.
+    let steps: [Float]
 
     init(_ items: [ItemRecord], store: any BlobStore, progress: @escaping @Sendable (Int, Int) -> Void) throws {
         let common = Dictionary(items.map { (max($0.width, $0.height), 1) }, uniquingKeysWith: +).max { ($0.value, $0.key) < ($1.value, $1.key) }?.key ?? 16
-        let side = max(8, min(32, common))
-        // Images larger than their thumbnail keep detail up to its last pixel (fine texture a
-        // resampling moves): blurred more.
+        let side = Self.side(common: common, count: items.count)
+        // Photos (larger than 32 pixels) keep detail up to the thumbnail's last pixel (fine texture
+        // a resampling or JPEG moves): blurred more.
         let blur: Float = common > 32 ? 1.2 : 0.7
         let done = Atomic<Int>(0)
         // Each thumbnail kept as bytes as soon as it is made: a million 28x28 images are 0.8 GB so,
@@ -70,17 +88,27 @@ struct Thumbnails {
             guard let bytes = try? store.get(items[i].blobID), let image = try? ImageCodec.decode(bytes) else { return nil }
             return Self.quantized(Self.thumbnail(image, side: side, blur: blur))
         }
-        self.init(quantized: rows, side: side, blur: blur, splits: items.map(\.split))
+        self.init(quantized: rows, side: side, blur: blur, photos: common > 32, splits: items.map(\.split))
+    }
+
+    /// The thumbnails' side for `count` images whose most common side is `common`: that side, from
+    /// 8 to 64 pixels, and less when `count` thumbnails (with their borders) would pass `memoryBudget`.
+    static func side(common: Int, count: Int) -> Int {
+        let fits = Int(Double(memoryBudget / max(1, count)).squareRoot()) - 4
+        return max(8, min(64, common, fits))
     }
 
     /// Normalized values as kept: round(v × scale), clamped to ±127.
     static func quantized(_ normalized: [Float]) -> [Int8] { normalized.map { Int8(max(-127, min(127, ($0 * scale).rounded()))) } }
 
-    /// The default `check --threshold` for thumbnails of `side`: 0.006 from 16 pixels up (on 28x28
+    /// The default `check --threshold` for these thumbnails: 0.006 from 16 pixels up (on 28x28
     /// MNIST digits the closest two different handwritten digits are 0.0064 apart, copies with
     /// noise of σ 16 gray levels up to 0.0073), 0.01 below (unblurred 8x8 digits: the closest two
-    /// different ones 0.006 apart, their noisy copies up to 0.006).
-    static func defaultThreshold(side: Int) -> Double { side >= 16 ? 0.006 : 0.01 }
+    /// different ones 0.006 apart, their noisy copies up to 0.006); 0.016 for photos (at 64 pixels,
+    /// JPEG, rescaled and brightened copies of scikit-image's photos up to 0.015, low-contrast
+    /// ones further; the closest other pictures that are not flat are overlapping tiles of one
+    /// photo).
+    var defaultThreshold: Double { photos ? 0.016 : side >= 16 ? 0.006 : 0.01 }
 
     /// `image` as a thumbnail: gray, `side` × `side`, blurred (σ 0.7 px) from 16 pixels up, zero mean
     /// and unit variance.
@@ -123,14 +151,14 @@ struct Thumbnails {
     }
 
     /// Thumbnails already made: `side` × `side` normalized values per image.
-    init(normalized: [Float], side: Int, blur: Float? = nil, splits: [Split], usable: [Bool]) {
+    init(normalized: [Float], side: Int, blur: Float? = nil, photos: Bool = false, splits: [Split], usable: [Bool]) {
         let area = side * side
         self.init(quantized: splits.indices.map { usable[$0] ? Self.quantized(Array(normalized[($0 * area)..<(($0 + 1) * area)])) : nil },
-                  side: side, blur: blur, splits: splits)
+                  side: side, blur: blur, photos: photos, splits: splits)
     }
 
     /// Thumbnails already made and quantized (`quantized`), nil for an image that is not usable.
-    private init(quantized rows: [[Int8]?], side: Int, blur: Float?, splits: [Split]) {
+    private init(quantized rows: [[Int8]?], side: Int, blur: Float?, photos: Bool, splits: [Split]) {
         self.blur = blur ?? (side >= 16 ? 0.7 : 0)
         let reach = side >= 16 ? 2 : 1
         let pitch = side + 2 * reach, n = splits.count
@@ -151,7 +179,11 @@ struct Thumbnails {
                 }
             }
         }
+        let steps = values.withUnsafeBufferPointer { v in
+            (0..<n).map { i in Self.step(of: v.baseAddress! + i * pitch * pitch, side: side, reach: reach) }
+        }
         (self.values, self.side, self.reach, self.splits, self.usable, self.energies) = (values, side, reach, splits, usable, energies)
+        (self.photos, self.steps) = (photos, steps)
     }
 
     /// Image `i`'s value at `row`, `column` (inside the thumbnail).
@@ -200,6 +232,22 @@ struct Thumbnails {
         return 1 - best
     }
 
+    /// 1 − the correlation of padded thumbnail `x` with itself shifted one pixel, the mean of right and down.
+    private static func step(of x: UnsafePointer<Int8>, side: Int, reach: Int) -> Float {
+        let pitch = side + 2 * reach
+        return [(1, 0), (0, 1)].map { (dx: Int, dy: Int) -> Float in
+            var (dot, xx, yy): (Int32, Int32, Int32) = (0, 0, 0)
+            for row in 0..<(side - dy) {
+                for column in 0..<(side - dx) {
+                    let i = (row + reach) * pitch + column + reach
+                    let (a, b) = (Int32(x[i]), Int32(x[i + dy * pitch + dx]))
+                    (dot, xx, yy) = (dot &+ a &* b, xx &+ a &* a, yy &+ b &* b)
+                }
+            }
+            return xx > 0 && yy > 0 ? Float(1 - Double(dot) / (Double(xx) * Double(yy)).squareRoot()) : 0
+        }.reduce(0, +) / 2
+    }
+
     /// The sum of squares of padded thumbnail `y`'s part that shift `k` compares.
     private static func energy<T: BinaryInteger>(of y: UnsafePointer<T>, side: Int, reach: Int, shift k: Int) -> Int32 {
         let width = 2 * reach + 1, pitch = side + 2 * reach
@@ -231,12 +279,19 @@ struct Thumbnails {
     /// The side of the crop search's first pass: half the thumbnail's, at least 4.
     var coarseSide: Int { max(4, side / 2) }
 
+    /// Where the crop search's first pass places a view of `zoom` along one axis, `room` being
+    /// half the room the zoom leaves: the middle and both ends, and for photos (whose sparse
+    /// detail, such as stars, a third of a pixel's misplacement loses) halfway between as well.
+    func positions(zoom: Float, room: Float) -> [Float] {
+        zoom == 1 ? [0] : photos ? [-room, -room / 2, 0, room / 2, room] : [-room, 0, room]
+    }
+
     /// The crop search's first pass, the same for every pair: per zoom (1, then `zooms`) and
     /// position (−, 0, + half the room the zoom leaves), the taps at `coarseSide`.
     func coarseTaps() -> [[Taps]] {
         ([1] + Self.zooms).map { zoom in
             let room = (1 - zoom) * Float(coarseSide) / 2
-            return (zoom == 1 ? [0] : [-room, 0, room]).map { Self.taps(side: coarseSide, zoom: zoom, center: $0) }
+            return positions(zoom: zoom, room: room).map { Self.taps(side: coarseSide, zoom: zoom, center: $0) }
         }
     }
 
@@ -286,11 +341,13 @@ struct Thumbnails {
     /// 1 − the best correlation of a zoomed view of either image (a crop of up to 10%, resized
     /// back) with the other whole, or 2 when no crop explains the pair. First pass at a quarter of
     /// the size (`coarseSide`, areas averaged): zooms of 0.967, 0.933 and 0.9 at 3x3 positions
-    /// both ways, beside the unzoomed view; a pair goes on only when a zoom halves the unzoomed
-    /// distance and comes within `refineGate` (noisy copies and merely similar images stop here).
-    /// Then the best two are refined at full size, each side's zoom and the centre in turn,
-    /// halving the steps; a zoomed view's blur is wider by 1/zoom, so the other image is blurred
-    /// to match.
+    /// (5x5 for photos) both ways, beside the unzoomed view; a pair goes on only when its best
+    /// view comes within `refineGate` and, among glyphs, a zoom halves the unzoomed distance (noisy
+    /// copies and merely similar images stop here). Then the best two are refined at full size,
+    /// each side's zoom and the centre in turn, halving the steps; for photos the unzoomed view is
+    /// among the starts, so a shift of a fraction of a pixel (a one-pixel shift of a 128-pixel
+    /// image, at 64) is found too. A zoomed view's blur is wider by 1/zoom, so the other image is
+    /// blurred to match.
     func cropDistance(_ a: Int, _ b: Int, coarseTaps: [[Taps]]) -> Double {
         let q = coarseSide
         typealias View = (correlation: Double, from: Int, zoom: Float, center: (x: Float, y: Float))
@@ -303,11 +360,12 @@ struct Thumbnails {
                 small[to].withUnsafeBufferPointer { y in
                     for (z, zoom) in ([1] + Self.zooms).enumerated() {
                         let room = (1 - zoom) * Float(side) / 2
-                        let centers: [Float] = zoom == 1 ? [0] : [-room, 0, room]
+                        let centers = positions(zoom: zoom, room: room)
                         for (i, cy) in centers.enumerated() {
                             for (j, cx) in centers.enumerated() {
                                 let c = Self.viewCorrelation(x.baseAddress!, y.baseAddress!, side: q, rows: coarseTaps[z][i], columns: coarseTaps[z][j])
-                                if zoom == 1 { unzoomed = max(unzoomed, c) } else { coarse.append((c, from, zoom, (cx, cy))) }
+                                if zoom == 1 { unzoomed = max(unzoomed, c) }
+                                if zoom < 1 || photos { coarse.append((c, from, zoom, (cx, cy))) }
                             }
                         }
                     }
@@ -315,7 +373,7 @@ struct Thumbnails {
             }
         }
         guard let top = coarse.max(by: { $0.correlation < $1.correlation }), top.correlation >= 1 - Self.refineGate,
-              1 - top.correlation <= (1 - unzoomed) / 2 else { return 2 }
+              photos || 1 - top.correlation <= (1 - unzoomed) / 2 else { return 2 }
         var best = -1.0
         for start in coarse.sorted(by: { $0.correlation > $1.correlation }).prefix(2) {
             let extra = blur * (1 / (start.zoom * start.zoom) - 1).squareRoot()
@@ -397,15 +455,22 @@ struct Thumbnails {
             }
             return best >= screenLevel
         }
-        /// The distance of two images in different splits (2 when the screen tells them apart at once).
+        /// Whether images `a` and `b`, `d` apart, are one picture: within the threshold, and
+        /// within `flatRatio` times the flatter one's step.
+        @Sendable func same(_ a: Int, _ b: Int, _ d: Double) -> Bool {
+            d <= threshold && d <= Self.flatRatio * Double(min(steps[a], steps[b]))
+        }
+        /// The distance of two images in different splits (2 when the screen tells them apart at
+        /// once); the crop search and the mirror image are tried only while they are not `same`.
         @Sendable func apart(_ a: Int, _ b: Int, _ pair: WidePair) -> Double {
             var d = 2.0
             if screen(a, b, mirrored: false) {
                 d = distance(a, b, pair: pair)
-                // A crop search tries many alignments: its best is held to half the threshold.
-                if crops && d > threshold && d <= Self.cropGate { d = min(d, 2 * cropDistance(a, b, coarseTaps: coarseTaps)) }
+                // A crop search tries many alignments: among glyphs, where copies are close and
+                // different pictures alike, its best is held to half the threshold.
+                if crops && !same(a, b, d) && d <= (photos ? Self.photoCropGate : Self.cropGate) { d = min(d, (photos ? 1 : 2) * cropDistance(a, b, coarseTaps: coarseTaps)) }
             }
-            if flips && d > threshold && screen(a, b, mirrored: true) { d = min(d, distance(a, b, mirrored: true, pair: pair)) }
+            if flips && !same(a, b, d) && screen(a, b, mirrored: true) { d = min(d, distance(a, b, mirrored: true, pair: pair)) }
             return d
         }
         /// The pairs across splits that join `members` (indices into `reps`' images), with a
@@ -424,7 +489,7 @@ struct Thumbnails {
                     let root = groups.find(y)
                     guard groups.find(x) != root, !far.contains(root) else { continue }
                     let d = apart(members[x], members[y], pair)
-                    if d <= threshold {
+                    if same(members[x], members[y], d) {
                         groups.union(x, y)
                         out.append((min(members[x], members[y]), max(members[x], members[y]), d))
                     } else if d > Self.farApart {

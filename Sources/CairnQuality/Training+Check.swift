@@ -87,7 +87,7 @@ public struct CheckReport: Sendable, Codable {
 extension Training {
     /// Checks snapshot `ref` (see `CheckReport`) and keeps the report with it: near-duplicates
     /// across splits as `Thumbnails` finds them (at `threshold`, by default
-    /// `Thumbnails.defaultThreshold` for the images' size; with `flips`, mirror images too), class imbalance,
+    /// `Thumbnails.defaultThreshold` for the images' size and thumbnails; with `flips`, mirror images too), class imbalance,
     /// and label health. With `run`, near-duplicates are by that run's embeddings instead (cosine
     /// distance, at most `threshold`, by default `embeddingThreshold`): pictures a model sees as the
     /// same, such as two photos of one object.
@@ -107,7 +107,7 @@ extension Training {
             source = "run \(record.id)'s embeddings"
         } else {
             let thumbnails = try Thumbnails(items, store: repository.store, progress: progress)
-            cutoff = threshold ?? Thumbnails.defaultThreshold(side: thumbnails.side)
+            cutoff = threshold ?? thumbnails.defaultThreshold
             (found, components) = thumbnails.duplicates(threshold: cutoff, flips: flips)
         }
         let leaks = found.prefix(CheckReport.keptLeaks).map { pair in

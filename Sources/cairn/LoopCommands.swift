@@ -167,8 +167,9 @@ struct CheckCommand: ParsableCommand {
         discussion: """
             Near-duplicates: images in different splits that are the same picture give or take brightness and \
             contrast, a shift of a pixel or two, a crop of up to 10% resized back, noise or JPEG re-encoding, at any \
-            image size (normalized thumbnails at the images' own size up to 32x32, best correlation over shifts and \
-            crops, distance = 1 - correlation, at most --threshold); with --flips, mirror images too. Found copies \
+            image size (normalized thumbnails at the images' own size up to 64x64, best correlation over shifts and \
+            crops, distance = 1 - correlation, at most --threshold and at most twice what a one-pixel shift does \
+            to the flatter image); with --flips, mirror images too. Found copies \
             are grouped: one group per picture, however many copies. Imbalance: labeled items per class, the largest over the smallest, \
             classes under --min-count. Labels: labeled, unlabeled, conflicts, and the estimated noise of this \
             snapshot's `cairn suspects`. The report is kept with the snapshot; `cairn log` and `cairn diff` show its figures.
@@ -185,7 +186,7 @@ struct CheckCommand: ParsableCommand {
     @OptionGroup var repository: RepositoryOptions
     @OptionGroup var output: OutputOptions
     @Option(help: "The snapshot.", completion: .custom(Completions.refs)) var data: String
-    @Option(parsing: .unconditional, help: "Largest distance (1 - correlation) at which two images are the same (default 0.006; 0.01 for images under 16 pixels; 0.02 cosine distance with --run).") var threshold: Double?
+    @Option(parsing: .unconditional, help: "Largest distance (1 - correlation) at which two images are the same (default 0.006; 0.01 for images under 16 pixels; 0.016 for photos, most over 32 pixels; 0.02 cosine distance with --run).") var threshold: Double?
     @Flag(help: "Count mirror images (left-right flips) as the same picture.") var flips = false
     @Option(name: .customLong("run"), parsing: .unconditional, help: "Compare by this `cairn run` run's embeddings instead of thumbnails.",
             completion: .custom(Completions.runs)) var embeddingsRun: String?

@@ -283,6 +283,46 @@ import Testing
         #expect(rediff.stdout.contains("thresholds 0.01 and 0.2"), "\(rediff)")
     }
 
+    /// Photos (larger than 32 pixels) are compared at 64 pixels with the photos' threshold: colour
+    /// textures of 96 pixels and their copies shifted by one pixel (two thirds of a thumbnail
+    /// pixel) are found across splits, and the textures are not grouped with each other.
+    @Test func checkFindsShiftedCopiesOfPhotos() throws {
+        let dir = try TemporaryDirectory("cairn-e2e-check-photos")
+        defer { dir.remove() }
+        let tree = dir.appending("photos")
+        try FileManager.default.createDirectory(atPath: tree, withIntermediateDirectories: true)
+        var state: UInt64 = 11
+        func uniform() -> Double {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Double(state >> 11) / Double(1 << 53)
+        }
+        let side = 100
+        for n in 0..<12 {
+            // Noise smoothed by a 5x5 box, in three channels; the copy reads one pixel to the left.
+            let noise = (0..<(side * side * 3)).map { _ in uniform() }
+            func smooth(_ x: Int, _ y: Int, _ c: Int) -> UInt8 {
+                var sum = 0.0
+                for dy in -2...2 { for dx in -2...2 { sum += noise[((min(side - 1, max(0, y + dy))) * side + min(side - 1, max(0, x + dx))) * 3 + c] } }
+                return UInt8(40 + 175 * min(1, max(0, (sum / 25 - 0.5) * 3 + 0.5)))
+            }
+            for (name, shift) in [("t\(n).png", 0), ("t\(n)-copy.png", 1)] {
+                var pixels = [UInt8]()
+                for y in 2..<(side - 2) { for x in 2..<(side - 2) { for c in 0..<3 { pixels.append(smooth(x - shift, y, c)) } } }
+                try ImageCodec.encodePNG(PixelBuffer(width: side - 4, height: side - 4, channels: 3, pixels: pixels)).write(to: URL(fileURLWithPath: "\(tree)/\(name)"))
+            }
+        }
+        let repo = try CLI.makeRepository(at: dir.appending("repo"), input: tree, labelsFromDirectories: false)
+        #expect(try CLI.run(["-C", repo, "snapshot", "-m", "photos"]).status == 0)
+        let items = try CLI.run(["-C", repo, "ls", "--json"]).jsonArray()
+        let split = Dictionary(items.map { (($0["path"] as? String ?? ""), ($0["split"] as? String ?? "")) }, uniquingKeysWith: { a, _ in a })
+        let across = Set((0..<12).filter { split["photos/t\($0).png"] != split["photos/t\($0)-copy.png"] }.map { "photos/t\($0)-copy.png" })
+        let report = try CLI.run(["-C", repo, "check", "--data", "HEAD", "--json"]).jsonObject()
+        #expect(report["threshold"] as? Double == 0.016, "\(report)")
+        let leaks = report["leaks"] as? [[String: Any]] ?? []
+        let found = Set(leaks.compactMap { ($0["paths"] as? [String])?.first { $0.hasSuffix("-copy.png") } })
+        #expect(!across.isEmpty && found == across && leaks.count == across.count, "\(leaks) vs \(across)")
+    }
+
     /// What cannot work says why, and nothing is recorded.
     @Test func badInputGetsClearErrors() throws {
         let dir = try TemporaryDirectory("cairn-e2e-loop-bad")
