@@ -280,18 +280,18 @@ struct Thumbnails {
     var coarseSide: Int { max(4, side / 2) }
 
     /// Where the crop search's first pass places a view of `zoom` along one axis, `room` being
-    /// half the room the zoom leaves: the middle and both ends, and for photos (whose sparse
-    /// detail, such as stars, a third of a pixel's misplacement loses) halfway between as well.
-    func positions(zoom: Float, room: Float) -> [Float] {
-        zoom == 1 ? [0] : photos ? [-room, -room / 2, 0, room / 2, room] : [-room, 0, room]
+    /// half the room the zoom leaves: the middle, both ends and halfway between (sparse detail, such
+    /// as stars or a thin stroke, is lost by a misplacement of a third of a pixel).
+    static func positions(zoom: Float, room: Float) -> [Float] {
+        zoom == 1 ? [0] : [-room, -room / 2, 0, room / 2, room]
     }
 
     /// The crop search's first pass, the same for every pair: per zoom (1, then `zooms`) and
-    /// position (−, 0, + half the room the zoom leaves), the taps at `coarseSide`.
+    /// position (`positions`), the taps at `coarseSide`.
     func coarseTaps() -> [[Taps]] {
         ([1] + Self.zooms).map { zoom in
             let room = (1 - zoom) * Float(coarseSide) / 2
-            return positions(zoom: zoom, room: room).map { Self.taps(side: coarseSide, zoom: zoom, center: $0) }
+            return Self.positions(zoom: zoom, room: room).map { Self.taps(side: coarseSide, zoom: zoom, center: $0) }
         }
     }
 
@@ -340,8 +340,8 @@ struct Thumbnails {
 
     /// 1 − the best correlation of a zoomed view of either image (a crop of up to 10%, resized
     /// back) with the other whole, or 2 when no crop explains the pair. First pass at a quarter of
-    /// the size (`coarseSide`, areas averaged): zooms of 0.967, 0.933 and 0.9 at 3x3 positions
-    /// (5x5 for photos) both ways, beside the unzoomed view; a pair goes on only when its best
+    /// the size (`coarseSide`, areas averaged): zooms of 0.967, 0.933 and 0.9 at 5x5 positions
+    /// both ways, beside the unzoomed view; a pair goes on only when its best
     /// view comes within `refineGate` and, among glyphs, a zoom halves the unzoomed distance (noisy
     /// copies and merely similar images stop here). Then the best two are refined at full size,
     /// each side's zoom and the centre in turn, halving the steps; for photos the unzoomed view is
@@ -360,7 +360,7 @@ struct Thumbnails {
                 small[to].withUnsafeBufferPointer { y in
                     for (z, zoom) in ([1] + Self.zooms).enumerated() {
                         let room = (1 - zoom) * Float(side) / 2
-                        let centers = positions(zoom: zoom, room: room)
+                        let centers = Self.positions(zoom: zoom, room: room)
                         for (i, cy) in centers.enumerated() {
                             for (j, cx) in centers.enumerated() {
                                 let c = Self.viewCorrelation(x.baseAddress!, y.baseAddress!, side: q, rows: coarseTaps[z][i], columns: coarseTaps[z][j])
