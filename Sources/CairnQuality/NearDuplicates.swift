@@ -12,14 +12,13 @@ import Synchronization
 ///
 /// Every image becomes one thumbnail at the dataset's own size (its most common side, from 8 to
 /// 64 pixels, so a 28x28 digit or a 64x64 tile keeps every pixel and a one-pixel shift stays one
-/// pixel; larger images are reduced by averaging areas; smaller thumbnails when a million images
-/// would not fit `memoryBudget`), from 16 pixels up blurred a little (σ 0.7 px, which averages
-/// noise and JPEG blocks away but keeps strokes; 1.2 px when the images are larger than their
-/// thumbnail), then normalized to zero mean and unit variance (so brightness and contrast do not
-/// matter) and kept as bytes (1/20 of a standard deviation per step; a pair is widened to 16 bits
-/// before its shifted products, which then run on the processor's 16-bit multiply-add: twice as
-/// fast as bytes widened product by product). Two images are one picture when the best
-/// correlation of their thumbnails reaches 1 − threshold over
+/// pixel; larger images are reduced by averaging areas; smaller thumbnails when the set's would
+/// pass `memoryBudget`), from 16 pixels up blurred a little (σ 0.7 px, which averages noise and
+/// JPEG blocks away but keeps strokes; 1.2 px for `photos`), then normalized to zero mean and
+/// unit variance (so brightness and contrast do not matter) and kept as bytes (1/20 of a standard
+/// deviation per step; a pair is widened to 16 bits before its shifted products, which then run on
+/// the processor's 16-bit multiply-add: twice as fast as bytes widened product by product). Two
+/// images are one picture when the best correlation of their thumbnails reaches 1 − threshold over
 /// - shifts of up to `reach` pixels (2 from 16 pixels up), on the overlap;
 /// - crops of up to 10% resized back (`cropDistance`, for pairs already close; among glyphs the
 ///   distance it finds counts double);
@@ -35,7 +34,8 @@ struct Thumbnails {
     static let zooms: [Float] = [0.967, 0.933, 0.9]
     /// Pairs further apart than this without zoom are not searched for crops.
     static let cropGate = 0.25
-    /// The same for photos, whose fine texture a crop of 10% takes further apart (gravel, grass: up to 0.26).
+    /// The same for photos: every pair the screen passes (fine texture or sparse stars, which a
+    /// crop of 10% takes 0.26–0.44 apart unzoomed; they are few enough to search).
     static let photoCropGate = 1.0
     /// Crop searches whose coarse pass ends further apart than this are not refined.
     static let refineGate = 0.08
@@ -43,7 +43,7 @@ struct Thumbnails {
     static let farApart = 0.03
     /// A pair is one picture only when its distance is at most this many times the flatter image's `step`.
     static let flatRatio = 2.0
-    /// The most the thumbnails may take, in bytes: 64x64 thumbnails up to about 330,000 images.
+    /// The most the thumbnails may take, in bytes: 64x64 thumbnails up to about 320,000 images.
     static let memoryBudget = 1_500_000_000
 
     let side: Int
@@ -468,7 +468,9 @@ struct Thumbnails {
                 d = distance(a, b, pair: pair)
                 // A crop search tries many alignments: among glyphs, where copies are close and
                 // different pictures alike, its best is held to half the threshold.
-                if crops && !same(a, b, d) && d <= (photos ? Self.photoCropGate : Self.cropGate) { d = min(d, (photos ? 1 : 2) * cropDistance(a, b, coarseTaps: coarseTaps)) }
+                if crops && !same(a, b, d) && d <= (photos ? Self.photoCropGate : Self.cropGate) {
+                    d = min(d, (photos ? 1 : 2) * cropDistance(a, b, coarseTaps: coarseTaps))
+                }
             }
             if flips && !same(a, b, d) && screen(a, b, mirrored: true) { d = min(d, distance(a, b, mirrored: true, pair: pair)) }
             return d
