@@ -91,6 +91,24 @@ public struct ItemRecord: Sendable, Hashable, Codable {
     /// The label as the policy resolved it.
     public var resolved: ResolvedLabel { label.map { .labeled($0) } ?? (conflict.isEmpty ? .unlabeled : .conflict(conflict)) }
 
+    /// What the item is to work that takes one class per item (training, a WebDataset export).
+    public enum SingleClass: Sendable, Equatable {
+        /// One class, at this index of the classes asked about.
+        case index(Int)
+        case unlabeled, conflict
+        /// A set of classes, or a class not among those asked about.
+        case multiLabel
+    }
+
+    /// The item's one class as its index in `classes` (name → index), or why it has none.
+    public func singleClass(in classes: [String: Int]) -> SingleClass {
+        switch resolved {
+        case .unlabeled: .unlabeled
+        case .conflict: .conflict
+        case .labeled(let label): label.single.flatMap { classes[$0] }.map { .index($0) } ?? .multiLabel
+        }
+    }
+
     /// Fraction of annotators (skips excluded) whose latest label equals the resolved label.
     public var agreement: Double? {
         let voted = annotations.compactMap(\.label)

@@ -141,19 +141,18 @@ public struct SnapshotExamples: Sendable {
     /// out and counted; otherwise a missing image fails the load.
     public static func read(_ snapshot: BlobID, versioning: Versioning) throws -> SnapshotExamples {
         let root = try versioning.tree.root(snapshot)
-        let index = Dictionary(uniqueKeysWithValues: root.classes.enumerated().map { ($1, Int32($0)) })
+        let index = Dictionary(uniqueKeysWithValues: root.classes.enumerated().map { ($1, $0) })
         var out = SnapshotExamples(classes: root.classes, examples: [], unlabeled: 0)
         let partial = versioning.repository.snapshotsHeldByRemotes().values.contains { $0.contains(snapshot) }
         let store = versioning.repository.store
         let purged = try versioning.repository.catalog.read { try $0.purgedBlobs() }
         try versioning.tree.forEachItem(under: root.items) { record in
-            guard let label = record.label else {
-                if record.conflict.isEmpty { out.unlabeled += 1 } else { out.conflicts += 1 }
-                return
-            }
-            guard let name = label.single, let classIndex = index[name] else {
-                out.multiLabel += 1
-                return
+            let classIndex: Int
+            switch record.singleClass(in: index) {
+            case .index(let i): classIndex = i
+            case .unlabeled: out.unlabeled += 1; return
+            case .conflict: out.conflicts += 1; return
+            case .multiLabel: out.multiLabel += 1; return
             }
             if purged.contains(record.blobID) {
                 out.purged += 1
@@ -163,7 +162,7 @@ public struct SnapshotExamples: Sendable {
                 out.notFetched += 1
                 return
             }
-            out.examples.append(Example(blobID: record.blobID, path: record.path, split: record.split, label: classIndex))
+            out.examples.append(Example(blobID: record.blobID, path: record.path, split: record.split, label: Int32(classIndex)))
             out.sizes[min(record.width, 0xFFFFF) << 20 | min(record.height, 0xFFFFF), default: 0] += 1
         }
         return out

@@ -76,15 +76,12 @@ public enum WebDataset {
         var left = Manifest.LeftOut()
         var bySplit: [Split: [Sample]] = [:]
         for (n, item) in items.enumerated() {
-            guard let label = item.label else {
-                if item.conflict.isEmpty { left.unlabeled += 1 } else { left.conflicts += 1 }
-                continue
+            switch item.singleClass(in: index) {
+            case .index(let i): bySplit[item.split, default: []].append(Sample(item: n, classIndex: i))
+            case .unlabeled: left.unlabeled += 1
+            case .conflict: left.conflicts += 1
+            case .multiLabel: left.multiLabel += 1
             }
-            guard let name = label.single, let i = index[name] else {
-                left.multiLabel += 1
-                continue
-            }
-            bySplit[item.split, default: []].append(Sample(item: n, classIndex: i))
         }
         for (split, samples) in bySplit {
             var sorted = samples.sorted { items[$0.item].blobID < items[$1.item].blobID }

@@ -84,6 +84,17 @@ func hex(_ data: Data) -> String { data.map { String(format: "%02x", $0) }.joine
 
     /// Sets round-trip; a set of one class written as a set, or a set out of order, is not the
     /// canonical encoding and is refused (one content, one id).
+    @Test func singleClassSaysWhyAnItemHasNone() {
+        let items = Dictionary(uniqueKeysWithValues: (vectorItems() + multiLabelVectorItems()).map { ($0.path, $0) })
+        let classes = ["cat": 0, "dog": 1]
+        #expect(items["cats/a.png"]?.singleClass(in: classes) == .index(0))
+        #expect(items["dogs/b.jpg"]?.singleClass(in: classes) == .index(1))  // the verdict decides
+        #expect(items["c.png"]?.singleClass(in: classes) == .unlabeled)  // a skip is no label
+        #expect(items["d.png"]?.singleClass(in: classes) == .conflict)
+        #expect(items["e.png"]?.singleClass(in: classes) == .multiLabel)
+        #expect(items["cats/a.png"]?.singleClass(in: ["dog": 0]) == .multiLabel)  // not among the classes asked about
+    }
+
     @Test func multiLabelRecordsRoundTripCanonically() throws {
         let items = multiLabelVectorItems()
         #expect(items.map(\.label) == [nil, Label(["cat", "dog"])] || items.map(\.label) == [Label(["cat", "dog"]), nil])
