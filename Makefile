@@ -39,8 +39,9 @@ deps:
 	@command -v swift >/dev/null || { echo "swift is not on PATH; install Swift 6.2 or newer"; exit 1; }
 
 ## test-deps: what the tests use as real consumers: Debian's chromium (renders `cairn report` pages
-## headless) and the Python tools below (installed with apt and pip when missing)
-TEST_APT_PACKAGES := chromium
+## headless), Debian's PostgreSQL (the tests start a throwaway cluster of their own, or use the server
+## CAIRN_TEST_POSTGRES names) and the Python tools below (installed with apt and pip when missing)
+TEST_APT_PACKAGES := chromium postgresql
 test-deps:
 	@missing=""; for p in $(TEST_APT_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \

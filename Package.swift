@@ -10,6 +10,7 @@ let httpClient = Target.Dependency.product(name: "AsyncHTTPClient", package: "as
 let yams = Target.Dependency.product(name: "Yams", package: "Yams")
 let hummingbird = Target.Dependency.product(name: "Hummingbird", package: "hummingbird")
 let hummingbirdTesting = Target.Dependency.product(name: "HummingbirdTesting", package: "hummingbird")
+let postgres = Target.Dependency.product(name: "PostgresNIO", package: "postgres-nio")
 
 /// Every Cairn target builds in Swift 6 mode with warnings as errors.
 let strict: [SwiftSetting] = [.treatAllWarnings(as: .error)]
@@ -29,6 +30,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", exact: "1.37.0"),
         .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1"),
+        .package(url: "https://github.com/vapor/postgres-nio", exact: "1.33.2"),
     ],
     targets: [
         // C libraries, each behind one system-library target.
@@ -43,6 +45,11 @@ let package = Package(
         .target(name: "CairnStore", dependencies: ["CairnSupport", crypto], swiftSettings: strict),
         .target(
             name: "CairnCatalog", dependencies: ["CairnSupport", "CairnStore", grdb, crypto], swiftSettings: strict,
+            plugins: [.plugin(name: "EmbedSchema")]),
+        // The catalog on a PostgreSQL server (postgres-nio), for teams on several machines: the same
+        // protocols and conformance suite as SQLite, migrations of its own in schema/postgres/.
+        .target(
+            name: "CairnPostgres", dependencies: ["CairnSupport", "CairnStore", "CairnCatalog", postgres], swiftSettings: strict,
             plugins: [.plugin(name: "EmbedSchema")]),
         .target(name: "CairnImaging", dependencies: ["CairnSupport", "CPNG", "CTurboJPEG"], swiftSettings: strict),
         .target(
@@ -96,7 +103,7 @@ let package = Package(
         .executableTarget(
             name: "cairn",
             dependencies: ["CairnSupport", "CairnRepository", "CairnVersioning", "CairnModels", "CairnTraining", "CairnQuality", "CairnReports",
-                           "CairnLabeling", "CairnRemote", "CairnServe",
+                           "CairnLabeling", "CairnRemote", "CairnServe", "CairnPostgres",
                            "CairnWorkflows", argumentParser],
             swiftSettings: strict),
         .executableTarget(
@@ -126,6 +133,7 @@ let package = Package(
         .testTarget(name: "CairnSupportTests", dependencies: ["CairnSupport"], swiftSettings: strict),
         .testTarget(name: "CairnStoreTests", dependencies: ["CairnStore", "CairnTestSupport"], swiftSettings: strict),
         .testTarget(name: "CairnCatalogTests", dependencies: ["CairnCatalog", "CairnTestSupport", grdb], swiftSettings: strict),
+        .testTarget(name: "CairnPostgresTests", dependencies: ["CairnCatalog", "CairnPostgres", "CairnTestSupport"], swiftSettings: strict),
         .testTarget(name: "CairnImagingTests", dependencies: ["CairnImaging", "CairnTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "CairnRepositoryTests", dependencies: ["CairnRepository", "CairnTestSupport"], swiftSettings: strict),

@@ -49,6 +49,10 @@ public enum CatalogError: CairnError, Equatable {
     case readOnly(location: String)
     /// Another process held the catalog locked for longer than the busy timeout.
     case busy
+    /// A catalog location (a PostgreSQL URL) that cannot be used; never carries a password.
+    case invalidLocation(String, reason: String)
+    /// The catalog's server cannot be reached or signed in to (a networked backend).
+    case unreachable(location: String, reason: String)
     /// Any other failure of the backend, in words.
     case storage(String)
 
@@ -88,6 +92,9 @@ public enum CatalogError: CairnError, Equatable {
         case .diskFull: "disk full while writing the catalog; free some space and run the command again (the last transaction was rolled back)"
         case .readOnly(let location): "cannot write \(location): the repository is read-only"
         case .busy: "the catalog stayed locked by another cairn process for too long; try again"
+        case .invalidLocation(let location, let reason): "cannot use the catalog at \(location): \(reason)"
+        case .unreachable(let location, let reason):
+            "cannot reach the catalog at \(location): \(Printable.escaped(reason)); check that the server runs and this machine may connect"
         case .storage(let message): "catalog error: \(message)"
         }
     }

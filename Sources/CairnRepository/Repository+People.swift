@@ -32,6 +32,10 @@ extension Repository {
     /// Records `creator` as the repository's first admin (`cairn init`, `clone`).
     func recordCreator(_ creator: String) throws {
         try catalog.write { tx in
+            // A team catalog someone else created has its admins: joining it grants nothing. (Admins a
+            // clone pulled are not this catalog's own, so a clone's creator still becomes admin.)
+            let local = try tx.localReviewers()
+            if try tx.annotators().contains(where: { $0.role == .admin && local.contains($0.name) }) { return }
             if let existing = try tx.annotator(named: creator) {
                 try tx.setRole(annotatorID: existing.id, role: .admin)
             } else {

@@ -63,6 +63,8 @@ public final class Repository: Sendable {
                 throw RepositoryError.notARepository(path: (dir as NSString).deletingLastPathComponent)
             }
             return try SQLiteCatalog(path: path)
+        case .postgresql(let url):
+            return try CatalogServers.open(url: url)
         }
     }
 

@@ -30,10 +30,35 @@ public struct RepositoryConfig: Sendable, Hashable, Codable {
         self.catalog = catalog
     }
 
-    /// The catalog backends this cairn has; `Repository` opens the one the config names.
-    public enum CatalogBackend: String, Sendable, Hashable, Codable, CaseIterable {
+    /// Where the catalog is; `Repository` opens the one the config names.
+    public enum CatalogBackend: Sendable, Hashable, Codable {
         /// `.cairn/catalog.sqlite`, one file beside the store.
         case sqlite
+        /// A PostgreSQL database shared by a team (`[catalog] backend = "postgresql"`, `url = …`):
+        /// the URL names the server and database, never a password (libpq's environment and
+        /// `~/.pgpass` give that).
+        case postgresql(url: String)
+
+        /// The names `[catalog] backend` takes.
+        public static let names = ["sqlite", "postgresql"]
+
+        /// The backend a `--catalog` argument names: `sqlite`, or a `postgresql://` URL.
+        /// - Throws: `RepositoryError.badConfig` for anything else, or a URL carrying a password.
+        public init(argument: String) throws {
+            if argument == "sqlite" { self = .sqlite; return }
+            guard argument.hasPrefix("postgresql://") || argument.hasPrefix("postgres://") else {
+                throw RepositoryError.badConfig(path: "--catalog", reason: "give sqlite or a postgresql://[USER@]HOST[:PORT]/DATABASE URL")
+            }
+            try Self.checkNoPassword(argument, path: "--catalog")
+            self = .postgresql(url: argument)
+        }
+
+        /// Refuses a URL with a password in it: the config is shared and read by everyone.
+        static func checkNoPassword(_ url: String, path: String) throws {
+            if URLComponents(string: url)?.password != nil {
+                throw RepositoryError.badConfig(path: path, reason: "the catalog URL holds a password; give it in PGPASSWORD or ~/.pgpass instead")
+            }
+        }
     }
 
     /// The `[keys]` tables; checked against the classes when `cairn label` starts.
@@ -78,6 +103,7 @@ public struct RepositoryConfig: Sendable, Hashable, Codable {
 
     private struct CatalogTable: Codable {
         var backend: String?
+        var url: String?
     }
 
     /// Checks a remote name: 1 to 64 letters, digits, `-`, `_` and `.`, not starting with `.` or `-`.
@@ -106,10 +132,20 @@ public struct RepositoryConfig: Sendable, Hashable, Codable {
         if let problem = lexicalProblem(text) { throw RepositoryError.badConfig(path: path, reason: problem) }
         do {
             let file = try TOMLDecoder().decode(File.self, from: text)
-            let name = file.catalog?.backend ?? CatalogBackend.sqlite.rawValue
-            guard let backend = CatalogBackend(rawValue: name) else {
+            let backend: CatalogBackend
+            switch (file.catalog?.backend ?? "sqlite", file.catalog?.url) {
+            case ("sqlite", nil): backend = .sqlite
+            case ("postgresql", let url?):
+                guard url.hasPrefix("postgresql://") || url.hasPrefix("postgres://") else {
+                    throw RepositoryError.badConfig(path: path, reason: "[catalog] url must be a postgresql:// URL")
+                }
+                try CatalogBackend.checkNoPassword(url, path: path)
+                backend = .postgresql(url: url)
+            case ("postgresql", nil): throw RepositoryError.badConfig(path: path, reason: "[catalog] backend \"postgresql\" needs a url")
+            case ("sqlite", _?): throw RepositoryError.badConfig(path: path, reason: "[catalog] url is for backend \"postgresql\"")
+            case (let name, _):
                 throw RepositoryError.badConfig(path: path, reason: "[catalog] backend '\(Printable.escaped(name))' is not one this cairn has (it has: "
-                                                + CatalogBackend.allCases.map(\.rawValue).joined(separator: ", ") + ")")
+                                                + CatalogBackend.names.joined(separator: ", ") + ")")
             }
             let config = RepositoryConfig(splits: file.splits ?? .standard, remotes: file.remotes ?? [:], keys: file.keys ?? KeySettings(),
                                           catalog: backend)
@@ -310,7 +346,15 @@ public struct RepositoryConfig: Sendable, Hashable, Codable {
         }.joined() + [("classes", keys.classes), ("actions", keys.actions)].compactMap { table, entries -> String? in
             guard let entries, !entries.isEmpty else { return nil }
             return "\n[keys.\(table)]\n" + entries.keys.sorted().map { "\(Self.quote($0)) = \(Self.quote(entries[$0]!))\n" }.joined()
-        }.joined() + (catalog == .sqlite ? "" : "\n# Which backend keeps the catalog.\n[catalog]\nbackend = \(Self.quote(catalog.rawValue))\n")
+        }.joined() + renderedCatalog
+    }
+
+    private var renderedCatalog: String {
+        switch catalog {
+        case .sqlite: ""
+        case .postgresql(let url):
+            "\n# The team's catalog: a PostgreSQL database (its password comes from PGPASSWORD or ~/.pgpass).\n[catalog]\nbackend = \"postgresql\"\nurl = \(Self.quote(url))\n"
+        }
     }
 
     /// A TOML basic string.

@@ -1,4 +1,6 @@
 import ArgumentParser
+import CairnCatalog
+import CairnPostgres
 import CairnRepository
 import CairnSupport
 import Foundation
@@ -62,6 +64,7 @@ struct Cairn: AsyncParsableCommand {
         sigemptyset(&signals)
         for number in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&signals, number) }
         sigprocmask(SIG_UNBLOCK, &signals, nil)
+        CatalogServers.register(scheme: "postgresql") { url in try PostgresCatalog(url: url) }
         let arguments = optionalValues(extractGlobalRepository(Array(CommandLine.arguments.dropFirst())))
         do {
             if let unknown = unknownCommand(in: arguments) { throw unknown }

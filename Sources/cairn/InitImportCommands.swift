@@ -25,9 +25,17 @@ struct InitCommand: ParsableCommand {
 
     @Option(help: "group: share the repository with the group of DIR.") var shared: SharedMode?
 
+    @Option(help: "Where the catalog lives: sqlite (the default, in .cairn) or a postgresql:// URL a team shares.")
+    var catalog: String = "sqlite"
+
     func run() throws {
-        let repo = try Repository.initialize(at: directory, sharedWithGroup: shared == .group)
-        say("Initialized an empty \(shared == .group ? "group-shared " : "")cairn repository in \(repo.cairnDirectory)")
+        let backend = try RepositoryConfig.CatalogBackend(argument: catalog)
+        let repo = try Repository.initialize(at: directory, config: RepositoryConfig(catalog: backend), sharedWithGroup: shared == .group)
+        let kind = shared == .group ? "group-shared " : ""
+        switch backend {
+        case .sqlite: say("Initialized an empty \(kind)cairn repository in \(repo.cairnDirectory)")
+        case .postgresql: say("Initialized a \(kind)cairn repository in \(repo.cairnDirectory) on the catalog at \(repo.catalog.location)")
+        }
     }
 }
 

@@ -6,12 +6,33 @@ import Synchronization
 /// Writes a line to stdout. Text output quotes names and paths from the data, so every control
 /// character but the line breaks is shown escaped (`Printable`): data never drives the terminal.
 func say(_ text: String) {
-    FileHandle.standardOutput.write(Data((Printable.lines(text) + "\n").utf8))
+    emit(Data((Printable.lines(text) + "\n").utf8), to: STDOUT_FILENO)
 }
 
 /// Writes a line to stderr, escaped as `say` does.
 func warn(_ text: String) {
-    FileHandle.standardError.write(Data((Printable.lines(text) + "\n").utf8))
+    emit(Data((Printable.lines(text) + "\n").utf8), to: STDERR_FILENO)
+}
+
+/// Writes all of `data` to `fd`. When the reader has gone (`cairn log | head`) the command stops
+/// quietly with the status a SIGPIPE gives (141): swift-nio, under the S3 client and the PostgreSQL
+/// catalog, ignores SIGPIPE for the whole process, so the write fails with EPIPE instead of ending it.
+func emit(_ data: Data, to fd: Int32) {
+    data.withUnsafeBytes { bytes in
+        var offset = 0
+        while offset < bytes.count {
+            let written = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+            if written > 0 {
+                offset += written
+            } else if written < 0 && errno == EINTR {
+                continue
+            } else if written < 0 && errno == EPIPE {
+                Foundation.exit(141)
+            } else {
+                return
+            }
+        }
+    }
 }
 
 /// Prints `value` as pretty JSON with sorted keys on stdout.
@@ -19,8 +40,7 @@ func printJSON(_ value: some Encodable) throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
     encoder.dateEncodingStrategy = .iso8601
-    FileHandle.standardOutput.write(try encoder.encode(value))
-    FileHandle.standardOutput.write(Data("\n".utf8))
+    emit(try encoder.encode(value) + Data("\n".utf8), to: STDOUT_FILENO)
 }
 
 /// Human-readable byte counts: 1.5 KB, 12.0 MB.

@@ -189,7 +189,7 @@ struct PurgeCommand: ParsableCommand {
         guard isatty(STDIN_FILENO) == 1 else {
             throw ValidationError("purge deletes bytes for good; give --yes to confirm (stdin is not a terminal, so there is no prompt)")
         }
-        FileHandle.standardError.write(Data(Printable.lines(try question()).utf8))
+        emit(Data(Printable.lines(try question()).utf8), to: STDERR_FILENO)
         guard let answer = readLine(), ["y", "yes"].contains(answer.lowercased()) else {
             warn("nothing purged")
             throw ExitCode(1)

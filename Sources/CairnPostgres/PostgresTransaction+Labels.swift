@@ -1,0 +1,255 @@
+import CairnCatalog
+import CairnStore
+import Foundation
+import PostgresNIO
+
+/// How the two label histories store a `Label`, as in SQLite (schema/0005): a set of one class in
+/// the row's `class_id`; any other set as a `multi` row whose classes are in a member table.
+enum PostgresLabelRows: String {
+    case annotations, reviews
+
+    init(_ history: LabelHistory) { self = history == .annotations ? .annotations : .reviews }
+
+    var members: (table: String, key: String) {
+        switch self {
+        case .annotations: ("annotation_classes", "annotation_id")
+        case .reviews: ("review_classes", "review_id")
+        }
+    }
+
+    var person: String { self == .annotations ? "annotator_id" : "reviewer_id" }
+
+    /// SQL true when the row aliased `alias` is the latest of its item (and, for annotations, of its
+    /// annotator); bytea has no max(), so the latest is the first in descending stamp order.
+    func isLatestSQL(_ alias: String) -> String {
+        switch self {
+        case .annotations:
+            """
+            \(alias).stamp = (SELECT z.stamp FROM annotations z WHERE z.item_id = \(alias).item_id AND z.annotator_id = \(alias).annotator_id
+                              ORDER BY z.stamp DESC LIMIT 1)
+            """
+        case .reviews:
+            "\(alias).stamp = (SELECT z.stamp FROM reviews z WHERE z.item_id = \(alias).item_id ORDER BY z.stamp DESC LIMIT 1)"
+        }
+    }
+
+    /// SQL true when the row aliased `alias` is a label, not a skip.
+    func isLabelSQL(_ alias: String) -> String { "(\(alias).class_id IS NOT NULL OR \(alias).multi)" }
+
+    /// SQL true when the label of the row aliased `alias` carries the class named by the parameter `name`.
+    func carriesSQL(_ alias: String, classNamed name: String) -> String {
+        """
+        (\(alias).class_id = (SELECT id FROM classes WHERE name = \(name))
+         OR EXISTS (SELECT 1 FROM \(members.table) x
+                     WHERE x.\(members.key) = \(alias).id AND x.class_id = (SELECT id FROM classes WHERE name = \(name))))
+        """
+    }
+
+    /// SQL text equal for equal labels of rows aliased `alias`.
+    func keySQL(_ alias: String) -> String {
+        """
+        CASE WHEN \(alias).multi THEN 'm' || coalesce((SELECT string_agg(x.class_id::text, ',' ORDER BY x.class_id) FROM \(members.table) x
+            WHERE x.\(members.key) = \(alias).id), '')
+        ELSE \(alias).class_id::text END
+        """
+    }
+
+    /// Two result columns giving the label of the row aliased `alias`: `multi`, and the class name
+    /// or a JSON list of names. Read back with `label(_:at:)`.
+    func labelSQL(_ alias: String) -> String {
+        """
+        \(alias).multi, CASE WHEN \(alias).multi
+            THEN (SELECT coalesce(json_agg(c.name), '[]')::text FROM \(members.table) x JOIN classes c ON c.id = x.class_id
+                  WHERE x.\(members.key) = \(alias).id)
+            ELSE (SELECT c.name FROM classes c WHERE c.id = \(alias).class_id) END
+        """
+    }
+
+    static func label(_ row: PostgresRandomAccessRow, at index: Int) throws -> Label? {
+        let multi = try row.get(index, Bool.self)
+        guard let text = try row.get(index + 1, String?.self) else { return nil }
+        guard multi else { return .one(text) }
+        guard let names = try? JSONDecoder().decode([String].self, from: Data(text.utf8)) else {
+            throw CatalogError.corrupt("malformed multi-label row \(text)")
+        }
+        return Label(names)
+    }
+
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return encoder
+    }()
+
+    static func suggestion(_ json: String?) -> SuggestionShown? {
+        json.flatMap { try? JSONDecoder().decode(SuggestionShown.self, from: Data($0.utf8)) }
+    }
+}
+
+// MARK: Label history
+
+extension PostgresTransaction {
+    func appendLabel(_ history: LabelHistory, itemID: Int64, personID: Int64, classIDs: [Int64]?, at time: Date, stamp: Data?,
+                     suggestion: SuggestionShown?) throws {
+        if history == .verdicts, classIDs == nil { throw CatalogError.corrupt("a verdict without a label") }
+        let rows = PostgresLabelRows(history)
+        let set = classIDs.map(Set.init)
+        let multi = set.map { $0.count != 1 } ?? false
+        let seconds = time.timeIntervalSince1970
+        let order = try stamp ?? LabelOrder.stamp(at: seconds, label: set.map { Label(try names(of: $0)) })
+        let single: Int64? = multi ? nil : set?.first
+        let id: Int64?
+        if history == .annotations {
+            let shown = try suggestion.map { String(decoding: try PostgresLabelRows.encoder.encode($0), as: UTF8.self) }
+            id = try one(Int64.self, """
+                INSERT INTO annotations (item_id, annotator_id, class_id, multi, created_at, stamp, suggestion, accepted_suggestion)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id
+                """, [itemID, personID, single, multi, seconds, order, shown, suggestion?.accepted ?? false])
+        } else {
+            id = try one(Int64.self, """
+                INSERT INTO reviews (item_id, reviewer_id, class_id, multi, created_at, stamp) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id
+                """, [itemID, personID, single, multi, seconds, order])
+        }
+        guard multi, let set, let id, !set.isEmpty else { return }
+        let ids = set.sorted()
+        try execute("INSERT INTO \(rows.members.table) (\(rows.members.key), class_id) SELECT $1, unnest($2::bigint[])", [id, ids])
+    }
+
+    /// The names of classes by id.
+    /// - Throws: `CatalogError.notFound` for an id that names no class.
+    private func names(of ids: Set<Int64>) throws -> [String] {
+        let found = Dictionary(uniqueKeysWithValues: try rows("SELECT id, name FROM classes WHERE id = ANY($1)", [Array(ids)]).map {
+            (try $0.get(0, Int64.self), try $0.get(1, String.self))
+        })
+        return try ids.map { id in
+            guard let name = found[id] else { throw CatalogError.notFound(kind: "class", name: "#\(id)") }
+            return name
+        }
+    }
+
+    func latestAnnotation(itemID: Int64, annotatorID: Int64) throws -> Label?? {
+        guard let row = try rows("""
+            SELECT \(PostgresLabelRows.annotations.labelSQL("a")) FROM annotations a
+            WHERE a.item_id = $1 AND a.annotator_id = $2 ORDER BY a.stamp DESC, a.id DESC LIMIT 1
+            """, [itemID, annotatorID]).first else { return nil }
+        return .some(try PostgresLabelRows.label(row, at: 0))
+    }
+
+    func labels(_ history: LabelHistory, itemID: Int64) throws -> [Annotation] {
+        let rows = PostgresLabelRows(history)
+        let suggestion = history == .annotations ? "r.suggestion" : "NULL::text"
+        return try self.rows("""
+            SELECT r.id, r.item_id, p.name, r.created_at, \(rows.labelSQL("r")), \(suggestion) FROM \(rows.rawValue) r
+            JOIN annotators p ON p.id = r.\(rows.person) WHERE r.item_id = $1 ORDER BY r.stamp, p.name, r.id
+            """, [itemID]).map {
+            Annotation(id: try $0.get(0), itemID: try $0.get(1), annotator: try $0.get(2), label: try PostgresLabelRows.label($0, at: 4),
+                       createdAt: Self.date(try $0.get(3)), suggestion: PostgresLabelRows.suggestion(try $0.get(6)))
+        }
+    }
+
+    func annotationCount() throws -> Int { try one(Int.self, "SELECT count(*) FROM annotations") ?? 0 }
+}
+
+// MARK: Item records
+
+extension PostgresTransaction {
+    /// Items in pages of `pageSize` in id order, each page with its items' latest label per annotator
+    /// and latest verdict (`DISTINCT ON` over the (item, …, stamp) indexes): memory bounded by a page,
+    /// whatever the catalog's size.
+    func forEachItemRecord(ids: [Int64]?, includingRemoved: Bool, _ body: (Int64, ItemRecord) throws -> Void) throws {
+        let people = Dictionary(uniqueKeysWithValues: try rows("SELECT id, name FROM annotators").map {
+            (try $0.get(0, Int64.self), try $0.get(1, String.self))
+        })
+        let classes = Dictionary(uniqueKeysWithValues: try rows("SELECT id, name FROM classes").map {
+            (try $0.get(0, Int64.self), try $0.get(1, String.self))
+        })
+        let removed = includingRemoved ? "" : " AND NOT removed"
+        if let ids {
+            let sorted = Array(Set(ids)).sorted()
+            for start in stride(from: 0, to: sorted.count, by: Self.pageSize) {
+                let page = Array(sorted[start..<min(start + Self.pageSize, sorted.count)])
+                let items = try rows("SELECT id, blob_id, path, format, width, height, split FROM items WHERE id = ANY($1)\(removed) ORDER BY id",
+                                     [page])
+                try emitRecords(items, people: people, classes: classes, body)
+            }
+            return
+        }
+        var after: Int64 = 0
+        while true {
+            let items = try rows("SELECT id, blob_id, path, format, width, height, split FROM items WHERE id > $1\(removed) ORDER BY id LIMIT $2",
+                                 [after, Self.pageSize])
+            guard let last = items.last else { return }
+            try emitRecords(items, people: people, classes: classes, body)
+            after = try last.get(0)
+        }
+    }
+
+    static let pageSize = 20_000
+
+    private func emitRecords(_ items: [PostgresRandomAccessRow], people: [Int64: String], classes: [Int64: String],
+                             _ body: (Int64, ItemRecord) throws -> Void) throws {
+        let ids = try items.map { try $0.get(0, Int64.self) }
+        func latest(_ rows: PostgresLabelRows, distinct: String) throws -> [Int64: [(who: Int64, label: Label?)]] {
+            let members = rows.members
+            var out: [Int64: [(who: Int64, label: Label?)]] = [:]
+            for row in try self.rows("""
+                SELECT DISTINCT ON (\(distinct)) r.item_id, r.\(rows.person), r.class_id, r.multi,
+                    (SELECT array_agg(x.class_id) FROM \(members.table) x WHERE x.\(members.key) = r.id AND r.multi)
+                FROM \(rows.rawValue) r WHERE r.item_id = ANY($1) ORDER BY \(distinct), r.stamp DESC, r.id DESC
+                """, [ids]) {
+                let label: Label?
+                if try row.get(3, Bool.self) {
+                    label = Label((try row.get(4, [Int64]?.self) ?? []).map { classes[$0] ?? "?" })
+                } else {
+                    label = try row.get(2, Int64?.self).map { .one(classes[$0] ?? "?") }
+                }
+                out[try row.get(0), default: []].append((try row.get(1), label))
+            }
+            return out
+        }
+        let annotations = try latest(.annotations, distinct: "r.item_id, r.annotator_id")
+        let verdicts = try latest(.reviews, distinct: "r.item_id")
+        for row in items {
+            let itemID = try row.get(0, Int64.self)
+            let split = try row.get(6, String.self)
+            let labels = (annotations[itemID] ?? []).map { ItemRecord.AnnotatorLabel(annotator: people[$0.who] ?? "?", label: $0.label) }
+            let verdict = verdicts[itemID]?.first.flatMap { entry in
+                entry.label.map { ItemRecord.Verdict(reviewer: people[entry.who] ?? "?", label: $0) }
+            }
+            try body(itemID, ItemRecord(blobID: try Self.blobID(row.get(1)), path: try row.get(2), format: try row.get(3), width: try row.get(4),
+                                        height: try row.get(5), split: Split(rawValue: split) ?? .train, annotations: labels, verdict: verdict))
+        }
+    }
+}
+
+// MARK: Exchange
+
+extension PostgresTransaction {
+    func labelEvents(_ history: LabelHistory) throws -> [LabelEvent] {
+        let rows = PostgresLabelRows(history)
+        let suggestion = history == .annotations ? "r.suggestion" : "NULL::text"
+        return try self.rows("""
+            SELECT i.blob_id, p.name, r.created_at, r.stamp, \(rows.labelSQL("r")), \(suggestion) FROM \(rows.rawValue) r
+            JOIN items i ON i.id = r.item_id JOIN annotators p ON p.id = r.\(rows.person) ORDER BY i.blob_id, r.stamp, r.id
+            """).map {
+            LabelEvent(item: try Self.blobID($0.get(0)), person: try $0.get(1), label: try PostgresLabelRows.label($0, at: 4),
+                       at: Self.date(try $0.get(2)), stamp: try $0.get(3), suggestion: PostgresLabelRows.suggestion(try $0.get(6)))
+        }
+    }
+
+    func changeFingerprint() throws -> String {
+        let parts = [
+            "SELECT count(*), coalesce(max(id), 0)::text FROM items", "SELECT count(*), coalesce(max(id), 0)::text FROM annotations",
+            "SELECT count(*), coalesce(max(id), 0)::text FROM reviews", "SELECT count(*), coalesce(max(seq), 0)::text FROM snapshots",
+            "SELECT count(*), coalesce(max(seq), 0)::text FROM runs", "SELECT count(*), coalesce(max(id), 0)::text FROM classes",
+            "SELECT count(*), coalesce(max(id), 0)::text FROM annotators", "SELECT count(*), coalesce(max(id), 0)::text FROM split_changes",
+            "SELECT count(*), coalesce(max(id), 0)::text FROM item_removals", "SELECT count(*), coalesce(max(created_at), 0)::text FROM purges",
+            "SELECT count(*), coalesce(string_agg(status || coalesce(checkpoint_id, '') || length(record), ',' ORDER BY seq), '') FROM runs",
+            "SELECT count(*), coalesce(string_agg(name || coalesce(hotkey, '') || coalesce(removed_at::text, ''), ',' ORDER BY id), '') FROM classes",
+        ]
+        return try parts.map { sql in
+            guard let row = try rows(sql).first else { return "" }
+            return "\(try row.get(0, Int64.self)),\(try row.get(1, String.self))"
+        }.joined(separator: ";")
+    }
+}

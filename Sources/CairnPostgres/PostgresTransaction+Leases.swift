@@ -1,0 +1,115 @@
+import CairnCatalog
+import Foundation
+import PostgresNIO
+
+/// Queues and leases as SQLite's (SQLiteTransaction+Leases), with positional parameters:
+/// $1 the annotator, $2 now, $3 the overlap, then the filter's split and class when set.
+extension PostgresTransaction {
+    private static let labelersSQL = """
+        (SELECT count(DISTINCT a.annotator_id) FROM annotations a
+          WHERE a.item_id = i.id AND \(PostgresLabelRows.annotations.isLabelSQL("a"))
+            AND \(PostgresLabelRows.annotations.isLatestSQL("a")))
+        """
+    private static let othersLeasesSQL =
+        "(SELECT count(*) FROM leases l WHERE l.item_id = i.id AND l.annotator_id != $1 AND l.expires_at > $2)"
+
+    private static func offered(_ queue: LabelQueue) -> String {
+        switch queue {
+        case .unlabeled, .uncertain:
+            """
+            NOT EXISTS (SELECT 1 FROM annotations a WHERE a.item_id = i.id AND a.annotator_id = $1)
+            AND \(labelersSQL) + \(othersLeasesSQL) < $3
+            """
+        case .all:
+            "\(othersLeasesSQL) < $3"
+        case .suspects:
+            "\(othersLeasesSQL) = 0"
+        case .mine:
+            "EXISTS (SELECT 1 FROM annotations a WHERE a.item_id = i.id AND a.annotator_id = $1)"
+        case .review:
+            "NOT EXISTS (SELECT 1 FROM reviews r WHERE r.item_id = i.id) AND \(labelersSQL) >= 1 AND \(othersLeasesSQL) = 0"
+        case .disagreements:
+            """
+            NOT EXISTS (SELECT 1 FROM reviews r WHERE r.item_id = i.id) AND \(othersLeasesSQL) = 0
+            AND (SELECT count(DISTINCT \(PostgresLabelRows.annotations.keySQL("a"))) FROM annotations a
+                  WHERE a.item_id = i.id AND \(PostgresLabelRows.annotations.isLabelSQL("a"))
+                    AND \(PostgresLabelRows.annotations.isLatestSQL("a"))) >= 2
+            """
+        }
+    }
+
+    /// The queue's condition on items aliased `i` and its parameter values; more parameters follow from `next`.
+    private static func condition(_ queue: AnnotatorQueue, now: Date) -> (sql: String, values: [Value]) {
+        var sql = "NOT i.removed AND (\(offered(queue.queue)))"
+        // $1..$3 appear only in some queues' SQL: the binds carry their types, so unused ones are fine.
+        var values: [Value] = [queue.annotatorID, now.timeIntervalSince1970, Int64(queue.overlap)]
+        if let split = queue.filter.split {
+            values.append(split.rawValue)
+            sql += " AND i.split = $\(values.count)"
+        }
+        if let name = queue.filter.className {
+            values.append(name)
+            sql += """
+                 AND EXISTS (SELECT 1 FROM annotations a
+                  WHERE a.item_id = i.id
+                    AND \(PostgresLabelRows.annotations.isLatestSQL("a"))
+                    AND \(PostgresLabelRows.annotations.carriesSQL("a", classNamed: "$\(values.count)")))
+                """
+        }
+        return (sql, values)
+    }
+
+    func nextItem(in queue: AnnotatorQueue, after: Int64, now: Date) throws -> Item? {
+        var (sql, values) = Self.condition(queue, now: now)
+        values.append(after)
+        guard let id = try one(Int64.self, "SELECT i.id FROM items i WHERE i.id > $\(values.count) AND \(sql) ORDER BY i.id LIMIT 1",
+                               values) else { return nil }
+        return try item(id: id)
+    }
+
+    func itemCount(in queue: AnnotatorQueue, now: Date) throws -> Int {
+        let (sql, values) = Self.condition(queue, now: now)
+        return try one(Int.self, "SELECT count(*) FROM items i WHERE \(sql)", values) ?? 0
+    }
+
+    func lease(itemID: Int64, annotatorID me: Int64, host: String, pid: Int32, until: Date) throws {
+        try execute("DELETE FROM leases WHERE host = $1 AND pid = $2 AND item_id != $3", [host, Int64(pid), itemID])
+        try execute("""
+            INSERT INTO leases (item_id, annotator_id, host, pid, expires_at) VALUES ($1, $2, $3, $4, $5)
+            ON CONFLICT (item_id, annotator_id) DO UPDATE SET host = excluded.host, pid = excluded.pid, expires_at = excluded.expires_at
+            """, [itemID, me, host, Int64(pid), until.timeIntervalSince1970])
+    }
+
+    func firstOffered(_ candidates: ArraySlice<Int64>, in queue: AnnotatorQueue, now: Date) throws -> Int? {
+        var start = candidates.startIndex
+        while start < candidates.endIndex {
+            let chunk = candidates[start..<min(start + 256, candidates.endIndex)]
+            let offered = try offered(Array(chunk), in: queue, now: now)
+            if let hit = chunk.indices.first(where: { offered.contains(candidates[$0]) }) { return hit }
+            start = chunk.endIndex
+        }
+        return nil
+    }
+
+    func countOffered(_ candidates: ArraySlice<Int64>, in queue: AnnotatorQueue, now: Date) throws -> Int {
+        var count = 0
+        var start = candidates.startIndex
+        while start < candidates.endIndex {
+            let chunk = candidates[start..<min(start + 5_000, candidates.endIndex)]
+            count += try offered(Array(chunk), in: queue, now: now).count
+            start = chunk.endIndex
+        }
+        return count
+    }
+
+    /// Which of `ids` `queue` offers.
+    private func offered(_ ids: [Int64], in queue: AnnotatorQueue, now: Date) throws -> Set<Int64> {
+        var (sql, values) = Self.condition(queue, now: now)
+        values.append(ids)
+        return Set(try rows("SELECT i.id FROM items i WHERE i.id = ANY($\(values.count)) AND \(sql)", values).map { try $0.get(0, Int64.self) })
+    }
+
+    func releaseLeases(host: String, pid: Int32) throws {
+        try execute("DELETE FROM leases WHERE host = $1 AND pid = $2", [host, Int64(pid)])
+    }
+}

@@ -1,0 +1,161 @@
+import CairnCatalog
+@testable import CairnPostgres
+import CairnTestSupport
+import Foundation
+import Synchronization
+import Testing
+
+/// The PostgreSQL catalog against a real server: the throwaway cluster `PostgresTestServer` starts,
+/// or the server `CAIRN_TEST_POSTGRES` names. Each test gets a database of its own, dropped afterwards.
+enum TestServer {
+    /// Runs `body` on a catalog in a new, empty database.
+    static func withCatalog(_ body: (PostgresCatalog) throws -> Void) throws {
+        let server = try PostgresLocation(url: try PostgresTestServer.url())
+        let name = "cairn_test_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased()
+        try PostgresCatalog.administer(server, ["CREATE DATABASE \(name)"])
+        defer { try? PostgresCatalog.administer(server, ["DROP DATABASE IF EXISTS \(name) WITH (FORCE)"]) }
+        var location = server
+        location.database = name
+        let catalog = try PostgresCatalog(location: location)
+        defer { catalog.close() }
+        try body(catalog)
+    }
+}
+
+struct PostgresCatalogTests {
+    @Test(arguments: CatalogConformance.checks)
+    func conformance(_ check: CatalogConformance.Check) throws {
+        try TestServer.withCatalog { try check.run($0) }
+    }
+}
+
+/// Annotators on several machines: each a catalog of its own (its own connections), as separate
+/// processes on separate hosts would be.
+struct PostgresTeamTests {
+    /// Eight annotators on four "machines" take items from one queue at once, each leasing, labeling
+    /// and moving on: every item is labeled exactly once, and no two ever held the same item.
+    @Test func leasesKeepMachinesApart() throws {
+        try TestServer.withCatalog { catalog in
+            let items = 120
+            try catalog.write { tx in
+                _ = try tx.addClass("a")
+                for n in 0..<items { _ = try tx.insertItem(CatalogConformance.newItem(n)) }
+            }
+            let location = catalog.postgres
+            let results = Mutex<[(annotator: String, item: Int64)]>([])
+            let failures = Mutex<[String]>([])
+            DispatchQueue.concurrentPerform(iterations: 8) { worker in
+                do {
+                    let machine = try PostgresCatalog(location: location)
+                    defer { machine.close() }
+                    let name = "worker\(worker)"
+                    let me = try machine.write { try $0.ensureAnnotator(name) }
+                    let queue = AnnotatorQueue(.unlabeled, annotatorID: me.id)
+                    while let item = try machine.write({ tx in
+                        try tx.leaseNext(in: queue, after: 0, host: "machine\(worker % 4)", pid: Int32(worker))
+                    }) {
+                        try machine.write { tx in try tx.annotate(itemID: item.id, label: "a", annotator: name) }
+                        results.withLock { $0.append((name, item.id)) }
+                    }
+                    try machine.write { tx in try tx.releaseLeases(host: "machine\(worker % 4)", pid: Int32(worker)) }
+                } catch {
+                    failures.withLock { $0.append("worker\(worker): \(error)") }
+                }
+            }
+            #expect(failures.withLock { $0 }.isEmpty, "\(failures.withLock { $0 })")
+            let labeled = results.withLock { $0 }
+            #expect(labeled.count == items)
+            #expect(Set(labeled.map(\.item)).count == items, "an item was labeled twice")
+            #expect(try catalog.read { try $0.annotationCount() } == items)
+            #expect(Set(labeled.map(\.annotator)).count > 1, "one worker took every item: no concurrency was tested")
+        }
+    }
+
+    /// A machine that cannot reach the server gets a clear error naming the catalog, never SQL.
+    @Test func anUnreachableServerIsAClearError() throws {
+        let port = S3TestServer.freePort()
+        let location = try PostgresLocation(url: "postgresql://nobody@127.0.0.1:\(port)/none?sslmode=disable")
+        #expect {
+            try PostgresCatalog(location: location)
+        } throws: { error in
+            guard case CatalogError.unreachable(let where_, _) = error else { return false }
+            return where_ == location.description && !"\(error)".contains("SELECT")
+        }
+    }
+
+    /// A database a newer cairn migrated is refused, not written.
+    @Test func aNewerSchemaIsRefused() throws {
+        try TestServer.withCatalog { catalog in
+            try PostgresCatalog.administer(catalog.postgres, ["INSERT INTO cairn_migrations (name, applied_at) VALUES ('9999_future', 0)"])
+            #expect(throws: CatalogError.schemaTooNew(unknownMigrations: ["9999_future"])) { try PostgresCatalog(location: catalog.postgres) }
+        }
+    }
+}
+
+struct PostgresLocationTests {
+    @Test func urlsEnvironmentAndPgpass() throws {
+        let empty: [String: String] = ["HOME": "/nonexistent"]
+        let full = try PostgresLocation(url: "postgresql://ada:secret@db.lab:6543/birds?sslmode=verify-full", environment: empty)
+        #expect(full == PostgresLocation(host: "db.lab", port: 6543, user: "ada", password: "secret", database: "birds", tls: .verifyFull))
+        #expect(!full.description.contains("secret"))
+        let env = try PostgresLocation(url: "postgresql:///", environment: ["PGHOST": "h", "PGPORT": "7000", "PGUSER": "u", "PGDATABASE": "d",
+                                                                           "PGPASSWORD": "p", "HOME": "/nonexistent"])
+        #expect(env == PostgresLocation(host: "h", port: 7000, user: "u", password: "p", database: "d"))
+        #expect(throws: CatalogError.self) { try PostgresLocation(url: "mysql://x/y", environment: empty) }
+        #expect(throws: CatalogError.self) { try PostgresLocation(url: "postgresql://h/d?sslmode=maybe", environment: empty) }
+        #expect {
+            try PostgresLocation(url: "postgresql://a:hunter2@h/d?bogus=1", environment: empty)
+        } throws: { !"\($0)".contains("hunter2") }
+
+        let dir = try TemporaryDirectory("pgpass")
+        defer { dir.remove() }
+        let file = dir.appending("pgpass")
+        try "# comment\nother:5432:*:ada:wrong\ndb.lab:*:birds:ada:pa\\:ss\n".write(toFile: file, atomically: true, encoding: .utf8)
+        chmod(file, 0o600)
+        let found = try PostgresLocation(url: "postgresql://ada@db.lab/birds", environment: ["PGPASSFILE": file])
+        #expect(found.password == "pa:ss")
+        chmod(file, 0o644)  // readable by others: libpq ignores it, and so do we
+        #expect(try PostgresLocation(url: "postgresql://ada@db.lab/birds", environment: ["PGPASSFILE": file]).password == nil)
+    }
+
+    @Test func migrationsSplitIntoStatements() {
+        let sql = """
+            -- a comment; with a semicolon
+            CREATE TABLE t (x text DEFAULT 'a;b');
+            CREATE FUNCTION f() RETURNS void LANGUAGE plpgsql AS $$ BEGIN PERFORM 1; END $$;
+            SELECT 1
+            """
+        #expect(PostgresCatalog.statements(sql) == [
+            "CREATE TABLE t (x text DEFAULT 'a;b')",
+            "CREATE FUNCTION f() RETURNS void LANGUAGE plpgsql AS $$ BEGIN PERFORM 1; END $$",
+            "SELECT 1",
+        ])
+        #expect(PostgresCatalog.statements(embeddedSchema).count > 50)
+    }
+
+    private var embeddedSchema: String {
+        (try? String(contentsOfFile: Fixtures.packageRoot + "/schema/postgres/0001_catalog.sql", encoding: .utf8)) ?? ""
+    }
+}
+
+struct PostgresFaultTests {
+    /// The server drops every connection of the catalog's database (as a restart does): the next
+    /// write reconnects and succeeds, and every label written before is still there.
+    @Test func droppedConnectionsReconnect() throws {
+        try TestServer.withCatalog { catalog in
+            try catalog.write { tx in
+                _ = try tx.addClass("a")
+                for n in 0..<3 { _ = try tx.insertItem(CatalogConformance.newItem(n)) }
+            }
+            let items = try catalog.read { try $0.allItems() }
+            try catalog.write { tx in try tx.annotate(itemID: items[0].id, label: "a", annotator: "ada") }
+            let kill = """
+                SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '\(catalog.postgres.database)' AND pid <> pg_backend_pid()
+                """
+            try PostgresCatalog.administer(catalog.postgres, [kill])
+            try catalog.write { tx in try tx.annotate(itemID: items[1].id, label: "a", annotator: "ada") }
+            try PostgresCatalog.administer(catalog.postgres, [kill])
+            #expect(try catalog.read { try $0.annotationCount() } == 2)
+        }
+    }
+}
