@@ -89,7 +89,14 @@ public final class Repository: Sendable {
         try file.writeAll(Data(config.rendered().utf8))
         try file.sync()
         try FileOps.rename(staged, dir + "/config.toml")
-        _ = try openCatalog(config.catalog, directory: dir, create: true)
+        do {
+            _ = try openCatalog(config.catalog, directory: dir, create: true)
+        } catch {
+            // A catalog that cannot be opened (a server that does not answer) leaves no half-made
+            // repository behind, so the same init can simply run again.
+            try? FileManager.default.removeItem(atPath: dir)
+            throw error
+        }
         // SQLite creates the catalog 0644 whatever the umask allows, and its WAL and shared-memory
         // files take the catalog's mode: made group-writable once, they all are.
         if sharedWithGroup { try makeShared(dir + "/catalog.sqlite", directory: false) }

@@ -23,6 +23,18 @@ public enum PostgresTestServer {
         }
     }
 
+    /// A new, empty database on the server (made with `psql`, which Debian's PostgreSQL brings);
+    /// returns its URL and a function that drops it.
+    public static func database() throws -> (url: String, drop: @Sendable () -> Void) {
+        let server = try url()
+        let name = "cairn_e2e_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased()
+        let made = CLI.shell("psql '\(server)' -v ON_ERROR_STOP=1 -qc 'CREATE DATABASE \(name)' 2>&1")
+        guard made.status == 0 else { throw Failure(description: "cannot create a test database: \(made.output)") }
+        guard var parts = URLComponents(string: server) else { throw Failure(description: "malformed server URL") }
+        parts.path = "/" + name
+        return (parts.string ?? server, { _ = CLI.shell("psql '\(server)' -qc 'DROP DATABASE IF EXISTS \(name) WITH (FORCE)' >/dev/null 2>&1") })
+    }
+
     /// The cluster's data and socket directory and its server process, if one was started.
     nonisolated(unsafe) private static var running: (directory: String, command: String, pid: pid_t)?
     private static let cluster = Mutex<Result<String, any Error>?>(nil)

@@ -57,15 +57,26 @@ import Testing
         #expect(back.splits.group == "^a/(\\w+)_")
     }
 
-    /// The catalog backend comes from the config: SQLite unless it says otherwise, a backend this
-    /// cairn lacks refused with the ones it has, the default not written out.
+    /// The catalog backend comes from the config: SQLite unless it says otherwise, PostgreSQL with a
+    /// URL that holds no password, a backend this cairn lacks refused with the ones it has, the
+    /// default not written out.
     @Test func theCatalogBackendIsConfigured() throws {
         #expect(try RepositoryConfig.parse("", path: "config.toml").catalog == .sqlite)
         #expect(try RepositoryConfig.parse("[catalog]\nbackend = \"sqlite\"\n", path: "config.toml").catalog == .sqlite)
-        #expect(throws: RepositoryError.badConfig(path: "config.toml", reason: "[catalog] backend 'postgresql\\e[31m' is not one this cairn has (it has: sqlite)")) {
-            try RepositoryConfig.parse("[catalog]\nbackend = \"postgresql\\u001b[31m\"\n", path: "config.toml")
+        #expect(throws: RepositoryError.badConfig(path: "config.toml", reason: "[catalog] backend 'cloud\\e[31m' is not one this cairn has (it has: sqlite, postgresql)")) {
+            try RepositoryConfig.parse("[catalog]\nbackend = \"cloud\\u001b[31m\"\n", path: "config.toml")
         }
         #expect(!RepositoryConfig().rendered().contains("[catalog]"))
+
+        let team = RepositoryConfig(catalog: .postgresql(url: "postgresql://ada@db.lab/birds"))
+        #expect(try RepositoryConfig.parse(team.rendered(), path: "config.toml") == team)
+        #expect(throws: RepositoryError.self) { try RepositoryConfig.parse("[catalog]\nbackend = \"postgresql\"\n", path: "config.toml") }
+        #expect(throws: RepositoryError.self) {
+            try RepositoryConfig.parse("[catalog]\nbackend = \"postgresql\"\nurl = \"postgresql://ada:secret@db/x\"\n", path: "config.toml")
+        }
+        #expect(throws: RepositoryError.self) { try RepositoryConfig.parse("[catalog]\nurl = \"postgresql://db/x\"\n", path: "config.toml") }
+        #expect(throws: RepositoryError.self) { try RepositoryConfig.CatalogBackend(argument: "mysql://db/x") }
+        #expect(try RepositoryConfig.CatalogBackend(argument: "postgres://db/x") == .postgresql(url: "postgres://db/x"))
     }
 
     @Test func aRepositoryWhoseCatalogIsMissingIsNotOne() throws {
