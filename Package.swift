@@ -109,7 +109,7 @@ let package = Package(
         .executableTarget(
             name: "cairn-bench",
             dependencies: ["CairnSupport", "CairnRepository", "CairnVersioning", "CairnModels", "CairnTraining", "CairnQuality", "CairnLabeling",
-                           argumentParser], exclude: ["peers"],
+                           "CairnPostgres", argumentParser], exclude: ["peers"],
             swiftSettings: strict),
 
         // libFuzzer entry points (built only by `make fuzz`, with -sanitize=fuzzer,address): every

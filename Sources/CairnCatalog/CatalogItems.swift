@@ -5,6 +5,9 @@ import Foundation
 public protocol CatalogItems {
     /// Inserts `item` unless its blob is already an item; returns the item and whether it was new.
     func insertItem(_ item: NewItem, addedAt: Date) throws -> (item: Item, isNew: Bool)
+    /// `insertItem` of each of `items` in order, in as few round trips as the backend can (import's
+    /// batches); a blob twice in `items` is new the first time only.
+    func insertItems(_ items: [NewItem], addedAt: Date) throws -> [(item: Item, isNew: Bool)]
     /// The item holding `blobID`, if any.
     func item(blobID: BlobID) throws -> Item?
     /// The item with this catalog id, if any.
@@ -28,6 +31,19 @@ public protocol CatalogItems {
     func importState(path: String) throws -> ImportState?
     /// Remembers what import saw at a path.
     func setImportState(_ state: ImportState) throws
+    /// `setImportState` of each of `states` in order (the last for a path twice wins).
+    func setImportStates(_ states: [ImportState]) throws
+}
+
+extension CatalogItems {
+    /// One statement per item: what a backend whose statements cost no round trip (SQLite) needs.
+    public func insertItems(_ items: [NewItem], addedAt: Date) throws -> [(item: Item, isNew: Bool)] {
+        try items.map { try insertItem($0, addedAt: addedAt) }
+    }
+
+    public func setImportStates(_ states: [ImportState]) throws {
+        for state in states { try setImportState(state) }
+    }
 }
 
 /// What items can be counted by.

@@ -18,6 +18,9 @@ public protocol CatalogLabels {
     /// showed while the label was given.
     func appendLabel(_ history: LabelHistory, itemID: Int64, personID: Int64, classIDs: [Int64]?, at time: Date, stamp: Data?,
                      suggestion: SuggestionShown?) throws
+    /// `appendLabel(.annotations, …)` of each of `rows` in order, stamped from their times (import's
+    /// batches; no suggestions), in as few round trips as the backend can.
+    func appendAnnotations(_ rows: [NewAnnotation]) throws
     /// `annotatorID`'s latest annotation of `itemID` in the label order: nil when none, `.some(nil)` for a skip.
     func latestAnnotation(itemID: Int64, annotatorID: Int64) throws -> Label??
     /// An item's annotations or verdicts, oldest first in the label order (`annotator` is who gave each).
@@ -29,6 +32,28 @@ public protocol CatalogLabels {
     ///
     /// - Complexity: O(items + their labels), memory O(1) per item.
     func forEachItemRecord(ids: [Int64]?, includingRemoved: Bool, _ body: (Int64, ItemRecord) throws -> Void) throws
+}
+
+/// One annotation to append (`CatalogLabels.appendAnnotations`): nil `classIDs` is a skip.
+public struct NewAnnotation: Sendable, Hashable {
+    public var itemID: Int64
+    public var personID: Int64
+    public var classIDs: [Int64]?
+    public var at: Date
+
+    public init(itemID: Int64, personID: Int64, classIDs: [Int64]?, at: Date) {
+        (self.itemID, self.personID, self.classIDs, self.at) = (itemID, personID, classIDs, at)
+    }
+}
+
+extension CatalogLabels {
+    /// One statement per row: what a backend whose statements cost no round trip (SQLite) needs.
+    public func appendAnnotations(_ rows: [NewAnnotation]) throws {
+        for row in rows {
+            try appendLabel(.annotations, itemID: row.itemID, personID: row.personID, classIDs: row.classIDs, at: row.at, stamp: nil,
+                            suggestion: nil)
+        }
+    }
 }
 
 extension CatalogLabels {

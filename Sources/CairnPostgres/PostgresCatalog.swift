@@ -171,7 +171,7 @@ public final class PostgresCatalog: Catalog {
                 let tx = PostgresTransaction(connection: connection, logger: logger)
                 do {
                     for statement in begin { try tx.execute(statement) }
-                } catch let error as PSQLError where error.serverInfo == nil && attempt == 1 {
+                } catch let error as PSQLError where Self.connectionLost(error) && attempt == 1 {
                     try? connection.close().wait()
                     continue
                 } catch {
@@ -284,6 +284,14 @@ public final class PostgresCatalog: Catalog {
     }
 
     // MARK: Errors
+
+    /// Whether `error` says the connection is gone (closed, or ended by the server: SQLSTATE classes
+    /// 08, connection exceptions, and 57P, operator intervention such as a shutdown), not that a
+    /// statement failed.
+    static func connectionLost(_ error: PSQLError) -> Bool {
+        guard let state = error.serverInfo?[.sqlState] else { return true }
+        return state.hasPrefix("08") || state.hasPrefix("57P")
+    }
 
     /// A connection that stopped answering (`PostgresTransaction.answerTimeout`).
     struct Silent: Error {}

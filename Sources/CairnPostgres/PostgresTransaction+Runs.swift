@@ -103,19 +103,15 @@ extension PostgresTransaction {
             let items = page.map(\.itemID)
             // bytea[] has no Swift array type in postgres-nio: the bytes travel as hex and are decoded there.
             let probabilities: [String] = page.map { prediction in
-                var hex: [UInt8] = []
-                hex.reserveCapacity(prediction.probabilities.count * 8)
-                for p in prediction.probabilities {
-                    withUnsafeBytes(of: p.bitPattern.littleEndian) { for byte in $0 { hex += [Self.hexDigits[Int(byte >> 4)], Self.hexDigits[Int(byte & 15)]] } }
-                }
-                return String(decoding: hex, as: UTF8.self)
+                var bytes: [UInt8] = []
+                bytes.reserveCapacity(prediction.probabilities.count * 4)
+                for p in prediction.probabilities { withUnsafeBytes(of: p.bitPattern.littleEndian) { bytes += $0 } }
+                return Self.hex(bytes)
             }
             try execute("INSERT INTO predictions (run_id, item_id, probs) SELECT $1, item, decode(probs, 'hex') FROM unnest($2::bigint[], $3::text[]) AS p(item, probs)",
                         [runID, items, probabilities])
         }
     }
-
-    private static let hexDigits = Array("0123456789abcdef".utf8)
 
     func predictions(runID: String) throws -> [Prediction] {
         try rows("SELECT item_id, probs FROM predictions WHERE run_id = $1 ORDER BY item_id", [runID]).map(Self.prediction)

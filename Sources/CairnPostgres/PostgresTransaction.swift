@@ -13,12 +13,19 @@ struct PostgresTransaction: CatalogTransaction {
 
     typealias Value = (any PostgresThrowingDynamicTypeEncodable)?
 
-    private func query(_ sql: String, _ values: [Value]) throws -> PostgresQueryResult {
+    /// Runs one statement; returns the rows it returned and how many it wrote. Rows are taken one by
+    /// one as they arrive (postgres-nio's collecting variant copies its growing array on every
+    /// network read, which made a 20,000-row page cost seconds).
+    private func query(_ sql: String, _ values: [Value]) throws -> (written: Int?, rows: [PostgresRow]) {
         var binds = PostgresBindings(capacity: values.count)
         for value in values {
             if let value { try binds.append(value) } else { binds.appendNull() }
         }
-        return try Self.wait(for: connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger), on: connection)
+        let received = Mutex<[PostgresRow]>([])
+        let metadata = try Self.wait(for: connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger) { row in
+            received.withLock { $0.append(row) }
+        }, on: connection)
+        return (metadata.rows, received.withLock { $0 })
     }
 
     /// The longest a statement's answer is waited for: past the write lock's timeout, so only a
@@ -46,7 +53,7 @@ struct PostgresTransaction: CatalogTransaction {
     @discardableResult
     func execute(_ sql: String, _ values: [Value] = []) throws -> Int {
         let result = try query(sql, values)
-        return result.metadata.rows ?? result.rows.count
+        return result.written ?? result.rows.count
     }
 
     /// The rows a query returns.
@@ -60,17 +67,22 @@ struct PostgresTransaction: CatalogTransaction {
         return try row.get(0, T.self)
     }
 
-    /// `$1, $2, …` for `count` parameters starting after `offset`.
-    static func placeholders(_ count: Int, after offset: Int = 0) -> String {
-        (1...max(count, 1)).map { "$\($0 + offset)" }.joined(separator: ", ")
-    }
-
     static func blobID(_ hex: String) throws -> BlobID {
         guard let id = BlobID(hex: hex) else { throw CatalogError.corrupt("malformed id \(hex)") }
         return id
     }
 
     static func date(_ seconds: Double) -> Date { Date(timeIntervalSince1970: seconds) }
+
+    /// Lowercase hex of `bytes`: how bytea values travel inside arrays (`decode(x, 'hex')` on the server).
+    static func hex(_ bytes: some Collection<UInt8>) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count * 2)
+        for byte in bytes { out += [hexDigits[Int(byte >> 4)], hexDigits[Int(byte & 15)]] }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    private static let hexDigits = Array("0123456789abcdef".utf8)
 }
 
 extension PostgresRandomAccessRow {

@@ -356,15 +356,15 @@ public struct Importer: Sendable {
         return nil
     }
 
-    /// Records `label` from import for `item`, unless import already says so. A file whose bytes
-    /// are an item first imported from another path, labeled otherwise, does not change that item's
-    /// label unless `options.relabel`: it is returned as a duplicate instead (an item with no label
-    /// yet simply takes it). True when a label was recorded.
-    private func applyImportLabel(_ label: Label, to item: Item, isNew: Bool, from candidate: Candidate, importer: Annotator,
+    /// Records `label` from import for `item`, an item seen before, unless import already says so. A
+    /// file whose bytes are an item first imported from another path, labeled otherwise, does not
+    /// change that item's label unless `options.relabel`: it is returned as a duplicate instead (an
+    /// item with no label yet simply takes it). True when a label was recorded.
+    private func applyImportLabel(_ label: Label, to item: Item, from candidate: Candidate, importer: Annotator,
                                   classIDs: [Int64], at time: Date, _ tx: any CatalogTransaction,
                                   duplicates: inout [DuplicateLabel]) throws -> Bool {
-        if !isNew, try tx.latestLabel(itemID: item.id, annotatorID: importer.id) == label { return false }
-        if !isNew, item.path != candidate.itemPath, !options.relabel,
+        if try tx.latestLabel(itemID: item.id, annotatorID: importer.id) == label { return false }
+        if item.path != candidate.itemPath, !options.relabel,
            let current = try tx.itemRecord(id: item.id)?.resolved, current != .unlabeled, current.label != label {
             duplicates.append(DuplicateLabel(path: candidate.itemPath, existingPath: item.path, blobID: item.blobID,
                                              existingLabel: current.label, label: label))
@@ -399,12 +399,20 @@ public struct Importer: Sendable {
             var result = BatchResult()
             let importer = try tx.ensureAnnotator(Annotator.importName)
             var classIDs: [String: Int64] = [:]
-            for (candidate, outcome) in zip(batch, outcomes) {
-                guard case .image(let blob, let info) = outcome else { continue }
-                let (item, isNew) = try tx.insertItem(NewItem(
-                    blobID: blob.id, path: candidate.itemPath, format: info.format.rawValue, width: info.width,
-                    height: info.height, byteSize: Int64(blob.data.count),
-                    split: options.split ?? splits.split(for: blob.id, path: candidate.itemPath)), addedAt: now)
+            let images = zip(batch, outcomes).compactMap { candidate, outcome -> (Candidate, HashedBlob, ImageInfo)? in
+                guard case .image(let blob, let info) = outcome else { return nil }
+                return (candidate, blob, info)
+            }
+            // The batch's items, new labels and file states go to the catalog in one call each (a
+            // networked catalog pays a round trip per call, not per image).
+            let items = try tx.insertItems(images.map { candidate, blob, info in
+                NewItem(blobID: blob.id, path: candidate.itemPath, format: info.format.rawValue, width: info.width,
+                        height: info.height, byteSize: Int64(blob.data.count),
+                        split: options.split ?? splits.split(for: blob.id, path: candidate.itemPath))
+            }, addedAt: now)
+            var newLabels: [NewAnnotation] = []
+            var states: [ImportState] = []
+            for ((candidate, blob, _), (item, isNew)) in zip(images, items) {
                 if isNew {
                     result.added += 1
                     result.perSplit[item.split.rawValue, default: 0] += 1
@@ -428,16 +436,26 @@ public struct Importer: Sendable {
                         classIDs[name] = id
                         return id
                     }
-                    if try applyImportLabel(label, to: item, isNew: isNew, from: candidate, importer: importer, classIDs: ids, at: now, tx,
-                                            duplicates: &result.duplicateLabels) {
+                    if isNew {
+                        newLabels.append(NewAnnotation(itemID: item.id, personID: importer.id, classIDs: ids, at: now))
                         result.labeled += 1
+                    } else {
+                        // An item seen before is checked against its labels so far, this batch's included.
+                        try tx.appendAnnotations(newLabels)
+                        newLabels = []
+                        if try applyImportLabel(label, to: item, from: candidate, importer: importer, classIDs: ids, at: now, tx,
+                                                duplicates: &result.duplicateLabels) {
+                            result.labeled += 1
+                        }
                     }
                 }
-                try tx.setImportState(ImportState(
+                states.append(ImportState(
                     path: candidate.file.absolutePath, size: candidate.file.size,
                     mtimeNanoseconds: candidate.file.mtimeNanoseconds, inode: candidate.file.inode,
                     blobID: blob.id, label: candidate.label?.commaSeparated))
             }
+            try tx.appendAnnotations(newLabels)
+            try tx.setImportStates(states)
             return result
         }
         for (candidate, outcome) in zip(batch, outcomes) {
@@ -456,7 +474,7 @@ public struct Importer: Sendable {
             var duplicates: [DuplicateLabel] = []
             for (candidate, blobID) in pairs {
                 guard let label = candidate.label, let item = try tx.item(blobID: blobID) else { continue }
-                if try applyImportLabel(label, to: item, isNew: false, from: candidate, importer: importer,
+                if try applyImportLabel(label, to: item, from: candidate, importer: importer,
                                         classIDs: try tx.ensureClasses(label), at: Date(), tx, duplicates: &duplicates) {
                     labeled += 1
                 }

@@ -53,7 +53,42 @@ public enum CatalogConformance {
         Check(name: "removed items leave every list and come back", run: removals),
         Check(name: "sweeps need their snapshot and resolve by prefix", run: sweeps),
         Check(name: "one report per snapshot and kind", run: reports),
+        Check(name: "batches write what one-by-one writes do", run: batches),
     ]
+
+    static func batches(_ catalog: any Catalog) throws {
+        try catalog.write { tx throws in
+            let (a, b) = (try tx.addClass("a"), try tx.addClass("b"))
+            let ada = try tx.ensureAnnotator("ada")
+            let first = try tx.insertItem(newItem(0)).item
+            let batch = try tx.insertItems([newItem(1), newItem(0, path: "again.png"), newItem(2), newItem(1)],
+                                           addedAt: Date(timeIntervalSince1970: 1_000))
+            #expect(batch.map(\.isNew) == [true, false, true, false])
+            #expect(batch[1].item == first && batch[3].item == batch[0].item)
+            #expect(batch[0].item.id < batch[2].item.id)
+            #expect(try tx.item(blobID: newItem(2).blobID) == batch[2].item)
+            #expect(try tx.insertItems([], addedAt: Date()).isEmpty)
+
+            let time = Date(timeIntervalSince1970: 2_000)
+            try tx.appendAnnotations([
+                NewAnnotation(itemID: first.id, personID: ada.id, classIDs: [a.id], at: time),
+                NewAnnotation(itemID: batch[0].item.id, personID: ada.id, classIDs: nil, at: time),
+                NewAnnotation(itemID: batch[2].item.id, personID: ada.id, classIDs: [a.id, b.id], at: time),
+                NewAnnotation(itemID: first.id, personID: ada.id, classIDs: [b.id], at: time.addingTimeInterval(1)),
+            ])
+            #expect(try tx.latestLabel(itemID: first.id, annotatorID: ada.id) == "b")
+            #expect(try tx.latestAnnotation(itemID: batch[0].item.id, annotatorID: ada.id) == .some(nil))
+            #expect(try tx.latestLabel(itemID: batch[2].item.id, annotatorID: ada.id) == Label(["a", "b"]))
+            #expect(try tx.history(itemID: first.id).map(\.label) == ["a", "b"])
+
+            let x = ImportState(path: "/in/x.png", size: 1, mtimeNanoseconds: 2, inode: .max, blobID: first.blobID, label: nil)
+            var later = x
+            (later.size, later.label) = (5, "a,b")
+            let y = ImportState(path: "/in/y.png", size: 3, mtimeNanoseconds: 4, inode: 7, blobID: batch[2].item.blobID, label: "")
+            try tx.setImportStates([x, y, later])
+            #expect(try tx.importStates(under: "/in") == ["/in/x.png": later, "/in/y.png": y])
+        }
+    }
 
     static func oneItemPerBlob(_ catalog: any Catalog) throws {
         try catalog.write { tx throws in

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CairnCatalog
 import CairnImaging
+import CairnPostgres
 import CairnRepository
 import CairnStore
 import Foundation
@@ -13,6 +14,7 @@ struct Bench: ParsableCommand {
     /// Commands that record a person need one; where `$USER` is unset (a CI container) they are `bench`.
     static func main() {
         if getenv("USER") == nil { setenv("USER", "bench", 1) }
+        CatalogServers.register(scheme: "postgresql") { url in try PostgresCatalog(url: url) }
         main(nil)
     }
 
@@ -21,7 +23,7 @@ struct Bench: ParsableCommand {
         abstract: "Measure Cairn against the machine's limits; prints one key=value line per figure.",
         subcommands: [ImportBench.self, SweepBench.self, ServeBench.self, LimitsBench.self, StoreBench.self, SnapshotBench.self, TrainBench.self, LabelBench.self,
                       LabelThroughputBench.self, RemoteBench.self, RunBench.self, SuspectsBench.self, LeakageBench.self, LeakageRealBench.self, ActiveBench.self,
-                      RetrainBench.self])
+                      RetrainBench.self, TeamBench.self, TeamWorker.self])
 }
 
 /// Where the `cairn` binary next to this one is.
@@ -102,6 +104,8 @@ struct ImportBench: ParsableCommand {
     @Flag(help: "Pass --no-verify (header probe only).") var noVerify = false
     @Option(help: "Where to make the scratch repository (same file system as the data is fairest).")
     var work: String = "/tmp/cairn-bench"
+    @Option(help: "A postgresql:// URL of an empty database: import into a team repository on it (`init --catalog`).")
+    var catalog: String?
 
     func run() throws {
         let count = files(under: dataset).count
@@ -109,16 +113,17 @@ struct ImportBench: ParsableCommand {
         try? FileManager.default.removeItem(atPath: repo)
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: repo) }
-        _ = try timed(cairnBinary, ["init", repo])
+        let made = try timed(cairnBinary, ["init", repo] + (catalog.map { ["--catalog", $0] } ?? []))
+        guard made.status == 0 else { throw ValidationError("cairn init failed (is the --catalog database reachable and empty?)") }
         var args = ["-C", repo, "import", "--labels-from-dirs", dataset]
         if noVerify { args.append("--no-verify") }
         let name = (dataset as NSString).lastPathComponent
         let first = try timed(cairnBinary, args)
-        emit(["bench": "import", "dataset": name, "verify": noVerify ? 0 : 1, "files": count,
+        emit(["bench": "import", "dataset": name, "catalog": catalog == nil ? "sqlite" : "postgresql", "verify": noVerify ? 0 : 1, "files": count,
               "seconds": format(first.seconds, 3), "files_per_s": format(Double(count) / first.seconds),
               "maxrss_mb": format(first.maxRSSMB), "rc": first.status])
         let again = try timed(cairnBinary, args)
-        emit(["bench": "reimport", "dataset": name, "verify": noVerify ? 0 : 1, "files": count,
+        emit(["bench": "reimport", "dataset": name, "catalog": catalog == nil ? "sqlite" : "postgresql", "verify": noVerify ? 0 : 1, "files": count,
               "seconds": format(again.seconds, 3), "files_per_s": format(Double(count) / again.seconds),
               "maxrss_mb": format(again.maxRSSMB), "rc": again.status])
     }
@@ -236,13 +241,15 @@ struct StoreBench: ParsableCommand {
 struct SnapshotBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "snapshot",
-        abstract: "Synthetic catalog of N items: first snapshot, a snapshot after changing K labels, and diff, "
+        abstract: "Synthetic catalog of N items: first snapshot, a snapshot after changing K labels, status and diff, "
             + "each timed as a `cairn` child process (wall time, peak RSS), plus the bytes the second snapshot wrote.")
 
     @Option(help: "Items in the synthetic catalog.") var items: Int = 1_000_000
     @Option(help: "Labels changed between the two snapshots.") var changes: Int = 1000
     @Flag(help: "Keep the scratch repository (to profile it).") var keep = false
     @Option(help: "Where to make the scratch repository.") var work: String = "/tmp/cairn-bench"
+    @Option(help: "A postgresql:// URL of an empty database: the catalog there (a team repository) instead of SQLite.")
+    var catalog: String?
 
     func packBytes(_ repo: String) throws -> Int64 {
         try FileManager.default.contentsOfDirectory(atPath: repo + "/.cairn/packs").reduce(Int64(0)) { sum, name in
@@ -254,24 +261,31 @@ struct SnapshotBench: ParsableCommand {
         let repo = work + "/snapshot-\(getpid())"
         try? FileManager.default.removeItem(atPath: repo)
         defer { if !keep { try? FileManager.default.removeItem(atPath: repo) } }
-        let repository = try Repository.initialize(at: repo)
+        let backend = try catalog.map(RepositoryConfig.CatalogBackend.init(argument:)) ?? .sqlite
+        let repository = try Repository.initialize(at: repo, config: RepositoryConfig(catalog: backend))
         let start = Date()
         let classes = (0..<10).map { "class\($0)" }
         try repository.catalog.write { tx in
             let importer = try tx.ensureAnnotator(Annotator.importName)
             let classIDs = try classes.map { try tx.ensureClass($0).id }
-            for i in 0..<items {
-                let id = BlobID(hashing: Data("synthetic item \(i)".utf8))
-                let c = i % 10
-                let item = try tx.insertItem(NewItem(blobID: id, path: "\(classes[c])/\(String(format: "%07d", i)).png", format: "png",
-                                                     width: 28, height: 28, byteSize: 700, split: SplitPolicy.standard.split(for: id))).item
-                try tx.appendAnnotation(itemID: item.id, annotatorID: importer.id, classIDs: [classIDs[c]])
+            // In batches, as import writes them.
+            for first in stride(from: 0, to: items, by: 10_000) {
+                let range = first..<min(first + 10_000, items)
+                let inserted = try tx.insertItems(range.map { i in
+                    let id = BlobID(hashing: Data("synthetic item \(i)".utf8))
+                    return NewItem(blobID: id, path: "\(classes[i % 10])/\(String(format: "%07d", i)).png", format: "png",
+                                   width: 28, height: 28, byteSize: 700, split: SplitPolicy.standard.split(for: id))
+                }, addedAt: Date())
+                try tx.appendAnnotations(zip(range, inserted).map { i, entry in
+                    NewAnnotation(itemID: entry.item.id, personID: importer.id, classIDs: [classIDs[i % 10]], at: Date())
+                })
             }
         }
-        emit(["bench": "snapshot_setup", "items": items, "seconds": format(Date().timeIntervalSince(start), 1)])
+        let kind = catalog == nil ? "sqlite" : "postgresql"
+        emit(["bench": "snapshot_setup", "catalog": kind, "items": items, "seconds": format(Date().timeIntervalSince(start), 1)])
         let first = try timed(cairnBinary, ["-C", repo, "snapshot", "-m", "first"])
         let treeBytes = try packBytes(repo)
-        emit(["bench": "snapshot_first", "items": items, "seconds": format(first.seconds, 3),
+        emit(["bench": "snapshot_first", "catalog": kind, "items": items, "seconds": format(first.seconds, 3),
               "maxrss_mb": format(first.maxRSSMB), "tree_mb": format(Double(treeBytes) / 1e6, 1), "rc": first.status])
         try repository.catalog.write { tx in
             let reviewer = try tx.ensureAnnotator("bench", role: .reviewer)
@@ -283,11 +297,14 @@ struct SnapshotBench: ParsableCommand {
         }
         let second = try timed(cairnBinary, ["-C", repo, "snapshot", "-m", "second"])
         let written = try packBytes(repo) - treeBytes
-        emit(["bench": "snapshot_incremental", "items": items, "changes": changes, "seconds": format(second.seconds, 3),
+        emit(["bench": "snapshot_incremental", "catalog": kind, "items": items, "changes": changes, "seconds": format(second.seconds, 3),
               "maxrss_mb": format(second.maxRSSMB), "written_kb": format(Double(written) / 1e3, 1),
               "written_pct_of_tree": format(Double(written) / Double(treeBytes) * 100, 2), "rc": second.status])
+        let status = try timed(cairnBinary, ["-C", repo, "status"])
+        emit(["bench": "status", "catalog": kind, "items": items, "seconds": format(status.seconds, 3),
+              "maxrss_mb": format(status.maxRSSMB), "rc": status.status])
         let diff = try timed(cairnBinary, ["-C", repo, "diff", "HEAD~1", "HEAD", "--stat"])
-        emit(["bench": "diff", "items": items, "changes": changes, "seconds": format(diff.seconds, 3),
+        emit(["bench": "diff", "catalog": kind, "items": items, "changes": changes, "seconds": format(diff.seconds, 3),
               "maxrss_mb": format(diff.maxRSSMB), "rc": diff.status])
     }
 }

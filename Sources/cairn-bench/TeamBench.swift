@@ -1,0 +1,110 @@
+import ArgumentParser
+import CairnCatalog
+import CairnRepository
+import CairnStore
+import Foundation
+
+/// Many annotators labeling one queue at once, as `cairn label` does on each keystroke: the label
+/// saved and the next item leased in one durable transaction. With `--catalog postgresql://…` the
+/// annotators are spread over `--machines` working directories (each its own repository on the one
+/// catalog, its own host name for leases); with `--catalog sqlite` they share one repository on
+/// one machine. Afterwards every item must carry exactly one label: none lost, none given twice.
+struct TeamBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "team",
+        abstract: "N annotator processes labeling one queue: labels lost, doubled, and save+lease latency percentiles.",
+        discussion: """
+            Example: createdb team && cairn-bench team --catalog postgresql://127.0.0.1/team --items 10000 --processes 16 --machines 4
+                     cairn-bench team --catalog sqlite --items 10000 --processes 16
+            """)
+
+    @Option(help: "sqlite, or a postgresql:// URL of an empty database.") var catalog: String = "sqlite"
+    @Option(help: "Items in the queue.") var items: Int = 10_000
+    @Option(help: "Annotator processes.") var processes: Int = 16
+    @Option(help: "Simulated machines (working directories) the processes are spread over; PostgreSQL only.") var machines: Int = 4
+    @Option(help: "Where to make the scratch repositories.") var work: String = "/tmp/cairn-bench"
+    @Option(help: "Milliseconds each annotator looks at an item before the next key (0: keys back to back).") var thinkMs: Int = 0
+
+    func run() throws {
+        let backend = try RepositoryConfig.CatalogBackend(argument: catalog)
+        let root = work + "/team-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let machineCount = backend == .sqlite ? 1 : machines
+        let directories = (0..<machineCount).map { root + "/machine\($0)" }
+        var repositories: [Repository] = []
+        for directory in directories { repositories.append(try Repository.initialize(at: directory, config: RepositoryConfig(catalog: backend))) }
+        try repositories[0].catalog.write { tx in
+            _ = try tx.addClass("a")
+            let ids = (0..<items).map { BlobID(hashing: Data("team item \($0)".utf8)) }
+            _ = try tx.insertItems(ids.enumerated().map { n, id in
+                NewItem(blobID: id, path: "items/\(n).png", format: "png", width: 8, height: 8, byteSize: 100, split: .train)
+            }, addedAt: Date())
+        }
+        let start = Date()
+        var workers: [(Process, String)] = []
+        for n in 0..<processes {
+            let out = root + "/worker\(n).txt"
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
+            process.arguments = ["team-worker", "--repo", directories[n % machineCount], "--host", "machine\(n % machineCount)",
+                                 "--annotator", "annotator\(n)", "--out", out, "--think-ms", String(thinkMs)]
+            try process.run()
+            workers.append((process, out))
+        }
+        var latencies: [Double] = []
+        var failed = 0
+        for (process, out) in workers {
+            process.waitUntilExit()
+            if process.terminationStatus != 0 { failed += 1 }
+            let text = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+            latencies += text.split(separator: "\n").compactMap { Double($0) }
+        }
+        let seconds = Date().timeIntervalSince(start)
+        let labels = try repositories[0].catalog.read { tx in
+            try tx.allItems().map { try tx.labels(.annotations, itemID: $0.id).count }
+        }
+        latencies.sort()
+        func percentile(_ p: Double) -> String {
+            latencies.isEmpty ? "-" : format(latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] * 1000, 2)
+        }
+        emit(["bench": "team", "catalog": backend == .sqlite ? "sqlite" : "postgresql", "items": items, "processes": processes,
+              "machines": machineCount, "think_ms": thinkMs, "seconds": format(seconds, 2), "labels_per_s": format(Double(latencies.count) / seconds),
+              "lost": labels.filter { $0 == 0 }.count, "labeled_twice": labels.filter { $0 > 1 }.count,
+              "save_p50_ms": percentile(0.5), "save_p99_ms": percentile(0.99), "save_max_ms": percentile(1), "failed_processes": failed])
+    }
+}
+
+/// One annotator of `team`: lease, label, and on to the next, until the queue is empty; writes each
+/// save's seconds (label saved + next item leased, one transaction) to --out.
+struct TeamWorker: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "team-worker", abstract: "One annotator process of `cairn-bench team`.",
+                                                    shouldDisplay: false)
+
+    @Option var repo: String
+    @Option var host: String
+    @Option var annotator: String
+    @Option var out: String
+    @Option var thinkMs: Int = 0
+
+    func run() throws {
+        let repository = try Repository(root: repo)
+        let catalog = repository.catalog
+        let me = try catalog.write { try $0.ensureAnnotator(annotator) }
+        let queue = AnnotatorQueue(.unlabeled, annotatorID: me.id)
+        let pid = getpid()
+        var times: [String] = []
+        var current = try catalog.write { try $0.leaseNext(in: queue, after: 0, host: host, pid: pid) }
+        while let item = current {
+            if thinkMs > 0 { usleep(useconds_t(thinkMs * 1000)) }
+            let started = DispatchTime.now().uptimeNanoseconds
+            current = try catalog.write { tx in
+                try tx.annotate(itemID: item.id, label: "a", annotator: annotator)
+                // On in id order, as `cairn label` goes; past the end, back to items others let go.
+                return try tx.leaseNext(in: queue, after: item.id, host: host, pid: pid) ?? tx.leaseNext(in: queue, after: 0, host: host, pid: pid)
+            }
+            times.append(String(Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9))
+        }
+        try catalog.write { try $0.releaseLeases(host: host, pid: pid) }
+        try times.joined(separator: "\n").write(toFile: out, atomically: true, encoding: .utf8)
+    }
+}
