@@ -32,7 +32,15 @@ public final class PostgresCatalog: Catalog {
     static let writeLock: Int64 = 0x6361_6972_6e00_0001  // "cairn" 1
 
     private let idle = Mutex<[PostgresConnection]>([])
-    private let logger = Logger(label: "cairn.catalog.postgres")
+    private let logger = PostgresCatalog.quietLogger
+
+    /// postgres-nio's logger, quiet: what goes wrong reaches the user as a `CatalogError`, and
+    /// swift-log's default handler would print the driver's own messages to stderr.
+    static let quietLogger: Logger = {
+        var logger = Logger(label: "cairn.catalog.postgres")
+        logger.logLevel = .critical
+        return logger
+    }()
 
     /// Connects to `location` and applies pending migrations.
     /// - Throws: `CatalogError.unreachable` when the server cannot be reached or refuses the sign-in,
@@ -71,7 +79,7 @@ public final class PostgresCatalog: Catalog {
     /// Runs `statements` one by one outside any transaction on a connection of its own, for what a
     /// transaction cannot hold (`CREATE DATABASE`, `DROP DATABASE`): test set-up and tear-down.
     package static func administer(_ location: PostgresLocation, _ statements: [String]) throws {
-        let logger = Logger(label: "cairn.catalog.postgres")
+        let logger = quietLogger
         let connection = try connect(location, logger: logger)
         defer { try? connection.close().wait() }
         do {

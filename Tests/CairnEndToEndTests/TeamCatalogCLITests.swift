@@ -53,6 +53,28 @@ struct TeamCatalogCLITests {
         #expect(try CLI.run(["-C", a, "tags"]).stdout.contains("v1"))
     }
 
+    /// Two machines import the same images at the same moment: one item each, labeled once by import.
+    @Test func twoMachinesImportingTheSameImagesAtOnceMakeOneItemEach() throws {
+        let (url, drop) = try PostgresTestServer.database()
+        defer { drop() }
+        let dir = try TemporaryDirectory("cairn-team-import")
+        defer { dir.remove() }
+        let images = dir.appending("in")
+        try SyntheticImages.writeImageFolder(at: images, count: 60, classes: ["cat", "dog"])
+        let machines = [dir.appending("a"), dir.appending("b")]
+        for machine in machines { #expect(try CLI.run(["init", "--catalog", url, machine]).status == 0) }
+        let imports = try machines.map { try CLI.start(["-C", $0, "import", "--labels-from-dirs", images]) }
+        for (process, _, err) in imports {
+            let errors = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0, "\(errors)")
+        }
+        let status = try CLI.run(["-C", machines[1], "status", "--json"]).jsonObject()
+        #expect(status["items"] as? Int == 60)
+        #expect(status["annotations"] as? Int == 60, "each image labeled once by import: \(status)")
+        for machine in machines { #expect(try CLI.run(["-C", machine, "fsck"]).status == 0, "each machine stored its own copy") }
+    }
+
     @Test func aBadCatalogURLIsRefusedBeforeAnythingIsMade() throws {
         let dir = try TemporaryDirectory("cairn-team-bad")
         defer { dir.remove() }
