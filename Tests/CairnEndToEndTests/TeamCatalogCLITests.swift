@@ -73,6 +73,12 @@ struct TeamCatalogCLITests {
         #expect(status["items"] as? Int == 60)
         #expect(status["annotations"] as? Int == 60, "each image labeled once by import: \(status)")
         for machine in machines { #expect(try CLI.run(["-C", machine, "fsck"]).status == 0, "each machine stored its own copy") }
+
+        // swift-nio (under the catalog) ignores SIGPIPE: output to a reader that has gone must end the
+        // command quietly, with a SIGPIPE's status, not crash it.
+        let piped = CLI.shell("{ '\(CLI.binary)' -C '\(machines[0])' ls; echo \"status $?\" 1>&2; } | (exit 0)")
+        #expect(piped.output.contains("status 141"), "\(piped.output)")
+        #expect(!piped.output.contains("rash") && !piped.output.contains("Fatal"), "\(piped.output)")
     }
 
     @Test func aBadCatalogURLIsRefusedBeforeAnythingIsMade() throws {
