@@ -20,6 +20,8 @@ public protocol CatalogItems {
     func allItems(split: Split?) throws -> [Item]
     /// Number of items.
     func itemCount() throws -> Int
+    /// The bytes of every item's image, added up (items in the working state).
+    func byteCount() throws -> Int64
     /// Every blob id the catalog's items reference.
     func referencedBlobs() throws -> [BlobID]
     /// Item counts by split or by format, sorted by key.

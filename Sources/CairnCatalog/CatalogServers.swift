@@ -6,11 +6,13 @@ import Synchronization
 /// fuzz build, which links them) stay free of it.
 ///
 /// ```swift
-/// CatalogServers.register(scheme: "postgresql") { url in try PostgresCatalog(url: url) }
-/// let catalog = try CatalogServers.open(url: "postgresql://ada@db/labels")
+/// CatalogServers.register(scheme: "postgresql") { url, scope in try PostgresCatalog(url: url, scope: scope) }
+/// let catalog = try CatalogServers.open(url: "postgresql://ada@db/labels", scope: "host:/data/birds/.cairn")
 /// ```
 public enum CatalogServers {
-    public typealias Opener = @Sendable (_ url: String) throws -> any Catalog
+    /// Opens the catalog at `url` for the repository `scope` names (its host and `.cairn` path: what
+    /// is kept per store, such as import state, is kept per scope).
+    public typealias Opener = @Sendable (_ url: String, _ scope: String) throws -> any Catalog
 
     private static let openers = Mutex<[String: Opener]>([:])
 
@@ -21,12 +23,12 @@ public enum CatalogServers {
 
     /// Opens the catalog at `url` with the backend registered for its scheme.
     /// - Throws: `CatalogError.invalidLocation` when no backend is registered for it; the backend's errors.
-    public static func open(url: String) throws -> any Catalog {
+    public static func open(url: String, scope: String) throws -> any Catalog {
         let scheme = url.components(separatedBy: "://").first ?? ""
         let opener = openers.withLock { $0[scheme == "postgres" ? "postgresql" : scheme] }
         guard let opener else {
             throw CatalogError.invalidLocation(scheme + "://…", reason: "this program has no catalog backend for \(scheme)://")
         }
-        return try opener(url)
+        return try opener(url, scope)
     }
 }

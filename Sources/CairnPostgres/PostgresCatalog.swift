@@ -23,6 +23,9 @@ import Synchronization
 public final class PostgresCatalog: Catalog {
     public let postgres: PostgresLocation
     public var location: String { postgres.description }
+    /// Which repository's import state this catalog object reads and writes: each repository on a
+    /// shared catalog has a store of its own, and import state speaks for one store (schema/postgres/0002).
+    public let scope: String
     /// True when the server is a standby that takes no writes.
     public let isReadOnly: Bool
 
@@ -45,8 +48,9 @@ public final class PostgresCatalog: Catalog {
     /// Connects to `location` and applies pending migrations.
     /// - Throws: `CatalogError.unreachable` when the server cannot be reached or refuses the sign-in,
     ///   `schemaTooNew` when its catalog was written by a newer cairn.
-    public init(location: PostgresLocation) throws {
+    public init(location: PostgresLocation, scope: String = "") throws {
         postgres = location
+        self.scope = scope
         let connection = try Self.connect(location, logger: logger)
         do {
             isReadOnly = try PostgresTransaction(connection: connection, logger: logger)
@@ -60,9 +64,10 @@ public final class PostgresCatalog: Catalog {
         idle.withLock { $0.append(connection) }
     }
 
-    /// Opens the catalog a `postgresql://` URL names (with libpq's environment and `.pgpass`).
-    public convenience init(url: String) throws {
-        try self.init(location: PostgresLocation(url: url))
+    /// Opens the catalog a `postgresql://` URL names (with libpq's environment and `.pgpass`) for the
+    /// repository `scope` names.
+    public convenience init(url: String, scope: String) throws {
+        try self.init(location: PostgresLocation(url: url), scope: scope)
     }
 
     /// Closes the connections (postgres-nio requires a connection closed before it goes away; the
@@ -176,7 +181,7 @@ public final class PostgresCatalog: Catalog {
             while true {
                 attempt += 1
                 let connection = try takeConnection()
-                let tx = PostgresTransaction(connection: connection, logger: logger)
+                let tx = PostgresTransaction(connection: connection, logger: logger, scope: scope)
                 do {
                     for statement in begin { try tx.execute(statement) }
                 } catch let error as PSQLError where Self.connectionLost(error) && attempt == 1 {

@@ -52,14 +52,14 @@ extension PostgresTransaction {
         let kept = states.indices.filter { last[states[$0].path] == $0 }.map { states[$0] }
         guard !kept.isEmpty else { return }
         try execute("""
-            INSERT INTO import_state (path, size, mtime_ns, inode, blob_id, label)
-            SELECT path, size, mtime_ns, inode, blob_id, CASE WHEN labeled THEN label END
+            INSERT INTO import_state (path, size, mtime_ns, inode, blob_id, label, scope)
+            SELECT path, size, mtime_ns, inode, blob_id, CASE WHEN labeled THEN label END, $8
             FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::boolean[])
                 AS input(path, size, mtime_ns, inode, blob_id, label, labeled)
-            ON CONFLICT (path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns, inode = excluded.inode,
+            ON CONFLICT (scope, path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns, inode = excluded.inode,
                 blob_id = excluded.blob_id, label = excluded.label
             """, [kept.map(\.path), kept.map(\.size), kept.map(\.mtimeNanoseconds), kept.map { Int64(bitPattern: $0.inode) },
-                  kept.map(\.blobID.hex), kept.map { $0.label ?? "" }, kept.map { $0.label != nil }])
+                  kept.map(\.blobID.hex), kept.map { $0.label ?? "" }, kept.map { $0.label != nil }, scope])
     }
 
     func appendAnnotations(_ rows: [NewAnnotation]) throws {

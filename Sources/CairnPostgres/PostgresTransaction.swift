@@ -10,6 +10,8 @@ import Synchronization
 struct PostgresTransaction: CatalogTransaction {
     let connection: PostgresConnection
     let logger: Logger
+    /// The repository whose import state this transaction reads and writes (`PostgresCatalog.scope`).
+    var scope = ""
 
     typealias Value = (any PostgresThrowingDynamicTypeEncodable)?
 
@@ -149,6 +151,8 @@ extension PostgresTransaction {
 
     func itemCount() throws -> Int { try one(Int.self, "SELECT count(*) FROM items WHERE NOT removed") ?? 0 }
 
+    func byteCount() throws -> Int64 { try one(Int64.self, "SELECT coalesce(sum(byte_size), 0)::bigint FROM items WHERE NOT removed") ?? 0 }
+
     func referencedBlobs() throws -> [BlobID] {
         try rows("SELECT blob_id FROM items WHERE NOT removed").map { try Self.blobID($0.get(0)) }
     }
@@ -168,14 +172,14 @@ extension PostgresTransaction {
         let end = String(start.dropLast()) + "0"  // "/" + 1 == "0": every path starting with `start`
         for row in try rows("""
             SELECT path, size, mtime_ns, inode, blob_id, label FROM import_state
-            WHERE path >= $1 AND path < $2
-            """, [start, end]) {
+            WHERE scope = $3 AND path >= $1 AND path < $2
+            """, [start, end, scope]) {
             if let state = try importState(from: row) { states[state.path] = state }
         }
     }
 
     func importState(path: String) throws -> ImportState? {
-        try rows("SELECT path, size, mtime_ns, inode, blob_id, label FROM import_state WHERE path = $1", [path]).first
+        try rows("SELECT path, size, mtime_ns, inode, blob_id, label FROM import_state WHERE scope = $2 AND path = $1", [path, scope]).first
             .flatMap(importState(from:))
     }
 
@@ -188,10 +192,10 @@ extension PostgresTransaction {
 
     func setImportState(_ state: ImportState) throws {
         try execute("""
-            INSERT INTO import_state (path, size, mtime_ns, inode, blob_id, label) VALUES ($1, $2, $3, $4, $5, $6)
-            ON CONFLICT (path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns, inode = excluded.inode,
+            INSERT INTO import_state (path, size, mtime_ns, inode, blob_id, label, scope) VALUES ($1, $2, $3, $4, $5, $6, $7)
+            ON CONFLICT (scope, path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns, inode = excluded.inode,
                 blob_id = excluded.blob_id, label = excluded.label
-            """, [state.path, state.size, state.mtimeNanoseconds, Int64(bitPattern: state.inode), state.blobID.hex, state.label])
+            """, [state.path, state.size, state.mtimeNanoseconds, Int64(bitPattern: state.inode), state.blobID.hex, state.label, scope])
     }
 }
 

@@ -77,16 +77,14 @@ extension Repository {
     public func summary() throws -> RepositorySummary {
         try catalog.read { tx in
             var counts = ItemCounts()
-            var bytes: Int64 = 0
             try tx.forEachItemRecord(ids: nil) { _, record in counts.add(record) }
-            let items = try tx.allItems()
-            for item in items { bytes += item.byteSize }
+            let splits = try tx.itemCounts(by: .split)
             let classes = try tx.classes()
             var byClass = counts.classes
             for c in classes where byClass[c.name] == nil { byClass[c.name] = 0 }
             return RepositorySummary(
-                root: root, items: items.count, bytes: bytes, classes: byClass, classOrder: classes.map(\.name),
-                splits: Dictionary(uniqueKeysWithValues: try tx.itemCounts(by: .split)),
+                root: root, items: splits.reduce(0) { $0 + $1.1 }, bytes: try tx.byteCount(), classes: byClass, classOrder: classes.map(\.name),
+                splits: Dictionary(uniqueKeysWithValues: splits),
                 formats: Dictionary(uniqueKeysWithValues: try tx.itemCounts(by: .format)),
                 labeled: counts.labeled, unlabeled: counts.unlabeled, conflicts: counts.conflicts, annotations: try tx.annotationCount())
         }

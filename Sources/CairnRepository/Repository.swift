@@ -64,7 +64,10 @@ public final class Repository: Sendable {
             }
             return try SQLiteCatalog(path: path)
         case .postgresql(let url):
-            return try CatalogServers.open(url: url)
+            // What is kept per store (import state) is kept per repository: this host and this .cairn.
+            var name = [CChar](repeating: 0, count: 256)
+            let host = gethostname(&name, name.count - 1) == 0 ? String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : "?"
+            return try CatalogServers.open(url: url, scope: host + ":" + dir)
         }
     }
 

@@ -96,6 +96,7 @@ public enum CatalogConformance {
             #expect(try !tx.insertItem(newItem(1, path: "elsewhere.png")).isNew)
         }
         #expect(try catalog.itemCount() == 1)
+        #expect(try catalog.read { try $0.byteCount() } == 100)
         #expect(try catalog.read { try $0.referencedBlobs() } == [newItem(1).blobID])
     }
 
@@ -560,7 +561,7 @@ public enum CatalogConformance {
         try catalog.read { tx throws in
             #expect(try tx.isRemoved(itemID: items[0].id) && !tx.isRemoved(itemID: items[1].id) && !tx.isRemoved(itemID: items[2].id))
             #expect(try tx.removedItems().map(\.id) == [items[0].id])
-            #expect(try tx.allItems().map(\.id) == [items[1].id, items[2].id] && tx.itemCount() == 2)
+            #expect(try tx.allItems().map(\.id) == [items[1].id, items[2].id] && tx.itemCount() == 2 && tx.byteCount() == 200)
             #expect(try !tx.allItems(split: items[0].split).contains { $0.id == items[0].id })
             #expect(try tx.item(id: items[0].id) != nil, "a removed item keeps its record and history")
             let events = try tx.removalEvents()

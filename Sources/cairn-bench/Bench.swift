@@ -14,7 +14,7 @@ struct Bench: ParsableCommand {
     /// Commands that record a person need one; where `$USER` is unset (a CI container) they are `bench`.
     static func main() {
         if getenv("USER") == nil { setenv("USER", "bench", 1) }
-        CatalogServers.register(scheme: "postgresql") { url in try PostgresCatalog(url: url) }
+        CatalogServers.register(scheme: "postgresql") { url, scope in try PostgresCatalog(url: url, scope: scope) }
         main(nil)
     }
 

@@ -64,7 +64,7 @@ struct Cairn: AsyncParsableCommand {
         sigemptyset(&signals)
         for number in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&signals, number) }
         sigprocmask(SIG_UNBLOCK, &signals, nil)
-        CatalogServers.register(scheme: "postgresql") { url in try PostgresCatalog(url: url) }
+        CatalogServers.register(scheme: "postgresql") { url, scope in try PostgresCatalog(url: url, scope: scope) }
         let arguments = optionalValues(extractGlobalRepository(Array(CommandLine.arguments.dropFirst())))
         do {
             if let unknown = unknownCommand(in: arguments) { throw unknown }

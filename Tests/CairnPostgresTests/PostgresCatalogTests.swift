@@ -71,6 +71,22 @@ struct PostgresTeamTests {
         }
     }
 
+    /// Import state speaks for one repository's store: another repository on the catalog does not see
+    /// it (it would skip storing files it never stored).
+    @Test func importStateIsKeptPerRepository() throws {
+        try TestServer.withCatalog { catalog in
+            let item = CatalogConformance.newItem(1)
+            let state = ImportState(path: "/in/a.png", size: 1, mtimeNanoseconds: 2, inode: 3, blobID: item.blobID, label: nil)
+            let here = try PostgresCatalog(location: catalog.postgres, scope: "host:/a/.cairn")
+            let there = try PostgresCatalog(location: catalog.postgres, scope: "host:/b/.cairn")
+            defer { here.close(); there.close() }
+            try here.write { tx in try tx.setImportStates([state]) }
+            #expect(try here.read { try $0.importState(path: "/in/a.png") } == state)
+            #expect(try there.read { try $0.importState(path: "/in/a.png") } == nil)
+            #expect(try there.read { try $0.importStates(under: "/in") }.isEmpty)
+        }
+    }
+
     /// A machine that cannot reach the server gets a clear error naming the catalog, never SQL.
     @Test func anUnreachableServerIsAClearError() throws {
         let port = S3TestServer.freePort()

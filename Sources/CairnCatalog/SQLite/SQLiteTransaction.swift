@@ -69,6 +69,8 @@ extension SQLiteTransaction {
 
     func itemCount() throws -> Int { try Int.fetchOne(db, sql: "SELECT count(*) FROM items WHERE removed = 0") ?? 0 }
 
+    func byteCount() throws -> Int64 { try Int64.fetchOne(db, sql: "SELECT coalesce(sum(byte_size), 0) FROM items WHERE removed = 0") ?? 0 }
+
     func referencedBlobs() throws -> [BlobID] {
         var out: [BlobID] = []
         let cursor = try String.fetchCursor(db, sql: "SELECT blob_id FROM items WHERE removed = 0")
