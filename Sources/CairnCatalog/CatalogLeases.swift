@@ -93,10 +93,32 @@ public protocol CatalogLeases {
     func lease(itemID: Int64, annotatorID me: Int64, host: String, pid: Int32, until: Date) throws
     /// Drops every lease of one labeling process.
     func releaseLeases(host: String, pid: Int32) throws
+    /// Which of `ids` (at most `offeredBatch` of them) `queue` offers as of `now`.
+    func offered(_ ids: [Int64], in queue: AnnotatorQueue, now: Date) throws -> Set<Int64>
+}
+
+extension CatalogLeases {
+    /// How many ids one `offered` call takes (SQLite binds each as a statement variable).
+    public static var offeredBatch: Int { 256 }
+
     /// The position in `candidates` of the first item `queue` offers as of `now` (their order, not id order).
-    func firstOffered(_ candidates: ArraySlice<Int64>, in queue: AnnotatorQueue, now: Date) throws -> Int?
+    public func firstOffered(_ candidates: ArraySlice<Int64>, in queue: AnnotatorQueue, now: Date) throws -> Int? {
+        var start = candidates.startIndex
+        while start < candidates.endIndex {
+            let chunk = candidates[start..<min(start + Self.offeredBatch, candidates.endIndex)]
+            let offered = try offered(Array(chunk), in: queue, now: now)
+            if let hit = chunk.indices.first(where: { offered.contains(candidates[$0]) }) { return hit }
+            start = chunk.endIndex
+        }
+        return nil
+    }
+
     /// How many of `candidates` `queue` offers as of `now`.
-    func countOffered(_ candidates: ArraySlice<Int64>, in queue: AnnotatorQueue, now: Date) throws -> Int
+    public func countOffered(_ candidates: ArraySlice<Int64>, in queue: AnnotatorQueue, now: Date) throws -> Int {
+        try stride(from: candidates.startIndex, to: candidates.endIndex, by: Self.offeredBatch).reduce(0) { count, start in
+            count + (try offered(Array(candidates[start..<min(start + Self.offeredBatch, candidates.endIndex)]), in: queue, now: now).count)
+        }
+    }
 }
 
 extension CatalogTransaction {

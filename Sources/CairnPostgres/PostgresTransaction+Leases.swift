@@ -80,30 +80,8 @@ extension PostgresTransaction {
             """, [itemID, me, host, Int64(pid), until.timeIntervalSince1970])
     }
 
-    func firstOffered(_ candidates: ArraySlice<Int64>, in queue: AnnotatorQueue, now: Date) throws -> Int? {
-        var start = candidates.startIndex
-        while start < candidates.endIndex {
-            let chunk = candidates[start..<min(start + 256, candidates.endIndex)]
-            let offered = try offered(Array(chunk), in: queue, now: now)
-            if let hit = chunk.indices.first(where: { offered.contains(candidates[$0]) }) { return hit }
-            start = chunk.endIndex
-        }
-        return nil
-    }
-
-    func countOffered(_ candidates: ArraySlice<Int64>, in queue: AnnotatorQueue, now: Date) throws -> Int {
-        var count = 0
-        var start = candidates.startIndex
-        while start < candidates.endIndex {
-            let chunk = candidates[start..<min(start + 5_000, candidates.endIndex)]
-            count += try offered(Array(chunk), in: queue, now: now).count
-            start = chunk.endIndex
-        }
-        return count
-    }
-
     /// Which of `ids` `queue` offers.
-    private func offered(_ ids: [Int64], in queue: AnnotatorQueue, now: Date) throws -> Set<Int64> {
+    func offered(_ ids: [Int64], in queue: AnnotatorQueue, now: Date) throws -> Set<Int64> {
         var (sql, values) = Self.condition(queue, now: now)
         values.append(ids)
         return Set(try rows("SELECT i.id FROM items i WHERE i.id = ANY($\(values.count)) AND \(sql)", values).map { try $0.get(0, Int64.self) })

@@ -90,30 +90,8 @@ extension SQLiteTransaction {
             """, arguments: [itemID, me, host, pid, until.timeIntervalSince1970])
     }
 
-    func firstOffered(_ candidates: ArraySlice<Int64>, in queue: AnnotatorQueue, now: Date) throws -> Int? {
-        var start = candidates.startIndex
-        while start < candidates.endIndex {
-            let chunk = candidates[start..<min(start + 256, candidates.endIndex)]
-            let offered = try offered(Array(chunk), in: queue, now: now)
-            if let hit = chunk.indices.first(where: { offered.contains(candidates[$0]) }) { return hit }
-            start = chunk.endIndex
-        }
-        return nil
-    }
-
-    func countOffered(_ candidates: ArraySlice<Int64>, in queue: AnnotatorQueue, now: Date) throws -> Int {
-        var count = 0
-        var start = candidates.startIndex
-        while start < candidates.endIndex {
-            let chunk = candidates[start..<min(start + 500, candidates.endIndex)]
-            count += try offered(Array(chunk), in: queue, now: now).count
-            start = chunk.endIndex
-        }
-        return count
-    }
-
-    /// Which of `ids` (at most a few hundred) `queue` offers.
-    private func offered(_ ids: [Int64], in queue: AnnotatorQueue, now: Date) throws -> Set<Int64> {
+    /// Which of `ids` `queue` offers.
+    func offered(_ ids: [Int64], in queue: AnnotatorQueue, now: Date) throws -> Set<Int64> {
         var arguments = Self.arguments(queue, now: now)
         var names: [String] = []
         for (i, id) in ids.enumerated() {
