@@ -44,30 +44,43 @@ struct PostgresTeamTests {
             let location = catalog.postgres
             let results = Mutex<[(annotator: String, item: Int64)]>([])
             let failures = Mutex<[String]>([])
-            DispatchQueue.concurrentPerform(iterations: 8) { worker in
-                do {
-                    let machine = try PostgresCatalog(location: location)
-                    defer { machine.close() }
-                    let name = "worker\(worker)"
-                    let me = try machine.write { try $0.ensureAnnotator(name) }
-                    let queue = AnnotatorQueue(.unlabeled, annotatorID: me.id)
-                    while let item = try machine.write({ tx in
-                        try tx.leaseNext(in: queue, after: 0, host: "machine\(worker % 4)", pid: Int32(worker))
-                    }) {
-                        try machine.write { tx in try tx.annotate(itemID: item.id, label: "a", annotator: name) }
-                        results.withLock { $0.append((name, item.id)) }
+            // Every worker holds its first lease before any labels it: eight leases at once, whatever the
+            // machine's speed (a fast worker cannot take the whole queue before the others connect).
+            let holding = Mutex<[Int64]>([])
+            let done = DispatchSemaphore(value: 0)
+            for worker in 0..<8 {
+                Thread {
+                    defer { done.signal() }
+                    do {
+                        let machine = try PostgresCatalog(location: location)
+                        defer { machine.close() }
+                        let name = "worker\(worker)", host = "machine\(worker % 4)"
+                        let me = try machine.write { try $0.ensureAnnotator(name) }
+                        let queue = AnnotatorQueue(.unlabeled, annotatorID: me.id)
+                        var next = try machine.write { tx in try tx.leaseNext(in: queue, after: 0, host: host, pid: Int32(worker)) }
+                        holding.withLock { $0.append(next?.id ?? -1) }
+                        let deadline = Date().addingTimeInterval(300)
+                        while holding.withLock({ $0.count }) < 8 && Date() < deadline { usleep(1_000) }
+                        while let item = next {
+                            try machine.write { tx in try tx.annotate(itemID: item.id, label: "a", annotator: name) }
+                            results.withLock { $0.append((name, item.id)) }
+                            next = try machine.write { tx in try tx.leaseNext(in: queue, after: 0, host: host, pid: Int32(worker)) }
+                        }
+                        try machine.write { tx in try tx.releaseLeases(host: host, pid: Int32(worker)) }
+                    } catch {
+                        failures.withLock { $0.append("worker\(worker): \(error)") }
+                        holding.withLock { $0.append(-1) }
                     }
-                    try machine.write { tx in try tx.releaseLeases(host: "machine\(worker % 4)", pid: Int32(worker)) }
-                } catch {
-                    failures.withLock { $0.append("worker\(worker): \(error)") }
-                }
+                }.start()
             }
+            for _ in 0..<8 { done.wait() }
             #expect(failures.withLock { $0 }.isEmpty, "\(failures.withLock { $0 })")
+            let first = holding.withLock { $0 }
+            #expect(first.count == 8 && !first.contains(-1) && Set(first).count == 8, "eight leases held at once, all different: \(first)")
             let labeled = results.withLock { $0 }
             #expect(labeled.count == items)
             #expect(Set(labeled.map(\.item)).count == items, "an item was labeled twice")
             #expect(try catalog.read { try $0.annotationCount() } == items)
-            #expect(Set(labeled.map(\.annotator)).count > 1, "one worker took every item: no concurrency was tested")
         }
     }
 
