@@ -109,7 +109,7 @@ let package = Package(
         .executableTarget(
             name: "cairn-bench",
             dependencies: ["CairnSupport", "CairnRepository", "CairnVersioning", "CairnModels", "CairnTraining", "CairnQuality", "CairnLabeling",
-                           "CairnPostgres", argumentParser], exclude: ["peers"],
+                           "CairnPostgres", "CairnRemote", argumentParser], exclude: ["peers"],
             swiftSettings: strict),
 
         // libFuzzer entry points (built only by `make fuzz`, with -sanitize=fuzzer,address): every

@@ -143,7 +143,9 @@ public struct SnapshotExamples: Sendable {
         let root = try versioning.tree.root(snapshot)
         let index = Dictionary(uniqueKeysWithValues: root.classes.enumerated().map { ($1, $0) })
         var out = SnapshotExamples(classes: root.classes, examples: [], unlabeled: 0)
-        let partial = versioning.repository.snapshotsHeldByRemotes().values.contains { $0.contains(snapshot) }
+        // With a shared image store nothing is partial: what is not here is fetched.
+        let partial = versioning.repository.store.upstream == nil
+            && versioning.repository.snapshotsHeldByRemotes().values.contains { $0.contains(snapshot) }
         let store = versioning.repository.store
         let purged = try versioning.repository.catalog.read { try $0.purgedBlobs() }
         try versioning.tree.forEachItem(under: root.items) { record in

@@ -95,7 +95,7 @@ extension Training {
                       progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in }) throws -> CheckReport {
         let started = Date()
         let snapshot = try versioning.resolve(ref)
-        let items = try versioning.withoutPurged(try versioning.tree.items(under: try versioning.tree.root(snapshot.id).items)).items
+        let items = try versioning.readableItems(try versioning.tree.items(under: try versioning.tree.root(snapshot.id).items)).items
         let found: [(a: Int, b: Int, distance: Double)], components: [[Int]], cutoff: Double
         var source: String?, uncovered: Int?
         if let runRef {

@@ -137,49 +137,19 @@ extension Remote {
         if ids.isEmpty { return }
         try FileOps.makeDirectory(repository.remotesDirectory)
         let journal = try POSIXFile(path: journalPath, flags: O_WRONLY | O_CREAT | O_APPEND)
-        let local = repository.store
-        let sizes = try ids.map { Int(try local.size(of: $0)) }
-        let smallBytes = sizes.filter { $0 <= RemoteBlobStore.looseThreshold }.reduce(0, +)
-        // Packs no bigger than an even share of the work, so small pushes still run in parallel.
-        let target = packSize ?? max(1 << 20, min(RemoteBlobStore.packTarget, smallBytes / objects.parallelism + 1))
-        // A batch is one pack of small objects, or one large object on its own.
-        var batches: [(ids: [BlobID], loose: Bool)] = []
-        var pack: [BlobID] = [], packBytes = 0
-        for (id, size) in zip(ids, sizes) {
-            if size > RemoteBlobStore.looseThreshold {
-                batches.append(([id], true))
-                continue
-            }
-            pack.append(id)
-            packBytes += size
-            if packBytes >= target {
-                batches.append((pack, false))
-                (pack, packBytes) = ([], 0)
-            }
-        }
-        if !pack.isEmpty { batches.append((pack, false)) }
-
-        let store = self.store
         var done = 0, bytes: Int64 = 0
         var raw = [UInt8](repeating: 0, count: 32)
-        try await store.forEachConcurrently(batches, { batch in
-            if batch.loose, let id = batch.ids.first {
-                let data = try local.get(id)
-                try await store.objects.put(RemoteBlobStore.key(id), data)
-                return Int64(data.count)
-            }
-            return Int64(try await store.putPack(try batch.ids.map { HashedBlob(try local.get($0)) }))
-        }, done: { batch, size in
-            var record = Data(capacity: batch.ids.count * 32)
-            for id in batch.ids {
+        try await store.upload(ids, from: repository.store, packSize: packSize) { batch, size in
+            var record = Data(capacity: batch.count * 32)
+            for id in batch {
                 raw.withUnsafeMutableBytes { id.writeRaw(to: $0.baseAddress!) }
                 record.append(contentsOf: raw)
             }
             try journal.writeAll(record)
-            done += batch.ids.count
+            done += batch.count
             bytes += size
             progress(TransferProgress(phase: "upload", done: done, total: ids.count, bytes: bytes))
-        })
+        }
         report.objectsUploaded += done
         report.bytesUploaded += bytes
     }

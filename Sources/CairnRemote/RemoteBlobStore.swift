@@ -86,6 +86,43 @@ public final class RemoteBlobStore: Sendable {
         return pack.count + index.count
     }
 
+    /// Uploads `ids`, read from `local`, with at most `objects.parallelism` requests in flight: small
+    /// objects in packs, in the order given (so a pull reading them in that order merges neighbours
+    /// into one range request), each of about `packSize` bytes (default: an even share of the work
+    /// across the parallel requests, 1 to 8 MiB); objects above `looseThreshold` alone. `done` is
+    /// called serially with each acknowledged batch's ids and bytes sent.
+    public func upload(_ ids: [BlobID], from local: any BlobStore, packSize: Int? = nil,
+                       done: ([BlobID], Int64) throws -> Void) async throws {
+        let sizes = try ids.map { Int(try local.size(of: $0)) }
+        let smallBytes = sizes.filter { $0 <= Self.looseThreshold }.reduce(0, +)
+        // Packs no bigger than an even share of the work, so small uploads still run in parallel.
+        let target = packSize ?? max(1 << 20, min(Self.packTarget, smallBytes / objects.parallelism + 1))
+        // A batch is one pack of small objects, or one large object on its own.
+        var batches: [(ids: [BlobID], loose: Bool)] = []
+        var pack: [BlobID] = [], packBytes = 0
+        for (id, size) in zip(ids, sizes) {
+            if size > Self.looseThreshold {
+                batches.append(([id], true))
+                continue
+            }
+            pack.append(id)
+            packBytes += size
+            if packBytes >= target {
+                batches.append((pack, false))
+                (pack, packBytes) = ([], 0)
+            }
+        }
+        if !pack.isEmpty { batches.append((pack, false)) }
+        try await forEachConcurrently(batches, { [objects] batch in
+            if batch.loose, let id = batch.ids.first {
+                let data = try local.get(id)
+                try await objects.put(Self.key(id), data)
+                return Int64(data.count)
+            }
+            return Int64(try await self.putPack(try batch.ids.map { HashedBlob(try local.get($0)) }))
+        }, done: { batch, size in try done(batch.ids, size) })
+    }
+
     /// Deletes every copy of `ids` on the remote (a purge): each loose object, and each loaded pack
     /// holding one, rewritten without it — the new pack and index are uploaded before the old
     /// index, then the old pack, are deleted, so every other object stays readable throughout.
@@ -135,6 +172,11 @@ public final class RemoteBlobStore: Sendable {
             if present { held.insert(id) }
         })
         return held
+    }
+
+    /// Which of `ids` the loaded pack indexes hold (no request).
+    public func packed(_ ids: [BlobID]) -> Set<BlobID> {
+        indexes.withLock { indexes in Set(ids.filter { id in indexes.values.contains { $0.find(id) != nil } }) }
     }
 
     /// Every loaded pack holding `id`, in pack-name order (so every run tries copies alike).

@@ -14,6 +14,9 @@ public struct FsckReport: Sendable, Codable, Equatable {
     public var missing: [String] = []
     /// Images a remote holds that were left there on purpose by a partial pull (not damage).
     public var notFetched: [String] = []
+    /// Objects this repository's shared image store holds and this machine has not cached yet
+    /// (fetched when read; not damage).
+    public var notCached: [String] = []
     /// Images snapshots name whose bytes were purged on purpose (`cairn purge`; not damage).
     public var purged: [String] = []
     /// Images a pull did not fetch because the remote says they were purged, by someone not trusted

@@ -47,6 +47,9 @@ extension Repository {
     /// - Throws: `RepositoryError.unknownRemote` when there is no such remote.
     public func removeRemote(_ name: String) throws {
         var config = self.config
+        if config.sharedStore == name {
+            throw RepositoryError.badConfig(path: configPath, reason: "remote \(name) holds this repository's images ([store] shared); it cannot be removed")
+        }
         guard config.remotes.removeValue(forKey: name) != nil else {
             throw RepositoryError.unknownRemote(name, known: self.config.remotes.keys.sorted())
         }
@@ -56,11 +59,14 @@ extension Repository {
 
     /// Adds remote `name` to `config.toml`.
     /// - Throws: `RepositoryError.badConfig` for an invalid name, `.remoteExists` when it is taken.
-    public func addRemote(_ name: String, _ settings: RepositoryConfig.RemoteSettings) throws {
+    /// With `imageStore`, the remote also becomes the store of the repository's images
+    /// (`[store] shared`): it replaces the one named before, if any.
+    public func addRemote(_ name: String, _ settings: RepositoryConfig.RemoteSettings, imageStore: Bool = false) throws {
         try RepositoryConfig.validateRemoteName(name)
         if config.remotes[name] != nil { throw RepositoryError.remoteExists(name) }
         var config = self.config
         config.remotes[name] = settings
+        if imageStore { config.sharedStore = name }
         try config.save(path: configPath)
     }
 

@@ -42,8 +42,10 @@ public final class Repository: Sendable {
         if Self.isShared(dir) { FileModes.shareWithGroup() }
         self.root = root
         self.cairnDirectory = dir
-        self.config = try RepositoryConfig.load(path: dir + "/config.toml")
-        self.store = try FileBlobStore(root: dir)
+        let config = try RepositoryConfig.load(path: dir + "/config.toml")
+        self.config = config
+        let upstream = try config.sharedStore.map { try SharedStores.open(config.remotes[$0]!, configPath: dir + "/config.toml") }
+        self.store = try FileBlobStore(root: dir, upstream: upstream)
         self.catalog = try Self.openCatalog(config.catalog, directory: dir)
     }
 

@@ -21,13 +21,17 @@ public struct RepositoryConfig: Sendable, Hashable, Codable {
     public var keys: KeySettings
     /// Which backend keeps the catalog (`[catalog] backend`); SQLite in `.cairn/` unless it says otherwise.
     public var catalog: CatalogBackend
+    /// The remote that holds the team's images (`[store] shared`), of which `.cairn` keeps a cache:
+    /// every object stored here is published to it, and every one missing here is fetched from it.
+    public var sharedStore: String?
 
     public init(splits: SplitPolicy = .standard, remotes: [String: RemoteSettings] = [:], keys: KeySettings = KeySettings(),
-                catalog: CatalogBackend = .sqlite) {
+                catalog: CatalogBackend = .sqlite, sharedStore: String? = nil) {
         self.splits = splits
         self.remotes = remotes
         self.keys = keys
         self.catalog = catalog
+        self.sharedStore = sharedStore
     }
 
     /// Where the catalog is; `Repository` opens the one the config names.
@@ -99,6 +103,11 @@ public struct RepositoryConfig: Sendable, Hashable, Codable {
         var remotes: [String: RemoteSettings]?
         var keys: KeySettings?
         var catalog: CatalogTable?
+        var store: StoreTable?
+    }
+
+    private struct StoreTable: Codable {
+        var shared: String?
     }
 
     private struct CatalogTable: Codable {
@@ -148,8 +157,11 @@ public struct RepositoryConfig: Sendable, Hashable, Codable {
                                                 + CatalogBackend.names.joined(separator: ", ") + ")")
             }
             let config = RepositoryConfig(splits: file.splits ?? .standard, remotes: file.remotes ?? [:], keys: file.keys ?? KeySettings(),
-                                          catalog: backend)
+                                          catalog: backend, sharedStore: file.store?.shared)
             try config.splits.validate()
+            if let shared = config.sharedStore, config.remotes[shared] == nil {
+                throw RepositoryError.badConfig(path: path, reason: "[store] shared names remote '\(Printable.escaped(shared))', which [remotes] does not have")
+            }
             // A remote's name becomes a file name under .cairn/remotes: a hand-edited or planted
             // `[remotes."../../x"]` must never reach one.
             for name in config.remotes.keys {
@@ -347,6 +359,7 @@ public struct RepositoryConfig: Sendable, Hashable, Codable {
             guard let entries, !entries.isEmpty else { return nil }
             return "\n[keys.\(table)]\n" + entries.keys.sorted().map { "\(Self.quote($0)) = \(Self.quote(entries[$0]!))\n" }.joined()
         }.joined() + renderedCatalog
+            + (sharedStore.map { "\n# The team's images live in this remote; .cairn keeps a cache of them.\n[store]\nshared = \(Self.quote($0))\n" } ?? "")
     }
 
     private var renderedCatalog: String {

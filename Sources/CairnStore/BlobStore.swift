@@ -41,3 +41,27 @@ public protocol BlobStore: AnyObject, Sendable {
     /// Every stored object's id, in no particular order.
     func allIDs() throws -> [BlobID]
 }
+
+/// Where a store's objects also live: a team's shared store (S3 or a directory), which the local
+/// store is a cache of. A `FileBlobStore` with an upstream publishes every object put into it at
+/// `flush()`, before the caller records its id anywhere (so no one else is ever told of an object
+/// they cannot fetch), and fetches an object it lacks when it is read.
+///
+/// The calls block; an implementation on async I/O must not run them on the event loops it needs.
+public protocol BlobUpstream: Sendable {
+    /// Makes each object in `ids` (read from `store`) durable upstream, unless it holds it already.
+    func publish(_ ids: [BlobID], from store: FileBlobStore) throws
+
+    /// Copies the objects in `ids` upstream holds into `store` (verified, put with `cache` and
+    /// flushed) and returns their ids; the others are left out.
+    func fetch(_ ids: [BlobID], into store: FileBlobStore) throws -> Set<BlobID>
+
+    /// Which of `ids` upstream holds.
+    func holding(_ ids: [BlobID]) throws -> Set<BlobID>
+
+    /// Deletes every upstream copy of `ids` (a purge); returns the copies and bytes erased.
+    func erase(_ ids: Set<BlobID>) throws -> (objects: Int, bytes: Int64)
+
+    /// Where upstream is, for messages (no credentials).
+    var location: String { get }
+}

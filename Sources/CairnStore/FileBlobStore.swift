@@ -15,6 +15,10 @@ import Synchronization
 /// into `packs/`, its index is written, fsynced and renamed after it, and loose files are
 /// fsynced before their rename. A crash at any point leaves at worst unindexed packs and
 /// temporary files, which readers ignore.
+///
+/// With an `upstream` (a team's shared store) the store is a cache of it: `flush()` also publishes
+/// every object put since the last one there, and `get`, `read` and `size` fetch an object this
+/// store lacks from it. `contains` and `allIDs` answer for the local copy only.
 public final class FileBlobStore: BlobStore {
     /// Objects larger than this stay loose files (see Docs/BENCHMARKS.md for the measurement).
     public static let defaultLooseThreshold = 1 << 20
@@ -23,6 +27,8 @@ public final class FileBlobStore: BlobStore {
     public let looseThreshold: Int
     /// Seal the open pack once it grows past this many bytes.
     public let packSizeLimit: UInt64
+    /// The shared store this one caches, if any.
+    public let upstream: (any BlobUpstream)?
 
     let state: Mutex<State>
 
@@ -45,6 +51,14 @@ public final class FileBlobStore: BlobStore {
         var packNames: Set<String> = []
         var open: OpenPack?
         var pendingLoose: [BlobID: String] = [:]
+        /// Objects put since they were last published upstream, in the order they were put (a pull
+        /// reading them in that order finds neighbours side by side).
+        var unpublished: [BlobID] = []
+        var unpublishedSet: Set<BlobID> = []
+
+        mutating func toPublish(_ id: BlobID) {
+            if unpublishedSet.insert(id).inserted { unpublished.append(id) }
+        }
     }
 
     var objectsDir: String { root + "/objects/sha256" }
@@ -60,8 +74,10 @@ public final class FileBlobStore: BlobStore {
     }
 
     /// Opens the store at `root` (made by `create(at:)`), loading its pack indexes.
-    public init(root: String, looseThreshold: Int = defaultLooseThreshold, packSizeLimit: UInt64 = 512 << 20) throws {
+    public init(root: String, looseThreshold: Int = defaultLooseThreshold, packSizeLimit: UInt64 = 512 << 20,
+                upstream: (any BlobUpstream)? = nil) throws {
         self.root = root
+        self.upstream = upstream
         self.looseThreshold = looseThreshold
         self.packSizeLimit = packSizeLimit
         self.state = Mutex(State())
@@ -135,6 +151,17 @@ public final class FileBlobStore: BlobStore {
 
     @discardableResult
     public func put(_ blob: HashedBlob) throws -> Bool {
+        try put(blob, publish: true)
+    }
+
+    /// Stores a copy of an object fetched from `upstream` (it is not published back).
+    @discardableResult
+    public func cache(_ blob: HashedBlob) throws -> Bool {
+        try put(blob, publish: false)
+    }
+
+    private func put(_ blob: HashedBlob, publish: Bool) throws -> Bool {
+        if publish && upstream != nil { state.withLock { $0.toPublish(blob.id) } }
         if blob.data.count > looseThreshold {
             return try putLoose(blob)
         }
@@ -184,11 +211,13 @@ public final class FileBlobStore: BlobStore {
     /// Takes over `path`, a file in `tmpDir` holding exactly the bytes of `id` (a caller that
     /// streamed a download there has verified the hash), as a loose object to publish at the next
     /// `flush()`. When the store already holds `id`, the file is deleted. Returns true when new.
+    /// `publish: false` is for a copy fetched from `upstream`.
     @discardableResult
-    public func adoptStaged(_ path: String, id: BlobID) throws -> Bool {
+    public func adoptStaged(_ path: String, id: BlobID, publish: Bool = true) throws -> Bool {
         guard (path as NSString).deletingLastPathComponent == tmpDir else {
             throw StoreError.io(operation: "adopt", path: path, errno: EXDEV)
         }
+        if publish && upstream != nil { state.withLock { $0.toPublish(id) } }
         if try contains(id) {
             try FileOps.remove(path)
             return false
@@ -210,6 +239,10 @@ public final class FileBlobStore: BlobStore {
         state.open = nil
         for tmp in state.pendingLoose.values { try? FileOps.remove(tmp) }
         state.pendingLoose = [:]
+        // Nothing put since the last flush will be referenced now; objects flushed here but not
+        // published are put again by whoever references them next.
+        state.unpublished = []
+        state.unpublishedSet = []
     }
 
     private func putLoose(_ blob: HashedBlob) throws -> Bool {
@@ -262,6 +295,7 @@ public final class FileBlobStore: BlobStore {
             throw error
         }
         let id = BlobID(digest: hasher.finalize())
+        if upstream != nil { state.withLock { $0.toPublish(id) } }
         if try contains(id) {
             try FileOps.remove(tmp)
             return (id, false)
@@ -275,7 +309,22 @@ public final class FileBlobStore: BlobStore {
         return (id, isNew)
     }
 
+    /// Seals what was put since the last flush and, with an upstream, publishes it there: once this
+    /// returns, every object put is durable here and upstream.
     public func flush() throws {
+        try flushLocally()
+        guard let upstream else { return }
+        let ids = state.withLock { $0.unpublished }
+        guard !ids.isEmpty else { return }
+        try upstream.publish(ids, from: self)
+        state.withLock { state in
+            state.unpublishedSet.subtract(ids)
+            state.unpublished = state.unpublished.filter { state.unpublishedSet.contains($0) }
+        }
+    }
+
+    /// Seals what was put since the last flush, here only (for copies fetched from upstream).
+    public func flushLocally() throws {
         try state.withLock { state throws in
             do {
                 if state.open != nil { try sealOpenPack(&state) }
@@ -376,8 +425,23 @@ public final class FileBlobStore: BlobStore {
         return FileOps.exists(loosePath(id))
     }
 
-    /// Finds `id`, reloading pack indexes once if another process may have added it.
+    /// Fetches from upstream, in one batch, those of `ids` this store does not hold: for a reader
+    /// about to read many (without an upstream, nothing happens).
+    public func prefetch(_ ids: [BlobID]) throws {
+        guard let upstream else { return }
+        let missing = try ids.filter { try !contains($0) }
+        if !missing.isEmpty { _ = try upstream.fetch(missing, into: self) }
+    }
+
+    /// Finds `id`, reloading pack indexes once if another process may have added it, and fetching
+    /// it from upstream when this store does not hold it.
     private func resolve(_ id: BlobID) throws -> (file: POSIXFile, offset: UInt64, length: UInt64, location: String) {
+        if let found = try resolveLocally(id) { return found }
+        if let upstream, try upstream.fetch([id], into: self).contains(id), let found = try resolveLocally(id) { return found }
+        throw StoreError.notFound(id)
+    }
+
+    private func resolveLocally(_ id: BlobID) throws -> (file: POSIXFile, offset: UInt64, length: UInt64, location: String)? {
         for attempt in 0..<2 {
             let found = try state.withLock { state throws -> (POSIXFile, UInt64, UInt64, String)? in
                 switch Self.locate(id, in: &state) {
@@ -407,7 +471,7 @@ public final class FileBlobStore: BlobStore {
             if let file = try Self.openIfPresent(loose) { return (file, 0, try file.size(), loose) }
             if attempt == 0 { try refreshPacks() }
         }
-        throw StoreError.notFound(id)
+        return nil
     }
 
     /// The file at `path` open for reading, or nil when there is none.

@@ -26,7 +26,7 @@ extension Training {
         let model = try model(of: record)
         let snapshot = try versioning.resolve(dataRef)
         let root = try versioning.tree.root(snapshot.id)
-        let items = try versioning.withoutPurged(try versioning.tree.items(under: root.items)).items.filter { split == nil || $0.split == split }
+        let items = try versioning.readableItems(try versioning.tree.items(under: root.items)).items.filter { split == nil || $0.split == split }
         guard !items.isEmpty else { throw TrainingError.unusableData("it has no items\(split.map { " in its \($0) split" } ?? "")") }
         let examples = items.map { Example(blobID: $0.blobID, path: $0.path, split: $0.split, label: 0) }
         let loaded = try loader().load(examples, model.preprocessing, progress: progress)

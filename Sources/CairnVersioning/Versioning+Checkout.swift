@@ -125,7 +125,7 @@ extension Versioning {
         let started = Date()
         let row = try resolve(ref)
         let root = try tree.root(row.id)
-        var (items, purged) = try withoutPurged(try tree.items(under: root.items))
+        var (items, purged) = try readableItems(try tree.items(under: root.items))
         if let split = options.split { items = items.filter { $0.split == split } }
         let target = try prepareTarget(directory, force: options.force)
         var relative: [String] = []

@@ -67,7 +67,7 @@ extension Versioning {
         }
         let row = try resolve(ref)
         let root = try tree.root(row.id)
-        let (items, purged) = try withoutPurged(try tree.items(under: root.items))
+        let (items, purged) = try readableItems(try tree.items(under: root.items))
         let target = try prepareTarget(directory, force: force)
         try makeDirectoryInside(target, "images")
         for item in items {

@@ -151,6 +151,11 @@ extension Versioning {
         let promised = try promisedBlobs()
         report.notFetched = report.missing.filter { BlobID(hex: $0).map(promised.contains) ?? false }
         report.missing.removeAll { BlobID(hex: $0).map(promised.contains) ?? false }
+        if let upstream = repository.store.upstream, !report.missing.isEmpty {
+            let held = try upstream.holding(report.missing.compactMap { BlobID(hex: $0) })
+            report.notCached = report.missing.filter { BlobID(hex: $0).map(held.contains) ?? false }
+            report.missing.removeAll { BlobID(hex: $0).map(held.contains) ?? false }
+        }
         return report
     }
 

@@ -76,7 +76,7 @@ extension Versioning {
                 let root = try tree.root(snapshot)
                 try writeNew(building + "/classes.txt", Data(root.classes.map { $0 + "\n" }.joined().utf8))
                 var lines = Data()
-                for item in try withoutPurged(try tree.items(under: root.items)).items {
+                for item in try readableItems(try tree.items(under: root.items)).items {
                     lines += try JSONEncoder.sorted.encode(item) + Data("\n".utf8)
                 }
                 try writeNew(building + "/items.jsonl", lines)

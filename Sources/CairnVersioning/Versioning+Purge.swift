@@ -129,18 +129,25 @@ extension Versioning {
     }
 
     /// `items` without those whose bytes were purged, and how many those were: every reader of a
-    /// snapshot's bytes goes through this.
-    public func withoutPurged(_ items: [ItemRecord]) throws -> (items: [ItemRecord], purged: Int) {
+    /// snapshot's bytes goes through this. In a repository whose images live in a shared store, the
+    /// bytes of those kept that are not here are fetched now, in one batch rather than one by one.
+    public func readableItems(_ items: [ItemRecord]) throws -> (items: [ItemRecord], purged: Int) {
         let purged = try catalog.read { try $0.purgedBlobs() }
-        guard !purged.isEmpty else { return (items, 0) }
-        let kept = items.filter { !purged.contains($0.blobID) }
+        let kept = purged.isEmpty ? items : items.filter { !purged.contains($0.blobID) }
+        try repository.store.prefetch(kept.map(\.blobID))
         return (kept, items.count - kept.count)
     }
 
     func erasePurgedLocked() throws -> (objects: Int, bytes: Int64) {
         let store = repository.store
-        let here = try catalog.read { try $0.purgedBlobs() }.filter { try store.contains($0) }
-        let erased = here.isEmpty ? (0, 0) : try store.erase(Set(here))
+        let purged = try catalog.read { try $0.purgedBlobs() }
+        let here = try purged.filter { try store.contains($0) }
+        var erased = here.isEmpty ? (0, 0) : try store.erase(Set(here))
+        // A team's shared store loses its copies too, or every other machine could still fetch them.
+        if let upstream = store.upstream, !purged.isEmpty {
+            let shared = try upstream.erase(purged)
+            erased = (erased.0 + shared.objects, erased.1 + shared.bytes)
+        }
         // Caches hold copies derived from images: this user's are cleared now (they know how many
         // purges they were cleared for), other members' at their next use; rebuilt without the purged ones.
         _ = try repository.derivedCache()

@@ -200,7 +200,7 @@ extension Versioning {
         guard shardSize >= 1 else { throw VersioningError.badTarget(path: directory, reason: "--shard-size must be at least 1") }
         let row = try resolve(ref)
         let root = try tree.root(row.id)
-        let (items, purged) = try withoutPurged(try tree.items(under: root.items))
+        let (items, purged) = try readableItems(try tree.items(under: root.items))
         var (bySplit, leftOut) = WebDataset.samples(items, classes: root.classes, snapshot: row.id)
         leftOut.purged = purged > 0 ? purged : nil
         let target = try prepareTarget(directory, force: force)

@@ -2,6 +2,7 @@ import ArgumentParser
 import CairnCatalog
 import CairnImaging
 import CairnPostgres
+import CairnRemote
 import CairnRepository
 import CairnStore
 import Foundation
@@ -15,6 +16,7 @@ struct Bench: ParsableCommand {
     static func main() {
         if getenv("USER") == nil { setenv("USER", "bench", 1) }
         CatalogServers.register(scheme: "postgresql") { url, scope in try PostgresCatalog(url: url, scope: scope) }
+        SharedImageStore.register()
         main(nil)
     }
 

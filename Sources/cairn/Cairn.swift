@@ -1,6 +1,7 @@
 import ArgumentParser
 import CairnCatalog
 import CairnPostgres
+import CairnRemote
 import CairnRepository
 import CairnSupport
 import Foundation
@@ -65,6 +66,7 @@ struct Cairn: AsyncParsableCommand {
         for number in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&signals, number) }
         sigprocmask(SIG_UNBLOCK, &signals, nil)
         CatalogServers.register(scheme: "postgresql") { url, scope in try PostgresCatalog(url: url, scope: scope) }
+        SharedImageStore.register()
         let arguments = optionalValues(extractGlobalRepository(Array(CommandLine.arguments.dropFirst())))
         do {
             if let unknown = unknownCommand(in: arguments) { throw unknown }

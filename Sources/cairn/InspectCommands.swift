@@ -255,6 +255,10 @@ struct FsckCommand: AsyncParsableCommand {
             if !report.notFetched.isEmpty {
                 say("\(report.notFetched.count) images are on a remote but not here (left by a partial pull; `cairn pull` fetches them)")
             }
+            if !report.notCached.isEmpty, let upstream = repo.store.upstream {
+                say("\(report.notCached.count) objects are in the shared image store (\(upstream.location)) and not cached here "
+                    + "(fetched when read; not damage)")
+            }
             if !report.purged.isEmpty {
                 say("\(report.purged.count) images snapshots name were purged on purpose (`cairn purge`; not damage)")
             }

@@ -31,12 +31,23 @@ struct RemoteCommand: ParsableCommand {
         @OptionGroup var remote: RemoteAddressOptions
         @Argument(help: "Remote name (letters, digits, '-', '_', '.').") var name: String
         @Argument(help: "s3://BUCKET[/PREFIX], or file:///PATH for a directory.") var url: String
+        @Flag(help: """
+            Keep the repository's images in this remote (a team repository's shared store): every image \
+            stored from now on is uploaded to it before the catalog names it, and one missing here is \
+            fetched from it when read. What the repository holds already is uploaded now.
+            """) var imageStore = false
 
         func run() throws {
             let repo = try repository.open()
             let settings = try remote.settings(url: url)
-            try repo.addRemote(name, settings)
+            try repo.addRemote(name, settings, imageStore: imageStore)
             say("added remote \(name) → \(settings.url)\(settings.endpoint.map { " at \($0)" } ?? "")")
+            guard imageStore else { return }
+            // Reopened, the store publishes to the new remote: what it holds goes up first.
+            let store = try Repository(root: repo.root).store
+            let ids = try store.allIDs().sorted()
+            if !ids.isEmpty { try store.upstream?.publish(ids, from: store) }
+            say("images are now kept in \(name)\(ids.isEmpty ? "" : " (\(ids.count) objects held here checked or uploaded)")")
         }
     }
 

@@ -84,6 +84,73 @@ struct TeamCatalogCLITests {
         #expect(!piped.output.contains("rash") && !piped.output.contains("Fatal"), "\(piped.output)")
     }
 
+    /// The team's images live in a bucket (`remote add … --image-store`): what one machine imports
+    /// and snapshots, another checks out without a pull; a machine whose store is down imports nothing.
+    @Test func theSecondMachineReadsTheFirstsImagesFromTheImageStore() throws {
+        let (url, drop) = try PostgresTestServer.database()
+        defer { drop() }
+        let server = try S3TestServer()
+        defer { server.stop() }
+        try server.createBucket("team")
+        let dir = try TemporaryDirectory("cairn-team-images")
+        defer { dir.remove() }
+        let images = dir.appending("in")
+        _ = try SyntheticImages.writeImageFolder(at: images, count: 24, classes: ["cat", "dog"])
+        let (a, b, c) = (dir.appending("a"), dir.appending("b"), dir.appending("c"))
+        func cairn(_ repo: String, _ args: [String]) throws -> CommandResult {
+            try CLI.run(["-C", repo] + args, environment: S3TestServer.environment.merging(["USER": "ada"]) { $1 })
+        }
+        let store = ["s3://team/images", "--endpoint", server.endpoint, "--path-style", "--image-store"]
+
+        // The first machine imports before the store is named: naming it uploads what is there.
+        #expect(try CLI.run(["init", "--catalog", url, a], environment: ["USER": "ada"]).status == 0)
+        #expect(try cairn(a, ["import", "--labels-from-dirs", images]).status == 0)
+        let added = try cairn(a, ["remote", "add", "team"] + store)
+        #expect(added.status == 0 && added.stdout.contains("images are now kept in team"), "\(added)")
+        #expect(try String(contentsOfFile: a + "/.cairn/config.toml", encoding: .utf8).contains("[store]\nshared = \"team\""))
+        #expect(try cairn(a, ["annotate", "in/cat/0000.png", "--class", "dog", "--annotator", "ada"]).status == 0)
+        #expect(try cairn(a, ["snapshot", "-m", "first"]).status == 0)
+        #expect(try cairn(a, ["tag", "v1"]).status == 0)
+        #expect(try cairn(a, ["remote", "remove", "team"]).stderr.contains("holds this repository's images"))
+
+        // The second machine holds nothing: fsck says so without calling it damage; a checkout fetches all.
+        #expect(try CLI.run(["init", "--catalog", url, b], environment: ["USER": "bob"]).status == 0)
+        #expect(try cairn(b, ["remote", "add", "team"] + store).status == 0)
+        let cold = try cairn(b, ["fsck"])
+        #expect(cold.status == 0 && cold.stdout.contains("not cached here"), "\(cold)")
+        let out = dir.appending("out")
+        let checkout = try cairn(b, ["checkout", "v1", out])
+        #expect(checkout.status == 0, "\(checkout)")
+        func contents(_ root: String) -> [Data] {
+            (FileManager.default.subpaths(atPath: root) ?? []).filter { $0.hasSuffix(".png") }
+                .compactMap { FileManager.default.contents(atPath: root + "/" + $0) }.sorted { $0.lexicographicallyPrecedes($1) }
+        }
+        #expect(contents(out).count == 24 && contents(out) == contents(images))
+        let warm = try cairn(b, ["fsck"])
+        #expect(warm.status == 0 && !warm.stdout.contains("not cached"), "\(warm)")
+
+        // A purge erases the bucket's copy too: no machine can fetch the bytes again.
+        let victim = "in/dog/0001.png"
+        let bytes = try #require(FileManager.default.contents(atPath: dir.appending(victim)))
+        let purged = try cairn(a, ["purge", victim, "-m", "removal request", "--yes", "--author", "ada"])
+        #expect(purged.status == 0, "\(purged)")
+        let copy = dir.appending("bucket")
+        #expect(server.aws("sync s3://team/images \(copy)").status == 0)
+        let files = FileManager.default.subpaths(atPath: copy) ?? []
+        #expect(files.contains { $0.hasPrefix("packs/") })
+        #expect(!files.contains { FileManager.default.contents(atPath: copy + "/" + $0)?.range(of: bytes) != nil }, "\(files)")
+
+        // A machine whose image store does not answer imports nothing: its images would be unreadable elsewhere.
+        #expect(try CLI.run(["init", "--catalog", url, c], environment: ["USER": "cy"]).status == 0)
+        let closed = "http://127.0.0.1:\(S3TestServer.freePort())"
+        #expect(try cairn(c, ["remote", "add", "team", "s3://team/images", "--endpoint", closed, "--path-style", "--image-store"]).status == 0)
+        let more = dir.appending("more")
+        _ = try SyntheticImages.writeImageFolder(at: more, count: 4, classes: ["bird"], seedOffset: 700)
+        let refused = try cairn(c, ["import", "--labels-from-dirs", more])
+        #expect(refused.status != 0, "\(refused)")
+        #expect(try cairn(b, ["status", "--json"]).jsonObject()["items"] as? Int == 23, "no item names an image the team cannot read (24 less the purged one)")
+    }
+
     @Test func aBadCatalogURLIsRefusedBeforeAnythingIsMade() throws {
         let dir = try TemporaryDirectory("cairn-team-bad")
         defer { dir.remove() }
