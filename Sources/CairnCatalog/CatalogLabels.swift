@@ -27,11 +27,54 @@ public protocol CatalogLabels {
     func labels(_ history: LabelHistory, itemID: Int64) throws -> [Annotation]
     /// Number of annotations.
     func annotationCount() throws -> Int
+    /// What each person who ever labeled or holds a lease has done, by annotator id (names and
+    /// roles left blank: `teamActivity` fills them): labels and verdicts in all and since `since`,
+    /// the latest of either, and the leases unexpired at `now` by host.
+    func activity(since: Date, now: Date) throws -> [Int64: PersonActivity]
     /// Streams the current state of the items `ids` names (every item when nil) as snapshots
     /// record it, in item id order, with each item's catalog id.
     ///
     /// - Complexity: O(items + their labels), memory O(1) per item.
     func forEachItemRecord(ids: [Int64]?, includingRemoved: Bool, _ body: (Int64, ItemRecord) throws -> Void) throws
+}
+
+/// What one person has done and holds now (`cairn status --team`).
+public struct PersonActivity: Sendable, Hashable, Codable {
+    public var name = ""
+    public var role: Role?
+    /// Annotations given (skips included), in all and since the window's start.
+    public var annotations = 0
+    public var recentAnnotations = 0
+    /// Verdicts given, in all and since the window's start.
+    public var verdicts = 0
+    public var recentVerdicts = 0
+    /// The time of their latest annotation or verdict.
+    public var lastActive: Date?
+    /// Items they hold now (unexpired leases), by the machine holding them.
+    public var leases: [String: Int] = [:]
+
+    public init() {}
+
+    /// Adds one grouped row of a history: `count` labels, `recent` of them in the window, the latest at `last`.
+    public mutating func add(_ history: LabelHistory, count: Int, recent: Int, last: Double?) {
+        switch history {
+        case .annotations: (annotations, recentAnnotations) = (annotations + count, recentAnnotations + recent)
+        case .verdicts: (verdicts, recentVerdicts) = (verdicts + count, recentVerdicts + recent)
+        }
+        if let last { lastActive = max(lastActive ?? .distantPast, Date(timeIntervalSince1970: last)) }
+    }
+}
+
+extension CatalogTransaction {
+    /// Everyone's progress: each person who labeled, reviewed or holds a lease, most recently active first.
+    public func teamActivity(since: Date, now: Date = Date()) throws -> [PersonActivity] {
+        let counts = try activity(since: since, now: now)
+        return try annotators().compactMap { person -> PersonActivity? in
+            guard var row = counts[person.id] else { return nil }
+            (row.name, row.role) = (person.name, person.role)
+            return row
+        }.sorted { ($0.lastActive ?? .distantPast, $1.name) > ($1.lastActive ?? .distantPast, $0.name) }
+    }
 }
 
 /// One annotation to append (`CatalogLabels.appendAnnotations`): nil `classIDs` is a skip.

@@ -148,6 +148,22 @@ extension PostgresTransaction {
     }
 
     func annotationCount() throws -> Int { try one(Int.self, "SELECT count(*) FROM annotations") ?? 0 }
+
+    func activity(since: Date, now: Date) throws -> [Int64: PersonActivity] {
+        var out: [Int64: PersonActivity] = [:]
+        for (history, table, person) in [(LabelHistory.annotations, "annotations", "annotator_id"), (.verdicts, "reviews", "reviewer_id")] {
+            let sql = "SELECT \(person), count(*), sum(CASE WHEN created_at >= $1 THEN 1 ELSE 0 END), max(created_at) FROM \(table) GROUP BY 1"
+            for row in try rows(sql, [since.timeIntervalSince1970]) {
+                out[try row.get(0, Int64.self), default: PersonActivity()]
+                    .add(history, count: try row.get(1), recent: try row.get(2), last: try row.get(3, Double?.self))
+            }
+        }
+        let leases = "SELECT annotator_id, host, count(*) FROM leases WHERE expires_at > $1 GROUP BY 1, 2"
+        for row in try rows(leases, [now.timeIntervalSince1970]) {
+            out[try row.get(0, Int64.self), default: PersonActivity()].leases[try row.get(1)] = try row.get(2)
+        }
+        return out
+    }
 }
 
 // MARK: Item records

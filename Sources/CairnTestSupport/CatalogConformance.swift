@@ -54,7 +54,36 @@ public enum CatalogConformance {
         Check(name: "sweeps need their snapshot and resolve by prefix", run: sweeps),
         Check(name: "one report per snapshot and kind", run: reports),
         Check(name: "batches write what one-by-one writes do", run: batches),
+        Check(name: "team activity counts labels, verdicts and live leases", run: activity),
     ]
+
+    static func activity(_ catalog: any Catalog) throws {
+        let start = Date(timeIntervalSince1970: 10_000)
+        try catalog.write { tx throws in
+            let cat = try tx.ensureClass("cat").id
+            let ada = try tx.ensureAnnotator("ada"), bob = try tx.ensureAnnotator("bob")
+            let grace = try tx.addAnnotator("grace", role: .reviewer)
+            _ = try tx.ensureAnnotator("idle")
+            let items = try (0..<4).map { try tx.insertItem(newItem($0)).item.id }
+            try tx.appendAnnotations([
+                NewAnnotation(itemID: items[0], personID: ada.id, classIDs: [cat], at: start),
+                NewAnnotation(itemID: items[1], personID: ada.id, classIDs: nil, at: start.addingTimeInterval(100)),
+                NewAnnotation(itemID: items[2], personID: ada.id, classIDs: [cat], at: start.addingTimeInterval(200)),
+                NewAnnotation(itemID: items[0], personID: bob.id, classIDs: [cat], at: start.addingTimeInterval(50)),
+            ])
+            try tx.appendVerdict(itemID: items[0], reviewer: grace, classIDs: [cat], at: start.addingTimeInterval(300))
+            try tx.lease(itemID: items[3], annotatorID: bob.id, host: "laptop-b", pid: 7, until: start.addingTimeInterval(1_000))
+            try tx.lease(itemID: items[2], annotatorID: bob.id, host: "laptop-c", pid: 8, until: start.addingTimeInterval(1_000))
+            try tx.lease(itemID: items[1], annotatorID: grace.id, host: "gone", pid: 9, until: start.addingTimeInterval(400))
+        }
+        let team = try catalog.read { try $0.teamActivity(since: start.addingTimeInterval(100), now: start.addingTimeInterval(500)) }
+        #expect(team.map(\.name) == ["grace", "ada", "bob"], "most recently active first; nobody who did nothing")
+        let (grace, ada, bob) = (team[0], team[1], team[2])
+        #expect(ada.annotations == 3 && ada.recentAnnotations == 2 && ada.verdicts == 0 && ada.leases.isEmpty)
+        #expect(ada.lastActive == start.addingTimeInterval(200))
+        #expect(bob.annotations == 1 && bob.recentAnnotations == 0 && bob.leases == ["laptop-b": 1, "laptop-c": 1])
+        #expect(grace.verdicts == 1 && grace.recentVerdicts == 1 && grace.role == .reviewer && grace.leases.isEmpty, "an expired lease is not held")
+    }
 
     static func batches(_ catalog: any Catalog) throws {
         try catalog.write { tx throws in

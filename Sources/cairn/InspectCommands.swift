@@ -10,12 +10,37 @@ struct StatusCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
         abstract: "Summarise the repository: items by class, split and format; unlabeled items.",
-        discussion: "Example: cairn status --json")
+        discussion: """
+            --team shows everyone's progress instead: each person's labels and verdicts (in all and in the last \
+            --hours), when they last labeled, and the items each machine holds for them now (live on a team catalog).
+            Examples:
+              cairn status --json
+              cairn status --team --watch 5
+            """)
 
     @OptionGroup var repository: RepositoryOptions
     @OptionGroup var output: OutputOptions
+    @Flag(help: "Everyone's progress: labels, verdicts, last activity and held items per person.") var team = false
+    @Option(help: "With --team: the window for recent work, in hours.") var hours = 1.0
+    @Option(help: "With --team: redraw every SECONDS seconds until interrupted.") var watch: Double?
+
+    func validate() throws {
+        guard hours > 0, hours.isFinite else { throw ValidationError("--hours must be a positive number") }
+        if let watch { guard watch >= 0.1, watch.isFinite else { throw ValidationError("--watch must be at least 0.1 seconds") } }
+        if !team && watch != nil { throw ValidationError("--watch is for --team") }
+    }
+
+    /// What `status --team --json` prints.
+    struct TeamStatus: Codable {
+        var at: Date
+        var hours: Double
+        var items: Int
+        var annotations: Int
+        var people: [PersonActivity]
+    }
 
     func run() throws {
+        if team { return try showTeam(try repository.open()) }
         let summary = try repository.open().summary()
         if output.json { return try printJSON(summary) }
         say("repository \(summary.root)")
@@ -26,6 +51,51 @@ struct StatusCommand: ParsableCommand {
         if !summary.classOrder.isEmpty {
             say("classes:")
             say(table(summary.classOrder.map { [$0, String(summary.classes[$0] ?? 0)] }, indent: "  "))
+        }
+    }
+
+    private func showTeam(_ repo: Repository) throws {
+        let redraw = watch != nil && !output.json && isatty(STDOUT_FILENO) != 0
+        while true {
+            let now = Date()
+            let status = try repo.catalog.read { tx in
+                TeamStatus(at: now, hours: hours, items: try tx.itemCount(), annotations: try tx.annotationCount(),
+                           people: try tx.teamActivity(since: now.addingTimeInterval(-hours * 3600), now: now))
+            }
+            if output.json {
+                try printJSON(status)
+            } else {
+                if redraw { emit(Data("\u{1b}[H\u{1b}[2J".utf8), to: STDOUT_FILENO) }
+                say(teamText(status))
+            }
+            guard let watch else { return }
+            Thread.sleep(forTimeInterval: watch)
+        }
+    }
+
+    private func teamText(_ status: TeamStatus) -> String {
+        let window = hours == 1 ? "1h" : "\(hours.formatted(.number.precision(.fractionLength(0...1))))h"
+        let active = status.people.filter { $0.recentAnnotations + $0.recentVerdicts > 0 || !$0.leases.isEmpty }.count
+        var lines = ["\(status.items) items, \(status.annotations) annotations; \(active) of \(status.people.count) people active in the last \(window)"]
+        guard !status.people.isEmpty else { return lines[0] + "\nnobody has labeled yet" }
+        let rows = [["person", "role", "labels", window, "verdicts", window, "holding", "last active"]] + status.people.map { p in
+            [p.name, p.role?.rawValue ?? "", String(p.annotations), String(p.recentAnnotations), String(p.verdicts), String(p.recentVerdicts),
+             p.leases.sorted { $0.key < $1.key }.map { "\($0.value) on \($0.key)" }.joined(separator: ", "),
+             p.lastActive.map { Self.ago($0, now: status.at) } ?? "never"]
+        }
+        lines.append(table(rows))
+        return lines.joined(separator: "\n")
+    }
+
+    /// "just now", "42s ago", "5m ago", "3h ago", "2d ago".
+    static func ago(_ date: Date, now: Date) -> String {
+        let seconds = Int(now.timeIntervalSince(date))
+        switch seconds {
+        case ..<5: return "just now"
+        case ..<60: return "\(seconds)s ago"
+        case ..<3600: return "\(seconds / 60)m ago"
+        case ..<86400: return "\(seconds / 3600)h ago"
+        default: return "\(seconds / 86400)d ago"
         }
     }
 }

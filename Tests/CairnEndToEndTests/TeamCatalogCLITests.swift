@@ -34,6 +34,15 @@ struct TeamCatalogCLITests {
         #expect(given.status == 0, "\(given)")
         let shown = try CLI.run(["-C", a, "show", item, "--json"]).jsonObject()
         #expect("\(shown)".contains("bob"), "\(shown)")
+        // ... and in everyone's progress on the first machine, live.
+        let progress = try CLI.run(["-C", a, "status", "--team", "--json"]).jsonObject()
+        let bob = (progress["people"] as? [[String: Any]])?.first { $0["name"] as? String == "bob" }
+        #expect(bob?["annotations"] as? Int == 1 && bob?["recentAnnotations"] as? Int == 1, "\(progress)")
+        #expect(progress["items"] as? Int == 24)
+        let text = try CLI.run(["-C", a, "status", "--team"])
+        #expect(text.status == 0 && text.stdout.contains("bob") && text.stdout.contains("just now"), "\(text)")
+        let watched = CLI.shell("timeout 2.5 '\(CLI.binary)' -C '\(a)' status --team --watch 0.5")
+        #expect(watched.output.components(separatedBy: "people active in the last 1h").count > 2, "it redraws: \(watched.output)")
 
         // The same history on a SQLite repository gives the same snapshot id.
         #expect(try CLI.run(["init", solo], environment: ["USER": "ada"]).status == 0)

@@ -32,6 +32,21 @@ extension SQLiteTransaction {
     }
 
     func annotationCount() throws -> Int { try Int.fetchOne(db, sql: "SELECT count(*) FROM annotations") ?? 0 }
+
+    func activity(since: Date, now: Date) throws -> [Int64: PersonActivity] {
+        var out: [Int64: PersonActivity] = [:]
+        for (history, table, person) in [(LabelHistory.annotations, "annotations", "annotator_id"), (.verdicts, "reviews", "reviewer_id")] {
+            let sql = "SELECT \(person), count(*), sum(CASE WHEN created_at >= ? THEN 1 ELSE 0 END), max(created_at) FROM \(table) GROUP BY 1"
+            for row in try Row.fetchAll(db, sql: sql, arguments: [since.timeIntervalSince1970]) {
+                out[row[0], default: PersonActivity()].add(history, count: row[1], recent: row[2], last: row[3])
+            }
+        }
+        let leases = "SELECT annotator_id, host, count(*) FROM leases WHERE expires_at > ? GROUP BY 1, 2"
+        for row in try Row.fetchAll(db, sql: leases, arguments: [now.timeIntervalSince1970]) {
+            out[row[0], default: PersonActivity()].leases[row[1]] = row[2]
+        }
+        return out
+    }
 }
 
 // MARK: Item records
