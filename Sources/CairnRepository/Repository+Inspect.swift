@@ -74,11 +74,19 @@ public struct ItemDetails: Sendable, Encodable {
 
 extension Repository {
     /// Counts of the working state, in one consistent read.
-    public func summary() throws -> RepositorySummary {
+    ///
+    /// `known`, when given, may supply the label counts without reading every item (`Versioning`
+    /// takes them from the head snapshot and the items changed since); counts whose splits do not
+    /// add up to the catalog's are not trusted, and every item is read instead.
+    public func summary(known: ((any CatalogTransaction) throws -> ItemCounts?)? = nil) throws -> RepositorySummary {
         try catalog.read { tx in
-            var counts = ItemCounts()
-            try tx.forEachItemRecord(ids: nil) { _, record in counts.add(record) }
             let splits = try tx.itemCounts(by: .split)
+            var counts = ItemCounts()
+            if let given = try known?(tx), given.splits.filter({ $0.value != 0 }) == Dictionary(uniqueKeysWithValues: splits) {
+                counts = given
+            } else {
+                try tx.forEachItemRecord(ids: nil) { _, record in counts.add(record) }
+            }
             let classes = try tx.classes()
             var byClass = counts.classes
             for c in classes where byClass[c.name] == nil { byClass[c.name] = 0 }

@@ -9,6 +9,10 @@ import Foundation
 /// annotators are spread over `--machines` working directories (each its own repository on the one
 /// catalog, its own host name for leases); with `--catalog sqlite` they share one repository on
 /// one machine. Afterwards every item must carry exactly one label: none lost, none given twice.
+/// With `--image-store s3://BUCKET/PREFIX` every machine's repository keeps its images in that
+/// bucket (`[store] shared`): the items are real blobs imported on machine 0 (uploaded as they are
+/// stored), and each annotator reads an item's image before labeling it, as the labeling UI does,
+/// so the other machines fetch them from the bucket.
 struct TeamBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "team",
@@ -16,6 +20,7 @@ struct TeamBench: ParsableCommand {
         discussion: """
             Example: createdb team && cairn-bench team --catalog postgresql://127.0.0.1/team --items 10000 --processes 16 --machines 4
                      cairn-bench team --catalog sqlite --items 10000 --processes 16
+                     cairn-bench team --catalog postgresql://127.0.0.1/team --image-store s3://team/images --endpoint http://127.0.0.1:5000
             """)
 
     @Option(help: "sqlite, or a postgresql:// URL of an empty database.") var catalog: String = "sqlite"
@@ -24,6 +29,8 @@ struct TeamBench: ParsableCommand {
     @Option(help: "Simulated machines (working directories) the processes are spread over; PostgreSQL only.") var machines: Int = 4
     @Option(help: "Where to make the scratch repositories.") var work: String = "/tmp/cairn-bench"
     @Option(help: "Milliseconds each annotator looks at an item before the next key (0: keys back to back).") var thinkMs: Int = 0
+    @Option(help: "A remote URL (an empty bucket prefix) every machine keeps its images in; PostgreSQL only.") var imageStore: String?
+    @Option(help: "The image store's S3-compatible server (path-style addressing).") var endpoint: String?
 
     func run() throws {
         let backend = try RepositoryConfig.CatalogBackend(argument: catalog)
@@ -31,13 +38,28 @@ struct TeamBench: ParsableCommand {
         defer { try? FileManager.default.removeItem(atPath: root) }
         let machineCount = backend == .sqlite ? 1 : machines
         let directories = (0..<machineCount).map { root + "/machine\($0)" }
+        var config = RepositoryConfig(catalog: backend)
+        if let imageStore {
+            guard backend != .sqlite else { throw ValidationError("--image-store is for a team catalog (postgresql://)") }
+            config.remotes["team"] = RepositoryConfig.RemoteSettings(url: imageStore, endpoint: endpoint, pathStyle: endpoint == nil ? nil : true)
+            config.sharedStore = "team"
+        }
         var repositories: [Repository] = []
-        for directory in directories { repositories.append(try Repository.initialize(at: directory, config: RepositoryConfig(catalog: backend))) }
+        for directory in directories { repositories.append(try Repository.initialize(at: directory, config: config)) }
+        // Images of about 1 KB (a small PNG's size), each different; stored, and uploaded when there is an image store.
+        let blobs = (0..<items).map { n in
+            HashedBlob(Data((0..<1024).map { UInt8(truncatingIfNeeded: ($0 &* 31) ^ (n &* 2_654_435_761) >> ($0 % 24)) } + Array("\(n)".utf8)))
+        }
+        let uploadStart = Date()
+        if imageStore != nil {
+            for blob in blobs { try repositories[0].store.put(blob) }
+            try repositories[0].store.flush()
+        }
+        let uploadSeconds = Date().timeIntervalSince(uploadStart)
         try repositories[0].catalog.write { tx in
             _ = try tx.addClass("a")
-            let ids = (0..<items).map { BlobID(hashing: Data("team item \($0)".utf8)) }
-            _ = try tx.insertItems(ids.enumerated().map { n, id in
-                NewItem(blobID: id, path: "items/\(n).png", format: "png", width: 8, height: 8, byteSize: 100, split: .train)
+            _ = try tx.insertItems(blobs.enumerated().map { n, blob in
+                NewItem(blobID: blob.id, path: "items/\(n).png", format: "png", width: 8, height: 8, byteSize: Int64(blob.data.count), split: .train)
             }, addedAt: Date())
         }
         let start = Date()
@@ -48,24 +70,36 @@ struct TeamBench: ParsableCommand {
             process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
             process.arguments = ["team-worker", "--repo", directories[n % machineCount], "--host", "machine\(n % machineCount)",
                                  "--annotator", "annotator\(n)", "--out", out, "--think-ms", String(thinkMs)]
+                + (imageStore == nil ? [] : ["--read-images"])
             try process.run()
             workers.append((process, out))
         }
-        var latencies: [Double] = []
+        var latencies: [Double] = [], reads: [Double] = []
         var failed = 0
         for (process, out) in workers {
             process.waitUntilExit()
             if process.terminationStatus != 0 { failed += 1 }
             let text = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
-            latencies += text.split(separator: "\n").compactMap { Double($0) }
+            for line in text.split(separator: "\n") {
+                let fields = line.split(separator: " ").compactMap { Double($0) }
+                if let save = fields.first { latencies.append(save) }
+                if fields.count > 1 { reads.append(fields[1]) }
+            }
         }
         let seconds = Date().timeIntervalSince(start)
         let labels = try repositories[0].catalog.read { tx in
             try tx.allItems().map { try tx.labels(.annotations, itemID: $0.id).count }
         }
         latencies.sort()
-        func percentile(_ p: Double) -> String {
-            latencies.isEmpty ? "-" : format(latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] * 1000, 2)
+        reads.sort()
+        func percentile(_ p: Double, of values: [Double]? = nil) -> String {
+            let values = values ?? latencies
+            return values.isEmpty ? "-" : format(values[min(values.count - 1, Int(Double(values.count) * p))] * 1000, 2)
+        }
+        // Every image must have reached every machine that labeled it intact (the store verifies each read).
+        if imageStore != nil {
+            emit(["bench": "team-images", "items": items, "upload_seconds": format(uploadSeconds, 2),
+                  "read_p50_ms": percentile(0.5, of: reads), "read_p99_ms": percentile(0.99, of: reads), "reads": reads.count])
         }
         emit(["bench": "team", "catalog": backend == .sqlite ? "sqlite" : "postgresql", "items": items, "processes": processes,
               "machines": machineCount, "think_ms": thinkMs, "seconds": format(seconds, 2), "labels_per_s": format(Double(latencies.count) / seconds),
@@ -85,6 +119,7 @@ struct TeamWorker: ParsableCommand {
     @Option var annotator: String
     @Option var out: String
     @Option var thinkMs: Int = 0
+    @Flag var readImages = false
 
     func run() throws {
         let repository = try Repository(root: repo)
@@ -95,6 +130,13 @@ struct TeamWorker: ParsableCommand {
         var times: [String] = []
         var current = try catalog.write { try $0.leaseNext(in: queue, after: 0, host: host, pid: pid) }
         while let item = current {
+            // The image, shown before the key: from this machine's cache, or fetched from the image store.
+            var read = ""
+            if readImages {
+                let started = DispatchTime.now().uptimeNanoseconds
+                _ = try repository.store.get(item.blobID)
+                read = " " + String(Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
+            }
             if thinkMs > 0 { usleep(useconds_t(thinkMs * 1000)) }
             let started = DispatchTime.now().uptimeNanoseconds
             current = try catalog.write { tx in
@@ -102,7 +144,7 @@ struct TeamWorker: ParsableCommand {
                 // On in id order, as `cairn label` goes; past the end, back to items others let go.
                 return try tx.leaseNext(in: queue, after: item.id, host: host, pid: pid) ?? tx.leaseNext(in: queue, after: 0, host: host, pid: pid)
             }
-            times.append(String(Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9))
+            times.append(String(Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9) + read)
         }
         try catalog.write { try $0.releaseLeases(host: host, pid: pid) }
         try times.joined(separator: "\n").write(toFile: out, atomically: true, encoding: .utf8)

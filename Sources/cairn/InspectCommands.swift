@@ -41,7 +41,7 @@ struct StatusCommand: ParsableCommand {
 
     func run() throws {
         if team { return try showTeam(try repository.open()) }
-        let summary = try repository.open().summary()
+        let summary = try Versioning(repository: try repository.open()).summary()
         if output.json { return try printJSON(summary) }
         say("repository \(summary.root)")
         say("\(summary.items) items (\(formatBytes(summary.bytes))) in \(summary.classOrder.count) classes; "

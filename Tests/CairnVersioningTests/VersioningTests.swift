@@ -74,6 +74,40 @@ private func relabel(_ f: TestRepository, _ paths: [String], as label: String, b
         #expect(rebuilt == second.snapshot.id)
     }
 
+    /// `status` takes its counts from the head snapshot and the items changed since: after changes
+    /// of every kind they equal a count of every item.
+    @Test func statusFromTheHeadSnapshotEqualsACountOfEveryItem() throws {
+        let (f, v) = try labeledRepository(60, classes: ["cat", "dog", "owl"])
+        defer { f.remove() }
+        let repo = f.repository
+        func agree(_ when: String) throws {
+            var full = ItemCounts()
+            try repo.catalog.read { try $0.forEachItemRecord(ids: nil) { full.add($1) } }
+            var fromHead = try #require(try repo.catalog.read { try v.countsFromHead($0) }, "counted from the head \(when)")
+            (fromHead.splits, full.splits) = (fromHead.splits.filter { $0.value != 0 }, full.splits.filter { $0.value != 0 })
+            #expect(fromHead == full, "\(when)")
+            let encoder = JSONEncoder.sorted
+            #expect(try encoder.encode(v.summary()) == encoder.encode(repo.summary()), "\(when)")
+        }
+        _ = try v.snapshot(message: "one", author: "ada")
+        try agree("right after a snapshot")
+        let paths = try repo.catalog.read { try $0.allItems().map(\.path) }
+        try relabel(f, Array(paths.prefix(3)), as: "fox")
+        try repo.catalog.write { tx in
+            try tx.annotate(itemID: try tx.item(matching: paths[5]).id, label: "owl", annotator: "bob")  // a conflict
+            try tx.annotate(itemID: try tx.item(matching: paths[6]).id, label: Label(["cat", "dog"]), annotator: "import")
+            try tx.renameClass("owl", to: "heron")
+        }
+        _ = try repo.moveToSplit([paths[7], paths[8]], split: .test, person: "ada")
+        _ = try repo.removeItems([paths[9]], filter: nil, person: "ada", dryRun: false)
+        _ = try repo.removeClass("dog", into: "cat", unlabel: false, reviewer: "grace")
+        try SyntheticImages.writeImageFolder(at: f.inputs + "/later", count: 5, classes: ["emu"], seedOffset: 900)
+        try f.importInputs(ImportOptions(labelsFromDirectories: true))
+        try agree("after verdicts, conflicts, sets, a rename, split moves, a removal, a merge and an import")
+        _ = try v.snapshot(message: "two", author: "ada")
+        try agree("after the next snapshot")
+    }
+
     @Test func diffListsExactlyTheChangedLabelsAndSkipsSharedSubtrees() throws {
         let (f, v) = try labeledRepository(300)
         defer { f.remove() }
