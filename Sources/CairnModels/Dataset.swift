@@ -167,6 +167,8 @@ public struct SnapshotExamples: Sendable {
             out.examples.append(Example(blobID: record.blobID, path: record.path, split: record.split, label: Int32(classIndex)))
             out.sizes[min(record.width, 0xFFFFF) << 20 | min(record.height, 0xFFFFF), default: 0] += 1
         }
+        // From a team's image store, what is not here comes in one batch, not one request per image.
+        try store.prefetch(out.examples.map(\.blobID))
         return out
     }
 }

@@ -308,5 +308,17 @@ struct SnapshotBench: ParsableCommand {
         let diff = try timed(cairnBinary, ["-C", repo, "diff", "HEAD~1", "HEAD", "--stat"])
         emit(["bench": "diff", "catalog": kind, "items": items, "changes": changes, "seconds": format(diff.seconds, 3),
               "maxrss_mb": format(diff.maxRSSMB), "rc": diff.status])
+        // Status while `changes` labels wait for the next snapshot (it counts from HEAD and those).
+        try repository.catalog.write { tx in
+            let reviewer = try tx.ensureAnnotator("bench", role: .reviewer)
+            let target = try tx.ensureClass("pending").id
+            var rng = SystemRandomNumberGenerator()
+            for _ in 0..<changes {
+                try tx.appendVerdict(itemID: Int64.random(in: 1...Int64(items), using: &rng), reviewer: reviewer, classIDs: [target])
+            }
+        }
+        let pending = try timed(cairnBinary, ["-C", repo, "status"])
+        emit(["bench": "status_pending", "catalog": kind, "items": items, "changes": changes, "seconds": format(pending.seconds, 3),
+              "maxrss_mb": format(pending.maxRSSMB), "rc": pending.status])
     }
 }

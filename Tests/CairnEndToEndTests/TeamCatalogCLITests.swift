@@ -137,6 +137,12 @@ struct TeamCatalogCLITests {
         #expect(contents(out).count == 24 && contents(out) == contents(images))
         let warm = try cairn(b, ["fsck"])
         #expect(warm.status == 0 && !warm.stdout.contains("not cached"), "\(warm)")
+        // Training on a machine that holds nothing fetches what it reads (in one batch) and leaves nothing out.
+        let d = dir.appending("d")
+        #expect(try CLI.run(["init", "--catalog", url, d], environment: ["USER": "dee"]).status == 0)
+        #expect(try cairn(d, ["remote", "add", "team"] + store).status == 0)
+        let trained = try cairn(d, ["train", "--data", "v1", "--epochs", "1", "--size", "8x8", "--name", "m"])
+        #expect(trained.status == 0 && !trained.stdout.contains("not fetched"), "\(trained)")
 
         // A purge erases the bucket's copy too: no machine can fetch the bytes again.
         let victim = "in/dog/0001.png"
