@@ -62,9 +62,10 @@ extension PostgresTransaction {
     func nextItem(in queue: AnnotatorQueue, after: Int64, now: Date) throws -> Item? {
         var (sql, values) = Self.condition(queue, now: now)
         values.append(after)
-        guard let id = try one(Int64.self, "SELECT i.id FROM items i WHERE i.id > $\(values.count) AND \(sql) ORDER BY i.id LIMIT 1",
-                               values) else { return nil }
-        return try item(id: id)
+        // The item's columns in the same statement: one round trip per keystroke fewer.
+        let columns = Self.itemColumns.split(separator: ", ").map { "i." + $0 }.joined(separator: ", ")
+        return try rows("SELECT \(columns) FROM items i WHERE i.id > $\(values.count) AND \(sql) ORDER BY i.id LIMIT 1", values)
+            .first.map(Self.item(from:))
     }
 
     func itemCount(in queue: AnnotatorQueue, now: Date) throws -> Int {
@@ -73,8 +74,9 @@ extension PostgresTransaction {
     }
 
     func lease(itemID: Int64, annotatorID me: Int64, host: String, pid: Int32, until: Date) throws {
-        try execute("DELETE FROM leases WHERE host = $1 AND pid = $2 AND item_id != $3", [host, Int64(pid), itemID])
+        // The holder's other leases go and this one is taken in one statement (one round trip).
         try execute("""
+            WITH released AS (DELETE FROM leases WHERE host = $3 AND pid = $4 AND item_id != $1)
             INSERT INTO leases (item_id, annotator_id, host, pid, expires_at) VALUES ($1, $2, $3, $4, $5)
             ON CONFLICT (item_id, annotator_id) DO UPDATE SET host = excluded.host, pid = excluded.pid, expires_at = excluded.expires_at
             """, [itemID, me, host, Int64(pid), until.timeIntervalSince1970])
