@@ -169,9 +169,10 @@ extension PostgresTransaction {
 // MARK: Item records
 
 extension PostgresTransaction {
-    /// Items in pages of `pageSize` in id order, each page with its items' latest label per annotator
-    /// and latest verdict (`DISTINCT ON` over the (item, …, stamp) indexes): memory bounded by a page,
-    /// whatever the catalog's size.
+    /// Items in pages of `pageSize` ids in id order, each page with its items' latest label per
+    /// annotator and latest verdict (`DISTINCT ON` over the (item, …, stamp) indexes): memory bounded
+    /// by a page, whatever the catalog's size. A full scan sends the next page's three queries before
+    /// it decodes this one's, so the server reads a page while this process decodes the last.
     func forEachItemRecord(ids: [Int64]?, includingRemoved: Bool, _ body: (Int64, ItemRecord) throws -> Void) throws {
         let people = Dictionary(uniqueKeysWithValues: try rows("SELECT id, name FROM annotators").map {
             (try $0.get(0, Int64.self), try $0.get(1, String.self))
@@ -180,39 +181,69 @@ extension PostgresTransaction {
             (try $0.get(0, Int64.self), try $0.get(1, String.self))
         })
         let removed = includingRemoved ? "" : " AND NOT removed"
+        let columns = "SELECT id, blob_id, path, format, width, height, split FROM items"
+        func emit(_ page: RecordPage) throws {
+            try emitRecords(try page.items.rows(), annotations: try page.annotations.rows(), verdicts: try page.verdicts.rows(),
+                            people: people, classes: classes, body)
+        }
         if let ids {
             let sorted = Array(Set(ids)).sorted()
             for start in stride(from: 0, to: sorted.count, by: Self.pageSize) {
                 let page = Array(sorted[start..<min(start + Self.pageSize, sorted.count)])
-                let items = try rows("SELECT id, blob_id, path, format, width, height, split FROM items WHERE id = ANY($1)\(removed) ORDER BY id",
-                                     [page])
-                try emitRecords(items, people: people, classes: classes, body)
+                try emit(RecordPage(items: try send("\(columns) WHERE id = ANY($1)\(removed) ORDER BY id", [page]),
+                                    annotations: try send(Self.latestLabelsSQL(.annotations, where: "r.item_id = ANY($1)"), [page]),
+                                    verdicts: try send(Self.latestLabelsSQL(.reviews, where: "r.item_id = ANY($1)"), [page])))
             }
             return
         }
-        var after: Int64 = 0
-        while true {
-            let items = try rows("SELECT id, blob_id, path, format, width, height, split FROM items WHERE id > $1\(removed) ORDER BY id LIMIT $2",
-                                 [after, Self.pageSize])
-            guard let last = items.last else { return }
-            try emitRecords(items, people: people, classes: classes, body)
-            after = try last.get(0)
+        guard let last = try one(Int64.self, "SELECT max(id) FROM items") else { return }
+        let range = "r.item_id > $1 AND r.item_id <= $2"
+        func page(after low: Int64) throws -> RecordPage {
+            let high = low + Int64(Self.pageSize)
+            return RecordPage(items: try send("\(columns) WHERE id > $1 AND id <= $2\(removed) ORDER BY id", [low, high]),
+                              annotations: try send(Self.latestLabelsSQL(.annotations, where: range), [low, high]),
+                              verdicts: try send(Self.latestLabelsSQL(.reviews, where: range), [low, high]))
+        }
+        var low: Int64 = 0
+        var next: RecordPage? = try page(after: low)
+        while let current = next {
+            low += Int64(Self.pageSize)
+            next = low < last ? try page(after: low) : nil
+            do {
+                try emit(current)
+            } catch {
+                // The queries sent ahead still answer on this connection: wait for them before it is used again.
+                if let next { _ = try? next.items.rows(); _ = try? next.annotations.rows(); _ = try? next.verdicts.rows() }
+                throw error
+            }
         }
     }
 
     static let pageSize = 20_000
 
-    private func emitRecords(_ items: [PostgresRandomAccessRow], people: [Int64: String], classes: [Int64: String],
-                             _ body: (Int64, ItemRecord) throws -> Void) throws {
-        let ids = try items.map { try $0.get(0, Int64.self) }
-        func latest(_ rows: PostgresLabelRows, distinct: String) throws -> [Int64: [(who: Int64, label: Label?)]] {
-            let members = rows.members
+    /// One page's three queries, sent and not yet read.
+    private struct RecordPage {
+        var items: SentQuery
+        var annotations: SentQuery
+        var verdicts: SentQuery
+    }
+
+    /// Each item's latest label per annotator (`.annotations`) or latest verdict (`.reviews`), for the items `condition` selects.
+    private static func latestLabelsSQL(_ rows: PostgresLabelRows, where condition: String) -> String {
+        let members = rows.members
+        let distinct = rows == .annotations ? "r.item_id, r.annotator_id" : "r.item_id"
+        return """
+            SELECT DISTINCT ON (\(distinct)) r.item_id, r.\(rows.person), r.class_id, r.multi,
+                (SELECT array_agg(x.class_id) FROM \(members.table) x WHERE x.\(members.key) = r.id AND r.multi)
+            FROM \(rows.rawValue) r WHERE \(condition) ORDER BY \(distinct), r.stamp DESC, r.id DESC
+            """
+    }
+
+    private func emitRecords(_ items: [PostgresRandomAccessRow], annotations: [PostgresRandomAccessRow], verdicts: [PostgresRandomAccessRow],
+                             people: [Int64: String], classes: [Int64: String], _ body: (Int64, ItemRecord) throws -> Void) throws {
+        func latest(_ rows: [PostgresRandomAccessRow]) throws -> [Int64: [(who: Int64, label: Label?)]] {
             var out: [Int64: [(who: Int64, label: Label?)]] = [:]
-            for row in try self.rows("""
-                SELECT DISTINCT ON (\(distinct)) r.item_id, r.\(rows.person), r.class_id, r.multi,
-                    (SELECT array_agg(x.class_id) FROM \(members.table) x WHERE x.\(members.key) = r.id AND r.multi)
-                FROM \(rows.rawValue) r WHERE r.item_id = ANY($1) ORDER BY \(distinct), r.stamp DESC, r.id DESC
-                """, [ids]) {
+            for row in rows {
                 let label: Label?
                 if try row.get(3, Bool.self) {
                     label = Label((try row.get(4, [Int64]?.self) ?? []).map { classes[$0] ?? "?" })
@@ -223,8 +254,8 @@ extension PostgresTransaction {
             }
             return out
         }
-        let annotations = try latest(.annotations, distinct: "r.item_id, r.annotator_id")
-        let verdicts = try latest(.reviews, distinct: "r.item_id")
+        let annotations = try latest(annotations)
+        let verdicts = try latest(verdicts)
         for row in items {
             let itemID = try row.get(0, Int64.self)
             let split = try row.get(6, String.self)

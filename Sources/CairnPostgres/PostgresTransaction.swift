@@ -15,19 +15,26 @@ struct PostgresTransaction: CatalogTransaction {
 
     typealias Value = (any PostgresThrowingDynamicTypeEncodable)?
 
-    /// Runs one statement; returns the rows it returned and how many it wrote. Rows are taken one by
-    /// one as they arrive (postgres-nio's collecting variant copies its growing array on every
-    /// network read, which made a 20,000-row page cost seconds).
+    /// Runs one statement; returns the rows it returned and how many it wrote.
     private func query(_ sql: String, _ values: [Value]) throws -> (written: Int?, rows: [PostgresRow]) {
+        let sent = try send(sql, values)
+        let metadata = try Self.wait(for: sent.done, on: connection)
+        return (metadata.rows, sent.received.rows.withLock { $0 })
+    }
+
+    /// Sends one statement without waiting for its answer (`SentQuery.rows()` waits): statements
+    /// sent one after another run in order, so a reader can have the server work on the next while
+    /// it decodes the last.
+    func send(_ sql: String, _ values: [Value]) throws -> SentQuery {
         var binds = PostgresBindings(capacity: values.count)
         for value in values {
             if let value { try binds.append(value) } else { binds.appendNull() }
         }
-        let received = Mutex<[PostgresRow]>([])
-        let metadata = try Self.wait(for: connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger) { row in
-            received.withLock { $0.append(row) }
-        }, on: connection)
-        return (metadata.rows, received.withLock { $0 })
+        let received = SentQuery.Rows()
+        let done = connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger) { row in
+            received.rows.withLock { $0.append(row) }
+        }
+        return SentQuery(connection: connection, done: done, received: received)
     }
 
     /// The longest a statement's answer is waited for: past the write lock's timeout, so only a
@@ -85,6 +92,29 @@ struct PostgresTransaction: CatalogTransaction {
     }
 
     private static let hexDigits = Array("0123456789abcdef".utf8)
+}
+
+/// A statement sent on a connection whose answer has not been read yet.
+final class SentQuery: Sendable {
+    let connection: PostgresConnection
+    let done: EventLoopFuture<PostgresQueryMetadata>
+    let received: Rows
+
+    /// The rows as they arrive (taken one by one: postgres-nio's collecting variant copies its
+    /// growing array on every network read, which made a 20,000-row page cost seconds).
+    final class Rows: Sendable {
+        let rows = Mutex<[PostgresRow]>([])
+    }
+
+    init(connection: PostgresConnection, done: EventLoopFuture<PostgresQueryMetadata>, received: Rows) {
+        (self.connection, self.done, self.received) = (connection, done, received)
+    }
+
+    /// Waits for the answer (bounded as every statement is) and returns its rows.
+    func rows() throws -> [PostgresRandomAccessRow] {
+        _ = try PostgresTransaction.wait(for: done, on: connection)
+        return received.rows.withLock { $0 }.map { $0.makeRandomAccess() }
+    }
 }
 
 extension PostgresRandomAccessRow {

@@ -29,6 +29,45 @@ struct PostgresCatalogTests {
     }
 }
 
+/// Full scans read pages ahead (the next page's queries are sent while this one is decoded): every
+/// item comes once, in id order, with its own labels, across page boundaries and gaps in the ids.
+struct PostgresScanTests {
+    @Test func aScanOfManyPagesSeesEveryItemOnceWithItsLabels() throws {
+        try TestServer.withCatalog { catalog in
+            let count = PostgresTransaction.pageSize * 2 + 500
+            let (labeled, removed) = try catalog.write { tx throws -> ([Int64: String], Set<Int64>) in
+                let grace = try tx.addAnnotator("grace", role: .reviewer)
+                let ada = try tx.ensureAnnotator("ada")
+                let (cat, dog) = (try tx.ensureClass("cat").id, try tx.ensureClass("dog").id)
+                let items = try tx.insertItems((0..<count).map { CatalogConformance.newItem($0) }, addedAt: Date()).map(\.item.id)
+                // Labels on each side of every page boundary, a verdict in the last page, removals making gaps.
+                let size = PostgresTransaction.pageSize
+                var labeled: [Int64: String] = [:]
+                for n in [0, size - 1, size, 2 * size - 1, 2 * size, count - 1] {
+                    try tx.appendAnnotation(itemID: items[n], annotatorID: ada.id, classIDs: [n % 2 == 0 ? cat : dog])
+                    labeled[items[n]] = n % 2 == 0 ? "cat" : "dog"
+                }
+                try tx.appendVerdict(itemID: items[count - 1], reviewer: grace, classIDs: [cat])
+                labeled[items[count - 1]] = "cat"
+                let removed = Set([items[1], items[size + 1], items[2 * size + 1]])
+                try tx.setRemoved(itemIDs: Array(removed), removed: true, personID: ada.id, at: Date(), stamp: nil)
+                return (labeled, removed)
+            }
+            var seen: [Int64] = []
+            var labels: [Int64: String] = [:]
+            try catalog.read { tx in
+                try tx.forEachItemRecord(ids: nil) { id, record in
+                    seen.append(id)
+                    if case .labeled(let label) = record.resolved { labels[id] = label.description }
+                }
+            }
+            #expect(seen.count == count - removed.count)
+            #expect(seen == seen.sorted() && Set(seen).count == seen.count && Set(seen).isDisjoint(with: removed))
+            #expect(labels == labeled)
+        }
+    }
+}
+
 /// Annotators on several machines: each a catalog of its own (its own connections), as separate
 /// processes on separate hosts would be.
 struct PostgresTeamTests {
