@@ -183,7 +183,8 @@ public final class PostgresCatalog: Catalog {
                 let connection = try takeConnection()
                 let tx = PostgresTransaction(connection: connection, logger: logger, scope: scope)
                 do {
-                    for statement in begin { try tx.execute(statement) }
+                    // Sent together (BEGIN and the write lock): one wait for both, not one each.
+                    for sent in try begin.map({ try tx.send($0, []) }) { _ = try sent.rows() }
                 } catch let error as PSQLError where Self.connectionLost(error) && attempt == 1 {
                     try? connection.close().wait()
                     continue
