@@ -1,13 +1,14 @@
 import ArgumentParser
 import CairnCatalog
+import CairnLabeling
 import CairnRepository
 import CairnStore
 import Foundation
 
 /// Many annotators labeling one queue at once, as `cairn label` does on each keystroke: the label
 /// saved and the next item leased in one durable transaction. With `--catalog postgresql://…` the
-/// annotators are spread over `--machines` working directories (each its own repository on the one
-/// catalog, its own host name for leases); with `--catalog sqlite` they share one repository on
+/// annotators are spread over `--machines` working directories (each its own repository, store and
+/// connections on the one catalog; leases are held per process); with `--catalog sqlite` they share one repository on
 /// one machine. Afterwards every item must carry exactly one label: none lost, none given twice.
 /// With `--image-store s3://BUCKET/PREFIX` every machine's repository keeps its images in that
 /// bucket (`[store] shared`): the items are real blobs imported on machine 0 (uploaded as they are
@@ -68,7 +69,7 @@ struct TeamBench: ParsableCommand {
             let out = root + "/worker\(n).txt"
             let process = Process()
             process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
-            process.arguments = ["team-worker", "--repo", directories[n % machineCount], "--host", "machine\(n % machineCount)",
+            process.arguments = ["team-worker", "--repo", directories[n % machineCount],
                                  "--annotator", "annotator\(n)", "--out", out, "--think-ms", String(thinkMs)]
                 + (imageStore == nil ? [] : ["--read-images"])
             try process.run()
@@ -108,14 +109,13 @@ struct TeamBench: ParsableCommand {
     }
 }
 
-/// One annotator of `team`: lease, label, and on to the next, until the queue is empty; writes each
-/// save's seconds (label saved + next item leased, one transaction) to --out.
+/// One annotator of `team`: a `LabelSession` (what `cairn label` runs) labeling until its queue is
+/// empty; writes each save's seconds (label saved + next item leased, one transaction) to --out.
 struct TeamWorker: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "team-worker", abstract: "One annotator process of `cairn-bench team`.",
                                                     shouldDisplay: false)
 
     @Option var repo: String
-    @Option var host: String
     @Option var annotator: String
     @Option var out: String
     @Option var thinkMs: Int = 0
@@ -123,13 +123,12 @@ struct TeamWorker: ParsableCommand {
 
     func run() throws {
         let repository = try Repository(root: repo)
-        let catalog = repository.catalog
-        let me = try catalog.write { try $0.ensureAnnotator(annotator) }
-        let queue = AnnotatorQueue(.unlabeled, annotatorID: me.id)
-        let pid = getpid()
+        // The labeling UI's own session: each key saves the label and leases the next item in one
+        // write transaction, exactly as `cairn label` does (leases are held by this process).
+        let session = try LabelSession(catalog: repository.catalog, annotator: annotator)
+        guard let labelClass = session.classes.first else { throw ValidationError("the bench's catalog has no class") }
         var times: [String] = []
-        var current = try catalog.write { try $0.leaseNext(in: queue, after: 0, host: host, pid: pid) }
-        while let item = current {
+        while let item = session.current {
             // The image, shown before the key: from this machine's cache, or fetched from the image store.
             var read = ""
             if readImages {
@@ -139,14 +138,10 @@ struct TeamWorker: ParsableCommand {
             }
             if thinkMs > 0 { usleep(useconds_t(thinkMs * 1000)) }
             let started = DispatchTime.now().uptimeNanoseconds
-            current = try catalog.write { tx in
-                try tx.annotate(itemID: item.id, label: "a", annotator: annotator)
-                // On in id order, as `cairn label` goes; past the end, back to items others let go.
-                return try tx.leaseNext(in: queue, after: item.id, host: host, pid: pid) ?? tx.leaseNext(in: queue, after: 0, host: host, pid: pid)
-            }
+            try session.label(labelClass)
             times.append(String(Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9) + read)
         }
-        try catalog.write { try $0.releaseLeases(host: host, pid: pid) }
+        session.close()
         try times.joined(separator: "\n").write(toFile: out, atomically: true, encoding: .utf8)
     }
 }
