@@ -289,14 +289,18 @@ struct SnapshotBench: ParsableCommand {
         let treeBytes = try packBytes(repo)
         emit(["bench": "snapshot_first", "catalog": kind, "items": items, "seconds": format(first.seconds, 3),
               "maxrss_mb": format(first.maxRSSMB), "tree_mb": format(Double(treeBytes) / 1e6, 1), "rc": first.status])
-        try repository.catalog.write { tx in
-            let reviewer = try tx.ensureAnnotator("bench", role: .reviewer)
-            let target = try tx.ensureClass("changed").id
-            var rng = SystemRandomNumberGenerator()
-            for _ in 0..<changes {
-                try tx.appendVerdict(itemID: Int64.random(in: 1...Int64(items), using: &rng), reviewer: reviewer, classIDs: [target])
+        // `changes` verdicts on random items, giving them class `name`.
+        func relabel(as name: String) throws {
+            try repository.catalog.write { tx in
+                let reviewer = try tx.ensureAnnotator("bench", role: .reviewer)
+                let target = try tx.ensureClass(name).id
+                var rng = SystemRandomNumberGenerator()
+                for _ in 0..<changes {
+                    try tx.appendVerdict(itemID: Int64.random(in: 1...Int64(items), using: &rng), reviewer: reviewer, classIDs: [target])
+                }
             }
         }
+        try relabel(as: "changed")
         let second = try timed(cairnBinary, ["-C", repo, "snapshot", "-m", "second"])
         let written = try packBytes(repo) - treeBytes
         emit(["bench": "snapshot_incremental", "catalog": kind, "items": items, "changes": changes, "seconds": format(second.seconds, 3),
@@ -309,14 +313,7 @@ struct SnapshotBench: ParsableCommand {
         emit(["bench": "diff", "catalog": kind, "items": items, "changes": changes, "seconds": format(diff.seconds, 3),
               "maxrss_mb": format(diff.maxRSSMB), "rc": diff.status])
         // Status while `changes` labels wait for the next snapshot (it counts from HEAD and those).
-        try repository.catalog.write { tx in
-            let reviewer = try tx.ensureAnnotator("bench", role: .reviewer)
-            let target = try tx.ensureClass("pending").id
-            var rng = SystemRandomNumberGenerator()
-            for _ in 0..<changes {
-                try tx.appendVerdict(itemID: Int64.random(in: 1...Int64(items), using: &rng), reviewer: reviewer, classIDs: [target])
-            }
-        }
+        try relabel(as: "pending")
         let pending = try timed(cairnBinary, ["-C", repo, "status"])
         emit(["bench": "status_pending", "catalog": kind, "items": items, "changes": changes, "seconds": format(pending.seconds, 3),
               "maxrss_mb": format(pending.maxRSSMB), "rc": pending.status])
