@@ -21,8 +21,9 @@ public protocol CatalogLabels {
     /// `appendLabel(.annotations, …)` of each of `rows` in order, stamped from their times (import's
     /// batches; no suggestions), in as few round trips as the backend can.
     func appendAnnotations(_ rows: [NewAnnotation]) throws
-    /// `annotatorID`'s latest annotation of `itemID` in the label order: nil when none, `.some(nil)` for a skip.
-    func latestAnnotation(itemID: Int64, annotatorID: Int64) throws -> Label??
+    /// `annotatorID`'s latest annotation of `itemID` in the label order, among those whose stamp
+    /// orders before `before` when given: nil when none, `.some(nil)` for a skip.
+    func latestAnnotation(itemID: Int64, annotatorID: Int64, before: Data?) throws -> Label??
     /// An item's annotations or verdicts, oldest first in the label order (`annotator` is who gave each).
     func labels(_ history: LabelHistory, itemID: Int64) throws -> [Annotation]
     /// Number of annotations.
@@ -114,11 +115,30 @@ extension CatalogLabels {
         try appendLabel(.annotations, itemID: itemID, personID: annotatorID, classIDs: classIDs, at: time, stamp: nil, suggestion: suggestion)
     }
 
+    /// Appends `personID`'s label of `classes` (nil = a skip) to `itemID`'s history and returns its
+    /// stamp, made from the classes' names as the caller holds them: the backend looks up no names
+    /// (one round trip fewer per save on a networked catalog). A class renamed meanwhile keeps the
+    /// old name in the stamp's tie-break; the stamp is made once and travels with the row, so every
+    /// replica still orders the row the same way.
+    @discardableResult
+    public func appendLabel(_ history: LabelHistory, itemID: Int64, personID: Int64, classes: [LabelClass]?, at time: Date = Date(),
+                            suggestion: SuggestionShown? = nil) throws -> Data {
+        let stamp = LabelOrder.stamp(at: time.timeIntervalSince1970, label: classes.map { Label($0.map(\.name)) })
+        try appendLabel(history, itemID: itemID, personID: personID, classIDs: classes.map { $0.map(\.id) }, at: time, stamp: stamp,
+                        suggestion: suggestion)
+        return stamp
+    }
+
     /// Records `reviewer`'s verdict, a set of classes, made now or at `time`.
     /// - Throws: `CatalogError.notAReviewer` unless the reviewer's role records verdicts.
     public func appendVerdict(itemID: Int64, reviewer: Annotator, classIDs: [Int64], at time: Date = Date()) throws {
         try reviewer.checkMayReview()
         try appendLabel(.verdicts, itemID: itemID, personID: reviewer.id, classIDs: classIDs, at: time, stamp: nil, suggestion: nil)
+    }
+
+    /// `annotatorID`'s latest annotation of `itemID` in the label order: nil when none, `.some(nil)` for a skip.
+    public func latestAnnotation(itemID: Int64, annotatorID: Int64) throws -> Label?? {
+        try latestAnnotation(itemID: itemID, annotatorID: annotatorID, before: nil)
     }
 
     /// `annotatorID`'s latest label of `itemID`; nil when none or a skip.

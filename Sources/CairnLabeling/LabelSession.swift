@@ -32,7 +32,7 @@ public final class LabelSession {
     public private(set) var queueExits = 0
     public let started = Date()
     private var visited: [Item] = []
-    private var undoStack: [(item: Item, previous: Label??)] = []
+    private var undoStack: [(item: Item, stamp: Data)] = []
     /// In item id order: the id after which to look next. In a plan's order: the position.
     private var cursor: Int64 = 0
     /// The order of a plan-served queue (uncertain, suspects), and where each item is in it.
@@ -140,17 +140,13 @@ public final class LabelSession {
         let review = queue.isReview
         let me = annotator
         let wasUndone = showingUndone
-        let classIDs = labelClasses.map(\.id)
-        var previous: Label?? = nil
+        var stamp = Data()
         try advance { tx in
-            if review {
-                try tx.appendVerdict(itemID: item.id, reviewer: me, classIDs: classIDs)
-            } else {
-                previous = try tx.latestAnnotation(itemID: item.id, annotatorID: me.id)
-                try tx.appendAnnotation(itemID: item.id, annotatorID: me.id, classIDs: classIDs, suggestion: suggestion)
-            }
+            if review { try me.checkMayReview() }
+            stamp = try tx.appendLabel(review ? .verdicts : .annotations, itemID: item.id, personID: me.id, classes: labelClasses,
+                                       suggestion: suggestion)
         }
-        if !review { undoStack.append((item, previous)) }
+        if !review { undoStack.append((item, stamp)) }
         if !wasUndone { queueExits += 1 }
         labeled += 1
     }
@@ -171,8 +167,10 @@ public final class LabelSession {
     @discardableResult
     public func undo() throws -> Bool {
         // Verdicts cannot be taken back, only replaced: review queues keep no undo history.
-        guard let (item, previous) = undoStack.popLast() else { return false }
+        guard let (item, stamp) = undoStack.popLast() else { return false }
         try catalog.write { tx in
+            // What this annotator said before the label taken back, in the label order.
+            let previous = try tx.latestAnnotation(itemID: item.id, annotatorID: annotator.id, before: stamp)
             try tx.appendAnnotation(itemID: item.id, annotatorID: annotator.id, classIDs: try previous.flatMap { $0 }.map(tx.ensureClasses))
         }
         labeled -= 1

@@ -92,27 +92,28 @@ extension PostgresTransaction {
     func appendLabel(_ history: LabelHistory, itemID: Int64, personID: Int64, classIDs: [Int64]?, at time: Date, stamp: Data?,
                      suggestion: SuggestionShown?) throws {
         if history == .verdicts, classIDs == nil { throw CatalogError.corrupt("a verdict without a label") }
-        let rows = PostgresLabelRows(history)
         let set = classIDs.map(Set.init)
         let multi = set.map { $0.count != 1 } ?? false
         let seconds = time.timeIntervalSince1970
         let order = try stamp ?? LabelOrder.stamp(at: seconds, label: set.map { Label(try names(of: $0)) })
         let single: Int64? = multi ? nil : set?.first
-        let id: Int64?
+        let members = multi ? set.map { $0.sorted() } ?? [] : []
+        // One statement with the member rows, sent without waiting (`executeLater`): a save waits
+        // for it together with the next item.
         if history == .annotations {
             let shown = try suggestion.map { String(decoding: try PostgresLabelRows.encoder.encode($0), as: UTF8.self) }
-            id = try one(Int64.self, """
-                INSERT INTO annotations (item_id, annotator_id, class_id, multi, created_at, stamp, suggestion, accepted_suggestion)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id
-                """, [itemID, personID, single, multi, seconds, order, shown, suggestion?.accepted ?? false])
+            try executeLater("""
+                WITH added AS (INSERT INTO annotations (item_id, annotator_id, class_id, multi, created_at, stamp, suggestion, accepted_suggestion)
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id)
+                INSERT INTO annotation_classes (annotation_id, class_id) SELECT added.id, unnest($9::bigint[]) FROM added
+                """, [itemID, personID, single, multi, seconds, order, shown, suggestion?.accepted ?? false, members])
         } else {
-            id = try one(Int64.self, """
-                INSERT INTO reviews (item_id, reviewer_id, class_id, multi, created_at, stamp) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id
-                """, [itemID, personID, single, multi, seconds, order])
+            try executeLater("""
+                WITH added AS (INSERT INTO reviews (item_id, reviewer_id, class_id, multi, created_at, stamp)
+                             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id)
+                INSERT INTO review_classes (review_id, class_id) SELECT added.id, unnest($7::bigint[]) FROM added
+                """, [itemID, personID, single, multi, seconds, order, members])
         }
-        guard multi, let set, let id, !set.isEmpty else { return }
-        let ids = set.sorted()
-        try execute("INSERT INTO \(rows.members.table) (\(rows.members.key), class_id) SELECT $1, unnest($2::bigint[])", [id, ids])
     }
 
     /// The names of classes by id.
@@ -127,11 +128,11 @@ extension PostgresTransaction {
         }
     }
 
-    func latestAnnotation(itemID: Int64, annotatorID: Int64) throws -> Label?? {
+    func latestAnnotation(itemID: Int64, annotatorID: Int64, before: Data?) throws -> Label?? {
         guard let row = try rows("""
             SELECT \(PostgresLabelRows.annotations.labelSQL("a")) FROM annotations a
-            WHERE a.item_id = $1 AND a.annotator_id = $2 ORDER BY a.stamp DESC, a.id DESC LIMIT 1
-            """, [itemID, annotatorID]).first else { return nil }
+            WHERE a.item_id = $1 AND a.annotator_id = $2 AND ($3::bytea IS NULL OR a.stamp < $3) ORDER BY a.stamp DESC, a.id DESC LIMIT 1
+            """, [itemID, annotatorID, before]).first else { return nil }
         return .some(try PostgresLabelRows.label(row, at: 0))
     }
 

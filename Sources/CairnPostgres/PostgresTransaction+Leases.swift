@@ -74,8 +74,9 @@ extension PostgresTransaction {
     }
 
     func lease(itemID: Int64, annotatorID me: Int64, host: String, pid: Int32, until: Date) throws {
-        // The holder's other leases go and this one is taken in one statement (one round trip).
-        try execute("""
+        // The holder's other leases go and this one is taken in one statement, sent without waiting
+        // (`executeLater`): COMMIT reads its answer.
+        try executeLater("""
             WITH released AS (DELETE FROM leases WHERE host = $3 AND pid = $4 AND item_id != $1)
             INSERT INTO leases (item_id, annotator_id, host, pid, expires_at) VALUES ($1, $2, $3, $4, $5)
             ON CONFLICT (item_id, annotator_id) DO UPDATE SET host = excluded.host, pid = excluded.pid, expires_at = excluded.expires_at

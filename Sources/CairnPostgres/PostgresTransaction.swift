@@ -12,20 +12,31 @@ struct PostgresTransaction: CatalogTransaction {
     let logger: Logger
     /// The repository whose import state this transaction reads and writes (`PostgresCatalog.scope`).
     var scope = ""
+    /// Writes sent by `executeLater` whose answers nobody has read yet.
+    let unanswered = Unanswered()
+
+    final class Unanswered: Sendable {
+        let queries = Mutex<[SentQuery]>([])
+    }
 
     typealias Value = (any PostgresThrowingDynamicTypeEncodable)?
 
     /// Runs one statement; returns the rows it returned and how many it wrote.
     private func query(_ sql: String, _ values: [Value]) throws -> (written: Int?, rows: [PostgresRow]) {
         let sent = try send(sql, values)
-        let metadata = try Self.wait(for: sent.done, on: connection)
+        let metadata = try sent.answer()
         return (metadata.rows, sent.received.rows.withLock { $0 })
     }
 
     /// Sends one statement without waiting for its answer (`SentQuery.rows()` waits): statements
     /// sent one after another run in order, so a reader can have the server work on the next while
-    /// it decodes the last.
+    /// it decodes the last. The answers of statements sent by `executeLater` are read first.
     func send(_ sql: String, _ values: [Value]) throws -> SentQuery {
+        let earlier = unanswered.queries.withLock { queries in defer { queries = [] }; return queries }
+        return try send(sql, values, after: earlier)
+    }
+
+    private func send(_ sql: String, _ values: [Value], after earlier: [SentQuery]) throws -> SentQuery {
         var binds = PostgresBindings(capacity: values.count)
         for value in values {
             if let value { try binds.append(value) } else { binds.appendNull() }
@@ -34,7 +45,16 @@ struct PostgresTransaction: CatalogTransaction {
         let done = connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger) { row in
             received.rows.withLock { $0.append(row) }
         }
-        return SentQuery(connection: connection, done: done, received: received)
+        return SentQuery(connection: connection, done: done, received: received, earlier: earlier)
+    }
+
+    /// Sends a write whose answer the caller does not need and returns at once: the next statement
+    /// that waits (a query, COMMIT) reads its answer first and fails with its error, so nothing in
+    /// the transaction is acknowledged before every write in it was. A label's save waits once for
+    /// its INSERT, the next item and the lease together instead of once each.
+    func executeLater(_ sql: String, _ values: [Value] = []) throws {
+        let sent = try send(sql, values, after: [])
+        unanswered.queries.withLock { $0.append(sent) }
     }
 
     /// The longest a statement's answer is waited for: past the write lock's timeout, so only a
@@ -99,6 +119,8 @@ final class SentQuery: Sendable {
     let connection: PostgresConnection
     let done: EventLoopFuture<PostgresQueryMetadata>
     let received: Rows
+    /// Statements sent before this one whose answers are read first (`PostgresTransaction.executeLater`).
+    let earlier: [SentQuery]
 
     /// The rows as they arrive (taken one by one: postgres-nio's collecting variant copies its
     /// growing array on every network read, which made a 20,000-row page cost seconds).
@@ -106,13 +128,27 @@ final class SentQuery: Sendable {
         let rows = Mutex<[PostgresRow]>([])
     }
 
-    init(connection: PostgresConnection, done: EventLoopFuture<PostgresQueryMetadata>, received: Rows) {
-        (self.connection, self.done, self.received) = (connection, done, received)
+    init(connection: PostgresConnection, done: EventLoopFuture<PostgresQueryMetadata>, received: Rows, earlier: [SentQuery]) {
+        (self.connection, self.done, self.received, self.earlier) = (connection, done, received, earlier)
     }
 
-    /// Waits for the answer (bounded as every statement is) and returns its rows.
+    /// Waits for the answers of the earlier statements, then for this one's (each bounded as every
+    /// statement is). The first failure is thrown: after it the server refuses the rest of the
+    /// transaction, and its error says why.
+    func answer() throws -> PostgresQueryMetadata {
+        var failure: (any Error)?
+        for query in earlier {
+            do { _ = try PostgresTransaction.wait(for: query.done, on: connection) } catch { failure = failure ?? error }
+        }
+        let metadata: PostgresQueryMetadata
+        do { metadata = try PostgresTransaction.wait(for: done, on: connection) } catch { throw failure ?? error }
+        if let failure { throw failure }
+        return metadata
+    }
+
+    /// Waits for the answer (as `answer()`) and returns its rows.
     func rows() throws -> [PostgresRandomAccessRow] {
-        _ = try PostgresTransaction.wait(for: done, on: connection)
+        _ = try answer()
         return received.rows.withLock { $0 }.map { $0.makeRandomAccess() }
     }
 }

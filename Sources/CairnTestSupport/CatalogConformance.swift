@@ -107,6 +107,9 @@ public enum CatalogConformance {
             ])
             #expect(try tx.latestLabel(itemID: first.id, annotatorID: ada.id) == "b")
             #expect(try tx.latestAnnotation(itemID: batch[0].item.id, annotatorID: ada.id) == .some(nil))
+            let secondStamp = LabelOrder.stamp(at: 2_001, label: "b")
+            #expect(try tx.latestAnnotation(itemID: first.id, annotatorID: ada.id, before: secondStamp) == .some("a"))
+            #expect(try tx.latestAnnotation(itemID: first.id, annotatorID: ada.id, before: LabelOrder.stamp(at: 2_000, label: "a")) == nil)
             #expect(try tx.latestLabel(itemID: batch[2].item.id, annotatorID: ada.id) == Label(["a", "b"]))
             #expect(try tx.history(itemID: first.id).map(\.label) == ["a", "b"])
 

@@ -68,6 +68,45 @@ struct PostgresScanTests {
     }
 }
 
+/// A save sends its INSERT and lease without waiting for their answers (`executeLater`): a write
+/// refused by the server must still fail the transaction, with its own error, and leave nothing.
+struct PostgresUnansweredWriteTests {
+    @Test func aRefusedWriteSentWithoutWaitingFailsItsTransaction() throws {
+        try TestServer.withCatalog { catalog in
+            let (item, ada) = try catalog.write { tx in
+                (try tx.insertItem(CatalogConformance.newItem(1)).item, try tx.ensureAnnotator("ada"))
+            }
+            // Class 999 does not exist: the foreign key refuses the row. The stamp is given, so
+            // nothing in the body waits for an answer; only COMMIT does, and PostgreSQL answers a
+            // COMMIT of a failed transaction with ROLLBACK, not an error.
+            let stamp = LabelOrder.stamp(at: 1, label: "ghost")
+            #expect {
+                try catalog.write { tx in
+                    try tx.appendLabel(.annotations, itemID: item.id, personID: ada.id, classIDs: [999], at: Date(), stamp: stamp, suggestion: nil)
+                }
+            } throws: { error in
+                String(describing: error).contains("foreign key") || String(describing: error).contains("classes")
+            }
+            // A query after the refused write reports the write's error, not "transaction aborted".
+            #expect {
+                try catalog.write { tx in
+                    try tx.appendLabel(.annotations, itemID: item.id, personID: ada.id, classIDs: [999], at: Date(), stamp: stamp, suggestion: nil)
+                    _ = try tx.itemCount()
+                }
+            } throws: { error in
+                !String(describing: error).contains("aborted")
+            }
+            #expect(try catalog.read { try $0.annotationCount() } == 0)
+            // The connection is usable afterwards, and a write that succeeds commits.
+            try catalog.write { tx in
+                let cat = try tx.ensureClass("cat")
+                try tx.appendLabel(.annotations, itemID: item.id, personID: ada.id, classes: [cat])
+            }
+            #expect(try catalog.read { try $0.latestLabel(itemID: item.id, annotatorID: ada.id) } == "cat")
+        }
+    }
+}
+
 /// Annotators on several machines: each a catalog of its own (its own connections), as separate
 /// processes on separate hosts would be.
 struct PostgresTeamTests {

@@ -11,11 +11,11 @@ extension SQLiteTransaction {
         try LabelRows(history).append(db, itemID: itemID, personID: personID, classIDs: classIDs, at: time, stamp: stamp, suggestion: suggestion)
     }
 
-    func latestAnnotation(itemID: Int64, annotatorID: Int64) throws -> Label?? {
+    func latestAnnotation(itemID: Int64, annotatorID: Int64, before: Data?) throws -> Label?? {
         guard let row = try Row.fetchOne(db.cachedStatement(sql: """
             SELECT \(LabelRows.annotations.labelSQL("a")) FROM annotations a
-            WHERE a.item_id = ? AND a.annotator_id = ? ORDER BY a.stamp DESC, a.id DESC LIMIT 1
-            """), arguments: [itemID, annotatorID]) else { return nil }
+            WHERE a.item_id = ? AND a.annotator_id = ? AND (? IS NULL OR a.stamp < ?) ORDER BY a.stamp DESC, a.id DESC LIMIT 1
+            """), arguments: [itemID, annotatorID, before, before]) else { return nil }
         return .some(try LabelRows.label(row, at: 0))
     }
 
