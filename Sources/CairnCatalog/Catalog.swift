@@ -14,11 +14,13 @@ import Foundation
 /// ```
 ///
 /// A backend gives transactions: every `write` commits all of its body durably or none of it,
-/// and every `read` sees one consistent state while other processes write. Backends implement
-/// the storage requirements of `CatalogTransaction`'s parts; the rules (which names are valid,
+/// and every `read` sees one consistent state while other processes write. A read's body gets a
+/// `CatalogReadTransaction`, the reading half of each concern (`CatalogItemsReading`, …), so a
+/// write in a read does not compile; a write's body gets a `CatalogTransaction`, which adds the
+/// writes. Backends implement the storage requirements of both; the rules (which names are valid,
 /// who may review, which item a short id names) are protocol extensions every backend shares.
-/// `SQLiteCatalog` is the one backend; `CatalogConformance` in CairnTestSupport is the suite a
-/// new backend must pass.
+/// The backends are `SQLiteCatalog` and `PostgresCatalog` (CairnPostgres); `CatalogConformance`
+/// in CairnTestSupport is the suite each passes.
 public protocol Catalog: AnyObject, Sendable {
     /// Where the catalog lives, for messages (a file path for SQLite).
     var location: String { get }
@@ -26,16 +28,24 @@ public protocol Catalog: AnyObject, Sendable {
     var isReadOnly: Bool { get }
     /// Runs `body` in one write transaction: all of it commits, or none of it.
     func write<T>(_ body: (any CatalogTransaction) throws -> T) throws -> T
-    /// Runs `body` against a consistent read-only view of the catalog.
-    func read<T>(_ body: (any CatalogTransaction) throws -> T) throws -> T
+    /// Runs `body` against a consistent read-only view of the catalog: a `CatalogReadTransaction`,
+    /// which has no writes to call.
+    func read<T>(_ body: (any CatalogReadTransaction) throws -> T) throws -> T
     /// What is wrong with the catalog's own storage, in words; empty when it is sound.
     func integrityProblems() throws -> [String]
 }
 
-/// Everything a catalog transaction offers, one protocol per concern.
+/// What a read transaction offers: the reading half of each concern's protocol. Code that only
+/// reads takes one of these, so the compiler keeps writes out of `Catalog.read`.
+public protocol CatalogReadTransaction:
+    CatalogItemsReading, CatalogClassesReading, CatalogPeopleReading, CatalogLabelsReading, CatalogSnapshotsReading, CatalogRunsReading,
+    CatalogPredictionsReading, CatalogReportsReading, CatalogLeasesReading, CatalogExchange, CatalogSplitsReading, CatalogRemovalsReading,
+    CatalogPurgesReading, CatalogSweepsReading {}
+
+/// Everything a write transaction offers: every read, and the writes of each concern's protocol.
 public protocol CatalogTransaction:
-    CatalogItems, CatalogClasses, CatalogPeople, CatalogLabels, CatalogSnapshots, CatalogRuns, CatalogPredictions, CatalogReports,
-    CatalogLeases, CatalogExchange, CatalogSplits, CatalogRemovals, CatalogPurges, CatalogSweeps {}
+    CatalogReadTransaction, CatalogItems, CatalogClasses, CatalogPeople, CatalogLabels, CatalogSnapshots, CatalogRuns, CatalogPredictions,
+    CatalogReports, CatalogLeases, CatalogSplits, CatalogRemovals, CatalogPurges, CatalogSweeps {}
 
 extension Catalog {
     /// Number of items.

@@ -117,7 +117,7 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
 
     /// The catalog's rows for the items whose blobs are in `items`, the snapshots in `snapshots`,
     /// and the runs on those snapshots. Rows come out in a fixed order, so equal catalogs give equal bundles.
-    public static func export(_ tx: any CatalogTransaction, items keep: Set<BlobID>, snapshots keepSnapshots: Set<BlobID>) throws -> CatalogBundle {
+    public static func export(_ tx: any CatalogReadTransaction, items keep: Set<BlobID>, snapshots keepSnapshots: Set<BlobID>) throws -> CatalogBundle {
         var bundle = CatalogBundle()
         bundle.classes = try tx.classes().map { ClassEntry(name: $0.name, hotkey: $0.hotkey, ordinal: $0.ordinal) }
             + tx.removedClasses().map { ClassEntry(name: $0.name, hotkey: nil, ordinal: $0.ordinal, removed: true) }

@@ -1,13 +1,17 @@
 import Foundation
 
-/// Label classes, in their fixed order, with the key each has in the labeling UI.
-public protocol CatalogClasses {
+/// What a read transaction offers of `CatalogClasses`.
+public protocol CatalogClassesReading {
     /// Every class in ordinal order (removed ones left out).
     func classes() throws -> [LabelClass]
     /// The class named `name`, if any (a removed class is not).
     func labelClass(named name: String) throws -> LabelClass?
     /// Classes removed by `classes remove` or `merge`: kept for the history that names them.
     func removedClasses() throws -> [LabelClass]
+}
+
+/// Label classes, in their fixed order, with the key each has in the labeling UI.
+public protocol CatalogClasses: CatalogClassesReading {
     /// Removes class `id` from every list and frees its key; its history stays. Never undone.
     func markClassRemoved(id: Int64, at time: Date) throws
     /// Stores a new class as given. Callers use `addClass`, which checks the name and picks the key.
@@ -16,12 +20,19 @@ public protocol CatalogClasses {
     func updateClass(id: Int64, name: String, hotkey: String?) throws
 }
 
-/// The people (and processes, like `import`) who label and review.
-public protocol CatalogPeople {
+/// What a read transaction offers of `CatalogPeople`.
+public protocol CatalogPeopleReading {
     /// Every annotator by name.
     func annotators() throws -> [Annotator]
     /// The annotator named `name`, if any.
     func annotator(named name: String) throws -> Annotator?
+    /// The names of reviewers and admins given their role here (not by a pulled bundle): whose pulled
+    /// purges apply.
+    func localReviewers() throws -> Set<String>
+}
+
+/// The people (and processes, like `import`) who label and review.
+public protocol CatalogPeople: CatalogPeopleReading {
     /// Stores a new annotator as given. Callers use `addAnnotator`, which checks the name.
     func insertAnnotator(name: String, role: Role, createdAt: Date) throws -> Annotator
     /// Gives annotator `annotatorID` `role`, granted here (no longer a pulled claim). Callers use
@@ -29,9 +40,6 @@ public protocol CatalogPeople {
     func setRole(annotatorID: Int64, role: Role) throws
     /// Marks annotator `id` as added by a pulled bundle: the role is the remote's claim, not granted here.
     func markAnnotatorPulled(id: Int64) throws
-    /// The names of reviewers and admins given their role here (not by a pulled bundle): whose pulled
-    /// purges apply.
-    func localReviewers() throws -> Set<String>
 }
 
 extension CatalogClasses {
@@ -40,6 +48,7 @@ extension CatalogClasses {
     /// - Throws: `CatalogError.invalidName` for a name `LabelClass.validate` refuses, `.exists`
     ///   for a name in use, `.unusableKey` or `.keyInUse` for a bad hotkey.
     @discardableResult
+
     public func addClass(_ name: String, hotkey: String? = nil) throws -> LabelClass {
         try LabelClass.validate(name: name)
         if try labelClass(named: name) != nil { throw CatalogError.exists(kind: "class", name: name) }
@@ -83,6 +92,13 @@ extension CatalogClasses {
         try updateClass(id: existing.id, name: newName, hotkey: existing.hotkey)
     }
 
+    /// The ids of a label's classes, adding classes that are missing.
+    public func ensureClasses(_ label: Label) throws -> [Int64] {
+        try label.classes.map { try ensureClass($0).id }
+    }
+}
+
+extension CatalogClassesReading {
     /// The ids of classes that must exist (what a user typed).
     /// - Throws: `CatalogError.unknownClass` naming a class that does not exist.
     public func existingClassIDs(_ names: [String]) throws -> [Int64] {
@@ -94,17 +110,13 @@ extension CatalogClasses {
             return found.id
         }
     }
-
-    /// The ids of a label's classes, adding classes that are missing.
-    public func ensureClasses(_ label: Label) throws -> [Int64] {
-        try label.classes.map { try ensureClass($0).id }
-    }
 }
 
 extension CatalogPeople {
     /// Adds an annotator.
     /// - Throws: `CatalogError.invalidName` for a name `AnnotatorNames` refuses, `.exists` for a name in use.
     @discardableResult
+
     public func addAnnotator(_ name: String, role: Role) throws -> Annotator {
         if let problem = AnnotatorNames.problem(name) { throw CatalogError.invalidName(kind: "annotator", name: name, reason: problem) }
         if try annotator(named: name) != nil { throw CatalogError.exists(kind: "annotator", name: name) }
@@ -116,7 +128,9 @@ extension CatalogPeople {
         if let existing = try annotator(named: name) { return existing }
         return try addAnnotator(name, role: role)
     }
+}
 
+extension CatalogPeopleReading {
     /// The person named `name` if they may record verdicts (the one rule for reviewing: an
     /// annotator with the role reviewer or admin).
     /// - Throws: `CatalogError.notAReviewer`.

@@ -1,13 +1,8 @@
 import CairnStore
 import Foundation
 
-/// Items (images by the blob holding their bytes) and what import remembers about files.
-public protocol CatalogItems {
-    /// Inserts `item` unless its blob is already an item; returns the item and whether it was new.
-    func insertItem(_ item: NewItem, addedAt: Date) throws -> (item: Item, isNew: Bool)
-    /// `insertItem` of each of `items` in order, in as few round trips as the backend can (import's
-    /// batches); a blob twice in `items` is new the first time only.
-    func insertItems(_ items: [NewItem], addedAt: Date) throws -> [(item: Item, isNew: Bool)]
+/// What a read transaction offers of `CatalogItems`.
+public protocol CatalogItemsReading {
     /// The item holding `blobID`, if any.
     func item(blobID: BlobID) throws -> Item?
     /// The item with this catalog id, if any.
@@ -26,11 +21,19 @@ public protocol CatalogItems {
     func referencedBlobs() throws -> [BlobID]
     /// Item counts by split or by format, sorted by key.
     func itemCounts(by grouping: ItemGrouping) throws -> [(String, Int)]
-
     /// Adds every remembered file under `prefix` (an absolute directory path) to `states`.
     func importStates(under prefix: String, into states: inout [String: ImportState]) throws
     /// What import last saw at exactly `path`, if anything.
     func importState(path: String) throws -> ImportState?
+}
+
+/// Items (images by the blob holding their bytes) and what import remembers about files.
+public protocol CatalogItems: CatalogItemsReading {
+    /// Inserts `item` unless its blob is already an item; returns the item and whether it was new.
+    func insertItem(_ item: NewItem, addedAt: Date) throws -> (item: Item, isNew: Bool)
+    /// `insertItem` of each of `items` in order, in as few round trips as the backend can (import's
+    /// batches); a blob twice in `items` is new the first time only.
+    func insertItems(_ items: [NewItem], addedAt: Date) throws -> [(item: Item, isNew: Bool)]
     /// Remembers what import saw at a path.
     func setImportState(_ state: ImportState) throws
     /// `setImportState` of each of `states` in order (the last for a path twice wins).
@@ -56,7 +59,9 @@ public enum ItemGrouping: String, Sendable {
 extension CatalogItems {
     /// Inserts `item` now (see `insertItem(_:addedAt:)`).
     public func insertItem(_ item: NewItem) throws -> (item: Item, isNew: Bool) { try insertItem(item, addedAt: Date()) }
+}
 
+extension CatalogItemsReading {
     /// All items in id order.
     public func allItems() throws -> [Item] { try allItems(split: nil) }
 

@@ -9,18 +9,8 @@ public enum LabelHistory: String, Sendable, CaseIterable {
     case verdicts
 }
 
-/// Label history, and each item's current state as snapshots record it.
-public protocol CatalogLabels {
-    /// Appends a label given by `personID` to `itemID`'s history: a set of classes (one, or any
-    /// number in multi-label work), nil for a skip (annotations only). `stamp` is the row's place
-    /// in the label order (`LabelOrder`); nil makes it from `time` and the label, a stamp made
-    /// elsewhere (a merged row) is kept as given. `suggestion` (annotations only) is what a model
-    /// showed while the label was given.
-    func appendLabel(_ history: LabelHistory, itemID: Int64, personID: Int64, classIDs: [Int64]?, at time: Date, stamp: Data?,
-                     suggestion: SuggestionShown?) throws
-    /// `appendLabel(.annotations, …)` of each of `rows` in order, stamped from their times (import's
-    /// batches; no suggestions), in as few round trips as the backend can.
-    func appendAnnotations(_ rows: [NewAnnotation]) throws
+/// What a read transaction offers of `CatalogLabels`.
+public protocol CatalogLabelsReading {
     /// `annotatorID`'s latest annotation of `itemID` in the label order, among those whose stamp
     /// orders before `before` when given: nil when none, `.some(nil)` for a skip.
     func latestAnnotation(itemID: Int64, annotatorID: Int64, before: Data?) throws -> Label??
@@ -37,6 +27,20 @@ public protocol CatalogLabels {
     ///
     /// - Complexity: O(items + their labels), memory O(1) per item.
     func forEachItemRecord(ids: [Int64]?, includingRemoved: Bool, _ body: (Int64, ItemRecord) throws -> Void) throws
+}
+
+/// Label history, and each item's current state as snapshots record it.
+public protocol CatalogLabels: CatalogLabelsReading {
+    /// Appends a label given by `personID` to `itemID`'s history: a set of classes (one, or any
+    /// number in multi-label work), nil for a skip (annotations only). `stamp` is the row's place
+    /// in the label order (`LabelOrder`); nil makes it from `time` and the label, a stamp made
+    /// elsewhere (a merged row) is kept as given. `suggestion` (annotations only) is what a model
+    /// showed while the label was given.
+    func appendLabel(_ history: LabelHistory, itemID: Int64, personID: Int64, classIDs: [Int64]?, at time: Date, stamp: Data?,
+                     suggestion: SuggestionShown?) throws
+    /// `appendLabel(.annotations, …)` of each of `rows` in order, stamped from their times (import's
+    /// batches; no suggestions), in as few round trips as the backend can.
+    func appendAnnotations(_ rows: [NewAnnotation]) throws
 }
 
 /// What one person has done and holds now (`cairn status --team`).
@@ -66,7 +70,7 @@ public struct PersonActivity: Sendable, Hashable, Codable {
     }
 }
 
-extension CatalogTransaction {
+extension CatalogReadTransaction {
     /// Everyone's progress: each person who labeled, reviewed or holds a lease, most recently active first.
     public func teamActivity(since: Date, now: Date = Date()) throws -> [PersonActivity] {
         let counts = try activity(since: since, now: now)
@@ -100,7 +104,7 @@ extension CatalogLabels {
     }
 }
 
-extension CatalogLabels {
+extension CatalogLabelsReading {
     /// The current records of the items in the working state that `ids` names (all when nil).
     public func forEachItemRecord(ids: [Int64]?, _ body: (Int64, ItemRecord) throws -> Void) throws {
         try forEachItemRecord(ids: ids, includingRemoved: false, body)
@@ -135,7 +139,9 @@ extension CatalogLabels {
         try reviewer.checkMayReview()
         try appendLabel(.verdicts, itemID: itemID, personID: reviewer.id, classIDs: classIDs, at: time, stamp: nil, suggestion: nil)
     }
+}
 
+extension CatalogLabelsReading {
     /// `annotatorID`'s latest annotation of `itemID` in the label order: nil when none, `.some(nil)` for a skip.
     public func latestAnnotation(itemID: Int64, annotatorID: Int64) throws -> Label?? {
         try latestAnnotation(itemID: itemID, annotatorID: annotatorID, before: nil)
@@ -152,6 +158,13 @@ extension CatalogLabels {
     /// An item's verdicts, oldest first in the label order (`annotator` is the reviewer).
     public func verdicts(itemID: Int64) throws -> [Annotation] { try labels(.verdicts, itemID: itemID) }
 
+    /// Every item's resolved label under `LabelPolicy` (verdicts included), by catalog id.
+    public func resolvedLabels() throws -> [Int64: ResolvedLabel] {
+        var out: [Int64: ResolvedLabel] = [:]
+        try forEachItemRecord(ids: nil) { out[$0] = $1.resolved }
+        return out
+    }
+
     /// The current records of the items `ids` names (every item when nil), by catalog id.
     public func itemRecords(ids: [Int64]? = nil) throws -> [Int64: ItemRecord] {
         var out: [Int64: ItemRecord] = [:]
@@ -161,14 +174,8 @@ extension CatalogLabels {
 
     /// One item's current record.
     public func itemRecord(id: Int64) throws -> ItemRecord? { try itemRecords(ids: [id])[id] }
-
-    /// Every item's resolved label under `LabelPolicy` (verdicts included), by catalog id.
-    public func resolvedLabels() throws -> [Int64: ResolvedLabel] {
-        var out: [Int64: ResolvedLabel] = [:]
-        try forEachItemRecord(ids: nil) { out[$0] = $1.resolved }
-        return out
-    }
 }
+
 
 extension CatalogTransaction {
     /// Labels `itemID` as `label` (nil = skip) for `annotator`, creating the annotator and classes if missing.

@@ -82,22 +82,26 @@ public struct AnnotatorQueue: Sendable, Hashable {
     }
 }
 
-/// Queues and the leases that keep two annotators off the same item.
-public protocol CatalogLeases {
+/// What a read transaction offers of `CatalogLeases`.
+public protocol CatalogLeasesReading {
     /// The first item after `after` (item id order) that `queue` offers as of `now`, without
     /// leasing it (a labeling UI renders it ahead; `leaseNext` decides).
     func nextItem(in queue: AnnotatorQueue, after: Int64, now: Date) throws -> Item?
     /// How many items `queue` offers as of `now`.
     func itemCount(in queue: AnnotatorQueue, now: Date) throws -> Int
-    /// Holds item `itemID` for annotator `me` until `until`, releasing the holder's other leases.
-    func lease(itemID: Int64, annotatorID me: Int64, host: String, pid: Int32, until: Date) throws
-    /// Drops every lease of one labeling process.
-    func releaseLeases(host: String, pid: Int32) throws
     /// Which of `ids` (at most `offeredBatch` of them) `queue` offers as of `now`.
     func offered(_ ids: [Int64], in queue: AnnotatorQueue, now: Date) throws -> Set<Int64>
 }
 
-extension CatalogLeases {
+/// Queues and the leases that keep two annotators off the same item.
+public protocol CatalogLeases: CatalogLeasesReading {
+    /// Holds item `itemID` for annotator `me` until `until`, releasing the holder's other leases.
+    func lease(itemID: Int64, annotatorID me: Int64, host: String, pid: Int32, until: Date) throws
+    /// Drops every lease of one labeling process.
+    func releaseLeases(host: String, pid: Int32) throws
+}
+
+extension CatalogLeasesReading {
     /// How many ids one `offered` call takes (SQLite binds each as a statement variable).
     public static var offeredBatch: Int { 256 }
 
@@ -129,7 +133,9 @@ extension CatalogTransaction {
         try lease(itemID: item.id, annotatorID: queue.annotatorID, host: host, pid: pid, until: now.addingTimeInterval(duration))
         return (item, position)
     }
+}
 
+extension CatalogReadTransaction {
     /// The first of `candidates` that `queue` offers now, and its position.
     public func peekFirst(of candidates: ArraySlice<Int64>, in queue: AnnotatorQueue) throws -> (item: Item, position: Int)? {
         guard let position = try firstOffered(candidates, in: queue, now: Date()), let item = try item(id: candidates[position]) else { return nil }
@@ -137,13 +143,15 @@ extension CatalogTransaction {
     }
 }
 
-extension CatalogLeases {
+extension CatalogLeasesReading {
     /// The first item after `after` that `queue` offers now.
     public func peekNext(in queue: AnnotatorQueue, after: Int64) throws -> Item? { try nextItem(in: queue, after: after, now: Date()) }
 
     /// How many items `queue` offers now.
     public func queueLength(_ queue: AnnotatorQueue) throws -> Int { try itemCount(in: queue, now: Date()) }
+}
 
+extension CatalogLeases {
     /// Leases the first item after `after` (item id order) that `queue` offers, for `duration`
     /// seconds, and drops the holder's other leases. Nil when the queue is empty.
     ///

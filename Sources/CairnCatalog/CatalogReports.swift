@@ -14,13 +14,17 @@ public struct SnapshotReport: Sendable, Hashable {
     }
 }
 
-/// Reports kept per snapshot, one per kind (a new one replaces the old).
-public protocol CatalogReports {
-    /// Keeps `report`, replacing the snapshot's earlier one of its kind.
-    /// - Throws: `CatalogError.notFound` when the snapshot is not recorded.
-    func saveReport(_ report: SnapshotReport) throws
+/// What a read transaction offers of `CatalogReports`.
+public protocol CatalogReportsReading {
     /// The snapshot's report of `kind`, if one was made.
     func report(snapshot: BlobID, kind: String) throws -> SnapshotReport?
     /// Every report of `kind`, newest first.
     func reports(kind: String) throws -> [SnapshotReport]
+}
+
+/// Reports kept per snapshot, one per kind (a new one replaces the old).
+public protocol CatalogReports: CatalogReportsReading {
+    /// Keeps `report`, replacing the snapshot's earlier one of its kind.
+    /// - Throws: `CatalogError.notFound` when the snapshot is not recorded.
+    func saveReport(_ report: SnapshotReport) throws
 }

@@ -21,18 +21,22 @@ public struct SweepRow: Sendable, Hashable {
     }
 }
 
+/// What a read transaction offers of `CatalogSweeps`.
+public protocol CatalogSweepsReading {
+    /// Every sweep, oldest first.
+    func sweeps() throws -> [SweepRow]
+}
+
 /// Sweeps (`cairn sweep`); their trials are runs.
-public protocol CatalogSweeps {
+public protocol CatalogSweeps: CatalogSweepsReading {
     /// Records a new sweep.
     /// - Throws: `CatalogError.notFound` when its snapshot is not recorded.
     func insertSweep(_ sweep: SweepRow) throws
     /// Replaces a sweep's record.
     func updateSweep(id: String, record: String) throws
-    /// Every sweep, oldest first.
-    func sweeps() throws -> [SweepRow]
 }
 
-extension CatalogSweeps {
+extension CatalogSweepsReading {
     /// The sweep whose id starts with `ref` (4 to 12 hex digits).
     /// - Throws: `CatalogError.notFound`, `.ambiguous`.
     public func sweep(matching ref: String) throws -> SweepRow {
@@ -76,14 +80,8 @@ public struct Run: Sendable, Hashable {
     }
 }
 
-/// Runs pinned to snapshots.
-public protocol CatalogRuns {
-    /// Records a new run.
-    /// - Throws: `CatalogError.notFound` when its snapshot is not recorded.
-    func insertRun(_ run: Run) throws
-    /// Updates a run's name and outcome: status, end time, checkpoint, artifacts and record.
-    /// - Throws: `CatalogError.notFound` for an unknown run.
-    func updateRun(_ run: Run) throws
+/// What a read transaction offers of `CatalogRuns`.
+public protocol CatalogRunsReading {
     /// Every run, oldest first.
     func runs() throws -> [Run]
     /// Runs whose id starts with `prefix` (lowercase hex), oldest first, at most `limit`.
@@ -94,7 +92,17 @@ public protocol CatalogRuns {
     func runs(inSweep id: String) throws -> [Run]
 }
 
-extension CatalogRuns {
+/// Runs pinned to snapshots.
+public protocol CatalogRuns: CatalogRunsReading {
+    /// Records a new run.
+    /// - Throws: `CatalogError.notFound` when its snapshot is not recorded.
+    func insertRun(_ run: Run) throws
+    /// Updates a run's name and outcome: status, end time, checkpoint, artifacts and record.
+    /// - Throws: `CatalogError.notFound` for an unknown run.
+    func updateRun(_ run: Run) throws
+}
+
+extension CatalogRunsReading {
     /// The run whose id starts with `ref` (4 to 12 hex digits) or whose name is `ref` (the latest such).
     /// - Throws: `CatalogError.notFound`, `.ambiguous`, `.prefixTooShort`.
     public func run(matching ref: String) throws -> Run {
@@ -110,7 +118,7 @@ extension CatalogRuns {
     }
 }
 
-extension CatalogTransaction {
+extension CatalogReadTransaction {
     /// Every snapshot something still names: all snapshots, tags, tag history and runs. gc keeps
     /// and fsck checks everything reachable from these.
     public func rootSnapshotIDs() throws -> Set<BlobID> {

@@ -1,15 +1,8 @@
 import CairnStore
 import Foundation
 
-/// Snapshots as the catalog records them, the changes since the head snapshot, and tags.
-public protocol CatalogSnapshots {
-    /// Records a snapshot made here (nothing when it is known) and makes it the head.
-    func recordSnapshot(_ snapshot: SnapshotRecord) throws
-    /// Records a snapshot described elsewhere (a remote) without moving the head; a parent this
-    /// catalog does not know is left unset. Does nothing when the snapshot is known.
-    func importSnapshot(_ snapshot: SnapshotRecord) throws
-    /// Makes `id` the head: the snapshot the working state was last frozen into.
-    func setHead(_ id: BlobID) throws
+/// What a read transaction offers of `CatalogSnapshots`.
+public protocol CatalogSnapshotsReading {
     /// The head snapshot, if any.
     func headSnapshot() throws -> SnapshotRecord?
     /// The snapshot recorded last, if any.
@@ -20,23 +13,32 @@ public protocol CatalogSnapshots {
     func snapshots(prefix: String, limit: Int) throws -> [SnapshotRecord]
     /// Every snapshot, newest first.
     func allSnapshots() throws -> [SnapshotRecord]
-
     /// The items whose records may have changed since the head snapshot: every insert, label and
     /// verdict marks its item, in the same transaction.
     func pendingChanges() throws -> PendingChanges
-    /// Forgets `changes` (read before a snapshot was made): the snapshot now holds them. Changes
-    /// made since they were read stay pending.
-    func settleChanges(_ changes: PendingChanges) throws
-
     /// Every tag by name.
     func tags() throws -> [SnapshotTag]
     /// The tag named `name`, if any.
     func tag(named name: String) throws -> SnapshotTag?
+    /// The history of every tag (or of one), oldest first.
+    func tagHistory(name: String?) throws -> [TagEvent]
+}
+
+/// Snapshots as the catalog records them, the changes since the head snapshot, and tags.
+public protocol CatalogSnapshots: CatalogSnapshotsReading {
+    /// Records a snapshot made here (nothing when it is known) and makes it the head.
+    func recordSnapshot(_ snapshot: SnapshotRecord) throws
+    /// Records a snapshot described elsewhere (a remote) without moving the head; a parent this
+    /// catalog does not know is left unset. Does nothing when the snapshot is known.
+    func importSnapshot(_ snapshot: SnapshotRecord) throws
+    /// Makes `id` the head: the snapshot the working state was last frozen into.
+    func setHead(_ id: BlobID) throws
+    /// Forgets `changes` (read before a snapshot was made): the snapshot now holds them. Changes
+    /// made since they were read stay pending.
+    func settleChanges(_ changes: PendingChanges) throws
     /// Applies a tag event (create or move the tag, or delete it) and appends it to the tag
     /// history. Callers use `setTag` and `deleteTag`, which check names and immutability.
     func recordTagEvent(_ event: TagEvent) throws
-    /// The history of every tag (or of one), oldest first.
-    func tagHistory(name: String?) throws -> [TagEvent]
 }
 
 /// What changed since the head snapshot.
@@ -72,7 +74,9 @@ extension CatalogSnapshots {
         guard let existing = try tag(named: name) else { throw CatalogError.notFound(kind: "tag", name: name) }
         try recordTagEvent(TagEvent(name: name, snapshotID: existing.snapshotID, action: .delete, at: Date(), author: author))
     }
+}
 
+extension CatalogSnapshotsReading {
     /// Every tag event, oldest first.
     public func tagHistory() throws -> [TagEvent] { try tagHistory(name: nil) }
 

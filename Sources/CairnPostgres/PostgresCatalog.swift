@@ -213,7 +213,7 @@ public final class PostgresCatalog: Catalog {
         return try transaction(["BEGIN ISOLATION LEVEL READ COMMITTED", "SELECT pg_advisory_xact_lock(\(Self.writeLock))"], body)
     }
 
-    public func read<T>(_ body: (any CatalogTransaction) throws -> T) throws -> T {
+    public func read<T>(_ body: (any CatalogReadTransaction) throws -> T) throws -> T {
         try transaction(["BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"], body)
     }
 

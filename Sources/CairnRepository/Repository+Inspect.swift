@@ -78,7 +78,7 @@ extension Repository {
     /// `known`, when given, may supply the label counts without reading every item (`Versioning`
     /// takes them from the head snapshot and the items changed since); counts whose splits do not
     /// add up to the catalog's are not trusted, and every item is read instead.
-    public func summary(known: ((any CatalogTransaction) throws -> ItemCounts?)? = nil) throws -> RepositorySummary {
+    public func summary(known: ((any CatalogReadTransaction) throws -> ItemCounts?)? = nil) throws -> RepositorySummary {
         try catalog.read { tx in
             let splits = try tx.itemCounts(by: .split)
             var counts = ItemCounts()

@@ -78,7 +78,7 @@ extension Repository {
 
     /// `name` may grant roles: an admin given that role here (not by a pulled bundle), or, in a
     /// repository made before its creator was recorded (no admin at all), the owner of `.cairn`.
-    static func checkAdmin(_ name: String, _ tx: any CatalogTransaction, owner: String?) throws {
+    static func checkAdmin(_ name: String, _ tx: any CatalogReadTransaction, owner: String?) throws {
         let admins = try tx.annotators().filter { $0.role == .admin }
         if admins.isEmpty && name == owner { return }
         let local = try tx.localReviewers()

@@ -97,7 +97,7 @@ extension Training {
     }
 
     /// The item a predictions line names: by blob id, by imported path, or by a file named by its blob id.
-    static func item(_ blob: String?, path: String?, _ tx: any CatalogTransaction) throws -> Item? {
+    static func item(_ blob: String?, path: String?, _ tx: any CatalogReadTransaction) throws -> Item? {
         if let blob { return BlobID(hex: blob.lowercased()).flatMap { try? tx.item(blobID: $0) } }
         guard let path else { return nil }
         if let item = try tx.items(path: path, limit: 2).first { return item }

@@ -143,7 +143,7 @@ public struct Versioning: Sendable {
 
     /// The working state's label counts from the head snapshot's and the items changed since; nil
     /// when there is no head, its tree is not here, or so many items changed that reading them all is as quick.
-    func countsFromHead(_ tx: any CatalogTransaction) throws -> ItemCounts? {
+    func countsFromHead(_ tx: any CatalogReadTransaction) throws -> ItemCounts? {
         guard let head = try tx.headSnapshot(), let counts = try? JSONDecoder().decode(ItemCounts.self, from: Data(head.counts.utf8)) else {
             return nil
         }
@@ -159,7 +159,7 @@ public struct Versioning: Sendable {
     }
 
     /// Every item's record, encoded straight from the catalog stream and sorted by blob id, with counts.
-    private static func encodeAll(_ tx: any CatalogTransaction) throws -> (SnapshotTree.EncodedItems, ItemCounts) {
+    private static func encodeAll(_ tx: any CatalogReadTransaction) throws -> (SnapshotTree.EncodedItems, ItemCounts) {
         var writer = ByteWriter()
         var entries: [(id: BlobID, start: Int, end: Int)] = []
         var counts = ItemCounts()

@@ -119,7 +119,7 @@ public final class SQLiteCatalog: Catalog {
         }
     }
 
-    public func read<T>(_ body: (any CatalogTransaction) throws -> T) throws -> T {
+    public func read<T>(_ body: (any CatalogReadTransaction) throws -> T) throws -> T {
         do {
             return try database.read { db in try body(SQLiteTransaction(db: db)) }
         } catch {
