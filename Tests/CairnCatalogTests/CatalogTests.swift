@@ -20,6 +20,12 @@ private func newItem(_ n: Int, path: String? = nil) -> NewItem { CatalogConforma
         defer { dir.remove() }
         try check.run(catalog)
     }
+
+    /// The in-memory catalog too (`SQLiteCatalog.inMemory()`), each check on a fresh one.
+    @Test(arguments: CatalogConformance.checks)
+    func conformanceInMemory(_ check: CatalogConformance.Check) throws {
+        try check.run(try SQLiteCatalog.inMemory())
+    }
 }
 
 /// What is particular to the SQLite backend: its schema, migrations, triggers and query plans.

@@ -57,6 +57,30 @@ public final class SQLiteCatalog: Catalog {
         }
     }
 
+    /// A catalog held in memory and gone when released: SQLite's in-memory database behind this
+    /// same code, with the same schema (for tests and throwaway work; it passes the conformance
+    /// suite). It is not another implementation of the protocols — `PostgresCatalog` is that.
+    ///
+    /// ```swift
+    /// let scratch = try SQLiteCatalog.inMemory()
+    /// try scratch.write { _ = try $0.addClass("cat") }
+    /// ```
+    public static func inMemory() throws -> SQLiteCatalog {
+        do {
+            var config = Configuration()
+            config.prepareDatabase { db in db.add(function: LabelOrder.sqlFunction) }
+            let queue = try DatabaseQueue(configuration: config)
+            try migrate(queue)
+            return SQLiteCatalog(database: queue, path: ":memory:")
+        } catch {
+            throw translate(error, path: ":memory:")
+        }
+    }
+
+    private init(database: any DatabaseWriter, path: String) {
+        (self.database, self.path, isReadOnly) = (database, path, false)
+    }
+
     /// The migrations in `schema/`, in order.
     public static var migrationNames: [String] { embeddedMigrations.map(\.name) }
 
