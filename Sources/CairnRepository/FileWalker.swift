@@ -74,12 +74,9 @@ struct FileWalker {
         }
         var names: [String] = []
         while let entry = readdir(dir) {
-            let name: String? = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                let bytes = raw.prefix(while: { $0 != 0 })
-                return String(validating: bytes, as: UTF8.self)
-            }
-            guard let name else {
-                let lossy = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            let bytes = FileOps.entryName(entry)
+            guard let name = String(validating: bytes, as: UTF8.self) else {
+                let lossy = String(decoding: bytes, as: UTF8.self)
                 result.rejections.append(Rejection(path: absolute + "/" + lossy,
                                                    reason: "file name is not valid UTF-8; rename it to import it"))
                 continue

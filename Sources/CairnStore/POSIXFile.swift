@@ -157,15 +157,23 @@ public enum FileOps {
         return lstat(path, &st) == 0
     }
 
+    /// The name of an entry `readdir` returned: its bytes up to the NUL, read in place (valid until
+    /// the next `readdir` of that directory). Every reader of directory entries goes through here:
+    /// `entry.pointee.d_name` copies all 256 bytes of the field, but readdir packs entries to their
+    /// names' lengths (`d_reclen`), so that copy of the last entry in its buffer read past the end
+    /// and crashed when that was the end of a mapped page (seen under load in the team bench).
+    public static func entryName(_ entry: UnsafePointer<dirent>) -> UnsafeBufferPointer<UInt8> {
+        let start = UnsafeRawPointer(entry) + MemoryLayout<dirent>.offset(of: \dirent.d_name)!
+        return UnsafeBufferPointer(start: start.assumingMemoryBound(to: UInt8.self), count: strlen(start.assumingMemoryBound(to: CChar.self)))
+    }
+
     /// Names in a directory, without "." and "..".
     public static func list(_ path: String) throws(StoreError) -> [String] {
         guard let dir = opendir(path) else { throw StoreError.fromErrno(errno, "opendir", path) }
         defer { closedir(dir) }
         var names: [String] = []
         while let entry = readdir(dir) {
-            let name = withUnsafePointer(to: entry.pointee.d_name) {
-                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-            }
+            let name = String(decoding: entryName(entry), as: UTF8.self)
             if name != "." && name != ".." { names.append(name) }
         }
         return names

@@ -35,9 +35,7 @@ extension FileOps {
             }
             var names: [String] = []
             while let entry = readdir(dir) {
-                let child = withUnsafePointer(to: entry.pointee.d_name) {
-                    $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-                }
+                let child = String(decoding: FileOps.entryName(entry), as: UTF8.self)
                 if child != "." && child != ".." { names.append(child) }
             }
             do {
