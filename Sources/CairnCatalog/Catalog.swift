@@ -28,6 +28,12 @@ public protocol Catalog: AnyObject, Sendable {
     var isReadOnly: Bool { get }
     /// Runs `body` in one write transaction: all of it commits, or none of it.
     func write<T>(_ body: (any CatalogTransaction) throws -> T) throws -> T
+    /// `write` for a body that is safe to run twice (its effects outside the catalog can be
+    /// repeated): a backend on a server may then start the transaction without waiting for the
+    /// server's answer, and run the body once more on a new connection when that answer says the
+    /// connection had dropped — nothing of the first run reached the server. The labeling UI's
+    /// save uses it; the default is `write`.
+    func writeRepeatable<T>(_ body: (any CatalogTransaction) throws -> T) throws -> T
     /// Runs `body` against a consistent read-only view of the catalog: a `CatalogReadTransaction`,
     /// which has no writes to call.
     func read<T>(_ body: (any CatalogReadTransaction) throws -> T) throws -> T
@@ -48,6 +54,8 @@ public protocol CatalogTransaction:
     CatalogReports, CatalogLeases, CatalogSplits, CatalogRemovals, CatalogPurges, CatalogSweeps {}
 
 extension Catalog {
+    public func writeRepeatable<T>(_ body: (any CatalogTransaction) throws -> T) throws -> T { try write(body) }
+
     /// Number of items.
     public func itemCount() throws -> Int { try read { try $0.itemCount() } }
 }

@@ -199,11 +199,12 @@ public final class LabelSession {
         try renew()
     }
 
-    /// Moves to the next item of the queue, running `record` first in the same transaction.
+    /// Moves to the next item of the queue, running `record` first in the same transaction (which
+    /// may run twice: `Catalog.writeRepeatable`; `record` only writes to the catalog and notes a stamp).
     private func advance(recording record: (any CatalogTransaction) throws -> Void = { _ in }) throws {
         let (view, host, pid) = (self.view, self.host, self.pid)
         if let undone = pendingUndone.popLast() {  // an item an undo brought back comes before the queue
-            try catalog.write { try record($0) }
+            try catalog.writeRepeatable { try record($0) }
             if let current { visited.append(current) }
             try show(undone)
             showingUndone = true
@@ -211,7 +212,7 @@ public final class LabelSession {
         }
         if let plan {
             let from = min(nextPosition, plan.items.count)
-            let next = try catalog.write { tx in
+            let next = try catalog.writeRepeatable { tx in
                 try record(tx)
                 return try tx.leaseFirst(of: plan.items[from...], in: view, host: host, pid: pid)
             }
@@ -224,7 +225,7 @@ public final class LabelSession {
         }
         var after = cursor
         if let current { after = max(after, current.id) }
-        let next = try catalog.write { tx in
+        let next = try catalog.writeRepeatable { tx in
             try record(tx)
             return try tx.leaseNext(in: view, after: after, host: host, pid: pid)
         }

@@ -175,17 +175,27 @@ public final class PostgresCatalog: Catalog {
     /// before anything ran: the transaction then starts over once on a new connection, so a
     /// restarted server costs nobody a label. A connection lost later fails the transaction, which
     /// PostgreSQL rolls back; nothing in it was acknowledged.
-    private func transaction<T>(_ begin: [String], _ body: (PostgresTransaction) throws -> T) throws -> T {
+    ///
+    /// A `repeatable` body (`writeRepeatable`) does not wait for BEGIN: its answer is read with the
+    /// body's first statement. When it says the connection had dropped, nothing of the body reached
+    /// the server, and the body runs once more on a new connection.
+    private func transaction<T>(_ begin: [String], repeatable: Bool = false, _ body: (PostgresTransaction) throws -> T) throws -> T {
         do {
             var attempt = 0
             while true {
                 attempt += 1
                 let connection = try takeConnection()
                 let tx = PostgresTransaction(connection: connection, logger: logger, scope: scope)
+                var opening: [SentQuery] = []
                 do {
                     // Sent together (BEGIN and the write lock): one wait for both, not one each.
-                    for sent in try begin.map({ try tx.send($0, []) }) { _ = try sent.rows() }
-                } catch let error as PSQLError where Self.connectionLost(error) && attempt == 1 {
+                    opening = try begin.map { try tx.send($0, []) }
+                    if repeatable {
+                        tx.unanswered.queries.withLock { $0.append(contentsOf: opening) }
+                    } else {
+                        for sent in opening { _ = try sent.answer() }
+                    }
+                } catch where Self.connectionLost(error) && attempt == 1 {
                     try? connection.close().wait()
                     continue
                 } catch {
@@ -198,6 +208,10 @@ public final class PostgresCatalog: Catalog {
                     giveBack(connection)
                     return result
                 } catch {
+                    if repeatable, attempt == 1, Self.droppedAtBegin(opening) {
+                        try? connection.close().wait()
+                        continue
+                    }
                     if !connection.isClosed { _ = try? tx.execute("ROLLBACK") }
                     giveBack(connection)
                     throw error
@@ -208,9 +222,29 @@ public final class PostgresCatalog: Catalog {
         }
     }
 
+    /// True when the first statement of a transaction (BEGIN) failed because the connection was lost.
+    private static func droppedAtBegin(_ opening: [SentQuery]) -> Bool {
+        guard let begin = opening.first else { return false }
+        do {
+            _ = try PostgresTransaction.wait(for: begin.done, on: begin.connection)
+            return false
+        } catch {
+            return connectionLost(error)
+        }
+    }
+
+    private static let writeBegin = ["BEGIN ISOLATION LEVEL READ COMMITTED", "SELECT pg_advisory_xact_lock(\(writeLock))"]
+
     public func write<T>(_ body: (any CatalogTransaction) throws -> T) throws -> T {
         if isReadOnly { throw CatalogError.readOnly(location: location) }
-        return try transaction(["BEGIN ISOLATION LEVEL READ COMMITTED", "SELECT pg_advisory_xact_lock(\(Self.writeLock))"], body)
+        return try transaction(Self.writeBegin, body)
+    }
+
+    /// As `write`, one wait fewer: BEGIN and the lock are answered with the body's first statement
+    /// (the body may run twice, see `Catalog.writeRepeatable`).
+    public func writeRepeatable<T>(_ body: (any CatalogTransaction) throws -> T) throws -> T {
+        if isReadOnly { throw CatalogError.readOnly(location: location) }
+        return try transaction(Self.writeBegin, repeatable: true, body)
     }
 
     public func read<T>(_ body: (any CatalogReadTransaction) throws -> T) throws -> T {
@@ -302,7 +336,9 @@ public final class PostgresCatalog: Catalog {
     /// Whether `error` says the connection is gone (closed, or ended by the server: SQLSTATE classes
     /// 08, connection exceptions, and 57P, operator intervention such as a shutdown), not that a
     /// statement failed.
-    static func connectionLost(_ error: PSQLError) -> Bool {
+    static func connectionLost(_ error: any Error) -> Bool {
+        if error is Dropped { return true }
+        guard let error = error as? PSQLError else { return false }
         guard let state = error.serverInfo?[.sqlState] else { return true }
         return state.hasPrefix("08") || state.hasPrefix("57P")
     }
@@ -310,12 +346,18 @@ public final class PostgresCatalog: Catalog {
     /// A connection that stopped answering (`PostgresTransaction.answerTimeout`).
     struct Silent: Error {}
 
+    /// A connection that closed before it answered a statement (`PostgresTransaction.wait`).
+    struct Dropped: Error {}
+
     /// Maps PostgreSQL's errors to `CatalogError` by SQLSTATE; what reaches the user is the server's
     /// message, never the statement.
     static func translate(_ error: any Error, location: PostgresLocation) -> any Error {
         if error is Silent {
             return CatalogError.unreachable(location: location.description,
                                             reason: "the server did not answer for \(PostgresTransaction.answerTimeout.nanoseconds / 1_000_000_000) s")
+        }
+        if error is Dropped {
+            return CatalogError.unreachable(location: location.description, reason: "the connection closed before the server answered")
         }
         guard let error = error as? PSQLError else { return error }
         guard let info = error.serverInfo else {

@@ -50,8 +50,8 @@ struct PostgresTransaction: CatalogTransaction {
 
     /// Sends a write whose answer the caller does not need and returns at once: the next statement
     /// that waits (a query, COMMIT) reads its answer first and fails with its error, so nothing in
-    /// the transaction is acknowledged before every write in it was. A label's save waits once for
-    /// its INSERT, the next item and the lease together instead of once each.
+    /// the transaction is acknowledged before every write in it was. A label's save reads the INSERT's
+    /// answer with the next item's, and the lease's with COMMIT's.
     func executeLater(_ sql: String, _ values: [Value] = []) throws {
         let sent = try send(sql, values, after: [])
         unanswered.queries.withLock { $0.append(sent) }
@@ -61,18 +61,28 @@ struct PostgresTransaction: CatalogTransaction {
     /// connection that went silent (a network cut, a half-closed socket) reaches it.
     static let answerTimeout: TimeAmount = .seconds(Int64(PostgresCatalog.lockTimeout) + 30)
 
-    /// Waits for `future`; after `answerTimeout` closes `connection` and fails with `unreachable`.
+    /// How often a wait looks whether its connection closed.
+    static let closeCheck: TimeAmount = .milliseconds(50)
+
+    /// Waits for `future`. Fails with `Dropped` as soon as `connection` is closed without having
+    /// answered (postgres-nio can leave a statement sent while the server was ending the session
+    /// unanswered forever: seen when a server-side termination raced a send), and after
+    /// `answerTimeout` closes `connection` and fails with `Silent`.
     static func wait<T: Sendable>(for future: EventLoopFuture<T>, on connection: PostgresConnection) throws -> T {
         let promise = future.eventLoop.makePromise(of: T.self)
         let settled = Mutex(false)
-        let timeout = future.eventLoop.scheduleTask(in: answerTimeout) {
+        let deadline = NIODeadline.now() + answerTimeout
+        let watch = future.eventLoop.scheduleRepeatedTask(initialDelay: closeCheck, delay: closeCheck) { task in
+            let late = NIODeadline.now() >= deadline
+            guard connection.isClosed || late else { return }
+            task.cancel()
             guard settled.withLock({ done in defer { done = true }; return !done }) else { return }
-            promise.fail(PostgresCatalog.Silent())
-            connection.close().whenComplete { _ in }
+            promise.fail(late ? PostgresCatalog.Silent() as any Error : PostgresCatalog.Dropped())
+            if late { connection.close().whenComplete { _ in } }
         }
         future.whenComplete { result in
             guard settled.withLock({ done in defer { done = true }; return !done }) else { return }
-            timeout.cancel()
+            watch.cancel()
             promise.completeWith(result)
         }
         return try promise.futureResult.wait()
