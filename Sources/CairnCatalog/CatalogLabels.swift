@@ -176,7 +176,6 @@ extension CatalogLabelsReading {
     public func itemRecord(id: Int64) throws -> ItemRecord? { try itemRecords(ids: [id])[id] }
 }
 
-
 extension CatalogTransaction {
     /// Labels `itemID` as `label` (nil = skip) for `annotator`, creating the annotator and classes if missing.
     public func annotate(itemID: Int64, label: Label?, annotator: String) throws {
