@@ -66,12 +66,7 @@ public struct Versioning: Sendable {
             let head = try tx.headSnapshot()
             let changes = try tx.pendingChanges()
             let classes = TreeFormat.canonicalOrder(try tx.classes().map(\.name))
-            if head != nil {
-                // A changed item without a record was removed (`cairn rm`): it leaves the tree.
-                let records = try tx.itemRecords(ids: changes.itemIDs)
-                let gone = try changes.itemIDs.filter { records[$0] == nil }.compactMap { try tx.item(id: $0)?.blobID }
-                return (head, changes, classes, Content.changed(Array(records.values), removed: gone))
-            }
+            if head != nil { return (head, changes, classes, Content.changed(try Self.changedRecords(tx, changes))) }
             let (items, counts) = try Self.encodeAll(tx)
             return (head, changes, classes, Content.all(items, counts))
         }
@@ -101,7 +96,7 @@ public struct Versioning: Sendable {
     /// the items changed since the head.
     private enum Content {
         case all(SnapshotTree.EncodedItems, ItemCounts)
-        case changed([ItemRecord], removed: [BlobID])
+        case changed([(BlobID, ItemRecord?)])
     }
 
     /// The items subtree of the new snapshot, its counts, and how many items were examined.
@@ -109,14 +104,24 @@ public struct Versioning: Sendable {
         switch content {
         case .all(let items, let counts):
             return (try tree.build(items, 0..<items.entries.count), counts, items.entries.count)
-        case .changed(let changed, let removed):
+        case .changed(let changes):
             guard let head else { throw VersioningError.noSnapshots }
-            let changes = (changed.map { ($0.blobID, Optional($0)) } + removed.map { ($0, nil) }).sorted { $0.0 < $1.0 }
             let headRoot = try tree.root(head.id)
             let counts = try adjusted(SnapshotInfo(head, tags: []).counts, items: headRoot.items, changes: changes)
             let current = headRoot.items.map { TreeFormat.Child(id: $0, count: headRoot.itemCount) }
             return (try tree.update(current, changes: ArraySlice(changes)), counts, changes.count)
         }
+    }
+
+    /// The items `changes` names, each with its current record, sorted by blob id. A changed item
+    /// without a record was removed (`cairn rm`): nil, it leaves the tree.
+    private static func changedRecords(_ tx: any CatalogReadTransaction, _ changes: PendingChanges) throws -> [(BlobID, ItemRecord?)] {
+        let records = try tx.itemRecords(ids: changes.itemIDs)
+        var out = records.values.map { ($0.blobID, Optional($0)) }
+        for id in changes.itemIDs where records[id] == nil {
+            if let item = try tx.item(id: id) { out.append((item.blobID, nil)) }
+        }
+        return out.sorted { $0.0 < $1.0 }
     }
 
     /// A snapshot's `counts` with each changed item's record in its tree (under `items`) counted
@@ -136,7 +141,8 @@ public struct Versioning: Sendable {
 
     /// `Repository.summary`, with the label counts taken from the head snapshot's and the items
     /// changed since (what an incremental snapshot reads): O(changes) rather than O(items). Every
-    /// item is read instead when there is no head, its tree is not here, or many items changed.
+    /// item is read instead when there is no head, its tree is not here, or over 10,000 items and
+    /// a tenth of them changed.
     public func summary() throws -> RepositorySummary {
         try repository.summary(known: countsFromHead)
     }
@@ -148,14 +154,8 @@ public struct Versioning: Sendable {
             return nil
         }
         let changes = try tx.pendingChanges()
-        guard changes.itemIDs.count <= max(10_000, head.itemCount / 10) else { return nil }
-        let records = try tx.itemRecords(ids: changes.itemIDs)
-        var changed = records.values.map { ($0.blobID, Optional($0)) }
-        for id in changes.itemIDs where records[id] == nil {
-            if let item = try tx.item(id: id) { changed.append((item.blobID, nil)) }
-        }
-        guard let root = try? tree.root(head.id) else { return nil }
-        return try? adjusted(counts, items: root.items, changes: changed)
+        guard changes.itemIDs.count <= max(10_000, head.itemCount / 10), let root = try? tree.root(head.id) else { return nil }
+        return try? adjusted(counts, items: root.items, changes: try Self.changedRecords(tx, changes))
     }
 
     /// Every item's record, encoded straight from the catalog stream and sorted by blob id, with counts.
