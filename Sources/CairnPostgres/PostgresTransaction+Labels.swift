@@ -97,23 +97,21 @@ extension PostgresTransaction {
         let seconds = time.timeIntervalSince1970
         let order = try stamp ?? LabelOrder.stamp(at: seconds, label: set.map { Label(try names(of: $0)) })
         let single: Int64? = multi ? nil : set?.first
-        let members = multi ? set.map { $0.sorted() } ?? [] : []
-        // One statement with the member rows, sent without waiting (`executeLater`): a save waits
-        // for it together with the next item.
+        let rows = PostgresLabelRows(history)
+        var columns = "item_id, \(rows.person), class_id, multi, created_at, stamp"
+        var values: [Value] = [itemID, personID, single, multi, seconds, order]
         if history == .annotations {
-            let shown = try suggestion.map { String(decoding: try PostgresLabelRows.encoder.encode($0), as: UTF8.self) }
-            try executeLater("""
-                WITH added AS (INSERT INTO annotations (item_id, annotator_id, class_id, multi, created_at, stamp, suggestion, accepted_suggestion)
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id)
-                INSERT INTO annotation_classes (annotation_id, class_id) SELECT added.id, unnest($9::bigint[]) FROM added
-                """, [itemID, personID, single, multi, seconds, order, shown, suggestion?.accepted ?? false, members])
-        } else {
-            try executeLater("""
-                WITH added AS (INSERT INTO reviews (item_id, reviewer_id, class_id, multi, created_at, stamp)
-                             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id)
-                INSERT INTO review_classes (review_id, class_id) SELECT added.id, unnest($7::bigint[]) FROM added
-                """, [itemID, personID, single, multi, seconds, order, members])
+            columns += ", suggestion, accepted_suggestion"
+            values += [try suggestion.map { String(decoding: try PostgresLabelRows.encoder.encode($0), as: UTF8.self) }, suggestion?.accepted ?? false]
         }
+        values.append(multi ? set.map { $0.sorted() } ?? [] : [Int64]())
+        let placeholders = (1..<values.count).map { "$\($0)" }.joined(separator: ", ")
+        // One statement with the member rows, sent without waiting (`executeLater`): a save reads
+        // its answer with the next item's.
+        try executeLater("""
+            WITH added AS (INSERT INTO \(rows.rawValue) (\(columns)) VALUES (\(placeholders)) RETURNING id)
+            INSERT INTO \(rows.members.table) (\(rows.members.key), class_id) SELECT added.id, unnest($\(values.count)::bigint[]) FROM added
+            """, values)
     }
 
     /// The names of classes by id.
