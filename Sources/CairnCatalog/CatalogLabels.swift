@@ -139,6 +139,14 @@ extension CatalogLabels {
         try reviewer.checkMayReview()
         try appendLabel(.verdicts, itemID: itemID, personID: reviewer.id, classIDs: classIDs, at: time, stamp: nil, suggestion: nil)
     }
+
+    /// `appendVerdict` of classes the caller holds, stamped from their names (as `appendLabel(_:itemID:personID:classes:)`); returns the stamp.
+    /// - Throws: `CatalogError.notAReviewer` unless the reviewer's role records verdicts.
+    @discardableResult
+    public func appendVerdict(itemID: Int64, reviewer: Annotator, classes: [LabelClass], at time: Date = Date()) throws -> Data {
+        try reviewer.checkMayReview()
+        return try appendLabel(.verdicts, itemID: itemID, personID: reviewer.id, classes: classes, at: time)
+    }
 }
 
 extension CatalogLabelsReading {

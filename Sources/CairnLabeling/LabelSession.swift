@@ -142,9 +142,9 @@ public final class LabelSession {
         let wasUndone = showingUndone
         var stamp = Data()
         try advance { tx in
-            if review { try me.checkMayReview() }
-            stamp = try tx.appendLabel(review ? .verdicts : .annotations, itemID: item.id, personID: me.id, classes: labelClasses,
-                                       suggestion: suggestion)
+            stamp = review
+                ? try tx.appendVerdict(itemID: item.id, reviewer: me, classes: labelClasses)
+                : try tx.appendLabel(.annotations, itemID: item.id, personID: me.id, classes: labelClasses, suggestion: suggestion)
         }
         if !review { undoStack.append((item, stamp)) }
         if !wasUndone { queueExits += 1 }
