@@ -46,12 +46,12 @@ public protocol Catalog: AnyObject, Sendable {
 public protocol CatalogReadTransaction:
     CatalogItemsReading, CatalogClassesReading, CatalogPeopleReading, CatalogLabelsReading, CatalogSnapshotsReading, CatalogRunsReading,
     CatalogPredictionsReading, CatalogReportsReading, CatalogLeasesReading, CatalogExchange, CatalogSplitsReading, CatalogRemovalsReading,
-    CatalogPurgesReading, CatalogSweepsReading {}
+    CatalogPurgesReading, CatalogSweepsReading, CatalogBoxesReading {}
 
 /// Everything a write transaction offers: every read, and the writes of each concern's protocol.
 public protocol CatalogTransaction:
     CatalogReadTransaction, CatalogItems, CatalogClasses, CatalogPeople, CatalogLabels, CatalogSnapshots, CatalogRuns, CatalogPredictions,
-    CatalogReports, CatalogLeases, CatalogSplits, CatalogRemovals, CatalogPurges, CatalogSweeps {}
+    CatalogReports, CatalogLeases, CatalogSplits, CatalogRemovals, CatalogPurges, CatalogSweeps, CatalogBoxes {}
 
 extension Catalog {
     public func writeRepeatable<T>(_ body: (any CatalogTransaction) throws -> T) throws -> T { try write(body) }

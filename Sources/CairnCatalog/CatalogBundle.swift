@@ -98,9 +98,29 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
     public var removals: [RemovalEntry]?
     /// Absent when there are none (and in older bundles).
     public var purges: [PurgeEntry]?
+    /// Box sets drawn (`verdict` absent) or decided by a reviewer (`verdict` true), with their
+    /// stamps; absent when there are none (and in older bundles). A row's identity is its item,
+    /// person, history, boxes and time.
+    public var boxLabels: [BoxEntry]?
     /// The sweeps on the bundle's snapshots, so a replica can show the sweep its trials name.
     /// Absent when there are none (and in older bundles).
     public var sweeps: [SweepEntry]?
+
+    public struct BoxEntry: Codable, Sendable, Hashable {
+        public var blob: String, who: String, verdict: Bool?, boxes: BoxSet, at: Double, order: String
+
+        public static func == (a: BoxEntry, b: BoxEntry) -> Bool {
+            a.blob == b.blob && a.who == b.who && (a.verdict ?? false) == (b.verdict ?? false) && a.boxes == b.boxes && a.at == b.at
+        }
+
+        public func hash(into hasher: inout Hasher) {
+            hasher.combine(blob)
+            hasher.combine(who)
+            hasher.combine(verdict ?? false)
+            hasher.combine(boxes)
+            hasher.combine(at)
+        }
+    }
 
     public init() {}
 
@@ -109,10 +129,13 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
         public var items = 0, annotations = 0, reviews = 0, runs = 0, classes = 0, annotators = 0, splitChanges = 0, removals = 0
         public var purges = 0
         public var sweeps = 0
+        public var boxLabels = 0
         /// Purges recorded by someone not trusted here to purge: held, nothing erased (`purge --apply-pulled`).
         public var purgesHeld = 0
         public init() {}
-        public var total: Int { items + annotations + reviews + runs + classes + annotators + splitChanges + removals + purges + sweeps }
+        public var total: Int {
+            items + annotations + reviews + runs + classes + annotators + splitChanges + removals + purges + sweeps + boxLabels
+        }
     }
 
     /// The catalog's rows for the items whose blobs are in `items`, the snapshots in `snapshots`,
@@ -146,6 +169,13 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
             PurgeEntry(blob: $0.blob.hex, who: $0.person, why: $0.reason, at: $0.at.timeIntervalSince1970)
         }
         bundle.purges = purges.isEmpty ? nil : purges
+        let classNames = try tx.classNamesByID()
+        let boxes = try tx.storedBoxEvents().filter { keep.contains($0.item) }.map {
+            BoxEntry(blob: $0.item.hex, who: $0.label.person, verdict: $0.history == .verdicts ? true : nil,
+                     boxes: try BoxCoding.decode($0.label.encoded, classNames: classNames), at: $0.label.createdAt.timeIntervalSince1970,
+                     order: LabelOrder.hex($0.label.stamp))
+        }
+        bundle.boxLabels = boxes.isEmpty ? nil : boxes
         bundle.annotations = try entries(.annotations)
         bundle.reviews = try entries(.verdicts)
         bundle.snapshots = try tx.allSnapshots().filter { keepSnapshots.contains($0.id) }.sorted { $0.createdAt < $1.createdAt }
@@ -185,6 +215,8 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
         out.splitChanges = moves.isEmpty ? nil : moves
         let removals = union(removals ?? [], other.removals ?? [], key: { [$0.blob, $0.who, "\($0.removed)", "\($0.at)"] })
         out.removals = removals.isEmpty ? nil : removals
+        let boxes = union(boxLabels ?? [], other.boxLabels ?? [], key: { $0 })
+        out.boxLabels = boxes.isEmpty ? nil : boxes
         let purges = union(purges ?? [], other.purges ?? [], key: \.blob)
         out.purges = purges.isEmpty ? nil : purges
         let sweeps = union(sweeps ?? [], other.sweeps ?? [], key: \.id)
@@ -228,6 +260,7 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
             }
         }
         var itemIDs: [String: Int64] = [:]
+        var itemSizes: [String: (width: Int, height: Int)] = [:]
         for row in items {
             guard let blob = BlobID(hex: row.blob), let split = Split(rawValue: row.split) else {
                 throw CatalogError.malformedBundle("item \(row.blob)")
@@ -236,6 +269,7 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
                 NewItem(blobID: blob, path: row.path, format: row.format, width: row.width, height: row.height, byteSize: row.size, split: split),
                 addedAt: Date(timeIntervalSince1970: row.addedAt))
             itemIDs[row.blob] = item.id
+            itemSizes[row.blob] = (item.width, item.height)
             if isNew { counts.items += 1 }
         }
         func ids(_ row: LabelEntry) throws -> (Int64, Int64, [Int64]?) {
@@ -266,6 +300,22 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
             try tx.appendLabel(.verdicts, itemID: item, personID: who, classIDs: cls, at: Date(timeIntervalSince1970: row.at),
                                stamp: try row.stamp(), suggestion: nil)
             counts.reviews += 1
+        }
+        // A box set is an event (item, person, history, boxes, time): each is added once, checked as
+        // if drawn here.
+        var haveBoxes = Set(here.boxLabels ?? [])
+        for row in boxLabels ?? [] where haveBoxes.insert(row).inserted {
+            guard let item = itemIDs[row.blob], let size = itemSizes[row.blob], let who = people[row.who],
+                  let stamp = LabelOrder.stamp(hex: row.order) else {
+                throw CatalogError.malformedBundle("a box set of \(row.blob) by \(row.who)")
+            }
+            do {
+                try tx.appendBoxes(row.verdict == true ? .verdicts : .annotations, itemID: item, width: size.width, height: size.height,
+                                   personID: who, boxes: row.boxes, classIDs: classIDs, at: Date(timeIntervalSince1970: row.at), stamp: stamp)
+            } catch let error as CatalogError {
+                throw CatalogError.malformedBundle("a box set of \(row.blob) by \(row.who): \(error)")
+            }
+            counts.boxLabels += 1
         }
         // A split change is an event too (item, person, split, time): each is added once, and the
         // item's split becomes its latest change's.

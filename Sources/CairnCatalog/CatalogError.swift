@@ -55,6 +55,8 @@ public enum CatalogError: CairnError, Equatable {
     case unreachable(location: String, reason: String)
     /// Any other failure of the backend, in words.
     case storage(String)
+    /// A box that cannot be stored: not a finite rectangle of positive size inside its image.
+    case invalidBox(Box, reason: String)
 
     public var description: String {
         switch self {
@@ -96,6 +98,7 @@ public enum CatalogError: CairnError, Equatable {
         case .unreachable(let location, let reason):
             "cannot reach the catalog at \(location): \(Printable.escaped(reason)); check that the server runs and this machine may connect"
         case .storage(let message): "catalog error: \(message)"
+        case .invalidBox(let box, let reason): "invalid box \(Printable.escaped(box.description)): \(reason)"
         }
     }
 }

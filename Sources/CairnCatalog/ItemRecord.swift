@@ -21,6 +21,8 @@ public struct ItemRecord: Sendable, Hashable, Codable {
     public var annotations: [AnnotatorLabel]
     /// The latest reviewer verdict, if any.
     public var verdict: Verdict?
+    /// The item's boxes (each annotator's latest set, the latest verdict), nil when nobody drew any.
+    public var boxes: BoxRecord?
 
     /// One annotator's latest label (nil = skipped).
     public struct AnnotatorLabel: Sendable, Hashable, Codable {
@@ -74,7 +76,7 @@ public struct ItemRecord: Sendable, Hashable, Codable {
     }
 
     public init(blobID: BlobID, path: String, format: String, width: Int, height: Int, split: Split,
-                annotations: [AnnotatorLabel], verdict: Verdict?) {
+                annotations: [AnnotatorLabel], verdict: Verdict?, boxes: BoxRecord? = nil) {
         self.blobID = blobID
         self.path = path
         self.format = format
@@ -83,6 +85,7 @@ public struct ItemRecord: Sendable, Hashable, Codable {
         self.split = split
         self.annotations = annotations.count > 1 ? annotations.sorted { utf8Precedes($0.annotator, $1.annotator) } : annotations
         self.verdict = verdict
+        self.boxes = boxes
         let resolved = LabelPolicy.resolve(labels: self.annotations.lazy.map(\.label), verdict: verdict?.label)
         self.label = resolved.label
         if case .conflict(let names) = resolved { conflict = names } else { conflict = [] }
@@ -125,6 +128,11 @@ public struct ItemCounts: Sendable, Hashable, Codable {
     public var splits: [String: Int] = [:]
     public var unlabeled = 0
     public var conflicts = 0
+    /// Boxes of each class among the items' resolved boxes; nil when no item has any (and in
+    /// counts written before boxes existed).
+    public var boxes: [String: Int]?
+    /// Items whose annotators' box sets differ with no verdict; nil when none.
+    public var boxConflicts: Int?
 
     public init() {}
 
@@ -142,6 +150,18 @@ public struct ItemCounts: Sendable, Hashable, Codable {
             }
         case .unlabeled: unlabeled += sign
         case .conflict: conflicts += sign
+        }
+        guard let record = record.boxes else { return }
+        guard let resolved = record.resolved else {
+            boxConflicts = (boxConflicts ?? 0) + sign
+            if boxConflicts == 0 { boxConflicts = nil }
+            return
+        }
+        for (name, count) in resolved.classCounts {
+            var counts = boxes ?? [:]
+            counts[name, default: 0] += sign * count
+            if counts[name] == 0 { counts[name] = nil }
+            boxes = counts.isEmpty ? nil : counts
         }
     }
 }

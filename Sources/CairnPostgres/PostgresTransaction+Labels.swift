@@ -181,9 +181,18 @@ extension PostgresTransaction {
         })
         let removed = includingRemoved ? "" : " AND NOT removed"
         let columns = "SELECT id, blob_id, path, format, width, height, split FROM items"
+        // Box sets are read only when there are any, so class-only work sends nothing more.
+        let hasBoxes = try one(Bool.self, "SELECT EXISTS (SELECT 1 FROM box_labels)") ?? false
         func emit(_ page: RecordPage) throws {
-            try emitRecords(try page.items.rows(), annotations: try page.annotations.rows(), verdicts: try page.verdicts.rows(),
+            let boxes = try page.boxes.map {
+                Self.boxScan(annotations: try $0.annotations.rows(), verdicts: try $0.verdicts.rows(), people: people, classes: classes)
+            }
+            try emitRecords(try page.items.rows(), annotations: try page.annotations.rows(), verdicts: try page.verdicts.rows(), boxes: boxes,
                             people: people, classes: classes, body)
+        }
+        func boxQueries(_ condition: String, _ values: [Value]) throws -> (annotations: SentQuery, verdicts: SentQuery)? {
+            guard hasBoxes else { return nil }
+            return (try send(Self.latestBoxesSQL(verdict: false, where: condition), values), try send(Self.latestBoxesSQL(verdict: true, where: condition), values))
         }
         if let ids {
             let sorted = Array(Set(ids)).sorted()
@@ -191,7 +200,8 @@ extension PostgresTransaction {
                 let page = Array(sorted[start..<min(start + Self.pageSize, sorted.count)])
                 try emit(RecordPage(items: try send("\(columns) WHERE id = ANY($1)\(removed) ORDER BY id", [page]),
                                     annotations: try send(Self.latestLabelsSQL(.annotations, where: "r.item_id = ANY($1)"), [page]),
-                                    verdicts: try send(Self.latestLabelsSQL(.reviews, where: "r.item_id = ANY($1)"), [page])))
+                                    verdicts: try send(Self.latestLabelsSQL(.reviews, where: "r.item_id = ANY($1)"), [page]),
+                                    boxes: try boxQueries("r.item_id = ANY($1)", [page])))
             }
             return
         }
@@ -201,7 +211,8 @@ extension PostgresTransaction {
             let high = low + Int64(Self.pageSize)
             return RecordPage(items: try send("\(columns) WHERE id > $1 AND id <= $2\(removed) ORDER BY id", [low, high]),
                               annotations: try send(Self.latestLabelsSQL(.annotations, where: range), [low, high]),
-                              verdicts: try send(Self.latestLabelsSQL(.reviews, where: range), [low, high]))
+                              verdicts: try send(Self.latestLabelsSQL(.reviews, where: range), [low, high]),
+                              boxes: try boxQueries(range, [low, high]))
         }
         var low: Int64 = 0
         var next: RecordPage? = try page(after: low)
@@ -212,7 +223,10 @@ extension PostgresTransaction {
                 try emit(current)
             } catch {
                 // The queries sent ahead still answer on this connection: wait for them before it is used again.
-                if let next { _ = try? next.items.rows(); _ = try? next.annotations.rows(); _ = try? next.verdicts.rows() }
+                if let next {
+                    _ = try? next.items.rows(); _ = try? next.annotations.rows(); _ = try? next.verdicts.rows()
+                    _ = try? next.boxes?.annotations.rows(); _ = try? next.boxes?.verdicts.rows()
+                }
                 throw error
             }
         }
@@ -225,6 +239,8 @@ extension PostgresTransaction {
         var items: SentQuery
         var annotations: SentQuery
         var verdicts: SentQuery
+        /// Each annotator's latest box set and the latest box verdict, when the catalog has boxes.
+        var boxes: (annotations: SentQuery, verdicts: SentQuery)?
     }
 
     /// Each item's latest label per annotator (`.annotations`) or latest verdict (`.reviews`), for the items `condition` selects.
@@ -239,7 +255,7 @@ extension PostgresTransaction {
     }
 
     private func emitRecords(_ items: [PostgresRandomAccessRow], annotations: [PostgresRandomAccessRow], verdicts: [PostgresRandomAccessRow],
-                             people: [Int64: String], classes: [Int64: String], _ body: (Int64, ItemRecord) throws -> Void) throws {
+                             boxes: BoxScan?, people: [Int64: String], classes: [Int64: String], _ body: (Int64, ItemRecord) throws -> Void) throws {
         func latest(_ rows: [PostgresRandomAccessRow]) throws -> [Int64: [(who: Int64, label: Label?)]] {
             var out: [Int64: [(who: Int64, label: Label?)]] = [:]
             for row in rows {
@@ -255,6 +271,7 @@ extension PostgresTransaction {
         }
         let annotations = try latest(annotations)
         let verdicts = try latest(verdicts)
+        var boxes = boxes
         for row in items {
             let itemID = try row.get(0, Int64.self)
             let split = try row.get(6, String.self)
@@ -263,7 +280,8 @@ extension PostgresTransaction {
                 entry.label.map { ItemRecord.Verdict(reviewer: people[entry.who] ?? "?", label: $0) }
             }
             try body(itemID, ItemRecord(blobID: try Self.blobID(row.get(1)), path: try row.get(2), format: try row.get(3), width: try row.get(4),
-                                        height: try row.get(5), split: Split(rawValue: split) ?? .train, annotations: labels, verdict: verdict))
+                                        height: try row.get(5), split: Split(rawValue: split) ?? .train, annotations: labels, verdict: verdict,
+                                        boxes: try boxes?.record(for: itemID)))
         }
     }
 }
@@ -290,6 +308,7 @@ extension PostgresTransaction {
             "SELECT count(*), coalesce(max(seq), 0)::text FROM runs", "SELECT count(*), coalesce(max(id), 0)::text FROM classes",
             "SELECT count(*), coalesce(max(id), 0)::text FROM annotators", "SELECT count(*), coalesce(max(id), 0)::text FROM split_changes",
             "SELECT count(*), coalesce(max(id), 0)::text FROM item_removals", "SELECT count(*), coalesce(max(created_at), 0)::text FROM purges",
+            "SELECT count(*), coalesce(max(id), 0)::text FROM box_labels",
             "SELECT count(*), coalesce(string_agg(status || coalesce(checkpoint_id, '') || length(record), ',' ORDER BY seq), '') FROM runs",
             "SELECT count(*), coalesce(string_agg(name || coalesce(hotkey, '') || coalesce(removed_at::text, ''), ',' ORDER BY id), '') FROM classes",
         ]

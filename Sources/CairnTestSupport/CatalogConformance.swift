@@ -55,7 +55,69 @@ public enum CatalogConformance {
         Check(name: "one report per snapshot and kind", run: reports),
         Check(name: "batches write what one-by-one writes do", run: batches),
         Check(name: "team activity counts labels, verdicts and live leases", run: activity),
+        Check(name: "box sets: history, latest per person, verdicts, checks, changes and rename", run: boxes),
     ]
+
+    static func boxes(_ catalog: any Catalog) throws {
+        let cat = Box(className: "cat", x: 1, y: 1.5, width: 3, height: 2)
+        let dog = Box(className: "dog", x: 0, y: 0, width: 8, height: 8, crowd: true)
+        let (item, other) = try catalog.write { tx throws in (try tx.insertItem(newItem(1)).item, try tx.insertItem(newItem(2)).item) }
+        #expect(try catalog.read { try $0.itemRecord(id: item.id)?.boxes } == nil)
+        let start = Date(timeIntervalSince1970: 1_700_000_000)
+        try catalog.write { tx throws in
+            let classes = Dictionary(uniqueKeysWithValues: [try tx.ensureClass("cat"), try tx.ensureClass("dog")].map { ($0.name, $0) })
+            let ada = try tx.ensureAnnotator("ada"), bob = try tx.ensureAnnotator("bob")
+            try tx.appendBoxes(.annotations, item: item, personID: ada.id, boxes: BoxSet([cat]), classes: classes, at: start)
+            try tx.appendBoxes(.annotations, item: item, personID: ada.id, boxes: BoxSet([cat, dog]), classes: classes, at: start + 1)
+            try tx.appendBoxes(.annotations, item: item, personID: bob.id, boxes: BoxSet([dog, cat]), classes: classes, at: start + 2)
+            // Checked before anything is written: outside the image, no size, not a number, an unknown class.
+            for bad in [Box(className: "cat", x: 6, y: 0, width: 3, height: 1), Box(className: "cat", x: 0, y: 0, width: 0, height: 1),
+                        Box(className: "cat", x: .nan, y: 0, width: 1, height: 1), Box(className: "cow", x: 0, y: 0, width: 1, height: 1)] {
+                #expect(throws: CatalogError.self) {
+                    try tx.appendBoxes(.annotations, item: other, personID: ada.id, boxes: BoxSet([bad]), classes: classes, at: start)
+                }
+            }
+        }
+        var record = try #require(try catalog.read { try $0.itemRecord(id: item.id)?.boxes })
+        #expect(record.annotations.map(\.person) == ["ada", "bob"])
+        #expect(record.resolved == BoxSet([cat, dog]))
+        #expect(try catalog.read { try $0.itemRecord(id: other.id)?.boxes } == nil)
+        #expect(try catalog.read { try $0.boxLabels(.annotations, itemID: item.id).map(\.boxes.count) } == [1, 2, 2])
+        #expect(try catalog.read { try $0.boxLabelCount() } == 3)
+
+        // Sets that differ wait for a reviewer; the reviewer's latest set wins; both marked as changes.
+        try catalog.write { tx throws in
+            let classes = Dictionary(uniqueKeysWithValues: try tx.classes().map { ($0.name, $0) })
+            try tx.appendBoxes(.annotations, item: item, personID: try tx.ensureAnnotator("bob").id, boxes: BoxSet([]), classes: classes, at: start + 3)
+        }
+        record = try #require(try catalog.read { try $0.itemRecord(id: item.id)?.boxes })
+        #expect(record.resolved == nil)
+        try catalog.write { tx throws in
+            try tx.recordSnapshot(SnapshotRecord(id: BlobID(hashing: Data("boxes".utf8)), parentID: nil, message: "m", author: "a",
+                                                 createdAt: Date(), itemCount: 2, counts: "{}"))
+            try tx.settleChanges(try tx.pendingChanges())
+            let classes = Dictionary(uniqueKeysWithValues: try tx.classes().map { ($0.name, $0) })
+            let grace = try tx.addAnnotator("grace", role: .reviewer)
+            #expect(throws: CatalogError.self) {
+                try tx.appendBoxVerdict(item: item, reviewer: try tx.ensureAnnotator("ada"), boxes: BoxSet([cat]), classes: classes)
+            }
+            try tx.appendBoxVerdict(item: item, reviewer: grace, boxes: BoxSet([dog]), classes: classes, at: start + 4)
+        }
+        #expect(try catalog.read { try $0.pendingChanges().itemIDs } == [item.id])
+        record = try #require(try catalog.read { try $0.itemRecord(id: item.id)?.boxes })
+        #expect(record.verdict?.person == "grace")
+        #expect(record.resolved == BoxSet([dog]))
+        #expect(try catalog.read { try $0.boxLabels(.verdicts, itemID: item.id).map(\.person) } == ["grace"])
+
+        // A renamed class renames its boxes and marks the items that have boxes.
+        try catalog.write { tx throws in try tx.settleChanges(try tx.pendingChanges()) }
+        try catalog.write { try $0.renameClass("dog", to: "hound") }
+        #expect(try catalog.read { try $0.pendingChanges().itemIDs } == [item.id])
+        #expect(try catalog.read { try $0.itemRecord(id: item.id)?.boxes?.resolved?.boxes.map(\.className) } == ["hound"])
+        let events = try catalog.read { try $0.storedBoxEvents() }
+        #expect(events.map(\.history) == [.annotations, .annotations, .annotations, .annotations, .verdicts])
+        #expect(Set(events.map(\.item)) == [item.blobID])
+    }
 
     static func activity(_ catalog: any Catalog) throws {
         let start = Date(timeIntervalSince1970: 10_000)

@@ -25,7 +25,9 @@ public enum TreeFormat {
     }
 
     enum Kind: UInt8 {
-        case leaf = 1, interior = 2, root = 3
+        /// `leafWithBoxes` is a leaf in which some item has boxes: each item is followed by its box
+        /// section. A leaf without boxes keeps kind 1, so snapshots without boxes keep their ids.
+        case leaf = 1, interior = 2, root = 3, leafWithBoxes = 4
     }
 
     // MARK: Nodes
@@ -69,9 +71,13 @@ public enum TreeFormat {
         var w = ByteWriter()
         switch node {
         case .leaf(let items):
-            w.byte(Kind.leaf.rawValue)
+            let withBoxes = items.contains { $0.boxes != nil }
+            w.byte(withBoxes ? Kind.leafWithBoxes.rawValue : Kind.leaf.rawValue)
             w.varint(UInt64(items.count))
-            for item in items { encode(item, into: &w) }
+            for item in items {
+                encode(item, into: &w)
+                if withBoxes { encodeBoxes(item.boxes, into: &w) }
+            }
         case .interior(let children):
             w.byte(Kind.interior.rawValue)
             var bitmap: UInt8 = 0
@@ -147,6 +153,48 @@ public enum TreeFormat {
         }
     }
 
+    /// An item's box section: 0 when it has none; else 1, each annotator's latest set (sorted by
+    /// name), then 0, or 1 and the latest verdict's reviewer and set.
+    static func encodeBoxes(_ record: BoxRecord?, into w: inout ByteWriter) {
+        guard let record else { return w.byte(0) }
+        w.byte(1)
+        w.varint(UInt64(record.annotations.count))
+        for entry in record.annotations {
+            w.string(entry.person)
+            w.boxSet(entry.boxes)
+        }
+        if let verdict = record.verdict {
+            w.byte(1)
+            w.string(verdict.person)
+            w.boxSet(verdict.boxes)
+        } else {
+            w.byte(0)
+        }
+    }
+
+    static func decodeBoxes(_ r: inout ByteReader, width: Int, height: Int) throws -> BoxRecord? {
+        switch try r.byte() {
+        case 0: return nil
+        case 1: break
+        default: throw r.corrupt("bad box section flag")
+        }
+        let count = try r.count(max: 1 << 20)
+        var annotations: [PersonBoxes] = []
+        for _ in 0..<count {
+            let person = try r.string()
+            if let last = annotations.last, !utf8Precedes(last.person, person) { throw r.corrupt("box annotators out of order") }
+            annotations.append(PersonBoxes(person: person, boxes: try r.boxSet(width: width, height: height)))
+        }
+        var verdict: PersonBoxes?
+        switch try r.byte() {
+        case 0: break
+        case 1: verdict = PersonBoxes(person: try r.string(), boxes: try r.boxSet(width: width, height: height))
+        default: throw r.corrupt("bad box verdict flag")
+        }
+        guard !annotations.isEmpty || verdict != nil else { throw r.corrupt("an empty box section") }
+        return BoxRecord(annotations: annotations, verdict: verdict)
+    }
+
     // MARK: Decoding
 
     /// Decodes a leaf or interior node.
@@ -155,13 +203,14 @@ public enum TreeFormat {
         var r = ByteReader(data: data, id: id)
         let node: Node
         switch try r.byte() {
-        case Kind.leaf.rawValue:
+        case let kind where kind == Kind.leaf.rawValue || kind == Kind.leafWithBoxes.rawValue:
             let count = try r.count(max: data.count / 40 + 1)
             guard count >= 1, count <= leafCapacity else { throw r.corrupt("a leaf must hold 1 to \(leafCapacity) items, not \(count)") }
             var items: [ItemRecord] = []
             items.reserveCapacity(count)
             for _ in 0..<count {
-                let item = try decodeItem(&r)
+                var item = try decodeItem(&r)
+                if kind == Kind.leafWithBoxes.rawValue { item.boxes = try decodeBoxes(&r, width: item.width, height: item.height) }
                 if let last = items.last, !(last.blobID < item.blobID) { throw r.corrupt("leaf items out of order") }
                 items.append(item)
             }
@@ -310,6 +359,19 @@ struct ByteWriter {
         self.label(label)
     }
 
+    /// A box set: its count, then each box in canonical order as its class, x, y, width and height
+    /// (IEEE-754 doubles, 8 bytes big-endian each) and its flags byte.
+    mutating func boxSet(_ set: BoxSet) {
+        varint(UInt64(set.count))
+        for box in set.boxes {
+            string(box.className)
+            for value in [box.x, box.y, box.width, box.height] {
+                withUnsafeBytes(of: value.bitPattern.bigEndian) { bytes.append(contentsOf: $0) }
+            }
+            byte(box.flags)
+        }
+    }
+
     mutating func id(_ id: BlobID) {
         for word in [id.w0, id.w1, id.w2, id.w3] {
             withUnsafeBytes(of: word.bigEndian) { bytes.append(contentsOf: $0) }
@@ -383,6 +445,32 @@ struct ByteReader {
         var names: [String] = []
         for _ in 0..<n { names.append(try string()) }
         return Label(names)
+    }
+
+    /// What `ByteWriter.boxSet` writes, each box checked against a `width` x `height` image (a
+    /// non-canonical order is refused by the re-encoding check).
+    mutating func boxSet(width: Int, height: Int) throws -> BoxSet {
+        let n = try count(max: (data.endIndex - offset) / 34)
+        var boxes: [Box] = []
+        boxes.reserveCapacity(n)
+        for _ in 0..<n {
+            let name = try string()
+            var values: [Double] = []
+            for _ in 0..<4 {
+                guard data.endIndex - offset >= 8 else { throw corrupt("truncated box") }
+                var bits: UInt64 = 0
+                for k in 0..<8 { bits = bits << 8 | UInt64(data[offset + k]) }
+                offset += 8
+                values.append(Double(bitPattern: bits))
+            }
+            let flags = try byte()
+            guard flags < 4 else { throw corrupt("unknown box flags \(flags)") }
+            let box = Box(className: name, x: values[0], y: values[1], width: values[2], height: values[3], crowd: flags & 1 != 0,
+                          occluded: flags & 2 != 0)
+            do { try box.check(imageWidth: width, imageHeight: height) } catch { throw corrupt("\(error)") }
+            boxes.append(box)
+        }
+        return BoxSet(boxes)
     }
 
     /// What `ByteWriter.optionalLabel` writes.

@@ -28,6 +28,20 @@ func multiLabelVectorItems() -> [ItemRecord] {
     return [d, e].sorted { $0.blobID < $1.blobID }
 }
 
+/// The box items of the test vectors: `f.png` with box sets by two annotators and a verdict, and
+/// `g.png` without boxes in the same leaf.
+func boxVectorItems() -> [ItemRecord] {
+    let cat = Box(className: "cat", x: 1, y: 2, width: 3, height: 4)
+    let boxes = BoxRecord(annotations: [PersonBoxes(person: "bob", boxes: BoxSet([cat])),
+                                        PersonBoxes(person: "ada", boxes: BoxSet([cat, Box(className: "dog", x: 0, y: 0, width: 16, height: 12, crowd: true)]))],
+                          verdict: PersonBoxes(person: "grace", boxes: BoxSet([Box(className: "cat", x: 1, y: 2, width: 3.5, height: 4, occluded: true)])))
+    let f = ItemRecord(blobID: BlobID(hashing: Data("f".utf8)), path: "f.png", format: "png", width: 16, height: 12, split: .train,
+                       annotations: [.init(annotator: "ada", label: "cat")], verdict: nil, boxes: boxes)
+    let g = ItemRecord(blobID: BlobID(hashing: Data("g".utf8)), path: "g.png", format: "png", width: 2, height: 2, split: .val,
+                       annotations: [], verdict: nil)
+    return [f, g].sorted { $0.blobID < $1.blobID }
+}
+
 /// Fenced ```vectors blocks of Docs/FORMAT.md as name → hex.
 func formatVectors() throws -> [String: String] {
     let text = try String(contentsOfFile: Fixtures.packageRoot + "/Docs/FORMAT.md", encoding: .utf8)
@@ -64,6 +78,53 @@ func hex(_ data: Data) -> String { data.map { String(format: "%02x", $0) }.joine
         #expect(vectors["empty snapshot id"] == BlobID(hashing: empty).hex, "empty id: \(BlobID(hashing: empty).hex)")
         let multi = TreeFormat.encode(.leaf(multiLabelVectorItems()))
         #expect(vectors["multi-label leaf"] == hex(multi), "multi-label leaf bytes: \(hex(multi))")
+        let boxes = TreeFormat.encode(.leaf(boxVectorItems()))
+        #expect(vectors["box leaf"] == hex(boxes), "box leaf bytes: \(hex(boxes))")
+    }
+
+    /// A leaf with boxes is kind 4 and reads back equal; a leaf without keeps kind 1 (and its id);
+    /// boxes out of order, outside the image, repeated or with unknown flags are refused.
+    @Test func boxRecordsRoundTripCanonically() throws {
+        let items = boxVectorItems()
+        let leaf = TreeFormat.encode(.leaf(items))
+        #expect(leaf.first == 4)
+        #expect(try TreeFormat.decodeNode(leaf, id: BlobID(hashing: leaf)) == .leaf(items))
+        #expect(items[0].boxes?.resolved == BoxSet([Box(className: "cat", x: 1, y: 2, width: 3.5, height: 4, occluded: true)]))
+        var plain = items
+        for i in plain.indices { plain[i].boxes = nil }
+        #expect(TreeFormat.encode(.leaf(plain)).first == 1)
+
+        func leafWith(_ boxes: [Box], width: Int = 16) -> Data {
+            var w = ByteWriter()
+            w.byte(4)
+            w.varint(1)
+            var item = ItemRecord(blobID: BlobID(hashing: Data("h".utf8)), path: "h.png", format: "png", width: width, height: 12, split: .train,
+                                  annotations: [], verdict: nil)
+            item.boxes = nil
+            TreeFormat.encode(item, into: &w)
+            w.byte(1)
+            w.varint(1)
+            w.string("ada")
+            // Written box by box, in the order given, as a careless or hostile writer might.
+            w.varint(UInt64(boxes.count))
+            for box in boxes {
+                w.string(box.className)
+                for v in [box.x, box.y, box.width, box.height] { withUnsafeBytes(of: v.bitPattern.bigEndian) { w.bytes.append(contentsOf: $0) } }
+                w.byte(box.flags)
+            }
+            w.byte(0)
+            return w.data
+        }
+        let a = Box(className: "cat", x: 1, y: 1, width: 2, height: 2), b = Box(className: "dog", x: 1, y: 1, width: 2, height: 2)
+        let good = leafWith([a, b])
+        #expect(try TreeFormat.decodeNode(good, id: BlobID(hashing: good)).count == 1)
+        for bad in [leafWith([b, a]), leafWith([a, a]), leafWith([a], width: 2), leafWith([Box(className: "cat", x: .nan, y: 0, width: 1, height: 1)]),
+                    leafWith([Box(className: "cat", x: 0, y: 0, width: -1, height: 1)])] {
+            #expect(throws: VersioningError.self) { try TreeFormat.decodeNode(bad, id: BlobID(hashing: bad)) }
+        }
+        var flags = good
+        flags[flags.count - 2] = 7
+        #expect(throws: VersioningError.self) { try TreeFormat.decodeNode(flags, id: BlobID(hashing: flags)) }
     }
 
     /// Records in JSON (exports) write `label`; files from before multi-label support say

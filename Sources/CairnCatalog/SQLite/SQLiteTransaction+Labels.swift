@@ -95,6 +95,7 @@ extension SQLiteTransaction {
         func scanned(_ row: Row?, _ members: [Int64: [Int64]]) -> Scanned? {
             row.map { ($0[0], $0[1], LabelRows.label(classID: $0[2], multi: $0[3], row: $0[4], members: members, names: classes)) }
         }
+        var boxes = try boxScan(labelCondition: labelCondition, arguments, people: people)
         var nextLabel = scanned(try labels.next(), annotationSets)
         var nextVerdict = scanned(try verdicts.next(), verdictSets)
         while let row = try items.next() {
@@ -111,7 +112,8 @@ extension SQLiteTransaction {
                 nextVerdict = scanned(try verdicts.next(), verdictSets)
             }
             try body(itemID, ItemRecord(blobID: try Self.blobID(row[1]), path: row[2], format: row[3], width: row[4], height: row[5],
-                                        split: Split(rawValue: splitName) ?? .train, annotations: annotations, verdict: verdict))
+                                        split: Split(rawValue: splitName) ?? .train, annotations: annotations, verdict: verdict,
+                                        boxes: try boxes?.record(for: itemID)))
         }
     }
 }
@@ -138,6 +140,7 @@ extension SQLiteTransaction {
             "SELECT count(*), coalesce(max(seq), 0) FROM runs", "SELECT count(*), coalesce(max(id), 0) FROM classes",
             "SELECT count(*), coalesce(max(id), 0) FROM annotators", "SELECT count(*), coalesce(max(id), 0) FROM split_changes",
             "SELECT count(*), coalesce(max(id), 0) FROM item_removals", "SELECT count(*), coalesce(max(created_at), 0) FROM purges",
+            "SELECT count(*), coalesce(max(id), 0) FROM box_labels",
             "SELECT coalesce(group_concat(status || coalesce(checkpoint_id, '') || length(record)), '') FROM runs",
             "SELECT coalesce(group_concat(name || coalesce(hotkey, '') || coalesce(removed_at, '')), '') FROM classes",
         ].map { sql in try Row.fetchOne(db, sql: sql).map { row in (0..<row.count).map { "\(row[$0] as DatabaseValue)" }.joined(separator: ",") } ?? "" }

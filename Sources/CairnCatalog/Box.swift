@@ -1,0 +1,151 @@
+import Foundation
+
+/// One bounding box: a class and a rectangle in pixels of the stored image (x, y the top-left
+/// corner), with COCO's `iscrowd` and an occluded flag. What annotators draw and reviewers decide
+/// is a set of boxes (`BoxSet`), appended to an item's box history like a class label.
+///
+/// ```swift
+/// let box = Box(className: "cat", x: 10, y: 20, width: 30.5, height: 40)
+/// try box.check(imageWidth: 64, imageHeight: 64)   // inside the image, positive size
+/// ```
+public struct Box: Sendable, Hashable, Codable, Comparable {
+    public var className: String
+    public var x: Double
+    public var y: Double
+    public var width: Double
+    public var height: Double
+    /// COCO's `iscrowd`: one box around a crowd of objects.
+    public var crowd: Bool
+    public var occluded: Bool
+
+    public init(className: String, x: Double, y: Double, width: Double, height: Double, crowd: Bool = false, occluded: Bool = false) {
+        // -0.0 and 0.0 are one coordinate: keep one encoding.
+        (self.className, self.x, self.y, self.width, self.height) = (className, x + 0, y + 0, width + 0, height + 0)
+        (self.crowd, self.occluded) = (crowd, occluded)
+    }
+
+    /// The flags as one byte: bit 0 crowd, bit 1 occluded.
+    public var flags: UInt8 { (crowd ? 1 : 0) | (occluded ? 2 : 0) }
+
+    public var area: Double { width * height }
+
+    /// Intersection over union with `other` (0 when either has no area).
+    public func iou(_ other: Box) -> Double {
+        let w = min(x + width, other.x + other.width) - max(x, other.x)
+        let h = min(y + height, other.y + other.height) - max(y, other.y)
+        guard w > 0, h > 0 else { return 0 }
+        let inter = w * h
+        return inter / (area + other.area - inter)
+    }
+
+    /// Refuses a box that is not a finite rectangle of positive size inside a `imageWidth` x `imageHeight` image.
+    public func check(imageWidth: Int, imageHeight: Int) throws {
+        let numbers = [x, y, width, height]
+        guard numbers.allSatisfy(\.isFinite) else { throw CatalogError.invalidBox(self, reason: "a coordinate is not a finite number") }
+        guard width > 0, height > 0 else { throw CatalogError.invalidBox(self, reason: "its width and height must be positive") }
+        guard x >= 0, y >= 0, x + width <= Double(imageWidth), y + height <= Double(imageHeight) else {
+            throw CatalogError.invalidBox(self, reason: "it is not inside the \(imageWidth)x\(imageHeight) image")
+        }
+    }
+
+    /// The canonical order of a set's boxes: class name (UTF-8), then x, y, width, height, flags.
+    public static func < (a: Box, b: Box) -> Bool {
+        if a.className != b.className { return utf8Precedes(a.className, b.className) }
+        return (a.x, a.y, a.width, a.height, a.flags) < (b.x, b.y, b.width, b.height, b.flags)
+    }
+
+    /// `[x,y,w,h]` with the class, as messages and `show` print it.
+    public var description: String {
+        func n(_ v: Double) -> String { v == v.rounded() && abs(v) < 1e15 ? String(Int(v)) : String(v) }
+        var text = "\(className) [\(n(x)), \(n(y)), \(n(width)), \(n(height))]"
+        if crowd { text += " crowd" }
+        if occluded { text += " occluded" }
+        return text
+    }
+}
+
+/// What one person said about an item's objects: its boxes, in canonical order, each at most once.
+/// The empty set is an answer ("no objects here"), as the empty class set is in multi-label work.
+public struct BoxSet: Sendable, Hashable, Codable, Comparable {
+    public let boxes: [Box]
+
+    public init(_ boxes: some Sequence<Box>) { self.boxes = Array(Set(boxes)).sorted() }
+
+    public var isEmpty: Bool { boxes.isEmpty }
+    public var count: Int { boxes.count }
+
+    public init(from decoder: any Decoder) throws { self.init(try decoder.singleValueContainer().decode([Box].self)) }
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(boxes)
+    }
+
+    public static func < (a: BoxSet, b: BoxSet) -> Bool { a.boxes.lexicographicallyPrecedes(b.boxes) }
+
+    /// Boxes per class.
+    public var classCounts: [String: Int] { boxes.reduce(into: [:]) { $0[$1.className, default: 0] += 1 } }
+
+    /// The text a box label's stamp hashes (`LabelOrder`): `boxes:` then each box as
+    /// `CLASS@x,y,w,h,flags` (shortest round-trip decimals), `;` between boxes.
+    public var canonicalText: String {
+        "boxes:" + boxes.map { "\($0.className)@\($0.x),\($0.y),\($0.width),\($0.height),\($0.flags)" }.joined(separator: ";")
+    }
+}
+
+/// One person's latest box set for an item (a snapshot's provenance).
+public struct PersonBoxes: Sendable, Hashable, Codable {
+    public var person: String
+    public var boxes: BoxSet
+    public init(person: String, boxes: BoxSet) { (self.person, self.boxes) = (person, boxes) }
+}
+
+/// An item's boxes as snapshots record them: each annotator's latest box set, the latest reviewer
+/// verdict, and what `BoxPolicy` resolves them to.
+public struct BoxRecord: Sendable, Hashable, Codable {
+    /// Each annotator's latest set, sorted by annotator.
+    public var annotations: [PersonBoxes]
+    public var verdict: PersonBoxes?
+
+    public init(annotations: [PersonBoxes], verdict: PersonBoxes?) {
+        self.annotations = annotations.count > 1 ? annotations.sorted { utf8Precedes($0.person, $1.person) } : annotations
+        self.verdict = verdict
+    }
+
+    /// The boxes the policy settles on; nil while annotators' sets differ and nobody reviewed them.
+    public var resolved: BoxSet? { BoxPolicy.resolve(annotations.map(\.boxes), verdict: verdict?.boxes) }
+
+    private enum CodingKeys: String, CodingKey { case annotations, verdict, resolved }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(annotations: try c.decode([PersonBoxes].self, forKey: .annotations), verdict: try c.decodeIfPresent(PersonBoxes.self, forKey: .verdict))
+    }
+
+    /// Written with the resolved set, for readers of exports; read back from the provenance alone.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(annotations, forKey: .annotations)
+        try c.encodeIfPresent(verdict, forKey: .verdict)
+        try c.encodeIfPresent(resolved, forKey: .resolved)
+    }
+}
+
+/// The one place that decides an item's boxes (Docs/LABELS.md, "Boxes"), as `LabelPolicy` does for classes:
+/// 1. a reviewer's latest verdict;
+/// 2. else, when every annotator's latest set is the same set, that set (one annotator: theirs);
+/// 3. else unresolved (nil): differing sets wait for a reviewer, and no sets mean no boxes were drawn.
+public enum BoxPolicy {
+    public static func resolve(_ sets: [BoxSet], verdict: BoxSet?) -> BoxSet? {
+        if let verdict { return verdict }
+        guard let first = sets.first, sets.allSatisfy({ $0 == first }) else { return nil }
+        return first
+    }
+}
+
+/// One entry of an item's box history (`CatalogBoxesReading.boxLabels`).
+public struct BoxLabel: Sendable, Hashable, Codable {
+    public var person: String
+    public var boxes: BoxSet
+    public var createdAt: Date
+    public init(person: String, boxes: BoxSet, createdAt: Date) { (self.person, self.boxes, self.createdAt) = (person, boxes, createdAt) }
+}
