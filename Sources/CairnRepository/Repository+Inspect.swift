@@ -17,6 +17,9 @@ public struct RepositorySummary: Sendable, Encodable {
     public var unlabeled: Int
     public var conflicts: Int
     public var annotations: Int
+    /// Resolved boxes per class, and items whose box sets wait for a reviewer; nil when none.
+    public var boxes: [String: Int]?
+    public var boxConflicts: Int?
 }
 
 /// Which items `items(where:)` lists.
@@ -70,6 +73,10 @@ public struct ItemDetails: Sendable, Encodable {
     public var purge: PurgeRecord?
     /// True when the item is out of the working state (`cairn rm`, `cairn purge`).
     public var removed = false
+    /// The item's boxes (latest sets, verdict, resolved) and their history; nil and empty when nobody drew any.
+    public var boxes: BoxRecord?
+    public var boxHistory: [BoxLabel] = []
+    public var boxVerdicts: [BoxLabel] = []
 }
 
 extension Repository {
@@ -94,7 +101,8 @@ extension Repository {
                 root: root, items: splits.reduce(0) { $0 + $1.1 }, bytes: try tx.byteCount(), classes: byClass, classOrder: classes.map(\.name),
                 splits: Dictionary(uniqueKeysWithValues: splits),
                 formats: Dictionary(uniqueKeysWithValues: try tx.itemCounts(by: .format)),
-                labeled: counts.labeled, unlabeled: counts.unlabeled, conflicts: counts.conflicts, annotations: try tx.annotationCount())
+                labeled: counts.labeled, unlabeled: counts.unlabeled, conflicts: counts.conflicts, annotations: try tx.annotationCount(),
+                boxes: counts.boxes, boxConflicts: counts.boxConflicts)
         }
     }
 
@@ -119,12 +127,14 @@ extension Repository {
             let item = try tx.item(matching: ref)
             // A removed item's label too: it is what a restore would bring back.
             var resolved = ResolvedLabel.unlabeled
-            try tx.forEachItemRecord(ids: [item.id], includingRemoved: true) { _, record in resolved = record.resolved }
+            var boxes: BoxRecord?
+            try tx.forEachItemRecord(ids: [item.id], includingRemoved: true) { _, record in (resolved, boxes) = (record.resolved, record.boxes) }
             var conflict: [Label]? = nil
             if case .conflict(let labels) = resolved { conflict = labels }
             return ItemDetails(item: item, label: resolved.label, conflict: conflict, history: try tx.history(itemID: item.id),
                                verdicts: try tx.verdicts(itemID: item.id), purge: try tx.purges().first { $0.blob == item.blobID },
-                               removed: try tx.isRemoved(itemID: item.id))
+                               removed: try tx.isRemoved(itemID: item.id), boxes: boxes,
+                               boxHistory: try tx.boxLabels(.annotations, itemID: item.id), boxVerdicts: try tx.boxLabels(.verdicts, itemID: item.id))
         }
     }
 

@@ -71,4 +71,19 @@ extension Repository {
             return items.count
         }
     }
+
+    /// Records `person`'s box set for the item `ref` names, in its own transaction: as an
+    /// annotator's set, or as a reviewer's verdict when `verdict` is true. The classes must exist.
+    /// - Throws: `CatalogError.invalidBox`, `.unknownClass`, `.notFound`, `.notAReviewer`.
+    public func setBoxes(_ ref: String, boxes: BoxSet, person: String, verdict: Bool = false) throws {
+        try catalog.write { tx in
+            let item = try tx.item(matching: ref)
+            let classes = Dictionary(uniqueKeysWithValues: try tx.classes().map { ($0.name, $0) })
+            if verdict {
+                try tx.appendBoxVerdict(item: item, reviewer: try tx.reviewer(named: person), boxes: boxes, classes: classes)
+            } else {
+                try tx.appendBoxes(.annotations, item: item, personID: try tx.ensureAnnotator(person).id, boxes: boxes, classes: classes)
+            }
+        }
+    }
 }

@@ -130,10 +130,11 @@ public struct SnapshotTree: Sendable {
         return try write(.interior(children))
     }
 
-    /// Pre-encoded item records: `bytes` holds them back to back; `entries` (sorted by id) say where.
+    /// Pre-encoded item records: `bytes` holds them back to back; `entries` (sorted by id) say where:
+    /// the record at `start..<end`, then its box section up to `boxesEnd` (empty when it has no boxes).
     public struct EncodedItems {
         var bytes: [UInt8]
-        var entries: [(id: BlobID, start: Int, end: Int)]
+        var entries: [(id: BlobID, start: Int, end: Int, boxesEnd: Int)]
     }
 
     /// Writes the canonical tree for pre-encoded records: the same objects as `build`, without
@@ -142,9 +143,17 @@ public struct SnapshotTree: Sendable {
         if range.isEmpty { return nil }
         if range.count <= TreeFormat.leafCapacity || depth >= TreeFormat.maxDepth {
             var w = ByteWriter()
-            w.byte(TreeFormat.Kind.leaf.rawValue)
+            // As `TreeFormat.encode(.leaf)`: a leaf where some item has boxes gives every item its box section.
+            let withBoxes = range.contains { encoded.entries[$0].boxesEnd > encoded.entries[$0].end }
+            w.byte(withBoxes ? TreeFormat.Kind.leafWithBoxes.rawValue : TreeFormat.Kind.leaf.rawValue)
             w.varint(UInt64(range.count))
-            for i in range { w.bytes.append(contentsOf: encoded.bytes[encoded.entries[i].start..<encoded.entries[i].end]) }
+            for i in range {
+                let entry = encoded.entries[i]
+                w.bytes.append(contentsOf: encoded.bytes[entry.start..<entry.end])
+                if withBoxes {
+                    if entry.boxesEnd > entry.end { w.bytes.append(contentsOf: encoded.bytes[entry.end..<entry.boxesEnd]) } else { w.byte(0) }
+                }
+            }
             let blob = HashedBlob(w.data)
             try store.put(blob)
             return TreeFormat.Child(id: blob.id, count: range.count)

@@ -26,6 +26,11 @@ public struct ExportReport: Sendable, Codable {
     public var files: [String] = []
     /// Items of the snapshot left out because their bytes were purged (`cairn purge`).
     public var purged = 0
+    /// COCO of a snapshot with boxes: the boxes written, and the images left out because nobody
+    /// drew boxes on them or their annotators' sets differ unreviewed. Absent otherwise.
+    public var boxes: Int?
+    public var withoutBoxes: Int?
+    public var unresolvedBoxes: Int?
 }
 
 /// The first line of `items.jsonl`.
@@ -99,9 +104,15 @@ extension Versioning {
             report.files.append(target + "/items.jsonl")
         case .coco:
             try makeDirectoryInside(target, "annotations")
+            let withBoxes = items.contains { $0.boxes != nil }
+            if withBoxes {
+                report.boxes = items.reduce(0) { $0 + ($1.boxes?.resolved?.count ?? 0) }
+                report.withoutBoxes = items.filter { $0.boxes == nil }.count
+                report.unresolvedBoxes = items.filter { $0.boxes != nil && $0.boxes?.resolved == nil }.count
+            }
             for split in Split.allCases {
                 let path = target + "/annotations/instances_\(split.rawValue).json"
-                let coco = COCO(snapshot: row.id, classes: root.classes, items: items.filter { $0.split == split })
+                let coco = COCO(snapshot: row.id, classes: root.classes, items: items.filter { $0.split == split }, boxes: withBoxes)
                 try write(String(decoding: try encoder.encode(coco), as: UTF8.self), to: path, force: force)
                 report.files.append(path)
             }
@@ -112,17 +123,24 @@ extension Versioning {
     }
 
     /// One split of a snapshot in COCO's object-detection format, which is what tools read
-    /// (`pycocotools`, detectron2, MMDetection). Cairn's labels are image-level, so each class of an
-    /// image is an annotation whose box is the whole image (`[0, 0, width, height]`, `iscrowd` 0):
-    /// COCOeval runs on it, and a classifier's output can be scored as whole-image detections.
-    /// `file_name` is relative to `images/`. Category ids are 1 + the class's place in the snapshot's
-    /// class list (COCO keeps 0 for the background); image ids count from 1 within the file.
+    /// (`pycocotools`, detectron2, MMDetection). A snapshot with boxes writes them: each item whose
+    /// boxes resolve (Docs/LABELS.md, "Boxes") is an image with one annotation per box (`bbox` in
+    /// pixels, `area` its width times height, `iscrowd`, and `attributes.occluded` as CVAT writes
+    /// it); an image whose set is empty is listed with none, and items nobody drew on or whose sets
+    /// differ unreviewed are left out (counted in the report). A snapshot without boxes has
+    /// image-level labels only, so each class of an image is an annotation whose box is the whole
+    /// image (`[0, 0, width, height]`): COCOeval runs on it, and a classifier's output can be
+    /// scored as whole-image detections. `file_name` is relative to `images/`. Category ids are 1 +
+    /// the class's place in the snapshot's class list (COCO keeps 0 for the background); image and
+    /// annotation ids count from 1 within the file.
     struct COCO: Encodable {
         struct Image: Encodable { var id: Int; var file_name: String; var width: Int; var height: Int; var cairn_split: Split; var cairn_blob_id: BlobID; var cairn_path: String }
         struct Category: Encodable { var id: Int; var name: String; var supercategory = "" }
+        struct Attributes: Encodable { var occluded: Bool }
         struct Annotation: Encodable {
             var id: Int, image_id: Int, category_id: Int
-            var bbox: [Int], area: Int, iscrowd = 0
+            var bbox: [Double], area: Double, iscrowd = 0
+            var attributes: Attributes?
         }
         struct Info: Encodable { var description: String; var version: String; var snapshot: BlobID }
         var info: Info
@@ -131,18 +149,30 @@ extension Versioning {
         var categories: [Category]
         var annotations: [Annotation] = []
 
-        init(snapshot: BlobID, classes: [String], items: [ItemRecord]) {
+        init(snapshot: BlobID, classes: [String], items: [ItemRecord], boxes: Bool) {
             info = Info(description: "exported by cairn", version: snapshot.hex, snapshot: snapshot)
             categories = classes.enumerated().map { Category(id: $0 + 1, name: $1) }
             let categoryIDs = Dictionary(uniqueKeysWithValues: classes.enumerated().map { ($1, $0 + 1) })
-            for (n, item) in items.enumerated() {
-                images.append(Image(id: n + 1, file_name: fileName(item), width: item.width, height: item.height,
+            for item in items {
+                let drawn = item.boxes?.resolved
+                if boxes && drawn == nil { continue }
+                let imageID = images.count + 1
+                images.append(Image(id: imageID, file_name: fileName(item), width: item.width, height: item.height,
                                     cairn_split: item.split, cairn_blob_id: item.blobID, cairn_path: item.path))
+                if let drawn {
+                    for box in drawn.boxes {
+                        guard let category = categoryIDs[box.className] else { continue }
+                        annotations.append(Annotation(id: annotations.count + 1, image_id: imageID, category_id: category,
+                                                      bbox: [box.x, box.y, box.width, box.height], area: box.area, iscrowd: box.crowd ? 1 : 0,
+                                                      attributes: box.occluded ? Attributes(occluded: true) : nil))
+                    }
+                    continue
+                }
                 // One annotation per class: a multi-label item has one for each of its classes.
                 for name in item.label?.classes ?? [] {
                     guard let category = categoryIDs[name] else { continue }
-                    annotations.append(Annotation(id: annotations.count + 1, image_id: n + 1, category_id: category,
-                                                  bbox: [0, 0, item.width, item.height], area: item.width * item.height))
+                    annotations.append(Annotation(id: annotations.count + 1, image_id: imageID, category_id: category,
+                                                  bbox: [0, 0, Double(item.width), Double(item.height)], area: Double(item.width * item.height)))
                 }
             }
         }

@@ -161,13 +161,15 @@ public struct Versioning: Sendable {
     /// Every item's record, encoded straight from the catalog stream and sorted by blob id, with counts.
     private static func encodeAll(_ tx: any CatalogReadTransaction) throws -> (SnapshotTree.EncodedItems, ItemCounts) {
         var writer = ByteWriter()
-        var entries: [(id: BlobID, start: Int, end: Int)] = []
+        var entries: [(id: BlobID, start: Int, end: Int, boxesEnd: Int)] = []
         var counts = ItemCounts()
         try tx.forEachItemRecord(ids: nil) { _, record in
             counts.add(record)
             let start = writer.count
             TreeFormat.encode(record, into: &writer)
-            entries.append((record.blobID, start, writer.count))
+            let end = writer.count
+            if record.boxes != nil { TreeFormat.encodeBoxes(record.boxes, into: &writer) }
+            entries.append((record.blobID, start, end, writer.count))
         }
         entries.sort { $0.id < $1.id }
         return (SnapshotTree.EncodedItems(bytes: writer.bytes, entries: entries), counts)

@@ -21,6 +21,8 @@ public enum VersioningError: CairnError, Equatable {
     case badTarget(path: String, reason: String)
     /// An export file that cannot be imported.
     case badExport(path: String, reason: String)
+    /// An annotation file (COCO, …) that cannot be imported, naming the image or annotation.
+    case badAnnotations(path: String, reason: String)
     /// A class filter names a class the snapshot does not have.
     case noClass(snapshot: BlobID, name: String, classes: [String])
 
@@ -39,6 +41,7 @@ public enum VersioningError: CairnError, Equatable {
         case .invalidTagName(let name, let reason): "invalid tag name '\(Printable.escaped(name))': \(reason)"
         case .badTarget(let path, let reason): "\(path): \(reason)"
         case .badExport(let path, let reason): "\(path): \(reason)"
+        case .badAnnotations(let path, let reason): "\(path): \(reason); nothing was imported"
         case .noClass(let snapshot, let name, let classes):
             "snapshot \(snapshot.hex.prefix(12)) has no class \(Printable.escaped(name)) (its classes: \(classes.map(Printable.escaped).joined(separator: ", ")))"
         }

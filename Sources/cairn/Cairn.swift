@@ -41,7 +41,7 @@ struct Cairn: AsyncParsableCommand {
                 RemoveCommand.self, PurgeCommand.self, ConfigCommand.self,
             ]),
             CommandGroup(name: "Labels", subcommands: [
-                ClassesCommand.self, AnnotateCommand.self, AnnotatorsCommand.self, LabelCommand.self, QueueCommand.self, ReviewCommand.self,
+                ClassesCommand.self, AnnotateCommand.self, BoxesCommand.self, AnnotatorsCommand.self, LabelCommand.self, QueueCommand.self, ReviewCommand.self,
                 AgreementCommand.self,
             ]),
             CommandGroup(name: "Versions", subcommands: [

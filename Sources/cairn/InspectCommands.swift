@@ -52,6 +52,9 @@ struct StatusCommand: ParsableCommand {
             say("classes:")
             say(table(summary.classOrder.map { [$0, String(summary.classes[$0] ?? 0)] }, indent: "  "))
         }
+        if summary.boxes != nil || summary.boxConflicts != nil {
+            say("boxes:   " + boxCounts(summary.boxes ?? [:], unresolved: summary.boxConflicts))
+        }
     }
 
     private func showTeam(_ repo: Repository) throws {
@@ -243,6 +246,25 @@ struct ShowCommand: ParsableCommand {
             say("verdicts")
             say(table(details.verdicts.map { [formatter.string(from: $0.createdAt), $0.annotator, $0.label?.description ?? ""] }, indent: "  "))
         }
+        guard let boxes = details.boxes else { return }
+        if let resolved = boxes.resolved {
+            say("boxes   \(resolved.count)" + (boxes.verdict.map { " (verdict by \($0.person))" } ?? ""))
+            for box in resolved.boxes { say("  \(box.description)") }
+        } else {
+            say("boxes   unresolved: " + boxes.annotations.map { "\($0.person) drew \($0.boxes.count)" }.joined(separator: ", ")
+                + "; a reviewer decides (`cairn boxes set ITEM --review`)")
+        }
+        for (title, rows) in [("box history", details.boxHistory), ("box verdicts", details.boxVerdicts)] where !rows.isEmpty {
+            say(title)
+            say(table(rows.map { [formatter.string(from: $0.createdAt), $0.person, "\($0.boxes.count) box(es)", Self.classCounts($0.boxes)] },
+                      indent: "  "))
+        }
+    }
+
+    /// "cat 2, dog 1": a box set's classes with their counts, in the set's order.
+    static func classCounts(_ set: BoxSet) -> String {
+        let counts = set.classCounts
+        return counts.keys.sorted(by: utf8Precedes).map { "\($0) \(counts[$0]!)" }.joined(separator: ", ")
     }
 
     /// "took a suggestion (1 48%, 7 37%, 0 16%; run b0df723397d1)", "suggested …" when a class key
@@ -353,4 +375,11 @@ struct FsckCommand: AsyncParsableCommand {
         }
         if !report.isClean { throw ExitCode(2) }
     }
+}
+
+/// "cat 12, dog 3 (2 items unresolved)": boxes per class in UTF-8 order, and the items whose box sets wait for a reviewer.
+func boxCounts(_ counts: [String: Int], unresolved: Int?) -> String {
+    let total = counts.values.reduce(0, +)
+    let classes = counts.keys.sorted(by: utf8Precedes).map { "\($0) \(counts[$0]!)" }.joined(separator: ", ")
+    return "\(total) (" + (classes.isEmpty ? "none" : classes) + ")" + (unresolved.map { "; \($0) item(s) with differing sets unreviewed" } ?? "")
 }

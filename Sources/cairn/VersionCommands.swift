@@ -42,6 +42,9 @@ struct SnapshotCommand: ParsableCommand {
         if result.created {
             say("snapshot \(s.id) (\(s.itemCount) items, \(s.counts.classes.count) classes, \(s.counts.unlabeled) unlabeled, "
                 + "\(s.counts.conflicts) with conflicting labels)")
+            if s.counts.boxes != nil || s.counts.boxConflicts != nil {
+                say("boxes: " + boxCounts(s.counts.boxes ?? [:], unresolved: s.counts.boxConflicts))
+            }
         } else {
             say("nothing changed since snapshot \(s.id.hex.prefix(12)); no new snapshot")
         }
@@ -124,6 +127,7 @@ struct LogCommand: ParsableCommand {
             say("  \(s.itemCount) items; \(Split.allCases.map { "\($0) \(s.counts.splits[$0.rawValue] ?? 0)" }.joined(separator: ", ")); "
                 + "unlabeled \(s.counts.unlabeled), conflicts \(s.counts.conflicts)")
             if !classes.isEmpty { say("  classes: \(classes)") }
+            if s.counts.boxes != nil || s.counts.boxConflicts != nil { say("  boxes: " + boxCounts(s.counts.boxes ?? [:], unresolved: s.counts.boxConflicts)) }
             if let health = try training.health(of: s.id) { say("  health: \(health.summary)") }
             say("")
         }
@@ -265,6 +269,10 @@ struct ExportCommand: AsyncParsableCommand {
         bar.finish()
         if output.json { return try printJSON(report) }
         say("exported \(report.items) items of \(report.snapshot.hex.prefix(12)) as \(format.rawValue) to \(directory)")
+        if let boxes = report.boxes {
+            say("\(boxes) boxes; left out: \(report.withoutBoxes ?? 0) items nobody drew boxes on, "
+                + "\(report.unresolvedBoxes ?? 0) with differing box sets unreviewed")
+        }
     }
 }
 

@@ -53,7 +53,9 @@ import Testing
         try f.repository.catalog.read { tx in
             Dictionary(uniqueKeysWithValues: try tx.allItems().map { item in
                 (item.path, try tx.history(itemID: item.id).map { "\($0.annotator)=\($0.label?.description ?? "skip")" }
-                    + tx.verdicts(itemID: item.id).map { "verdict \($0.annotator)=\($0.label?.description ?? "")" })
+                    + tx.verdicts(itemID: item.id).map { "verdict \($0.annotator)=\($0.label?.description ?? "")" }
+                    + tx.boxLabels(.annotations, itemID: item.id).map { "\($0.person) drew \($0.boxes.canonicalText)" }
+                    + tx.boxLabels(.verdicts, itemID: item.id).map { "verdict \($0.person) drew \($0.boxes.canonicalText)" })
             })
         }
     }
@@ -68,6 +70,8 @@ import Testing
         let annotators = ["ada", "bob", "grace"]
         let labels: [Label?] = ["cat", "dog", "bird", Label(["cat", "dog"]), nil]
         let times = (0..<4).map { 1_700_000_000 + Double($0) * 0.5 }  // few values: many ties
+        let cat = Box(className: "cat", x: 1, y: 1, width: 4, height: 3), dog = Box(className: "dog", x: 0.5, y: 2, width: 7.5, height: 6, crowd: true)
+        let boxSets = [BoxSet([cat]), BoxSet([cat, dog]), BoxSet([]), BoxSet([Box(className: "bird", x: 2, y: 2, width: 2, height: 2, occluded: true)])]
         var used = Set<String>()
         for round in 0..<6 {
             for side in [a, b] {
@@ -90,6 +94,16 @@ import Testing
                             let who = try tx.ensureAnnotator(annotators.randomElement(using: &random)!)
                             guard used.insert("split \(item.id) \(who.name) \(at.timeIntervalSince1970) \(split)").inserted else { continue }
                             try tx.changeSplit(itemIDs: [item.id], to: split, personID: who.id, at: at, stamp: nil)
+                            continue
+                        }
+                        if Int.random(in: 0..<5, using: &random) == 0 {
+                            // A box set by an annotator, or a reviewer's box verdict.
+                            let set = boxSets.randomElement(using: &random)!
+                            let verdict = Int.random(in: 0..<4, using: &random) == 0
+                            let who = verdict ? try tx.ensureAnnotator("grace", role: .reviewer) : try tx.ensureAnnotator(annotators.randomElement(using: &random)!)
+                            guard used.insert("boxes \(verdict) \(item.id) \(who.name) \(at.timeIntervalSince1970) \(set)").inserted else { continue }
+                            let classes = Dictionary(uniqueKeysWithValues: try tx.classes().map { ($0.name, $0) })
+                            try tx.appendBoxes(verdict ? .verdicts : .annotations, item: item, personID: who.id, boxes: set, classes: classes, at: at)
                             continue
                         }
                         let verdict = Int.random(in: 0..<8, using: &random) == 0
@@ -120,9 +134,16 @@ import Testing
         try exchange(b, a)
         #expect(try resolved(a) == resolved(b))
         #expect(try histories(a) == histories(b), "show lists history in one order everywhere")
-        let idA = try Versioning(repository: a.repository).snapshot(message: "a", author: "a").snapshot.id
+        let versioning = Versioning(repository: a.repository)
+        let idA = try versioning.snapshot(message: "a", author: "a").snapshot.id
         let idB = try Versioning(repository: b.repository).snapshot(message: "b", author: "b").snapshot.id
         #expect(idA == idB)
+        // The first snapshot (records encoded as read) equals a tree built from the records, boxes included.
+        let records = try a.repository.catalog.read { try $0.itemRecords() }.values.sorted { $0.blobID < $1.blobID }
+        #expect(records.contains { $0.boxes != nil })
+        let top = try versioning.tree.build(ArraySlice(records))
+        let classes = TreeFormat.canonicalOrder(try a.repository.catalog.read { try $0.classes().map(\.name) })
+        #expect(try versioning.tree.writeRoot(.init(classes: classes, itemCount: records.count, items: top?.id)) == idA)
     }
 
     /// The reproduction from the report: ada labels an image 4 in one repository and, a second

@@ -1,0 +1,198 @@
+import CairnCatalog
+import CairnStore
+import CairnSupport
+import Foundation
+
+/// What `Versioning.importBoxes` did.
+public struct BoxImportReport: Sendable, Codable {
+    public var file: String
+    public var annotator: String
+    /// Images of the file, and those whose boxes were recorded (the rest already had that set from this annotator).
+    public var images = 0
+    public var recorded = 0
+    public var boxes = 0
+    public var classesAdded: [String] = []
+    /// Boxes moved inside their image by `clip`.
+    public var clipped = 0
+}
+
+/// How `importBoxes` treats what Cairn's boxes cannot hold, or boxes that cross the image's edge.
+public struct BoxImportOptions: Sendable {
+    /// Import the box of an annotation that also has a segmentation (polygon or RLE), dropping the
+    /// segmentation; without it such a file is refused, since the import would lose it.
+    public var ignoreSegmentation = false
+    /// Clip boxes that cross the image's edge to the image (a box left with no area is still refused).
+    public var clip = false
+    public init(ignoreSegmentation: Bool = false, clip: Bool = false) { (self.ignoreSegmentation, self.clip) = (ignoreSegmentation, clip) }
+}
+
+/// A COCO object-detection file as read: the fields Cairn uses, others ignored.
+struct COCOInput: Decodable {
+    struct Image: Decodable {
+        var id: Int64, file_name: String, width: Int, height: Int
+        /// Written by `cairn export --format coco`: the image's blob id and imported path.
+        var cairn_blob_id: String?, cairn_path: String?
+    }
+    struct Category: Decodable { var id: Int64, name: String }
+    struct Annotation: Decodable {
+        var id: Int64, image_id: Int64, category_id: Int64, bbox: [Double]
+        var iscrowd: Int?
+        var segmentation: Segmentation?
+        /// CVAT's COCO export writes `attributes.occluded`.
+        var attributes: Attributes?
+    }
+    struct Attributes: Decodable { var occluded: Bool? }
+    /// A polygon list or an RLE object; only whether it says more than the box matters here.
+    struct Segmentation: Decodable {
+        var polygons: [[Double]]?
+        var isRLE = false
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.singleValueContainer()
+            if let polygons = try? c.decode([[Double]].self) { self.polygons = polygons } else { isRLE = true }
+        }
+
+        /// True when it is empty or the box's own rectangle (as many converters write it).
+        func isBox(_ b: [Double]) -> Bool {
+            guard !isRLE, let polygons else { return false }
+            if polygons.isEmpty || polygons.allSatisfy(\.isEmpty) { return true }
+            guard polygons.count == 1, polygons[0].count == 8 else { return false }
+            let (x0, y0, x1, y1) = (b[0], b[1], b[0] + b[2], b[1] + b[3])
+            let corners = stride(from: 0, to: 8, by: 2).map { [polygons[0][$0], polygons[0][$0 + 1]] }
+            let want = [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]
+            func near(_ p: [Double], _ q: [Double]) -> Bool { abs(p[0] - q[0]) < 1e-6 && abs(p[1] - q[1]) < 1e-6 }
+            return want.allSatisfy { w in corners.contains { near($0, w) } }
+        }
+    }
+    var images: [Image]
+    var categories: [Category]
+    var annotations: [Annotation]
+}
+
+extension Versioning {
+    /// Imports the boxes of a COCO object-detection file as `annotator`'s box sets: every image of
+    /// the file is matched to an item (by `cairn_blob_id` when the file came from a Cairn export,
+    /// else by imported path, else by the one item whose path ends in `/file_name` or ends
+    /// `file_name`, by whole path components), and
+    /// its annotations become one set; an image listed without annotations is the empty set (no
+    /// objects). Missing classes are added. All or nothing: the whole file is checked before one
+    /// transaction writes it.
+    /// - Throws: `VersioningError.badAnnotations` naming the file and the image or annotation.
+    public func importBoxes(cocoFile path: String, annotator: String, options: BoxImportOptions = BoxImportOptions()) throws -> BoxImportReport {
+        if catalog.isReadOnly { throw CatalogError.readOnly(location: catalog.location) }
+        func bad(_ reason: String) -> VersioningError { .badAnnotations(path: path, reason: reason) }
+        guard let data = FileManager.default.contents(atPath: path) else { throw bad("cannot read the file") }
+        let input: COCOInput
+        do {
+            input = try JSONDecoder().decode(COCOInput.self, from: data)
+        } catch let error as DecodingError {
+            throw bad("not a COCO detection file: \(Self.describe(error))")
+        } catch {
+            throw bad("not JSON: \(error.localizedDescription)")
+        }
+        var report = BoxImportReport(file: path, annotator: annotator)
+        // Ids are unique; every class name is one Cairn accepts.
+        var categories: [Int64: String] = [:]
+        for category in input.categories {
+            guard categories[category.id] == nil else { throw bad("category id \(category.id) appears twice") }
+            do { try LabelClass.validate(name: category.name) } catch { throw bad("category \(category.id): \(error)") }
+            categories[category.id] = category.name
+        }
+        guard Set(categories.values).count == categories.count else { throw bad("two categories share a name") }
+        var images: [Int64: COCOInput.Image] = [:]
+        for image in input.images {
+            guard images[image.id] == nil else { throw bad("image id \(image.id) appears twice") }
+            images[image.id] = image
+        }
+        var boxes: [Int64: [Box]] = [:]
+        var annotationIDs = Set<Int64>()
+        for a in input.annotations {
+            let which = "annotation \(a.id)"
+            guard annotationIDs.insert(a.id).inserted else { throw bad("annotation id \(a.id) appears twice") }
+            guard let image = images[a.image_id] else { throw bad("\(which) names image \(a.image_id), which the file does not list") }
+            guard let name = categories[a.category_id] else { throw bad("\(which) names category \(a.category_id), which the file does not list") }
+            guard a.bbox.count == 4, a.bbox.allSatisfy(\.isFinite) else { throw bad("\(which): bbox must be four finite numbers [x, y, width, height]") }
+            if let segmentation = a.segmentation, !segmentation.isBox(a.bbox), !options.ignoreSegmentation {
+                throw bad("\(which) has a segmentation (\(segmentation.isRLE ? "RLE" : "polygon")), which Cairn's boxes do not keep; "
+                          + "pass --ignore-segmentation to import its box alone")
+            }
+            guard [nil, 0, 1].contains(a.iscrowd) else { throw bad("\(which): iscrowd must be 0 or 1") }
+            var box = Box(className: name, x: a.bbox[0], y: a.bbox[1], width: a.bbox[2], height: a.bbox[3], crowd: a.iscrowd == 1,
+                          occluded: a.attributes?.occluded ?? false)
+            let (imageWidth, imageHeight) = (Double(image.width), Double(image.height))
+            if options.clip, box.x < 0 || box.y < 0 || box.x + box.width > imageWidth || box.y + box.height > imageHeight {
+                let (x0, y0) = (max(box.x, 0), max(box.y, 0))
+                box = Box(className: name, x: x0, y: y0, width: min(box.x + box.width, imageWidth) - x0,
+                          height: min(box.y + box.height, imageHeight) - y0, crowd: box.crowd, occluded: box.occluded)
+                report.clipped += 1
+            }
+            do { try box.check(imageWidth: image.width, imageHeight: image.height) } catch {
+                throw bad("\(which) on image \(image.id) ('\(Printable.escaped(image.file_name))'): \(error)"
+                          + (options.clip ? "" : " (--clip moves boxes that cross the edge inside the image)"))
+            }
+            boxes[image.id, default: []].append(box)
+        }
+        report.images = input.images.count
+        return try repository.withLock(exclusive: false) {
+            try catalog.write { tx in
+                // Images to items, in one pass over the catalog's items.
+                let items = try tx.allItems()
+                let byBlob = Dictionary(items.map { ($0.blobID, $0) }, uniquingKeysWith: { a, _ in a })
+                let byPath = Dictionary(items.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
+                var byName: [String: [Item]] = [:]
+                for item in items { byName[String(item.path.split(separator: "/").last ?? ""), default: []].append(item) }
+                func item(for image: COCOInput.Image) throws -> Item {
+                    if let hex = image.cairn_blob_id, let id = BlobID(hex: hex), let found = byBlob[id] { return found }
+                    for path in [image.cairn_path, image.file_name].compactMap({ $0 }) { if let found = byPath[path] { return found } }
+                    let name = String(image.file_name.split(separator: "/").last ?? "")
+                    let candidates = (byName[name] ?? []).filter {
+                        $0.path.hasSuffix("/" + image.file_name) || image.file_name.hasSuffix("/" + $0.path)
+                    }
+                    guard candidates.count == 1 else {
+                        throw bad("image \(image.id) ('\(Printable.escaped(image.file_name))') "
+                                  + (candidates.isEmpty ? "matches no item; import the images first (`cairn import`)"
+                                                        : "matches \(candidates.count) items by name; give file_name as the imported path"))
+                    }
+                    return candidates[0]
+                }
+                var matched: [(Item, BoxSet)] = []
+                for image in input.images {
+                    let found = try item(for: image)
+                    guard found.width == image.width, found.height == image.height else {
+                        throw bad("image \(image.id) ('\(Printable.escaped(image.file_name))') is \(image.width)x\(image.height) in the file "
+                                  + "but \(found.width)x\(found.height) in the repository")
+                    }
+                    matched.append((found, BoxSet(boxes[image.id] ?? [])))
+                }
+                var classes = Dictionary(uniqueKeysWithValues: try tx.classes().map { ($0.name, $0) })
+                for name in Set(categories.values).sorted(by: utf8Precedes) where classes[name] == nil {
+                    classes[name] = try tx.addClass(name)
+                    report.classesAdded.append(name)
+                }
+                let who = try tx.ensureAnnotator(annotator)
+                // A set this annotator already has as their latest is not appended again: importing twice changes nothing.
+                let current = try tx.itemRecords(ids: matched.map(\.0.id))
+                let now = Date()
+                for (item, set) in matched {
+                    if current[item.id]?.boxes?.annotations.first(where: { $0.person == annotator })?.boxes == set { continue }
+                    try tx.appendBoxes(.annotations, item: item, personID: who.id, boxes: set, classes: classes, at: now)
+                    report.recorded += 1
+                    report.boxes += set.count
+                }
+                return report
+            }
+        }
+    }
+
+    /// A decoding error in words: what was wrong, and where in the document.
+    static func describe(_ error: DecodingError) -> String {
+        func path(_ keys: [any CodingKey]) -> String {
+            keys.map { $0.intValue.map { "[\($0)]" } ?? "." + $0.stringValue }.joined().drop { $0 == "." }.description
+        }
+        switch error {
+        case .keyNotFound(let key, let context): return "\(path(context.codingPath + [key])) is missing"
+        case .typeMismatch(_, let context), .valueNotFound(_, let context): return "\(path(context.codingPath)) has the wrong type"
+        case .dataCorrupted(let context): return context.codingPath.isEmpty ? "the JSON does not parse" : "\(path(context.codingPath)) is malformed"
+        @unknown default: return "\(error)"
+        }
+    }
+}

@@ -1,0 +1,95 @@
+import ArgumentParser
+import CairnCatalog
+import CairnRepository
+import CairnVersioning
+import Foundation
+
+struct BoxesCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "boxes",
+        abstract: "Bounding boxes: import them from COCO, or set an item's boxes from a script.",
+        discussion: """
+            An item's boxes are each person's set, appended to its box history like class labels; a \
+            reviewer's set wins, else the annotators' set when all agree (Docs/LABELS.md, "Boxes"). \
+            `cairn show ITEM` lists them; snapshots keep them; `cairn export --format coco` writes them.
+            """,
+        subcommands: [Import.self, SetBoxes.self])
+
+    struct Import: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Import a COCO detection file's boxes as one annotator's box sets (all or nothing).",
+            discussion: """
+                Each image of the file is matched to an imported item: by `cairn_blob_id` (files that \
+                `cairn export --format coco` wrote), else by imported path, else by the one item whose \
+                path ends in /FILE_NAME. Its annotations become one set (an image without annotations: \
+                no objects); missing classes are added. Importing the same file again records nothing new.
+                Examples:
+                  cairn import photos/
+                  cairn boxes import instances_train.json --annotator coco
+                  cairn boxes import cvat-export.json --ignore-segmentation --clip
+                """)
+
+        @OptionGroup var repository: RepositoryOptions
+        @OptionGroup var output: OutputOptions
+        @Argument(help: "The COCO JSON file.") var file: String
+        @Option(help: "Whose boxes these are (default: import).") var annotator = "import"
+        @Flag(help: "Keep the box of an annotation that also has a segmentation, dropping the segmentation.") var ignoreSegmentation = false
+        @Flag(help: "Clip boxes that cross the image's edge to the image.") var clip = false
+
+        func run() throws {
+            let versioning = Versioning(repository: try repository.open())
+            let report = try versioning.importBoxes(cocoFile: file, annotator: annotator,
+                                                    options: BoxImportOptions(ignoreSegmentation: ignoreSegmentation, clip: clip))
+            if output.json { return try printJSON(report) }
+            say("imported \(report.boxes) boxes on \(report.recorded) of \(report.images) images for \(annotator)"
+                + (report.recorded < report.images ? " (\(report.images - report.recorded) unchanged)" : ""))
+            if !report.classesAdded.isEmpty { say("added classes: \(report.classesAdded.joined(separator: ", "))") }
+            if report.clipped > 0 { say("clipped \(report.clipped) boxes to their images") }
+        }
+    }
+
+    struct SetBoxes: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "set",
+            abstract: "Record your set of boxes for one item (replacing your earlier set), or a reviewer's verdict.",
+            discussion: """
+                A box is CLASS:X,Y,WIDTH,HEIGHT in pixels of the stored image (X, Y the top-left corner), \
+                with optional flags after another colon: c (crowd), o (occluded).
+                Examples:
+                  cairn boxes set 3f2a9c --box cat:10,20,30,40 --box dog:0,0,64,48:o
+                  cairn boxes set 3f2a9c --none                  (no objects in this image)
+                  cairn boxes set 3f2a9c --box cat:10,20,30,40 --review --annotator grace
+                """)
+
+        @OptionGroup var repository: RepositoryOptions
+        @Argument(help: "Blob id, id prefix or imported path.") var item: String
+        @Option(help: "A box, CLASS:X,Y,W,H[:FLAGS]; repeat for more.") var box: [String] = []
+        @Flag(help: "Record that the image has no objects.") var none = false
+        @Flag(help: "Record the set as a reviewer's verdict.") var review = false
+        @Option(help: "Who is drawing (default: $USER, else your Unix account).") var annotator: String?
+
+        func validate() throws {
+            guard box.isEmpty != !none else { throw ValidationError("give --box (repeatable) or --none") }
+            for text in box { _ = try Self.parse(text) }
+        }
+
+        static func parse(_ text: String) throws -> Box {
+            let parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+            let numbers = parts.count >= 2 ? parts[1].split(separator: ",").compactMap { Double($0.trimmingCharacters(in: .whitespaces)) } : []
+            let flags = parts.count == 3 ? parts[2] : ""
+            guard (2...3).contains(parts.count), !parts[0].isEmpty, numbers.count == 4, flags.allSatisfy({ "co".contains($0) }) else {
+                throw ValidationError("'\(text)' is not a box: want CLASS:X,Y,WIDTH,HEIGHT[:FLAGS], e.g. cat:10,20,30,40 or cat:10,20,30,40:co")
+            }
+            return Box(className: parts[0], x: numbers[0], y: numbers[1], width: numbers[2], height: numbers[3],
+                       crowd: flags.contains("c"), occluded: flags.contains("o"))
+        }
+
+        func run() throws {
+            let repo = try repository.open()
+            let person = try repo.person(annotator, option: "--annotator")
+            let set = BoxSet(try box.map(Self.parse))
+            try repo.setBoxes(item, boxes: set, person: person, verdict: review)
+            say("\(review ? "decided" : "recorded") \(set.count) box(es) on \(item) for \(person)")
+        }
+    }
+}

@@ -1,0 +1,129 @@
+import CairnTestSupport
+import Foundation
+import Testing
+
+/// Bounding boxes through the real binary: a COCO file imported, snapshotted and exported reads the
+/// same in pycocotools (same annotations, same COCOeval numbers); bad files are refused whole;
+/// box sets from a script resolve as the policy says and show in `show`, `status` and `log`.
+@Suite(.serialized) struct BoxesCLITests {
+    private static let script = Fixtures.packageRoot + "/Tests/Python/coco_boxes.py"
+
+    /// A repository holding the images of a generated COCO set (`coco_boxes.py make`), and that set's file.
+    private func cocoRepository(_ dir: TemporaryDirectory) throws -> (repo: String, coco: String) {
+        let source = dir.appending("src")
+        let made = CLI.shell("python3 '\(Self.script)' make '\(source)'")
+        try #require(made.status == 0, "\(made.output)")
+        let repo = dir.appending("repo")
+        #expect(try CLI.run(["init", repo]).status == 0)
+        #expect(try CLI.run(["import", source + "/imgs"], in: repo).status == 0)
+        return (repo, source + "/instances.json")
+    }
+
+    @Test func aCOCOFileRoundTripsThroughASnapshotForPycocotools() throws {
+        let dir = try TemporaryDirectory("cairn-e2e-boxes-coco")
+        defer { dir.remove() }
+        let (repo, coco) = try cocoRepository(dir)
+        let imported = try CLI.run(["boxes", "import", coco, "--json"], in: repo)
+        #expect(imported.status == 0, "\(imported)")
+        let report = try JSONSerialization.jsonObject(with: imported.stdoutData) as? [String: Any]
+        #expect(report?["images"] as? Int == 40 && report?["recorded"] as? Int == 40, "\(imported.stdout)")
+        #expect(report?["classesAdded"] as? [String] == ["bird", "cat", "dog"])
+        // The same file again records nothing.
+        let again = try CLI.run(["boxes", "import", coco], in: repo)
+        #expect(again.status == 0 && again.stdout.contains("0 of 40 images") && again.stdout.contains("40 unchanged"), "\(again)")
+        let snapshot = try CLI.run(["snapshot", "-m", "boxes"], in: repo)
+        #expect(snapshot.status == 0 && snapshot.stdout.contains("boxes: 123"), "\(snapshot)")
+        #expect(try CLI.run(["export", "HEAD", "--format", "coco", dir.appending("out")], in: repo).status == 0)
+        let check = CLI.shell("python3 '\(Self.script)' compare '\(coco)' '\(dir.appending("out"))'")
+        #expect(check.status == 0, "\(check.output)")
+        #expect(check.output.contains("\"annotations\": 123"), "\(check.output)")
+        let checked = CLI.shell("python3 '\(Fixtures.packageRoot)/Tests/Python/check_coco.py' '\(dir.appending("out"))'")
+        #expect(checked.status == 0 && checked.output.contains("\"mAP\": 1.0"), "\(checked.output)")
+    }
+
+    /// Each kind of bad file is refused with the file and the culprit named, and nothing is recorded.
+    @Test func badCOCOFilesAreRefusedWholeWithTheCulpritNamed() throws {
+        let dir = try TemporaryDirectory("cairn-e2e-boxes-bad")
+        defer { dir.remove() }
+        let (repo, coco) = try cocoRepository(dir)
+        let original = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: coco))) as! [String: Any]
+        func variant(_ name: String, _ change: (inout [String: Any]) -> Void) throws -> String {
+            var document = original
+            change(&document)
+            let path = dir.appending(name + ".json")
+            try JSONSerialization.data(withJSONObject: document).write(to: URL(fileURLWithPath: path))
+            return path
+        }
+        func editAnnotation(_ document: inout [String: Any], _ edit: (inout [String: Any]) -> Void) {
+            var annotations = document["annotations"] as! [[String: Any]]
+            edit(&annotations[annotations.count - 1])
+            document["annotations"] = annotations
+        }
+        let lastID = ((original["annotations"] as! [[String: Any]]).last!["id"] as! Int)
+        let outside = try variant("outside") { d in editAnnotation(&d) { $0["bbox"] = [10, 10, 5000, 5] } }
+        let polygon = try variant("polygon") { d in editAnnotation(&d) { $0["segmentation"] = [[1, 1, 9, 1, 5, 7]] } }
+        let noImage = try variant("no-image") { d in editAnnotation(&d) { $0["image_id"] = 424242 } }
+        let noBBox = try variant("no-bbox") { d in editAnnotation(&d) { $0["bbox"] = nil } }
+        var unknownFile = original
+        var images = unknownFile["images"] as! [[String: Any]]
+        images[0]["file_name"] = "elsewhere/\u{1b}[31mred.png"
+        unknownFile["images"] = images
+        let unknown = dir.appending("unknown.json")
+        try JSONSerialization.data(withJSONObject: unknownFile).write(to: URL(fileURLWithPath: unknown))
+        try Data("{\"images\": [".utf8).write(to: URL(fileURLWithPath: dir.appending("truncated.json")))
+        let cases: [(String, [String])] = [
+            (outside, ["annotation \(lastID)", "not inside", "--clip"]),
+            (polygon, ["annotation \(lastID)", "segmentation", "--ignore-segmentation"]),
+            (noImage, ["annotation \(lastID)", "image 424242"]),
+            (noBBox, ["annotations[", "bbox is missing"]),
+            (unknown, ["matches no item", "\\e[31mred.png"]),
+            (dir.appending("truncated.json"), ["does not parse"]),
+            (dir.appending("absent.json"), ["cannot read"]),
+        ]
+        for (file, expected) in cases {
+            let result = try CLI.run(["boxes", "import", file], in: repo)
+            #expect(result.status == 1, "\(file): \(result)")
+            #expect(result.stderr.contains(file) && result.stderr.contains("nothing was imported"), "\(result)")
+            for text in expected { #expect(result.stderr.contains(text), "\(file) wants \(text): \(result)") }
+            #expect(!result.stderr.contains("\u{1b}"), "escape sequences reach the terminal: \(result)")
+        }
+        let status = try CLI.run(["status"], in: repo)
+        #expect(!status.stdout.contains("boxes:"), "a refused file recorded boxes: \(status)")
+        // Told what to drop, the same files import.
+        #expect(try CLI.run(["boxes", "import", polygon, "--ignore-segmentation"], in: repo).status == 0)
+        let clipped = try CLI.run(["boxes", "import", outside, "--clip", "--annotator", "clipper"], in: repo)
+        #expect(clipped.status == 0 && clipped.stdout.contains("clipped 1 boxes"), "\(clipped)")
+    }
+
+    /// Sets from `boxes set`: two annotators agreeing resolve, differing wait for a reviewer, whose
+    /// verdict wins; show lists boxes and history; a box outside the image is refused.
+    @Test func boxSetsResolveAsThePolicySays() throws {
+        let dir = try TemporaryDirectory("cairn-e2e-boxes-set")
+        defer { dir.remove() }
+        let repo = try CLI.makeRepository(at: dir.appending("repo"), images: 4, classes: ["cat", "dog"])
+        let item = try #require(try CLI.run(["ls"], in: repo).stdout.split(separator: "\n").first?.split(separator: " ").first.map(String.init))
+        #expect(try CLI.run(["boxes", "set", item, "--box", "cat:1,1,3,3", "--box", "dog:0,0,8,8:c", "--annotator", "ada"], in: repo).status == 0)
+        #expect(try CLI.run(["boxes", "set", item, "--box", "dog:0,0,8,8:c", "--box", "cat:1,1,3,3", "--annotator", "bob"], in: repo).status == 0)
+        var show = try CLI.run(["show", item], in: repo)
+        #expect(show.stdout.contains("boxes   2") && show.stdout.contains("cat [1, 1, 3, 3]") && show.stdout.contains("dog [0, 0, 8, 8] crowd"),
+                "\(show)")
+        #expect(try CLI.run(["boxes", "set", item, "--none", "--annotator", "bob"], in: repo).status == 0)
+        show = try CLI.run(["show", item], in: repo)
+        #expect(show.stdout.contains("unresolved: ada drew 2, bob drew 0"), "\(show)")
+        let outside = try CLI.run(["boxes", "set", item, "--box", "cat:5,5,4,4", "--annotator", "ada"], in: repo)
+        #expect(outside.status == 1 && outside.stderr.contains("not inside the 8x8 image"), "\(outside)")
+        let notReviewer = try CLI.run(["boxes", "set", item, "--box", "cat:1,1,3,3", "--review", "--annotator", "ada"], in: repo)
+        #expect(notReviewer.status == 1 && notReviewer.stderr.contains("role"), "\(notReviewer)")
+        #expect(try CLI.run(["annotators", "add", "grace", "--role", "reviewer"], in: repo).status == 0)
+        #expect(try CLI.run(["boxes", "set", item, "--box", "cat:1,1,3.5,3:o", "--review", "--annotator", "grace"], in: repo).status == 0)
+        show = try CLI.run(["show", item], in: repo)
+        #expect(show.stdout.contains("boxes   1 (verdict by grace)") && show.stdout.contains("cat [1, 1, 3.5, 3] occluded"), "\(show)")
+        #expect(show.stdout.contains("box history") && show.stdout.contains("box verdicts"), "\(show)")
+        let snapshot = try CLI.run(["snapshot", "-m", "boxes"], in: repo)
+        #expect(snapshot.stdout.contains("boxes: 1 (cat 1)"), "\(snapshot)")
+        #expect(try CLI.run(["log"], in: repo).stdout.contains("boxes: 1 (cat 1)"))
+        let json = try JSONSerialization.jsonObject(with: try CLI.run(["show", item, "--json"], in: repo).stdoutData) as? [String: Any]
+        let boxes = json?["boxes"] as? [String: Any]
+        #expect((boxes?["resolved"] as? [[String: Any]])?.first?["width"] as? Double == 3.5, "\(String(describing: json))")
+    }
+}
