@@ -74,7 +74,7 @@ TEST_FUZZ_RUNS ?= 200000
 ## starting from the seed corpus and every saved crash; sanitized build in FUZZ_SCRATCH (.build-fuzz).
 ## Tests/Fuzz/options/TARGET holds extra libFuzzer flags for a target (config: -detect_leaks=0, because
 ## TOMLKit's C++ bridge never frees the key arrays it returns; AddressSanitizer still checks every access).
-FUZZ_TARGETS := png jpeg labels-csv jsonl tree pack-index pack checkpoint bundle tags remote-meta config infer-request sweep-spec npy
+FUZZ_TARGETS := png jpeg labels-csv jsonl tree pack-index pack checkpoint bundle tags remote-meta config infer-request sweep-spec npy coco
 fuzz: deps
 	swift build --scratch-path $(FUZZ_SCRATCH) --product cairn-fuzz -Xswiftc -sanitize=fuzzer,address -Xlinker --export-dynamic
 	@passed=0; failed=0; for t in $(FUZZ_TARGETS); do \

@@ -13,7 +13,7 @@ import Foundation
 /// error) for any input; a crash, a trap or a sanitizer report is a bug.
 public enum FuzzTargets {
     public static let names = ["png", "jpeg", "labels-csv", "jsonl", "tree", "pack-index", "pack", "checkpoint", "bundle", "tags",
-                               "remote-meta", "config", "infer-request", "sweep-spec", "npy"]
+                               "remote-meta", "config", "infer-request", "sweep-spec", "npy", "coco"]
 
     /// Runs target `name` on `data`.
     public static func run(_ name: String, _ data: Data) {
@@ -62,6 +62,16 @@ public enum FuzzTargets {
                 let items = Set(bundle.items.compactMap { BlobID(hex: $0.blob) })
                 let (screened, _) = bundle.screened(items: items, snapshots: Set(bundle.snapshots.map(\.id)))
                 _ = screened.merging(bundle)
+            }
+        case "coco":
+            // Whatever a COCO file holds, what it yields is boxes Cairn can store.
+            if let file = try? COCOFile(data, path: "fuzz.json", options: BoxImportOptions(clip: data.first.map { $0 & 1 == 1 } ?? false)) {
+                for image in file.images {
+                    for box in image.boxes.boxes {
+                        precondition((try? box.check(imageWidth: image.width, imageHeight: image.height)) != nil, "a box outside its image came through")
+                        precondition(file.classes.contains(box.className), "a box of an unlisted class came through")
+                    }
+                }
             }
         case "tags":
             if let (tags, _) = try? RemoteFiles.tags(data) {

@@ -79,59 +79,12 @@ extension Versioning {
     /// - Throws: `VersioningError.badAnnotations` naming the file and the image or annotation.
     public func importBoxes(cocoFile path: String, annotator: String, options: BoxImportOptions = BoxImportOptions()) throws -> BoxImportReport {
         if catalog.isReadOnly { throw CatalogError.readOnly(location: catalog.location) }
+        guard let data = FileManager.default.contents(atPath: path) else { throw VersioningError.badAnnotations(path: path, reason: "cannot read the file") }
+        let file = try COCOFile(data, path: path, options: options)
         func bad(_ reason: String) -> VersioningError { .badAnnotations(path: path, reason: reason) }
-        guard let data = FileManager.default.contents(atPath: path) else { throw bad("cannot read the file") }
-        let input: COCOInput
-        do {
-            input = try JSONDecoder().decode(COCOInput.self, from: data)
-        } catch let error as DecodingError {
-            throw bad("not a COCO detection file: \(Self.describe(error))")
-        } catch {
-            throw bad("not JSON: \(error.localizedDescription)")
-        }
         var report = BoxImportReport(file: path, annotator: annotator)
-        // Ids are unique; every class name is one Cairn accepts.
-        var categories: [Int64: String] = [:]
-        for category in input.categories {
-            guard categories[category.id] == nil else { throw bad("category id \(category.id) appears twice") }
-            do { try LabelClass.validate(name: category.name) } catch { throw bad("category \(category.id): \(error)") }
-            categories[category.id] = category.name
-        }
-        guard Set(categories.values).count == categories.count else { throw bad("two categories share a name") }
-        var images: [Int64: COCOInput.Image] = [:]
-        for image in input.images {
-            guard images[image.id] == nil else { throw bad("image id \(image.id) appears twice") }
-            images[image.id] = image
-        }
-        var boxes: [Int64: [Box]] = [:]
-        var annotationIDs = Set<Int64>()
-        for a in input.annotations {
-            let which = "annotation \(a.id)"
-            guard annotationIDs.insert(a.id).inserted else { throw bad("annotation id \(a.id) appears twice") }
-            guard let image = images[a.image_id] else { throw bad("\(which) names image \(a.image_id), which the file does not list") }
-            guard let name = categories[a.category_id] else { throw bad("\(which) names category \(a.category_id), which the file does not list") }
-            guard a.bbox.count == 4, a.bbox.allSatisfy(\.isFinite) else { throw bad("\(which): bbox must be four finite numbers [x, y, width, height]") }
-            if let segmentation = a.segmentation, !segmentation.isBox(a.bbox), !options.ignoreSegmentation {
-                throw bad("\(which) has a segmentation (\(segmentation.isRLE ? "RLE" : "polygon")), which Cairn's boxes do not keep; "
-                          + "pass --ignore-segmentation to import its box alone")
-            }
-            guard [nil, 0, 1].contains(a.iscrowd) else { throw bad("\(which): iscrowd must be 0 or 1") }
-            var box = Box(className: name, x: a.bbox[0], y: a.bbox[1], width: a.bbox[2], height: a.bbox[3], crowd: a.iscrowd == 1,
-                          occluded: a.attributes?.occluded ?? false)
-            let (imageWidth, imageHeight) = (Double(image.width), Double(image.height))
-            if options.clip, box.x < 0 || box.y < 0 || box.x + box.width > imageWidth || box.y + box.height > imageHeight {
-                let (x0, y0) = (max(box.x, 0), max(box.y, 0))
-                box = Box(className: name, x: x0, y: y0, width: min(box.x + box.width, imageWidth) - x0,
-                          height: min(box.y + box.height, imageHeight) - y0, crowd: box.crowd, occluded: box.occluded)
-                report.clipped += 1
-            }
-            do { try box.check(imageWidth: image.width, imageHeight: image.height) } catch {
-                throw bad("\(which) on image \(image.id) ('\(Printable.escaped(image.file_name))'): \(error)"
-                          + (options.clip ? "" : " (--clip moves boxes that cross the edge inside the image)"))
-            }
-            boxes[image.id, default: []].append(box)
-        }
-        report.images = input.images.count
+        report.clipped = file.clipped
+        report.images = file.images.count
         return try repository.withLock(exclusive: false) {
             try catalog.write { tx in
                 // Images to items, in one pass over the catalog's items.
@@ -140,31 +93,31 @@ extension Versioning {
                 let byPath = Dictionary(items.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
                 var byName: [String: [Item]] = [:]
                 for item in items { byName[String(item.path.split(separator: "/").last ?? ""), default: []].append(item) }
-                func item(for image: COCOInput.Image) throws -> Item {
-                    if let hex = image.cairn_blob_id, let id = BlobID(hex: hex), let found = byBlob[id] { return found }
-                    for path in [image.cairn_path, image.file_name].compactMap({ $0 }) { if let found = byPath[path] { return found } }
-                    let name = String(image.file_name.split(separator: "/").last ?? "")
+                func item(for image: COCOFile.Image) throws -> Item {
+                    if let hex = image.cairnBlobID, let id = BlobID(hex: hex), let found = byBlob[id] { return found }
+                    for path in [image.cairnPath, image.fileName].compactMap({ $0 }) { if let found = byPath[path] { return found } }
+                    let name = String(image.fileName.split(separator: "/").last ?? "")
                     let candidates = (byName[name] ?? []).filter {
-                        $0.path.hasSuffix("/" + image.file_name) || image.file_name.hasSuffix("/" + $0.path)
+                        $0.path.hasSuffix("/" + image.fileName) || image.fileName.hasSuffix("/" + $0.path)
                     }
                     guard candidates.count == 1 else {
-                        throw bad("image \(image.id) ('\(Printable.escaped(image.file_name))') "
+                        throw bad("image \(image.id) ('\(Printable.escaped(image.fileName))') "
                                   + (candidates.isEmpty ? "matches no item; import the images first (`cairn import`)"
                                                         : "matches \(candidates.count) items by name; give file_name as the imported path"))
                     }
                     return candidates[0]
                 }
                 var matched: [(Item, BoxSet)] = []
-                for image in input.images {
+                for image in file.images {
                     let found = try item(for: image)
                     guard found.width == image.width, found.height == image.height else {
-                        throw bad("image \(image.id) ('\(Printable.escaped(image.file_name))') is \(image.width)x\(image.height) in the file "
+                        throw bad("image \(image.id) ('\(Printable.escaped(image.fileName))') is \(image.width)x\(image.height) in the file "
                                   + "but \(found.width)x\(found.height) in the repository")
                     }
-                    matched.append((found, BoxSet(boxes[image.id] ?? [])))
+                    matched.append((found, image.boxes))
                 }
                 var classes = Dictionary(uniqueKeysWithValues: try tx.classes().map { ($0.name, $0) })
-                for name in Set(categories.values).sorted(by: utf8Precedes) where classes[name] == nil {
+                for name in file.classes where classes[name] == nil {
                     classes[name] = try tx.addClass(name)
                     report.classesAdded.append(name)
                 }
@@ -194,5 +147,84 @@ extension Versioning {
         case .dataCorrupted(let context): return context.codingPath.isEmpty ? "the JSON does not parse" : "\(path(context.codingPath)) is malformed"
         @unknown default: return "\(error)"
         }
+    }
+}
+
+/// A COCO object-detection file, parsed and checked: every id unique and every reference known,
+/// every class name one Cairn accepts, every box four finite numbers inside its image (after
+/// clipping when asked), no segmentation the boxes would lose unless told to drop it.
+public struct COCOFile: Sendable {
+    public struct Image: Sendable {
+        public var id: Int64, fileName: String, width: Int, height: Int
+        /// Written by `cairn export --format coco`.
+        public var cairnBlobID: String?, cairnPath: String?
+        /// The image's boxes (none: the image has no objects).
+        public var boxes: BoxSet
+    }
+    public var images: [Image]
+    /// The category names, as classes.
+    public var classes: [String]
+    /// Boxes moved inside their image (`BoxImportOptions.clip`).
+    public var clipped: Int
+
+    /// - Throws: `VersioningError.badAnnotations` naming `path` and the image, category or annotation.
+    public init(_ data: Data, path: String, options: BoxImportOptions = BoxImportOptions()) throws {
+        func bad(_ reason: String) -> VersioningError { .badAnnotations(path: path, reason: reason) }
+        let input: COCOInput
+        do {
+            input = try JSONDecoder().decode(COCOInput.self, from: data)
+        } catch let error as DecodingError {
+            throw bad("not a COCO detection file: \(Versioning.describe(error))")
+        } catch {
+            throw bad("not JSON: \(error.localizedDescription)")
+        }
+        // Ids are unique; every class name is one Cairn accepts.
+        var categories: [Int64: String] = [:]
+        for category in input.categories {
+            guard categories[category.id] == nil else { throw bad("category id \(category.id) appears twice") }
+            do { try LabelClass.validate(name: category.name) } catch { throw bad("category \(category.id): \(error)") }
+            categories[category.id] = category.name
+        }
+        guard Set(categories.values).count == categories.count else { throw bad("two categories share a name") }
+        var images: [Int64: COCOInput.Image] = [:]
+        for image in input.images {
+            guard images[image.id] == nil else { throw bad("image id \(image.id) appears twice") }
+            images[image.id] = image
+        }
+        var boxes: [Int64: [Box]] = [:]
+        var clipped = 0
+        var annotationIDs = Set<Int64>()
+        for a in input.annotations {
+            let which = "annotation \(a.id)"
+            guard annotationIDs.insert(a.id).inserted else { throw bad("annotation id \(a.id) appears twice") }
+            guard let image = images[a.image_id] else { throw bad("\(which) names image \(a.image_id), which the file does not list") }
+            guard let name = categories[a.category_id] else { throw bad("\(which) names category \(a.category_id), which the file does not list") }
+            guard a.bbox.count == 4, a.bbox.allSatisfy(\.isFinite) else { throw bad("\(which): bbox must be four finite numbers [x, y, width, height]") }
+            if let segmentation = a.segmentation, !segmentation.isBox(a.bbox), !options.ignoreSegmentation {
+                throw bad("\(which) has a segmentation (\(segmentation.isRLE ? "RLE" : "polygon")), which Cairn's boxes do not keep; "
+                          + "pass --ignore-segmentation to import its box alone")
+            }
+            guard [nil, 0, 1].contains(a.iscrowd) else { throw bad("\(which): iscrowd must be 0 or 1") }
+            var box = Box(className: name, x: a.bbox[0], y: a.bbox[1], width: a.bbox[2], height: a.bbox[3], crowd: a.iscrowd == 1,
+                          occluded: a.attributes?.occluded ?? false)
+            let (imageWidth, imageHeight) = (Double(image.width), Double(image.height))
+            if options.clip, box.x < 0 || box.y < 0 || box.x + box.width > imageWidth || box.y + box.height > imageHeight {
+                let (x0, y0) = (max(box.x, 0), max(box.y, 0))
+                box = Box(className: name, x: x0, y: y0, width: min(box.x + box.width, imageWidth) - x0,
+                          height: min(box.y + box.height, imageHeight) - y0, crowd: box.crowd, occluded: box.occluded)
+                clipped += 1
+            }
+            do { try box.check(imageWidth: image.width, imageHeight: image.height) } catch {
+                throw bad("\(which) on image \(image.id) ('\(Printable.escaped(image.file_name))'): \(error)"
+                          + (options.clip ? "" : " (--clip moves boxes that cross the edge inside the image)"))
+            }
+            boxes[image.id, default: []].append(box)
+        }
+        self.images = input.images.map {
+            Image(id: $0.id, fileName: $0.file_name, width: $0.width, height: $0.height, cairnBlobID: $0.cairn_blob_id,
+                  cairnPath: $0.cairn_path, boxes: BoxSet(boxes[$0.id] ?? []))
+        }
+        classes = Set(categories.values).sorted(by: utf8Precedes)
+        self.clipped = clipped
     }
 }
