@@ -8,7 +8,7 @@ import Foundation
 /// let box = Box(className: "cat", x: 10, y: 20, width: 30.5, height: 40)
 /// try box.check(imageWidth: 64, imageHeight: 64)   // inside the image, positive size
 /// ```
-public struct Box: Sendable, Hashable, Codable, Comparable {
+public struct Box: Sendable, Hashable, Codable, Comparable, CustomStringConvertible {
     public var className: String
     public var x: Double
     public var y: Double
@@ -148,4 +148,61 @@ public struct BoxLabel: Sendable, Hashable, Codable {
     public var boxes: BoxSet
     public var createdAt: Date
     public init(person: String, boxes: BoxSet, createdAt: Date) { (self.person, self.boxes, self.createdAt) = (person, boxes, createdAt) }
+}
+
+/// How one box set became another, boxes paired by overlap (`BoxSet.changes(to:)`).
+public struct BoxChanges: Sendable, Hashable, Codable {
+    /// A box before and after.
+    public struct Pair: Sendable, Hashable, Codable {
+        public var old: Box
+        public var new: Box
+        public init(old: Box, new: Box) { (self.old, self.new) = (old, new) }
+    }
+    public var added: [Box] = []
+    public var removed: [Box] = []
+    /// Same class, another rectangle or flags.
+    public var moved: [Pair] = []
+    /// Another class (and perhaps another rectangle).
+    public var relabeled: [Pair] = []
+
+    public var isEmpty: Bool { added.isEmpty && removed.isEmpty && moved.isEmpty && relabeled.isEmpty }
+}
+
+extension BoxSet {
+    /// Boxes of both sets paired greedily by IoU, highest first, down to `minimumIoU` — each box at
+    /// most once. Pairs of the same class come before pairs across classes at equal IoU.
+    public static func pairs(_ a: [Box], _ b: [Box], minimumIoU: Double = 0.5, sameClassOnly: Bool = false) -> [(Int, Int)] {
+        var candidates: [(iou: Double, same: Bool, i: Int, j: Int)] = []
+        for (i, x) in a.enumerated() {
+            for (j, y) in b.enumerated() where !sameClassOnly || x.className == y.className {
+                let iou = x.iou(y)
+                if iou >= minimumIoU { candidates.append((iou, x.className == y.className, i, j)) }
+            }
+        }
+        candidates.sort { ($0.iou, $0.same ? 1 : 0, -$0.i, -$0.j) > ($1.iou, $1.same ? 1 : 0, -$1.i, -$1.j) }
+        var usedA = Set<Int>(), usedB = Set<Int>(), out: [(Int, Int)] = []
+        for c in candidates where !usedA.contains(c.i) && !usedB.contains(c.j) {
+            usedA.insert(c.i)
+            usedB.insert(c.j)
+            out.append((c.i, c.j))
+        }
+        return out
+    }
+
+    /// What changed from `self` to `new`: boxes in both stay out; the rest are paired by IoU ≥ 0.5
+    /// (moved when the class is the same, relabeled when not); unpaired boxes were added or removed.
+    public func changes(to new: BoxSet) -> BoxChanges {
+        let kept = Set(boxes).intersection(new.boxes)
+        let a = boxes.filter { !kept.contains($0) }, b = new.boxes.filter { !kept.contains($0) }
+        var out = BoxChanges()
+        let pairs = Self.pairs(a, b)
+        for (i, j) in pairs {
+            let pair = BoxChanges.Pair(old: a[i], new: b[j])
+            if a[i].className == b[j].className { out.moved.append(pair) } else { out.relabeled.append(pair) }
+        }
+        let pairedA = Set(pairs.map(\.0)), pairedB = Set(pairs.map(\.1))
+        out.removed = a.indices.filter { !pairedA.contains($0) }.map { a[$0] }
+        out.added = b.indices.filter { !pairedB.contains($0) }.map { b[$0] }
+        return out
+    }
 }

@@ -22,15 +22,29 @@ public struct SnapshotDiff: Sendable, Codable, Equatable {
     public var splitsChanged: [Change] = []
     /// Items whose stored path or provenance changed but whose label and split did not.
     public var otherwiseChanged: [Change] = []
+    /// One item's change of boxes: its resolved boxes before and after paired by IoU, or a change
+    /// of state (`unresolved` while annotators' sets differ unreviewed, `none` when nobody drew).
+    public struct BoxChange: Sendable, Codable, Equatable {
+        public var blobID: BlobID
+        public var path: String
+        public var changes: BoxChanges
+        public var oldState: String?
+        public var newState: String?
+    }
+
     /// Per-class count change (new − old), classes with no change left out.
     public var classDeltas: [String: Int] = [:]
+    /// Items whose resolved boxes (or their state) changed; kept items' boxes only.
+    public var boxesChanged: [BoxChange] = []
+    /// Per-class change of resolved boxes (new − old), over every item; classes with no change left out.
+    public var boxDeltas: [String: Int] = [:]
     public var classesChanged: Bool = false
     /// Tree objects skipped because both sides held the same subtree.
     public var sharedSubtrees = 0
 
     /// True when the two snapshots hold the same images with the same labels and splits.
     public var sameImagesLabelsAndSplits: Bool {
-        added.isEmpty && removed.isEmpty && labelsChanged.isEmpty && splitsChanged.isEmpty
+        added.isEmpty && removed.isEmpty && labelsChanged.isEmpty && splitsChanged.isEmpty && boxesChanged.isEmpty
     }
 }
 
@@ -44,9 +58,16 @@ extension Versioning {
         var diff = SnapshotDiff(from: rowA.id, to: rowB.id)
         diff.classesChanged = rootA.classes != rootB.classes
         try compare(rootA.items, rootB.items, depth: 0, into: &diff)
-        for item in diff.added { Self.count(item.label, 1, into: &diff.classDeltas) }
-        for item in diff.removed { Self.count(item.label, -1, into: &diff.classDeltas) }
+        for item in diff.added {
+            Self.count(item.label, 1, into: &diff.classDeltas)
+            Self.countBoxes(item.boxes?.resolved, 1, into: &diff.boxDeltas)
+        }
+        for item in diff.removed {
+            Self.count(item.label, -1, into: &diff.classDeltas)
+            Self.countBoxes(item.boxes?.resolved, -1, into: &diff.boxDeltas)
+        }
         diff.classDeltas = diff.classDeltas.filter { $0.value != 0 }
+        diff.boxDeltas = diff.boxDeltas.filter { $0.value != 0 }
         return diff
     }
 
@@ -83,6 +104,15 @@ extension Versioning {
                     }
                     if old.split != new.split {
                         diff.splitsChanged.append(.init(blobID: new.blobID, path: new.path, old: old.split.rawValue, new: new.split.rawValue))
+                        any = true
+                    }
+                    let (boxesBefore, boxesAfter) = (old.boxes?.resolved, new.boxes?.resolved)
+                    let (stateBefore, stateAfter) = (Self.boxState(old), Self.boxState(new))
+                    if boxesBefore != boxesAfter || stateBefore != stateAfter {
+                        let changes = (boxesBefore ?? BoxSet([])).changes(to: boxesAfter ?? BoxSet([]))
+                        diff.boxesChanged.append(.init(blobID: new.blobID, path: new.path, changes: changes, oldState: stateBefore, newState: stateAfter))
+                        Self.countBoxes(boxesBefore, -1, into: &diff.boxDeltas)
+                        Self.countBoxes(boxesAfter, 1, into: &diff.boxDeltas)
                         any = true
                     }
                     if !any {
@@ -125,6 +155,16 @@ extension Versioning {
     /// A label as diff shows it: the class (`a+b` for a set), `conflict(a|b)`, or nil when unlabeled.
     static func describe(_ item: ItemRecord) -> String? {
         item.label?.description ?? (item.conflict.isEmpty ? nil : "conflict(" + item.conflict.map(\.description).joined(separator: "|") + ")")
+    }
+
+    /// `unresolved` while an item's box sets differ unreviewed, `none` when nobody drew on it, else nil.
+    static func boxState(_ item: ItemRecord) -> String? {
+        guard let boxes = item.boxes else { return "none" }
+        return boxes.resolved == nil ? "unresolved" : nil
+    }
+
+    private static func countBoxes(_ set: BoxSet?, _ sign: Int, into deltas: inout [String: Int]) {
+        for box in set?.boxes ?? [] { deltas[box.className, default: 0] += sign }
     }
 
     /// Adds a resolved label to per-class counts (each class of a set counts), as `ItemCounts` does.

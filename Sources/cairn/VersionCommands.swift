@@ -160,12 +160,23 @@ struct DiffCommand: ParsableCommand {
             for c in diff.otherwiseChanged {
                 say("~ \(c.blobID.hex.prefix(12))  \((c.details ?? []).joined(separator: "; "))  \(c.path)")
             }
+            for c in diff.boxesChanged {
+                var parts: [String] = []
+                if c.oldState != c.newState { parts.append("boxes \(c.oldState ?? "resolved") -> \(c.newState ?? "resolved")") }
+                parts += c.changes.added.map { "+\($0.description)" } + c.changes.removed.map { "-\($0.description)" }
+                parts += c.changes.moved.map { "moved \($0.old.description) -> \($0.new.description)" }
+                parts += c.changes.relabeled.map { "relabeled \($0.old.description) -> \($0.new.description)" }
+                say("~ \(c.blobID.hex.prefix(12))  \(parts.joined(separator: "; "))  \(c.path)")
+            }
         }
         let deltas = diff.classDeltas.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value > 0 ? "+" : "")\($0.value)" }
         say("\(diff.added.count) added, \(diff.removed.count) removed, \(diff.labelsChanged.count) labels changed, "
             + "\(diff.splitsChanged.count) splits changed, \(diff.otherwiseChanged.count) otherwise changed"
             + (deltas.isEmpty ? "" : "; classes: " + deltas.joined(separator: ", "))
-            + (diff.classesChanged ? "; the class list changed" : ""))
+            + (diff.classesChanged ? "; the class list changed" : "")
+            + (diff.boxesChanged.isEmpty && diff.boxDeltas.isEmpty ? "" : "; \(diff.boxesChanged.count) items' boxes changed"
+               + (diff.boxDeltas.isEmpty ? "" : " (" + diff.boxDeltas.sorted { utf8Precedes($0.key, $1.key) }
+                    .map { "\($0.key) \($0.value > 0 ? "+" : "")\($0.value)" }.joined(separator: ", ") + ")")))
         let training = Training(versioning: versioning, cairnVersion: Cairn.version)
         let a = try training.health(of: try versioning.resolve(from).id), b = try training.health(of: try versioning.resolve(to).id)
         if let change = SnapshotHealth.change(a, b) { say(change) }

@@ -122,6 +122,13 @@ import Testing
         let snapshot = try CLI.run(["snapshot", "-m", "boxes"], in: repo)
         #expect(snapshot.stdout.contains("boxes: 1 (cat 1)"), "\(snapshot)")
         #expect(try CLI.run(["log"], in: repo).stdout.contains("boxes: 1 (cat 1)"))
+        // diff pairs boxes by overlap: moved, relabeled, added.
+        #expect(try CLI.run(["boxes", "set", item, "--box", "cat:1,1,3.5,2.5:o", "--box", "dog:4,4,4,4", "--review", "--annotator", "grace"],
+                            in: repo).status == 0)
+        #expect(try CLI.run(["snapshot", "-m", "moved"], in: repo).status == 0)
+        let diff = try CLI.run(["diff", "HEAD~1", "HEAD"], in: repo)
+        #expect(diff.stdout.contains("moved cat [1, 1, 3.5, 3] occluded -> cat [1, 1, 3.5, 2.5] occluded") && diff.stdout.contains("+dog [4, 4, 4, 4]")
+                && diff.stdout.contains("1 items' boxes changed (dog +1)"), "\(diff)")
         let json = try JSONSerialization.jsonObject(with: try CLI.run(["show", item, "--json"], in: repo).stdoutData) as? [String: Any]
         let boxes = json?["boxes"] as? [String: Any]
         #expect((boxes?["resolved"] as? [[String: Any]])?.first?["width"] as? Double == 3.5, "\(String(describing: json))")
