@@ -26,34 +26,44 @@ public struct BoxImportOptions: Sendable {
     public init(ignoreSegmentation: Bool = false, clip: Bool = false) { (self.ignoreSegmentation, self.clip) = (ignoreSegmentation, clip) }
 }
 
-/// A COCO object-detection file as read: the fields Cairn uses, others ignored.
-struct COCOInput: Decodable {
-    struct Image: Decodable {
+/// A COCO object-detection file as read (`COCOReader`): the fields Cairn uses, others ignored. The
+/// `Decodable` conformances say the same with `JSONDecoder`, the reader's oracle in tests.
+struct COCOInput: Decodable, Equatable {
+    struct Image: Decodable, Equatable {
         var id: Int64, file_name: String, width: Int, height: Int
         /// Written by `cairn export --format coco`: the image's blob id and imported path.
         var cairn_blob_id: String?, cairn_path: String?
     }
-    struct Category: Decodable { var id: Int64, name: String }
-    struct Annotation: Decodable {
+    struct Category: Decodable, Equatable { var id: Int64, name: String }
+    struct Annotation: Decodable, Equatable {
         var id: Int64, image_id: Int64, category_id: Int64, bbox: [Double]
         var iscrowd: Int?
         var segmentation: Segmentation?
         /// CVAT's COCO export writes `attributes.occluded`.
         var attributes: Attributes?
     }
-    struct Attributes: Decodable { var occluded: Bool? }
+    struct Attributes: Decodable, Equatable { var occluded: Bool? }
     /// A polygon list or an RLE object; only whether it says more than the box matters here.
-    struct Segmentation: Decodable {
+    struct Segmentation: Decodable, Equatable {
+        /// Rings of at most 4 points (larger ones are only counted in `isLarge`).
         var polygons: [[Double]]?
         var isRLE = false
+        var isLarge = false
+        init(polygons: [[Double]]) { self.polygons = polygons }
+        init(rle: Bool) { isRLE = rle }
+        init(large: Bool) { isLarge = large }
         init(from decoder: any Decoder) throws {
             let c = try decoder.singleValueContainer()
-            if let polygons = try? c.decode([[Double]].self) { self.polygons = polygons } else { isRLE = true }
+            if let polygons = try? c.decode([[Double]].self) {
+                if polygons.contains(where: { $0.count > 8 }) { isLarge = true } else { self.polygons = polygons }
+            } else {
+                isRLE = true
+            }
         }
 
         /// True when it is empty or the box's own rectangle (as many converters write it).
         func isBox(_ b: [Double]) -> Bool {
-            guard !isRLE, let polygons else { return false }
+            guard !isRLE, !isLarge, let polygons else { return false }
             if polygons.isEmpty || polygons.allSatisfy(\.isEmpty) { return true }
             guard polygons.count == 1, polygons[0].count == 8 else { return false }
             let (x0, y0, x1, y1) = (b[0], b[1], b[0] + b[2], b[1] + b[3])
@@ -135,19 +145,6 @@ extension Versioning {
             }
         }
     }
-
-    /// A decoding error in words: what was wrong, and where in the document.
-    static func describe(_ error: DecodingError) -> String {
-        func path(_ keys: [any CodingKey]) -> String {
-            keys.map { $0.intValue.map { "[\($0)]" } ?? "." + $0.stringValue }.joined().drop { $0 == "." }.description
-        }
-        switch error {
-        case .keyNotFound(let key, let context): return "\(path(context.codingPath + [key])) is missing"
-        case .typeMismatch(_, let context), .valueNotFound(_, let context): return "\(path(context.codingPath)) has the wrong type"
-        case .dataCorrupted(let context): return context.codingPath.isEmpty ? "the JSON does not parse" : "\(path(context.codingPath)) is malformed"
-        @unknown default: return "\(error)"
-        }
-    }
 }
 
 /// A COCO object-detection file, parsed and checked: every id unique and every reference known,
@@ -172,11 +169,9 @@ public struct COCOFile: Sendable {
         func bad(_ reason: String) -> VersioningError { .badAnnotations(path: path, reason: reason) }
         let input: COCOInput
         do {
-            input = try JSONDecoder().decode(COCOInput.self, from: data)
-        } catch let error as DecodingError {
-            throw bad("not a COCO detection file: \(Versioning.describe(error))")
-        } catch {
-            throw bad("not JSON: \(error.localizedDescription)")
+            input = try COCOReader.read(data)
+        } catch let error as COCOReader.Failure {
+            throw bad("not a COCO detection file: \(error)")
         }
         // Ids are unique; every class name is one Cairn accepts.
         var categories: [Int64: String] = [:]

@@ -75,9 +75,9 @@ import Testing
             (outside, ["annotation \(lastID)", "not inside", "--clip"]),
             (polygon, ["annotation \(lastID)", "segmentation", "--ignore-segmentation"]),
             (noImage, ["annotation \(lastID)", "image 424242"]),
-            (noBBox, ["annotations[", "bbox is missing"]),
+            (noBBox, ["annotation \(lastID) has no bbox", "byte "]),
             (unknown, ["matches no item", "\\e[31mred.png"]),
-            (dir.appending("truncated.json"), ["does not parse"]),
+            (dir.appending("truncated.json"), ["byte 12: expected"]),
             (dir.appending("absent.json"), ["cannot read"]),
         ]
         for (file, expected) in cases {
