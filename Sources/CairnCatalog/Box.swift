@@ -69,7 +69,14 @@ public struct Box: Sendable, Hashable, Codable, Comparable, CustomStringConverti
 public struct BoxSet: Sendable, Hashable, Codable, Comparable {
     public let boxes: [Box]
 
-    public init(_ boxes: some Sequence<Box>) { self.boxes = Array(Set(boxes)).sorted() }
+    public init(_ boxes: some Sequence<Box>) { self.init(canonical: Array(Set(boxes)).sorted()) }
+
+    /// A set of `boxes` that are most likely in canonical order already: checked in one pass, and sorted only when they are not.
+    public init(sorted boxes: [Box]) {
+        if zip(boxes, boxes.dropFirst()).allSatisfy({ $0 < $1 }) { self.init(canonical: boxes) } else { self.init(boxes) }
+    }
+
+    private init(canonical: [Box]) { boxes = canonical }
 
     public var isEmpty: Bool { boxes.isEmpty }
     public var count: Int { boxes.count }

@@ -64,41 +64,37 @@ public enum BoxCoding {
     /// The set `encode` wrote, its class ids named by `classNames`.
     /// - Throws: `CatalogError.corrupt` for bytes `encode` would not have written.
     public static func decode(_ data: Data, classNames: [Int64: String]) throws -> BoxSet {
-        var offset = data.startIndex
-        func varint() throws -> UInt64 {
-            var value: UInt64 = 0, shift: UInt64 = 0
-            while true {
-                guard offset < data.endIndex, shift < 64 else { throw CatalogError.corrupt("a stored box set is truncated") }
-                let byte = data[offset]
-                offset += 1
-                value |= UInt64(byte & 0x7F) << shift
-                if byte & 0x80 == 0 { return value }
-                shift += 7
+        try data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) throws -> BoxSet in
+            var offset = 0
+            func varint() throws -> UInt64 {
+                var value: UInt64 = 0, shift: UInt64 = 0
+                while true {
+                    guard offset < bytes.count, shift < 64 else { throw CatalogError.corrupt("a stored box set is truncated") }
+                    let byte = bytes[offset]
+                    offset += 1
+                    value |= UInt64(byte & 0x7F) << shift
+                    if byte & 0x80 == 0 { return value }
+                    shift += 7
+                }
             }
-        }
-        let count = try varint()
-        guard count <= UInt64(data.count / geometryBytes) else { throw CatalogError.corrupt("a stored box set counts more boxes than it holds") }
-        var boxes: [Box] = []
-        boxes.reserveCapacity(Int(count))
-        for _ in 0..<count {
-            let id = try varint()
-            guard let name = classNames[Int64(truncatingIfNeeded: id)] else { throw CatalogError.corrupt("a stored box names class id \(id), which does not exist") }
-            guard data.endIndex - offset >= geometryBytes else { throw CatalogError.corrupt("a stored box set is truncated") }
-            var values: [Double] = []
-            for _ in 0..<4 {
-                var bits: UInt64 = 0
-                for k in 0..<8 { bits |= UInt64(data[offset + k]) << (8 * UInt64(k)) }
-                values.append(Double(bitPattern: bits))
-                offset += 8
+            let count = try varint()
+            guard count <= UInt64(bytes.count / geometryBytes) else { throw CatalogError.corrupt("a stored box set counts more boxes than it holds") }
+            var boxes: [Box] = []
+            boxes.reserveCapacity(Int(count))
+            for _ in 0..<count {
+                let id = try varint()
+                guard let name = classNames[Int64(truncatingIfNeeded: id)] else { throw CatalogError.corrupt("a stored box names class id \(id), which does not exist") }
+                guard bytes.count - offset >= geometryBytes else { throw CatalogError.corrupt("a stored box set is truncated") }
+                func double(_ k: Int) -> Double { Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset + 8 * k, as: UInt64.self))) }
+                let flags = bytes[offset + 32]
+                guard flags < 4 else { throw CatalogError.corrupt("a stored box has unknown flags \(flags)") }
+                boxes.append(Box(className: name, x: double(0), y: double(1), width: double(2), height: double(3), crowd: flags & 1 != 0, occluded: flags & 2 != 0))
+                offset += geometryBytes
             }
-            let flags = data[offset]
-            offset += 1
-            guard flags < 4 else { throw CatalogError.corrupt("a stored box has unknown flags \(flags)") }
-            boxes.append(Box(className: name, x: values[0], y: values[1], width: values[2], height: values[3],
-                             crowd: flags & 1 != 0, occluded: flags & 2 != 0))
+            guard offset == bytes.count else { throw CatalogError.corrupt("a stored box set has trailing bytes") }
+            // Written from a set, so already in order, each box once; checked in one pass (a renamed class can reorder them).
+            return BoxSet(sorted: boxes)
         }
-        guard offset == data.endIndex else { throw CatalogError.corrupt("a stored box set has trailing bytes") }
-        return BoxSet(boxes)
     }
 
     private static func appendVarint(_ value: UInt64, to out: inout Data) {

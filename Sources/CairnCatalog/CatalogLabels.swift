@@ -23,10 +23,11 @@ public protocol CatalogLabelsReading {
     /// the latest of either, and the leases unexpired at `now` by host.
     func activity(since: Date, now: Date) throws -> [Int64: PersonActivity]
     /// Streams the current state of the items `ids` names (every item when nil) as snapshots
-    /// record it, in item id order, with each item's catalog id.
+    /// record it, in item id order, with each item's catalog id. Without `boxes` the records carry
+    /// none (`boxes` nil), for readers of labels alone: box sets are most of a detection catalog.
     ///
     /// - Complexity: O(items + their labels), memory O(1) per item.
-    func forEachItemRecord(ids: [Int64]?, includingRemoved: Bool, _ body: (Int64, ItemRecord) throws -> Void) throws
+    func forEachItemRecord(ids: [Int64]?, includingRemoved: Bool, boxes: Bool, _ body: (Int64, ItemRecord) throws -> Void) throws
 }
 
 /// Label history, and each item's current state as snapshots record it.
@@ -107,7 +108,12 @@ extension CatalogLabels {
 extension CatalogLabelsReading {
     /// The current records of the items in the working state that `ids` names (all when nil).
     public func forEachItemRecord(ids: [Int64]?, _ body: (Int64, ItemRecord) throws -> Void) throws {
-        try forEachItemRecord(ids: ids, includingRemoved: false, body)
+        try forEachItemRecord(ids: ids, includingRemoved: false, boxes: true, body)
+    }
+
+    /// The records of the items `ids` names, boxes included.
+    public func forEachItemRecord(ids: [Int64]?, includingRemoved: Bool, _ body: (Int64, ItemRecord) throws -> Void) throws {
+        try forEachItemRecord(ids: ids, includingRemoved: includingRemoved, boxes: true, body)
     }
 }
 
@@ -169,7 +175,7 @@ extension CatalogLabelsReading {
     /// Every item's resolved label under `LabelPolicy` (verdicts included), by catalog id.
     public func resolvedLabels() throws -> [Int64: ResolvedLabel] {
         var out: [Int64: ResolvedLabel] = [:]
-        try forEachItemRecord(ids: nil) { out[$0] = $1.resolved }
+        try forEachItemRecord(ids: nil, includingRemoved: false, boxes: false) { out[$0] = $1.resolved }
         return out
     }
 

@@ -172,7 +172,7 @@ extension PostgresTransaction {
     /// annotator and latest verdict (`DISTINCT ON` over the (item, …, stamp) indexes): memory bounded
     /// by a page, whatever the catalog's size. A full scan sends the next page's three queries before
     /// it decodes this one's, so the server reads a page while this process decodes the last.
-    func forEachItemRecord(ids: [Int64]?, includingRemoved: Bool, _ body: (Int64, ItemRecord) throws -> Void) throws {
+    func forEachItemRecord(ids: [Int64]?, includingRemoved: Bool, boxes withBoxes: Bool, _ body: (Int64, ItemRecord) throws -> Void) throws {
         let people = Dictionary(uniqueKeysWithValues: try rows("SELECT id, name FROM annotators").map {
             (try $0.get(0, Int64.self), try $0.get(1, String.self))
         })
@@ -182,7 +182,7 @@ extension PostgresTransaction {
         let removed = includingRemoved ? "" : " AND NOT removed"
         let columns = "SELECT id, blob_id, path, format, width, height, split FROM items"
         // Box sets are read only when there are any, so class-only work sends nothing more.
-        let hasBoxes = try one(Bool.self, "SELECT EXISTS (SELECT 1 FROM box_labels)") ?? false
+        let hasBoxes = try withBoxes && (one(Bool.self, "SELECT EXISTS (SELECT 1 FROM box_labels)") ?? false)
         func emit(_ page: RecordPage) throws {
             let boxes = try page.boxes.map {
                 Self.boxScan(annotations: try $0.annotations.rows(), verdicts: try $0.verdicts.rows(), people: people, classes: classes)

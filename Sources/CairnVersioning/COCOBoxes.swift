@@ -36,13 +36,42 @@ struct COCOInput: Decodable, Equatable {
     }
     struct Category: Decodable, Equatable { var id: Int64, name: String }
     struct Annotation: Decodable, Equatable {
-        var id: Int64, image_id: Int64, category_id: Int64, bbox: [Double]
+        var id: Int64, image_id: Int64, category_id: Int64, bbox: BBox
         var iscrowd: Int?
         var segmentation: Segmentation?
         /// CVAT's COCO export writes `attributes.occluded`.
         var attributes: Attributes?
     }
     struct Attributes: Decodable, Equatable { var occluded: Bool? }
+    /// `[x, y, width, height]`, held without an array (millions of them); `count` is how many
+    /// numbers the file gave, which must be 4.
+    struct BBox: Decodable, Equatable {
+        var x = 0.0, y = 0.0, width = 0.0, height = 0.0
+        var count = 0
+        var values: [Double] { Array([x, y, width, height].prefix(count)) }
+
+        init(_ numbers: some Sequence<Double>) {
+            for value in numbers { append(value) }
+        }
+
+        mutating func append(_ value: Double) {
+            switch count {
+            case 0: x = value
+            case 1: y = value
+            case 2: width = value
+            case 3: height = value
+            default: break
+            }
+            count += 1
+        }
+
+        init(from decoder: any Decoder) throws {
+            var c = try decoder.unkeyedContainer()
+            var numbers: [Double] = []
+            while !c.isAtEnd { numbers.append(try c.decode(Double.self)) }
+            self.init(numbers)
+        }
+    }
     /// A polygon list or an RLE object; only whether it says more than the box matters here.
     struct Segmentation: Decodable, Equatable {
         /// Rings of at most 4 points (larger ones are only counted in `isLarge`).
@@ -89,7 +118,10 @@ extension Versioning {
     /// - Throws: `VersioningError.badAnnotations` naming the file and the image or annotation.
     public func importBoxes(cocoFile path: String, annotator: String, options: BoxImportOptions = BoxImportOptions()) throws -> BoxImportReport {
         if catalog.isReadOnly { throw CatalogError.readOnly(location: catalog.location) }
-        guard let data = FileManager.default.contents(atPath: path) else { throw VersioningError.badAnnotations(path: path, reason: "cannot read the file") }
+        // Mapped, not read: a file of millions of boxes is hundreds of megabytes.
+        guard FileOps.exists(path), let data = try? Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) else {
+            throw VersioningError.badAnnotations(path: path, reason: "cannot read the file")
+        }
         let file = try COCOFile(data, path: path, options: options)
         func bad(_ reason: String) -> VersioningError { .badAnnotations(path: path, reason: reason) }
         var report = BoxImportReport(file: path, annotator: annotator)
@@ -167,7 +199,7 @@ public struct COCOFile: Sendable {
     /// - Throws: `VersioningError.badAnnotations` naming `path` and the image, category or annotation.
     public init(_ data: Data, path: String, options: BoxImportOptions = BoxImportOptions()) throws {
         func bad(_ reason: String) -> VersioningError { .badAnnotations(path: path, reason: reason) }
-        let input: COCOInput
+        var input: COCOInput
         do {
             input = try COCOReader.read(data)
         } catch let error as COCOReader.Failure {
@@ -194,13 +226,13 @@ public struct COCOFile: Sendable {
             guard annotationIDs.insert(a.id).inserted else { throw bad("annotation id \(a.id) appears twice") }
             guard let image = images[a.image_id] else { throw bad("\(which) names image \(a.image_id), which the file does not list") }
             guard let name = categories[a.category_id] else { throw bad("\(which) names category \(a.category_id), which the file does not list") }
-            guard a.bbox.count == 4, a.bbox.allSatisfy(\.isFinite) else { throw bad("\(which): bbox must be four finite numbers [x, y, width, height]") }
-            if let segmentation = a.segmentation, !segmentation.isBox(a.bbox), !options.ignoreSegmentation {
+            guard a.bbox.count == 4, a.bbox.values.allSatisfy(\.isFinite) else { throw bad("\(which): bbox must be four finite numbers [x, y, width, height]") }
+            if let segmentation = a.segmentation, !segmentation.isBox(a.bbox.values), !options.ignoreSegmentation {
                 throw bad("\(which) has a segmentation (\(segmentation.isRLE ? "RLE" : "polygon")), which Cairn's boxes do not keep; "
                           + "pass --ignore-segmentation to import its box alone")
             }
             guard [nil, 0, 1].contains(a.iscrowd) else { throw bad("\(which): iscrowd must be 0 or 1") }
-            var box = Box(className: name, x: a.bbox[0], y: a.bbox[1], width: a.bbox[2], height: a.bbox[3], crowd: a.iscrowd == 1,
+            var box = Box(className: name, x: a.bbox.x, y: a.bbox.y, width: a.bbox.width, height: a.bbox.height, crowd: a.iscrowd == 1,
                           occluded: a.attributes?.occluded ?? false)
             let (imageWidth, imageHeight) = (Double(image.width), Double(image.height))
             if options.clip, box.x < 0 || box.y < 0 || box.x + box.width > imageWidth || box.y + box.height > imageHeight {
@@ -215,9 +247,11 @@ public struct COCOFile: Sendable {
             }
             boxes[image.id, default: []].append(box)
         }
+        // Millions of boxes: each is held once at a time (the annotations go before the sets are made).
+        input.annotations = []
         self.images = input.images.map {
             Image(id: $0.id, fileName: $0.file_name, width: $0.width, height: $0.height, cairnBlobID: $0.cairn_blob_id,
-                  cairnPath: $0.cairn_path, boxes: BoxSet(boxes[$0.id] ?? []))
+                  cairnPath: $0.cairn_path, boxes: BoxSet(boxes.removeValue(forKey: $0.id) ?? []))
         }
         classes = Set(categories.values).sorted(by: utf8Precedes)
         self.clipped = clipped

@@ -89,14 +89,17 @@ struct COCOReader {
 
     private mutating func annotation() throws -> COCOInput.Annotation {
         let start = at
-        var id: Int64?, image: Int64?, category: Int64?, bbox: [Double]?, crowd: Int?
+        var id: Int64?, image: Int64?, category: Int64?, bbox: COCOInput.BBox?, crowd: Int?
         var segmentation: COCOInput.Segmentation?, occluded: Bool?
         try object { key, reader in
             switch key {
             case "id": id = try reader.integer()
             case "image_id": image = try reader.integer()
             case "category_id": category = try reader.integer()
-            case "bbox": bbox = try reader.array { try $0.number() }
+            case "bbox":
+                var numbers = COCOInput.BBox([])
+                try reader.arrayElements { numbers.append(try $0.number()) }
+                bbox = numbers
             case "iscrowd": crowd = try reader.nullable { try $0.integer().flatMap { Int(exactly: $0) } } ?? nil
             case "segmentation": segmentation = try reader.segmentation()
             case "attributes":

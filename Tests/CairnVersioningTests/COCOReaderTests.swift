@@ -25,7 +25,7 @@ import Testing
         let read = try COCOReader.read(data)
         #expect(read == oracle)
         #expect(read.images[0].file_name == "a/b é😀.png" && read.images[0].height == 480)
-        #expect(read.annotations[0].bbox == [1.25, 2, 30, 4.000000000000001])
+        #expect(read.annotations[0].bbox.values == [1.25, 2, 30, 4.000000000000001])
         #expect(read.annotations[1].segmentation?.isRLE == true && read.annotations[2].segmentation?.isLarge == true)
     }
 

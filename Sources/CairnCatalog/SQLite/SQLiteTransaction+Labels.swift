@@ -56,14 +56,14 @@ extension SQLiteTransaction {
     /// item, each item's latest verdict — with no dictionary of the whole catalog. The GROUP BY
     /// scans walk the (item_id, …, stamp) indexes, so their ORDER BY costs no sort (a test checks
     /// the query plans). A list of ids is scanned in chunks of 500.
-    func forEachItemRecord(ids: [Int64]?, includingRemoved: Bool, _ body: (Int64, ItemRecord) throws -> Void) throws {
+    func forEachItemRecord(ids: [Int64]?, includingRemoved: Bool, boxes: Bool, _ body: (Int64, ItemRecord) throws -> Void) throws {
         let people = Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT id, name FROM annotators")
             .map { ($0[0] as Int64, $0[1] as String) })
         let classes = Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT id, name FROM classes")
             .map { ($0[0] as Int64, $0[1] as String) })
         guard let ids else {
             return try scanRecords(itemCondition: includingRemoved ? "1" : "removed = 0", labelCondition: "1", arguments: [],
-                                   people: people, classes: classes, body)
+                                   people: people, classes: classes, boxes: boxes, body)
         }
         let sorted = Array(Set(ids)).sorted()
         for start in stride(from: 0, to: sorted.count, by: 500) {
@@ -71,12 +71,12 @@ extension SQLiteTransaction {
             let list = "(" + chunk.map { _ in "?" }.joined(separator: ",") + ")"
             try scanRecords(itemCondition: "id IN \(list)" + (includingRemoved ? "" : " AND removed = 0"), labelCondition: "item_id IN \(list)",
                             arguments: StatementArguments(chunk),
-                            people: people, classes: classes, body)
+                            people: people, classes: classes, boxes: boxes, body)
         }
     }
 
     private func scanRecords(itemCondition: String, labelCondition: String, arguments: StatementArguments, people: [Int64: String],
-                             classes: [Int64: String], _ body: (Int64, ItemRecord) throws -> Void) throws {
+                             classes: [Int64: String], boxes withBoxes: Bool, _ body: (Int64, ItemRecord) throws -> Void) throws {
         // Multi-label rows are rare next to one-class rows: their classes are looked up by row id.
         let annotationSets = try LabelRows.annotations.members(db, itemCondition: labelCondition, arguments)
         let verdictSets = try LabelRows.reviews.members(db, itemCondition: labelCondition, arguments)
@@ -95,7 +95,7 @@ extension SQLiteTransaction {
         func scanned(_ row: Row?, _ members: [Int64: [Int64]]) -> Scanned? {
             row.map { ($0[0], $0[1], LabelRows.label(classID: $0[2], multi: $0[3], row: $0[4], members: members, names: classes)) }
         }
-        var boxes = try boxScan(labelCondition: labelCondition, arguments, people: people)
+        var boxes = withBoxes ? try boxScan(labelCondition: labelCondition, arguments, people: people) : nil
         var nextLabel = scanned(try labels.next(), annotationSets)
         var nextVerdict = scanned(try verdicts.next(), verdictSets)
         while let row = try items.next() {
