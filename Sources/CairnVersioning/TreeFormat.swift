@@ -455,22 +455,22 @@ struct ByteReader {
         boxes.reserveCapacity(n)
         for _ in 0..<n {
             let name = try string()
-            var values: [Double] = []
-            for _ in 0..<4 {
-                guard data.endIndex - offset >= 8 else { throw corrupt("truncated box") }
-                var bits: UInt64 = 0
-                for k in 0..<8 { bits = bits << 8 | UInt64(data[offset + k]) }
-                offset += 8
-                values.append(Double(bitPattern: bits))
+            guard data.endIndex - offset >= 33 else { throw corrupt("truncated box") }
+            let start = offset - data.startIndex
+            let (x, y, w, h, flags) = data.withUnsafeBytes { bytes in
+                func double(_ k: Int) -> Double {
+                    Double(bitPattern: UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: start + 8 * k, as: UInt64.self)))
+                }
+                return (double(0), double(1), double(2), double(3), bytes[start + 32])
             }
-            let flags = try byte()
+            offset += 33
             guard flags < 4 else { throw corrupt("unknown box flags \(flags)") }
-            let box = Box(className: name, x: values[0], y: values[1], width: values[2], height: values[3], crowd: flags & 1 != 0,
-                          occluded: flags & 2 != 0)
+            let box = Box(className: name, x: x, y: y, width: w, height: h, crowd: flags & 1 != 0, occluded: flags & 2 != 0)
             do { try box.check(imageWidth: width, imageHeight: height) } catch { throw corrupt("\(error)") }
             boxes.append(box)
         }
-        return BoxSet(boxes)
+        // Out of order or repeated, the set re-encodes differently and the node is refused as non-canonical.
+        return BoxSet(sorted: boxes)
     }
 
     /// What `ByteWriter.optionalLabel` writes.
