@@ -7,8 +7,8 @@ import Foundation
 
 /// Issue #27's scale figures for boxes: a synthetic catalog of N images, a COCO file of M boxes
 /// on them (written here, seeded), then each step timed as a `cairn` child process (wall time,
-/// peak RSS): `boxes import`, the first snapshot, a snapshot after K items' box sets were edited,
-/// `diff` of the two, `ls`, `show` of one item.
+/// peak RSS): `boxes import` (beside pycocotools loading the same file), the first snapshot, a
+/// snapshot after K items' box sets were edited, `diff` of the two, `ls`, `show` of one item.
 struct BoxBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "boxes",
@@ -78,6 +78,10 @@ struct BoxBench: ParsableCommand {
         let imported = try timed(cairnBinary, ["-C", repo, "boxes", "import", file])
         emit(["bench": "boxes_import", "images": images, "boxes": boxes, "seconds": format(imported.seconds, 2),
               "maxrss_mb": format(imported.maxRSSMB), "rc": imported.status])
+        // The peer a user reads COCO files with, on the same file: pycocotools' COCO() (parse and index).
+        let peer = try timed("/usr/bin/env", ["python3", "-c", "import sys; from pycocotools.coco import COCO; COCO(sys.argv[1])", file])
+        emit(["bench": "boxes_load_pycocotools", "images": images, "boxes": boxes, "seconds": format(peer.seconds, 2),
+              "maxrss_mb": format(peer.maxRSSMB), "rc": peer.status])
         let first = try timed(cairnBinary, ["-C", repo, "snapshot", "-m", "first"])
         emit(["bench": "boxes_snapshot_first", "images": images, "boxes": boxes, "seconds": format(first.seconds, 2),
               "maxrss_mb": format(first.maxRSSMB), "rc": first.status])
