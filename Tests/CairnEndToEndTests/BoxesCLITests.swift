@@ -107,6 +107,8 @@ import Testing
         var show = try CLI.run(["show", item], in: repo)
         #expect(show.stdout.contains("boxes   2") && show.stdout.contains("cat [1, 1, 3, 3]") && show.stdout.contains("dog [0, 0, 8, 8] crowd"),
                 "\(show)")
+        let agreed = try CLI.run(["agreement"], in: repo)
+        #expect(agreed.status == 0 && agreed.stdout.contains("boxes: F1 1.000") && agreed.stdout.contains("mean IoU 1.000"), "\(agreed)")
         #expect(try CLI.run(["boxes", "set", item, "--none", "--annotator", "bob"], in: repo).status == 0)
         show = try CLI.run(["show", item], in: repo)
         #expect(show.stdout.contains("unresolved: ada drew 2, bob drew 0"), "\(show)")

@@ -160,7 +160,7 @@ private struct Workspace {
         #expect(starts.count == groups.count && starts == starts.sorted(), "\(help)")
         let listed = help.split(separator: "\n").filter { $0.hasPrefix("  ") && !$0.hasPrefix("   ") && !$0.hasPrefix("  -") }
             .compactMap { $0.split(separator: " ").first.map(String.init) }.filter { $0 != "See" }
-        #expect(listed.count == 43 && Set(listed).count == 43, "\(listed)")
+        #expect(listed.count == 44 && Set(listed).count == 44, "\(listed)")
         #expect(help.range(of: "LABELS SUBCOMMANDS:\n  classes")?.lowerBound != nil)
         #expect(help.range(of: "REMOTES SUBCOMMANDS:\n  remote")?.lowerBound != nil)
     }
