@@ -8,7 +8,7 @@ public struct BundleRefusals: Codable, Sendable, Equatable {
     public var items = 0
     public var classes = 0
     public var annotators = 0
-    /// Annotations, verdicts, split changes, removals and purges of refused items, classes or people, or malformed.
+    /// Annotations, verdicts, box sets, split changes, removals and purges of refused items, classes or people, or malformed.
     public var labels = 0
     /// Runs (and sweeps) on snapshots the remote does not hold, or malformed.
     public var runs = 0
@@ -84,6 +84,19 @@ extension CatalogBundle {
         }
         out.annotations = annotations.filter { keep($0, verdict: false) }
         out.reviews = reviews.filter { keep($0, verdict: true) }
+        // Box sets: of kept items, people and classes, every box inside its item's image.
+        let sizes = Dictionary(out.items.map { ($0.blob, ($0.width, $0.height)) }, uniquingKeysWith: { a, _ in a })
+        let boxes = (boxLabels ?? []).filter { row in
+            guard let size = sizes[row.blob], people.contains(row.who), row.at.isFinite, LabelOrder.stamp(hex: row.order) != nil,
+                  row.boxes.boxes.allSatisfy({ classNames.contains($0.className) && (try? $0.check(imageWidth: size.0, imageHeight: size.1)) != nil })
+            else {
+                refused.labels += 1
+                refused.note("box set of \(row.blob.prefix(16)) by \(row.who.prefix(40))")
+                return false
+            }
+            return true
+        }
+        out.boxLabels = boxes.isEmpty ? nil : boxes
         let moves = (splitChanges ?? []).filter { row in
             guard itemBlobs.contains(row.blob), people.contains(row.who), row.at.isFinite, Split(rawValue: row.split) != nil,
                   LabelOrder.stamp(hex: row.order) != nil

@@ -134,5 +134,15 @@ import Testing
         let json = try JSONSerialization.jsonObject(with: try CLI.run(["show", item, "--json"], in: repo).stdoutData) as? [String: Any]
         let boxes = json?["boxes"] as? [String: Any]
         #expect((boxes?["resolved"] as? [[String: Any]])?.first?["width"] as? Double == 3.5, "\(String(describing: json))")
+        // Box sets travel: pushed to a remote and cloned, the item shows the same boxes and history.
+        try FileManager.default.createDirectory(atPath: dir.appending("remote"), withIntermediateDirectories: true)
+        #expect(try CLI.run(["remote", "add", "origin", "file://" + dir.appending("remote")], in: repo).status == 0)
+        #expect(try CLI.run(["push"], in: repo).status == 0)
+        let clone = dir.appending("clone")
+        let cloned = try CLI.run(["clone", "file://" + dir.appending("remote"), clone])
+        #expect(cloned.status == 0, "\(cloned)")
+        let there = try CLI.run(["show", item], in: clone)
+        #expect(there.stdout.contains("boxes   2 (verdict by grace)") && there.stdout.contains("dog [4, 4, 4, 4]")
+                && there.stdout.contains("box history"), "\(there)")
     }
 }
