@@ -150,8 +150,12 @@ extension Versioning {
                     return candidates[0]
                 }
                 var matched: [(Item, BoxSet)] = []
+                var imageOf: [Int64: Int64] = [:]
                 for image in file.images {
                     let found = try item(for: image)
+                    if let other = imageOf.updateValue(image.id, forKey: found.id) {
+                        throw bad("images \(other) and \(image.id) both name the item at \(Printable.escaped(found.path)); an image is listed once")
+                    }
                     guard found.width == image.width, found.height == image.height else {
                         throw bad("image \(image.id) ('\(Printable.escaped(image.fileName))') is \(image.width)x\(image.height) in the file "
                                   + "but \(found.width)x\(found.height) in the repository")

@@ -37,7 +37,10 @@ struct BoxesCommand: ParsableCommand {
         @Flag(help: "Clip boxes that cross the image's edge to the image.") var clip = false
 
         func run() throws {
-            let versioning = Versioning(repository: try repository.open())
+            let repo = try repository.open()
+            // `import` is the importer, as for labels from folders; anyone else must be you in a shared repository.
+            let annotator = annotator == Annotator.importName ? annotator : try repo.person(annotator, option: "--annotator")
+            let versioning = Versioning(repository: repo)
             let report = try versioning.importBoxes(cocoFile: file, annotator: annotator,
                                                     options: BoxImportOptions(ignoreSegmentation: ignoreSegmentation, clip: clip))
             if output.json { return try printJSON(report) }

@@ -71,6 +71,14 @@ import Testing
         let unknown = dir.appending("unknown.json")
         try JSONSerialization.data(withJSONObject: unknownFile).write(to: URL(fileURLWithPath: unknown))
         try Data("{\"images\": [".utf8).write(to: URL(fileURLWithPath: dir.appending("truncated.json")))
+        var twice = original
+        var listed = twice["images"] as! [[String: Any]]
+        var copy = listed[1]
+        copy["id"] = 999_999
+        listed.append(copy)
+        twice["images"] = listed
+        let duplicate = dir.appending("twice.json")
+        try JSONSerialization.data(withJSONObject: twice).write(to: URL(fileURLWithPath: duplicate))
         let cases: [(String, [String])] = [
             (outside, ["annotation \(lastID)", "not inside", "--clip"]),
             (polygon, ["annotation \(lastID)", "segmentation", "--ignore-segmentation"]),
@@ -78,6 +86,7 @@ import Testing
             (noBBox, ["annotation \(lastID) has no bbox", "byte "]),
             (unknown, ["matches no item", "\\e[31mred.png"]),
             (dir.appending("truncated.json"), ["byte 12: expected"]),
+            (duplicate, ["999999 both name the item", "listed once"]),
             (dir.appending("absent.json"), ["cannot read"]),
         ]
         for (file, expected) in cases {

@@ -134,6 +134,10 @@ import Testing
         // creator, the first admin) can make him one.
         step = cairn(as: Self.bob, "-C '\(repo)' review \(paths[2]) --class eight --reviewer \(Self.ada)")
         #expect(step.status != 0 && step.output.contains("you act as your Unix account \(Self.bob)"), "\(step.output)")
+        for boxes in ["boxes set \(paths[2]) --box eight:1,1,2,2 --annotator \(Self.ada)", "boxes import /dev/null --annotator \(Self.ada)"] {
+            step = cairn(as: Self.bob, "-C '\(repo)' \(boxes)")
+            #expect(step.status != 0 && step.output.contains("you act as your Unix account \(Self.bob)"), "\(boxes): \(step.output)")
+        }
         step = cairn(as: Self.bob, "-C '\(repo)' annotators add \(Self.bob)-admin --role admin")
         #expect(step.status != 0 && step.output.contains("not an admin here"), "\(step.output)")
         step = cairn(as: Self.bob, "-C '\(repo)' review \(paths[2]) --class eight")
