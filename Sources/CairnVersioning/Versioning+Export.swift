@@ -53,6 +53,8 @@ public struct ExportLine: Codable, Sendable {
     var conflict: [Label]?
     var annotations: [ItemRecord.AnnotatorLabel]
     var verdict: ItemRecord.Verdict?
+    /// Each annotator's latest box set, the box verdict and the resolved boxes; absent without boxes.
+    var boxes: BoxRecord?
 }
 
 extension Versioning {
@@ -97,7 +99,8 @@ extension Versioning {
                 out += try encoder.encode(ExportLine(
                     blob_id: item.blobID, file: "images/" + fileName(item), path: item.path, format: item.format,
                     width: item.width, height: item.height, split: item.split, label: item.label,
-                    conflict: item.conflict.isEmpty ? nil : item.conflict, annotations: item.annotations, verdict: item.verdict))
+                    conflict: item.conflict.isEmpty ? nil : item.conflict, annotations: item.annotations, verdict: item.verdict,
+                    boxes: item.boxes))
                 out += Data("\n".utf8)
             }
             try write(String(decoding: out, as: UTF8.self), to: target + "/items.jsonl", force: force)
@@ -238,6 +241,7 @@ extension Versioning {
         try repository.store.flush()
         try catalog.write { tx in
             for name in header.classes { _ = try tx.ensureClass(name) }
+            let classes = Dictionary(uniqueKeysWithValues: try tx.classes().map { ($0.name, $0) })
             for record in records {
                 let (item, _) = try tx.insertItem(NewItem(blobID: record.blob_id, path: record.path, format: record.format,
                                                           width: record.width, height: record.height,
@@ -252,6 +256,16 @@ extension Versioning {
                     let who = try tx.ensureAnnotator(verdict.reviewer, role: .reviewer)
                     try tx.appendLabel(.verdicts, itemID: item.id, personID: who.id, classIDs: try tx.ensureClasses(verdict.label),
                                        at: Date(), stamp: nil, suggestion: nil)
+                }
+                if let boxes = record.boxes {
+                    // Box sets too, each checked against the image as if drawn here.
+                    for entry in boxes.annotations {
+                        try tx.appendBoxes(.annotations, item: item, personID: try tx.ensureAnnotator(entry.person).id, boxes: entry.boxes, classes: classes)
+                    }
+                    if let verdict = boxes.verdict {
+                        try tx.appendBoxes(.verdicts, item: item, personID: try tx.ensureAnnotator(verdict.person, role: .reviewer).id,
+                                           boxes: verdict.boxes, classes: classes)
+                    }
                 }
             }
         }

@@ -258,6 +258,14 @@ private func relabel(_ f: TestRepository, _ paths: [String], as label: String, b
         try relabel(f, paths, as: "owl")
         try f.repository.catalog.write { tx in
             try tx.annotate(itemID: try tx.item(matching: paths[0]).id, label: nil, annotator: "ada")
+            // Boxes, as annotators' differing sets and as a verdict.
+            let classes = Dictionary(uniqueKeysWithValues: try tx.classes().map { ($0.name, $0) })
+            let owl = Box(className: "owl", x: 1, y: 1, width: 2.5, height: 3, occluded: true)
+            let first = try tx.item(matching: paths[1]), second = try tx.item(matching: paths[2])
+            try tx.appendBoxes(.annotations, item: first, personID: try tx.ensureAnnotator("ada").id, boxes: BoxSet([owl]), classes: classes)
+            try tx.appendBoxes(.annotations, item: first, personID: try tx.ensureAnnotator("bob").id, boxes: BoxSet([]), classes: classes)
+            try tx.appendBoxes(.annotations, item: second, personID: try tx.ensureAnnotator("ada").id, boxes: BoxSet([owl]), classes: classes)
+            try tx.appendBoxVerdict(item: second, reviewer: try tx.ensureAnnotator("grace", role: .reviewer), boxes: BoxSet([]), classes: classes)
         }
         let id = try v.snapshot(message: "1", author: "a").snapshot.id
         let out = f.directory.appending("jsonl")
