@@ -164,8 +164,11 @@ extension Versioning {
         public var snapshot: BlobID
         /// Items whose label was set back, as verdicts by the restoring user.
         public var restored = 0
+        /// Items whose boxes were set back, as box verdicts by the restoring user.
+        public var boxesRestored = 0
         /// Items unlabeled or in conflict in the snapshot but labeled now (a verdict cannot
-        /// unlabel), or labeled there with a class removed since: left as they are and listed.
+        /// unlabel), or labeled there with a class removed since: left as they are and listed. The
+        /// same for boxes: none drawn or unresolved there but resolved now, or of a removed class.
         public var leftAsIs: [String] = []
         /// Snapshot items no longer in the catalog.
         public var missing = 0
@@ -190,8 +193,8 @@ extension Versioning {
             let reviewer = try tx.reviewer(named: author)
             let purged = try tx.purgedBlobs()
             report.purged = target.filter { purged.contains($0.blobID) }.count
-            var current: [BlobID: (id: Int64, label: ResolvedLabel)] = [:]
-            try tx.forEachItemRecord(ids: nil) { id, record in current[record.blobID] = (id, record.resolved) }
+            var current: [BlobID: (id: Int64, label: ResolvedLabel, boxes: BoxSet?)] = [:]
+            try tx.forEachItemRecord(ids: nil) { id, record in current[record.blobID] = (id, record.resolved, record.boxes?.resolved) }
             if restoreItems {
                 // The item set too: what was added since leaves the working state, what was removed comes back.
                 let wanted = Set(target.map(\.blobID))
@@ -202,15 +205,25 @@ extension Versioning {
                 if !back.isEmpty { try tx.setRemoved(itemIDs: back, removed: false, personID: reviewer.id, at: Date(), stamp: nil) }
                 (report.removed, report.broughtBack) = (added.count, back.count)
                 current = [:]
-                try tx.forEachItemRecord(ids: nil) { id, record in current[record.blobID] = (id, record.resolved) }
+                try tx.forEachItemRecord(ids: nil) { id, record in current[record.blobID] = (id, record.resolved, record.boxes?.resolved) }
             }
             // A class removed since cannot come back: labels that carry it are left as they are.
             let gone = Set(try tx.removedClasses().map(\.name))
             for name in root.classes where !gone.contains(name) { _ = try tx.ensureClass(name) }
+            let classes = Dictionary(uniqueKeysWithValues: try tx.classes().map { ($0.name, $0) })
             for record in target {
-                guard let (itemID, now) = current[record.blobID] else {
+                guard let (itemID, now, boxesNow) = current[record.blobID] else {
                     if !purged.contains(record.blobID) { report.missing += 1 }  // a purged one is counted as purged
                     continue
+                }
+                let boxes = record.boxes?.resolved
+                if boxes != boxesNow {
+                    if let boxes, boxes.boxes.allSatisfy({ classes[$0.className] != nil }), let item = try tx.item(id: itemID) {
+                        try tx.appendBoxVerdict(item: item, reviewer: reviewer, boxes: boxes, classes: classes)
+                        report.boxesRestored += 1
+                    } else {
+                        report.leftAsIs.append(record.path)
+                    }
                 }
                 if let label = record.label, label.classes.contains(where: gone.contains) {
                     if now.label != label { report.leftAsIs.append(record.path) }
@@ -225,6 +238,8 @@ extension Versioning {
                     report.leftAsIs.append(record.path)
                 }
             }
+            var listed = Set<String>()
+            report.leftAsIs = report.leftAsIs.filter { listed.insert($0).inserted }
             return report
         }
     }

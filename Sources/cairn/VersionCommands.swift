@@ -308,12 +308,13 @@ struct RestoreCommand: ParsableCommand {
         let repo = try repository.open()
         let report = try Versioning(repository: repo).restore(ref, author: try repo.person(author, option: "--author"), items: items)
         if output.json { return try printJSON(report) }
-        say("restored \(report.restored) label(s) from \(report.snapshot.hex.prefix(12))"
+        say("restored \(report.restored) label(s)" + (report.boxesRestored > 0 ? " and \(report.boxesRestored) item(s)' boxes" : "")
+            + " from \(report.snapshot.hex.prefix(12))"
             + (items ? "; removed \(report.removed) item(s) added since, brought back \(report.broughtBack)" : "")
             + (report.purged > 0 ? "; \(report.purged) purged item(s) stay out" : ""))
         if !report.leftAsIs.isEmpty {
-            warn("\(report.leftAsIs.count) item(s) were left as they are: unlabeled in that snapshot but labeled now (a verdict cannot "
-                 + "unlabel), or labeled there with a class removed since")
+            warn("\(report.leftAsIs.count) item(s) were left as they are: unlabeled (or without resolved boxes) in that snapshot but "
+                 + "labeled now (a verdict cannot unlabel), or labeled there with a class removed since")
         }
         if report.missing > 0 { warn("\(report.missing) item(s) of that snapshot are not in this repository's catalog") }
     }

@@ -391,18 +391,31 @@ private func relabel(_ f: TestRepository, _ paths: [String], as label: String, b
         #expect(try v.gc(dryRun: true, gracePeriod: -1).deletedObjects == 0)
     }
 
-    @Test func restoreSetsLabelsBackAsVerdicts() throws {
+    @Test func restoreSetsLabelsAndBoxesBackAsVerdicts() throws {
         let (f, v) = try labeledRepository(10)
         defer { f.remove() }
-        let one = try v.snapshot(message: "1", author: "a").snapshot.id
         let paths = try f.repository.catalog.read { try $0.allItems().prefix(4).map(\.path) }
+        let cat = Box(className: "cat", x: 1, y: 1, width: 2, height: 2)
+        func draw(_ path: String, _ set: BoxSet) throws {
+            try f.repository.catalog.write { tx in
+                let classes = Dictionary(uniqueKeysWithValues: try tx.classes().map { ($0.name, $0) })
+                try tx.appendBoxes(.annotations, item: try tx.item(matching: path), personID: try tx.ensureAnnotator("ada").id, boxes: set,
+                                   classes: classes)
+            }
+        }
+        try draw(paths[0], BoxSet([cat]))
+        let one = try v.snapshot(message: "1", author: "a").snapshot.id
         try relabel(f, paths, as: "owl")
+        try draw(paths[0], BoxSet([]))  // the box set changed
+        try draw(paths[1], BoxSet([cat]))  // no boxes in that snapshot: left as it is
         try f.repository.addAnnotator("admin", role: .admin)
         let report = try v.restore(one.hex, author: "admin")
         #expect(report.restored == 4)
+        #expect(report.boxesRestored == 1 && report.leftAsIs == [paths[1]])
         let now = try v.snapshot(message: "restored", author: "a")
         let diff = try v.diff(one.hex, now.snapshot.id.hex)
         #expect(diff.labelsChanged.isEmpty)
+        #expect(diff.boxesChanged.map(\.path) == [paths[1]])
     }
 }
 
