@@ -153,5 +153,10 @@ import Testing
         let there = try CLI.run(["show", item], in: clone)
         #expect(there.stdout.contains("boxes   2 (verdict by grace)") && there.stdout.contains("dog [4, 4, 4, 4]")
                 && there.stdout.contains("box history"), "\(there)")
+        // Merging a class relabels its boxes, as a box verdict.
+        let merged = try CLI.run(["classes", "merge", "cat", "dog", "--reviewer", "grace"], in: repo)
+        #expect(merged.status == 0, "\(merged)")
+        show = try CLI.run(["show", item], in: repo)
+        #expect(show.stdout.contains("dog [1, 1, 3.5, 2.5] occluded") && !show.stdout.contains("  cat ["), "\(show)")
     }
 }
