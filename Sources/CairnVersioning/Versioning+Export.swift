@@ -17,6 +17,8 @@ public enum ExportFormat: String, Sendable, Codable, CaseIterable {
     case imagefolder
     /// WebDataset shards `<split>-NNNNNN.tar` + `classes.txt`, `_info.json`, `manifest.json` (`WebDataset`).
     case webdataset
+    /// `images/<split>/`, `labels/<split>/*.txt` and `data.yaml`, as ultralytics reads boxes (`exportYOLO`).
+    case yolo
 }
 
 public struct ExportReport: Sendable, Codable {
@@ -31,6 +33,9 @@ public struct ExportReport: Sendable, Codable {
     public var boxes: Int?
     public var withoutBoxes: Int?
     public var unresolvedBoxes: Int?
+    /// YOLO: crowd boxes left out and occluded flags dropped (the format has neither).
+    public var crowdLeftOut: Int?
+    public var occludedDropped: Int?
 }
 
 /// The first line of `items.jsonl`.
@@ -75,6 +80,7 @@ extension Versioning {
         let row = try resolve(ref)
         let root = try tree.root(row.id)
         let (items, purged) = try readableItems(try tree.items(under: root.items))
+        if format == .yolo { return try exportYOLO(row, classes: root.classes, items: items, purged: purged, to: directory, force: force) }
         let target = try prepareTarget(directory, force: force)
         try makeDirectoryInside(target, "images")
         for item in items {
@@ -119,7 +125,7 @@ extension Versioning {
                 try write(String(decoding: try encoder.encode(coco), as: UTF8.self), to: path, force: force)
                 report.files.append(path)
             }
-        case .imagefolder, .webdataset:
+        case .imagefolder, .webdataset, .yolo:
             break
         }
         return report

@@ -237,7 +237,8 @@ struct ExportCommand: AsyncParsableCommand {
         commandName: "export", abstract: "Export a snapshot's labels and images for use elsewhere.",
         discussion: """
             csv: labels.csv + images/; jsonl: items.jsonl (full fidelity, re-importable with `cairn import --jsonl`) \
-            + images/; coco: annotations/instances_<split>.json + images/; imagefolder: as `checkout`; webdataset: \
+            + images/; coco: annotations/instances_<split>.json + images/; yolo (a snapshot with boxes): images/<split>/, \
+            labels/<split>/*.txt and data.yaml as ultralytics reads them; imagefolder: as `checkout`; webdataset: \
             shards <split>-NNNNNN.tar of --shard-size samples (KEY.png|jpg, KEY.cls, KEY.json; KEY = blob id; only \
             items labeled with one class), classes.txt, _info.json (timm) and manifest.json (each shard's SHA-256), \
             byte-identical for the same snapshot. A webdataset export may go straight to s3://BUCKET/PREFIX \
@@ -283,6 +284,9 @@ struct ExportCommand: AsyncParsableCommand {
         if let boxes = report.boxes {
             say("\(boxes) boxes; left out: \(report.withoutBoxes ?? 0) items nobody drew boxes on, "
                 + "\(report.unresolvedBoxes ?? 0) with differing box sets unreviewed")
+        }
+        if let crowd = report.crowdLeftOut, let occluded = report.occludedDropped, crowd + occluded > 0 {
+            warn("YOLO has no crowd or occluded flag: \(crowd) crowd boxes left out, \(occluded) occluded flags dropped")
         }
     }
 }

@@ -39,6 +39,16 @@ import Testing
         #expect(check.output.contains("\"annotations\": 123"), "\(check.output)")
         let checked = CLI.shell("python3 '\(Fixtures.packageRoot)/Tests/Python/check_coco.py' '\(dir.appending("out"))'")
         #expect(checked.status == 0 && checked.output.contains("\"mAP\": 1.0"), "\(checked.output)")
+        // The same snapshot as YOLO: the same boxes but the crowd ones, which YOLO cannot hold (and says so).
+        let yolo = try CLI.run(["export", "HEAD", "--format", "yolo", dir.appending("yolo"), "--json"], in: repo)
+        #expect(yolo.status == 0, "\(yolo)")
+        let yoloReport = try JSONSerialization.jsonObject(with: yolo.stdoutData) as? [String: Any]
+        let crowd = yoloReport?["crowdLeftOut"] as? Int ?? -1
+        #expect(crowd > 0 && yoloReport?["boxes"] as? Int == 123 - crowd, "\(yolo.stdout)")
+        let yoloCheck = CLI.shell("python3 '\(Fixtures.packageRoot)/Tests/Python/check_yolo.py' '\(dir.appending("yolo"))' '\(dir.appending("out"))'")
+        #expect(yoloCheck.status == 0 && yoloCheck.output.contains("\"images\": 40"), "\(yoloCheck.output)")
+        let plain = try CLI.run(["export", "HEAD", "--format", "yolo", dir.appending("yolo2")], in: repo)
+        #expect(plain.status == 0 && plain.stderr.contains("crowd boxes left out"), "\(plain)")
     }
 
     /// Each kind of bad file is refused with the file and the culprit named, and nothing is recorded.
