@@ -74,24 +74,20 @@ TEST_FUZZ_RUNS ?= 200000
 ## starting from the seed corpus and every saved crash; sanitized build in FUZZ_SCRATCH (.build-fuzz).
 ## Tests/Fuzz/options/TARGET holds extra libFuzzer flags for a target (config: -detect_leaks=0, because
 ## TOMLKit's C++ bridge never frees the key arrays it returns; AddressSanitizer still checks every access).
+## Targets fuzzed at once (one per core); each keeps its own seed and count, so the verdict is the same.
+FUZZ_JOBS ?= $(shell nproc)
 FUZZ_TARGETS := png jpeg labels-csv jsonl tree pack-index pack checkpoint bundle tags remote-meta config infer-request sweep-spec npy coco
 fuzz: deps
 	swift build --scratch-path $(FUZZ_SCRATCH) --product cairn-fuzz -Xswiftc -sanitize=fuzzer,address -Xlinker --export-dynamic
-	@passed=0; failed=0; for t in $(FUZZ_TARGETS); do \
-	  work=$$(mktemp -d); cp -r Tests/Fuzz/corpus/$$t/. $$work/; \
-	  [ -d Tests/Fuzz/regressions/$$t ] && cp -r Tests/Fuzz/regressions/$$t/. $$work/; \
-	  if [ -n "$(FUZZ_RUNS)" ]; then budget=-runs=$(FUZZ_RUNS); echo "fuzzing $$t for $(FUZZ_RUNS) inputs"; \
-	  else budget=-max_total_time=$(FUZZ_SECONDS); echo "fuzzing $$t for $(FUZZ_SECONDS) s"; fi; \
-	  options=$$(cat Tests/Fuzz/options/$$t 2>/dev/null); \
-	  case "$$options" in *-detect_leaks=0*) asan=detect_leaks=0;; *) asan=;; esac; \
-	  if ASAN_OPTIONS=$$asan CAIRN_FUZZ_TARGET=$$t $(FUZZ_SCRATCH)/debug/cairn-fuzz $$budget -seed=$(FUZZ_SEED) -print_final_stats=1 $$options \
-	      -artifact_prefix=$(FUZZ_SCRATCH)/crash-$$t- $$work > $(FUZZ_SCRATCH)/fuzz-$$t.log 2>&1; then \
-	    passed=$$((passed + 1)); grep -E '^stat::number_of_executed_units' $(FUZZ_SCRATCH)/fuzz-$$t.log; \
+	@rm -f $(FUZZ_SCRATCH)/fuzz-*.result; \
+	printf '%s\n' $(FUZZ_TARGETS) | xargs -P $(FUZZ_JOBS) -I{} sh Tests/Fuzz/run-one.sh {} $(FUZZ_SCRATCH) "$(FUZZ_RUNS)" "$(FUZZ_SECONDS)" "$(FUZZ_SEED)"; \
+	passed=0; failed=0; for t in $(FUZZ_TARGETS); do \
+	  if [ "$$(cat $(FUZZ_SCRATCH)/fuzz-$$t.result 2>/dev/null)" = passed ]; then \
+	    passed=$$((passed + 1)); echo "$$t: $$(grep -E '^stat::number_of_executed_units' $(FUZZ_SCRATCH)/fuzz-$$t.log)"; \
 	  else \
 	    failed=$$((failed + 1)); tail -n 40 $(FUZZ_SCRATCH)/fuzz-$$t.log; \
 	    echo "fuzz target $$t crashed: the input is in $(FUZZ_SCRATCH)/crash-$$t-*; add it to Tests/Fuzz/regressions/$$t/"; \
 	  fi; \
-	  rm -rf $$work; \
 	done; \
 	echo "fuzz: $$passed passed, $$failed failed"; [ $$failed -eq 0 ]
 
