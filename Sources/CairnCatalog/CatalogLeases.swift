@@ -76,10 +76,19 @@ public struct AnnotatorQueue: Sendable, Hashable {
     public var filter: QueueFilter
     public var annotatorID: Int64
     public var overlap: Int
+    /// Which labels the queue is about: class labels, or box sets (`cairn label --boxes`). A box
+    /// queue reads the box histories: "unlabeled" is "no box set from you", "review" is "box sets
+    /// without a box verdict", "disagreements" is "annotators' latest sets differ".
+    public var kind: LabelKind
 
-    public init(_ queue: LabelQueue, filter: QueueFilter = QueueFilter(), annotatorID: Int64, overlap: Int = 1) {
-        (self.queue, self.filter, self.annotatorID, self.overlap) = (queue, filter, annotatorID, overlap)
+    public init(_ queue: LabelQueue, filter: QueueFilter = QueueFilter(), annotatorID: Int64, overlap: Int = 1, kind: LabelKind = .classes) {
+        (self.queue, self.filter, self.annotatorID, self.overlap, self.kind) = (queue, filter, annotatorID, overlap, kind)
     }
+}
+
+/// The two kinds of label an item takes: image-level classes, and boxes.
+public enum LabelKind: String, Sendable, Hashable {
+    case classes, boxes
 }
 
 /// What a read transaction offers of `CatalogLeases`.

@@ -38,9 +38,38 @@ extension PostgresTransaction {
         }
     }
 
+    private static let boxLabelersSQL = "(SELECT count(DISTINCT b.person_id) FROM box_labels b WHERE b.item_id = i.id AND NOT b.verdict)"
+
+    /// `offered` for box queues (SQLiteTransaction+Leases: equal sets have equal bytes).
+    private static func offeredBoxes(_ queue: LabelQueue) -> String {
+        switch queue {
+        case .unlabeled, .uncertain:
+            """
+            NOT EXISTS (SELECT 1 FROM box_labels b WHERE b.item_id = i.id AND NOT b.verdict AND b.person_id = $1)
+            AND \(boxLabelersSQL) + \(othersLeasesSQL) < $3
+            """
+        case .all:
+            "\(othersLeasesSQL) < $3"
+        case .suspects:
+            "\(othersLeasesSQL) = 0"
+        case .mine:
+            "EXISTS (SELECT 1 FROM box_labels b WHERE b.item_id = i.id AND NOT b.verdict AND b.person_id = $1)"
+        case .review:
+            "NOT EXISTS (SELECT 1 FROM box_labels b WHERE b.item_id = i.id AND b.verdict) AND \(boxLabelersSQL) >= 1 AND \(othersLeasesSQL) = 0"
+        case .disagreements:
+            """
+            NOT EXISTS (SELECT 1 FROM box_labels b WHERE b.item_id = i.id AND b.verdict) AND \(othersLeasesSQL) = 0
+            AND (SELECT count(DISTINCT b.boxes) FROM box_labels b
+                  WHERE b.item_id = i.id AND NOT b.verdict
+                    AND NOT EXISTS (SELECT 1 FROM box_labels l
+                                     WHERE l.item_id = b.item_id AND NOT l.verdict AND l.person_id = b.person_id AND l.stamp > b.stamp)) >= 2
+            """
+        }
+    }
+
     /// The queue's condition on items aliased `i` and its parameter values; more parameters follow from `next`.
     private static func condition(_ queue: AnnotatorQueue, now: Date) -> (sql: String, values: [Value]) {
-        var sql = "NOT i.removed AND (\(offered(queue.queue)))"
+        var sql = "NOT i.removed AND (\(queue.kind == .boxes ? offeredBoxes(queue.queue) : offered(queue.queue)))"
         // $1..$3 appear only in some queues' SQL: the binds carry their types, so unused ones are fine.
         var values: [Value] = [queue.annotatorID, now.timeIntervalSince1970, Int64(queue.overlap)]
         if let split = queue.filter.split {

@@ -56,7 +56,46 @@ public enum CatalogConformance {
         Check(name: "batches write what one-by-one writes do", run: batches),
         Check(name: "team activity counts labels, verdicts and live leases", run: activity),
         Check(name: "box sets: history, latest per person, verdicts, checks, changes and rename", run: boxes),
+        Check(name: "box queues: unlabeled, mine, review and disagreements read the box histories", run: boxQueues),
     ]
+
+    static func boxQueues(_ catalog: any Catalog) throws {
+        let cat = Box(className: "cat", x: 1, y: 1, width: 2, height: 2)
+        let (items, ada, bob, grace) = try catalog.write { tx throws in
+            let items = try (1...4).map { try tx.insertItem(newItem($0)).item }
+            return (items, try tx.ensureAnnotator("ada").id, try tx.ensureAnnotator("bob").id, try tx.addAnnotator("grace", role: .reviewer))
+        }
+        func count(_ queue: LabelQueue, _ me: Int64, overlap: Int = 1) throws -> Int {
+            try catalog.read { try $0.itemCount(in: AnnotatorQueue(queue, annotatorID: me, overlap: overlap, kind: .boxes), now: Date()) }
+        }
+        #expect(try count(.unlabeled, ada) == 4)
+        try catalog.write { tx throws in
+            let classes = ["cat": try tx.ensureClass("cat")]
+            // A class label does not take an item out of the box queue, nor a box set out of the class queue.
+            try tx.annotate(itemID: items[3].id, label: .one("cat"), annotator: "ada")
+            try tx.appendBoxes(.annotations, item: items[0], personID: ada, boxes: BoxSet([cat]), classes: classes)
+            try tx.appendBoxes(.annotations, item: items[1], personID: ada, boxes: BoxSet([]), classes: classes)
+            try tx.appendBoxes(.annotations, item: items[1], personID: bob, boxes: BoxSet([]), classes: classes)
+            try tx.appendBoxes(.annotations, item: items[2], personID: ada, boxes: BoxSet([]), classes: classes)
+            try tx.appendBoxes(.annotations, item: items[2], personID: bob, boxes: BoxSet([]), classes: classes)
+            // bob changes his mind: his latest set differs from ada's.
+            try tx.appendBoxes(.annotations, item: items[2], personID: bob, boxes: BoxSet([cat]), classes: classes)
+        }
+        #expect(try count(.unlabeled, ada) == 1)
+        #expect(try catalog.read { try $0.itemCount(in: AnnotatorQueue(.unlabeled, annotatorID: ada), now: Date()) } == 3)
+        #expect(try count(.unlabeled, bob) == 1)  // items[0] has ada's set and overlap 1
+        #expect(try count(.unlabeled, bob, overlap: 2) == 2)
+        #expect(try count(.mine, ada) == 3)
+        #expect(try count(.review, grace.id) == 3)
+        #expect(try count(.disagreements, grace.id) == 1)
+        #expect(try catalog.read { try $0.nextItem(in: AnnotatorQueue(.disagreements, annotatorID: grace.id, kind: .boxes), after: 0, now: Date()) }?.id
+            == items[2].id)
+        _ = try catalog.write { tx throws in
+            try tx.appendBoxVerdict(item: items[2], reviewer: grace, boxes: BoxSet([cat]), classes: ["cat": try tx.ensureClass("cat")])
+        }
+        #expect(try count(.disagreements, grace.id) == 0)
+        #expect(try count(.review, grace.id) == 2)
+    }
 
     static func boxes(_ catalog: any Catalog) throws {
         let cat = Box(className: "cat", x: 1, y: 1.5, width: 3, height: 2)

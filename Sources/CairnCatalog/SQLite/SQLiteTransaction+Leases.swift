@@ -33,8 +33,39 @@ extension SQLiteTransaction {
         "(SELECT count(*) FROM leases l WHERE l.item_id = i.id AND l.annotator_id != :me AND l.expires_at > :now)"
 
     /// Which items a queue offers (never a removed one).
-    private static func queueCondition(_ queue: LabelQueue) -> String {
-        "i.removed = 0 AND (" + offered(queue) + ")"
+    private static func queueCondition(_ queue: AnnotatorQueue) -> String {
+        "i.removed = 0 AND (" + (queue.kind == .boxes ? offeredBoxes(queue.queue) : offered(queue.queue)) + ")"
+    }
+
+    /// Annotators with a box set (the empty set included: "no objects" is an answer), per item, as SQL.
+    private static let boxLabelersSQL = "(SELECT count(DISTINCT b.person_id) FROM box_labels b WHERE b.item_id = i.id AND b.verdict = 0)"
+
+    /// `offered` for box queues, from the box histories. A box set is encoded canonically
+    /// (`BoxCoding`), so two annotators' latest sets are equal exactly when their bytes are.
+    private static func offeredBoxes(_ queue: LabelQueue) -> String {
+        switch queue {
+        case .unlabeled, .uncertain:
+            """
+            NOT EXISTS (SELECT 1 FROM box_labels b WHERE b.item_id = i.id AND b.verdict = 0 AND b.person_id = :me)
+            AND \(boxLabelersSQL) + \(othersLeasesSQL) < :overlap
+            """
+        case .all:
+            "\(othersLeasesSQL) < :overlap"
+        case .suspects:
+            "\(othersLeasesSQL) = 0"
+        case .mine:
+            "EXISTS (SELECT 1 FROM box_labels b WHERE b.item_id = i.id AND b.verdict = 0 AND b.person_id = :me)"
+        case .review:
+            "NOT EXISTS (SELECT 1 FROM box_labels b WHERE b.item_id = i.id AND b.verdict = 1) AND \(boxLabelersSQL) >= 1 AND \(othersLeasesSQL) = 0"
+        case .disagreements:
+            """
+            NOT EXISTS (SELECT 1 FROM box_labels b WHERE b.item_id = i.id AND b.verdict = 1) AND \(othersLeasesSQL) = 0
+            AND (SELECT count(DISTINCT b.boxes) FROM box_labels b
+                  WHERE b.item_id = i.id AND b.verdict = 0
+                    AND NOT EXISTS (SELECT 1 FROM box_labels l
+                                     WHERE l.item_id = b.item_id AND l.verdict = 0 AND l.person_id = b.person_id AND l.stamp > b.stamp)) >= 2
+            """
+        }
     }
 
     private static func offered(_ queue: LabelQueue) -> String {
@@ -72,13 +103,13 @@ extension SQLiteTransaction {
         var arguments = Self.arguments(queue, now: now)
         arguments += ["after": after]
         guard let id = try Int64.fetchOne(db, sql: """
-            SELECT i.id FROM items i WHERE i.id > :after AND \(Self.queueCondition(queue.queue))\(queue.filter.sql) ORDER BY i.id LIMIT 1
+            SELECT i.id FROM items i WHERE i.id > :after AND \(Self.queueCondition(queue))\(queue.filter.sql) ORDER BY i.id LIMIT 1
             """, arguments: arguments) else { return nil }
         return try item(id: id)
     }
 
     func itemCount(in queue: AnnotatorQueue, now: Date) throws -> Int {
-        try Int.fetchOne(db, sql: "SELECT count(*) FROM items i WHERE \(Self.queueCondition(queue.queue))\(queue.filter.sql)",
+        try Int.fetchOne(db, sql: "SELECT count(*) FROM items i WHERE \(Self.queueCondition(queue))\(queue.filter.sql)",
                          arguments: Self.arguments(queue, now: now)) ?? 0
     }
 
@@ -99,7 +130,7 @@ extension SQLiteTransaction {
             arguments += ["c\(i)": id]
         }
         return Set(try Int64.fetchAll(db, sql: """
-            SELECT i.id FROM items i WHERE i.id IN (\(names.joined(separator: ","))) AND \(Self.queueCondition(queue.queue))\(queue.filter.sql)
+            SELECT i.id FROM items i WHERE i.id IN (\(names.joined(separator: ","))) AND \(Self.queueCondition(queue))\(queue.filter.sql)
             """, arguments: arguments))
     }
 
