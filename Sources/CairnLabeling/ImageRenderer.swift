@@ -54,8 +54,9 @@ public struct ImageRenderer: Sendable {
     }
 
     /// `image` as terminal output filling at most `columns`×`rows` cells, one string per row
-    /// (graphics modes return one string holding the whole escape sequence).
-    public func render(_ image: PixelBuffer, columns: Int, rows: Int) -> [String] {
+    /// (graphics modes return one string holding the whole escape sequence). `cellPixels`, in
+    /// graphics modes: the pixels per cell to draw at (libchafa's own guess otherwise).
+    public func render(_ image: PixelBuffer, columns: Int, rows: Int, cellPixels: (width: Int, height: Int)? = nil) -> [String] {
         let rgb = image.converted(toChannels: 3)
         let (c, r) = geometry(width: rgb.width, height: rgb.height, columns: columns, rows: rows)
         let symbols = chafa_symbol_map_new()
@@ -66,6 +67,7 @@ public struct ImageRenderer: Sendable {
         chafa_symbol_map_add_by_tags(symbols, ChafaSymbolTags(rawValue: tags))
         let config = chafa_canvas_config_new()
         chafa_canvas_config_set_geometry(config, Int32(c), Int32(r))
+        if let cellPixels { chafa_canvas_config_set_cell_geometry(config, Int32(cellPixels.width), Int32(cellPixels.height)) }
         chafa_canvas_config_set_symbol_map(config, symbols)
         switch mode {
         case .kitty: chafa_canvas_config_set_pixel_mode(config, CHAFA_PIXEL_MODE_KITTY)

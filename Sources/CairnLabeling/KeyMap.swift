@@ -24,12 +24,16 @@ public struct KeyMap: Sendable, Equatable {
         case suggest1, suggest2, suggest3
         /// In the suspects queue: accept the suggested fix, or keep the given label (each a verdict).
         case accept, keep
+        /// Box labeling: place a corner, select the next box, cycle what the movement keys move
+        /// (crosshair, box, edges), delete the selected box, toggle its crowd or occluded flag,
+        /// give it the next class, zoom in and out.
+        case corner, nextBox, adjust, delete, crowd, occluded, nextClass, zoomIn, zoomOut
     }
 
     /// What the keys are for: plain labeling, multi-label ticking, labeling with suggestions shown,
     /// or reviewing suspects. Actions of other modes have no key (so their keys stay free for classes).
     public enum Mode: Sendable {
-        case single, multi, suggestions, suspects
+        case single, multi, suggestions, suspects, boxes
 
         var actions: Set<Action> {
             let common: Set<Action> = [.skip, .back, .undo, .zoom, .help, .quit]
@@ -38,9 +42,32 @@ public struct KeyMap: Sendable, Equatable {
             case .multi: return common.union([.commit])
             case .suggestions: return common.union([.suggest1, .suggest2, .suggest3])
             case .suspects: return common.union([.accept, .keep])
+            case .boxes: return [.skip, .back, .undo, .help, .quit, .commit, .corner, .nextBox, .adjust, .delete, .crowd, .occluded, .nextClass,
+                                 .zoomIn, .zoomOut]
             }
         }
+
+        /// The default key of each action in this mode. Box labeling needs space for corners and
+        /// the arrows for the crosshair: there > skips and < goes back.
+        var defaultKeys: [Action: Key] {
+            guard self == .boxes else { return KeyMap.defaultActions }
+            return KeyMap.defaultActions.merging([
+                .skip: .character(">"), .back: .character("<"), .corner: .character(" "), .nextBox: .character("\t"),
+                .adjust: .character("m"), .delete: .character("x"), .crowd: .character("c"), .occluded: .character("o"),
+                .nextClass: .character("n"), .zoomIn: .character("+"), .zoomOut: .character("-"),
+            ]) { _, box in box }
+        }
     }
+
+    /// Box labeling's movement keys (not remappable): hjkl and the arrows move one step, HJKL ten.
+    public static let movements: [Key: (dx: Int, dy: Int)] = [
+        .character("h"): (-1, 0), .character("l"): (1, 0), .character("k"): (0, -1), .character("j"): (0, 1),
+        .left: (-1, 0), .right: (1, 0), .up: (0, -1), .down: (0, 1),
+        .character("H"): (-10, 0), .character("L"): (10, 0), .character("K"): (0, -10), .character("J"): (0, 10),
+    ]
+
+    /// The mode the keys were made for.
+    public let mode: Mode
 
     /// Action by key.
     public private(set) var actions: [Key: Action]
@@ -59,18 +86,23 @@ public struct KeyMap: Sendable, Equatable {
     ///   character (or `space`, `enter`, `backspace`, `tab`), or a key given two meanings.
     public init(classList: [LabelClass], classKeys: [String: String] = [:], actionKeys: [String: String] = [:], multi: Bool = false,
                 mode: Mode? = nil) throws {
-        var byAction = Self.defaultActions
+        let mode = mode ?? (multi ? .multi : .single)
+        self.mode = mode
+        var byAction = mode.defaultKeys
         for (name, text) in actionKeys {
             guard let action = Action(rawValue: name) else {
                 throw LabelingError.unknownAction(name)
             }
             byAction[action] = try Self.key(text, for: name)
         }
-        let active = (mode ?? (multi ? .multi : .single)).actions
+        let active = mode.actions
         byAction = byAction.filter { active.contains($0.key) }
         var actions: [Key: Action] = [:]
         for (action, key) in byAction.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
             if let other = actions[key] { throw LabelingError.keyConflict(key: Self.name(key), first: other.rawValue, second: action.rawValue) }
+            if mode == .boxes, Self.movements[key] != nil {
+                throw LabelingError.keyConflict(key: Self.name(key), first: "moving the crosshair", second: action.rawValue)
+            }
             actions[key] = action
         }
         let known = Set(classList.map(\.name))
@@ -84,11 +116,17 @@ public struct KeyMap: Sendable, Equatable {
                 key = try Self.key(text, for: labelClass.name)
             } else if let hotkey = labelClass.hotkey {
                 key = .character(hotkey)
+                // Box labeling keeps the movement and editing letters: a class whose own key is one of
+                // them has no key there (n cycles classes; [keys.classes] can give it one).
+                if mode == .boxes, actions[key] != nil || Self.movements[key] != nil { continue }
             } else {
                 continue
             }
             if let action = actions[key] {
                 throw LabelingError.keyConflict(key: Self.name(key), first: action.rawValue, second: "class \(labelClass.name)")
+            }
+            if mode == .boxes, Self.movements[key] != nil {
+                throw LabelingError.keyConflict(key: Self.name(key), first: "moving the crosshair", second: "class \(labelClass.name)")
             }
             if let other = classes[key] {
                 throw LabelingError.keyConflict(key: Self.name(key), first: "class \(other)", second: "class \(labelClass.name)")
@@ -101,11 +139,16 @@ public struct KeyMap: Sendable, Equatable {
 
     /// What `key` does: an action, or nil (then maybe a class, see `classes`).
     public func action(for key: Key) -> Action? {
+        if mode == .boxes {
+            if key == .interrupt { return .quit }
+            if Self.movements[key] != nil { return nil }
+            return actions[key] ?? (key == .backspace ? .delete : nil)
+        }
         switch key {
-        case .interrupt: .quit
-        case .right: .skip
-        case .left: .back
-        default: actions[key]
+        case .interrupt: return .quit
+        case .right: return .skip
+        case .left: return .back
+        default: return actions[key]
         }
     }
 
@@ -128,6 +171,7 @@ public struct KeyMap: Sendable, Equatable {
         case .up: "↑"
         case .down: "↓"
         case .escape: "esc"
+        case .backtab: "shift-tab"
         case .interrupt: "ctrl-c"
         }
     }

@@ -46,7 +46,7 @@ public final class LabelSession {
     ///   filter naming no class, `CatalogError.notAReviewer` for a review queue opened by someone
     ///   who may not review.
     public init(catalog: any Catalog, annotator annotatorName: String, queue: LabelQueue = .unlabeled, filter: QueueFilter = QueueFilter(),
-                overlap: Int = 1, plan: QueuePlan? = nil) throws {
+                overlap: Int = 1, plan: QueuePlan? = nil, kind: LabelKind = .classes) throws {
         guard overlap >= 1 else { throw LabelingError.invalidOverlap(overlap) }
         guard queue.needsPlan == (plan != nil) else { throw LabelingError.planMismatch(queue.rawValue) }
         self.plan = plan
@@ -54,7 +54,7 @@ public final class LabelSession {
         self.catalog = catalog
         annotator = try catalog.write { try $0.ensureAnnotator(annotatorName) }
         if queue.isReview { try annotator.checkMayReview() }
-        view = AnnotatorQueue(queue, filter: filter, annotatorID: annotator.id, overlap: overlap)
+        view = AnnotatorQueue(queue, filter: filter, annotatorID: annotator.id, overlap: overlap, kind: kind)
         classes = try catalog.read { try $0.classes() }
         if let name = filter.className, !classes.contains(where: { $0.name == name }) {
             throw LabelingError.unknownClass(name, classes: classes.map(\.name))
@@ -147,6 +147,37 @@ public final class LabelSession {
                 : try tx.appendLabel(.annotations, itemID: item.id, personID: me.id, classes: labelClasses, suggestion: suggestion)
         }
         if !review { undoStack.append((item, stamp)) }
+        if !wasUndone { queueExits += 1 }
+        labeled += 1
+    }
+
+    /// The box sets on the current item, oldest first: each annotator's latest (`.annotations`) or
+    /// each reviewer's latest verdict (`.verdicts`).
+    public func currentBoxSets(_ history: LabelHistory) throws -> [PersonBoxes] {
+        guard let current else { return [] }
+        var latest: [String: BoxSet] = [:]
+        var order: [String] = []
+        for label in try catalog.read({ try $0.boxLabels(history, itemID: current.id) }) {
+            if latest.updateValue(label.boxes, forKey: label.person) == nil { order.append(label.person) }
+        }
+        return order.map { PersonBoxes(person: $0, boxes: latest[$0]!) }
+    }
+
+    /// Saves `boxes` as this annotator's box set for the current item (a reviewer's box verdict in
+    /// a review queue) and moves on; the empty set records that the image has no objects. One
+    /// transaction with the next item's lease, as for class labels.
+    /// - Throws: `CatalogError.invalidBox` for a box outside the image, `.unknownClass`.
+    public func saveBoxes(_ boxes: BoxSet) throws {
+        guard let item = current else { return }
+        let (review, me, classes) = (queue.isReview, annotator, Dictionary(classes.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a }))
+        let wasUndone = showingUndone
+        try advance { tx in
+            if review {
+                try tx.appendBoxVerdict(item: item, reviewer: me, boxes: boxes, classes: classes)
+            } else {
+                try tx.appendBoxes(.annotations, item: item, personID: me.id, boxes: boxes, classes: classes)
+            }
+        }
         if !wasUndone { queueExits += 1 }
         labeled += 1
     }

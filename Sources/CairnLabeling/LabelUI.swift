@@ -123,6 +123,8 @@ public final class LabelUI {
                 return true
             }
             try session.label(labelClass, suggestion: suggestions.shown(for: item, accepted: true))
+        case .corner?, .nextBox?, .adjust?, .delete?, .crowd?, .occluded?, .nextClass?, .zoomIn?, .zoomOut?:
+            break  // box labeling's keys (`BoxUI`): not bound in this mode
         case .accept?: try session.decide(accept: true)
         case .keep?: try session.decide(accept: false)
         case nil:

@@ -3,7 +3,7 @@ import CairnSupport
 /// What keeps a labeling session from starting, with what to do about it.
 public enum LabelingError: CairnError, Equatable {
     /// The terminal is smaller than the labeling screen needs.
-    case terminalTooSmall(columns: Int, rows: Int)
+    case terminalTooSmall(columns: Int, rows: Int, neededColumns: Int = 40, neededRows: Int = 12)
     /// `[keys.actions]` names something that is not an action.
     case unknownAction(String)
     /// `[keys.classes]` names something that is not a class.
@@ -25,7 +25,8 @@ public enum LabelingError: CairnError, Equatable {
 
     public var description: String {
         switch self {
-        case .terminalTooSmall(let columns, let rows): "the terminal is \(columns)x\(rows); cairn label needs at least 40x12"
+        case .terminalTooSmall(let columns, let rows, let neededColumns, let neededRows):
+            "the terminal is \(columns)x\(rows); cairn label needs at least \(neededColumns)x\(neededRows)"
         case .unknownAction(let name):
             "[keys.actions] has '\(name)'; the actions are \(KeyMap.Action.allCases.map(\.rawValue).joined(separator: ", "))"
         case .unknownKeyedClass(let name, let classes):

@@ -18,7 +18,7 @@ private func restoreAndDie(_ signal: Int32) {
 /// A key the labeling UI understands.
 public enum Key: Hashable, Sendable {
     case character(String)
-    case left, right, up, down, enter, escape, interrupt, backspace
+    case left, right, up, down, enter, escape, interrupt, backspace, backtab
 }
 
 /// The controlling terminal in raw mode on the alternate screen. A resource: one per process.
@@ -157,6 +157,7 @@ public final class Terminal {
         case [27, 91, 67], [27, 79, 67]: return .right
         case [27, 91, 65], [27, 79, 65]: return .up
         case [27, 91, 66], [27, 79, 66]: return .down
+        case [27, 91, 90]: return .backtab
         default: return .character(String(decoding: bytes, as: UTF8.self))
         }
     }

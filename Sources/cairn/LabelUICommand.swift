@@ -35,12 +35,21 @@ struct LabelCommand: ParsableCommand {
             --retrain-every N snapshots, trains the same model and reorders the queue in the background after \
             every N labels. --queue suspects brings `cairn suspects` flags to a reviewer: enter accepts the \
             suggested fix, backspace keeps the given label (each a verdict).
+            --boxes labels objects with boxes instead: hjkl or the arrows move a crosshair (HJKL ten times as far), \
+            space places a box's first corner and then its second, a class key gives the selected box (and the \
+            next) its class, tab and shift-tab select boxes, m cycles what hjkl move (crosshair, box, right/bottom \
+            edges, left/top edges), x deletes, c and o toggle crowd and occluded, u undoes, + and - zoom (the view \
+            follows the crosshair), enter saves the item's set (none drawn: no objects) and shows the next, > skips, \
+            < goes back. The box queues read box sets: unlabeled (no set from you), mine, all, review and \
+            disagreements (a reviewer's set is the verdict).
             Examples:
               cairn label
               cairn label --annotator ada --overlap 2
               cairn label --annotator grace --queue disagreements
               cairn label --suggest --queue uncertain --retrain-every 50
               cairn label --annotator grace --queue suspects
+              cairn label --boxes
+              cairn label --boxes --annotator grace --queue disagreements
                       cairn label --queue mine --class cat   cairn label --split val   cairn label --multi
             """)
     @OptionGroup var repository: RepositoryOptions
@@ -50,6 +59,7 @@ struct LabelCommand: ParsableCommand {
     @Option(help: "Only items of this split (train, val, test).") var split: Split?
     @Option(parsing: .unconditional, help: "Independent labels wanted per item.") var overlap = 1
     @Flag(help: "Multi-label mode: class keys tick classes, enter saves the ticked set.") var multi = false
+    @Flag(help: "Draw boxes around objects instead of labeling whole images.") var boxes = false
     @Option(help: "How images are drawn; auto picks kitty, iTerm2 or sixel graphics when the terminal has them, else symbols.")
     var render: ImageRenderer.Mode = .auto
     @Option(help: "Show a model's suggestions: a run id or name (`--suggest` alone: the latest finished run with these classes).",
@@ -68,6 +78,13 @@ struct LabelCommand: ParsableCommand {
         if !(0...1).contains(explore) { throw ValidationError("--explore is a share between 0 and 1 (got \(explore))") }
         if retrainEvery != nil && queue != .uncertain { throw ValidationError("--retrain-every goes with --queue uncertain") }
         if let n = retrainEvery, n < 1 { throw ValidationError("--retrain-every must be at least 1") }
+        if boxes {
+            if multi || suggest != nil || retrainEvery != nil || orderRun != nil {
+                throw ValidationError("--boxes labels boxes by hand: --multi, --suggest, --run and --retrain-every are for class labels")
+            }
+            if queue.needsPlan { throw ValidationError("--boxes has no \(queue.rawValue) queue yet: use unlabeled, mine, all, review or disagreements") }
+            if className != nil { throw ValidationError("--class narrows by class labels; with --boxes use --split, or no filter") }
+        }
     }
 
     func run() throws {
@@ -76,6 +93,7 @@ struct LabelCommand: ParsableCommand {
         }
         let repo = try repository.open()
         let annotator = try repo.person(self.annotator, option: "--annotator")
+        if boxes { return try labelBoxes(repo, annotator: annotator) }
         let loop = try Cairn.labelingLoop(repo, suggest: !blind && suggest != nil, model: orderRun ?? (blind ? nil : suggest), queue: queue, explore: explore)
         let session = try LabelSession(catalog: repo.catalog, annotator: annotator, queue: queue,
                                        filter: QueueFilter(split: split, className: className), overlap: overlap, plan: loop.plan)
@@ -101,6 +119,31 @@ struct LabelCommand: ParsableCommand {
                          multi: multi, suggestions: loop.suggestions, background: retrainer)
         try ui.run()
         say("labeled \(session.labeled) item\(session.labeled == 1 ? "" : "s") as \(annotator); every label is saved")
+    }
+}
+
+extension LabelCommand {
+    /// `--boxes`: the box labeling UI on the box queues.
+    func labelBoxes(_ repo: Repository, annotator: String) throws {
+        let session = try LabelSession(catalog: repo.catalog, annotator: annotator, queue: queue, filter: QueueFilter(split: split),
+                                       overlap: overlap, kind: .boxes)
+        guard session.current != nil else {
+            return say("no images to draw boxes on in the \(queue.rawValue) queue for \(annotator)" + (split == nil ? "" : " in \(split!.rawValue)"))
+        }
+        let keys: KeyMap
+        do {
+            guard !session.classes.isEmpty else {
+                throw ValidationError("there are no classes to give boxes; add some: cairn classes add cat dog")
+            }
+            keys = try repo.labelingKeys(for: session.classes, mode: .boxes)
+        } catch {
+            session.close()
+            throw error
+        }
+        let attributes = render == .auto && ImageRenderer.needsTerminalQuery() ? Terminal.primaryAttributes() ?? [] : []
+        let ui = BoxUI(session: session, store: repo.store, renderer: ImageRenderer(render, terminalAttributes: attributes), keys: keys)
+        try ui.run()
+        say("saved boxes on \(session.labeled) image\(session.labeled == 1 ? "" : "s") as \(annotator); every saved set is in the catalog")
     }
 }
 

@@ -60,6 +60,34 @@ import Testing
         #expect(try LabelSession(catalog: catalog, annotator: "bob", queue: .mine).current == nil)
     }
 
+    /// Box sessions serve the box queues: saved sets take items out of the annotator's queue, two
+    /// annotators who drew differently meet in a reviewer's disagreements queue, whose saved set
+    /// is the verdict that resolves the item. Class labels do not count as box work.
+    @Test func boxSessionsSaveSetsAndReviewersDecideDisagreements() throws {
+        let f = try fixture()
+        defer { f.remove() }
+        let catalog = f.repository.catalog
+        let cat = Box(className: "cat", x: 1, y: 1, width: 3, height: 3)
+        let ada = try LabelSession(catalog: catalog, annotator: "ada", kind: .boxes)
+        #expect(try ada.remaining() == 30, "the classes imported from folders leave every image in the box queue")
+        let first = try #require(ada.current)
+        try ada.saveBoxes(BoxSet([cat]))
+        #expect(throws: CatalogError.self) { try ada.saveBoxes(BoxSet([Box(className: "cat", x: 0, y: 0, width: 999, height: 1)])) }
+        ada.close()
+        let bob = try LabelSession(catalog: catalog, annotator: "bob", queue: .all, kind: .boxes)
+        #expect(bob.current?.id == first.id)
+        try bob.saveBoxes(BoxSet([]))
+        bob.close()
+        _ = try catalog.write { try $0.addAnnotator("grace", role: .reviewer) }
+        let grace = try LabelSession(catalog: catalog, annotator: "grace", queue: .disagreements, kind: .boxes)
+        #expect(try grace.current?.id == first.id && grace.remaining() == 1)
+        #expect(try grace.currentBoxSets(.annotations).map(\.person) == ["ada", "bob"])
+        try grace.saveBoxes(BoxSet([cat]))
+        #expect(grace.current == nil)
+        #expect(try catalog.read { try $0.itemRecord(id: first.id)?.boxes?.resolved } == BoxSet([cat]))
+        #expect(try LabelSession(catalog: catalog, annotator: "ada", queue: .mine, kind: .boxes).remaining() == 1)
+    }
+
     /// `peekNext` predicts what a label shows next; another annotator taking it makes the label
     /// show the one after (the prediction is only a hint).
     /// Multi-label: a set (or no class) is one label; undo puts back the annotator's previous set.

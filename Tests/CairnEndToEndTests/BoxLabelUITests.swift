@@ -1,0 +1,82 @@
+import CairnTestSupport
+import Foundation
+import Testing
+
+/// `cairn label --boxes` in a real terminal (tmux): boxes drawn with two corner keys, relabeled,
+/// selected with Tab, deleted and brought back by undo, moved, saved with Enter; an image saved
+/// with no boxes; quitting with unsaved boxes asks first. The catalog must hold exactly what was
+/// saved, at the coordinates the keys put them.
+@Suite(.serialized) struct BoxLabelUITests {
+    /// The numbers after `label` on the screen's line holding it (e.g. "crosshair 16,16" → [16, 16]).
+    private func numbers(after label: String, in screen: String) -> [Int] {
+        guard let line = screen.split(separator: "\n").first(where: { $0.contains(label) }),
+              let range = line.range(of: label) else { return [] }
+        return line[range.upperBound...].split(whereSeparator: { !$0.isNumber }).prefix(2).compactMap { Int($0) }
+    }
+
+    @Test(.enabled(if: Tmux.available)) func keysDrawMoveDeleteUndoAndSaveBoxes() throws {
+        let dir = try TemporaryDirectory("cairn-e2e-box-ui")
+        defer { dir.remove() }
+        // 64x48 images on a 120x40 terminal: one crosshair step is one pixel.
+        let folder = dir.appending("in")
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        for n in 0..<4 { try SyntheticImages.png(seed: n, width: 64, height: 48).write(to: URL(fileURLWithPath: "\(folder)/\(n).png")) }
+        let repo = try CLI.makeRepository(at: dir.appending("repo"), input: folder, classes: ["cat", "dog"])
+        let session = "cairn-boxes-\(getpid())"
+        defer { Tmux.run("kill-session -t \(session)") }
+        Tmux.run("new-session -d -s \(session) -x 120 -y 40 '\(CLI.binary) -C \(repo) label --boxes --annotator ann; echo EXITED $?; sleep 30'")
+        let first = Tmux.waitFor(session, "crosshair")
+        #expect(first.contains("cairn label --boxes") && first.contains("queue unlabeled") && first.contains("0 boxes"), "\(first)")
+        let start = numbers(after: "crosshair ", in: first)
+        try #require(start.count == 2, "\(first)")
+        func path(_ screen: String) throws -> String {
+            try #require(screen.split(separator: "\n").first { $0.contains("saved box") || $0.contains("unsaved") }?.split(separator: " ").first).description
+        }
+        let firstPath = try path(first)
+        let (x0, y0) = (start[0], start[1])
+        func send(_ keys: String, until text: String) -> String {
+            Tmux.run("send-keys -t \(session) \(keys)")
+            return Tmux.waitFor(session, text)
+        }
+        // A cat box from 10 pixels up-left of the centre to the centre.
+        _ = send("H K Space", until: "first corner placed")
+        var screen = send("L J Space", until: "selected: cat")
+        #expect(screen.contains("  \(x0 - 10),\(y0 - 10)  10x10"), "\(screen)")
+        // Deselect, pick dog for the next box, draw it below: 5 wide, 3 high.
+        _ = send("Escape 2", until: "no box selected")
+        _ = send("j j j Space", until: "first corner placed")
+        screen = send("l l l l l j j j Space", until: "2 boxes")
+        #expect(screen.contains("selected: dog") && screen.contains("  \(x0),\(y0 + 3)  5x3"), "\(screen)")
+        // Tab selects the box under the crosshair; x deletes it, u brings it back.
+        screen = send("Escape Escape Tab x", until: "1 box")
+        #expect(screen.contains("no box selected"), "\(screen)")
+        screen = send("u", until: "2 boxes")
+        // m: the keys now move the selected box: two pixels left.
+        screen = send("m h h", until: "keys move: move")
+        #expect(Tmux.waitFor(session, "  \(x0 - 2),\(y0 + 3)  5x3").contains("  \(x0 - 2),\(y0 + 3)  5x3"))
+        screen = send("Escape Escape Enter", until: "done 1 /")
+        #expect(screen.contains("0 saved boxes"), "the next image starts empty: \(screen)")
+        let secondPath = try path(screen)
+        // The second image has no objects: Enter saves the empty set.
+        screen = send("Enter", until: "done 2 /")
+        // The third: a box drawn, then q asks first; q again quits without it.
+        _ = send("Space l j Space", until: "1 box")
+        let thirdPath = try path(Tmux.waitFor(session, "unsaved"))
+        screen = send("q", until: "not saved")
+        #expect(screen.contains("q again quits without them"), "\(screen)")
+        let end = send("q", until: "EXITED")
+        #expect(end.contains("saved boxes on 2 images as ann") && end.contains("EXITED 0"), "\(end)")
+
+        func boxes(_ path: String) throws -> [[String: Any]]? {
+            let shown = try CLI.run(["-C", repo, "show", path, "--json"]).jsonObject()
+            let annotations = (shown["boxes"] as? [String: Any])?["annotations"] as? [[String: Any]]
+            return annotations?.first { $0["person"] as? String == "ann" }?["boxes"] as? [[String: Any]]
+        }
+        let saved = try #require(try boxes(firstPath))
+        let described = saved.map { "\($0["className"]!) \($0["x"]!),\($0["y"]!) \($0["width"]!)x\($0["height"]!)" }.sorted()
+        #expect(described == ["cat \(x0 - 10),\(y0 - 10) 10x10", "dog \(x0 - 2),\(y0 + 3) 5x3"], "\(described)")
+        #expect(try boxes(secondPath)?.isEmpty == true, "an empty set is saved: no objects")
+        #expect(try boxes(thirdPath) == nil, "boxes not saved are not in the catalog")
+        #expect(Set([firstPath, secondPath, thirdPath]).count == 3)
+    }
+}
