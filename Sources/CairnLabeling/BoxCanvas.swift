@@ -235,7 +235,7 @@ public final class BoxCanvas {
     }
 
     /// Writes each box's class name on the cell row above it (inside when at the top), the
-    /// selected box's first; a name that would cover another is left out.
+    /// selected box's first; a name wider than its box or covering another is left out.
     private func label(_ cells: inout [Cell], _ editor: BoxEditor) {
         var taken = [Bool](repeating: false, count: cells.count)
         let order = (editor.selected.map { [$0] } ?? []) + editor.boxes.indices.filter { $0 != editor.selected }
@@ -246,6 +246,9 @@ public final class BoxCanvas {
             let row = top > 0 ? top - 1 : top
             let name = Array(Printable.escaped(box.className).unicodeScalars.prefix(max(0, columns - max(0, column))))
             guard column >= 0, column < columns, row >= 0, row < rows, row < (gridHeight + 1) / 2, !name.isEmpty else { continue }
+            // A name shows where it fits over its box (the selected box's always): a thousand small
+            // boxes at full view would otherwise be a wall of names.
+            guard index == editor.selected || Double(name.count) <= box.width * scale else { continue }
             let cellsAt = (0..<name.count).map { row * columns + column + $0 }
             guard !cellsAt.contains(where: { taken[$0] }) else { continue }
             let color = index == editor.selected ? 0xFFFFFF : colors[box.className] ?? 0xFFFFFF
