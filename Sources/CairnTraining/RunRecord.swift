@@ -188,12 +188,16 @@ public struct RunRecord: Sendable, Hashable, Codable {
     public var evaluations: [EvaluationRecord] = []
     /// The sweep this run is a trial of (absent for runs outside sweeps).
     public var sweep: SweepTag?
+    /// Box predictions from the predictions file (`importPredictions`), kept as a blob the run holds.
+    public var boxPredictions: StoredBoxPredictions?
+    /// `cairn eval --boxes` results, oldest first (absent until the first).
+    public var boxEvaluations: [BoxEvaluationRecord]?
 
     var row: Run {
         get throws {
             Run(id: id, name: name, dataRef: dataRef, snapshotID: BlobID(hex: snapshotID)!, model: model,
                 status: status, startedAt: startedAt, endedAt: endedAt, checkpointID: checkpoint.flatMap { BlobID(hex: $0) },
-                artifactIDs: ((program?.artifacts ?? []).map(\.blob) + [program?.embeddings?.vectors, program?.embeddings?.keys].compactMap { $0 })
+                artifactIDs: ((program?.artifacts ?? []).map(\.blob) + [program?.embeddings?.vectors, program?.embeddings?.keys, boxPredictions?.blob].compactMap { $0 })
                     .compactMap { BlobID(hex: $0) },
                 record: String(decoding: try Self.encoder.encode(self), as: UTF8.self))
         }

@@ -43,14 +43,17 @@ extension Training {
         return predictions.count
     }
 
-    /// Reads a predictions file (`{"blob_id": ID, "probs": […]}` or `{"path": P, "probs": […]}` a
-    /// line, probabilities in the order of the run's classes) and stores it as run `record`'s
-    /// predictions, replacing earlier ones. A path is an item's imported path, or a file whose name
-    /// is a blob id (as in a materialized checkout). Every line is checked first; any problem
-    /// (malformed line, unknown item, wrong number of classes, values that are not probabilities)
-    /// stores nothing.
+    /// Reads a predictions file and stores it as run `record`'s predictions, replacing earlier
+    /// ones. A line names an item (`"blob_id": ID` or `"path": P`: an imported path, or a file whose
+    /// name is a blob id, as in a materialized checkout) and carries class probabilities (`"probs":
+    /// […]`, in the order of the run's classes), boxes (`"boxes": [{"class": C, "bbox": [x, y, w,
+    /// h], "score": S}, …]`, pixels of the stored image, a score in [0, 1]; `[]`: nothing found), or
+    /// both. Class predictions go to the catalog; box predictions are kept as a blob the run holds
+    /// (`RunRecord.boxPredictions`). Every line is checked first; any problem (malformed line,
+    /// unknown item or class, wrong number of classes, values that are not probabilities, a box
+    /// that is not a rectangle) stores nothing.
     /// - Throws: `TrainingError.badPredictions` listing the problems.
-    public func importPredictions(into record: RunRecord, file: String) throws -> Int {
+    public func importPredictions(into record: inout RunRecord, file: String) throws -> Int {
         guard !record.classes.isEmpty else {
             throw TrainingError.badPredictions(file: file, problems: ["the run has no classes to predict"], total: 1)
         }
@@ -60,37 +63,48 @@ extension Training {
         } catch {
             throw TrainingError.badPredictions(file: file, problems: ["cannot read it: \(error.localizedDescription)"], total: 1)
         }
-        struct Line: Decodable { var blob_id: String?; var path: String?; var probs: [Double] }
+        struct Line: Decodable { var blob_id: String?; var path: String?; var probs: [Double]?; var boxes: [BoxPredictionLine]? }
         let k = record.classes.count
+        let known = Set(record.classes)
         var problems: [String] = []
         var byItem: [Int64: Prediction] = [:]
+        var boxesByItem: [BlobID: [BoxPrediction]] = [:]
         try catalog.read { tx in
             for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
                 let number = i + 1
                 let line = raw.trimmingCharacters(in: .whitespaces)
                 if line.isEmpty { continue }
-                guard let parsed = try? JSONDecoder().decode(Line.self, from: Data(line.utf8)) else {
-                    problems.append("line \(number): not {\"blob_id\" or \"path\", \"probs\"}")
+                guard let parsed = try? JSONDecoder().decode(Line.self, from: Data(line.utf8)), parsed.probs != nil || parsed.boxes != nil else {
+                    problems.append("line \(number): not {\"blob_id\" or \"path\", \"probs\" and/or \"boxes\"}")
                     continue
                 }
                 guard let item = try Self.item(parsed.blob_id, path: parsed.path, tx) else {
                     problems.append("line \(number): no item \(Printable.escaped(parsed.blob_id ?? parsed.path ?? "?"))")
                     continue
                 }
-                guard parsed.probs.count == k else {
-                    problems.append("line \(number): \(parsed.probs.count) probabilities for \(k) classes")
+                if let boxes = parsed.boxes {
+                    if let why = BoxPrediction.problem(boxes, classes: known) {
+                        problems.append("line \(number): \(why)")
+                    } else if boxesByItem.updateValue(boxes.map(\.prediction), forKey: item.blobID) != nil {
+                        problems.append("line \(number): second boxes for \(item.blobID.hex.prefix(12))")
+                    }
+                }
+                guard let probs = parsed.probs else { continue }
+                guard probs.count == k else {
+                    problems.append("line \(number): \(probs.count) probabilities for \(k) classes")
                     continue
                 }
-                let sum = parsed.probs.reduce(0, +)
-                guard parsed.probs.allSatisfy({ $0.isFinite && $0 >= 0 && $0 <= 1 + 1e-6 }), abs(sum - 1) <= 0.01 else {
+                let sum = probs.reduce(0, +)
+                guard probs.allSatisfy({ $0.isFinite && $0 >= 0 && $0 <= 1 + 1e-6 }), abs(sum - 1) <= 0.01 else {
                     problems.append("line \(number): probabilities must be between 0 and 1 and sum to 1 (sum \(sum))")
                     continue
                 }
                 if byItem[item.id] != nil { problems.append("line \(number): a second prediction for \(item.blobID.hex.prefix(12))") }
-                byItem[item.id] = Prediction(itemID: item.id, probabilities: parsed.probs.map(Float.init))
+                byItem[item.id] = Prediction(itemID: item.id, probabilities: probs.map(Float.init))
             }
         }
         guard problems.isEmpty else { throw TrainingError.badPredictions(file: file, problems: Array(problems.prefix(20)), total: problems.count) }
+        record.boxPredictions = boxesByItem.isEmpty ? nil : try storeBoxPredictions(boxesByItem)
         let predictions = byItem.values.sorted { $0.itemID < $1.itemID }
         try catalog.write { try $0.replacePredictions(runID: record.id, predictions) }
         return predictions.count
@@ -123,7 +137,7 @@ extension Training {
     /// Reads `file` into run `runRef`'s predictions (`importPredictions`) and notes it in the record.
     public func importPredictions(run runRef: String, file: String) throws -> Int {
         var record = try run(runRef)
-        let count = try importPredictions(into: record, file: file)
+        let count = try importPredictions(into: &record, file: file)
         if record.program != nil {
             record.program?.predictions = count
             record.program?.predictionProblems = []

@@ -179,7 +179,7 @@ extension Training {
         record.program?.artifactProblems = refused
         if FileManager.default.fileExists(atPath: directory + "/predictions.jsonl") {
             do {
-                let stored = try importPredictions(into: record, file: directory + "/predictions.jsonl")
+                let stored = try importPredictions(into: &record, file: directory + "/predictions.jsonl")
                 record.program?.predictions = stored
             } catch {
                 record.program?.predictionProblems = ["\(error)"]

@@ -103,6 +103,7 @@ struct RunsCommand: ParsableCommand {
                 say("eval         \(ev.dataRef) = \(ev.snapshotID.prefix(12)) (\(ev.split)): accuracy \(percent(ev.evaluation.accuracy)), "
                     + String(format: "macro-F1 %.3f, %d items", ev.evaluation.macroF1, ev.evaluation.count))
             }
+            printBoxes(r)
         }
     }
 
@@ -134,6 +135,17 @@ struct RunsCommand: ParsableCommand {
         for problem in p.embeddingProblems ?? [] { say("             \(problem)") }
         for log in p.logs { say("log          \(log)") }
         for plot in r.plots { say("plot         \(plot)") }
+        printBoxes(r)
+    }
+
+    /// A run's box predictions and `eval --boxes` results.
+    static func printBoxes(_ r: RunRecord) {
+        if let b = r.boxPredictions { say("boxes        \(b.boxes) predicted on \(b.items) images (`cairn eval --boxes \(r.id) --data REF`)") }
+        for ev in r.boxEvaluations ?? [] {
+            let s = ev.evaluation.stats
+            say("eval boxes   \(ev.dataRef) = \(ev.snapshotID.prefix(12)) (\(ev.split)): "
+                + String(format: "AP %.3f, AP50 %.3f, AP75 %.3f, AR100 %.3f, %d images", s[0], s[1], s[2], s[8], ev.evaluation.images))
+        }
     }
 
     struct Compare: ParsableCommand {

@@ -140,12 +140,20 @@ struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
         abstract: "Evaluate a run's model on another snapshot (to see distribution shift); kept in the run's record.",
-        discussion: "Examples: cairn eval mlp-1a2b3c --data v2   cairn eval 1a2b --data HEAD --split all")
+        discussion: """
+            --boxes evaluates the run's box predictions (from its predictions file) against the snapshot's resolved \
+            boxes as pycocotools' COCOeval does: the 12 numbers of COCOeval.summarize() and AP per class.
+            Examples:
+              cairn eval mlp-1a2b3c --data v2
+              cairn eval 1a2b --data HEAD --split all
+              cairn eval --boxes detector-1 --data v3 --split val
+            """)
     @OptionGroup var repository: RepositoryOptions
     @OptionGroup var output: OutputOptions
     @Argument(help: "A run id or name.", completion: .custom(Completions.runs)) var runID: String
     @Option(help: "The snapshot to evaluate on: a tag, snapshot id or HEAD.", completion: .custom(Completions.refs)) var data: String
     @Option(help: "train, val, test or all.") var split = "test"
+    @Flag(help: "Evaluate box predictions (COCO mAP) instead of classes.") var boxes = false
 
     func run() throws {
         let chosen: Split?
@@ -153,6 +161,7 @@ struct EvalCommand: ParsableCommand {
             guard let s = Split(rawValue: split) else { throw ValidationError("--split must be train, val, test or all") }
             chosen = s
         }
+        if boxes { return try evaluateBoxes(chosen) }
         let result = try training(repository).evaluate(run: runID, data: data, split: chosen)
         if output.json { return try printJSON(result) }
         let e = result.evaluation
@@ -165,6 +174,38 @@ struct EvalCommand: ParsableCommand {
             rows.append(["  " + c.name, String(format: "%.3f", c.precision), String(format: "%.3f", c.recall), String(format: "%.3f", c.f1), "\(c.support)"])
         }
         say(table(rows))
+    }
+}
+
+extension EvalCommand {
+    /// `--boxes`: COCO's 12 numbers, as pycocotools prints them, and AP per class.
+    func evaluateBoxes(_ split: Split?) throws {
+        let result = try training(repository).evaluateBoxes(run: runID, data: data, split: split)
+        if output.json { return try printJSON(result) }
+        let e = result.evaluation
+        say("\(data) = snapshot \(result.snapshotID), \(result.split) split: \(e.images) images, \(e.truthBoxes) boxes, \(e.detections) detections")
+        if result.withoutBoxes + result.unresolved > 0 {
+            say("left out: \(result.withoutBoxes) items without boxes, \(result.unresolved) whose box sets differ unreviewed")
+        }
+        if result.notPredicted > 0 { say("\(result.notPredicted) images with boxes have no line in the predictions (counted as nothing found)") }
+        let rows: [(String, String, String, String)] = [
+            ("Precision", "(AP)", "0.50:0.95", "   all"), ("Precision", "(AP)", "0.50     ", "   all"), ("Precision", "(AP)", "0.75     ", "   all"),
+            ("Precision", "(AP)", "0.50:0.95", " small"), ("Precision", "(AP)", "0.50:0.95", "medium"), ("Precision", "(AP)", "0.50:0.95", " large"),
+            ("Recall   ", "(AR)", "0.50:0.95", "   all"), ("Recall   ", "(AR)", "0.50:0.95", "   all"), ("Recall   ", "(AR)", "0.50:0.95", "   all"),
+            ("Recall   ", "(AR)", "0.50:0.95", " small"), ("Recall   ", "(AR)", "0.50:0.95", "medium"), ("Recall   ", "(AR)", "0.50:0.95", " large"),
+        ]
+        let maxDets = [100, 100, 100, 100, 100, 100, 1, 10, 100, 100, 100, 100]
+        for (i, row) in rows.enumerated() {
+            let title = ("Average " + row.0.trimmingCharacters(in: .whitespaces)).padding(toLength: 18, withPad: " ", startingAt: 0)
+            say(" \(title) \(row.1) @[ IoU=\(row.2) | area=\(row.3) | maxDets=\(String(format: "%3d", maxDets[i])) ] = "
+                + String(format: "%.3f", e.stats[i]))
+        }
+        var rowsPerClass = [["  CLASS", "AP", "AP50", "AP75", "BOXES", "DETECTIONS"]]
+        for c in e.perClass where c.truth > 0 || c.detections > 0 {
+            func f(_ v: Double) -> String { v < 0 ? "-" : String(format: "%.3f", v) }
+            rowsPerClass.append(["  " + Printable.escaped(c.name), f(c.ap), f(c.ap50), f(c.ap75), "\(c.truth)", "\(c.detections)"])
+        }
+        say(table(rowsPerClass))
     }
 }
 
