@@ -213,3 +213,10 @@ extension BoxSet {
         return out
     }
 }
+
+/// A suggested change to an item's boxes (a box suspect's fix): take out `remove`, put in `add`.
+public struct BoxFix: Sendable, Hashable {
+    public var remove: Box?
+    public var add: Box?
+    public init(remove: Box?, add: Box?) { (self.remove, self.add) = (remove, add) }
+}

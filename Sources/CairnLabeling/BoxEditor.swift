@@ -150,6 +150,20 @@ public struct BoxEditor: Sendable {
         lastEdit = nil
     }
 
+    /// Replaces `remove` (when given and present) with `add` (when given) as one edit, selecting
+    /// what was added: how a suggested fix is taken.
+    public mutating func apply(remove: Box?, add: Box?) {
+        let index = remove.flatMap { r in boxes.firstIndex(of: r) }
+        guard index != nil || add != nil else { return }
+        edit(nil) { boxes in
+            if let index { boxes.remove(at: index) }
+            if let add { boxes.append(add) }
+        }
+        selected = add == nil ? nil : boxes.count - 1
+        mode = .cursor
+        if let add { cursor = (Int((add.x + add.width / 2).rounded(.down)), Int((add.y + add.height / 2).rounded(.down))) }
+    }
+
     /// Deletes the selected box.
     public mutating func deleteSelected() {
         guard let index = selected else { return }

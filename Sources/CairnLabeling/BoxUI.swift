@@ -35,12 +35,16 @@ public final class BoxUI {
     /// Who drew the sets on the item (review queues): the editor starts from the first.
     private var sets: [PersonBoxes] = []
     private let decoded = Decoded()
+    /// Suggested fixes by item (the box suspects queue), most suspicious first; `accept` applies the next one not yet taken.
+    private let fixes: [Int64: [BoxFix]]
+    private var fixesTaken = 0
     /// The queue's length, counted off the keystroke path (`LabelUI` does the same).
     private let counted = Counted()
 
     public init(session: LabelSession, store: any BlobStore, renderer: ImageRenderer, keys: KeyMap, size: (columns: Int, rows: Int) = (80, 24),
-                environment: [String: String] = ProcessInfo.processInfo.environment) {
+                fixes: [Int64: [BoxFix]] = [:], environment: [String: String] = ProcessInfo.processInfo.environment) {
         (self.session, self.store, self.renderer, self.keys, self.size) = (session, store, renderer, keys, size)
+        self.fixes = fixes
         className = session.classes.first?.name ?? ""
         color = environment["NO_COLOR"].map(\.isEmpty) ?? true
     }
@@ -137,7 +141,15 @@ public final class BoxUI {
                 message = action == .zoomIn ? "zoomed in as far as it goes" : "the whole image is in view"
             }
             editor.step = canvas?.step ?? 1
-        case .zoom?, .suggest1?, .suggest2?, .suggest3?, .accept?, .keep?:
+        case .accept?:
+            guard let item = session.current, let all = fixes[item.id], fixesTaken < all.count else {
+                message = fixes.isEmpty ? "no suggested fixes here (`--queue suspects --run RUN` brings them)" : "no more suggested fixes on this image"
+                break
+            }
+            editor.apply(remove: all[fixesTaken].remove, add: all[fixesTaken].add)
+            fixesTaken += 1
+            follow(editor)
+        case .zoom?, .suggest1?, .suggest2?, .suggest3?, .keep?:
             break
         case nil:
             if key == .backtab {
@@ -196,6 +208,10 @@ public final class BoxUI {
         for row in (2 + panelText.count)..<max(2 + panelText.count, rows - 2) { line(row, columns - panel + 1, "") }
         var facts = "\(Printable.escaped(item.path))  \(item.blobID.hex.prefix(12))  \(item.width)x\(item.height)  \(item.split)"
         if let editor { facts += editor.isChanged ? "  unsaved changes" : "  \(editor.boxes.count) saved box\(editor.boxes.count == 1 ? "" : "es")" }
+        if let note = session.currentNote, let given = note.given {
+            facts += "  suspect: \(Printable.escaped(given)) · model: \(Printable.escaped(note.suggested ?? "-"))"
+                + (fixes[item.id].map { " · \(name(.accept)) takes the fix (\($0.count - fixesTaken) left)" } ?? "")
+        }
         out += "\u{1B}[\(rows - 2);1H\u{1B}[2K" + String(facts.prefix(columns - 1))
         let remaining = counted.value(labeled: session.queue.labelsLeaveIt ? session.queueExits : nil)
         let total = remaining.map { session.queue.labelsLeaveIt ? session.labeled + $0 : $0 }.map(String.init) ?? "…"
@@ -216,6 +232,7 @@ public final class BoxUI {
         guard item.id != itemShown else { return }
         itemShown = item.id
         needsFull = true
+        fixesTaken = 0
         quitAsked = false
         sets = try session.currentBoxSets(.annotations)
         let mine = session.queue.isReview
@@ -304,6 +321,7 @@ public final class BoxUI {
          "  \(name(.zoomIn)) / \(name(.zoomOut))               zoom in / out; the view follows the crosshair",
          "  esc                 drop the first corner, the move mode, the selection",
          "  \(name(.commit))               save this item's boxes (none: no objects) and show the next",
+         "  \(name(.accept))                   suspects queue: take the model's suggested fix (again: the next one)",
          "  \(name(.skip)) / \(name(.back))               skip the item / back to the previous one",
          "  \(name(.quit)) or ctrl-c         quit (saved items stay saved)", "",
          "any key closes this help (keys remap in .cairn/config.toml, [keys.classes] and [keys.actions])"]

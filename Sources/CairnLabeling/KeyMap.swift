@@ -43,7 +43,7 @@ public struct KeyMap: Sendable, Equatable {
             case .suggestions: return common.union([.suggest1, .suggest2, .suggest3])
             case .suspects: return common.union([.accept, .keep])
             case .boxes: return [.skip, .back, .undo, .help, .quit, .commit, .corner, .nextBox, .adjust, .delete, .crowd, .occluded, .nextClass,
-                                 .zoomIn, .zoomOut]
+                                 .zoomIn, .zoomOut, .accept]
             }
         }
 
@@ -54,7 +54,7 @@ public struct KeyMap: Sendable, Equatable {
             return KeyMap.defaultActions.merging([
                 .skip: .character(">"), .back: .character("<"), .corner: .character(" "), .nextBox: .character("\t"),
                 .adjust: .character("m"), .delete: .character("x"), .crowd: .character("c"), .occluded: .character("o"),
-                .nextClass: .character("n"), .zoomIn: .character("+"), .zoomOut: .character("-"),
+                .nextClass: .character("n"), .zoomIn: .character("+"), .zoomOut: .character("-"), .accept: .character("a"),
             ]) { _, box in box }
         }
     }

@@ -25,7 +25,7 @@ struct Bench: ParsableCommand {
         abstract: "Measure Cairn against the machine's limits; prints one key=value line per figure.",
         subcommands: [ImportBench.self, SweepBench.self, ServeBench.self, LimitsBench.self, StoreBench.self, SnapshotBench.self, TrainBench.self, LabelBench.self,
                       LabelThroughputBench.self, RemoteBench.self, RunBench.self, SuspectsBench.self, LeakageBench.self, LeakageRealBench.self, ActiveBench.self,
-                      RetrainBench.self, TeamBench.self, TeamWorker.self, BoxBench.self, BoxLabelBench.self])
+                      RetrainBench.self, TeamBench.self, TeamWorker.self, BoxBench.self, BoxLabelBench.self, BoxSuspectsBench.self])
 }
 
 /// Where the `cairn` binary next to this one is.

@@ -79,10 +79,12 @@ struct LabelCommand: ParsableCommand {
         if retrainEvery != nil && queue != .uncertain { throw ValidationError("--retrain-every goes with --queue uncertain") }
         if let n = retrainEvery, n < 1 { throw ValidationError("--retrain-every must be at least 1") }
         if boxes {
-            if multi || suggest != nil || retrainEvery != nil || orderRun != nil {
-                throw ValidationError("--boxes labels boxes by hand: --multi, --suggest, --run and --retrain-every are for class labels")
+            if multi || suggest != nil || retrainEvery != nil {
+                throw ValidationError("--boxes labels boxes by hand: --multi, --suggest and --retrain-every are for class labels")
             }
-            if queue.needsPlan { throw ValidationError("--boxes has no \(queue.rawValue) queue yet: use unlabeled, mine, all, review or disagreements") }
+            if queue == .uncertain { throw ValidationError("--boxes has no uncertain queue yet: use unlabeled, mine, all, review, disagreements or suspects") }
+            if queue == .suspects && orderRun == nil { throw ValidationError("--boxes --queue suspects needs --run RUN: the run whose box predictions flag the labels") }
+            if queue != .suspects && orderRun != nil { throw ValidationError("--run goes with --boxes --queue suspects") }
             if className != nil { throw ValidationError("--class narrows by class labels; with --boxes use --split, or no filter") }
         }
     }
@@ -125,8 +127,13 @@ struct LabelCommand: ParsableCommand {
 extension LabelCommand {
     /// `--boxes`: the box labeling UI on the box queues.
     func labelBoxes(_ repo: Repository, annotator: String) throws {
+        var plan: QueuePlan?
+        var fixes: [Int64: [BoxFix]] = [:]
+        if queue == .suspects {
+            (plan, fixes) = try Training(versioning: Versioning(repository: repo), cairnVersion: Cairn.version).boxSuspectsPlan(run: orderRun!)
+        }
         let session = try LabelSession(catalog: repo.catalog, annotator: annotator, queue: queue, filter: QueueFilter(split: split),
-                                       overlap: overlap, kind: .boxes)
+                                       overlap: overlap, plan: plan, kind: .boxes)
         guard session.current != nil else {
             return say("no images to draw boxes on in the \(queue.rawValue) queue for \(annotator)" + (split == nil ? "" : " in \(split!.rawValue)"))
         }
@@ -141,7 +148,8 @@ extension LabelCommand {
             throw error
         }
         let attributes = render == .auto && ImageRenderer.needsTerminalQuery() ? Terminal.primaryAttributes() ?? [] : []
-        let ui = BoxUI(session: session, store: repo.store, renderer: ImageRenderer(render, terminalAttributes: attributes), keys: keys)
+        let ui = BoxUI(session: session, store: repo.store, renderer: ImageRenderer(render, terminalAttributes: attributes), keys: keys,
+                       fixes: fixes)
         try ui.run()
         say("saved boxes on \(session.labeled) image\(session.labeled == 1 ? "" : "s") as \(annotator); every saved set is in the catalog")
     }

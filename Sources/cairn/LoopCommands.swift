@@ -23,6 +23,10 @@ struct SuspectsCommand: ParsableCommand {
               cairn suspects --data v1
               cairn suspects --data HEAD --model softmax --folds 10 --json
               cairn suspects --data v1 --run resnet-a
+              cairn suspects --boxes --data v3 --run detector-1
+            --boxes checks box labels against a run's box predictions instead (Docs/LABELS.md, "Box suspects"): \
+            missing boxes, wrong classes, badly located and spurious boxes, ranked; \
+            `cairn label --boxes --queue suspects --run RUN` brings the flagged images to a reviewer.
             """)
 
     @OptionGroup var repository: RepositoryOptions
@@ -35,6 +39,7 @@ struct SuspectsCommand: ParsableCommand {
     @Option(help: "Image size the folds train at, WxH (default: the most common size among the items, fit to 32x32).") var size: String?
     @Option(parsing: .unconditional, help: "Seed of the fold assignment and the models.") var seed: UInt64 = 0
     @Option(parsing: .unconditional, help: "Suspects to list (--json lists them all).") var limit = 30
+    @Flag(help: "Check box labels against the --run's box predictions.") var boxes = false
 
     func validate() throws {
         if model == .cnn { throw ValidationError("--model is mlp or softmax (a CNN per fold costs too much here)") }
@@ -47,6 +52,7 @@ struct SuspectsCommand: ParsableCommand {
     }
 
     func run() throws {
+        if boxes { return try boxSuspects() }
         let parsed = try size.map(RunParameters.size)
         let bar = ProgressBar("suspects")
         let report = try training(repository).suspects(
@@ -71,6 +77,25 @@ struct SuspectsCommand: ParsableCommand {
              Printable.escaped($0.path)]
         }))
         if report.suspects.count > limit { say("  … and \(report.suspects.count - limit) more (--limit N, or --json)") }
+    }
+}
+
+extension SuspectsCommand {
+    /// `--boxes`: the flags, most suspicious first, with the model's per-class thresholds.
+    func boxSuspects() throws {
+        guard let fromRun else { throw ValidationError("--boxes needs --run RUN: the run whose box predictions the labels are checked against") }
+        let report = try training(repository).boxSuspects(run: fromRun, data: data)
+        if output.json { return try printJSON(report) }
+        say("\(report.flags.count) flags on \(report.flaggedImages) of \(report.images) images (snapshot \(report.snapshot.prefix(12)), run \(report.run))")
+        say("confident from: " + report.thresholds.sorted { $0.key < $1.key }.map { "\(Printable.escaped($0.key)) \(String(format: "%.2f", $0.value))" }
+            .joined(separator: ", "))
+        if report.flags.isEmpty { return }
+        say(table([["  SUSPICION", "KIND", "LABEL", "MODEL", "PATH"]] + report.flags.prefix(limit).map {
+            ["  " + String(format: "%.3f", $0.suspicion), $0.kind.rawValue, Printable.escaped($0.label?.description ?? "-"),
+             Printable.escaped($0.prediction.map(BoxSuspects.describe) ?? "-"), Printable.escaped($0.path)]
+        }))
+        if report.flags.count > limit { say("  … and \(report.flags.count - limit) more (--limit N, or --json)") }
+        say("`cairn label --boxes --queue suspects --run \(report.run)` reviews them")
     }
 }
 

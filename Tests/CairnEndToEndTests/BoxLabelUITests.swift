@@ -79,4 +79,51 @@ import Testing
         #expect(try boxes(thirdPath) == nil, "boxes not saved are not in the catalog")
         #expect(Set([firstPath, secondPath, thirdPath]).count == 3)
     }
+
+    /// A run's box predictions flag a missing box (`suspects --boxes`); in the box suspects queue a
+    /// reviewer sees the flag, `a` takes the model's fix and enter saves it as the box verdict.
+    @Test(.enabled(if: Tmux.available)) func theSuspectsQueueTakesTheModelsFix() throws {
+        let dir = try TemporaryDirectory("cairn-e2e-box-suspects")
+        defer { dir.remove() }
+        let folder = dir.appending("in")
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        for n in 0..<2 { try SyntheticImages.png(seed: n, width: 64, height: 48).write(to: URL(fileURLWithPath: "\(folder)/\(n).png")) }
+        let repo = try CLI.makeRepository(at: dir.appending("repo"), input: folder, classes: ["cat", "dog"])
+        func cairn(_ args: String...) throws -> CommandResult {
+            let result = try CLI.run(["-C", repo] + args)
+            #expect(result.status == 0, "\(args) → \(result)")
+            return result
+        }
+        let items = try cairn("ls", "--json").json([[String: AnyDecodable]].self)
+        let paths = items.compactMap { $0["path"]?.string }.sorted()
+        try #require(paths.count == 2, "\(items)")
+        for path in paths { _ = try cairn("boxes", "set", path, "--box", "cat:10,10,20,20", "--annotator", "ann") }
+        _ = try cairn("snapshot", "-m", "boxes")
+        _ = try cairn("run", "--data", "HEAD", "--name", "det", "--", "true")
+        // The model sees the cat on both images, and a dog on the first that nobody drew.
+        let cat = #"{"class": "cat", "bbox": [10, 10, 20, 20], "score": 0.9}"#
+        let predictions = dir.appending("predictions.jsonl")
+        try Data(("{\"path\": \"\(paths[0])\", \"boxes\": [\(cat), {\"class\": \"dog\", \"bbox\": [36, 20, 20, 20], \"score\": 0.8}]}\n"
+                  + "{\"path\": \"\(paths[1])\", \"boxes\": [\(cat)]}\n").utf8).write(to: URL(fileURLWithPath: predictions))
+        _ = try cairn("predictions", "import", "det", predictions)
+        let listed = try cairn("suspects", "--boxes", "--data", "HEAD", "--run", "det")
+        #expect(listed.stdout.contains("1 flags on 1 of 2 images") && listed.stdout.contains("missing")
+                && listed.stdout.contains("dog [36.0, 20.0, 20.0, 20.0] 0.80"), "\(listed.stdout)")
+        _ = try cairn("annotators", "add", "grace", "--role", "reviewer")
+        let session = "cairn-box-suspects-\(getpid())"
+        defer { Tmux.run("kill-session -t \(session)") }
+        Tmux.run("new-session -d -s \(session) -x 140 -y 40 '\(CLI.binary) -C \(repo) label --boxes --queue suspects --run det --annotator grace; echo EXITED $?; sleep 30'")
+        let first = Tmux.waitFor(session, "suspect: missing")
+        #expect(first.contains("a takes the fix (1 left)") && first.contains("1 box"), "\(first)")
+        Tmux.run("send-keys -t \(session) a")
+        let fixed = Tmux.waitFor(session, "2 boxes")
+        #expect(fixed.contains("selected: dog") && fixed.contains("36,20  20x20"), "\(fixed)")
+        Tmux.run("send-keys -t \(session) Enter")
+        let end = Tmux.waitFor(session, "EXITED")
+        #expect(end.contains("saved boxes on 1 image as grace") && end.contains("EXITED 0"), "\(end)")
+        let shown = try cairn("show", paths[0], "--json").jsonObject()
+        let resolved = (shown["boxes"] as? [String: Any])?["resolved"] as? [[String: Any]]
+        #expect(resolved?.map { "\($0["className"]!)" }.sorted() == ["cat", "dog"], "\(shown)")
+        #expect((shown["boxVerdicts"] as? [[String: Any]])?.first?["person"] as? String == "grace")
+    }
 }

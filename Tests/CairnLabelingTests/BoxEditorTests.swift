@@ -171,8 +171,9 @@ import Testing
         #expect(keys.action(for: .left) == nil && keys.action(for: .character(" ")) == .corner && keys.action(for: .character(">")) == .skip)
         #expect(keys.action(for: .backspace) == .delete && keys.action(for: .enter) == .commit && keys.action(for: .interrupt) == .quit)
         #expect(keys.action(for: .character("\t")) == .nextBox && keys.action(for: .character("+")) == .zoomIn)
-        #expect(keys.classes[.character("1")] == "c0" && keys.classes[.character("a")] == "c10")
-        // Default class keys the box keys need (c: crowd, h: left) are left without a key there.
+        #expect(keys.classes[.character("1")] == "c0" && keys.classes[.character("b")] == "c11")
+        // Default class keys the box keys need (a: accept a fix, c: crowd, h: left) are left without a key there.
+        #expect(keys.key(forClass: "c10") == nil && classes[10].hotkey == "a")
         #expect(keys.key(forClass: "c12") == nil && classes[12].hotkey == "c")
         let keyed = Set(keys.classes.values)
         #expect(!classes.contains { keyed.contains($0.name) && ["h", "j", "k", "l"].contains($0.hotkey) })

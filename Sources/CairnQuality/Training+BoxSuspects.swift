@@ -1,0 +1,100 @@
+import CairnCatalog
+import CairnModels
+import CairnStore
+import CairnTraining
+import Foundation
+
+/// What `cairn suspects --boxes` found: flagged box labels of a snapshot against a run's box predictions.
+public struct BoxSuspectReport: Sendable, Encodable {
+    public struct Entry: Sendable, Encodable {
+        public var blobID: String
+        public var path: String
+        public var kind: BoxSuspects.Kind
+        /// The label concerned (none for a missing box).
+        public var label: Box?
+        /// What the model suggests: the box a label misses, the other class, the better place.
+        public var prediction: BoxPrediction?
+        public var suspicion: Double
+    }
+    public var snapshot: String
+    public var run: String
+    /// Images whose boxes resolve, checked.
+    public var images: Int
+    public var thresholds: [String: Double]
+    /// Every flag, most suspicious first.
+    public var flags: [Entry]
+    /// Flagged images, most suspicious first.
+    public var flaggedImages: Int
+}
+
+extension Training {
+    /// Flags snapshot `dataRef`'s resolved box labels that run `runRef`'s box predictions disagree
+    /// with (`BoxSuspects`): missing, wrong class, badly located, spurious.
+    /// - Throws: `TrainingError.badParameter` for a run without box predictions, `.unusableData`
+    ///   when no item has boxes that resolve.
+    public func boxSuspects(run runRef: String, data dataRef: String) throws -> BoxSuspectReport {
+        let record = try run(runRef)
+        let predicted = try boxPredictions(of: record)
+        let snapshot = try versioning.resolve(dataRef)
+        let root = try versioning.tree.root(snapshot.id)
+        let items = try versioning.readableItems(try versioning.tree.items(under: root.items)).items.filter { $0.boxes?.resolved != nil }
+        guard !items.isEmpty else { throw TrainingError.unusableData("no item has boxes that resolve") }
+        let suspects = BoxSuspects(images: items.map { DetectionEvaluation.Image(truth: $0.boxes!.resolved!.boxes, detections: predicted[$0.blobID] ?? []) },
+                                   classes: root.classes)
+        return BoxSuspectReport(
+            snapshot: snapshot.id.hex, run: record.id, images: items.count, thresholds: suspects.thresholds,
+            flags: suspects.flags.map {
+                BoxSuspectReport.Entry(blobID: items[$0.image].blobID.hex, path: items[$0.image].path, kind: $0.kind, label: $0.label,
+                                       prediction: $0.prediction, suspicion: $0.suspicion)
+            },
+            flaggedImages: suspects.ranking.count)
+    }
+
+    /// The box suspects queue (`cairn label --boxes --queue suspects --run RUN`): flagged images of
+    /// `dataRef`, most suspicious first, each with its worst flag as the note, and every flag's fix
+    /// by item (most suspicious first): a missing box added, a class changed, a box moved where the
+    /// model has it, a spurious box taken out.
+    public func boxSuspectsPlan(run runRef: String, data dataRef: String = "HEAD") throws -> (QueuePlan, [Int64: [BoxFix]]) {
+        let report = try boxSuspects(run: runRef, data: dataRef)
+        var order: [Int64] = [], notes: [Int64: QueuePlan.Note] = [:], fixes: [Int64: [BoxFix]] = [:]
+        try catalog.read { tx in
+            for flag in report.flags {
+                guard let blob = BlobID(hex: flag.blobID), let item = try tx.item(blobID: blob) else { continue }
+                fixes[item.id, default: []].append(flag.fix)
+                guard notes[item.id] == nil else { continue }
+                order.append(item.id)
+                notes[item.id] = QueuePlan.Note(given: flag.kind.rawValue + (flag.label.map { ": \($0)" } ?? ""),
+                                                suggested: flag.prediction.map(BoxSuspects.describe) ?? "no box there",
+                                                score: flag.suspicion)
+            }
+        }
+        return (QueuePlan(items: order, notes: notes, source: "box suspects of \(report.snapshot.prefix(12)) by run \(report.run)"), fixes)
+    }
+}
+
+extension BoxSuspectReport.Entry {
+    /// What taking the model's side means for this flag.
+    public var fix: BoxFix {
+        let predicted = prediction.map { Box(className: $0.className, x: $0.x, y: $0.y, width: $0.width, height: $0.height) }
+        switch kind {
+        case .missing: return BoxFix(remove: nil, add: predicted)
+        case .wrongClass:
+            guard let label, let predicted else { return BoxFix(remove: nil, add: nil) }
+            var relabeled = label
+            relabeled.className = predicted.className
+            return BoxFix(remove: label, add: relabeled)
+        case .badlyLocated:
+            guard let label, var predicted else { return BoxFix(remove: nil, add: nil) }
+            predicted.className = label.className
+            return BoxFix(remove: label, add: predicted)
+        case .spurious: return BoxFix(remove: label, add: nil)
+        }
+    }
+}
+
+extension BoxSuspects {
+    /// A prediction as a reviewer reads it: `dog [10, 20, 30, 40] 0.93`.
+    public static func describe(_ p: BoxPrediction) -> String {
+        "\(p.className) " + String(format: "[%.1f, %.1f, %.1f, %.1f] %.2f", p.x, p.y, p.width, p.height, p.score)
+    }
+}
