@@ -13,7 +13,7 @@ import Foundation
 /// error) for any input; a crash, a trap or a sanitizer report is a bug.
 public enum FuzzTargets {
     public static let names = ["png", "jpeg", "labels-csv", "jsonl", "tree", "pack-index", "pack", "checkpoint", "bundle", "tags",
-                               "remote-meta", "config", "infer-request", "sweep-spec", "npy", "coco"]
+                               "remote-meta", "config", "infer-request", "sweep-spec", "npy", "coco", "yolo"]
 
     /// Runs target `name` on `data`.
     public static func run(_ name: String, _ data: Data) {
@@ -62,6 +62,17 @@ public enum FuzzTargets {
                 let items = Set(bundle.items.compactMap { BlobID(hex: $0.blob) })
                 let (screened, _) = bundle.screened(items: items, snapshots: Set(bundle.snapshots.map(\.id)))
                 _ = screened.merging(bundle)
+            }
+        case "yolo":
+            // Whatever a label file holds, what it yields is boxes inside the image, of a named class.
+            let classes = Int(data.first ?? 0) % 8 + 1
+            let text = String(decoding: data.dropFirst(), as: UTF8.self)
+            if let objects = try? YOLOLabels.parse(text, classCount: classes, ignoreSegmentation: (data.first ?? 0) & 0x80 != 0) {
+                for object in objects {
+                    precondition(object.classIndex >= 0 && object.classIndex < classes, "a class outside the names came through")
+                    precondition(object.width > 0 && object.height > 0 && object.x >= -1e-6 && object.x + object.width <= 1 + 1e-6
+                                 && object.y >= -1e-6 && object.y + object.height <= 1 + 1e-6, "a box outside the image came through")
+                }
             }
         case "coco":
             // Whatever a COCO file holds, what it yields is boxes Cairn can store.

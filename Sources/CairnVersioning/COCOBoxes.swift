@@ -162,23 +162,30 @@ extension Versioning {
                     }
                     matched.append((found, image.boxes))
                 }
-                var classes = Dictionary(uniqueKeysWithValues: try tx.classes().map { ($0.name, $0) })
-                for name in file.classes where classes[name] == nil {
-                    classes[name] = try tx.addClass(name)
-                    report.classesAdded.append(name)
-                }
-                let who = try tx.ensureAnnotator(annotator)
-                // A set this annotator already has as their latest is not appended again: importing twice changes nothing.
-                let current = try tx.itemRecords(ids: matched.map(\.0.id))
-                let now = Date()
-                for (item, set) in matched {
-                    if current[item.id]?.boxes?.annotations.first(where: { $0.person == annotator })?.boxes == set { continue }
-                    try tx.appendBoxes(.annotations, item: item, personID: who.id, boxes: set, classes: classes, at: now)
-                    report.recorded += 1
-                    report.boxes += set.count
-                }
+                try recordBoxSets(tx, matched, classNames: file.classes, annotator: annotator, report: &report)
                 return report
             }
+        }
+    }
+
+    /// Records an import's box sets as `annotator`'s, adding the classes of `classNames` that are
+    /// missing; a set the annotator already has as their latest is not appended again, so importing
+    /// twice changes nothing.
+    func recordBoxSets(_ tx: any CatalogTransaction, _ matched: [(Item, BoxSet)], classNames: [String], annotator: String,
+                       report: inout BoxImportReport) throws {
+        var classes = Dictionary(uniqueKeysWithValues: try tx.classes().map { ($0.name, $0) })
+        for name in classNames where classes[name] == nil {
+            classes[name] = try tx.addClass(name)
+            report.classesAdded.append(name)
+        }
+        let who = try tx.ensureAnnotator(annotator)
+        let current = try tx.itemRecords(ids: matched.map(\.0.id))
+        let now = Date()
+        for (item, set) in matched {
+            if current[item.id]?.boxes?.annotations.first(where: { $0.person == annotator })?.boxes == set { continue }
+            try tx.appendBoxes(.annotations, item: item, personID: who.id, boxes: set, classes: classes, at: now)
+            report.recorded += 1
+            report.boxes += set.count
         }
     }
 }

@@ -2,12 +2,13 @@ import ArgumentParser
 import CairnCatalog
 import CairnRepository
 import CairnVersioning
+import CairnWorkflows
 import Foundation
 
 struct BoxesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "boxes",
-        abstract: "Bounding boxes: import them from COCO, or set an item's boxes from a script.",
+        abstract: "Bounding boxes: import them from COCO or YOLO, or set an item's boxes from a script.",
         discussion: """
             An item's boxes are each person's set, appended to its box history like class labels; a \
             reviewer's set wins, else the annotators' set when all agree (Docs/LABELS.md, "Boxes"). \
@@ -17,21 +18,26 @@ struct BoxesCommand: ParsableCommand {
 
     struct Import: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Import a COCO detection file's boxes as one annotator's box sets (all or nothing).",
+            abstract: "Import a COCO detection file's or a YOLO dataset's boxes as one annotator's box sets (all or nothing).",
             discussion: """
-                Each image of the file is matched to an imported item: by `cairn_blob_id` (files that \
+                COCO: each image of the file is matched to an imported item: by `cairn_blob_id` (files that \
                 `cairn export --format coco` wrote), else by imported path, else by the one item whose \
                 path ends in /FILE_NAME. Its annotations become one set (an image without annotations: \
                 no objects); missing classes are added. Importing the same file again records nothing new.
+                YOLO (a folder with data.yaml, or the data.yaml): ultralytics' layout, images/ and labels/ \
+                beside data.yaml; each image under images/ is matched to an item by its content (import the \
+                images first), its labels/ file of the same name gives its boxes (none: no objects), \
+                data.yaml's names give the classes. A polygon line is refused unless --ignore-segmentation.
                 Examples:
                   cairn import photos/
                   cairn boxes import instances_train.json --annotator coco
                   cairn boxes import cvat-export.json --ignore-segmentation --clip
+                  cairn import yolo-set/images && cairn boxes import yolo-set/
                 """)
 
         @OptionGroup var repository: RepositoryOptions
         @OptionGroup var output: OutputOptions
-        @Argument(help: "The COCO JSON file.") var file: String
+        @Argument(help: "The COCO JSON file, or a YOLO dataset's folder or data.yaml.") var file: String
         @Option(help: "Whose boxes these are (default: import).") var annotator = "import"
         @Flag(help: "Keep the box of an annotation that also has a segmentation, dropping the segmentation.") var ignoreSegmentation = false
         @Flag(help: "Clip boxes that cross the image's edge to the image.") var clip = false
@@ -41,8 +47,22 @@ struct BoxesCommand: ParsableCommand {
             // `import` is the importer, as for labels from folders; anyone else must be you in a shared repository.
             let annotator = annotator == Annotator.importName ? annotator : try repo.person(annotator, option: "--annotator")
             let versioning = Versioning(repository: repo)
-            let report = try versioning.importBoxes(cocoFile: file, annotator: annotator,
-                                                    options: BoxImportOptions(ignoreSegmentation: ignoreSegmentation, clip: clip))
+            let options = BoxImportOptions(ignoreSegmentation: ignoreSegmentation, clip: clip)
+            let report: BoxImportReport
+            var isDirectory: ObjCBool = false
+            if file.hasSuffix(".yaml") || file.hasSuffix(".yml") || (FileManager.default.fileExists(atPath: file, isDirectory: &isDirectory) && isDirectory.boolValue) {
+                let root = isDirectory.boolValue ? file : (file as NSString).deletingLastPathComponent
+                let dataYAML = isDirectory.boolValue ? file + "/data.yaml" : file
+                let names: [String]
+                do {
+                    names = try YOLODataset.names(dataYAML: dataYAML)
+                } catch {
+                    throw VersioningError.badAnnotations(path: dataYAML, reason: error.description)
+                }
+                report = try versioning.importBoxes(yoloRoot: root.isEmpty ? "." : root, names: names, annotator: annotator, options: options)
+            } else {
+                report = try versioning.importBoxes(cocoFile: file, annotator: annotator, options: options)
+            }
             if output.json { return try printJSON(report) }
             say("imported \(report.boxes) boxes on \(report.recorded) of \(report.images) images for \(annotator)"
                 + (report.recorded < report.images ? " (\(report.images - report.recorded) unchanged)" : ""))

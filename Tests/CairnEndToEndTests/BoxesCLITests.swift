@@ -169,4 +169,81 @@ import Testing
         show = try CLI.run(["show", item], in: repo)
         #expect(show.stdout.contains("dog [1, 1, 3.5, 2.5] occluded") && !show.stdout.contains("  cat ["), "\(show)")
     }
+
+    /// A YOLO export read back by `boxes import` into another repository gives the same boxes (but
+    /// crowd boxes, which YOLO cannot hold); a second import records nothing; bad label files,
+    /// polygons, images not imported and YAML aliases are refused whole.
+    @Test func aYOLODatasetImportsBackToTheSameBoxes() throws {
+        let dir = try TemporaryDirectory("cairn-e2e-boxes-yolo")
+        defer { dir.remove() }
+        let (repo, coco) = try cocoRepository(dir)
+        #expect(try CLI.run(["boxes", "import", coco], in: repo).status == 0)
+        #expect(try CLI.run(["snapshot", "-m", "boxes"], in: repo).status == 0)
+        let yolo = dir.appending("yolo")
+        #expect(try CLI.run(["export", "HEAD", "--format", "yolo", yolo], in: repo).status == 0)
+        let other = dir.appending("other")
+        #expect(try CLI.run(["init", other]).status == 0)
+        #expect(try CLI.run(["import", yolo + "/images"], in: other).status == 0)
+        let imported = try CLI.run(["boxes", "import", yolo, "--json"], in: other)
+        #expect(imported.status == 0, "\(imported)")
+        let report = try JSONSerialization.jsonObject(with: imported.stdoutData) as? [String: Any]
+        #expect(report?["images"] as? Int == 40 && report?["recorded"] as? Int == 40, "\(imported.stdout)")
+        let again = try JSONSerialization.jsonObject(with: try CLI.run(["boxes", "import", yolo + "/data.yaml", "--json"], in: other).stdoutData) as? [String: Any]
+        #expect(again?["recorded"] as? Int == 0, "importing twice records nothing: \(String(describing: again))")
+
+        /// Every item's resolved non-crowd boxes, by blob id, from an items.jsonl export.
+        func boxes(_ repository: String) throws -> [String: [[String: Any]]] {
+            let out = dir.appending("jsonl-\(UUID().uuidString)")
+            #expect(try CLI.run(["snapshot", "-m", "s"], in: repository).status == 0)
+            #expect(try CLI.run(["export", "HEAD", "--format", "jsonl", out], in: repository).status == 0)
+            var byBlob: [String: [[String: Any]]] = [:]
+            for line in try String(contentsOfFile: out + "/items.jsonl", encoding: .utf8).split(separator: "\n").dropFirst() {
+                let item = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+                let resolved = ((item["boxes"] as? [String: Any])?["resolved"] as? [[String: Any]]) ?? []
+                byBlob[item["blob_id"] as! String] = resolved.filter { $0["crowd"] as? Bool != true }
+            }
+            return byBlob
+        }
+        let original = try boxes(repo).filter { !$0.value.isEmpty }, readBack = try boxes(other).filter { !$0.value.isEmpty }
+        #expect(Set(original.keys) == Set(readBack.keys) && original.count > 20, "\(original.count) vs \(readBack.count)")
+        for (blob, expected) in original {
+            let got = readBack[blob] ?? []
+            #expect(got.count == expected.count, "\(blob)")
+            for (a, b) in zip(expected, got) {
+                #expect(a["className"] as? String == b["className"] as? String)
+                for key in ["x", "y", "width", "height"] {
+                    #expect(abs((a[key] as? Double ?? -1) - (b[key] as? Double ?? -2)) < 1e-6, "\(blob) \(key): \(a) vs \(b)")
+                }
+            }
+        }
+
+        // Refused whole, naming the file and line; nothing recorded.
+        let labels = try #require(FileManager.default.enumerator(atPath: yolo + "/labels")?.compactMap { $0 as? String }.filter { $0.hasSuffix(".txt") }.first)
+        let labelPath = yolo + "/labels/" + labels
+        let kept = try String(contentsOfFile: labelPath, encoding: .utf8)
+        let cases: [(String, String, [String])] = [
+            (kept + "9 0.5 0.5 0.1 0.1\n", "class 9, but data.yaml names 3", []),
+            (kept + "0 0.1 0.1 0.2 0.1 0.2 0.3 0.1 0.3\n", "is a polygon", []),
+            (kept + "0 0.5 0.5 0.1\n", "has 3 numbers after the class", []),
+            (kept + "0 0.95 0.5 0.2 0.1\n", "not inside the image", []),
+        ]
+        for (text, message, _) in cases {
+            try Data(text.utf8).write(to: URL(fileURLWithPath: labelPath))
+            let result = try CLI.run(["boxes", "import", yolo, "--annotator", "bob"], in: other)
+            #expect(result.status != 0 && result.stderr.contains(labels) && result.stderr.contains(message), "\(message): \(result)")
+        }
+        try Data((kept + "0 0.1 0.1 0.2 0.1 0.2 0.3 0.1 0.3\n").utf8).write(to: URL(fileURLWithPath: labelPath))
+        #expect(try CLI.run(["boxes", "import", yolo, "--annotator", "carol", "--ignore-segmentation"], in: other).status == 0)
+        let show = try CLI.run(["show", String((labels as NSString).lastPathComponent.prefix(12)), "--json"], in: other).jsonObject()
+        let people = ((show["boxes"] as? [String: Any])?["annotations"] as? [[String: Any]])?.compactMap { $0["person"] as? String }
+        #expect(people?.contains("carol") == true && people?.contains("bob") == false, "\(String(describing: people))")
+        try Data(kept.utf8).write(to: URL(fileURLWithPath: labelPath))
+        let fresh = dir.appending("fresh")
+        #expect(try CLI.run(["init", fresh]).status == 0)
+        let notImported = try CLI.run(["boxes", "import", yolo], in: fresh)
+        #expect(notImported.status != 0 && notImported.stderr.contains("not in the repository; import the images first"), "\(notImported)")
+        try Data("a: &a [x, x]\nnames: *a\n".utf8).write(to: URL(fileURLWithPath: yolo + "/data.yaml"))
+        let alias = try CLI.run(["boxes", "import", yolo], in: other)
+        #expect(alias.status != 0 && alias.stderr.contains("anchors and aliases"), "\(alias)")
+    }
 }
