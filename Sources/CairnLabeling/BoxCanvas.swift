@@ -88,9 +88,9 @@ public final class BoxCanvas {
         return true
     }
 
-    /// The frame for `editor`: cells of the image area, row by row.
+    /// The frame for `editor`, with a model's `proposals` dashed: cells of the image area, row by row.
     /// - Complexity: O(screen pixels + boxes).
-    public func compose(_ editor: BoxEditor) -> [UInt32] {
+    public func compose(_ editor: BoxEditor, proposals: [Box] = []) -> [UInt32] {
         var pixels = sample
         let (gw, gh) = (gridWidth, gridHeight)
         func plot(_ x: Int, _ y: Int, _ color: UInt32) {
@@ -111,6 +111,7 @@ public final class BoxCanvas {
             rectangle(box, colors[box.className] ?? 0xFFFFFF)
         }
         if let index = editor.selected { rectangle(editor.boxes[index], 0xFFFFFF, thick: true) }
+        for proposal in proposals { rectangle(proposal, colors[proposal.className] ?? 0xFFFFFF, dashed: true) }
         if let pending = editor.pending { rectangle(pending, colors[pending.className] ?? 0xFFFFFF, dashed: true) }
         // The crosshair: dotted lines through the cursor, each dot the inverse of what it covers.
         let cx = Int(((Double(editor.cursor.x) - origin.x) * scale).rounded(.down))

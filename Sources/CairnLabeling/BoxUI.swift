@@ -35,14 +35,15 @@ public final class BoxUI {
     /// Who drew the sets on the item (review queues): the editor starts from the first.
     private var sets: [PersonBoxes] = []
     private let decoded = Decoded()
-    /// Suggested fixes by item (the box suspects queue), most suspicious first; `accept` applies the next one not yet taken.
-    private let fixes: [Int64: [BoxFix]]
+    /// Suggested changes by image (a model's boxes with `--suggest`, the suspects queue's fixes),
+    /// first first; `accept` takes the next one not yet taken. Those not taken are drawn dashed.
+    private let fixes: [BlobID: [BoxFix]]
     private var fixesTaken = 0
     /// The queue's length, counted off the keystroke path (`LabelUI` does the same).
     private let counted = Counted()
 
     public init(session: LabelSession, store: any BlobStore, renderer: ImageRenderer, keys: KeyMap, size: (columns: Int, rows: Int) = (80, 24),
-                fixes: [Int64: [BoxFix]] = [:], environment: [String: String] = ProcessInfo.processInfo.environment) {
+                fixes: [BlobID: [BoxFix]] = [:], environment: [String: String] = ProcessInfo.processInfo.environment) {
         (self.session, self.store, self.renderer, self.keys, self.size) = (session, store, renderer, keys, size)
         self.fixes = fixes
         className = session.classes.first?.name ?? ""
@@ -142,12 +143,11 @@ public final class BoxUI {
             }
             editor.step = canvas?.step ?? 1
         case .accept?:
-            guard let item = session.current, let all = fixes[item.id], fixesTaken < all.count else {
-                message = fixes.isEmpty ? "no suggested fixes here (`--queue suspects --run RUN` brings them)" : "no more suggested fixes on this image"
+            guard let fix = nextFix(editor) else {
+                message = fixes.isEmpty ? "no suggestions here (`--suggest RUN` or `--queue suspects --run RUN` bring them)" : "no more suggestions on this image"
                 break
             }
-            editor.apply(remove: all[fixesTaken].remove, add: all[fixesTaken].add)
-            fixesTaken += 1
+            editor.apply(remove: fix.remove, add: fix.add)
             follow(editor)
         case .zoom?, .suggest1?, .suggest2?, .suggest3?, .keep?:
             break
@@ -190,7 +190,7 @@ public final class BoxUI {
         let full = needsFull
         needsFull = false
         if let canvas, let editor {
-            let pixels = canvas.compose(editor)
+            let pixels = canvas.compose(editor, proposals: proposals(editor))
             out += renderer.mode == .symbols || renderer.mode == .auto ? canvas.write(pixels, editor: editor, top: 2, full: full)
                 : canvas.graphics(pixels, top: 2)
         } else if full, let problem {
@@ -210,7 +210,9 @@ public final class BoxUI {
         if let editor { facts += editor.isChanged ? "  unsaved changes" : "  \(editor.boxes.count) saved box\(editor.boxes.count == 1 ? "" : "es")" }
         if let note = session.currentNote, let given = note.given {
             facts += "  suspect: \(Printable.escaped(given)) · model: \(Printable.escaped(note.suggested ?? "-"))"
-                + (fixes[item.id].map { " · \(name(.accept)) takes the fix (\($0.count - fixesTaken) left)" } ?? "")
+                + (fixes[item.blobID].map { " · \(name(.accept)) takes the fix (\($0.count - fixesTaken) left)" } ?? "")
+        } else if let all = fixes[item.blobID], fixesTaken < all.count {
+            facts += "  \(all.count - fixesTaken) suggested (dashed): \(name(.accept)) takes the next"
         }
         out += "\u{1B}[\(rows - 2);1H\u{1B}[2K" + String(facts.prefix(columns - 1))
         let remaining = counted.value(labeled: session.queue.labelsLeaveIt ? session.queueExits : nil)
@@ -248,6 +250,25 @@ public final class BoxUI {
         }
         if let next = try? session.peekNext() { decoded.prefetch(next.blobID, store: store) }
         counted.refresh(session.remainingCounter(), labeled: session.queueExits)
+    }
+
+    /// The next suggestion not yet taken, passing over a box proposal that a box of the set
+    /// already covers (same class, IoU ≥ 0.5); moves past what it returns.
+    private func nextFix(_ editor: BoxEditor) -> BoxFix? {
+        guard let item = session.current, let all = fixes[item.blobID] else { return nil }
+        while fixesTaken < all.count {
+            let fix = all[fixesTaken]
+            fixesTaken += 1
+            if fix.remove == nil, let add = fix.add, editor.boxes.contains(where: { $0.className == add.className && $0.iou(add) >= 0.5 }) { continue }
+            return fix
+        }
+        return nil
+    }
+
+    /// Box proposals not yet taken on the current image (drawn dashed).
+    private func proposals(_ editor: BoxEditor) -> [Box] {
+        guard let item = session.current, let all = fixes[item.blobID], fixesTaken < all.count else { return [] }
+        return all[fixesTaken...].compactMap(\.add).filter { add in !editor.boxes.contains { $0 == add } }
     }
 
     /// Pans the view to keep the crosshair in it.

@@ -28,6 +28,30 @@ public struct BoxSuspectReport: Sendable, Encodable {
 }
 
 extension Training {
+    /// A run's box predictions as proposals for `cairn label --boxes --suggest RUN`: per image, the
+    /// boxes scoring at least `minimumScore`, highest first. `runRef` nil: the latest finished run
+    /// with box predictions.
+    public func boxProposals(run runRef: String?, minimumScore: Double = 0.5) throws -> (run: String, proposals: [BlobID: [BoxFix]]) {
+        let record: RunRecord
+        if let runRef {
+            record = try run(runRef)
+        } else {
+            guard let latest = try runs().filter({ $0.boxPredictions != nil && $0.status == .finished }).max(by: { $0.startedAt < $1.startedAt }) else {
+                throw TrainingError.badParameter("no finished run has box predictions (a program run by `cairn run` writes them "
+                                                 + "to its predictions file; Docs/TRAINING.md)")
+            }
+            record = latest
+        }
+        var proposals: [BlobID: [BoxFix]] = [:]
+        for (blob, boxes) in try boxPredictions(of: record) {
+            let kept = boxes.filter { $0.score >= minimumScore }.sorted { $0.score > $1.score }
+            if !kept.isEmpty {
+                proposals[blob] = kept.map { BoxFix(remove: nil, add: Box(className: $0.className, x: $0.x, y: $0.y, width: $0.width, height: $0.height)) }
+            }
+        }
+        return (record.id, proposals)
+    }
+
     /// Flags snapshot `dataRef`'s resolved box labels that run `runRef`'s box predictions disagree
     /// with (`BoxSuspects`): missing, wrong class, badly located, spurious.
     /// - Throws: `TrainingError.badParameter` for a run without box predictions, `.unusableData`
@@ -54,13 +78,13 @@ extension Training {
     /// `dataRef`, most suspicious first, each with its worst flag as the note, and every flag's fix
     /// by item (most suspicious first): a missing box added, a class changed, a box moved where the
     /// model has it, a spurious box taken out.
-    public func boxSuspectsPlan(run runRef: String, data dataRef: String = "HEAD") throws -> (QueuePlan, [Int64: [BoxFix]]) {
+    public func boxSuspectsPlan(run runRef: String, data dataRef: String = "HEAD") throws -> (QueuePlan, [BlobID: [BoxFix]]) {
         let report = try boxSuspects(run: runRef, data: dataRef)
-        var order: [Int64] = [], notes: [Int64: QueuePlan.Note] = [:], fixes: [Int64: [BoxFix]] = [:]
+        var order: [Int64] = [], notes: [Int64: QueuePlan.Note] = [:], fixes: [BlobID: [BoxFix]] = [:]
         try catalog.read { tx in
             for flag in report.flags {
                 guard let blob = BlobID(hex: flag.blobID), let item = try tx.item(blobID: blob) else { continue }
-                fixes[item.id, default: []].append(flag.fix)
+                fixes[blob, default: []].append(flag.fix)
                 guard notes[item.id] == nil else { continue }
                 order.append(item.id)
                 notes[item.id] = QueuePlan.Note(given: flag.kind.rawValue + (flag.label.map { ": \($0)" } ?? ""),

@@ -2,6 +2,7 @@ import ArgumentParser
 import CairnCatalog
 import CairnLabeling
 import CairnRepository
+import CairnStore
 import CairnTraining
 import CairnVersioning
 import CairnWorkflows
@@ -41,7 +42,9 @@ struct LabelCommand: ParsableCommand {
             edges, left/top edges), x deletes, c and o toggle crowd and occluded, u undoes, + and - zoom (the view \
             follows the crosshair), enter saves the item's set (none drawn: no objects) and shows the next, > skips, \
             < goes back. The box queues read box sets: unlabeled (no set from you), mine, all, review and \
-            disagreements (a reviewer's set is the verdict).
+            disagreements (a reviewer's set is the verdict). --suggest [RUN] draws a run's box predictions \
+            (score 0.5 or more) dashed and a takes them one by one; --queue suspects --run RUN serves the \
+            images `cairn suspects --boxes` flags, a taking the model's fix.
             Examples:
               cairn label
               cairn label --annotator ada --overlap 2
@@ -50,6 +53,8 @@ struct LabelCommand: ParsableCommand {
               cairn label --annotator grace --queue suspects
               cairn label --boxes
               cairn label --boxes --annotator grace --queue disagreements
+              cairn label --boxes --suggest detector-1
+              cairn label --boxes --annotator grace --queue suspects --run detector-1
                       cairn label --queue mine --class cat   cairn label --split val   cairn label --multi
             """)
     @OptionGroup var repository: RepositoryOptions
@@ -79,9 +84,10 @@ struct LabelCommand: ParsableCommand {
         if retrainEvery != nil && queue != .uncertain { throw ValidationError("--retrain-every goes with --queue uncertain") }
         if let n = retrainEvery, n < 1 { throw ValidationError("--retrain-every must be at least 1") }
         if boxes {
-            if multi || suggest != nil || retrainEvery != nil {
-                throw ValidationError("--boxes labels boxes by hand: --multi, --suggest and --retrain-every are for class labels")
+            if multi || retrainEvery != nil {
+                throw ValidationError("--multi and --retrain-every are for class labels, not --boxes")
             }
+            if suggest != nil && queue == .suspects { throw ValidationError("the box suspects queue suggests its own fixes: leave out --suggest") }
             if queue == .uncertain { throw ValidationError("--boxes has no uncertain queue yet: use unlabeled, mine, all, review, disagreements or suspects") }
             if queue == .suspects && orderRun == nil { throw ValidationError("--boxes --queue suspects needs --run RUN: the run whose box predictions flag the labels") }
             if queue != .suspects && orderRun != nil { throw ValidationError("--run goes with --boxes --queue suspects") }
@@ -128,9 +134,14 @@ extension LabelCommand {
     /// `--boxes`: the box labeling UI on the box queues.
     func labelBoxes(_ repo: Repository, annotator: String) throws {
         var plan: QueuePlan?
-        var fixes: [Int64: [BoxFix]] = [:]
+        var fixes: [BlobID: [BoxFix]] = [:]
+        let training = Training(versioning: Versioning(repository: repo), cairnVersion: Cairn.version)
         if queue == .suspects {
-            (plan, fixes) = try Training(versioning: Versioning(repository: repo), cairnVersion: Cairn.version).boxSuspectsPlan(run: orderRun!)
+            (plan, fixes) = try training.boxSuspectsPlan(run: orderRun!)
+        } else if let suggest, !blind {
+            let found = try training.boxProposals(run: suggest == Cairn.latest ? nil : suggest)
+            fixes = found.proposals
+            say("suggestions: run \(found.run)'s boxes scoring 0.5 or more, dashed; a takes the next")
         }
         let session = try LabelSession(catalog: repo.catalog, annotator: annotator, queue: queue, filter: QueueFilter(split: split),
                                        overlap: overlap, plan: plan, kind: .boxes)

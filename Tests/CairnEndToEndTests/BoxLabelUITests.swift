@@ -80,11 +80,9 @@ import Testing
         #expect(Set([firstPath, secondPath, thirdPath]).count == 3)
     }
 
-    /// A run's box predictions flag a missing box (`suspects --boxes`); in the box suspects queue a
-    /// reviewer sees the flag, `a` takes the model's fix and enter saves it as the box verdict.
-    @Test(.enabled(if: Tmux.available)) func theSuspectsQueueTakesTheModelsFix() throws {
-        let dir = try TemporaryDirectory("cairn-e2e-box-suspects")
-        defer { dir.remove() }
+    /// Two 64x48 images with a cat box each drawn by ann and snapshotted, and run "det" whose box
+    /// predictions see both cats and, on the first image, a dog nobody drew.
+    private func predictedRepository(_ dir: TemporaryDirectory) throws -> (repo: String, paths: [String]) {
         let folder = dir.appending("in")
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         for n in 0..<2 { try SyntheticImages.png(seed: n, width: 64, height: 48).write(to: URL(fileURLWithPath: "\(folder)/\(n).png")) }
@@ -106,6 +104,20 @@ import Testing
         try Data(("{\"path\": \"\(paths[0])\", \"boxes\": [\(cat), {\"class\": \"dog\", \"bbox\": [36, 20, 20, 20], \"score\": 0.8}]}\n"
                   + "{\"path\": \"\(paths[1])\", \"boxes\": [\(cat)]}\n").utf8).write(to: URL(fileURLWithPath: predictions))
         _ = try cairn("predictions", "import", "det", predictions)
+        return (repo, paths)
+    }
+
+    /// A run's box predictions flag a missing box (`suspects --boxes`); in the box suspects queue a
+    /// reviewer sees the flag, `a` takes the model's fix and enter saves it as the box verdict.
+    @Test(.enabled(if: Tmux.available)) func theSuspectsQueueTakesTheModelsFix() throws {
+        let dir = try TemporaryDirectory("cairn-e2e-box-suspects")
+        defer { dir.remove() }
+        let (repo, paths) = try predictedRepository(dir)
+        func cairn(_ args: String...) throws -> CommandResult {
+            let result = try CLI.run(["-C", repo] + args)
+            #expect(result.status == 0, "\(args) → \(result)")
+            return result
+        }
         let listed = try cairn("suspects", "--boxes", "--data", "HEAD", "--run", "det")
         #expect(listed.stdout.contains("1 flags on 1 of 2 images") && listed.stdout.contains("missing")
                 && listed.stdout.contains("dog [36.0, 20.0, 20.0, 20.0] 0.80"), "\(listed.stdout)")
@@ -125,5 +137,33 @@ import Testing
         let resolved = (shown["boxes"] as? [String: Any])?["resolved"] as? [[String: Any]]
         #expect(resolved?.map { "\($0["className"]!)" }.sorted() == ["cat", "dog"], "\(shown)")
         #expect((shown["boxVerdicts"] as? [[String: Any]])?.first?["person"] as? String == "grace")
+    }
+
+    /// `--suggest RUN` draws the run's boxes dashed on each image; `a` takes them one by one
+    /// (highest score first) and enter saves the annotator's set.
+    @Test(.enabled(if: Tmux.available)) func suggestionsAreTakenOneKeyEach() throws {
+        let dir = try TemporaryDirectory("cairn-e2e-box-suggest")
+        defer { dir.remove() }
+        let (repo, paths) = try predictedRepository(dir)
+        let session = "cairn-box-suggest-\(getpid())"
+        defer { Tmux.run("kill-session -t \(session)") }
+        Tmux.run("new-session -d -s \(session) -x 140 -y 40 '\(CLI.binary) -C \(repo) label --boxes --suggest det --annotator bob --overlap 2; echo EXITED $?; sleep 30'")
+        let first = Tmux.waitFor(session, "2 suggested (dashed)")
+        #expect(first.contains("0 boxes") && first.contains(paths[0]), "\(first)")
+        Tmux.run("send-keys -t \(session) a")
+        #expect(Tmux.waitFor(session, "1 suggested").contains("selected: cat"))
+        Tmux.run("send-keys -t \(session) a")
+        let both = Tmux.waitFor(session, "2 boxes")
+        #expect(both.contains("selected: dog"), "\(both)")
+        Tmux.run("send-keys -t \(session) a")
+        #expect(Tmux.waitFor(session, "no more suggestions").contains("no more suggestions on this image"))
+        Tmux.run("send-keys -t \(session) Enter")
+        _ = Tmux.waitFor(session, "done 1 /")
+        Tmux.run("send-keys -t \(session) a Enter")
+        let end = Tmux.waitFor(session, "EXITED")
+        #expect(end.contains("saved boxes on 2 images as bob") && end.contains("EXITED 0"), "\(end)")
+        let shown = try CLI.run(["-C", repo, "show", paths[0], "--json"]).jsonObject()
+        let bob = ((shown["boxes"] as? [String: Any])?["annotations"] as? [[String: Any]])?.first { $0["person"] as? String == "bob" }
+        #expect((bob?["boxes"] as? [[String: Any]])?.compactMap { $0["className"] as? String }.sorted() == ["cat", "dog"], "\(shown)")
     }
 }
