@@ -12,15 +12,19 @@ import Synchronization
 /// ```
 /// DIR/train-000000.tar …   one tar per shard and split, equal sample counts within a split
 ///     KEY.png | KEY.jpg    the image's original bytes (KEY = its blob id)
-///     KEY.cls              the class index, in ASCII
-///     KEY.json             {"blob_id", "class", "class_index", "path", "split", "snapshot"}
+///     KEY.cls              the class index, in ASCII (items labeled with one class)
+///     KEY.json             {"blob_id", "class", "class_index", "path", "split", "snapshot"}, and
+///                          "boxes": [{"bbox": [x, y, w, h], "class", "class_index", "iscrowd",
+///                          "occluded"}] for items whose boxes resolve (pixels of the image)
 /// DIR/classes.txt          one class a line, line order = class index
 /// DIR/_info.json           timm's layout: splits → num_samples, filenames, shard_lengths
 /// DIR/manifest.json        the snapshot, classes, what was left out, each shard's SHA-256
 /// ```
 ///
-/// Only items labeled with one class are samples (a `.cls` needs one); unlabeled, conflicting and
-/// multi-label items are counted as left out. Samples are shuffled with a generator seeded by the
+/// Items labeled with one class are samples, and so are items whose boxes resolve (an empty set:
+/// an image without objects), with a `.cls` only when they have one class; other unlabeled,
+/// conflicting and multi-label items are counted as left out. A snapshot without boxes gives the
+/// shards it gave before boxes existed. Samples are shuffled with a generator seeded by the
 /// snapshot id (and the split), then cut into shards; tar headers carry fixed times, owners and
 /// modes. So the same snapshot always gives byte-identical shards.
 public enum WebDataset {
@@ -63,10 +67,11 @@ public enum WebDataset {
         return directory + "/\(split.rawValue)-{\(digits(first))..\(digits(last))}.tar"
     }
 
-    /// A sample: which item (its place in the list the samples were made from) and its class index.
+    /// A sample: which item (its place in the list the samples were made from) and its class index
+    /// (none for an item that is a sample by its boxes alone).
     struct Sample {
         let item: Int
-        let classIndex: Int
+        let classIndex: Int?
     }
 
     /// The samples of `items` (in blob id order, as a tree lists them) by split, shuffled
@@ -76,8 +81,17 @@ public enum WebDataset {
         var left = Manifest.LeftOut()
         var bySplit: [Split: [Sample]] = [:]
         for (n, item) in items.enumerated() {
-            switch item.singleClass(in: index) {
-            case .index(let i): bySplit[item.split, default: []].append(Sample(item: n, classIndex: i))
+            let single = item.singleClass(in: index)
+            if case .index(let i) = single {
+                bySplit[item.split, default: []].append(Sample(item: n, classIndex: i))
+                continue
+            }
+            if item.boxes?.resolved != nil {
+                bySplit[item.split, default: []].append(Sample(item: n, classIndex: nil))
+                continue
+            }
+            switch single {
+            case .index: break
             case .unlabeled: left.unlabeled += 1
             case .conflict: left.conflicts += 1
             case .multiLabel: left.multiLabel += 1
@@ -241,17 +255,25 @@ extension Versioning {
         return manifest
     }
 
-    /// One sample's three files.
-    private static func add(_ item: ItemRecord, _ classIndex: Int, snapshot: BlobID, classes: [String], store: any BlobStore,
+    /// One sample's files: the image, `.cls` when it has one class, `.json`.
+    private static func add(_ item: ItemRecord, _ classIndex: Int?, snapshot: BlobID, classes: [String], store: any BlobStore,
                             to tar: inout TarWriter) throws {
         let key = item.blobID.hex
         let bytes = try store.get(item.blobID)  // verified against its id by the store
         try tar.add(key + (item.format == "jpeg" ? ".jpg" : ".png"), bytes)
-        try tar.add(key + ".cls", Array(String(classIndex).utf8))
+        if let classIndex { try tar.add(key + ".cls", Array(String(classIndex).utf8)) }
         // Written by hand (keys sorted, as JSONEncoder.sorted would): encoding 100,000 small objects
         // with JSONEncoder was a third of an export.
-        let json = "{\"blob_id\":\"\(key)\",\"class\":\(Printable.quotedLiteral(classes[classIndex])),\"class_index\":\(classIndex),"
-            + "\"path\":\(Printable.quotedLiteral(item.path)),\"snapshot\":\"\(snapshot.hex)\",\"split\":\"\(item.split.rawValue)\"}"
+        var json = "{\"blob_id\":\"\(key)\","
+        if let boxes = item.boxes?.resolved {
+            let index = Dictionary(classes.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+            json += "\"boxes\":[" + boxes.boxes.map { box in
+                "{\"bbox\":[\(box.x),\(box.y),\(box.width),\(box.height)],\"class\":\(Printable.quotedLiteral(box.className)),"
+                    + "\"class_index\":\(index[box.className] ?? -1),\"iscrowd\":\(box.crowd ? 1 : 0),\"occluded\":\(box.occluded)}"
+            }.joined(separator: ",") + "],"
+        }
+        if let classIndex { json += "\"class\":\(Printable.quotedLiteral(classes[classIndex])),\"class_index\":\(classIndex)," }
+        json += "\"path\":\(Printable.quotedLiteral(item.path)),\"snapshot\":\"\(snapshot.hex)\",\"split\":\"\(item.split.rawValue)\"}"
         try tar.add(key + ".json", Array(json.utf8))
     }
 

@@ -47,6 +47,10 @@ import Testing
         #expect(crowd > 0 && yoloReport?["boxes"] as? Int == 123 - crowd, "\(yolo.stdout)")
         let yoloCheck = CLI.shell("python3 '\(Fixtures.packageRoot)/Tests/Python/check_yolo.py' '\(dir.appending("yolo"))' '\(dir.appending("out"))'")
         #expect(yoloCheck.status == 0 && yoloCheck.output.contains("\"images\": 40"), "\(yoloCheck.output)")
+        // WebDataset samples carry their boxes: every image whose boxes resolve, read by the webdataset package.
+        #expect(try CLI.run(["export", "HEAD", "--format", "webdataset", dir.appending("shards")], in: repo).status == 0)
+        let shards = CLI.shell("python3 '\(Fixtures.packageRoot)/Tests/Python/check_webdataset.py' '\(dir.appending("shards"))'")
+        #expect(shards.status == 0 && shards.output.contains("\"samples\": 40") && shards.output.contains("\"boxes\": 123"), "\(shards.output)")
         let plain = try CLI.run(["export", "HEAD", "--format", "yolo", dir.appending("yolo2")], in: repo)
         #expect(plain.status == 0 && plain.stderr.contains("crowd boxes left out"), "\(plain)")
     }
