@@ -10,6 +10,10 @@ public enum MaterializeLayout: String, Sendable, Codable, CaseIterable {
     case imagefolder
     /// WebDataset shards (`WebDataset`).
     case webdataset
+    /// Boxes in ultralytics' layout (`export --format yolo`): `data.yaml`, `images/`, `labels/`.
+    case yolo
+    /// Boxes as COCO detection files (`export --format coco`): `images/`, `annotations/instances_<split>.json`.
+    case coco
     /// No files: the program reads the snapshot some other way (the manifest and classes still come).
     case none
 }
@@ -72,6 +76,17 @@ extension Versioning {
                                  progress: progress)
             case .webdataset:
                 _ = try exportWebDataset(snapshot.hex, to: building, force: true, progress: progress)
+            case .yolo, .coco:
+                _ = try export(snapshot.hex, format: layout == .yolo ? .yolo : .coco, to: building, force: true)
+                let root = try tree.root(snapshot)
+                try writeNew(building + "/classes.txt", Data(root.classes.map { $0 + "\n" }.joined().utf8))
+                if layout == .yolo {
+                    // data.yaml names its own directory: where it ends up, not where it was built.
+                    let yaml = try String(contentsOfFile: building + "/data.yaml", encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
+                        .map { $0.hasPrefix("path: ") ? "path: " + Self.yamlQuoted(final) : String($0) }.joined(separator: "\n")
+                    try FileOps.remove(building + "/data.yaml")
+                    try writeNew(building + "/data.yaml", Data(yaml.utf8))
+                }
             case .none:
                 let root = try tree.root(snapshot)
                 try writeNew(building + "/classes.txt", Data(root.classes.map { $0 + "\n" }.joined().utf8))
@@ -115,6 +130,12 @@ extension Versioning {
             }
             return Materialization(snapshot: snapshot, layout: layout, directory: directory, classes: directory + "/classes.txt",
                                    manifest: directory + "/manifest.json", shards: shards)
+        case .yolo:
+            return Materialization(snapshot: snapshot, layout: layout, directory: directory, classes: directory + "/classes.txt",
+                                   manifest: directory + "/data.yaml")
+        case .coco:
+            return Materialization(snapshot: snapshot, layout: layout, directory: directory, classes: directory + "/classes.txt",
+                                   manifest: directory + "/annotations/instances_train.json")
         case .none:
             return Materialization(snapshot: snapshot, layout: layout, directory: nil, classes: directory + "/classes.txt",
                                    manifest: directory + "/items.jsonl")

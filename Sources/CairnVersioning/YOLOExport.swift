@@ -43,9 +43,7 @@ extension Versioning {
                 try writeNew(target + "/labels/\(split.rawValue)/\(item.blobID.hex).txt", Data(lines.utf8))
             }
         }
-        // YAML by hand: the keys are fixed, and every string is double-quoted with \ and " escaped
-        // (class names cannot hold control characters).
-        func quoted(_ s: String) -> String { "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }
+        let quoted = Self.yamlQuoted
         var yaml = "# written by cairn from snapshot \(row.id.hex)\npath: \(quoted(target))\n"
         for split in Split.allCases where items.contains(where: { $0.split == split }) { yaml += "\(split.rawValue): images/\(split.rawValue)\n" }
         yaml += "nc: \(classes.count)\nnames:\n" + classes.enumerated().map { "  \($0): \(quoted($1))\n" }.joined()
@@ -53,5 +51,11 @@ extension Versioning {
         report.files = [target + "/data.yaml"]
         (report.crowdLeftOut, report.occludedDropped) = (crowd, occluded)
         return report
+    }
+
+    /// A string as a double-quoted YAML scalar, \ and " escaped: data.yaml is written by hand (its
+    /// keys are fixed; class names and paths hold no control characters).
+    static func yamlQuoted(_ s: String) -> String {
+        "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
     }
 }

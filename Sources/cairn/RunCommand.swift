@@ -31,7 +31,7 @@ struct RunCommand: ParsableCommand {
     @Option(help: "The snapshot to run against (tag, id, HEAD).", completion: .custom(Completions.refs)) var data: String
     @Option(help: "A name for the run (default: the program's name and the run id).") var name: String?
     @Option(name: .customShort("p"), help: "A parameter KEY=VALUE for the program (in CAIRN_PARAMS); repeatable.") var parameters: [String] = []
-    @Option(help: "How the data is laid out: imagefolder, webdataset or none.") var materialize: MaterializeLayout = .imagefolder
+    @Option(help: "How the data is laid out: imagefolder, webdataset, yolo, coco or none.") var materialize: MaterializeLayout = .imagefolder
     @Argument(parsing: .postTerminator, help: "The program and its arguments, after --.") var command: [String] = []
 
     func validate() throws {

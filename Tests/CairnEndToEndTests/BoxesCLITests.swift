@@ -47,6 +47,16 @@ import Testing
         #expect(crowd > 0 && yoloReport?["boxes"] as? Int == 123 - crowd, "\(yolo.stdout)")
         let yoloCheck = CLI.shell("python3 '\(Fixtures.packageRoot)/Tests/Python/check_yolo.py' '\(dir.appending("yolo"))' '\(dir.appending("out"))'")
         #expect(yoloCheck.status == 0 && yoloCheck.output.contains("\"images\": 40"), "\(yoloCheck.output)")
+        // `cairn run --materialize yolo|coco` lays the snapshot out for a detector's training program:
+        // ultralytics' layout with data.yaml naming where it ended up, and COCO files pycocotools loads.
+        let checkYOLO = "\(Fixtures.packageRoot)/Tests/Python/check_yolo.py"
+        let yoloRun = try CLI.run(["run", "--data", "HEAD", "--materialize", "yolo", "--", "sh", "-c",
+                                   "python3 '\(checkYOLO)' \"$CAIRN_DATA\" '\(dir.appending("out"))' && test \"$CAIRN_MANIFEST\" = \"$CAIRN_DATA/data.yaml\""], in: repo)
+        #expect(yoloRun.status == 0 && yoloRun.stdout.contains("\"images\": 40"), "\(yoloRun)")
+        let cocoRun = try CLI.run(["run", "--data", "HEAD", "--materialize", "coco", "--", "python3", "-c",
+                                   "import os; from pycocotools.coco import COCO; c = COCO(os.environ['CAIRN_MANIFEST']); "
+                                   + "assert os.path.exists(os.path.join(os.environ['CAIRN_DATA'], 'images')); print('anns', len(c.anns))"], in: repo)
+        #expect(cocoRun.status == 0 && cocoRun.stdout.contains("anns "), "\(cocoRun)")
         // WebDataset samples carry their boxes: every image whose boxes resolve, read by the webdataset package.
         #expect(try CLI.run(["export", "HEAD", "--format", "webdataset", dir.appending("shards")], in: repo).status == 0)
         let shards = CLI.shell("python3 '\(Fixtures.packageRoot)/Tests/Python/check_webdataset.py' '\(dir.appending("shards"))'")
