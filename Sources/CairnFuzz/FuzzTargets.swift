@@ -13,7 +13,7 @@ import Foundation
 /// error) for any input; a crash, a trap or a sanitizer report is a bug.
 public enum FuzzTargets {
     public static let names = ["png", "jpeg", "labels-csv", "jsonl", "tree", "pack-index", "pack", "checkpoint", "bundle", "tags",
-                               "remote-meta", "config", "infer-request", "sweep-spec", "npy", "coco", "yolo"]
+                               "remote-meta", "config", "infer-request", "sweep-spec", "npy", "coco", "yolo", "labelstudio"]
 
     /// Runs target `name` on `data`.
     public static func run(_ name: String, _ data: Data) {
@@ -72,6 +72,15 @@ public enum FuzzTargets {
                     precondition(object.classIndex >= 0 && object.classIndex < classes, "a class outside the names came through")
                     precondition(object.width > 0 && object.height > 0 && object.x >= -1e-6 && object.x + object.width <= 1 + 1e-6
                                  && object.y >= -1e-6 && object.y + object.height <= 1 + 1e-6, "a box outside the image came through")
+                }
+            }
+        case "labelstudio":
+            if let file = try? LabelStudioTasks(data, ignoreSegmentation: data.last.map { $0 & 1 == 1 } ?? false) {
+                for task in file.tasks {
+                    for box in task.boxes ?? [] {
+                        precondition((try? box.check(imageWidth: task.width ?? 0, imageHeight: task.height ?? 0)) != nil, "a box outside its image came through")
+                        precondition(file.classes.contains(box.className), "a box of an unlisted class came through")
+                    }
                 }
             }
         case "coco":

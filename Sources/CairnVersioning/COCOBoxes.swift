@@ -129,25 +129,11 @@ extension Versioning {
         report.images = file.images.count
         return try repository.withLock(exclusive: false) {
             try catalog.write { tx in
-                // Images to items, in one pass over the catalog's items.
-                let items = try tx.allItems()
-                let byBlob = Dictionary(items.map { ($0.blobID, $0) }, uniquingKeysWith: { a, _ in a })
-                let byPath = Dictionary(items.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
-                var byName: [String: [Item]] = [:]
-                for item in items { byName[String(item.path.split(separator: "/").last ?? ""), default: []].append(item) }
+                let matcher = ItemMatcher(try tx.allItems())
                 func item(for image: COCOFile.Image) throws -> Item {
-                    if let hex = image.cairnBlobID, let id = BlobID(hex: hex), let found = byBlob[id] { return found }
-                    for path in [image.cairnPath, image.fileName].compactMap({ $0 }) { if let found = byPath[path] { return found } }
-                    let name = String(image.fileName.split(separator: "/").last ?? "")
-                    let candidates = (byName[name] ?? []).filter {
-                        $0.path.hasSuffix("/" + image.fileName) || image.fileName.hasSuffix("/" + $0.path)
+                    try matcher.item(blobID: image.cairnBlobID, paths: [image.cairnPath].compactMap { $0 }, fileName: image.fileName) {
+                        bad("image \(image.id) ('\(Printable.escaped(image.fileName))') \($0)")
                     }
-                    guard candidates.count == 1 else {
-                        throw bad("image \(image.id) ('\(Printable.escaped(image.fileName))') "
-                                  + (candidates.isEmpty ? "matches no item; import the images first (`cairn import`)"
-                                                        : "matches \(candidates.count) items by name; give file_name as the imported path"))
-                    }
-                    return candidates[0]
                 }
                 var matched: [(Item, BoxSet)] = []
                 var imageOf: [Int64: Int64] = [:]
@@ -266,5 +252,33 @@ public struct COCOFile: Sendable {
         }
         classes = Set(categories.values).sorted(by: utf8Precedes)
         self.clipped = clipped
+    }
+}
+
+/// Finds the item an annotation file's image means, in one pass over the catalog's items: by blob
+/// id (files Cairn exported), else by imported path, else by the one item whose path ends in
+/// `/FILE_NAME` or that `FILE_NAME` ends in, by whole path components.
+struct ItemMatcher {
+    private let byBlob: [BlobID: Item]
+    private let byPath: [String: Item]
+    private var byName: [String: [Item]] = [:]
+
+    init(_ items: [Item]) {
+        byBlob = Dictionary(items.map { ($0.blobID, $0) }, uniquingKeysWith: { a, _ in a })
+        byPath = Dictionary(items.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
+        for item in items { byName[String(item.path.split(separator: "/").last ?? ""), default: []].append(item) }
+    }
+
+    /// The item; `failure` makes the error from what went wrong ("matches no item; …").
+    func item(blobID hex: String?, paths: [String], fileName: String, failure: (String) -> any Error) throws -> Item {
+        if let hex, let id = BlobID(hex: hex), let found = byBlob[id] { return found }
+        for path in paths + [fileName] { if let found = byPath[path] { return found } }
+        let name = String(fileName.split(separator: "/").last ?? "")
+        let candidates = (byName[name] ?? []).filter { $0.path.hasSuffix("/" + fileName) || fileName.hasSuffix("/" + $0.path) }
+        guard candidates.count == 1 else {
+            throw failure(candidates.isEmpty ? "matches no item; import the images first (`cairn import`)"
+                                             : "matches \(candidates.count) items by name; give the imported path")
+        }
+        return candidates[0]
     }
 }

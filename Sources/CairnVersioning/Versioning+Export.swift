@@ -19,6 +19,8 @@ public enum ExportFormat: String, Sendable, Codable, CaseIterable {
     case webdataset
     /// `images/<split>/`, `labels/<split>/*.txt` and `data.yaml`, as ultralytics reads boxes (`exportYOLO`).
     case yolo
+    /// `tasks.json` as Label Studio exports an object-detection project + `images/` (`exportLabelStudio`).
+    case labelstudio
 }
 
 public struct ExportReport: Sendable, Codable {
@@ -81,6 +83,9 @@ extension Versioning {
         let root = try tree.root(row.id)
         let (items, purged) = try readableItems(try tree.items(under: root.items))
         if format == .yolo { return try exportYOLO(row, classes: root.classes, items: items, purged: purged, to: directory, force: force) }
+        if format == .labelstudio, !items.contains(where: { $0.boxes?.resolved != nil }) {
+            throw VersioningError.badTarget(path: directory, reason: "snapshot \(row.id.hex.prefix(12)) has no resolved boxes; Label Studio's format here holds boxes")
+        }
         let target = try prepareTarget(directory, force: force)
         try makeDirectoryInside(target, "images")
         for item in items {
@@ -125,6 +130,8 @@ extension Versioning {
                 try write(String(decoding: try encoder.encode(coco), as: UTF8.self), to: path, force: force)
                 report.files.append(path)
             }
+        case .labelstudio:
+            try exportLabelStudio(row, items: items, to: target, force: force, report: &report)
         case .imagefolder, .webdataset, .yolo:
             break
         }
@@ -209,7 +216,7 @@ extension Versioning {
         s.contains(where: { $0 == "," || $0 == "\"" || $0.isNewline }) ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
     }
 
-    private func write(_ text: String, to path: String, force: Bool) throws {
+    func write(_ text: String, to path: String, force: Bool) throws {
         if !force, FileOps.exists(path) { throw VersioningError.badTarget(path: path, reason: "exists (use --force to replace it)") }
         try writeNew(path, Data(text.utf8))
     }

@@ -24,6 +24,8 @@ struct BoxesCommand: ParsableCommand {
                 `cairn export --format coco` wrote), else by imported path, else by the one item whose \
                 path ends in /FILE_NAME. Its annotations become one set (an image without annotations: \
                 no objects); missing classes are added. Importing the same file again records nothing new.
+                Label Studio (a JSON export of tasks, a list): rectanglelabels regions in percent; one \
+                annotation per task; rotated rectangles refused; polygons only with --ignore-segmentation.
                 YOLO (a folder with data.yaml, or the data.yaml): ultralytics' layout, images/ and labels/ \
                 beside data.yaml; each image under images/ is matched to an item by its content (import the \
                 images first), its labels/ file of the same name gives its boxes (none: no objects), \
@@ -33,14 +35,23 @@ struct BoxesCommand: ParsableCommand {
                   cairn boxes import instances_train.json --annotator coco
                   cairn boxes import cvat-export.json --ignore-segmentation --clip
                   cairn import yolo-set/images && cairn boxes import yolo-set/
+                  cairn boxes import project-7-at-2026-12-01.json --annotator ada      (Label Studio)
                 """)
 
         @OptionGroup var repository: RepositoryOptions
         @OptionGroup var output: OutputOptions
-        @Argument(help: "The COCO JSON file, or a YOLO dataset's folder or data.yaml.") var file: String
+        @Argument(help: "A COCO JSON file, a Label Studio JSON export, or a YOLO dataset's folder or data.yaml.") var file: String
         @Option(help: "Whose boxes these are (default: import).") var annotator = "import"
         @Flag(help: "Keep the box of an annotation that also has a segmentation, dropping the segmentation.") var ignoreSegmentation = false
         @Flag(help: "Clip boxes that cross the image's edge to the image.") var clip = false
+
+        /// True when the JSON file's first non-blank character opens a list: Label Studio's tasks (COCO's is an object).
+        static func isList(_ path: String) -> Bool {
+            guard let handle = FileHandle(forReadingAtPath: path) else { return false }
+            defer { try? handle.close() }
+            let head = (try? handle.read(upToCount: 4096)) ?? Data()
+            return head.first { ![0x20, 0x09, 0x0A, 0x0D].contains($0) } == UInt8(ascii: "[")
+        }
 
         func run() throws {
             let repo = try repository.open()
@@ -60,6 +71,8 @@ struct BoxesCommand: ParsableCommand {
                     throw VersioningError.badAnnotations(path: dataYAML, reason: error.description)
                 }
                 report = try versioning.importBoxes(yoloRoot: root.isEmpty ? "." : root, names: names, annotator: annotator, options: options)
+            } else if Self.isList(file) {
+                report = try versioning.importBoxes(labelStudioFile: file, annotator: annotator, options: options)
             } else {
                 report = try versioning.importBoxes(cocoFile: file, annotator: annotator, options: options)
             }

@@ -186,6 +186,36 @@ import Testing
 
     /// A YOLO export read back by `boxes import` into another repository gives the same boxes (but
     /// crowd boxes, which YOLO cannot hold); a second import records nothing; bad label files,
+    /// Every item's resolved non-crowd boxes, by blob id, from an items.jsonl export of a new snapshot.
+    private func resolvedBoxes(_ repository: String, _ dir: TemporaryDirectory) throws -> [String: [[String: Any]]] {
+        let out = dir.appending("jsonl-\(UUID().uuidString)")
+        #expect(try CLI.run(["snapshot", "-m", "s"], in: repository).status == 0)
+        #expect(try CLI.run(["export", "HEAD", "--format", "jsonl", out], in: repository).status == 0)
+        var byBlob: [String: [[String: Any]]] = [:]
+        for line in try String(contentsOfFile: out + "/items.jsonl", encoding: .utf8).split(separator: "\n").dropFirst() {
+            let item = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            let resolved = ((item["boxes"] as? [String: Any])?["resolved"] as? [[String: Any]]) ?? []
+            byBlob[item["blob_id"] as! String] = resolved.filter { $0["crowd"] as? Bool != true }
+        }
+        return byBlob
+    }
+
+    /// The two repositories resolve the same non-crowd boxes on the same images, to 1e-6 pixels.
+    private func expectSameBoxes(_ first: String, _ second: String, _ dir: TemporaryDirectory) throws {
+        let original = try resolvedBoxes(first, dir).filter { !$0.value.isEmpty }, readBack = try resolvedBoxes(second, dir).filter { !$0.value.isEmpty }
+        #expect(Set(original.keys) == Set(readBack.keys) && original.count > 20, "\(original.count) vs \(readBack.count)")
+        for (blob, expected) in original {
+            let got = readBack[blob] ?? []
+            #expect(got.count == expected.count, "\(blob)")
+            for (a, b) in zip(expected, got) {
+                #expect(a["className"] as? String == b["className"] as? String)
+                for key in ["x", "y", "width", "height"] {
+                    #expect(abs((a[key] as? Double ?? -1) - (b[key] as? Double ?? -2)) < 1e-6, "\(blob) \(key): \(a) vs \(b)")
+                }
+            }
+        }
+    }
+
     /// polygons, images not imported and YAML aliases are refused whole.
     @Test func aYOLODatasetImportsBackToTheSameBoxes() throws {
         let dir = try TemporaryDirectory("cairn-e2e-boxes-yolo")
@@ -205,31 +235,7 @@ import Testing
         let again = try JSONSerialization.jsonObject(with: try CLI.run(["boxes", "import", yolo + "/data.yaml", "--json"], in: other).stdoutData) as? [String: Any]
         #expect(again?["recorded"] as? Int == 0, "importing twice records nothing: \(String(describing: again))")
 
-        /// Every item's resolved non-crowd boxes, by blob id, from an items.jsonl export.
-        func boxes(_ repository: String) throws -> [String: [[String: Any]]] {
-            let out = dir.appending("jsonl-\(UUID().uuidString)")
-            #expect(try CLI.run(["snapshot", "-m", "s"], in: repository).status == 0)
-            #expect(try CLI.run(["export", "HEAD", "--format", "jsonl", out], in: repository).status == 0)
-            var byBlob: [String: [[String: Any]]] = [:]
-            for line in try String(contentsOfFile: out + "/items.jsonl", encoding: .utf8).split(separator: "\n").dropFirst() {
-                let item = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
-                let resolved = ((item["boxes"] as? [String: Any])?["resolved"] as? [[String: Any]]) ?? []
-                byBlob[item["blob_id"] as! String] = resolved.filter { $0["crowd"] as? Bool != true }
-            }
-            return byBlob
-        }
-        let original = try boxes(repo).filter { !$0.value.isEmpty }, readBack = try boxes(other).filter { !$0.value.isEmpty }
-        #expect(Set(original.keys) == Set(readBack.keys) && original.count > 20, "\(original.count) vs \(readBack.count)")
-        for (blob, expected) in original {
-            let got = readBack[blob] ?? []
-            #expect(got.count == expected.count, "\(blob)")
-            for (a, b) in zip(expected, got) {
-                #expect(a["className"] as? String == b["className"] as? String)
-                for key in ["x", "y", "width", "height"] {
-                    #expect(abs((a[key] as? Double ?? -1) - (b[key] as? Double ?? -2)) < 1e-6, "\(blob) \(key): \(a) vs \(b)")
-                }
-            }
-        }
+        try expectSameBoxes(repo, other, dir)
 
         // Refused whole, naming the file and line; nothing recorded.
         let labels = try #require(FileManager.default.enumerator(atPath: yolo + "/labels")?.compactMap { $0 as? String }.filter { $0.hasSuffix(".txt") }.first)
@@ -259,5 +265,58 @@ import Testing
         try Data("a: &a [x, x]\nnames: *a\n".utf8).write(to: URL(fileURLWithPath: yolo + "/data.yaml"))
         let alias = try CLI.run(["boxes", "import", yolo], in: other)
         #expect(alias.status != 0 && alias.stderr.contains("anchors and aliases"), "\(alias)")
+    }
+
+    /// A Label Studio export read back by `boxes import` gives the same boxes (but crowd boxes); what
+    /// Cairn's boxes cannot hold — rotated rectangles, polygons, other region types, several
+    /// annotations of one task — is refused whole, naming the task and region.
+    @Test func aLabelStudioExportImportsBackToTheSameBoxes() throws {
+        let dir = try TemporaryDirectory("cairn-e2e-boxes-labelstudio")
+        defer { dir.remove() }
+        let (repo, coco) = try cocoRepository(dir)
+        #expect(try CLI.run(["boxes", "import", coco], in: repo).status == 0)
+        #expect(try CLI.run(["snapshot", "-m", "boxes"], in: repo).status == 0)
+        let out = dir.appending("ls")
+        let exported = try CLI.run(["export", "HEAD", "--format", "labelstudio", out], in: repo)
+        #expect(exported.status == 0 && exported.stderr.contains("Label Studio has no crowd or occluded flag"), "\(exported)")
+        let other = dir.appending("other")
+        #expect(try CLI.run(["init", other]).status == 0)
+        #expect(try CLI.run(["import", out + "/images"], in: other).status == 0)
+        let imported = try CLI.run(["boxes", "import", out + "/tasks.json", "--json"], in: other)
+        #expect(imported.status == 0, "\(imported)")
+        try expectSameBoxes(repo, other, dir)
+
+        let tasks = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/tasks.json"))) as? [[String: Any]])
+        let withRegion = try #require(tasks.first { (($0["annotations"] as? [[String: Any]])?.first?["result"] as? [Any])?.isEmpty == false })
+        func variant(_ change: (inout [String: Any]) -> Void) throws -> String {
+            var task = withRegion
+            change(&task)
+            let path = dir.appending("variant-\(UUID().uuidString).json")
+            try JSONSerialization.data(withJSONObject: [task]).write(to: URL(fileURLWithPath: path))
+            return path
+        }
+        func region(_ change: @escaping (inout [String: Any]) -> Void) -> (inout [String: Any]) -> Void {
+            { task in
+                var annotations = task["annotations"] as! [[String: Any]]
+                var result = annotations[0]["result"] as! [[String: Any]]
+                change(&result[0])
+                annotations[0]["result"] = result
+                task["annotations"] = annotations
+            }
+        }
+        let cases: [(String, String)] = [
+            (try variant(region { r in var v = r["value"] as! [String: Any]; v["rotation"] = 30; r["value"] = v }), "is rotated"),
+            (try variant(region { r in r["type"] = "polygonlabels" }), "is a polygon"),
+            (try variant(region { r in r["type"] = "keypointlabels" }), "not a box"),
+            (try variant { t in t["annotations"] = (t["annotations"] as! [Any]) + (t["annotations"] as! [Any]) }, "has 2 annotations"),
+            (try variant(region { r in var v = r["value"] as! [String: Any]; v["x"] = 95.0; v["width"] = 10.0; r["value"] = v }), "not inside the image"),
+        ]
+        for (path, message) in cases {
+            let result = try CLI.run(["boxes", "import", path, "--annotator", "bob"], in: other)
+            #expect(result.status != 0 && result.stderr.contains("task 1") && result.stderr.contains(message), "\(message): \(result)")
+        }
+        let status = try CLI.run(["show", (withRegion["data"] as! [String: Any])["cairn_blob_id"] as! String, "--json"], in: other).jsonObject()
+        let people = ((status["boxes"] as? [String: Any])?["annotations"] as? [[String: Any]])?.compactMap { $0["person"] as? String }
+        #expect(people == ["import"], "nothing recorded for bob: \(String(describing: people))")
     }
 }
