@@ -76,7 +76,7 @@ TEST_FUZZ_RUNS ?= 200000
 ## TOMLKit's C++ bridge never frees the key arrays it returns; AddressSanitizer still checks every access).
 ## Targets fuzzed at once (one per core); each keeps its own seed and count, so the verdict is the same.
 FUZZ_JOBS ?= $(shell nproc)
-FUZZ_TARGETS := png jpeg labels-csv jsonl tree pack-index pack checkpoint bundle tags remote-meta config infer-request sweep-spec npy coco yolo labelstudio
+FUZZ_TARGETS := png jpeg labels-csv jsonl tree pack-index pack checkpoint bundle tags remote-meta config infer-request sweep-spec npy coco yolo labelstudio voc cvat
 fuzz: deps
 	swift build --scratch-path $(FUZZ_SCRATCH) --product cairn-fuzz -Xswiftc -sanitize=fuzzer,address -Xlinker --export-dynamic
 	@rm -f $(FUZZ_SCRATCH)/fuzz-*.result; \

@@ -13,7 +13,7 @@ import Foundation
 /// error) for any input; a crash, a trap or a sanitizer report is a bug.
 public enum FuzzTargets {
     public static let names = ["png", "jpeg", "labels-csv", "jsonl", "tree", "pack-index", "pack", "checkpoint", "bundle", "tags",
-                               "remote-meta", "config", "infer-request", "sweep-spec", "npy", "coco", "yolo", "labelstudio"]
+                               "remote-meta", "config", "infer-request", "sweep-spec", "npy", "coco", "yolo", "labelstudio", "voc", "cvat"]
 
     /// Runs target `name` on `data`.
     public static func run(_ name: String, _ data: Data) {
@@ -72,6 +72,14 @@ public enum FuzzTargets {
                     precondition(object.classIndex >= 0 && object.classIndex < classes, "a class outside the names came through")
                     precondition(object.width > 0 && object.height > 0 && object.x >= -1e-6 && object.x + object.width <= 1 + 1e-6
                                  && object.y >= -1e-6 && object.y + object.height <= 1 + 1e-6, "a box outside the image came through")
+                }
+            }
+        case "voc", "cvat":
+            // Whatever an XML file holds, what it yields is boxes inside their images.
+            let images = name == "voc" ? (try? PascalVOC.parse(data, dropFlags: true)).map { [$0] } : try? CVATImages.parse(data, ignoreSegmentation: true)
+            for image in images ?? [] {
+                for box in image.boxes {
+                    precondition((try? box.check(imageWidth: image.width, imageHeight: image.height)) != nil, "a box outside its image came through")
                 }
             }
         case "labelstudio":

@@ -23,7 +23,12 @@ public struct BoxImportOptions: Sendable {
     public var ignoreSegmentation = false
     /// Clip boxes that cross the image's edge to the image (a box left with no area is still refused).
     public var clip = false
-    public init(ignoreSegmentation: Bool = false, clip: Bool = false) { (self.ignoreSegmentation, self.clip) = (ignoreSegmentation, clip) }
+    /// Pascal VOC: import objects marked truncated, difficult or with a pose, dropping those marks
+    /// (Cairn's boxes have no place for them); without it such a file is refused.
+    public var dropFlags = false
+    public init(ignoreSegmentation: Bool = false, clip: Bool = false, dropFlags: Bool = false) {
+        (self.ignoreSegmentation, self.clip, self.dropFlags) = (ignoreSegmentation, clip, dropFlags)
+    }
 }
 
 /// A COCO object-detection file as read (`COCOReader`): the fields Cairn uses, others ignored. The

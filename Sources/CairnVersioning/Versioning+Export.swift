@@ -21,6 +21,10 @@ public enum ExportFormat: String, Sendable, Codable, CaseIterable {
     case yolo
     /// `tasks.json` as Label Studio exports an object-detection project + `images/` (`exportLabelStudio`).
     case labelstudio
+    /// Pascal VOC: `Annotations/<blob id>.xml`, `ImageSets/Main/<split>.txt` + `images/` (`exportXML`).
+    case voc
+    /// CVAT for images 1.1: `annotations.xml` + `images/` (`exportXML`).
+    case cvat
 }
 
 public struct ExportReport: Sendable, Codable {
@@ -83,8 +87,8 @@ extension Versioning {
         let root = try tree.root(row.id)
         let (items, purged) = try readableItems(try tree.items(under: root.items))
         if format == .yolo { return try exportYOLO(row, classes: root.classes, items: items, purged: purged, to: directory, force: force) }
-        if format == .labelstudio, !items.contains(where: { $0.boxes?.resolved != nil }) {
-            throw VersioningError.badTarget(path: directory, reason: "snapshot \(row.id.hex.prefix(12)) has no resolved boxes; Label Studio's format here holds boxes")
+        if [.labelstudio, .voc, .cvat].contains(format), !items.contains(where: { $0.boxes?.resolved != nil }) {
+            throw VersioningError.badTarget(path: directory, reason: "snapshot \(row.id.hex.prefix(12)) has no resolved boxes; this format holds boxes")
         }
         let target = try prepareTarget(directory, force: force)
         try makeDirectoryInside(target, "images")
@@ -132,6 +136,8 @@ extension Versioning {
             }
         case .labelstudio:
             try exportLabelStudio(row, items: items, to: target, force: force, report: &report)
+        case .voc, .cvat:
+            try exportXML(row, classes: root.classes, items: items, format: format, to: target, force: force, report: &report)
         case .imagefolder, .webdataset, .yolo:
             break
         }

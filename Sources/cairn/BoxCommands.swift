@@ -26,6 +26,10 @@ struct BoxesCommand: ParsableCommand {
                 no objects); missing classes are added. Importing the same file again records nothing new.
                 Label Studio (a JSON export of tasks, a list): rectanglelabels regions in percent; one \
                 annotation per task; rotated rectangles refused; polygons only with --ignore-segmentation.
+                Pascal VOC (a folder of .xml, one per image, or one .xml) and CVAT for images 1.1 (annotations.xml): \
+                images matched by file name as COCO's; VOC's truncated, difficult and pose marks are refused \
+                unless --drop-flags; CVAT's rotated boxes, attributes and other shapes refused (polygons: \
+                --ignore-segmentation).
                 YOLO (a folder with data.yaml, or the data.yaml): ultralytics' layout, images/ and labels/ \
                 beside data.yaml; each image under images/ is matched to an item by its content (import the \
                 images first), its labels/ file of the same name gives its boxes (none: no objects), \
@@ -40,10 +44,12 @@ struct BoxesCommand: ParsableCommand {
 
         @OptionGroup var repository: RepositoryOptions
         @OptionGroup var output: OutputOptions
-        @Argument(help: "A COCO JSON file, a Label Studio JSON export, or a YOLO dataset's folder or data.yaml.") var file: String
+        @Argument(help: "A COCO JSON file, a Label Studio JSON export, a YOLO dataset's folder or data.yaml, Pascal VOC .xml files (a folder or one), or a CVAT annotations.xml.")
+        var file: String
         @Option(help: "Whose boxes these are (default: import).") var annotator = "import"
         @Flag(help: "Keep the box of an annotation that also has a segmentation, dropping the segmentation.") var ignoreSegmentation = false
         @Flag(help: "Clip boxes that cross the image's edge to the image.") var clip = false
+        @Flag(help: "Pascal VOC: import objects marked truncated, difficult or with a pose, dropping the marks.") var dropFlags = false
 
         /// True when the JSON file's first non-blank character opens a list: Label Studio's tasks (COCO's is an object).
         static func isList(_ path: String) -> Bool {
@@ -58,10 +64,13 @@ struct BoxesCommand: ParsableCommand {
             // `import` is the importer, as for labels from folders; anyone else must be you in a shared repository.
             let annotator = annotator == Annotator.importName ? annotator : try repo.person(annotator, option: "--annotator")
             let versioning = Versioning(repository: repo)
-            let options = BoxImportOptions(ignoreSegmentation: ignoreSegmentation, clip: clip)
+            let options = BoxImportOptions(ignoreSegmentation: ignoreSegmentation, clip: clip, dropFlags: dropFlags)
             let report: BoxImportReport
             var isDirectory: ObjCBool = false
-            if file.hasSuffix(".yaml") || file.hasSuffix(".yml") || (FileManager.default.fileExists(atPath: file, isDirectory: &isDirectory) && isDirectory.boolValue) {
+            let exists = FileManager.default.fileExists(atPath: file, isDirectory: &isDirectory)
+            if file.lowercased().hasSuffix(".xml") || (exists && isDirectory.boolValue && !FileManager.default.fileExists(atPath: file + "/data.yaml")) {
+                report = try versioning.importBoxes(xml: file, annotator: annotator, options: options)
+            } else if file.hasSuffix(".yaml") || file.hasSuffix(".yml") || (exists && isDirectory.boolValue) {
                 let root = isDirectory.boolValue ? file : (file as NSString).deletingLastPathComponent
                 let dataYAML = isDirectory.boolValue ? file + "/data.yaml" : file
                 let names: [String]

@@ -239,7 +239,8 @@ struct ExportCommand: AsyncParsableCommand {
             csv: labels.csv + images/; jsonl: items.jsonl (full fidelity, re-importable with `cairn import --jsonl`) \
             + images/; coco: annotations/instances_<split>.json + images/; yolo (a snapshot with boxes): images/<split>/, \
             labels/<split>/*.txt and data.yaml as ultralytics reads them; labelstudio (a snapshot with boxes): \
-            tasks.json as Label Studio exports rectangle labels + images/; imagefolder: as `checkout`; webdataset: \
+            tasks.json as Label Studio exports rectangle labels + images/; voc and cvat (a snapshot with boxes): Pascal VOC's \
+            Annotations/ and ImageSets/Main/, or CVAT for images 1.1's annotations.xml, + images/; imagefolder: as `checkout`; webdataset: \
             shards <split>-NNNNNN.tar of --shard-size samples (KEY.png|jpg, KEY.cls, KEY.json; KEY = blob id; \
             items labeled with one class, and items whose boxes resolve, with their boxes in KEY.json), classes.txt, _info.json (timm) and manifest.json (each shard's SHA-256), \
             byte-identical for the same snapshot. A webdataset export may go straight to s3://BUCKET/PREFIX \
@@ -287,8 +288,9 @@ struct ExportCommand: AsyncParsableCommand {
                 + "\(report.unresolvedBoxes ?? 0) with differing box sets unreviewed")
         }
         if let crowd = report.crowdLeftOut, let occluded = report.occludedDropped, crowd + occluded > 0 {
-            warn("\(format == .yolo ? "YOLO" : "Label Studio") has no crowd or occluded flag: \(crowd) crowd boxes left out, "
-                 + "\(occluded) occluded flags dropped")
+            let name = [ExportFormat.yolo: "YOLO", .labelstudio: "Label Studio", .voc: "Pascal VOC", .cvat: "CVAT"][format] ?? format.rawValue
+            warn("\(name) has no crowd\(format == .voc || format == .cvat ? "" : " or occluded") flag: \(crowd) crowd boxes left out"
+                 + (occluded > 0 ? ", \(occluded) occluded flags dropped" : ""))
         }
     }
 }

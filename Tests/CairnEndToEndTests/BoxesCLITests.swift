@@ -319,4 +319,55 @@ import Testing
         let people = ((status["boxes"] as? [String: Any])?["annotations"] as? [[String: Any]])?.compactMap { $0["person"] as? String }
         #expect(people == ["import"], "nothing recorded for bob: \(String(describing: people))")
     }
+
+    /// Pascal VOC and CVAT for images 1.1, out and back: the same boxes (but crowd boxes), occluded
+    /// flags kept; what the formats hold that Cairn's boxes do not is refused unless asked, and a
+    /// DTD (entities) is refused before parsing.
+    @Test func pascalVOCAndCVATImportBackToTheSameBoxes() throws {
+        let dir = try TemporaryDirectory("cairn-e2e-boxes-xml")
+        defer { dir.remove() }
+        let (repo, coco) = try cocoRepository(dir)
+        #expect(try CLI.run(["boxes", "import", coco], in: repo).status == 0)
+        #expect(try CLI.run(["snapshot", "-m", "boxes"], in: repo).status == 0)
+        for format in ["voc", "cvat"] {
+            let out = dir.appending(format)
+            let exported = try CLI.run(["export", "HEAD", "--format", format, out], in: repo)
+            #expect(exported.status == 0 && exported.stderr.contains("crowd boxes left out"), "\(exported)")
+            let other = dir.appending("other-" + format)
+            #expect(try CLI.run(["init", other]).status == 0)
+            #expect(try CLI.run(["import", out + "/images"], in: other).status == 0)
+            let imported = try CLI.run(["boxes", "import", format == "voc" ? out + "/Annotations" : out + "/annotations.xml", "--json"], in: other)
+            #expect(imported.status == 0, "\(format): \(imported)")
+            try expectSameBoxes(repo, other, dir)
+        }
+        let voc = dir.appending("voc/Annotations")
+        let file = try #require(FileManager.default.contentsOfDirectory(atPath: voc).sorted().first { name in
+            (try? String(contentsOfFile: voc + "/" + name, encoding: .utf8))?.contains("<object>") == true
+        })
+        let text = try String(contentsOfFile: voc + "/" + file, encoding: .utf8)
+        let other = dir.appending("other-voc")
+        let cases: [(String, String, [String])] = [
+            (text.replacingOccurrences(of: "<difficult>0</difficult>", with: "<difficult>1</difficult>"), "marked difficult", []),
+            ("<?xml version=\"1.0\"?><!DOCTYPE a [<!ENTITY x \"y\">]>" + text, "declares a DTD", []),
+            (text.replacingOccurrences(of: "<xmin>", with: "<xmin>-50"), "not inside", []),
+            (String(text.dropLast(20)), "not well-formed", []),
+        ]
+        for (bad, message, _) in cases {
+            let path = dir.appending("bad-\(UUID().uuidString).xml")
+            try Data(bad.utf8).write(to: URL(fileURLWithPath: path))
+            let result = try CLI.run(["boxes", "import", path, "--annotator", "bob"], in: other)
+            #expect(result.status != 0 && result.stderr.contains(message), "\(message): \(result)")
+        }
+        let difficult = dir.appending("difficult.xml")
+        try Data(text.replacingOccurrences(of: "<difficult>0</difficult>", with: "<difficult>1</difficult>").utf8).write(to: URL(fileURLWithPath: difficult))
+        #expect(try CLI.run(["boxes", "import", difficult, "--annotator", "bob", "--drop-flags"], in: other).status == 0)
+        let cvat = try String(contentsOfFile: dir.appending("cvat/annotations.xml"), encoding: .utf8)
+        for (bad, message) in [(cvat.replacingOccurrences(of: "z_order=\"0\"/>", with: "z_order=\"0\" rotation=\"15\"/>"), "is rotated"),
+                               (cvat.replacingOccurrences(of: "<box ", with: "<polygon points=\"1,1;5,1;5,5\" "), "is a polygon")] {
+            let path = dir.appending("bad-\(UUID().uuidString).xml")
+            try Data(bad.utf8).write(to: URL(fileURLWithPath: path))
+            let result = try CLI.run(["boxes", "import", path, "--annotator", "carol"], in: dir.appending("other-cvat"))
+            #expect(result.status != 0 && result.stderr.contains(message), "\(message): \(result)")
+        }
+    }
 }
