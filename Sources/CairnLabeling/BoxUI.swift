@@ -211,7 +211,12 @@ public final class BoxUI {
         if let note = session.currentNote, let given = note.given {
             facts += "  suspect: \(Printable.escaped(given)) · model: \(Printable.escaped(note.suggested ?? "-"))"
                 + (fixes[item.blobID].map { " · \(name(.accept)) takes the fix (\($0.count - fixesTaken) left)" } ?? "")
-        } else if let all = fixes[item.blobID], fixesTaken < all.count {
+        } else if let note = session.currentNote, note.explore {
+            facts += "  (explore: a random image)"
+        } else if let note = session.currentNote, let certainty = note.margin {
+            facts += String(format: "  model certainty %.2f", certainty)
+        }
+        if session.currentNote?.given == nil, let all = fixes[item.blobID], fixesTaken < all.count {
             facts += "  \(all.count - fixesTaken) suggested (dashed): \(name(.accept)) takes the next"
         }
         out += "\u{1B}[\(rows - 2);1H\u{1B}[2K" + String(facts.prefix(columns - 1))

@@ -52,6 +52,28 @@ extension Training {
         return (record.id, proposals)
     }
 
+    /// The box uncertainty queue (`cairn label --boxes --queue uncertain --run RUN`): images by how
+    /// sure the run's detector is of its least sure box, least sure first — a box's certainty is
+    /// |2·score − 1| (0 at a score of 0.5, 1 at 0 or 1), an image's the smallest over its boxes —
+    /// with a share `explore` of images drawn at random mixed in, as the class uncertainty queue
+    /// does; images the run wrote nothing for come last. The queue's own rule still decides what is
+    /// served (images without your box set).
+    public func boxUncertaintyPlan(run runRef: String?, explore: Double, seed: UInt64 = 0) throws -> QueuePlan {
+        let (run, _) = try boxProposals(run: runRef, minimumScore: 0)
+        let record = try self.run(run)
+        let predicted = try boxPredictions(of: record)
+        var certainty: [Int64: Double] = [:]
+        let ids = try catalog.read { tx in
+            let items = try tx.allItems()
+            for item in items {
+                guard let boxes = predicted[item.blobID] else { continue }
+                certainty[item.id] = boxes.map { abs(2 * $0.score - 1) }.min() ?? 1
+            }
+            return items.map(\.id)
+        }
+        return Self.plan(ids, margins: certainty, explore: explore, seed: seed, source: "box uncertainty of run \(record.id)")
+    }
+
     /// Flags snapshot `dataRef`'s resolved box labels that run `runRef`'s box predictions disagree
     /// with (`BoxSuspects`): missing, wrong class, badly located, spurious.
     /// - Throws: `TrainingError.badParameter` for a run without box predictions, `.unusableData`

@@ -44,7 +44,8 @@ struct LabelCommand: ParsableCommand {
             < goes back. The box queues read box sets: unlabeled (no set from you), mine, all, review and \
             disagreements (a reviewer's set is the verdict). --suggest [RUN] draws a run's box predictions \
             (score 0.5 or more) dashed and a takes them one by one; --queue suspects --run RUN serves the \
-            images `cairn suspects --boxes` flags, a taking the model's fix.
+            images `cairn suspects --boxes` flags, a taking the model's fix; --queue uncertain --run RUN serves \
+            images by the detector's certainty of its least sure box, least sure first.
             Examples:
               cairn label
               cairn label --annotator ada --overlap 2
@@ -88,9 +89,8 @@ struct LabelCommand: ParsableCommand {
                 throw ValidationError("--multi and --retrain-every are for class labels, not --boxes")
             }
             if suggest != nil && queue == .suspects { throw ValidationError("the box suspects queue suggests its own fixes: leave out --suggest") }
-            if queue == .uncertain { throw ValidationError("--boxes has no uncertain queue yet: use unlabeled, mine, all, review, disagreements or suspects") }
             if queue == .suspects && orderRun == nil { throw ValidationError("--boxes --queue suspects needs --run RUN: the run whose box predictions flag the labels") }
-            if queue != .suspects && orderRun != nil { throw ValidationError("--run goes with --boxes --queue suspects") }
+            if !queue.needsPlan && orderRun != nil { throw ValidationError("--run goes with --boxes --queue suspects or uncertain") }
             if className != nil { throw ValidationError("--class narrows by class labels; with --boxes use --split, or no filter") }
         }
     }
@@ -138,7 +138,11 @@ extension LabelCommand {
         let training = Training(versioning: Versioning(repository: repo), cairnVersion: Cairn.version)
         if queue == .suspects {
             (plan, fixes) = try training.boxSuspectsPlan(run: orderRun!)
-        } else if let suggest, !blind {
+        } else if queue == .uncertain {
+            // The run that orders the queue: --run, else the --suggest run, else the latest with box predictions.
+            plan = try training.boxUncertaintyPlan(run: orderRun ?? (suggest == Cairn.latest ? nil : suggest), explore: explore)
+        }
+        if queue != .suspects, let suggest, !blind {
             let found = try training.boxProposals(run: suggest == Cairn.latest ? nil : suggest)
             fixes = found.proposals
             say("suggestions: run \(found.run)'s boxes scoring 0.5 or more, dashed; a takes the next")

@@ -166,4 +166,23 @@ import Testing
         let bob = ((shown["boxes"] as? [String: Any])?["annotations"] as? [[String: Any]])?.first { $0["person"] as? String == "bob" }
         #expect((bob?["boxes"] as? [[String: Any]])?.compactMap { $0["className"] as? String }.sorted() == ["cat", "dog"], "\(shown)")
     }
+
+    /// `--queue uncertain --run RUN` serves the image whose least sure box is least sure first
+    /// (|2·score − 1|: 0.60 for the dog at 0.8, against 0.80 for a lone cat at 0.9).
+    @Test(.enabled(if: Tmux.available)) func theUncertaintyQueueServesTheLeastSureImageFirst() throws {
+        let dir = try TemporaryDirectory("cairn-e2e-box-uncertain")
+        defer { dir.remove() }
+        let (repo, paths) = try predictedRepository(dir)
+        let session = "cairn-box-uncertain-\(getpid())"
+        defer { Tmux.run("kill-session -t \(session)") }
+        Tmux.run("new-session -d -s \(session) -x 140 -y 40 '\(CLI.binary) -C \(repo) label --boxes --queue uncertain --run det --explore 0 "
+                 + "--annotator bob --overlap 2; echo EXITED $?; sleep 30'")
+        let first = Tmux.waitFor(session, "model certainty")
+        #expect(first.contains(paths[0]) && first.contains("model certainty 0.60"), "\(first)")
+        Tmux.run("send-keys -t \(session) Enter")
+        let second = Tmux.waitFor(session, "model certainty 0.80")
+        #expect(second.contains(paths[1]), "\(second)")
+        Tmux.run("send-keys -t \(session) q")
+        #expect(Tmux.waitFor(session, "EXITED").contains("EXITED 0"))
+    }
 }
