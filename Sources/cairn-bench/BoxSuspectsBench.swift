@@ -64,16 +64,5 @@ struct BoxSuspectsBench: ParsableCommand {
     }
 
     @discardableResult
-    private func python(_ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", Self.script] + arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw ValidationError("box_suspects.py \(arguments.joined(separator: " ")) failed") }
-        return String(decoding: output, as: UTF8.self)
-    }
+    private func python(_ arguments: [String]) throws -> String { try pythonScript(Self.script, arguments) }
 }

@@ -10,16 +10,22 @@ let realData = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appen
 
 /// Runs `python3 realdata.py arguments…`, returning what it printed (it fails the bench when it fails).
 @discardableResult
-func realDataScript(_ arguments: [String]) throws -> String {
+func realDataScript(_ arguments: [String]) throws -> String { try pythonScript(realData, arguments) }
+
+/// Runs `python3 SCRIPT arguments…`, returning what it printed (it fails the bench when it fails).
+@discardableResult
+func pythonScript(_ script: String, _ arguments: [String]) throws -> String {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", realData] + arguments
+    process.arguments = ["python3", script] + arguments
     let pipe = Pipe()
     process.standardOutput = pipe
     try process.run()
     let output = pipe.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
-    guard process.terminationStatus == 0 else { throw ValidationError("realdata.py \(arguments.joined(separator: " ")) failed") }
+    guard process.terminationStatus == 0 else {
+        throw ValidationError("\((script as NSString).lastPathComponent) \(arguments.joined(separator: " ")) failed")
+    }
     return String(decoding: output, as: UTF8.self)
 }
 
