@@ -37,6 +37,7 @@ public enum ReportHTML {
                 body += "<table class=\"figures\">" + figures.map { "<tr><th>\($0.key)</th><td>\(figure($0.key, $0.value))</td></tr>" }.joined() + "</table>"
             }
         }
+        body += detectionSection(r)
         body += dataSection(facts.data)
         body += "<h2>Parameters</h2>" + keyValueTable(parameters(r))
         body += "<h2>Curves</h2>" + curves([r])
@@ -64,6 +65,28 @@ public enum ReportHTML {
             }
         }
         return page(title: "Run \(r.name)", body: body)
+    }
+
+    /// A run's `eval --boxes` results: COCO's 12 numbers and AP per class, for each evaluation kept.
+    static func detectionSection(_ r: RunRecord) -> HTML {
+        var body: HTML = ""
+        for (n, ev) in (r.boxEvaluations ?? []).enumerated() {
+            let e = ev.evaluation
+            body += "<h2>Detection on \(ev.dataRef) (\(ev.split) split, COCO)</h2>"
+            body += "<p class=\"meta\">snapshot <code>\(String(ev.snapshotID.prefix(12)))</code> · \(e.images) images · \(e.truthBoxes) boxes · "
+                + "\(e.detections) detections · as pycocotools' COCOeval computes them</p><table class=\"figures\">"
+            for (name, value) in zip(DetectionEvaluation.statNames, e.stats) {
+                body += "<tr><th>\(name)</th><td>\(figure("box\(n)-\(name)", value < 0 ? nil : value))</td></tr>"
+            }
+            body += "</table><table class=\"sortable\"><tr><th>class</th><th>AP</th><th>AP50</th><th>AP75</th><th>boxes</th><th>detections</th></tr>"
+            for c in e.perClass where c.truth > 0 || c.detections > 0 {
+                func f(_ key: String, _ v: Double) -> HTML { figure("box\(n)-\(key):\(c.name)", v < 0 ? nil : v) }
+                body += "<tr><td>\(c.name)</td><td>\(f("AP", c.ap))</td><td>\(f("AP50", c.ap50))</td><td>\(f("AP75", c.ap75))</td>"
+                    + "<td>\(c.truth)</td><td>\(c.detections)</td></tr>"
+            }
+            body += "</table>"
+        }
+        return body
     }
 
     /// Several runs side by side: the parameters that differ, metric deltas from the first, curves

@@ -13,6 +13,10 @@ public enum CheckoutLayout: String, Sendable, Codable, CaseIterable {
     case imagefolder
     /// `DIR/<blob-id>.<ext>`.
     case flat
+    /// A snapshot's boxes as ultralytics reads them (what `export --format yolo` writes; files copied).
+    case yolo
+    /// A snapshot's boxes as COCO detection files with `images/` (what `export --format coco` writes).
+    case coco
 }
 
 /// How checkout materialises a file.
@@ -123,6 +127,15 @@ extension Versioning {
     public func checkout(_ ref: String, to directory: String, options: CheckoutOptions = CheckoutOptions(),
                          progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in }) throws -> CheckoutReport {
         let started = Date()
+        if options.layout == .yolo || options.layout == .coco {
+            // The box layouts are the exports': one writer for both commands.
+            guard options.split == nil else {
+                throw VersioningError.badTarget(path: directory, reason: "--split goes with the imagefolder and flat layouts; yolo and coco lay out every split")
+            }
+            let exported = try export(ref, format: options.layout == .yolo ? .yolo : .coco, to: directory, force: options.force)
+            return CheckoutReport(snapshot: exported.snapshot, files: exported.items, manifest: exported.files.first ?? directory,
+                                  purged: exported.purged, seconds: Date().timeIntervalSince(started))
+        }
         let row = try resolve(ref)
         let root = try tree.root(row.id)
         var (items, purged) = try readableItems(try tree.items(under: root.items))
@@ -135,7 +148,7 @@ extension Versioning {
         }
         for item in items {
             switch options.layout {
-            case .flat:
+            case .flat, .yolo, .coco:  // the box layouts returned above
                 relative.append(fileName(item))
             case .imagefolder:
                 let folder = ImageFolderLayout.folder(item)

@@ -195,12 +195,14 @@ struct CheckoutCommand: ParsableCommand {
             every class in every split (so PyTorch's ImageFolder gives a class the same index in each) and DIR/classes.txt \
             listing the classes in that index order; unlabeled, conflicting and multi-label items go outside the splits, \
             under DIR/_unlabeled/<split>/, DIR/_conflict/<split>/ and DIR/_multi/<split>/<a+b>/. Flat layout: \
-            DIR/<blob-id>.<ext>. Every byte is verified against its blob id, a linked file's too. --link hardlink makes \
+            DIR/<blob-id>.<ext>. yolo and coco (a snapshot with boxes) lay the boxes out as `export --format yolo|coco` \
+            does: ultralytics' images/, labels/ and data.yaml, or images/ with COCO detection files. Every byte is verified against its blob id, a linked file's too. --link hardlink makes \
             files read-only so editing them cannot corrupt the store; small objects are stored in packs, which cannot be \
             linked one object at a time: those are written out, and the count is reported.
             Examples:
               cairn checkout v1 out/
               cairn checkout v1 out/ --split train --link hardlink
+              cairn checkout v3 detector-data/ --layout yolo
             """)
 
     @OptionGroup var repository: RepositoryOptions

@@ -56,6 +56,11 @@ import Testing
                 "\(printed.stdout)")
         let shown = try cairn("runs", "show", "det")
         #expect(shown.stdout.contains("eval boxes   HEAD") && shown.stdout.contains("predicted on"), "\(shown.stdout)")
+        // The run's report page carries the same numbers.
+        let pages = try #require(try cairn("report", "det", "-o", dir.appending("report"), "--json").jsonObject()["pages"] as? [String])
+        let html = try String(contentsOfFile: try #require(pages.first { $0.contains("run-") }), encoding: .utf8)
+        #expect(html.contains("Detection on HEAD (train split, COCO)") && html.contains("data-figure=\"box0-AP\" data-value=\"\(stats[0])\""),
+                "\(html.prefix(2000))")
 
         // A predictions file with a bad box stores nothing and names the line; the stored boxes stay.
         let bad = dir.appending("bad.jsonl")

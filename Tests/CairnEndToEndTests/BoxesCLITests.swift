@@ -47,6 +47,10 @@ import Testing
         #expect(crowd > 0 && yoloReport?["boxes"] as? Int == 123 - crowd, "\(yolo.stdout)")
         let yoloCheck = CLI.shell("python3 '\(Fixtures.packageRoot)/Tests/Python/check_yolo.py' '\(dir.appending("yolo"))' '\(dir.appending("out"))'")
         #expect(yoloCheck.status == 0 && yoloCheck.output.contains("\"images\": 40"), "\(yoloCheck.output)")
+        // `cairn checkout --layout yolo` is the YOLO export: the same checker reads it.
+        #expect(try CLI.run(["checkout", "HEAD", dir.appending("checked-yolo"), "--layout", "yolo"], in: repo).status == 0)
+        let checkedOut = CLI.shell("python3 '\(Fixtures.packageRoot)/Tests/Python/check_yolo.py' '\(dir.appending("checked-yolo"))' '\(dir.appending("out"))'")
+        #expect(checkedOut.status == 0 && checkedOut.output.contains("\"images\": 40"), "\(checkedOut.output)")
         // `cairn run --materialize yolo|coco` lays the snapshot out for a detector's training program:
         // ultralytics' layout with data.yaml naming where it ended up, and COCO files pycocotools loads.
         let checkYOLO = "\(Fixtures.packageRoot)/Tests/Python/check_yolo.py"
