@@ -24,6 +24,18 @@ public struct BundleRefusals: Codable, Sendable, Equatable {
     mutating func note(_ example: String) {
         if examples.count < 10 { examples.append(Printable.escaped(example)) }
     }
+
+    /// The label-like `rows` that `admits` (nil when none is kept); each one refused is counted as a
+    /// label and named by `what`.
+    mutating func kept<Row>(_ rows: [Row]?, _ what: (Row) -> String, admits: (Row) -> Bool) -> [Row]? {
+        let kept = (rows ?? []).filter { row in
+            if admits(row) { return true }
+            labels += 1
+            note(what(row))
+            return false
+        }
+        return kept.isEmpty ? nil : kept
+    }
 }
 
 extension CatalogBundle {
@@ -86,46 +98,21 @@ extension CatalogBundle {
         out.reviews = reviews.filter { keep($0, verdict: true) }
         // Box sets: of kept items, people and classes, every box inside its item's image.
         let sizes = Dictionary(out.items.map { ($0.blob, ($0.width, $0.height)) }, uniquingKeysWith: { a, _ in a })
-        let boxes = (boxLabels ?? []).filter { row in
-            guard let size = sizes[row.blob], people.contains(row.who), row.at.isFinite, LabelOrder.stamp(hex: row.order) != nil,
-                  row.boxes.boxes.allSatisfy({ classNames.contains($0.className) && (try? $0.check(imageWidth: size.0, imageHeight: size.1)) != nil })
-            else {
-                refused.labels += 1
-                refused.note("box set of \(row.blob.prefix(16)) by \(row.who.prefix(40))")
-                return false
-            }
-            return true
+        out.boxLabels = refused.kept(boxLabels, { "box set of \($0.blob.prefix(16)) by \($0.who.prefix(40))" }) { row in
+            guard let size = sizes[row.blob] else { return false }
+            return people.contains(row.who) && row.at.isFinite && LabelOrder.stamp(hex: row.order) != nil
+                && row.boxes.boxes.allSatisfy { classNames.contains($0.className) && (try? $0.check(imageWidth: size.0, imageHeight: size.1)) != nil }
         }
-        out.boxLabels = boxes.isEmpty ? nil : boxes
-        let moves = (splitChanges ?? []).filter { row in
-            guard itemBlobs.contains(row.blob), people.contains(row.who), row.at.isFinite, Split(rawValue: row.split) != nil,
-                  LabelOrder.stamp(hex: row.order) != nil
-            else {
-                refused.labels += 1
-                refused.note("split change of \(row.blob.prefix(16)) by \(row.who.prefix(40))")
-                return false
-            }
-            return true
+        out.splitChanges = refused.kept(splitChanges, { "split change of \($0.blob.prefix(16)) by \($0.who.prefix(40))" }) { row in
+            itemBlobs.contains(row.blob) && people.contains(row.who) && row.at.isFinite && Split(rawValue: row.split) != nil
+                && LabelOrder.stamp(hex: row.order) != nil
         }
-        out.splitChanges = moves.isEmpty ? nil : moves
-        let removals = (removals ?? []).filter { row in
-            guard itemBlobs.contains(row.blob), people.contains(row.who), row.at.isFinite, LabelOrder.stamp(hex: row.order) != nil else {
-                refused.labels += 1
-                refused.note("removal of \(row.blob.prefix(16)) by \(row.who.prefix(40))")
-                return false
-            }
-            return true
+        out.removals = refused.kept(removals, { "removal of \($0.blob.prefix(16)) by \($0.who.prefix(40))" }) { row in
+            itemBlobs.contains(row.blob) && people.contains(row.who) && row.at.isFinite && LabelOrder.stamp(hex: row.order) != nil
         }
-        out.removals = removals.isEmpty ? nil : removals
-        let purges = (purges ?? []).filter { row in
-            guard itemBlobs.contains(row.blob), people.contains(row.who), row.at.isFinite, row.why.utf8.count <= 4096 else {
-                refused.labels += 1
-                refused.note("purge of \(row.blob.prefix(16)) by \(row.who.prefix(40))")
-                return false
-            }
-            return true
+        out.purges = refused.kept(purges, { "purge of \($0.blob.prefix(16)) by \($0.who.prefix(40))" }) { row in
+            itemBlobs.contains(row.blob) && people.contains(row.who) && row.at.isFinite && row.why.utf8.count <= 4096
         }
-        out.purges = purges.isEmpty ? nil : purges
         for row in snapshots {
             if heldSnapshots.contains(row.id), row.itemCount >= 0 { out.snapshots.append(row) } else { refused.snapshots += 1 }
         }
