@@ -43,13 +43,14 @@ public struct BoxSuspects: Sendable {
     /// Flags `images` (each: labels and predictions; predictions of classes outside `classes` are left out).
     /// - Complexity: O(Σ labels × predictions per image).
     public init(images: [DetectionEvaluation.Image], classes: [String]) {
+        func iou(_ p: BoxPrediction, _ b: Box) -> Double { p.box.iou(b) }
         let known = Set(classes)
         let images = images.map { DetectionEvaluation.Image(truth: $0.truth, detections: $0.detections.filter { known.contains($0.className) }) }
         // Thresholds: mean score of the best same-class prediction over each label it matches.
         var sums: [String: (Double, Int)] = [:]
         for image in images {
             for label in image.truth where !label.crowd {
-                let same = image.detections.filter { $0.className == label.className && Self.iou($0, label) >= 0.5 }
+                let same = image.detections.filter { $0.className == label.className && iou($0, label) >= 0.5 }
                 if let best = same.max(by: { $0.score < $1.score }) { sums[label.className, default: (0, 0)].0 += best.score; sums[label.className, default: (0, 0)].1 += 1 }
             }
         }
@@ -61,7 +62,7 @@ public struct BoxSuspects: Sendable {
             var used = Set<Int>()  // predictions a label's flag already stands for
             let crowds = image.truth.filter(\.crowd)
             for label in image.truth where !label.crowd {
-                let overlaps = image.detections.indices.map { (index: $0, iou: Self.iou(image.detections[$0], label)) }
+                let overlaps = image.detections.indices.map { (index: $0, iou: iou(image.detections[$0], label)) }
                 if overlaps.contains(where: { image.detections[$0.index].className == label.className && $0.iou >= 0.5 }) {
                     for o in overlaps where o.iou >= 0.5 { used.insert(o.index) }
                     continue
@@ -83,8 +84,8 @@ public struct BoxSuspects: Sendable {
                 }
             }
             for (i, prediction) in image.detections.enumerated() where !used.contains(i) && prediction.score >= thresholds[prediction.className] ?? 1 {
-                guard !image.truth.contains(where: { Self.iou(prediction, $0) >= 0.5 }),
-                      !crowds.contains(where: { Self.iou(prediction, $0) > 0 }) else { continue }
+                guard !image.truth.contains(where: { iou(prediction, $0) >= 0.5 }),
+                      !crowds.contains(where: { iou(prediction, $0) > 0 }) else { continue }
                 flags.append(Flag(image: index, kind: .missing, label: nil, prediction: prediction, suspicion: prediction.score))
             }
         }
@@ -94,12 +95,5 @@ public struct BoxSuspects: Sendable {
         self.thresholds = thresholds
         self.flags = flags
         ranking = best.map { ($0.key, $0.value) }.sorted { ($0.1, -$0.0) > ($1.1, -$1.0) }
-    }
-
-    /// Plain IoU of a prediction and a label.
-    static func iou(_ p: BoxPrediction, _ b: Box) -> Double {
-        let w = min(p.x + p.width, b.x + b.width) - max(p.x, b.x), h = min(p.y + p.height, b.y + b.height) - max(p.y, b.y)
-        guard w > 0, h > 0 else { return 0 }
-        return w * h / (p.width * p.height + b.width * b.height - w * h)
     }
 }

@@ -46,7 +46,7 @@ extension Training {
         for (blob, boxes) in try boxPredictions(of: record) {
             let kept = boxes.filter { $0.score >= minimumScore }.sorted { $0.score > $1.score }
             if !kept.isEmpty {
-                proposals[blob] = kept.map { BoxFix(remove: nil, add: Box(className: $0.className, x: $0.x, y: $0.y, width: $0.width, height: $0.height)) }
+                proposals[blob] = kept.map { BoxFix(remove: nil, add: $0.box) }
             }
         }
         return (record.id, proposals)
@@ -121,7 +121,7 @@ extension Training {
 extension BoxSuspectReport.Entry {
     /// What taking the model's side means for this flag.
     public var fix: BoxFix {
-        let predicted = prediction.map { Box(className: $0.className, x: $0.x, y: $0.y, width: $0.width, height: $0.height) }
+        let predicted = prediction?.box
         switch kind {
         case .missing: return BoxFix(remove: nil, add: predicted)
         case .wrongClass:

@@ -18,6 +18,9 @@ public struct BoxPrediction: Sendable, Hashable, Codable {
         (self.className, self.x, self.y, self.width, self.height, self.score) = (className, x, y, width, height, score)
     }
 
+    /// The predicted box as a box of its class (no score).
+    public var box: Box { Box(className: className, x: x, y: y, width: width, height: height) }
+
     /// Most boxes one item's line may carry.
     public static let maxPerItem = 10_000
 

@@ -192,7 +192,9 @@ public struct DetectionEvaluation: Sendable, Hashable, Codable {
         detections = images.reduce(0) { $0 + $1.detections.filter { classes.contains($0.className) }.count }
     }
 
-    /// pycocotools' box IoU (maskApi `bbIou`): against a crowd box, the intersection over the detection's area.
+    /// pycocotools' box IoU (maskApi `bbIou`): against a crowd box, the intersection over the
+    /// detection's area. Not `Box.iou`: the crowd rule, and the same operations in the same order
+    /// as the C code, so the figures agree to the last digits.
     static func iou(_ d: BoxPrediction, _ g: Box) -> Double {
         let w = min(d.width + d.x, g.width + g.x) - max(d.x, g.x)
         guard w > 0 else { return 0 }
