@@ -1,3 +1,4 @@
+import CairnStore
 import Foundation
 
 /// One bounding box: a class and a rectangle in pixels of the stored image (x, y the top-left
@@ -154,7 +155,11 @@ public struct BoxLabel: Sendable, Hashable, Codable {
     public var person: String
     public var boxes: BoxSet
     public var createdAt: Date
-    public init(person: String, boxes: BoxSet, createdAt: Date) { (self.person, self.boxes, self.createdAt) = (person, boxes, createdAt) }
+    /// What a model suggested on the image while the set was drawn, if the labeling UI showed suggestions.
+    public var suggestion: BoxSuggestionShown?
+    public init(person: String, boxes: BoxSet, createdAt: Date, suggestion: BoxSuggestionShown? = nil) {
+        (self.person, self.boxes, self.createdAt, self.suggestion) = (person, boxes, createdAt, suggestion)
+    }
 }
 
 /// How one box set became another, boxes paired by overlap (`BoxSet.changes(to:)`).
@@ -215,8 +220,70 @@ extension BoxSet {
 }
 
 /// A suggested change to an item's boxes (a box suspect's fix): take out `remove`, put in `add`.
-public struct BoxFix: Sendable, Hashable {
+public struct BoxFix: Sendable, Hashable, Codable {
     public var remove: Box?
     public var add: Box?
     public init(remove: Box?, add: Box?) { (self.remove, self.add) = (remove, add) }
+}
+
+/// A run's suggested box changes by image, each image's in the order the accept key takes them:
+/// what `cairn label --boxes --suggest` and the box suspects queue offer.
+public struct BoxSuggestions: Sendable {
+    public var run: String
+    public var fixes: [BlobID: [BoxFix]]
+    public init(run: String, fixes: [BlobID: [BoxFix]]) { (self.run, self.fixes) = (run, fixes) }
+}
+
+/// A model's suggested box changes as an annotator saw them on an image (`label --boxes --suggest`,
+/// the box suspects queue): provenance of a box set, never boxes of it — as `SuggestionShown` is
+/// for a class label.
+public struct BoxSuggestionShown: Sendable, Hashable, Codable {
+    /// The run whose model made them.
+    public var run: String
+    /// The changes shown, in the order the accept key takes them.
+    public var fixes: [BoxFix]
+    /// Which of `fixes` (indices, in the order taken) the annotator took with the accept key.
+    public var taken: [Int]
+
+    public init(run: String, fixes: [BoxFix], taken: [Int]) { (self.run, self.fixes, self.taken) = (run, fixes, taken) }
+
+    /// Most changes one record holds (a predictions file's limit of boxes per image).
+    public static let maximumFixes = 10_000
+
+    /// - Throws: `CatalogError.invalidBoxSuggestion` unless the run is named, there are at most
+    ///   `maximumFixes` changes, each adds or takes out a finite box of positive size, and `taken`
+    ///   names each of them at most once.
+    public func check() throws(CatalogError) {
+        guard !run.isEmpty, run.utf8.count <= 256 else { throw .invalidBoxSuggestion("the run's name is empty or too long") }
+        guard fixes.count <= Self.maximumFixes else { throw .invalidBoxSuggestion("more than \(Self.maximumFixes) changes") }
+        for fix in fixes {
+            let boxes = [fix.add, fix.remove].compactMap { $0 }
+            guard !boxes.isEmpty else { throw .invalidBoxSuggestion("a change neither adds nor takes out a box") }
+            for box in boxes where !([box.x, box.y, box.width, box.height].allSatisfy(\.isFinite) && box.width > 0 && box.height > 0) {
+                throw .invalidBoxSuggestion("a suggested box is not a finite box of positive size")
+            }
+        }
+        guard taken.allSatisfy(fixes.indices.contains), Set(taken).count == taken.count else {
+            throw .invalidBoxSuggestion("the changes taken are not each one of those shown, once")
+        }
+    }
+
+    /// How many taken changes `saved` still shows as the model proposed them: the box it adds is in
+    /// the set, the box it takes out is not (the others were changed or undone after being taken).
+    public func keptAsProposed(in saved: BoxSet) -> Int {
+        let boxes = Set(saved.boxes)
+        return taken.filter { index in
+            guard fixes.indices.contains(index) else { return false }
+            let fix = fixes[index]
+            return fix.add.map(boxes.contains) != false && fix.remove.map(boxes.contains) != true
+        }.count
+    }
+
+    /// The JSON the catalogs store.
+    public func json() throws -> String { String(decoding: try JSONEncoder().encode(self), as: UTF8.self) }
+
+    /// The suggestion a stored row holds, nil when none or unreadable (provenance never blocks reading boxes).
+    public static func stored(_ json: String?) -> BoxSuggestionShown? {
+        json.flatMap { try? JSONDecoder().decode(Self.self, from: Data($0.utf8)) }
+    }
 }

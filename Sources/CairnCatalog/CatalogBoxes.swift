@@ -17,7 +17,8 @@ public protocol CatalogBoxesReading {
 public protocol CatalogBoxes: CatalogBoxesReading {
     /// Appends a box set already checked and encoded (`BoxCoding.encode`) with its stamp; use
     /// `appendBoxes(_:item:personID:boxes:classes:at:stamp:)`, which checks and encodes.
-    func appendStoredBoxes(_ history: LabelHistory, itemID: Int64, personID: Int64, encoded: Data, at time: Date, stamp: Data) throws
+    func appendStoredBoxes(_ history: LabelHistory, itemID: Int64, personID: Int64, encoded: Data, at time: Date, stamp: Data,
+                           suggestion: BoxSuggestionShown?) throws
 }
 
 /// A box label as a backend stores it: the set encoded with class ids (`BoxCoding`).
@@ -26,8 +27,9 @@ public struct StoredBoxLabel: Sendable, Hashable {
     public var encoded: Data
     public var createdAt: Date
     public var stamp: Data
-    public init(person: String, encoded: Data, createdAt: Date, stamp: Data) {
-        (self.person, self.encoded, self.createdAt, self.stamp) = (person, encoded, createdAt, stamp)
+    public var suggestion: BoxSuggestionShown?
+    public init(person: String, encoded: Data, createdAt: Date, stamp: Data, suggestion: BoxSuggestionShown? = nil) {
+        (self.person, self.encoded, self.createdAt, self.stamp, self.suggestion) = (person, encoded, createdAt, stamp, suggestion)
     }
 }
 
@@ -111,23 +113,25 @@ extension CatalogBoxes {
     /// Appends `personID`'s box set for `item` to the annotators' or the reviewers' history and
     /// returns its stamp. Every box is checked against the item's size, and every class must be
     /// one of the current `classes` (by name); `stamp` is kept when given (a merged row).
-    /// - Throws: `CatalogError.invalidBox`, `.unknownClass`.
+    /// `suggestion` records what a model suggested while the set was drawn (checked too).
+    /// - Throws: `CatalogError.invalidBox`, `.unknownClass`, `.invalidBoxSuggestion`.
     @discardableResult
     public func appendBoxes(_ history: LabelHistory, item: Item, personID: Int64, boxes: BoxSet, classes: [String: LabelClass],
-                            at time: Date = Date(), stamp: Data? = nil) throws -> Data {
+                            at time: Date = Date(), stamp: Data? = nil, suggestion: BoxSuggestionShown? = nil) throws -> Data {
         try appendBoxes(history, itemID: item.id, width: item.width, height: item.height, personID: personID, boxes: boxes,
-                        classIDs: classes.mapValues(\.id), at: time, stamp: stamp)
+                        classIDs: classes.mapValues(\.id), at: time, stamp: stamp, suggestion: suggestion)
     }
 
     /// `appendBoxes` for an item of `width` x `height` pixels, classes named by id (removed classes
     /// included when history names them: a merged row).
     @discardableResult
     public func appendBoxes(_ history: LabelHistory, itemID: Int64, width: Int, height: Int, personID: Int64, boxes: BoxSet,
-                            classIDs: [String: Int64], at time: Date, stamp: Data?) throws -> Data {
+                            classIDs: [String: Int64], at time: Date, stamp: Data?, suggestion: BoxSuggestionShown? = nil) throws -> Data {
         for box in boxes.boxes { try box.check(imageWidth: width, imageHeight: height) }
+        try suggestion?.check()
         let stamp = stamp ?? LabelOrder.stamp(at: time.timeIntervalSince1970, text: boxes.canonicalText)
         try appendStoredBoxes(history, itemID: itemID, personID: personID, encoded: try BoxCoding.encode(boxes, classIDs: classIDs), at: time,
-                              stamp: stamp)
+                              stamp: stamp, suggestion: suggestion)
         return stamp
     }
 }
@@ -136,9 +140,10 @@ extension CatalogBoxes {
     /// Records `reviewer`'s box verdict for `item` (checked as `appendBoxes` checks).
     /// - Throws: `CatalogError.notAReviewer` unless the reviewer's role records verdicts.
     @discardableResult
-    public func appendBoxVerdict(item: Item, reviewer: Annotator, boxes: BoxSet, classes: [String: LabelClass], at time: Date = Date()) throws -> Data {
+    public func appendBoxVerdict(item: Item, reviewer: Annotator, boxes: BoxSet, classes: [String: LabelClass], at time: Date = Date(),
+                                 suggestion: BoxSuggestionShown? = nil) throws -> Data {
         try reviewer.checkMayReview()
-        return try appendBoxes(.verdicts, item: item, personID: reviewer.id, boxes: boxes, classes: classes, at: time)
+        return try appendBoxes(.verdicts, item: item, personID: reviewer.id, boxes: boxes, classes: classes, at: time, suggestion: suggestion)
     }
 }
 
@@ -147,7 +152,8 @@ extension CatalogBoxesReading where Self: CatalogClassesReading {
     public func boxLabels(_ history: LabelHistory, itemID: Int64) throws -> [BoxLabel] {
         let names = try classNamesByID()
         return try storedBoxLabels(history, itemID: itemID).map {
-            BoxLabel(person: $0.person, boxes: try BoxCoding.decode($0.encoded, classNames: names), createdAt: $0.createdAt)
+            BoxLabel(person: $0.person, boxes: try BoxCoding.decode($0.encoded, classNames: names), createdAt: $0.createdAt,
+                     suggestion: $0.suggestion)
         }
     }
 

@@ -108,6 +108,9 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
 
     public struct BoxEntry: Codable, Sendable, Hashable {
         public var blob: String, who: String, verdict: Bool?, boxes: BoxSet, at: Double, order: String
+        /// What a model suggested while the set was drawn (absent when nothing was, and in older
+        /// bundles); provenance, not part of the row's identity.
+        public var suggestion: BoxSuggestionShown?
 
         public static func == (a: BoxEntry, b: BoxEntry) -> Bool {
             a.blob == b.blob && a.who == b.who && (a.verdict ?? false) == (b.verdict ?? false) && a.boxes == b.boxes && a.at == b.at
@@ -173,7 +176,7 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
         let boxes = try tx.storedBoxEvents().filter { keep.contains($0.item) }.map {
             BoxEntry(blob: $0.item.hex, who: $0.label.person, verdict: $0.history == .verdicts ? true : nil,
                      boxes: try BoxCoding.decode($0.label.encoded, classNames: classNames), at: $0.label.createdAt.timeIntervalSince1970,
-                     order: LabelOrder.hex($0.label.stamp))
+                     order: LabelOrder.hex($0.label.stamp), suggestion: $0.label.suggestion)
         }
         bundle.boxLabels = boxes.isEmpty ? nil : boxes
         bundle.annotations = try entries(.annotations)
@@ -311,7 +314,8 @@ public struct CatalogBundle: Codable, Sendable, Equatable {
             }
             do {
                 try tx.appendBoxes(row.verdict == true ? .verdicts : .annotations, itemID: item, width: size.width, height: size.height,
-                                   personID: who, boxes: row.boxes, classIDs: classIDs, at: Date(timeIntervalSince1970: row.at), stamp: stamp)
+                                   personID: who, boxes: row.boxes, classIDs: classIDs, at: Date(timeIntervalSince1970: row.at), stamp: stamp,
+                                   suggestion: row.suggestion)
             } catch let error as CatalogError {
                 throw CatalogError.malformedBundle("a box set of \(row.blob) by \(row.who): \(error)")
             }

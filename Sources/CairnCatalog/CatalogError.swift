@@ -57,6 +57,8 @@ public enum CatalogError: CairnError, Equatable {
     case storage(String)
     /// A box that cannot be stored: not a finite rectangle of positive size inside its image.
     case invalidBox(Box, reason: String)
+    /// A box set's provenance (`BoxSuggestionShown`) that does not hold together.
+    case invalidBoxSuggestion(String)
 
     public var description: String {
         switch self {
@@ -99,6 +101,7 @@ public enum CatalogError: CairnError, Equatable {
             "cannot reach the catalog at \(location): \(Printable.escaped(reason)); check that the server runs and this machine may connect"
         case .storage(let message): "catalog error: \(message)"
         case .invalidBox(let box, let reason): "invalid box \(Printable.escaped(box.description)): \(reason)"
+        case .invalidBoxSuggestion(let reason): "invalid record of box suggestions: \(reason)"
         }
     }
 }

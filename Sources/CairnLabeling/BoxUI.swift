@@ -38,14 +38,18 @@ public final class BoxUI {
     /// Suggested changes by image (a model's boxes with `--suggest`, the suspects queue's fixes),
     /// first first; `accept` takes the next one not yet taken. Those not taken are drawn dashed.
     private let fixes: [BlobID: [BoxFix]]
+    /// The run that made `fixes`, recorded with each saved set they were shown beside.
+    private let fixesRun: String?
+    /// How far `accept` went through the current image's fixes, and which of them it took.
     private var fixesTaken = 0
+    private var taken: [Int] = []
     /// The queue's length, counted off the keystroke path (`LabelUI` does the same).
     private let counted = Counted()
 
     public init(session: LabelSession, store: any BlobStore, renderer: ImageRenderer, keys: KeyMap, size: (columns: Int, rows: Int) = (80, 24),
-                fixes: [BlobID: [BoxFix]] = [:], environment: [String: String] = ProcessInfo.processInfo.environment) {
+                suggestions: BoxSuggestions? = nil, environment: [String: String] = ProcessInfo.processInfo.environment) {
         (self.session, self.store, self.renderer, self.keys, self.size) = (session, store, renderer, keys, size)
-        self.fixes = fixes
+        (fixes, fixesRun) = (suggestions?.fixes ?? [:], suggestions?.run)
         className = session.classes.first?.name ?? ""
         color = environment["NO_COLOR"].map(\.isEmpty) ?? true
     }
@@ -110,7 +114,7 @@ public final class BoxUI {
             return false
         case .commit?:
             do {
-                try session.saveBoxes(editor.set)
+                try session.saveBoxes(editor.set, suggestion: shown())
             } catch let error as CatalogError {
                 message = "not saved: \(error)"
             }
@@ -240,6 +244,7 @@ public final class BoxUI {
         itemShown = item.id
         needsFull = true
         fixesTaken = 0
+        taken = []
         quitAsked = false
         sets = try session.currentBoxSets(.annotations)
         let mine = session.queue.isReview
@@ -265,9 +270,17 @@ public final class BoxUI {
             let fix = all[fixesTaken]
             fixesTaken += 1
             if fix.remove == nil, let add = fix.add, editor.boxes.contains(where: { $0.className == add.className && $0.iou(add) >= 0.5 }) { continue }
+            taken.append(fixesTaken - 1)
             return fix
         }
         return nil
+    }
+
+    /// What the model suggested on the current image and which suggestions were taken: the saved
+    /// set's provenance. Nil when nothing was suggested here.
+    private func shown() -> BoxSuggestionShown? {
+        guard let run = fixesRun, let item = session.current, let all = fixes[item.blobID] else { return nil }
+        return BoxSuggestionShown(run: run, fixes: all, taken: taken)
     }
 
     /// Box proposals not yet taken on the current image (drawn dashed).

@@ -165,17 +165,18 @@ public final class LabelSession {
 
     /// Saves `boxes` as this annotator's box set for the current item (a reviewer's box verdict in
     /// a review queue) and moves on; the empty set records that the image has no objects. One
-    /// transaction with the next item's lease, as for class labels.
+    /// transaction with the next item's lease, as for class labels. `suggestion` is what a model
+    /// suggested on the image, kept with the set as its provenance.
     /// - Throws: `CatalogError.invalidBox` for a box outside the image, `.unknownClass`.
-    public func saveBoxes(_ boxes: BoxSet) throws {
+    public func saveBoxes(_ boxes: BoxSet, suggestion: BoxSuggestionShown? = nil) throws {
         guard let item = current else { return }
         let (review, me, classes) = (queue.isReview, annotator, Dictionary(classes.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a }))
         let wasUndone = showingUndone
         try advance { tx in
             if review {
-                try tx.appendBoxVerdict(item: item, reviewer: me, boxes: boxes, classes: classes)
+                try tx.appendBoxVerdict(item: item, reviewer: me, boxes: boxes, classes: classes, suggestion: suggestion)
             } else {
-                try tx.appendBoxes(.annotations, item: item, personID: me.id, boxes: boxes, classes: classes)
+                try tx.appendBoxes(.annotations, item: item, personID: me.id, boxes: boxes, classes: classes, suggestion: suggestion)
             }
         }
         if !wasUndone { queueExits += 1 }

@@ -31,17 +31,8 @@ extension Training {
     /// A run's box predictions as proposals for `cairn label --boxes --suggest RUN`: per image, the
     /// boxes scoring at least `minimumScore`, highest first. `runRef` nil: the latest finished run
     /// with box predictions.
-    public func boxProposals(run runRef: String?, minimumScore: Double = 0.5) throws -> (run: String, proposals: [BlobID: [BoxFix]]) {
-        let record: RunRecord
-        if let runRef {
-            record = try run(runRef)
-        } else {
-            guard let latest = try runs().filter({ $0.boxPredictions != nil && $0.status == .finished }).max(by: { $0.startedAt < $1.startedAt }) else {
-                throw TrainingError.badParameter("no finished run has box predictions (a program run by `cairn run` writes them "
-                                                 + "to its predictions file; Docs/TRAINING.md)")
-            }
-            record = latest
-        }
+    public func boxProposals(run runRef: String?, minimumScore: Double = 0.5) throws -> BoxSuggestions {
+        let record = try boxRun(runRef)
         var proposals: [BlobID: [BoxFix]] = [:]
         for (blob, boxes) in try boxPredictions(of: record) {
             let kept = boxes.filter { $0.score >= minimumScore }.sorted { $0.score > $1.score }
@@ -49,7 +40,17 @@ extension Training {
                 proposals[blob] = kept.map { BoxFix(remove: nil, add: $0.box) }
             }
         }
-        return (record.id, proposals)
+        return BoxSuggestions(run: record.id, fixes: proposals)
+    }
+
+    /// The run `runRef` names, or (nil) the latest finished run with box predictions.
+    private func boxRun(_ runRef: String?) throws -> RunRecord {
+        if let runRef { return try run(runRef) }
+        guard let latest = try runs().filter({ $0.boxPredictions != nil && $0.status == .finished }).max(by: { $0.startedAt < $1.startedAt }) else {
+            throw TrainingError.badParameter("no finished run has box predictions (a program run by `cairn run` writes them "
+                                             + "to its predictions file; Docs/TRAINING.md)")
+        }
+        return latest
     }
 
     /// The box uncertainty queue (`cairn label --boxes --queue uncertain --run RUN`): images by how
@@ -59,8 +60,7 @@ extension Training {
     /// does; images the run wrote nothing for come last. The queue's own rule still decides what is
     /// served (images without your box set).
     public func boxUncertaintyPlan(run runRef: String?, explore: Double, seed: UInt64 = 0) throws -> QueuePlan {
-        let (run, _) = try boxProposals(run: runRef, minimumScore: 0)
-        let record = try self.run(run)
+        let record = try boxRun(runRef)
         let predicted = try boxPredictions(of: record)
         var certainty: [Int64: Double] = [:]
         let ids = try catalog.read { tx in
@@ -100,7 +100,7 @@ extension Training {
     /// `dataRef`, most suspicious first, each with its worst flag as the note, and every flag's fix
     /// by item (most suspicious first): a missing box added, a class changed, a box moved where the
     /// model has it, a spurious box taken out.
-    public func boxSuspectsPlan(run runRef: String, data dataRef: String = "HEAD") throws -> (QueuePlan, [BlobID: [BoxFix]]) {
+    public func boxSuspectsPlan(run runRef: String, data dataRef: String = "HEAD") throws -> (QueuePlan, BoxSuggestions) {
         let report = try boxSuspects(run: runRef, data: dataRef)
         var order: [Int64] = [], notes: [Int64: QueuePlan.Note] = [:], fixes: [BlobID: [BoxFix]] = [:]
         try catalog.read { tx in
@@ -114,7 +114,8 @@ extension Training {
                                                 score: flag.suspicion)
             }
         }
-        return (QueuePlan(items: order, notes: notes, source: "box suspects of \(report.snapshot.prefix(12)) by run \(report.run)"), fixes)
+        return (QueuePlan(items: order, notes: notes, source: "box suspects of \(report.snapshot.prefix(12)) by run \(report.run)"),
+                BoxSuggestions(run: report.run, fixes: fixes))
     }
 }
 

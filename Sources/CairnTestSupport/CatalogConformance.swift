@@ -103,17 +103,28 @@ public enum CatalogConformance {
         let (item, other) = try catalog.write { tx throws in (try tx.insertItem(newItem(1)).item, try tx.insertItem(newItem(2)).item) }
         #expect(try catalog.read { try $0.itemRecord(id: item.id)?.boxes } == nil)
         let start = Date(timeIntervalSince1970: 1_700_000_000)
+        // Provenance: a model proposed dog and a second cat; bob took the dog.
+        let shown = BoxSuggestionShown(run: "r1", fixes: [BoxFix(remove: nil, add: dog), BoxFix(remove: nil, add: cat)], taken: [0])
         try catalog.write { tx throws in
             let classes = Dictionary(uniqueKeysWithValues: [try tx.ensureClass("cat"), try tx.ensureClass("dog")].map { ($0.name, $0) })
             let ada = try tx.ensureAnnotator("ada"), bob = try tx.ensureAnnotator("bob")
             try tx.appendBoxes(.annotations, item: item, personID: ada.id, boxes: BoxSet([cat]), classes: classes, at: start)
             try tx.appendBoxes(.annotations, item: item, personID: ada.id, boxes: BoxSet([cat, dog]), classes: classes, at: start + 1)
-            try tx.appendBoxes(.annotations, item: item, personID: bob.id, boxes: BoxSet([dog, cat]), classes: classes, at: start + 2)
+            try tx.appendBoxes(.annotations, item: item, personID: bob.id, boxes: BoxSet([dog, cat]), classes: classes, at: start + 2,
+                               suggestion: shown)
             // Checked before anything is written: outside the image, no size, not a number, an unknown class.
             for bad in [Box(className: "cat", x: 6, y: 0, width: 3, height: 1), Box(className: "cat", x: 0, y: 0, width: 0, height: 1),
                         Box(className: "cat", x: .nan, y: 0, width: 1, height: 1), Box(className: "cow", x: 0, y: 0, width: 1, height: 1)] {
                 #expect(throws: CatalogError.self) {
                     try tx.appendBoxes(.annotations, item: other, personID: ada.id, boxes: BoxSet([bad]), classes: classes, at: start)
+                }
+            }
+            // So is the provenance: a taken change that was not shown, one taken twice, a change of nothing.
+            for bad in [BoxSuggestionShown(run: "r1", fixes: [BoxFix(remove: nil, add: dog)], taken: [1]),
+                        BoxSuggestionShown(run: "r1", fixes: [BoxFix(remove: nil, add: dog)], taken: [0, 0]),
+                        BoxSuggestionShown(run: "r1", fixes: [BoxFix(remove: nil, add: nil)], taken: [])] {
+                #expect(throws: CatalogError.self) {
+                    try tx.appendBoxes(.annotations, item: other, personID: ada.id, boxes: BoxSet([]), classes: classes, at: start, suggestion: bad)
                 }
             }
         }
@@ -122,6 +133,9 @@ public enum CatalogConformance {
         #expect(record.resolved == BoxSet([cat, dog]))
         #expect(try catalog.read { try $0.itemRecord(id: other.id)?.boxes } == nil)
         #expect(try catalog.read { try $0.boxLabels(.annotations, itemID: item.id).map(\.boxes.count) } == [1, 2, 2])
+        #expect(try catalog.read { try $0.boxLabels(.annotations, itemID: item.id).map(\.suggestion) } == [nil, nil, shown])
+        #expect(shown.keptAsProposed(in: BoxSet([dog, cat])) == 1)
+        #expect(shown.keptAsProposed(in: BoxSet([cat])) == 0)
         #expect(try catalog.read { try $0.boxLabelCount() } == 3)
 
         // Sets that differ wait for a reviewer; the reviewer's latest set wins; both marked as changes.
@@ -140,7 +154,8 @@ public enum CatalogConformance {
             #expect(throws: CatalogError.self) {
                 try tx.appendBoxVerdict(item: item, reviewer: try tx.ensureAnnotator("ada"), boxes: BoxSet([cat]), classes: classes)
             }
-            try tx.appendBoxVerdict(item: item, reviewer: grace, boxes: BoxSet([dog]), classes: classes, at: start + 4)
+            try tx.appendBoxVerdict(item: item, reviewer: grace, boxes: BoxSet([dog]), classes: classes, at: start + 4,
+                                    suggestion: BoxSuggestionShown(run: "r2", fixes: [BoxFix(remove: cat, add: nil)], taken: [0]))
         }
         #expect(try catalog.read { try $0.pendingChanges().itemIDs } == [item.id])
         record = try #require(try catalog.read { try $0.itemRecord(id: item.id)?.boxes })
@@ -155,6 +170,7 @@ public enum CatalogConformance {
         #expect(try catalog.read { try $0.itemRecord(id: item.id)?.boxes?.resolved?.boxes.map(\.className) } == ["hound"])
         let events = try catalog.read { try $0.storedBoxEvents() }
         #expect(events.map(\.history) == [.annotations, .annotations, .annotations, .annotations, .verdicts])
+        #expect(events.map { $0.label.suggestion?.run } == [nil, nil, "r1", nil, "r2"])
         #expect(Set(events.map(\.item)) == [item.blobID])
     }
 

@@ -256,7 +256,8 @@ struct ShowCommand: ParsableCommand {
         }
         for (title, rows) in [("box history", details.boxHistory), ("box verdicts", details.boxVerdicts)] where !rows.isEmpty {
             say(title)
-            say(table(rows.map { [formatter.string(from: $0.createdAt), $0.person, "\($0.boxes.count) box(es)", Self.classCounts($0.boxes)] },
+            say(table(rows.map { [formatter.string(from: $0.createdAt), $0.person, "\($0.boxes.count) box(es)", Self.classCounts($0.boxes),
+                                  Self.provenance($0.suggestion, saved: $0.boxes)] },
                       indent: "  "))
         }
     }
@@ -273,6 +274,17 @@ struct ShowCommand: ParsableCommand {
         guard let shown else { return "" }
         let candidates = shown.candidates.map { $0.className + String(format: " %.0f%%", $0.probability * 100) }
         return (shown.accepted ? "took a suggestion (" : "suggested (") + candidates.joined(separator: ", ") + "; run \(shown.run))"
+    }
+}
+
+extension ShowCommand {
+    /// "took 2 of 3 suggestions, 1 as proposed (run b0df723397d1)", "3 suggested, none taken (run …)",
+    /// or nothing.
+    static func provenance(_ shown: BoxSuggestionShown?, saved: BoxSet) -> String {
+        guard let shown else { return "" }
+        let run = " (run \(shown.run))"
+        guard !shown.taken.isEmpty else { return "\(shown.fixes.count) suggested, none taken" + run }
+        return "took \(shown.taken.count) of \(shown.fixes.count) suggestion\(shown.fixes.count == 1 ? "" : "s"), \(shown.keptAsProposed(in: saved)) as proposed" + run
     }
 }
 

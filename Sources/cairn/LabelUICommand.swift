@@ -134,17 +134,17 @@ extension LabelCommand {
     /// `--boxes`: the box labeling UI on the box queues.
     func labelBoxes(_ repo: Repository, annotator: String) throws {
         var plan: QueuePlan?
-        var fixes: [BlobID: [BoxFix]] = [:]
+        var suggestions: BoxSuggestions?
         let training = Training(versioning: Versioning(repository: repo), cairnVersion: Cairn.version)
         if queue == .suspects {
-            (plan, fixes) = try training.boxSuspectsPlan(run: orderRun!)
+            (plan, suggestions) = try training.boxSuspectsPlan(run: orderRun!)
         } else if queue == .uncertain {
             // The run that orders the queue: --run, else the --suggest run, else the latest with box predictions.
             plan = try training.boxUncertaintyPlan(run: orderRun ?? (suggest == Cairn.latest ? nil : suggest), explore: explore)
         }
         if queue != .suspects, let suggest, !blind {
             let found = try training.boxProposals(run: suggest == Cairn.latest ? nil : suggest)
-            fixes = found.proposals
+            suggestions = found
             say("suggestions: run \(found.run)'s boxes scoring 0.5 or more, dashed; a takes the next")
         }
         let session = try LabelSession(catalog: repo.catalog, annotator: annotator, queue: queue, filter: QueueFilter(split: split),
@@ -164,7 +164,7 @@ extension LabelCommand {
         }
         let attributes = render == .auto && ImageRenderer.needsTerminalQuery() ? Terminal.primaryAttributes() ?? [] : []
         let ui = BoxUI(session: session, store: repo.store, renderer: ImageRenderer(render, terminalAttributes: attributes), keys: keys,
-                       fixes: fixes)
+                       suggestions: suggestions)
         try ui.run()
         say("saved boxes on \(session.labeled) image\(session.labeled == 1 ? "" : "s") as \(annotator); every saved set is in the catalog")
     }

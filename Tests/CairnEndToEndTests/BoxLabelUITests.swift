@@ -136,7 +136,11 @@ import Testing
         let shown = try cairn("show", paths[0], "--json").jsonObject()
         let resolved = (shown["boxes"] as? [String: Any])?["resolved"] as? [[String: Any]]
         #expect(resolved?.map { "\($0["className"]!)" }.sorted() == ["cat", "dog"], "\(shown)")
-        #expect((shown["boxVerdicts"] as? [[String: Any]])?.first?["person"] as? String == "grace")
+        let verdict = (shown["boxVerdicts"] as? [[String: Any]])?.first
+        #expect(verdict?["person"] as? String == "grace")
+        // The verdict keeps what the model suggested and that the fix was taken.
+        #expect((verdict?["suggestion"] as? [String: Any])?["taken"] as? [Int] == [0], "\(shown)")
+        #expect(try cairn("show", paths[0]).stdout.contains("took 1 of 1 suggestion, 1 as proposed (run "))
     }
 
     /// `--suggest RUN` draws the run's boxes dashed on each image; `a` takes them one by one
@@ -157,6 +161,9 @@ import Testing
         #expect(both.contains("selected: dog"), "\(both)")
         Tmux.run("send-keys -t \(session) a")
         #expect(Tmux.waitFor(session, "no more suggestions").contains("no more suggestions on this image"))
+        // The dog taken is deleted again: the set keeps one box as the model proposed it.
+        Tmux.run("send-keys -t \(session) x")
+        _ = Tmux.waitFor(session, "1 box")
         Tmux.run("send-keys -t \(session) Enter")
         _ = Tmux.waitFor(session, "done 1 /")
         Tmux.run("send-keys -t \(session) a Enter")
@@ -164,7 +171,13 @@ import Testing
         #expect(end.contains("saved boxes on 2 images as bob") && end.contains("EXITED 0"), "\(end)")
         let shown = try CLI.run(["-C", repo, "show", paths[0], "--json"]).jsonObject()
         let bob = ((shown["boxes"] as? [String: Any])?["annotations"] as? [[String: Any]])?.first { $0["person"] as? String == "bob" }
-        #expect((bob?["boxes"] as? [[String: Any]])?.compactMap { $0["className"] as? String }.sorted() == ["cat", "dog"], "\(shown)")
+        #expect((bob?["boxes"] as? [[String: Any]])?.compactMap { $0["className"] as? String } == ["cat"], "\(shown)")
+        // Provenance: both proposals shown, both taken, one kept as proposed.
+        let drawn = (shown["boxHistory"] as? [[String: Any]])?.last { $0["person"] as? String == "bob" }?["suggestion"] as? [String: Any]
+        #expect((drawn?["fixes"] as? [Any])?.count == 2 && drawn?["taken"] as? [Int] == [0, 1], "\(shown)")
+        let text = try CLI.run(["-C", repo, "show", paths[0]]).stdout
+        #expect(text.contains("took 2 of 2 suggestions, 1 as proposed (run "), "\(text)")
+        #expect(try CLI.run(["-C", repo, "show", paths[1]]).stdout.contains("took 1 of 1 suggestion, 1 as proposed (run "))
     }
 
     /// `--queue uncertain --run RUN` serves the image whose least sure box is least sure first

@@ -54,8 +54,8 @@ import Testing
             Dictionary(uniqueKeysWithValues: try tx.allItems().map { item in
                 (item.path, try tx.history(itemID: item.id).map { "\($0.annotator)=\($0.label?.description ?? "skip")" }
                     + tx.verdicts(itemID: item.id).map { "verdict \($0.annotator)=\($0.label?.description ?? "")" }
-                    + tx.boxLabels(.annotations, itemID: item.id).map { "\($0.person) drew \($0.boxes.canonicalText)" }
-                    + tx.boxLabels(.verdicts, itemID: item.id).map { "verdict \($0.person) drew \($0.boxes.canonicalText)" })
+                    + tx.boxLabels(.annotations, itemID: item.id).map { "\($0.person) drew \($0.boxes.canonicalText) \($0.suggestion?.run ?? "")" }
+                    + tx.boxLabels(.verdicts, itemID: item.id).map { "verdict \($0.person) drew \($0.boxes.canonicalText) \($0.suggestion?.run ?? "")" })
             })
         }
     }
@@ -103,7 +103,10 @@ import Testing
                             let who = verdict ? try tx.ensureAnnotator("grace", role: .reviewer) : try tx.ensureAnnotator(annotators.randomElement(using: &random)!)
                             guard used.insert("boxes \(verdict) \(item.id) \(who.name) \(at.timeIntervalSince1970) \(set)").inserted else { continue }
                             let classes = Dictionary(uniqueKeysWithValues: try tx.classes().map { ($0.name, $0) })
-                            try tx.appendBoxes(verdict ? .verdicts : .annotations, item: item, personID: who.id, boxes: set, classes: classes, at: at)
+                            // Some drawn beside a model's suggestions: the provenance travels with the set.
+                            let shown = Bool.random(using: &random) ? BoxSuggestionShown(run: "run\(round)", fixes: [BoxFix(remove: nil, add: cat)], taken: [0]) : nil
+                            try tx.appendBoxes(verdict ? .verdicts : .annotations, item: item, personID: who.id, boxes: set, classes: classes, at: at,
+                                               suggestion: shown)
                             continue
                         }
                         let verdict = Int.random(in: 0..<8, using: &random) == 0

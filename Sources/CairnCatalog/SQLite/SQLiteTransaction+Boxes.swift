@@ -5,30 +5,32 @@ import GRDB
 // MARK: Box histories
 
 extension SQLiteTransaction {
-    func appendStoredBoxes(_ history: LabelHistory, itemID: Int64, personID: Int64, encoded: Data, at time: Date, stamp: Data) throws {
+    func appendStoredBoxes(_ history: LabelHistory, itemID: Int64, personID: Int64, encoded: Data, at time: Date, stamp: Data,
+                           suggestion: BoxSuggestionShown?) throws {
         try db.execute(sql: """
-            INSERT INTO box_labels (item_id, person_id, verdict, created_at, stamp, boxes) VALUES (?, ?, ?, ?, ?, ?)
-            """, arguments: [itemID, personID, history == .verdicts ? 1 : 0, time.timeIntervalSince1970, stamp, encoded])
+            INSERT INTO box_labels (item_id, person_id, verdict, created_at, stamp, boxes, suggestion) VALUES (?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [itemID, personID, history == .verdicts ? 1 : 0, time.timeIntervalSince1970, stamp, encoded, try suggestion?.json()])
     }
 
     func storedBoxLabels(_ history: LabelHistory, itemID: Int64) throws -> [StoredBoxLabel] {
         try Row.fetchAll(db, sql: """
-            SELECT p.name, b.boxes, b.created_at, b.stamp FROM box_labels b JOIN annotators p ON p.id = b.person_id
+            SELECT p.name, b.boxes, b.created_at, b.stamp, b.suggestion FROM box_labels b JOIN annotators p ON p.id = b.person_id
             WHERE b.item_id = ? AND b.verdict = ? ORDER BY b.stamp, p.name, b.id
             """, arguments: [itemID, history == .verdicts ? 1 : 0]).map(Self.storedBoxLabel)
     }
 
     func storedBoxEvents() throws -> [StoredBoxEvent] {
         try Row.fetchAll(db, sql: """
-            SELECT p.name, b.boxes, b.created_at, b.stamp, i.blob_id, b.verdict FROM box_labels b
+            SELECT p.name, b.boxes, b.created_at, b.stamp, b.suggestion, i.blob_id, b.verdict FROM box_labels b
             JOIN annotators p ON p.id = b.person_id JOIN items i ON i.id = b.item_id ORDER BY i.blob_id, b.verdict, b.stamp, p.name, b.id
-            """).map { StoredBoxEvent(item: try Self.blobID($0[4]), history: ($0[5] as Int64) == 1 ? .verdicts : .annotations, label: Self.storedBoxLabel($0)) }
+            """).map { StoredBoxEvent(item: try Self.blobID($0[5]), history: ($0[6] as Int64) == 1 ? .verdicts : .annotations, label: Self.storedBoxLabel($0)) }
     }
 
     func boxLabelCount() throws -> Int { try Int.fetchOne(db, sql: "SELECT count(*) FROM box_labels") ?? 0 }
 
     private static func storedBoxLabel(_ row: Row) -> StoredBoxLabel {
-        StoredBoxLabel(person: row[0], encoded: row[1], createdAt: Date(timeIntervalSince1970: row[2]), stamp: row[3])
+        StoredBoxLabel(person: row[0], encoded: row[1], createdAt: Date(timeIntervalSince1970: row[2]), stamp: row[3],
+                       suggestion: BoxSuggestionShown.stored(row[4]))
     }
 
     /// Each item's box record for the items `labelCondition` selects, merged into the record scan in
