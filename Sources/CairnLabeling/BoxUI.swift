@@ -28,7 +28,8 @@ public final class BoxUI {
     private var itemShown: Int64?
     private var needsFull = true
     private var helpShown = false
-    private var quitAsked = false
+    /// The leaving key (quit, skip, back) last pressed over unsaved boxes: pressed again, it leaves.
+    private var leaveAsked: KeyMap.Action?
     private var message = ""
     /// The class the next box gets, kept from item to item.
     private var className: String
@@ -91,7 +92,7 @@ public final class BoxUI {
         message = ""
         try arrive()
         let action = keys.action(for: key)
-        if action != .quit { quitAsked = false }
+        if action != leaveAsked { leaveAsked = nil }
         if helpShown {
             helpShown = false
             needsFull = true
@@ -105,21 +106,23 @@ public final class BoxUI {
             return true
         }
         switch action {
-        case .quit?:
-            if editor.isChanged && !quitAsked && key != .interrupt {
-                quitAsked = true
-                message = "this item's boxes are not saved: \(name(.commit)) saves them, \(name(.quit)) again quits without them"
+        case .quit?, .skip?, .back?:
+            // Unsaved boxes are never dropped on one key: the first press asks.
+            if editor.isChanged && leaveAsked != action && key != .interrupt, let action {
+                leaveAsked = action
+                let leaving = [KeyMap.Action.quit: "quits", .skip: "skips the image", .back: "goes back"][action]!
+                message = "this item's boxes are not saved: \(name(.commit)) saves them, \(name(action)) again \(leaving) without them"
                 return true
             }
-            return false
+            leaveAsked = nil
+            if action == .quit { return false }
+            try action == .skip ? session.skip() : session.back()
         case .commit?:
             do {
                 try session.saveBoxes(editor.set, suggestion: shown())
             } catch let error as CatalogError {
                 message = "not saved: \(error)"
             }
-        case .skip?: try session.skip()
-        case .back?: try session.back()
         case .undo?: if !editor.undo() { message = "nothing to undo on this item" }
         case .help?:
             helpShown = true
@@ -245,7 +248,7 @@ public final class BoxUI {
         needsFull = true
         fixesTaken = 0
         taken = []
-        quitAsked = false
+        leaveAsked = nil
         sets = try session.currentBoxSets(.annotations)
         let mine = session.queue.isReview
             ? (try session.currentBoxSets(.verdicts).last ?? sets.first)?.boxes

@@ -59,10 +59,12 @@ import Testing
         let secondPath = try path(screen)
         // The second image has no objects: Enter saves the empty set.
         screen = send("Enter", until: "done 2 /")
-        // The third: a box drawn, then q asks first; q again quits without it.
+        // The third: a box drawn, then > (skip) and q each ask first; q again quits without it.
         _ = send("Space l j Space", until: "1 box")
         let thirdPath = try path(Tmux.waitFor(session, "unsaved"))
-        screen = send("q", until: "not saved")
+        screen = send("'>'", until: "not saved")
+        #expect(screen.contains("> again skips the image without them") && screen.contains(thirdPath), "\(screen)")
+        screen = send("q", until: "q again")
         #expect(screen.contains("q again quits without them"), "\(screen)")
         let end = send("q", until: "EXITED")
         #expect(end.contains("saved boxes on 2 images as ann") && end.contains("EXITED 0"), "\(end)")
