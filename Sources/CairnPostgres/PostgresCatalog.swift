@@ -263,7 +263,8 @@ public final class PostgresCatalog: Catalog {
 
     static let tables = ["items", "classes", "annotators", "annotations", "annotation_classes", "reviews", "review_classes", "import_state",
                          "snapshots", "snapshot_head", "tags", "tag_history", "snapshot_dirty", "runs", "run_artifacts", "predictions",
-                         "leases", "snapshot_reports", "split_changes", "item_removals", "purges", "held_purges", "sweeps", "cairn_migrations"]
+                         "leases", "snapshot_reports", "split_changes", "item_removals", "purges", "held_purges", "sweeps", "box_labels",
+                         "cairn_migrations"]
 
     // MARK: Migrations
 

@@ -325,7 +325,7 @@ extension Versioning {
         let files = isDirectory.boolValue
             ? (FileManager.default.enumerator(atPath: path)?.compactMap { $0 as? String } ?? []).filter { $0.lowercased().hasSuffix(".xml") }.sorted().map { path + "/" + $0 }
             : [path]
-        guard !files.isEmpty else { throw VersioningError.badAnnotations(path: path, reason: "no .xml files in it") }
+        guard !files.isEmpty else { throw VersioningError.badAnnotations(path: path, reason: "no .xml files in it (a Pascal VOC folder holds one .xml per image; a YOLO dataset is a folder with data.yaml beside images/ and labels/)") }
         var images: [(file: String, image: XMLImageBoxes)] = []
         for file in files {
             guard let data = FileManager.default.contents(atPath: file) else { throw VersioningError.badAnnotations(path: file, reason: "cannot read it") }

@@ -269,6 +269,11 @@ import Testing
         try Data("a: &a [x, x]\nnames: *a\n".utf8).write(to: URL(fileURLWithPath: yolo + "/data.yaml"))
         let alias = try CLI.run(["boxes", "import", yolo], in: other)
         #expect(alias.status != 0 && alias.stderr.contains("anchors and aliases"), "\(alias)")
+        // Without its data.yaml the folder is read as Pascal VOC; the error says what each needs.
+        try FileManager.default.removeItem(atPath: yolo + "/data.yaml")
+        let noYAML = try CLI.run(["boxes", "import", yolo], in: other)
+        #expect(noYAML.status != 0 && noYAML.stderr.contains("no .xml files") && noYAML.stderr.contains("data.yaml beside images/ and labels/"),
+                "\(noYAML)")
     }
 
     /// A Label Studio export read back by `boxes import` gives the same boxes (but crowd boxes); what
