@@ -14,9 +14,6 @@ import Synchronization
 public final class SharedImageStore: BlobUpstream {
     public let settings: RepositoryConfig.RemoteSettings
     private let opened = Mutex<RemoteBlobStore?>(nil)
-    /// When the pack indexes were last listed: a miss lists them again at most this often.
-    private let listed = Mutex<Date?>(nil)
-    static let relistInterval: TimeInterval = 1
 
     public var location: String { settings.url }
 
@@ -38,21 +35,10 @@ public final class SharedImageStore: BlobUpstream {
         }
     }
 
-    /// Lists the remote's pack indexes unless that was done in the last `relistInterval` (or `force`).
-    private func refresh(_ remote: RemoteBlobStore, force: Bool) async throws {
-        let now = Date()
-        let due = listed.withLock { last in
-            guard force || last.map({ now.timeIntervalSince($0) >= Self.relistInterval }) ?? true else { return false }
-            last = now
-            return true
-        }
-        if due { try await remote.loadPackIndexes() }
-    }
-
     public func publish(_ ids: [BlobID], from store: FileBlobStore) throws {
         let remote = try remote()
         try Self.wait {
-            try await self.refresh(remote, force: true)
+            try await remote.loadPackIndexes()
             // Small objects are only ever packed, so the indexes say whether the remote has them;
             // a large one is asked for by name.
             let packed = remote.packed(ids)
@@ -66,14 +52,15 @@ public final class SharedImageStore: BlobUpstream {
     public func fetch(_ ids: [BlobID], into store: FileBlobStore) throws -> Set<BlobID> {
         let remote = try remote()
         let got = try Self.wait { () async throws -> Set<BlobID> in
-            try await self.refresh(remote, force: false)
             var got = Set<BlobID>()
-            // Ids no loaded pack holds may be in a pack written since, or loose: list again once.
-            if remote.packed(ids).count < ids.count { try await self.refresh(remote, force: true) }
+            // The remote is listed only when the packs known here lack an id (it may be in a pack
+            // written since, or loose): a machine reading what it has seen lists nothing.
+            if remote.packed(ids).count < ids.count { try await remote.loadPackIndexes() }
             let held = try await remote.holding(ids)
             try await remote.fetch(ids.filter(held.contains), staging: store.tmpDir) { fetched in
                 switch fetched {
-                case .bytes(let blob): try store.cache(blob)
+                // One image read alone (the labeling UI's) stays a file of its own; a batch is one pack.
+                case .bytes(let blob): try store.cache(blob, loose: ids.count == 1)
                 case .file(let id, let path, _): try store.adoptStaged(path, id: id, publish: false)
                 }
                 got.insert(fetched.id)
@@ -87,7 +74,7 @@ public final class SharedImageStore: BlobUpstream {
     public func holding(_ ids: [BlobID]) throws -> Set<BlobID> {
         let remote = try remote()
         return try Self.wait {
-            try await self.refresh(remote, force: true)
+            try await remote.loadPackIndexes()
             return try await remote.holding(ids)
         }
     }
@@ -95,7 +82,7 @@ public final class SharedImageStore: BlobUpstream {
     public func erase(_ ids: Set<BlobID>) throws -> (objects: Int, bytes: Int64) {
         let remote = try remote()
         return try Self.wait {
-            try await self.refresh(remote, force: true)
+            try await remote.loadPackIndexes()
             return try await remote.erase(ids)
         }
     }

@@ -154,10 +154,13 @@ public final class FileBlobStore: BlobStore {
         try put(blob, publish: true)
     }
 
-    /// Stores a copy of an object fetched from `upstream` (it is not published back).
+    /// Stores a copy of an object fetched from `upstream` (it is not published back). `loose`
+    /// keeps a small one as a file of its own rather than in a pack: for objects fetched one at a
+    /// time (a labeling UI's reads), where a pack each would leave thousands of packs for every
+    /// later lookup and index reload to go through.
     @discardableResult
-    public func cache(_ blob: HashedBlob) throws -> Bool {
-        try put(blob, publish: false)
+    public func cache(_ blob: HashedBlob, loose: Bool = false) throws -> Bool {
+        loose ? try putLoose(blob) : try put(blob, publish: false)
     }
 
     private func put(_ blob: HashedBlob, publish: Bool) throws -> Bool {

@@ -42,6 +42,9 @@ struct SharedImageStoreTests {
         #expect(try b.get(small.id) == small.data)
         #expect(try b.size(of: large.id) == UInt64(large.data.count))
         #expect(try b.contains(small.id) && b.contains(large.id))
+        // Read one at a time, the small one is a file of its own there: no pack per image read.
+        #expect(FileManager.default.fileExists(atPath: b.loosePath(small.id)))
+        #expect(files(dir.appending("b") + "/packs").isEmpty, "\(files(dir.appending("b")))")
         var streamed = Data()
         try b.read(large.id) { streamed.append(contentsOf: $0) }
         #expect(streamed == large.data)
@@ -51,6 +54,14 @@ struct SharedImageStoreTests {
         try a.put(small)
         try a.flush()
         #expect(files(remote) == before)
+
+        // A batch read ahead (`prefetch`) is kept as one pack.
+        let batch = (0..<3).map { HashedBlob(Data("image \($0)".utf8)) }
+        for blob in batch { try a.put(blob) }
+        try a.flush()
+        try b.prefetch(batch.map(\.id))
+        #expect(files(dir.appending("b") + "/packs").filter { $0.hasSuffix(".pack") }.count == 1)
+        #expect(try batch.allSatisfy { try b.get($0.id) == $0.data })
 
         // An object nobody published is not found.
         #expect(throws: StoreError.self) { try b.get(HashedBlob(Data("never stored".utf8)).id) }
