@@ -108,6 +108,19 @@ public protocol CatalogLeases: CatalogLeasesReading {
     func lease(itemID: Int64, annotatorID me: Int64, host: String, pid: Int32, until: Date) throws
     /// Drops every lease of one labeling process.
     func releaseLeases(host: String, pid: Int32) throws
+    /// `leaseNext` whose answer may arrive with the transaction's commit: a networked backend sends
+    /// the choice and the lease as one statement and reads its answer with COMMIT's, so a labeling
+    /// save waits once. Read it after the transaction returns (inside, `value()` waits for it).
+    func leaseNextLater(in queue: AnnotatorQueue, after: Int64, host: String, pid: Int32, now: Date, until: Date) throws -> Later<Item?>
+}
+
+/// A value a write transaction makes that a networked backend may only know once the transaction
+/// commits (`CatalogLeases.leaseNextLater`).
+public struct Later<T: Sendable>: Sendable {
+    private let read: @Sendable () throws -> T
+    public init(_ read: @escaping @Sendable () throws -> T) { self.read = read }
+    public init(value: T) { read = { value } }
+    public func value() throws -> T { try read() }
 }
 
 extension CatalogLeasesReading {
@@ -168,8 +181,13 @@ extension CatalogLeases {
     /// them, and the second sees the first's lease.
     public func leaseNext(in queue: AnnotatorQueue, after: Int64, host: String, pid: Int32, now: Date = Date(),
                           duration: TimeInterval = 120) throws -> Item? {
-        guard let item = try nextItem(in: queue, after: after, now: now) else { return nil }
-        try lease(itemID: item.id, annotatorID: queue.annotatorID, host: host, pid: pid, until: now.addingTimeInterval(duration))
-        return item
+        try leaseNextLater(in: queue, after: after, host: host, pid: pid, now: now, until: now.addingTimeInterval(duration)).value()
+    }
+
+    /// The choice, then the lease, each answered at once (a local backend).
+    public func leaseNextLater(in queue: AnnotatorQueue, after: Int64, host: String, pid: Int32, now: Date, until: Date) throws -> Later<Item?> {
+        guard let item = try nextItem(in: queue, after: after, now: now) else { return Later(value: nil) }
+        try lease(itemID: item.id, annotatorID: queue.annotatorID, host: host, pid: pid, until: until)
+        return Later(value: item)
     }
 }

@@ -257,10 +257,13 @@ public final class LabelSession {
         }
         var after = cursor
         if let current { after = max(after, current.id) }
+        // The label and the next lease in one transaction that waits once on a networked catalog:
+        // the lease's answer comes with COMMIT's.
+        let now = Date()
         let next = try catalog.writeRepeatable { tx in
             try record(tx)
-            return try tx.leaseNext(in: view, after: after, host: host, pid: pid)
-        }
+            return try tx.leaseNextLater(in: view, after: after, host: host, pid: pid, now: now, until: now.addingTimeInterval(120))
+        }.value()
         if let current { visited.append(current) }
         cursor = after
         current = next

@@ -112,6 +112,26 @@ extension PostgresTransaction {
             """, [itemID, me, host, Int64(pid), until.timeIntervalSince1970])
     }
 
+    /// The next item's choice and its lease in one statement (the holder's other leases dropped,
+    /// as `lease` does), sent without waiting: COMMIT reads its answer, so a save that leases the
+    /// next item waits once, and the write lock is not held while this process decodes an answer.
+    func leaseNextLater(in queue: AnnotatorQueue, after: Int64, host: String, pid: Int32, now: Date, until: Date) throws -> Later<Item?> {
+        var (sql, values) = Self.condition(queue, now: now)
+        values += [after, host, Int64(pid), until.timeIntervalSince1970]
+        let (afterN, hostN, pidN, untilN) = (values.count - 3, values.count - 2, values.count - 1, values.count)
+        let columns = Self.itemColumns.split(separator: ", ").map { "i." + $0 }.joined(separator: ", ")
+        // One snapshot for the three parts: `next` sees every lease committed before the write lock was taken.
+        let sent = try sendLater("""
+            WITH next AS (SELECT i.id FROM items i WHERE i.id > $\(afterN) AND \(sql) ORDER BY i.id LIMIT 1),
+            released AS (DELETE FROM leases WHERE host = $\(hostN) AND pid = $\(pidN) AND EXISTS (SELECT 1 FROM next)
+                         AND item_id NOT IN (SELECT id FROM next)),
+            leased AS (INSERT INTO leases (item_id, annotator_id, host, pid, expires_at) SELECT id, $1, $\(hostN), $\(pidN), $\(untilN) FROM next
+                       ON CONFLICT (item_id, annotator_id) DO UPDATE SET host = excluded.host, pid = excluded.pid, expires_at = excluded.expires_at)
+            SELECT \(columns) FROM items i JOIN next ON i.id = next.id
+            """, values)
+        return Later { try sent.rows().first.map(Self.item(from:)) }
+    }
+
     /// Which of `ids` `queue` offers.
     func offered(_ ids: [Int64], in queue: AnnotatorQueue, now: Date) throws -> Set<Int64> {
         var (sql, values) = Self.condition(queue, now: now)

@@ -53,8 +53,15 @@ struct PostgresTransaction: CatalogTransaction {
     /// the transaction is acknowledged before every write in it was. A label's save reads the INSERT's
     /// answer with the next item's, and the lease's with COMMIT's.
     func executeLater(_ sql: String, _ values: [Value] = []) throws {
+        _ = try sendLater(sql, values)
+    }
+
+    /// `executeLater` for a statement whose rows the caller reads afterwards (`SentQuery.rows()`,
+    /// which waits if COMMIT has not read the answer yet).
+    func sendLater(_ sql: String, _ values: [Value] = []) throws -> SentQuery {
         let sent = try send(sql, values, after: [])
         unanswered.queries.withLock { $0.append(sent) }
+        return sent
     }
 
     /// The longest a statement's answer is waited for: past the write lock's timeout, so only a
