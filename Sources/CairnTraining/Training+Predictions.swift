@@ -57,51 +57,54 @@ extension Training {
         guard !record.classes.isEmpty else {
             throw TrainingError.badPredictions(file: file, problems: ["the run has no classes to predict"], total: 1)
         }
-        let text: String
-        do {
-            text = try String(contentsOfFile: file, encoding: .utf8)
-        } catch {
-            throw TrainingError.badPredictions(file: file, problems: ["cannot read it: \(error.localizedDescription)"], total: 1)
-        }
         struct Line: Decodable { var blob_id: String?; var path: String?; var probs: [Double]?; var boxes: [BoxPredictionLine]? }
         let k = record.classes.count
         let known = Set(record.classes)
         var problems: [String] = []
         var byItem: [Int64: Prediction] = [:]
         var boxesByItem: [BlobID: [BoxPrediction]] = [:]
-        try catalog.read { tx in
-            for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-                let number = i + 1
-                let line = raw.trimmingCharacters(in: .whitespaces)
-                if line.isEmpty { continue }
-                guard let parsed = try? JSONDecoder().decode(Line.self, from: Data(line.utf8)), parsed.probs != nil || parsed.boxes != nil else {
-                    problems.append("line \(number): not {\"blob_id\" or \"path\", \"probs\" and/or \"boxes\"}")
-                    continue
-                }
-                guard let item = try Self.item(parsed.blob_id, path: parsed.path, tx) else {
-                    problems.append("line \(number): no item \(Printable.escaped(parsed.blob_id ?? parsed.path ?? "?"))")
-                    continue
-                }
-                if let boxes = parsed.boxes {
-                    if let why = BoxPrediction.problem(boxes, classes: known) {
-                        problems.append("line \(number): \(why)")
-                    } else if boxesByItem.updateValue(boxes.map(\.prediction), forKey: item.blobID) != nil {
-                        problems.append("line \(number): second boxes for \(item.blobID.hex.prefix(12))")
+        // A line at a time: a file of any size costs memory for what it predicts, not for its text.
+        do {
+            try catalog.read { tx in
+                try FileLines.forEach(file) { number, raw in
+                    let line = String(decoding: raw, as: UTF8.self).trimmingCharacters(in: .whitespaces)
+                    if line.isEmpty { return }
+                    guard let parsed = try? JSONDecoder().decode(Line.self, from: Data(line.utf8)), parsed.probs != nil || parsed.boxes != nil else {
+                        problems.append("line \(number): not {\"blob_id\" or \"path\", \"probs\" and/or \"boxes\"}")
+                        return
                     }
+                    guard let item = try Self.item(parsed.blob_id, path: parsed.path, tx) else {
+                        problems.append("line \(number): no item \(Printable.escaped(parsed.blob_id ?? parsed.path ?? "?"))")
+                        return
+                    }
+                    if let boxes = parsed.boxes {
+                        if let why = BoxPrediction.problem(boxes, classes: known) {
+                            problems.append("line \(number): \(why)")
+                        } else if boxesByItem.updateValue(boxes.map(\.prediction), forKey: item.blobID) != nil {
+                            problems.append("line \(number): second boxes for \(item.blobID.hex.prefix(12))")
+                        }
+                    }
+                    guard let probs = parsed.probs else { return }
+                    guard probs.count == k else {
+                        problems.append("line \(number): \(probs.count) probabilities for \(k) classes")
+                        return
+                    }
+                    let sum = probs.reduce(0, +)
+                    guard probs.allSatisfy({ $0.isFinite && $0 >= 0 && $0 <= 1 + 1e-6 }), abs(sum - 1) <= 0.01 else {
+                        problems.append("line \(number): probabilities must be between 0 and 1 and sum to 1 (sum \(sum))")
+                        return
+                    }
+                    if byItem[item.id] != nil { problems.append("line \(number): a second prediction for \(item.blobID.hex.prefix(12))") }
+                    byItem[item.id] = Prediction(itemID: item.id, probabilities: probs.map(Float.init))
                 }
-                guard let probs = parsed.probs else { continue }
-                guard probs.count == k else {
-                    problems.append("line \(number): \(probs.count) probabilities for \(k) classes")
-                    continue
-                }
-                let sum = probs.reduce(0, +)
-                guard probs.allSatisfy({ $0.isFinite && $0 >= 0 && $0 <= 1 + 1e-6 }), abs(sum - 1) <= 0.01 else {
-                    problems.append("line \(number): probabilities must be between 0 and 1 and sum to 1 (sum \(sum))")
-                    continue
-                }
-                if byItem[item.id] != nil { problems.append("line \(number): a second prediction for \(item.blobID.hex.prefix(12))") }
-                byItem[item.id] = Prediction(itemID: item.id, probabilities: probs.map(Float.init))
             }
+        } catch let error as FileLines.LineTooLong {
+            throw TrainingError.badPredictions(file: file, problems: ["\(error)"], total: 1)
+        } catch let error as CatalogError {
+            throw error
+        } catch {
+            // Opening or reading the file (a missing file, a directory, an I/O error).
+            throw TrainingError.badPredictions(file: file, problems: ["cannot read it: \(error.localizedDescription)"], total: 1)
         }
         guard problems.isEmpty else { throw TrainingError.badPredictions(file: file, problems: Array(problems.prefix(20)), total: problems.count) }
         record.boxPredictions = boxesByItem.isEmpty ? nil : try storeBoxPredictions(boxesByItem)

@@ -281,6 +281,11 @@ import Testing
         let refused = try CLI.run(["-C", repo, "predictions", "import", "m", file])
         #expect(refused.status == 1 && refused.stderr.contains("nothing stored") && refused.stderr.contains("line 2"), "\(refused)")
         #expect((try CLI.run(["-C", repo, "predictions", "m", "--json"]).jsonObject()["predictions"] as? [Any])?.count == 1)
+        // A file that cannot be read (missing, a folder) is refused naming it; nothing stored.
+        for unreadable in [dir.appending("missing.jsonl"), dir.path] {
+            let result = try CLI.run(["-C", repo, "predictions", "import", "m", unreadable])
+            #expect(result.status == 1 && result.stderr.contains("cannot read it"), "\(result)")
+        }
     }
 
     /// A program run travels with push and clone (its artifacts too), and WebDataset shards written
