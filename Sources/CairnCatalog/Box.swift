@@ -41,12 +41,16 @@ public struct Box: Sendable, Hashable, Codable, Comparable, CustomStringConverti
 
     /// Refuses a box that is not a finite rectangle of positive size inside a `imageWidth` x `imageHeight` image.
     public func check(imageWidth: Int, imageHeight: Int) throws {
-        let numbers = [x, y, width, height]
-        guard numbers.allSatisfy(\.isFinite) else { throw CatalogError.invalidBox(self, reason: "a coordinate is not a finite number") }
-        guard width > 0, height > 0 else { throw CatalogError.invalidBox(self, reason: "its width and height must be positive") }
+        try checkShape()
         guard x >= 0, y >= 0, x + width <= Double(imageWidth), y + height <= Double(imageHeight) else {
             throw CatalogError.invalidBox(self, reason: "it is not inside the \(imageWidth)x\(imageHeight) image")
         }
+    }
+
+    /// Refuses a box that is not a finite rectangle of positive size (wherever it is).
+    public func checkShape() throws(CatalogError) {
+        guard [x, y, width, height].allSatisfy(\.isFinite) else { throw .invalidBox(self, reason: "a coordinate is not a finite number") }
+        guard width > 0, height > 0 else { throw .invalidBox(self, reason: "its width and height must be positive") }
     }
 
     /// The canonical order of a set's boxes: class name (UTF-8), then x, y, width, height, flags.
@@ -251,17 +255,15 @@ public struct BoxSuggestionShown: Sendable, Hashable, Codable {
     public static let maximumFixes = 10_000
 
     /// - Throws: `CatalogError.invalidBoxSuggestion` unless the run is named, there are at most
-    ///   `maximumFixes` changes, each adds or takes out a finite box of positive size, and `taken`
-    ///   names each of them at most once.
+    ///   `maximumFixes` changes, each adds or takes out a box, and `taken` names each of them at most
+    ///   once; `.invalidBox` for a suggested box that is not a finite rectangle of positive size.
     public func check() throws(CatalogError) {
         guard !run.isEmpty, run.utf8.count <= 256 else { throw .invalidBoxSuggestion("the run's name is empty or too long") }
         guard fixes.count <= Self.maximumFixes else { throw .invalidBoxSuggestion("more than \(Self.maximumFixes) changes") }
         for fix in fixes {
             let boxes = [fix.add, fix.remove].compactMap { $0 }
             guard !boxes.isEmpty else { throw .invalidBoxSuggestion("a change neither adds nor takes out a box") }
-            for box in boxes where !([box.x, box.y, box.width, box.height].allSatisfy(\.isFinite) && box.width > 0 && box.height > 0) {
-                throw .invalidBoxSuggestion("a suggested box is not a finite box of positive size")
-            }
+            for box in boxes { try box.checkShape() }
         }
         guard taken.allSatisfy(fixes.indices.contains), Set(taken).count == taken.count else {
             throw .invalidBoxSuggestion("the changes taken are not each one of those shown, once")

@@ -119,10 +119,12 @@ public enum CatalogConformance {
                     try tx.appendBoxes(.annotations, item: other, personID: ada.id, boxes: BoxSet([bad]), classes: classes, at: start)
                 }
             }
-            // So is the provenance: a taken change that was not shown, one taken twice, a change of nothing.
+            // So is the provenance: a taken change that was not shown, one taken twice, a change of nothing, a box not a number.
             for bad in [BoxSuggestionShown(run: "r1", fixes: [BoxFix(remove: nil, add: dog)], taken: [1]),
                         BoxSuggestionShown(run: "r1", fixes: [BoxFix(remove: nil, add: dog)], taken: [0, 0]),
-                        BoxSuggestionShown(run: "r1", fixes: [BoxFix(remove: nil, add: nil)], taken: [])] {
+                        BoxSuggestionShown(run: "r1", fixes: [BoxFix(remove: nil, add: nil)], taken: []),
+                        BoxSuggestionShown(run: "r1", fixes: [BoxFix(remove: Box(className: "cat", x: .nan, y: 0, width: 1, height: 1), add: nil)],
+                                           taken: [])] {
                 #expect(throws: CatalogError.self) {
                     try tx.appendBoxes(.annotations, item: other, personID: ada.id, boxes: BoxSet([]), classes: classes, at: start, suggestion: bad)
                 }
